@@ -1,0 +1,17 @@
+//! kumo's pure core: wire format, frame reassembly and ordering, capture pacing, the
+//! synthetic scene and its marker, H.264 framing, and statistics.
+//!
+//! Nothing here reads a clock, spawns a thread, or touches a socket or device; time comes in
+//! as a parameter. It imports no quinn, tokio, openh264 or GPU/audio/input crate (the test
+//! `tests/core_is_pure.rs` checks), which keeps it testable alone and splittable into its
+//! own crate.
+
+pub mod annexb;
+pub mod assemble;
+pub mod histogram;
+pub mod marker;
+pub mod pacing;
+pub mod scene;
+pub mod sequence;
+pub mod stats;
+pub mod wire;

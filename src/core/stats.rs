@@ -1,0 +1,376 @@
+//! Session statistics in the spirit of Moonlight's performance overlay.
+//!
+//! Owns every counter and latency distribution of one client session. The network shell and
+//! the decode thread report [`Event`]s; whoever shows the figures (the headless runner now,
+//! the window's overlay later) owns one [`Stats`] and applies them. Pure: times arrive in the
+//! events, and the host↔client clock offset is an explicit parameter so clock sync can plug
+//! in later without touching this module.
+
+use super::histogram::Histogram;
+use super::sequence::DropReason;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// What the client learned about one decoded picture's marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerCheck {
+    /// The marker read back equals the header's frame number.
+    Match,
+    /// The marker was read but names another frame.
+    Mismatch,
+    /// No valid marker was found in the picture.
+    Unreadable,
+}
+
+/// One decoded picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded {
+    pub frame_number: u64,
+    /// Host clock, µs: when the picture was captured.
+    pub capture_micros: u64,
+    /// Client clock, µs: when decoding finished.
+    pub decoded_micros: u64,
+    /// Time spent in the decode queue.
+    pub queue_micros: u64,
+    /// Time spent in the decoder.
+    pub decode_micros: u64,
+    pub marker: MarkerCheck,
+}
+
+/// Something that happened in the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The host agreed to stream this.
+    Stream { width: u16, height: u16, fps: u16, bitrate_kbps: u32, host_name: String },
+    /// A whole frame came off the network.
+    Received { frame_number: u64, bytes: u64, encode_micros: u32 },
+    Dropped { reason: DropReason, count: u64 },
+    Decoded(Decoded),
+    /// The decoder rejected an access unit.
+    DecodeError,
+    IdrRequested,
+    /// A control-stream round trip.
+    Rtt { rtt_micros: u64 },
+}
+
+/// Accumulated statistics of one session.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// Host clock minus client clock, µs (0 when both share a clock, as on loopback).
+    offset_micros: i64,
+    width: u16,
+    height: u16,
+    fps: u16,
+    bitrate_kbps_requested: u32,
+    host_name: String,
+    frames_received: u64,
+    bytes_received: u64,
+    frames_decoded: u64,
+    dropped_network: u64,
+    dropped_undecodable: u64,
+    dropped_queue: u64,
+    frames_late: u64,
+    decode_errors: u64,
+    marker_mismatches: u64,
+    marker_unreadable: u64,
+    idr_requests: u64,
+    /// Decoded pictures whose capture→decoded latency came out negative (clock trouble).
+    clock_anomalies: u64,
+    decode: Histogram,
+    queue: Histogram,
+    encode: Histogram,
+    capture_to_decoded: Histogram,
+    rtt: Histogram,
+}
+
+/// Three percentiles of a distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram) -> Self {
+        let ms = |q| h.quantile_micros(q).map_or(0.0, |us| round3(us / 1000.0));
+        Self { p50: ms(0.50), p95: ms(0.95), p99: ms(0.99) }
+    }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// The end-of-session figures, also written as JSON by `--stats-json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub host: String,
+    pub duration_secs: f64,
+    pub width: u16,
+    pub height: u16,
+    pub fps: u16,
+    pub frames_received: u64,
+    pub frames_decoded: u64,
+    /// Frames the host sent that were never decoded: network + undecodable + queue.
+    pub frames_dropped: u64,
+    pub frames_dropped_network: u64,
+    pub frames_dropped_undecodable: u64,
+    pub frames_dropped_queue: u64,
+    pub frames_late: u64,
+    pub decode_errors: u64,
+    /// Decoded pictures whose marker did not prove they were the frame the header named
+    /// (wrong number or unreadable).
+    pub marker_mismatches: u64,
+    pub marker_unreadable: u64,
+    pub idr_requests: u64,
+    pub clock_anomalies: u64,
+    pub received_fps: f64,
+    pub decoded_fps: f64,
+    pub bitrate_kbps: f64,
+    pub requested_bitrate_kbps: u32,
+    pub decode_ms: Percentiles,
+    pub queue_ms: Percentiles,
+    pub host_encode_ms: Percentiles,
+    pub capture_to_decoded_ms: Percentiles,
+    pub rtt_ms: Percentiles,
+}
+
+impl Stats {
+    /// `offset_micros`: host clock minus client clock.
+    pub fn new(offset_micros: i64) -> Self {
+        Self {
+            offset_micros,
+            width: 0,
+            height: 0,
+            fps: 0,
+            bitrate_kbps_requested: 0,
+            host_name: String::new(),
+            frames_received: 0,
+            bytes_received: 0,
+            frames_decoded: 0,
+            dropped_network: 0,
+            dropped_undecodable: 0,
+            dropped_queue: 0,
+            frames_late: 0,
+            decode_errors: 0,
+            marker_mismatches: 0,
+            marker_unreadable: 0,
+            idr_requests: 0,
+            clock_anomalies: 0,
+            decode: Histogram::new(),
+            queue: Histogram::new(),
+            encode: Histogram::new(),
+            capture_to_decoded: Histogram::new(),
+            rtt: Histogram::new(),
+        }
+    }
+
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::Stream { width, height, fps, bitrate_kbps, host_name } => {
+                self.width = width;
+                self.height = height;
+                self.fps = fps;
+                self.bitrate_kbps_requested = bitrate_kbps;
+                self.host_name = host_name;
+            }
+            Event::Received { bytes, encode_micros, .. } => {
+                self.frames_received += 1;
+                self.bytes_received += bytes;
+                self.encode.record(u64::from(encode_micros));
+            }
+            Event::Dropped { reason, count } => match reason {
+                DropReason::Network => self.dropped_network += count,
+                DropReason::Undecodable => self.dropped_undecodable += count,
+                DropReason::Queue => self.dropped_queue += count,
+                DropReason::Late => self.frames_late += count,
+            },
+            Event::Decoded(d) => {
+                self.frames_decoded += 1;
+                self.decode.record(d.decode_micros);
+                self.queue.record(d.queue_micros);
+                match d.marker {
+                    MarkerCheck::Match => {}
+                    MarkerCheck::Mismatch => self.marker_mismatches += 1,
+                    MarkerCheck::Unreadable => self.marker_unreadable += 1,
+                }
+                // Both stamps on the host's clock.
+                let decoded_host = d.decoded_micros as i128 + i128::from(self.offset_micros);
+                let latency = decoded_host - i128::from(d.capture_micros);
+                if latency >= 0 {
+                    self.capture_to_decoded.record(latency as u64);
+                } else {
+                    self.clock_anomalies += 1;
+                }
+            }
+            Event::DecodeError => self.decode_errors += 1,
+            Event::IdrRequested => self.idr_requests += 1,
+            Event::Rtt { rtt_micros } => self.rtt.record(rtt_micros),
+        }
+    }
+
+    pub fn frames_decoded(&self) -> u64 {
+        self.frames_decoded
+    }
+
+    /// The figures for a session that lasted `elapsed`.
+    pub fn summary(&self, elapsed: Duration) -> Summary {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        Summary {
+            host: self.host_name.clone(),
+            duration_secs: round3(elapsed.as_secs_f64()),
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            frames_received: self.frames_received,
+            frames_decoded: self.frames_decoded,
+            frames_dropped: self.dropped_network + self.dropped_undecodable + self.dropped_queue,
+            frames_dropped_network: self.dropped_network,
+            frames_dropped_undecodable: self.dropped_undecodable,
+            frames_dropped_queue: self.dropped_queue,
+            frames_late: self.frames_late,
+            decode_errors: self.decode_errors,
+            marker_mismatches: self.marker_mismatches + self.marker_unreadable,
+            marker_unreadable: self.marker_unreadable,
+            idr_requests: self.idr_requests,
+            clock_anomalies: self.clock_anomalies,
+            received_fps: round3(self.frames_received as f64 / secs),
+            decoded_fps: round3(self.frames_decoded as f64 / secs),
+            bitrate_kbps: round3(self.bytes_received as f64 * 8.0 / 1000.0 / secs),
+            requested_bitrate_kbps: self.bitrate_kbps_requested,
+            decode_ms: Percentiles::of(&self.decode),
+            queue_ms: Percentiles::of(&self.queue),
+            host_encode_ms: Percentiles::of(&self.encode),
+            capture_to_decoded_ms: Percentiles::of(&self.capture_to_decoded),
+            rtt_ms: Percentiles::of(&self.rtt),
+        }
+    }
+}
+
+impl Summary {
+    /// The one-screen end-of-session report.
+    pub fn to_text(&self) -> String {
+        let pct = |part: u64| {
+            let sent = self.frames_decoded + self.frames_dropped;
+            if sent == 0 { 0.0 } else { part as f64 * 100.0 / sent as f64 }
+        };
+        let line = |p: &Percentiles| format!("p50 {:7.2}  p95 {:7.2}  p99 {:7.2} ms", p.p50, p.p95, p.p99);
+        let mut s = String::new();
+        let _ = writeln!(s, "── kumo session summary ─────────────────────────────────────");
+        let _ = writeln!(s, "host              {}", if self.host.is_empty() { "?" } else { &self.host });
+        let _ = writeln!(
+            s,
+            "stream            {}x{} @ {} fps, H.264, {:.1} s",
+            self.width, self.height, self.fps, self.duration_secs
+        );
+        let _ = writeln!(
+            s,
+            "frames            {} received, {} decoded ({:.1} fps incoming, {:.1} fps decoded)",
+            self.frames_received, self.frames_decoded, self.received_fps, self.decoded_fps
+        );
+        let _ = writeln!(
+            s,
+            "dropped           {} by network ({:.2} %), {} undecodable after loss ({:.2} %), {} by decode queue ({:.2} %)",
+            self.frames_dropped_network,
+            pct(self.frames_dropped_network),
+            self.frames_dropped_undecodable,
+            pct(self.frames_dropped_undecodable),
+            self.frames_dropped_queue,
+            pct(self.frames_dropped_queue)
+        );
+        let _ = writeln!(
+            s,
+            "errors            {} decode errors, {} marker mismatches, {} IDR requests, {} late frames",
+            self.decode_errors, self.marker_mismatches, self.idr_requests, self.frames_late
+        );
+        let _ = writeln!(
+            s,
+            "bitrate           {:.0} kbps received ({} kbps requested)",
+            self.bitrate_kbps, self.requested_bitrate_kbps
+        );
+        let _ = writeln!(s, "host encode       {}", line(&self.host_encode_ms));
+        let _ = writeln!(s, "decode queue      {}", line(&self.queue_ms));
+        let _ = writeln!(s, "decode            {}", line(&self.decode_ms));
+        let _ = writeln!(s, "capture→decoded   {}", line(&self.capture_to_decoded_ms));
+        let _ = writeln!(s, "control RTT       {}", line(&self.rtt_ms));
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoded(n: u64, capture: u64, decoded_at: u64, marker: MarkerCheck) -> Event {
+        Event::Decoded(Decoded {
+            frame_number: n,
+            capture_micros: capture,
+            decoded_micros: decoded_at,
+            queue_micros: 100,
+            decode_micros: 4000,
+            marker,
+        })
+    }
+
+    #[test]
+    fn counts_and_latency_add_up() {
+        let mut s = Stats::new(0);
+        s.apply(Event::Stream { width: 1280, height: 720, fps: 60, bitrate_kbps: 8000, host_name: "h".into() });
+        for n in 0..10 {
+            s.apply(Event::Received { frame_number: n, bytes: 12_500, encode_micros: 5000 });
+            s.apply(decoded(n, n * 16_667, n * 16_667 + 10_000, MarkerCheck::Match));
+        }
+        s.apply(Event::Dropped { reason: DropReason::Network, count: 2 });
+        s.apply(Event::Dropped { reason: DropReason::Queue, count: 1 });
+        s.apply(Event::Dropped { reason: DropReason::Late, count: 1 });
+        s.apply(decoded(11, 0, 5, MarkerCheck::Mismatch));
+        let sum = s.summary(Duration::from_secs(1));
+        assert_eq!(sum.frames_received, 10);
+        assert_eq!(sum.frames_decoded, 11);
+        assert_eq!(sum.frames_dropped, 3);
+        assert_eq!(sum.frames_late, 1);
+        assert_eq!(sum.marker_mismatches, 1);
+        assert_eq!(sum.bitrate_kbps, 1000.0);
+        assert_eq!(sum.capture_to_decoded_ms.p50, 10.0);
+        assert_eq!(sum.decode_ms.p99, 4.0);
+        let text = sum.to_text();
+        assert!(text.contains("1280x720 @ 60 fps"), "{text}");
+        assert!(text.lines().count() <= 24, "one screen: {text}");
+    }
+
+    #[test]
+    fn clock_offset_is_applied() {
+        // Host clock 1 s ahead of the client's.
+        let mut s = Stats::new(1_000_000);
+        s.apply(decoded(0, 1_000_000 + 500, 2_500, MarkerCheck::Match));
+        assert_eq!(s.summary(Duration::from_secs(1)).capture_to_decoded_ms.p50, 2.0);
+        let mut s = Stats::new(0);
+        s.apply(decoded(0, 10_000, 5_000, MarkerCheck::Match));
+        let sum = s.summary(Duration::from_secs(1));
+        assert_eq!(sum.clock_anomalies, 1);
+        assert_eq!(sum.capture_to_decoded_ms.p50, 0.0);
+    }
+
+    #[test]
+    fn summary_json_has_the_documented_fields() {
+        let json = serde_json::to_value(Stats::new(0).summary(Duration::from_secs(1))).unwrap();
+        for key in [
+            "frames_received",
+            "frames_decoded",
+            "frames_dropped",
+            "decode_errors",
+            "marker_mismatches",
+            "decode_ms",
+            "capture_to_decoded_ms",
+            "bitrate_kbps",
+            "width",
+            "height",
+            "fps",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        assert!(json["decode_ms"].get("p95").is_some());
+    }
+}

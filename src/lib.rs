@@ -4,3 +4,6 @@
 //! (see ARCHITECTURE.md).
 
 pub mod core;
+pub mod clock;
+pub mod decode;
+pub mod encode;

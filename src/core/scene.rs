@@ -57,8 +57,9 @@ pub fn check_size(width: usize, height: usize) -> Result<(), SizeError> {
 /// Sprite colours as (Y, U, V).
 const SPRITES: [(u8, u8, u8); 5] = [(82, 90, 240), (145, 54, 34), (41, 240, 110), (210, 16, 146), (170, 166, 16)];
 
-/// Renders frame `index` of a scene running at `fps` into `pic`, marker included.
-pub fn render(index: u64, fps: u32, pic: &mut I420) {
+/// Renders frame `index` of a scene running at `fps` into `pic`, with a marker carrying
+/// `marker_value`.
+pub fn render(index: u64, fps: u32, marker_value: u32, pic: &mut I420) {
     let (w, h) = (pic.width, pic.height);
     let t = index as f64 / f64::from(fps.max(1));
     let horizon = h * 2 / 5;
@@ -129,7 +130,7 @@ pub fn render(index: u64, fps: u32, pic: &mut I420) {
     }
     // `check_size` guarantees room for the marker; a picture built elsewhere without it
     // simply carries none.
-    let _ = marker::draw(&mut pic.y, w, w, h, index as u32);
+    let _ = marker::draw(&mut pic.y, w, w, h, marker_value);
 }
 
 /// Position of a point moving at constant speed between 0 and `span`, bouncing at the ends.
@@ -163,13 +164,13 @@ mod tests {
     fn frames_move_and_carry_their_marker() {
         let mut a = I420::new(640, 360);
         let mut b = I420::new(640, 360);
-        render(10, 60, &mut a);
-        render(11, 60, &mut b);
+        render(10, 60, 10, &mut a);
+        render(11, 60, 11, &mut b);
         assert_ne!(a.y, b.y);
         assert_eq!(marker::read(&a.y, 640, 640, 360), Ok(10));
         assert_eq!(marker::read(&b.y, 640, 640, 360), Ok(11));
         let mut again = I420::new(640, 360);
-        render(10, 60, &mut again);
+        render(10, 60, 10, &mut again);
         assert_eq!(a, again, "rendering is a pure function of the index");
     }
 
@@ -178,7 +179,7 @@ mod tests {
         for (w, h) in [(marker::MIN_WIDTH, 64), (1280, 720), (1920, 1080), (3840, 2160), (642, 362)] {
             check_size(w, h).unwrap();
             let mut pic = I420::new(w, h);
-            render(123, 60, &mut pic);
+            render(123, 60, 123, &mut pic);
             assert_eq!(marker::read(&pic.y, w, w, h), Ok(123));
         }
         assert!(check_size(641, 360).is_err());

@@ -1,0 +1,237 @@
+//! The openh264 decoder shell and the client's decode thread.
+//!
+//! Owns the decoder. The thread "kumo-decode" takes whole access units from a bounded queue,
+//! decodes them, checks each picture's frame marker against its header, and puts the picture
+//! in the latest-frame slot for the presenter. It reports every outcome as a stats event. It
+//! must not block on anything but its input queue, and never trusts the bitstream: openh264
+//! errors are counted and answered with an IDR request, never a panic.
+
+use crate::clock;
+use crate::core::marker;
+use crate::core::stats::{self, Decoded, MarkerCheck};
+use crate::core::wire::{FrameHeader, FrameKind};
+use openh264::decoder::{DecodeOptions, Decoder, DecoderConfig, Flush};
+use openh264::formats::YUVSource;
+use openh264::OpenH264API;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DecodeError {
+    #[error("openh264 decoder failed: {0}")]
+    Codec(String),
+    #[error("could not start the decode thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// A decoded picture as openh264 left it: planes with strides, valid until the next call.
+#[derive(Debug, Clone, Copy)]
+pub struct PlaneView<'a> {
+    pub width: usize,
+    pub height: usize,
+    pub y: &'a [u8],
+    pub u: &'a [u8],
+    pub v: &'a [u8],
+    pub y_stride: usize,
+    pub uv_stride: usize,
+}
+
+impl PlaneView<'_> {
+    /// Rows of each plane without stride padding: Y, then U, then V.
+    pub fn rows(&self) -> impl Iterator<Item = &[u8]> {
+        let (cw, ch) = (self.width.div_ceil(2), self.height.div_ceil(2));
+        plane_rows(self.y, self.y_stride, self.width, self.height)
+            .chain(plane_rows(self.u, self.uv_stride, cw, ch))
+            .chain(plane_rows(self.v, self.uv_stride, cw, ch))
+    }
+}
+
+fn plane_rows(data: &[u8], stride: usize, width: usize, height: usize) -> impl Iterator<Item = &[u8]> {
+    (0..height).filter_map(move |r| data.get(r * stride..r * stride + width))
+}
+
+/// An owned picture with tight planes, as the presenter takes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Picture {
+    pub frame_number: u64,
+    pub width: usize,
+    pub height: usize,
+    pub y: Vec<u8>,
+    pub u: Vec<u8>,
+    pub v: Vec<u8>,
+}
+
+impl Picture {
+    /// Copies `view` into this picture, reusing its buffers.
+    fn copy_from(&mut self, frame_number: u64, view: &PlaneView<'_>) {
+        self.frame_number = frame_number;
+        self.width = view.width;
+        self.height = view.height;
+        let (cw, ch) = (view.width.div_ceil(2), view.height.div_ceil(2));
+        for (dst, src, stride, w, h) in [
+            (&mut self.y, view.y, view.y_stride, view.width, view.height),
+            (&mut self.u, view.u, view.uv_stride, cw, ch),
+            (&mut self.v, view.v, view.uv_stride, cw, ch),
+        ] {
+            dst.clear();
+            for row in plane_rows(src, stride, w, h) {
+                dst.extend_from_slice(row);
+            }
+        }
+    }
+}
+
+/// openh264 set up for low-latency decoding of whole access units.
+pub struct H264Decoder {
+    inner: Decoder,
+}
+
+fn view<'a>(yuv: &'a impl YUVSource) -> PlaneView<'a> {
+    let (width, height) = yuv.dimensions();
+    let (y_stride, uv_stride, _) = yuv.strides();
+    PlaneView { width, height, y: yuv.y(), u: yuv.u(), v: yuv.v(), y_stride, uv_stride }
+}
+
+impl H264Decoder {
+    pub fn new() -> Result<Self, DecodeError> {
+        // No flushing after each call: with whole access units openh264's no-delay mode
+        // returns each picture from its own call, and a forced flush could reorder streams
+        // that do use reordering. `flush` drains what is left at the end of a stream.
+        let config = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
+        let inner = Decoder::with_api_config(OpenH264API::from_source(), config)
+            .map_err(|e| DecodeError::Codec(e.to_string()))?;
+        Ok(Self { inner })
+    }
+
+    /// Decodes one access unit; if it completed a picture, passes it to `with` and returns
+    /// what that returned.
+    pub fn decode<R>(&mut self, access_unit: &[u8], with: impl FnOnce(PlaneView<'_>) -> R) -> Result<Option<R>, DecodeError> {
+        let options = DecodeOptions::new().flush_after_decode(Flush::NoFlush);
+        match self.inner.decode_with_options(access_unit, options) {
+            Ok(picture) => Ok(picture.map(|yuv| with(view(&yuv)))),
+            Err(e) => Err(DecodeError::Codec(e.to_string())),
+        }
+    }
+
+    /// Drains pictures the decoder still holds (end of stream).
+    pub fn flush(&mut self, mut each: impl FnMut(PlaneView<'_>)) -> Result<(), DecodeError> {
+        let pictures = self.inner.flush_remaining().map_err(|e| DecodeError::Codec(e.to_string()))?;
+        for yuv in &pictures {
+            each(view(yuv));
+        }
+        Ok(())
+    }
+}
+
+/// One access unit on its way to the decoder.
+#[derive(Debug)]
+pub struct AccessUnit {
+    pub header: FrameHeader,
+    pub data: Vec<u8>,
+    /// When the network shell queued it (for the queue delay).
+    pub queued_at: Instant,
+}
+
+/// The latest decoded picture, waiting for the presenter. A newer picture replaces an older
+/// one that was not taken yet; the replaced one's buffers are reused for the next decode.
+#[derive(Debug, Default)]
+pub struct FrameSlot {
+    latest: Mutex<Option<Picture>>,
+}
+
+impl FrameSlot {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Puts a picture in the slot; returns the one it replaced, if it was never taken.
+    pub fn put(&self, picture: Picture) -> Option<Picture> {
+        // The lock is held for a pointer swap only. A poisoned lock means a holder panicked
+        // mid-swap; the slot's content is still a whole Option, so keep using it.
+        let mut latest = self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        latest.replace(picture)
+    }
+
+    /// Takes the latest picture, if a new one arrived since the last take.
+    pub fn take(&self) -> Option<Picture> {
+        self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+}
+
+/// Where the decode thread reports.
+pub struct Outputs {
+    pub stats: SyncSender<stats::Event>,
+    /// Frame numbers the decoder failed on; the network shell then asks for an IDR. When
+    /// full, a failure is already being reported and this one adds nothing.
+    pub losses: tokio::sync::mpsc::Sender<u64>,
+    pub slot: Arc<FrameSlot>,
+}
+
+/// Starts the decode thread. It runs until `input` is closed (the network shell dropped its
+/// sender), then exits; join the handle to wait for it.
+pub fn spawn(input: Receiver<AccessUnit>, outputs: Outputs) -> Result<JoinHandle<()>, DecodeError> {
+    let mut decoder = H264Decoder::new()?;
+    let handle = std::thread::Builder::new()
+        .name("kumo-decode".into())
+        .spawn(move || run(&mut decoder, &input, &outputs))?;
+    Ok(handle)
+}
+
+fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
+    let mut spare = Picture::default();
+    // After a decode error openh264 stays in error until the next IDR: skip to it.
+    let mut awaiting_idr = false;
+    for unit in input {
+        if awaiting_idr && unit.header.kind != FrameKind::Idr {
+            report(out, stats::Event::Dropped { reason: crate::core::sequence::DropReason::Undecodable, count: 1 });
+            continue;
+        }
+        let started = Instant::now();
+        let queue_micros = started.duration_since(unit.queued_at).as_micros() as u64;
+        let frame_number = unit.header.frame_number;
+        let decoded = decoder.decode(&unit.data, |view| {
+            let decode_micros = started.elapsed().as_micros() as u64;
+            let decoded_micros = clock::now_micros();
+            let marker = match marker::read(view.y, view.y_stride, view.width, view.height) {
+                Ok(value) if value == frame_number as u32 => MarkerCheck::Match,
+                Ok(_) => MarkerCheck::Mismatch,
+                Err(_) => MarkerCheck::Unreadable,
+            };
+            spare.copy_from(frame_number, &view);
+            (decode_micros, decoded_micros, marker)
+        });
+        match decoded {
+            Ok(Some((decode_micros, decoded_micros, marker))) => {
+                awaiting_idr = false;
+                spare = out.slot.put(std::mem::take(&mut spare)).unwrap_or_default();
+                report(
+                    out,
+                    stats::Event::Decoded(Decoded {
+                        frame_number,
+                        capture_micros: unit.header.capture_micros,
+                        decoded_micros,
+                        queue_micros,
+                        decode_micros,
+                        marker,
+                    }),
+                );
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::debug!(frame_number, "{err:#}");
+                awaiting_idr = true;
+                report(out, stats::Event::DecodeError);
+                let _ = out.losses.try_send(frame_number);
+            }
+        }
+    }
+}
+
+/// Stats are advisory: when the queue is full (its reader stalled) the event is dropped
+/// rather than stalling decoding.
+fn report(out: &Outputs, event: stats::Event) {
+    let _ = out.stats.try_send(event);
+}

@@ -1,0 +1,301 @@
+//! The openh264 encoder shell and the host's encoder thread.
+//!
+//! Owns the encoder and the capture loop: render the scene on schedule, encode it, and hand
+//! whole frames to the network. Settings are those of low-latency game streaming: no
+//! B-frames (openh264's baseline/constrained profiles have none), an infinite GOP with IDRs
+//! only at start and on request (scene-change detection off: it would insert IDRs every few
+//! frames on busy content), bitrate rate control, no frame skipping (a skipped frame is a
+//! stutter), one slice per encoder thread.
+
+use crate::clock;
+use crate::core::annexb;
+use crate::core::assemble::Frame;
+use crate::core::pacing::{CaptureClock, Tick};
+use crate::core::scene::{self, I420};
+use crate::core::wire::{FrameHeader, FrameKind};
+use openh264::encoder::{BitRate, Complexity, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, UsageType};
+use openh264::formats::YUVSlices;
+use openh264::{OpenH264API, Timestamp};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use tokio::sync::mpsc::error::TrySendError;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum EncodeError {
+    #[error("openh264 encoder failed: {0}")]
+    Codec(String),
+    #[error(transparent)]
+    Size(#[from] scene::SizeError),
+    #[error("could not start the encoder thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+fn codec_err(e: &openh264::Error) -> EncodeError {
+    EncodeError::Codec(e.to_string())
+}
+
+/// What to encode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub width: u16,
+    pub height: u16,
+    pub fps: u16,
+    pub bitrate_kbps: u32,
+    /// Encoder threads, each encoding its own slice. 0: one per core, at most 4.
+    pub threads: u16,
+}
+
+impl Settings {
+    fn threads(&self) -> u16 {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u16)
+    }
+}
+
+/// An openh264 encoder set up for game streaming.
+pub struct H264Encoder {
+    inner: Encoder,
+    settings: Settings,
+}
+
+impl H264Encoder {
+    pub fn new(settings: Settings) -> Result<Self, EncodeError> {
+        scene::check_size(settings.width.into(), settings.height.into())?;
+        let threads = settings.threads();
+        let config = EncoderConfig::new()
+            .usage_type(UsageType::CameraVideoRealTime)
+            .rate_control_mode(RateControlMode::Bitrate)
+            .bitrate(BitRate::from_bps(settings.bitrate_kbps.saturating_mul(1000)))
+            .max_frame_rate(FrameRate::from_hz(f32::from(settings.fps)))
+            .skip_frames(false)
+            .scene_change_detect(false)
+            .background_detection(false)
+            .intra_frame_period(IntraFramePeriod::from_num_frames(0))
+            .complexity(Complexity::Low)
+            .num_threads(threads);
+        let mut inner = Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| codec_err(&e))?;
+        // The wrapper initialises openh264 on the first frame with a single slice. Encode one
+        // throw-away frame, then switch to one slice per thread; the next frame is an IDR
+        // carrying the new parameter sets, so the throw-away frame is never needed.
+        let warm_up = I420::new(settings.width.into(), settings.height.into());
+        inner.encode(&yuv(&warm_up)).map_err(|e| codec_err(&e))?;
+        if threads > 1 {
+            ffi::use_slice_per_thread(&mut inner, threads);
+        }
+        inner.force_intra_frame();
+        Ok(Self { inner, settings })
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    /// Encodes the picture captured at `at` (time since the stream started; rate control
+    /// needs it) into `out`, replacing its contents; returns the frame's kind, or `None` if
+    /// the encoder produced nothing.
+    pub fn encode(&mut self, pic: &I420, at: Duration, out: &mut Vec<u8>) -> Result<Option<FrameKind>, EncodeError> {
+        let timestamp = Timestamp::from_millis(at.as_millis() as u64);
+        let bitstream = self.inner.encode_at(&yuv(pic), timestamp).map_err(|e| codec_err(&e))?;
+        out.clear();
+        bitstream.write_vec(out);
+        if out.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(if annexb::is_idr(out) { FrameKind::Idr } else { FrameKind::Inter }))
+    }
+
+    pub fn force_idr(&mut self) {
+        self.inner.force_intra_frame();
+    }
+
+    /// Changes the target bitrate from the next frame on.
+    pub fn set_bitrate(&mut self, kbps: u32) -> Result<(), EncodeError> {
+        ffi::set_bitrate(&mut self.inner, kbps.saturating_mul(1000))
+            .map_err(|code| EncodeError::Codec(format!("setting the bitrate to {kbps} kbps failed (code {code})")))?;
+        self.settings.bitrate_kbps = kbps;
+        Ok(())
+    }
+}
+
+fn yuv(pic: &I420) -> YUVSlices<'_> {
+    YUVSlices::new((&pic.y, &pic.u, &pic.v), (pic.width, pic.height), (pic.width, pic.width / 2, pic.width / 2))
+}
+
+/// The two encoder options the safe wrapper does not expose.
+#[allow(unsafe_code)]
+mod ffi {
+    use openh264::encoder::Encoder;
+    use openh264_sys2::{
+        ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE, ENCODER_OPTION_SVC_ENCODE_PARAM_EXT, SBitrateInfo,
+        SEncParamExt, SM_FIXEDSLCNUM_SLICE, SPATIAL_LAYER_ALL,
+    };
+    use std::ptr::addr_of_mut;
+
+    /// Switches an initialised encoder to `threads` threads with one slice each. On failure
+    /// the encoder keeps its single slice (slower at high resolutions, still correct).
+    pub(super) fn use_slice_per_thread(encoder: &mut Encoder, threads: u16) {
+        let mut params = SEncParamExt::default();
+        // SAFETY: the encoder was initialised by a first encode; GetOption fills the
+        // caller-owned struct of the type openh264 documents for this option, and SetOption
+        // only reads it. We change only fields openh264 validates on SetOption.
+        let code = unsafe {
+            let raw = encoder.raw_api();
+            let got = raw.get_option(ENCODER_OPTION_SVC_ENCODE_PARAM_EXT, addr_of_mut!(params).cast());
+            if got != 0 {
+                got
+            } else {
+                params.iMultipleThreadIdc = threads;
+                let slices = &mut params.sSpatialLayers[0].sSliceArgument;
+                slices.uiSliceMode = SM_FIXEDSLCNUM_SLICE;
+                slices.uiSliceNum = u32::from(threads);
+                raw.set_option(ENCODER_OPTION_SVC_ENCODE_PARAM_EXT, addr_of_mut!(params).cast())
+            }
+        };
+        if code != 0 {
+            tracing::warn!(code, "openh264 refused multi-slice encoding; using one slice");
+        }
+    }
+
+    pub(super) fn set_bitrate(encoder: &mut Encoder, bps: u32) -> Result<(), i32> {
+        let bps = i32::try_from(bps).unwrap_or(i32::MAX);
+        for option in [ENCODER_OPTION_MAX_BITRATE, ENCODER_OPTION_BITRATE] {
+            let mut info = SBitrateInfo { iLayer: SPATIAL_LAYER_ALL, iBitrate: bps };
+            // SAFETY: SBitrateInfo is the documented argument of both options; openh264 reads
+            // it during the call only.
+            let code = unsafe { encoder.raw_api().set_option(option, addr_of_mut!(info).cast()) };
+            if code != 0 {
+                return Err(code);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A request to the encoder thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    ForceIdr,
+    SetBitrate { kbps: u32 },
+}
+
+/// Commands queued for the encoder thread. Requests are tiny and rare (one per loss or
+/// bitrate step); when 16 are already waiting the newest is dropped, since an IDR request
+/// already queued covers it.
+const COMMAND_QUEUE: usize = 16;
+
+/// The running encoder thread. Dropping it stops the thread at its next frame.
+pub struct Worker {
+    commands: SyncSender<Command>,
+    handle: JoinHandle<()>,
+}
+
+impl Worker {
+    /// Sends a command; returns false if the queue is full or the thread has ended.
+    pub fn send(&self, command: Command) -> bool {
+        self.commands.try_send(command).is_ok()
+    }
+
+    /// Stops the thread and waits for it (at most one frame's encode).
+    pub fn stop(self) {
+        drop(self.commands);
+        if self.handle.join().is_err() {
+            tracing::error!("the encoder thread panicked");
+        }
+    }
+}
+
+/// Starts the encoder thread "kumo-encode": it captures frames on the scene clock and sends
+/// them on `frames`. When `frames` is full (the network cannot keep up) the frame is dropped
+/// and the next one is forced to an IDR, since the client could not decode past the hole.
+pub fn spawn(settings: Settings, frames: tokio::sync::mpsc::Sender<Frame>) -> Result<Worker, EncodeError> {
+    let encoder = H264Encoder::new(settings)?;
+    let (commands, command_rx) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
+    let handle = std::thread::Builder::new()
+        .name("kumo-encode".into())
+        .spawn(move || capture_loop(encoder, &command_rx, &frames))?;
+    Ok(Worker { commands, handle })
+}
+
+fn capture_loop(mut encoder: H264Encoder, commands: &Receiver<Command>, frames: &tokio::sync::mpsc::Sender<Frame>) {
+    let settings = encoder.settings();
+    let (width, height) = (usize::from(settings.width), usize::from(settings.height));
+    let epoch = Instant::now();
+    let mut schedule = CaptureClock::new(settings.fps.into(), Duration::ZERO);
+    let mut picture = I420::new(width, height);
+    let mut frame_number = 0u64;
+    let mut skipped_total = 0u64;
+    loop {
+        // Commands first, so an IDR request applies to the very next frame even when the
+        // host runs behind schedule.
+        loop {
+            match commands.try_recv() {
+                Ok(command) => apply(&mut encoder, command),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        let slot = match schedule.poll(epoch.elapsed()) {
+            Tick::WaitUntil(due) => {
+                match commands.recv_timeout(due.saturating_sub(epoch.elapsed())) {
+                    Ok(command) => apply(&mut encoder, command),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                continue;
+            }
+            Tick::Capture { slot, skipped } => {
+                if skipped > 0 {
+                    skipped_total += skipped;
+                    tracing::debug!(skipped, skipped_total, "host fell behind its capture schedule");
+                }
+                slot
+            }
+        };
+        // Motion follows the schedule slot; the marker carries the wire frame number, which
+        // is what the client checks.
+        scene::render(slot, settings.fps.into(), frame_number as u32, &mut picture);
+        let capture_micros = clock::now_micros();
+        let started = Instant::now();
+        let mut payload = Vec::new();
+        let kind = match encoder.encode(&picture, schedule.interval() * slot as u32, &mut payload) {
+            Ok(Some(kind)) => kind,
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::error!("{err:#}; stopping the stream");
+                break;
+            }
+        };
+        let header = FrameHeader {
+            frame_number,
+            capture_micros,
+            encode_micros: started.elapsed().as_micros() as u32,
+            kind,
+            width: settings.width,
+            height: settings.height,
+            payload_len: payload.len() as u32,
+        };
+        match frames.try_send(Frame { header, payload }) {
+            Ok(()) => frame_number += 1,
+            Err(TrySendError::Full(_)) => {
+                tracing::debug!(frame_number, "network queue full; dropping a frame and forcing an IDR");
+                encoder.force_idr();
+            }
+            Err(TrySendError::Closed(_)) => break,
+        }
+    }
+}
+
+fn apply(encoder: &mut H264Encoder, command: Command) {
+    match command {
+        Command::ForceIdr => encoder.force_idr(),
+        Command::SetBitrate { kbps } => {
+            if let Err(err) = encoder.set_bitrate(kbps) {
+                tracing::warn!("{err:#}");
+            }
+        }
+    }
+}

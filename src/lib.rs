@@ -7,3 +7,20 @@ pub mod core;
 pub mod clock;
 pub mod decode;
 pub mod encode;
+pub mod tls;
+pub mod net;
+pub mod host;
+pub mod client;
+pub mod demo;
+pub mod headless;
+
+/// The async runtime for the network shells: two worker threads named `kumo-net` (the
+/// network work is light; encode and decode have threads of their own).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("kumo-net")
+        .enable_all()
+        .build()
+}
+pub mod bench;

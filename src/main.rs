@@ -1,1 +1,239 @@
-fn main() {}
+//! The `kumo` command line: `demo`, `host`, `connect`, `bench`.
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use kumo::client::{ClientConfig, End, StreamRequest};
+use kumo::core::stats::Summary;
+use kumo::core::wire::PROTOCOL_VERSION;
+use kumo::headless::Outcome;
+use kumo::host::{Host, HostConfig};
+use kumo::tls::{Fingerprint, Verify};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// kumo: a thin client for cloud game streaming (H.264 over QUIC), with a reference host.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the reference host and the client in one process on loopback (the main job).
+    Demo {
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        stream: StreamArgs,
+    },
+    /// Run the reference host: a synthetic game streamed to one client at a time.
+    Host {
+        /// Address and UDP port to listen on.
+        #[arg(long, default_value = "0.0.0.0:4433")]
+        listen: SocketAddr,
+        /// Name shown to clients.
+        #[arg(long, default_value = "kumo host")]
+        name: String,
+        /// Highest frame rate a client may ask for.
+        #[arg(long, default_value_t = 240)]
+        max_fps: u16,
+        /// Encoder threads, one slice each (0: one per core, at most 4).
+        #[arg(long, default_value_t = 0)]
+        encoder_threads: u16,
+    },
+    /// Connect to a running `kumo host`.
+    Connect {
+        /// The host's address, e.g. 192.168.1.20:4433.
+        host: SocketAddr,
+        /// The SHA-256 fingerprint `kumo host` printed at start; the connection fails unless
+        /// the host's certificate matches it.
+        #[arg(long, value_name = "SHA256", conflicts_with = "insecure_skip_verify")]
+        host_fingerprint: Option<String>,
+        /// Accept any host certificate. Only on a network you trust: anyone in the path can
+        /// then impersonate the host.
+        #[arg(long)]
+        insecure_skip_verify: bool,
+        /// Seconds to wait for the host to answer.
+        #[arg(long, default_value_t = 5)]
+        connect_timeout: u64,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        stream: StreamArgs,
+    },
+    /// Print benchmark figures: openh264 cost per frame and demo capture→decoded latency.
+    Bench {
+        /// Frames per codec size (2160p uses a quarter).
+        #[arg(long, default_value_t = 240)]
+        frames: u32,
+        /// Seconds of each latency run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Run without a window: stream, then print the session summary.
+    #[arg(long)]
+    headless: bool,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Write the session summary as JSON to this file at exit.
+    #[arg(long, value_name = "PATH")]
+    stats_json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct StreamArgs {
+    /// Stream width in pixels (even, 352..=3840).
+    #[arg(long, default_value_t = 1280)]
+    width: u16,
+    /// Stream height in pixels (even, 64..=2160).
+    #[arg(long, default_value_t = 720)]
+    height: u16,
+    /// Frames per second.
+    #[arg(long, default_value_t = 60)]
+    fps: u16,
+    /// Target video bitrate in kbit/s.
+    #[arg(long, default_value_t = 10_000)]
+    bitrate_kbps: u32,
+}
+
+impl StreamArgs {
+    fn request(&self) -> StreamRequest {
+        StreamRequest { width: self.width, height: self.height, fps: self.fps, bitrate_kbps: self.bitrate_kbps }
+    }
+}
+
+fn main() -> ExitCode {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // openh264's error type captures a backtrace on every decode error, which is costly
+        // when RUST_BACKTRACE is set; panics keep their backtraces.
+        // SAFETY: first statement of main, before any other thread exists.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("RUST_LIB_BACKTRACE", "0");
+        };
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn interrupt_flag(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            set.store(true, Ordering::Relaxed);
+        }
+    });
+    flag
+}
+
+fn duration(run: &RunArgs) -> anyhow::Result<Option<Duration>> {
+    run.duration
+        .map(|secs| Duration::try_from_secs_f64(secs).with_context(|| format!("--duration {secs} is not a number of seconds")))
+        .transpose()
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let rt = kumo::runtime().context("could not start the network runtime")?;
+    match cli.command {
+        Command::Demo { run, stream } => {
+            if !run.headless {
+                tracing::info!("the window arrives with the presenter (issue 3); running headless");
+            }
+            let interrupted = interrupt_flag(&rt);
+            let outcome = kumo::demo::run_headless(&rt, stream.request(), duration(&run)?, &interrupted)?;
+            report(&outcome, run.stats_json.as_ref())
+        }
+        Command::Host { listen, name, max_fps, encoder_threads } => {
+            let _guard = rt.enter();
+            let host = Host::bind(HostConfig { listen, name, max_fps, encoder_threads })?;
+            let addr = host.local_addr();
+            let fingerprint = host.fingerprint();
+            println!("kumo host listening on {addr} (UDP), protocol v{PROTOCOL_VERSION}");
+            println!("certificate SHA-256: {fingerprint}");
+            println!("connect with: kumo connect {addr} --host-fingerprint {fingerprint} --headless");
+            let (stop, stop_rx) = tokio::sync::watch::channel(false);
+            rt.spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    let _ = stop.send(true);
+                }
+            });
+            rt.block_on(host.serve(stop_rx));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Connect { host, host_fingerprint, insecure_skip_verify, connect_timeout, run, stream } => {
+            let verify = match (host_fingerprint, insecure_skip_verify) {
+                (Some(fp), _) => Verify::Pinned(Fingerprint::parse(&fp)?),
+                (None, true) => Verify::InsecureSkip,
+                (None, false) => bail!(
+                    "kumo cannot verify host {host}: pass --host-fingerprint with the SHA-256 that `kumo host` printed at start (or --insecure-skip-verify on a network you trust)"
+                ),
+            };
+            if !run.headless {
+                tracing::info!("the window arrives with the presenter (issue 3); running headless");
+            }
+            let config = ClientConfig {
+                host,
+                verify,
+                request: stream.request(),
+                name: "kumo client".into(),
+                connect_timeout: Duration::from_secs(connect_timeout),
+                protocol_version: PROTOCOL_VERSION,
+            };
+            let interrupted = interrupt_flag(&rt);
+            let outcome = kumo::headless::run(&rt, config, duration(&run)?, &interrupted)?;
+            report(&outcome, run.stats_json.as_ref())
+        }
+        Command::Bench { frames, seconds } => {
+            let interrupted = interrupt_flag(&rt);
+            kumo::bench::run(frames, seconds, &interrupted)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Prints the summary, writes the JSON, and turns a lost session into a failing exit code.
+fn report(outcome: &Outcome, stats_json: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
+    print!("{}", outcome.summary.to_text());
+    if let Some(path) = stats_json {
+        write_json(&outcome.summary, path)?;
+    }
+    match &outcome.end {
+        Ok(End::Stopped) => Ok(ExitCode::SUCCESS),
+        Ok(End::HostEnded(message)) => {
+            println!("the host ended the session: {message}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn write_json(summary: &Summary, path: &PathBuf) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(summary).context("encoding the stats")?;
+    std::fs::write(path, json + "\n").with_context(|| format!("could not write the stats to {}", path.display()))
+}

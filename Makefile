@@ -1,0 +1,37 @@
+.PHONY: run run-headless deps deps-test test lint bench fmt package clean
+.DEFAULT_GOAL := run
+
+DURATION ?= 10
+STATS ?= stats.json
+export CI
+
+run: deps
+	cargo run --release --locked -- demo --headless --duration $(DURATION) --stats-json $(STATS)
+
+run-headless: run
+
+deps:
+	bash scripts/install-deps.sh run
+
+deps-test:
+	bash scripts/install-deps.sh test
+
+test: deps-test
+	RUST_LIB_BACKTRACE=0 cargo test --locked --all-targets
+	RUST_LIB_BACKTRACE=0 cargo test --locked --doc
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets --locked -- -D warnings
+
+bench: deps
+	cargo run --release --locked -- bench
+
+fmt:
+	cargo fmt
+
+package:
+	@echo "packaging comes with issue 8 (kumo kiosk and .deb)"
+
+clean:
+	cargo clean

@@ -1,0 +1,82 @@
+//! `kumo bench`: figures, not pass/fail. openh264 encode and decode cost per frame at 720p,
+//! 1080p and 2160p on the synthetic scene, and capture→decoded latency of the headless demo.
+
+use crate::client::StreamRequest;
+use crate::core::histogram::Histogram;
+use crate::core::scene::{self, I420};
+use crate::decode::H264Decoder;
+use crate::encode::{H264Encoder, Settings};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+/// Runs the benchmarks and prints a table. `frames`: frames per codec size (2160p runs a
+/// quarter); `seconds`: length of each latency run.
+pub fn run(frames: u32, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    println!("kumo bench: {cores} cores, openh264 {} assembly", if cfg!(target_arch = "x86_64") { "x86-64" } else { "generic" });
+    println!();
+    println!("codec (synthetic scene, {frames} frames; 2160p {} frames)", (frames / 4).max(10));
+    println!("{:<10} {:>12} {:>12} {:>12} {:>12} {:>12}", "size", "kbps", "enc mean ms", "enc p95 ms", "dec mean ms", "dec p95 ms");
+    for (w, h, kbps) in [(1280u16, 720u16, 10_000u32), (1920, 1080, 20_000), (3840, 2160, 50_000)] {
+        let n = if w > 2000 { (frames / 4).max(10) } else { frames };
+        let (enc, dec, bytes) = codec(w, h, kbps, n)?;
+        let ms = |h: &Histogram, q: f64| h.quantile_micros(q).unwrap_or(0.0) / 1000.0;
+        let mean = |h: &Histogram| h.mean_micros().unwrap_or(0.0) / 1000.0;
+        let out_kbps = bytes as f64 * 8.0 / 1000.0 / (f64::from(n) / 60.0);
+        println!(
+            "{:<10} {:>12.0} {:>12.2} {:>12.2} {:>12.2} {:>12.2}",
+            format!("{w}x{h}"),
+            out_kbps,
+            mean(&enc),
+            ms(&enc, 0.95),
+            mean(&dec),
+            ms(&dec, 0.95)
+        );
+    }
+    println!();
+    println!("capture→decoded, kumo demo --headless on loopback, {seconds} s each");
+    println!("{:<12} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}", "stream", "p50 ms", "p95 ms", "p99 ms", "decoded", "dropped", "dec p50");
+    let rt = crate::runtime()?;
+    for (w, h) in [(1280u16, 720u16), (1920, 1080)] {
+        let request = StreamRequest { width: w, height: h, fps: 60, bitrate_kbps: if w > 1280 { 20_000 } else { 10_000 } };
+        let outcome = crate::demo::run_headless(&rt, request, Some(Duration::from_secs(seconds)), interrupted)?;
+        let s = outcome.summary;
+        println!(
+            "{:<12} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>11} {:>9.2}",
+            format!("{w}x{h}@60"),
+            s.capture_to_decoded_ms.p50,
+            s.capture_to_decoded_ms.p95,
+            s.capture_to_decoded_ms.p99,
+            s.frames_decoded,
+            s.frames_dropped,
+            s.decode_ms.p50
+        );
+    }
+    Ok(())
+}
+
+/// Encodes and decodes `n` frames; returns encode and decode time histograms and total bytes.
+fn codec(width: u16, height: u16, bitrate_kbps: u32, n: u32) -> anyhow::Result<(Histogram, Histogram, usize)> {
+    let mut encoder = H264Encoder::new(Settings { width, height, fps: 60, bitrate_kbps, threads: 0 })?;
+    let mut decoder = H264Decoder::new()?;
+    let mut pic = I420::new(width.into(), height.into());
+    let mut bytes = Vec::new();
+    let (mut enc, mut dec, mut total) = (Histogram::new(), Histogram::new(), 0);
+    for i in 0..n {
+        scene::render(i.into(), 60, i, &mut pic);
+        let t = Instant::now();
+        encoder.encode(&pic, Duration::from_secs(u64::from(i)) / 60, &mut bytes)?;
+        let encoded = t.elapsed();
+        let t = Instant::now();
+        decoder.decode(&bytes, |_| ())?;
+        let decoded = t.elapsed();
+        // The first frame is an IDR after encoder set-up: not representative.
+        if i > 0 {
+            enc.record(encoded.as_micros() as u64);
+            dec.record(decoded.as_micros() as u64);
+            total += bytes.len();
+        }
+    }
+    Ok((enc, dec, total))
+}

@@ -1,0 +1,342 @@
+//! The client's network shell: connect, handshake, then receive frames and feed the decode
+//! thread.
+//!
+//! Owns the QUIC connection and the frame sequence. Each frame stream is read by a task of
+//! its own and reassembled by `core::assemble`; `core::sequence` orders them and decides what
+//! reaches the bounded decode queue; losses turn into IDR requests on the control stream. It
+//! reports to the stats channel and never blocks on the decoder: when the decode queue is
+//! full the frame is dropped and an IDR requested (an unbounded queue would turn a slow
+//! decoder into ever-growing latency).
+
+use crate::clock;
+use crate::core::assemble::Frame;
+use crate::core::sequence::{self, DropReason, Sequencer};
+use crate::core::stats;
+use crate::core::wire::{Control, GoodbyeReason, Hello, RejectReason, Welcome};
+use crate::decode::{self, AccessUnit, FrameSlot};
+use crate::net::{self, NetError, close};
+use crate::tls::{self, Fingerprint, Verify};
+use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+
+/// Access units waiting for the decoder: 3 frames (50 ms at 60 fps). A decoder further
+/// behind than that is not going to catch up by queueing.
+const DECODE_QUEUE: usize = 3;
+/// Stats events waiting for their reader: ~20 s of events at 60 fps. When full (the reader
+/// stalled), events are dropped rather than stalling the session.
+const STATS_QUEUE: usize = 4096;
+/// Whole frames from stream readers to the session loop (backpressure: a reader waits).
+const FRAME_QUEUE: usize = 64;
+/// How often the client measures RTT on the control stream.
+const PING_INTERVAL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("host {addr} did not answer within {secs} s; is `kumo host` running there, and is UDP port {port} reachable?", port = addr.port())]
+    Unreachable { addr: SocketAddr, secs: u64 },
+    #[error(
+        "host {addr} presented certificate {got}, but --host-fingerprint expects {want}; if the host was restarted it printed a new fingerprint: use that one"
+    )]
+    FingerprintMismatch { addr: SocketAddr, got: Fingerprint, want: Fingerprint },
+    #[error("could not connect to host {addr}: {reason}")]
+    Connect { addr: SocketAddr, reason: String },
+    #[error("protocol version mismatch: {message} (this client speaks v{ours}, the host v{host})")]
+    VersionMismatch { ours: u16, host: u16, message: String },
+    #[error("host {addr} refused the session: {message}")]
+    Refused { addr: SocketAddr, message: String },
+    #[error("host {addr} broke the handshake: {reason}")]
+    Handshake { addr: SocketAddr, reason: String },
+    #[error("lost the connection to host {addr}: {source}")]
+    Lost { addr: SocketAddr, source: NetError },
+    #[error("the decoder could not start: {0}")]
+    Decoder(#[from] decode::DecodeError),
+    #[error("could not open a UDP socket: {0}")]
+    Socket(#[from] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// What to ask the host for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamRequest {
+    pub width: u16,
+    pub height: u16,
+    pub fps: u16,
+    pub bitrate_kbps: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub host: SocketAddr,
+    pub verify: Verify,
+    pub request: StreamRequest,
+    pub name: String,
+    pub connect_timeout: Duration,
+    /// The protocol version announced in the handshake: `PROTOCOL_VERSION` except in tests
+    /// that check how a mismatch is reported.
+    pub protocol_version: u16,
+}
+
+/// How a session ended without an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// The client stopped it.
+    Stopped,
+    /// The host ended it with this message.
+    HostEnded(String),
+}
+
+/// A running session.
+pub struct Session {
+    pub welcome: Welcome,
+    /// Everything the session reports; closes when the session and decode thread are over.
+    pub events: Receiver<stats::Event>,
+    /// The latest decoded picture.
+    pub slot: Arc<FrameSlot>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<End, ClientError>>,
+    decode_thread: JoinHandle<()>,
+}
+
+impl Session {
+    /// Asks the session to end (says goodbye to the host).
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Waits for the session and its decode thread to end.
+    pub async fn finish(self) -> Result<End, ClientError> {
+        let result = match self.task.await {
+            Ok(r) => r,
+            Err(err) => Err(ClientError::Handshake { addr: SocketAddr::from(([0, 0, 0, 0], 0)), reason: format!("session task failed: {err}") }),
+        };
+        // The task dropped the decode queue's sender, so the thread is finishing its last frame.
+        let thread = self.decode_thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        result
+    }
+}
+
+/// Connects and completes the handshake. Must run inside a tokio runtime.
+pub async fn connect(config: ClientConfig) -> Result<Session, ClientError> {
+    let addr = config.host;
+    let bind: SocketAddr = if addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }.parse().map_err(|_| ClientError::Connect { addr, reason: "bad bind address".into() })?;
+    let endpoint = Endpoint::client(bind)?;
+    let (quic, seen) = tls::client_config(config.verify, net::transport())?;
+    let connecting = endpoint
+        .connect_with(quic, addr, "kumo-host")
+        .map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
+    let conn = match tokio::time::timeout(config.connect_timeout, connecting).await {
+        Err(_) => return Err(ClientError::Unreachable { addr, secs: config.connect_timeout.as_secs().max(1) }),
+        Ok(Ok(conn)) => conn,
+        Ok(Err(err)) => {
+            if let (Verify::Pinned(want), Some(got)) = (config.verify, seen.get())
+                && got != want
+            {
+                return Err(ClientError::FingerprintMismatch { addr, got, want });
+            }
+            return Err(ClientError::Connect { addr, reason: err.to_string() });
+        }
+    };
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Lost { addr, source: e.into() })?;
+    let hello = Hello {
+        version: config.protocol_version,
+        width: config.request.width,
+        height: config.request.height,
+        fps: config.request.fps,
+        bitrate_kbps: config.request.bitrate_kbps,
+        max_width: crate::core::scene::MAX_WIDTH as u16,
+        max_height: crate::core::scene::MAX_HEIGHT as u16,
+        client_name: config.name.clone(),
+    };
+    let handshake = async {
+        net::write_control(&mut send, &Control::Hello(hello)).await?;
+        net::read_control(&mut recv).await
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(5), handshake)
+        .await
+        .map_err(|_| ClientError::Handshake { addr, reason: "no answer to Hello within 5 s".into() })?
+        .map_err(|e| ClientError::Handshake { addr, reason: e.to_string() })?;
+    let welcome = match reply {
+        Control::Welcome(w) if w.version == config.protocol_version => w,
+        Control::Welcome(w) => {
+            conn.close(close::VERSION_MISMATCH, b"version mismatch");
+            return Err(ClientError::VersionMismatch {
+                ours: config.protocol_version,
+                host: w.version,
+                message: "the host answered with another protocol version".into(),
+            });
+        }
+        Control::Reject { reason, host_version, message } => {
+            conn.close(close::FINISHED, b"refused");
+            return Err(match reason {
+                RejectReason::VersionMismatch => ClientError::VersionMismatch { ours: config.protocol_version, host: host_version, message },
+                RejectReason::Busy | RejectReason::BadRequest => ClientError::Refused { addr, message },
+            });
+        }
+        other => {
+            conn.close(close::PROTOCOL_ERROR, b"expected Welcome");
+            return Err(ClientError::Handshake { addr, reason: format!("expected Welcome, got {other:?}") });
+        }
+    };
+    tracing::info!(host = %addr, width = welcome.width, height = welcome.height, fps = welcome.fps, bitrate_kbps = welcome.bitrate_kbps, "streaming");
+
+    let (events_tx, events) = std::sync::mpsc::sync_channel(STATS_QUEUE);
+    let _ = events_tx.try_send(stats::Event::Stream {
+        width: welcome.width,
+        height: welcome.height,
+        fps: welcome.fps,
+        bitrate_kbps: welcome.bitrate_kbps,
+        host_name: welcome.host_name.clone(),
+    });
+    let (decode_tx, decode_rx) = std::sync::mpsc::sync_channel(DECODE_QUEUE);
+    // One pending loss report is enough: the sequencer asks for one IDR per loss anyway.
+    let (losses_tx, losses_rx) = mpsc::channel(1);
+    let slot = Arc::new(FrameSlot::new());
+    let decode_thread = decode::spawn(decode_rx, decode::Outputs { stats: events_tx.clone(), losses: losses_tx, slot: slot.clone() })?;
+    let (stop, stop_rx) = watch::channel(false);
+    let link = Link { conn, addr, send, events: events_tx, decode: decode_tx, _endpoint: endpoint };
+    let task = tokio::spawn(link.run(recv, losses_rx, stop_rx));
+    Ok(Session { welcome, events, slot, stop, task, decode_thread })
+}
+
+/// The session's network half, owned by its task.
+struct Link {
+    conn: Connection,
+    addr: SocketAddr,
+    send: SendStream,
+    events: SyncSender<stats::Event>,
+    decode: SyncSender<AccessUnit>,
+    /// Keeps the endpoint (and its socket) alive as long as the session.
+    _endpoint: Endpoint,
+}
+
+impl Link {
+    fn report(&self, event: stats::Event) {
+        let _ = self.events.try_send(event);
+    }
+
+    async fn run(mut self, recv: RecvStream, mut losses: mpsc::Receiver<u64>, mut stop: watch::Receiver<bool>) -> Result<End, ClientError> {
+        let (frames_tx, mut frames) = mpsc::channel(FRAME_QUEUE);
+        let acceptor = tokio::spawn(accept_frames(self.conn.clone(), frames_tx));
+        let (control_tx, mut control) = mpsc::channel(16);
+        let reader = tokio::spawn(net::read_controls(recv, control_tx));
+        let start = Instant::now();
+        let mut sequencer = Sequencer::new(sequence::Config::default());
+        let mut out = Vec::new();
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        let mut ping_id = 0u32;
+        let far = Duration::from_secs(3600);
+        let result = loop {
+            let wake = sequencer.poll_timeout().unwrap_or(start.elapsed() + far);
+            tokio::select! {
+                frame = frames.recv() => {
+                    let Some(frame) = frame else { break self.lost(self.conn.closed().await.into()) };
+                    let frame: Frame = frame;
+                    self.report(stats::Event::Received {
+                        frame_number: frame.header.frame_number,
+                        bytes: frame.payload.len() as u64,
+                        encode_micros: frame.header.encode_micros,
+                    });
+                    sequencer.on_frame(frame, start.elapsed(), &mut out);
+                }
+                () = tokio::time::sleep_until((start + wake).into()) => sequencer.on_timeout(start.elapsed(), &mut out),
+                Some(frame_number) = losses.recv() => sequencer.on_downstream_loss(frame_number, start.elapsed(), &mut out),
+                _ = ping.tick() => {
+                    ping_id = ping_id.wrapping_add(1);
+                    let msg = Control::Ping { id: ping_id, client_micros: clock::now_micros() };
+                    if let Err(err) = net::write_control(&mut self.send, &msg).await {
+                        break self.lost(err);
+                    }
+                }
+                msg = control.recv() => match msg {
+                    Some(Ok(Control::Pong { client_micros, .. })) => {
+                        self.report(stats::Event::Rtt { rtt_micros: clock::now_micros().saturating_sub(client_micros) });
+                    }
+                    Some(Ok(Control::Goodbye { reason, message })) => {
+                        tracing::info!(?reason, %message, "host ended the session");
+                        self.conn.close(close::FINISHED, b"goodbye");
+                        break Ok(End::HostEnded(message));
+                    }
+                    Some(Ok(other)) => tracing::debug!(?other, "ignoring unexpected control message"),
+                    Some(Err(err)) => break self.lost(err),
+                    None => break self.lost(self.conn.closed().await.into()),
+                },
+                _ = stop.changed() => {
+                    let bye = Control::Goodbye { reason: GoodbyeReason::Finished, message: "client finished".into() };
+                    let _ = net::write_control(&mut self.send, &bye).await;
+                    let _ = self.send.finish();
+                    // Give the goodbye a moment to arrive before closing the connection.
+                    let _ = tokio::time::timeout(Duration::from_millis(200), self.conn.closed()).await;
+                    self.conn.close(close::FINISHED, b"client finished");
+                    break Ok(End::Stopped);
+                }
+            }
+            if let Err(err) = self.handle(&mut sequencer, &mut out, start).await {
+                break self.lost(err);
+            }
+        };
+        acceptor.abort();
+        reader.abort();
+        result
+    }
+
+    fn lost(&self, source: NetError) -> Result<End, ClientError> {
+        match &source {
+            NetError::Connection(quinn::ConnectionError::ApplicationClosed(close)) if close.error_code == net::close::HOST_SHUTDOWN => {
+                Ok(End::HostEnded("the host shut down".into()))
+            }
+            _ => Err(ClientError::Lost { addr: self.addr, source }),
+        }
+    }
+
+    /// Carries out what the sequencer decided.
+    async fn handle(&mut self, sequencer: &mut Sequencer, out: &mut Vec<sequence::Event>, start: Instant) -> Result<(), NetError> {
+        while !out.is_empty() {
+            for event in std::mem::take(out) {
+                match event {
+                    sequence::Event::Deliver(frame) => {
+                        let number = frame.header.frame_number;
+                        let unit = AccessUnit { header: frame.header, data: frame.payload, queued_at: Instant::now() };
+                        match self.decode.try_send(unit) {
+                            Ok(()) => {}
+                            Err(TrySendError::Full(_)) => {
+                                self.report(stats::Event::Dropped { reason: DropReason::Queue, count: 1 });
+                                sequencer.on_downstream_loss(number, start.elapsed(), out);
+                            }
+                            Err(TrySendError::Disconnected(_)) => {
+                                return Err(NetError::Connection(quinn::ConnectionError::LocallyClosed));
+                            }
+                        }
+                    }
+                    sequence::Event::Dropped { reason, count } => self.report(stats::Event::Dropped { reason, count }),
+                    sequence::Event::RequestIdr { last_good_frame } => {
+                        self.report(stats::Event::IdrRequested);
+                        net::write_control(&mut self.send, &Control::RequestIdr { last_good_frame }).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn accept_frames(conn: Connection, frames: mpsc::Sender<Frame>) {
+    while let Ok(stream) = conn.accept_uni().await {
+        let frames = frames.clone();
+        tokio::spawn(async move {
+            match net::receive_frame(stream).await {
+                Ok(frame) => {
+                    let _ = frames.send(frame).await;
+                }
+                Err(err) => tracing::debug!("dropping a frame stream: {err}"),
+            }
+        });
+    }
+}

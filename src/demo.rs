@@ -1,0 +1,43 @@
+//! `kumo demo`: the reference host and the client in one process, on loopback.
+//!
+//! Owns only the wiring: a host bound to 127.0.0.1 on a free port, and a client that pins the
+//! host's fresh certificate (no verification is skipped, even on loopback).
+
+use crate::client::{ClientConfig, StreamRequest};
+use crate::core::wire::PROTOCOL_VERSION;
+use crate::headless::{self, Outcome};
+use crate::host::{Host, HostConfig};
+use crate::tls::Verify;
+use anyhow::Context as _;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use tokio::runtime::Runtime;
+
+/// Runs the demo headless for `duration` (or until interrupted) and returns its outcome.
+pub fn run_headless(rt: &Runtime, request: StreamRequest, duration: Option<Duration>, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Outcome> {
+    let host = {
+        let _guard = rt.enter();
+        Host::bind(HostConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            name: "kumo demo host".into(),
+            max_fps: 240,
+            encoder_threads: 0,
+        })
+        .context("starting the demo's host")?
+    };
+    let config = ClientConfig {
+        host: host.local_addr(),
+        verify: Verify::Pinned(host.fingerprint()),
+        request,
+        name: "kumo demo client".into(),
+        connect_timeout: Duration::from_secs(5),
+        protocol_version: PROTOCOL_VERSION,
+    };
+    let (stop_host, stop_rx) = tokio::sync::watch::channel(false);
+    let host_task = rt.spawn(host.serve(stop_rx));
+    let outcome = headless::run(rt, config, duration, interrupted).context("the demo's client could not start");
+    let _ = stop_host.send(true);
+    let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), host_task).await });
+    outcome
+}

@@ -1,0 +1,264 @@
+//! The reference host (`kumo host`, and the host half of `kumo demo`).
+//!
+//! Owns the server endpoint and one streaming session at a time: it answers the handshake,
+//! runs the encoder thread for the agreed size, rate and bitrate, sends each frame on its own
+//! stream, and serves control requests (IDR, bitrate, ping, goodbye). A second client gets a
+//! clear refusal. It must not let a slow or silent client grow its memory: frames in flight
+//! are capped, and past the cap a frame is dropped and the next one made an IDR.
+
+use crate::clock;
+use crate::core::assemble::Frame;
+use crate::core::scene;
+use crate::core::wire::{Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
+use crate::encode::{self, Command, Settings};
+use crate::net::{self, NetError, close};
+use crate::tls::{Fingerprint, HostIdentity, TlsError};
+use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+#[derive(Debug, Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("could not listen on {addr}: {source}; is another `kumo host` using that port? Pick another with --listen")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Host settings.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub listen: SocketAddr,
+    pub name: String,
+    /// Highest frame rate a client may ask for.
+    pub max_fps: u16,
+    /// Encoder threads (0: one per core, at most 4).
+    pub encoder_threads: u16,
+}
+
+/// Bounds on what a client may ask for.
+const MIN_BITRATE_KBPS: u32 = 100;
+const MAX_BITRATE_KBPS: u32 = 200_000;
+
+/// Frames being written at once. 16 frames is ~270 ms at 60 fps: past that the link is not
+/// keeping up, and queueing more would only add latency.
+const MAX_FRAMES_IN_FLIGHT: usize = 16;
+
+/// Encoded frames waiting for the network task. The network task only spawns a writer per
+/// frame, so 4 is plenty; when full the encoder drops the frame and makes the next an IDR.
+const ENCODED_QUEUE: usize = 4;
+
+/// Control messages waiting for the session loop; when full the reader waits (backpressure
+/// on the control stream, which carries only a few messages per second).
+const CONTROL_QUEUE: usize = 16;
+
+/// A listening reference host.
+pub struct Host {
+    endpoint: Endpoint,
+    fingerprint: Fingerprint,
+    config: HostConfig,
+}
+
+impl Host {
+    /// Binds the endpoint. Must run inside a tokio runtime.
+    pub fn bind(config: HostConfig) -> Result<Self, HostError> {
+        let identity = HostIdentity::generate()?;
+        let server = identity.server_config(net::transport())?;
+        let endpoint = Endpoint::server(server, config.listen).map_err(|source| HostError::Bind { addr: config.listen, source })?;
+        Ok(Self { endpoint, fingerprint: identity.fingerprint, config })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.endpoint.local_addr().unwrap_or(self.config.listen)
+    }
+
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// Serves clients until `stop` turns true.
+    pub async fn serve(self, mut stop: watch::Receiver<bool>) {
+        let busy = Arc::new(AtomicBool::new(false));
+        let config = Arc::new(self.config);
+        loop {
+            tokio::select! {
+                incoming = self.endpoint.accept() => {
+                    let Some(incoming) = incoming else { break };
+                    let (busy, config, stop) = (busy.clone(), config.clone(), stop.clone());
+                    tokio::spawn(async move {
+                        let remote = incoming.remote_address();
+                        match incoming.await {
+                            Ok(conn) => {
+                                if let Err(err) = serve_client(&conn, &config, &busy, stop).await {
+                                    tracing::info!(%remote, "session ended: {err:#}");
+                                }
+                            }
+                            Err(err) => tracing::info!(%remote, "connection attempt failed: {err}"),
+                        }
+                    });
+                }
+                _ = stop.changed() => break,
+            }
+        }
+        self.endpoint.close(close::HOST_SHUTDOWN, b"host shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}
+
+/// Releases the host's single session slot when the session ends, however it ends.
+struct SessionSlot<'a>(&'a AtomicBool);
+
+impl Drop for SessionSlot<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+async fn serve_client(conn: &Connection, config: &HostConfig, busy: &AtomicBool, stop: watch::Receiver<bool>) -> Result<(), NetError> {
+    let remote = conn.remote_address();
+    let (mut send, mut recv) = tokio::time::timeout(Duration::from_secs(5), conn.accept_bi())
+        .await
+        .map_err(|_| NetError::Connection(quinn::ConnectionError::TimedOut))??;
+    let Control::Hello(hello) = net::read_control(&mut recv).await? else {
+        conn.close(close::PROTOCOL_ERROR, b"expected Hello");
+        return Ok(());
+    };
+    if hello.version != PROTOCOL_VERSION {
+        tracing::warn!(%remote, client_version = hello.version, "refusing a client of another protocol version");
+        let message = format!(
+            "this host speaks kumo protocol v{PROTOCOL_VERSION} and the client v{}; install the same kumo version on both",
+            hello.version
+        );
+        return refuse(conn, &mut send, RejectReason::VersionMismatch, message, close::VERSION_MISMATCH).await;
+    }
+    if busy.swap(true, Ordering::AcqRel) {
+        let message = format!("host '{}' is already streaming to another client; try again when that session ends", config.name);
+        return refuse(conn, &mut send, RejectReason::Busy, message, close::BUSY).await;
+    }
+    let _slot = SessionSlot(busy);
+    let settings = match negotiate(&hello, config) {
+        Ok(s) => s,
+        Err(message) => return refuse(conn, &mut send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await,
+    };
+    tracing::info!(%remote, client = %hello.client_name, ?settings, "streaming");
+    let (frames_tx, frames_rx) = mpsc::channel(ENCODED_QUEUE);
+    let worker = match encode::spawn(settings, frames_tx) {
+        Ok(w) => w,
+        Err(err) => {
+            let message = format!("the host could not start its encoder: {err}");
+            return refuse(conn, &mut send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await;
+        }
+    };
+    let welcome = Welcome {
+        version: PROTOCOL_VERSION,
+        width: settings.width,
+        height: settings.height,
+        fps: settings.fps,
+        bitrate_kbps: settings.bitrate_kbps,
+        host_name: config.name.clone(),
+    };
+    net::write_control(&mut send, &Control::Welcome(welcome)).await?;
+    let result = stream(conn, send, recv, &worker, frames_rx, stop).await;
+    // Joining waits for at most one encode; keep it off the async workers.
+    let _ = tokio::task::spawn_blocking(move || worker.stop()).await;
+    result
+}
+
+/// What the host will actually stream for a client's request.
+fn negotiate(hello: &Hello, config: &HostConfig) -> Result<Settings, String> {
+    let width = hello.width.min(hello.max_width.max(1));
+    let height = hello.height.min(hello.max_height.max(1));
+    scene::check_size(width.into(), height.into()).map_err(|e| e.to_string())?;
+    Ok(Settings {
+        width,
+        height,
+        fps: hello.fps.clamp(1, config.max_fps),
+        bitrate_kbps: hello.bitrate_kbps.clamp(MIN_BITRATE_KBPS, MAX_BITRATE_KBPS),
+        threads: config.encoder_threads,
+    })
+}
+
+async fn refuse(conn: &Connection, send: &mut SendStream, reason: RejectReason, message: String, code: quinn::VarInt) -> Result<(), NetError> {
+    let reject = Control::Reject { reason, host_version: PROTOCOL_VERSION, message: message.clone() };
+    net::write_control(send, &reject).await?;
+    send.finish()?;
+    // Let the client read the refusal and close; close ourselves if it does not.
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+    conn.close(code, message.as_bytes());
+    Ok(())
+}
+
+async fn stream(
+    conn: &Connection,
+    mut send: SendStream,
+    recv: RecvStream,
+    worker: &encode::Worker,
+    mut frames: mpsc::Receiver<Frame>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), NetError> {
+    let (control_tx, mut control) = mpsc::channel(CONTROL_QUEUE);
+    let reader = tokio::spawn(net::read_controls(recv, control_tx));
+    let in_flight = Arc::new(Semaphore::new(MAX_FRAMES_IN_FLIGHT));
+    let result = loop {
+        tokio::select! {
+            frame = frames.recv() => {
+                let Some(frame) = frame else {
+                    break Err(NetError::Connection(quinn::ConnectionError::LocallyClosed));
+                };
+                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                    tracing::debug!(frame = frame.header.frame_number, "client is not keeping up; dropping a frame");
+                    worker.send(Command::ForceIdr);
+                    continue;
+                };
+                let conn = conn.clone();
+                tokio::spawn(async move {
+                    if let Err(err) = net::send_frame(&conn, &frame).await {
+                        tracing::debug!(frame = frame.header.frame_number, "frame not sent: {err}");
+                    }
+                    drop(permit);
+                });
+            }
+            msg = control.recv() => match msg {
+                Some(Ok(Control::RequestIdr { last_good_frame })) => {
+                    tracing::debug!(last_good_frame, "client asked for an IDR");
+                    worker.send(Command::ForceIdr);
+                }
+                Some(Ok(Control::SetBitrate { bitrate_kbps })) => {
+                    worker.send(Command::SetBitrate { kbps: bitrate_kbps.clamp(MIN_BITRATE_KBPS, MAX_BITRATE_KBPS) });
+                }
+                Some(Ok(Control::Ping { id, client_micros })) => {
+                    let pong = Control::Pong { id, client_micros, host_micros: clock::now_micros() };
+                    if let Err(err) = net::write_control(&mut send, &pong).await {
+                        break Err(err);
+                    }
+                }
+                Some(Ok(Control::Goodbye { message, .. })) => {
+                    tracing::info!(%message, "client said goodbye");
+                    conn.close(close::FINISHED, b"goodbye");
+                    break Ok(());
+                }
+                Some(Ok(other)) => {
+                    tracing::warn!(?other, "unexpected control message; ending the session");
+                    conn.close(close::PROTOCOL_ERROR, b"unexpected control message");
+                    break Ok(());
+                }
+                Some(Err(err)) => break Err(err),
+                None => break Ok(()),
+            },
+            _ = stop.changed() => {
+                let bye = Control::Goodbye { reason: GoodbyeReason::HostShutdown, message: "the host is shutting down".into() };
+                let _ = net::write_control(&mut send, &bye).await;
+                let _ = send.finish();
+                let _ = tokio::time::timeout(Duration::from_millis(500), conn.closed()).await;
+                conn.close(close::HOST_SHUTDOWN, b"host shutting down");
+                break Ok(());
+            }
+        }
+    };
+    reader.abort();
+    result
+}

@@ -1,0 +1,117 @@
+//! The quinn shell shared by host and client: transport tuning, control-stream messages and
+//! per-frame streams.
+//!
+//! Owns how kumo's messages map onto QUIC: one bidirectional control stream per session, one
+//! unidirectional stream per video frame (see ARCHITECTURE.md for why). It holds no session
+//! policy; the host and client modules decide what to send.
+
+use crate::core::assemble::{AssembleError, Assembler, Frame};
+use crate::core::wire::{Control, WireError};
+use quinn::{RecvStream, SendStream, TransportConfig, VarInt};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+
+/// Application close codes.
+pub mod close {
+    use quinn::VarInt;
+    pub const FINISHED: VarInt = VarInt::from_u32(0);
+    pub const VERSION_MISMATCH: VarInt = VarInt::from_u32(1);
+    pub const BUSY: VarInt = VarInt::from_u32(2);
+    pub const PROTOCOL_ERROR: VarInt = VarInt::from_u32(3);
+    pub const HOST_SHUTDOWN: VarInt = VarInt::from_u32(4);
+}
+
+/// Stream reset code for a frame stream the receiver gave up on.
+pub const STREAM_REJECTED: VarInt = VarInt::from_u32(1);
+
+#[derive(Debug, Error)]
+pub enum NetError {
+    #[error("connection lost: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    #[error("sending failed: {0}")]
+    Write(#[from] quinn::WriteError),
+    #[error("receiving failed: {0}")]
+    Read(#[from] quinn::ReadError),
+    #[error("receiving failed: {0}")]
+    ReadExact(#[from] quinn::ReadExactError),
+    #[error("the peer sent a malformed message: {0}")]
+    Wire(#[from] WireError),
+    #[error("the peer sent a malformed frame: {0}")]
+    Frame(#[from] AssembleError),
+    #[error("the stream was already closed")]
+    Closed(#[from] quinn::ClosedStream),
+}
+
+/// Transport settings for both ends.
+pub fn transport() -> Arc<TransportConfig> {
+    let mut t = TransportConfig::default();
+    // Frames in flight at once: a few hundred ms of 60 fps video; more means the link is
+    // hopelessly behind and waiting longer would only add latency.
+    t.max_concurrent_uni_streams(VarInt::from_u32(64));
+    t.max_concurrent_bidi_streams(VarInt::from_u32(4));
+    // One 2160p IDR (~2.5 MB) must fit a stream's window, and several frames the connection's.
+    t.stream_receive_window(VarInt::from_u32(8 * 1024 * 1024));
+    t.receive_window(VarInt::from_u32(32 * 1024 * 1024));
+    t.send_window(32 * 1024 * 1024);
+    // Notice a vanished peer within seconds, not the 30 s default.
+    t.keep_alive_interval(Some(Duration::from_secs(1)));
+    t.max_idle_timeout(Some(quinn::IdleTimeout::from(VarInt::from_u32(10_000))));
+    Arc::new(t)
+}
+
+pub async fn write_control(send: &mut SendStream, msg: &Control) -> Result<(), NetError> {
+    let mut buf = Vec::with_capacity(64);
+    msg.encode(&mut buf);
+    send.write_all(&buf).await?;
+    Ok(())
+}
+
+/// Reads one control message. Not cancel-safe: run it in a task of its own, not in a
+/// `select!` arm.
+pub async fn read_control(recv: &mut RecvStream) -> Result<Control, NetError> {
+    let mut prefix = [0u8; 2];
+    recv.read_exact(&mut prefix).await?;
+    let len = Control::body_len(prefix)?;
+    let mut body = vec![0u8; len];
+    recv.read_exact(&mut body).await?;
+    Ok(Control::decode_body(&body)?)
+}
+
+/// Sends one frame on a new unidirectional stream. Newer frames get higher priority, so a
+/// frame stuck behind a loss never delays the next one.
+pub async fn send_frame(conn: &quinn::Connection, frame: &Frame) -> Result<(), NetError> {
+    let mut send = conn.open_uni().await?;
+    // Wraps after 2^31 frames (over a year at 60 fps); priorities only order frames in flight.
+    send.set_priority(frame.header.frame_number as i32)?;
+    let mut header = Vec::with_capacity(crate::core::wire::FRAME_HEADER_LEN);
+    frame.header.encode(&mut header);
+    send.write_all(&header).await?;
+    send.write_all(&frame.payload).await?;
+    send.finish()?;
+    Ok(())
+}
+
+/// Reads one frame stream to its end.
+pub async fn receive_frame(mut recv: RecvStream) -> Result<Frame, NetError> {
+    let mut assembler = Assembler::new();
+    while let Some(chunk) = recv.read_chunk(usize::MAX, true).await? {
+        if let Err(err) = assembler.push(&chunk.bytes) {
+            let _ = recv.stop(STREAM_REJECTED);
+            return Err(err.into());
+        }
+    }
+    Ok(assembler.finish()?)
+}
+
+/// Reads control messages into `out` until the stream ends or fails (the failure is the last
+/// item). Runs as a task of its own because a read is not cancel-safe.
+pub async fn read_controls(mut recv: RecvStream, out: tokio::sync::mpsc::Sender<Result<Control, NetError>>) {
+    loop {
+        let msg = read_control(&mut recv).await;
+        let failed = msg.is_err();
+        if out.send(msg).await.is_err() || failed {
+            return;
+        }
+    }
+}

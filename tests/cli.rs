@@ -1,0 +1,60 @@
+//! The `kumo` binary as a user runs it.
+
+use std::process::Command;
+
+fn kumo() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kumo"))
+}
+
+#[test]
+fn headless_demo_prints_a_summary_and_writes_json() {
+    let dir = std::env::temp_dir().join(format!("kumo-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json_path = dir.join("stats.json");
+    let out = kumo()
+        .args(["demo", "--headless", "--duration", "2", "--width", "640", "--height", "360", "--fps", "30", "--stats-json"])
+        .arg(&json_path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("kumo session summary") && stdout.contains("capture→decoded"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert!(json["frames_decoded"].as_u64().unwrap() > 10, "{json}");
+    assert_eq!(json["marker_mismatches"], 0);
+    assert_eq!(json["width"], 640);
+    for key in ["decode_ms", "capture_to_decoded_ms"] {
+        for p in ["p50", "p95", "p99"] {
+            assert!(json[key][p].as_f64().is_some(), "{key}.{p} missing in {json}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn connect_without_a_way_to_verify_explains_what_to_pass() {
+    let out = kumo().args(["connect", "127.0.0.1:9", "--headless"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--host-fingerprint") && stderr.contains("kumo host"), "{stderr}");
+}
+
+#[test]
+fn help_explains_every_command() {
+    let out = kumo().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["demo", "host", "connect", "bench"] {
+        assert!(text.contains(cmd), "{text}");
+    }
+    let out = kumo().args(["connect", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("--host-fingerprint") && text.contains("--insecure-skip-verify") && text.contains("--stats-json"), "{text}");
+}
+
+#[test]
+fn an_impossible_size_is_refused_in_a_sentence() {
+    let out = kumo().args(["demo", "--headless", "--duration", "1", "--width", "641"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("641x720") && stderr.contains("must be even"), "{stderr}");
+}

@@ -14,10 +14,16 @@ use std::time::{Duration, Instant};
 /// quarter); `seconds`: length of each latency run.
 pub fn run(frames: u32, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    println!("kumo bench: {cores} cores, openh264 {} assembly", if cfg!(target_arch = "x86_64") { "x86-64" } else { "generic" });
+    println!(
+        "kumo bench: {cores} cores, openh264 {} assembly",
+        if cfg!(target_arch = "x86_64") { "x86-64" } else { "generic" }
+    );
     println!();
     println!("codec (synthetic scene, {frames} frames; 2160p {} frames)", (frames / 4).max(10));
-    println!("{:<10} {:>12} {:>12} {:>12} {:>12} {:>12}", "size", "kbps", "enc mean ms", "enc p95 ms", "dec mean ms", "dec p95 ms");
+    println!(
+        "{:<10} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "size", "kbps", "enc mean ms", "enc p95 ms", "dec mean ms", "dec p95 ms"
+    );
     for (w, h, kbps) in [(1280u16, 720u16, 10_000u32), (1920, 1080, 20_000), (3840, 2160, 50_000)] {
         let n = if w > 2000 { (frames / 4).max(10) } else { frames };
         let (enc, dec, bytes) = codec(w, h, kbps, n)?;
@@ -36,10 +42,14 @@ pub fn run(frames: u32, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::
     }
     println!();
     println!("capture→decoded, kumo demo --headless on loopback, {seconds} s each");
-    println!("{:<12} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}", "stream", "p50 ms", "p95 ms", "p99 ms", "decoded", "dropped", "dec p50");
+    println!(
+        "{:<12} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}",
+        "stream", "p50 ms", "p95 ms", "p99 ms", "decoded", "dropped", "dec p50"
+    );
     let rt = crate::runtime()?;
     for (w, h) in [(1280u16, 720u16), (1920, 1080)] {
-        let request = StreamRequest { width: w, height: h, fps: 60, bitrate_kbps: if w > 1280 { 20_000 } else { 10_000 } };
+        let request =
+            StreamRequest { width: w, height: h, fps: 60, bitrate_kbps: if w > 1280 { 20_000 } else { 10_000 } };
         let outcome = crate::demo::run_headless(&rt, request, Some(Duration::from_secs(seconds)), interrupted)?;
         let s = outcome.summary;
         println!(

@@ -107,18 +107,21 @@ pub struct Session {
 impl Session {
     /// Asks the session to end (says goodbye to the host).
     pub fn stop(&self) {
-        let _ = self.stop.send(true);
+        self.stop.send(true).ok();
     }
 
     /// Waits for the session and its decode thread to end.
     pub async fn finish(self) -> Result<End, ClientError> {
         let result = match self.task.await {
             Ok(r) => r,
-            Err(err) => Err(ClientError::Handshake { addr: SocketAddr::from(([0, 0, 0, 0], 0)), reason: format!("session task failed: {err}") }),
+            Err(err) => Err(ClientError::Handshake {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                reason: format!("session task failed: {err}"),
+            }),
         };
         // The task dropped the decode queue's sender, so the thread is finishing its last frame.
         let thread = self.decode_thread;
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        tokio::task::spawn_blocking(move || thread.join()).await.ok();
         result
     }
 }
@@ -126,7 +129,9 @@ impl Session {
 /// Connects and completes the handshake. Must run inside a tokio runtime.
 pub async fn connect(config: ClientConfig) -> Result<Session, ClientError> {
     let addr = config.host;
-    let bind: SocketAddr = if addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }.parse().map_err(|_| ClientError::Connect { addr, reason: "bad bind address".into() })?;
+    let bind: SocketAddr = if addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }
+        .parse()
+        .map_err(|_| ClientError::Connect { addr, reason: "bad bind address".into() })?;
     let endpoint = Endpoint::client(bind)?;
     let (quic, seen) = tls::client_config(config.verify, net::transport())?;
     let connecting = endpoint
@@ -176,7 +181,9 @@ pub async fn connect(config: ClientConfig) -> Result<Session, ClientError> {
         Control::Reject { reason, host_version, message } => {
             conn.close(close::FINISHED, b"refused");
             return Err(match reason {
-                RejectReason::VersionMismatch => ClientError::VersionMismatch { ours: config.protocol_version, host: host_version, message },
+                RejectReason::VersionMismatch => {
+                    ClientError::VersionMismatch { ours: config.protocol_version, host: host_version, message }
+                }
                 RejectReason::Busy | RejectReason::BadRequest => ClientError::Refused { addr, message },
             });
         }
@@ -188,18 +195,22 @@ pub async fn connect(config: ClientConfig) -> Result<Session, ClientError> {
     tracing::info!(host = %addr, width = welcome.width, height = welcome.height, fps = welcome.fps, bitrate_kbps = welcome.bitrate_kbps, "streaming");
 
     let (events_tx, events) = std::sync::mpsc::sync_channel(STATS_QUEUE);
-    let _ = events_tx.try_send(stats::Event::Stream {
-        width: welcome.width,
-        height: welcome.height,
-        fps: welcome.fps,
-        bitrate_kbps: welcome.bitrate_kbps,
-        host_name: welcome.host_name.clone(),
-    });
+    // The queue is new and empty: this cannot be full.
+    events_tx
+        .try_send(stats::Event::Stream {
+            width: welcome.width,
+            height: welcome.height,
+            fps: welcome.fps,
+            bitrate_kbps: welcome.bitrate_kbps,
+            host_name: welcome.host_name.clone(),
+        })
+        .ok();
     let (decode_tx, decode_rx) = std::sync::mpsc::sync_channel(DECODE_QUEUE);
     // One pending loss report is enough: the sequencer asks for one IDR per loss anyway.
     let (losses_tx, losses_rx) = mpsc::channel(1);
     let slot = Arc::new(FrameSlot::new());
-    let decode_thread = decode::spawn(decode_rx, decode::Outputs { stats: events_tx.clone(), losses: losses_tx, slot: slot.clone() })?;
+    let decode_thread =
+        decode::spawn(decode_rx, decode::Outputs { stats: events_tx.clone(), losses: losses_tx, slot: slot.clone() })?;
     let (stop, stop_rx) = watch::channel(false);
     let link = Link { conn, addr, send, events: events_tx, decode: decode_tx, _endpoint: endpoint };
     let task = tokio::spawn(link.run(recv, losses_rx, stop_rx));
@@ -219,10 +230,15 @@ struct Link {
 
 impl Link {
     fn report(&self, event: stats::Event) {
-        let _ = self.events.try_send(event);
+        self.events.try_send(event).ok();
     }
 
-    async fn run(mut self, recv: RecvStream, mut losses: mpsc::Receiver<u64>, mut stop: watch::Receiver<bool>) -> Result<End, ClientError> {
+    async fn run(
+        mut self,
+        recv: RecvStream,
+        mut losses: mpsc::Receiver<u64>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<End, ClientError> {
         let (frames_tx, mut frames) = mpsc::channel(FRAME_QUEUE);
         let acceptor = tokio::spawn(accept_frames(self.conn.clone(), frames_tx));
         let (control_tx, mut control) = mpsc::channel(16);
@@ -232,7 +248,7 @@ impl Link {
         let mut out = Vec::new();
         let mut ping = tokio::time::interval(PING_INTERVAL);
         let mut ping_id = 0u32;
-        let far = Duration::from_secs(3600);
+        let far = Duration::from_hours(1);
         let result = loop {
             let wake = sequencer.poll_timeout().unwrap_or(start.elapsed() + far);
             tokio::select! {
@@ -270,10 +286,10 @@ impl Link {
                 },
                 _ = stop.changed() => {
                     let bye = Control::Goodbye { reason: GoodbyeReason::Finished, message: "client finished".into() };
-                    let _ = net::write_control(&mut self.send, &bye).await;
-                    let _ = self.send.finish();
+                    net::write_control(&mut self.send, &bye).await.ok();
+                    self.send.finish().ok();
                     // Give the goodbye a moment to arrive before closing the connection.
-                    let _ = tokio::time::timeout(Duration::from_millis(200), self.conn.closed()).await;
+                    tokio::time::timeout(Duration::from_millis(200), self.conn.closed()).await.ok();
                     self.conn.close(close::FINISHED, b"client finished");
                     break Ok(End::Stopped);
                 }
@@ -289,7 +305,9 @@ impl Link {
 
     fn lost(&self, source: NetError) -> Result<End, ClientError> {
         match &source {
-            NetError::Connection(quinn::ConnectionError::ApplicationClosed(close)) if close.error_code == net::close::HOST_SHUTDOWN => {
+            NetError::Connection(quinn::ConnectionError::ApplicationClosed(close))
+                if close.error_code == net::close::HOST_SHUTDOWN =>
+            {
                 Ok(End::HostEnded("the host shut down".into()))
             }
             _ => Err(ClientError::Lost { addr: self.addr, source }),
@@ -297,7 +315,12 @@ impl Link {
     }
 
     /// Carries out what the sequencer decided.
-    async fn handle(&mut self, sequencer: &mut Sequencer, out: &mut Vec<sequence::Event>, start: Instant) -> Result<(), NetError> {
+    async fn handle(
+        &mut self,
+        sequencer: &mut Sequencer,
+        out: &mut Vec<sequence::Event>,
+        start: Instant,
+    ) -> Result<(), NetError> {
         while !out.is_empty() {
             for event in std::mem::take(out) {
                 match event {
@@ -333,7 +356,7 @@ async fn accept_frames(conn: Connection, frames: mpsc::Sender<Frame>) {
         tokio::spawn(async move {
             match net::receive_frame(stream).await {
                 Ok(frame) => {
-                    let _ = frames.send(frame).await;
+                    frames.send(frame).await.ok();
                 }
                 Err(err) => tracing::debug!("dropping a frame stream: {err}"),
             }

@@ -10,9 +10,9 @@ use crate::clock;
 use crate::core::marker;
 use crate::core::stats::{self, Decoded, MarkerCheck};
 use crate::core::wire::{FrameHeader, FrameKind};
+use openh264::OpenH264API;
 use openh264::decoder::{DecodeOptions, Decoder, DecoderConfig, Flush};
 use openh264::formats::YUVSource;
-use openh264::OpenH264API;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -89,7 +89,7 @@ pub struct H264Decoder {
     inner: Decoder,
 }
 
-fn view<'a>(yuv: &'a impl YUVSource) -> PlaneView<'a> {
+fn view(yuv: &impl YUVSource) -> PlaneView<'_> {
     let (width, height) = yuv.dimensions();
     let (y_stride, uv_stride, _) = yuv.strides();
     PlaneView { width, height, y: yuv.y(), u: yuv.u(), v: yuv.v(), y_stride, uv_stride }
@@ -108,7 +108,11 @@ impl H264Decoder {
 
     /// Decodes one access unit; if it completed a picture, passes it to `with` and returns
     /// what that returned.
-    pub fn decode<R>(&mut self, access_unit: &[u8], with: impl FnOnce(PlaneView<'_>) -> R) -> Result<Option<R>, DecodeError> {
+    pub fn decode<R>(
+        &mut self,
+        access_unit: &[u8],
+        with: impl FnOnce(PlaneView<'_>) -> R,
+    ) -> Result<Option<R>, DecodeError> {
         let options = DecodeOptions::new().flush_after_decode(Flush::NoFlush);
         match self.inner.decode_with_options(access_unit, options) {
             Ok(picture) => Ok(picture.map(|yuv| with(view(&yuv)))),
@@ -174,9 +178,8 @@ pub struct Outputs {
 /// sender), then exits; join the handle to wait for it.
 pub fn spawn(input: Receiver<AccessUnit>, outputs: Outputs) -> Result<JoinHandle<()>, DecodeError> {
     let mut decoder = H264Decoder::new()?;
-    let handle = std::thread::Builder::new()
-        .name("kumo-decode".into())
-        .spawn(move || run(&mut decoder, &input, &outputs))?;
+    let handle =
+        std::thread::Builder::new().name("kumo-decode".into()).spawn(move || run(&mut decoder, &input, &outputs))?;
     Ok(handle)
 }
 
@@ -224,7 +227,7 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
                 tracing::debug!(frame_number, "{err:#}");
                 awaiting_idr = true;
                 report(out, stats::Event::DecodeError);
-                let _ = out.losses.try_send(frame_number);
+                out.losses.try_send(frame_number).ok();
             }
         }
     }
@@ -233,5 +236,5 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
 /// Stats are advisory: when the queue is full (its reader stalled) the event is dropped
 /// rather than stalling decoding.
 fn report(out: &Outputs, event: stats::Event) {
-    let _ = out.stats.try_send(event);
+    out.stats.try_send(event).ok();
 }

@@ -15,7 +15,12 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 
 /// Runs the demo headless for `duration` (or until interrupted) and returns its outcome.
-pub fn run_headless(rt: &Runtime, request: StreamRequest, duration: Option<Duration>, interrupted: &Arc<AtomicBool>) -> anyhow::Result<Outcome> {
+pub fn run_headless(
+    rt: &Runtime,
+    request: StreamRequest,
+    duration: Option<Duration>,
+    interrupted: &Arc<AtomicBool>,
+) -> anyhow::Result<Outcome> {
     let host = {
         let _guard = rt.enter();
         Host::bind(HostConfig {
@@ -37,7 +42,7 @@ pub fn run_headless(rt: &Runtime, request: StreamRequest, duration: Option<Durat
     let (stop_host, stop_rx) = tokio::sync::watch::channel(false);
     let host_task = rt.spawn(host.serve(stop_rx));
     let outcome = headless::run(rt, config, duration, interrupted).context("the demo's client could not start");
-    let _ = stop_host.send(true);
-    let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), host_task).await });
+    stop_host.send(true).ok();
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), host_task).await }).ok();
     outcome
 }

@@ -13,14 +13,16 @@ use crate::core::assemble::Frame;
 use crate::core::pacing::{CaptureClock, Tick};
 use crate::core::scene::{self, I420};
 use crate::core::wire::{FrameHeader, FrameKind};
-use openh264::encoder::{BitRate, Complexity, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, UsageType};
+use openh264::encoder::{
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, UsageType,
+};
 use openh264::formats::YUVSlices;
 use openh264::{OpenH264API, Timestamp};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
-use tokio::sync::mpsc::error::TrySendError;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use thiserror::Error;
+use tokio::sync::mpsc::error::TrySendError;
 
 #[derive(Debug, Error)]
 pub enum EncodeError {

@@ -23,7 +23,12 @@ pub struct Outcome {
 
 /// Connects, streams until `duration` passes (or forever when `None`) or `interrupted` is
 /// set, and returns the summary. Fails only if the session could not start.
-pub fn run(rt: &Runtime, config: ClientConfig, duration: Option<Duration>, interrupted: &Arc<AtomicBool>) -> Result<Outcome, ClientError> {
+pub fn run(
+    rt: &Runtime,
+    config: ClientConfig,
+    duration: Option<Duration>,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<Outcome, ClientError> {
     let session = rt.block_on(client::connect(config))?;
     let started = Instant::now();
     let deadline = duration.map(|d| started + d);

@@ -68,7 +68,8 @@ impl Host {
     pub fn bind(config: HostConfig) -> Result<Self, HostError> {
         let identity = HostIdentity::generate()?;
         let server = identity.server_config(net::transport())?;
-        let endpoint = Endpoint::server(server, config.listen).map_err(|source| HostError::Bind { addr: config.listen, source })?;
+        let endpoint = Endpoint::server(server, config.listen)
+            .map_err(|source| HostError::Bind { addr: config.listen, source })?;
         Ok(Self { endpoint, fingerprint: identity.fingerprint, config })
     }
 
@@ -105,7 +106,7 @@ impl Host {
             }
         }
         self.endpoint.close(close::HOST_SHUTDOWN, b"host shutting down");
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await.ok();
     }
 }
 
@@ -118,7 +119,12 @@ impl Drop for SessionSlot<'_> {
     }
 }
 
-async fn serve_client(conn: &Connection, config: &HostConfig, busy: &AtomicBool, stop: watch::Receiver<bool>) -> Result<(), NetError> {
+async fn serve_client(
+    conn: &Connection,
+    config: &HostConfig,
+    busy: &AtomicBool,
+    stop: watch::Receiver<bool>,
+) -> Result<(), NetError> {
     let remote = conn.remote_address();
     let (mut send, mut recv) = tokio::time::timeout(Duration::from_secs(5), conn.accept_bi())
         .await
@@ -136,7 +142,8 @@ async fn serve_client(conn: &Connection, config: &HostConfig, busy: &AtomicBool,
         return refuse(conn, &mut send, RejectReason::VersionMismatch, message, close::VERSION_MISMATCH).await;
     }
     if busy.swap(true, Ordering::AcqRel) {
-        let message = format!("host '{}' is already streaming to another client; try again when that session ends", config.name);
+        let message =
+            format!("host '{}' is already streaming to another client; try again when that session ends", config.name);
         return refuse(conn, &mut send, RejectReason::Busy, message, close::BUSY).await;
     }
     let _slot = SessionSlot(busy);
@@ -164,7 +171,7 @@ async fn serve_client(conn: &Connection, config: &HostConfig, busy: &AtomicBool,
     net::write_control(&mut send, &Control::Welcome(welcome)).await?;
     let result = stream(conn, send, recv, &worker, frames_rx, stop).await;
     // Joining waits for at most one encode; keep it off the async workers.
-    let _ = tokio::task::spawn_blocking(move || worker.stop()).await;
+    tokio::task::spawn_blocking(move || worker.stop()).await.ok();
     result
 }
 
@@ -182,12 +189,18 @@ fn negotiate(hello: &Hello, config: &HostConfig) -> Result<Settings, String> {
     })
 }
 
-async fn refuse(conn: &Connection, send: &mut SendStream, reason: RejectReason, message: String, code: quinn::VarInt) -> Result<(), NetError> {
+async fn refuse(
+    conn: &Connection,
+    send: &mut SendStream,
+    reason: RejectReason,
+    message: String,
+    code: quinn::VarInt,
+) -> Result<(), NetError> {
     let reject = Control::Reject { reason, host_version: PROTOCOL_VERSION, message: message.clone() };
     net::write_control(send, &reject).await?;
     send.finish()?;
     // Let the client read the refusal and close; close ourselves if it does not.
-    let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+    tokio::time::timeout(Duration::from_secs(2), conn.closed()).await.ok();
     conn.close(code, message.as_bytes());
     Ok(())
 }
@@ -251,9 +264,9 @@ async fn stream(
             },
             _ = stop.changed() => {
                 let bye = Control::Goodbye { reason: GoodbyeReason::HostShutdown, message: "the host is shutting down".into() };
-                let _ = net::write_control(&mut send, &bye).await;
-                let _ = send.finish();
-                let _ = tokio::time::timeout(Duration::from_millis(500), conn.closed()).await;
+                net::write_control(&mut send, &bye).await.ok();
+                send.finish().ok();
+                tokio::time::timeout(Duration::from_millis(500), conn.closed()).await.ok();
                 conn.close(close::HOST_SHUTDOWN, b"host shutting down");
                 break Ok(());
             }

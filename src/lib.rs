@@ -3,24 +3,20 @@
 //! `core` is pure logic; the other modules are thin shells around one device or library each
 //! (see ARCHITECTURE.md).
 
-pub mod core;
-pub mod clock;
-pub mod decode;
-pub mod encode;
-pub mod tls;
-pub mod net;
-pub mod host;
 pub mod client;
+pub mod clock;
+pub mod core;
+pub mod decode;
 pub mod demo;
+pub mod encode;
 pub mod headless;
+pub mod host;
+pub mod net;
+pub mod tls;
 
 /// The async runtime for the network shells: two worker threads named `kumo-net` (the
 /// network work is light; encode and decode have threads of their own).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("kumo-net")
-        .enable_all()
-        .build()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("kumo-net").enable_all().build()
 }
 pub mod bench;

@@ -125,7 +125,8 @@ fn main() -> ExitCode {
     }
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -151,7 +152,9 @@ fn interrupt_flag(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
 
 fn duration(run: &RunArgs) -> anyhow::Result<Option<Duration>> {
     run.duration
-        .map(|secs| Duration::try_from_secs_f64(secs).with_context(|| format!("--duration {secs} is not a number of seconds")))
+        .map(|secs| {
+            Duration::try_from_secs_f64(secs).with_context(|| format!("--duration {secs} is not a number of seconds"))
+        })
         .transpose()
 }
 
@@ -177,7 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (stop, stop_rx) = tokio::sync::watch::channel(false);
             rt.spawn(async move {
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    let _ = stop.send(true);
+                    stop.send(true).ok();
                 }
             });
             rt.block_on(host.serve(stop_rx));

@@ -97,7 +97,7 @@ pub async fn receive_frame(mut recv: RecvStream) -> Result<Frame, NetError> {
     let mut assembler = Assembler::new();
     while let Some(chunk) = recv.read_chunk(usize::MAX, true).await? {
         if let Err(err) = assembler.push(&chunk.bytes) {
-            let _ = recv.stop(STREAM_REJECTED);
+            recv.stop(STREAM_REJECTED).ok();
             return Err(err.into());
         }
     }

@@ -63,7 +63,7 @@ impl std::fmt::Display for Fingerprint {
             if i > 0 {
                 s.push(':');
             }
-            let _ = write!(s, "{b:02X}");
+            write!(s, "{b:02X}").ok();
         }
         f.write_str(&s)
     }

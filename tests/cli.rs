@@ -1,5 +1,7 @@
 //! The `kumo` binary as a user runs it.
 
+#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+
 use std::process::Command;
 
 fn kumo() -> Command {
@@ -12,7 +14,19 @@ fn headless_demo_prints_a_summary_and_writes_json() {
     std::fs::create_dir_all(&dir).unwrap();
     let json_path = dir.join("stats.json");
     let out = kumo()
-        .args(["demo", "--headless", "--duration", "2", "--width", "640", "--height", "360", "--fps", "30", "--stats-json"])
+        .args([
+            "demo",
+            "--headless",
+            "--duration",
+            "2",
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--fps",
+            "30",
+            "--stats-json",
+        ])
         .arg(&json_path)
         .output()
         .unwrap();
@@ -28,7 +42,7 @@ fn headless_demo_prints_a_summary_and_writes_json() {
             assert!(json[key][p].as_f64().is_some(), "{key}.{p} missing in {json}");
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -48,7 +62,10 @@ fn help_explains_every_command() {
     }
     let out = kumo().args(["connect", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("--host-fingerprint") && text.contains("--insecure-skip-verify") && text.contains("--stats-json"), "{text}");
+    assert!(
+        text.contains("--host-fingerprint") && text.contains("--insecure-skip-verify") && text.contains("--stats-json"),
+        "{text}"
+    );
 }
 
 #[test]

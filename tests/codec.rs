@@ -2,6 +2,8 @@
 //! marker survives lossy coding at a low bitrate, IDRs come only at the start and on request,
 //! and runtime bitrate changes take effect.
 
+#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+
 use kumo::core::marker;
 use kumo::core::scene::{self, I420};
 use kumo::core::wire::FrameKind;

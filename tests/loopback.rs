@@ -1,6 +1,8 @@
 //! Loopback integration: a real host and a real client over quinn on 127.0.0.1, with the real
 //! openh264 encoder and decoder between them.
 
+#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+
 use kumo::client::{self, ClientConfig, ClientError, End, StreamRequest};
 use kumo::core::stats::Stats;
 use kumo::core::wire::PROTOCOL_VERSION;
@@ -22,8 +24,13 @@ fn start_host() -> Running {
     let rt = kumo::runtime().unwrap();
     let host = {
         let _guard = rt.enter();
-        Host::bind(HostConfig { listen: ([127, 0, 0, 1], 0).into(), name: "test host".into(), max_fps: 120, encoder_threads: 1 })
-            .unwrap()
+        Host::bind(HostConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            name: "test host".into(),
+            max_fps: 120,
+            encoder_threads: 1,
+        })
+        .unwrap()
     };
     let (addr, fingerprint) = (host.local_addr(), host.fingerprint());
     assert_ne!(addr.port(), 0);
@@ -47,8 +54,13 @@ fn config(r: &Running, verify: Verify) -> ClientConfig {
 fn streams_frames_whose_markers_match_their_headers() {
     let r = start_host();
     let interrupted = Arc::new(AtomicBool::new(false));
-    let outcome =
-        kumo::headless::run(&r.rt, config(&r, Verify::Pinned(r.fingerprint)), Some(Duration::from_secs(3)), &interrupted).unwrap();
+    let outcome = kumo::headless::run(
+        &r.rt,
+        config(&r, Verify::Pinned(r.fingerprint)),
+        Some(Duration::from_secs(3)),
+        &interrupted,
+    )
+    .unwrap();
     let s = &outcome.summary;
     assert!(matches!(outcome.end, Ok(End::Stopped)), "{:?}", outcome.end);
     assert_eq!((s.width, s.height, s.fps), (640, 360, 30));
@@ -61,7 +73,7 @@ fn streams_frames_whose_markers_match_their_headers() {
     assert!(s.capture_to_decoded_ms.p50 > 0.0);
     assert!(s.bitrate_kbps > 0.0);
     assert!(s.rtt_ms.p50 > 0.0, "pings were answered: {s:#?}");
-    let _ = r.stop.send(true);
+    r.stop.send(true).ok();
 }
 
 #[test]
@@ -84,7 +96,10 @@ fn a_version_mismatch_fails_with_a_clear_error_on_both_sides() {
         ClientError::VersionMismatch { ours, host, message } => {
             assert_eq!((*ours, *host), (PROTOCOL_VERSION + 1, PROTOCOL_VERSION));
             // The host's side of the story travels in the refusal.
-            assert!(message.contains(&format!("v{PROTOCOL_VERSION}")) && message.contains("same kumo version"), "{message}");
+            assert!(
+                message.contains(&format!("v{PROTOCOL_VERSION}")) && message.contains("same kumo version"),
+                "{message}"
+            );
         }
         other => panic!("expected a version mismatch, got {other:?}"),
     }

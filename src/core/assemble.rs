@@ -49,11 +49,7 @@ impl Assembler {
     pub fn push(&mut self, mut chunk: &[u8]) -> Result<(), AssembleError> {
         while self.header.is_none() {
             // The first 8 bytes say how long the whole header is; then read the rest of it.
-            let want = if self.header_bytes.len() < 8 {
-                8
-            } else {
-                FrameHeader::peek_len(&self.header_bytes)?
-            };
+            let want = if self.header_bytes.len() < 8 { 8 } else { FrameHeader::peek_len(&self.header_bytes)? };
             if self.header_bytes.len() < want {
                 if chunk.is_empty() {
                     return Ok(());
@@ -141,7 +137,7 @@ mod tests {
                     return Ok(());
                 }
             }
-            let _ = a.finish();
+            a.finish().ok();
         }
     }
 

@@ -39,13 +39,7 @@ fn bucket_top(index: usize) -> f64 {
 
 impl Histogram {
     pub fn new() -> Self {
-        Self {
-            counts: Box::new([0; BUCKETS]),
-            count: 0,
-            sum_micros: 0,
-            min_micros: u64::MAX,
-            max_micros: 0,
-        }
+        Self { counts: Box::new([0; BUCKETS]), count: 0, sum_micros: 0, min_micros: u64::MAX, max_micros: 0 }
     }
 
     pub fn record(&mut self, micros: u64) {

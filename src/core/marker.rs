@@ -99,8 +99,8 @@ pub fn read(luma: &[u8], stride: usize, width: usize, height: usize) -> Result<u
             sum / (inner * inner) as u32
         })
         .collect();
-    let white = (means[0] + means[2]) / 2;
-    let black = (means[1] + means[3]) / 2;
+    let white = u32::midpoint(means[0], means[2]);
+    let black = u32::midpoint(means[1], means[3]);
     // A quarter of the nominal swing (219): anything flatter is not a marker.
     if white < black + 55 {
         return Err(MarkerError::NoSync);

@@ -45,7 +45,7 @@ impl CaptureClock {
             return Tick::WaitUntil(due);
         }
         // The latest slot that is already due.
-        let latest = (now - self.start).as_nanos() / self.interval.as_nanos().max(1);
+        let latest = now.saturating_sub(self.start).as_nanos() / self.interval.as_nanos().max(1);
         let latest = latest as u64;
         let skipped = latest - self.next_slot;
         self.next_slot = latest + 1;

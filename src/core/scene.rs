@@ -47,8 +47,8 @@ pub struct SizeError {
 
 /// Checks a requested stream size.
 pub fn check_size(width: usize, height: usize) -> Result<(), SizeError> {
-    let ok = width % 2 == 0
-        && height % 2 == 0
+    let ok = width.is_multiple_of(2)
+        && height.is_multiple_of(2)
         && (marker::MIN_WIDTH..=MAX_WIDTH).contains(&width)
         && (64..=MAX_HEIGHT).contains(&height);
     if ok { Ok(()) } else { Err(SizeError { width, height }) }
@@ -130,7 +130,7 @@ pub fn render(index: u64, fps: u32, marker_value: u32, pic: &mut I420) {
     }
     // `check_size` guarantees room for the marker; a picture built elsewhere without it
     // simply carries none.
-    let _ = marker::draw(&mut pic.y, w, w, h, marker_value);
+    marker::draw(&mut pic.y, w, w, h, marker_value).ok();
 }
 
 /// Position of a point moving at constant speed between 0 and `span`, bouncing at the ends.

@@ -41,11 +41,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            gap_timeout: Duration::from_millis(33),
-            max_pending: 8,
-            idr_retry: Duration::from_millis(250),
-        }
+        Self { gap_timeout: Duration::from_millis(33), max_pending: 8, idr_retry: Duration::from_millis(250) }
     }
 }
 
@@ -79,14 +75,7 @@ pub struct Sequencer {
 
 impl Sequencer {
     pub fn new(config: Config) -> Self {
-        Self {
-            config,
-            next: 0,
-            awaiting_idr: true,
-            last_idr_request: None,
-            pending: BTreeMap::new(),
-            gap_since: None,
-        }
+        Self { config, next: 0, awaiting_idr: true, last_idr_request: None, pending: BTreeMap::new(), gap_since: None }
     }
 
     /// Whether the decoder can take only an IDR now.

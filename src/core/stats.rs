@@ -9,7 +9,6 @@
 use super::histogram::Histogram;
 use super::sequence::DropReason;
 use serde::Serialize;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 /// What the client learned about one decoded picture's marker.
@@ -42,16 +41,31 @@ pub struct Decoded {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The host agreed to stream this.
-    Stream { width: u16, height: u16, fps: u16, bitrate_kbps: u32, host_name: String },
+    Stream {
+        width: u16,
+        height: u16,
+        fps: u16,
+        bitrate_kbps: u32,
+        host_name: String,
+    },
     /// A whole frame came off the network.
-    Received { frame_number: u64, bytes: u64, encode_micros: u32 },
-    Dropped { reason: DropReason, count: u64 },
+    Received {
+        frame_number: u64,
+        bytes: u64,
+        encode_micros: u32,
+    },
+    Dropped {
+        reason: DropReason,
+        count: u64,
+    },
     Decoded(Decoded),
     /// The decoder rejected an access unit.
     DecodeError,
     IdrRequested,
     /// A control-stream round trip.
-    Rtt { rtt_micros: u64 },
+    Rtt {
+        rtt_micros: u64,
+    },
 }
 
 /// Accumulated statistics of one session.
@@ -257,21 +271,18 @@ impl Summary {
             if sent == 0 { 0.0 } else { part as f64 * 100.0 / sent as f64 }
         };
         let line = |p: &Percentiles| format!("p50 {:7.2}  p95 {:7.2}  p99 {:7.2} ms", p.p50, p.p95, p.p99);
-        let mut s = String::new();
-        let _ = writeln!(s, "── kumo session summary ─────────────────────────────────────");
-        let _ = writeln!(s, "host              {}", if self.host.is_empty() { "?" } else { &self.host });
-        let _ = writeln!(
-            s,
+        let mut lines = Vec::new();
+        lines.push("── kumo session summary ─────────────────────────────────────".to_owned());
+        lines.push(format!("host              {}", if self.host.is_empty() { "?" } else { &self.host }));
+        lines.push(format!(
             "stream            {}x{} @ {} fps, H.264, {:.1} s",
             self.width, self.height, self.fps, self.duration_secs
-        );
-        let _ = writeln!(
-            s,
+        ));
+        lines.push(format!(
             "frames            {} received, {} decoded ({:.1} fps incoming, {:.1} fps decoded)",
             self.frames_received, self.frames_decoded, self.received_fps, self.decoded_fps
-        );
-        let _ = writeln!(
-            s,
+        ));
+        lines.push(format!(
             "dropped           {} by network ({:.2} %), {} undecodable after loss ({:.2} %), {} by decode queue ({:.2} %)",
             self.frames_dropped_network,
             pct(self.frames_dropped_network),
@@ -279,23 +290,21 @@ impl Summary {
             pct(self.frames_dropped_undecodable),
             self.frames_dropped_queue,
             pct(self.frames_dropped_queue)
-        );
-        let _ = writeln!(
-            s,
+        ));
+        lines.push(format!(
             "errors            {} decode errors, {} marker mismatches, {} IDR requests, {} late frames",
             self.decode_errors, self.marker_mismatches, self.idr_requests, self.frames_late
-        );
-        let _ = writeln!(
-            s,
+        ));
+        lines.push(format!(
             "bitrate           {:.0} kbps received ({} kbps requested)",
             self.bitrate_kbps, self.requested_bitrate_kbps
-        );
-        let _ = writeln!(s, "host encode       {}", line(&self.host_encode_ms));
-        let _ = writeln!(s, "decode queue      {}", line(&self.queue_ms));
-        let _ = writeln!(s, "decode            {}", line(&self.decode_ms));
-        let _ = writeln!(s, "capture→decoded   {}", line(&self.capture_to_decoded_ms));
-        let _ = writeln!(s, "control RTT       {}", line(&self.rtt_ms));
-        s
+        ));
+        lines.push(format!("host encode       {}", line(&self.host_encode_ms)));
+        lines.push(format!("decode queue      {}", line(&self.queue_ms)));
+        lines.push(format!("decode            {}", line(&self.decode_ms)));
+        lines.push(format!("capture→decoded   {}", line(&self.capture_to_decoded_ms)));
+        lines.push(format!("control RTT       {}", line(&self.rtt_ms)));
+        lines.join("\n") + "\n"
     }
 }
 

@@ -18,7 +18,6 @@ deps-test:
 
 test: deps-test
 	RUST_LIB_BACKTRACE=0 cargo test --locked --all-targets
-	RUST_LIB_BACKTRACE=0 cargo test --locked --doc
 
 lint:
 	cargo fmt --check

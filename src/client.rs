@@ -99,6 +99,7 @@ pub struct Session {
     pub events: Receiver<stats::Event>,
     /// The latest decoded picture.
     pub slot: Arc<FrameSlot>,
+    host: SocketAddr,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<End, ClientError>>,
     decode_thread: JoinHandle<()>,
@@ -114,10 +115,7 @@ impl Session {
     pub async fn finish(self) -> Result<End, ClientError> {
         let result = match self.task.await {
             Ok(r) => r,
-            Err(err) => Err(ClientError::Handshake {
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                reason: format!("session task failed: {err}"),
-            }),
+            Err(err) => Err(ClientError::Handshake { addr: self.host, reason: format!("session task failed: {err}") }),
         };
         // The task dropped the decode queue's sender, so the thread is finishing its last frame.
         let thread = self.decode_thread;
@@ -129,9 +127,11 @@ impl Session {
 /// Connects and completes the handshake. Must run inside a tokio runtime.
 pub async fn connect(config: ClientConfig) -> Result<Session, ClientError> {
     let addr = config.host;
-    let bind: SocketAddr = if addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }
-        .parse()
-        .map_err(|_| ClientError::Connect { addr, reason: "bad bind address".into() })?;
+    let bind = if addr.is_ipv6() {
+        SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
+    } else {
+        SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
+    };
     let endpoint = Endpoint::client(bind)?;
     let (quic, seen) = tls::client_config(config.verify, net::transport())?;
     let connecting = endpoint
@@ -214,7 +214,7 @@ pub async fn connect(config: ClientConfig) -> Result<Session, ClientError> {
     let (stop, stop_rx) = watch::channel(false);
     let link = Link { conn, addr, send, events: events_tx, decode: decode_tx, _endpoint: endpoint };
     let task = tokio::spawn(link.run(recv, losses_rx, stop_rx));
-    Ok(Session { welcome, events, slot, stop, task, decode_thread })
+    Ok(Session { welcome, events, slot, host: addr, stop, task, decode_thread })
 }
 
 /// The session's network half, owned by its task.
@@ -254,7 +254,6 @@ impl Link {
             tokio::select! {
                 frame = frames.recv() => {
                     let Some(frame) = frame else { break self.lost(self.conn.closed().await.into()) };
-                    let frame: Frame = frame;
                     self.report(stats::Event::Received {
                         frame_number: frame.header.frame_number,
                         bytes: frame.payload.len() as u64,

@@ -140,10 +140,9 @@ impl Sequencer {
     fn drain(&mut self, now: Duration, out: &mut Vec<Event>) {
         while let Some((&first, _)) = self.pending.first_key_value() {
             if first > self.next {
-                if self.awaiting_idr {
-                    // Nothing before an IDR is decodable, so there is nothing to wait for.
-                    self.declare_gap_lost(now, out);
-                } else if self.pending.len() > self.config.max_pending {
+                // Awaiting an IDR, nothing before one is decodable, so there is nothing to wait
+                // for; and a gap holding too many frames back is not worth waiting for either.
+                if self.awaiting_idr || self.pending.len() > self.config.max_pending {
                     self.declare_gap_lost(now, out);
                 } else {
                     self.gap_since.get_or_insert(now);

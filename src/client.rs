@@ -83,6 +83,13 @@ pub struct ClientConfig {
     pub protocol_version: u16,
 }
 
+/// Connects and completes the handshake, and has the decode thread call `notify` after
+/// every picture it decodes (the window wakes its event loop with it). Must run inside a
+/// tokio runtime.
+pub async fn connect_notifying(config: ClientConfig, notify: decode::Notify) -> Result<Session, ClientError> {
+    open(config, Some(notify)).await
+}
+
 /// How a session ended without an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum End {
@@ -126,6 +133,10 @@ impl Session {
 
 /// Connects and completes the handshake. Must run inside a tokio runtime.
 pub async fn connect(config: ClientConfig) -> Result<Session, ClientError> {
+    open(config, None).await
+}
+
+async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Session, ClientError> {
     let addr = config.host;
     let bind = if addr.is_ipv6() {
         SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
@@ -210,7 +221,7 @@ pub async fn connect(config: ClientConfig) -> Result<Session, ClientError> {
     let (losses_tx, losses_rx) = mpsc::channel(1);
     let slot = Arc::new(FrameSlot::new());
     let decode_thread =
-        decode::spawn(decode_rx, decode::Outputs { stats: events_tx.clone(), losses: losses_tx, slot: slot.clone() })?;
+        decode::spawn(decode_rx, decode::Outputs { stats: events_tx.clone(), losses: losses_tx, slot: slot.clone(), notify })?;
     let (stop, stop_rx) = watch::channel(false);
     let link = Link { conn, addr, send, events: events_tx, decode: decode_tx, _endpoint: endpoint };
     let task = tokio::spawn(link.run(recv, losses_rx, stop_rx));

@@ -57,6 +57,10 @@ fn plane_rows(data: &[u8], stride: usize, width: usize, height: usize) -> impl I
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Picture {
     pub frame_number: u64,
+    /// Host clock, µs: when the host captured it.
+    pub capture_micros: u64,
+    /// Client clock, µs: when decoding finished.
+    pub decoded_micros: u64,
     pub width: usize,
     pub height: usize,
     pub y: Vec<u8>,
@@ -139,11 +143,20 @@ pub struct AccessUnit {
     pub queued_at: Instant,
 }
 
-/// The latest decoded picture, waiting for the presenter. A newer picture replaces an older
-/// one that was not taken yet; the replaced one's buffers are reused for the next decode.
+/// The latest decoded picture, waiting for the presenter: at most one picture waits. A newer
+/// picture replaces an older one that was not taken yet (a pacing drop, counted here and
+/// reported by the presenter, never blamed on the network); the replaced one's buffers are
+/// reused for the next decode.
 #[derive(Debug, Default)]
 pub struct FrameSlot {
-    latest: Mutex<Option<Picture>>,
+    latest: Mutex<Latest>,
+}
+
+#[derive(Debug, Default)]
+struct Latest {
+    picture: Option<Picture>,
+    /// Pictures replaced untaken since the last take.
+    replaced: u64,
 }
 
 impl FrameSlot {
@@ -151,19 +164,31 @@ impl FrameSlot {
         Self::default()
     }
 
-    /// Puts a picture in the slot; returns the one it replaced, if it was never taken.
-    pub fn put(&self, picture: Picture) -> Option<Picture> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Latest> {
         // The lock is held for a pointer swap only. A poisoned lock means a holder panicked
-        // mid-swap; the slot's content is still a whole Option, so keep using it.
-        let mut latest = self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        latest.replace(picture)
+        // mid-swap; the slot's content is still whole, so keep using it.
+        self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Takes the latest picture, if a new one arrived since the last take.
-    pub fn take(&self) -> Option<Picture> {
-        self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    /// Puts a picture in the slot; returns the one it replaced, if it was never taken.
+    pub fn put(&self, picture: Picture) -> Option<Picture> {
+        let mut latest = self.lock();
+        let old = latest.picture.replace(picture);
+        latest.replaced += u64::from(old.is_some());
+        old
+    }
+
+    /// Takes the latest picture, if a new one arrived since the last take, with the number of
+    /// pictures it replaced unseen since then.
+    pub fn take(&self) -> (Option<Picture>, u64) {
+        let mut latest = self.lock();
+        (latest.picture.take(), std::mem::take(&mut latest.replaced))
     }
 }
+
+/// Called by the decode thread after each picture it puts in the slot: the window passes
+/// one that wakes its event loop. It must return at once.
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
 
 /// Where the decode thread reports.
 pub struct Outputs {
@@ -172,6 +197,8 @@ pub struct Outputs {
     /// full, a failure is already being reported and this one adds nothing.
     pub losses: tokio::sync::mpsc::Sender<u64>,
     pub slot: Arc<FrameSlot>,
+    /// Wakes whoever presents the slot's pictures.
+    pub notify: Option<Notify>,
 }
 
 /// Starts the decode thread. It runs until `input` is closed (the network shell dropped its
@@ -204,12 +231,17 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
                 Err(_) => MarkerCheck::Unreadable,
             };
             spare.copy_from(frame_number, &view);
+            spare.capture_micros = unit.header.capture_micros;
+            spare.decoded_micros = decoded_micros;
             (decode_micros, decoded_micros, marker)
         });
         match decoded {
             Ok(Some((decode_micros, decoded_micros, marker))) => {
                 awaiting_idr = false;
                 spare = out.slot.put(std::mem::take(&mut spare)).unwrap_or_default();
+                if let Some(notify) = &out.notify {
+                    notify();
+                }
                 report(
                     out,
                     stats::Event::Decoded(Decoded {

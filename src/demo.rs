@@ -8,6 +8,7 @@ use crate::core::wire::PROTOCOL_VERSION;
 use crate::headless::{self, Outcome};
 use crate::host::{Host, HostConfig};
 use crate::tls::Verify;
+use crate::window::{self, WindowOptions};
 use anyhow::Context as _;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -20,6 +21,27 @@ pub fn run_headless(
     request: StreamRequest,
     duration: Option<Duration>,
     interrupted: &Arc<AtomicBool>,
+) -> anyhow::Result<Outcome> {
+    run(rt, request, |config| {
+        headless::run(rt, config, duration, interrupted).context("the demo's client could not start")
+    })
+}
+
+/// Runs the demo in a window until it is closed (or `options.duration`, or interrupted).
+pub fn run_windowed(
+    rt: &Runtime,
+    request: StreamRequest,
+    options: WindowOptions,
+    interrupted: &Arc<AtomicBool>,
+) -> anyhow::Result<Outcome> {
+    run(rt, request, |config| window::run(rt, config, options, interrupted))
+}
+
+/// Starts the demo's host, runs `client` against it, then stops the host.
+fn run(
+    rt: &Runtime,
+    request: StreamRequest,
+    client: impl FnOnce(ClientConfig) -> anyhow::Result<Outcome>,
 ) -> anyhow::Result<Outcome> {
     let host = {
         let _guard = rt.enter();
@@ -41,7 +63,7 @@ pub fn run_headless(
     };
     let (stop_host, stop_rx) = tokio::sync::watch::channel(false);
     let host_task = rt.spawn(host.serve(stop_rx));
-    let outcome = headless::run(rt, config, duration, interrupted).context("the demo's client could not start");
+    let outcome = client(config);
     stop_host.send(true).ok();
     rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), host_task).await }).ok();
     outcome

@@ -7,6 +7,7 @@
 //! are capped, and past the cap a frame is dropped and the next one made an IDR.
 
 use crate::clock;
+use crate::core::color::ColorSpace;
 use crate::core::assemble::Frame;
 use crate::core::scene;
 use crate::core::wire::{Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
@@ -167,6 +168,8 @@ async fn serve_client(
         fps: settings.fps,
         bitrate_kbps: settings.bitrate_kbps,
         host_name: config.name.clone(),
+        // The scene is drawn in BT.601 limited range; openh264 passes it through untouched.
+        color: ColorSpace::HOST_DEFAULT,
     };
     net::write_control(&mut send, &Control::Welcome(welcome)).await?;
     let result = stream(conn, send, recv, &worker, frames_rx, stop).await;

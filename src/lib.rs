@@ -12,7 +12,10 @@ pub mod encode;
 pub mod headless;
 pub mod host;
 pub mod net;
+pub mod overlay;
+pub mod present;
 pub mod tls;
+pub mod window;
 
 /// The async runtime for the network shells: two worker threads named `kumo-net` (the
 /// network work is light; encode and decode have threads of their own).

@@ -3,11 +3,14 @@
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use kumo::client::{ClientConfig, End, StreamRequest};
+use kumo::core::color::ColorSpace;
+use kumo::core::layout::Vsync;
 use kumo::core::stats::Summary;
 use kumo::core::wire::PROTOCOL_VERSION;
 use kumo::headless::Outcome;
 use kumo::host::{Host, HostConfig};
 use kumo::tls::{Fingerprint, Verify};
+use kumo::window::WindowOptions;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +86,21 @@ struct RunArgs {
     /// Run without a window: stream, then print the session summary.
     #[arg(long)]
     headless: bool,
+    /// Present mode: auto (lowest latency offered: mailbox, else immediate, else fifo), on
+    /// (fifo: no tearing, up to a frame more latency), off (immediate: may tear), mailbox,
+    /// immediate.
+    #[arg(long, default_value = "auto", value_name = "MODE")]
+    vsync: Vsync,
+    /// Show the performance overlay from the start (toggle: Ctrl+Alt+Shift+S).
+    #[arg(long)]
+    overlay: bool,
+    /// Start in borderless fullscreen (toggle: Ctrl+Alt+Shift+X or F11).
+    #[arg(long)]
+    fullscreen: bool,
+    /// Convert colour as this instead of what the host announces: bt601-limited,
+    /// bt601-full, bt709-limited, bt709-full.
+    #[arg(long, value_name = "SPACE")]
+    color: Option<ColorSpace>,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
@@ -150,6 +168,16 @@ fn interrupt_flag(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
     flag
 }
 
+fn window_options(run: &RunArgs) -> anyhow::Result<WindowOptions> {
+    Ok(WindowOptions {
+        vsync: run.vsync,
+        overlay: run.overlay,
+        fullscreen: run.fullscreen,
+        duration: duration(run)?,
+        color: run.color,
+    })
+}
+
 fn duration(run: &RunArgs) -> anyhow::Result<Option<Duration>> {
     run.duration
         .map(|secs| {
@@ -162,11 +190,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let rt = kumo::runtime().context("could not start the network runtime")?;
     match cli.command {
         Command::Demo { run, stream } => {
-            if !run.headless {
-                tracing::info!("the window arrives with the presenter (issue 3); running headless");
-            }
             let interrupted = interrupt_flag(&rt);
-            let outcome = kumo::demo::run_headless(&rt, stream.request(), duration(&run)?, &interrupted)?;
+            let outcome = if run.headless {
+                kumo::demo::run_headless(&rt, stream.request(), duration(&run)?, &interrupted)?
+            } else {
+                kumo::demo::run_windowed(&rt, stream.request(), window_options(&run)?, &interrupted)?
+            };
             report(&outcome, run.stats_json.as_ref())
         }
         Command::Host { listen, name, max_fps, encoder_threads } => {
@@ -194,9 +223,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "kumo cannot verify host {host}: pass --host-fingerprint with the SHA-256 that `kumo host` printed at start (or --insecure-skip-verify on a network you trust)"
                 ),
             };
-            if !run.headless {
-                tracing::info!("the window arrives with the presenter (issue 3); running headless");
-            }
             let config = ClientConfig {
                 host,
                 verify,
@@ -206,7 +232,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 protocol_version: PROTOCOL_VERSION,
             };
             let interrupted = interrupt_flag(&rt);
-            let outcome = kumo::headless::run(&rt, config, duration(&run)?, &interrupted)?;
+            let outcome = if run.headless {
+                kumo::headless::run(&rt, config, duration(&run)?, &interrupted)?
+            } else {
+                kumo::window::run(&rt, config, window_options(&run)?, &interrupted)?
+            };
             report(&outcome, run.stats_json.as_ref())
         }
         Command::Bench { frames, seconds } => {

@@ -124,7 +124,7 @@ fn a_second_client_is_refused_while_one_streams() {
             stats.apply(e);
         }
     }
-    let picture = first.slot.take().expect("a decoded picture is waiting");
+    let picture = first.slot.take().0.expect("a decoded picture is waiting");
     assert_eq!((picture.width, picture.height), (640, 360));
     assert_eq!(kumo::core::marker::read(&picture.y, 640, 640, 360), Ok(picture.frame_number as u32));
     first.stop();

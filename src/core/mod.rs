@@ -1,5 +1,6 @@
 //! kumo's pure core: wire format, frame reassembly and ordering, capture pacing, the
-//! synthetic scene and its marker, H.264 framing, and statistics.
+//! synthetic scene and its marker, H.264 framing, statistics, colour maths, window layout,
+//! the state screen and the overlay's model.
 //!
 //! Nothing here reads a clock, spawns a thread, or touches a socket or device; time comes in
 //! as a parameter. It imports no quinn, tokio, openh264 or GPU/audio/input crate (the test
@@ -8,10 +9,15 @@
 
 pub mod annexb;
 pub mod assemble;
+pub mod color;
 pub mod histogram;
+pub mod hotkeys;
+pub mod layout;
 pub mod marker;
+pub mod overlay;
 pub mod pacing;
 pub mod scene;
+pub mod screen;
 pub mod sequence;
 pub mod stats;
 pub mod wire;

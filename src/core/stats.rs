@@ -66,6 +66,27 @@ pub enum Event {
     Rtt {
         rtt_micros: u64,
     },
+    /// The presenter queued a picture to the display.
+    Presented(Presented),
+    /// Decoded pictures replaced in the latest-frame slot before the presenter showed them
+    /// (display pacing, not the network).
+    PacingDropped {
+        count: u64,
+    },
+}
+
+/// One picture handed to the display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presented {
+    pub frame_number: u64,
+    /// Host clock, µs: when the picture was captured.
+    pub capture_micros: u64,
+    /// Client clock, µs: when decoding finished.
+    pub decoded_micros: u64,
+    /// Client clock, µs: when the presenter queued it to the surface.
+    pub presented_micros: u64,
+    /// Upload, draw (video and overlay) and submit, µs.
+    pub render_micros: u64,
 }
 
 /// Accumulated statistics of one session.
@@ -96,6 +117,14 @@ pub struct Stats {
     encode: Histogram,
     capture_to_decoded: Histogram,
     rtt: Histogram,
+    /// Running sums for the RTT's standard deviation.
+    rtt_sum: f64,
+    rtt_sum_sq: f64,
+    frames_presented: u64,
+    dropped_pacing: u64,
+    render: Histogram,
+    capture_to_present: Histogram,
+    decoded_to_present: Histogram,
 }
 
 /// Three percentiles of a distribution, in milliseconds.
@@ -110,6 +139,25 @@ impl Percentiles {
     fn of(h: &Histogram) -> Self {
         let ms = |q| h.quantile_micros(q).map_or(0.0, |us| round3(us / 1000.0));
         Self { p50: ms(0.50), p95: ms(0.95), p99: ms(0.99) }
+    }
+}
+
+/// Smallest, largest and mean of a distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct MinMaxAvg {
+    pub min: f64,
+    pub max: f64,
+    pub avg: f64,
+}
+
+impl MinMaxAvg {
+    fn of(h: &Histogram) -> Self {
+        let ms = |us: Option<f64>| us.map_or(0.0, |us| round3(us / 1000.0));
+        Self {
+            min: ms(h.min_micros().map(|v| v as f64)),
+            max: ms(h.max_micros().map(|v| v as f64)),
+            avg: ms(h.mean_micros()),
+        }
     }
 }
 
@@ -149,6 +197,20 @@ pub struct Summary {
     pub host_encode_ms: Percentiles,
     pub capture_to_decoded_ms: Percentiles,
     pub rtt_ms: Percentiles,
+    /// Standard deviation of the control-stream RTT.
+    pub rtt_stddev_ms: f64,
+    /// Host processing (encode) time per frame, as Moonlight shows it.
+    pub host_processing_ms: MinMaxAvg,
+    /// Pictures the window queued to the display (0 headless).
+    pub frames_presented: u64,
+    /// Decoded pictures a newer one replaced before the display took them.
+    pub frames_dropped_pacing: u64,
+    pub presented_fps: f64,
+    /// Upload + draw + submit per presented picture.
+    pub render_ms: Percentiles,
+    /// Decoded → queued to the display (waiting for the display plus render).
+    pub decoded_to_present_ms: Percentiles,
+    pub capture_to_present_ms: Percentiles,
 }
 
 impl Stats {
@@ -178,6 +240,13 @@ impl Stats {
             encode: Histogram::new(),
             capture_to_decoded: Histogram::new(),
             rtt: Histogram::new(),
+            rtt_sum: 0.0,
+            rtt_sum_sq: 0.0,
+            frames_presented: 0,
+            dropped_pacing: 0,
+            render: Histogram::new(),
+            capture_to_present: Histogram::new(),
+            decoded_to_present: Histogram::new(),
         }
     }
 
@@ -221,8 +290,33 @@ impl Stats {
             }
             Event::DecodeError => self.decode_errors += 1,
             Event::IdrRequested => self.idr_requests += 1,
-            Event::Rtt { rtt_micros } => self.rtt.record(rtt_micros),
+            Event::Rtt { rtt_micros } => {
+                self.rtt.record(rtt_micros);
+                let ms = rtt_micros as f64 / 1000.0;
+                self.rtt_sum += ms;
+                self.rtt_sum_sq += ms * ms;
+            }
+            Event::Presented(p) => {
+                self.frames_presented += 1;
+                self.render.record(p.render_micros);
+                self.decoded_to_present.record(p.presented_micros.saturating_sub(p.decoded_micros));
+                let presented_host = p.presented_micros as i128 + i128::from(self.offset_micros);
+                let latency = presented_host - i128::from(p.capture_micros);
+                if latency >= 0 {
+                    self.capture_to_present.record(latency as u64);
+                }
+            }
+            Event::PacingDropped { count } => self.dropped_pacing += count,
         }
+    }
+
+    fn rtt_stddev_ms(&self) -> f64 {
+        let n = self.rtt.count() as f64;
+        if n < 2.0 {
+            return 0.0;
+        }
+        let mean = self.rtt_sum / n;
+        round3((self.rtt_sum_sq / n - mean * mean).max(0.0).sqrt())
     }
 
     pub fn frames_decoded(&self) -> u64 {
@@ -259,6 +353,14 @@ impl Stats {
             host_encode_ms: Percentiles::of(&self.encode),
             capture_to_decoded_ms: Percentiles::of(&self.capture_to_decoded),
             rtt_ms: Percentiles::of(&self.rtt),
+            rtt_stddev_ms: self.rtt_stddev_ms(),
+            host_processing_ms: MinMaxAvg::of(&self.encode),
+            frames_presented: self.frames_presented,
+            frames_dropped_pacing: self.dropped_pacing,
+            presented_fps: round3(self.frames_presented as f64 / secs),
+            render_ms: Percentiles::of(&self.render),
+            decoded_to_present_ms: Percentiles::of(&self.decoded_to_present),
+            capture_to_present_ms: Percentiles::of(&self.capture_to_present),
         }
     }
 }
@@ -304,6 +406,16 @@ impl Summary {
         lines.push(format!("decode            {}", line(&self.decode_ms)));
         lines.push(format!("capture→decoded   {}", line(&self.capture_to_decoded_ms)));
         lines.push(format!("control RTT       {}", line(&self.rtt_ms)));
+        if self.frames_presented > 0 {
+            let shown = self.frames_presented + self.frames_dropped_pacing;
+            let pacing_pct = if shown == 0 { 0.0 } else { self.frames_dropped_pacing as f64 * 100.0 / shown as f64 };
+            lines.push(format!(
+                "presented         {} ({:.1} fps), {} dropped by display pacing ({:.2} %)",
+                self.frames_presented, self.presented_fps, self.frames_dropped_pacing, pacing_pct
+            ));
+            lines.push(format!("render            {}", line(&self.render_ms)));
+            lines.push(format!("capture→present   {}", line(&self.capture_to_present_ms)));
+        }
         lines.join("\n") + "\n"
     }
 }

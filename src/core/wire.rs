@@ -9,10 +9,11 @@
 //! body starting with a one-byte tag; that framing never changes between protocol versions,
 //! so a peer of another version can always read a `Hello` or `Reject` and say what is wrong.
 
+use super::color::ColorSpace;
 use thiserror::Error;
 
 /// Version of the protocol this build speaks. Bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// ALPN identifier. It carries no version on purpose: a version mismatch must reach the
 /// handshake, where it gets a clear message, instead of failing inside TLS.
@@ -215,6 +216,8 @@ pub struct Welcome {
     pub fps: u16,
     pub bitrate_kbps: u32,
     pub host_name: String,
+    /// The colour space the host encodes in.
+    pub color: ColorSpace,
 }
 
 /// A message on the bidirectional control stream.
@@ -286,6 +289,7 @@ impl Control {
                 w.u16(h.fps);
                 w.u32(h.bitrate_kbps);
                 w.text(&h.host_name);
+                w.u8(h.color.to_code());
             }
             Self::Reject { reason, host_version, message } => {
                 w.u8(tag::REJECT);
@@ -369,6 +373,10 @@ impl Control {
                 fps: r.u16()?,
                 bitrate_kbps: r.u32()?,
                 host_name: r.text()?,
+                color: {
+                    let code = r.u8()?;
+                    ColorSpace::from_code(code).ok_or(WireError::UnknownCode { what: "colour space", code })?
+                },
             }),
             tag::REJECT => {
                 let reason = match r.u8()? {
@@ -506,9 +514,10 @@ mod tests {
                         client_name,
                     })
                 }),
-            (any::<u16>(), any::<u16>(), any::<u16>(), any::<u16>(), any::<u32>(), text).prop_map(
-                |(version, width, height, fps, bitrate_kbps, host_name)| {
-                    Control::Welcome(Welcome { version, width, height, fps, bitrate_kbps, host_name })
+            (any::<u16>(), any::<u16>(), any::<u16>(), any::<u16>(), any::<u32>(), text, 0..4usize).prop_map(
+                |(version, width, height, fps, bitrate_kbps, host_name, c)| {
+                    let color = ColorSpace::ALL[c];
+                    Control::Welcome(Welcome { version, width, height, fps, bitrate_kbps, host_name, color })
                 }
             ),
             (0..3u8, any::<u16>(), text).prop_map(|(r, host_version, message)| Control::Reject {

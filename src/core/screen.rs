@@ -1,0 +1,224 @@
+//! What the window shows when it is not simply showing video: the session's visible state.
+//!
+//! Owns the rules for the state screen and the title: before the first picture the window
+//! says it is connecting or waiting for the host, with the time spent so far; when pictures
+//! stop (a lost frame waiting for its recovery IDR, or a stalled host) it keeps the last
+//! picture and says so over it, so the player never sees garbage or a frozen black. Pure:
+//! every method takes the time since the window opened.
+
+use std::time::Duration;
+
+/// How long without a new picture, while streaming, before the window says the stream stalled.
+pub const STALL_AFTER: Duration = Duration::from_millis(500);
+/// How long after an IDR request before "waiting for a recovery frame" shows (a recovery
+/// usually lands within a frame or two and should not flash a banner).
+pub const RECOVERY_BANNER_AFTER: Duration = Duration::from_millis(150);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Connecting,
+    /// Handshake done, no picture yet.
+    WaitingForFirstFrame,
+    Streaming,
+    Ended(String),
+    Failed(String),
+}
+
+/// The session as the window sees it.
+#[derive(Debug, Clone)]
+pub struct Screen {
+    host: String,
+    phase: Phase,
+    /// When the current phase began.
+    since: Duration,
+    last_picture: Option<Duration>,
+    /// An IDR request not yet answered by a picture.
+    recovery_since: Option<Duration>,
+}
+
+/// What to draw.
+#[derive(Debug, Clone, PartialEq)]
+pub enum View {
+    /// Just the video.
+    Video,
+    /// A full state screen (no picture to show): a headline, a detail line, and seconds spent.
+    Status { headline: String, detail: String, elapsed_secs: f64 },
+    /// The last picture, with a banner over it.
+    VideoWithBanner { text: String, elapsed_secs: f64 },
+}
+
+impl Screen {
+    pub fn new(host: impl Into<String>, now: Duration) -> Self {
+        Self { host: host.into(), phase: Phase::Connecting, since: now, last_picture: None, recovery_since: None }
+    }
+
+    fn enter(&mut self, phase: Phase, now: Duration) {
+        if self.phase != phase {
+            self.phase = phase;
+            self.since = now;
+        }
+    }
+
+    /// The handshake completed.
+    pub fn on_connected(&mut self, host_name: &str, now: Duration) {
+        if !host_name.is_empty() {
+            self.host = host_name.to_owned();
+        }
+        self.enter(Phase::WaitingForFirstFrame, now);
+    }
+
+    /// A new picture was presented.
+    pub fn on_picture(&mut self, now: Duration) {
+        self.last_picture = Some(now);
+        self.recovery_since = None;
+        if matches!(self.phase, Phase::Connecting | Phase::WaitingForFirstFrame) {
+            self.enter(Phase::Streaming, now);
+        }
+    }
+
+    /// The client asked the host for an IDR (a frame was lost).
+    pub fn on_recovery_requested(&mut self, now: Duration) {
+        self.recovery_since.get_or_insert(now);
+    }
+
+    pub fn on_ended(&mut self, message: &str, now: Duration) {
+        self.enter(Phase::Ended(message.to_owned()), now);
+    }
+
+    pub fn on_failed(&mut self, message: &str, now: Duration) {
+        self.enter(Phase::Failed(message.to_owned()), now);
+    }
+
+    pub fn is_streaming(&self) -> bool {
+        self.phase == Phase::Streaming
+    }
+
+    /// Whether the window should redraw periodically (a clock is on screen).
+    pub fn animating(&self, now: Duration) -> bool {
+        !matches!(self.view(now), View::Video)
+    }
+
+    pub fn view(&self, now: Duration) -> View {
+        let secs = |since: Duration| now.saturating_sub(since).as_secs_f64();
+        match &self.phase {
+            Phase::Connecting => View::Status {
+                headline: format!("Connecting to {}…", self.host),
+                detail: "Setting up an encrypted QUIC session.".into(),
+                elapsed_secs: secs(self.since),
+            },
+            Phase::WaitingForFirstFrame => View::Status {
+                headline: format!("Waiting for {}…", self.host),
+                detail: "Connected; the host is starting its stream.".into(),
+                elapsed_secs: secs(self.since),
+            },
+            Phase::Ended(message) => View::Status {
+                headline: "The session ended".into(),
+                detail: message.clone(),
+                elapsed_secs: secs(self.since),
+            },
+            Phase::Failed(message) => View::Status {
+                headline: "Could not stream".into(),
+                detail: message.clone(),
+                elapsed_secs: secs(self.since),
+            },
+            Phase::Streaming => {
+                let last = self.last_picture.unwrap_or(self.since);
+                if let Some(since) = self.recovery_since
+                    && now.saturating_sub(since) >= RECOVERY_BANNER_AFTER
+                {
+                    return View::VideoWithBanner {
+                        text: "A frame was lost: waiting for a recovery frame…".into(),
+                        elapsed_secs: secs(since),
+                    };
+                }
+                if now.saturating_sub(last) >= STALL_AFTER {
+                    return View::VideoWithBanner {
+                        text: format!("Waiting for {}… (no new picture)", self.host),
+                        elapsed_secs: secs(last),
+                    };
+                }
+                View::Video
+            }
+        }
+    }
+
+    /// The window title: the host and the state in words.
+    pub fn title(&self, now: Duration) -> String {
+        let state = match (&self.phase, self.view(now)) {
+            (Phase::Connecting, _) => "connecting",
+            (Phase::WaitingForFirstFrame, _) => "waiting for the stream",
+            (Phase::Ended(_), _) => "ended",
+            (Phase::Failed(_), _) => "failed",
+            (Phase::Streaming, View::Video) => "streaming",
+            (Phase::Streaming, _) => "stalled",
+        };
+        format!("kumo — {} — {state}", self.host)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    #[test]
+    fn connecting_then_waiting_then_video() {
+        let mut s = Screen::new("127.0.0.1:4433", ms(0));
+        match s.view(ms(1500)) {
+            View::Status { headline, elapsed_secs, .. } => {
+                assert!(headline.starts_with("Connecting to 127.0.0.1:4433"), "{headline}");
+                assert_eq!(elapsed_secs, 1.5);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(s.title(ms(10)).contains("connecting"));
+        s.on_connected("demo host", ms(2000));
+        assert!(matches!(s.view(ms(2100)), View::Status { ref headline, elapsed_secs, .. } if headline.contains("demo host") && (elapsed_secs - 0.1).abs() < 1e-9));
+        s.on_picture(ms(2200));
+        assert_eq!(s.view(ms(2210)), View::Video);
+        assert!(s.is_streaming());
+        assert_eq!(s.title(ms(2210)), "kumo — demo host — streaming");
+        assert!(!s.animating(ms(2210)));
+    }
+
+    #[test]
+    fn recovery_banner_only_after_a_while() {
+        let mut s = Screen::new("h", ms(0));
+        s.on_connected("h", ms(0));
+        s.on_picture(ms(100));
+        s.on_recovery_requested(ms(110));
+        assert_eq!(s.view(ms(200)), View::Video, "a quick recovery shows no banner");
+        match s.view(ms(400)) {
+            View::VideoWithBanner { text, elapsed_secs } => {
+                assert!(text.contains("recovery"), "{text}");
+                assert!((elapsed_secs - 0.29).abs() < 1e-9);
+            }
+            other => panic!("{other:?}"),
+        }
+        s.on_picture(ms(420));
+        assert_eq!(s.view(ms(430)), View::Video);
+    }
+
+    #[test]
+    fn stall_shows_over_the_last_picture() {
+        let mut s = Screen::new("h", ms(0));
+        s.on_connected("h", ms(0));
+        s.on_picture(ms(100));
+        assert_eq!(s.view(ms(599)), View::Video);
+        assert!(matches!(s.view(ms(700)), View::VideoWithBanner { .. }));
+        assert!(s.title(ms(700)).ends_with("stalled"));
+        assert!(s.animating(ms(700)));
+    }
+
+    #[test]
+    fn end_and_failure_say_why() {
+        let mut s = Screen::new("h", ms(0));
+        s.on_failed("host h did not answer within 5 s", ms(5000));
+        assert!(matches!(s.view(ms(6000)), View::Status { ref detail, .. } if detail.contains("did not answer")));
+        s.on_ended("the host shut down", ms(7000));
+        assert!(s.title(ms(7000)).ends_with("ended"));
+    }
+}

@@ -1,0 +1,627 @@
+//! The winit shell: the client's window, its event loop, and the stats owner when windowed.
+//!
+//! Owns the winit thread (the main thread). It opens the window at once and connects in the
+//! background, showing the state screen until the first picture. The decode thread wakes it
+//! through an `EventLoopProxy` after every picture; it then takes the latest picture from the
+//! slot (replaced ones count as pacing drops), uploads it, draws it letterboxed with the egui
+//! layer on top, and presents. It never blocks on the network or the decoder: session events
+//! are drained with `try_recv`, the connection and its shutdown run on the tokio runtime and
+//! report back through the proxy. The only wait is the display's (present mode).
+
+use crate::client::{self, ClientConfig, ClientError, End, Session};
+use crate::clock;
+use crate::core::color::ColorSpace;
+use crate::core::hotkeys::{self, Action, Key, Press};
+use crate::core::layout::{self, PresentMode, Vsync};
+use crate::core::overlay::{FrameTimes, OverlayModel, StreamInfo};
+use crate::core::screen::{Screen, View};
+use crate::core::stats::{self, Presented, Stats, Summary};
+use crate::decode::Notify;
+use crate::headless::Outcome;
+use crate::present::{Gpu, GpuError, VideoRenderer};
+use anyhow::{Context as _, anyhow};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
+use winit::application::ApplicationHandler;
+use winit::dpi::LogicalSize;
+use winit::event::{ElementState, WindowEvent};
+use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
+use winit::keyboard::{KeyCode, ModifiersState, PhysicalKey};
+use winit::window::{Fullscreen, Window, WindowId};
+
+/// Session events applied per wake-up at most, so a flood cannot starve drawing.
+const EVENTS_PER_TICK: usize = 4096;
+/// How often the overlay's figures roll over.
+const OVERLAY_INTERVAL: Duration = Duration::from_secs(1);
+/// The slowest the window ticks when nothing wakes it (state-screen clock, exit checks).
+const TICK: Duration = Duration::from_millis(100);
+/// How long a stopping session may take before the window closes anyway.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// How the window behaves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WindowOptions {
+    pub vsync: Vsync,
+    /// Show the performance overlay from the start.
+    pub overlay: bool,
+    pub fullscreen: bool,
+    /// Close after this long (for tests and measurements).
+    pub duration: Option<Duration>,
+    /// Convert with this colour space instead of the one the host announces.
+    pub color: Option<ColorSpace>,
+}
+
+/// What wakes the event loop from other threads.
+enum Wake {
+    /// The decode thread put a picture in the slot.
+    Frame,
+    Connected(Box<Result<Session, ClientError>>),
+    /// The session finished (after a stop, or on its own).
+    Finished(Box<Result<End, ClientError>>),
+}
+
+/// Opens the window, streams until it is closed (or `duration`, or `interrupted`), and
+/// returns the session's outcome. Fails when no window or GPU can be had.
+pub fn run(
+    rt: &Runtime,
+    config: ClientConfig,
+    options: WindowOptions,
+    interrupted: &Arc<AtomicBool>,
+) -> anyhow::Result<Outcome> {
+    let event_loop = EventLoop::<Wake>::with_user_event().build().map_err(|e| {
+        anyhow!(
+            "kumo could not open a window ({e}). It needs a desktop session (DISPLAY or WAYLAND_DISPLAY set); on a machine without a display, run with --headless"
+        )
+    })?;
+    let mut app = App::new(rt, config, options, event_loop.create_proxy(), interrupted.clone());
+    event_loop.run_app(&mut app).context("the window's event loop failed")?;
+    if let Some(err) = app.fatal.take() {
+        return Err(err);
+    }
+    let elapsed = app.streaming_since.map_or(Duration::ZERO, |t| t.elapsed());
+    let end = match app.end.take() {
+        Some(end) => end,
+        None => Ok(End::Stopped),
+    };
+    Ok(Outcome { summary: app.stats.summary(elapsed), end })
+}
+
+/// The GPU side of the window.
+struct Graphics {
+    window: Arc<Window>,
+    gpu: Gpu,
+    surface: wgpu::Surface<'static>,
+    config: wgpu::SurfaceConfiguration,
+    /// The format drawn in: the surface's, without sRGB encoding (video is gamma-encoded).
+    view_format: wgpu::TextureFormat,
+    video: VideoRenderer,
+    egui: egui_wgpu::Renderer,
+    egui_state: egui_winit::State,
+    present_mode: PresentMode,
+}
+
+struct App {
+    rt: tokio::runtime::Handle,
+    config: Option<ClientConfig>,
+    options: WindowOptions,
+    proxy: EventLoopProxy<Wake>,
+    interrupted: Arc<AtomicBool>,
+    opened: Instant,
+    gfx: Option<Graphics>,
+    egui_ctx: egui::Context,
+    session: Option<Session>,
+    end: Option<Result<End, ClientError>>,
+    fatal: Option<anyhow::Error>,
+    /// When `stop` was asked of the session.
+    stopping: Option<Instant>,
+    screen: Screen,
+    title: String,
+    stats: Stats,
+    interval: Stats,
+    interval_started: Instant,
+    last_interval: Option<Summary>,
+    stream_event: Option<stats::Event>,
+    frame_times: FrameTimes,
+    streaming_since: Option<Instant>,
+    color: ColorSpace,
+    overlay: bool,
+    modifiers: ModifiersState,
+    fullscreen: bool,
+    has_picture: bool,
+    last_redraw: Instant,
+}
+
+impl App {
+    fn new(
+        rt: &Runtime,
+        config: ClientConfig,
+        options: WindowOptions,
+        proxy: EventLoopProxy<Wake>,
+        interrupted: Arc<AtomicBool>,
+    ) -> Self {
+        let egui_ctx = egui::Context::default();
+        egui_ctx.set_visuals(egui::Visuals::dark());
+        let host = config.host.to_string();
+        Self {
+            rt: rt.handle().clone(),
+            config: Some(config),
+            options,
+            proxy,
+            interrupted,
+            opened: Instant::now(),
+            gfx: None,
+            egui_ctx,
+            session: None,
+            end: None,
+            fatal: None,
+            stopping: None,
+            screen: Screen::new(host, Duration::ZERO),
+            title: String::new(),
+            stats: Stats::new(0),
+            interval: Stats::new(0),
+            interval_started: Instant::now(),
+            last_interval: None,
+            stream_event: None,
+            frame_times: FrameTimes::default(),
+            streaming_since: None,
+            color: options.color.unwrap_or(ColorSpace::HOST_DEFAULT),
+            overlay: options.overlay,
+            modifiers: ModifiersState::empty(),
+            fullscreen: options.fullscreen,
+            has_picture: false,
+            last_redraw: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.opened.elapsed()
+    }
+
+    fn open_window(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<()> {
+        let request = self.config.as_ref().map_or((1280, 720), |c| (u32::from(c.request.width), u32::from(c.request.height)));
+        let monitor = event_loop.primary_monitor().or_else(|| event_loop.available_monitors().next()).map(|m| {
+            let size = m.size().to_logical::<u32>(m.scale_factor());
+            (size.width, size.height)
+        });
+        let (w, h) = layout::initial_window_size(request, monitor);
+        let mut attributes = Window::default_attributes()
+            .with_title(self.screen.title(self.now()))
+            .with_inner_size(LogicalSize::new(w, h))
+            .with_min_inner_size(LogicalSize::new(160, 90));
+        if self.fullscreen {
+            attributes = attributes.with_fullscreen(Some(Fullscreen::Borderless(None)));
+        }
+        let window = Arc::new(event_loop.create_window(attributes).context("could not create the window")?);
+        let instance = Gpu::instance(None);
+        let surface = instance.create_surface(window.clone()).map_err(|e| GpuError::Surface(e.to_string()))?;
+        let gpu = Gpu::open(instance, Some(&surface))?;
+        let caps = surface.get_capabilities(&gpu.adapter);
+        let format = caps
+            .formats
+            .iter()
+            .copied()
+            .find(|f| !f.is_srgb())
+            .or_else(|| caps.formats.first().copied())
+            .ok_or_else(|| GpuError::Surface("the surface offers no format".into()))?;
+        let view_format = format.remove_srgb_suffix();
+        let supported: Vec<PresentMode> = caps
+            .present_modes
+            .iter()
+            .filter_map(|m| match m {
+                wgpu::PresentMode::Fifo => Some(PresentMode::Fifo),
+                wgpu::PresentMode::Mailbox => Some(PresentMode::Mailbox),
+                wgpu::PresentMode::Immediate => Some(PresentMode::Immediate),
+                _ => None,
+            })
+            .collect();
+        let (present_mode, note) = layout::choose_present_mode(self.options.vsync, &supported);
+        if let Some(note) = note {
+            tracing::warn!("{note}");
+        }
+        let size = window.inner_size();
+        let config = wgpu::SurfaceConfiguration {
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            format,
+            color_space: Default::default(),
+            width: size.width.max(1),
+            height: size.height.max(1),
+            present_mode: match present_mode {
+                PresentMode::Fifo => wgpu::PresentMode::Fifo,
+                PresentMode::Mailbox => wgpu::PresentMode::Mailbox,
+                PresentMode::Immediate => wgpu::PresentMode::Immediate,
+            },
+            desired_maximum_frame_latency: 1,
+            alpha_mode: caps.alpha_modes.first().copied().unwrap_or(wgpu::CompositeAlphaMode::Auto),
+            view_formats: if view_format == format { vec![] } else { vec![view_format] },
+        };
+        surface.configure(&gpu.device, &config);
+        tracing::info!(?format, ?present_mode, width = config.width, height = config.height, "window surface");
+        let mut video = VideoRenderer::new(&gpu.device, view_format);
+        video.set_color(&gpu.queue, self.color);
+        let egui = egui_wgpu::Renderer::new(&gpu.device, view_format, egui_wgpu::RendererOptions::default());
+        let egui_state = egui_winit::State::new(
+            self.egui_ctx.clone(),
+            egui::ViewportId::ROOT,
+            &window,
+            Some(window.scale_factor() as f32),
+            None,
+            Some(gpu.device.limits().max_texture_dimension_2d as usize),
+        );
+        self.gfx = Some(Graphics { window, gpu, surface, config, view_format, video, egui, egui_state, present_mode });
+        Ok(())
+    }
+
+    fn connect(&mut self) {
+        let Some(config) = self.config.take() else { return };
+        let wake = self.proxy.clone();
+        let notify: Notify = Arc::new(move || {
+            // Fails only once the event loop is gone.
+            wake.send_event(Wake::Frame).ok();
+        });
+        let proxy = self.proxy.clone();
+        self.rt.spawn(async move {
+            let result = client::connect_notifying(config, notify).await;
+            if let Err(winit::event_loop::EventLoopClosed(Wake::Connected(session))) =
+                proxy.send_event(Wake::Connected(Box::new(result)))
+            {
+                // The window closed while connecting: end the session politely.
+                if let Ok(session) = *session {
+                    session.stop();
+                    session.finish().await.ok();
+                }
+            }
+        });
+    }
+
+    fn on_connected(&mut self, result: Result<Session, ClientError>) {
+        let now = self.now();
+        match result {
+            Ok(session) => {
+                self.screen.on_connected(&session.welcome.host_name, now);
+                if self.options.color.is_none() {
+                    self.color = session.welcome.color;
+                }
+                if let Some(gfx) = &mut self.gfx {
+                    gfx.video.set_color(&gfx.gpu.queue, self.color);
+                }
+                self.streaming_since = Some(Instant::now());
+                self.interval_started = Instant::now();
+                self.session = Some(session);
+            }
+            Err(err) => {
+                tracing::error!("{err}");
+                self.screen.on_failed(&err.to_string(), now);
+                self.end = Some(Err(err));
+            }
+        }
+        self.request_redraw();
+    }
+
+    fn apply(&mut self, event: stats::Event) {
+        match &event {
+            stats::Event::Stream { .. } => self.stream_event = Some(event.clone()),
+            stats::Event::IdrRequested => self.screen.on_recovery_requested(self.now()),
+            _ => {}
+        }
+        self.interval.apply(event.clone());
+        self.stats.apply(event);
+    }
+
+    /// Applies what the session reported since the last call.
+    fn drain_events(&mut self) {
+        let mut pending = Vec::new();
+        let mut closed = false;
+        if let Some(session) = &self.session {
+            for _ in 0..EVENTS_PER_TICK {
+                match session.events.try_recv() {
+                    Ok(event) => pending.push(event),
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        for event in pending {
+            self.apply(event);
+        }
+        if closed && self.stopping.is_none() {
+            // The session ended by itself (host gone or connection lost): collect how.
+            self.finish_session();
+        }
+        if self.interval_started.elapsed() >= OVERLAY_INTERVAL {
+            self.last_interval = Some(self.interval.summary(self.interval_started.elapsed()));
+            self.interval = Stats::new(0);
+            if let Some(stream) = self.stream_event.clone() {
+                self.interval.apply(stream);
+            }
+            self.interval_started = Instant::now();
+        }
+    }
+
+    /// Stops the session (if any) in the background; `Wake::Finished` reports its end.
+    fn finish_session(&mut self) {
+        self.stopping.get_or_insert_with(Instant::now);
+        if let Some(session) = self.session.take() {
+            session.stop();
+            let proxy = self.proxy.clone();
+            self.rt.spawn(async move {
+                let end = session.finish().await;
+                proxy.send_event(Wake::Finished(Box::new(end))).ok();
+            });
+        }
+    }
+
+    fn quit(&mut self, event_loop: &ActiveEventLoop) {
+        if self.stopping.is_none() {
+            self.finish_session();
+        }
+        if self.session.is_none() && (self.end.is_some() || self.streaming_since.is_none()) {
+            event_loop.exit();
+        }
+    }
+
+    fn request_redraw(&self) {
+        if let Some(gfx) = &self.gfx {
+            gfx.window.request_redraw();
+        }
+    }
+
+    fn on_key(&mut self, event: &winit::event::KeyEvent) {
+        if event.state != ElementState::Pressed || event.repeat {
+            return;
+        }
+        let key = match event.physical_key {
+            PhysicalKey::Code(KeyCode::KeyS) => Key::Letter('S'),
+            PhysicalKey::Code(KeyCode::KeyX) => Key::Letter('X'),
+            PhysicalKey::Code(KeyCode::KeyQ) => Key::Letter('Q'),
+            PhysicalKey::Code(KeyCode::F11) => Key::F11,
+            _ => Key::Other,
+        };
+        let m = self.modifiers;
+        let press = Press { ctrl: m.control_key(), alt: m.alt_key(), shift: m.shift_key(), key };
+        match hotkeys::action(press) {
+            Some(Action::ToggleOverlay) => self.overlay = !self.overlay,
+            Some(Action::ToggleFullscreen) => {
+                self.fullscreen = !self.fullscreen;
+                if let Some(gfx) = &self.gfx {
+                    gfx.window.set_fullscreen(self.fullscreen.then_some(Fullscreen::Borderless(None)));
+                }
+            }
+            Some(Action::Quit) => self.interrupted.store(true, Ordering::Relaxed),
+            None => {}
+        }
+        self.request_redraw();
+    }
+
+    fn resize(&mut self, width: u32, height: u32) {
+        if let Some(gfx) = &mut self.gfx
+            && width > 0
+            && height > 0
+        {
+            gfx.config.width = width;
+            gfx.config.height = height;
+            gfx.surface.configure(&gfx.gpu.device, &gfx.config);
+            gfx.window.request_redraw();
+        }
+    }
+
+    fn redraw(&mut self) {
+        self.last_redraw = Instant::now();
+        self.drain_events();
+        let started = Instant::now();
+        let now = self.now();
+        let Some(gfx) = &mut self.gfx else { return };
+        // The newest picture, if one arrived; pictures it replaced unseen are pacing drops.
+        let mut shown = None;
+        if let Some(session) = &self.session {
+            let (picture, replaced) = session.slot.take();
+            if replaced > 0 {
+                let event = stats::Event::PacingDropped { count: replaced };
+                self.interval.apply(event.clone());
+                self.stats.apply(event);
+            }
+            if let Some(picture) = picture {
+                gfx.video.upload(&gfx.gpu.device, &gfx.gpu.queue, &picture);
+                self.has_picture = true;
+                shown = Some((picture.frame_number, picture.capture_micros, picture.decoded_micros));
+            }
+        }
+        let frame = match gfx.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(frame) | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => frame,
+            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
+                // Resized or lost under us: configure again and draw on the next turn. The
+                // picture stays uploaded, so that draw shows it (no black frame).
+                let size = gfx.window.inner_size();
+                self.resize(size.width, size.height);
+                return;
+            }
+            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => {
+                gfx.window.request_redraw();
+                return;
+            }
+            wgpu::CurrentSurfaceTexture::Validation => {
+                tracing::warn!("the surface reported a validation error; skipping a frame");
+                return;
+            }
+        };
+        let view = frame.texture.create_view(&wgpu::TextureViewDescriptor {
+            format: Some(gfx.view_format),
+            ..Default::default()
+        });
+        let size = (gfx.config.width, gfx.config.height);
+        let screen_view = self.screen.view(now);
+        // The overlay model is built from the last full second.
+        let model = self.overlay.then(|| {
+            let summary = self.last_interval.clone().unwrap_or_else(|| self.interval.summary(Duration::from_secs(1)));
+            let info = StreamInfo { color: self.color.to_string(), present_mode: format!("{:?}", gfx.present_mode) };
+            OverlayModel::new(&summary, &info, &self.frame_times)
+        });
+        let raw_input = gfx.egui_state.take_egui_input(&gfx.window);
+        let output = self.egui_ctx.run_ui(raw_input, |ui| {
+            crate::overlay::status_ui(ui, &screen_view);
+            if let Some(model) = &model {
+                crate::overlay::overlay_ui(ui, model);
+            }
+        });
+        gfx.egui_state.handle_platform_output(&gfx.window, output.platform_output);
+        let pixels_per_point = output.pixels_per_point;
+        let jobs = self.egui_ctx.tessellate(output.shapes, pixels_per_point);
+        let screen = egui_wgpu::ScreenDescriptor { size_in_pixels: [size.0, size.1], pixels_per_point };
+        let device = &gfx.gpu.device;
+        let queue = &gfx.gpu.queue;
+        for (id, deltas) in &output.textures_delta.set {
+            for delta in deltas {
+                gfx.egui.update_texture(device, queue, *id, delta);
+            }
+        }
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kumo frame") });
+        let extra = gfx.egui.update_buffers(device, queue, &mut encoder, &jobs, &screen);
+        {
+            let mut pass = encoder
+                .begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("kumo frame"),
+                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                        view: &view,
+                        depth_slice: None,
+                        resolve_target: None,
+                        ops: wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(wgpu::Color { r: 0.02, g: 0.02, b: 0.03, a: 1.0 }),
+                            store: wgpu::StoreOp::Store,
+                        },
+                    })],
+                    ..Default::default()
+                })
+                .forget_lifetime();
+            if self.has_picture && !matches!(screen_view, View::Status { .. }) {
+                let stream = gfx.video.picture_size().unwrap_or((0, 0));
+                gfx.video.draw(&mut pass, layout::fit(stream, size));
+            }
+            // egui draws over the whole target.
+            pass.set_viewport(0.0, 0.0, size.0 as f32, size.1 as f32, 0.0, 1.0);
+            gfx.egui.render(&mut pass, &jobs, &screen);
+        }
+        queue.submit(extra.into_iter().chain([encoder.finish()]));
+        for id in &output.textures_delta.free {
+            gfx.egui.free_texture(id);
+        }
+        let mut output_delta = output.textures_delta;
+        output_delta.clear();
+        gfx.window.pre_present_notify();
+        queue.present(frame);
+        if let Some((frame_number, capture_micros, decoded_micros)) = shown {
+            let event = stats::Event::Presented(Presented {
+                frame_number,
+                capture_micros,
+                decoded_micros,
+                presented_micros: clock::now_micros(),
+                render_micros: started.elapsed().as_micros() as u64,
+            });
+            self.interval.apply(event.clone());
+            self.stats.apply(event);
+            self.frame_times.on_present(now);
+            self.screen.on_picture(now);
+        }
+    }
+
+    fn update_title_and_cursor(&mut self) {
+        let title = self.screen.title(self.now());
+        if let Some(gfx) = &self.gfx {
+            if title != self.title {
+                gfx.window.set_title(&title);
+                gfx.window.set_cursor_visible(!self.screen.is_streaming());
+            }
+        }
+        self.title = title;
+    }
+}
+
+impl ApplicationHandler<Wake> for App {
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        if self.gfx.is_some() {
+            return;
+        }
+        if let Err(err) = self.open_window(event_loop) {
+            self.fatal = Some(err);
+            event_loop.exit();
+            return;
+        }
+        self.connect();
+    }
+
+    fn user_event(&mut self, event_loop: &ActiveEventLoop, event: Wake) {
+        match event {
+            Wake::Frame => self.request_redraw(),
+            Wake::Connected(result) => {
+                if self.stopping.is_some() {
+                    // Closing already: do not start streaming.
+                    if let Ok(session) = *result {
+                        self.session = Some(session);
+                        self.finish_session();
+                    }
+                    return;
+                }
+                self.on_connected(*result);
+            }
+            Wake::Finished(end) => {
+                if let Err(err) = &*end {
+                    tracing::error!("{err}");
+                }
+                match &*end {
+                    Ok(End::HostEnded(message)) => self.screen.on_ended(message, self.now()),
+                    Err(err) => self.screen.on_failed(&err.to_string(), self.now()),
+                    Ok(End::Stopped) => {}
+                }
+                self.end = Some(*end);
+                if self.interrupted.load(Ordering::Relaxed) || self.options.duration.is_some() {
+                    event_loop.exit();
+                }
+                self.request_redraw();
+            }
+        }
+    }
+
+    fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
+        if let Some(gfx) = &mut self.gfx {
+            // egui follows resizes, scale changes and the pointer; its overlay takes no input.
+            gfx.egui_state.on_window_event(&gfx.window, &event).repaint.then(|| gfx.window.request_redraw());
+        }
+        match event {
+            WindowEvent::CloseRequested => {
+                self.interrupted.store(true, Ordering::Relaxed);
+                self.quit(event_loop);
+            }
+            WindowEvent::Resized(size) => self.resize(size.width, size.height),
+            WindowEvent::ModifiersChanged(m) => self.modifiers = m.state(),
+            WindowEvent::KeyboardInput { event, .. } => self.on_key(&event),
+            WindowEvent::RedrawRequested => self.redraw(),
+            _ => {}
+        }
+    }
+
+    fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
+        self.drain_events();
+        let time_up = self.options.duration.is_some_and(|d| {
+            // A timed run counts from the start of streaming (or of the window, if it never streams).
+            self.streaming_since.map_or(self.opened.elapsed(), |t| t.elapsed()) >= d
+        });
+        if time_up || self.interrupted.load(Ordering::Relaxed) {
+            self.interrupted.store(true, Ordering::Relaxed);
+            self.quit(event_loop);
+        }
+        if self.stopping.is_some_and(|t| t.elapsed() >= STOP_GRACE) {
+            tracing::warn!("the session did not stop within {} s; closing anyway", STOP_GRACE.as_secs());
+            event_loop.exit();
+        }
+        self.update_title_and_cursor();
+        let now = self.now();
+        if (self.screen.animating(now) || self.overlay) && self.last_redraw.elapsed() >= TICK {
+            // A clock or the overlay's figures are on screen: keep them moving even without video.
+            self.request_redraw();
+        }
+        event_loop.set_control_flow(ControlFlow::WaitUntil(Instant::now() + TICK));
+    }
+}

@@ -1,10 +1,15 @@
 //! `kumo bench`: figures, not pass/fail. openh264 encode and decode cost per frame at 720p,
-//! 1080p and 2160p on the synthetic scene, and capture→decoded latency of the headless demo.
+//! 1080p and 2160p on the synthetic scene, the present path's cost per frame (upload + draw,
+//! with and without the overlay) at 1080p and 2160p, and capture→decoded latency of the
+//! headless demo.
 
 use crate::client::StreamRequest;
 use crate::core::histogram::Histogram;
 use crate::core::scene::{self, I420};
-use crate::decode::H264Decoder;
+use crate::core::color::ColorSpace;
+use crate::core::overlay::{FrameTimes, OverlayModel};
+use crate::decode::{H264Decoder, Picture};
+use crate::present::{Compositor, Gpu, OFFSCREEN_FORMAT, offscreen_target};
 use crate::encode::{H264Encoder, Settings};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -41,6 +46,8 @@ pub fn run(frames: u32, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::
         );
     }
     println!();
+    present_table(frames)?;
+    println!();
     println!("capture→decoded, kumo demo --headless on loopback, {seconds} s each");
     println!(
         "{:<12} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}",
@@ -64,6 +71,73 @@ pub fn run(frames: u32, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::
         );
     }
     Ok(())
+}
+
+/// Prints the present path's cost per frame (upload + draw + GPU finish), without and with
+/// the overlay, on whatever adapter wgpu picks (lavapipe on a machine without a GPU).
+fn present_table(frames: u32) -> anyhow::Result<()> {
+    let gpu = match Gpu::open(Gpu::instance(None), None) {
+        Ok(gpu) => gpu,
+        Err(err) => {
+            println!("present path: skipped ({err})");
+            return Ok(());
+        }
+    };
+    let n = (frames / 4).max(10);
+    println!("present path per frame on {} (upload + draw + GPU finish, {n} frames)", gpu.adapter_name());
+    println!("{:<10} {:>14} {:>14} {:>16} {:>16}", "size", "video mean ms", "video p95 ms", "+overlay mean ms", "+overlay p95 ms");
+    for (w, h) in [(1920usize, 1080usize), (3840, 2160)] {
+        let plain = present_path(&gpu, (w, h), n, false);
+        let overlay = present_path(&gpu, (w, h), n, true);
+        let ms = |h: &Histogram, q: f64| h.quantile_micros(q).unwrap_or(0.0) / 1000.0;
+        let mean = |h: &Histogram| h.mean_micros().unwrap_or(0.0) / 1000.0;
+        println!(
+            "{:<10} {:>14.2} {:>14.2} {:>16.2} {:>16.2}",
+            format!("{w}x{h}"),
+            mean(&plain),
+            ms(&plain, 0.95),
+            mean(&overlay),
+            ms(&overlay, 0.95)
+        );
+    }
+    Ok(())
+}
+
+/// Times `n` frames through the compositor into an offscreen target of the stream's size.
+fn present_path(gpu: &Gpu, (w, h): (usize, usize), n: u32, with_overlay: bool) -> Histogram {
+    let mut compositor = Compositor::new(&gpu.device, OFFSCREEN_FORMAT);
+    compositor.video.set_color(&gpu.queue, ColorSpace::HOST_DEFAULT);
+    let target = offscreen_target(gpu, (w as u32, h as u32));
+    let view = target.create_view(&wgpu::TextureViewDescriptor::default());
+    let ctx = egui::Context::default();
+    let mut times = FrameTimes::default();
+    let mut model = OverlayModel { width: w as u16, height: h as u16, fps: 60, ..OverlayModel::default() };
+    let mut pic = I420::new(w, h);
+    let mut hist = Histogram::new();
+    for i in 0..n {
+        scene::render(i.into(), 60, i, &mut pic);
+        let picture = Picture { width: w, height: h, y: pic.y.clone(), u: pic.u.clone(), v: pic.v.clone(), ..Default::default() };
+        times.on_present(Duration::from_micros(u64::from(i) * 16_667));
+        model.frame_times_ms = times.iter().collect();
+        let t = Instant::now();
+        compositor.video.upload(&gpu.device, &gpu.queue, &picture);
+        let input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(w as f32, h as f32))),
+            ..Default::default()
+        };
+        let ui = ctx.run_ui(input, |ui| {
+            if with_overlay {
+                crate::overlay::overlay_ui(ui, &model);
+            }
+        });
+        compositor.render(gpu, &view, (w as u32, h as u32), true, &ctx, ui);
+        gpu.device.poll(wgpu::PollType::wait_indefinitely()).ok();
+        // The first frames create textures and the font atlas: not representative.
+        if i > 2 {
+            hist.record(t.elapsed().as_micros() as u64);
+        }
+    }
+    hist
 }
 
 /// Encodes and decodes `n` frames; returns encode and decode time histograms and total bytes.

@@ -276,10 +276,91 @@ impl VideoRenderer {
     }
 }
 
-/// A non-sRGB format for drawing video (and egui, which adapts) into an sRGB-capable target.
-pub fn linear_view_format(format: wgpu::TextureFormat) -> wgpu::TextureFormat {
-    format.remove_srgb_suffix()
+/// Everything one presented frame draws: the video letterboxed, then the egui layer (state
+/// screen, banner, overlay) over the whole target. The window draws into its surface with it,
+/// the benchmark into an offscreen texture, so both measure the same path.
+pub struct Compositor {
+    pub video: VideoRenderer,
+    egui: egui_wgpu::Renderer,
 }
+
+impl Compositor {
+    pub fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> Self {
+        Self {
+            video: VideoRenderer::new(device, format),
+            egui: egui_wgpu::Renderer::new(device, format, egui_wgpu::RendererOptions::default()),
+        }
+    }
+
+    /// Records and submits one frame into `target` of `size` pixels. `ui` is egui's output for
+    /// this frame; `show_video` is false while a state screen replaces the picture.
+    pub fn render(
+        &mut self,
+        gpu: &Gpu,
+        target: &wgpu::TextureView,
+        size: (u32, u32),
+        show_video: bool,
+        ctx: &egui::Context,
+        ui: egui::FullOutput,
+    ) {
+        let (device, queue) = (&gpu.device, &gpu.queue);
+        let pixels_per_point = ui.pixels_per_point;
+        let jobs = ctx.tessellate(ui.shapes, pixels_per_point);
+        let screen = egui_wgpu::ScreenDescriptor { size_in_pixels: [size.0, size.1], pixels_per_point };
+        let mut textures = ui.textures_delta;
+        for (id, deltas) in &textures.set {
+            for delta in deltas {
+                self.egui.update_texture(device, queue, *id, delta);
+            }
+        }
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kumo frame") });
+        let extra = self.egui.update_buffers(device, queue, &mut encoder, &jobs, &screen);
+        {
+            let mut pass = encoder
+                .begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("kumo frame"),
+                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                        view: target,
+                        depth_slice: None,
+                        resolve_target: None,
+                        ops: wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(wgpu::Color { r: 0.02, g: 0.02, b: 0.03, a: 1.0 }),
+                            store: wgpu::StoreOp::Store,
+                        },
+                    })],
+                    ..Default::default()
+                })
+                .forget_lifetime();
+            if show_video && let Some(stream) = self.video.picture_size() {
+                self.video.draw(&mut pass, crate::core::layout::fit(stream, size));
+            }
+            pass.set_viewport(0.0, 0.0, size.0 as f32, size.1 as f32, 0.0, 1.0);
+            self.egui.render(&mut pass, &jobs, &screen);
+        }
+        queue.submit(extra.into_iter().chain([encoder.finish()]));
+        for id in &textures.free {
+            self.egui.free_texture(id);
+        }
+        textures.clear();
+    }
+}
+
+/// An offscreen colour target for tests and the benchmark.
+pub fn offscreen_target(gpu: &Gpu, size: (u32, u32)) -> wgpu::Texture {
+    gpu.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("kumo offscreen"),
+        size: wgpu::Extent3d { width: size.0, height: size.1, depth_or_array_layers: 1 },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: OFFSCREEN_FORMAT,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    })
+}
+
+/// The format of offscreen targets: 8-bit RGBA without sRGB encoding, like the window's view.
+pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 
 /// Renders `picture` into a fresh offscreen `target` of size (width, height), letterboxed,
 /// and reads the pixels back as tightly packed RGBA. For tests and the benchmark; the window
@@ -292,17 +373,7 @@ pub fn render_offscreen(
     size: (u32, u32),
 ) -> Vec<u8> {
     let (width, height) = size;
-    let format = wgpu::TextureFormat::Rgba8Unorm;
-    let target = gpu.device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("kumo offscreen"),
-        size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format,
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
-        view_formats: &[],
-    });
+    let target = offscreen_target(gpu, size);
     let view = target.create_view(&wgpu::TextureViewDescriptor::default());
     renderer.set_color(&gpu.queue, color);
     renderer.upload(&gpu.device, &gpu.queue, picture);

@@ -18,7 +18,7 @@ use crate::core::screen::{Screen, View};
 use crate::core::stats::{self, Presented, Stats, Summary};
 use crate::decode::Notify;
 use crate::headless::Outcome;
-use crate::present::{Gpu, GpuError, VideoRenderer};
+use crate::present::{Compositor, Gpu, GpuError};
 use anyhow::{Context as _, anyhow};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -96,8 +96,7 @@ struct Graphics {
     config: wgpu::SurfaceConfiguration,
     /// The format drawn in: the surface's, without sRGB encoding (video is gamma-encoded).
     view_format: wgpu::TextureFormat,
-    video: VideoRenderer,
-    egui: egui_wgpu::Renderer,
+    compositor: Compositor,
     egui_state: egui_winit::State,
     present_mode: PresentMode,
 }
@@ -195,6 +194,9 @@ impl App {
         }
         let window = Arc::new(event_loop.create_window(attributes).context("could not create the window")?);
         let instance = Gpu::instance(None);
+        if pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN)).is_empty() {
+            return Err(GpuError::NoAdapter("no Vulkan driver is installed".into()).into());
+        }
         let surface = instance.create_surface(window.clone()).map_err(|e| GpuError::Surface(e.to_string()))?;
         let gpu = Gpu::open(instance, Some(&surface))?;
         let caps = surface.get_capabilities(&gpu.adapter);
@@ -238,9 +240,8 @@ impl App {
         };
         surface.configure(&gpu.device, &config);
         tracing::info!(?format, ?present_mode, width = config.width, height = config.height, "window surface");
-        let mut video = VideoRenderer::new(&gpu.device, view_format);
-        video.set_color(&gpu.queue, self.color);
-        let egui = egui_wgpu::Renderer::new(&gpu.device, view_format, egui_wgpu::RendererOptions::default());
+        let mut compositor = Compositor::new(&gpu.device, view_format);
+        compositor.video.set_color(&gpu.queue, self.color);
         let egui_state = egui_winit::State::new(
             self.egui_ctx.clone(),
             egui::ViewportId::ROOT,
@@ -249,7 +250,7 @@ impl App {
             None,
             Some(gpu.device.limits().max_texture_dimension_2d as usize),
         );
-        self.gfx = Some(Graphics { window, gpu, surface, config, view_format, video, egui, egui_state, present_mode });
+        self.gfx = Some(Graphics { window, gpu, surface, config, view_format, compositor, egui_state, present_mode });
         Ok(())
     }
 
@@ -284,7 +285,7 @@ impl App {
                     self.color = session.welcome.color;
                 }
                 if let Some(gfx) = &mut self.gfx {
-                    gfx.video.set_color(&gfx.gpu.queue, self.color);
+                    gfx.compositor.video.set_color(&gfx.gpu.queue, self.color);
                 }
                 self.streaming_since = Some(Instant::now());
                 self.interval_started = Instant::now();
@@ -425,7 +426,7 @@ impl App {
                 self.stats.apply(event);
             }
             if let Some(picture) = picture {
-                gfx.video.upload(&gfx.gpu.device, &gfx.gpu.queue, &picture);
+                gfx.compositor.video.upload(&gfx.gpu.device, &gfx.gpu.queue, &picture);
                 self.has_picture = true;
                 shown = Some((picture.frame_number, picture.capture_micros, picture.decoded_micros));
             }
@@ -461,57 +462,17 @@ impl App {
             OverlayModel::new(&summary, &info, &self.frame_times)
         });
         let raw_input = gfx.egui_state.take_egui_input(&gfx.window);
-        let output = self.egui_ctx.run_ui(raw_input, |ui| {
+        let mut output = self.egui_ctx.run_ui(raw_input, |ui| {
             crate::overlay::status_ui(ui, &screen_view);
             if let Some(model) = &model {
                 crate::overlay::overlay_ui(ui, model);
             }
         });
-        gfx.egui_state.handle_platform_output(&gfx.window, output.platform_output);
-        let pixels_per_point = output.pixels_per_point;
-        let jobs = self.egui_ctx.tessellate(output.shapes, pixels_per_point);
-        let screen = egui_wgpu::ScreenDescriptor { size_in_pixels: [size.0, size.1], pixels_per_point };
-        let device = &gfx.gpu.device;
-        let queue = &gfx.gpu.queue;
-        for (id, deltas) in &output.textures_delta.set {
-            for delta in deltas {
-                gfx.egui.update_texture(device, queue, *id, delta);
-            }
-        }
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kumo frame") });
-        let extra = gfx.egui.update_buffers(device, queue, &mut encoder, &jobs, &screen);
-        {
-            let mut pass = encoder
-                .begin_render_pass(&wgpu::RenderPassDescriptor {
-                    label: Some("kumo frame"),
-                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                        view: &view,
-                        depth_slice: None,
-                        resolve_target: None,
-                        ops: wgpu::Operations {
-                            load: wgpu::LoadOp::Clear(wgpu::Color { r: 0.02, g: 0.02, b: 0.03, a: 1.0 }),
-                            store: wgpu::StoreOp::Store,
-                        },
-                    })],
-                    ..Default::default()
-                })
-                .forget_lifetime();
-            if self.has_picture && !matches!(screen_view, View::Status { .. }) {
-                let stream = gfx.video.picture_size().unwrap_or((0, 0));
-                gfx.video.draw(&mut pass, layout::fit(stream, size));
-            }
-            // egui draws over the whole target.
-            pass.set_viewport(0.0, 0.0, size.0 as f32, size.1 as f32, 0.0, 1.0);
-            gfx.egui.render(&mut pass, &jobs, &screen);
-        }
-        queue.submit(extra.into_iter().chain([encoder.finish()]));
-        for id in &output.textures_delta.free {
-            gfx.egui.free_texture(id);
-        }
-        let mut output_delta = output.textures_delta;
-        output_delta.clear();
+        gfx.egui_state.handle_platform_output(&gfx.window, std::mem::take(&mut output.platform_output));
+        let show_video = self.has_picture && !matches!(screen_view, View::Status { .. });
+        gfx.compositor.render(&gfx.gpu, &view, size, show_video, &self.egui_ctx, output);
         gfx.window.pre_present_notify();
-        queue.present(frame);
+        gfx.gpu.queue.present(frame);
         if let Some((frame_number, capture_micros, decoded_micros)) = shown {
             let event = stats::Event::Presented(Presented {
                 frame_number,

@@ -198,9 +198,12 @@ mod tests {
     fn matrices_differ_where_they_should() {
         let a = ColorSpace { matrix: Matrix::Bt601, range: Range::Limited };
         let b = ColorSpace { matrix: Matrix::Bt709, range: Range::Limited };
-        let yuv = a.from_rgb([0.0, 1.0, 0.0]);
-        let wrong = b.to_rgb(yuv);
-        assert!((wrong[0] - 0.0).abs() > 0.05 || (wrong[2] - 0.0).abs() > 0.05, "{wrong:?}");
+        let rgb = [0.5, 0.3, 0.8];
+        let wrong = b.to_rgb(a.from_rgb(rgb));
+        let diff = wrong.iter().zip(rgb).map(|(w, r)| (w - r).abs()).fold(0.0, f32::max);
+        assert!(diff > 0.03, "{wrong:?}");
+        let full = ColorSpace { matrix: Matrix::Bt601, range: Range::Full };
+        assert!((full.to_rgb(a.from_rgb([0.0; 3]))[0] - 16.0 / 255.0).abs() < 1e-3, "limited black is grey in full range");
     }
 
     #[test]

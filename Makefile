@@ -6,9 +6,10 @@ STATS ?= stats.json
 export CI
 
 run: deps
-	cargo run --release --locked -- demo --headless --duration $(DURATION) --stats-json $(STATS)
+	bash scripts/run-demo.sh "$(DURATION)" "$(STATS)"
 
-run-headless: run
+run-headless: deps
+	cargo run --release --locked -- demo --headless --duration $(DURATION) --stats-json $(STATS)
 
 deps:
 	bash scripts/install-deps.sh run

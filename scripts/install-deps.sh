@@ -3,8 +3,17 @@
 # Usage: scripts/install-deps.sh run|test
 set -euo pipefail
 
-run_pkgs=(pkg-config libasound2-dev libudev-dev cmake nasm build-essential)
-test_pkgs=(xvfb mesa-vulkan-drivers imagemagick xauth)
+# Build: compilers and the C libraries openh264, ALSA and udev need.
+build_pkgs=(pkg-config libasound2-dev libudev-dev cmake nasm build-essential)
+# The window: the Vulkan loader and Mesa's drivers (Intel, AMD and lavapipe, the software
+# fallback), and the X11/Wayland libraries winit loads at run time.
+window_pkgs=(libvulkan1 mesa-vulkan-drivers libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6
+  libxkbcommon0 libxkbcommon-x11-0 libwayland-client0 libwayland-cursor0)
+# A virtual display and screenshots: for the window tests, and for `make run` on a machine
+# with no display of its own.
+virtual_display_pkgs=(xvfb xauth imagemagick)
+run_pkgs=("${build_pkgs[@]}" "${window_pkgs[@]}" "${virtual_display_pkgs[@]}")
+test_pkgs=()
 
 case "${1:-}" in
   run) pkgs=("${run_pkgs[@]}") ;;

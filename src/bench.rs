@@ -4,13 +4,13 @@
 //! headless demo.
 
 use crate::client::StreamRequest;
-use crate::core::histogram::Histogram;
-use crate::core::scene::{self, I420};
 use crate::core::color::ColorSpace;
+use crate::core::histogram::Histogram;
 use crate::core::overlay::{FrameTimes, OverlayModel};
+use crate::core::scene::{self, I420};
 use crate::decode::{H264Decoder, Picture};
-use crate::present::{Compositor, Gpu, OFFSCREEN_FORMAT, offscreen_target};
 use crate::encode::{H264Encoder, Settings};
+use crate::present::{Compositor, Gpu, OFFSCREEN_FORMAT, offscreen_target};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -46,7 +46,7 @@ pub fn run(frames: u32, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::
         );
     }
     println!();
-    present_table(frames)?;
+    present_table(frames);
     println!();
     println!("capture→decoded, kumo demo --headless on loopback, {seconds} s each");
     println!(
@@ -75,17 +75,20 @@ pub fn run(frames: u32, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::
 
 /// Prints the present path's cost per frame (upload + draw + GPU finish), without and with
 /// the overlay, on whatever adapter wgpu picks (lavapipe on a machine without a GPU).
-fn present_table(frames: u32) -> anyhow::Result<()> {
+fn present_table(frames: u32) {
     let gpu = match Gpu::open(Gpu::instance(None), None) {
         Ok(gpu) => gpu,
         Err(err) => {
             println!("present path: skipped ({err})");
-            return Ok(());
+            return;
         }
     };
     let n = (frames / 4).max(10);
     println!("present path per frame on {} (upload + draw + GPU finish, {n} frames)", gpu.adapter_name());
-    println!("{:<10} {:>14} {:>14} {:>16} {:>16}", "size", "video mean ms", "video p95 ms", "+overlay mean ms", "+overlay p95 ms");
+    println!(
+        "{:<10} {:>14} {:>14} {:>16} {:>16}",
+        "size", "video mean ms", "video p95 ms", "+overlay mean ms", "+overlay p95 ms"
+    );
     for (w, h) in [(1920usize, 1080usize), (3840, 2160)] {
         let plain = present_path(&gpu, (w, h), n, false);
         let overlay = present_path(&gpu, (w, h), n, true);
@@ -100,7 +103,6 @@ fn present_table(frames: u32) -> anyhow::Result<()> {
             ms(&overlay, 0.95)
         );
     }
-    Ok(())
 }
 
 /// Times `n` frames through the compositor into an offscreen target of the stream's size.
@@ -116,7 +118,8 @@ fn present_path(gpu: &Gpu, (w, h): (usize, usize), n: u32, with_overlay: bool) -
     let mut hist = Histogram::new();
     for i in 0..n {
         scene::render(i.into(), 60, i, &mut pic);
-        let picture = Picture { width: w, height: h, y: pic.y.clone(), u: pic.u.clone(), v: pic.v.clone(), ..Default::default() };
+        let picture =
+            Picture { width: w, height: h, y: pic.y.clone(), u: pic.u.clone(), v: pic.v.clone(), ..Default::default() };
         times.on_present(Duration::from_micros(u64::from(i) * 16_667));
         model.frame_times_ms = times.iter().collect();
         let t = Instant::now();

@@ -220,8 +220,10 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
     // One pending loss report is enough: the sequencer asks for one IDR per loss anyway.
     let (losses_tx, losses_rx) = mpsc::channel(1);
     let slot = Arc::new(FrameSlot::new());
-    let decode_thread =
-        decode::spawn(decode_rx, decode::Outputs { stats: events_tx.clone(), losses: losses_tx, slot: slot.clone(), notify })?;
+    let decode_thread = decode::spawn(
+        decode_rx,
+        decode::Outputs { stats: events_tx.clone(), losses: losses_tx, slot: slot.clone(), notify },
+    )?;
     let (stop, stop_rx) = watch::channel(false);
     let link = Link { conn, addr, send, events: events_tx, decode: decode_tx, _endpoint: endpoint };
     let task = tokio::spawn(link.run(recv, losses_rx, stop_rx));

@@ -7,8 +7,8 @@
 //! are capped, and past the cap a frame is dropped and the next one made an IDR.
 
 use crate::clock;
-use crate::core::color::ColorSpace;
 use crate::core::assemble::Frame;
+use crate::core::color::ColorSpace;
 use crate::core::scene;
 use crate::core::wire::{Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
 use crate::encode::{self, Command, Settings};

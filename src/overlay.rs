@@ -124,7 +124,10 @@ fn frame_time_graph(ui: &mut egui::Ui, m: &OverlayModel) {
     let y_of = |ms: f32| rect.bottom() - (ms / scale).min(1.0) * rect.height();
     if m.target_frame_ms > 0.0 {
         let y = y_of(m.target_frame_ms);
-        painter.line_segment([Pos2::new(rect.left(), y), Pos2::new(rect.right(), y)], Stroke::new(1.0, Color32::from_gray(90)));
+        painter.line_segment(
+            [Pos2::new(rect.left(), y), Pos2::new(rect.right(), y)],
+            Stroke::new(1.0, Color32::from_gray(90)),
+        );
     }
     let n = m.frame_times_ms.len();
     if n >= 2 {

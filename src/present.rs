@@ -152,11 +152,7 @@ impl VideoRenderer {
                 module: &module,
                 entry_point: Some("fs_main"),
                 compilation_options: wgpu::PipelineCompilationOptions::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
+                targets: &[Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL })],
             }),
             multiview_mask: None,
             cache: None,
@@ -239,7 +235,8 @@ impl VideoRenderer {
                 view_formats: &[],
             })
         };
-        let textures = [texture("kumo plane Y", w, h), texture("kumo plane U", cw, ch), texture("kumo plane V", cw, ch)];
+        let textures =
+            [texture("kumo plane Y", w, h), texture("kumo plane U", cw, ch), texture("kumo plane V", cw, ch)];
         let views = textures.each_ref().map(|t| t.create_view(&wgpu::TextureViewDescriptor::default()));
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("kumo yuv planes"),
@@ -378,7 +375,8 @@ pub fn render_offscreen(
     renderer.set_color(&gpu.queue, color);
     renderer.upload(&gpu.device, &gpu.queue, picture);
     let viewport = crate::core::layout::fit((picture.width as u32, picture.height as u32), size);
-    let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kumo offscreen") });
+    let mut encoder =
+        gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kumo offscreen") });
     {
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("kumo offscreen"),

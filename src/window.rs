@@ -179,7 +179,8 @@ impl App {
     }
 
     fn open_window(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<()> {
-        let request = self.config.as_ref().map_or((1280, 720), |c| (u32::from(c.request.width), u32::from(c.request.height)));
+        let request =
+            self.config.as_ref().map_or((1280, 720), |c| (u32::from(c.request.width), u32::from(c.request.height)));
         let monitor = event_loop.primary_monitor().or_else(|| event_loop.available_monitors().next()).map(|m| {
             let size = m.size().to_logical::<u32>(m.scale_factor());
             (size.width, size.height)
@@ -226,7 +227,7 @@ impl App {
         let config = wgpu::SurfaceConfiguration {
             usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
             format,
-            color_space: Default::default(),
+            color_space: wgpu::SurfaceColorSpace::default(),
             width: size.width.max(1),
             height: size.height.max(1),
             present_mode: match present_mode {
@@ -449,10 +450,9 @@ impl App {
                 return;
             }
         };
-        let view = frame.texture.create_view(&wgpu::TextureViewDescriptor {
-            format: Some(gfx.view_format),
-            ..Default::default()
-        });
+        let view = frame
+            .texture
+            .create_view(&wgpu::TextureViewDescriptor { format: Some(gfx.view_format), ..Default::default() });
         let size = (gfx.config.width, gfx.config.height);
         let screen_view = self.screen.view(now);
         // The overlay model is built from the last full second.
@@ -490,11 +490,11 @@ impl App {
 
     fn update_title_and_cursor(&mut self) {
         let title = self.screen.title(self.now());
-        if let Some(gfx) = &self.gfx {
-            if title != self.title {
-                gfx.window.set_title(&title);
-                gfx.window.set_cursor_visible(!self.screen.is_streaming());
-            }
+        if let Some(gfx) = &self.gfx
+            && title != self.title
+        {
+            gfx.window.set_title(&title);
+            gfx.window.set_cursor_visible(!self.screen.is_streaming());
         }
         self.title = title;
     }

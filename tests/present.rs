@@ -22,7 +22,7 @@ fn gpu() -> Option<Gpu> {
     }
 }
 
-/// Eight vertical bars, each a flat Y'CbCr colour in `color`'s encoding.
+/// Eight vertical bars, each a flat `Y'CbCr` colour in `color`'s encoding.
 fn bars(color: ColorSpace, width: usize, height: usize) -> Picture {
     let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
     let mut pic = Picture {
@@ -98,7 +98,9 @@ fn letterbox_geometry_matches_the_layout_for_several_aspects() {
     let mut renderer = VideoRenderer::new(&gpu.device, wgpu::TextureFormat::Rgba8Unorm);
     let color = ColorSpace::HOST_DEFAULT;
     // A white picture: every pixel inside the video rectangle is white, outside black.
-    for (stream, target) in [((640, 360), (400, 400)), ((640, 480), (800, 300)), ((640, 360), (640, 360)), ((352, 288), (517, 203))] {
+    for (stream, target) in
+        [((640, 360), (400, 400)), ((640, 480), (800, 300)), ((640, 360), (640, 360)), ((352, 288), (517, 203))]
+    {
         let mut pic = bars(color, stream.0, stream.1);
         pic.y.fill(235);
         pic.u.fill(128);

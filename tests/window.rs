@@ -3,7 +3,7 @@
 //! two ways a window cannot be had (no display, no GPU adapter), which must end in a sentence
 //! that says what to do, not a panic.
 //!
-//! Needs xvfb-run, ImageMagick and a Vulkan driver (`make deps-test` installs them). Without
+//! Needs `xvfb-run`, `ImageMagick` and a Vulkan driver (`make deps-test` installs them). Without
 //! them the window test fails under CI=true and is skipped with a note elsewhere. The last
 //! screenshot stays in target/tmp/kumo-window/ for a person to look at when it fails.
 
@@ -37,7 +37,7 @@ fn work_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A private XDG_RUNTIME_DIR (Mesa and winit want one, mode 0700).
+/// A private `XDG_RUNTIME_DIR` (Mesa and winit want one, mode 0700).
 fn runtime_dir(dir: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
     let xdg = dir.join("xdg");
@@ -138,7 +138,11 @@ fn demo_window_shows_the_stream_and_the_overlay() {
             }
         }
     }
-    assert!(text * 200 > total, "too little text in the overlay region ({text} of {total}); screenshot {}", shot.display());
+    assert!(
+        text * 200 > total,
+        "too little text in the overlay region ({text} of {total}); screenshot {}",
+        shot.display()
+    );
     assert!(dark * 2 > total, "the overlay panel is not there ({dark} of {total} dark); screenshot {}", shot.display());
 }
 

@@ -1,4 +1,4 @@
-//! Y'CbCr colour spaces: which matrix and range a stream uses, and the conversion to RGB.
+//! `Y'CbCr` colour spaces: which matrix and range a stream uses, and the conversion to RGB.
 //!
 //! Owns the maths only. The presenter's WGSL shader applies [`ColorSpace::yuv_to_rgb`] as a
 //! uniform (no CPU conversion on the hot path); the CPU functions here are the reference the
@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// The matrix that turns R'G'B' into Y'CbCr.
+/// The matrix that turns `R'G'B'` into `Y'CbCr`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Matrix {
     /// ITU-R BT.601 (SD video; what untagged streams and many game streams use).
@@ -66,7 +66,7 @@ impl ColorSpace {
     }
 
     /// Three rows (R, G, B) of a 3×4 matrix that maps (Y, Cb, Cr, 1), each sample a code value
-    /// divided by 255 (what an R8Unorm texture returns), to R'G'B' in 0..=1. This is the
+    /// divided by 255 (what an `R8Unorm` texture returns), to `R'G'B'` in 0..=1. This is the
     /// presenter shader's uniform.
     pub fn yuv_to_rgb(self) -> [[f32; 4]; 3] {
         let (kr, kb) = self.k();
@@ -77,20 +77,18 @@ impl ColorSpace {
         let cb_b = 2.0 * (1.0 - kb);
         let cb_g = -cb_b * kb / kg;
         let cr_g = -cr_r * kr / kg;
-        let row = |cb: f64, cr: f64| {
-            [sy as f32, (cb * sc) as f32, (cr * sc) as f32, (oy + (cb + cr) * oc) as f32]
-        };
+        let row = |cb: f64, cr: f64| [sy as f32, (cb * sc) as f32, (cr * sc) as f32, (oy + (cb + cr) * oc) as f32];
         [row(0.0, cr_r), row(cb_g, cr_g), row(cb_b, 0.0)]
     }
 
-    /// The CPU reference of the shader: one Y'CbCr sample to R'G'B', clamped to 0..=1.
+    /// The CPU reference of the shader: one `Y'CbCr` sample to `R'G'B'`, clamped to 0..=1.
     pub fn to_rgb(self, yuv: [u8; 3]) -> [f32; 3] {
         let m = self.yuv_to_rgb();
         let v = [f32::from(yuv[0]) / 255.0, f32::from(yuv[1]) / 255.0, f32::from(yuv[2]) / 255.0, 1.0];
         m.map(|row| (row[0] * v[0] + row[1] * v[1] + row[2] * v[2] + row[3] * v[3]).clamp(0.0, 1.0))
     }
 
-    /// R'G'B' (0..=1) to 8-bit Y'CbCr code values, rounded: for test patterns.
+    /// `R'G'B'` (0..=1) to 8-bit `Y'CbCr` code values, rounded: for test patterns.
     pub fn from_rgb(self, rgb: [f32; 3]) -> [u8; 3] {
         let (kr, kb) = self.k();
         let (r, g, b) = (f64::from(rgb[0]), f64::from(rgb[1]), f64::from(rgb[2]));
@@ -203,7 +201,10 @@ mod tests {
         let diff = wrong.iter().zip(rgb).map(|(w, r)| (w - r).abs()).fold(0.0, f32::max);
         assert!(diff > 0.03, "{wrong:?}");
         let full = ColorSpace { matrix: Matrix::Bt601, range: Range::Full };
-        assert!((full.to_rgb(a.from_rgb([0.0; 3]))[0] - 16.0 / 255.0).abs() < 1e-3, "limited black is grey in full range");
+        assert!(
+            (full.to_rgb(a.from_rgb([0.0; 3]))[0] - 16.0 / 255.0).abs() < 1e-3,
+            "limited black is grey in full range"
+        );
     }
 
     #[test]

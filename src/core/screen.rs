@@ -62,7 +62,7 @@ impl Screen {
     /// The handshake completed.
     pub fn on_connected(&mut self, host_name: &str, now: Duration) {
         if !host_name.is_empty() {
-            self.host = host_name.to_owned();
+            host_name.clone_into(&mut self.host);
         }
         self.enter(Phase::WaitingForFirstFrame, now);
     }
@@ -176,7 +176,9 @@ mod tests {
         }
         assert!(s.title(ms(10)).contains("connecting"));
         s.on_connected("demo host", ms(2000));
-        assert!(matches!(s.view(ms(2100)), View::Status { ref headline, elapsed_secs, .. } if headline.contains("demo host") && (elapsed_secs - 0.1).abs() < 1e-9));
+        assert!(
+            matches!(s.view(ms(2100)), View::Status { ref headline, elapsed_secs, .. } if headline.contains("demo host") && (elapsed_secs - 0.1).abs() < 1e-9)
+        );
         s.on_picture(ms(2200));
         assert_eq!(s.view(ms(2210)), View::Video);
         assert!(s.is_streaming());

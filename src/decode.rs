@@ -157,6 +157,9 @@ struct Latest {
     picture: Option<Picture>,
     /// Pictures replaced untaken since the last take.
     replaced: u64,
+    /// A picture the presenter is done with, for the decoder to fill next (no allocation per
+    /// frame once both sides have a buffer).
+    spare: Option<Picture>,
 }
 
 impl FrameSlot {
@@ -170,12 +173,18 @@ impl FrameSlot {
         self.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Puts a picture in the slot; returns the one it replaced, if it was never taken.
+    /// Puts a picture in the slot; returns a buffer to decode the next one into: the picture
+    /// it replaced (never taken: a pacing drop), else one the presenter gave back, if any.
     pub fn put(&self, picture: Picture) -> Option<Picture> {
         let mut latest = self.lock();
         let old = latest.picture.replace(picture);
         latest.replaced += u64::from(old.is_some());
-        old
+        old.or_else(|| latest.spare.take())
+    }
+
+    /// Gives a shown picture's buffers back for reuse.
+    pub fn recycle(&self, picture: Picture) {
+        self.lock().spare = Some(picture);
     }
 
     /// Takes the latest picture, if a new one arrived since the last take, with the number of
@@ -269,4 +278,37 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
 /// rather than stalling decoding.
 fn report(out: &Outputs, event: stats::Event) {
     out.stats.try_send(event).ok();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn picture(n: u64) -> Picture {
+        Picture { frame_number: n, width: 2, height: 2, y: vec![0; 4], u: vec![0], v: vec![0], ..Default::default() }
+    }
+
+    #[test]
+    fn the_newest_picture_wins_and_replacements_are_counted() {
+        let slot = FrameSlot::new();
+        assert!(slot.put(picture(1)).is_none());
+        let back = slot.put(picture(2)).unwrap();
+        assert_eq!(back.frame_number, 1, "the unseen picture comes back for reuse");
+        slot.put(picture(3));
+        let (got, replaced) = slot.take();
+        assert_eq!(got.unwrap().frame_number, 3);
+        assert_eq!(replaced, 2);
+        assert_eq!(slot.take(), (None, 0), "nothing new, nothing replaced");
+    }
+
+    #[test]
+    fn a_recycled_picture_is_handed_to_the_decoder() {
+        let slot = FrameSlot::new();
+        slot.put(picture(1));
+        let (shown, _) = slot.take();
+        slot.recycle(shown.unwrap());
+        let spare = slot.put(picture(2)).unwrap();
+        assert_eq!(spare.frame_number, 1);
+        assert_eq!(slot.take().1, 0, "a recycled buffer is not a pacing drop");
+    }
 }

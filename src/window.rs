@@ -430,6 +430,8 @@ impl App {
                 gfx.compositor.video.upload(&gfx.gpu.device, &gfx.gpu.queue, &picture);
                 self.has_picture = true;
                 shown = Some((picture.frame_number, picture.capture_micros, picture.decoded_micros));
+                // The GPU has its own copy now; the decoder may fill this buffer again.
+                session.slot.recycle(picture);
             }
         }
         let frame = match gfx.surface.get_current_texture() {

@@ -57,7 +57,7 @@ pub fn run(frames: u32, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::
     for (w, h) in [(1280u16, 720u16), (1920, 1080)] {
         let request =
             StreamRequest { width: w, height: h, fps: 60, bitrate_kbps: if w > 1280 { 20_000 } else { 10_000 } };
-        let outcome = crate::demo::run_headless(&rt, request, Some(Duration::from_secs(seconds)), interrupted)?;
+        let outcome = crate::demo::run_headless(&rt, request, None, Some(Duration::from_secs(seconds)), interrupted)?;
         let s = outcome.summary;
         println!(
             "{:<12} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>11} {:>9.2}",

@@ -10,6 +10,8 @@
 
 use crate::clock;
 use crate::core::assemble::Frame;
+use crate::core::input::{InputAck, InputSender, InputState, SendPolicy};
+use crate::core::script::{Player, Script};
 use crate::core::sequence::{self, DropReason, Sequencer};
 use crate::core::stats;
 use crate::core::wire::{Control, GoodbyeReason, Hello, RejectReason, Welcome};
@@ -81,6 +83,8 @@ pub struct ClientConfig {
     /// The protocol version announced in the handshake: `PROTOCOL_VERSION` except in tests
     /// that check how a mismatch is reported.
     pub protocol_version: u16,
+    /// Played into the session's input from the start of streaming (`--input-script`).
+    pub input_script: Option<Script>,
 }
 
 /// Connects and completes the handshake, and has the decode thread call `notify` after
@@ -106,6 +110,9 @@ pub struct Session {
     pub events: Receiver<stats::Event>,
     /// The latest decoded picture.
     pub slot: Arc<FrameSlot>,
+    /// The player's input as it is now: devices (and a script) write it, the session sends
+    /// it to the host as datagrams.
+    pub input: Arc<watch::Sender<InputState>>,
     host: SocketAddr,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<End, ClientError>>,
@@ -225,9 +232,14 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         decode::Outputs { stats: events_tx.clone(), losses: losses_tx, slot: slot.clone(), notify },
     )?;
     let (stop, stop_rx) = watch::channel(false);
+    let (input, input_rx) = watch::channel(InputState::default());
+    let input = Arc::new(input);
+    if let Some(script) = config.input_script {
+        tokio::spawn(play_script(script, input.clone(), stop_rx.clone()));
+    }
     let link = Link { conn, addr, send, events: events_tx, decode: decode_tx, _endpoint: endpoint };
-    let task = tokio::spawn(link.run(recv, losses_rx, stop_rx));
-    Ok(Session { welcome, events, slot, host: addr, stop, task, decode_thread })
+    let task = tokio::spawn(link.run(recv, losses_rx, input_rx, stop_rx));
+    Ok(Session { welcome, events, slot, input, host: addr, stop, task, decode_thread })
 }
 
 /// The session's network half, owned by its task.
@@ -250,8 +262,12 @@ impl Link {
         mut self,
         recv: RecvStream,
         mut losses: mpsc::Receiver<u64>,
+        mut input: watch::Receiver<InputState>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<End, ClientError> {
+        let mut inputs = InputSender::new(SendPolicy::default());
+        let mut input_open = true;
+        let mut acked = 0u64;
         let (frames_tx, mut frames) = mpsc::channel(FRAME_QUEUE);
         let acceptor = tokio::spawn(accept_frames(self.conn.clone(), frames_tx));
         let (control_tx, mut control) = mpsc::channel(16);
@@ -264,7 +280,40 @@ impl Link {
         let far = Duration::from_hours(1);
         let result = loop {
             let wake = sequencer.poll_timeout().unwrap_or(start.elapsed() + far);
+            let input_due = inputs.due_at().unwrap_or(start.elapsed() + far);
             tokio::select! {
+                changed = input.changed(), if input_open => {
+                    if changed.is_err() {
+                        input_open = false;
+                    } else {
+                        let state = *input.borrow_and_update();
+                        inputs.update(&state, clock::now_micros());
+                    }
+                }
+                () = tokio::time::sleep_until((start + input_due).into()) => {
+                    if let Some(datagram) = inputs.poll(start.elapsed()) {
+                        // Too large or datagrams off cannot happen with a fixed 139-byte
+                        // datagram on kumo's transport; a closed connection shows up below.
+                        if self.conn.send_datagram(datagram.encode().into()).is_ok() {
+                            self.report(stats::Event::InputSent { seq: datagram.seq });
+                        }
+                    }
+                }
+                datagram = self.conn.read_datagram() => match datagram {
+                    Ok(bytes) => match InputAck::decode(&bytes) {
+                        Ok(ack) => {
+                            inputs.on_ack(ack.seq);
+                            if ack.seq > acked {
+                                acked = ack.seq;
+                                let latency = (ack.client_micros != 0)
+                                    .then(|| ack.host_micros.saturating_sub(ack.client_micros));
+                                self.report(stats::Event::InputAcked { accepted: ack.accepted, to_host_micros: latency });
+                            }
+                        }
+                        Err(err) => tracing::debug!("ignoring a datagram: {err}"),
+                    },
+                    Err(err) => break self.lost(err.into()),
+                },
                 frame = frames.recv() => {
                     let Some(frame) = frame else { break self.lost(self.conn.closed().await.into()) };
                     self.report(stats::Event::Received {
@@ -359,6 +408,19 @@ impl Link {
             }
         }
         Ok(())
+    }
+}
+
+/// Plays an input script into the session's input, timed from the start of streaming.
+async fn play_script(script: Script, input: Arc<watch::Sender<InputState>>, mut stop: watch::Receiver<bool>) {
+    let start = Instant::now();
+    let mut player = Player::new(script);
+    while let Some(next) = player.next_at() {
+        tokio::select! {
+            () = tokio::time::sleep_until((start + next).into()) => {}
+            _ = stop.changed() => return,
+        }
+        input.send_if_modified(|state| player.advance(start.elapsed(), state));
     }
 }
 

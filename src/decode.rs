@@ -61,6 +61,8 @@ pub struct Picture {
     pub capture_micros: u64,
     /// Client clock, µs: when decoding finished.
     pub decoded_micros: u64,
+    /// The newest input the host had applied when it captured this picture.
+    pub input_seq: u64,
     pub width: usize,
     pub height: usize,
     pub y: Vec<u8>,
@@ -242,6 +244,7 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
             spare.copy_from(frame_number, &view);
             spare.capture_micros = unit.header.capture_micros;
             spare.decoded_micros = decoded_micros;
+            spare.input_seq = unit.header.input_seq;
             (decode_micros, decoded_micros, marker)
         });
         match decoded {

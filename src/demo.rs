@@ -4,6 +4,7 @@
 //! host's fresh certificate (no verification is skipped, even on loopback).
 
 use crate::client::{ClientConfig, StreamRequest};
+use crate::core::script::Script;
 use crate::core::wire::PROTOCOL_VERSION;
 use crate::headless::{self, Outcome};
 use crate::host::{Host, HostConfig};
@@ -19,10 +20,11 @@ use tokio::runtime::Runtime;
 pub fn run_headless(
     rt: &Runtime,
     request: StreamRequest,
+    input_script: Option<Script>,
     duration: Option<Duration>,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<Outcome> {
-    run(rt, request, |config| {
+    run(rt, request, input_script, |config| {
         headless::run(rt, config, duration, interrupted).context("the demo's client could not start")
     })
 }
@@ -31,16 +33,18 @@ pub fn run_headless(
 pub fn run_windowed(
     rt: &Runtime,
     request: StreamRequest,
+    input_script: Option<Script>,
     options: WindowOptions,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<Outcome> {
-    run(rt, request, |config| window::run(rt, config, options, interrupted))
+    run(rt, request, input_script, |config| window::run(rt, config, options, interrupted))
 }
 
 /// Starts the demo's host, runs `client` against it, then stops the host.
 fn run(
     rt: &Runtime,
     request: StreamRequest,
+    input_script: Option<Script>,
     client: impl FnOnce(ClientConfig) -> anyhow::Result<Outcome>,
 ) -> anyhow::Result<Outcome> {
     let host = {
@@ -60,6 +64,7 @@ fn run(
         name: "kumo demo client".into(),
         connect_timeout: Duration::from_secs(5),
         protocol_version: PROTOCOL_VERSION,
+        input_script,
     };
     let (stop_host, stop_rx) = tokio::sync::watch::channel(false);
     let host_task = rt.spawn(host.serve(stop_rx));

@@ -10,6 +10,8 @@
 use crate::clock;
 use crate::core::annexb;
 use crate::core::assemble::Frame;
+use crate::core::game::{self, Game};
+use crate::core::input::InputDatagram;
 use crate::core::pacing::{CaptureClock, Tick};
 use crate::core::scene::{self, I420};
 use crate::core::wire::{FrameHeader, FrameKind};
@@ -19,6 +21,7 @@ use openh264::encoder::{
 use openh264::formats::YUVSlices;
 use openh264::{OpenH264API, Timestamp};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -177,6 +180,52 @@ mod ffi {
     }
 }
 
+/// Where the host's network task leaves input for the game, and where the game reports back.
+/// The newest accepted input state waits here for the next captured frame: states are whole,
+/// so a newer one replaces an older one that was not yet used (latest wins, bounded).
+#[derive(Debug, Default)]
+pub struct GameLink {
+    input: Mutex<Option<InputDatagram>>,
+    report: Mutex<GameReport>,
+}
+
+/// What the game looked like at the last captured frame.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct GameReport {
+    pub frames: u64,
+    pub input_seq: u64,
+    pub x: f32,
+    pub y: f32,
+    pub presses: u64,
+}
+
+impl GameLink {
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        // Held for a copy only; a poisoned lock still holds a whole value.
+        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Hands the game a newer input state.
+    pub fn put(&self, input: InputDatagram) {
+        *Self::lock(&self.input) = Some(input);
+    }
+
+    fn take(&self) -> Option<InputDatagram> {
+        Self::lock(&self.input).take()
+    }
+
+    /// The game as of the last captured frame.
+    pub fn report(&self) -> GameReport {
+        *Self::lock(&self.report)
+    }
+
+    /// Forgets the previous session's input and report.
+    pub fn reset(&self) {
+        *Self::lock(&self.input) = None;
+        *Self::lock(&self.report) = GameReport::default();
+    }
+}
+
 /// A request to the encoder thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -213,16 +262,25 @@ impl Worker {
 /// Starts the encoder thread "kumo-encode": it captures frames on the scene clock and sends
 /// them on `frames`. When `frames` is full (the network cannot keep up) the frame is dropped
 /// and the next one is forced to an IDR, since the client could not decode past the hole.
-pub fn spawn(settings: Settings, frames: tokio::sync::mpsc::Sender<Frame>) -> Result<Worker, EncodeError> {
+pub fn spawn(
+    settings: Settings,
+    frames: tokio::sync::mpsc::Sender<Frame>,
+    game: Arc<GameLink>,
+) -> Result<Worker, EncodeError> {
     let encoder = H264Encoder::new(settings)?;
     let (commands, command_rx) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
     let handle = std::thread::Builder::new()
         .name("kumo-encode".into())
-        .spawn(move || capture_loop(encoder, &command_rx, &frames))?;
+        .spawn(move || capture_loop(encoder, &command_rx, &frames, &game))?;
     Ok(Worker { commands, handle })
 }
 
-fn capture_loop(mut encoder: H264Encoder, commands: &Receiver<Command>, frames: &tokio::sync::mpsc::Sender<Frame>) {
+fn capture_loop(
+    mut encoder: H264Encoder,
+    commands: &Receiver<Command>,
+    frames: &tokio::sync::mpsc::Sender<Frame>,
+    link: &GameLink,
+) {
     let settings = encoder.settings();
     let (width, height) = (usize::from(settings.width), usize::from(settings.height));
     let epoch = Instant::now();
@@ -230,6 +288,7 @@ fn capture_loop(mut encoder: H264Encoder, commands: &Receiver<Command>, frames: 
     let mut picture = I420::new(width, height);
     let mut frame_number = 0u64;
     let mut skipped_total = 0u64;
+    let mut game = Game::default();
     loop {
         // Commands first, so an IDR request applies to the very next frame even when the
         // host runs behind schedule.
@@ -260,6 +319,13 @@ fn capture_loop(mut encoder: H264Encoder, commands: &Receiver<Command>, frames: 
         // Motion follows the schedule slot; the marker carries the wire frame number, which
         // is what the client checks.
         scene::render(slot, settings.fps.into(), frame_number as u32, &mut picture);
+        if let Some(input) = link.take() {
+            game.apply(&input);
+        }
+        game.step(schedule.interval());
+        let input_seq = game::draw(&mut game, &mut picture);
+        *GameLink::lock(&link.report) =
+            GameReport { frames: frame_number + 1, input_seq, x: game.x, y: game.y, presses: game.presses };
         let capture_micros = clock::now_micros();
         let started = Instant::now();
         let mut payload = Vec::new();
@@ -279,6 +345,7 @@ fn capture_loop(mut encoder: H264Encoder, commands: &Receiver<Command>, frames: 
             width: settings.width,
             height: settings.height,
             payload_len: payload.len() as u32,
+            input_seq,
         };
         match frames.try_send(Frame { header, payload }) {
             Ok(()) => frame_number += 1,

@@ -9,9 +9,10 @@
 use crate::clock;
 use crate::core::assemble::Frame;
 use crate::core::color::ColorSpace;
+use crate::core::input::{InputAck, InputReceiver, Verdict};
 use crate::core::scene;
 use crate::core::wire::{Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
-use crate::encode::{self, Command, Settings};
+use crate::encode::{self, Command, GameLink, Settings};
 use crate::net::{self, NetError, close};
 use crate::tls::{Fingerprint, HostIdentity, TlsError};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
@@ -62,6 +63,7 @@ pub struct Host {
     endpoint: Endpoint,
     fingerprint: Fingerprint,
     config: HostConfig,
+    game: Arc<GameLink>,
 }
 
 impl Host {
@@ -71,7 +73,7 @@ impl Host {
         let server = identity.server_config(net::transport())?;
         let endpoint = Endpoint::server(server, config.listen)
             .map_err(|source| HostError::Bind { addr: config.listen, source })?;
-        Ok(Self { endpoint, fingerprint: identity.fingerprint, config })
+        Ok(Self { endpoint, fingerprint: identity.fingerprint, config, game: Arc::default() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -82,6 +84,11 @@ impl Host {
         self.fingerprint
     }
 
+    /// The game's input slot and report, for watching the game from outside (tests, tools).
+    pub fn game(&self) -> Arc<GameLink> {
+        self.game.clone()
+    }
+
     /// Serves clients until `stop` turns true.
     pub async fn serve(self, mut stop: watch::Receiver<bool>) {
         let busy = Arc::new(AtomicBool::new(false));
@@ -90,12 +97,12 @@ impl Host {
             tokio::select! {
                 incoming = self.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
-                    let (busy, config, stop) = (busy.clone(), config.clone(), stop.clone());
+                    let (busy, config, stop, game) = (busy.clone(), config.clone(), stop.clone(), self.game.clone());
                     tokio::spawn(async move {
                         let remote = incoming.remote_address();
                         match incoming.await {
                             Ok(conn) => {
-                                if let Err(err) = serve_client(&conn, &config, &busy, stop).await {
+                                if let Err(err) = serve_client(&conn, &config, &busy, stop, game).await {
                                     tracing::info!(%remote, "session ended: {err:#}");
                                 }
                             }
@@ -125,6 +132,7 @@ async fn serve_client(
     config: &HostConfig,
     busy: &AtomicBool,
     stop: watch::Receiver<bool>,
+    game: Arc<GameLink>,
 ) -> Result<(), NetError> {
     let remote = conn.remote_address();
     let (mut send, mut recv) = tokio::time::timeout(Duration::from_secs(5), conn.accept_bi())
@@ -154,7 +162,8 @@ async fn serve_client(
     };
     tracing::info!(%remote, client = %hello.client_name, ?settings, "streaming");
     let (frames_tx, frames_rx) = mpsc::channel(ENCODED_QUEUE);
-    let worker = match encode::spawn(settings, frames_tx) {
+    game.reset();
+    let worker = match encode::spawn(settings, frames_tx, game.clone()) {
         Ok(w) => w,
         Err(err) => {
             let message = format!("the host could not start its encoder: {err}");
@@ -172,7 +181,7 @@ async fn serve_client(
         color: ColorSpace::HOST_DEFAULT,
     };
     net::write_control(&mut send, &Control::Welcome(welcome)).await?;
-    let result = stream(conn, send, recv, &worker, frames_rx, stop).await;
+    let result = stream(conn, send, recv, &worker, frames_rx, stop, &game).await;
     // Joining waits for at most one encode; keep it off the async workers.
     tokio::task::spawn_blocking(move || worker.stop()).await.ok();
     result
@@ -215,7 +224,10 @@ async fn stream(
     worker: &encode::Worker,
     mut frames: mpsc::Receiver<Frame>,
     mut stop: watch::Receiver<bool>,
+    game: &GameLink,
 ) -> Result<(), NetError> {
+    let start = std::time::Instant::now();
+    let mut inputs = InputReceiver::default();
     let (control_tx, mut control) = mpsc::channel(CONTROL_QUEUE);
     let reader = tokio::spawn(net::read_controls(recv, control_tx));
     let in_flight = Arc::new(Semaphore::new(MAX_FRAMES_IN_FLIGHT));
@@ -237,6 +249,29 @@ async fn stream(
                     }
                     drop(permit);
                 });
+            }
+            datagram = conn.read_datagram() => {
+                let bytes = match datagram {
+                    Ok(bytes) => bytes,
+                    Err(err) => break Err(NetError::Connection(err)),
+                };
+                let host_micros = clock::now_micros();
+                let client_micros = match inputs.on_datagram(&bytes, start.elapsed()) {
+                    Verdict::Apply(input) => {
+                        game.put(input);
+                        input.client_micros
+                    }
+                    // Re-sent or reordered: acknowledge what is applied so the client stops.
+                    Verdict::Stale { .. } => 0,
+                    Verdict::RateLimited => continue,
+                    Verdict::Invalid(err) => {
+                        tracing::debug!("ignoring a bad input datagram: {err}");
+                        continue;
+                    }
+                };
+                let ack = InputAck { seq: inputs.newest(), accepted: inputs.accepted, client_micros, host_micros };
+                // An ack that does not fit (datagrams disabled) only delays the client's quiet.
+                conn.send_datagram(ack.encode().into()).ok();
             }
             msg = control.recv() => match msg {
                 Some(Ok(Control::RequestIdr { last_good_frame })) => {

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use kumo::client::{ClientConfig, End, StreamRequest};
 use kumo::core::color::ColorSpace;
 use kumo::core::layout::Vsync;
+use kumo::core::script::Script;
 use kumo::core::stats::Summary;
 use kumo::core::wire::PROTOCOL_VERSION;
 use kumo::headless::Outcome;
@@ -107,6 +108,10 @@ struct RunArgs {
     /// Write the session summary as JSON to this file at exit.
     #[arg(long, value_name = "PATH")]
     stats_json: Option<PathBuf>,
+    /// Play a timed sequence of pad, keyboard and mouse input from this file through the
+    /// input path (format: assets/input-scripts/README.md).
+    #[arg(long, value_name = "FILE")]
+    input_script: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -178,6 +183,14 @@ fn window_options(run: &RunArgs) -> anyhow::Result<WindowOptions> {
     })
 }
 
+fn input_script(run: &RunArgs) -> anyhow::Result<Option<Script>> {
+    let Some(path) = &run.input_script else { return Ok(None) };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("could not read the input script {}", path.display()))?;
+    let script = Script::parse(&text).with_context(|| format!("the input script {} is not valid", path.display()))?;
+    Ok(Some(script))
+}
+
 fn duration(run: &RunArgs) -> anyhow::Result<Option<Duration>> {
     run.duration
         .map(|secs| {
@@ -192,9 +205,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { run, stream } => {
             let interrupted = interrupt_flag(&rt);
             let outcome = if run.headless {
-                kumo::demo::run_headless(&rt, stream.request(), duration(&run)?, &interrupted)?
+                kumo::demo::run_headless(&rt, stream.request(), input_script(&run)?, duration(&run)?, &interrupted)?
             } else {
-                kumo::demo::run_windowed(&rt, stream.request(), window_options(&run)?, &interrupted)?
+                kumo::demo::run_windowed(
+                    &rt,
+                    stream.request(),
+                    input_script(&run)?,
+                    window_options(&run)?,
+                    &interrupted,
+                )?
             };
             report(&outcome, run.stats_json.as_ref())
         }
@@ -230,6 +249,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 name: "kumo client".into(),
                 connect_timeout: Duration::from_secs(connect_timeout),
                 protocol_version: PROTOCOL_VERSION,
+                input_script: input_script(&run)?,
             };
             let interrupted = interrupt_flag(&rt);
             let outcome = if run.headless {

@@ -43,6 +43,7 @@ fn a_lost_frame_is_recovered_through_an_idr() {
             width: 640,
             height: 360,
             payload_len: payload.len() as u32,
+            input_seq: 0,
         };
         sequencer.on_timeout(now, &mut out);
         if n != 10 {

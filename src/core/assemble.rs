@@ -105,6 +105,7 @@ mod tests {
             width: 1280,
             height: 720,
             payload_len: payload_len as u32,
+            input_seq: 0,
         };
         let mut bytes = Vec::new();
         header.encode(&mut bytes);

@@ -10,14 +10,17 @@
 pub mod annexb;
 pub mod assemble;
 pub mod color;
+pub mod game;
 pub mod histogram;
 pub mod hotkeys;
+pub mod input;
 pub mod layout;
 pub mod marker;
 pub mod overlay;
 pub mod pacing;
 pub mod scene;
 pub mod screen;
+pub mod script;
 pub mod sequence;
 pub mod stats;
 pub mod wire;

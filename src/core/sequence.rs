@@ -220,6 +220,7 @@ mod tests {
                 width: 16,
                 height: 16,
                 payload_len: 0,
+                input_seq: 0,
             },
             payload: Vec::new(),
         }

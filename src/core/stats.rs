@@ -73,6 +73,16 @@ pub enum Event {
     PacingDropped {
         count: u64,
     },
+    /// An input datagram went out.
+    InputSent {
+        seq: u64,
+    },
+    /// The host acknowledged a newer input: how many it has accepted in all, and the time
+    /// from reading that input to its arrival (µs, client→host clocks; `None` for a bare ack).
+    InputAcked {
+        accepted: u64,
+        to_host_micros: Option<u64>,
+    },
 }
 
 /// One picture handed to the display.
@@ -125,6 +135,9 @@ pub struct Stats {
     render: Histogram,
     capture_to_present: Histogram,
     decoded_to_present: Histogram,
+    inputs_sent: u64,
+    inputs_received_by_host: u64,
+    input_to_host: Histogram,
 }
 
 /// Three percentiles of a distribution, in milliseconds.
@@ -211,6 +224,12 @@ pub struct Summary {
     /// Decoded → queued to the display (waiting for the display plus render).
     pub decoded_to_present_ms: Percentiles,
     pub capture_to_present_ms: Percentiles,
+    /// Input datagrams sent (re-sends included).
+    pub inputs_sent: u64,
+    /// Input datagrams the host accepted (newer than what it had).
+    pub inputs_received_by_host: u64,
+    /// Reading an input on the client → its arrival at the host.
+    pub input_to_host_ms: Percentiles,
 }
 
 impl Stats {
@@ -247,6 +266,9 @@ impl Stats {
             render: Histogram::new(),
             capture_to_present: Histogram::new(),
             decoded_to_present: Histogram::new(),
+            inputs_sent: 0,
+            inputs_received_by_host: 0,
+            input_to_host: Histogram::new(),
         }
     }
 
@@ -307,6 +329,17 @@ impl Stats {
                 }
             }
             Event::PacingDropped { count } => self.dropped_pacing += count,
+            Event::InputSent { .. } => self.inputs_sent += 1,
+            Event::InputAcked { accepted, to_host_micros } => {
+                self.inputs_received_by_host = self.inputs_received_by_host.max(accepted);
+                if let Some(micros) = to_host_micros {
+                    // Client read time → host receive time, both on the host's clock.
+                    let arrived_client = i128::from(micros) - i128::from(self.offset_micros);
+                    if arrived_client >= 0 {
+                        self.input_to_host.record(arrived_client as u64);
+                    }
+                }
+            }
         }
     }
 
@@ -361,6 +394,9 @@ impl Stats {
             render_ms: Percentiles::of(&self.render),
             decoded_to_present_ms: Percentiles::of(&self.decoded_to_present),
             capture_to_present_ms: Percentiles::of(&self.capture_to_present),
+            inputs_sent: self.inputs_sent,
+            inputs_received_by_host: self.inputs_received_by_host,
+            input_to_host_ms: Percentiles::of(&self.input_to_host),
         }
     }
 }
@@ -406,6 +442,14 @@ impl Summary {
         lines.push(format!("decode            {}", line(&self.decode_ms)));
         lines.push(format!("capture→decoded   {}", line(&self.capture_to_decoded_ms)));
         lines.push(format!("control RTT       {}", line(&self.rtt_ms)));
+        if self.inputs_sent > 0 {
+            lines.push(format!(
+                "input             {} sent, {} accepted by the host; to host {}",
+                self.inputs_sent,
+                self.inputs_received_by_host,
+                line(&self.input_to_host_ms)
+            ));
+        }
         if self.frames_presented > 0 {
             let shown = self.frames_presented + self.frames_dropped_pacing;
             let pacing_pct = if shown == 0 { 0.0 } else { self.frames_dropped_pacing as f64 * 100.0 / shown as f64 };

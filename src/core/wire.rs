@@ -20,7 +20,7 @@ pub const PROTOCOL_VERSION: u16 = 2;
 pub const ALPN: &[u8] = b"kumo";
 
 /// Bytes of the fixed part of a frame header.
-pub const FRAME_HEADER_LEN: usize = 40;
+pub const FRAME_HEADER_LEN: usize = 48;
 
 /// Longest header a later protocol version may send (extra bytes are skipped).
 pub const MAX_FRAME_HEADER_LEN: usize = 256;
@@ -62,6 +62,8 @@ pub enum WireError {
     BadText,
     #[error("empty control message")]
     Empty,
+    #[error("invalid {0}")]
+    Invalid(&'static str),
 }
 
 /// Whether a frame can be decoded on its own.
@@ -104,6 +106,9 @@ pub struct FrameHeader {
     pub height: u16,
     /// Length of the H.264 access unit that follows the header.
     pub payload_len: u32,
+    /// The newest input sequence number the host had applied when it captured this frame
+    /// (0: none yet). The latency lab pairs inputs with the frames that show them.
+    pub input_seq: u64,
 }
 
 impl FrameHeader {
@@ -122,6 +127,7 @@ impl FrameHeader {
         w.u16(self.height);
         w.u32(self.payload_len);
         w.u32(0); // reserved
+        w.u64(self.input_seq);
     }
 
     /// Length of the whole header (fixed part plus any extension), read from its first
@@ -162,6 +168,10 @@ impl FrameHeader {
             width: r.u16()?,
             height: r.u16()?,
             payload_len: r.u32()?,
+            input_seq: {
+                r.u32()?; // reserved
+                r.u64()?
+            },
         };
         if header.payload_len > MAX_FRAME_BYTES {
             return Err(WireError::TooLarge {
@@ -495,6 +505,7 @@ mod tests {
                 width,
                 height,
                 payload_len,
+                input_seq: frame_number.rotate_left(7),
             })
     }
 
@@ -596,6 +607,7 @@ mod tests {
             width: 4,
             height: 5,
             payload_len: MAX_FRAME_BYTES + 1,
+            input_seq: 0,
         }
         .encode(&mut buf);
         assert!(matches!(FrameHeader::decode(&buf), Err(WireError::TooLarge { .. })));
@@ -632,6 +644,7 @@ mod tests {
             width: 0,
             height: 0,
             payload_len: 0,
+            input_seq: 0,
         }
         .encode(&mut buf);
         let mut other = buf.clone();

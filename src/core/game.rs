@@ -1,0 +1,242 @@
+//! The reference host's game: a player square the input moves, a visible response to every
+//! press, and a latency flash.
+//!
+//! Owns the game's rules. The host applies each accepted input datagram ([`Game::apply`]),
+//! advances the game once per captured frame ([`Game::step`]), and draws it over the scene
+//! ([`draw`]). The left stick of any pad, WASD and the arrow keys move the player at a speed;
+//! relative mouse motion moves it by distance (1000 counts = the picture's width or height).
+//! Pure: time comes in as the frame interval.
+
+use super::input::{InputDatagram, InputState, key};
+use super::marker;
+use super::scene::I420;
+use std::time::Duration;
+
+/// Mouse counts per picture width (and height).
+pub const MOUSE_COUNTS_PER_SCREEN: f32 = 1000.0;
+/// Full stick deflection (or a held key) crosses half the picture per second.
+pub const SPEED_PER_SEC: f32 = 0.5;
+/// The player's size as a fraction of the picture height.
+pub const PLAYER_SIZE: f32 = 0.1;
+
+/// The game's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Game {
+    /// The player's centre, as fractions of the picture (0..=1).
+    pub x: f32,
+    pub y: f32,
+    velocity: (f32, f32),
+    mouse_total: (i32, i32),
+    previous: InputState,
+    /// Key and button presses seen (down transitions).
+    pub presses: u64,
+    /// Newest input sequence applied.
+    pub input_seq: u64,
+    /// The input sequence the last drawn frame showed.
+    drawn_seq: u64,
+    /// Anything held right now (any button or key): the player lights up.
+    pub holding: bool,
+}
+
+impl Default for Game {
+    fn default() -> Self {
+        Self {
+            x: 0.5,
+            y: 0.5,
+            velocity: (0.0, 0.0),
+            mouse_total: (0, 0),
+            previous: InputState::default(),
+            presses: 0,
+            input_seq: 0,
+            drawn_seq: 0,
+            holding: false,
+        }
+    }
+}
+
+impl Game {
+    /// Applies a newer input state (the host's receiver has already rejected stale ones).
+    pub fn apply(&mut self, input: &InputDatagram) {
+        let s = &input.state;
+        let m = &s.mouse;
+        let dx = m.dx_total.wrapping_sub(self.mouse_total.0);
+        let dy = m.dy_total.wrapping_sub(self.mouse_total.1);
+        self.mouse_total = (m.dx_total, m.dy_total);
+        self.x += dx as f32 / MOUSE_COUNTS_PER_SCREEN;
+        self.y += dy as f32 / MOUSE_COUNTS_PER_SCREEN;
+
+        let (mut vx, mut vy) = (0.0, 0.0);
+        if let Some(pad) = s.pads.iter().find(|p| p.connected && (p.left[0] != 0 || p.left[1] != 0)) {
+            vx = f32::from(pad.left[0]) / 32767.0;
+            vy = f32::from(pad.left[1]) / 32767.0;
+        }
+        let held = |usages: [u8; 2]| usages.iter().any(|&u| s.key_down(u));
+        vx += f32::from(u8::from(held([key::D, 0x4F]))) - f32::from(u8::from(held([key::A, 0x50])));
+        vy += f32::from(u8::from(held([key::S, 0x51]))) - f32::from(u8::from(held([key::W, 0x52])));
+        self.velocity = (vx.clamp(-1.0, 1.0), vy.clamp(-1.0, 1.0));
+
+        let mut presses = 0u64;
+        for (now, before) in s.pads.iter().zip(&self.previous.pads) {
+            presses += u64::from((now.buttons & !before.buttons).count_ones());
+        }
+        for (now, before) in s.keys.iter().zip(&self.previous.keys) {
+            presses += u64::from((now & !before).count_ones());
+        }
+        presses += u64::from((m.buttons & !self.previous.mouse.buttons).count_ones());
+        self.presses += presses;
+        self.holding = s.pads.iter().any(|p| p.buttons != 0) || s.keys.iter().any(|&k| k != 0) || m.buttons != 0;
+        self.previous = *s;
+        self.input_seq = self.input_seq.max(input.seq);
+        self.clamp();
+    }
+
+    /// Advances the game by one frame interval.
+    pub fn step(&mut self, dt: Duration) {
+        let t = dt.as_secs_f32();
+        self.x += self.velocity.0 * SPEED_PER_SEC * t;
+        self.y += self.velocity.1 * SPEED_PER_SEC * t;
+        self.clamp();
+    }
+
+    fn clamp(&mut self) {
+        let half = PLAYER_SIZE / 2.0;
+        self.x = finite(self.x).clamp(half, 1.0 - half);
+        self.y = finite(self.y).clamp(half, 1.0 - half);
+    }
+}
+
+fn finite(v: f32) -> f32 {
+    if v.is_finite() { v } else { 0.5 }
+}
+
+/// Where the latency flash appears: the bottom-right corner, an eighth of the picture on each
+/// side (large and high-contrast, for a photodiode or camera).
+pub fn flash_rect(width: usize, height: usize) -> (usize, usize, usize, usize) {
+    let (w, h) = (width / 8, height / 8);
+    (width - w, height - h, w, h)
+}
+
+/// Draws the player over the scene, and the latency flash when this frame is the first to
+/// reflect a new input. Returns the input sequence the frame reflects.
+pub fn draw(game: &mut Game, pic: &mut I420) -> u64 {
+    let (w, h) = (pic.width, pic.height);
+    let size = ((h as f32 * PLAYER_SIZE) as usize).max(4) & !1;
+    let top_limit = marker::height_px(w) + 2;
+    let cx = (game.x * w as f32) as usize;
+    let cy = (game.y * h as f32) as usize;
+    let x0 = cx.saturating_sub(size / 2).min(w - size) & !1;
+    let y0 = cy.saturating_sub(size / 2).clamp(top_limit, h - size) & !1;
+    // White when idle, yellow while something is held: a visible response to every press.
+    let (cu, cv) = if game.holding { (16, 146) } else { (128, 128) };
+    fill(pic, (x0, y0, size, size), (if game.holding { 210 } else { 235 }, cu, cv));
+    if game.input_seq > game.drawn_seq {
+        fill(pic, flash_rect(w, h), (235, 128, 128));
+    }
+    game.drawn_seq = game.input_seq;
+    game.input_seq
+}
+
+fn fill(pic: &mut I420, (x, y, w, h): (usize, usize, usize, usize), (cy, cu, cv): (u8, u8, u8)) {
+    let stride = pic.width;
+    for row in y..(y + h).min(pic.height) {
+        let end = (x + w).min(stride);
+        pic.y[row * stride + x..row * stride + end].fill(cy);
+    }
+    let cstride = stride / 2;
+    for row in y / 2..(y + h).div_ceil(2).min(pic.height / 2) {
+        let (a, b) = (row * cstride + x / 2, row * cstride + usize::midpoint(x, w).min(cstride));
+        pic.u[a..b].fill(cu);
+        pic.v[a..b].fill(cv);
+    }
+}
+
+/// Finds the idle (white) player square in a picture's luma and returns its centre as
+/// fractions of the picture: how tests read the game back from pixels.
+pub fn find_player(luma: &[u8], stride: usize, width: usize, height: usize) -> Option<(f32, f32)> {
+    let (fx, fy, _, _) = flash_rect(width, height);
+    let top = marker::height_px(width) + 1;
+    let (mut sx, mut sy, mut n) = (0u64, 0u64, 0u64);
+    for y in top..height {
+        for x in 0..width {
+            if x >= fx && y >= fy {
+                continue;
+            }
+            if luma.get(y * stride + x).is_some_and(|&v| v >= 230) {
+                sx += x as u64;
+                sy += y as u64;
+                n += 1;
+            }
+        }
+    }
+    let size = (height as f32 * PLAYER_SIZE) as u64;
+    // Most of the square must be there (edges blur in the codec).
+    (n >= size * size / 2)
+        .then(|| ((sx as f32 / n as f32 + 0.5) / width as f32, (sy as f32 / n as f32 + 0.5) / height as f32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::input::{InputState, PadState, button};
+    use crate::core::scene;
+
+    fn datagram(seq: u64, state: InputState) -> InputDatagram {
+        InputDatagram { seq, client_micros: 0, state }
+    }
+
+    #[test]
+    fn mouse_moves_by_distance_even_when_datagrams_are_lost() {
+        let mut g = Game::default();
+        let mut s = InputState::default();
+        s.mouse.dx_total = 100;
+        g.apply(&datagram(1, s));
+        // Datagram 2 (dx_total 150) lost; 3 carries the running total.
+        s.mouse.dx_total = 200;
+        s.mouse.dy_total = -100;
+        g.apply(&datagram(3, s));
+        assert!((g.x - 0.7).abs() < 1e-6 && (g.y - 0.4).abs() < 1e-6, "{g:?}");
+        assert_eq!(g.input_seq, 3);
+    }
+
+    #[test]
+    fn stick_and_keys_move_at_a_speed_and_presses_are_counted() {
+        let mut g = Game::default();
+        let mut s = InputState::default();
+        s.pads[2] = PadState { connected: true, buttons: button::A, left: [32767, 0], ..PadState::default() };
+        g.apply(&datagram(1, s));
+        g.step(Duration::from_millis(200));
+        assert!((g.x - 0.6).abs() < 1e-4, "{}", g.x);
+        assert_eq!(g.presses, 1);
+        assert!(g.holding);
+        s.pads[2] = PadState { connected: true, ..PadState::default() };
+        s.set_key(key::W, true);
+        g.apply(&datagram(2, s));
+        g.step(Duration::from_millis(200));
+        assert!((g.y - 0.4).abs() < 1e-4, "{}", g.y);
+        assert_eq!(g.presses, 2, "W is a press; releasing A is not");
+        // Held far past the edge: the player stays inside the picture.
+        g.step(Duration::from_secs(10));
+        assert!((g.y - PLAYER_SIZE / 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_player_and_the_flash_can_be_read_back_from_pixels() {
+        let (w, h) = (640, 360);
+        let mut pic = I420::new(w, h);
+        scene::render(10, 60, 10, &mut pic);
+        let mut g = Game::default();
+        let mut s = InputState::default();
+        s.mouse.dx_total = -200;
+        s.mouse.dy_total = 150;
+        g.apply(&datagram(7, s));
+        assert_eq!(draw(&mut g, &mut pic), 7);
+        let (x, y) = find_player(&pic.y, w, w, h).expect("player visible");
+        assert!((x - 0.3).abs() < 0.01 && (y - 0.65).abs() < 0.01, "({x}, {y})");
+        let (fx, fy, fw, fh) = flash_rect(w, h);
+        assert!(pic.y[(fy + fh / 2) * w + fx + fw / 2] == 235, "flash on the frame after an input");
+        // The next frame without a new input has no flash.
+        scene::render(11, 60, 11, &mut pic);
+        draw(&mut g, &mut pic);
+        assert_ne!(pic.y[(fy + fh / 2) * w + fx + fw / 2], 235);
+    }
+}

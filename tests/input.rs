@@ -1,0 +1,147 @@
+//! Input end to end: a scripted input sequence injected at the client's input layer (below
+//! gilrs and winit: this machine has no input devices) travels as QUIC datagrams to a real
+//! host, whose game must end in the state the script implies; the returned frames must show
+//! it in their pixels and name the input they reflect. Once directly on loopback, once through
+//! a relay that drops packets both ways.
+
+#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+
+use kumo::client::{self, ClientConfig, StreamRequest};
+use kumo::core::game;
+use kumo::core::script::Script;
+use kumo::core::stats::{Event, Stats};
+use kumo::core::wire::PROTOCOL_VERSION;
+use kumo::encode::GameReport;
+use kumo::host::{Host, HostConfig};
+use kumo::tls::Verify;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+
+/// Moves the player to (0.8, 0.4) and presses three things, ending at 1 s.
+const SCRIPT: &str = "
+    100 mouse move 200 0
+    200 mouse move 0 -100
+    300 key Space down
+    400 key Space up
+    500 pad 1 button B down
+    600 pad 1 button B up
+    700 mouse move 100 0
+    800 mouse button right down
+    900 mouse button right up
+    1000 end
+";
+
+/// A UDP relay that drops every `nth` packet in each direction (deterministic loss).
+async fn lossy_relay(host: SocketAddr, nth: u64) -> SocketAddr {
+    let front = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let back = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    back.connect(host).await.unwrap();
+    let addr = front.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut client, mut up, mut down) = (None, 0u64, 0u64);
+        let (mut a, mut b) = (vec![0u8; 65536], vec![0u8; 65536]);
+        loop {
+            tokio::select! {
+                Ok((n, from)) = front.recv_from(&mut a) => {
+                    client = Some(from);
+                    up += 1;
+                    if up % nth != 0 {
+                        back.send(&a[..n]).await.ok();
+                    }
+                }
+                Ok(n) = back.recv(&mut b) => {
+                    down += 1;
+                    if let Some(to) = client && down % nth != 0 {
+                        front.send_to(&b[..n], to).await.ok();
+                    }
+                }
+            }
+        }
+    });
+    addr
+}
+
+fn play(loss_every: Option<u64>) {
+    let rt = kumo::runtime().unwrap();
+    let host = {
+        let _guard = rt.enter();
+        Host::bind(HostConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            name: "input test host".into(),
+            max_fps: 60,
+            encoder_threads: 1,
+        })
+        .unwrap()
+    };
+    let (fingerprint, game) = (host.fingerprint(), host.game());
+    let mut target = host.local_addr();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    rt.spawn(host.serve(stop_rx));
+    if let Some(nth) = loss_every {
+        target = rt.block_on(lossy_relay(target, nth));
+    }
+    let config = ClientConfig {
+        host: target,
+        verify: Verify::Pinned(fingerprint),
+        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000 },
+        name: "input test client".into(),
+        connect_timeout: Duration::from_secs(10),
+        protocol_version: PROTOCOL_VERSION,
+        input_script: Some(Script::parse(SCRIPT).unwrap()),
+    };
+    let session = rt.block_on(client::connect(config)).unwrap();
+    let mut stats = Stats::new(0);
+    let mut newest_sent = 0;
+    let want = GameReport { frames: 0, input_seq: 9, x: 0.8, y: 0.4, presses: 3 };
+    // Wait (bounded) until the host has applied the last input and a frame showing it came back.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        while let Ok(event) = session.events.try_recv() {
+            if let Event::InputSent { seq } = event {
+                newest_sent = newest_sent.max(seq);
+            }
+            stats.apply(event);
+        }
+        let (picture, _) = session.slot.take();
+        if let Some(p) = picture
+            && p.input_seq == want.input_seq
+        {
+            seen = Some(p);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    session.stop();
+    rt.block_on(session.finish()).ok();
+    stop.send(true).ok();
+
+    let report = game.report();
+    assert_eq!(newest_sent, want.input_seq, "the script makes 9 distinct states");
+    assert_eq!(report.input_seq, want.input_seq, "{report:?}");
+    assert_eq!(report.presses, want.presses, "{report:?}");
+    assert!((report.x - want.x).abs() < 1e-4 && (report.y - want.y).abs() < 1e-4, "{report:?}");
+    let picture = seen.expect("a frame reflecting the last input came back");
+    let (x, y) = game::find_player(&picture.y, picture.width, picture.width, picture.height)
+        .expect("the player is visible in the decoded frame");
+    assert!((x - want.x).abs() < 0.02 && (y - want.y).abs() < 0.02, "player drawn at ({x}, {y})");
+    let summary = stats.summary(Duration::from_secs(1));
+    assert_eq!(summary.inputs_received_by_host, want.input_seq, "{summary:?}");
+    assert!(summary.inputs_sent >= want.input_seq);
+    assert!(summary.input_to_host_ms.p50 > 0.0);
+    if loss_every.is_some() {
+        assert!(summary.inputs_sent > want.input_seq, "lost datagrams were sent again");
+    }
+}
+
+#[test]
+fn scripted_input_reaches_the_host_game_and_comes_back_in_pixels() {
+    play(None);
+}
+
+#[test]
+fn scripted_input_survives_a_lossy_link() {
+    // Every 4th packet lost each way: handshake, frames, input and acks alike.
+    play(Some(4));
+}

@@ -13,7 +13,8 @@ window_pkgs=(libvulkan1 mesa-vulkan-drivers libx11-6 libx11-xcb1 libxcursor1 lib
 # with no display of its own.
 virtual_display_pkgs=(xvfb xauth imagemagick)
 run_pkgs=("${build_pkgs[@]}" "${window_pkgs[@]}" "${virtual_display_pkgs[@]}")
-test_pkgs=()
+# Typing into the window in the input test.
+test_pkgs=(xdotool)
 
 case "${1:-}" in
   run) pkgs=("${run_pkgs[@]}") ;;

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod encode;
 pub mod headless;
 pub mod host;
+pub mod keys;
 pub mod net;
 pub mod overlay;
 pub mod present;

@@ -12,6 +12,7 @@ use crate::client::{self, ClientConfig, ClientError, End, Session};
 use crate::clock;
 use crate::core::color::ColorSpace;
 use crate::core::hotkeys::{self, Action, Key, Press};
+use crate::core::input::{InputState, mouse_button};
 use crate::core::layout::{self, PresentMode, Vsync};
 use crate::core::overlay::{FrameTimes, OverlayModel, StreamInfo};
 use crate::core::screen::{Screen, View};
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 use winit::application::ApplicationHandler;
 use winit::dpi::LogicalSize;
-use winit::event::{ElementState, WindowEvent};
+use winit::event::{DeviceEvent, DeviceId, ElementState, MouseButton, MouseScrollDelta, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
 use winit::keyboard::{KeyCode, ModifiersState, PhysicalKey};
 use winit::window::{Fullscreen, Window, WindowId};
@@ -101,6 +102,8 @@ struct Graphics {
     present_mode: PresentMode,
 }
 
+// Independent toggles of the window (overlay, fullscreen, capture, focus), not one state.
+#[allow(clippy::struct_excessive_bools)]
 struct App {
     rt: tokio::runtime::Handle,
     config: Option<ClientConfig>,
@@ -130,6 +133,9 @@ struct App {
     fullscreen: bool,
     has_picture: bool,
     last_redraw: Instant,
+    /// Keyboard and mouse go to the game (Ctrl+Alt+Shift+Z toggles).
+    captured: bool,
+    focused: bool,
 }
 
 impl App {
@@ -171,6 +177,8 @@ impl App {
             fullscreen: options.fullscreen,
             has_picture: false,
             last_redraw: Instant::now(),
+            captured: true,
+            focused: true,
         }
     }
 
@@ -372,20 +380,57 @@ impl App {
         }
     }
 
-    fn on_key(&mut self, event: &winit::event::KeyEvent) {
-        if event.state != ElementState::Pressed || event.repeat {
-            return;
+    /// Changes the input state the session sends, when keyboard and mouse are captured.
+    fn input(&self, change: impl FnOnce(&mut InputState)) {
+        if let Some(session) = &self.session
+            && self.captured
+            && self.focused
+        {
+            session.input.send_if_modified(|state| {
+                let before = *state;
+                change(state);
+                *state != before
+            });
         }
-        let key = match event.physical_key {
+    }
+
+    /// Lets go of every key and button on the host, so nothing stays stuck.
+    fn release_input(&self) {
+        if let Some(session) = &self.session {
+            session.input.send_if_modified(|state| {
+                let before = *state;
+                state.release_all();
+                *state != before
+            });
+        }
+    }
+
+    fn on_key(&mut self, event: &winit::event::KeyEvent) {
+        let pressed = event.state == ElementState::Pressed;
+        let hotkey = match event.physical_key {
             PhysicalKey::Code(KeyCode::KeyS) => Key::Letter('S'),
             PhysicalKey::Code(KeyCode::KeyX) => Key::Letter('X'),
             PhysicalKey::Code(KeyCode::KeyQ) => Key::Letter('Q'),
+            PhysicalKey::Code(KeyCode::KeyZ) => Key::Letter('Z'),
             PhysicalKey::Code(KeyCode::F11) => Key::F11,
             _ => Key::Other,
         };
         let m = self.modifiers;
-        let press = Press { ctrl: m.control_key(), alt: m.alt_key(), shift: m.shift_key(), key };
-        match hotkeys::action(press) {
+        let press = Press { ctrl: m.control_key(), alt: m.alt_key(), shift: m.shift_key(), key: hotkey };
+        let action = hotkeys::action(press);
+        if action.is_none() {
+            // Everything that is not a hotkey goes to the game, by physical position.
+            if let PhysicalKey::Code(code) = event.physical_key
+                && let Some(usage) = crate::keys::hid_usage(code)
+            {
+                self.input(|s| s.set_key(usage, pressed));
+            }
+            return;
+        }
+        if !pressed || event.repeat {
+            return;
+        }
+        match action {
             Some(Action::ToggleOverlay) => self.overlay = !self.overlay,
             Some(Action::ToggleFullscreen) => {
                 self.fullscreen = !self.fullscreen;
@@ -394,9 +439,30 @@ impl App {
                 }
             }
             Some(Action::Quit) => self.interrupted.store(true, Ordering::Relaxed),
+            Some(Action::ToggleCapture) => {
+                if self.captured {
+                    self.release_input();
+                }
+                self.captured = !self.captured;
+                tracing::info!(captured = self.captured, "keyboard and mouse capture");
+                self.title.clear(); // refresh the cursor with the title
+            }
             None => {}
         }
         self.request_redraw();
+    }
+
+    /// The pointer's position over the video, 0..=65535 on each axis (clamped to its edges).
+    fn pointer_on_video(&self, x: f64, y: f64) -> Option<(u16, u16)> {
+        let gfx = self.gfx.as_ref()?;
+        let stream = gfx.compositor.video.picture_size()?;
+        let r = layout::fit(stream, (gfx.config.width, gfx.config.height));
+        if r.is_empty() {
+            return None;
+        }
+        let fx = ((x - f64::from(r.x)) / f64::from(r.width)).clamp(0.0, 1.0);
+        let fy = ((y - f64::from(r.y)) / f64::from(r.height)).clamp(0.0, 1.0);
+        Some(((fx * 65535.0).round() as u16, (fy * 65535.0).round() as u16))
     }
 
     fn resize(&mut self, width: u32, height: u32) {
@@ -496,7 +562,7 @@ impl App {
             && title != self.title
         {
             gfx.window.set_title(&title);
-            gfx.window.set_cursor_visible(!self.screen.is_streaming());
+            gfx.window.set_cursor_visible(!(self.screen.is_streaming() && self.captured));
         }
         self.title = title;
     }
@@ -560,8 +626,53 @@ impl ApplicationHandler<Wake> for App {
             WindowEvent::Resized(size) => self.resize(size.width, size.height),
             WindowEvent::ModifiersChanged(m) => self.modifiers = m.state(),
             WindowEvent::KeyboardInput { event, .. } => self.on_key(&event),
+            WindowEvent::MouseInput { state, button, .. } => {
+                let bit = match button {
+                    MouseButton::Left => mouse_button::LEFT,
+                    MouseButton::Right => mouse_button::RIGHT,
+                    MouseButton::Middle => mouse_button::MIDDLE,
+                    MouseButton::Back => mouse_button::BACK,
+                    MouseButton::Forward => mouse_button::FORWARD,
+                    MouseButton::Other(_) => 0,
+                };
+                let down = state == ElementState::Pressed;
+                self.input(|s| if down { s.mouse.buttons |= bit } else { s.mouse.buttons &= !bit });
+            }
+            WindowEvent::CursorMoved { position, .. } => {
+                if let Some((x, y)) = self.pointer_on_video(position.x, position.y) {
+                    self.input(|s| {
+                        s.mouse.x = x;
+                        s.mouse.y = y;
+                    });
+                }
+            }
+            WindowEvent::MouseWheel { delta, .. } => {
+                let steps = match delta {
+                    MouseScrollDelta::LineDelta(_, y) => y.round() as i32,
+                    MouseScrollDelta::PixelDelta(p) => (p.y / 40.0).round() as i32,
+                };
+                self.input(|s| s.mouse.scroll_total = s.mouse.scroll_total.wrapping_add(steps));
+            }
+            WindowEvent::Focused(focused) => {
+                if !focused {
+                    // Keys held when focus leaves would never see their release: let go now.
+                    self.release_input();
+                    self.modifiers = ModifiersState::empty();
+                }
+                self.focused = focused;
+            }
             WindowEvent::RedrawRequested => self.redraw(),
             _ => {}
+        }
+    }
+
+    fn device_event(&mut self, _event_loop: &ActiveEventLoop, _id: DeviceId, event: DeviceEvent) {
+        // Raw relative motion, for games that turn the camera with the mouse.
+        if let DeviceEvent::MouseMotion { delta: (dx, dy) } = event {
+            self.input(|s| {
+                s.mouse.dx_total = s.mouse.dx_total.wrapping_add(dx.round() as i32);
+                s.mouse.dy_total = s.mouse.dy_total.wrapping_add(dy.round() as i32);
+            });
         }
     }
 

@@ -19,7 +19,7 @@ fn have(tool: &str) -> bool {
 
 /// Whether the tools are there; fails under CI=true when they are not.
 fn tools_present() -> bool {
-    let missing: Vec<_> = ["xvfb-run", "import", "convert"].into_iter().filter(|t| !have(t)).collect();
+    let missing: Vec<_> = ["xvfb-run", "import", "convert", "xdotool"].into_iter().filter(|t| !have(t)).collect();
     if missing.is_empty() {
         return true;
     }
@@ -110,14 +110,7 @@ fn demo_window_shows_the_stream_and_the_overlay() {
     let (w, h) = (1280, 720);
     // The stream's marker, read from the screen's pixels: proves the picture on screen is a
     // decoded frame of this stream, drawn 1:1 with the right colours.
-    let luma: Vec<u8> = (0..h)
-        .flat_map(|y| (0..w).map(move |x| (y, x)))
-        .map(|(y, x)| {
-            let p = &rgb[(y * sw + x) * 3..][..3];
-            let (r, g, b) = (f32::from(p[0]), f32::from(p[1]), f32::from(p[2]));
-            (16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0).round() as u8
-        })
-        .collect();
+    let luma = luma_of(&rgb, sw, w, h);
     let frame = marker::read(&luma, w, w, h)
         .unwrap_or_else(|e| panic!("no frame marker on screen ({e:?}); screenshot {}", shot.display()));
     let sent = stats["frames_received"].as_u64().unwrap();
@@ -144,6 +137,47 @@ fn demo_window_shows_the_stream_and_the_overlay() {
         shot.display()
     );
     assert!(dark * 2 > total, "the overlay panel is not there ({dark} of {total} dark); screenshot {}", shot.display());
+}
+
+/// Luma (BT.601 limited) of the top-left `w`×`h` of an RGB screenshot.
+fn luma_of(rgb: &[u8], stride: usize, w: usize, h: usize) -> Vec<u8> {
+    (0..h)
+        .flat_map(|y| (0..w).map(move |x| (y, x)))
+        .map(|(y, x)| {
+            let p = &rgb[(y * stride + x) * 3..][..3];
+            let (r, g, b) = (f32::from(p[0]), f32::from(p[1]), f32::from(p[2]));
+            (16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0).round() as u8
+        })
+        .collect()
+}
+
+#[test]
+fn keys_pressed_in_the_window_reach_the_host_game() {
+    if !tools_present() {
+        return;
+    }
+    let dir = work_dir("kumo-window-input");
+    for old in ["shot.png", "shot.ppm", "stats.json"] {
+        std::fs::remove_file(dir.join(old)).ok();
+    }
+    // xdotool types into the window through the X server (XTEST), like a keyboard would:
+    // W held for 0.6 s walks the player up from the centre, at half the picture per second.
+    let script = "\"$KUMO\" demo --duration 7 --stats-json stats.json & pid=$!; sleep 3; \
+                  wid=$(xdotool search --name kumo | head -1); xdotool windowfocus \"$wid\"; sleep 0.3; \
+                  xdotool keydown w; sleep 0.6; xdotool keyup w; sleep 1; \
+                  import -window root shot.png; convert shot.png shot.ppm; wait $pid";
+    let out = under_xvfb(&dir, script, &[]);
+    let shot = dir.join("shot.png");
+    assert!(out.status.success(), "kumo demo failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap();
+    assert!(stats["inputs_received_by_host"].as_u64().unwrap() >= 2, "W down and up reach the host: {stats}");
+    let (sw, _, rgb) = read_ppm(&dir.join("shot.ppm"));
+    let luma = luma_of(&rgb, sw, 1280, 720);
+    let (x, y) = kumo::core::game::find_player(&luma, 1280, 1280, 720)
+        .unwrap_or_else(|| panic!("no player on screen; screenshot {}", shot.display()));
+    assert!((x - 0.5).abs() < 0.03, "W moves straight up: x {x}; screenshot {}", shot.display());
+    assert!(y < 0.4 && y > 0.05, "the player walked up from 0.5 to {y}; screenshot {}", shot.display());
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The window's hotkeys: which key combination does what.
 //!
 //! Moonlight's defaults, so players' habits carry over: Ctrl+Alt+Shift with S (overlay),
-//! X (fullscreen) and Q (quit), plus F11 for fullscreen. Pure: the window shell reduces a
+//! X (fullscreen), Z (release / regain keyboard and mouse) and Q (quit), plus F11 for
+//! fullscreen. Pure: the window shell reduces a
 //! key press to a [`Press`] and asks for the [`Action`]. Issue 4 makes them configurable.
 
 /// A key press, reduced to what hotkeys look at.
@@ -26,6 +27,8 @@ pub enum Key {
 pub enum Action {
     ToggleOverlay,
     ToggleFullscreen,
+    /// Release the keyboard and mouse to the desktop, or take them back for the game.
+    ToggleCapture,
     Quit,
 }
 
@@ -36,6 +39,7 @@ pub fn action(press: Press) -> Option<Action> {
         Key::Letter('S') if chord => Some(Action::ToggleOverlay),
         Key::Letter('X') if chord => Some(Action::ToggleFullscreen),
         Key::Letter('Q') if chord => Some(Action::Quit),
+        Key::Letter('Z') if chord => Some(Action::ToggleCapture),
         Key::F11 if !press.ctrl && !press.alt && !press.shift => Some(Action::ToggleFullscreen),
         _ => None,
     }
@@ -54,6 +58,7 @@ mod tests {
         assert_eq!(action(press(true, true, true, Key::Letter('S'))), Some(Action::ToggleOverlay));
         assert_eq!(action(press(true, true, true, Key::Letter('X'))), Some(Action::ToggleFullscreen));
         assert_eq!(action(press(true, true, true, Key::Letter('Q'))), Some(Action::Quit));
+        assert_eq!(action(press(true, true, true, Key::Letter('Z'))), Some(Action::ToggleCapture));
         assert_eq!(action(press(false, false, false, Key::F11)), Some(Action::ToggleFullscreen));
     }
 

@@ -1,13 +1,15 @@
 //! `kumo bench`: figures, not pass/fail. openh264 encode and decode cost per frame at 720p,
 //! 1080p and 2160p on the synthetic scene, the present path's cost per frame (upload + draw,
-//! with and without the overlay) at 1080p and 2160p, and capture→decoded latency of the
-//! headless demo.
+//! with and without the overlay) at 1080p and 2160p, input datagram size, rate and
+//! input→host latency, and capture→decoded latency of the headless demo.
 
 use crate::client::StreamRequest;
 use crate::core::color::ColorSpace;
 use crate::core::histogram::Histogram;
+use crate::core::input::{ACK_DATAGRAM_BYTES, INPUT_DATAGRAM_BYTES, key};
 use crate::core::overlay::{FrameTimes, OverlayModel};
 use crate::core::scene::{self, I420};
+use crate::core::script::{Change, Script};
 use crate::decode::{H264Decoder, Picture};
 use crate::encode::{H264Encoder, Settings};
 use crate::present::{Compositor, Gpu, OFFSCREEN_FORMAT, offscreen_target};
@@ -48,12 +50,14 @@ pub fn run(frames: u32, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::
     println!();
     present_table(frames);
     println!();
+    let rt = crate::runtime()?;
+    input_table(&rt, seconds, interrupted)?;
+    println!();
     println!("capture→decoded, kumo demo --headless on loopback, {seconds} s each");
     println!(
         "{:<12} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}",
         "stream", "p50 ms", "p95 ms", "p99 ms", "decoded", "dropped", "dec p50"
     );
-    let rt = crate::runtime()?;
     for (w, h) in [(1280u16, 720u16), (1920, 1080)] {
         let request =
             StreamRequest { width: w, height: h, fps: 60, bitrate_kbps: if w > 1280 { 20_000 } else { 10_000 } };
@@ -70,6 +74,38 @@ pub fn run(frames: u32, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::
             s.decode_ms.p50
         );
     }
+    Ok(())
+}
+
+/// Input over loopback: a script of key presses at random 10–40 ms intervals (so inputs do not
+/// phase-lock with frames) through the headless demo.
+fn input_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    let mut steps = Vec::new();
+    let (mut t, mut seed, mut down) = (200u64, 0x2545_F491_4F6C_DD1Du64, false);
+    while t < seconds * 1000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        down = !down;
+        steps.push((Duration::from_millis(t), Change::Key { usage: key::SPACE, down }));
+        t += 10 + seed % 31;
+    }
+    let script = Script { steps };
+    let request = StreamRequest { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000 };
+    let outcome =
+        crate::demo::run_headless(rt, request, Some(script), Some(Duration::from_secs(seconds)), interrupted)?;
+    let s = outcome.summary;
+    println!("input over loopback ({seconds} s, a key toggled every 10-40 ms, 720p60 stream running)");
+    println!(
+        "datagram {INPUT_DATAGRAM_BYTES} bytes (ack {ACK_DATAGRAM_BYTES}); {} sent ({:.0}/s), {} accepted by the host",
+        s.inputs_sent,
+        s.inputs_sent as f64 / s.duration_secs.max(1e-9),
+        s.inputs_received_by_host
+    );
+    println!(
+        "input→host latency: p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms",
+        s.input_to_host_ms.p50, s.input_to_host_ms.p95, s.input_to_host_ms.p99
+    );
     Ok(())
 }
 

@@ -292,7 +292,7 @@ impl Link {
                 }
                 () = tokio::time::sleep_until((start + input_due).into()) => {
                     if let Some(datagram) = inputs.poll(start.elapsed()) {
-                        // Too large or datagrams off cannot happen with a fixed 139-byte
+                        // Too large or datagrams off cannot happen with a fixed 136-byte
                         // datagram on kumo's transport; a closed connection shows up below.
                         if self.conn.send_datagram(datagram.encode().into()).is_ok() {
                             self.report(stats::Event::InputSent { seq: datagram.seq });

@@ -17,6 +17,7 @@ use crate::core::stats;
 use crate::core::wire::{Control, GoodbyeReason, Hello, RejectReason, Welcome};
 use crate::decode::{self, AccessUnit, FrameSlot};
 use crate::net::{self, NetError, close};
+use crate::pads::Rumble;
 use crate::tls::{self, Fingerprint, Verify};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use std::net::SocketAddr;
@@ -85,6 +86,8 @@ pub struct ClientConfig {
     pub protocol_version: u16,
     /// Played into the session's input from the start of streaming (`--input-script`).
     pub input_script: Option<Script>,
+    /// Read gamepads (gilrs, on the "kumo-pads" thread) into the session's input.
+    pub gamepads: bool,
 }
 
 /// Connects and completes the handshake, and has the decode thread call `notify` after
@@ -113,6 +116,8 @@ pub struct Session {
     /// The player's input as it is now: devices (and a script) write it, the session sends
     /// it to the host as datagrams.
     pub input: Arc<watch::Sender<InputState>>,
+    /// Rumble requests from the host, when no gamepad thread took them (`gamepads` off).
+    pub rumble: Option<Receiver<Rumble>>,
     host: SocketAddr,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<End, ClientError>>,
@@ -210,6 +215,23 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
             return Err(ClientError::Handshake { addr, reason: format!("expected Welcome, got {other:?}") });
         }
     };
+    start(conn, endpoint, welcome, send, recv, config.input_script, config.gamepads, notify)
+}
+
+/// Starts streaming after the handshake: the decode thread, the input sources and the
+/// session task.
+#[allow(clippy::too_many_arguments)]
+fn start(
+    conn: Connection,
+    endpoint: Endpoint,
+    welcome: Welcome,
+    send: SendStream,
+    recv: RecvStream,
+    input_script: Option<Script>,
+    gamepads: bool,
+    notify: Option<decode::Notify>,
+) -> Result<Session, ClientError> {
+    let addr = conn.remote_address();
     tracing::info!(host = %addr, width = welcome.width, height = welcome.height, fps = welcome.fps, bitrate_kbps = welcome.bitrate_kbps, "streaming");
 
     let (events_tx, events) = std::sync::mpsc::sync_channel(STATS_QUEUE);
@@ -234,12 +256,20 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
     let (stop, stop_rx) = watch::channel(false);
     let (input, input_rx) = watch::channel(InputState::default());
     let input = Arc::new(input);
-    if let Some(script) = config.input_script {
+    if let Some(script) = input_script {
         tokio::spawn(play_script(script, input.clone(), stop_rx.clone()));
     }
-    let link = Link { conn, addr, send, events: events_tx, decode: decode_tx, _endpoint: endpoint };
+    // Rumble is advisory: when 8 are waiting for the pad thread, newer ones are dropped.
+    let (rumble_tx, rumble_rx) = std::sync::mpsc::sync_channel(8);
+    let rumble = if gamepads {
+        crate::pads::spawn(input.clone(), rumble_rx)?;
+        None
+    } else {
+        Some(rumble_rx)
+    };
+    let link = Link { conn, addr, send, events: events_tx, decode: decode_tx, rumble: rumble_tx, _endpoint: endpoint };
     let task = tokio::spawn(link.run(recv, losses_rx, input_rx, stop_rx));
-    Ok(Session { welcome, events, slot, input, host: addr, stop, task, decode_thread })
+    Ok(Session { welcome, events, slot, input, rumble, host: addr, stop, task, decode_thread })
 }
 
 /// The session's network half, owned by its task.
@@ -249,6 +279,7 @@ struct Link {
     send: SendStream,
     events: SyncSender<stats::Event>,
     decode: SyncSender<AccessUnit>,
+    rumble: SyncSender<Rumble>,
     /// Keeps the endpoint (and its socket) alive as long as the session.
     _endpoint: Endpoint,
 }
@@ -335,6 +366,10 @@ impl Link {
                 msg = control.recv() => match msg {
                     Some(Ok(Control::Pong { client_micros, .. })) => {
                         self.report(stats::Event::Rtt { rtt_micros: clock::now_micros().saturating_sub(client_micros) });
+                    }
+                    Some(Ok(Control::Rumble { pad, strong, weak, duration_ms })) => {
+                        self.report(stats::Event::Rumble);
+                        self.rumble.try_send(Rumble { slot: pad, strong, weak, duration_ms }).ok();
                     }
                     Some(Ok(Control::Goodbye { reason, message })) => {
                         tracing::info!(?reason, %message, "host ended the session");

@@ -24,7 +24,7 @@ pub fn run_headless(
     duration: Option<Duration>,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<Outcome> {
-    run(rt, request, input_script, |config| {
+    run(rt, request, input_script, false, |config| {
         headless::run(rt, config, duration, interrupted).context("the demo's client could not start")
     })
 }
@@ -37,7 +37,7 @@ pub fn run_windowed(
     options: WindowOptions,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<Outcome> {
-    run(rt, request, input_script, |config| window::run(rt, config, options, interrupted))
+    run(rt, request, input_script, true, |config| window::run(rt, config, options, interrupted))
 }
 
 /// Starts the demo's host, runs `client` against it, then stops the host.
@@ -45,6 +45,7 @@ fn run(
     rt: &Runtime,
     request: StreamRequest,
     input_script: Option<Script>,
+    gamepads: bool,
     client: impl FnOnce(ClientConfig) -> anyhow::Result<Outcome>,
 ) -> anyhow::Result<Outcome> {
     let host = {
@@ -65,6 +66,7 @@ fn run(
         connect_timeout: Duration::from_secs(5),
         protocol_version: PROTOCOL_VERSION,
         input_script,
+        gamepads,
     };
     let (stop_host, stop_rx) = tokio::sync::watch::channel(false);
     let host_task = rt.spawn(host.serve(stop_rx));

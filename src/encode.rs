@@ -187,6 +187,8 @@ mod ffi {
 pub struct GameLink {
     input: Mutex<Option<InputDatagram>>,
     report: Mutex<GameReport>,
+    /// Pad slots owed a rumble (bit per slot): collisions since the network task last looked.
+    rumble: std::sync::atomic::AtomicU8,
 }
 
 /// What the game looked like at the last captured frame.
@@ -219,10 +221,16 @@ impl GameLink {
         *Self::lock(&self.report)
     }
 
+    /// Pad slots to rumble since the last call (bit per slot).
+    pub fn take_rumble(&self) -> u8 {
+        self.rumble.swap(0, std::sync::atomic::Ordering::AcqRel)
+    }
+
     /// Forgets the previous session's input and report.
     pub fn reset(&self) {
         *Self::lock(&self.input) = None;
         *Self::lock(&self.report) = GameReport::default();
+        self.rumble.store(0, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -323,6 +331,9 @@ fn capture_loop(
             game.apply(&input);
         }
         game.step(schedule.interval());
+        if let Some(slot) = game.take_rumble() {
+            link.rumble.fetch_or(1 << slot, std::sync::atomic::Ordering::AcqRel);
+        }
         let input_seq = game::draw(&mut game, &mut picture);
         *GameLink::lock(&link.report) =
             GameReport { frames: frame_number + 1, input_seq, x: game.x, y: game.y, presses: game.presses };

@@ -201,6 +201,14 @@ fn negotiate(hello: &Hello, config: &HostConfig) -> Result<Settings, String> {
     })
 }
 
+/// A collision in the game: a short, strong buzz on each pad (slot bit) that caused one.
+async fn send_rumble(send: &mut SendStream, slots: u8) -> Result<(), NetError> {
+    for pad in (0..4u8).filter(|p| slots & (1 << p) != 0) {
+        net::write_control(send, &Control::Rumble { pad, strong: 40_000, weak: 20_000, duration_ms: 150 }).await?;
+    }
+    Ok(())
+}
+
 async fn refuse(
     conn: &Connection,
     send: &mut SendStream,
@@ -237,6 +245,9 @@ async fn stream(
                 let Some(frame) = frame else {
                     break Err(NetError::Connection(quinn::ConnectionError::LocallyClosed));
                 };
+                if let Err(err) = send_rumble(&mut send, game.take_rumble()).await {
+                    break Err(err);
+                }
                 let Ok(permit) = in_flight.clone().try_acquire_owned() else {
                     tracing::debug!(frame = frame.header.frame_number, "client is not keeping up; dropping a frame");
                     worker.send(Command::ForceIdr);

@@ -14,6 +14,7 @@ pub mod host;
 pub mod keys;
 pub mod net;
 pub mod overlay;
+pub mod pads;
 pub mod present;
 pub mod tls;
 pub mod window;

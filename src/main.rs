@@ -250,6 +250,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 connect_timeout: Duration::from_secs(connect_timeout),
                 protocol_version: PROTOCOL_VERSION,
                 input_script: input_script(&run)?,
+                gamepads: !run.headless,
             };
             let interrupted = interrupt_flag(&rt);
             let outcome = if run.headless {

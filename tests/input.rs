@@ -89,6 +89,7 @@ fn play(loss_every: Option<u64>) {
         connect_timeout: Duration::from_secs(10),
         protocol_version: PROTOCOL_VERSION,
         input_script: Some(Script::parse(SCRIPT).unwrap()),
+        gamepads: false,
     };
     let session = rt.block_on(client::connect(config)).unwrap();
     let mut stats = Stats::new(0);
@@ -144,4 +145,43 @@ fn scripted_input_reaches_the_host_game_and_comes_back_in_pixels() {
 fn scripted_input_survives_a_lossy_link() {
     // Every 4th packet lost each way: handshake, frames, input and acks alike.
     play(Some(4));
+}
+
+#[test]
+fn running_into_a_wall_with_a_pad_rumbles_that_pad() {
+    let rt = kumo::runtime().unwrap();
+    let host = {
+        let _guard = rt.enter();
+        Host::bind(HostConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            name: "rumble test host".into(),
+            max_fps: 60,
+            encoder_threads: 1,
+        })
+        .unwrap()
+    };
+    let (fingerprint, addr) = (host.fingerprint(), host.local_addr());
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    rt.spawn(host.serve(stop_rx));
+    // Pad in slot 2 pushes right: the player reaches the edge after about 0.9 s.
+    let script = "0 pad 2 connect\n50 pad 2 stick left 1 0\n3000 pad 2 stick left 0 0\n3100 end";
+    let config = ClientConfig {
+        host: addr,
+        verify: Verify::Pinned(fingerprint),
+        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000 },
+        name: "rumble test client".into(),
+        connect_timeout: Duration::from_secs(10),
+        protocol_version: PROTOCOL_VERSION,
+        input_script: Some(Script::parse(script).unwrap()),
+        gamepads: false,
+    };
+    let mut session = rt.block_on(client::connect(config)).unwrap();
+    let rumble = session.rumble.take().expect("no pad thread took the rumble channel");
+    let got = rumble.recv_timeout(Duration::from_secs(10));
+    session.stop();
+    rt.block_on(session.finish()).ok();
+    stop.send(true).ok();
+    let got = got.expect("a rumble within 10 s");
+    assert_eq!(got.slot, 2, "the pad that ran into the wall: {got:?}");
+    assert!(got.strong > 0 && got.duration_ms > 0, "{got:?}");
 }

@@ -48,6 +48,7 @@ fn config(r: &Running, verify: Verify) -> ClientConfig {
         connect_timeout: Duration::from_secs(5),
         protocol_version: PROTOCOL_VERSION,
         input_script: None,
+        gamepads: false,
     }
 }
 
@@ -145,6 +146,7 @@ fn an_absent_host_is_reported_in_a_sentence() {
         connect_timeout: Duration::from_millis(500),
         protocol_version: PROTOCOL_VERSION,
         input_script: None,
+        gamepads: false,
     };
     let err = rt.block_on(client::connect(c)).err().expect("nobody answers");
     assert!(err.to_string().contains("is `kumo host` running"), "{err}");

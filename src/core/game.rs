@@ -36,6 +36,12 @@ pub struct Game {
     drawn_seq: u64,
     /// Anything held right now (any button or key): the player lights up.
     pub holding: bool,
+    /// The pad slot whose stick moves the player, if a pad does.
+    mover: Option<u8>,
+    /// The player is against an edge.
+    at_edge: bool,
+    /// A collision's rumble, for the pad that caused it, not yet sent.
+    rumble: Option<u8>,
 }
 
 impl Default for Game {
@@ -50,6 +56,9 @@ impl Default for Game {
             input_seq: 0,
             drawn_seq: 0,
             holding: false,
+            mover: None,
+            at_edge: false,
+            rumble: None,
         }
     }
 }
@@ -66,9 +75,13 @@ impl Game {
         self.y += dy as f32 / MOUSE_COUNTS_PER_SCREEN;
 
         let (mut vx, mut vy) = (0.0, 0.0);
-        if let Some(pad) = s.pads.iter().find(|p| p.connected && (p.left[0] != 0 || p.left[1] != 0)) {
+        self.mover = None;
+        if let Some((slot, pad)) =
+            s.pads.iter().enumerate().find(|(_, p)| p.connected && (p.left[0] != 0 || p.left[1] != 0))
+        {
             vx = f32::from(pad.left[0]) / 32767.0;
             vy = f32::from(pad.left[1]) / 32767.0;
+            self.mover = Some(slot as u8);
         }
         let held = |usages: [u8; 2]| usages.iter().any(|&u| s.key_down(u));
         vx += f32::from(u8::from(held([key::D, 0x4F]))) - f32::from(u8::from(held([key::A, 0x50])));
@@ -90,12 +103,26 @@ impl Game {
         self.clamp();
     }
 
-    /// Advances the game by one frame interval.
+    /// Advances the game by one frame interval. Running into an edge with a pad's stick is a
+    /// collision: that pad gets a rumble ([`Game::take_rumble`]).
     pub fn step(&mut self, dt: Duration) {
         let t = dt.as_secs_f32();
-        self.x += self.velocity.0 * SPEED_PER_SEC * t;
-        self.y += self.velocity.1 * SPEED_PER_SEC * t;
+        let (want_x, want_y) =
+            (self.x + self.velocity.0 * SPEED_PER_SEC * t, self.y + self.velocity.1 * SPEED_PER_SEC * t);
+        self.x = want_x;
+        self.y = want_y;
         self.clamp();
+        let moving = self.velocity != (0.0, 0.0);
+        let blocked = moving && (self.x != want_x || self.y != want_y);
+        if blocked && !self.at_edge {
+            self.rumble = self.mover;
+        }
+        self.at_edge = blocked;
+    }
+
+    /// The pad slot to rumble for a collision since the last call, if any.
+    pub fn take_rumble(&mut self) -> Option<u8> {
+        self.rumble.take()
     }
 
     fn clamp(&mut self) {
@@ -217,6 +244,21 @@ mod tests {
         // Held far past the edge: the player stays inside the picture.
         g.step(Duration::from_secs(10));
         assert!((g.y - PLAYER_SIZE / 2.0).abs() < 1e-6);
+        assert_eq!(g.take_rumble(), None, "the keyboard has no motors");
+    }
+
+    #[test]
+    fn running_into_an_edge_with_a_pad_rumbles_that_pad_once() {
+        let mut g = Game::default();
+        let mut s = InputState::default();
+        s.pads[3] = PadState { connected: true, left: [32767, 0], ..PadState::default() };
+        g.apply(&datagram(1, s));
+        g.step(Duration::from_millis(500));
+        assert_eq!(g.take_rumble(), None, "not at the edge yet");
+        g.step(Duration::from_millis(500));
+        assert_eq!(g.take_rumble(), Some(3));
+        g.step(Duration::from_millis(100));
+        assert_eq!(g.take_rumble(), None, "pushing on against the wall is one collision");
     }
 
     #[test]

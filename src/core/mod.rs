@@ -18,6 +18,7 @@ pub mod layout;
 pub mod marker;
 pub mod overlay;
 pub mod pacing;
+pub mod pads;
 pub mod scene;
 pub mod screen;
 pub mod script;

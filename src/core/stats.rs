@@ -83,6 +83,8 @@ pub enum Event {
         accepted: u64,
         to_host_micros: Option<u64>,
     },
+    /// The host asked for a rumble.
+    Rumble,
 }
 
 /// One picture handed to the display.
@@ -138,6 +140,7 @@ pub struct Stats {
     inputs_sent: u64,
     inputs_received_by_host: u64,
     input_to_host: Histogram,
+    rumbles: u64,
 }
 
 /// Three percentiles of a distribution, in milliseconds.
@@ -230,6 +233,8 @@ pub struct Summary {
     pub inputs_received_by_host: u64,
     /// Reading an input on the client → its arrival at the host.
     pub input_to_host_ms: Percentiles,
+    /// Rumble requests from the host.
+    pub rumbles_received: u64,
 }
 
 impl Stats {
@@ -269,6 +274,7 @@ impl Stats {
             inputs_sent: 0,
             inputs_received_by_host: 0,
             input_to_host: Histogram::new(),
+            rumbles: 0,
         }
     }
 
@@ -330,6 +336,7 @@ impl Stats {
             }
             Event::PacingDropped { count } => self.dropped_pacing += count,
             Event::InputSent { .. } => self.inputs_sent += 1,
+            Event::Rumble => self.rumbles += 1,
             Event::InputAcked { accepted, to_host_micros } => {
                 self.inputs_received_by_host = self.inputs_received_by_host.max(accepted);
                 if let Some(micros) = to_host_micros {
@@ -397,6 +404,7 @@ impl Stats {
             inputs_sent: self.inputs_sent,
             inputs_received_by_host: self.inputs_received_by_host,
             input_to_host_ms: Percentiles::of(&self.input_to_host),
+            rumbles_received: self.rumbles,
         }
     }
 }

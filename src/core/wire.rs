@@ -260,6 +260,13 @@ pub enum Control {
         reason: GoodbyeReason,
         message: String,
     },
+    /// Host → client: rumble the pad in `pad`'s slot (motors 0..=65535) for `duration_ms`.
+    Rumble {
+        pad: u8,
+        strong: u16,
+        weak: u16,
+        duration_ms: u16,
+    },
 }
 
 mod tag {
@@ -271,6 +278,7 @@ mod tag {
     pub(super) const PING: u8 = 6;
     pub(super) const PONG: u8 = 7;
     pub(super) const GOODBYE: u8 = 8;
+    pub(super) const RUMBLE: u8 = 9;
 }
 
 impl Control {
@@ -329,6 +337,13 @@ impl Control {
                 w.u32(*id);
                 w.u64(*client_micros);
                 w.u64(*host_micros);
+            }
+            Self::Rumble { pad, strong, weak, duration_ms } => {
+                w.u8(tag::RUMBLE);
+                w.u8(*pad);
+                w.u16(*strong);
+                w.u16(*weak);
+                w.u16(*duration_ms);
             }
             Self::Goodbye { reason, message } => {
                 w.u8(tag::GOODBYE);
@@ -401,6 +416,7 @@ impl Control {
             tag::SET_BITRATE => Self::SetBitrate { bitrate_kbps: r.u32()? },
             tag::PING => Self::Ping { id: r.u32()?, client_micros: r.u64()? },
             tag::PONG => Self::Pong { id: r.u32()?, client_micros: r.u64()?, host_micros: r.u64()? },
+            tag::RUMBLE => Self::Rumble { pad: r.u8()?, strong: r.u16()?, weak: r.u16()?, duration_ms: r.u16()? },
             tag::GOODBYE => {
                 let reason = match r.u8()? {
                     0 => GoodbyeReason::Finished,
@@ -544,6 +560,8 @@ mod tests {
                 client_micros,
                 host_micros
             }),
+            (any::<u8>(), any::<u16>(), any::<u16>(), any::<u16>())
+                .prop_map(|(pad, strong, weak, duration_ms)| { Control::Rumble { pad, strong, weak, duration_ms } }),
             (0..3u8, text).prop_map(|(r, message)| Control::Goodbye {
                 reason: [GoodbyeReason::Finished, GoodbyeReason::HostShutdown, GoodbyeReason::ProtocolError]
                     [r as usize],

@@ -82,6 +82,8 @@ enum Command {
     },
 }
 
+// Command-line switches: each bool is one independent flag.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Args)]
 struct RunArgs {
     /// Run without a window: stream, then print the session summary.
@@ -102,6 +104,10 @@ struct RunArgs {
     /// bt601-full, bt709-limited, bt709-full.
     #[arg(long, value_name = "SPACE")]
     color: Option<ColorSpace>,
+    /// Lock the pointer inside the window while playing, for games that turn the camera with
+    /// the mouse (relative mode). Ctrl+Alt+Shift+Z releases it.
+    #[arg(long)]
+    relative_mouse: bool,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
@@ -180,6 +186,7 @@ fn window_options(run: &RunArgs) -> anyhow::Result<WindowOptions> {
         fullscreen: run.fullscreen,
         duration: duration(run)?,
         color: run.color,
+        relative_mouse: run.relative_mouse,
     })
 }
 

@@ -30,7 +30,7 @@ use winit::dpi::LogicalSize;
 use winit::event::{DeviceEvent, DeviceId, ElementState, MouseButton, MouseScrollDelta, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
 use winit::keyboard::{KeyCode, ModifiersState, PhysicalKey};
-use winit::window::{Fullscreen, Window, WindowId};
+use winit::window::{CursorGrabMode, Fullscreen, Window, WindowId};
 
 /// Session events applied per wake-up at most, so a flood cannot starve drawing.
 const EVENTS_PER_TICK: usize = 4096;
@@ -52,6 +52,8 @@ pub struct WindowOptions {
     pub duration: Option<Duration>,
     /// Convert with this colour space instead of the one the host announces.
     pub color: Option<ColorSpace>,
+    /// Lock the pointer to the window while playing (games that turn with the mouse).
+    pub relative_mouse: bool,
 }
 
 /// What wakes the event loop from other threads.
@@ -136,6 +138,7 @@ struct App {
     /// Keyboard and mouse go to the game (Ctrl+Alt+Shift+Z toggles).
     captured: bool,
     focused: bool,
+    combo_held: bool,
 }
 
 impl App {
@@ -179,6 +182,7 @@ impl App {
             last_redraw: Instant::now(),
             captured: true,
             focused: true,
+            combo_held: false,
         }
     }
 
@@ -562,9 +566,35 @@ impl App {
             && title != self.title
         {
             gfx.window.set_title(&title);
-            gfx.window.set_cursor_visible(!(self.screen.is_streaming() && self.captured));
+            let playing = self.screen.is_streaming() && self.captured;
+            gfx.window.set_cursor_visible(!playing);
+            if self.options.relative_mouse {
+                // Relative mode: lock the pointer (or at least confine it) so turning never
+                // stops at the window's edge; release it with the capture.
+                let grab = if playing {
+                    gfx.window
+                        .set_cursor_grab(CursorGrabMode::Locked)
+                        .or_else(|_| gfx.window.set_cursor_grab(CursorGrabMode::Confined))
+                } else {
+                    gfx.window.set_cursor_grab(CursorGrabMode::None)
+                };
+                if let Err(err) = grab {
+                    tracing::debug!("pointer grab: {err}");
+                }
+            }
         }
         self.title = title;
+    }
+
+    /// The gamepad overlay combo (Back + Start + both bumpers on one pad), on its rising edge.
+    fn check_pad_combo(&mut self) {
+        let Some(session) = &self.session else { return };
+        let held = session.input.borrow().pads.iter().any(|p| hotkeys::pad_combo(p.buttons));
+        if held && !self.combo_held {
+            self.overlay = !self.overlay;
+            self.request_redraw();
+        }
+        self.combo_held = held;
     }
 }
 
@@ -691,6 +721,7 @@ impl ApplicationHandler<Wake> for App {
             event_loop.exit();
         }
         self.update_title_and_cursor();
+        self.check_pad_combo();
         let now = self.now();
         if (self.screen.animating(now) || self.overlay) && self.last_redraw.elapsed() >= TICK {
             // A clock or the overlay's figures are on screen: keep them moving even without video.

@@ -45,6 +45,14 @@ pub fn action(press: Press) -> Option<Action> {
     }
 }
 
+/// Whether a pad's buttons hold the overlay combo: Back + Start + both bumpers (a chord no
+/// game uses on its own).
+pub fn pad_combo(buttons: u32) -> bool {
+    use super::input::button::{BACK, LEFT_BUMPER, RIGHT_BUMPER, START};
+    let combo = BACK | START | LEFT_BUMPER | RIGHT_BUMPER;
+    buttons & combo == combo
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +68,15 @@ mod tests {
         assert_eq!(action(press(true, true, true, Key::Letter('Q'))), Some(Action::Quit));
         assert_eq!(action(press(true, true, true, Key::Letter('Z'))), Some(Action::ToggleCapture));
         assert_eq!(action(press(false, false, false, Key::F11)), Some(Action::ToggleFullscreen));
+    }
+
+    #[test]
+    fn the_pad_combo_needs_all_four_buttons() {
+        use crate::core::input::button::{A, BACK, LEFT_BUMPER, RIGHT_BUMPER, START};
+        assert!(pad_combo(BACK | START | LEFT_BUMPER | RIGHT_BUMPER));
+        assert!(pad_combo(BACK | START | LEFT_BUMPER | RIGHT_BUMPER | A));
+        assert!(!pad_combo(BACK | START | LEFT_BUMPER));
+        assert!(!pad_combo(START));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use crate::clock;
 use crate::core::assemble::Frame;
-use crate::core::input::{InputAck, InputSender, InputState, SendPolicy};
+use crate::core::input::{InputAck, InputSender, InputState, Press, SendPolicy, transitions};
 use crate::core::script::{Player, Script};
 use crate::core::sequence::{self, DropReason, Sequencer};
 use crate::core::stats;
@@ -97,6 +97,44 @@ pub async fn connect_notifying(config: ClientConfig, notify: decode::Notify) -> 
     open(config, Some(notify)).await
 }
 
+/// Key and button transitions waiting for the reliable path. A person presses at most tens of
+/// keys a second; when 256 are waiting (the session loop stalled) newer ones are dropped, and
+/// the held state still arrives with the next datagram.
+const PRESS_QUEUE: usize = 256;
+
+/// The session's input, shared by every source (window, gamepads, script): the whole current
+/// state, which datagrams carry, and the key and button transitions, which the control stream
+/// carries reliably and in order.
+pub struct InputHandle {
+    state: watch::Sender<InputState>,
+    presses: mpsc::Sender<Press>,
+}
+
+impl InputHandle {
+    /// Changes the input state; returns whether it changed. Call once per device event, so a
+    /// tap's press and release are two calls and both reach the host.
+    pub fn modify(&self, change: impl FnOnce(&mut InputState)) -> bool {
+        self.state.send_if_modified(|state| {
+            let before = *state;
+            change(state);
+            transitions(&before, state, |press| {
+                self.presses.try_send(press).ok();
+            });
+            *state != before
+        })
+    }
+
+    /// The state as it is now.
+    pub fn current(&self) -> InputState {
+        *self.state.borrow()
+    }
+
+    /// Whether the session is over (nobody reads the input any more).
+    pub fn is_closed(&self) -> bool {
+        self.state.is_closed()
+    }
+}
+
 /// How a session ended without an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum End {
@@ -115,7 +153,7 @@ pub struct Session {
     pub slot: Arc<FrameSlot>,
     /// The player's input as it is now: devices (and a script) write it, the session sends
     /// it to the host as datagrams.
-    pub input: Arc<watch::Sender<InputState>>,
+    pub input: Arc<InputHandle>,
     /// Rumble requests from the host, when no gamepad thread took them (`gamepads` off).
     pub rumble: Option<Receiver<Rumble>>,
     host: SocketAddr,
@@ -254,8 +292,9 @@ fn start(
         decode::Outputs { stats: events_tx.clone(), losses: losses_tx, slot: slot.clone(), notify },
     )?;
     let (stop, stop_rx) = watch::channel(false);
-    let (input, input_rx) = watch::channel(InputState::default());
-    let input = Arc::new(input);
+    let (state, input_rx) = watch::channel(InputState::default());
+    let (presses, presses_rx) = mpsc::channel(PRESS_QUEUE);
+    let input = Arc::new(InputHandle { state, presses });
     if let Some(script) = input_script {
         tokio::spawn(play_script(script, input.clone(), stop_rx.clone()));
     }
@@ -268,7 +307,7 @@ fn start(
         Some(rumble_rx)
     };
     let link = Link { conn, addr, send, events: events_tx, decode: decode_tx, rumble: rumble_tx, _endpoint: endpoint };
-    let task = tokio::spawn(link.run(recv, losses_rx, input_rx, stop_rx));
+    let task = tokio::spawn(link.run(recv, losses_rx, (input_rx, presses_rx), stop_rx));
     Ok(Session { welcome, events, slot, input, rumble, host: addr, stop, task, decode_thread })
 }
 
@@ -293,9 +332,11 @@ impl Link {
         mut self,
         recv: RecvStream,
         mut losses: mpsc::Receiver<u64>,
-        mut input: watch::Receiver<InputState>,
+        (mut input, mut presses): (watch::Receiver<InputState>, mpsc::Receiver<Press>),
         mut stop: watch::Receiver<bool>,
     ) -> Result<End, ClientError> {
+        let mut batch = Vec::with_capacity(Press::MAX_PER_MESSAGE);
+        let mut presses_open = true;
         let mut inputs = InputSender::new(SendPolicy::default());
         let mut input_open = true;
         let mut acked = 0u64;
@@ -321,6 +362,15 @@ impl Link {
                         inputs.update(&state, clock::now_micros());
                     }
                 }
+                n = presses.recv_many(&mut batch, Press::MAX_PER_MESSAGE), if presses_open => {
+                    presses_open = n > 0;
+                    if n > 0 {
+                        let msg = Control::Presses(std::mem::take(&mut batch));
+                        if let Err(err) = net::write_control(&mut self.send, &msg).await {
+                            break self.lost(err);
+                        }
+                    }
+                }
                 () = tokio::time::sleep_until((start + input_due).into()) => {
                     if let Some(datagram) = inputs.poll(start.elapsed()) {
                         // Too large or datagrams off cannot happen with a fixed 136-byte
@@ -331,18 +381,7 @@ impl Link {
                     }
                 }
                 datagram = self.conn.read_datagram() => match datagram {
-                    Ok(bytes) => match InputAck::decode(&bytes) {
-                        Ok(ack) => {
-                            inputs.on_ack(ack.seq);
-                            if ack.seq > acked {
-                                acked = ack.seq;
-                                let latency = (ack.client_micros != 0)
-                                    .then(|| ack.host_micros.saturating_sub(ack.client_micros));
-                                self.report(stats::Event::InputAcked { accepted: ack.accepted, to_host_micros: latency });
-                            }
-                        }
-                        Err(err) => tracing::debug!("ignoring a datagram: {err}"),
-                    },
+                    Ok(bytes) => self.on_ack(&bytes, &mut inputs, &mut acked),
                     Err(err) => break self.lost(err.into()),
                 },
                 frame = frames.recv() => {
@@ -399,6 +438,22 @@ impl Link {
         result
     }
 
+    /// An input acknowledgement from the host (the only datagram it sends).
+    fn on_ack(&self, bytes: &[u8], inputs: &mut InputSender, acked: &mut u64) {
+        match InputAck::decode(bytes) {
+            Ok(ack) => {
+                inputs.on_ack(ack.seq);
+                if ack.seq > *acked {
+                    *acked = ack.seq;
+                    // Host stamp minus client stamp, signed: the clocks may differ.
+                    let latency = (ack.client_micros != 0).then(|| ack.host_micros as i64 - ack.client_micros as i64);
+                    self.report(stats::Event::InputAcked { accepted: ack.accepted, to_host_micros: latency });
+                }
+            }
+            Err(err) => tracing::debug!("ignoring a datagram: {err}"),
+        }
+    }
+
     fn lost(&self, source: NetError) -> Result<End, ClientError> {
         match &source {
             NetError::Connection(quinn::ConnectionError::ApplicationClosed(close))
@@ -447,7 +502,7 @@ impl Link {
 }
 
 /// Plays an input script into the session's input, timed from the start of streaming.
-async fn play_script(script: Script, input: Arc<watch::Sender<InputState>>, mut stop: watch::Receiver<bool>) {
+async fn play_script(script: Script, input: Arc<InputHandle>, mut stop: watch::Receiver<bool>) {
     let start = Instant::now();
     let mut player = Player::new(script);
     while let Some(next) = player.next_at() {
@@ -455,7 +510,9 @@ async fn play_script(script: Script, input: Arc<watch::Sender<InputState>>, mut 
             () = tokio::time::sleep_until((start + next).into()) => {}
             _ = stop.changed() => return,
         }
-        input.send_if_modified(|state| player.advance(start.elapsed(), state));
+        while let Some(change) = player.next_due(start.elapsed()) {
+            input.modify(|state| change.apply(state));
+        }
     }
 }
 

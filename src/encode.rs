@@ -11,7 +11,7 @@ use crate::clock;
 use crate::core::annexb;
 use crate::core::assemble::Frame;
 use crate::core::game::{self, Game};
-use crate::core::input::InputDatagram;
+use crate::core::input::{InputDatagram, Press};
 use crate::core::pacing::{CaptureClock, Tick};
 use crate::core::scene::{self, I420};
 use crate::core::wire::{FrameHeader, FrameKind};
@@ -189,7 +189,13 @@ pub struct GameLink {
     report: Mutex<GameReport>,
     /// Pad slots owed a rumble (bit per slot): collisions since the network task last looked.
     rumble: std::sync::atomic::AtomicU8,
+    /// Key and button transitions from the reliable path, in order, for the next frame. At
+    /// most `MAX_PENDING_PRESSES` wait; beyond that (no frame captured for a long while) the
+    /// oldest are dropped.
+    presses: Mutex<std::collections::VecDeque<Press>>,
 }
+
+const MAX_PENDING_PRESSES: usize = 1024;
 
 /// What the game looked like at the last captured frame.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -221,6 +227,17 @@ impl GameLink {
         *Self::lock(&self.report)
     }
 
+    /// Queues key and button transitions for the game.
+    pub fn push_presses(&self, presses: &[Press]) {
+        let mut queue = Self::lock(&self.presses);
+        for p in presses {
+            if queue.len() == MAX_PENDING_PRESSES {
+                queue.pop_front();
+            }
+            queue.push_back(*p);
+        }
+    }
+
     /// Pad slots to rumble since the last call (bit per slot).
     pub fn take_rumble(&self) -> u8 {
         self.rumble.swap(0, std::sync::atomic::Ordering::AcqRel)
@@ -231,6 +248,7 @@ impl GameLink {
         *Self::lock(&self.input) = None;
         *Self::lock(&self.report) = GameReport::default();
         self.rumble.store(0, std::sync::atomic::Ordering::Release);
+        Self::lock(&self.presses).clear();
     }
 }
 
@@ -329,6 +347,9 @@ fn capture_loop(
         scene::render(slot, settings.fps.into(), frame_number as u32, &mut picture);
         if let Some(input) = link.take() {
             game.apply(&input);
+        }
+        for press in GameLink::lock(&link.presses).drain(..) {
+            game.on_press(&press);
         }
         game.step(schedule.interval());
         if let Some(slot) = game.take_rumble() {

@@ -289,6 +289,7 @@ async fn stream(
                     tracing::debug!(last_good_frame, "client asked for an IDR");
                     worker.send(Command::ForceIdr);
                 }
+                Some(Ok(Control::Presses(presses))) => game.push_presses(&presses),
                 Some(Ok(Control::SetBitrate { bitrate_kbps })) => {
                     worker.send(Command::SetBitrate { kbps: bitrate_kbps.clamp(MIN_BITRATE_KBPS, MAX_BITRATE_KBPS) });
                 }

@@ -7,7 +7,8 @@
 //! ends when the session drops its input receiver. Without gamepad support (no udev, a
 //! sandbox) it says so once and ends: keyboard and mouse still work.
 
-use crate::core::input::{InputState, button};
+use crate::client::InputHandle;
+use crate::core::input::button;
 use crate::core::pads::{DeadZones, PadAxis, PadEvent, Pads};
 use gilrs::ff::{BaseEffect, BaseEffectType, EffectBuilder, Replay, Ticks};
 use gilrs::{Axis, Button, EventType, GamepadId, Gilrs, GilrsBuilder};
@@ -15,7 +16,6 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// A rumble the host asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +30,11 @@ pub struct Rumble {
 const POLL: Duration = Duration::from_millis(20);
 
 /// Starts the gamepad thread.
-pub fn spawn(input: Arc<watch::Sender<InputState>>, rumble: Receiver<Rumble>) -> std::io::Result<JoinHandle<()>> {
+pub fn spawn(input: Arc<InputHandle>, rumble: Receiver<Rumble>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("kumo-pads".into()).spawn(move || run(&input, &rumble))
 }
 
-fn run(input: &watch::Sender<InputState>, rumble: &Receiver<Rumble>) {
+fn run(input: &InputHandle, rumble: &Receiver<Rumble>) {
     let mut gilrs = match GilrsBuilder::new().add_included_mappings(true).add_env_mappings(true).build() {
         Ok(g) => g,
         Err(err) => {
@@ -51,7 +51,12 @@ fn run(input: &watch::Sender<InputState>, rumble: &Receiver<Rumble>) {
     // Effects play until dropped: keep each slot's newest until it has run its course.
     let mut playing: Vec<(u8, gilrs::ff::Effect, Instant)> = Vec::new();
     while !input.is_closed() {
-        while let Some(event) = gilrs.next_event_blocking(Some(POLL)) {
+        // A bounded batch per turn, so a busy stick cannot starve rumble or the exit check.
+        let mut batch = 0;
+        while batch < 64
+            && let Some(event) = gilrs.next_event_blocking(Some(POLL))
+        {
+            batch += 1;
             let name = gilrs.gamepad(event.id).name().to_owned();
             match event.event {
                 EventType::Connected => tracing::info!(pad = %name, "gamepad connected"),
@@ -80,7 +85,7 @@ fn run(input: &watch::Sender<InputState>, rumble: &Receiver<Rumble>) {
 }
 
 /// Puts one event into the input state; `ids` gives gilrs ids small stable device numbers.
-fn apply(input: &watch::Sender<InputState>, pads: &mut Pads, ids: &mut Vec<GamepadId>, id: GamepadId, event: PadEvent) {
+fn apply(input: &InputHandle, pads: &mut Pads, ids: &mut Vec<GamepadId>, id: GamepadId, event: PadEvent) {
     let device = ids.iter().position(|&known| known == id).unwrap_or_else(|| {
         ids.push(id);
         ids.len() - 1
@@ -91,7 +96,9 @@ fn apply(input: &watch::Sender<InputState>, pads: &mut Pads, ids: &mut Vec<Gamep
         PadEvent::Button { button, down, .. } => PadEvent::Button { device, button, down },
         PadEvent::Axis { axis, value, .. } => PadEvent::Axis { device, axis, value },
     };
-    input.send_if_modified(|state| pads.apply(event, state));
+    input.modify(|state| {
+        pads.apply(event, state);
+    });
 }
 
 /// A gilrs event as a pad event (device filled in by `apply`).

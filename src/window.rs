@@ -83,7 +83,7 @@ pub fn run(
     if let Some(err) = app.fatal.take() {
         return Err(err);
     }
-    let elapsed = app.streaming_since.map_or(Duration::ZERO, |t| t.elapsed());
+    let elapsed = app.streaming_since.map_or(Duration::ZERO, |t| app.streaming_ended.unwrap_or_else(Instant::now) - t);
     let end = match app.end.take() {
         Some(end) => end,
         None => Ok(End::Stopped),
@@ -139,6 +139,11 @@ struct App {
     captured: bool,
     focused: bool,
     combo_held: bool,
+    /// When the session ended (the summary's duration stops there).
+    streaming_ended: Option<Instant>,
+    /// Fractions of wheel steps and mouse counts not sent yet.
+    scroll_rest: f64,
+    motion_rest: (f64, f64),
 }
 
 impl App {
@@ -183,6 +188,9 @@ impl App {
             captured: true,
             focused: true,
             combo_held: false,
+            streaming_ended: None,
+            scroll_rest: 0.0,
+            motion_rest: (0.0, 0.0),
         }
     }
 
@@ -390,22 +398,14 @@ impl App {
             && self.captured
             && self.focused
         {
-            session.input.send_if_modified(|state| {
-                let before = *state;
-                change(state);
-                *state != before
-            });
+            session.input.modify(change);
         }
     }
 
     /// Lets go of every key and button on the host, so nothing stays stuck.
     fn release_input(&self) {
         if let Some(session) = &self.session {
-            session.input.send_if_modified(|state| {
-                let before = *state;
-                state.release_all();
-                *state != before
-            });
+            session.input.modify(InputState::release_all);
         }
     }
 
@@ -421,7 +421,9 @@ impl App {
         };
         let m = self.modifiers;
         let press = Press { ctrl: m.control_key(), alt: m.alt_key(), shift: m.shift_key(), key: hotkey };
-        let action = hotkeys::action(press);
+        // Hotkeys act on presses; a release always reaches the game, so a key pressed for the
+        // game and released while the chord is held cannot stay down on the host.
+        let action = if pressed { hotkeys::action(press) } else { None };
         if action.is_none() {
             // Everything that is not a hotkey goes to the game, by physical position.
             if let PhysicalKey::Code(code) = event.physical_key
@@ -431,7 +433,7 @@ impl App {
             }
             return;
         }
-        if !pressed || event.repeat {
+        if event.repeat {
             return;
         }
         match action {
@@ -487,6 +489,36 @@ impl App {
         let started = Instant::now();
         let now = self.now();
         let Some(gfx) = &mut self.gfx else { return };
+        let frame = match gfx.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(frame) | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => frame,
+            wgpu::CurrentSurfaceTexture::Outdated => {
+                // Resized under us: configure again and draw on the next turn. The picture
+                // stays in the slot (or uploaded), so that draw shows it (no black frame).
+                let size = gfx.window.inner_size();
+                self.resize(size.width, size.height);
+                return;
+            }
+            wgpu::CurrentSurfaceTexture::Lost => {
+                // The surface itself is gone: make a new one for the same window.
+                match gfx.gpu.instance.create_surface(gfx.window.clone()) {
+                    Ok(surface) => {
+                        surface.configure(&gfx.gpu.device, &gfx.config);
+                        gfx.surface = surface;
+                        tracing::info!("the window's surface was lost and has been recreated");
+                    }
+                    Err(err) => tracing::warn!("the window's surface was lost and cannot be recreated: {err}"),
+                }
+                return;
+            }
+            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => {
+                // Minimised or hidden: try again on the next wake-up or tick, not in a loop.
+                return;
+            }
+            wgpu::CurrentSurfaceTexture::Validation => {
+                tracing::warn!("the surface reported a validation error; skipping a frame");
+                return;
+            }
+        };
         // The newest picture, if one arrived; pictures it replaced unseen are pacing drops.
         let mut shown = None;
         if let Some(session) = &self.session {
@@ -504,24 +536,6 @@ impl App {
                 session.slot.recycle(picture);
             }
         }
-        let frame = match gfx.surface.get_current_texture() {
-            wgpu::CurrentSurfaceTexture::Success(frame) | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => frame,
-            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
-                // Resized or lost under us: configure again and draw on the next turn. The
-                // picture stays uploaded, so that draw shows it (no black frame).
-                let size = gfx.window.inner_size();
-                self.resize(size.width, size.height);
-                return;
-            }
-            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => {
-                gfx.window.request_redraw();
-                return;
-            }
-            wgpu::CurrentSurfaceTexture::Validation => {
-                tracing::warn!("the surface reported a validation error; skipping a frame");
-                return;
-            }
-        };
         let view = frame
             .texture
             .create_view(&wgpu::TextureViewDescriptor { format: Some(gfx.view_format), ..Default::default() });
@@ -589,7 +603,7 @@ impl App {
     /// The gamepad overlay combo (Back + Start + both bumpers on one pad), on its rising edge.
     fn check_pad_combo(&mut self) {
         let Some(session) = &self.session else { return };
-        let held = session.input.borrow().pads.iter().any(|p| hotkeys::pad_combo(p.buttons));
+        let held = session.input.current().pads.iter().any(|p| hotkeys::pad_combo(p.buttons));
         if held && !self.combo_held {
             self.overlay = !self.overlay;
             self.request_redraw();
@@ -626,6 +640,8 @@ impl ApplicationHandler<Wake> for App {
                 self.on_connected(*result);
             }
             Wake::Finished(end) => {
+                self.stopping = None;
+                self.streaming_ended.get_or_insert_with(Instant::now);
                 if let Err(err) = &*end {
                     tracing::error!("{err}");
                 }
@@ -677,11 +693,16 @@ impl ApplicationHandler<Wake> for App {
                 }
             }
             WindowEvent::MouseWheel { delta, .. } => {
-                let steps = match delta {
-                    MouseScrollDelta::LineDelta(_, y) => y.round() as i32,
-                    MouseScrollDelta::PixelDelta(p) => (p.y / 40.0).round() as i32,
+                // Touchpads report pixels: 40 make a wheel step; fractions carry over.
+                self.scroll_rest += match delta {
+                    MouseScrollDelta::LineDelta(_, y) => f64::from(y),
+                    MouseScrollDelta::PixelDelta(p) => p.y / 40.0,
                 };
-                self.input(|s| s.mouse.scroll_total = s.mouse.scroll_total.wrapping_add(steps));
+                let steps = self.scroll_rest.trunc();
+                self.scroll_rest -= steps;
+                if steps != 0.0 {
+                    self.input(|s| s.mouse.scroll_total = s.mouse.scroll_total.wrapping_add(steps as i32));
+                }
             }
             WindowEvent::Focused(focused) => {
                 if !focused {
@@ -699,10 +720,16 @@ impl ApplicationHandler<Wake> for App {
     fn device_event(&mut self, _event_loop: &ActiveEventLoop, _id: DeviceId, event: DeviceEvent) {
         // Raw relative motion, for games that turn the camera with the mouse.
         if let DeviceEvent::MouseMotion { delta: (dx, dy) } = event {
-            self.input(|s| {
-                s.mouse.dx_total = s.mouse.dx_total.wrapping_add(dx.round() as i32);
-                s.mouse.dy_total = s.mouse.dy_total.wrapping_add(dy.round() as i32);
-            });
+            // Sub-count motion (high-resolution mice, scaled desktops) carries over.
+            let (rx, ry) = (self.motion_rest.0 + dx, self.motion_rest.1 + dy);
+            let (sx, sy) = (rx.trunc(), ry.trunc());
+            self.motion_rest = (rx - sx, ry - sy);
+            if sx != 0.0 || sy != 0.0 {
+                self.input(|s| {
+                    s.mouse.dx_total = s.mouse.dx_total.wrapping_add(sx as i32);
+                    s.mouse.dy_total = s.mouse.dy_total.wrapping_add(sy as i32);
+                });
+            }
         }
     }
 

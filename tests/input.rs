@@ -148,6 +148,48 @@ fn scripted_input_survives_a_lossy_link() {
 }
 
 #[test]
+fn taps_too_short_for_a_datagram_still_count() {
+    let rt = kumo::runtime().unwrap();
+    let host = {
+        let _guard = rt.enter();
+        Host::bind(HostConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            name: "tap test host".into(),
+            max_fps: 60,
+            encoder_threads: 1,
+        })
+        .unwrap()
+    };
+    let (fingerprint, addr, game) = (host.fingerprint(), host.local_addr(), host.game());
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    rt.spawn(host.serve(stop_rx));
+    // Each press is released in the same millisecond: the whole-state datagrams may never
+    // show them down, the reliable path must.
+    let script = "100 key Space down\n100 key Space up\n200 pad 0 button A down\n200 pad 0 button A up\n\
+                  300 mouse button left down\n300 mouse button left up\n400 end";
+    let config = ClientConfig {
+        host: addr,
+        verify: Verify::Pinned(fingerprint),
+        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000 },
+        name: "tap test client".into(),
+        connect_timeout: Duration::from_secs(10),
+        protocol_version: PROTOCOL_VERSION,
+        input_script: Some(Script::parse(script).unwrap()),
+        gamepads: false,
+    };
+    let session = rt.block_on(client::connect(config)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while game.report().presses < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    session.stop();
+    rt.block_on(session.finish()).ok();
+    stop.send(true).ok();
+    assert_eq!(game.report().presses, 3, "{:?}", game.report());
+}
+
+#[test]
 fn running_into_a_wall_with_a_pad_rumbles_that_pad() {
     let rt = kumo::runtime().unwrap();
     let host = {

@@ -7,7 +7,7 @@
 //! relative mouse motion moves it by distance (1000 counts = the picture's width or height).
 //! Pure: time comes in as the frame interval.
 
-use super::input::{InputDatagram, InputState, key};
+use super::input::{InputDatagram, InputState, Press, key};
 use super::marker;
 use super::scene::I420;
 use std::time::Duration;
@@ -28,7 +28,8 @@ pub struct Game {
     velocity: (f32, f32),
     mouse_total: (i32, i32),
     previous: InputState,
-    /// Key and button presses seen (down transitions).
+    /// Key and button presses seen (from the reliable path: taps shorter than a datagram
+    /// count too).
     pub presses: u64,
     /// Newest input sequence applied.
     pub input_seq: u64,
@@ -88,19 +89,17 @@ impl Game {
         vy += f32::from(u8::from(held([key::S, 0x51]))) - f32::from(u8::from(held([key::W, 0x52])));
         self.velocity = (vx.clamp(-1.0, 1.0), vy.clamp(-1.0, 1.0));
 
-        let mut presses = 0u64;
-        for (now, before) in s.pads.iter().zip(&self.previous.pads) {
-            presses += u64::from((now.buttons & !before.buttons).count_ones());
-        }
-        for (now, before) in s.keys.iter().zip(&self.previous.keys) {
-            presses += u64::from((now & !before).count_ones());
-        }
-        presses += u64::from((m.buttons & !self.previous.mouse.buttons).count_ones());
-        self.presses += presses;
         self.holding = s.pads.iter().any(|p| p.buttons != 0) || s.keys.iter().any(|&k| k != 0) || m.buttons != 0;
         self.previous = *s;
         self.input_seq = self.input_seq.max(input.seq);
         self.clamp();
+    }
+
+    /// A key or button went down or up (the reliable, ordered path).
+    pub fn on_press(&mut self, press: &Press) {
+        if press.down {
+            self.presses += 1;
+        }
     }
 
     /// Advances the game by one frame interval. Running into an edge with a pad's stick is a
@@ -231,6 +230,7 @@ mod tests {
         let mut s = InputState::default();
         s.pads[2] = PadState { connected: true, buttons: button::A, left: [32767, 0], ..PadState::default() };
         g.apply(&datagram(1, s));
+        g.on_press(&Press { device: Press::FIRST_PAD + 2, code: 0, down: true });
         g.step(Duration::from_millis(200));
         assert!((g.x - 0.6).abs() < 1e-4, "{}", g.x);
         assert_eq!(g.presses, 1);
@@ -238,6 +238,8 @@ mod tests {
         s.pads[2] = PadState { connected: true, ..PadState::default() };
         s.set_key(key::W, true);
         g.apply(&datagram(2, s));
+        g.on_press(&Press { device: Press::KEYBOARD, code: key::W, down: true });
+        g.on_press(&Press { device: Press::FIRST_PAD + 2, code: 0, down: false });
         g.step(Duration::from_millis(200));
         assert!((g.y - 0.4).abs() < 1e-4, "{}", g.y);
         assert_eq!(g.presses, 2, "W is a press; releasing A is not");

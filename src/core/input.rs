@@ -200,6 +200,53 @@ pub fn trigger_axis(v: f32) -> u16 {
     (finite(v).clamp(0.0, 1.0) * 65535.0).round() as u16
 }
 
+/// A discrete change (a key, mouse button or pad button going down or up): what the
+/// reliable path carries so a tap shorter than a datagram's life is never lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Press {
+    /// 0 keyboard, 1 mouse, 2..=5 pad slots 0..=3.
+    pub device: u8,
+    /// Keyboard: HID usage; mouse and pads: the button's bit index.
+    pub code: u8,
+    pub down: bool,
+}
+
+impl Press {
+    pub const KEYBOARD: u8 = 0;
+    pub const MOUSE: u8 = 1;
+    pub const FIRST_PAD: u8 = 2;
+    /// Most presses in one control message.
+    pub const MAX_PER_MESSAGE: usize = 64;
+
+    pub fn is_valid(&self) -> bool {
+        match self.device {
+            Self::KEYBOARD => true,
+            Self::MOUSE => self.code < 5,
+            d => d < Self::FIRST_PAD + MAX_PADS as u8 && self.code < 15,
+        }
+    }
+}
+
+/// Calls `each` for every key and button that changed from `before` to `after`, in a fixed
+/// order (keyboard by usage, mouse, pads by slot).
+pub fn transitions(before: &InputState, after: &InputState, mut each: impl FnMut(Press)) {
+    let mut bits = |device: u8, base: u8, old: u64, new: u64| {
+        let mut changed = old ^ new;
+        while changed != 0 {
+            let bit = changed.trailing_zeros() as u8;
+            changed &= changed - 1;
+            each(Press { device, code: base + bit, down: new & (1 << bit) != 0 });
+        }
+    };
+    for (i, (old, new)) in before.keys.iter().zip(&after.keys).enumerate() {
+        bits(Press::KEYBOARD, i as u8 * 64, *old, *new);
+    }
+    bits(Press::MOUSE, 0, u64::from(before.mouse.buttons), u64::from(after.mouse.buttons));
+    for (slot, (old, new)) in before.pads.iter().zip(&after.pads).enumerate() {
+        bits(Press::FIRST_PAD + slot as u8, 0, u64::from(old.buttons), u64::from(new.buttons));
+    }
+}
+
 /// One input datagram: the state, its sequence number and when the client read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputDatagram {
@@ -696,6 +743,32 @@ mod tests {
         assert_eq!(s.mouse.buttons, 0);
         assert!(s.pads[1].connected && s.pads[1].buttons == 0 && s.pads[1].left == [0, 0]);
         assert_eq!(s.mouse.dy_total, i32::MAX);
+    }
+
+    #[test]
+    fn transitions_list_every_change_in_order() {
+        let before = busy_state();
+        let mut after = before;
+        after.set_key(key::W, false);
+        after.set_key(key::SPACE, true);
+        after.mouse.buttons = mouse_button::RIGHT;
+        after.pads[1].buttons = button::A | button::B;
+        let mut seen = Vec::new();
+        transitions(&before, &after, |p| seen.push(p));
+        assert_eq!(
+            seen,
+            [
+                Press { device: Press::KEYBOARD, code: key::W, down: false },
+                Press { device: Press::KEYBOARD, code: key::SPACE, down: true },
+                Press { device: Press::MOUSE, code: 0, down: false },
+                Press { device: Press::MOUSE, code: 1, down: true },
+                Press { device: Press::FIRST_PAD + 1, code: 1, down: true },
+                Press { device: Press::FIRST_PAD + 1, code: 13, down: false },
+            ]
+        );
+        assert!(seen.iter().all(Press::is_valid));
+        assert!(!Press { device: 6, code: 0, down: true }.is_valid());
+        assert!(!Press { device: Press::MOUSE, code: 5, down: true }.is_valid());
     }
 
     #[test]

@@ -32,6 +32,9 @@ use std::time::Duration;
 /// Longest script accepted, in lines (a script is hand-written or generated, not a recording).
 pub const MAX_LINES: usize = 100_000;
 
+/// Latest time a script may name: a day.
+pub const MAX_TIME_MS: u64 = 24 * 3600 * 1000;
+
 /// Stick dead zone applied to scripted stick positions, as to real pads.
 pub const STICK_DEAD_ZONE: (f32, f32) = (0.1, 0.98);
 pub const TRIGGER_DEAD_ZONE: f32 = 0.05;
@@ -132,7 +135,11 @@ impl Script {
             let words: Vec<&str> = raw.split('#').next().unwrap_or("").split_whitespace().collect();
             let Some((time, rest)) = words.split_first() else { continue };
             let err = |message: String| ScriptError { line, message };
-            let ms: u64 = time.parse().map_err(|_| err(format!("`{time}` is not a time in milliseconds")))?;
+            let ms: u64 = time
+                .parse()
+                .ok()
+                .filter(|&ms| ms <= MAX_TIME_MS)
+                .ok_or_else(|| err(format!("`{time}` is not a time in milliseconds (0 to {MAX_TIME_MS})")))?;
             let at = Duration::from_millis(ms);
             if at < last {
                 return Err(err(format!("time {ms} ms goes back before the line above")));
@@ -230,6 +237,16 @@ impl Player {
         *state != before
     }
 
+    /// The next change due by `now`, one at a time, so each can be applied as its own device
+    /// event (a press and its release at the same moment stay two events).
+    pub fn next_due(&mut self, now: Duration) -> Option<Change> {
+        let &(at, change) = self.script.steps.get(self.next)?;
+        (at <= now).then(|| {
+            self.next += 1;
+            change
+        })
+    }
+
     /// When the next change is due; `None` when the script is over.
     pub fn next_at(&self) -> Option<Duration> {
         self.script.steps.get(self.next).map(|(t, _)| *t)
@@ -290,6 +307,7 @@ mod tests {
             ("0 key W down\n10 key Hyper down", 2, "unknown key"),
             ("100 key W down\n50 key W up", 2, "goes back"),
             ("abc key W down", 1, "not a time"),
+            ("18446744073709551615 key W down", 1, "not a time"),
             ("0 pad 7 connect", 1, "0-3"),
             ("0 mouse move 1.5 2", 1, "whole number"),
             ("0 pad 0 stick up 0 0", 1, "`left` or `right`"),

@@ -77,11 +77,12 @@ pub enum Event {
     InputSent {
         seq: u64,
     },
-    /// The host acknowledged a newer input: how many it has accepted in all, and the time
-    /// from reading that input to its arrival (µs, client→host clocks; `None` for a bare ack).
+    /// The host acknowledged a newer input: how many it has accepted in all, and its arrival
+    /// stamp minus the client's read stamp (µs, host clock minus client clock, so it may be
+    /// negative before the offset is applied; `None` for a bare ack).
     InputAcked {
         accepted: u64,
-        to_host_micros: Option<u64>,
+        to_host_micros: Option<i64>,
     },
     /// The host asked for a rumble.
     Rumble,
@@ -341,9 +342,11 @@ impl Stats {
                 self.inputs_received_by_host = self.inputs_received_by_host.max(accepted);
                 if let Some(micros) = to_host_micros {
                     // Client read time → host receive time, both on the host's clock.
-                    let arrived_client = i128::from(micros) - i128::from(self.offset_micros);
-                    if arrived_client >= 0 {
-                        self.input_to_host.record(arrived_client as u64);
+                    let latency = i128::from(micros) - i128::from(self.offset_micros);
+                    if latency >= 0 {
+                        self.input_to_host.record(latency as u64);
+                    } else {
+                        self.clock_anomalies += 1;
                     }
                 }
             }

@@ -10,6 +10,7 @@
 //! so a peer of another version can always read a `Hello` or `Reject` and say what is wrong.
 
 use super::color::ColorSpace;
+use super::input::Press;
 use thiserror::Error;
 
 /// Version of the protocol this build speaks. Bumped on any incompatible change.
@@ -260,6 +261,9 @@ pub enum Control {
         reason: GoodbyeReason,
         message: String,
     },
+    /// Client → host, reliable and ordered: keys and buttons going down or up, so a tap is
+    /// never lost between two input datagrams (at most `Press::MAX_PER_MESSAGE`).
+    Presses(Vec<Press>),
     /// Host → client: rumble the pad in `pad`'s slot (motors 0..=65535) for `duration_ms`.
     Rumble {
         pad: u8,
@@ -279,6 +283,7 @@ mod tag {
     pub(super) const PONG: u8 = 7;
     pub(super) const GOODBYE: u8 = 8;
     pub(super) const RUMBLE: u8 = 9;
+    pub(super) const PRESSES: u8 = 10;
 }
 
 impl Control {
@@ -337,6 +342,16 @@ impl Control {
                 w.u32(*id);
                 w.u64(*client_micros);
                 w.u64(*host_micros);
+            }
+            Self::Presses(presses) => {
+                w.u8(tag::PRESSES);
+                let n = presses.len().min(Press::MAX_PER_MESSAGE);
+                w.u8(n as u8);
+                for p in &presses[..n] {
+                    w.u8(p.device);
+                    w.u8(p.code);
+                    w.u8(u8::from(p.down));
+                }
             }
             Self::Rumble { pad, strong, weak, duration_ms } => {
                 w.u8(tag::RUMBLE);
@@ -416,6 +431,27 @@ impl Control {
             tag::SET_BITRATE => Self::SetBitrate { bitrate_kbps: r.u32()? },
             tag::PING => Self::Ping { id: r.u32()?, client_micros: r.u64()? },
             tag::PONG => Self::Pong { id: r.u32()?, client_micros: r.u64()?, host_micros: r.u64()? },
+            tag::PRESSES => {
+                let n = usize::from(r.u8()?);
+                if n > Press::MAX_PER_MESSAGE {
+                    return Err(WireError::TooLarge { what: "press list", len: n, max: Press::MAX_PER_MESSAGE });
+                }
+                let mut presses = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let (device, code) = (r.u8()?, r.u8()?);
+                    let down = match r.u8()? {
+                        0 => false,
+                        1 => true,
+                        code => return Err(WireError::UnknownCode { what: "press state", code }),
+                    };
+                    let press = Press { device, code, down };
+                    if !press.is_valid() {
+                        return Err(WireError::Invalid("press device or button"));
+                    }
+                    presses.push(press);
+                }
+                Self::Presses(presses)
+            }
             tag::RUMBLE => Self::Rumble { pad: r.u8()?, strong: r.u16()?, weak: r.u16()?, duration_ms: r.u16()? },
             tag::GOODBYE => {
                 let reason = match r.u8()? {

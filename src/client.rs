@@ -88,6 +88,8 @@ pub struct ClientConfig {
     pub input_script: Option<Script>,
     /// Read gamepads (gilrs, on the "kumo-pads" thread) into the session's input.
     pub gamepads: bool,
+    /// Extra SDL game-controller mappings (config file).
+    pub gamepad_mappings: Vec<String>,
 }
 
 /// Connects and completes the handshake, and has the decode thread call `notify` after
@@ -253,7 +255,8 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
             return Err(ClientError::Handshake { addr, reason: format!("expected Welcome, got {other:?}") });
         }
     };
-    start(conn, endpoint, welcome, send, recv, config.input_script, config.gamepads, notify)
+    let gamepads = config.gamepads.then_some(config.gamepad_mappings);
+    start(conn, endpoint, welcome, send, recv, config.input_script, gamepads, notify)
 }
 
 /// Starts streaming after the handshake: the decode thread, the input sources and the
@@ -266,7 +269,7 @@ fn start(
     send: SendStream,
     recv: RecvStream,
     input_script: Option<Script>,
-    gamepads: bool,
+    gamepads: Option<Vec<String>>,
     notify: Option<decode::Notify>,
 ) -> Result<Session, ClientError> {
     let addr = conn.remote_address();
@@ -300,8 +303,8 @@ fn start(
     }
     // Rumble is advisory: when 8 are waiting for the pad thread, newer ones are dropped.
     let (rumble_tx, rumble_rx) = std::sync::mpsc::sync_channel(8);
-    let rumble = if gamepads {
-        crate::pads::spawn(input.clone(), rumble_rx)?;
+    let rumble = if let Some(mappings) = gamepads {
+        crate::pads::spawn(input.clone(), rumble_rx, mappings)?;
         None
     } else {
         Some(rumble_rx)

@@ -24,7 +24,7 @@ pub fn run_headless(
     duration: Option<Duration>,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<Outcome> {
-    run(rt, request, input_script, false, |config| {
+    run(rt, request, input_script, None, |config| {
         headless::run(rt, config, duration, interrupted).context("the demo's client could not start")
     })
 }
@@ -34,10 +34,12 @@ pub fn run_windowed(
     rt: &Runtime,
     request: StreamRequest,
     input_script: Option<Script>,
+    (gamepads, gamepad_mappings): (bool, &[String]),
     options: WindowOptions,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<Outcome> {
-    run(rt, request, input_script, true, |config| window::run(rt, config, options, interrupted))
+    let pads = gamepads.then(|| gamepad_mappings.to_vec());
+    run(rt, request, input_script, pads, |config| window::run(rt, config, options, interrupted))
 }
 
 /// Starts the demo's host, runs `client` against it, then stops the host.
@@ -45,7 +47,7 @@ fn run(
     rt: &Runtime,
     request: StreamRequest,
     input_script: Option<Script>,
-    gamepads: bool,
+    gamepads: Option<Vec<String>>,
     client: impl FnOnce(ClientConfig) -> anyhow::Result<Outcome>,
 ) -> anyhow::Result<Outcome> {
     let host = {
@@ -66,7 +68,8 @@ fn run(
         connect_timeout: Duration::from_secs(5),
         protocol_version: PROTOCOL_VERSION,
         input_script,
-        gamepads,
+        gamepads: gamepads.is_some(),
+        gamepad_mappings: gamepads.unwrap_or_default(),
     };
     let (stop_host, stop_rx) = tokio::sync::watch::channel(false);
     let host_task = rt.spawn(host.serve(stop_rx));

@@ -4,6 +4,7 @@
 //! is still the game's "W": layouts do not break games. Keys without a HID usage here are not
 //! sent.
 
+use crate::core::hotkeys::Key;
 use winit::keyboard::KeyCode;
 
 /// The HID usage id of a physical key, if kumo sends it.
@@ -92,6 +93,17 @@ pub fn hid_usage(code: KeyCode) -> Option<u8> {
     })
 }
 
+/// The key as hotkeys name it (letters, digits, F1-F12), from its HID usage.
+pub fn hotkey_key(code: KeyCode) -> Key {
+    match hid_usage(code) {
+        Some(u @ 0x04..=0x1D) => Key::Letter(char::from(b'A' + (u - 0x04))),
+        Some(u @ 0x1E..=0x26) => Key::Digit(u - 0x1E + 1),
+        Some(0x27) => Key::Digit(0),
+        Some(u @ 0x3A..=0x45) => Key::F(u - 0x3A + 1),
+        _ => Key::Other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +121,14 @@ mod tests {
         assert_eq!(hid_usage(KeyCode::ArrowUp), key::from_name("Up"));
         assert_eq!(hid_usage(KeyCode::ShiftLeft), key::from_name("LeftShift"));
         assert_eq!(hid_usage(KeyCode::Fn), None);
+    }
+
+    #[test]
+    fn hotkey_keys() {
+        assert_eq!(hotkey_key(KeyCode::KeyS), Key::Letter('S'));
+        assert_eq!(hotkey_key(KeyCode::Digit0), Key::Digit(0));
+        assert_eq!(hotkey_key(KeyCode::Digit9), Key::Digit(9));
+        assert_eq!(hotkey_key(KeyCode::F11), Key::F(11));
+        assert_eq!(hotkey_key(KeyCode::Enter), Key::Other);
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod config;
 pub mod core;
 pub mod decode;
 pub mod demo;

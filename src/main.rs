@@ -4,6 +4,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use kumo::client::{ClientConfig, End, StreamRequest};
 use kumo::core::color::ColorSpace;
+use kumo::core::config::Settings;
 use kumo::core::layout::Vsync;
 use kumo::core::script::Script;
 use kumo::core::stats::Summary;
@@ -23,6 +24,10 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
+    /// Read settings from this file instead of ~/.config/kumo/config.toml (example:
+    /// packaging/config.example.toml). Flags given on the command line win over the file.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -92,8 +97,8 @@ struct RunArgs {
     /// Present mode: auto (lowest latency offered: mailbox, else immediate, else fifo), on
     /// (fifo: no tearing, up to a frame more latency), off (immediate: may tear), mailbox,
     /// immediate.
-    #[arg(long, default_value = "auto", value_name = "MODE")]
-    vsync: Vsync,
+    #[arg(long, value_name = "MODE")]
+    vsync: Option<Vsync>,
     /// Show the performance overlay from the start (toggle: Ctrl+Alt+Shift+S).
     #[arg(long)]
     overlay: bool,
@@ -108,6 +113,9 @@ struct RunArgs {
     /// the mouse (relative mode). Ctrl+Alt+Shift+Z releases it.
     #[arg(long)]
     relative_mouse: bool,
+    /// Do not read gamepads.
+    #[arg(long)]
+    no_gamepads: bool,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
@@ -122,23 +130,29 @@ struct RunArgs {
 
 #[derive(Args)]
 struct StreamArgs {
-    /// Stream width in pixels (even, 352..=3840).
-    #[arg(long, default_value_t = 1280)]
-    width: u16,
-    /// Stream height in pixels (even, 64..=2160).
-    #[arg(long, default_value_t = 720)]
-    height: u16,
-    /// Frames per second.
-    #[arg(long, default_value_t = 60)]
-    fps: u16,
-    /// Target video bitrate in kbit/s.
-    #[arg(long, default_value_t = 10_000)]
-    bitrate_kbps: u32,
+    /// Stream width in pixels (even, 352..=3840) [default: 1280].
+    #[arg(long)]
+    width: Option<u16>,
+    /// Stream height in pixels (even, 64..=2160) [default: 720].
+    #[arg(long)]
+    height: Option<u16>,
+    /// Frames per second [default: 60].
+    #[arg(long)]
+    fps: Option<u16>,
+    /// Target video bitrate in kbit/s [default: 10000].
+    #[arg(long)]
+    bitrate_kbps: Option<u32>,
 }
 
 impl StreamArgs {
-    fn request(&self) -> StreamRequest {
-        StreamRequest { width: self.width, height: self.height, fps: self.fps, bitrate_kbps: self.bitrate_kbps }
+    /// The flags, else the config file, else kumo's defaults.
+    fn request(&self, file: &Settings) -> StreamRequest {
+        StreamRequest {
+            width: self.width.or(file.width).unwrap_or(1280),
+            height: self.height.or(file.height).unwrap_or(720),
+            fps: self.fps.or(file.fps).unwrap_or(60),
+            bitrate_kbps: self.bitrate_kbps.or(file.bitrate_kbps).unwrap_or(10_000),
+        }
     }
 }
 
@@ -179,15 +193,21 @@ fn interrupt_flag(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
     flag
 }
 
-fn window_options(run: &RunArgs) -> anyhow::Result<WindowOptions> {
+fn window_options(run: &RunArgs, file: &Settings) -> anyhow::Result<WindowOptions> {
     Ok(WindowOptions {
-        vsync: run.vsync,
-        overlay: run.overlay,
-        fullscreen: run.fullscreen,
+        vsync: run.vsync.or(file.vsync).unwrap_or_default(),
+        overlay: run.overlay || file.overlay.unwrap_or(false),
+        fullscreen: run.fullscreen || file.fullscreen.unwrap_or(false),
         duration: duration(run)?,
-        color: run.color,
-        relative_mouse: run.relative_mouse,
+        color: run.color.or(file.color),
+        relative_mouse: run.relative_mouse || file.relative_mouse.unwrap_or(false),
+        hotkeys: file.hotkeys.clone(),
     })
+}
+
+/// Whether to read gamepads: never headless, else unless a flag or the file says no.
+fn gamepads(run: &RunArgs, file: &Settings) -> bool {
+    !run.headless && !run.no_gamepads && file.gamepads.unwrap_or(true)
 }
 
 fn input_script(run: &RunArgs) -> anyhow::Result<Option<Script>> {
@@ -207,18 +227,26 @@ fn duration(run: &RunArgs) -> anyhow::Result<Option<Duration>> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let (file, _) = kumo::config::load(cli.config.as_deref())?;
     let rt = kumo::runtime().context("could not start the network runtime")?;
     match cli.command {
         Command::Demo { run, stream } => {
             let interrupted = interrupt_flag(&rt);
             let outcome = if run.headless {
-                kumo::demo::run_headless(&rt, stream.request(), input_script(&run)?, duration(&run)?, &interrupted)?
+                kumo::demo::run_headless(
+                    &rt,
+                    stream.request(&file),
+                    input_script(&run)?,
+                    duration(&run)?,
+                    &interrupted,
+                )?
             } else {
                 kumo::demo::run_windowed(
                     &rt,
-                    stream.request(),
+                    stream.request(&file),
                     input_script(&run)?,
-                    window_options(&run)?,
+                    (gamepads(&run, &file), &file.gamepad_mappings),
+                    window_options(&run, &file)?,
                     &interrupted,
                 )?
             };
@@ -252,18 +280,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = ClientConfig {
                 host,
                 verify,
-                request: stream.request(),
+                request: stream.request(&file),
                 name: "kumo client".into(),
                 connect_timeout: Duration::from_secs(connect_timeout),
                 protocol_version: PROTOCOL_VERSION,
                 input_script: input_script(&run)?,
-                gamepads: !run.headless,
+                gamepads: gamepads(&run, &file),
+                gamepad_mappings: file.gamepad_mappings.clone(),
             };
             let interrupted = interrupt_flag(&rt);
             let outcome = if run.headless {
                 kumo::headless::run(&rt, config, duration(&run)?, &interrupted)?
             } else {
-                kumo::window::run(&rt, config, window_options(&run)?, &interrupted)?
+                kumo::window::run(&rt, config, window_options(&run, &file)?, &interrupted)?
             };
             report(&outcome, run.stats_json.as_ref())
         }

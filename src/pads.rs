@@ -1,7 +1,7 @@
 //! The gilrs shell: gamepads on their own thread, "kumo-pads".
 //!
 //! Owns the gilrs context (hotplug, the SDL game-controller mapping database gilrs ships,
-//! plus user mappings from `SDL_GAMECONTROLLERCONFIG`). It reduces gilrs events to
+//! plus user mappings from the config file and `SDL_GAMECONTROLLERCONFIG`). It reduces gilrs events to
 //! `core::pads::PadEvent`s, lets `core::pads::Pads` put them in the session's input state
 //! (slots, dead zones), and plays rumble the host asks for through gilrs force feedback. It
 //! ends when the session drops its input receiver. Without gamepad support (no udev, a
@@ -30,12 +30,20 @@ pub struct Rumble {
 const POLL: Duration = Duration::from_millis(20);
 
 /// Starts the gamepad thread.
-pub fn spawn(input: Arc<InputHandle>, rumble: Receiver<Rumble>) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("kumo-pads".into()).spawn(move || run(&input, &rumble))
+pub fn spawn(
+    input: Arc<InputHandle>,
+    rumble: Receiver<Rumble>,
+    mappings: Vec<String>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name("kumo-pads".into()).spawn(move || run(&input, &rumble, &mappings))
 }
 
-fn run(input: &InputHandle, rumble: &Receiver<Rumble>) {
-    let mut gilrs = match GilrsBuilder::new().add_included_mappings(true).add_env_mappings(true).build() {
+fn run(input: &InputHandle, rumble: &Receiver<Rumble>, mappings: &[String]) {
+    let mut builder = GilrsBuilder::new().add_included_mappings(true).add_env_mappings(true);
+    for mapping in mappings {
+        builder = builder.add_mappings(mapping);
+    }
+    let mut gilrs = match builder.build() {
         Ok(g) => g,
         Err(err) => {
             tracing::warn!("gamepads are unavailable ({err}); keyboard and mouse still work");

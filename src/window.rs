@@ -11,7 +11,7 @@
 use crate::client::{self, ClientConfig, ClientError, End, Session};
 use crate::clock;
 use crate::core::color::ColorSpace;
-use crate::core::hotkeys::{self, Action, Key, Press};
+use crate::core::hotkeys::{Action, Hotkeys, Key, Press};
 use crate::core::input::{InputState, mouse_button};
 use crate::core::layout::{self, PresentMode, Vsync};
 use crate::core::overlay::{FrameTimes, OverlayModel, StreamInfo};
@@ -29,7 +29,7 @@ use winit::application::ApplicationHandler;
 use winit::dpi::LogicalSize;
 use winit::event::{DeviceEvent, DeviceId, ElementState, MouseButton, MouseScrollDelta, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
-use winit::keyboard::{KeyCode, ModifiersState, PhysicalKey};
+use winit::keyboard::{ModifiersState, PhysicalKey};
 use winit::window::{CursorGrabMode, Fullscreen, Window, WindowId};
 
 /// Session events applied per wake-up at most, so a flood cannot starve drawing.
@@ -42,7 +42,7 @@ const TICK: Duration = Duration::from_millis(100);
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// How the window behaves.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct WindowOptions {
     pub vsync: Vsync,
     /// Show the performance overlay from the start.
@@ -54,6 +54,7 @@ pub struct WindowOptions {
     pub color: Option<ColorSpace>,
     /// Lock the pointer to the window while playing (games that turn with the mouse).
     pub relative_mouse: bool,
+    pub hotkeys: Hotkeys,
 }
 
 /// What wakes the event loop from other threads.
@@ -157,6 +158,8 @@ impl App {
         let egui_ctx = egui::Context::default();
         egui_ctx.set_visuals(egui::Visuals::dark());
         let host = config.host.to_string();
+        let (color, overlay, fullscreen) =
+            (options.color.unwrap_or(ColorSpace::HOST_DEFAULT), options.overlay, options.fullscreen);
         Self {
             rt: rt.handle().clone(),
             config: Some(config),
@@ -179,10 +182,10 @@ impl App {
             stream_event: None,
             frame_times: FrameTimes::default(),
             streaming_since: None,
-            color: options.color.unwrap_or(ColorSpace::HOST_DEFAULT),
-            overlay: options.overlay,
+            color,
+            overlay,
             modifiers: ModifiersState::empty(),
-            fullscreen: options.fullscreen,
+            fullscreen,
             has_picture: false,
             last_redraw: Instant::now(),
             captured: true,
@@ -412,18 +415,14 @@ impl App {
     fn on_key(&mut self, event: &winit::event::KeyEvent) {
         let pressed = event.state == ElementState::Pressed;
         let hotkey = match event.physical_key {
-            PhysicalKey::Code(KeyCode::KeyS) => Key::Letter('S'),
-            PhysicalKey::Code(KeyCode::KeyX) => Key::Letter('X'),
-            PhysicalKey::Code(KeyCode::KeyQ) => Key::Letter('Q'),
-            PhysicalKey::Code(KeyCode::KeyZ) => Key::Letter('Z'),
-            PhysicalKey::Code(KeyCode::F11) => Key::F11,
-            _ => Key::Other,
+            PhysicalKey::Code(code) => crate::keys::hotkey_key(code),
+            PhysicalKey::Unidentified(_) => Key::Other,
         };
         let m = self.modifiers;
         let press = Press { ctrl: m.control_key(), alt: m.alt_key(), shift: m.shift_key(), key: hotkey };
         // Hotkeys act on presses; a release always reaches the game, so a key pressed for the
         // game and released while the chord is held cannot stay down on the host.
-        let action = if pressed { hotkeys::action(press) } else { None };
+        let action = if pressed { self.options.hotkeys.action(press) } else { None };
         if action.is_none() {
             // Everything that is not a hotkey goes to the game, by physical position.
             if let PhysicalKey::Code(code) = event.physical_key
@@ -603,7 +602,7 @@ impl App {
     /// The gamepad overlay combo (Back + Start + both bumpers on one pad), on its rising edge.
     fn check_pad_combo(&mut self) {
         let Some(session) = &self.session else { return };
-        let held = session.input.current().pads.iter().any(|p| hotkeys::pad_combo(p.buttons));
+        let held = session.input.current().pads.iter().any(|p| self.options.hotkeys.pad_combo(p.buttons));
         if held && !self.combo_held {
             self.overlay = !self.overlay;
             self.request_redraw();

@@ -75,3 +75,36 @@ fn an_impossible_size_is_refused_in_a_sentence() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("641x720") && stderr.contains("must be even"), "{stderr}");
 }
+
+#[test]
+fn the_config_file_sets_defaults_and_its_mistakes_name_file_line_and_key() {
+    let dir = std::env::temp_dir().join(format!("kumo-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(&good, "width = 640\nheight = 360\nfps = 30\n[hotkeys]\noverlay = \"Ctrl+F1\"\n").unwrap();
+    let json_path = dir.join("stats.json");
+    let out = kumo()
+        .arg("--config")
+        .arg(&good)
+        .args(["demo", "--headless", "--duration", "1", "--height", "288", "--stats-json"])
+        .arg(&json_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!((json["width"].as_u64(), json["fps"].as_u64()), (Some(640), Some(30)), "from the file: {json}");
+    assert_eq!(json["height"], 288, "a flag wins over the file");
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "width = 640\n\n[hotkeys]\nquit = \"Hyper+Q\"\n").unwrap();
+    let out = kumo().arg("--config").arg(&bad).args(["demo", "--headless", "--duration", "1"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&*bad.to_string_lossy()) && stderr.contains("line 4") && stderr.contains("hotkeys.quit"),
+        "{stderr}"
+    );
+    let out = kumo().args(["--config", "/nonexistent/kumo.toml", "demo", "--headless"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not read the config file /nonexistent/kumo.toml"));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -90,6 +90,7 @@ fn play(loss_every: Option<u64>) {
         protocol_version: PROTOCOL_VERSION,
         input_script: Some(Script::parse(SCRIPT).unwrap()),
         gamepads: false,
+        gamepad_mappings: Vec::new(),
     };
     let session = rt.block_on(client::connect(config)).unwrap();
     let mut stats = Stats::new(0);
@@ -176,6 +177,7 @@ fn taps_too_short_for_a_datagram_still_count() {
         protocol_version: PROTOCOL_VERSION,
         input_script: Some(Script::parse(script).unwrap()),
         gamepads: false,
+        gamepad_mappings: Vec::new(),
     };
     let session = rt.block_on(client::connect(config)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -216,6 +218,7 @@ fn running_into_a_wall_with_a_pad_rumbles_that_pad() {
         protocol_version: PROTOCOL_VERSION,
         input_script: Some(Script::parse(script).unwrap()),
         gamepads: false,
+        gamepad_mappings: Vec::new(),
     };
     let mut session = rt.block_on(client::connect(config)).unwrap();
     let rumble = session.rumble.take().expect("no pad thread took the rumble channel");

@@ -49,6 +49,7 @@ fn config(r: &Running, verify: Verify) -> ClientConfig {
         protocol_version: PROTOCOL_VERSION,
         input_script: None,
         gamepads: false,
+        gamepad_mappings: Vec::new(),
     }
 }
 
@@ -147,6 +148,7 @@ fn an_absent_host_is_reported_in_a_sentence() {
         protocol_version: PROTOCOL_VERSION,
         input_script: None,
         gamepads: false,
+        gamepad_mappings: Vec::new(),
     };
     let err = rt.block_on(client::connect(c)).err().expect("nobody answers");
     assert!(err.to_string().contains("is `kumo host` running"), "{err}");

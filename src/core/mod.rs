@@ -10,6 +10,7 @@
 pub mod annexb;
 pub mod assemble;
 pub mod color;
+pub mod config;
 pub mod game;
 pub mod histogram;
 pub mod hotkeys;

@@ -1,0 +1,31 @@
+//! Finding and reading the config file (the format and its checks are `core::config`).
+//!
+//! The file is `config.toml` in the platform's config directory (`~/.config/kumo/` on Linux,
+//! following `XDG_CONFIG_HOME`), or the file `--config` names. A missing default file means
+//! defaults; a missing named file is an error.
+
+use crate::core::config::Settings;
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
+
+/// Where kumo looks for its config file when none is named.
+pub fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "kumo").map(|dirs| dirs.config_dir().join("config.toml"))
+}
+
+/// Reads the named file, or the default one if it exists; returns the settings and the file
+/// they came from.
+pub fn load(named: Option<&Path>) -> anyhow::Result<(Settings, Option<PathBuf>)> {
+    let path = match named {
+        Some(p) => p.to_path_buf(),
+        None => match default_path() {
+            Some(p) if p.exists() => p,
+            _ => return Ok((Settings::default(), None)),
+        },
+    };
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("could not read the config file {}", path.display()))?;
+    let settings = Settings::parse(&text, &path.display().to_string())?;
+    tracing::info!(file = %path.display(), "config file");
+    Ok((settings, Some(path)))
+}

@@ -1,0 +1,190 @@
+//! The config file: what a player sets once instead of on every command line.
+//!
+//! Owns the file's format (TOML) and its checks. Every key is optional; a command-line flag
+//! given wins over the file, the file over kumo's default. Unknown keys and bad values are
+//! errors that name the line and the key, so a typo never silently does nothing. Pure: text
+//! in, settings out (the shell finds and reads the file).
+
+use super::color::ColorSpace;
+use super::hotkeys::{Action, Hotkeys, parse_chord, parse_pad_combo};
+use super::layout::Vsync;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub width: Option<u16>,
+    pub height: Option<u16>,
+    pub fps: Option<u16>,
+    pub bitrate_kbps: Option<u32>,
+    pub vsync: Option<Spanned<String>>,
+    pub overlay: Option<bool>,
+    pub fullscreen: Option<bool>,
+    pub color: Option<Spanned<String>>,
+    pub relative_mouse: Option<bool>,
+    pub gamepads: Option<bool>,
+    /// Extra SDL game-controller mappings, one line each (SDL's format).
+    #[serde(default)]
+    pub gamepad_mappings: Vec<String>,
+    #[serde(default)]
+    pub hotkeys: HotkeyConfig,
+}
+
+/// `[hotkeys]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotkeyConfig {
+    pub overlay: Option<Spanned<String>>,
+    pub fullscreen: Option<Spanned<String>>,
+    pub capture: Option<Spanned<String>>,
+    pub quit: Option<Spanned<String>>,
+    pub pad_overlay: Option<Spanned<Vec<String>>>,
+}
+
+/// What is wrong with a config file, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct ConfigError {
+    /// The file's path (or another name for the text).
+    pub origin: String,
+    pub message: String,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The checked settings of a config file.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub width: Option<u16>,
+    pub height: Option<u16>,
+    pub fps: Option<u16>,
+    pub bitrate_kbps: Option<u32>,
+    pub vsync: Option<Vsync>,
+    pub overlay: Option<bool>,
+    pub fullscreen: Option<bool>,
+    pub color: Option<ColorSpace>,
+    pub relative_mouse: Option<bool>,
+    pub gamepads: Option<bool>,
+    pub gamepad_mappings: Vec<String>,
+    pub hotkeys: Hotkeys,
+}
+
+impl Settings {
+    /// Parses and checks a config file's text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let fail = |message: String| ConfigError { origin: origin.to_owned(), message };
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let at = e.span().map(|s| format!("line {}: ", line_of(text, s.start))).unwrap_or_default();
+            fail(format!("{at}{}", e.message()))
+        })?;
+        let at = |span: std::ops::Range<usize>, key: &str, why: String| {
+            fail(format!("line {}: `{key}`: {why}", line_of(text, span.start)))
+        };
+        let vsync = match &config.vsync {
+            Some(v) => Some(v.get_ref().parse::<Vsync>().map_err(|e| at(v.span(), "vsync", e))?),
+            None => None,
+        };
+        let color = match &config.color {
+            Some(c) => Some(c.get_ref().parse::<ColorSpace>().map_err(|e| at(c.span(), "color", e.to_string()))?),
+            None => None,
+        };
+        let mut hotkeys = Hotkeys::default();
+        let h = &config.hotkeys;
+        for (value, key, action) in [
+            (&h.overlay, "hotkeys.overlay", Action::ToggleOverlay),
+            (&h.fullscreen, "hotkeys.fullscreen", Action::ToggleFullscreen),
+            (&h.capture, "hotkeys.capture", Action::ToggleCapture),
+            (&h.quit, "hotkeys.quit", Action::Quit),
+        ] {
+            if let Some(v) = value {
+                let chord = parse_chord(v.get_ref()).map_err(|e| at(v.span(), key, e.to_string()))?;
+                if let Some(other) = hotkeys.action(chord).filter(|a| *a != action) {
+                    return Err(at(v.span(), key, format!("{chord} is already bound to {other:?}")));
+                }
+                hotkeys.bind(action, chord);
+            }
+        }
+        if let Some(v) = &h.pad_overlay {
+            hotkeys.pad_overlay = parse_pad_combo(v.get_ref()).map_err(|e| at(v.span(), "hotkeys.pad_overlay", e))?;
+        }
+        Ok(Self {
+            width: config.width,
+            height: config.height,
+            fps: config.fps,
+            bitrate_kbps: config.bitrate_kbps,
+            vsync,
+            overlay: config.overlay,
+            fullscreen: config.fullscreen,
+            color,
+            relative_mouse: config.relative_mouse,
+            gamepads: config.gamepads,
+            gamepad_mappings: config.gamepad_mappings,
+            hotkeys,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::hotkeys::{Key, Press};
+
+    #[test]
+    fn the_example_in_packaging_parses() {
+        let text = include_str!("../../packaging/config.example.toml");
+        let s = Settings::parse(text, "config.example.toml").unwrap();
+        assert_eq!(s.vsync, Some(Vsync::Auto));
+        assert_eq!(s.hotkeys, Hotkeys::default(), "the example spells out the defaults");
+    }
+
+    #[test]
+    fn values_and_hotkeys_are_read() {
+        let text = r#"
+            width = 1920
+            height = 1080
+            vsync = "off"
+            color = "bt709-full"
+            overlay = true
+            gamepad_mappings = ["03000000de280000ff11000001000000,Steam Virtual Gamepad,a:b0,b:b1,platform:Linux,"]
+            [hotkeys]
+            overlay = "Ctrl+F1"
+            pad_overlay = ["Guide", "A"]
+        "#;
+        let s = Settings::parse(text, "t.toml").unwrap();
+        assert_eq!((s.width, s.height, s.vsync, s.overlay), (Some(1920), Some(1080), Some(Vsync::Off), Some(true)));
+        assert_eq!(s.color.unwrap().to_string(), "bt709-full");
+        assert_eq!(s.gamepad_mappings.len(), 1);
+        let ctrl_f1 = Press { ctrl: true, alt: false, shift: false, key: Key::F(1) };
+        assert_eq!(s.hotkeys.action(ctrl_f1), Some(Action::ToggleOverlay));
+        assert!(s.hotkeys.pad_combo(crate::core::input::button::GUIDE | crate::core::input::button::A));
+    }
+
+    #[test]
+    fn mistakes_name_the_file_the_line_and_the_key() {
+        for (text, needle) in [
+            ("width = 1280\nvsynk = \"on\"\n", "line 2"),
+            ("width = 1280\nvsync = \"sometimes\"\n", "line 2: `vsync`"),
+            ("color = \"bt2020\"\n", "line 1: `color`"),
+            ("[hotkeys]\n\nquit = \"Hyper+Q\"\n", "line 3: `hotkeys.quit`"),
+            ("[hotkeys]\nquit = \"Ctrl+Alt+Shift+S\"\n", "already bound"),
+            ("[hotkeys]\npad_overlay = [\"A\"]\n", "line 2: `hotkeys.pad_overlay`"),
+            ("width = \"wide\"\n", "line 1"),
+            ("width = 99999999\n", "line 1"),
+        ] {
+            let err = Settings::parse(text, "/home/p/.config/kumo/config.toml").unwrap_err().to_string();
+            assert!(err.starts_with("/home/p/.config/kumo/config.toml: "), "{err}");
+            assert!(err.contains(needle), "`{needle}` not in: {err}");
+        }
+    }
+
+    #[test]
+    fn an_empty_file_is_all_defaults() {
+        let s = Settings::parse("", "empty").unwrap();
+        assert!(s.vsync.is_none() && s.width.is_none());
+        assert_eq!(s.hotkeys, Hotkeys::default());
+    }
+}

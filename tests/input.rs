@@ -128,6 +128,11 @@ fn play(loss_every: Option<u64>) {
     let (x, y) = game::find_player(&picture.y, picture.width, picture.width, picture.height)
         .expect("the player is visible in the decoded frame");
     assert!((x - want.x).abs() < 0.02 && (y - want.y).abs() < 0.02, "player drawn at ({x}, {y})");
+    assert_eq!(
+        game::read_input_marker(&picture.y, picture.width, picture.width, picture.height),
+        Ok(want.input_seq as u32),
+        "the frame's pixels name the input it reflects"
+    );
     let summary = stats.summary(Duration::from_secs(1));
     assert_eq!(summary.inputs_received_by_host, want.input_seq, "{summary:?}");
     assert!(summary.inputs_sent >= want.input_seq);

@@ -142,12 +142,15 @@ pub fn flash_rect(width: usize, height: usize) -> (usize, usize, usize, usize) {
     (width - w, height - h, w, h)
 }
 
-/// Draws the player over the scene, and the latency flash when this frame is the first to
-/// reflect a new input. Returns the input sequence the frame reflects.
+/// Draws the player over the scene, the input marker (a second marker strip, right under the
+/// frame marker, carrying the low 32 bits of the newest input sequence the frame reflects),
+/// and the latency flash when this frame is the first to reflect a new input. Returns the
+/// input sequence the frame reflects.
 pub fn draw(game: &mut Game, pic: &mut I420) -> u64 {
     let (w, h) = (pic.width, pic.height);
     let size = ((h as f32 * PLAYER_SIZE) as usize).max(4) & !1;
-    let top_limit = marker::height_px(w) + 2;
+    let mh = marker::height_px(w);
+    let top_limit = 2 * mh + 2;
     let cx = (game.x * w as f32) as usize;
     let cy = (game.y * h as f32) as usize;
     let x0 = cx.saturating_sub(size / 2).min(w - size) & !1;
@@ -159,7 +162,19 @@ pub fn draw(game: &mut Game, pic: &mut I420) -> u64 {
         fill(pic, flash_rect(w, h), (235, 128, 128));
     }
     game.drawn_seq = game.input_seq;
+    // Neutral chroma under the input marker, as under the frame marker, so it reads the same in
+    // any colour matrix; `check_size` leaves room for both strips.
+    let mw = marker::BLOCKS * marker::block_px(w);
+    fill(pic, (0, mh, mw.min(w), mh), (128, 128, 128));
+    marker::draw(&mut pic.y[mh * w..], w, w, h.saturating_sub(mh), game.input_seq as u32).ok();
     game.input_seq
+}
+
+/// Reads the input marker (see [`draw`]) from a picture's luma.
+pub fn read_input_marker(luma: &[u8], stride: usize, width: usize, height: usize) -> Result<u32, marker::MarkerError> {
+    let mh = marker::height_px(width);
+    let rest = luma.get(mh * stride..).ok_or(marker::MarkerError::TooSmall { width, height })?;
+    marker::read(rest, stride, width, height.saturating_sub(mh))
 }
 
 fn fill(pic: &mut I420, (x, y, w, h): (usize, usize, usize, usize), (cy, cu, cv): (u8, u8, u8)) {
@@ -180,7 +195,7 @@ fn fill(pic: &mut I420, (x, y, w, h): (usize, usize, usize, usize), (cy, cu, cv)
 /// fractions of the picture: how tests read the game back from pixels.
 pub fn find_player(luma: &[u8], stride: usize, width: usize, height: usize) -> Option<(f32, f32)> {
     let (fx, fy, _, _) = flash_rect(width, height);
-    let top = marker::height_px(width) + 1;
+    let top = 2 * marker::height_px(width) + 1;
     let (mut sx, mut sy, mut n) = (0u64, 0u64, 0u64);
     for y in top..height {
         for x in 0..width {
@@ -274,6 +289,8 @@ mod tests {
         s.mouse.dy_total = 150;
         g.apply(&datagram(7, s));
         assert_eq!(draw(&mut g, &mut pic), 7);
+        assert_eq!(read_input_marker(&pic.y, w, w, h), Ok(7), "the input marker names the input");
+        assert_eq!(marker::read(&pic.y, w, w, h), Ok(10), "the frame marker is untouched");
         let (x, y) = find_player(&pic.y, w, w, h).expect("player visible");
         assert!((x - 0.3).abs() < 0.01 && (y - 0.65).abs() < 0.01, "({x}, {y})");
         let (fx, fy, fw, fh) = flash_rect(w, h);

@@ -15,6 +15,7 @@ pub mod game;
 pub mod histogram;
 pub mod hotkeys;
 pub mod input;
+pub mod jitter;
 pub mod layout;
 pub mod marker;
 pub mod overlay;

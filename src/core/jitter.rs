@@ -1,0 +1,357 @@
+//! The audio jitter buffer: packets in, in network order and time; one packet (or "conceal
+//! this one") out per playout slot, in device time.
+//!
+//! Owns the playout policy of the audio path (issue 5):
+//! - **Adaptive delay.** It measures each packet's transit (arrival minus capture stamp) and
+//!   keeps the spread between the fastest and the 95th-percentile transit of the last 200
+//!   packets; the target depth is that spread plus one packet, in whole packets, from 2 to 20
+//!   (20–200 ms of 10 ms packets). It starts playing once that much is buffered.
+//! - **Loss and lateness.** A slot whose packet has not arrived is concealed (the shell runs
+//!   Opus packet-loss concealment, or FEC from the next packet when it has it); a packet that
+//!   arrives after its slot is dropped and counted as late.
+//! - **Clock drift.** The host's and the device's clocks differ (0.1 % is common). The buffer
+//!   tells the shell a playout rate near 1.0, from a smoothed depth error, for a small
+//!   resampling, so the depth neither grows without bound nor runs dry; a depth far over target
+//!   (a burst after a stall) is cut by dropping the oldest packets.
+//!
+//! Pure: the payload is opaque, and time comes in as arguments.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Packets held at most (beyond that the oldest is dropped): 640 ms of 10 ms packets.
+pub const MAX_PACKETS: usize = 64;
+/// Transit samples the delay estimate looks at.
+const WINDOW: usize = 200;
+/// Consecutive empty slots after which the buffer waits to refill before playing again.
+const REPRIME_AFTER: u32 = 5;
+/// Largest playout-rate correction: ±0.5 % (inaudible as pitch, corrects 5 ms a second).
+pub const MAX_RATE_CORRECTION: f64 = 0.005;
+
+/// What to play in the next slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Playout<T> {
+    /// This packet.
+    Play { seq: u64, payload: T },
+    /// The packet for `seq` is missing: conceal it.
+    Conceal { seq: u64 },
+    /// Not started (or refilling after the stream stopped): play silence, nothing is lost.
+    Wait,
+}
+
+/// Counters of the buffer's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JitterStats {
+    pub received: u64,
+    pub played: u64,
+    pub concealed: u64,
+    /// Slots with nothing buffered at all after playing had started.
+    pub underruns: u64,
+    pub late: u64,
+    pub duplicates: u64,
+    /// Dropped to cut an overfull buffer.
+    pub dropped: u64,
+}
+
+/// The jitter buffer.
+#[derive(Debug, Clone)]
+pub struct JitterBuffer<T> {
+    packet: Duration,
+    pending: BTreeMap<u64, T>,
+    next_seq: Option<u64>,
+    playing: bool,
+    empty_slots: u32,
+    transits: Vec<i64>,
+    transit_next: usize,
+    target: usize,
+    /// Smoothed depth minus target, in packets.
+    error: f64,
+    pub stats: JitterStats,
+}
+
+impl<T> JitterBuffer<T> {
+    /// A buffer for packets of `packet` duration each.
+    pub fn new(packet: Duration) -> Self {
+        Self {
+            packet,
+            pending: BTreeMap::new(),
+            next_seq: None,
+            playing: false,
+            empty_slots: 0,
+            transits: Vec::with_capacity(WINDOW),
+            transit_next: 0,
+            target: 2,
+            error: 0.0,
+            stats: JitterStats::default(),
+        }
+    }
+
+    /// A packet arrived at `arrival_micros` (client clock) that the host captured at
+    /// `capture_micros` (host clock; only differences matter).
+    pub fn push(&mut self, seq: u64, capture_micros: u64, arrival_micros: u64, payload: T) {
+        self.stats.received += 1;
+        let transit = arrival_micros as i64 - capture_micros as i64;
+        if self.transits.len() < WINDOW {
+            self.transits.push(transit);
+        } else {
+            self.transits[self.transit_next] = transit;
+        }
+        self.transit_next = (self.transit_next + 1) % WINDOW;
+        self.target = self.target_from_transits();
+        if self.next_seq.is_some_and(|next| seq < next) {
+            self.stats.late += 1;
+            return;
+        }
+        if self.pending.contains_key(&seq) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        self.pending.insert(seq, payload);
+        while self.pending.len() > MAX_PACKETS {
+            self.pending.pop_first();
+            self.stats.dropped += 1;
+        }
+    }
+
+    fn target_from_transits(&self) -> usize {
+        let mut sorted = self.transits.clone();
+        sorted.sort_unstable();
+        let Some(&min) = sorted.first() else { return 2 };
+        let p95 = sorted[(sorted.len() - 1) * 95 / 100];
+        let spread = (p95 - min).max(0) as f64;
+        let packet = self.packet.as_micros().max(1) as f64;
+        ((spread + packet) / packet).ceil().clamp(2.0, 20.0) as usize
+    }
+
+    /// The packet (or concealment) for the next playout slot. Call once per packet duration
+    /// of device time.
+    pub fn pop(&mut self) -> Playout<T> {
+        let depth = self.depth();
+        if !self.playing {
+            if depth < self.target.max(1) {
+                return Playout::Wait;
+            }
+            self.playing = true;
+            self.next_seq = self.pending.first_key_value().map(|(s, _)| *s);
+        }
+        // Cut a buffer far over target at once (a burst after a stall): play the newest audio.
+        while self.depth() > self.target + 4 {
+            if let Some((seq, _)) = self.pending.pop_first() {
+                self.stats.dropped += 1;
+                self.next_seq = Some(seq + 1);
+            }
+        }
+        self.error = self.error * 0.98 + (self.depth() as f64 - self.target as f64) * 0.02;
+        let Some(seq) = self.next_seq else { return Playout::Wait };
+        self.next_seq = Some(seq + 1);
+        if let Some(payload) = self.pending.remove(&seq) {
+            self.empty_slots = 0;
+            self.stats.played += 1;
+            return Playout::Play { seq, payload };
+        }
+        self.stats.concealed += 1;
+        if self.pending.is_empty() {
+            self.stats.underruns += 1;
+            self.empty_slots += 1;
+            if self.empty_slots >= REPRIME_AFTER {
+                // The stream stopped: wait to refill rather than conceal forever.
+                self.playing = false;
+                self.empty_slots = 0;
+            }
+        }
+        Playout::Conceal { seq }
+    }
+
+    /// Packets buffered at or after the next slot.
+    pub fn depth(&self) -> usize {
+        match self.next_seq {
+            Some(next) => self.pending.range(next..).count(),
+            None => self.pending.len(),
+        }
+    }
+
+    /// The target depth in packets.
+    pub fn target(&self) -> usize {
+        self.target
+    }
+
+    /// How fast the device should consume audio relative to its clock: above 1.0 when the
+    /// buffer runs deep (the host's clock is fast), below when it runs shallow. The shell
+    /// resamples by this ratio.
+    pub fn playout_rate(&self) -> f64 {
+        1.0 + (self.error * 0.002).clamp(-MAX_RATE_CORRECTION, MAX_RATE_CORRECTION)
+    }
+
+    /// The audio buffered, as a duration.
+    pub fn buffered(&self) -> Duration {
+        self.packet * self.depth() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PACKET_US: u64 = 10_000;
+
+    /// A small deterministic generator for test schedules.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    struct Outcome {
+        stats: JitterStats,
+        max_depth: usize,
+        final_target: usize,
+        depth_after_warmup: Vec<usize>,
+    }
+
+    /// Runs `seconds` of audio: the host sends packet `i` at `i * packet * host_rate`, it
+    /// arrives `transit(i)` later (None: lost); the device pulls one packet per
+    /// `packet / playout_rate` of its own time.
+    fn simulate(seconds: u64, host_rate: f64, mut transit: impl FnMut(u64) -> Option<u64>) -> Outcome {
+        let mut jb = JitterBuffer::new(Duration::from_micros(PACKET_US));
+        let n = seconds * 1_000_000 / PACKET_US;
+        let mut arrivals: Vec<(u64, u64, u64)> = (0..n)
+            .filter_map(|i| {
+                let capture = (i as f64 * PACKET_US as f64 * host_rate) as u64;
+                transit(i).map(|t| (capture + t, i, capture))
+            })
+            .collect();
+        arrivals.sort_unstable();
+        let mut next_arrival = 0;
+        let mut device_time = 0.0f64;
+        let mut out =
+            Outcome { stats: JitterStats::default(), max_depth: 0, final_target: 0, depth_after_warmup: Vec::new() };
+        // Stop with the last arrival: past it the stream is simply over.
+        let end = ((n * PACKET_US) as f64).min(arrivals.last().map_or(0.0, |a| a.0 as f64));
+        while device_time < end {
+            while next_arrival < arrivals.len() && arrivals[next_arrival].0 as f64 <= device_time {
+                let (at, seq, capture) = arrivals[next_arrival];
+                jb.push(seq, capture, at, ());
+                next_arrival += 1;
+            }
+            jb.pop();
+            out.max_depth = out.max_depth.max(jb.depth());
+            if device_time > 5_000_000.0 {
+                out.depth_after_warmup.push(jb.depth());
+            }
+            device_time += PACKET_US as f64 / jb.playout_rate();
+        }
+        out.stats = jb.stats;
+        out.final_target = jb.target();
+        out
+    }
+
+    #[test]
+    fn steady_network_plays_everything_with_a_small_delay() {
+        let o = simulate(60, 1.0, |_| Some(20_000));
+        assert_eq!(o.stats.concealed, 0, "{:?}", o.stats);
+        assert_eq!(o.final_target, 2, "the smallest target: 20 ms");
+        assert!(o.max_depth <= 4, "max depth {}", o.max_depth);
+    }
+
+    #[test]
+    fn jitter_raises_the_target_just_enough() {
+        let mut rng = Rng(7);
+        let o = simulate(60, 1.0, |_| Some(20_000 + rng.below(30_000)));
+        // 30 ms of spread: about 3-4 packets of target, and almost nothing concealed.
+        assert!((4..=5).contains(&o.final_target), "target {}", o.final_target);
+        assert!(o.stats.concealed * 100 < o.stats.played, "{:?}", o.stats);
+        assert!(o.max_depth <= o.final_target + 5, "max depth {}", o.max_depth);
+    }
+
+    #[test]
+    fn bursts_are_smoothed_out() {
+        // Packets held back and released five at a time (a Wi-Fi burst every 50 ms).
+        let o = simulate(60, 1.0, |i| Some(20_000 + (4 - i % 5) * PACKET_US));
+        assert!((5..=6).contains(&o.final_target), "target {}", o.final_target);
+        assert!(o.stats.concealed * 200 < o.stats.played, "{:?}", o.stats);
+        assert!(o.max_depth <= 12, "max depth {}", o.max_depth);
+    }
+
+    #[test]
+    fn reordered_packets_are_put_back_in_order() {
+        // Every other pair arrives swapped.
+        let o = simulate(30, 1.0, |i| Some(if i % 4 == 0 { 20_000 + PACKET_US + 1 } else { 20_000 }));
+        assert!(o.stats.concealed <= 1, "{:?}", o.stats);
+        assert_eq!(o.stats.late, 0);
+    }
+
+    #[test]
+    fn loss_is_concealed_and_counted() {
+        let mut rng = Rng(99);
+        let o = simulate(60, 1.0, |_| (rng.below(100) >= 5).then_some(20_000));
+        let sent = 6000;
+        let lost = sent - o.stats.received;
+        assert!((200..400).contains(&lost), "lost {lost}");
+        // Every lost packet is concealed (give or take the slots at the very start and end).
+        assert!(o.stats.concealed.abs_diff(lost) <= 3, "concealed {} lost {lost}", o.stats.concealed);
+        assert_eq!(o.stats.late, 0);
+    }
+
+    #[test]
+    fn late_packets_are_dropped_not_played_out_of_order() {
+        let mut jb = JitterBuffer::new(Duration::from_micros(PACKET_US));
+        for seq in 0..3 {
+            jb.push(seq, seq * PACKET_US, seq * PACKET_US + 1000, seq);
+        }
+        assert_eq!(jb.pop(), Playout::Play { seq: 0, payload: 0 });
+        assert_eq!(jb.pop(), Playout::Play { seq: 1, payload: 1 });
+        jb.push(4, 4 * PACKET_US, 4 * PACKET_US + 1000, 4);
+        assert_eq!(jb.pop(), Playout::Play { seq: 2, payload: 2 });
+        assert_eq!(jb.pop(), Playout::Conceal { seq: 3 });
+        jb.push(3, 3 * PACKET_US, 6 * PACKET_US, 3);
+        assert_eq!(jb.stats.late, 1);
+        assert_eq!(jb.pop(), Playout::Play { seq: 4, payload: 4 });
+        jb.push(4, 0, 0, 4);
+        assert_eq!(jb.stats.late, 2, "a copy of a played packet is late too");
+    }
+
+    #[test]
+    fn host_clock_drift_neither_grows_nor_drains_the_buffer() {
+        for host_rate in [1.0 / 1.001, 1.001] {
+            // Host 0.1 % fast (packets come in quicker than they are played), then slow.
+            let o = simulate(300, host_rate, |_| Some(20_000));
+            let worst = o.depth_after_warmup.iter().copied().max().unwrap_or(0);
+            assert!(worst <= o.final_target + 2, "rate {host_rate}: depth reached {worst}, target {}", o.final_target);
+            assert!(o.stats.underruns <= 2, "rate {host_rate}: {:?}", o.stats);
+            assert!(o.stats.dropped <= 2, "rate {host_rate}: {:?}", o.stats);
+        }
+    }
+
+    #[test]
+    fn a_stopped_stream_waits_to_refill_instead_of_concealing_forever() {
+        let mut jb = JitterBuffer::new(Duration::from_micros(PACKET_US));
+        for seq in 0..3 {
+            jb.push(seq, seq * PACKET_US, seq * PACKET_US, ());
+        }
+        let mut concealed = 0;
+        for _ in 0..50 {
+            if matches!(jb.pop(), Playout::Conceal { .. }) {
+                concealed += 1;
+            }
+        }
+        assert_eq!(concealed, REPRIME_AFTER as usize);
+        assert_eq!(jb.pop(), Playout::Wait);
+    }
+
+    #[test]
+    fn memory_is_bounded_whatever_arrives() {
+        let mut jb = JitterBuffer::new(Duration::from_micros(PACKET_US));
+        for seq in (0..10_000u64).rev() {
+            jb.push(seq * 7, 0, 0, vec![0u8; 10]);
+        }
+        assert!(jb.pending.len() <= MAX_PACKETS);
+        assert!(jb.stats.dropped > 0);
+    }
+}

@@ -100,22 +100,22 @@ struct RunArgs {
     #[arg(long, value_name = "MODE")]
     vsync: Option<Vsync>,
     /// Show the performance overlay from the start (toggle: Ctrl+Alt+Shift+S).
-    #[arg(long)]
-    overlay: bool,
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    overlay: Option<bool>,
     /// Start in borderless fullscreen (toggle: Ctrl+Alt+Shift+X or F11).
-    #[arg(long)]
-    fullscreen: bool,
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    fullscreen: Option<bool>,
     /// Convert colour as this instead of what the host announces: bt601-limited,
     /// bt601-full, bt709-limited, bt709-full.
     #[arg(long, value_name = "SPACE")]
     color: Option<ColorSpace>,
     /// Lock the pointer inside the window while playing, for games that turn the camera with
     /// the mouse (relative mode). Ctrl+Alt+Shift+Z releases it.
-    #[arg(long)]
-    relative_mouse: bool,
-    /// Do not read gamepads.
-    #[arg(long)]
-    no_gamepads: bool,
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    relative_mouse: Option<bool>,
+    /// Read gamepads (windowed sessions; `--gamepads=false` to ignore them) [default: true].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    gamepads: Option<bool>,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
@@ -196,18 +196,18 @@ fn interrupt_flag(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
 fn window_options(run: &RunArgs, file: &Settings) -> anyhow::Result<WindowOptions> {
     Ok(WindowOptions {
         vsync: run.vsync.or(file.vsync).unwrap_or_default(),
-        overlay: run.overlay || file.overlay.unwrap_or(false),
-        fullscreen: run.fullscreen || file.fullscreen.unwrap_or(false),
+        overlay: run.overlay.or(file.overlay).unwrap_or(false),
+        fullscreen: run.fullscreen.or(file.fullscreen).unwrap_or(false),
         duration: duration(run)?,
         color: run.color.or(file.color),
-        relative_mouse: run.relative_mouse || file.relative_mouse.unwrap_or(false),
+        relative_mouse: run.relative_mouse.or(file.relative_mouse).unwrap_or(false),
         hotkeys: file.hotkeys.clone(),
     })
 }
 
-/// Whether to read gamepads: never headless, else unless a flag or the file says no.
+/// Whether to read gamepads: never headless, else as the flag, the file, or yes.
 fn gamepads(run: &RunArgs, file: &Settings) -> bool {
-    !run.headless && !run.no_gamepads && file.gamepads.unwrap_or(true)
+    !run.headless && run.gamepads.or(file.gamepads).unwrap_or(true)
 }
 
 fn input_script(run: &RunArgs) -> anyhow::Result<Option<Script>> {
@@ -227,10 +227,12 @@ fn duration(run: &RunArgs) -> anyhow::Result<Option<Duration>> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let (file, _) = kumo::config::load(cli.config.as_deref())?;
     let rt = kumo::runtime().context("could not start the network runtime")?;
+    // Only the commands that show a stream read the config file.
+    let settings = || kumo::config::load(cli.config.as_deref()).map(|(file, _)| file);
     match cli.command {
         Command::Demo { run, stream } => {
+            let file = settings()?;
             let interrupted = interrupt_flag(&rt);
             let outcome = if run.headless {
                 kumo::demo::run_headless(
@@ -270,6 +272,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Connect { host, host_fingerprint, insecure_skip_verify, connect_timeout, run, stream } => {
+            let file = settings()?;
             let verify = match (host_fingerprint, insecure_skip_verify) {
                 (Some(fp), _) => Verify::Pinned(Fingerprint::parse(&fp)?),
                 (None, true) => Verify::InsecureSkip,

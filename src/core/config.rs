@@ -53,7 +53,8 @@ pub struct ConfigError {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+    // Bytes, not chars: an offset inside a multi-byte character cannot panic.
+    text.as_bytes().iter().take(offset).fold(1, |line, &b| line + usize::from(b == b'\n'))
 }
 
 /// The checked settings of a config file.
@@ -102,10 +103,21 @@ impl Settings {
         ] {
             if let Some(v) = value {
                 let chord = parse_chord(v.get_ref()).map_err(|e| at(v.span(), key, e.to_string()))?;
-                if let Some(other) = hotkeys.action(chord).filter(|a| *a != action) {
-                    return Err(at(v.span(), key, format!("{chord} is already bound to {other:?}")));
-                }
                 hotkeys.bind(action, chord);
+            }
+        }
+        // Clashes are judged on the final bindings, so two hotkeys can swap chords.
+        for (value, key, action) in [
+            (&h.overlay, "hotkeys.overlay", Action::ToggleOverlay),
+            (&h.fullscreen, "hotkeys.fullscreen", Action::ToggleFullscreen),
+            (&h.capture, "hotkeys.capture", Action::ToggleCapture),
+            (&h.quit, "hotkeys.quit", Action::Quit),
+        ] {
+            if let Some(v) = value
+                && let Some(chord) = hotkeys.chord_of(action)
+                && let Some(&(_, other)) = hotkeys.bindings.iter().find(|(c, a)| *c == chord && *a != action)
+            {
+                return Err(at(v.span(), key, format!("{chord} is also bound to {other:?}")));
             }
         }
         if let Some(v) = &h.pad_overlay {
@@ -170,7 +182,7 @@ mod tests {
             ("width = 1280\nvsync = \"sometimes\"\n", "line 2: `vsync`"),
             ("color = \"bt2020\"\n", "line 1: `color`"),
             ("[hotkeys]\n\nquit = \"Hyper+Q\"\n", "line 3: `hotkeys.quit`"),
-            ("[hotkeys]\nquit = \"Ctrl+Alt+Shift+S\"\n", "already bound"),
+            ("[hotkeys]\nquit = \"Ctrl+Alt+Shift+S\"\n", "also bound"),
             ("[hotkeys]\npad_overlay = [\"A\"]\n", "line 2: `hotkeys.pad_overlay`"),
             ("width = \"wide\"\n", "line 1"),
             ("width = 99999999\n", "line 1"),
@@ -179,6 +191,14 @@ mod tests {
             assert!(err.starts_with("/home/p/.config/kumo/config.toml: "), "{err}");
             assert!(err.contains(needle), "`{needle}` not in: {err}");
         }
+    }
+
+    #[test]
+    fn two_hotkeys_can_swap_chords() {
+        let text = "[hotkeys]\ncapture = \"Ctrl+Alt+Shift+Q\"\nquit = \"Ctrl+Alt+Shift+Z\"\n";
+        let s = Settings::parse(text, "t.toml").unwrap();
+        let q = Press { ctrl: true, alt: true, shift: true, key: Key::Letter('Q') };
+        assert_eq!(s.hotkeys.action(q), Some(Action::ToggleCapture));
     }
 
     #[test]

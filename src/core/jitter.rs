@@ -90,7 +90,7 @@ impl<T> JitterBuffer<T> {
     /// `capture_micros` (host clock; only differences matter).
     pub fn push(&mut self, seq: u64, capture_micros: u64, arrival_micros: u64, payload: T) {
         self.stats.received += 1;
-        let transit = arrival_micros as i64 - capture_micros as i64;
+        let transit = (arrival_micros as i64).wrapping_sub(capture_micros as i64);
         if self.transits.len() < WINDOW {
             self.transits.push(transit);
         } else {
@@ -108,7 +108,12 @@ impl<T> JitterBuffer<T> {
         }
         self.pending.insert(seq, payload);
         while self.pending.len() > MAX_PACKETS {
-            self.pending.pop_first();
+            if let Some((dropped, _)) = self.pending.pop_first()
+                && self.next_seq.is_some_and(|next| dropped >= next)
+            {
+                // The packet due next is gone: move on rather than conceal buffered audio.
+                self.next_seq = Some(dropped.saturating_add(1));
+            }
             self.stats.dropped += 1;
         }
     }
@@ -118,7 +123,7 @@ impl<T> JitterBuffer<T> {
         sorted.sort_unstable();
         let Some(&min) = sorted.first() else { return 2 };
         let p95 = sorted[(sorted.len() - 1) * 95 / 100];
-        let spread = (p95 - min).max(0) as f64;
+        let spread = p95.saturating_sub(min).max(0) as f64;
         let packet = self.packet.as_micros().max(1) as f64;
         ((spread + packet) / packet).ceil().clamp(2.0, 20.0) as usize
     }
@@ -138,12 +143,12 @@ impl<T> JitterBuffer<T> {
         while self.depth() > self.target + 4 {
             if let Some((seq, _)) = self.pending.pop_first() {
                 self.stats.dropped += 1;
-                self.next_seq = Some(seq + 1);
+                self.next_seq = Some(seq.saturating_add(1));
             }
         }
         self.error = self.error * 0.98 + (self.depth() as f64 - self.target as f64) * 0.02;
         let Some(seq) = self.next_seq else { return Playout::Wait };
-        self.next_seq = Some(seq + 1);
+        self.next_seq = Some(seq.saturating_add(1));
         if let Some(payload) = self.pending.remove(&seq) {
             self.empty_slots = 0;
             self.stats.played += 1;
@@ -154,9 +159,11 @@ impl<T> JitterBuffer<T> {
             self.stats.underruns += 1;
             self.empty_slots += 1;
             if self.empty_slots >= REPRIME_AFTER {
-                // The stream stopped: wait to refill rather than conceal forever.
+                // The stream stopped: wait to refill rather than conceal forever, from whatever
+                // sequence the sender resumes with.
                 self.playing = false;
                 self.empty_slots = 0;
+                self.next_seq = None;
             }
         }
         Playout::Conceal { seq }
@@ -343,6 +350,23 @@ mod tests {
         }
         assert_eq!(concealed, REPRIME_AFTER as usize);
         assert_eq!(jb.pop(), Playout::Wait);
+        // A sender that restarts its numbering is heard again, not rejected as late.
+        for seq in 0..3 {
+            jb.push(seq, 0, 0, ());
+        }
+        assert_eq!(jb.pop(), Playout::Play { seq: 0, payload: () });
+        assert_eq!(jb.stats.late, 0);
+    }
+
+    #[test]
+    fn extreme_stamps_and_sequence_numbers_do_not_panic() {
+        let mut jb = JitterBuffer::new(Duration::from_micros(PACKET_US));
+        jb.push(u64::MAX, u64::MAX, 0, ());
+        jb.push(u64::MAX - 1, 0, u64::MAX, ());
+        jb.push(0, 1 << 63, 5, ());
+        for _ in 0..10 {
+            jb.pop();
+        }
     }
 
     #[test]

@@ -25,5 +25,6 @@ pub mod scene;
 pub mod screen;
 pub mod script;
 pub mod sequence;
+pub mod sound;
 pub mod stats;
 pub mod wire;

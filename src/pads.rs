@@ -54,7 +54,10 @@ fn run(input: &InputHandle, rumble: &Receiver<Rumble>, mappings: &[String]) {
     let mut ids: Vec<GamepadId> = Vec::new();
     let connected: Vec<GamepadId> = gilrs.gamepads().map(|(id, _)| id).collect();
     for id in connected {
-        apply(input, &mut pads, &mut ids, id, PadEvent::Connected { device: 0 });
+        let device = device_number(&mut ids, id);
+        input.modify(|state| {
+            pads.apply(PadEvent::Connected { device }, state);
+        });
     }
     // Effects play until dropped: keep each slot's newest until it has run its course.
     let mut playing: Vec<(u8, gilrs::ff::Effect, Instant)> = Vec::new();
@@ -71,8 +74,10 @@ fn run(input: &InputHandle, rumble: &Receiver<Rumble>, mappings: &[String]) {
                 EventType::Disconnected => tracing::info!(pad = %name, "gamepad disconnected"),
                 _ => {}
             }
-            if let Some(e) = reduce(event.event) {
-                apply(input, &mut pads, &mut ids, event.id, e);
+            if let Some(e) = reduce(event.event, device_number(&mut ids, event.id)) {
+                input.modify(|state| {
+                    pads.apply(e, state);
+                });
             }
         }
         playing.retain(|(_, _, until)| Instant::now() < *until);
@@ -92,35 +97,26 @@ fn run(input: &InputHandle, rumble: &Receiver<Rumble>, mappings: &[String]) {
     }
 }
 
-/// Puts one event into the input state; `ids` gives gilrs ids small stable device numbers.
-fn apply(input: &InputHandle, pads: &mut Pads, ids: &mut Vec<GamepadId>, id: GamepadId, event: PadEvent) {
-    let device = ids.iter().position(|&known| known == id).unwrap_or_else(|| {
+/// A small stable number for a gilrs id (its index among the pads seen this session).
+fn device_number(ids: &mut Vec<GamepadId>, id: GamepadId) -> usize {
+    ids.iter().position(|&known| known == id).unwrap_or_else(|| {
         ids.push(id);
         ids.len() - 1
-    });
-    let event = match event {
-        PadEvent::Connected { .. } => PadEvent::Connected { device },
-        PadEvent::Disconnected { .. } => PadEvent::Disconnected { device },
-        PadEvent::Button { button, down, .. } => PadEvent::Button { device, button, down },
-        PadEvent::Axis { axis, value, .. } => PadEvent::Axis { device, axis, value },
-    };
-    input.modify(|state| {
-        pads.apply(event, state);
-    });
+    })
 }
 
-/// A gilrs event as a pad event (device filled in by `apply`).
-fn reduce(event: EventType) -> Option<PadEvent> {
+/// A gilrs event of `device` as a pad event.
+fn reduce(event: EventType, device: usize) -> Option<PadEvent> {
     Some(match event {
-        EventType::Connected => PadEvent::Connected { device: 0 },
-        EventType::Disconnected => PadEvent::Disconnected { device: 0 },
-        EventType::ButtonPressed(b, _) => PadEvent::Button { device: 0, button: bit(b)?, down: true },
-        EventType::ButtonReleased(b, _) => PadEvent::Button { device: 0, button: bit(b)?, down: false },
+        EventType::Connected => PadEvent::Connected { device },
+        EventType::Disconnected => PadEvent::Disconnected { device },
+        EventType::ButtonPressed(b, _) => PadEvent::Button { device, button: bit(b)?, down: true },
+        EventType::ButtonReleased(b, _) => PadEvent::Button { device, button: bit(b)?, down: false },
         EventType::ButtonChanged(Button::LeftTrigger2, v, _) => {
-            PadEvent::Axis { device: 0, axis: PadAxis::LeftTrigger, value: v }
+            PadEvent::Axis { device, axis: PadAxis::LeftTrigger, value: v }
         }
         EventType::ButtonChanged(Button::RightTrigger2, v, _) => {
-            PadEvent::Axis { device: 0, axis: PadAxis::RightTrigger, value: v }
+            PadEvent::Axis { device, axis: PadAxis::RightTrigger, value: v }
         }
         EventType::AxisChanged(axis, v, _) => {
             // gilrs reports stick Y up-positive; the wire is down-positive.
@@ -131,7 +127,7 @@ fn reduce(event: EventType) -> Option<PadEvent> {
                 Axis::RightStickY => (PadAxis::RightY, -v),
                 _ => return None,
             };
-            PadEvent::Axis { device: 0, axis, value }
+            PadEvent::Axis { device, axis, value }
         }
         _ => return None,
     })

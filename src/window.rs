@@ -519,14 +519,10 @@ impl App {
             }
         };
         // The newest picture, if one arrived; pictures it replaced unseen are pacing drops.
-        let mut shown = None;
+        let (mut shown, mut replaced) = (None, 0);
         if let Some(session) = &self.session {
-            let (picture, replaced) = session.slot.take();
-            if replaced > 0 {
-                let event = stats::Event::PacingDropped { count: replaced };
-                self.interval.apply(event.clone());
-                self.stats.apply(event);
-            }
+            let picture;
+            (picture, replaced) = session.slot.take();
             if let Some(picture) = picture {
                 gfx.compositor.video.upload(&gfx.gpu.device, &gfx.gpu.queue, &picture);
                 self.has_picture = true;
@@ -558,16 +554,17 @@ impl App {
         gfx.compositor.render(&gfx.gpu, &view, size, show_video, &self.egui_ctx, output);
         gfx.window.pre_present_notify();
         gfx.gpu.queue.present(frame);
+        if replaced > 0 {
+            self.apply(stats::Event::PacingDropped { count: replaced });
+        }
         if let Some((frame_number, capture_micros, decoded_micros)) = shown {
-            let event = stats::Event::Presented(Presented {
+            self.apply(stats::Event::Presented(Presented {
                 frame_number,
                 capture_micros,
                 decoded_micros,
                 presented_micros: clock::now_micros(),
                 render_micros: started.elapsed().as_micros() as u64,
-            });
-            self.interval.apply(event.clone());
-            self.stats.apply(event);
+            }));
             self.frame_times.on_present(now);
             self.screen.on_picture(now);
         }

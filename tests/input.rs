@@ -62,36 +62,56 @@ async fn lossy_relay(host: SocketAddr, nth: u64) -> SocketAddr {
     addr
 }
 
-fn play(loss_every: Option<u64>) {
+/// A running reference host on loopback, with its game watchable.
+struct TestHost {
+    rt: tokio::runtime::Runtime,
+    addr: SocketAddr,
+    fingerprint: kumo::tls::Fingerprint,
+    game: std::sync::Arc<kumo::encode::GameLink>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+fn start_host(name: &str) -> TestHost {
     let rt = kumo::runtime().unwrap();
     let host = {
         let _guard = rt.enter();
         Host::bind(HostConfig {
             listen: ([127, 0, 0, 1], 0).into(),
-            name: "input test host".into(),
+            name: name.into(),
             max_fps: 60,
             encoder_threads: 1,
         })
         .unwrap()
     };
-    let (fingerprint, game) = (host.fingerprint(), host.game());
-    let mut target = host.local_addr();
+    let (addr, fingerprint, game) = (host.local_addr(), host.fingerprint(), host.game());
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     rt.spawn(host.serve(stop_rx));
-    if let Some(nth) = loss_every {
-        target = rt.block_on(lossy_relay(target, nth));
-    }
-    let config = ClientConfig {
+    TestHost { rt, addr, fingerprint, game, stop }
+}
+
+/// A client of `host` (reached at `target`) that plays `script`, without gamepads.
+fn scripted_client(host: &TestHost, target: SocketAddr, script: &str) -> ClientConfig {
+    ClientConfig {
         host: target,
-        verify: Verify::Pinned(fingerprint),
+        verify: Verify::Pinned(host.fingerprint),
         request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000 },
         name: "input test client".into(),
         connect_timeout: Duration::from_secs(10),
         protocol_version: PROTOCOL_VERSION,
-        input_script: Some(Script::parse(SCRIPT).unwrap()),
+        input_script: Some(Script::parse(script).unwrap()),
         gamepads: false,
         gamepad_mappings: Vec::new(),
-    };
+    }
+}
+
+fn play(loss_every: Option<u64>) {
+    let host = start_host("input test host");
+    let (rt, game, stop) = (&host.rt, &host.game, &host.stop);
+    let mut target = host.addr;
+    if let Some(nth) = loss_every {
+        target = rt.block_on(lossy_relay(target, nth));
+    }
+    let config = scripted_client(&host, target, SCRIPT);
     let session = rt.block_on(client::connect(config)).unwrap();
     let mut stats = Stats::new(0);
     let mut newest_sent = 0;
@@ -155,35 +175,13 @@ fn scripted_input_survives_a_lossy_link() {
 
 #[test]
 fn taps_too_short_for_a_datagram_still_count() {
-    let rt = kumo::runtime().unwrap();
-    let host = {
-        let _guard = rt.enter();
-        Host::bind(HostConfig {
-            listen: ([127, 0, 0, 1], 0).into(),
-            name: "tap test host".into(),
-            max_fps: 60,
-            encoder_threads: 1,
-        })
-        .unwrap()
-    };
-    let (fingerprint, addr, game) = (host.fingerprint(), host.local_addr(), host.game());
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    rt.spawn(host.serve(stop_rx));
+    let host = start_host("tap test host");
+    let (rt, game, stop) = (&host.rt, &host.game, &host.stop);
     // Each press is released in the same millisecond: the whole-state datagrams may never
     // show them down, the reliable path must.
     let script = "100 key Space down\n100 key Space up\n200 pad 0 button A down\n200 pad 0 button A up\n\
                   300 mouse button left down\n300 mouse button left up\n400 end";
-    let config = ClientConfig {
-        host: addr,
-        verify: Verify::Pinned(fingerprint),
-        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000 },
-        name: "tap test client".into(),
-        connect_timeout: Duration::from_secs(10),
-        protocol_version: PROTOCOL_VERSION,
-        input_script: Some(Script::parse(script).unwrap()),
-        gamepads: false,
-        gamepad_mappings: Vec::new(),
-    };
+    let config = scripted_client(&host, host.addr, script);
     let session = rt.block_on(client::connect(config)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while game.report().presses < 3 && Instant::now() < deadline {
@@ -198,33 +196,11 @@ fn taps_too_short_for_a_datagram_still_count() {
 
 #[test]
 fn running_into_a_wall_with_a_pad_rumbles_that_pad() {
-    let rt = kumo::runtime().unwrap();
-    let host = {
-        let _guard = rt.enter();
-        Host::bind(HostConfig {
-            listen: ([127, 0, 0, 1], 0).into(),
-            name: "rumble test host".into(),
-            max_fps: 60,
-            encoder_threads: 1,
-        })
-        .unwrap()
-    };
-    let (fingerprint, addr) = (host.fingerprint(), host.local_addr());
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    rt.spawn(host.serve(stop_rx));
+    let host = start_host("rumble test host");
+    let (rt, stop) = (&host.rt, &host.stop);
     // Pad in slot 2 pushes right: the player reaches the edge after about 0.9 s.
     let script = "0 pad 2 connect\n50 pad 2 stick left 1 0\n3000 pad 2 stick left 0 0\n3100 end";
-    let config = ClientConfig {
-        host: addr,
-        verify: Verify::Pinned(fingerprint),
-        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000 },
-        name: "rumble test client".into(),
-        connect_timeout: Duration::from_secs(10),
-        protocol_version: PROTOCOL_VERSION,
-        input_script: Some(Script::parse(script).unwrap()),
-        gamepads: false,
-        gamepad_mappings: Vec::new(),
-    };
+    let config = scripted_client(&host, host.addr, script);
     let mut session = rt.block_on(client::connect(config)).unwrap();
     let rumble = session.rumble.take().expect("no pad thread took the rumble channel");
     let got = rumble.recv_timeout(Duration::from_secs(10));

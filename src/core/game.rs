@@ -9,7 +9,7 @@
 
 use super::input::{InputDatagram, InputState, Press, key};
 use super::marker;
-use super::scene::I420;
+use super::scene::{self, I420};
 use std::time::Duration;
 
 /// Mouse counts per picture width (and height).
@@ -157,15 +157,16 @@ pub fn draw(game: &mut Game, pic: &mut I420) -> u64 {
     let y0 = cy.saturating_sub(size / 2).clamp(top_limit, h - size) & !1;
     // White when idle, yellow while something is held: a visible response to every press.
     let (cu, cv) = if game.holding { (16, 146) } else { (128, 128) };
-    fill(pic, (x0, y0, size, size), (if game.holding { 210 } else { 235 }, cu, cv));
+    scene::fill_rect(pic, x0, y0, size, size, (if game.holding { 210 } else { 235 }, cu, cv));
     if game.input_seq > game.drawn_seq {
-        fill(pic, flash_rect(w, h), (235, 128, 128));
+        let (fx, fy, fw, fh) = flash_rect(w, h);
+        scene::fill_rect(pic, fx, fy, fw, fh, (235, 128, 128));
     }
     game.drawn_seq = game.input_seq;
     // Neutral chroma under the input marker, as under the frame marker, so it reads the same in
     // any colour matrix; `check_size` leaves room for both strips.
     let mw = marker::BLOCKS * marker::block_px(w);
-    fill(pic, (0, mh, mw.min(w), mh), (128, 128, 128));
+    scene::fill_rect(pic, 0, mh, mw.min(w), mh, (128, 128, 128));
     marker::draw(&mut pic.y[mh * w..], w, w, h.saturating_sub(mh), game.input_seq as u32).ok();
     game.input_seq
 }
@@ -175,20 +176,6 @@ pub fn read_input_marker(luma: &[u8], stride: usize, width: usize, height: usize
     let mh = marker::height_px(width);
     let rest = luma.get(mh * stride..).ok_or(marker::MarkerError::TooSmall { width, height })?;
     marker::read(rest, stride, width, height.saturating_sub(mh))
-}
-
-fn fill(pic: &mut I420, (x, y, w, h): (usize, usize, usize, usize), (cy, cu, cv): (u8, u8, u8)) {
-    let stride = pic.width;
-    for row in y..(y + h).min(pic.height) {
-        let end = (x + w).min(stride);
-        pic.y[row * stride + x..row * stride + end].fill(cy);
-    }
-    let cstride = stride / 2;
-    for row in y / 2..(y + h).div_ceil(2).min(pic.height / 2) {
-        let (a, b) = (row * cstride + x / 2, row * cstride + usize::midpoint(x, w).min(cstride));
-        pic.u[a..b].fill(cu);
-        pic.v[a..b].fill(cv);
-    }
 }
 
 /// Finds the idle (white) player square in a picture's luma and returns its centre as

@@ -143,7 +143,9 @@ fn bounce(distance: f64, span: usize) -> usize {
     if d < span { d } else { period - d }
 }
 
-fn fill_rect(pic: &mut I420, x: usize, y: usize, w: usize, h: usize, (cy, cu, cv): (u8, u8, u8)) {
+/// Fills a rectangle (clipped to the picture) with one colour; even `x` and `y` keep chroma
+/// aligned.
+pub fn fill_rect(pic: &mut I420, x: usize, y: usize, w: usize, h: usize, (cy, cu, cv): (u8, u8, u8)) {
     let x_end = (x + w).min(pic.width);
     let y_end = (y + h).min(pic.height);
     for row in y..y_end {

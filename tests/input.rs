@@ -154,7 +154,14 @@ fn play(loss_every: Option<u64>) {
         "the frame's pixels name the input it reflects"
     );
     let summary = stats.summary(Duration::from_secs(1));
-    assert_eq!(summary.inputs_received_by_host, want.input_seq, "{summary:?}");
+    if loss_every.is_none() {
+        assert_eq!(summary.inputs_received_by_host, want.input_seq, "{summary:?}");
+    } else {
+        // A state whose datagram was lost and that a newer state replaced before the re-send
+        // is never needed: the host may accept fewer than 9 states, but it must end on the
+        // last one (its report says so above).
+        assert!((1..=want.input_seq).contains(&summary.inputs_received_by_host), "{summary:?}");
+    }
     assert!(summary.inputs_sent >= want.input_seq);
     assert!(summary.input_to_host_ms.p50 > 0.0);
     if loss_every.is_some() {

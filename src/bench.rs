@@ -11,6 +11,7 @@ use crate::core::overlay::{FrameTimes, OverlayModel};
 use crate::core::scene::{self, I420};
 use crate::core::script::{Change, Script};
 use crate::decode::{H264Decoder, Picture};
+use crate::demo::DemoClient;
 use crate::encode::{H264Encoder, Settings};
 use crate::present::{Compositor, Gpu, OFFSCREEN_FORMAT, offscreen_target};
 use std::sync::Arc;
@@ -61,7 +62,13 @@ pub fn run(frames: u32, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::
     for (w, h) in [(1280u16, 720u16), (1920, 1080)] {
         let request =
             StreamRequest { width: w, height: h, fps: 60, bitrate_kbps: if w > 1280 { 20_000 } else { 10_000 } };
-        let outcome = crate::demo::run_headless(&rt, request, None, Some(Duration::from_secs(seconds)), interrupted)?;
+        let outcome = crate::demo::run_headless(
+            &rt,
+            request,
+            DemoClient::default(),
+            Some(Duration::from_secs(seconds)),
+            interrupted,
+        )?;
         let s = outcome.summary;
         println!(
             "{:<12} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>11} {:>9.2}",
@@ -92,8 +99,13 @@ fn input_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<Ato
     }
     let script = Script { steps };
     let request = StreamRequest { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000 };
-    let outcome =
-        crate::demo::run_headless(rt, request, Some(script), Some(Duration::from_secs(seconds)), interrupted)?;
+    let outcome = crate::demo::run_headless(
+        rt,
+        request,
+        DemoClient { input_script: Some(script), ..DemoClient::default() },
+        Some(Duration::from_secs(seconds)),
+        interrupted,
+    )?;
     let s = outcome.summary;
     println!("input over loopback ({seconds} s, a key toggled every 10-40 ms, 720p60 stream running)");
     println!(

@@ -8,8 +8,10 @@
 //! full the frame is dropped and an IDR requested (an unbounded queue would turn a slow
 //! decoder into ever-growing latency).
 
+use crate::audio::{AudioInput, AudioPlayer, AvClock};
 use crate::clock;
 use crate::core::assemble::Frame;
+use crate::core::audio::AudioPacket;
 use crate::core::input::{InputAck, InputSender, InputState, Press, SendPolicy, transitions};
 use crate::core::script::{Player, Script};
 use crate::core::sequence::{self, DropReason, Sequencer};
@@ -90,6 +92,8 @@ pub struct ClientConfig {
     pub gamepads: bool,
     /// Extra SDL game-controller mappings (config file).
     pub gamepad_mappings: Vec<String>,
+    /// Ask for sound and play it (`--no-audio` turns it off).
+    pub audio: bool,
 }
 
 /// Connects and completes the handshake, and has the decode thread call `notify` after
@@ -158,6 +162,9 @@ pub struct Session {
     pub input: Arc<InputHandle>,
     /// Rumble requests from the host, when no gamepad thread took them (`gamepads` off).
     pub rumble: Option<Receiver<Rumble>>,
+    /// The video's latest latencies: the presenter reports what it shows here, for A/V sync.
+    pub av: Arc<AvClock>,
+    audio: Option<AudioPlayer>,
     host: SocketAddr,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<End, ClientError>>,
@@ -176,9 +183,18 @@ impl Session {
             Ok(r) => r,
             Err(err) => Err(ClientError::Handshake { addr: self.host, reason: format!("session task failed: {err}") }),
         };
-        // The task dropped the decode queue's sender, so the thread is finishing its last frame.
+        // The task dropped the decode and audio queues' senders, so those threads are
+        // finishing their last frame and packet.
         let thread = self.decode_thread;
-        tokio::task::spawn_blocking(move || thread.join()).await.ok();
+        let audio = self.audio;
+        tokio::task::spawn_blocking(move || {
+            thread.join().ok();
+            if let Some(audio) = audio {
+                audio.join();
+            }
+        })
+        .await
+        .ok();
         result
     }
 }
@@ -213,6 +229,22 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         }
     };
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Lost { addr, source: e.into() })?;
+    let (events_tx, events) = std::sync::mpsc::sync_channel(STATS_QUEUE);
+    let av = Arc::new(AvClock::default());
+    let audio = if config.audio {
+        let (stats, av) = (events_tx.clone(), av.clone());
+        // Looking at the sound device can block for a moment: off the async workers.
+        match tokio::task::spawn_blocking(move || AudioPlayer::spawn(stats, av)).await {
+            Ok(Ok(player)) => Some(player),
+            Ok(Err(err)) => {
+                tracing::warn!("could not start the audio thread: {err}; streaming without sound");
+                None
+            }
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
     let hello = Hello {
         version: config.protocol_version,
         width: config.request.width,
@@ -222,6 +254,7 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         max_width: crate::core::scene::MAX_WIDTH as u16,
         max_height: crate::core::scene::MAX_HEIGHT as u16,
         client_name: config.name.clone(),
+        audio_channels: audio.as_ref().map_or(0, |a| a.device_channels.clamp(2, 8) as u8),
     };
     let handshake = async {
         net::write_control(&mut send, &Control::Hello(hello)).await?;
@@ -256,7 +289,18 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         }
     };
     let gamepads = config.gamepads.then_some(config.gamepad_mappings);
-    start(conn, endpoint, welcome, send, recv, config.input_script, gamepads, notify)
+    let media = Media { events: (events_tx, events), av, audio, notify };
+    start(conn, endpoint, welcome, send, recv, config.input_script, gamepads, media)
+}
+
+/// The session's outputs, made before the handshake: the stats channel, the A/V clock, the
+/// audio thread (which looked at the device to ask for the right layout) and the window's
+/// wake-up.
+struct Media {
+    events: (SyncSender<stats::Event>, Receiver<stats::Event>),
+    av: Arc<AvClock>,
+    audio: Option<AudioPlayer>,
+    notify: Option<decode::Notify>,
 }
 
 /// Starts streaming after the handshake: the decode thread, the input sources and the
@@ -270,13 +314,25 @@ fn start(
     recv: RecvStream,
     input_script: Option<Script>,
     gamepads: Option<Vec<String>>,
-    notify: Option<decode::Notify>,
+    media: Media,
 ) -> Result<Session, ClientError> {
     let addr = conn.remote_address();
     tracing::info!(host = %addr, width = welcome.width, height = welcome.height, fps = welcome.fps, bitrate_kbps = welcome.bitrate_kbps, "streaming");
-
-    let (events_tx, events) = std::sync::mpsc::sync_channel(STATS_QUEUE);
-    // The queue is new and empty: this cannot be full.
+    let Media { events: (events_tx, events), av, audio, notify } = media;
+    // Audio only plays when the host sends some.
+    let (audio, audio_input) = match (audio, welcome.audio) {
+        (Some(mut player), Some(format)) => {
+            let input = player.start(format);
+            (Some(player), input)
+        }
+        (Some(player), None) => {
+            tracing::info!("the host sends no audio");
+            player.join();
+            (None, None)
+        }
+        (None, _) => (None, None),
+    };
+    // The queue holds at most what the audio thread reported so far: this cannot be full.
     events_tx
         .try_send(stats::Event::Stream {
             width: welcome.width,
@@ -292,7 +348,7 @@ fn start(
     let slot = Arc::new(FrameSlot::new());
     let decode_thread = decode::spawn(
         decode_rx,
-        decode::Outputs { stats: events_tx.clone(), losses: losses_tx, slot: slot.clone(), notify },
+        decode::Outputs { stats: events_tx.clone(), losses: losses_tx, slot: slot.clone(), notify, av: av.clone() },
     )?;
     let (stop, stop_rx) = watch::channel(false);
     let (state, input_rx) = watch::channel(InputState::default());
@@ -309,9 +365,18 @@ fn start(
     } else {
         Some(rumble_rx)
     };
-    let link = Link { conn, addr, send, events: events_tx, decode: decode_tx, rumble: rumble_tx, _endpoint: endpoint };
+    let link = Link {
+        conn,
+        addr,
+        send,
+        events: events_tx,
+        decode: decode_tx,
+        rumble: rumble_tx,
+        audio: audio_input,
+        _endpoint: endpoint,
+    };
     let task = tokio::spawn(link.run(recv, losses_rx, (input_rx, presses_rx), stop_rx));
-    Ok(Session { welcome, events, slot, input, rumble, host: addr, stop, task, decode_thread })
+    Ok(Session { welcome, events, slot, input, rumble, av, audio, host: addr, stop, task, decode_thread })
 }
 
 /// The session's network half, owned by its task.
@@ -322,6 +387,8 @@ struct Link {
     events: SyncSender<stats::Event>,
     decode: SyncSender<AccessUnit>,
     rumble: SyncSender<Rumble>,
+    /// The audio thread's queue (no audio: none).
+    audio: Option<AudioInput>,
     /// Keeps the endpoint (and its socket) alive as long as the session.
     _endpoint: Endpoint,
 }
@@ -384,7 +451,7 @@ impl Link {
                     }
                 }
                 datagram = self.conn.read_datagram() => match datagram {
-                    Ok(bytes) => self.on_ack(&bytes, &mut inputs, &mut acked),
+                    Ok(bytes) => self.on_datagram(&bytes, &mut inputs, &mut acked),
                     Err(err) => break self.lost(err.into()),
                 },
                 frame = frames.recv() => {
@@ -441,7 +508,21 @@ impl Link {
         result
     }
 
-    /// An input acknowledgement from the host (the only datagram it sends).
+    /// A datagram from the host: audio, stamped with its arrival, for the audio thread; or an
+    /// input acknowledgement.
+    fn on_datagram(&self, bytes: &[u8], inputs: &mut InputSender, acked: &mut u64) {
+        if !AudioPacket::is_audio(bytes) {
+            self.on_ack(bytes, inputs, acked);
+            return;
+        }
+        let arrival = clock::now_micros();
+        let Some(audio) = &self.audio else { return };
+        match AudioPacket::decode(bytes) {
+            Ok(packet) => audio.packet(packet, arrival),
+            Err(err) => tracing::debug!("ignoring an audio datagram: {err}"),
+        }
+    }
+
     fn on_ack(&self, bytes: &[u8], inputs: &mut InputSender, acked: &mut u64) {
         match InputAck::decode(bytes) {
             Ok(ack) => {

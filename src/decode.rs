@@ -210,6 +210,8 @@ pub struct Outputs {
     pub slot: Arc<FrameSlot>,
     /// Wakes whoever presents the slot's pictures.
     pub notify: Option<Notify>,
+    /// Where A/V sync reads the video's latency.
+    pub av: Arc<crate::audio::AvClock>,
 }
 
 /// Starts the decode thread. It runs until `input` is closed (the network shell dropped its
@@ -251,6 +253,7 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
             Ok(Some((decode_micros, decoded_micros, marker))) => {
                 awaiting_idr = false;
                 spare = out.slot.put(std::mem::take(&mut spare)).unwrap_or_default();
+                out.av.on_decoded(unit.header.capture_micros, decoded_micros);
                 if let Some(notify) = &out.notify {
                     notify();
                 }

@@ -16,15 +16,27 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::runtime::Runtime;
 
+/// What the demo's client does besides streaming video.
+#[derive(Debug, Clone, Default)]
+pub struct DemoClient {
+    /// Played into the session's input (`--input-script`).
+    pub input_script: Option<Script>,
+    /// Read gamepads, with these extra mappings (windowed only; `None`: no gamepads).
+    pub gamepads: Option<Vec<String>>,
+    /// Play the host's sound.
+    pub audio: bool,
+}
+
 /// Runs the demo headless for `duration` (or until interrupted) and returns its outcome.
 pub fn run_headless(
     rt: &Runtime,
     request: StreamRequest,
-    input_script: Option<Script>,
+    client: DemoClient,
     duration: Option<Duration>,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<Outcome> {
-    run(rt, request, input_script, None, |config| {
+    let client = DemoClient { gamepads: None, ..client };
+    run(rt, request, client, |config| {
         headless::run(rt, config, duration, interrupted).context("the demo's client could not start")
     })
 }
@@ -33,21 +45,18 @@ pub fn run_headless(
 pub fn run_windowed(
     rt: &Runtime,
     request: StreamRequest,
-    input_script: Option<Script>,
-    (gamepads, gamepad_mappings): (bool, &[String]),
+    client: DemoClient,
     options: WindowOptions,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<Outcome> {
-    let pads = gamepads.then(|| gamepad_mappings.to_vec());
-    run(rt, request, input_script, pads, |config| window::run(rt, config, options, interrupted))
+    run(rt, request, client, |config| window::run(rt, config, options, interrupted))
 }
 
 /// Starts the demo's host, runs `client` against it, then stops the host.
 fn run(
     rt: &Runtime,
     request: StreamRequest,
-    input_script: Option<Script>,
-    gamepads: Option<Vec<String>>,
+    demo: DemoClient,
     client: impl FnOnce(ClientConfig) -> anyhow::Result<Outcome>,
 ) -> anyhow::Result<Outcome> {
     let host = {
@@ -67,9 +76,10 @@ fn run(
         name: "kumo demo client".into(),
         connect_timeout: Duration::from_secs(5),
         protocol_version: PROTOCOL_VERSION,
-        input_script,
-        gamepads: gamepads.is_some(),
-        gamepad_mappings: gamepads.unwrap_or_default(),
+        input_script: demo.input_script,
+        gamepads: demo.gamepads.is_some(),
+        gamepad_mappings: demo.gamepads.unwrap_or_default(),
+        audio: demo.audio,
     };
     let (stop_host, stop_rx) = tokio::sync::watch::channel(false);
     let host_task = rt.spawn(host.serve(stop_rx));

@@ -193,9 +193,14 @@ pub struct GameLink {
     /// most `MAX_PENDING_PRESSES` wait; beyond that (no frame captured for a long while) the
     /// oldest are dropped.
     presses: Mutex<std::collections::VecDeque<Press>>,
+    /// Capture stamps of frames that showed a flash, for the host's audio to beep on. At
+    /// most `MAX_PENDING_FLASHES` wait (the audio thread takes them every 5 ms); beyond that
+    /// (no audio running) the oldest are dropped.
+    flashes: Mutex<std::collections::VecDeque<u64>>,
 }
 
 const MAX_PENDING_PRESSES: usize = 1024;
+const MAX_PENDING_FLASHES: usize = 64;
 
 /// What the game looked like at the last captured frame.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -238,6 +243,11 @@ impl GameLink {
         }
     }
 
+    /// Capture stamps (host clock, microseconds) of the flashes drawn since the last call.
+    pub fn take_flashes(&self, out: &mut Vec<u64>) {
+        out.extend(Self::lock(&self.flashes).drain(..));
+    }
+
     /// Pad slots to rumble since the last call (bit per slot).
     pub fn take_rumble(&self) -> u8 {
         self.rumble.swap(0, std::sync::atomic::Ordering::AcqRel)
@@ -249,6 +259,7 @@ impl GameLink {
         *Self::lock(&self.report) = GameReport::default();
         self.rumble.store(0, std::sync::atomic::Ordering::Release);
         Self::lock(&self.presses).clear();
+        Self::lock(&self.flashes).clear();
     }
 }
 
@@ -355,10 +366,18 @@ fn capture_loop(
         if let Some(slot) = game.take_rumble() {
             link.rumble.fetch_or(1 << slot, std::sync::atomic::Ordering::AcqRel);
         }
-        let input_seq = game::draw(&mut game, &mut picture);
+        let drawn = game::draw(&mut game, &mut picture, slot % u64::from(settings.fps.max(1)) == 0);
+        let input_seq = drawn.input_seq;
         *GameLink::lock(&link.report) =
             GameReport { frames: frame_number + 1, input_seq, x: game.x, y: game.y, presses: game.presses };
         let capture_micros = clock::now_micros();
+        if drawn.flash {
+            let mut flashes = GameLink::lock(&link.flashes);
+            if flashes.len() == MAX_PENDING_FLASHES {
+                flashes.pop_front();
+            }
+            flashes.push_back(capture_micros);
+        }
         let started = Instant::now();
         let mut payload = Vec::new();
         let kind = match encoder.encode(&picture, schedule.interval() * slot as u32, &mut payload) {

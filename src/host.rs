@@ -6,8 +6,10 @@
 //! clear refusal. It must not let a slow or silent client grow its memory: frames in flight
 //! are capped, and past the cap a frame is dropped and the next one made an IDR.
 
+use crate::audio_send;
 use crate::clock;
 use crate::core::assemble::Frame;
+use crate::core::audio::{AudioFormat, Layout, PACKET_FRAMES};
 use crate::core::color::ColorSpace;
 use crate::core::input::{InputAck, InputReceiver, Verdict};
 use crate::core::scene;
@@ -179,11 +181,26 @@ async fn serve_client(
         host_name: config.name.clone(),
         // The scene is drawn in BT.601 limited range; openh264 passes it through untouched.
         color: ColorSpace::HOST_DEFAULT,
+        audio: audio_format(hello.audio_channels),
     };
-    net::write_control(&mut send, &Control::Welcome(welcome)).await?;
+    net::write_control(&mut send, &Control::Welcome(welcome.clone())).await?;
+    let audio = welcome.audio.and_then(|format| match audio_send::spawn(conn.clone(), format, game.clone()) {
+        Ok(worker) => Some(worker),
+        Err(err) => {
+            tracing::error!("the host could not start its audio: {err}; streaming without sound");
+            None
+        }
+    });
     let result = stream(conn, send, recv, &worker, frames_rx, stop, &game).await;
     // Joining waits for at most one encode; keep it off the async workers.
-    tokio::task::spawn_blocking(move || worker.stop()).await.ok();
+    tokio::task::spawn_blocking(move || {
+        worker.stop();
+        if let Some(audio) = audio {
+            audio.stop();
+        }
+    })
+    .await
+    .ok();
     result
 }
 
@@ -198,6 +215,18 @@ fn negotiate(hello: &Hello, config: &HostConfig) -> Result<Settings, String> {
         fps: hello.fps.clamp(1, config.max_fps),
         bitrate_kbps: hello.bitrate_kbps.clamp(MIN_BITRATE_KBPS, MAX_BITRATE_KBPS),
         threads: config.encoder_threads,
+    })
+}
+
+/// The audio stream for a client whose device has `channels` speakers (0: no audio): the
+/// largest layout that fits, 128 kbit/s for the front pair and 64 for each further pair, 5 ms
+/// packets, each repeating the previous one (another 128–320 kbit/s, a few percent of the
+/// video, for one lost datagram in a row repaired instead of concealed).
+fn audio_format(channels: u8) -> Option<AudioFormat> {
+    (channels > 0).then(|| {
+        let layout = Layout::fitting(channels.into());
+        let bitrate_kbps = 128 + 64 * (layout.streams() as u16 - 1);
+        AudioFormat { layout, packet_frames: PACKET_FRAMES, bitrate_kbps, redundancy: true }
     })
 }
 

@@ -3,6 +3,8 @@
 //! `core` is pure logic; the other modules are thin shells around one device or library each
 //! (see ARCHITECTURE.md).
 
+pub mod audio;
+pub mod audio_send;
 pub mod client;
 pub mod clock;
 pub mod config;

@@ -9,6 +9,7 @@ use kumo::core::layout::Vsync;
 use kumo::core::script::Script;
 use kumo::core::stats::Summary;
 use kumo::core::wire::PROTOCOL_VERSION;
+use kumo::demo::DemoClient;
 use kumo::headless::Outcome;
 use kumo::host::{Host, HostConfig};
 use kumo::tls::{Fingerprint, Verify};
@@ -116,6 +117,9 @@ struct RunArgs {
     /// Read gamepads (windowed sessions; `--gamepads=false` to ignore them) [default: true].
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
     gamepads: Option<bool>,
+    /// Play no sound: the client asks the host for none.
+    #[arg(long)]
+    no_audio: bool,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
@@ -210,6 +214,11 @@ fn gamepads(run: &RunArgs, file: &Settings) -> bool {
     !run.headless && run.gamepads.or(file.gamepads).unwrap_or(true)
 }
 
+/// Whether to play sound: not with `--no-audio`, else as the file says, else yes.
+fn audio(run: &RunArgs, file: &Settings) -> bool {
+    !run.no_audio && file.audio.unwrap_or(true)
+}
+
 fn input_script(run: &RunArgs) -> anyhow::Result<Option<Script>> {
     let Some(path) = &run.input_script else { return Ok(None) };
     let text =
@@ -234,23 +243,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { run, stream } => {
             let file = settings()?;
             let interrupted = interrupt_flag(&rt);
+            let client = DemoClient {
+                input_script: input_script(&run)?,
+                gamepads: gamepads(&run, &file).then(|| file.gamepad_mappings.clone()),
+                audio: audio(&run, &file),
+            };
             let outcome = if run.headless {
-                kumo::demo::run_headless(
-                    &rt,
-                    stream.request(&file),
-                    input_script(&run)?,
-                    duration(&run)?,
-                    &interrupted,
-                )?
+                kumo::demo::run_headless(&rt, stream.request(&file), client, duration(&run)?, &interrupted)?
             } else {
-                kumo::demo::run_windowed(
-                    &rt,
-                    stream.request(&file),
-                    input_script(&run)?,
-                    (gamepads(&run, &file), &file.gamepad_mappings),
-                    window_options(&run, &file)?,
-                    &interrupted,
-                )?
+                let options = window_options(&run, &file)?;
+                kumo::demo::run_windowed(&rt, stream.request(&file), client, options, &interrupted)?
             };
             report(&outcome, run.stats_json.as_ref())
         }
@@ -290,6 +292,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 input_script: input_script(&run)?,
                 gamepads: gamepads(&run, &file),
                 gamepad_mappings: file.gamepad_mappings.clone(),
+                audio: audio(&run, &file),
             };
             let interrupted = interrupt_flag(&rt);
             let outcome = if run.headless {

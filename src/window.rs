@@ -558,11 +558,15 @@ impl App {
             self.apply(stats::Event::PacingDropped { count: replaced });
         }
         if let Some((frame_number, capture_micros, decoded_micros)) = shown {
+            let presented_micros = clock::now_micros();
+            if let Some(session) = &self.session {
+                session.av.on_presented(capture_micros, presented_micros);
+            }
             self.apply(stats::Event::Presented(Presented {
                 frame_number,
                 capture_micros,
                 decoded_micros,
-                presented_micros: clock::now_micros(),
+                presented_micros,
                 render_micros: started.elapsed().as_micros() as u64,
             }));
             self.frame_times.on_present(now);

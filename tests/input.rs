@@ -101,6 +101,7 @@ fn scripted_client(host: &TestHost, target: SocketAddr, script: &str) -> ClientC
         input_script: Some(Script::parse(script).unwrap()),
         gamepads: false,
         gamepad_mappings: Vec::new(),
+        audio: false,
     }
 }
 

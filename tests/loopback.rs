@@ -50,6 +50,7 @@ fn config(r: &Running, verify: Verify) -> ClientConfig {
         input_script: None,
         gamepads: false,
         gamepad_mappings: Vec::new(),
+        audio: false,
     }
 }
 
@@ -149,6 +150,7 @@ fn an_absent_host_is_reported_in_a_sentence() {
         input_script: None,
         gamepads: false,
         gamepad_mappings: Vec::new(),
+        audio: false,
     };
     let err = rt.block_on(client::connect(c)).err().expect("nobody answers");
     assert!(err.to_string().contains("is `kumo host` running"), "{err}");

@@ -25,6 +25,8 @@ pub struct Config {
     pub color: Option<Spanned<String>>,
     pub relative_mouse: Option<bool>,
     pub gamepads: Option<bool>,
+    /// Play the host's sound (`false`: as `--no-audio`).
+    pub audio: Option<bool>,
     /// Extra SDL game-controller mappings, one line each (SDL's format).
     #[serde(default)]
     pub gamepad_mappings: Vec<String>,
@@ -70,6 +72,7 @@ pub struct Settings {
     pub color: Option<ColorSpace>,
     pub relative_mouse: Option<bool>,
     pub gamepads: Option<bool>,
+    pub audio: Option<bool>,
     pub gamepad_mappings: Vec<String>,
     pub hotkeys: Hotkeys,
 }
@@ -134,6 +137,7 @@ impl Settings {
             color,
             relative_mouse: config.relative_mouse,
             gamepads: config.gamepads,
+            audio: config.audio,
             gamepad_mappings: config.gamepad_mappings,
             hotkeys,
         })

@@ -1,5 +1,6 @@
 //! The reference host's game: a player square the input moves, a visible response to every
-//! press, and a latency flash.
+//! press, a latency flash, and a once-a-second sync flash (with a beep on each flash, made by
+//! the host's audio from [`Drawn::flash`]).
 //!
 //! Owns the game's rules. The host applies each accepted input datagram ([`Game::apply`]),
 //! advances the game once per captured frame ([`Game::step`]), and draws it over the scene
@@ -142,11 +143,26 @@ pub fn flash_rect(width: usize, height: usize) -> (usize, usize, usize, usize) {
     (width - w, height - h, w, h)
 }
 
+/// Where the sync flash appears: the bottom-left corner, an eighth of the picture each way.
+pub fn sync_flash_rect(width: usize, height: usize) -> (usize, usize, usize, usize) {
+    let (w, h) = (width / 8, height / 8);
+    (0, height - h, w, h)
+}
+
+/// What [`draw`] put in a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drawn {
+    /// The input sequence the frame reflects.
+    pub input_seq: u64,
+    /// The frame shows a flash (latency or sync): the host's audio beeps on it.
+    pub flash: bool,
+}
+
 /// Draws the player over the scene, the input marker (a second marker strip, right under the
 /// frame marker, carrying the low 32 bits of the newest input sequence the frame reflects),
-/// and the latency flash when this frame is the first to reflect a new input. Returns the
-/// input sequence the frame reflects.
-pub fn draw(game: &mut Game, pic: &mut I420) -> u64 {
+/// the latency flash when this frame is the first to reflect a new input, and the sync flash
+/// when `sync` is set (the host sets it once a second).
+pub fn draw(game: &mut Game, pic: &mut I420, sync: bool) -> Drawn {
     let (w, h) = (pic.width, pic.height);
     let size = ((h as f32 * PLAYER_SIZE) as usize).max(4) & !1;
     let mh = marker::height_px(w);
@@ -158,9 +174,14 @@ pub fn draw(game: &mut Game, pic: &mut I420) -> u64 {
     // White when idle, yellow while something is held: a visible response to every press.
     let (cu, cv) = if game.holding { (16, 146) } else { (128, 128) };
     scene::fill_rect(pic, x0, y0, size, size, (if game.holding { 210 } else { 235 }, cu, cv));
-    if game.input_seq > game.drawn_seq {
+    let input_flash = game.input_seq > game.drawn_seq;
+    if input_flash {
         let (fx, fy, fw, fh) = flash_rect(w, h);
         scene::fill_rect(pic, fx, fy, fw, fh, (235, 128, 128));
+    }
+    if sync {
+        let (sx, sy, sw, sh) = sync_flash_rect(w, h);
+        scene::fill_rect(pic, sx, sy, sw, sh, (235, 128, 128));
     }
     game.drawn_seq = game.input_seq;
     // Neutral chroma under the input marker, as under the frame marker, so it reads the same in
@@ -168,7 +189,7 @@ pub fn draw(game: &mut Game, pic: &mut I420) -> u64 {
     let mw = marker::BLOCKS * marker::block_px(w);
     scene::fill_rect(pic, 0, mh, mw.min(w), mh, (128, 128, 128));
     marker::draw(&mut pic.y[mh * w..], w, w, h.saturating_sub(mh), game.input_seq as u32).ok();
-    game.input_seq
+    Drawn { input_seq: game.input_seq, flash: input_flash || sync }
 }
 
 /// Reads the input marker (see [`draw`]) from a picture's luma.
@@ -182,11 +203,12 @@ pub fn read_input_marker(luma: &[u8], stride: usize, width: usize, height: usize
 /// fractions of the picture: how tests read the game back from pixels.
 pub fn find_player(luma: &[u8], stride: usize, width: usize, height: usize) -> Option<(f32, f32)> {
     let (fx, fy, _, _) = flash_rect(width, height);
+    let (_, _, sw, _) = sync_flash_rect(width, height);
     let top = 2 * marker::height_px(width) + 1;
     let (mut sx, mut sy, mut n) = (0u64, 0u64, 0u64);
     for y in top..height {
         for x in 0..width {
-            if x >= fx && y >= fy {
+            if y >= fy && (x >= fx || x < sw) {
                 continue;
             }
             if luma.get(y * stride + x).is_some_and(|&v| v >= 230) {
@@ -275,16 +297,22 @@ mod tests {
         s.mouse.dx_total = -200;
         s.mouse.dy_total = 150;
         g.apply(&datagram(7, s));
-        assert_eq!(draw(&mut g, &mut pic), 7);
+        assert_eq!(draw(&mut g, &mut pic, true), Drawn { input_seq: 7, flash: true });
         assert_eq!(read_input_marker(&pic.y, w, w, h), Ok(7), "the input marker names the input");
         assert_eq!(marker::read(&pic.y, w, w, h), Ok(10), "the frame marker is untouched");
         let (x, y) = find_player(&pic.y, w, w, h).expect("player visible");
         assert!((x - 0.3).abs() < 0.01 && (y - 0.65).abs() < 0.01, "({x}, {y})");
         let (fx, fy, fw, fh) = flash_rect(w, h);
         assert!(pic.y[(fy + fh / 2) * w + fx + fw / 2] == 235, "flash on the frame after an input");
-        // The next frame without a new input has no flash.
+        let (sx, sy, sw, sh) = sync_flash_rect(w, h);
+        assert!(pic.y[(sy + sh / 2) * w + sx + sw / 2] == 235, "sync flash when asked");
+        // The next frame without a new input or a sync has no flash.
         scene::render(11, 60, 11, &mut pic);
-        draw(&mut g, &mut pic);
+        assert_eq!(draw(&mut g, &mut pic, false), Drawn { input_seq: 7, flash: false });
         assert_ne!(pic.y[(fy + fh / 2) * w + fx + fw / 2], 235);
+        assert_ne!(pic.y[(sy + sh / 2) * w + sx + sw / 2], 235);
+        // A sync flash alone is a flash too.
+        scene::render(12, 60, 12, &mut pic);
+        assert!(draw(&mut g, &mut pic, true).flash);
     }
 }

@@ -5,7 +5,9 @@
 //! - **Adaptive delay.** It measures each packet's transit (arrival minus capture stamp) and
 //!   keeps the spread between the fastest and the 95th-percentile transit of the last 200
 //!   packets; the target depth is that spread plus one packet, in whole packets, from 2 to 20
-//!   (20–200 ms of 10 ms packets). It starts playing once that much is buffered.
+//!   (10–100 ms of 5 ms packets): two packets, so that a packet arriving a little after the
+//!   device asks for it is not lost to phase alone. It starts playing once that much is
+//!   buffered. The shell may raise the target (a floor) to hold audio back for A/V sync.
 //! - **Loss and lateness.** A slot whose packet has not arrived is concealed (the shell runs
 //!   Opus packet-loss concealment, or FEC from the next packet when it has it); a packet that
 //!   arrives after its slot is dropped and counted as late.
@@ -64,6 +66,8 @@ pub struct JitterBuffer<T> {
     transits: Vec<i64>,
     transit_next: usize,
     target: usize,
+    /// Least target the shell asked for (A/V sync holding audio back), in packets.
+    floor: usize,
     /// Smoothed depth minus target, in packets.
     error: f64,
     pub stats: JitterStats,
@@ -81,6 +85,7 @@ impl<T> JitterBuffer<T> {
             transits: Vec::with_capacity(WINDOW),
             transit_next: 0,
             target: 2,
+            floor: 0,
             error: 0.0,
             stats: JitterStats::default(),
         }
@@ -97,7 +102,7 @@ impl<T> JitterBuffer<T> {
             self.transits[self.transit_next] = transit;
         }
         self.transit_next = (self.transit_next + 1) % WINDOW;
-        self.target = self.target_from_transits();
+        self.target = self.target_from_transits().max(self.floor);
         if self.next_seq.is_some_and(|next| seq < next) {
             self.stats.late += 1;
             return;
@@ -116,6 +121,33 @@ impl<T> JitterBuffer<T> {
             }
             self.stats.dropped += 1;
         }
+    }
+
+    /// A redundant copy of packet `seq` (carried by a later datagram). It fills the slot only
+    /// if that packet is missing and not yet due-and-gone; returns whether it did. It does
+    /// not count as received, nor enter the delay estimate.
+    pub fn insert_redundant(&mut self, seq: u64, payload: T) -> bool {
+        if self.next_seq.is_some_and(|next| seq < next) || self.pending.contains_key(&seq) {
+            return false;
+        }
+        if self.next_seq.is_none()
+            && self.pending.first_key_value().is_some_and(|(&first, _)| seq.saturating_add(1) < first)
+        {
+            // Before playout starts, nothing older than right before the first packet helps.
+            return false;
+        }
+        if self.pending.len() >= MAX_PACKETS {
+            return false;
+        }
+        self.pending.insert(seq, payload);
+        true
+    }
+
+    /// Holds playout at least `packets` deep (at most 20): the shell's A/V sync holds audio
+    /// back this way when it would otherwise play before its picture.
+    pub fn set_floor(&mut self, packets: usize) {
+        self.floor = packets.min(20);
+        self.target = self.target_from_transits().max(self.floor);
     }
 
     fn target_from_transits(&self) -> usize {
@@ -139,8 +171,10 @@ impl<T> JitterBuffer<T> {
             self.playing = true;
             self.next_seq = self.pending.first_key_value().map(|(s, _)| *s);
         }
-        // Cut a buffer far over target at once (a burst after a stall): play the newest audio.
-        while self.depth() > self.target + 4 {
+        // A buffer far over target (a burst after a stall, or a device that started late) is
+        // cut to the target at once: play the newest audio rather than stay late.
+        let cut_to = if self.depth() > self.target + 4 { self.target } else { usize::MAX };
+        while self.depth() > cut_to {
             if let Some((seq, _)) = self.pending.pop_first() {
                 self.stats.dropped += 1;
                 self.next_seq = Some(seq.saturating_add(1));
@@ -304,6 +338,47 @@ mod tests {
         // Every lost packet is concealed (give or take the slots at the very start and end).
         assert!(o.stats.concealed.abs_diff(lost) <= 3, "concealed {} lost {lost}", o.stats.concealed);
         assert_eq!(o.stats.late, 0);
+    }
+
+    #[test]
+    fn a_redundant_copy_fills_a_lost_packet_but_never_a_played_or_present_one() {
+        let mut jb = JitterBuffer::new(Duration::from_micros(PACKET_US));
+        for seq in [0, 1, 3] {
+            jb.push(seq, seq * PACKET_US, seq * PACKET_US + 20_000, seq);
+        }
+        // Packet 4 arrives carrying 3 again (present: ignored) and packet 2's loss is repaired
+        // by packet 3's copy.
+        assert!(!jb.insert_redundant(3, 33));
+        assert!(jb.insert_redundant(2, 22));
+        let played: Vec<_> = (0..4).map(|_| jb.pop()).collect();
+        assert_eq!(
+            played,
+            [
+                Playout::Play { seq: 0, payload: 0 },
+                Playout::Play { seq: 1, payload: 1 },
+                Playout::Play { seq: 2, payload: 22 },
+                Playout::Play { seq: 3, payload: 3 },
+            ]
+        );
+        assert_eq!(jb.stats.concealed, 0);
+        assert_eq!(jb.stats.received, 3, "a copy is not a received packet");
+        // Too late for a slot already played.
+        assert!(!jb.insert_redundant(1, 11));
+    }
+
+    #[test]
+    fn a_floor_holds_playout_deeper_for_av_sync() {
+        let mut jb = JitterBuffer::new(Duration::from_micros(PACKET_US));
+        jb.set_floor(6);
+        assert_eq!(jb.target(), 6);
+        for seq in 0..5 {
+            jb.push(seq, seq * PACKET_US, seq * PACKET_US + 1_000, ());
+            assert_eq!(jb.pop(), Playout::Wait, "waits for 6 packets, not 2");
+        }
+        jb.push(5, 5 * PACKET_US, 5 * PACKET_US + 1_000, ());
+        assert!(matches!(jb.pop(), Playout::Play { seq: 0, .. }));
+        jb.set_floor(0);
+        assert_eq!(jb.target(), 2, "the network's own need again");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod annexb;
 pub mod assemble;
+pub mod audio;
 pub mod color;
 pub mod config;
 pub mod game;

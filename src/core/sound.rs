@@ -17,10 +17,12 @@ pub const BEEP_HZ: f64 = 1000.0;
 pub const BEEP_AMPLITUDE: f64 = 0.5;
 pub const BEEP_SAMPLES: u64 = RATE as u64 * 30 / 1000;
 
-/// Renders `out.len() / CHANNELS` frames starting at absolute frame `start`, with beeps that
-/// start at the absolute frames in `beeps` (any order; only those overlapping are drawn).
-pub fn render(start: u64, beeps: &[u64], out: &mut [f32]) {
-    let frames = (out.len() / CHANNELS) as u64;
+/// Renders `out.len() / channels` interleaved frames starting at absolute frame `start`, with
+/// beeps that start at the absolute frames in `beeps` (any order; only those overlapping are
+/// drawn). The sound is in the front pair; further channels (5.1, 7.1) are silent.
+pub fn render(start: u64, beeps: &[u64], channels: usize, out: &mut [f32]) {
+    let channels = channels.max(CHANNELS);
+    let frames = (out.len() / channels) as u64;
     for i in 0..frames {
         let n = start + i;
         let t = n as f64 / f64::from(RATE);
@@ -34,8 +36,9 @@ pub fn render(start: u64, beeps: &[u64], out: &mut [f32]) {
             }
         }
         let s = v as f32;
-        let at = i as usize * CHANNELS;
+        let at = i as usize * channels;
         out[at..at + CHANNELS].fill(s);
+        out[at + CHANNELS..at + channels].fill(0.0);
     }
 }
 
@@ -94,7 +97,7 @@ mod tests {
     #[test]
     fn the_tone_is_always_there_and_quiet() {
         let mut out = vec![0.0; 4800 * CHANNELS];
-        render(1_000_000, &[], &mut out);
+        render(1_000_000, &[], CHANNELS, &mut out);
         let mono = left(&out);
         let tone = power_at(&mono, TONE_HZ);
         assert!((tone - TONE_AMPLITUDE * TONE_AMPLITUDE / 4.0).abs() < 1e-4, "{tone}");
@@ -109,7 +112,7 @@ mod tests {
         let mut out = vec![0.0; 96_000 * CHANNELS];
         // Rendered in 10 ms packets, as the host does: beeps cross packet edges.
         for (p, chunk) in out.chunks_mut(480 * CHANNELS).enumerate() {
-            render(p as u64 * 480, &beeps, chunk);
+            render(p as u64 * 480, &beeps, CHANNELS, chunk);
         }
         let found = find_beeps(&left(&out));
         assert_eq!(found.len(), 3, "{found:?}");
@@ -122,7 +125,7 @@ mod tests {
     fn silence_and_tone_have_no_beeps() {
         assert!(find_beeps(&vec![0.0; 48_000]).is_empty());
         let mut out = vec![0.0; 48_000 * CHANNELS];
-        render(0, &[], &mut out);
+        render(0, &[], CHANNELS, &mut out);
         assert!(find_beeps(&left(&out)).is_empty());
     }
 }

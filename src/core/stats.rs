@@ -37,6 +37,23 @@ pub struct Decoded {
     pub marker: MarkerCheck,
 }
 
+/// The audio thread's running counts (issue 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AudioCounters {
+    /// Audio datagrams that reached the jitter buffer.
+    pub received: u64,
+    /// Packets decoded and played.
+    pub played: u64,
+    /// Slots concealed with Opus loss concealment (lost or too late).
+    pub concealed: u64,
+    /// Lost packets repaired from the next datagram's redundant copy.
+    pub recovered: u64,
+    /// Times the device found nothing to play after playback had started.
+    pub underruns: u64,
+    /// Packets that arrived after their slot.
+    pub late: u64,
+}
+
 /// Something that happened in the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -86,6 +103,63 @@ pub enum Event {
     },
     /// The host asked for a rumble.
     Rumble,
+    /// The audio output in use, or why there is none.
+    AudioDevice {
+        description: String,
+    },
+    /// The audio thread's counts so far (replaces the previous report).
+    Audio(AudioCounters),
+    /// A packet went to the device: audio buffered (jitter buffer and device ring) at that
+    /// moment, the packet's capture→heard latency (client clock minus host clock, µs), and
+    /// its A/V offset: audio latency minus the newest picture's (positive: audio late).
+    AudioPlayed {
+        buffer_micros: u64,
+        latency_micros: i64,
+        av_offset_micros: Option<i64>,
+    },
+}
+
+/// Signed samples (A/V offsets) kept exactly, the newest `MAX_SIGNED` of them.
+#[derive(Debug, Clone, Default)]
+struct Signed {
+    samples: Vec<i32>,
+    next: usize,
+}
+
+const MAX_SIGNED: usize = 1 << 16;
+
+impl Signed {
+    fn record(&mut self, v: i64) {
+        let v = v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        if self.samples.len() < MAX_SIGNED {
+            self.samples.push(v);
+        } else {
+            self.samples[self.next] = v;
+            self.next = (self.next + 1) % MAX_SIGNED;
+        }
+    }
+
+    fn percentiles(&self) -> SignedPercentiles {
+        let mut sorted = self.samples.clone();
+        sorted.sort_unstable();
+        let at = |q: f64| {
+            if sorted.is_empty() {
+                return 0.0;
+            }
+            let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+            round3(f64::from(sorted[i]) / 1000.0)
+        };
+        SignedPercentiles { p50: at(0.5), p99: at(0.99), min: at(0.0), max: at(1.0) }
+    }
+}
+
+/// Percentiles of a signed distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct SignedPercentiles {
+    pub p50: f64,
+    pub p99: f64,
+    pub min: f64,
+    pub max: f64,
 }
 
 /// One picture handed to the display.
@@ -142,6 +216,11 @@ pub struct Stats {
     inputs_received_by_host: u64,
     input_to_host: Histogram,
     rumbles: u64,
+    audio_device: String,
+    audio: AudioCounters,
+    audio_buffer: Histogram,
+    audio_latency: Histogram,
+    av_offset: Signed,
 }
 
 /// Three percentiles of a distribution, in milliseconds.
@@ -236,6 +315,21 @@ pub struct Summary {
     pub input_to_host_ms: Percentiles,
     /// Rumble requests from the host.
     pub rumbles_received: u64,
+    /// The audio output ("stereo on …"), or why the session is silent; empty without audio.
+    pub audio_device: String,
+    pub audio_packets_received: u64,
+    pub audio_packets_played: u64,
+    pub audio_packets_concealed: u64,
+    pub audio_packets_recovered: u64,
+    pub audio_packets_late: u64,
+    pub audio_underruns: u64,
+    /// Audio buffered on the client (jitter buffer and device ring) as each packet played.
+    pub audio_buffer_ms: Percentiles,
+    /// Capture on the host → heard (as the device reports its own latency).
+    pub audio_latency_ms: Percentiles,
+    /// Audio latency minus video latency (capture→present, or capture→decoded headless):
+    /// positive when sound comes after its picture.
+    pub av_offset_ms: SignedPercentiles,
 }
 
 impl Stats {
@@ -276,6 +370,11 @@ impl Stats {
             inputs_received_by_host: 0,
             input_to_host: Histogram::new(),
             rumbles: 0,
+            audio_device: String::new(),
+            audio: AudioCounters::default(),
+            audio_buffer: Histogram::new(),
+            audio_latency: Histogram::new(),
+            av_offset: Signed::default(),
         }
     }
 
@@ -338,6 +437,18 @@ impl Stats {
             Event::PacingDropped { count } => self.dropped_pacing += count,
             Event::InputSent { .. } => self.inputs_sent += 1,
             Event::Rumble => self.rumbles += 1,
+            Event::AudioDevice { description } => self.audio_device = description,
+            Event::Audio(counters) => self.audio = counters,
+            Event::AudioPlayed { buffer_micros, latency_micros, av_offset_micros } => {
+                self.audio_buffer.record(buffer_micros);
+                let latency = i128::from(latency_micros) + i128::from(self.offset_micros);
+                if latency >= 0 {
+                    self.audio_latency.record(latency as u64);
+                }
+                if let Some(offset) = av_offset_micros {
+                    self.av_offset.record(offset);
+                }
+            }
             Event::InputAcked { accepted, to_host_micros } => {
                 self.inputs_received_by_host = self.inputs_received_by_host.max(accepted);
                 if let Some(micros) = to_host_micros {
@@ -408,6 +519,16 @@ impl Stats {
             inputs_received_by_host: self.inputs_received_by_host,
             input_to_host_ms: Percentiles::of(&self.input_to_host),
             rumbles_received: self.rumbles,
+            audio_device: self.audio_device.clone(),
+            audio_packets_received: self.audio.received,
+            audio_packets_played: self.audio.played,
+            audio_packets_concealed: self.audio.concealed,
+            audio_packets_recovered: self.audio.recovered,
+            audio_packets_late: self.audio.late,
+            audio_underruns: self.audio.underruns,
+            audio_buffer_ms: Percentiles::of(&self.audio_buffer),
+            audio_latency_ms: Percentiles::of(&self.audio_latency),
+            av_offset_ms: self.av_offset.percentiles(),
         }
     }
 }
@@ -470,6 +591,25 @@ impl Summary {
             ));
             lines.push(format!("render            {}", line(&self.render_ms)));
             lines.push(format!("capture→present   {}", line(&self.capture_to_present_ms)));
+        }
+        if !self.audio_device.is_empty() {
+            lines.push(format!("audio             {}", self.audio_device));
+            lines.push(format!(
+                "audio packets     {} received, {} played, {} concealed, {} repaired, {} late, {} underruns",
+                self.audio_packets_received,
+                self.audio_packets_played,
+                self.audio_packets_concealed,
+                self.audio_packets_recovered,
+                self.audio_packets_late,
+                self.audio_underruns
+            ));
+            lines.push(format!("audio buffer      {}", line(&self.audio_buffer_ms)));
+            lines.push(format!("capture→heard     {}", line(&self.audio_latency_ms)));
+            let av = &self.av_offset_ms;
+            lines.push(format!(
+                "A/V offset        p50 {:+7.2}  p99 {:+7.2} ms (+: sound after picture)",
+                av.p50, av.p99
+            ));
         }
         lines.join("\n") + "\n"
     }

@@ -9,12 +9,13 @@
 //! body starting with a one-byte tag; that framing never changes between protocol versions,
 //! so a peer of another version can always read a `Hello` or `Reject` and say what is wrong.
 
+use super::audio::{AudioFormat, Layout};
 use super::color::ColorSpace;
 use super::input::Press;
 use thiserror::Error;
 
 /// Version of the protocol this build speaks. Bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// ALPN identifier. It carries no version on purpose: a version mismatch must reach the
 /// handshake, where it gets a clear message, instead of failing inside TLS.
@@ -216,6 +217,8 @@ pub struct Hello {
     pub max_width: u16,
     pub max_height: u16,
     pub client_name: String,
+    /// Speakers the client's output device has (2, 6 or 8); 0 asks for no audio.
+    pub audio_channels: u8,
 }
 
 /// What the host agreed to stream.
@@ -229,6 +232,8 @@ pub struct Welcome {
     pub host_name: String,
     /// The colour space the host encodes in.
     pub color: ColorSpace,
+    /// The audio stream, if any.
+    pub audio: Option<AudioFormat>,
 }
 
 /// A message on the bidirectional control stream.
@@ -303,6 +308,7 @@ impl Control {
                 w.u16(h.max_width);
                 w.u16(h.max_height);
                 w.text(&h.client_name);
+                w.u8(h.audio_channels);
             }
             Self::Welcome(h) => {
                 w.u8(tag::WELCOME);
@@ -313,6 +319,15 @@ impl Control {
                 w.u32(h.bitrate_kbps);
                 w.text(&h.host_name);
                 w.u8(h.color.to_code());
+                match h.audio {
+                    None => w.u8(0),
+                    Some(a) => {
+                        w.u8(a.layout.channels());
+                        w.u16(a.packet_frames);
+                        w.u16(a.bitrate_kbps);
+                        w.u8(u8::from(a.redundancy));
+                    }
+                }
             }
             Self::Reject { reason, host_version, message } => {
                 w.u8(tag::REJECT);
@@ -405,6 +420,7 @@ impl Control {
                 max_width: r.u16()?,
                 max_height: r.u16()?,
                 client_name: r.text()?,
+                audio_channels: r.u8()?,
             }),
             tag::WELCOME => Self::Welcome(Welcome {
                 version: r.u16()?,
@@ -417,6 +433,7 @@ impl Control {
                     let code = r.u8()?;
                     ColorSpace::from_code(code).ok_or(WireError::UnknownCode { what: "colour space", code })?
                 },
+                audio: read_audio_format(&mut r)?,
             }),
             tag::REJECT => {
                 let reason = match r.u8()? {
@@ -466,6 +483,25 @@ impl Control {
         };
         Ok(msg)
     }
+}
+
+fn read_audio_format(r: &mut Reader<'_>) -> Result<Option<AudioFormat>, WireError> {
+    let code = r.u8()?;
+    if code == 0 {
+        return Ok(None);
+    }
+    let layout = Layout::from_channels(code).ok_or(WireError::UnknownCode { what: "audio layout", code })?;
+    let packet_frames = r.u16()?;
+    if !(48..=2880).contains(&packet_frames) {
+        return Err(WireError::Invalid("audio packet length"));
+    }
+    let bitrate_kbps = r.u16()?;
+    let redundancy = match r.u8()? {
+        0 => false,
+        1 => true,
+        code => return Err(WireError::UnknownCode { what: "audio redundancy flag", code }),
+    };
+    Ok(Some(AudioFormat { layout, packet_frames, bitrate_kbps, redundancy }))
 }
 
 /// Little-endian writer over a growable buffer.
@@ -574,13 +610,21 @@ mod tests {
                         bitrate_kbps,
                         max_width,
                         max_height,
+                        audio_channels: (client_name.len() % 9) as u8,
                         client_name,
                     })
                 }),
             (any::<u16>(), any::<u16>(), any::<u16>(), any::<u16>(), any::<u32>(), text, 0..4usize).prop_map(
                 |(version, width, height, fps, bitrate_kbps, host_name, c)| {
                     let color = ColorSpace::ALL[c];
-                    Control::Welcome(Welcome { version, width, height, fps, bitrate_kbps, host_name, color })
+                    let layout = [Layout::Stereo, Layout::Surround51, Layout::Surround71][c % 3];
+                    let audio = (c != 3).then_some(AudioFormat {
+                        layout,
+                        packet_frames: 240 * (1 + c as u16),
+                        bitrate_kbps: bitrate_kbps as u16,
+                        redundancy: c == 1,
+                    });
+                    Control::Welcome(Welcome { version, width, height, fps, bitrate_kbps, host_name, color, audio })
                 }
             ),
             (0..3u8, any::<u16>(), text).prop_map(|(r, host_version, message)| Control::Reject {

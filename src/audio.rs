@@ -40,9 +40,14 @@ const PACKET_QUEUE: usize = 64;
 const RING_FRAMES: usize = RATE as usize / 5;
 /// Device period asked for: 5 ms, one packet.
 const PERIOD_FRAMES: u32 = 240;
-/// Ring frames kept beyond one device period: 2.5 ms, for the audio thread's wake-up delay
-/// (it polls every millisecond).
+/// Ring frames kept beyond one device period, for the audio thread's own wake-up delay (it
+/// polls every millisecond): 2.5 ms to start with; each device underrun adds 1 ms, up to
+/// 20 ms, and 10 s without one takes 1 ms off again, so a loaded machine buys safety with a
+/// little latency and an idle one keeps the least.
 const MARGIN_FRAMES: usize = 120;
+const MARGIN_STEP: usize = 48;
+const MARGIN_MAX: usize = 960;
+const MARGIN_RELAX: Duration = Duration::from_secs(10);
 /// How often the thread reports its counters.
 const REPORT_EVERY: Duration = Duration::from_millis(100);
 /// Reopening a failed device: first retry and the cap.
@@ -215,15 +220,14 @@ impl Sink {
         }
     }
 
-    /// Frames the ring should hold: one device period plus `MARGIN_FRAMES` for the thread's
-    /// own wake-up delay.
-    fn low_water(&self) -> usize {
+    /// Frames the ring should hold: one device period plus `margin`.
+    fn low_water(&self, margin: usize) -> usize {
         let period = match self {
             Self::Device(o) => o.shared.period_frames.load(Ordering::Relaxed),
             Self::Clock { .. } => 0,
         };
         // Before the first callback the period is not known: assume the one asked for.
-        (if period == 0 { PERIOD_FRAMES as usize } else { period }) + MARGIN_FRAMES
+        (if period == 0 { PERIOD_FRAMES as usize } else { period }) + margin
     }
 
     /// Drains a clock sink by the wall time that passed.
@@ -301,8 +305,10 @@ fn build(
         }
         cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied => tracing::debug!("audio device: {err}"),
         _ => {
-            tracing::debug!("audio device error: {err}");
-            s.failed.store(true, Ordering::Release);
+            // A dead stream reports on every poll until it is dropped: say it once.
+            if !s.failed.swap(true, Ordering::AcqRel) {
+                tracing::debug!("audio device error: {err}");
+            }
         }
     };
     let sh = shared.clone();
@@ -376,6 +382,11 @@ struct Thread {
     offset: Option<f64>,
     floor: usize,
     played: u64,
+    /// The ring's margin over one period (frames), the device underruns it last saw, and
+    /// when it last changed.
+    margin: usize,
+    margin_underruns: u64,
+    margin_changed: Instant,
 }
 
 impl Thread {
@@ -399,6 +410,9 @@ impl Thread {
             offset: None,
             floor: 0,
             played: 0,
+            margin: MARGIN_FRAMES,
+            margin_underruns: 0,
+            margin_changed: Instant::now(),
         }
     }
 
@@ -462,6 +476,7 @@ impl Thread {
                     description: format!("{} on {name} ({} ch)", format.layout.name(), output.channels),
                 });
                 self.sink = Some(Sink::Device(output));
+                self.margin_underruns = 0;
                 self.retry_at = None;
                 self.backoff = BACKOFF_FIRST;
             }
@@ -522,7 +537,9 @@ impl Thread {
         let (Some(format), Some(sink)) = (self.format, &self.sink) else { return };
         let wire = usize::from(format.layout.channels());
         let device = sink.channels();
-        let low_water = sink.low_water() * device;
+        self.adapt_margin();
+        let Some(sink) = &self.sink else { return };
+        let low_water = sink.low_water(self.margin) * device;
         while self.sink.as_ref().is_some_and(|s| s.ring().len() < low_water) {
             let capture = match self.jitter.pop() {
                 Playout::Play { payload, .. } => {
@@ -546,6 +563,20 @@ impl Thread {
                 self.on_played(play_at as i64 - capture as i64, now);
             }
         }
+    }
+
+    /// Grows the ring's margin after a device underrun; shrinks it after a quiet while.
+    fn adapt_margin(&mut self) {
+        let Some(Sink::Device(output)) = &self.sink else { return };
+        let underruns = output.shared.underruns.load(Ordering::Relaxed);
+        if underruns > self.margin_underruns {
+            self.margin = (self.margin + MARGIN_STEP).min(MARGIN_MAX);
+            self.margin_changed = Instant::now();
+        } else if self.margin_changed.elapsed() >= MARGIN_RELAX && self.margin > MARGIN_FRAMES {
+            self.margin -= MARGIN_STEP;
+            self.margin_changed = Instant::now();
+        }
+        self.margin_underruns = underruns;
     }
 
     /// Decodes one packet (or conceals a missing one) into `pcm`, in wire channel order.

@@ -27,6 +27,9 @@ pub const MAX_PACKETS: usize = 64;
 const WINDOW: usize = 200;
 /// Consecutive empty slots after which the buffer waits to refill before playing again.
 const REPRIME_AFTER: u32 = 5;
+/// Packets over target at which the buffer is cut back to target at once (a stall); below
+/// that the playout rate drains the excess, inaudibly.
+const CUT_EXCESS: usize = 10;
 /// Largest playout-rate correction: ±0.5 % (inaudible as pitch, corrects 5 ms a second).
 pub const MAX_RATE_CORRECTION: f64 = 0.005;
 
@@ -173,7 +176,7 @@ impl<T> JitterBuffer<T> {
         }
         // A buffer far over target (a burst after a stall, or a device that started late) is
         // cut to the target at once: play the newest audio rather than stay late.
-        let cut_to = if self.depth() > self.target + 4 { self.target } else { usize::MAX };
+        let cut_to = if self.depth() > self.target + CUT_EXCESS { self.target } else { usize::MAX };
         while self.depth() > cut_to {
             if let Some((seq, _)) = self.pending.pop_first() {
                 self.stats.dropped += 1;

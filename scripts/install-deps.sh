@@ -13,8 +13,9 @@ window_pkgs=(libvulkan1 mesa-vulkan-drivers libx11-6 libx11-xcb1 libxcursor1 lib
 # with no display of its own.
 virtual_display_pkgs=(xvfb xauth imagemagick)
 run_pkgs=("${build_pkgs[@]}" "${window_pkgs[@]}" "${virtual_display_pkgs[@]}")
-# Typing into the window in the input test.
-test_pkgs=(xdotool)
+# Typing into the window in the input test; a clocked sound server (PulseAudio's null sink)
+# and ALSA's pulse plugin for the audio test, which plays through ALSA into a file.
+test_pkgs=(xdotool pulseaudio libasound2-plugins)
 
 case "${1:-}" in
   run) pkgs=("${run_pkgs[@]}") ;;

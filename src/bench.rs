@@ -1,7 +1,8 @@
 //! `kumo bench`: figures, not pass/fail. openh264 encode and decode cost per frame at 720p,
 //! 1080p and 2160p on the synthetic scene, the present path's cost per frame (upload + draw,
 //! with and without the overlay) at 1080p and 2160p, input datagram size, rate and
-//! input→host latency, and capture→decoded latency of the headless demo.
+//! input→host latency, capture→decoded latency of the headless demo, and the audio path's CPU
+//! cost, latency and A/V offset.
 
 use crate::client::StreamRequest;
 use crate::core::color::ColorSpace;
@@ -81,6 +82,64 @@ pub fn run(frames: u32, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::
             s.decode_ms.p50
         );
     }
+    println!();
+    audio_table(&rt, seconds, interrupted)?;
+    Ok(())
+}
+
+/// The audio path: Opus's CPU cost per 5 ms packet, and latency and A/V offset of the headless
+/// demo through whatever output device ALSA gives (a silent clock without one).
+fn audio_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    use crate::core::audio::{Layout, PACKET_FRAMES, RATE};
+    println!("audio CPU, Opus low-delay, 5 ms packets (one core)");
+    println!("{:<8} {:>14} {:>14} {:>12}", "layout", "encode µs/pkt", "decode µs/pkt", "% of a core");
+    for layout in [Layout::Stereo, Layout::Surround71] {
+        let frames = usize::from(PACKET_FRAMES);
+        let mut pcm = vec![0.0f32; frames * 2];
+        let mut out = vec![0.0f32; frames * 2];
+        let streams = layout.streams();
+        let mut encoders = (0..streams)
+            .map(|_| opus::Encoder::new(RATE, opus::Channels::Stereo, opus::Application::LowDelay))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut decoders =
+            (0..streams).map(|_| opus::Decoder::new(RATE, opus::Channels::Stereo)).collect::<Result<Vec<_>, _>>()?;
+        let (mut enc, mut dec) = (Duration::ZERO, Duration::ZERO);
+        let n = 2000u32;
+        for p in 0..n {
+            crate::core::sound::render(u64::from(p) * frames as u64, &[u64::from(p / 200) * 48_000], 2, &mut pcm);
+            for (e, d) in encoders.iter_mut().zip(decoders.iter_mut()) {
+                let t = Instant::now();
+                let bytes = e.encode_vec_float(&pcm, 1000)?;
+                enc += t.elapsed();
+                let t = Instant::now();
+                d.decode_float(&bytes, &mut out, false)?;
+                dec += t.elapsed();
+            }
+        }
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(n);
+        let core_pct = (per(enc) + per(dec)) / 5_000.0 * 100.0;
+        println!("{:<8} {:>14.1} {:>14.1} {:>12.2}", layout.name(), per(enc), per(dec), core_pct);
+    }
+    println!();
+    println!("audio latency, kumo demo --headless 1280x720@60 on loopback, {seconds} s");
+    let request = StreamRequest { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000 };
+    let client = DemoClient { audio: true, ..DemoClient::default() };
+    let s = crate::demo::run_headless(rt, request, client, Some(Duration::from_secs(seconds)), interrupted)?.summary;
+    println!("device              {}", s.audio_device);
+    println!(
+        "capture→heard       p50 {:.2}  p95 {:.2}  p99 {:.2} ms",
+        s.audio_latency_ms.p50, s.audio_latency_ms.p95, s.audio_latency_ms.p99
+    );
+    println!("capture→decoded     p50 {:.2} ms (video, for comparison)", s.capture_to_decoded_ms.p50);
+    println!(
+        "A/V offset          p50 {:+.2}  p99 {:+.2} ms (+: sound after picture)",
+        s.av_offset_ms.p50, s.av_offset_ms.p99
+    );
+    println!("audio buffer        p50 {:.2} ms", s.audio_buffer_ms.p50);
+    println!(
+        "packets             {} received, {} played, {} concealed, {} underruns",
+        s.audio_packets_received, s.audio_packets_played, s.audio_packets_concealed, s.audio_underruns
+    );
     Ok(())
 }
 

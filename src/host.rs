@@ -354,3 +354,19 @@ async fn stream(
     reader.abort();
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audio_layout_follows_the_clients_speakers() {
+        assert_eq!(audio_format(0), None, "no audio asked for");
+        let stereo = audio_format(2).unwrap();
+        assert_eq!((stereo.layout, stereo.bitrate_kbps, stereo.packet_frames), (Layout::Stereo, 128, 240));
+        assert_eq!(audio_format(6).unwrap().layout, Layout::Surround51);
+        let wide = audio_format(8).unwrap();
+        assert_eq!((wide.layout, wide.bitrate_kbps), (Layout::Surround71, 320));
+        assert!(wide.redundancy);
+    }
+}

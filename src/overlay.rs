@@ -23,7 +23,7 @@ const STAGE_COLORS: [Color32; 5] = [
 
 /// The overlay's text lines, in the order Moonlight shows them, then kumo's own.
 pub fn overlay_lines(m: &OverlayModel) -> Vec<String> {
-    vec![
+    let mut lines = vec![
         format!("Video stream: {}x{} {} FPS ({}, {})", m.width, m.height, m.fps, m.codec, m.color),
         format!("Host: {}", m.host),
         format!("Bitrate: {:.2} Mbps", m.bitrate_mbps),
@@ -41,7 +41,14 @@ pub fn overlay_lines(m: &OverlayModel) -> Vec<String> {
         format!("Average frame queue delay: {:.2} ms", m.queue_ms),
         format!("Average rendering time: {:.2} ms", m.render_ms),
         format!("Capture to present: {:.1} ms", m.capture_to_present_ms),
-    ]
+    ];
+    if let Some(a) = &m.audio {
+        lines.push(format!(
+            "Audio: buffer {:.1} ms, A/V offset {:+.1} ms, {} concealed, {} underruns",
+            a.buffer_ms, a.av_offset_ms, a.concealed, a.underruns
+        ));
+    }
+    lines
 }
 
 /// Draws the overlay panel at the top right of `ui`'s screen.
@@ -216,6 +223,12 @@ mod tests {
             stages: vec![Stage { name: "host encode", ms: 5.0 }, Stage { name: "network", ms: 10.5 }],
             frame_times_ms: vec![16.7, 16.6, 120.0, 16.7],
             target_frame_ms: 16.67,
+            audio: Some(crate::core::overlay::AudioLine {
+                buffer_ms: 14.25,
+                av_offset_ms: 4.75,
+                concealed: 3,
+                underruns: 1,
+            }),
         }
     }
 
@@ -269,6 +282,7 @@ mod tests {
             "Latency by stage (medians, 15.5 ms)",
             "network 10.5 ms",
             "worst 120.0 ms",
+            "Audio: buffer 14.2 ms, A/V offset +4.8 ms, 3 concealed, 1 underruns",
         ] {
             assert!(text.contains(want), "missing `{want}` in:\n{text}");
         }

@@ -94,6 +94,18 @@ pub struct OverlayModel {
     pub frame_times_ms: Vec<f32>,
     /// The frame interval the stream's rate implies.
     pub target_frame_ms: f32,
+    /// The audio line, when the session plays sound.
+    pub audio: Option<AudioLine>,
+}
+
+/// The overlay's audio figures: buffer depth and A/V offset over the interval (medians),
+/// concealed packets and underruns over the session.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct AudioLine {
+    pub buffer_ms: f64,
+    pub av_offset_ms: f64,
+    pub concealed: u64,
+    pub underruns: u64,
 }
 
 /// Describes what the stream is, independent of its figures.
@@ -147,6 +159,12 @@ impl OverlayModel {
             ],
             frame_times_ms: times.iter().collect(),
             target_frame_ms: if last.fps == 0 { 0.0 } else { 1000.0 / f32::from(last.fps) },
+            audio: (last.audio_packets_received > 0).then_some(AudioLine {
+                buffer_ms: last.audio_buffer_ms.p50,
+                av_offset_ms: last.av_offset_ms.p50,
+                concealed: last.audio_packets_concealed,
+                underruns: last.audio_underruns,
+            }),
         }
     }
 }

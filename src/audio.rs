@@ -524,7 +524,7 @@ impl Thread {
         }
         if !packet.previous.is_empty() && packet.seq > 0 {
             let previous =
-                AudioPacket { seq: packet.seq - 1, opus: packet.previous.clone(), previous: Vec::new(), ..packet };
+                AudioPacket { seq: packet.seq - 1, coded: packet.previous.clone(), previous: Vec::new(), ..packet };
             if self.jitter.insert_redundant(packet.seq - 1, previous) {
                 self.counters.recovered += 1;
             }
@@ -583,7 +583,7 @@ impl Thread {
     fn decode(&mut self, packet: Option<&AudioPacket>) {
         let channels = self.pcm.len() / (self.pair.len() / 2).max(1);
         for (s, decoder) in self.decoders.iter_mut().enumerate() {
-            let input = packet.and_then(|p| p.opus.get(s)).map_or(&[][..], Vec::as_slice);
+            let input = packet.and_then(|p| p.coded.get(s)).map_or(&[][..], Vec::as_slice);
             let frames = match decoder.decode_float(input, &mut self.pair, false) {
                 Ok(n) => n,
                 Err(err) => {
@@ -677,5 +677,37 @@ impl Thread {
             "audio"
         );
         self.report(stats::Event::Audio(counters));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_passes_every_sample_across_threads_in_order() {
+        let (w, r) = audio::ring(64);
+        let total = 200_000usize;
+        let writer = std::thread::Builder::new().name("ring-writer".into()).spawn(move || {
+            let mut next = 0usize;
+            while next < total {
+                let chunk: Vec<f32> = (next..(next + 17).min(total)).map(|v| v as f32).collect();
+                next += w.push(&chunk);
+                std::thread::yield_now();
+            }
+        });
+        let mut expect = 0usize;
+        let mut buf = [0.0f32; 13];
+        while expect < total {
+            let n = r.pop(&mut buf);
+            for v in &buf[..n] {
+                assert_eq!(*v, expect as f32);
+                expect += 1;
+            }
+            if n == 0 {
+                std::thread::yield_now();
+            }
+        }
+        writer.map(std::thread::JoinHandle::join).ok();
     }
 }

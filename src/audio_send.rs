@@ -99,13 +99,13 @@ fn run(conn: &quinn::Connection, format: AudioFormat, mut encoders: Vec<Encoder>
         }
         beeps.retain(|&b| b + sound::BEEP_SAMPLES > start);
         sound::render(start, &beeps, channels, &mut pcm);
-        let mut opus = Vec::with_capacity(encoders.len());
+        let mut coded = Vec::with_capacity(encoders.len());
         for (s, encoder) in encoders.iter_mut().enumerate() {
             for (dst, src) in pair.chunks_exact_mut(2).zip(pcm.chunks_exact(channels)) {
                 dst.copy_from_slice(&src[2 * s..2 * s + 2]);
             }
             match encoder.encode_vec_float(&pair, 1000) {
-                Ok(bytes) => opus.push(bytes),
+                Ok(bytes) => coded.push(bytes),
                 Err(err) => {
                     tracing::error!("the Opus encoder failed: {err}; the stream goes on without sound");
                     return;
@@ -119,7 +119,7 @@ fn run(conn: &quinn::Connection, format: AudioFormat, mut encoders: Vec<Encoder>
             layout: format.layout,
             frames: format.packet_frames,
             previous: if format.redundancy { std::mem::take(&mut previous) } else { Vec::new() },
-            opus,
+            coded,
         };
         match conn.send_datagram(packet.encode().into()) {
             Ok(()) => {}
@@ -127,7 +127,7 @@ fn run(conn: &quinn::Connection, format: AudioFormat, mut encoders: Vec<Encoder>
             Err(err) => tracing::debug!("audio datagram not sent: {err}"),
         }
         if format.redundancy {
-            previous = packet.opus;
+            previous = packet.coded;
         }
         start += frames;
         seq += 1;

@@ -20,14 +20,17 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 /// Runs the benchmarks and prints a table. `frames`: frames per codec size (2160p runs a
-/// quarter); `seconds`: length of each latency run.
-pub fn run(frames: u32, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
+/// quarter); `seconds`: length of each latency run; `audio_only`: only the audio figures.
+pub fn run(frames: u32, seconds: u64, audio_only: bool, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     println!(
         "kumo bench: {cores} cores, openh264 {} assembly",
         if cfg!(target_arch = "x86_64") { "x86-64" } else { "generic" }
     );
     println!();
+    if audio_only {
+        return audio_table(&crate::runtime()?, seconds, interrupted);
+    }
     println!("codec (synthetic scene, {frames} frames; 2160p {} frames)", (frames / 4).max(10));
     println!(
         "{:<10} {:>12} {:>12} {:>12} {:>12} {:>12}",

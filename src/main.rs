@@ -77,7 +77,7 @@ enum Command {
         #[command(flatten)]
         stream: StreamArgs,
     },
-    /// Print benchmark figures: openh264 cost per frame and demo capture→decoded latency.
+    /// Print benchmark figures: codec and present-path cost, input, video and audio latency.
     Bench {
         /// Frames per codec size (2160p uses a quarter).
         #[arg(long, default_value_t = 240)]
@@ -85,6 +85,9 @@ enum Command {
         /// Seconds of each latency run.
         #[arg(long, default_value_t = 5)]
         seconds: u64,
+        /// Only the audio figures (Opus cost, audio latency and A/V offset).
+        #[arg(long)]
+        audio_only: bool,
     },
 }
 
@@ -302,9 +305,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             report(&outcome, run.stats_json.as_ref())
         }
-        Command::Bench { frames, seconds } => {
+        Command::Bench { frames, seconds, audio_only } => {
             let interrupted = interrupt_flag(&rt);
-            kumo::bench::run(frames, seconds, &interrupted)?;
+            kumo::bench::run(frames, seconds, audio_only, &interrupted)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -111,7 +111,7 @@ pub struct AudioPacket {
     pub capture_micros: u64,
     pub layout: Layout,
     pub frames: u16,
-    pub opus: Vec<Vec<u8>>,
+    pub coded: Vec<Vec<u8>>,
     /// The previous packet (`seq - 1`), when the host sends redundancy; may be empty.
     pub previous: Vec<Vec<u8>>,
 }
@@ -123,7 +123,7 @@ impl AudioPacket {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let size: usize = self.opus.iter().chain(&self.previous).map(|f| f.len() + 2).sum();
+        let size: usize = self.coded.iter().chain(&self.previous).map(|f| f.len() + 2).sum();
         let mut b = Vec::with_capacity(HEADER + size);
         b.extend_from_slice(&MAGIC);
         b.extend_from_slice(&self.seq.to_le_bytes());
@@ -131,7 +131,7 @@ impl AudioPacket {
         b.push(self.layout.channels());
         b.extend_from_slice(&self.frames.to_le_bytes());
         b.push(u8::from(!self.previous.is_empty()));
-        for frame in self.opus.iter().chain(&self.previous) {
+        for frame in self.coded.iter().chain(&self.previous) {
             b.extend_from_slice(&(frame.len() as u16).to_le_bytes());
             b.extend_from_slice(frame);
         }
@@ -180,13 +180,13 @@ impl AudioPacket {
             rest = &rest[2 + len..];
             Ok(frame)
         };
-        let opus = (0..layout.streams()).map(|_| take()).collect::<Result<Vec<_>, _>>()?;
+        let coded = (0..layout.streams()).map(|_| take()).collect::<Result<Vec<_>, _>>()?;
         let previous = if with_previous {
             (0..layout.streams()).map(|_| take()).collect::<Result<Vec<_>, _>>()?
         } else {
             Vec::new()
         };
-        Ok(Self { seq, capture_micros, layout, frames, opus, previous })
+        Ok(Self { seq, capture_micros, layout, frames, coded, previous })
     }
 }
 
@@ -381,7 +381,7 @@ mod tests {
             capture_micros: 123_456_789,
             layout,
             frames: PACKET_FRAMES,
-            opus: frames(1),
+            coded: frames(1),
             previous: if previous { frames(9) } else { Vec::new() },
         }
     }
@@ -495,32 +495,5 @@ mod tests {
         assert_eq!(r.pop(&mut all), 8);
         assert_eq!(&all[..8], &[3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
         assert!(r.is_empty());
-    }
-
-    #[test]
-    fn ring_passes_every_sample_across_threads_in_order() {
-        let (w, r) = ring(64);
-        let total = 200_000usize;
-        let writer = std::thread::Builder::new().name("ring-writer".into()).spawn(move || {
-            let mut next = 0usize;
-            while next < total {
-                let chunk: Vec<f32> = (next..(next + 17).min(total)).map(|v| v as f32).collect();
-                next += w.push(&chunk);
-                std::thread::yield_now();
-            }
-        });
-        let mut expect = 0usize;
-        let mut buf = [0.0f32; 13];
-        while expect < total {
-            let n = r.pop(&mut buf);
-            for v in &buf[..n] {
-                assert_eq!(*v, expect as f32);
-                expect += 1;
-            }
-            if n == 0 {
-                std::thread::yield_now();
-            }
-        }
-        writer.map(std::thread::JoinHandle::join).ok();
     }
 }

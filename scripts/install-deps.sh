@@ -15,7 +15,7 @@ virtual_display_pkgs=(xvfb xauth imagemagick)
 run_pkgs=("${build_pkgs[@]}" "${window_pkgs[@]}" "${virtual_display_pkgs[@]}")
 # Typing into the window in the input test; a clocked sound server (PulseAudio's null sink)
 # and ALSA's pulse plugin for the audio test, which plays through ALSA into a file.
-test_pkgs=(xdotool pulseaudio libasound2-plugins)
+test_pkgs=(xdotool pulseaudio pulseaudio-utils libasound2-plugins)
 
 case "${1:-}" in
   run) pkgs=("${run_pkgs[@]}") ;;

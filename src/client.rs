@@ -94,6 +94,9 @@ pub struct ClientConfig {
     pub gamepad_mappings: Vec<String>,
     /// Ask for sound and play it (`--no-audio` turns it off).
     pub audio: bool,
+    /// Speakers to ask the host for (2, 6 or 8), instead of what the output device says
+    /// (sound servers report stereo whatever the speakers are).
+    pub speakers: Option<u8>,
 }
 
 /// Connects and completes the handshake, and has the decode thread call `notify` after
@@ -254,7 +257,7 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         max_width: crate::core::scene::MAX_WIDTH as u16,
         max_height: crate::core::scene::MAX_HEIGHT as u16,
         client_name: config.name.clone(),
-        audio_channels: audio.as_ref().map_or(0, |a| a.device_channels.clamp(2, 8) as u8),
+        audio_channels: audio.as_ref().map_or(0, |a| config.speakers.unwrap_or(a.device_channels.clamp(2, 8) as u8)),
     };
     let handshake = async {
         net::write_control(&mut send, &Control::Hello(hello)).await?;

@@ -25,6 +25,8 @@ pub struct DemoClient {
     pub gamepads: Option<Vec<String>>,
     /// Play the host's sound.
     pub audio: bool,
+    /// Speakers to ask for instead of the device's (2, 6 or 8).
+    pub speakers: Option<u8>,
 }
 
 /// Runs the demo headless for `duration` (or until interrupted) and returns its outcome.
@@ -80,6 +82,7 @@ fn run(
         gamepads: demo.gamepads.is_some(),
         gamepad_mappings: demo.gamepads.unwrap_or_default(),
         audio: demo.audio,
+        speakers: demo.speakers,
     };
     let (stop_host, stop_rx) = tokio::sync::watch::channel(false);
     let host_task = rt.spawn(host.serve(stop_rx));

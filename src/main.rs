@@ -123,6 +123,10 @@ struct RunArgs {
     /// Play no sound: the client asks the host for none.
     #[arg(long)]
     no_audio: bool,
+    /// Speakers to ask the host for: 2, 6 (5.1) or 8 (7.1) [default: the output device's
+    /// own setting; sound servers report 2].
+    #[arg(long, value_name = "N", value_parser = parse_speakers)]
+    speakers: Option<u8>,
     /// Stop after this many seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
@@ -217,6 +221,15 @@ fn gamepads(run: &RunArgs, file: &Settings) -> bool {
     !run.headless && run.gamepads.or(file.gamepads).unwrap_or(true)
 }
 
+fn parse_speakers(s: &str) -> Result<u8, String> {
+    match s {
+        "2" => Ok(2),
+        "6" => Ok(6),
+        "8" => Ok(8),
+        _ => Err(format!("{s} speakers: use 2 (stereo), 6 (5.1) or 8 (7.1)")),
+    }
+}
+
 /// Whether to play sound: not with `--no-audio`, else as the file says, else yes.
 fn audio(run: &RunArgs, file: &Settings) -> bool {
     !run.no_audio && file.audio.unwrap_or(true)
@@ -250,6 +263,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 input_script: input_script(&run)?,
                 gamepads: gamepads(&run, &file).then(|| file.gamepad_mappings.clone()),
                 audio: audio(&run, &file),
+                speakers: run.speakers.or(file.speakers),
             };
             let outcome = if run.headless {
                 kumo::demo::run_headless(&rt, stream.request(&file), client, duration(&run)?, &interrupted)?
@@ -296,6 +310,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 gamepads: gamepads(&run, &file),
                 gamepad_mappings: file.gamepad_mappings.clone(),
                 audio: audio(&run, &file),
+                speakers: run.speakers.or(file.speakers),
             };
             let interrupted = interrupt_flag(&rt);
             let outcome = if run.headless {

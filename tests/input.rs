@@ -6,6 +6,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
 
+mod common;
+
+use common::lossy_relay;
+
 use kumo::client::{self, ClientConfig, StreamRequest};
 use kumo::core::game;
 use kumo::core::script::Script;
@@ -16,7 +20,6 @@ use kumo::host::{Host, HostConfig};
 use kumo::tls::Verify;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
 
 /// Moves the player to (0.8, 0.4) and presses three things, ending at 1 s.
 const SCRIPT: &str = "
@@ -31,36 +34,6 @@ const SCRIPT: &str = "
     900 mouse button right up
     1000 end
 ";
-
-/// A UDP relay that drops every `nth` packet in each direction (deterministic loss).
-async fn lossy_relay(host: SocketAddr, nth: u64) -> SocketAddr {
-    let front = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let back = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    back.connect(host).await.unwrap();
-    let addr = front.local_addr().unwrap();
-    tokio::spawn(async move {
-        let (mut client, mut up, mut down) = (None, 0u64, 0u64);
-        let (mut a, mut b) = (vec![0u8; 65536], vec![0u8; 65536]);
-        loop {
-            tokio::select! {
-                Ok((n, from)) = front.recv_from(&mut a) => {
-                    client = Some(from);
-                    up += 1;
-                    if up % nth != 0 {
-                        back.send(&a[..n]).await.ok();
-                    }
-                }
-                Ok(n) = back.recv(&mut b) => {
-                    down += 1;
-                    if let Some(to) = client && down % nth != 0 {
-                        front.send_to(&b[..n], to).await.ok();
-                    }
-                }
-            }
-        }
-    });
-    addr
-}
 
 /// A running reference host on loopback, with its game watchable.
 struct TestHost {
@@ -102,6 +75,7 @@ fn scripted_client(host: &TestHost, target: SocketAddr, script: &str) -> ClientC
         gamepads: false,
         gamepad_mappings: Vec::new(),
         audio: false,
+        speakers: None,
     }
 }
 

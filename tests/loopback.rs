@@ -51,6 +51,7 @@ fn config(r: &Running, verify: Verify) -> ClientConfig {
         gamepads: false,
         gamepad_mappings: Vec::new(),
         audio: false,
+        speakers: None,
     }
 }
 
@@ -151,6 +152,7 @@ fn an_absent_host_is_reported_in_a_sentence() {
         gamepads: false,
         gamepad_mappings: Vec::new(),
         audio: false,
+        speakers: None,
     };
     let err = rt.block_on(client::connect(c)).err().expect("nobody answers");
     assert!(err.to_string().contains("is `kumo host` running"), "{err}");

@@ -27,6 +27,8 @@ pub struct Config {
     pub gamepads: Option<bool>,
     /// Play the host's sound (`false`: as `--no-audio`).
     pub audio: Option<bool>,
+    /// Speakers to ask for: 2, 6 or 8.
+    pub speakers: Option<Spanned<u8>>,
     /// Extra SDL game-controller mappings, one line each (SDL's format).
     #[serde(default)]
     pub gamepad_mappings: Vec<String>,
@@ -73,6 +75,7 @@ pub struct Settings {
     pub relative_mouse: Option<bool>,
     pub gamepads: Option<bool>,
     pub audio: Option<bool>,
+    pub speakers: Option<u8>,
     pub gamepad_mappings: Vec<String>,
     pub hotkeys: Hotkeys,
 }
@@ -95,6 +98,12 @@ impl Settings {
         let color = match &config.color {
             Some(c) => Some(c.get_ref().parse::<ColorSpace>().map_err(|e| at(c.span(), "color", e.to_string()))?),
             None => None,
+        };
+        let speakers = match &config.speakers {
+            Some(v) if ![2, 6, 8].contains(v.get_ref()) => {
+                return Err(at(v.span(), "speakers", format!("{} is not 2, 6 (5.1) or 8 (7.1)", v.get_ref())));
+            }
+            other => other.as_ref().map(|v| *v.get_ref()),
         };
         let mut hotkeys = Hotkeys::default();
         let h = &config.hotkeys;
@@ -138,6 +147,7 @@ impl Settings {
             relative_mouse: config.relative_mouse,
             gamepads: config.gamepads,
             audio: config.audio,
+            speakers,
             gamepad_mappings: config.gamepad_mappings,
             hotkeys,
         })
@@ -165,6 +175,8 @@ mod tests {
             vsync = "off"
             color = "bt709-full"
             overlay = true
+            audio = false
+            speakers = 6
             gamepad_mappings = ["03000000de280000ff11000001000000,Steam Virtual Gamepad,a:b0,b:b1,platform:Linux,"]
             [hotkeys]
             overlay = "Ctrl+F1"
@@ -174,6 +186,7 @@ mod tests {
         assert_eq!((s.width, s.height, s.vsync, s.overlay), (Some(1920), Some(1080), Some(Vsync::Off), Some(true)));
         assert_eq!(s.color.unwrap().to_string(), "bt709-full");
         assert_eq!(s.gamepad_mappings.len(), 1);
+        assert_eq!((s.audio, s.speakers), (Some(false), Some(6)));
         let ctrl_f1 = Press { ctrl: true, alt: false, shift: false, key: Key::F(1) };
         assert_eq!(s.hotkeys.action(ctrl_f1), Some(Action::ToggleOverlay));
         assert!(s.hotkeys.pad_combo(crate::core::input::button::GUIDE | crate::core::input::button::A));
@@ -190,6 +203,7 @@ mod tests {
             ("[hotkeys]\npad_overlay = [\"A\"]\n", "line 2: `hotkeys.pad_overlay`"),
             ("width = \"wide\"\n", "line 1"),
             ("width = 99999999\n", "line 1"),
+            ("audio = true\nspeakers = 4\n", "line 2: `speakers`"),
         ] {
             let err = Settings::parse(text, "/home/p/.config/kumo/config.toml").unwrap_err().to_string();
             assert!(err.starts_with("/home/p/.config/kumo/config.toml: "), "{err}");

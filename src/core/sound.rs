@@ -17,9 +17,14 @@ pub const BEEP_HZ: f64 = 1000.0;
 pub const BEEP_AMPLITUDE: f64 = 0.5;
 pub const BEEP_SAMPLES: u64 = RATE as u64 * 30 / 1000;
 
+/// The quiet tone on each surround channel, in wire order (FC LFE RL RR SL SR), so a test can
+/// tell every speaker apart in what was played.
+pub const SURROUND_HZ: [f64; 6] = [500.0, 60.0, 600.0, 700.0, 800.0, 900.0];
+
 /// Renders `out.len() / channels` interleaved frames starting at absolute frame `start`, with
 /// beeps that start at the absolute frames in `beeps` (any order; only those overlapping are
-/// drawn). The sound is in the front pair; further channels (5.1, 7.1) are silent.
+/// drawn). The game's sound is in the front pair; each further channel (5.1, 7.1) carries a
+/// quiet tone of its own (`SURROUND_HZ`).
 pub fn render(start: u64, beeps: &[u64], channels: usize, out: &mut [f32]) {
     let channels = channels.max(CHANNELS);
     let frames = (out.len() / channels) as u64;
@@ -38,7 +43,9 @@ pub fn render(start: u64, beeps: &[u64], channels: usize, out: &mut [f32]) {
         let s = v as f32;
         let at = i as usize * channels;
         out[at..at + CHANNELS].fill(s);
-        out[at + CHANNELS..at + channels].fill(0.0);
+        for (c, hz) in (CHANNELS..channels).zip(SURROUND_HZ) {
+            out[at + c] = (TONE_AMPLITUDE * (2.0 * std::f64::consts::PI * hz * t).sin()) as f32;
+        }
     }
 }
 

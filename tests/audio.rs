@@ -130,6 +130,11 @@ fn alsa_config(dir: &Path, wav: &Path) -> PathBuf {
 }
 
 fn run_demo(dir: &Path, env: &[(&str, &Path)], extra: &[&str], seconds: u32) -> serde_json::Value {
+    run_demo_logged(dir, env, extra, seconds).0
+}
+
+/// Runs the headless demo; returns its figures and its log (warnings and errors).
+fn run_demo_logged(dir: &Path, env: &[(&str, &Path)], extra: &[&str], seconds: u32) -> (serde_json::Value, String) {
     let stats = dir.join("stats.json");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kumo"));
     cmd.args(["demo", "--headless", "--duration", &seconds.to_string(), "--stats-json"])
@@ -141,8 +146,9 @@ fn run_demo(dir: &Path, env: &[(&str, &Path)], extra: &[&str], seconds: u32) -> 
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "kumo demo failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap()
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "kumo demo failed: {log}");
+    (serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap(), log)
 }
 
 /// The channel count and interleaved samples of the `f32` WAV the ALSA file plugin wrote.
@@ -262,6 +268,46 @@ fn surround_is_negotiated_and_every_speaker_gets_its_own_channel() {
             .unwrap();
         assert_eq!(loudest, *want, "channel {c} carries {loudest} Hz");
     }
+}
+
+#[test]
+fn a_sound_server_that_dies_and_comes_back_is_played_to_again() {
+    let _serial = serial();
+    if !tools_present() {
+        return;
+    }
+    let dir = work_dir("kumo-audio-restart");
+    let wav = dir.join("played.wav");
+    let conf = alsa_config(&dir, &wav);
+    let pulse = start_pulse(&dir, "channels=2");
+    let socket = pulse.socket.clone();
+    let demo = {
+        let (dir, conf, socket) = (dir.clone(), conf.clone(), socket.clone());
+        std::thread::Builder::new()
+            .name("demo".into())
+            .spawn(move || {
+                let env = [("ALSA_CONFIG_PATH", conf.as_path()), ("PULSE_SERVER", socket.as_path())];
+                run_demo_logged(&dir, &env, &[], 9)
+            })
+            .unwrap()
+    };
+    // The server goes away for two seconds in the middle of the session.
+    std::thread::sleep(Duration::from_secs(3));
+    drop(pulse);
+    std::fs::remove_file(&socket).ok();
+    std::thread::sleep(Duration::from_secs(2));
+    let _pulse = start_pulse(&dir, "channels=2");
+    let (stats, log) = demo.join().unwrap();
+    assert!(log.contains("reopening it"), "the failure was noticed: {log}");
+    assert!(stats["audio_device"].as_str().unwrap().starts_with("stereo on"), "reopened: {stats}");
+    // The file is written afresh by the reopened device: sound, with its beeps, after the
+    // server came back.
+    let (_, samples) = read_wav(&wav);
+    let left = sound::left(&samples);
+    let start = left.iter().position(|v| v.abs() > 1e-4).expect("nothing played after the restart");
+    let played = &left[start..];
+    assert!(played.len() > 48_000 * 2, "only {} samples after the restart", played.len());
+    assert!(sound::find_beeps(played).len() >= 2, "beeps after the restart");
 }
 
 #[test]

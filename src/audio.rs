@@ -55,6 +55,8 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A/V offset beyond which the thread moves audio (holds it back, or lets it go sooner).
 const SYNC_DEADBAND_MICROS: i64 = 8_000;
+/// Packets between two A/V sync steps: 2 s of 5 ms packets.
+const SYNC_STEP_PACKETS: u64 = 400;
 
 /// The video side's latest latencies, for A/V sync: the decode thread and the presenter
 /// write them, the audio thread reads them.
@@ -74,12 +76,12 @@ impl Default for AvClock {
 impl AvClock {
     /// A picture captured at `capture_micros` (host) finished decoding at `decoded_micros`.
     pub fn on_decoded(&self, capture_micros: u64, decoded_micros: u64) {
-        self.decoded.store(decoded_micros as i64 - capture_micros as i64, Ordering::Relaxed);
+        self.decoded.store(micros_between(decoded_micros, capture_micros), Ordering::Relaxed);
     }
 
     /// A picture captured at `capture_micros` was queued to the display at `presented_micros`.
     pub fn on_presented(&self, capture_micros: u64, presented_micros: u64) {
-        self.presented.store(presented_micros as i64 - capture_micros as i64, Ordering::Relaxed);
+        self.presented.store(micros_between(presented_micros, capture_micros), Ordering::Relaxed);
         self.presented_at.store(presented_micros, Ordering::Relaxed);
     }
 
@@ -93,6 +95,12 @@ impl AvClock {
         let decoded = self.decoded.load(Ordering::Relaxed);
         (decoded != i64::MIN).then_some(decoded)
     }
+}
+
+/// `a - b` in microseconds, for stamps that may come from the network: computed wide and
+/// clamped to ±10 s, so no stamp can overflow or wrap it.
+fn micros_between(a: u64, b: u64) -> i64 {
+    (i128::from(a) - i128::from(b)).clamp(-10_000_000, 10_000_000) as i64
 }
 
 enum Msg {
@@ -166,8 +174,9 @@ fn probe_channels() -> u16 {
 #[derive(Debug, Default)]
 struct Shared {
     failed: AtomicBool,
-    /// The ring has had audio (so running dry from now on is an underrun).
-    started: AtomicBool,
+    /// The thread has audio to give (so the ring running dry is an underrun, not a pause in
+    /// the stream).
+    feeding: AtomicBool,
     underruns: AtomicU64,
     /// Client clock, µs: when the next sample the callback takes will be heard.
     next_play_micros: AtomicU64,
@@ -345,12 +354,9 @@ fn fill(ring: &RingReader, shared: &Shared, channels: usize, data: &mut [f32], i
     let n = ring.pop(data);
     if n < data.len() {
         data[n..].fill(0.0);
-        if shared.started.load(Ordering::Relaxed) {
+        if shared.feeding.load(Ordering::Relaxed) {
             shared.underruns.fetch_add(1, Ordering::Relaxed);
         }
-    }
-    if n > 0 {
-        shared.started.store(true, Ordering::Relaxed);
     }
     let ts = info.timestamp();
     let delay = ts.playback.duration_since(ts.callback).as_micros() as u64;
@@ -523,9 +529,15 @@ impl Thread {
             return;
         }
         if !packet.previous.is_empty() && packet.seq > 0 {
-            let previous =
-                AudioPacket { seq: packet.seq - 1, coded: packet.previous.clone(), previous: Vec::new(), ..packet };
-            if self.jitter.insert_redundant(packet.seq - 1, previous) {
+            let capture_micros = packet.capture_micros.saturating_sub(format.packet_duration().as_micros() as u64);
+            let previous = AudioPacket {
+                seq: packet.seq - 1,
+                capture_micros,
+                coded: packet.previous.clone(),
+                previous: Vec::new(),
+                ..packet
+            };
+            if self.jitter.insert_redundant(packet.seq - 1, capture_micros, previous) {
                 self.counters.recovered += 1;
             }
         }
@@ -550,7 +562,14 @@ impl Thread {
                     self.decode(None);
                     None
                 }
-                Playout::Wait => break,
+                Playout::Wait => {
+                    // Nothing to give (not started, or the stream paused): silence now is
+                    // not the device's fault.
+                    if let Some(Sink::Device(o)) = &self.sink {
+                        o.shared.feeding.store(false, Ordering::Relaxed);
+                    }
+                    break;
+                }
             };
             self.resampled.clear();
             self.resampler.process(&self.pcm, self.jitter.playout_rate(), &mut self.resampled);
@@ -559,8 +578,11 @@ impl Thread {
             let now = clock::now_micros();
             let play_at = sink.play_at(now);
             sink.ring().push(&self.mapped);
+            if let Sink::Device(o) = sink {
+                o.shared.feeding.store(true, Ordering::Relaxed);
+            }
             if let Some(capture) = capture {
-                self.on_played(play_at as i64 - capture as i64, now);
+                self.on_played(micros_between(play_at, capture), now);
             }
         }
     }
@@ -605,20 +627,23 @@ impl Thread {
         }
     }
 
-    /// Remixes `resampled` (wire order) to the device's channels and order into `mapped`.
+    /// Remixes `resampled` (wire order) to the device's channel count, then puts the
+    /// channels in the device's order, into `mapped`. On Linux cpal plays through ALSA, whose
+    /// 5.1 and 7.1 order differs from the wire's.
     fn map_channels(&mut self, wire: usize, device: usize) {
         let frames = self.resampled.len() / wire.max(1);
         self.mapped.clear();
         self.mapped.resize(frames * device, 0.0);
-        if device == wire && cfg!(target_os = "linux") {
-            let order = audio::alsa_order(wire);
-            for (dst, src) in self.mapped.chunks_exact_mut(device).zip(self.resampled.chunks_exact(wire)) {
+        audio::remix(&self.resampled, wire, &mut self.mapped, device);
+        if cfg!(target_os = "linux") && matches!(device, 6 | 8) {
+            let order = audio::alsa_order(device);
+            let mut wire_frame = [0.0f32; 8];
+            for frame in self.mapped.chunks_exact_mut(device) {
+                wire_frame[..device].copy_from_slice(frame);
                 for (w, &d) in order.iter().enumerate() {
-                    dst[d] = src[w];
+                    frame[d] = wire_frame[w];
                 }
             }
-        } else {
-            audio::remix(&self.resampled, wire, &mut self.mapped, device);
         }
     }
 
@@ -631,16 +656,8 @@ impl Thread {
         if let Some(o) = offset {
             let smoothed = self.offset.map_or(o as f64, |s| s * 0.95 + o as f64 * 0.05);
             self.offset = Some(smoothed);
-            // Audio early: hold it back by raising the buffer's floor; late: lower the floor.
-            let packet = self.format.map_or(5_000, |f| f.packet_duration().as_micros() as i64);
-            if self.played.is_multiple_of(50) {
-                let s = smoothed as i64;
-                if s < -SYNC_DEADBAND_MICROS {
-                    self.floor = (self.floor + ((-s) / packet).max(1) as usize).min(20);
-                } else if s > SYNC_DEADBAND_MICROS && self.floor > 0 {
-                    self.floor -= ((s / packet).max(1) as usize).min(self.floor);
-                }
-                self.jitter.set_floor(self.floor);
+            if self.played.is_multiple_of(SYNC_STEP_PACKETS) {
+                self.step_floor(smoothed);
             }
         }
         if self.played.is_multiple_of(4) {
@@ -648,6 +665,23 @@ impl Thread {
             let buffer_micros = self.jitter.buffered().as_micros() as u64 + ring as u64 * 1_000_000 / u64::from(RATE);
             self.report(stats::Event::AudioPlayed { buffer_micros, latency_micros: latency, av_offset_micros: offset });
         }
+    }
+
+    /// A/V sync: audio more than the dead band early is held back one packet more; audio late
+    /// with a floor in place gets one packet of it back. One packet per step, every 2 s, is
+    /// within what the buffer's playout rate moves (5 ms a second), so the buffer follows the
+    /// floor smoothly and never reaches the cut; the floor starts from the network's own
+    /// target, so each step changes the delay.
+    fn step_floor(&mut self, offset_micros: f64) {
+        let network = self.jitter.network_target();
+        if offset_micros < -(SYNC_DEADBAND_MICROS as f64) {
+            self.floor = (self.floor.max(network) + 1).min(20);
+        } else if offset_micros > SYNC_DEADBAND_MICROS as f64 && self.floor > 0 {
+            self.floor = if self.floor <= network + 1 { 0 } else { self.floor - 1 };
+        } else {
+            return;
+        }
+        self.jitter.set_floor(self.floor);
     }
 
     fn report_counters(&self) {

@@ -70,7 +70,6 @@ fn run(conn: &quinn::Connection, format: AudioFormat, mut encoders: Vec<Encoder>
     let frames = u64::from(format.packet_frames);
     let lookahead = encoders.first_mut().and_then(|e| e.get_lookahead().ok()).unwrap_or(0).max(0) as u64;
     let epoch = Instant::now();
-    let epoch_micros = clock::now_micros();
     let micros_of = |frame: u64| frame * 1_000_000 / u64::from(RATE);
     let mut pcm = vec![0.0f32; frames as usize * channels];
     let mut pair = vec![0.0f32; frames as usize * 2];
@@ -93,9 +92,13 @@ fn run(conn: &quinn::Connection, format: AudioFormat, mut encoders: Vec<Encoder>
             start = skip_to / frames * frames;
             continue;
         }
+        // The sample clock runs on `Instant`; stamps are on the wall clock that video frames
+        // are stamped with. The origin is read afresh each packet so a stepped wall clock
+        // moves audio and video stamps alike.
+        let origin_micros = clock::now_micros().saturating_sub(epoch.elapsed().as_micros() as u64);
         game.take_flashes(&mut flashes);
         for micros in flashes.drain(..) {
-            beeps.push(micros.saturating_sub(epoch_micros) * u64::from(RATE) / 1_000_000);
+            beeps.push(micros.saturating_sub(origin_micros) * u64::from(RATE) / 1_000_000);
         }
         beeps.retain(|&b| b + sound::BEEP_SAMPLES > start);
         sound::render(start, &beeps, channels, &mut pcm);
@@ -115,7 +118,7 @@ fn run(conn: &quinn::Connection, format: AudioFormat, mut encoders: Vec<Encoder>
         let packet = AudioPacket {
             seq,
             // The decoder's output lags the encoder's input by the lookahead.
-            capture_micros: epoch_micros + micros_of(start).saturating_sub(micros_of(lookahead)),
+            capture_micros: origin_micros + micros_of(start).saturating_sub(micros_of(lookahead)),
             layout: format.layout,
             frames: format.packet_frames,
             previous: if format.redundancy { std::mem::take(&mut previous) } else { Vec::new() },

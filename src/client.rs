@@ -330,7 +330,8 @@ fn start(
         }
         (Some(player), None) => {
             tracing::info!("the host sends no audio");
-            player.join();
+            // Dropping it ends the thread (no waiting on an async worker).
+            drop(player);
             (None, None)
         }
         (None, _) => (None, None),

@@ -193,8 +193,8 @@ impl AudioPacket {
 /// Mixes interleaved `input` of `from` channels (wire order FL FR FC LFE RL RR SL SR) into
 /// `out` of `to` channels, frame by frame, for as many frames as both hold. Surround to stereo
 /// uses the ITU-R BS.775 downmix (centre and surrounds at -3 dB, LFE dropped), scaled so a
-/// full-scale mix cannot clip; stereo into surround fills the front pair and silences the rest;
-/// to mono averages the front pair.
+/// full-scale mix cannot clip; 7.1 to 5.1 folds the sides into the rears; stereo into surround
+/// fills the front pair and silences the rest; to mono averages the front pair.
 pub fn remix(input: &[f32], from: usize, out: &mut [f32], to: usize) {
     const M3DB: f32 = std::f32::consts::FRAC_1_SQRT_2;
     if from == 0 || to == 0 {
@@ -218,6 +218,11 @@ pub fn remix(input: &[f32], from: usize, out: &mut [f32], to: usize) {
             }
             dst[0] = l / gain;
             dst[1] = r / gain;
+        } else if from == 8 && to == 6 {
+            // 7.1 to 5.1: the side pair folds into the rears.
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[4] = (src[4] + M3DB * src[6]) / (1.0 + M3DB);
+            dst[5] = (src[5] + M3DB * src[7]) / (1.0 + M3DB);
         } else {
             let n = from.min(to);
             dst[..n].copy_from_slice(&src[..n]);
@@ -447,6 +452,11 @@ mod tests {
         let mut wide = [9.0; 6];
         remix(&[0.25, -0.5], 2, &mut wide, 6);
         assert_eq!(wide, [0.25, -0.5, 0.0, 0.0, 0.0, 0.0]);
+        // 7.1 into 5.1: the side pair reaches the rears, the rest stays where it was.
+        let mut five = [0.0; 6];
+        remix(&[0.1, 0.2, 0.3, 0.4, 0.0, 0.0, 1.0, -1.0], 8, &mut five, 6);
+        assert_eq!(&five[..4], &[0.1, 0.2, 0.3, 0.4]);
+        assert!(five[4] > 0.3 && five[5] < -0.3, "{five:?}");
         let mut mono = [0.0; 1];
         remix(&[0.5, 0.25], 2, &mut mono, 1);
         assert_eq!(mono, [0.375]);

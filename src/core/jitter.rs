@@ -27,6 +27,13 @@ pub const MAX_PACKETS: usize = 64;
 const WINDOW: usize = 200;
 /// Consecutive empty slots after which the buffer waits to refill before playing again.
 const REPRIME_AFTER: u32 = 5;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Staleness {
+    Fresh,
+    Late,
+    Restarted,
+}
+
 /// Packets over target at which the buffer is cut back to target at once (a stall); below
 /// that the playout rate drains the excess, inaudibly.
 const CUT_EXCESS: usize = 10;
@@ -62,8 +69,13 @@ pub struct JitterStats {
 #[derive(Debug, Clone)]
 pub struct JitterBuffer<T> {
     packet: Duration,
-    pending: BTreeMap<u64, T>,
+    /// Packets by sequence, with their capture stamps.
+    pending: BTreeMap<u64, (u64, T)>,
     next_seq: Option<u64>,
+    /// The last slot handed out (played or concealed) and the capture stamp of its audio,
+    /// kept across re-priming: a packet for a slot already filled is late, not played again,
+    /// unless its audio is newer (the sender restarted its numbering).
+    handed_out: Option<(u64, u64)>,
     playing: bool,
     empty_slots: u32,
     transits: Vec<i64>,
@@ -83,6 +95,7 @@ impl<T> JitterBuffer<T> {
             packet,
             pending: BTreeMap::new(),
             next_seq: None,
+            handed_out: None,
             playing: false,
             empty_slots: 0,
             transits: Vec::with_capacity(WINDOW),
@@ -106,15 +119,25 @@ impl<T> JitterBuffer<T> {
         }
         self.transit_next = (self.transit_next + 1) % WINDOW;
         self.target = self.target_from_transits().max(self.floor);
-        if self.next_seq.is_some_and(|next| seq < next) {
-            self.stats.late += 1;
-            return;
+        match self.staleness(seq, capture_micros) {
+            Staleness::Fresh => {}
+            Staleness::Late => {
+                self.stats.late += 1;
+                return;
+            }
+            Staleness::Restarted => {
+                // The sender started its numbering again: forget the old stream.
+                self.pending.clear();
+                self.playing = false;
+                self.next_seq = None;
+                self.handed_out = None;
+            }
         }
         if self.pending.contains_key(&seq) {
             self.stats.duplicates += 1;
             return;
         }
-        self.pending.insert(seq, payload);
+        self.pending.insert(seq, (capture_micros, payload));
         while self.pending.len() > MAX_PACKETS {
             if let Some((dropped, _)) = self.pending.pop_first()
                 && self.next_seq.is_some_and(|next| dropped >= next)
@@ -129,8 +152,8 @@ impl<T> JitterBuffer<T> {
     /// A redundant copy of packet `seq` (carried by a later datagram). It fills the slot only
     /// if that packet is missing and not yet due-and-gone; returns whether it did. It does
     /// not count as received, nor enter the delay estimate.
-    pub fn insert_redundant(&mut self, seq: u64, payload: T) -> bool {
-        if self.next_seq.is_some_and(|next| seq < next) || self.pending.contains_key(&seq) {
+    pub fn insert_redundant(&mut self, seq: u64, capture_micros: u64, payload: T) -> bool {
+        if self.staleness(seq, capture_micros) != Staleness::Fresh || self.pending.contains_key(&seq) {
             return false;
         }
         if self.next_seq.is_none()
@@ -142,7 +165,7 @@ impl<T> JitterBuffer<T> {
         if self.pending.len() >= MAX_PACKETS {
             return false;
         }
-        self.pending.insert(seq, payload);
+        self.pending.insert(seq, (capture_micros, payload));
         true
     }
 
@@ -151,6 +174,26 @@ impl<T> JitterBuffer<T> {
     pub fn set_floor(&mut self, packets: usize) {
         self.floor = packets.min(20);
         self.target = self.target_from_transits().max(self.floor);
+    }
+
+    /// Whether a packet for `seq` (captured at `capture_micros`) comes after its slot was
+    /// handed out. A lower number with newer audio than what was handed out means the sender
+    /// started its numbering again.
+    fn staleness(&self, seq: u64, capture_micros: u64) -> Staleness {
+        let Some((handed, handed_capture)) = self.handed_out else { return Staleness::Fresh };
+        let next = self.next_seq.unwrap_or(handed.saturating_add(1));
+        if seq >= next {
+            Staleness::Fresh
+        } else if capture_micros > handed_capture.saturating_add(self.packet.as_micros() as u64) {
+            Staleness::Restarted
+        } else {
+            Staleness::Late
+        }
+    }
+
+    /// The target the network alone asks for (without the A/V floor).
+    pub fn network_target(&self) -> usize {
+        self.target_from_transits()
     }
 
     fn target_from_transits(&self) -> usize {
@@ -186,11 +229,15 @@ impl<T> JitterBuffer<T> {
         self.error = self.error * 0.98 + (self.depth() as f64 - self.target as f64) * 0.02;
         let Some(seq) = self.next_seq else { return Playout::Wait };
         self.next_seq = Some(seq.saturating_add(1));
-        if let Some(payload) = self.pending.remove(&seq) {
+        let packet = self.packet.as_micros() as u64;
+        let expected_capture = self.handed_out.map_or(0, |(_, c)| c.saturating_add(packet));
+        if let Some((capture, payload)) = self.pending.remove(&seq) {
+            self.handed_out = Some((seq, capture));
             self.empty_slots = 0;
             self.stats.played += 1;
             return Playout::Play { seq, payload };
         }
+        self.handed_out = Some((seq, expected_capture));
         self.stats.concealed += 1;
         if self.pending.is_empty() {
             self.stats.underruns += 1;
@@ -351,8 +398,8 @@ mod tests {
         }
         // Packet 4 arrives carrying 3 again (present: ignored) and packet 2's loss is repaired
         // by packet 3's copy.
-        assert!(!jb.insert_redundant(3, 33));
-        assert!(jb.insert_redundant(2, 22));
+        assert!(!jb.insert_redundant(3, 3 * PACKET_US, 33));
+        assert!(jb.insert_redundant(2, 2 * PACKET_US, 22));
         let played: Vec<_> = (0..4).map(|_| jb.pop()).collect();
         assert_eq!(
             played,
@@ -366,7 +413,35 @@ mod tests {
         assert_eq!(jb.stats.concealed, 0);
         assert_eq!(jb.stats.received, 3, "a copy is not a received packet");
         // Too late for a slot already played.
-        assert!(!jb.insert_redundant(1, 11));
+        assert!(!jb.insert_redundant(1, PACKET_US, 11));
+    }
+
+    #[test]
+    fn after_a_stall_packets_for_concealed_slots_are_late_not_replayed() {
+        let mut jb = JitterBuffer::new(Duration::from_micros(PACKET_US));
+        for seq in 0..4 {
+            jb.push(seq, seq * PACKET_US, seq * PACKET_US + 1_000, ());
+        }
+        let mut handed = Vec::new();
+        // Play 0..4, then the link stalls: 5 slots concealed, and the buffer re-primes.
+        for _ in 0..9 {
+            match jb.pop() {
+                Playout::Play { seq, .. } | Playout::Conceal { seq } => handed.push(seq),
+                Playout::Wait => {}
+            }
+        }
+        assert_eq!(handed, (0..9).collect::<Vec<_>>());
+        // The stalled packets arrive in a burst: those for slots already concealed are late.
+        for seq in 4..16 {
+            jb.push(seq, seq * PACKET_US, seq * PACKET_US + 1_000, ());
+        }
+        assert_eq!(jb.stats.late, 5, "{:?}", jb.stats);
+        assert!(!jb.insert_redundant(8, 8 * PACKET_US, ()), "a copy for a concealed slot is late too");
+        let first = (0..20).find_map(|_| match jb.pop() {
+            Playout::Play { seq, .. } => Some(seq),
+            _ => None,
+        });
+        assert_eq!(first, Some(9), "playout resumes where it was, nothing replayed");
     }
 
     #[test]
@@ -428,9 +503,10 @@ mod tests {
         }
         assert_eq!(concealed, REPRIME_AFTER as usize);
         assert_eq!(jb.pop(), Playout::Wait);
-        // A sender that restarts its numbering is heard again, not rejected as late.
+        // A sender that restarts its numbering (newer audio, lower numbers) is heard again,
+        // not rejected as late.
         for seq in 0..3 {
-            jb.push(seq, 0, 0, ());
+            jb.push(seq, 1_000_000 + seq * PACKET_US, 1_000_000 + seq * PACKET_US, ());
         }
         assert_eq!(jb.pop(), Playout::Play { seq: 0, payload: () });
         assert_eq!(jb.stats.late, 0);

@@ -12,6 +12,7 @@ use crate::audio::{AudioInput, AudioPlayer, AvClock};
 use crate::clock;
 use crate::core::assemble::Frame;
 use crate::core::audio::AudioPacket;
+use crate::core::clocksync::{ClockProbe, ClockReply, ClockSync};
 use crate::core::input::{InputAck, InputSender, InputState, Press, SendPolicy, transitions};
 use crate::core::script::{Player, Script};
 use crate::core::sequence::{self, DropReason, Sequencer};
@@ -38,8 +39,9 @@ const DECODE_QUEUE: usize = 3;
 const STATS_QUEUE: usize = 4096;
 /// Whole frames from stream readers to the session loop (backpressure: a reader waits).
 const FRAME_QUEUE: usize = 64;
-/// How often the client measures RTT on the control stream.
-const PING_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the client measures RTT on the control stream and sends a clock probe (4 a
+/// second: the clock-sync window of 64 probes covers 16 s).
+const PING_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -377,6 +379,7 @@ fn start(
         decode: decode_tx,
         rumble: rumble_tx,
         audio: audio_input,
+        sync: ClockSync::new(),
         _endpoint: endpoint,
     };
     let task = tokio::spawn(link.run(recv, losses_rx, (input_rx, presses_rx), stop_rx));
@@ -393,6 +396,8 @@ struct Link {
     rumble: SyncSender<Rumble>,
     /// The audio thread's queue (no audio: none).
     audio: Option<AudioInput>,
+    /// Clock sync from the probes sent with each ping.
+    sync: ClockSync,
     /// Keeps the endpoint (and its socket) alive as long as the session.
     _endpoint: Endpoint,
 }
@@ -450,7 +455,8 @@ impl Link {
                         // Too large or datagrams off cannot happen with a fixed 136-byte
                         // datagram on kumo's transport; a closed connection shows up below.
                         if self.conn.send_datagram(datagram.encode().into()).is_ok() {
-                            self.report(stats::Event::InputSent { seq: datagram.seq });
+                            let (seq, read_micros) = (datagram.seq, datagram.client_micros);
+                            self.report(stats::Event::InputSent { seq, read_micros, sent_micros: clock::now_micros() });
                         }
                     }
                 }
@@ -459,20 +465,15 @@ impl Link {
                     Err(err) => break self.lost(err.into()),
                 },
                 frame = frames.recv() => {
-                    let Some(frame) = frame else { break self.lost(self.conn.closed().await.into()) };
-                    self.report(stats::Event::Received {
-                        frame_number: frame.header.frame_number,
-                        bytes: frame.payload.len() as u64,
-                        encode_micros: frame.header.encode_micros,
-                    });
+                    let Some((frame, received_micros)) = frame else { break self.lost(self.conn.closed().await.into()) };
+                    self.report_frame(&frame, received_micros);
                     sequencer.on_frame(frame, start.elapsed(), &mut out);
                 }
                 () = tokio::time::sleep_until((start + wake).into()) => sequencer.on_timeout(start.elapsed(), &mut out),
                 Some(frame_number) = losses.recv() => sequencer.on_downstream_loss(frame_number, start.elapsed(), &mut out),
                 _ = ping.tick() => {
                     ping_id = ping_id.wrapping_add(1);
-                    let msg = Control::Ping { id: ping_id, client_micros: clock::now_micros() };
-                    if let Err(err) = net::write_control(&mut self.send, &msg).await {
+                    if let Err(err) = self.ping(ping_id).await {
                         break self.lost(err);
                     }
                 }
@@ -512,14 +513,44 @@ impl Link {
         result
     }
 
-    /// A datagram from the host: audio, stamped with its arrival, for the audio thread; or an
-    /// input acknowledgement.
-    fn on_datagram(&self, bytes: &[u8], inputs: &mut InputSender, acked: &mut u64) {
+    fn report_frame(&self, frame: &Frame, received_micros: u64) {
+        let h = &frame.header;
+        self.report(stats::Event::Received(stats::FrameReceived {
+            frame_number: h.frame_number,
+            bytes: frame.payload.len() as u64,
+            encode_micros: h.encode_micros,
+            capture_micros: h.capture_micros,
+            input_seq: h.input_seq,
+            received_micros,
+        }));
+    }
+
+    /// A ping on the control stream (RTT) and a clock probe as a datagram (a lost one is just
+    /// skipped).
+    async fn ping(&mut self, id: u32) -> Result<(), NetError> {
+        let probe = ClockProbe { id, t1: clock::now_micros() };
+        self.conn.send_datagram(probe.encode().into()).ok();
+        net::write_control(&mut self.send, &Control::Ping { id, client_micros: clock::now_micros() }).await
+    }
+
+    /// A datagram from the host: audio, stamped with its arrival, for the audio thread; a
+    /// clock-probe reply; or an input acknowledgement.
+    fn on_datagram(&mut self, bytes: &[u8], inputs: &mut InputSender, acked: &mut u64) {
+        let arrival = clock::now_micros();
+        if ClockReply::is_reply(bytes) {
+            if let Ok(reply) = ClockReply::decode(bytes) {
+                self.sync.add(reply.probe(arrival));
+                if let Some(e) = self.sync.estimate(arrival) {
+                    let (offset_micros, error_micros) = (e.offset_micros.round() as i64, e.error_micros.round() as u64);
+                    self.report(stats::Event::ClockSync { offset_micros, error_micros });
+                }
+            }
+            return;
+        }
         if !AudioPacket::is_audio(bytes) {
             self.on_ack(bytes, inputs, acked);
             return;
         }
-        let arrival = clock::now_micros();
         let Some(audio) = &self.audio else { return };
         match AudioPacket::decode(bytes) {
             Ok(packet) => audio.packet(packet, arrival),
@@ -535,7 +566,12 @@ impl Link {
                     *acked = ack.seq;
                     // Host stamp minus client stamp, signed: the clocks may differ.
                     let latency = (ack.client_micros != 0).then(|| ack.host_micros as i64 - ack.client_micros as i64);
-                    self.report(stats::Event::InputAcked { accepted: ack.accepted, to_host_micros: latency });
+                    self.report(stats::Event::InputAcked {
+                        accepted: ack.accepted,
+                        seq: ack.seq,
+                        host_micros: ack.host_micros,
+                        to_host_micros: latency,
+                    });
                 }
             }
             Err(err) => tracing::debug!("ignoring a datagram: {err}"),
@@ -604,13 +640,14 @@ async fn play_script(script: Script, input: Arc<InputHandle>, mut stop: watch::R
     }
 }
 
-async fn accept_frames(conn: Connection, frames: mpsc::Sender<Frame>) {
+/// Reads every frame stream; hands each whole frame on with the moment its last byte arrived.
+async fn accept_frames(conn: Connection, frames: mpsc::Sender<(Frame, u64)>) {
     while let Ok(stream) = conn.accept_uni().await {
         let frames = frames.clone();
         tokio::spawn(async move {
             match net::receive_frame(stream).await {
                 Ok(frame) => {
-                    frames.send(frame).await.ok();
+                    frames.send((frame, clock::now_micros())).await.ok();
                 }
                 Err(err) => tracing::debug!("dropping a frame stream: {err}"),
             }

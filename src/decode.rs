@@ -7,9 +7,9 @@
 //! errors are counted and answered with an IDR request, never a panic.
 
 use crate::clock;
-use crate::core::marker;
 use crate::core::stats::{self, Decoded, MarkerCheck};
 use crate::core::wire::{FrameHeader, FrameKind};
+use crate::core::{game, marker};
 use openh264::OpenH264API;
 use openh264::decoder::{DecodeOptions, Decoder, DecoderConfig, Flush};
 use openh264::formats::YUVSource;
@@ -243,14 +243,18 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
                 Ok(_) => MarkerCheck::Mismatch,
                 Err(_) => MarkerCheck::Unreadable,
             };
+            // What the pixels say about the input and the capture time (the latency lab
+            // checks the header's claims against them).
+            let pixel_input = game::read_input_marker(view.y, view.y_stride, view.width, view.height).ok();
+            let pixel_time_ms = game::read_time_marker(view.y, view.y_stride, view.width, view.height).ok();
             spare.copy_from(frame_number, &view);
             spare.capture_micros = unit.header.capture_micros;
             spare.decoded_micros = decoded_micros;
             spare.input_seq = unit.header.input_seq;
-            (decode_micros, decoded_micros, marker)
+            (decode_micros, decoded_micros, marker, pixel_input, pixel_time_ms)
         });
         match decoded {
-            Ok(Some((decode_micros, decoded_micros, marker))) => {
+            Ok(Some((decode_micros, decoded_micros, marker, pixel_input, pixel_time_ms))) => {
                 awaiting_idr = false;
                 spare = out.slot.put(std::mem::take(&mut spare)).unwrap_or_default();
                 out.av.on_decoded(unit.header.capture_micros, decoded_micros);
@@ -266,6 +270,8 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
                         queue_micros,
                         decode_micros,
                         marker,
+                        pixel_input,
+                        pixel_time_ms,
                     }),
                 );
             }

@@ -8,9 +8,10 @@ use crate::core::script::Script;
 use crate::core::wire::PROTOCOL_VERSION;
 use crate::headless::{self, Outcome};
 use crate::host::{Host, HostConfig};
-use crate::tls::Verify;
+use crate::tls::{Fingerprint, Verify};
 use crate::window::{self, WindowOptions};
 use anyhow::Context as _;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -61,6 +62,29 @@ fn run(
     demo: DemoClient,
     client: impl FnOnce(ClientConfig) -> anyhow::Result<Outcome>,
 ) -> anyhow::Result<Outcome> {
+    with_embedded_host(rt, |host, fingerprint| {
+        client(ClientConfig {
+            host,
+            verify: Verify::Pinned(fingerprint),
+            request,
+            name: "kumo demo client".into(),
+            connect_timeout: Duration::from_secs(5),
+            protocol_version: PROTOCOL_VERSION,
+            input_script: demo.input_script,
+            gamepads: demo.gamepads.is_some(),
+            gamepad_mappings: demo.gamepads.unwrap_or_default(),
+            audio: demo.audio,
+            speakers: demo.speakers,
+        })
+    })
+}
+
+/// Starts a reference host on 127.0.0.1 (a free port), runs `f` with its address and
+/// certificate fingerprint, then stops the host.
+pub fn with_embedded_host<T>(
+    rt: &Runtime,
+    f: impl FnOnce(SocketAddr, Fingerprint) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let host = {
         let _guard = rt.enter();
         Host::bind(HostConfig {
@@ -71,23 +95,11 @@ fn run(
         })
         .context("starting the demo's host")?
     };
-    let config = ClientConfig {
-        host: host.local_addr(),
-        verify: Verify::Pinned(host.fingerprint()),
-        request,
-        name: "kumo demo client".into(),
-        connect_timeout: Duration::from_secs(5),
-        protocol_version: PROTOCOL_VERSION,
-        input_script: demo.input_script,
-        gamepads: demo.gamepads.is_some(),
-        gamepad_mappings: demo.gamepads.unwrap_or_default(),
-        audio: demo.audio,
-        speakers: demo.speakers,
-    };
+    let (addr, fingerprint) = (host.local_addr(), host.fingerprint());
     let (stop_host, stop_rx) = tokio::sync::watch::channel(false);
     let host_task = rt.spawn(host.serve(stop_rx));
-    let outcome = client(config);
+    let result = f(addr, fingerprint);
     stop_host.send(true).ok();
     rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), host_task).await }).ok();
-    outcome
+    result
 }

@@ -366,11 +366,12 @@ fn capture_loop(
         if let Some(slot) = game.take_rumble() {
             link.rumble.fetch_or(1 << slot, std::sync::atomic::Ordering::AcqRel);
         }
-        let drawn = game::draw(&mut game, &mut picture, slot % u64::from(settings.fps.max(1)) == 0);
+        let capture_micros = clock::now_micros();
+        let sync = slot.is_multiple_of(u64::from(settings.fps.max(1)));
+        let drawn = game::draw(&mut game, &mut picture, sync, (capture_micros / 1000) as u32);
         let input_seq = drawn.input_seq;
         *GameLink::lock(&link.report) =
             GameReport { frames: frame_number + 1, input_seq, x: game.x, y: game.y, presses: game.presses };
-        let capture_micros = clock::now_micros();
         if drawn.flash {
             let mut flashes = GameLink::lock(&link.flashes);
             if flashes.len() == MAX_PENDING_FLASHES {

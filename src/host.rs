@@ -10,8 +10,9 @@ use crate::audio_send;
 use crate::clock;
 use crate::core::assemble::Frame;
 use crate::core::audio::{AudioFormat, Layout, PACKET_FRAMES};
+use crate::core::clocksync::{ClockProbe, ClockReply};
 use crate::core::color::ColorSpace;
-use crate::core::input::{InputAck, InputReceiver, Verdict};
+use crate::core::input::{InputAck, InputReceiver, TokenBucket, Verdict};
 use crate::core::scene;
 use crate::core::wire::{Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
 use crate::encode::{self, Command, GameLink, Settings};
@@ -230,6 +231,21 @@ fn audio_format(channels: u8) -> Option<AudioFormat> {
     })
 }
 
+/// Clock probes answered at most: a burst of 16, then 50 a second (a client sends 4); the
+/// rest are ignored, so a flood costs no more than that.
+const PROBE_BURST: f64 = 16.0;
+const PROBE_RATE: f64 = 50.0;
+
+/// Answers a clock probe at once: its receive stamp, and the send stamp taken last.
+fn answer_probe(conn: &Connection, bytes: &[u8], received: u64, bucket: &mut TokenBucket, now: Duration) {
+    let Ok(probe) = ClockProbe::decode(bytes) else { return };
+    if !bucket.take(now) {
+        return;
+    }
+    let reply = ClockReply { id: probe.id, t1: probe.t1, t2: received, t3: clock::now_micros() };
+    conn.send_datagram(reply.encode().into()).ok();
+}
+
 /// A collision in the game: a short, strong buzz on each pad (slot bit) that caused one.
 async fn send_rumble(send: &mut SendStream, slots: u8) -> Result<(), NetError> {
     for pad in (0..4u8).filter(|p| slots & (1 << p) != 0) {
@@ -265,6 +281,7 @@ async fn stream(
 ) -> Result<(), NetError> {
     let start = std::time::Instant::now();
     let mut inputs = InputReceiver::default();
+    let mut probes = TokenBucket::new(PROBE_BURST, PROBE_RATE);
     let (control_tx, mut control) = mpsc::channel(CONTROL_QUEUE);
     let reader = tokio::spawn(net::read_controls(recv, control_tx));
     let in_flight = Arc::new(Semaphore::new(MAX_FRAMES_IN_FLIGHT));
@@ -296,6 +313,10 @@ async fn stream(
                     Err(err) => break Err(NetError::Connection(err)),
                 };
                 let host_micros = clock::now_micros();
+                if ClockProbe::is_probe(&bytes) {
+                    answer_probe(conn, &bytes, host_micros, &mut probes, start.elapsed());
+                    continue;
+                }
                 let client_micros = match inputs.on_datagram(&bytes, start.elapsed()) {
                     Verdict::Apply(input) => {
                         game.put(input);

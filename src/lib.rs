@@ -15,10 +15,12 @@ pub mod encode;
 pub mod headless;
 pub mod host;
 pub mod keys;
+pub mod lab;
 pub mod net;
 pub mod overlay;
 pub mod pads;
 pub mod present;
+pub mod relay;
 pub mod tls;
 pub mod window;
 

@@ -77,6 +77,39 @@ enum Command {
         #[command(flatten)]
         stream: StreamArgs,
     },
+    /// Measure input→photon latency stage by stage (the latency lab): writes latency.csv,
+    /// summary.json and latency.png.
+    Latency {
+        /// A running `kumo host` to measure (default: the embedded host on loopback).
+        host: Option<SocketAddr>,
+        /// The SHA-256 fingerprint `kumo host` printed (with HOST).
+        #[arg(long, value_name = "SHA256")]
+        host_fingerprint: Option<String>,
+        /// Measure without a window (the last stage is then the decoded picture).
+        #[arg(long)]
+        headless: bool,
+        /// Inputs to send, at random intervals of 40–160 ms.
+        #[arg(long, default_value_t = 100)]
+        inputs: u32,
+        /// Folder for latency.csv, summary.json and latency.png.
+        #[arg(long, value_name = "DIR", default_value = "latency")]
+        out: PathBuf,
+        #[command(flatten)]
+        impair: ImpairArgs,
+        #[command(flatten)]
+        stream: StreamArgs,
+    },
+    /// A UDP relay that impairs the path between a client and a host (delay, jitter, loss).
+    Relay {
+        /// Address the client connects to.
+        #[arg(long, default_value = "127.0.0.1:4434")]
+        listen: SocketAddr,
+        /// The host's address.
+        #[arg(long)]
+        to: SocketAddr,
+        #[command(flatten)]
+        impair: ImpairArgs,
+    },
     /// Print benchmark figures: codec and present-path cost, input, video and audio latency.
     Bench {
         /// Frames per codec size (2160p uses a quarter).
@@ -137,6 +170,29 @@ struct RunArgs {
     /// input path (format: assets/input-scripts/README.md).
     #[arg(long, value_name = "FILE")]
     input_script: Option<PathBuf>,
+}
+
+/// Network impairment, made by the project's relay.
+#[derive(Args)]
+struct ImpairArgs {
+    /// Added one-way delay, each way (e.g. 20ms).
+    #[arg(long, value_parser = kumo::core::impair::parse_duration, default_value = "0ms")]
+    delay: Duration,
+    /// Each packet's delay varies by up to this either way (e.g. 5ms).
+    #[arg(long, value_parser = kumo::core::impair::parse_duration, default_value = "0ms")]
+    jitter: Duration,
+    /// Packets dropped, each way (e.g. 1%).
+    #[arg(long, value_parser = kumo::core::impair::parse_fraction, default_value = "0%")]
+    loss: f64,
+    /// Seed of the impairment and of the lab's input timing: the same seed repeats a run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+impl ImpairArgs {
+    fn impairment(&self) -> kumo::core::impair::Impairment {
+        kumo::core::impair::Impairment { delay: self.delay, jitter: self.jitter, loss: self.loss, seed: self.seed }
+    }
 }
 
 #[derive(Args)]
@@ -213,6 +269,7 @@ fn window_options(run: &RunArgs, file: &Settings) -> anyhow::Result<WindowOption
         color: run.color.or(file.color),
         relative_mouse: run.relative_mouse.or(file.relative_mouse).unwrap_or(false),
         hotkeys: file.hotkeys.clone(),
+        observer: None,
     })
 }
 
@@ -228,6 +285,64 @@ fn parse_speakers(s: &str) -> Result<u8, String> {
         "8" => Ok(8),
         _ => Err(format!("{s} speakers: use 2 (stereo), 6 (5.1) or 8 (7.1)")),
     }
+}
+
+/// `kumo latency`: one measurement, its files and its table.
+fn latency(
+    rt: &tokio::runtime::Runtime,
+    (host, host_fingerprint): (Option<SocketAddr>, Option<String>),
+    (headless, inputs, out): (bool, u32, PathBuf),
+    impair: &ImpairArgs,
+    request: &StreamRequest,
+    file: &Settings,
+    interrupted: &Arc<AtomicBool>,
+) -> anyhow::Result<ExitCode> {
+    let host = match (host, host_fingerprint) {
+        (Some(host), Some(fp)) => Some((host, Verify::Pinned(Fingerprint::parse(&fp)?))),
+        (Some(host), None) => bail!(
+            "kumo cannot verify host {host}: pass --host-fingerprint with the SHA-256 that `kumo host` printed at start"
+        ),
+        (None, _) => None,
+    };
+    let window = (!headless).then(|| WindowOptions {
+        overlay: true,
+        vsync: file.vsync.unwrap_or_default(),
+        ..WindowOptions::default()
+    });
+    let options = kumo::lab::LabOptions {
+        host,
+        request: *request,
+        inputs,
+        out: out.clone(),
+        window,
+        impairment: impair.impairment(),
+        seed: impair.seed,
+    };
+    let summary = kumo::lab::run(rt, &options, interrupted)?;
+    print!("{}", kumo::lab::report(&summary, &out));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kumo relay`: impairs the path until Ctrl-C.
+fn relay(
+    rt: &tokio::runtime::Runtime,
+    listen: SocketAddr,
+    to: SocketAddr,
+    impair: &ImpairArgs,
+) -> anyhow::Result<ExitCode> {
+    let relay = rt
+        .block_on(kumo::relay::start(listen, to, impair.impairment()))
+        .with_context(|| format!("could not listen on {listen}"))?;
+    println!(
+        "kumo relay: {} → {to}, delay {:?} ± {:?}, loss {:.2} %, seed {}; Ctrl-C stops it",
+        relay.addr,
+        impair.delay,
+        impair.jitter,
+        impair.loss * 100.0,
+        impair.seed
+    );
+    rt.block_on(async { tokio::signal::ctrl_c().await.ok() });
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Whether to play sound: not with `--no-audio`, else as the file says, else yes.
@@ -320,6 +435,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             report(&outcome, run.stats_json.as_ref())
         }
+        Command::Latency { host, host_fingerprint, headless, inputs, out, impair, stream } => {
+            let file = settings()?;
+            let interrupted = interrupt_flag(&rt);
+            latency(
+                &rt,
+                (host, host_fingerprint),
+                (headless, inputs, out),
+                &impair,
+                &stream.request(&file),
+                &file,
+                &interrupted,
+            )
+        }
+        Command::Relay { listen, to, impair } => relay(&rt, listen, to, &impair),
         Command::Bench { frames, seconds, audio_only } => {
             let interrupted = interrupt_flag(&rt);
             kumo::bench::run(frames, seconds, audio_only, &interrupted)?;

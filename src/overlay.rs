@@ -48,6 +48,16 @@ pub fn overlay_lines(m: &OverlayModel) -> Vec<String> {
             a.buffer_ms, a.av_offset_ms, a.concealed, a.underruns
         ));
     }
+    if !m.recent_inputs.is_empty() {
+        lines.push(
+            "Latency lab, newest inputs, ms: total = send + uplink + wait + encode + downlink + decode + present"
+                .into(),
+        );
+        for (seq, stages, total) in &m.recent_inputs {
+            let parts: Vec<String> = stages.iter().map(|v| format!("{v:.1}")).collect();
+            lines.push(format!("  input {seq}: {total:.1} = {}", parts.join(" + ")));
+        }
+    }
     lines
 }
 
@@ -229,6 +239,7 @@ mod tests {
                 concealed: 3,
                 underruns: 1,
             }),
+            recent_inputs: vec![(12, [0.1, 0.3, 8.2, 4.1, 1.0, 2.2, 15.3], 31.2)],
         }
     }
 
@@ -283,6 +294,7 @@ mod tests {
             "network 10.5 ms",
             "worst 120.0 ms",
             "Audio: buffer 14.2 ms, A/V offset +4.8 ms, 3 concealed, 1 underruns",
+            "input 12: 31.2 = 0.1 + 0.3 + 8.2 + 4.1 + 1.0 + 2.2 + 15.3",
         ] {
             assert!(text.contains(want), "missing `{want}` in:\n{text}");
         }

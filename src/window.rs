@@ -13,6 +13,7 @@ use crate::clock;
 use crate::core::color::ColorSpace;
 use crate::core::hotkeys::{Action, Hotkeys, Key, Press};
 use crate::core::input::{InputState, mouse_button};
+use crate::core::lab::Lab;
 use crate::core::layout::{self, PresentMode, Vsync};
 use crate::core::overlay::{FrameTimes, OverlayModel, StreamInfo};
 use crate::core::screen::{Screen, View};
@@ -21,8 +22,8 @@ use crate::decode::Notify;
 use crate::headless::Outcome;
 use crate::present::{Compositor, Gpu, GpuError};
 use anyhow::{Context as _, anyhow};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 use winit::application::ApplicationHandler;
@@ -55,6 +56,40 @@ pub struct WindowOptions {
     /// Lock the pointer to the window while playing (games that turn with the mouse).
     pub relative_mouse: bool,
     pub hotkeys: Hotkeys,
+    /// Sees every session event (the latency lab); its recent inputs fill the overlay's
+    /// latency lines.
+    pub observer: Option<Observer>,
+}
+
+/// The latency lab's view of a windowed session: every event the window applies also goes
+/// to its lab and stats (locked briefly on the winit thread; nobody else holds them while
+/// the window runs).
+#[derive(Clone)]
+pub struct Observer {
+    lab: Arc<Mutex<Lab>>,
+    stats: Arc<Mutex<Stats>>,
+}
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
+}
+
+impl Observer {
+    pub fn new(lab: Arc<Mutex<Lab>>, stats: Arc<Mutex<Stats>>) -> Self {
+        Self { lab, stats }
+    }
+
+    fn on_event(&self, event: &stats::Event) {
+        self.lab.lock().unwrap_or_else(std::sync::PoisonError::into_inner).on_event(event);
+        self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).apply(event.clone());
+    }
+
+    /// The newest inputs' stage times, for the overlay.
+    fn recent(&self, n: usize) -> Vec<crate::core::lab::InputRow> {
+        self.lab.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recent(n, 0.0, false)
+    }
 }
 
 /// What wakes the event loop from other threads.
@@ -330,6 +365,9 @@ impl App {
             stats::Event::IdrRequested => self.screen.on_recovery_requested(self.now()),
             _ => {}
         }
+        if let Some(observer) = &self.options.observer {
+            observer.on_event(&event);
+        }
         self.interval.apply(event.clone());
         self.stats.apply(event);
     }
@@ -540,7 +578,11 @@ impl App {
         let model = self.overlay.then(|| {
             let summary = self.last_interval.clone().unwrap_or_else(|| self.interval.summary(Duration::from_secs(1)));
             let info = StreamInfo { color: self.color.to_string(), present_mode: format!("{:?}", gfx.present_mode) };
-            OverlayModel::new(&summary, &info, &self.frame_times)
+            let mut model = OverlayModel::new(&summary, &info, &self.frame_times);
+            if let Some(observer) = &self.options.observer {
+                model.recent_inputs = observer.recent(5).iter().map(|r| (r.seq, r.stages_ms, r.total_ms)).collect();
+            }
+            model
         });
         let raw_input = gfx.egui_state.take_egui_input(&gfx.window);
         let mut output = self.egui_ctx.run_ui(raw_input, |ui| {

@@ -96,7 +96,7 @@ fn play(loss_every: Option<u64>) {
     let mut seen = None;
     while Instant::now() < deadline {
         while let Ok(event) = session.events.try_recv() {
-            if let Event::InputSent { seq } = event {
+            if let Event::InputSent { seq, .. } = event {
                 newest_sent = newest_sent.max(seq);
             }
             stats.apply(event);

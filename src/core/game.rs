@@ -160,13 +160,14 @@ pub struct Drawn {
 
 /// Draws the player over the scene, the input marker (a second marker strip, right under the
 /// frame marker, carrying the low 32 bits of the newest input sequence the frame reflects),
-/// the latency flash when this frame is the first to reflect a new input, and the sync flash
-/// when `sync` is set (the host sets it once a second).
-pub fn draw(game: &mut Game, pic: &mut I420, sync: bool) -> Drawn {
+/// the time marker (a third strip: `time_ms`, the capture time in ms, low 32 bits), the
+/// latency flash when this frame is the first to reflect a new input, and the sync flash when
+/// `sync` is set (the host sets it once a second).
+pub fn draw(game: &mut Game, pic: &mut I420, sync: bool, time_ms: u32) -> Drawn {
     let (w, h) = (pic.width, pic.height);
     let size = ((h as f32 * PLAYER_SIZE) as usize).max(4) & !1;
     let mh = marker::height_px(w);
-    let top_limit = 2 * mh + 2;
+    let top_limit = 3 * mh + 2;
     let cx = (game.x * w as f32) as usize;
     let cy = (game.y * h as f32) as usize;
     let x0 = cx.saturating_sub(size / 2).min(w - size) & !1;
@@ -187,8 +188,9 @@ pub fn draw(game: &mut Game, pic: &mut I420, sync: bool) -> Drawn {
     // Neutral chroma under the input marker, as under the frame marker, so it reads the same in
     // any colour matrix; `check_size` leaves room for both strips.
     let mw = marker::BLOCKS * marker::block_px(w);
-    scene::fill_rect(pic, 0, mh, mw.min(w), mh, (128, 128, 128));
+    scene::fill_rect(pic, 0, mh, mw.min(w), 2 * mh, (128, 128, 128));
     marker::draw(&mut pic.y[mh * w..], w, w, h.saturating_sub(mh), game.input_seq as u32).ok();
+    marker::draw(&mut pic.y[2 * mh * w..], w, w, h.saturating_sub(2 * mh), time_ms).ok();
     Drawn { input_seq: game.input_seq, flash: input_flash || sync }
 }
 
@@ -199,12 +201,19 @@ pub fn read_input_marker(luma: &[u8], stride: usize, width: usize, height: usize
     marker::read(rest, stride, width, height.saturating_sub(mh))
 }
 
+/// Reads the time marker (see [`draw`]): the capture time in ms, low 32 bits.
+pub fn read_time_marker(luma: &[u8], stride: usize, width: usize, height: usize) -> Result<u32, marker::MarkerError> {
+    let mh = marker::height_px(width);
+    let rest = luma.get(2 * mh * stride..).ok_or(marker::MarkerError::TooSmall { width, height })?;
+    marker::read(rest, stride, width, height.saturating_sub(2 * mh))
+}
+
 /// Finds the idle (white) player square in a picture's luma and returns its centre as
 /// fractions of the picture: how tests read the game back from pixels.
 pub fn find_player(luma: &[u8], stride: usize, width: usize, height: usize) -> Option<(f32, f32)> {
     let (fx, fy, _, _) = flash_rect(width, height);
     let (_, _, sw, _) = sync_flash_rect(width, height);
-    let top = 2 * marker::height_px(width) + 1;
+    let top = 3 * marker::height_px(width) + 1;
     let (mut sx, mut sy, mut n) = (0u64, 0u64, 0u64);
     for y in top..height {
         for x in 0..width {
@@ -297,8 +306,9 @@ mod tests {
         s.mouse.dx_total = -200;
         s.mouse.dy_total = 150;
         g.apply(&datagram(7, s));
-        assert_eq!(draw(&mut g, &mut pic, true), Drawn { input_seq: 7, flash: true });
+        assert_eq!(draw(&mut g, &mut pic, true, 4_000_000_123), Drawn { input_seq: 7, flash: true });
         assert_eq!(read_input_marker(&pic.y, w, w, h), Ok(7), "the input marker names the input");
+        assert_eq!(read_time_marker(&pic.y, w, w, h), Ok(4_000_000_123), "the time marker names the capture");
         assert_eq!(marker::read(&pic.y, w, w, h), Ok(10), "the frame marker is untouched");
         let (x, y) = find_player(&pic.y, w, w, h).expect("player visible");
         assert!((x - 0.3).abs() < 0.01 && (y - 0.65).abs() < 0.01, "({x}, {y})");
@@ -308,11 +318,11 @@ mod tests {
         assert!(pic.y[(sy + sh / 2) * w + sx + sw / 2] == 235, "sync flash when asked");
         // The next frame without a new input or a sync has no flash.
         scene::render(11, 60, 11, &mut pic);
-        assert_eq!(draw(&mut g, &mut pic, false), Drawn { input_seq: 7, flash: false });
+        assert_eq!(draw(&mut g, &mut pic, false, 0), Drawn { input_seq: 7, flash: false });
         assert_ne!(pic.y[(fy + fh / 2) * w + fx + fw / 2], 235);
         assert_ne!(pic.y[(sy + sh / 2) * w + sx + sw / 2], 235);
         // A sync flash alone is a flash too.
         scene::render(12, 60, 12, &mut pic);
-        assert!(draw(&mut g, &mut pic, true).flash);
+        assert!(draw(&mut g, &mut pic, true, 0).flash);
     }
 }

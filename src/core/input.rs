@@ -522,13 +522,39 @@ pub enum Verdict {
     Invalid(WireError),
 }
 
+/// A token bucket: `burst` at once, refilled at `rate` a second; time is a parameter.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    burst: f64,
+    rate: f64,
+    tokens: f64,
+    last_refill: Duration,
+}
+
+impl TokenBucket {
+    pub fn new(burst: f64, rate: f64) -> Self {
+        Self { burst, rate, tokens: burst, last_refill: Duration::ZERO }
+    }
+
+    /// Takes a token at `now` if there is one.
+    pub fn take(&mut self, now: Duration) -> bool {
+        let elapsed = now.saturating_sub(self.last_refill).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last_refill = self.last_refill.max(now);
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
+
 /// The host's side: validation, stale rejection and a token-bucket rate limit, so a flood of
 /// datagrams costs bounded work and no memory.
 #[derive(Debug, Clone)]
 pub struct InputReceiver {
     newest: u64,
-    tokens: f64,
-    last_refill: Duration,
+    bucket: TokenBucket,
     pub accepted: u64,
     pub stale: u64,
     pub rate_limited: u64,
@@ -543,8 +569,7 @@ impl Default for InputReceiver {
     fn default() -> Self {
         Self {
             newest: 0,
-            tokens: BUCKET,
-            last_refill: Duration::ZERO,
+            bucket: TokenBucket::new(BUCKET, RATE_PER_SEC),
             accepted: 0,
             stale: 0,
             rate_limited: 0,
@@ -555,14 +580,10 @@ impl Default for InputReceiver {
 
 impl InputReceiver {
     pub fn on_datagram(&mut self, bytes: &[u8], now: Duration) -> Verdict {
-        let elapsed = now.saturating_sub(self.last_refill).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * RATE_PER_SEC).min(BUCKET);
-        self.last_refill = self.last_refill.max(now);
-        if self.tokens < 1.0 {
+        if !self.bucket.take(now) {
             self.rate_limited += 1;
             return Verdict::RateLimited;
         }
-        self.tokens -= 1.0;
         match InputDatagram::decode(bytes) {
             Err(err) => {
                 self.invalid += 1;

@@ -96,6 +96,9 @@ pub struct OverlayModel {
     pub target_frame_ms: f32,
     /// The audio line, when the session plays sound.
     pub audio: Option<AudioLine>,
+    /// The latency lab's page: the newest inputs (sequence, stage times in `lab::STAGES`
+    /// order and total, ms); empty outside `kumo latency`.
+    pub recent_inputs: Vec<(u64, [f64; 7], f64)>,
 }
 
 /// The overlay's audio figures: buffer depth and A/V offset over the interval (medians),
@@ -165,6 +168,7 @@ impl OverlayModel {
                 concealed: last.audio_packets_concealed,
                 underruns: last.audio_underruns,
             }),
+            recent_inputs: Vec::new(),
         }
     }
 }
@@ -197,7 +201,12 @@ mod tests {
         s.apply(Event::Stream { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, host_name: "h".into() });
         for n in 0..60u64 {
             let capture = n * 16_667;
-            s.apply(Event::Received { frame_number: n, bytes: 20_000, encode_micros: 4_000 + (n % 3) as u32 * 1000 });
+            s.apply(Event::Received(crate::core::stats::FrameReceived {
+                frame_number: n,
+                bytes: 20_000,
+                encode_micros: 4_000 + (n % 3) as u32 * 1000,
+                ..Default::default()
+            }));
             s.apply(Event::Decoded(Decoded {
                 frame_number: n,
                 capture_micros: capture,
@@ -205,6 +214,7 @@ mod tests {
                 queue_micros: 500,
                 decode_micros: 2_000,
                 marker: MarkerCheck::Match,
+                ..Decoded::default()
             }));
             if n % 10 == 0 {
                 s.apply(Event::PacingDropped { count: 1 });

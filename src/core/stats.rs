@@ -12,9 +12,10 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// What the client learned about one decoded picture's marker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MarkerCheck {
     /// The marker read back equals the header's frame number.
+    #[default]
     Match,
     /// The marker was read but names another frame.
     Mismatch,
@@ -23,7 +24,7 @@ pub enum MarkerCheck {
 }
 
 /// One decoded picture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Decoded {
     pub frame_number: u64,
     /// Host clock, µs: when the picture was captured.
@@ -35,6 +36,25 @@ pub struct Decoded {
     /// Time spent in the decoder.
     pub decode_micros: u64,
     pub marker: MarkerCheck,
+    /// The input marker read from the picture's pixels (low 32 bits of an input sequence).
+    pub pixel_input: Option<u32>,
+    /// The capture time the host burnt into the picture, read from its pixels (ms, low 32
+    /// bits of the host clock).
+    pub pixel_time_ms: Option<u32>,
+}
+
+/// A whole frame off the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameReceived {
+    pub frame_number: u64,
+    pub bytes: u64,
+    pub encode_micros: u32,
+    /// Host clock, µs: captured.
+    pub capture_micros: u64,
+    /// The newest input the host had applied at capture.
+    pub input_seq: u64,
+    /// Client clock, µs: the last byte arrived.
+    pub received_micros: u64,
 }
 
 /// The audio thread's running counts (issue 5).
@@ -66,11 +86,7 @@ pub enum Event {
         host_name: String,
     },
     /// A whole frame came off the network.
-    Received {
-        frame_number: u64,
-        bytes: u64,
-        encode_micros: u32,
-    },
+    Received(FrameReceived),
     Dropped {
         reason: DropReason,
         count: u64,
@@ -90,16 +106,27 @@ pub enum Event {
     PacingDropped {
         count: u64,
     },
-    /// An input datagram went out.
+    /// An input datagram went out: its state was read at `read_micros` and sent at
+    /// `sent_micros` (client clock); re-sends repeat the same sequence.
     InputSent {
         seq: u64,
+        read_micros: u64,
+        sent_micros: u64,
     },
-    /// The host acknowledged a newer input: how many it has accepted in all, and its arrival
-    /// stamp minus the client's read stamp (µs, host clock minus client clock, so it may be
-    /// negative before the offset is applied; `None` for a bare ack).
+    /// The host acknowledged a newer input `seq`: how many it has accepted in all, when it
+    /// received it (host clock), and that minus the client's read stamp (µs, host clock minus
+    /// client clock, so it may be negative before the offset is applied; `None` for a bare
+    /// ack).
     InputAcked {
         accepted: u64,
+        seq: u64,
+        host_micros: u64,
         to_host_micros: Option<i64>,
+    },
+    /// The clock-sync estimate: host clock minus client clock, and its error bound.
+    ClockSync {
+        offset_micros: i64,
+        error_micros: u64,
     },
     /// The host asked for a rumble.
     Rumble,
@@ -221,6 +248,8 @@ pub struct Stats {
     audio_buffer: Histogram,
     audio_latency: Histogram,
     av_offset: Signed,
+    /// The newest clock-sync estimate (offset, error), µs.
+    clock: Option<(i64, u64)>,
 }
 
 /// Three percentiles of a distribution, in milliseconds.
@@ -330,6 +359,10 @@ pub struct Summary {
     /// Audio latency minus video latency (capture→present, or capture→decoded headless):
     /// positive when sound comes after its picture.
     pub av_offset_ms: SignedPercentiles,
+    /// Host clock minus client clock by clock sync (NTP-style probes), and the bound on its
+    /// error (half the best round trip); 0 and 0 before the first probe.
+    pub clock_offset_ms: f64,
+    pub clock_offset_error_ms: f64,
 }
 
 impl Stats {
@@ -375,6 +408,7 @@ impl Stats {
             audio_buffer: Histogram::new(),
             audio_latency: Histogram::new(),
             av_offset: Signed::default(),
+            clock: None,
         }
     }
 
@@ -387,7 +421,7 @@ impl Stats {
                 self.bitrate_kbps_requested = bitrate_kbps;
                 self.host_name = host_name;
             }
-            Event::Received { bytes, encode_micros, .. } => {
+            Event::Received(FrameReceived { bytes, encode_micros, .. }) => {
                 self.frames_received += 1;
                 self.bytes_received += bytes;
                 self.encode.record(u64::from(encode_micros));
@@ -449,7 +483,10 @@ impl Stats {
                     self.av_offset.record(offset);
                 }
             }
-            Event::InputAcked { accepted, to_host_micros } => {
+            Event::ClockSync { offset_micros, error_micros } => {
+                self.clock = Some((offset_micros, error_micros));
+            }
+            Event::InputAcked { accepted, to_host_micros, .. } => {
                 self.inputs_received_by_host = self.inputs_received_by_host.max(accepted);
                 if let Some(micros) = to_host_micros {
                     // Client read time → host receive time, both on the host's clock.
@@ -529,6 +566,8 @@ impl Stats {
             audio_buffer_ms: Percentiles::of(&self.audio_buffer),
             audio_latency_ms: Percentiles::of(&self.audio_latency),
             av_offset_ms: self.av_offset.percentiles(),
+            clock_offset_ms: self.clock.map_or(0.0, |c| round3(c.0 as f64 / 1000.0)),
+            clock_offset_error_ms: self.clock.map_or(0.0, |c| round3(c.1 as f64 / 1000.0)),
         }
     }
 }
@@ -627,6 +666,7 @@ mod tests {
             queue_micros: 100,
             decode_micros: 4000,
             marker,
+            ..Decoded::default()
         })
     }
 
@@ -635,7 +675,12 @@ mod tests {
         let mut s = Stats::new(0);
         s.apply(Event::Stream { width: 1280, height: 720, fps: 60, bitrate_kbps: 8000, host_name: "h".into() });
         for n in 0..10 {
-            s.apply(Event::Received { frame_number: n, bytes: 12_500, encode_micros: 5000 });
+            s.apply(Event::Received(FrameReceived {
+                frame_number: n,
+                bytes: 12_500,
+                encode_micros: 5000,
+                ..FrameReceived::default()
+            }));
             s.apply(decoded(n, n * 16_667, n * 16_667 + 10_000, MarkerCheck::Match));
         }
         s.apply(Event::Dropped { reason: DropReason::Network, count: 2 });

@@ -61,10 +61,11 @@ fn every_input_is_measured_stage_by_stage_and_verified_from_pixels() {
     assert_eq!(rows.len(), 24);
     for r in &rows {
         let v = |k: &str| r[k].parse::<f64>().unwrap();
-        let sum: f64 = ["send_ms", "uplink_ms", "wait_capture_ms", "encode_ms", "downlink_ms", "decode_ms", "present_ms"]
-            .iter()
-            .map(|k| v(k))
-            .sum();
+        let sum: f64 =
+            ["send_ms", "uplink_ms", "wait_capture_ms", "encode_ms", "downlink_ms", "decode_ms", "present_ms"]
+                .iter()
+                .map(|k| v(k))
+                .sum();
         assert!((sum - v("total_ms")).abs() < 0.01, "{r:?}");
         assert!((v("presented_us") - v("read_us")) / 1000.0 - v("total_ms") < 0.01, "{r:?}");
         assert!(v("captured_us") >= v("host_received_us") - 100.0, "captured before the input arrived: {r:?}");
@@ -80,7 +81,8 @@ fn every_input_is_measured_stage_by_stage_and_verified_from_pixels() {
 #[test]
 fn impairment_from_the_relay_shows_up_in_the_right_stages() {
     let out = out_dir("kumo-latency-impaired");
-    let (s, _) = latency(&out, &["--inputs", "16", "--delay", "15ms", "--jitter", "2ms", "--loss", "1%", "--seed", "7"]);
+    let (s, _) =
+        latency(&out, &["--inputs", "16", "--delay", "15ms", "--jitter", "2ms", "--loss", "1%", "--seed", "7"]);
     let f = |k: &str, q: &str| s[k][q].as_f64().unwrap_or_else(|| panic!("{k}.{q} missing: {s}"));
     // 15 ms each way: the uplink and downlink stages carry it, nothing else does.
     assert!(f("uplink_ms", "p50") > 12.0 && f("uplink_ms", "p50") < 40.0, "{s}");

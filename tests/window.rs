@@ -211,3 +211,38 @@ fn no_display_is_a_sentence_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("could not open a window") && stderr.contains("--headless"), "{stderr}");
 }
+
+#[test]
+fn latency_lab_in_a_window_verifies_every_response_on_screen() {
+    if !tools_present() {
+        return;
+    }
+    let dir = work_dir("kumo-window-lab");
+    for old in ["shot.png", "shot.ppm", "now_ms"] {
+        std::fs::remove_file(dir.join(old)).ok();
+    }
+    std::fs::remove_dir_all(dir.join("lab")).ok();
+    // Mid-run, note the wall clock (ms) and take the screen right after.
+    let script = "\"$KUMO\" latency --inputs 20 --out lab > lab.txt & pid=$!; \
+                  sleep 3.5; date +%s%3N > now_ms; import -window root shot.png; convert shot.png shot.ppm; wait $pid";
+    let out = under_xvfb(&dir, script, &[]);
+    let shot = dir.join("shot.png");
+    assert!(out.status.success(), "kumo latency failed: {}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("lab/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["headless"], false, "{summary}");
+    assert_eq!(summary["responses_verified"], 20, "{summary}");
+    assert!(summary["present_ms"]["p50"].as_f64().unwrap() > 0.0, "a window adds a present stage: {summary}");
+    // The capture time the host burnt into the picture, read from the screen itself: a frame
+    // captured moments before the screenshot (same clock on one machine).
+    let (sw, _sh, rgb) = read_ppm(&dir.join("shot.ppm"));
+    // The 1280x720 window at the screen's top left; the overlay covers its right third, not
+    // the marker strips at the top left.
+    let (w, h) = (1280, 720);
+    let luma = luma_of(&rgb, sw, w, h);
+    let on_screen = kumo::core::game::read_time_marker(&luma, w, w, h)
+        .unwrap_or_else(|e| panic!("no time marker on screen ({e:?}); screenshot {}", shot.display()));
+    let now_ms: u64 = std::fs::read_to_string(dir.join("now_ms")).unwrap().trim().parse().unwrap();
+    let age = (now_ms as u32).wrapping_sub(on_screen);
+    assert!(age < 1_000, "the picture on screen was captured {age} ms before the screenshot");
+}

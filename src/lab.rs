@@ -76,7 +76,7 @@ pub fn run(rt: &Runtime, options: &LabOptions, interrupted: &Arc<AtomicBool>) ->
         let relay = if options.impairment.is_none() {
             None
         } else {
-            Some(rt.block_on(relay::start(([127, 0, 0, 1], 0).into(), host, options.impairment))?)
+            Some(rt.block_on(relay::start(([127, 0, 0, 1], 0).into(), host, options.impairment.clone()))?)
         };
         let config = ClientConfig {
             host: relay.as_ref().map_or(host, |r| r.addr),
@@ -207,8 +207,12 @@ pub fn report(summary: &LabSummary, out: &Path) -> String {
     let mut t = String::from("── kumo latency lab ───────────────────────────────────────────\n");
     writeln!(
         t,
-        "inputs            {} sent, {} responses verified from pixels, {} missing, {} not confirmed",
-        summary.inputs, summary.responses_verified, summary.responses_missing, summary.responses_unconfirmed
+        "inputs            {} sent, {} responses verified from pixels, {} missing, {} not confirmed, {} superseded",
+        summary.inputs,
+        summary.responses_verified,
+        summary.responses_missing,
+        summary.responses_unconfirmed,
+        summary.inputs_superseded
     )
     .ok();
     writeln!(

@@ -172,6 +172,10 @@ struct RunArgs {
     input_script: Option<PathBuf>,
 }
 
+/// A relay schedule as one command-line value.
+#[derive(Debug, Clone)]
+struct Schedule(Vec<(Duration, kumo::core::impair::Change)>);
+
 /// Network impairment, made by the project's relay.
 #[derive(Args)]
 struct ImpairArgs {
@@ -184,6 +188,15 @@ struct ImpairArgs {
     /// Packets dropped, each way (e.g. 1%).
     #[arg(long, value_parser = kumo::core::impair::parse_fraction, default_value = "0%")]
     loss: f64,
+    /// Packets held 5 ms longer so later ones overtake them (e.g. 1%).
+    #[arg(long, value_parser = kumo::core::impair::parse_fraction, default_value = "0%")]
+    reorder: f64,
+    /// Link rate each way (e.g. 20mbit), behind a 100 ms queue.
+    #[arg(long, value_parser = kumo::core::impair::parse_rate)]
+    rate: Option<u64>,
+    /// Changes during the run, e.g. "10s blackout 5s; 20s rate 5mbit; 30s rate 0".
+    #[arg(long, value_parser = |s: &str| kumo::core::impair::parse_schedule(s).map(Schedule))]
+    schedule: Option<Schedule>,
     /// Seed of the impairment and of the lab's input timing: the same seed repeats a run.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -191,7 +204,15 @@ struct ImpairArgs {
 
 impl ImpairArgs {
     fn impairment(&self) -> kumo::core::impair::Impairment {
-        kumo::core::impair::Impairment { delay: self.delay, jitter: self.jitter, loss: self.loss, seed: self.seed }
+        kumo::core::impair::Impairment {
+            delay: self.delay,
+            jitter: self.jitter,
+            loss: self.loss,
+            reorder: self.reorder,
+            rate_bps: self.rate,
+            schedule: self.schedule.clone().map(|s| s.0).unwrap_or_default(),
+            seed: self.seed,
+        }
     }
 }
 
@@ -334,11 +355,13 @@ fn relay(
         .block_on(kumo::relay::start(listen, to, impair.impairment()))
         .with_context(|| format!("could not listen on {listen}"))?;
     println!(
-        "kumo relay: {} → {to}, delay {:?} ± {:?}, loss {:.2} %, seed {}; Ctrl-C stops it",
+        "kumo relay: {} → {to}, delay {:?} ± {:?}, loss {:.2} %, reorder {:.2} %, rate {}, seed {}; Ctrl-C stops it",
         relay.addr,
         impair.delay,
         impair.jitter,
         impair.loss * 100.0,
+        impair.reorder * 100.0,
+        impair.rate.map_or_else(|| "unlimited".to_owned(), |r| format!("{:.1} Mbit/s", r as f64 / 1e6)),
         impair.seed
     );
     rt.block_on(async { tokio::signal::ctrl_c().await.ok() });

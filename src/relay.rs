@@ -1,5 +1,6 @@
 //! The project's UDP relay (issues 6 and 7): sits between a client and a host and impairs
-//! the path (delay, jitter, loss) with `core::impair`, seeded so a run can be repeated.
+//! the path (delay, jitter, loss, reordering, rate, scheduled changes such as a blackout)
+//! with `core::impair`, seeded so a run can be repeated.
 //!
 //! One tokio task owns both sockets: the front one (the client talks to it as if it were the
 //! host) and the back one (connected to the host). Each direction has its own impairer; held
@@ -53,8 +54,8 @@ pub async fn start(listen: SocketAddr, host: SocketAddr, impairment: Impairment)
 
 async fn run(front: UdpSocket, back: UdpSocket, impairment: Impairment) {
     let start = tokio::time::Instant::now();
+    let mut down = Impairer::new(Impairment { seed: impairment.seed.wrapping_add(1), ..impairment.clone() });
     let mut up = Impairer::new(impairment);
-    let mut down = Impairer::new(Impairment { seed: impairment.seed.wrapping_add(1), ..impairment });
     let mut held: BinaryHeap<Reverse<Held>> = BinaryHeap::new();
     let mut client: Option<SocketAddr> = None;
     let (mut a, mut b) = (vec![0u8; 65_536], vec![0u8; 65_536]);
@@ -64,13 +65,13 @@ async fn run(front: UdpSocket, back: UdpSocket, impairment: Impairment) {
         tokio::select! {
             Ok((n, from)) = front.recv_from(&mut a) => {
                 client = Some(from);
-                if let Some(release) = up.on_packet(start.elapsed()) && held.len() < MAX_HELD {
+                if let Some(release) = up.on_packet(start.elapsed(), n) && held.len() < MAX_HELD {
                     order += 1;
                     held.push(Reverse(Held { release, order, to_host: true, bytes: a[..n].to_vec() }));
                 }
             }
             Ok(n) = back.recv(&mut b) => {
-                if let Some(release) = down.on_packet(start.elapsed()) && held.len() < MAX_HELD {
+                if let Some(release) = down.on_packet(start.elapsed(), n) && held.len() < MAX_HELD {
                     order += 1;
                     held.push(Reverse(Held { release, order, to_host: false, bytes: b[..n].to_vec() }));
                 }

@@ -114,6 +114,9 @@ pub struct LabSummary {
     pub responses_missing: u64,
     /// Responses whose frame arrived but whose pixels did not name the input.
     pub responses_unconfirmed: u64,
+    /// Inputs a newer one replaced before either reached the host (input is a state: only
+    /// the newest travels once the path is back); their effect is in the newer one's frame.
+    pub inputs_superseded: u64,
     /// Host clock minus client clock, and the bound on its error.
     pub clock_offset_ms: f64,
     pub clock_offset_error_ms: f64,
@@ -253,6 +256,9 @@ impl Lab {
     pub fn rows(&self, offset_micros: f64, headless: bool) -> (Vec<InputRow>, u64, u64) {
         let (mut rows, mut missing, mut unconfirmed) = (Vec::new(), 0, 0);
         for input in self.inputs.values() {
+            if self.superseded(input) {
+                continue;
+            }
             // The first frame that reflects the input and was shown: a frame replaced before the
             // display took it (or lost before decoding) passes the response to the next one.
             let shown =
@@ -308,6 +314,13 @@ impl Lab {
         (rows, missing, unconfirmed)
     }
 
+    /// Whether the host never received this input because a newer one, which it did
+    /// receive, replaced it first.
+    fn superseded(&self, input: &InputStamps) -> bool {
+        input.host_received_micros.is_none()
+            && self.inputs.range(input.seq + 1..).any(|(_, newer)| newer.host_received_micros.is_some())
+    }
+
     /// The summary for `rows` (from [`Lab::rows`]).
     pub fn summary(&self, offset_micros: f64, error_micros: f64, headless: bool) -> (LabSummary, Vec<InputRow>) {
         let (rows, missing, unconfirmed) = self.rows(offset_micros, headless);
@@ -332,6 +345,7 @@ impl Lab {
             responses_verified: rows.iter().filter(|r| r.verified).count() as u64,
             responses_missing: missing,
             responses_unconfirmed: unconfirmed,
+            inputs_superseded: self.inputs.values().filter(|i| self.superseded(i)).count() as u64,
             clock_offset_ms: round3(offset_micros / 1000.0),
             clock_offset_error_ms: round3(error_micros / 1000.0),
             input_to_present_ms: Spread::of(&rows.iter().map(|r| r.total_ms).collect::<Vec<_>>()),
@@ -470,6 +484,7 @@ mod tests {
         lab.on_decoded(7, 22_000, Some(0), None);
         let (summary, rows) = lab.summary(0.0, 0.0, true);
         assert_eq!((summary.responses_missing, summary.responses_verified, summary.responses_unconfirmed), (1, 0, 1));
+        assert_eq!(summary.inputs_superseded, 0);
         assert_eq!(rows.len(), 1);
         assert!(csv(&rows).lines().nth(1).unwrap().ends_with(",false"));
     }
@@ -496,6 +511,27 @@ mod tests {
         assert_eq!(summary.responses_missing, 0);
         assert_eq!(rows[0].frame_number, 1);
         assert_eq!(rows[0].presented_us, 50_000.0);
+    }
+
+    #[test]
+    fn an_input_replaced_before_it_reached_the_host_is_superseded_not_missing() {
+        let mut lab = Lab::new();
+        // Inputs 1 and 2 made during a blackout; only 2's state got through afterwards.
+        lab.on_input_sent(1, 1_000, 1_010);
+        lab.on_input_sent(2, 2_000, 2_010);
+        lab.on_input_acked(2, 900_000);
+        lab.on_frame_received(FrameStamps {
+            frame_number: 9,
+            capture_micros: 905_000,
+            input_seq: 2,
+            received_micros: 910_000,
+            ..FrameStamps::default()
+        });
+        lab.on_decoded(9, 912_000, Some(2), None);
+        let (summary, rows) = lab.summary(0.0, 0.0, true);
+        assert_eq!((summary.inputs_superseded, summary.responses_missing, summary.responses_verified), (1, 0, 1));
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].seq, 2);
     }
 
     #[test]

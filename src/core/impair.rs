@@ -133,7 +133,7 @@ impl Impairer {
         let mut out = now;
         if let Some(bps) = self.config.rate_bps {
             let start = self.link_free.max(now);
-            if start - now > QUEUE {
+            if start.saturating_sub(now) > QUEUE {
                 self.dropped += 1;
                 return None;
             }

@@ -12,6 +12,7 @@ pub mod core;
 pub mod decode;
 pub mod demo;
 pub mod encode;
+pub mod fuzz;
 pub mod headless;
 pub mod host;
 pub mod keys;

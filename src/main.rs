@@ -110,6 +110,24 @@ enum Command {
         #[command(flatten)]
         impair: ImpairArgs,
     },
+    /// Fuzz every decoder of network bytes; failing inputs are written to the corpus folder.
+    Fuzz {
+        /// One target (frame-header, control, input, input-ack, audio, clock, assemble, annexb,
+        /// marker, opus); default: all.
+        #[arg(long)]
+        target: Option<String>,
+        /// Seconds per target.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Folder of kept inputs, one subfolder per target.
+        #[arg(long, default_value = "tests/fuzz-corpus")]
+        corpus: PathBuf,
+        /// Write each target's seeds into the corpus folder and stop.
+        #[arg(long)]
+        write_seeds: bool,
+    },
     /// Print benchmark figures: codec and present-path cost, input, video and audio latency.
     Bench {
         /// Frames per codec size (2160p uses a quarter).
@@ -344,6 +362,27 @@ fn latency(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `kumo fuzz`: each target for `seconds`, a line of figures each; fails if anything failed.
+fn fuzz(only: Option<&str>, seconds: u64, seed: u64, corpus: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let targets: Vec<_> = kumo::fuzz::targets().into_iter().filter(|t| only.is_none_or(|o| o == t.name)).collect();
+    if targets.is_empty() {
+        bail!("no fuzz target is called {}; see `kumo fuzz --help`", only.unwrap_or_default());
+    }
+    println!("{:<14} {:>12} {:>10} {:>9}", "target", "executions", "exec/s", "failures");
+    let mut failed = 0;
+    for t in &targets {
+        let r = kumo::fuzz::run(t, seed, u64::MAX, Duration::from_secs(seconds), Some(corpus));
+        let rate = r.executions as f64 / r.elapsed.as_secs_f64().max(1e-9);
+        println!("{:<14} {:>12} {:>10.0} {:>9}", t.name, r.executions, rate, r.failures.len());
+        failed += r.failures.len();
+    }
+    if failed > 0 {
+        println!("failing inputs were written to {}/<target>/crash-*.bin", corpus.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `kumo relay`: impairs the path until Ctrl-C.
 fn relay(
     rt: &tokio::runtime::Runtime,
@@ -472,6 +511,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
         }
         Command::Relay { listen, to, impair } => relay(&rt, listen, to, &impair),
+        Command::Fuzz { target, seconds, seed, corpus, write_seeds } => {
+            if write_seeds {
+                for t in kumo::fuzz::targets() {
+                    kumo::fuzz::write_seeds(&t, &corpus)?;
+                }
+                println!("seeds written to {}", corpus.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            fuzz(target.as_deref(), seconds, seed, &corpus)
+        }
         Command::Bench { frames, seconds, audio_only } => {
             let interrupted = interrupt_flag(&rt);
             kumo::bench::run(frames, seconds, audio_only, &interrupted)?;

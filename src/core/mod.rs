@@ -13,6 +13,7 @@ pub mod audio;
 pub mod clocksync;
 pub mod color;
 pub mod config;
+pub mod fuzz;
 pub mod game;
 pub mod histogram;
 pub mod hotkeys;

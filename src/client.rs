@@ -479,7 +479,9 @@ impl Link {
                 }
                 msg = control.recv() => match msg {
                     Some(Ok(Control::Pong { client_micros, .. })) => {
-                        self.report(stats::Event::Rtt { rtt_micros: clock::now_micros().saturating_sub(client_micros) });
+                        let rtt_micros = clock::now_micros().saturating_sub(client_micros);
+                        sequencer.set_rtt(Duration::from_micros(rtt_micros));
+                        self.report(stats::Event::Rtt { rtt_micros });
                     }
                     Some(Ok(Control::Rumble { pad, strong, weak, duration_ms })) => {
                         self.report(stats::Event::Rumble);

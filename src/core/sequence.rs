@@ -71,11 +71,35 @@ pub struct Sequencer {
     pending: BTreeMap<u64, Frame>,
     /// When the current gap opened.
     gap_since: Option<Duration>,
+    /// The wait for a gap, following the path's round trip (see [`Sequencer::set_rtt`]).
+    gap_timeout: Duration,
 }
+
+/// Longest wait for a missing frame, whatever the round trip: past this a freeze costs more
+/// than an IDR.
+const MAX_GAP_TIMEOUT: Duration = Duration::from_millis(150);
 
 impl Sequencer {
     pub fn new(config: Config) -> Self {
-        Self { config, next: 0, awaiting_idr: true, last_idr_request: None, pending: BTreeMap::new(), gap_since: None }
+        Self {
+            config,
+            next: 0,
+            awaiting_idr: true,
+            last_idr_request: None,
+            pending: BTreeMap::new(),
+            gap_since: None,
+            gap_timeout: config.gap_timeout,
+        }
+    }
+
+    /// Tells the sequencer the path's round trip. A frame that lost a packet is repaired by
+    /// QUIC after about 9/8 of an RTT plus the one-way trip of the copy; declaring it lost
+    /// sooner trades a short wait for an IDR round trip and a big frame. So the wait is the
+    /// configured one or 1.25 RTT plus a frame interval (16 ms), whichever is longer, at most
+    /// 150 ms.
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        let follow = rtt.mul_f64(1.25) + Duration::from_millis(16);
+        self.gap_timeout = follow.max(self.config.gap_timeout).min(MAX_GAP_TIMEOUT);
     }
 
     /// Whether the decoder can take only an IDR now.
@@ -113,7 +137,7 @@ impl Sequencer {
 
     /// When [`Self::on_timeout`] should next be called, if at all.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        let gap = self.gap_since.map(|t| t + self.config.gap_timeout);
+        let gap = self.gap_since.map(|t| t + self.gap_timeout);
         let idr = self.last_idr_request.filter(|_| self.awaiting_idr).map(|t| t + self.config.idr_retry);
         match (gap, idr) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -124,7 +148,7 @@ impl Sequencer {
     /// Time passed: expire gaps and repeat unanswered IDR requests.
     pub fn on_timeout(&mut self, now: Duration, out: &mut Vec<Event>) {
         if let Some(since) = self.gap_since
-            && now >= since + self.config.gap_timeout
+            && now >= since + self.gap_timeout
         {
             self.declare_gap_lost(now, out);
             self.drain(now, out);
@@ -265,6 +289,23 @@ mod tests {
         assert_eq!(delivered(&out), (0..100).collect::<Vec<_>>());
         assert_eq!(out.len(), 100);
         assert_eq!(s.poll_timeout(), None);
+    }
+
+    #[test]
+    fn the_wait_for_a_missing_frame_follows_the_round_trip() {
+        for (rtt, wait) in [(0, 33), (40, 66), (10, 33), (1000, 150)] {
+            let mut s = Sequencer::new(Config::default());
+            s.set_rtt(ms(rtt));
+            let mut out = Vec::new();
+            s.on_frame(f(0, FrameKind::Idr), ms(0), &mut out);
+            // Frame 1 is missing; frame 2 opens the gap at 32 ms.
+            s.on_frame(f(2, FrameKind::Inter), ms(32), &mut out);
+            assert_eq!(s.poll_timeout(), Some(ms(32 + wait)), "rtt {rtt} ms");
+            // Repaired just inside the wait: nothing lost, no IDR asked for.
+            s.on_frame(f(1, FrameKind::Inter), ms(32 + wait - 1), &mut out);
+            assert_eq!(delivered(&out), vec![0, 1, 2], "rtt {rtt} ms");
+            assert!(!out.iter().any(|e| matches!(e, Event::RequestIdr { .. })));
+        }
     }
 
     #[test]

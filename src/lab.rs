@@ -215,6 +215,10 @@ pub fn report(summary: &LabSummary, out: &Path) -> String {
         summary.inputs_superseded
     )
     .ok();
+    if !summary.missing_inputs.is_empty() {
+        let list: Vec<String> = summary.missing_inputs.iter().map(u64::to_string).collect();
+        writeln!(t, "never shown       inputs {}", list.join(", ")).ok();
+    }
     writeln!(
         t,
         "clock             host − client {:+.3} ms ± {:.3} ms (NTP-style probes)",

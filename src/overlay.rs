@@ -42,6 +42,9 @@ pub fn overlay_lines(m: &OverlayModel) -> Vec<String> {
         format!("Average rendering time: {:.2} ms", m.render_ms),
         format!("Capture to present: {:.1} ms", m.capture_to_present_ms),
     ];
+    if let Some((offset, error)) = m.clock {
+        lines.push(format!("Clock sync: host − client {offset:+.2} ms ± {error:.2} ms"));
+    }
     if let Some(a) = &m.audio {
         lines.push(format!(
             "Audio: buffer {:.1} ms, A/V offset {:+.1} ms, {} concealed, {} underruns",
@@ -240,6 +243,7 @@ mod tests {
                 underruns: 1,
             }),
             recent_inputs: vec![(12, [0.1, 0.3, 8.2, 4.1, 1.0, 2.2, 15.3], 31.2)],
+            clock: Some((-3.25, 0.5)),
         }
     }
 
@@ -295,6 +299,7 @@ mod tests {
             "worst 120.0 ms",
             "Audio: buffer 14.2 ms, A/V offset +4.8 ms, 3 concealed, 1 underruns",
             "input 12: 31.2 = 0.1 + 0.3 + 8.2 + 4.1 + 1.0 + 2.2 + 15.3",
+            "Clock sync: host − client -3.25 ms ± 0.50 ms",
         ] {
             assert!(text.contains(want), "missing `{want}` in:\n{text}");
         }

@@ -112,6 +112,8 @@ pub struct LabSummary {
     pub responses_verified: u64,
     /// Inputs no frame ever reflected (or whose frame was never decoded).
     pub responses_missing: u64,
+    /// Their sequence numbers (the first 100).
+    pub missing_inputs: Vec<u64>,
     /// Responses whose frame arrived but whose pixels did not name the input.
     pub responses_unconfirmed: u64,
     /// Inputs a newer one replaced before either reached the host (input is a state: only
@@ -314,6 +316,18 @@ impl Lab {
         (rows, missing, unconfirmed)
     }
 
+    /// Inputs that are neither answered by a shown frame nor superseded (the first 100).
+    fn missing_inputs(&self, headless: bool) -> Vec<u64> {
+        let (rows, _, _) = self.rows(0.0, headless);
+        let answered: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seq).collect();
+        self.inputs
+            .values()
+            .filter(|i| !answered.contains(&i.seq) && !self.superseded(i))
+            .map(|i| i.seq)
+            .take(100)
+            .collect()
+    }
+
     /// Whether the host never received this input because a newer one, which it did
     /// receive, replaced it first.
     fn superseded(&self, input: &InputStamps) -> bool {
@@ -344,6 +358,7 @@ impl Lab {
             inputs: self.inputs.len() as u64,
             responses_verified: rows.iter().filter(|r| r.verified).count() as u64,
             responses_missing: missing,
+            missing_inputs: self.missing_inputs(headless),
             responses_unconfirmed: unconfirmed,
             inputs_superseded: self.inputs.values().filter(|i| self.superseded(i)).count() as u64,
             clock_offset_ms: round3(offset_micros / 1000.0),
@@ -485,6 +500,7 @@ mod tests {
         let (summary, rows) = lab.summary(0.0, 0.0, true);
         assert_eq!((summary.responses_missing, summary.responses_verified, summary.responses_unconfirmed), (1, 0, 1));
         assert_eq!(summary.inputs_superseded, 0);
+        assert_eq!(summary.missing_inputs, vec![2]);
         assert_eq!(rows.len(), 1);
         assert!(csv(&rows).lines().nth(1).unwrap().ends_with(",false"));
     }

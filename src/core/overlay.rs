@@ -96,6 +96,9 @@ pub struct OverlayModel {
     pub target_frame_ms: f32,
     /// The audio line, when the session plays sound.
     pub audio: Option<AudioLine>,
+    /// Clock sync: host clock minus client clock and its error bound, ms (none before the
+    /// first probe).
+    pub clock: Option<(f64, f64)>,
     /// The latency lab's page: the newest inputs (sequence, stage times in `lab::STAGES`
     /// order and total, ms); empty outside `kumo latency`.
     pub recent_inputs: Vec<(u64, [f64; 7], f64)>,
@@ -169,6 +172,7 @@ impl OverlayModel {
                 underruns: last.audio_underruns,
             }),
             recent_inputs: Vec::new(),
+            clock: (last.clock_offset_error_ms > 0.0).then_some((last.clock_offset_ms, last.clock_offset_error_ms)),
         }
     }
 }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::lossy_relay;
+use common::{TestHost, lossy_relay, start_host};
 
 use kumo::client::{self, ClientConfig, StreamRequest};
 use kumo::core::game;
@@ -16,7 +16,6 @@ use kumo::core::script::Script;
 use kumo::core::stats::{Event, Stats};
 use kumo::core::wire::PROTOCOL_VERSION;
 use kumo::encode::GameReport;
-use kumo::host::{Host, HostConfig};
 use kumo::tls::Verify;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -34,33 +33,6 @@ const SCRIPT: &str = "
     900 mouse button right up
     1000 end
 ";
-
-/// A running reference host on loopback, with its game watchable.
-struct TestHost {
-    rt: tokio::runtime::Runtime,
-    addr: SocketAddr,
-    fingerprint: kumo::tls::Fingerprint,
-    game: std::sync::Arc<kumo::encode::GameLink>,
-    stop: tokio::sync::watch::Sender<bool>,
-}
-
-fn start_host(name: &str) -> TestHost {
-    let rt = kumo::runtime().unwrap();
-    let host = {
-        let _guard = rt.enter();
-        Host::bind(HostConfig {
-            listen: ([127, 0, 0, 1], 0).into(),
-            name: name.into(),
-            max_fps: 60,
-            encoder_threads: 1,
-        })
-        .unwrap()
-    };
-    let (addr, fingerprint, game) = (host.local_addr(), host.fingerprint(), host.game());
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    rt.spawn(host.serve(stop_rx));
-    TestHost { rt, addr, fingerprint, game, stop }
-}
 
 /// A client of `host` (reached at `target`) that plays `script`, without gamepads.
 fn scripted_client(host: &TestHost, target: SocketAddr, script: &str) -> ClientConfig {

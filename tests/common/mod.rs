@@ -34,3 +34,30 @@ pub(crate) async fn lossy_relay(host: SocketAddr, nth: u64) -> SocketAddr {
     });
     addr
 }
+
+/// A running reference host on loopback, with its game watchable.
+pub(crate) struct TestHost {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) addr: SocketAddr,
+    pub(crate) fingerprint: kumo::tls::Fingerprint,
+    pub(crate) game: std::sync::Arc<kumo::encode::GameLink>,
+    pub(crate) stop: tokio::sync::watch::Sender<bool>,
+}
+
+pub(crate) fn start_host(name: &str) -> TestHost {
+    let rt = kumo::runtime().unwrap();
+    let host = {
+        let _guard = rt.enter();
+        kumo::host::Host::bind(kumo::host::HostConfig {
+            listen: ([127, 0, 0, 1], 0).into(),
+            name: name.into(),
+            max_fps: 60,
+            encoder_threads: 1,
+        })
+        .unwrap()
+    };
+    let (addr, fingerprint, game) = (host.local_addr(), host.fingerprint(), host.game());
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    rt.spawn(host.serve(stop_rx));
+    TestHost { rt, addr, fingerprint, game, stop }
+}

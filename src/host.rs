@@ -282,6 +282,7 @@ async fn stream(
     let start = std::time::Instant::now();
     let mut inputs = InputReceiver::default();
     let mut probes = TokenBucket::new(PROBE_BURST, PROBE_RATE);
+    let mut idr_requests = TokenBucket::new(2.0, 10.0);
     let (control_tx, mut control) = mpsc::channel(CONTROL_QUEUE);
     let reader = tokio::spawn(net::read_controls(recv, control_tx));
     let in_flight = Arc::new(Semaphore::new(MAX_FRAMES_IN_FLIGHT));
@@ -336,8 +337,14 @@ async fn stream(
             }
             msg = control.recv() => match msg {
                 Some(Ok(Control::RequestIdr { last_good_frame })) => {
-                    tracing::debug!(last_good_frame, "client asked for an IDR");
-                    worker.send(Command::ForceIdr);
+                    // An IDR is several times a frame's size: at most 10 a second (2 at once),
+                    // since one already coming answers every request before it arrives.
+                    if idr_requests.take(start.elapsed()) {
+                        tracing::debug!(last_good_frame, "client asked for an IDR");
+                        worker.send(Command::ForceIdr);
+                    } else {
+                        tracing::debug!(last_good_frame, "IDR request within the rate limit; one is on its way");
+                    }
                 }
                 Some(Ok(Control::Presses(presses))) => game.push_presses(&presses),
                 Some(Ok(Control::SetBitrate { bitrate_kbps })) => {

@@ -250,6 +250,12 @@ pub struct Stats {
     av_offset: Signed,
     /// The newest clock-sync estimate (offset, error), µs.
     clock: Option<(i64, u64)>,
+    /// The last picture decoded and presented (client µs), and the longest gap between two
+    /// of each: a freeze the player saw.
+    last_decoded: Option<u64>,
+    longest_decode_gap: u64,
+    last_presented: Option<u64>,
+    longest_present_gap: u64,
 }
 
 /// Three percentiles of a distribution, in milliseconds.
@@ -363,6 +369,9 @@ pub struct Summary {
     /// error (half the best round trip); 0 and 0 before the first probe.
     pub clock_offset_ms: f64,
     pub clock_offset_error_ms: f64,
+    /// The longest time between two pictures shown (presented in a window, decoded
+    /// headless) after the first: the worst freeze.
+    pub longest_freeze_ms: f64,
 }
 
 impl Stats {
@@ -409,6 +418,10 @@ impl Stats {
             audio_latency: Histogram::new(),
             av_offset: Signed::default(),
             clock: None,
+            last_decoded: None,
+            longest_decode_gap: 0,
+            last_presented: None,
+            longest_present_gap: 0,
         }
     }
 
@@ -434,6 +447,10 @@ impl Stats {
             },
             Event::Decoded(d) => {
                 self.frames_decoded += 1;
+                if let Some(last) = self.last_decoded {
+                    self.longest_decode_gap = self.longest_decode_gap.max(d.decoded_micros.saturating_sub(last));
+                }
+                self.last_decoded = Some(d.decoded_micros);
                 self.decode.record(d.decode_micros);
                 self.queue.record(d.queue_micros);
                 match d.marker {
@@ -460,6 +477,10 @@ impl Stats {
             }
             Event::Presented(p) => {
                 self.frames_presented += 1;
+                if let Some(last) = self.last_presented {
+                    self.longest_present_gap = self.longest_present_gap.max(p.presented_micros.saturating_sub(last));
+                }
+                self.last_presented = Some(p.presented_micros);
                 self.render.record(p.render_micros);
                 self.decoded_to_present.record(p.presented_micros.saturating_sub(p.decoded_micros));
                 let presented_host = p.presented_micros as i128 + i128::from(self.offset_micros);
@@ -568,6 +589,10 @@ impl Stats {
             av_offset_ms: self.av_offset.percentiles(),
             clock_offset_ms: self.clock.map_or(0.0, |c| round3(c.0 as f64 / 1000.0)),
             clock_offset_error_ms: self.clock.map_or(0.0, |c| round3(c.1 as f64 / 1000.0)),
+            longest_freeze_ms: round3(
+                if self.frames_presented > 0 { self.longest_present_gap } else { self.longest_decode_gap } as f64
+                    / 1000.0,
+            ),
         }
     }
 }
@@ -613,6 +638,7 @@ impl Summary {
         lines.push(format!("decode            {}", line(&self.decode_ms)));
         lines.push(format!("capture→decoded   {}", line(&self.capture_to_decoded_ms)));
         lines.push(format!("control RTT       {}", line(&self.rtt_ms)));
+        lines.push(format!("longest freeze    {:.1} ms between two pictures shown", self.longest_freeze_ms));
         if self.inputs_sent > 0 {
             lines.push(format!(
                 "input             {} sent, {} accepted by the host; to host {}",
@@ -668,6 +694,26 @@ mod tests {
             marker,
             ..Decoded::default()
         })
+    }
+
+    #[test]
+    fn the_longest_freeze_is_the_longest_gap_between_pictures_shown() {
+        let mut s = Stats::new(0);
+        for (n, at_ms) in [0u64, 16, 33, 250, 266].into_iter().enumerate() {
+            s.apply(decoded(n as u64, at_ms * 1000, at_ms * 1000 + 5_000, MarkerCheck::Match));
+        }
+        assert_eq!(s.summary(Duration::from_secs(1)).longest_freeze_ms, 217.0, "headless: between decodes");
+        // With a window, what counts is what was presented.
+        for (n, at_ms) in [0u64, 16, 100].into_iter().enumerate() {
+            s.apply(Event::Presented(Presented {
+                frame_number: n as u64,
+                capture_micros: 0,
+                decoded_micros: 0,
+                presented_micros: at_ms * 1000,
+                render_micros: 0,
+            }));
+        }
+        assert_eq!(s.summary(Duration::from_secs(1)).longest_freeze_ms, 84.0);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! kumo's pure core: wire format, frame reassembly and ordering, capture pacing, the
-//! synthetic scene and its marker, H.264 framing, statistics, colour maths, window layout,
-//! the state screen and the overlay's model.
+//! synthetic scene and game and their markers, H.264 framing, statistics, colour maths,
+//! window layout, the state screen and the overlay's model, input, the audio path's pure
+//! parts and jitter buffer, clock sync, the latency lab and its plot, network impairment and
+//! the fuzzer's mutator.
 //!
 //! Nothing here reads a clock, spawns a thread, or touches a socket or device; time comes in
 //! as a parameter. It imports no quinn, tokio, openh264 or GPU/audio/input crate (the test

@@ -119,19 +119,39 @@ const PRESS_QUEUE: usize = 256;
 pub struct InputHandle {
     state: watch::Sender<InputState>,
     presses: mpsc::Sender<Press>,
+    /// The earliest device event time (client clock, µs) of the changes not yet sent; 0:
+    /// none. The datagram carrying them is stamped with it, so input latency counts from the
+    /// device's event, not from when the session loop read the state.
+    event_micros: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl InputHandle {
     /// Changes the input state; returns whether it changed. Call once per device event, so a
     /// tap's press and release are two calls and both reach the host.
     pub fn modify(&self, change: impl FnOnce(&mut InputState)) -> bool {
+        self.modify_at(None, change)
+    }
+
+    /// As [`InputHandle::modify`], for a device that says when its event happened (gilrs
+    /// does; winit does not): `event_micros` on the client's clock.
+    pub fn modify_at(&self, event_micros: Option<u64>, change: impl FnOnce(&mut InputState)) -> bool {
         self.state.send_if_modified(|state| {
             let before = *state;
             change(state);
             transitions(&before, state, |press| {
                 self.presses.try_send(press).ok();
             });
-            *state != before
+            let changed = *state != before;
+            // Recorded before the session loop is woken, so the datagram gets it.
+            if changed && let Some(at) = event_micros {
+                use std::sync::atomic::Ordering;
+                self.event_micros
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                        Some(if old == 0 { at } else { old.min(at) })
+                    })
+                    .ok();
+            }
+            changed
         })
     }
 
@@ -143,6 +163,15 @@ impl InputHandle {
     /// Whether the session is over (nobody reads the input any more).
     pub fn is_closed(&self) -> bool {
         self.state.is_closed()
+    }
+}
+
+/// When the input changes not yet sent happened: the earliest device event time recorded in
+/// `event_micros`, or now.
+fn take_event_time(event_micros: &std::sync::atomic::AtomicU64, now_micros: u64) -> u64 {
+    match event_micros.swap(0, std::sync::atomic::Ordering::AcqRel) {
+        0 => now_micros,
+        at => at.min(now_micros),
     }
 }
 
@@ -359,7 +388,8 @@ fn start(
     let (stop, stop_rx) = watch::channel(false);
     let (state, input_rx) = watch::channel(InputState::default());
     let (presses, presses_rx) = mpsc::channel(PRESS_QUEUE);
-    let input = Arc::new(InputHandle { state, presses });
+    let event_micros = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let input = Arc::new(InputHandle { state, presses, event_micros: event_micros.clone() });
     if let Some(script) = input_script {
         tokio::spawn(play_script(script, input.clone(), stop_rx.clone()));
     }
@@ -380,6 +410,7 @@ fn start(
         rumble: rumble_tx,
         audio: audio_input,
         sync: ClockSync::new(),
+        event_micros,
         _endpoint: endpoint,
     };
     let task = tokio::spawn(link.run(recv, losses_rx, (input_rx, presses_rx), stop_rx));
@@ -398,6 +429,8 @@ struct Link {
     audio: Option<AudioInput>,
     /// Clock sync from the probes sent with each ping.
     sync: ClockSync,
+    /// Device event times of input changes not yet sent (shared with the `InputHandle`).
+    event_micros: Arc<std::sync::atomic::AtomicU64>,
     /// Keeps the endpoint (and its socket) alive as long as the session.
     _endpoint: Endpoint,
 }
@@ -438,7 +471,7 @@ impl Link {
                         input_open = false;
                     } else {
                         let state = *input.borrow_and_update();
-                        inputs.update(&state, clock::now_micros());
+                        inputs.update(&state, take_event_time(&self.event_micros, clock::now_micros()));
                     }
                 }
                 n = presses.recv_many(&mut batch, Press::MAX_PER_MESSAGE), if presses_open => {

@@ -75,7 +75,10 @@ fn run(input: &InputHandle, rumble: &Receiver<Rumble>, mappings: &[String]) {
                 _ => {}
             }
             if let Some(e) = reduce(event.event, device_number(&mut ids, event.id)) {
-                input.modify(|state| {
+                // gilrs stamps each event when the device reported it: input latency counts
+                // from there.
+                let at = event.time.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_micros() as u64);
+                input.modify_at(at, |state| {
                     pads.apply(e, state);
                 });
             }

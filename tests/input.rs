@@ -165,3 +165,33 @@ fn running_into_a_wall_with_a_pad_rumbles_that_pad() {
     assert_eq!(got.slot, 2, "the pad that ran into the wall: {got:?}");
     assert!(got.strong > 0 && got.duration_ms > 0, "{got:?}");
 }
+
+#[test]
+fn a_device_event_time_stamps_the_datagram_that_carries_it() {
+    let host = start_host("input event-time host");
+    let rt = &host.rt;
+    let mut config = scripted_client(&host, host.addr, "0 end");
+    config.input_script = None;
+    let session = rt.block_on(client::connect(config)).unwrap();
+    // A pad event that gilrs says happened 5 ms ago.
+    let event_at = kumo::clock::now_micros() - 5_000;
+    assert!(session.input.modify_at(Some(event_at), |s| s.set_key(kumo::core::input::key::SPACE, true)));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut sent = None;
+    let mut to_host = None;
+    while Instant::now() < deadline && (sent.is_none() || to_host.is_none()) {
+        while let Ok(event) = session.events.try_recv() {
+            match event {
+                Event::InputSent { read_micros, .. } if sent.is_none() => sent = Some(read_micros),
+                Event::InputAcked { to_host_micros: Some(t), .. } => to_host = Some(t),
+                _ => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    session.stop();
+    rt.block_on(session.finish()).ok();
+    host.stop.send(true).ok();
+    assert_eq!(sent, Some(event_at), "the datagram carries the device's time, not the read time");
+    assert!(to_host.is_some_and(|t| t >= 5_000), "input→host counts from the event: {to_host:?} µs");
+}

@@ -133,8 +133,8 @@ fn headless(
         }
         if started.elapsed() >= length {
             // Every input sent and answered: done early.
-            let (rows, missing, _) = lab.rows(0.0, true);
-            if rows.len() as u64 + missing >= u64::from(inputs) && missing == 0 {
+            let (answered, missing) = lab.progress(true);
+            if answered + missing >= u64::from(inputs) && missing == 0 {
                 break;
             }
         }

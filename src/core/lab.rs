@@ -186,10 +186,22 @@ impl Lab {
         }
     }
 
-    /// The newest `n` inputs' rows (for the overlay's latency page).
+    /// The newest `n` inputs' rows (for the overlay's latency page), oldest first; only the
+    /// newest inputs are looked at.
     pub fn recent(&self, n: usize, offset_micros: f64, headless: bool) -> Vec<InputRow> {
-        let (rows, _, _) = self.rows(offset_micros, headless);
-        rows[rows.len().saturating_sub(n)..].to_vec()
+        let newest = self.newest_received();
+        let mut rows: Vec<InputRow> = self
+            .inputs
+            .values()
+            .rev()
+            .filter_map(|i| match self.answer(i, newest, offset_micros, headless) {
+                Answer::Shown(row) => Some(row),
+                Answer::Missing | Answer::Superseded => None,
+            })
+            .take(n)
+            .collect();
+        rows.reverse();
+        rows
     }
 
     /// An input state went out for the first time (re-sends are ignored).
@@ -253,91 +265,96 @@ impl Lab {
         }
     }
 
-    /// The rows, with host stamps moved to the client's clock by `offset_micros` (host minus
-    /// client). Headless (`headless`), "presented" is the decoded picture.
-    pub fn rows(&self, offset_micros: f64, headless: bool) -> (Vec<InputRow>, u64, u64) {
-        let (mut rows, mut missing, mut unconfirmed) = (Vec::new(), 0, 0);
-        for input in self.inputs.values() {
-            if self.superseded(input) {
-                continue;
-            }
-            // The first frame that reflects the input and was shown: a frame replaced before the
-            // display took it (or lost before decoding) passes the response to the next one.
-            let shown =
-                |f: &&FrameStamps| if headless { f.decoded_micros.is_some() } else { f.presented_micros.is_some() };
-            let frame = input.frame.and_then(|n| self.frames.range(n..).map(|(_, f)| f).find(shown));
-            let (Some(frame), Some(host_rx)) = (frame, input.host_received_micros) else {
-                missing += 1;
-                continue;
-            };
-            let (Some(decoded), Some(presented)) =
-                (frame.decoded_micros, if headless { frame.decoded_micros } else { frame.presented_micros })
-            else {
-                missing += 1;
-                continue;
-            };
-            let client = |host: u64| host as f64 - offset_micros;
-            let captured = client(frame.capture_micros);
-            let encoded = captured + f64::from(frame.encode_micros);
-            let stamps = [
-                input.read_micros as f64,
-                input.sent_micros as f64,
-                client(host_rx),
-                captured,
-                encoded,
-                frame.received_micros as f64,
-                decoded as f64,
-                presented as f64,
-            ];
-            let mut stages_ms = [0.0; 7];
-            for (i, stage) in stages_ms.iter_mut().enumerate() {
-                *stage = (stamps[i + 1] - stamps[i]) / 1000.0;
-            }
-            let verified = frame.pixel_input.is_some_and(|p| input_reached(p, input.seq));
-            if !verified {
-                unconfirmed += 1;
-            }
-            rows.push(InputRow {
-                seq: input.seq,
-                frame_number: frame.frame_number,
-                read_us: stamps[0],
-                sent_us: stamps[1],
-                host_received_us: stamps[2],
-                captured_us: stamps[3],
-                encoded_us: stamps[4],
-                received_us: stamps[5],
-                decoded_us: stamps[6],
-                presented_us: stamps[7],
-                stages_ms,
-                total_ms: (stamps[7] - stamps[0]) / 1000.0,
-                verified,
-            });
+    /// The newest input the host received (its ack came back).
+    fn newest_received(&self) -> Option<u64> {
+        self.inputs.values().rev().find(|i| i.host_received_micros.is_some()).map(|i| i.seq)
+    }
+
+    /// What became of one input, with host stamps moved to the client's clock by
+    /// `offset_micros` (host minus client). Headless (`headless`), "presented" is the decoded
+    /// picture. `newest_received` is [`Lab::newest_received`].
+    fn answer(&self, input: &InputStamps, newest_received: Option<u64>, offset_micros: f64, headless: bool) -> Answer {
+        let Some(host_rx) = input.host_received_micros else {
+            // Never received: a newer input the host did receive replaced it, or it is lost.
+            return if newest_received.is_some_and(|n| n > input.seq) { Answer::Superseded } else { Answer::Missing };
+        };
+        // The first frame that reflects the input and was shown: a frame replaced before the
+        // display took it (or lost before decoding) passes the response to the next one.
+        let shown = |f: &&FrameStamps| if headless { f.decoded_micros.is_some() } else { f.presented_micros.is_some() };
+        let Some(frame) = input.frame.and_then(|n| self.frames.range(n..).map(|(_, f)| f).find(shown)) else {
+            return Answer::Missing;
+        };
+        let (Some(decoded), Some(presented)) =
+            (frame.decoded_micros, if headless { frame.decoded_micros } else { frame.presented_micros })
+        else {
+            return Answer::Missing;
+        };
+        let client = |host: u64| host as f64 - offset_micros;
+        let captured = client(frame.capture_micros);
+        let encoded = captured + f64::from(frame.encode_micros);
+        let stamps = [
+            input.read_micros as f64,
+            input.sent_micros as f64,
+            client(host_rx),
+            captured,
+            encoded,
+            frame.received_micros as f64,
+            decoded as f64,
+            presented as f64,
+        ];
+        let mut stages_ms = [0.0; 7];
+        for (i, stage) in stages_ms.iter_mut().enumerate() {
+            *stage = (stamps[i + 1] - stamps[i]) / 1000.0;
         }
-        (rows, missing, unconfirmed)
+        Answer::Shown(InputRow {
+            seq: input.seq,
+            frame_number: frame.frame_number,
+            read_us: stamps[0],
+            sent_us: stamps[1],
+            host_received_us: stamps[2],
+            captured_us: stamps[3],
+            encoded_us: stamps[4],
+            received_us: stamps[5],
+            decoded_us: stamps[6],
+            presented_us: stamps[7],
+            stages_ms,
+            total_ms: (stamps[7] - stamps[0]) / 1000.0,
+            verified: frame.pixel_input.is_some_and(|p| input_reached(p, input.seq)),
+        })
     }
 
-    /// Inputs that are neither answered by a shown frame nor superseded (the first 100).
-    fn missing_inputs(&self, headless: bool) -> Vec<u64> {
-        let (rows, _, _) = self.rows(0.0, headless);
-        let answered: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seq).collect();
-        self.inputs
-            .values()
-            .filter(|i| !answered.contains(&i.seq) && !self.superseded(i))
-            .map(|i| i.seq)
-            .take(100)
-            .collect()
+    /// Inputs answered by a shown frame, and inputs missing (neither answered nor
+    /// superseded), so far.
+    pub fn progress(&self, headless: bool) -> (u64, u64) {
+        let newest = self.newest_received();
+        let (mut answered, mut missing) = (0, 0);
+        for input in self.inputs.values() {
+            match self.answer(input, newest, 0.0, headless) {
+                Answer::Shown(_) => answered += 1,
+                Answer::Missing => missing += 1,
+                Answer::Superseded => {}
+            }
+        }
+        (answered, missing)
     }
 
-    /// Whether the host never received this input because a newer one, which it did
-    /// receive, replaced it first.
-    fn superseded(&self, input: &InputStamps) -> bool {
-        input.host_received_micros.is_none()
-            && self.inputs.range(input.seq + 1..).any(|(_, newer)| newer.host_received_micros.is_some())
-    }
-
-    /// The summary for `rows` (from [`Lab::rows`]).
+    /// The summary and the rows (one per input a shown frame answered), with host stamps
+    /// moved to the client's clock by `offset_micros` (host minus client).
     pub fn summary(&self, offset_micros: f64, error_micros: f64, headless: bool) -> (LabSummary, Vec<InputRow>) {
-        let (rows, missing, unconfirmed) = self.rows(offset_micros, headless);
+        let newest = self.newest_received();
+        let (mut rows, mut missing_inputs, mut missing, mut superseded) = (Vec::new(), Vec::new(), 0, 0);
+        for input in self.inputs.values() {
+            match self.answer(input, newest, offset_micros, headless) {
+                Answer::Shown(row) => rows.push(row),
+                Answer::Missing => {
+                    missing += 1;
+                    if missing_inputs.len() < 100 {
+                        missing_inputs.push(input.seq);
+                    }
+                }
+                Answer::Superseded => superseded += 1,
+            }
+        }
         let stage = |i: usize| Spread::of(&rows.iter().map(|r| r.stages_ms[i]).collect::<Vec<_>>());
         let shown: Vec<f64> = if headless {
             self.frames
@@ -358,9 +375,9 @@ impl Lab {
             inputs: self.inputs.len() as u64,
             responses_verified: rows.iter().filter(|r| r.verified).count() as u64,
             responses_missing: missing,
-            missing_inputs: self.missing_inputs(headless),
-            responses_unconfirmed: unconfirmed,
-            inputs_superseded: self.inputs.values().filter(|i| self.superseded(i)).count() as u64,
+            missing_inputs,
+            responses_unconfirmed: rows.iter().filter(|r| !r.verified).count() as u64,
+            inputs_superseded: superseded,
             clock_offset_ms: round3(offset_micros / 1000.0),
             clock_offset_error_ms: round3(error_micros / 1000.0),
             input_to_present_ms: Spread::of(&rows.iter().map(|r| r.total_ms).collect::<Vec<_>>()),
@@ -379,6 +396,16 @@ impl Lab {
         };
         (summary, rows)
     }
+}
+
+/// What became of one input.
+enum Answer {
+    /// A shown frame answered it: its row.
+    Shown(InputRow),
+    /// No shown frame answered it (yet).
+    Missing,
+    /// A newer input that the host received replaced it before it got there.
+    Superseded,
 }
 
 /// Whether a picture whose input marker reads `pixel` (low 32 bits of a sequence) shows

@@ -150,14 +150,13 @@ fn audio_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<Ato
 /// phase-lock with frames) through the headless demo.
 fn input_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
     let mut steps = Vec::new();
-    let (mut t, mut seed, mut down) = (200u64, 0x2545_F491_4F6C_DD1Du64, false);
+    let (mut t, mut down) = (200u64, false);
+    let mut rng = crate::core::rng::XorShift::from_state(0x2545_F491_4F6C_DD1D);
     while t < seconds * 1000 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
+        let gap = rng.next_u64() % 31;
         down = !down;
         steps.push((Duration::from_millis(t), Change::Key { usage: key::SPACE, down }));
-        t += 10 + seed % 31;
+        t += 10 + gap;
     }
     let script = Script { steps };
     let request = StreamRequest { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000 };

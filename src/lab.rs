@@ -50,15 +50,12 @@ pub struct LabOptions {
 /// The script: `inputs` presses and releases of Space at seeded random gaps; each is one
 /// input state. Returns it with its length.
 pub fn input_script(inputs: u32, seed: u64) -> (Script, Duration) {
-    let mut state = seed.max(1).wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
+    let mut rng = crate::core::rng::XorShift::from_state(seed.max(1).wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
     let mut at = FIRST_INPUT.as_millis() as u64;
     let mut text = String::new();
     for i in 0..inputs {
         writeln!(text, "{at} key Space {}", if i % 2 == 0 { "down" } else { "up" }).ok();
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        at += GAP_MS.0 + state % (GAP_MS.1 - GAP_MS.0);
+        at += GAP_MS.0 + rng.next_u64() % (GAP_MS.1 - GAP_MS.0);
     }
     writeln!(text, "{at} end").ok();
     // The generated text is always valid.

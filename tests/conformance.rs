@@ -148,16 +148,14 @@ fn truncated_and_garbled_access_units_never_panic() {
     let data = std::fs::read(corpus().join("BA_MW_D.264")).unwrap();
     let aus: Vec<&[u8]> = annexb::access_units(&data).take(20).collect();
     let mut decoder = H264Decoder::new().unwrap();
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rng = kumo::core::rng::XorShift::from_state(0x2545_f491_4f6c_dd1d);
     for (i, au) in aus.iter().enumerate() {
         let mut damaged = au.to_vec();
         if i % 3 == 1 {
             damaged.truncate(damaged.len() / 2);
         } else if i % 3 == 2 {
             for b in damaged.iter_mut().skip(8) {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
+                let seed = rng.next_u64();
                 if seed.is_multiple_of(7) {
                     *b = seed as u8;
                 }

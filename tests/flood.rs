@@ -62,12 +62,10 @@ fn junk_datagrams_and_streams_neither_grow_the_host_nor_stop_the_stream() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let before = rss_kib();
         // 200 000 junk datagrams: each of kumo's magics with garbage after it, and none.
-        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut rng = kumo::core::rng::XorShift::from_state(0x1234_5678_9abc_def0);
         let started = Instant::now();
         for i in 0..200_000u32 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            let state = rng.next_u64();
             let magic: &[u8] = [&b"KI"[..], b"KC", b"KO", b"KA", b"KR", b"zz"][(i % 6) as usize];
             let len = 2 + (state % 1000) as usize;
             let mut junk = magic.to_vec();

@@ -216,6 +216,7 @@ fn fit(samples: &[&(f64, f64, f64)], at: f64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::rng::XorShift;
 
     /// A simulated link: the host clock is `offset` µs ahead and runs `ppm` fast; the path
     /// takes `up(i)` µs to the host and `down(i)` µs back.
@@ -240,14 +241,9 @@ mod tests {
         (sync, move |client: f64| host_at(client) - client)
     }
 
-    struct Rng(u64);
-    impl Rng {
-        fn unit(&mut self) -> f64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % 1_000_000) as f64 / 1_000_000.0
-        }
+    /// A uniform fraction in 0..1 in steps of a millionth, as these schedules were made.
+    fn unit(rng: &mut XorShift) -> f64 {
+        (rng.next_u64() % 1_000_000) as f64 / 1_000_000.0
     }
 
     #[test]
@@ -277,10 +273,15 @@ mod tests {
     fn a_known_offset_is_recovered_within_the_bound_on_an_asymmetric_link() {
         // 3 ms up, 1 ms down (plus queueing jitter up to 4 ms either way): the naive
         // half-RTT assumption is 1 ms off, and the bound must cover it.
-        let mut rng = Rng(5);
-        let mut rng2 = Rng(9);
-        let (sync, truth) =
-            simulate(-2_500_000.0, 0.0, 60, |_| 3_000.0 + rng.unit() * 4_000.0, |_| 1_000.0 + rng2.unit() * 4_000.0);
+        let mut rng = XorShift::from_state(5);
+        let mut rng2 = XorShift::from_state(9);
+        let (sync, truth) = simulate(
+            -2_500_000.0,
+            0.0,
+            60,
+            |_| 3_000.0 + unit(&mut rng) * 4_000.0,
+            |_| 1_000.0 + unit(&mut rng2) * 4_000.0,
+        );
         let at = 1e15 + 30e6;
         let e = sync.estimate(at as u64).unwrap();
         let err = (e.offset_micros - truth(at)).abs();
@@ -291,10 +292,15 @@ mod tests {
     #[test]
     fn drift_is_tracked_over_tens_of_seconds() {
         // Host 100 ppm fast (8.6 s a day, a poor crystal), symmetric 2 ms ± 1 ms paths.
-        let mut rng = Rng(11);
-        let mut rng2 = Rng(12);
-        let (sync, truth) =
-            simulate(40_000.0, 100.0, 64, |_| 2_000.0 + rng.unit() * 1_000.0, |_| 2_000.0 + rng2.unit() * 1_000.0);
+        let mut rng = XorShift::from_state(11);
+        let mut rng2 = XorShift::from_state(12);
+        let (sync, truth) = simulate(
+            40_000.0,
+            100.0,
+            64,
+            |_| 2_000.0 + unit(&mut rng) * 1_000.0,
+            |_| 2_000.0 + unit(&mut rng2) * 1_000.0,
+        );
         let last = 1e15 + 63.0 * 500_000.0;
         let e = sync.estimate(last as u64).unwrap();
         assert!((e.drift_ppm - 100.0).abs() < 25.0, "drift {} ppm", e.drift_ppm);

@@ -7,6 +7,8 @@
 //! shell (`fuzz.rs`) runs the targets, catches panics and keeps what it finds. Pure and
 //! deterministic: the same seed gives the same inputs.
 
+use super::rng::XorShift;
+
 /// Values that break length and count checks.
 const INTERESTING_U8: [u8; 8] = [0, 1, 0x7f, 0x80, 0xfe, 0xff, 0x10, 0x40];
 const INTERESTING_U32: [u32; 8] = [0, 1, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0xffff, 0x1_0000, 4096];
@@ -17,19 +19,16 @@ pub const MAX_INPUT: usize = 64 * 1024;
 /// The mutation engine.
 #[derive(Debug, Clone)]
 pub struct Mutator {
-    state: u64,
+    rng: XorShift,
 }
 
 impl Mutator {
     pub fn new(seed: u64) -> Self {
-        Self { state: seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1 }
+        Self { rng: XorShift::seeded(seed) }
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        self.state
+        self.rng.next_u64()
     }
 
     fn below(&mut self, n: usize) -> usize {

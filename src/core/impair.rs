@@ -9,6 +9,7 @@
 //! blackout drops everything for a while, and rate, loss and delay can change at set times.
 //! Pure: arrival times come in as arguments.
 
+use super::rng::XorShift;
 use std::time::Duration;
 
 /// What the relay does to each packet.
@@ -74,7 +75,7 @@ impl Impairment {
 #[derive(Debug, Clone)]
 pub struct Impairer {
     config: Impairment,
-    state: u64,
+    rng: XorShift,
     /// Schedule entries applied so far.
     applied: usize,
     blackout_until: Duration,
@@ -86,11 +87,9 @@ pub struct Impairer {
 
 impl Impairer {
     pub fn new(config: Impairment) -> Self {
-        // xorshift must not start at zero.
-        let state = config.seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         Self {
+            rng: XorShift::seeded(config.seed),
             config,
-            state,
             applied: 0,
             blackout_until: Duration::ZERO,
             link_free: Duration::ZERO,
@@ -114,17 +113,10 @@ impl Impairer {
         }
     }
 
-    fn unit(&mut self) -> f64 {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        (self.state >> 11) as f64 / (1u64 << 53) as f64
-    }
-
     /// A packet of `bytes` arrived at `now`: `None` to drop it, else when to send it on.
     pub fn on_packet(&mut self, now: Duration, bytes: usize) -> Option<Duration> {
         self.follow_schedule(now);
-        let lost = self.unit() < self.config.loss;
+        let lost = self.rng.unit() < self.config.loss;
         if now < self.blackout_until || lost {
             self.dropped += 1;
             return None;
@@ -141,9 +133,9 @@ impl Impairer {
             out = self.link_free;
         }
         self.passed += 1;
-        let jitter = self.config.jitter.as_secs_f64() * (self.unit() * 2.0 - 1.0);
+        let jitter = self.config.jitter.as_secs_f64() * (self.rng.unit() * 2.0 - 1.0);
         let mut delay = (self.config.delay.as_secs_f64() + jitter).max(0.0);
-        if self.config.reorder > 0.0 && self.unit() < self.config.reorder {
+        if self.config.reorder > 0.0 && self.rng.unit() < self.config.reorder {
             delay += REORDER_HOLD.as_secs_f64();
         }
         Some(out + Duration::from_secs_f64(delay))

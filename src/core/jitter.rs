@@ -282,22 +282,9 @@ impl<T> JitterBuffer<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::rng::XorShift;
 
     const PACKET_US: u64 = 10_000;
-
-    /// A small deterministic generator for test schedules.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
 
     struct Outcome {
         stats: JitterStats,
@@ -353,8 +340,8 @@ mod tests {
 
     #[test]
     fn jitter_raises_the_target_just_enough() {
-        let mut rng = Rng(7);
-        let o = simulate(60, 1.0, |_| Some(20_000 + rng.below(30_000)));
+        let mut rng = XorShift::from_state(7);
+        let o = simulate(60, 1.0, |_| Some(20_000 + rng.next_u64() % 30_000));
         // 30 ms of spread: about 3-4 packets of target, and almost nothing concealed.
         assert!((4..=5).contains(&o.final_target), "target {}", o.final_target);
         assert!(o.stats.concealed * 100 < o.stats.played, "{:?}", o.stats);
@@ -380,8 +367,8 @@ mod tests {
 
     #[test]
     fn loss_is_concealed_and_counted() {
-        let mut rng = Rng(99);
-        let o = simulate(60, 1.0, |_| (rng.below(100) >= 5).then_some(20_000));
+        let mut rng = XorShift::from_state(99);
+        let o = simulate(60, 1.0, |_| (rng.next_u64() % 100 >= 5).then_some(20_000));
         let sent = 6000;
         let lost = sent - o.stats.received;
         assert!((200..400).contains(&lost), "lost {lost}");

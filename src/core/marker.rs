@@ -141,13 +141,10 @@ mod tests {
             let (width, height) = (1280, 720);
             let mut plane = vec![0u8; width * height];
             draw(&mut plane, width, width, height, value).unwrap();
-            let mut x = seed | 1;
+            let mut rng = crate::core::rng::XorShift::from_state(seed | 1);
             for p in &mut plane {
                 // xorshift noise of ±24 plus a +10 level shift, as a lossy codec might leave it.
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let noise = (x % 49) as i32 - 24;
+                let noise = (rng.next_u64() % 49) as i32 - 24;
                 *p = (i32::from(*p) + noise + 10).clamp(0, 255) as u8;
             }
             prop_assert_eq!(read(&plane, width, width, height), Ok(value));

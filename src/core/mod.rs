@@ -29,6 +29,7 @@ pub mod overlay;
 pub mod pacing;
 pub mod pads;
 pub mod plot;
+pub mod rng;
 pub mod scene;
 pub mod screen;
 pub mod script;

@@ -6,6 +6,7 @@
 //! the frame index and the frame rate only, so any frame can be rendered again in a test.
 
 use super::marker;
+use super::rng::XorShift;
 
 /// Largest picture the host renders (openh264's level 5.2 limit).
 pub const MAX_WIDTH: usize = 3840;
@@ -108,13 +109,10 @@ pub fn render(index: u64, fps: u32, marker_value: u32, pic: &mut I420) {
 
     // A band of fine, changing detail (a "HUD" with noise) to keep the encoder honest.
     let band_top = h - h / 10;
-    let mut seed = index.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rng = XorShift::from_state(index.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     for row in (band_top..h).step_by(4) {
         for col in (0..w / 3).step_by(4) {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let level = 16 + (seed % 200) as u8;
+            let level = 16 + (rng.next_u64() % 200) as u8;
             for r in row..(row + 4).min(h) {
                 pic.y[r * w + col..r * w + (col + 4).min(w)].fill(level);
             }

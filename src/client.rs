@@ -21,7 +21,7 @@ use crate::core::wire::{Control, GoodbyeReason, Hello, RejectReason, Welcome};
 use crate::decode::{self, AccessUnit, FrameSlot};
 use crate::net::{self, NetError, close};
 use crate::pads::Rumble;
-use crate::tls::{self, Fingerprint, Verify};
+use crate::tls::{self, Fingerprint, SeenCertificate, Verify};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +61,10 @@ pub enum ClientError {
     Handshake { addr: SocketAddr, reason: String },
     #[error("lost the connection to host {addr}: {source}")]
     Lost { addr: SocketAddr, source: NetError },
+    #[error(
+        "host {addr} has not come back for {secs} s ({last}); it may have shut down, or the network is down. Check both, then connect again (--reconnect-timeout waits longer; 0 waits for ever)"
+    )]
+    GaveUp { addr: SocketAddr, secs: u64, last: String },
     #[error("the decoder could not start: {0}")]
     Decoder(#[from] decode::DecodeError),
     #[error("could not open a UDP socket: {0}")]
@@ -99,7 +103,18 @@ pub struct ClientConfig {
     /// Speakers to ask the host for (2, 6 or 8), instead of what the output device says
     /// (sound servers report stereo whatever the speakers are).
     pub speakers: Option<u8>,
+    /// How long to keep reconnecting after the connection is lost before giving up with an
+    /// error; `None`: for ever (kiosks).
+    pub reconnect_timeout: Option<Duration>,
 }
+
+/// The default for [`ClientConfig::reconnect_timeout`].
+pub const RECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the host may be silent while streaming before the client calls the connection
+/// lost and starts reconnecting. The host sends ~60 frames, 200 audio datagrams and 4 pongs a
+/// second, so a second of nothing is a fault (a blackout, or the host gone), not a lull.
+pub const SILENCE: Duration = Duration::from_secs(1);
 
 /// Connects and completes the handshake, and has the decode thread call `notify` after
 /// every picture it decodes (the window wakes its event loop with it). Must run inside a
@@ -203,12 +218,33 @@ pub struct Session {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<End, ClientError>>,
     decode_thread: JoinHandle<()>,
+    /// The client's QUIC endpoint (its UDP socket), for moving the session to a new socket.
+    endpoint: Endpoint,
 }
 
 impl Session {
     /// Asks the session to end (says goodbye to the host).
     pub fn stop(&self) {
         self.stop.send(true).ok();
+    }
+
+    /// Moves the session to a new UDP socket (a new local port), as when a laptop changes
+    /// network: QUIC migrates the connection, and the stream goes on without a new handshake.
+    /// Returns the new local address. Must run inside a tokio runtime.
+    pub fn rebind(&self) -> std::io::Result<SocketAddr> {
+        let ip: std::net::IpAddr = if self.host.is_ipv6() {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        };
+        let socket = std::net::UdpSocket::bind((ip, 0))?;
+        self.endpoint.rebind(socket)?;
+        self.endpoint.local_addr()
+    }
+
+    /// The client's local UDP address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
     }
 
     /// Waits for the session and its decode thread to end.
@@ -248,21 +284,13 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
     let endpoint = Endpoint::client(bind)?;
     let (quic, seen) = tls::client_config(config.verify, net::transport())?;
     let connecting = endpoint
-        .connect_with(quic, addr, "kumo-host")
+        .connect_with(quic.clone(), addr, "kumo-host")
         .map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
     let conn = match tokio::time::timeout(config.connect_timeout, connecting).await {
         Err(_) => return Err(ClientError::Unreachable { addr, secs: config.connect_timeout.as_secs().max(1) }),
         Ok(Ok(conn)) => conn,
-        Ok(Err(err)) => {
-            if let (Verify::Pinned(want), Some(got)) = (config.verify, seen.get())
-                && got != want
-            {
-                return Err(ClientError::FingerprintMismatch { addr, got, want });
-            }
-            return Err(ClientError::Connect { addr, reason: err.to_string() });
-        }
+        Ok(Err(err)) => return Err(connect_error(addr, config.verify, &seen, &err)),
     };
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Lost { addr, source: e.into() })?;
     let (events_tx, events) = std::sync::mpsc::sync_channel(STATS_QUEUE);
     let av = Arc::new(AvClock::default());
     let audio = if config.audio {
@@ -289,42 +317,80 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         max_height: crate::core::scene::MAX_HEIGHT as u16,
         client_name: config.name.clone(),
         audio_channels: audio.as_ref().map_or(0, |a| config.speakers.unwrap_or(a.device_channels.clamp(2, 8) as u8)),
+        resume_token: 0,
     };
+    let (send, recv, welcome) = handshake(&conn, &hello, addr).await?;
+    let gamepads = config.gamepads.then_some(config.gamepad_mappings);
+    let media = Media { events: (events_tx, events), av, audio, notify };
+    let redial = Redial { endpoint, quic, seen, verify: config.verify, hello, timeout: config.reconnect_timeout };
+    start(conn, redial, welcome, send, recv, config.input_script, gamepads, media)
+}
+
+/// Why a QUIC connection attempt failed, in a sentence: a certificate that is not the pinned
+/// one is named as such.
+fn connect_error(
+    addr: SocketAddr,
+    verify: Verify,
+    seen: &SeenCertificate,
+    err: &quinn::ConnectionError,
+) -> ClientError {
+    if let (Verify::Pinned(want), Some(got)) = (verify, seen.get())
+        && got != want
+    {
+        return ClientError::FingerprintMismatch { addr, got, want };
+    }
+    ClientError::Connect { addr, reason: err.to_string() }
+}
+
+/// Says `hello` on a new control stream and reads the host's answer.
+async fn handshake(
+    conn: &Connection,
+    hello: &Hello,
+    addr: SocketAddr,
+) -> Result<(SendStream, RecvStream, Welcome), ClientError> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Lost { addr, source: e.into() })?;
     let handshake = async {
-        net::write_control(&mut send, &Control::Hello(hello)).await?;
+        net::write_control(&mut send, &Control::Hello(hello.clone())).await?;
         net::read_control(&mut recv).await
     };
     let reply = tokio::time::timeout(Duration::from_secs(5), handshake)
         .await
         .map_err(|_| ClientError::Handshake { addr, reason: "no answer to Hello within 5 s".into() })?
         .map_err(|e| ClientError::Handshake { addr, reason: e.to_string() })?;
-    let welcome = match reply {
-        Control::Welcome(w) if w.version == config.protocol_version => w,
+    let ours = hello.version;
+    match reply {
+        Control::Welcome(w) if w.version == ours => Ok((send, recv, w)),
         Control::Welcome(w) => {
             conn.close(close::VERSION_MISMATCH, b"version mismatch");
-            return Err(ClientError::VersionMismatch {
-                ours: config.protocol_version,
+            Err(ClientError::VersionMismatch {
+                ours,
                 host: w.version,
                 message: "the host answered with another protocol version".into(),
-            });
+            })
         }
         Control::Reject { reason, host_version, message } => {
             conn.close(close::FINISHED, b"refused");
-            return Err(match reason {
-                RejectReason::VersionMismatch => {
-                    ClientError::VersionMismatch { ours: config.protocol_version, host: host_version, message }
-                }
+            Err(match reason {
+                RejectReason::VersionMismatch => ClientError::VersionMismatch { ours, host: host_version, message },
                 RejectReason::Busy | RejectReason::BadRequest => ClientError::Refused { addr, message },
-            });
+            })
         }
         other => {
             conn.close(close::PROTOCOL_ERROR, b"expected Welcome");
-            return Err(ClientError::Handshake { addr, reason: format!("expected Welcome, got {other:?}") });
+            Err(ClientError::Handshake { addr, reason: format!("expected Welcome, got {other:?}") })
         }
-    };
-    let gamepads = config.gamepads.then_some(config.gamepad_mappings);
-    let media = Media { events: (events_tx, events), av, audio, notify };
-    start(conn, endpoint, welcome, send, recv, config.input_script, gamepads, media)
+    }
+}
+
+/// What reconnecting needs: the endpoint (the same socket, so the host sees the same client),
+/// the TLS setup, the `Hello` to say again, and how long to keep trying.
+struct Redial {
+    endpoint: Endpoint,
+    quic: quinn::ClientConfig,
+    seen: Arc<SeenCertificate>,
+    verify: Verify,
+    hello: Hello,
+    timeout: Option<Duration>,
 }
 
 /// The session's outputs, made before the handshake: the stats channel, the A/V clock, the
@@ -342,7 +408,7 @@ struct Media {
 #[allow(clippy::too_many_arguments)]
 fn start(
     conn: Connection,
-    endpoint: Endpoint,
+    redial: Redial,
     welcome: Welcome,
     send: SendStream,
     recv: RecvStream,
@@ -401,6 +467,7 @@ fn start(
     } else {
         Some(rumble_rx)
     };
+    let endpoint = redial.endpoint.clone();
     let link = Link {
         conn,
         addr,
@@ -409,12 +476,15 @@ fn start(
         decode: decode_tx,
         rumble: rumble_tx,
         audio: audio_input,
+        audio_format: welcome.audio,
         sync: ClockSync::new(),
         event_micros,
-        _endpoint: endpoint,
+        token: welcome.resume_token,
+        redial,
+        start: Instant::now(),
     };
     let task = tokio::spawn(link.run(recv, losses_rx, (input_rx, presses_rx), stop_rx));
-    Ok(Session { welcome, events, slot, input, rumble, av, audio, host: addr, stop, task, decode_thread })
+    Ok(Session { welcome, events, slot, input, rumble, av, audio, host: addr, stop, task, decode_thread, endpoint })
 }
 
 /// The session's network half, owned by its task.
@@ -427,12 +497,47 @@ struct Link {
     rumble: SyncSender<Rumble>,
     /// The audio thread's queue (no audio: none).
     audio: Option<AudioInput>,
+    /// The audio stream the audio thread was started for.
+    audio_format: Option<crate::core::audio::AudioFormat>,
     /// Clock sync from the probes sent with each ping.
     sync: ClockSync,
     /// Device event times of input changes not yet sent (shared with the `InputHandle`).
     event_micros: Arc<std::sync::atomic::AtomicU64>,
-    /// Keeps the endpoint (and its socket) alive as long as the session.
-    _endpoint: Endpoint,
+    /// The host's name for this session, presented when reconnecting.
+    token: u64,
+    /// How to reconnect (and the endpoint, kept alive as long as the session).
+    redial: Redial,
+    /// The session's epoch: input pacing and the sequencer's timers count from it.
+    start: Instant,
+}
+
+/// Why streaming on a connection stopped, when it was not the end of the session.
+enum Fault {
+    /// The connection is gone but the host may come back: reconnect.
+    Retry(String),
+    /// Reconnecting cannot help (a protocol error, the decoder gone, another version).
+    Fatal(ClientError),
+}
+
+/// Reconnection pacing: the first attempt at once, then every 200 ms growing by half up to
+/// every 500 ms, each living 2 s (so about 4 under way, a few Initial packets each). A new
+/// attempt, not a retransmission, is what catches the path coming back: an attempt's own
+/// Initial retransmissions back off to a second and more. So the session is back within about
+/// half a second plus two round trips of the network returning.
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+const RETRY_CAP: Duration = Duration::from_millis(500);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+const MAX_ATTEMPTS: usize = 8;
+
+/// The connection error inside a network error, if that is what it is.
+fn connection_error(err: &NetError) -> Option<&quinn::ConnectionError> {
+    match err {
+        NetError::Connection(e)
+        | NetError::Write(quinn::WriteError::ConnectionLost(e))
+        | NetError::Read(quinn::ReadError::ConnectionLost(e))
+        | NetError::ReadExact(quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(e))) => Some(e),
+        _ => None,
+    }
 }
 
 impl Link {
@@ -442,26 +547,49 @@ impl Link {
 
     async fn run(
         mut self,
-        recv: RecvStream,
+        mut recv: RecvStream,
         mut losses: mpsc::Receiver<u64>,
         (mut input, mut presses): (watch::Receiver<InputState>, mpsc::Receiver<Press>),
         mut stop: watch::Receiver<bool>,
     ) -> Result<End, ClientError> {
+        let mut inputs = InputSender::new(SendPolicy::default());
+        loop {
+            let why = match self.stream(recv, &mut losses, (&mut input, &mut presses), &mut inputs, &mut stop).await {
+                Ok(end) => return Ok(end),
+                Err(Fault::Fatal(err)) => return Err(err),
+                Err(Fault::Retry(why)) => why,
+            };
+            recv = match self.reconnect(why, &mut stop).await? {
+                Some(recv) => recv,
+                None => return Ok(End::Stopped),
+            };
+        }
+    }
+
+    /// Streams on the current connection until the session ends or the connection fails.
+    async fn stream(
+        &mut self,
+        recv: RecvStream,
+        losses: &mut mpsc::Receiver<u64>,
+        (input, presses): (&mut watch::Receiver<InputState>, &mut mpsc::Receiver<Press>),
+        inputs: &mut InputSender,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<End, Fault> {
         let mut batch = Vec::with_capacity(Press::MAX_PER_MESSAGE);
         let mut presses_open = true;
-        let mut inputs = InputSender::new(SendPolicy::default());
         let mut input_open = true;
         let mut acked = 0u64;
         let (frames_tx, mut frames) = mpsc::channel(FRAME_QUEUE);
         let acceptor = tokio::spawn(accept_frames(self.conn.clone(), frames_tx));
         let (control_tx, mut control) = mpsc::channel(16);
         let reader = tokio::spawn(net::read_controls(recv, control_tx));
-        let start = Instant::now();
+        let start = self.start;
         let mut sequencer = Sequencer::new(sequence::Config::default());
         let mut out = Vec::new();
         let mut ping = tokio::time::interval(PING_INTERVAL);
         let mut ping_id = 0u32;
         let far = Duration::from_hours(1);
+        let mut last_heard = Instant::now();
         let result = loop {
             let wake = sequencer.poll_timeout().unwrap_or(start.elapsed() + far);
             let input_due = inputs.due_at().unwrap_or(start.elapsed() + far);
@@ -479,7 +607,7 @@ impl Link {
                     if n > 0 {
                         let msg = Control::Presses(std::mem::take(&mut batch));
                         if let Err(err) = net::write_control(&mut self.send, &msg).await {
-                            break self.lost(err);
+                            break Err(self.fault(err));
                         }
                     }
                 }
@@ -494,11 +622,15 @@ impl Link {
                     }
                 }
                 datagram = self.conn.read_datagram() => match datagram {
-                    Ok(bytes) => self.on_datagram(&bytes, &mut inputs, &mut acked),
-                    Err(err) => break self.lost(err.into()),
+                    Ok(bytes) => {
+                        last_heard = Instant::now();
+                        self.on_datagram(&bytes, inputs, &mut acked);
+                    }
+                    Err(err) => break Err(self.fault(err.into())),
                 },
                 frame = frames.recv() => {
-                    let Some((frame, received_micros)) = frame else { break self.lost(self.conn.closed().await.into()) };
+                    let Some((frame, received_micros)) = frame else { break Err(self.fault(self.conn.closed().await.into())) };
+                    last_heard = Instant::now();
                     self.report_frame(&frame, received_micros);
                     sequencer.on_frame(frame, start.elapsed(), &mut out);
                 }
@@ -507,28 +639,18 @@ impl Link {
                 _ = ping.tick() => {
                     ping_id = ping_id.wrapping_add(1);
                     if let Err(err) = self.ping(ping_id).await {
-                        break self.lost(err);
+                        break Err(self.fault(err));
                     }
                 }
-                msg = control.recv() => match msg {
-                    Some(Ok(Control::Pong { client_micros, .. })) => {
-                        let rtt_micros = clock::now_micros().saturating_sub(client_micros);
-                        sequencer.set_rtt(Duration::from_micros(rtt_micros));
-                        self.report(stats::Event::Rtt { rtt_micros });
+                () = tokio::time::sleep_until((last_heard + SILENCE).into()) => {
+                    break Err(Fault::Retry(format!("nothing from the host for {} s", SILENCE.as_secs_f32())));
+                }
+                msg = control.recv() => {
+                    last_heard = Instant::now();
+                    if let Some(end) = self.on_control(msg, &mut sequencer).await {
+                        break end;
                     }
-                    Some(Ok(Control::Rumble { pad, strong, weak, duration_ms })) => {
-                        self.report(stats::Event::Rumble);
-                        self.rumble.try_send(Rumble { slot: pad, strong, weak, duration_ms }).ok();
-                    }
-                    Some(Ok(Control::Goodbye { reason, message })) => {
-                        tracing::info!(?reason, %message, "host ended the session");
-                        self.conn.close(close::FINISHED, b"goodbye");
-                        break Ok(End::HostEnded(message));
-                    }
-                    Some(Ok(other)) => tracing::debug!(?other, "ignoring unexpected control message"),
-                    Some(Err(err)) => break self.lost(err),
-                    None => break self.lost(self.conn.closed().await.into()),
-                },
+                }
                 _ = stop.changed() => {
                     let bye = Control::Goodbye { reason: GoodbyeReason::Finished, message: "client finished".into() };
                     net::write_control(&mut self.send, &bye).await.ok();
@@ -540,12 +662,151 @@ impl Link {
                 }
             }
             if let Err(err) = self.handle(&mut sequencer, &mut out, start).await {
-                break self.lost(err);
+                break Err(self.fault(err));
             }
         };
         acceptor.abort();
         reader.abort();
         result
+    }
+
+    /// A control message from the host (or the stream's end); `Some` ends streaming on this
+    /// connection.
+    async fn on_control(
+        &mut self,
+        msg: Option<Result<Control, NetError>>,
+        sequencer: &mut Sequencer,
+    ) -> Option<Result<End, Fault>> {
+        match msg {
+            Some(Ok(Control::Pong { client_micros, .. })) => {
+                let rtt_micros = clock::now_micros().saturating_sub(client_micros);
+                sequencer.set_rtt(Duration::from_micros(rtt_micros));
+                self.report(stats::Event::Rtt { rtt_micros });
+                None
+            }
+            Some(Ok(Control::Rumble { pad, strong, weak, duration_ms })) => {
+                self.report(stats::Event::Rumble);
+                self.rumble.try_send(Rumble { slot: pad, strong, weak, duration_ms }).ok();
+                None
+            }
+            Some(Ok(Control::Goodbye { reason: GoodbyeReason::HostShutdown, message })) => {
+                tracing::info!(%message, "the host is shutting down");
+                Some(Err(Fault::Retry(format!("the host shut down ({message})"))))
+            }
+            Some(Ok(Control::Goodbye { reason, message })) => {
+                tracing::info!(?reason, %message, "host ended the session");
+                self.conn.close(close::FINISHED, b"goodbye");
+                Some(Ok(End::HostEnded(message)))
+            }
+            Some(Ok(other)) => {
+                tracing::debug!(?other, "ignoring unexpected control message");
+                None
+            }
+            Some(Err(err)) => Some(Err(self.fault(err))),
+            None => Some(Err(self.fault(self.conn.closed().await.into()))),
+        }
+    }
+
+    /// Whether a failed connection is worth reconnecting for: the peer timed out, was reset
+    /// (a restarted host on the same port) or shut down. A protocol error, or the session's
+    /// own decoder gone, is not.
+    fn fault(&self, source: NetError) -> Fault {
+        use quinn::ConnectionError as E;
+        match connection_error(&source) {
+            Some(E::TimedOut | E::Reset) => Fault::Retry(source.to_string()),
+            Some(E::ApplicationClosed(close)) if close.error_code == close::HOST_SHUTDOWN => {
+                Fault::Retry("the host shut down".into())
+            }
+            _ => Fault::Fatal(ClientError::Lost { addr: self.addr, source }),
+        }
+    }
+
+    /// Reconnects after the connection failed for `why`: new QUIC connections from the same
+    /// socket, paced by `RETRY_*`, until one completes a handshake that resumes the session
+    /// (its token lets the host hand the old one over), `stop` turns true (`None`), or the
+    /// reconnect timeout passes.
+    async fn reconnect(
+        &mut self,
+        why: String,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Option<RecvStream>, ClientError> {
+        let began = Instant::now();
+        tracing::warn!(host = %self.addr, "{why}; reconnecting");
+        self.report(stats::Event::Reconnecting { attempt: 0, reason: why.clone() });
+        let give_up = self.redial.timeout.map(|t| began + t);
+        let mut attempts = tokio::task::JoinSet::new();
+        let (mut interval, mut next_attempt, mut attempt) = (RETRY_FIRST, began, 0u32);
+        let mut last = why;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(next_attempt.into()), if attempts.len() < MAX_ATTEMPTS => {
+                    attempt += 1;
+                    self.report(stats::Event::Reconnecting { attempt, reason: last.clone() });
+                    match self.redial.endpoint.connect_with(self.redial.quic.clone(), self.addr, "kumo-host") {
+                        Ok(connecting) => {
+                            attempts.spawn(tokio::time::timeout(ATTEMPT_TIMEOUT, connecting));
+                        }
+                        Err(err) => last = err.to_string(),
+                    }
+                    next_attempt = Instant::now() + interval;
+                    interval = (interval * 3 / 2).min(RETRY_CAP);
+                }
+                Some(done) = attempts.join_next() => match done {
+                    Ok(Ok(Ok(conn))) => {
+                        // Only the first connection says Hello: a second resume would take the
+                        // session from the first.
+                        attempts.abort_all();
+                        match self.resume(conn).await {
+                            Ok(recv) => {
+                                let outage_micros = began.elapsed().as_micros() as u64;
+                                tracing::info!(host = %self.addr, attempt, outage_ms = outage_micros / 1000, "reconnected");
+                                self.report(stats::Event::Reconnected { outage_micros });
+                                return Ok(Some(recv));
+                            }
+                            Err(Fault::Fatal(err)) => return Err(err),
+                            Err(Fault::Retry(why)) => last = why,
+                        }
+                    }
+                    Ok(Ok(Err(err))) => {
+                        last = connect_error(self.addr, self.redial.verify, &self.redial.seen, &err).to_string();
+                    }
+                    Ok(Err(_)) => last = format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs()),
+                    Err(_) => {}
+                },
+                () = tokio::time::sleep_until(give_up.unwrap_or(began + Duration::from_hours(24 * 365)).into()) => {
+                    let secs = self.redial.timeout.unwrap_or_default().as_secs();
+                    tracing::error!(host = %self.addr, secs, "giving up reconnecting: {last}");
+                    return Err(ClientError::GaveUp { addr: self.addr, secs, last });
+                }
+                _ = stop.changed() => return Ok(None),
+            }
+        }
+    }
+
+    /// Says Hello again on a new connection, presenting the session's token.
+    async fn resume(&mut self, conn: Connection) -> Result<RecvStream, Fault> {
+        let hello = Hello { resume_token: self.token, ..self.redial.hello.clone() };
+        let (send, recv, welcome) = match handshake(&conn, &hello, self.addr).await {
+            Ok(answer) => answer,
+            Err(err @ ClientError::VersionMismatch { .. }) => return Err(Fault::Fatal(err)),
+            Err(err) => return Err(Fault::Retry(err.to_string())),
+        };
+        if welcome.audio != self.audio_format && self.audio.take().is_some() {
+            tracing::warn!("the host now sends another audio format; going on without sound");
+        }
+        self.report(stats::Event::Stream {
+            width: welcome.width,
+            height: welcome.height,
+            fps: welcome.fps,
+            bitrate_kbps: welcome.bitrate_kbps,
+            host_name: welcome.host_name.clone(),
+        });
+        self.token = welcome.resume_token;
+        self.conn = conn;
+        self.send = send;
+        // A restarted host has another clock.
+        self.sync = ClockSync::new();
+        Ok(recv)
     }
 
     fn report_frame(&self, frame: &Frame, received_micros: u64) {
@@ -610,17 +871,6 @@ impl Link {
                 }
             }
             Err(err) => tracing::debug!("ignoring a datagram: {err}"),
-        }
-    }
-
-    fn lost(&self, source: NetError) -> Result<End, ClientError> {
-        match &source {
-            NetError::Connection(quinn::ConnectionError::ApplicationClosed(close))
-                if close.error_code == net::close::HOST_SHUTDOWN =>
-            {
-                Ok(End::HostEnded("the host shut down".into()))
-            }
-            _ => Err(ClientError::Lost { addr: self.addr, source }),
         }
     }
 

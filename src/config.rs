@@ -13,6 +13,12 @@ pub fn default_path() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "kumo").map(|dirs| dirs.config_dir().join("config.toml"))
 }
 
+/// Where `kumo host` keeps its certificate and key when `--identity` names no folder
+/// (`~/.local/share/kumo/host/` on Linux, following `XDG_DATA_HOME`).
+pub fn default_identity_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "kumo").map(|dirs| dirs.data_dir().join("host"))
+}
+
 /// Reads the named file, or the default one if it exists; returns the settings and the file
 /// they came from.
 pub fn load(named: Option<&Path>) -> anyhow::Result<(Settings, Option<PathBuf>)> {

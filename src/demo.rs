@@ -75,6 +75,7 @@ fn run(
             gamepad_mappings: demo.gamepads.unwrap_or_default(),
             audio: demo.audio,
             speakers: demo.speakers,
+            reconnect_timeout: Some(crate::client::RECONNECT_TIMEOUT),
         })
     })
 }
@@ -92,6 +93,7 @@ pub fn with_embedded_host<T>(
             name: "kumo demo host".into(),
             max_fps: 240,
             encoder_threads: 0,
+            identity: None,
         })
         .context("starting the demo's host")?
     };

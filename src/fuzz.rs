@@ -152,7 +152,7 @@ fn frame_header(data: &[u8]) {
 fn control_seeds() -> Vec<Vec<u8>> {
     let messages = [
         Control::Hello(Hello {
-            version: 3,
+            version: crate::core::wire::PROTOCOL_VERSION,
             width: 1920,
             height: 1080,
             fps: 60,
@@ -161,9 +161,10 @@ fn control_seeds() -> Vec<Vec<u8>> {
             max_height: 2160,
             client_name: "fuzz".into(),
             audio_channels: 6,
+            resume_token: 0x5eed,
         }),
         Control::Welcome(Welcome {
-            version: 3,
+            version: crate::core::wire::PROTOCOL_VERSION,
             width: 1920,
             height: 1080,
             fps: 60,
@@ -176,6 +177,7 @@ fn control_seeds() -> Vec<Vec<u8>> {
                 bitrate_kbps: 320,
                 redundancy: true,
             }),
+            resume_token: 0x5eed,
         }),
         Control::RequestIdr { last_good_frame: 9 },
         Control::Ping { id: 1, client_micros: 2 },

@@ -3,7 +3,9 @@
 //! Owns the server endpoint and one streaming session at a time: it answers the handshake,
 //! runs the encoder thread for the agreed size, rate and bitrate, sends each frame on its own
 //! stream, and serves control requests (IDR, bitrate, ping, goodbye). A second client gets a
-//! clear refusal. It must not let a slow or silent client grow its memory: frames in flight
+//! clear refusal, except the same client coming back on a new connection after a network
+//! fault: its `Hello` carries the session's resume token, and the old connection hands the
+//! session (and the game as it was) over to the new one. It must not let a slow or silent client grow its memory: frames in flight
 //! are capped, and past the cap a frame is dropped and the next one made an IDR.
 
 use crate::audio_send;
@@ -21,7 +23,6 @@ use crate::tls::{Fingerprint, HostIdentity, TlsError};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -43,6 +44,9 @@ pub struct HostConfig {
     pub max_fps: u16,
     /// Encoder threads (0: one per core, at most 4).
     pub encoder_threads: u16,
+    /// The folder keeping the host's certificate and key, so that its fingerprint survives a
+    /// restart; `None`: a fresh certificate each run.
+    pub identity: Option<std::path::PathBuf>,
 }
 
 /// Bounds on what a client may ask for.
@@ -72,7 +76,10 @@ pub struct Host {
 impl Host {
     /// Binds the endpoint. Must run inside a tokio runtime.
     pub fn bind(config: HostConfig) -> Result<Self, HostError> {
-        let identity = HostIdentity::generate()?;
+        let identity = match &config.identity {
+            Some(dir) => HostIdentity::load_or_create(dir)?,
+            None => HostIdentity::generate()?,
+        };
         let server = identity.server_config(net::transport())?;
         let endpoint = Endpoint::server(server, config.listen)
             .map_err(|source| HostError::Bind { addr: config.listen, source })?;
@@ -94,7 +101,7 @@ impl Host {
 
     /// Serves clients until `stop` turns true.
     pub async fn serve(self, mut stop: watch::Receiver<bool>) {
-        let busy = Arc::new(AtomicBool::new(false));
+        let busy = Arc::new(Slot::default());
         let config = Arc::new(self.config);
         loop {
             tokio::select! {
@@ -121,19 +128,86 @@ impl Host {
     }
 }
 
-/// Releases the host's single session slot when the session ends, however it ends.
-struct SessionSlot<'a>(&'a AtomicBool);
+/// How long a reconnecting client waits for its old connection to hand the session over
+/// (the old session stops its encoder: one frame's encode).
+const HANDOVER_WAIT: Duration = Duration::from_secs(2);
 
-impl Drop for SessionSlot<'_> {
+/// The host's single session: who holds it, and how to ask them to hand it over.
+#[derive(Default)]
+struct Slot {
+    held: std::sync::Mutex<Option<Held>>,
+    freed: tokio::sync::Notify,
+}
+
+struct Held {
+    token: u64,
+    handover: Arc<tokio::sync::Notify>,
+}
+
+/// A claimed session slot: released when the session ends, however it ends.
+struct Claim<'a> {
+    slot: &'a Slot,
+    token: u64,
+    handover: Arc<tokio::sync::Notify>,
+    /// Whether this session took over one the same client lost (the game goes on).
+    resumed: bool,
+}
+
+impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        let mut held = self.slot.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.as_ref().is_some_and(|h| h.token == self.token) {
+            *held = None;
+        }
+        drop(held);
+        self.slot.freed.notify_waiters();
     }
+}
+
+impl Slot {
+    /// Claims the slot for a new session, or for the session named by `resume` (non-zero)
+    /// after its connection hands it over; `None`: another client holds it.
+    async fn claim(&self, resume: u64) -> Option<Claim<'_>> {
+        let deadline = tokio::time::Instant::now() + HANDOVER_WAIT;
+        let mut resumed = false;
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            // Registered before looking, so a release in between is not missed.
+            freed.as_mut().enable();
+            {
+                let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match &*held {
+                    None => {
+                        let token = random_token();
+                        let handover = Arc::new(tokio::sync::Notify::new());
+                        *held = Some(Held { token, handover: handover.clone() });
+                        return Some(Claim { slot: self, token, handover, resumed });
+                    }
+                    Some(h) if resume != 0 && h.token == resume => {
+                        h.handover.notify_one();
+                        resumed = true;
+                    }
+                    Some(_) => return None,
+                }
+            }
+            tokio::time::timeout_at(deadline, freed).await.ok()?;
+        }
+    }
+}
+
+/// A session's name for resuming it: random, never 0.
+fn random_token() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    ring::rand::SystemRandom::new().fill(&mut bytes).ok();
+    u64::from_le_bytes(bytes).max(1)
 }
 
 async fn serve_client(
     conn: &Connection,
     config: &HostConfig,
-    busy: &AtomicBool,
+    busy: &Slot,
     stop: watch::Receiver<bool>,
     game: Arc<GameLink>,
 ) -> Result<(), NetError> {
@@ -153,19 +227,20 @@ async fn serve_client(
         );
         return refuse(conn, &mut send, RejectReason::VersionMismatch, message, close::VERSION_MISMATCH).await;
     }
-    if busy.swap(true, Ordering::AcqRel) {
+    let Some(claim) = busy.claim(hello.resume_token).await else {
         let message =
             format!("host '{}' is already streaming to another client; try again when that session ends", config.name);
         return refuse(conn, &mut send, RejectReason::Busy, message, close::BUSY).await;
-    }
-    let _slot = SessionSlot(busy);
+    };
     let settings = match negotiate(&hello, config) {
         Ok(s) => s,
         Err(message) => return refuse(conn, &mut send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await,
     };
-    tracing::info!(%remote, client = %hello.client_name, ?settings, "streaming");
+    tracing::info!(%remote, client = %hello.client_name, resumed = claim.resumed, ?settings, "streaming");
     let (frames_tx, frames_rx) = mpsc::channel(ENCODED_QUEUE);
-    game.reset();
+    if !claim.resumed {
+        game.reset();
+    }
     let worker = match encode::spawn(settings, frames_tx, game.clone()) {
         Ok(w) => w,
         Err(err) => {
@@ -183,6 +258,7 @@ async fn serve_client(
         // The scene is drawn in BT.601 limited range; openh264 passes it through untouched.
         color: ColorSpace::HOST_DEFAULT,
         audio: audio_format(hello.audio_channels),
+        resume_token: claim.token,
     };
     net::write_control(&mut send, &Control::Welcome(welcome.clone())).await?;
     let audio = welcome.audio.and_then(|format| match audio_send::spawn(conn.clone(), format, game.clone()) {
@@ -192,7 +268,7 @@ async fn serve_client(
             None
         }
     });
-    let result = stream(conn, send, recv, &worker, frames_rx, stop, &game).await;
+    let result = stream(conn, send, recv, &worker, frames_rx, (stop, &claim.handover), &game).await;
     // Joining waits for at most one encode; keep it off the async workers.
     tokio::task::spawn_blocking(move || {
         worker.stop();
@@ -254,6 +330,32 @@ async fn send_rumble(send: &mut SendStream, slots: u8) -> Result<(), NetError> {
     Ok(())
 }
 
+/// Sends a frame on its own stream from a task of its own, unless `MAX_FRAMES_IN_FLIGHT` are
+/// still being written: then the frame is dropped and the next made an IDR.
+fn send_frame(conn: &Connection, frame: Frame, in_flight: &Arc<Semaphore>, worker: &encode::Worker) {
+    let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+        tracing::debug!(frame = frame.header.frame_number, "client is not keeping up; dropping a frame");
+        worker.send(Command::ForceIdr);
+        return;
+    };
+    let conn = conn.clone();
+    tokio::spawn(async move {
+        if let Err(err) = net::send_frame(&conn, &frame).await {
+            tracing::debug!(frame = frame.header.frame_number, "frame not sent: {err}");
+        }
+        drop(permit);
+    });
+}
+
+/// Tells the client the host is shutting down, and closes once it heard (or after 500 ms).
+async fn say_shutdown(conn: &Connection, send: &mut SendStream) {
+    let bye = Control::Goodbye { reason: GoodbyeReason::HostShutdown, message: "the host is shutting down".into() };
+    net::write_control(send, &bye).await.ok();
+    send.finish().ok();
+    tokio::time::timeout(Duration::from_millis(500), conn.closed()).await.ok();
+    conn.close(close::HOST_SHUTDOWN, b"host shutting down");
+}
+
 async fn refuse(
     conn: &Connection,
     send: &mut SendStream,
@@ -276,7 +378,7 @@ async fn stream(
     recv: RecvStream,
     worker: &encode::Worker,
     mut frames: mpsc::Receiver<Frame>,
-    mut stop: watch::Receiver<bool>,
+    (mut stop, handover): (watch::Receiver<bool>, &tokio::sync::Notify),
     game: &GameLink,
 ) -> Result<(), NetError> {
     let start = std::time::Instant::now();
@@ -295,18 +397,7 @@ async fn stream(
                 if let Err(err) = send_rumble(&mut send, game.take_rumble()).await {
                     break Err(err);
                 }
-                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-                    tracing::debug!(frame = frame.header.frame_number, "client is not keeping up; dropping a frame");
-                    worker.send(Command::ForceIdr);
-                    continue;
-                };
-                let conn = conn.clone();
-                tokio::spawn(async move {
-                    if let Err(err) = net::send_frame(&conn, &frame).await {
-                        tracing::debug!(frame = frame.header.frame_number, "frame not sent: {err}");
-                    }
-                    drop(permit);
-                });
+                send_frame(conn, frame, &in_flight, worker);
             }
             datagram = conn.read_datagram() => {
                 let bytes = match datagram {
@@ -369,12 +460,13 @@ async fn stream(
                 Some(Err(err)) => break Err(err),
                 None => break Ok(()),
             },
+            () = handover.notified() => {
+                tracing::info!(remote = %conn.remote_address(), "the client reconnected on a new connection; handing the session over");
+                conn.close(close::SUPERSEDED, b"resumed on a new connection");
+                break Ok(());
+            }
             _ = stop.changed() => {
-                let bye = Control::Goodbye { reason: GoodbyeReason::HostShutdown, message: "the host is shutting down".into() };
-                net::write_control(&mut send, &bye).await.ok();
-                send.finish().ok();
-                tokio::time::timeout(Duration::from_millis(500), conn.closed()).await.ok();
-                conn.close(close::HOST_SHUTDOWN, b"host shutting down");
+                say_shutdown(conn, &mut send).await;
                 break Ok(());
             }
         }

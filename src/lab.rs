@@ -88,6 +88,7 @@ pub fn run(rt: &Runtime, options: &LabOptions, interrupted: &Arc<AtomicBool>) ->
             // The lab measures the picture; sound would only compete for the CPU.
             audio: false,
             speakers: None,
+            reconnect_timeout: Some(crate::client::RECONNECT_TIMEOUT),
         };
         let result = match &options.window {
             None => headless(rt, config, length + GRACE, options.inputs, interrupted),

@@ -56,6 +56,13 @@ enum Command {
         /// Encoder threads, one slice each (0: one per core, at most 4).
         #[arg(long, default_value_t = 0)]
         encoder_threads: u16,
+        /// Folder keeping the host's certificate and key, so its fingerprint survives a
+        /// restart (default: ~/.local/share/kumo/host).
+        #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
+        identity: Option<PathBuf>,
+        /// A fresh certificate for this run only (clients cannot reconnect across a restart).
+        #[arg(long)]
+        ephemeral: bool,
     },
     /// Connect to a running `kumo host`.
     Connect {
@@ -72,6 +79,10 @@ enum Command {
         /// Seconds to wait for the host to answer.
         #[arg(long, default_value_t = 5)]
         connect_timeout: u64,
+        /// Seconds to keep reconnecting after the connection is lost before giving up
+        /// (0: for ever) [default: 30].
+        #[arg(long, value_name = "SECS")]
+        reconnect_timeout: Option<u64>,
         #[command(flatten)]
         run: RunArgs,
         #[command(flatten)]
@@ -450,24 +461,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             report(&outcome, run.stats_json.as_ref())
         }
-        Command::Host { listen, name, max_fps, encoder_threads } => {
-            let _guard = rt.enter();
-            let host = Host::bind(HostConfig { listen, name, max_fps, encoder_threads })?;
-            let addr = host.local_addr();
-            let fingerprint = host.fingerprint();
-            println!("kumo host listening on {addr} (UDP), protocol v{PROTOCOL_VERSION}");
-            println!("certificate SHA-256: {fingerprint}");
-            println!("connect with: kumo connect {addr} --host-fingerprint {fingerprint} --headless");
-            let (stop, stop_rx) = tokio::sync::watch::channel(false);
-            rt.spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    stop.send(true).ok();
-                }
-            });
-            rt.block_on(host.serve(stop_rx));
-            Ok(ExitCode::SUCCESS)
+        Command::Host { listen, name, max_fps, encoder_threads, identity, ephemeral } => {
+            let identity = if ephemeral { None } else { identity.or_else(kumo::config::default_identity_dir) };
+            host(&rt, HostConfig { listen, name, max_fps, encoder_threads, identity })
         }
-        Command::Connect { host, host_fingerprint, insecure_skip_verify, connect_timeout, run, stream } => {
+        Command::Connect {
+            host,
+            host_fingerprint,
+            insecure_skip_verify,
+            connect_timeout,
+            reconnect_timeout,
+            run,
+            stream,
+        } => {
             let file = settings()?;
             let verify = match (host_fingerprint, insecure_skip_verify) {
                 (Some(fp), _) => Verify::Pinned(Fingerprint::parse(&fp)?),
@@ -488,6 +494,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 gamepad_mappings: file.gamepad_mappings.clone(),
                 audio: audio(&run, &file),
                 speakers: run.speakers.or(file.speakers),
+                reconnect_timeout: match reconnect_timeout.or(file.reconnect_timeout) {
+                    Some(0) => None,
+                    Some(secs) => Some(Duration::from_secs(secs)),
+                    None => Some(kumo::client::RECONNECT_TIMEOUT),
+                },
             };
             let interrupted = interrupt_flag(&rt);
             let outcome = if run.headless {
@@ -527,6 +538,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `kumo host`: serves until Ctrl-C.
+fn host(rt: &tokio::runtime::Runtime, config: HostConfig) -> anyhow::Result<ExitCode> {
+    let _guard = rt.enter();
+    let host = Host::bind(config)?;
+    let addr = host.local_addr();
+    let fingerprint = host.fingerprint();
+    println!("kumo host listening on {addr} (UDP), protocol v{PROTOCOL_VERSION}");
+    println!("certificate SHA-256: {fingerprint}");
+    println!("connect with: kumo connect {addr} --host-fingerprint {fingerprint} --headless");
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.send(true).ok();
+        }
+    });
+    rt.block_on(host.serve(stop_rx));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints the summary, writes the JSON, and turns a lost session into a failing exit code.

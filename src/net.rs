@@ -20,6 +20,8 @@ pub mod close {
     pub const BUSY: VarInt = VarInt::from_u32(2);
     pub const PROTOCOL_ERROR: VarInt = VarInt::from_u32(3);
     pub const HOST_SHUTDOWN: VarInt = VarInt::from_u32(4);
+    /// The client reconnected on a new connection, which took this session over.
+    pub const SUPERSEDED: VarInt = VarInt::from_u32(5);
 }
 
 /// Stream reset code for a frame stream the receiver gave up on.

@@ -23,6 +23,16 @@ pub enum TlsError {
     #[error("QUIC does not accept this TLS setup: {0}")]
     Quic(String),
     #[error(
+        "could not {action} the host identity in {}: {source}; check that the folder is writable by this user, or pass another with --identity",
+        dir.display()
+    )]
+    Identity { action: &'static str, dir: std::path::PathBuf, source: std::io::Error },
+    #[error(
+        "the host identity in {} is damaged ({reason}); move the folder away to make a new one (clients must then trust the new fingerprint)",
+        dir.display()
+    )]
+    BadIdentity { dir: std::path::PathBuf, reason: String },
+    #[error(
         "'{0}' is not a SHA-256 fingerprint: expected 64 hex digits (colons allowed), as `kumo host` prints at start"
     )]
     BadFingerprint(String),
@@ -73,7 +83,8 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The host's TLS identity: a fresh self-signed certificate (pairing will persist it).
+/// The host's TLS identity: a self-signed certificate, fresh or kept in a folder so that a
+/// restarted host keeps its fingerprint (and clients reconnect to it).
 pub struct HostIdentity {
     pub fingerprint: Fingerprint,
     cert: CertificateDer<'static>,
@@ -85,6 +96,37 @@ impl HostIdentity {
         let certified = rcgen::generate_simple_self_signed(vec!["kumo-host".to_owned()])?;
         let cert = certified.cert.der().clone();
         Ok(Self { fingerprint: Fingerprint::of(&cert), cert, key_pkcs8: certified.signing_key.serialize_der() })
+    }
+
+    /// The identity kept in `dir` (`host-cert.der`, `host-key.der`), made and saved there on
+    /// first use. The key file is readable by its owner only.
+    pub fn load_or_create(dir: &std::path::Path) -> Result<Self, TlsError> {
+        let (cert_path, key_path) = (dir.join("host-cert.der"), dir.join("host-key.der"));
+        let io = |action, source| TlsError::Identity { action, dir: dir.to_owned(), source };
+        match (std::fs::read(&cert_path), std::fs::read(&key_path)) {
+            (Ok(cert), Ok(key_pkcs8)) => {
+                let bad = |reason: String| TlsError::BadIdentity { dir: dir.to_owned(), reason };
+                // Parse the key to find damage now, not at the first client.
+                ring::signature::EcdsaKeyPair::from_pkcs8(
+                    &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                    &key_pkcs8,
+                    &ring::rand::SystemRandom::new(),
+                )
+                .map_err(|e| bad(format!("the key does not parse: {e}")))?;
+                if cert.len() < 64 || cert[0] != 0x30 {
+                    return Err(bad("the certificate is not DER".into()));
+                }
+                Ok(Self { fingerprint: Fingerprint::of(&cert), cert: CertificateDer::from(cert), key_pkcs8 })
+            }
+            (Err(a), Err(_)) if a.kind() == std::io::ErrorKind::NotFound => {
+                let identity = Self::generate()?;
+                create_private_dir(dir).map_err(|e| io("create", e))?;
+                write_private(&key_path, &identity.key_pkcs8).map_err(|e| io("save", e))?;
+                write_private(&cert_path, &identity.cert).map_err(|e| io("save", e))?;
+                Ok(identity)
+            }
+            (Err(e), _) | (_, Err(e)) => Err(io("read", e)),
+        }
     }
 
     pub fn server_config(&self, transport: Arc<quinn::TransportConfig>) -> Result<quinn::ServerConfig, TlsError> {
@@ -99,6 +141,23 @@ impl HostIdentity {
         config.transport_config(transport);
         Ok(config)
     }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Writes a file readable by its owner only, whole or not at all (a temporary file renamed
+/// into place, so two hosts starting at once never see half a key).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// How the client checks the host's certificate.
@@ -208,5 +267,24 @@ mod tests {
         assert_eq!(Fingerprint::parse(&text.replace(':', "").to_lowercase()).unwrap(), fp);
         assert!(Fingerprint::parse("AB:CD").is_err());
         assert!(Fingerprint::parse(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn a_kept_identity_keeps_its_fingerprint_and_its_key_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("kumo-identity-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        let first = HostIdentity::load_or_create(&dir.join("host")).unwrap();
+        let again = HostIdentity::load_or_create(&dir.join("host")).unwrap();
+        assert_eq!(first.fingerprint, again.fingerprint, "a restarted host must keep its certificate");
+        assert_ne!(first.fingerprint, HostIdentity::generate().unwrap().fingerprint);
+        let mode = std::fs::metadata(dir.join("host/host-key.der")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the private key must be readable by its owner only");
+        again.server_config(crate::net::transport()).expect("the kept key still signs");
+        // A damaged key is reported, not replaced behind the user's back.
+        std::fs::write(dir.join("host/host-key.der"), b"garbage").unwrap();
+        let err = HostIdentity::load_or_create(&dir.join("host")).err().expect("a damaged key is an error");
+        assert!(err.to_string().contains("damaged"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

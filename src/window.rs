@@ -363,6 +363,7 @@ impl App {
         match &event {
             stats::Event::Stream { .. } => self.stream_event = Some(event.clone()),
             stats::Event::IdrRequested => self.screen.on_recovery_requested(self.now()),
+            stats::Event::Reconnecting { attempt, reason } => self.screen.on_reconnecting(*attempt, reason, self.now()),
             _ => {}
         }
         if let Some(observer) = &self.options.observer {

@@ -354,7 +354,7 @@ fn lost_audio_datagrams_are_repaired_from_the_next_one_or_concealed() {
     let conf = dir.join("alsa.conf");
     std::fs::write(&conf, "# no devices: the silent clock plays\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kumo"))
-        .args(["host", "--listen", "127.0.0.1:0"])
+        .args(["host", "--listen", "127.0.0.1:0", "--ephemeral"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

@@ -42,6 +42,7 @@ fn junk_datagrams_and_streams_neither_grow_the_host_nor_stop_the_stream() {
             max_height: 2160,
             client_name: "flood".into(),
             audio_channels: 2,
+            resume_token: 0,
         };
         net::write_control(&mut send, &Control::Hello(hello)).await.unwrap();
         assert!(matches!(net::read_control(&mut recv).await.unwrap(), Control::Welcome(_)));

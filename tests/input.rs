@@ -48,6 +48,7 @@ fn scripted_client(host: &TestHost, target: SocketAddr, script: &str) -> ClientC
         gamepad_mappings: Vec::new(),
         audio: false,
         speakers: None,
+        reconnect_timeout: Some(kumo::client::RECONNECT_TIMEOUT),
     }
 }
 

@@ -108,15 +108,17 @@ fn a_two_second_blackout_is_survived_and_every_input_still_answered() {
     let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k} missing: {s}"));
     let f = |k: &str, q: &str| s[k][q].as_f64().unwrap_or_else(|| panic!("{k}.{q} missing: {s}"));
     // Input is a state, re-sent until the host has it: when the path comes back the newest
-    // state goes through, and the states it replaced are reported as superseded. Nothing is
-    // missing.
+    // state goes through, and the states it replaced are reported as superseded. While the
+    // client reconnects (from 1 s into the blackout) changes are not sent at all but merge
+    // into the state sent on the new connection. Nothing is missing.
     assert_eq!(n("responses_missing"), 0, "{s}");
-    assert_eq!(n("responses_verified") + n("inputs_superseded"), 40, "{s}");
-    assert!(n("inputs_superseded") > 5, "inputs made in the dark: {s}");
+    assert!(n("inputs") >= 25, "inputs sent, the dark ones merged: {s}");
+    assert_eq!(n("responses_verified") + n("inputs_superseded"), n("inputs"), "{s}");
+    assert!(n("inputs_superseded") > 3, "inputs made in the dark: {s}");
     // Only the newest state made in the dark travels, when the path is back; nothing waits
-    // longer than the blackout.
+    // longer than the blackout plus the reconnection (under a second).
     let worst = f("input_to_present_ms", "max");
-    assert!(worst < 2_500.0, "worst input→present {worst} ms");
+    assert!(worst < 3_000.0, "worst input→present {worst} ms");
     // The stream came back: most of the run's frames were decoded (2 s of 6 are dark).
     assert!(n("time_marks_read") > 200, "{s}");
 }

@@ -29,6 +29,7 @@ fn start_host() -> Running {
             name: "test host".into(),
             max_fps: 120,
             encoder_threads: 1,
+            identity: None,
         })
         .unwrap()
     };
@@ -52,6 +53,7 @@ fn config(r: &Running, verify: Verify) -> ClientConfig {
         gamepad_mappings: Vec::new(),
         audio: false,
         speakers: None,
+        reconnect_timeout: Some(kumo::client::RECONNECT_TIMEOUT),
     }
 }
 
@@ -153,6 +155,7 @@ fn an_absent_host_is_reported_in_a_sentence() {
         gamepad_mappings: Vec::new(),
         audio: false,
         speakers: None,
+        reconnect_timeout: Some(kumo::client::RECONNECT_TIMEOUT),
     };
     let err = rt.block_on(client::connect(c)).err().expect("nobody answers");
     assert!(err.to_string().contains("is `kumo host` running"), "{err}");

@@ -29,6 +29,8 @@ pub struct Config {
     pub audio: Option<bool>,
     /// Speakers to ask for: 2, 6 or 8.
     pub speakers: Option<Spanned<u8>>,
+    /// Seconds to keep reconnecting after the connection is lost (0: for ever).
+    pub reconnect_timeout: Option<u64>,
     /// Extra SDL game-controller mappings, one line each (SDL's format).
     #[serde(default)]
     pub gamepad_mappings: Vec<String>,
@@ -76,6 +78,7 @@ pub struct Settings {
     pub gamepads: Option<bool>,
     pub audio: Option<bool>,
     pub speakers: Option<u8>,
+    pub reconnect_timeout: Option<u64>,
     pub gamepad_mappings: Vec<String>,
     pub hotkeys: Hotkeys,
 }
@@ -148,6 +151,7 @@ impl Settings {
             gamepads: config.gamepads,
             audio: config.audio,
             speakers,
+            reconnect_timeout: config.reconnect_timeout,
             gamepad_mappings: config.gamepad_mappings,
             hotkeys,
         })

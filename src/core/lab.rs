@@ -148,6 +148,9 @@ pub struct Lab {
     frames: BTreeMap<u64, FrameStamps>,
     /// Capture→shown of every frame, µs (host capture put on the client clock later).
     shown: VecDeque<(u64, u64)>,
+    /// Added to frame numbers: a reconnected session numbers its frames from 0 again, so
+    /// each connection's frames get keys above the last one's.
+    frame_base: u64,
 }
 
 impl Lab {
@@ -163,6 +166,10 @@ impl Lab {
             Event::InputAcked { seq, host_micros, to_host_micros: Some(_), .. } => {
                 self.on_input_acked(seq, host_micros);
             }
+            // Frames of the new connection: keys above every frame so far.
+            Event::Reconnected { .. } => {
+                self.frame_base = self.frames.keys().next_back().map_or(self.frame_base, |&k| k + 1);
+            }
             Event::Received(FrameReceived {
                 frame_number,
                 encode_micros,
@@ -172,7 +179,7 @@ impl Lab {
                 ..
             }) => {
                 self.on_frame_received(FrameStamps {
-                    frame_number,
+                    frame_number: self.frame_base + frame_number,
                     capture_micros,
                     encode_micros,
                     input_seq,
@@ -180,8 +187,10 @@ impl Lab {
                     ..FrameStamps::default()
                 });
             }
-            Event::Decoded(d) => self.on_decoded(d.frame_number, d.decoded_micros, d.pixel_input, d.pixel_time_ms),
-            Event::Presented(p) => self.on_presented(p.frame_number, p.presented_micros),
+            Event::Decoded(d) => {
+                self.on_decoded(self.frame_base + d.frame_number, d.decoded_micros, d.pixel_input, d.pixel_time_ms);
+            }
+            Event::Presented(p) => self.on_presented(self.frame_base + p.frame_number, p.presented_micros),
             _ => {}
         }
     }
@@ -575,6 +584,42 @@ mod tests {
         assert_eq!((summary.inputs_superseded, summary.responses_missing, summary.responses_verified), (1, 0, 1));
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].seq, 2);
+    }
+
+    #[test]
+    fn a_reconnected_session_numbering_frames_from_zero_again_does_not_answer_old_inputs() {
+        use crate::core::stats::{Decoded, FrameReceived};
+        let mut lab = Lab::new();
+        let frame = |lab: &mut Lab, number: u64, input_seq: u64, at: u64| {
+            lab.on_event(&Event::Received(FrameReceived {
+                frame_number: number,
+                bytes: 1000,
+                encode_micros: 1000,
+                capture_micros: at,
+                input_seq,
+                received_micros: at + 2_000,
+            }));
+            lab.on_event(&Event::Decoded(Decoded {
+                frame_number: number,
+                decoded_micros: at + 3_000,
+                pixel_input: Some(input_seq as u32),
+                ..Decoded::default()
+            }));
+        };
+        // Input 1 reaches the host just before the path goes dark; frames 0..=4 are shown, the
+        // frames answering input 1 (5 and on) are lost in the dark.
+        for f in 0..5 {
+            frame(&mut lab, f, 0, 10_000 + f * 16_667);
+        }
+        lab.on_input_sent(1, 90_000, 90_010);
+        lab.on_input_acked(1, 90_100);
+        // A new connection: frames from 0 again, the first one answering input 1.
+        lab.on_event(&Event::Reconnected { outage_micros: 2_000_000 });
+        frame(&mut lab, 0, 1, 3_000_000);
+        frame(&mut lab, 1, 1, 3_016_667);
+        let (summary, rows) = lab.summary(0.0, 0.0, true);
+        assert_eq!((summary.responses_verified, summary.responses_missing), (1, 0), "{summary:?}");
+        assert!(rows[0].captured_us >= 3_000_000.0, "answered by the new connection's frame: {:?}", rows[0]);
     }
 
     #[test]

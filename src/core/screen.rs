@@ -34,6 +34,9 @@ pub struct Screen {
     last_picture: Option<Duration>,
     /// An IDR request not yet answered by a picture.
     recovery_since: Option<Duration>,
+    /// The connection was lost: since when, the attempt under way, and what went wrong last.
+    /// Cleared by the first picture of the resumed stream.
+    reconnecting: Option<(Duration, u32, String)>,
 }
 
 /// What to draw.
@@ -49,7 +52,14 @@ pub enum View {
 
 impl Screen {
     pub fn new(host: impl Into<String>, now: Duration) -> Self {
-        Self { host: host.into(), phase: Phase::Connecting, since: now, last_picture: None, recovery_since: None }
+        Self {
+            host: host.into(),
+            phase: Phase::Connecting,
+            since: now,
+            last_picture: None,
+            recovery_since: None,
+            reconnecting: None,
+        }
     }
 
     fn enter(&mut self, phase: Phase, now: Duration) {
@@ -71,6 +81,7 @@ impl Screen {
     pub fn on_picture(&mut self, now: Duration) {
         self.last_picture = Some(now);
         self.recovery_since = None;
+        self.reconnecting = None;
         if matches!(self.phase, Phase::Connecting | Phase::WaitingForFirstFrame) {
             self.enter(Phase::Streaming, now);
         }
@@ -81,11 +92,19 @@ impl Screen {
         self.recovery_since.get_or_insert(now);
     }
 
+    /// The connection was lost and the client is reconnecting (`attempt` 0: just noticed).
+    pub fn on_reconnecting(&mut self, attempt: u32, reason: &str, now: Duration) {
+        let since = self.reconnecting.as_ref().map_or(now, |r| r.0);
+        self.reconnecting = Some((since, attempt, reason.to_owned()));
+    }
+
     pub fn on_ended(&mut self, message: &str, now: Duration) {
+        self.reconnecting = None;
         self.enter(Phase::Ended(message.to_owned()), now);
     }
 
     pub fn on_failed(&mut self, message: &str, now: Duration) {
+        self.reconnecting = None;
         self.enter(Phase::Failed(message.to_owned()), now);
     }
 
@@ -100,6 +119,21 @@ impl Screen {
 
     pub fn view(&self, now: Duration) -> View {
         let secs = |since: Duration| now.saturating_sub(since).as_secs_f64();
+        if let Some((since, attempt, reason)) = &self.reconnecting {
+            let tries = if *attempt == 0 { String::new() } else { format!(" (attempt {attempt})") };
+            return if self.last_picture.is_some() {
+                View::VideoWithBanner {
+                    text: format!("Connection lost: reconnecting to {}…{tries}", self.host),
+                    elapsed_secs: secs(*since),
+                }
+            } else {
+                View::Status {
+                    headline: format!("Reconnecting to {}…{tries}", self.host),
+                    detail: format!("The connection was lost: {reason}."),
+                    elapsed_secs: secs(*since),
+                }
+            };
+        }
         match &self.phase {
             Phase::Connecting => View::Status {
                 headline: format!("Connecting to {}…", self.host),
@@ -145,6 +179,7 @@ impl Screen {
     /// The window title: the host and the state in words.
     pub fn title(&self, now: Duration) -> String {
         let state = match (&self.phase, self.view(now)) {
+            _ if self.reconnecting.is_some() => "reconnecting",
             (Phase::Connecting, _) => "connecting",
             (Phase::WaitingForFirstFrame, _) => "waiting for the stream",
             (Phase::Ended(_), _) => "ended",
@@ -213,6 +248,33 @@ mod tests {
         assert!(matches!(s.view(ms(700)), View::VideoWithBanner { .. }));
         assert!(s.title(ms(700)).ends_with("stalled"));
         assert!(s.animating(ms(700)));
+    }
+
+    #[test]
+    fn a_lost_connection_says_reconnecting_with_the_time_since_until_a_new_picture() {
+        let mut s = Screen::new("h", ms(0));
+        s.on_connected("demo host", ms(0));
+        s.on_picture(ms(100));
+        s.on_reconnecting(0, "nothing from the host for 1 s", ms(1100));
+        s.on_reconnecting(3, "no answer within 3 s", ms(2600));
+        match s.view(ms(3100)) {
+            View::VideoWithBanner { text, elapsed_secs } => {
+                assert_eq!(text, "Connection lost: reconnecting to demo host… (attempt 3)");
+                assert!((elapsed_secs - 2.0).abs() < 1e-9, "counted from the first notice: {elapsed_secs}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(s.title(ms(3100)).ends_with("reconnecting"));
+        assert!(s.animating(ms(3100)), "the elapsed time ticks");
+        s.on_picture(ms(3200));
+        assert_eq!(s.view(ms(3210)), View::Video, "the resumed stream clears the banner");
+        // Lost before any picture: a full status screen that says why.
+        let mut s = Screen::new("h", ms(0));
+        s.on_connected("h", ms(0));
+        s.on_reconnecting(1, "the host shut down", ms(500));
+        assert!(
+            matches!(s.view(ms(900)), View::Status { ref headline, ref detail, .. } if headline.starts_with("Reconnecting to h") && detail.contains("shut down"))
+        );
     }
 
     #[test]

@@ -144,6 +144,17 @@ pub enum Event {
         latency_micros: i64,
         av_offset_micros: Option<i64>,
     },
+    /// The connection was lost (or the host went silent) and the client is reconnecting:
+    /// attempt 0 when the fault is noticed, then one per new connection tried; `reason` says
+    /// what went wrong last.
+    Reconnecting {
+        attempt: u32,
+        reason: String,
+    },
+    /// A new connection resumed the session, `outage_micros` after the fault was noticed.
+    Reconnected {
+        outage_micros: u64,
+    },
 }
 
 /// Signed samples (A/V offsets) kept exactly, the newest `MAX_SIGNED` of them.
@@ -224,6 +235,8 @@ pub struct Stats {
     marker_mismatches: u64,
     marker_unreadable: u64,
     idr_requests: u64,
+    reconnects: u64,
+    longest_outage_micros: u64,
     /// Decoded pictures whose capture→decoded latency came out negative (clock trouble).
     clock_anomalies: u64,
     decode: Histogram,
@@ -372,6 +385,10 @@ pub struct Summary {
     /// The longest time between two pictures shown (presented in a window, decoded
     /// headless) after the first: the worst freeze.
     pub longest_freeze_ms: f64,
+    /// Times the connection was lost and a new one resumed the session, and the longest
+    /// such outage (fault noticed → new handshake done).
+    pub reconnects: u64,
+    pub longest_outage_ms: f64,
 }
 
 impl Stats {
@@ -395,6 +412,8 @@ impl Stats {
             marker_mismatches: 0,
             marker_unreadable: 0,
             idr_requests: 0,
+            reconnects: 0,
+            longest_outage_micros: 0,
             clock_anomalies: 0,
             decode: Histogram::new(),
             queue: Histogram::new(),
@@ -469,6 +488,11 @@ impl Stats {
             }
             Event::DecodeError => self.decode_errors += 1,
             Event::IdrRequested => self.idr_requests += 1,
+            Event::Reconnecting { .. } => {}
+            Event::Reconnected { outage_micros } => {
+                self.reconnects += 1;
+                self.longest_outage_micros = self.longest_outage_micros.max(outage_micros);
+            }
             Event::Rtt { rtt_micros } => {
                 self.rtt.record(rtt_micros);
                 let ms = rtt_micros as f64 / 1000.0;
@@ -593,6 +617,8 @@ impl Stats {
                 if self.frames_presented > 0 { self.longest_present_gap } else { self.longest_decode_gap } as f64
                     / 1000.0,
             ),
+            reconnects: self.reconnects,
+            longest_outage_ms: round3(self.longest_outage_micros as f64 / 1000.0),
         }
     }
 }
@@ -639,6 +665,12 @@ impl Summary {
         lines.push(format!("capture→decoded   {}", line(&self.capture_to_decoded_ms)));
         lines.push(format!("control RTT       {}", line(&self.rtt_ms)));
         lines.push(format!("longest freeze    {:.1} ms between two pictures shown", self.longest_freeze_ms));
+        if self.reconnects > 0 {
+            lines.push(format!(
+                "reconnects        {} (longest outage {:.0} ms until the new handshake)",
+                self.reconnects, self.longest_outage_ms
+            ));
+        }
         if self.inputs_sent > 0 {
             lines.push(format!(
                 "input             {} sent, {} accepted by the host; to host {}",

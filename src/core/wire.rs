@@ -15,7 +15,7 @@ use super::input::Press;
 use thiserror::Error;
 
 /// Version of the protocol this build speaks. Bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// ALPN identifier. It carries no version on purpose: a version mismatch must reach the
 /// handshake, where it gets a clear message, instead of failing inside TLS.
@@ -219,6 +219,9 @@ pub struct Hello {
     pub client_name: String,
     /// Speakers the client's output device has (2, 6 or 8); 0 asks for no audio.
     pub audio_channels: u8,
+    /// The `resume_token` of the session this client lost and is reconnecting to (0: a new
+    /// session). A host still holding that session hands it over instead of saying busy.
+    pub resume_token: u64,
 }
 
 /// What the host agreed to stream.
@@ -234,6 +237,9 @@ pub struct Welcome {
     pub color: ColorSpace,
     /// The audio stream, if any.
     pub audio: Option<AudioFormat>,
+    /// A random number naming this session: a client reconnecting after a network fault
+    /// presents it in its `Hello` to take the session over.
+    pub resume_token: u64,
 }
 
 /// A message on the bidirectional control stream.
@@ -309,6 +315,7 @@ impl Control {
                 w.u16(h.max_height);
                 w.text(&h.client_name);
                 w.u8(h.audio_channels);
+                w.u64(h.resume_token);
             }
             Self::Welcome(h) => {
                 w.u8(tag::WELCOME);
@@ -328,6 +335,7 @@ impl Control {
                         w.u8(u8::from(a.redundancy));
                     }
                 }
+                w.u64(h.resume_token);
             }
             Self::Reject { reason, host_version, message } => {
                 w.u8(tag::REJECT);
@@ -421,6 +429,7 @@ impl Control {
                 max_height: r.u16()?,
                 client_name: r.text()?,
                 audio_channels: r.u8()?,
+                resume_token: r.u64()?,
             }),
             tag::WELCOME => Self::Welcome(Welcome {
                 version: r.u16()?,
@@ -434,6 +443,7 @@ impl Control {
                     ColorSpace::from_code(code).ok_or(WireError::UnknownCode { what: "colour space", code })?
                 },
                 audio: read_audio_format(&mut r)?,
+                resume_token: r.u64()?,
             }),
             tag::REJECT => {
                 let reason = match r.u8()? {
@@ -611,6 +621,7 @@ mod tests {
                         max_width,
                         max_height,
                         audio_channels: (client_name.len() % 9) as u8,
+                        resume_token: u64::from(bitrate_kbps).rotate_left(17),
                         client_name,
                     })
                 }),
@@ -624,7 +635,18 @@ mod tests {
                         bitrate_kbps: bitrate_kbps as u16,
                         redundancy: c == 1,
                     });
-                    Control::Welcome(Welcome { version, width, height, fps, bitrate_kbps, host_name, color, audio })
+                    let resume_token = u64::from(bitrate_kbps) << 20 | c as u64;
+                    Control::Welcome(Welcome {
+                        version,
+                        width,
+                        height,
+                        fps,
+                        bitrate_kbps,
+                        host_name,
+                        color,
+                        audio,
+                        resume_token,
+                    })
                 }
             ),
             (0..3u8, any::<u16>(), text).prop_map(|(r, host_version, message)| Control::Reject {

@@ -53,6 +53,7 @@ pub(crate) fn start_host(name: &str) -> TestHost {
             name: name.into(),
             max_fps: 60,
             encoder_threads: 1,
+            identity: None,
         })
         .unwrap()
     };

@@ -64,8 +64,13 @@ pub fn run(frames: u32, seconds: u64, audio_only: bool, interrupted: &Arc<Atomic
         "stream", "p50 ms", "p95 ms", "p99 ms", "decoded", "dropped", "dec p50"
     );
     for (w, h) in [(1280u16, 720u16), (1920, 1080)] {
-        let request =
-            StreamRequest { width: w, height: h, fps: 60, bitrate_kbps: if w > 1280 { 20_000 } else { 10_000 } };
+        let request = StreamRequest {
+            width: w,
+            height: h,
+            fps: 60,
+            bitrate_kbps: if w > 1280 { 20_000 } else { 10_000 },
+            min_bitrate_kbps: None,
+        };
         let outcome = crate::demo::run_headless(
             &rt,
             request,
@@ -125,7 +130,7 @@ fn audio_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<Ato
     }
     println!();
     println!("audio latency, kumo demo --headless 1280x720@60 on loopback, {seconds} s");
-    let request = StreamRequest { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000 };
+    let request = StreamRequest { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, min_bitrate_kbps: None };
     let client = DemoClient { audio: true, ..DemoClient::default() };
     let s = crate::demo::run_headless(rt, request, client, Some(Duration::from_secs(seconds)), interrupted)?.summary;
     println!("device              {}", s.audio_device);
@@ -159,7 +164,7 @@ fn input_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<Ato
         t += 10 + gap;
     }
     let script = Script { steps };
-    let request = StreamRequest { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000 };
+    let request = StreamRequest { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, min_bitrate_kbps: None };
     let outcome = crate::demo::run_headless(
         rt,
         request,

@@ -10,6 +10,7 @@
 
 use crate::audio::{AudioInput, AudioPlayer, AvClock};
 use crate::clock;
+use crate::core::abr;
 use crate::core::assemble::Frame;
 use crate::core::audio::AudioPacket;
 use crate::core::clocksync::{ClockProbe, ClockReply, ClockSync};
@@ -79,7 +80,10 @@ pub struct StreamRequest {
     pub width: u16,
     pub height: u16,
     pub fps: u16,
+    /// The bitrate to start at, and the most adaptive bitrate will go to.
     pub bitrate_kbps: u32,
+    /// Adaptive bitrate's floor; `None`: a fixed bitrate, no adaptation.
+    pub min_bitrate_kbps: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -322,7 +326,9 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
     let (send, recv, welcome) = handshake(&conn, &hello, addr).await?;
     let gamepads = config.gamepads.then_some(config.gamepad_mappings);
     let media = Media { events: (events_tx, events), av, audio, notify };
-    let redial = Redial { endpoint, quic, seen, verify: config.verify, hello, timeout: config.reconnect_timeout };
+    let abr =
+        config.request.min_bitrate_kbps.map(|min_kbps| abr::Limits { min_kbps, max_kbps: config.request.bitrate_kbps });
+    let redial = Redial { endpoint, quic, seen, verify: config.verify, hello, timeout: config.reconnect_timeout, abr };
     start(conn, redial, welcome, send, recv, config.input_script, gamepads, media)
 }
 
@@ -391,6 +397,8 @@ struct Redial {
     verify: Verify,
     hello: Hello,
     timeout: Option<Duration>,
+    /// Adaptive bitrate's limits (`None`: fixed bitrate).
+    abr: Option<abr::Limits>,
 }
 
 /// The session's outputs, made before the handshake: the stats channel, the A/V clock, the
@@ -480,6 +488,7 @@ fn start(
         sync: ClockSync::new(),
         event_micros,
         token: welcome.resume_token,
+        abr: redial.abr.map(|limits| abr::Controller::new(limits, welcome.bitrate_kbps)),
         redial,
         start: Instant::now(),
     };
@@ -509,7 +518,12 @@ struct Link {
     redial: Redial,
     /// The session's epoch: input pacing and the sequencer's timers count from it.
     start: Instant,
+    /// Adaptive bitrate (`None`: fixed).
+    abr: Option<abr::Controller>,
 }
+
+/// How often adaptive bitrate decides.
+const ABR_TICK: Duration = Duration::from_millis(100);
 
 /// Why streaming on a connection stopped, when it was not the end of the session.
 enum Fault {
@@ -590,6 +604,7 @@ impl Link {
         let mut ping_id = 0u32;
         let far = Duration::from_hours(1);
         let mut last_heard = Instant::now();
+        let mut abr_tick = tokio::time::interval(ABR_TICK);
         let result = loop {
             let wake = sequencer.poll_timeout().unwrap_or(start.elapsed() + far);
             let input_due = inputs.due_at().unwrap_or(start.elapsed() + far);
@@ -631,7 +646,7 @@ impl Link {
                 frame = frames.recv() => {
                     let Some((frame, received_micros)) = frame else { break Err(self.fault(self.conn.closed().await.into())) };
                     last_heard = Instant::now();
-                    self.report_frame(&frame, received_micros);
+                    self.on_frame(&frame, received_micros);
                     sequencer.on_frame(frame, start.elapsed(), &mut out);
                 }
                 () = tokio::time::sleep_until((start + wake).into()) => sequencer.on_timeout(start.elapsed(), &mut out),
@@ -639,6 +654,11 @@ impl Link {
                 _ = ping.tick() => {
                     ping_id = ping_id.wrapping_add(1);
                     if let Err(err) = self.ping(ping_id).await {
+                        break Err(self.fault(err));
+                    }
+                }
+                _ = abr_tick.tick(), if self.abr.is_some() => {
+                    if let Err(err) = self.adapt(start).await {
                         break Err(self.fault(err));
                     }
                 }
@@ -783,9 +803,22 @@ impl Link {
         }
     }
 
-    /// Says Hello again on a new connection, presenting the session's token.
+    /// Lets adaptive bitrate decide; tells the host a new target.
+    async fn adapt(&mut self, start: Instant) -> Result<(), NetError> {
+        let Some(abr) = &mut self.abr else { return Ok(()) };
+        let Some((kbps, reason)) = abr.tick(start.elapsed()) else { return Ok(()) };
+        tracing::debug!(kbps, ?reason, "adaptive bitrate");
+        self.report(stats::Event::BitrateChanged { kbps, congested: reason == abr::Reason::Congested });
+        net::write_control(&mut self.send, &Control::SetBitrate { bitrate_kbps: kbps }).await
+    }
+
+    /// Says Hello again on a new connection, presenting the session's token (and asking for
+    /// the bitrate adaptive bitrate had come to).
     async fn resume(&mut self, conn: Connection) -> Result<RecvStream, Fault> {
-        let hello = Hello { resume_token: self.token, ..self.redial.hello.clone() };
+        let mut hello = Hello { resume_token: self.token, ..self.redial.hello.clone() };
+        if let Some(abr) = &self.abr {
+            hello.bitrate_kbps = abr.target_kbps();
+        }
         let (send, recv, welcome) = match handshake(&conn, &hello, self.addr).await {
             Ok(answer) => answer,
             Err(err @ ClientError::VersionMismatch { .. }) => return Err(Fault::Fatal(err)),
@@ -807,6 +840,16 @@ impl Link {
         // A restarted host has another clock.
         self.sync = ClockSync::new();
         Ok(recv)
+    }
+
+    /// A whole frame arrived: reported, and counted by adaptive bitrate.
+    fn on_frame(&mut self, frame: &Frame, received_micros: u64) {
+        self.report_frame(frame, received_micros);
+        if let Some(abr) = &mut self.abr {
+            let h = &frame.header;
+            let transit = received_micros as i64 - (h.capture_micros + u64::from(h.encode_micros)) as i64;
+            abr.on_frame(self.start.elapsed(), frame.payload.len() as u64, transit);
+        }
     }
 
     fn report_frame(&self, frame: &Frame, received_micros: u64) {
@@ -898,8 +941,17 @@ impl Link {
                             }
                         }
                     }
-                    sequence::Event::Dropped { reason, count } => self.report(stats::Event::Dropped { reason, count }),
+                    sequence::Event::Dropped { reason, count } => {
+                        tracing::debug!(?reason, count, "frames dropped");
+                        if let (DropReason::Network, Some(abr)) = (reason, &mut self.abr) {
+                            for _ in 0..count.min(64) {
+                                abr.on_loss(start.elapsed());
+                            }
+                        }
+                        self.report(stats::Event::Dropped { reason, count });
+                    }
                     sequence::Event::RequestIdr { last_good_frame } => {
+                        tracing::debug!(last_good_frame, "asking for an IDR");
                         self.report(stats::Event::IdrRequested);
                         net::write_control(&mut self.send, &Control::RequestIdr { last_good_frame }).await?;
                     }

@@ -256,9 +256,16 @@ struct StreamArgs {
     /// Frames per second [default: 60].
     #[arg(long)]
     fps: Option<u16>,
-    /// Target video bitrate in kbit/s [default: 10000].
+    /// Target video bitrate in kbit/s, and adaptive bitrate's ceiling [default: 10000].
     #[arg(long)]
     bitrate_kbps: Option<u32>,
+    /// Adapt the bitrate to the path (lower it when the path's queue grows, probe back up
+    /// when clear) [default: true].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    abr: Option<bool>,
+    /// Adaptive bitrate's floor in kbit/s [default: 1000].
+    #[arg(long)]
+    min_bitrate_kbps: Option<u32>,
 }
 
 impl StreamArgs {
@@ -269,6 +276,11 @@ impl StreamArgs {
             height: self.height.or(file.height).unwrap_or(720),
             fps: self.fps.or(file.fps).unwrap_or(60),
             bitrate_kbps: self.bitrate_kbps.or(file.bitrate_kbps).unwrap_or(10_000),
+            min_bitrate_kbps: self
+                .abr
+                .or(file.abr)
+                .unwrap_or(true)
+                .then(|| self.min_bitrate_kbps.or(file.min_bitrate_kbps).unwrap_or(1000)),
         }
     }
 }

@@ -39,7 +39,7 @@ fn scripted_client(host: &TestHost, target: SocketAddr, script: &str) -> ClientC
     ClientConfig {
         host: target,
         verify: Verify::Pinned(host.fingerprint),
-        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000 },
+        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, min_bitrate_kbps: None },
         name: "input test client".into(),
         connect_timeout: Duration::from_secs(10),
         protocol_version: PROTOCOL_VERSION,

@@ -44,7 +44,7 @@ fn config(r: &Running, verify: Verify) -> ClientConfig {
     ClientConfig {
         host: r.addr,
         verify,
-        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000 },
+        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, min_bitrate_kbps: None },
         name: "test client".into(),
         connect_timeout: Duration::from_secs(5),
         protocol_version: PROTOCOL_VERSION,
@@ -146,7 +146,7 @@ fn an_absent_host_is_reported_in_a_sentence() {
     let c = ClientConfig {
         host: silent.local_addr().unwrap(),
         verify: Verify::Pinned(Fingerprint([0; 32])),
-        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000 },
+        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, min_bitrate_kbps: None },
         name: "test".into(),
         connect_timeout: Duration::from_millis(500),
         protocol_version: PROTOCOL_VERSION,

@@ -44,7 +44,7 @@ fn client_config(target: SocketAddr, fingerprint: kumo::tls::Fingerprint, reconn
     ClientConfig {
         host: target,
         verify: Verify::Pinned(fingerprint),
-        request: StreamRequest { width: 640, height: 360, fps: 60, bitrate_kbps: 2000 },
+        request: StreamRequest { width: 640, height: 360, fps: 60, bitrate_kbps: 2000, min_bitrate_kbps: None },
         name: "reconnect test client".into(),
         connect_timeout: Duration::from_secs(5),
         protocol_version: PROTOCOL_VERSION,

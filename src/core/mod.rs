@@ -9,6 +9,7 @@
 //! `tests/core_is_pure.rs` checks), which keeps it testable alone and splittable into its
 //! own crate.
 
+pub mod abr;
 pub mod annexb;
 pub mod assemble;
 pub mod audio;

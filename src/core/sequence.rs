@@ -77,7 +77,10 @@ pub struct Sequencer {
 
 /// Longest wait for a missing frame, whatever the round trip: past this a freeze costs more
 /// than an IDR.
-const MAX_GAP_TIMEOUT: Duration = Duration::from_millis(150);
+const MAX_GAP_TIMEOUT: Duration = Duration::from_millis(200);
+/// The wait before the first RTT sample: the stream's first IDR is its biggest frame and
+/// crosses a path whose congestion window is still opening.
+const FIRST_GAP_TIMEOUT: Duration = Duration::from_millis(100);
 
 impl Sequencer {
     pub fn new(config: Config) -> Self {
@@ -88,17 +91,18 @@ impl Sequencer {
             last_idr_request: None,
             pending: BTreeMap::new(),
             gap_since: None,
-            gap_timeout: config.gap_timeout,
+            gap_timeout: config.gap_timeout.max(FIRST_GAP_TIMEOUT),
         }
     }
 
     /// Tells the sequencer the path's round trip. A frame that lost a packet is repaired by
-    /// QUIC after about 9/8 of an RTT plus the one-way trip of the copy; declaring it lost
-    /// sooner trades a short wait for an IDR round trip and a big frame. So the wait is the
-    /// configured one or 1.25 RTT plus a frame interval (16 ms), whichever is longer, at most
-    /// 150 ms.
+    /// QUIC after about 9/8 of an RTT plus the one-way trip of the copy, and a lost last packet
+    /// only after a probe timeout (an RTT plus the peer's ACK delay); declaring it lost sooner
+    /// trades a short wait for an IDR round trip and a big frame, which itself loses packets.
+    /// So the wait is 2 RTT plus two frame intervals (33 ms), at least the configured one, at
+    /// most 200 ms.
     pub fn set_rtt(&mut self, rtt: Duration) {
-        let follow = rtt.mul_f64(1.25) + Duration::from_millis(16);
+        let follow = rtt.mul_f64(2.0) + Duration::from_millis(33);
         self.gap_timeout = follow.max(self.config.gap_timeout).min(MAX_GAP_TIMEOUT);
     }
 
@@ -293,7 +297,7 @@ mod tests {
 
     #[test]
     fn the_wait_for_a_missing_frame_follows_the_round_trip() {
-        for (rtt, wait) in [(0, 33), (40, 66), (10, 33), (1000, 150)] {
+        for (rtt, wait) in [(0, 33), (40, 113), (10, 53), (1000, 200)] {
             let mut s = Sequencer::new(Config::default());
             s.set_rtt(ms(rtt));
             let mut out = Vec::new();
@@ -323,6 +327,8 @@ mod tests {
     #[test]
     fn a_lost_frame_drops_until_the_next_idr_and_asks_for_one() {
         let mut s = Sequencer::new(Config::default());
+        assert_eq!(s.gap_timeout, FIRST_GAP_TIMEOUT, "before the first RTT sample");
+        s.set_rtt(Duration::ZERO);
         let mut out = Vec::new();
         s.on_frame(f(0, FrameKind::Idr), ms(0), &mut out);
         s.on_frame(f(1, FrameKind::Inter), ms(16), &mut out);

@@ -155,6 +155,12 @@ pub enum Event {
     Reconnected {
         outage_micros: u64,
     },
+    /// Adaptive bitrate asked the host for a new target: lower because the path was
+    /// `congested`, or higher because it stayed clear.
+    BitrateChanged {
+        kbps: u32,
+        congested: bool,
+    },
 }
 
 /// Signed samples (A/V offsets) kept exactly, the newest `MAX_SIGNED` of them.
@@ -237,6 +243,10 @@ pub struct Stats {
     idr_requests: u64,
     reconnects: u64,
     longest_outage_micros: u64,
+    bitrate_target_kbps: Option<u32>,
+    bitrate_lowest_kbps: Option<u32>,
+    bitrate_decreases: u64,
+    bitrate_increases: u64,
     /// Decoded pictures whose capture→decoded latency came out negative (clock trouble).
     clock_anomalies: u64,
     decode: Histogram,
@@ -389,6 +399,12 @@ pub struct Summary {
     /// such outage (fault noticed → new handshake done).
     pub reconnects: u64,
     pub longest_outage_ms: f64,
+    /// Adaptive bitrate: the target at the end and the lowest it went (the requested bitrate
+    /// when it never changed), and how often it went down (congestion) and up (probing).
+    pub bitrate_target_kbps: u32,
+    pub bitrate_lowest_kbps: u32,
+    pub bitrate_decreases: u64,
+    pub bitrate_increases: u64,
 }
 
 impl Stats {
@@ -414,6 +430,10 @@ impl Stats {
             idr_requests: 0,
             reconnects: 0,
             longest_outage_micros: 0,
+            bitrate_target_kbps: None,
+            bitrate_lowest_kbps: None,
+            bitrate_decreases: 0,
+            bitrate_increases: 0,
             clock_anomalies: 0,
             decode: Histogram::new(),
             queue: Histogram::new(),
@@ -441,6 +461,16 @@ impl Stats {
             longest_decode_gap: 0,
             last_presented: None,
             longest_present_gap: 0,
+        }
+    }
+
+    fn on_bitrate(&mut self, kbps: u32, congested: bool) {
+        self.bitrate_target_kbps = Some(kbps);
+        self.bitrate_lowest_kbps = Some(self.bitrate_lowest_kbps.map_or(kbps, |l| l.min(kbps)));
+        if congested {
+            self.bitrate_decreases += 1;
+        } else {
+            self.bitrate_increases += 1;
         }
     }
 
@@ -489,6 +519,7 @@ impl Stats {
             Event::DecodeError => self.decode_errors += 1,
             Event::IdrRequested => self.idr_requests += 1,
             Event::Reconnecting { .. } => {}
+            Event::BitrateChanged { kbps, congested } => self.on_bitrate(kbps, congested),
             Event::Reconnected { outage_micros } => {
                 self.reconnects += 1;
                 self.longest_outage_micros = self.longest_outage_micros.max(outage_micros);
@@ -619,6 +650,10 @@ impl Stats {
             ),
             reconnects: self.reconnects,
             longest_outage_ms: round3(self.longest_outage_micros as f64 / 1000.0),
+            bitrate_target_kbps: self.bitrate_target_kbps.unwrap_or(self.bitrate_kbps_requested),
+            bitrate_lowest_kbps: self.bitrate_lowest_kbps.unwrap_or(self.bitrate_kbps_requested),
+            bitrate_decreases: self.bitrate_decreases,
+            bitrate_increases: self.bitrate_increases,
         }
     }
 }
@@ -665,6 +700,12 @@ impl Summary {
         lines.push(format!("capture→decoded   {}", line(&self.capture_to_decoded_ms)));
         lines.push(format!("control RTT       {}", line(&self.rtt_ms)));
         lines.push(format!("longest freeze    {:.1} ms between two pictures shown", self.longest_freeze_ms));
+        if self.bitrate_decreases + self.bitrate_increases > 0 {
+            lines.push(format!(
+                "adaptive bitrate  {} kbps now, lowest {} ({} down, {} up)",
+                self.bitrate_target_kbps, self.bitrate_lowest_kbps, self.bitrate_decreases, self.bitrate_increases
+            ));
+        }
         if self.reconnects > 0 {
             lines.push(format!(
                 "reconnects        {} (longest outage {:.0} ms until the new handshake)",

@@ -30,8 +30,9 @@ bench: deps
 fmt:
 	cargo fmt
 
-package:
-	@echo "packaging comes with issue 8 (kumo kiosk and .deb)"
+package: deps
+	cargo build --release --locked
+	bash scripts/package.sh target/release/kumo target/package
 
 clean:
 	cargo clean

@@ -558,7 +558,7 @@ impl Thread {
                     self.decode(Some(&payload));
                     Some(payload.capture_micros)
                 }
-                Playout::Conceal { .. } => {
+                Playout::Conceal { .. } | Playout::Stretch => {
                     self.decode(None);
                     None
                 }
@@ -693,6 +693,7 @@ impl Thread {
         let counters = AudioCounters {
             received: j.received,
             late: j.late,
+            stretched: j.stretched,
             underruns: self.counters.underruns + device_underruns,
             ..self.counters
         };

@@ -190,7 +190,10 @@ fn played_audio_has_the_tone_and_a_beep_on_every_sync_flash() {
     let beeps = sound::find_beeps(played);
     assert!(beeps.len() >= 5, "beeps at {beeps:?}");
     let intervals: Vec<i64> = beeps[1..].windows(2).map(|w| w[1] as i64 - w[0] as i64).collect();
-    let off: Vec<_> = intervals.iter().filter(|&&i| (i - 48_000).abs() > 480).collect();
+    // A stretched slot (the buffer deepening after a late packet) delays what follows by
+    // one 5 ms packet.
+    let tolerance = 480 + 240 * n("audio_slots_stretched") as i64;
+    let off: Vec<_> = intervals.iter().filter(|&&i| (i - 48_000).abs() > tolerance).collect();
     assert!(off.len() <= 2 * reopens, "beep intervals (samples) {intervals:?}, {reopens} reopens");
     assert!(intervals.len() - off.len() >= 3, "beep intervals (samples) {intervals:?}");
 
@@ -383,7 +386,10 @@ fn lost_audio_datagrams_are_repaired_from_the_next_one_or_concealed() {
         (n("audio_packets_received"), n("audio_packets_recovered"), n("audio_packets_concealed"));
     // 4 s is 800 packets; a fifth or so of the datagrams are lost on the way.
     assert!(received > 400 && received < 790, "{stats}");
-    assert!(recovered > 20, "the next datagram's copy repaired single losses: {stats}");
+    assert!(recovered > 60, "the next datagram's copy repaired single losses: {stats}");
+    // Retransmission bursts make some datagrams late once; the buffer deepens rather than
+    // losing a stream of them (before it did, a fifth of all packets came late here).
+    assert!(n("audio_packets_late") < 40, "{stats}");
     // Every slot was played or concealed: what was neither repaired nor arrived in time is
     // concealed, not skipped.
     let slots = n("audio_packets_played") + concealed;

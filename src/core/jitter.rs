@@ -11,6 +11,12 @@
 //! - **Loss and lateness.** A slot whose packet has not arrived is concealed (the shell runs
 //!   Opus packet-loss concealment, or FEC from the next packet when it has it); a packet that
 //!   arrives after its slot is dropped and counted as late.
+//! - **Learning from lateness.** A late packet means playout runs ahead of the stream,
+//!   whatever the cause (a host or device that works in bursts, a stall that moved the
+//!   stream later, a starved thread), and transit alone may not show it. Each late packet
+//!   adds one packet to the target (decaying by one every 2 s without lateness), and the
+//!   buffer stretches at once: the next slots are concealment that consumes no packet
+//!   until the depth is back at target, rather than waiting for the slow rate correction.
 //! - **Clock drift.** The host's and the device's clocks differ (0.1 % is common). The buffer
 //!   tells the shell a playout rate near 1.0, from a smoothed depth error, for a small
 //!   resampling, so the depth neither grows without bound nor runs dry; a depth far over target
@@ -37,6 +43,10 @@ enum Staleness {
 /// Packets over target at which the buffer is cut back to target at once (a stall); below
 /// that the playout rate drains the excess, inaudibly.
 const CUT_EXCESS: usize = 10;
+/// Most packets of target added for lateness.
+const MAX_LATE_BOOST: usize = 10;
+/// Time without a late packet after which the lateness boost drops by one packet.
+const LATE_BOOST_DECAY_MICROS: u64 = 2_000_000;
 /// Largest playout-rate correction: ±0.5 % (inaudible as pitch, corrects 5 ms a second).
 pub const MAX_RATE_CORRECTION: f64 = 0.005;
 
@@ -47,6 +57,9 @@ pub enum Playout<T> {
     Play { seq: u64, payload: T },
     /// The packet for `seq` is missing: conceal it.
     Conceal { seq: u64 },
+    /// Playout is ahead of the stream: play concealment (an extension of what was played)
+    /// without using up a packet, to deepen the buffer.
+    Stretch,
     /// Not started (or refilling after the stream stopped): play silence, nothing is lost.
     Wait,
 }
@@ -63,6 +76,8 @@ pub struct JitterStats {
     pub duplicates: u64,
     /// Dropped to cut an overfull buffer.
     pub dropped: u64,
+    /// Slots of concealment inserted to deepen the buffer after late packets.
+    pub stretched: u64,
 }
 
 /// The jitter buffer.
@@ -85,6 +100,11 @@ pub struct JitterBuffer<T> {
     floor: usize,
     /// Smoothed depth minus target, in packets.
     error: f64,
+    /// Packets of target added because packets came late, and when the last one did.
+    late_boost: usize,
+    last_late_micros: u64,
+    /// Slots of stretch still to insert.
+    stretch: usize,
     pub stats: JitterStats,
 }
 
@@ -103,6 +123,9 @@ impl<T> JitterBuffer<T> {
             target: 2,
             floor: 0,
             error: 0.0,
+            late_boost: 0,
+            last_late_micros: 0,
+            stretch: 0,
             stats: JitterStats::default(),
         }
     }
@@ -118,11 +141,21 @@ impl<T> JitterBuffer<T> {
             self.transits[self.transit_next] = transit;
         }
         self.transit_next = (self.transit_next + 1) % WINDOW;
-        self.target = self.target_from_transits().max(self.floor);
+        if self.late_boost > 0 && arrival_micros.saturating_sub(self.last_late_micros) >= LATE_BOOST_DECAY_MICROS {
+            self.late_boost -= 1;
+            self.last_late_micros = arrival_micros;
+        }
+        self.update_target();
         match self.staleness(seq, capture_micros) {
             Staleness::Fresh => {}
             Staleness::Late => {
                 self.stats.late += 1;
+                self.late_boost = (self.late_boost + 1).min(MAX_LATE_BOOST);
+                self.last_late_micros = arrival_micros;
+                self.update_target();
+                if self.playing {
+                    self.stretch = self.target.saturating_sub(self.depth());
+                }
                 return;
             }
             Staleness::Restarted => {
@@ -173,7 +206,7 @@ impl<T> JitterBuffer<T> {
     /// back this way when it would otherwise play before its picture.
     pub fn set_floor(&mut self, packets: usize) {
         self.floor = packets.min(20);
-        self.target = self.target_from_transits().max(self.floor);
+        self.update_target();
     }
 
     /// Whether a packet for `seq` (captured at `capture_micros`) comes after its slot was
@@ -194,6 +227,10 @@ impl<T> JitterBuffer<T> {
     /// The target the network alone asks for (without the A/V floor).
     pub fn network_target(&self) -> usize {
         self.target_from_transits()
+    }
+
+    fn update_target(&mut self) {
+        self.target = (self.target_from_transits() + self.late_boost).min(20).max(self.floor);
     }
 
     fn target_from_transits(&self) -> usize {
@@ -225,6 +262,14 @@ impl<T> JitterBuffer<T> {
                 self.stats.dropped += 1;
                 self.next_seq = Some(seq.saturating_add(1));
             }
+        }
+        if self.stretch > 0 {
+            self.stretch -= 1;
+            if self.depth() < self.target {
+                self.stats.stretched += 1;
+                return Playout::Stretch;
+            }
+            self.stretch = 0;
         }
         self.error = self.error * 0.98 + (self.depth() as f64 - self.target as f64) * 0.02;
         let Some(seq) = self.next_seq else { return Playout::Wait };
@@ -358,6 +403,58 @@ mod tests {
     }
 
     #[test]
+    fn a_device_that_pulls_in_bursts_deepens_the_buffer_once() {
+        // Transit is steady, so transit alone asks for 2 packets; but the device takes 4
+        // packets at a time every 40 ms (a large device period), so the last of each burst
+        // is due before it arrives. Late packets must deepen the buffer, not keep coming.
+        let mut jb = JitterBuffer::new(Duration::from_micros(PACKET_US));
+        let (mut seq, mut late_after_20_s) = (0u64, 0);
+        for tick in 0..30_000u64 {
+            // 1 ms ticks: a packet arrives every 10 ms (20 ms after capture)...
+            let now = tick * 1_000;
+            if now >= 20_000 && (now - 20_000) % PACKET_US == 0 {
+                jb.push(seq, seq * PACKET_US, now, ());
+                seq += 1;
+            }
+            // ...and the device takes 4 slots every 40 ms, just before the next arrival.
+            if now % 40_000 == 35_000 {
+                for _ in 0..4 {
+                    jb.pop();
+                }
+            }
+            if tick == 20_000 {
+                late_after_20_s = jb.stats.late;
+            }
+        }
+        assert!(jb.stats.late <= 10, "late packets keep coming: {:?}", jb.stats);
+        assert_eq!(jb.stats.late, late_after_20_s, "still late after 20 s: {:?}", jb.stats);
+        assert!(jb.stats.stretched > 0, "{:?}", jb.stats);
+    }
+
+    #[test]
+    fn lateness_boost_decays_without_late_packets() {
+        let mut jb = JitterBuffer::new(Duration::from_micros(PACKET_US));
+        for seq in 0..3 {
+            jb.push(seq, seq * PACKET_US, seq * PACKET_US + 1_000, ());
+        }
+        for _ in 0..4 {
+            jb.pop();
+        }
+        // Packet 3's slot was concealed: it is late, and the target grows by one packet,
+        // with stretch slots to get there.
+        jb.push(3, 3 * PACKET_US, 4 * PACKET_US + 1_000, ());
+        assert_eq!(jb.stats.late, 1);
+        assert_eq!(jb.target(), 3);
+        assert_eq!(jb.pop(), Playout::Stretch);
+        // Steady packets for 5 s: the boost is gone.
+        for seq in 4..504 {
+            jb.push(seq, seq * PACKET_US, seq * PACKET_US + 1_000, ());
+            jb.pop();
+        }
+        assert_eq!(jb.target(), 2);
+    }
+
+    #[test]
     fn reordered_packets_are_put_back_in_order() {
         // Every other pair arrives swapped.
         let o = simulate(30, 1.0, |i| Some(if i % 4 == 0 { 20_000 + PACKET_US + 1 } else { 20_000 }));
@@ -414,7 +511,7 @@ mod tests {
         for _ in 0..9 {
             match jb.pop() {
                 Playout::Play { seq, .. } | Playout::Conceal { seq } => handed.push(seq),
-                Playout::Wait => {}
+                Playout::Wait | Playout::Stretch => {}
             }
         }
         assert_eq!(handed, (0..9).collect::<Vec<_>>());
@@ -459,6 +556,9 @@ mod tests {
         assert_eq!(jb.pop(), Playout::Conceal { seq: 3 });
         jb.push(3, 3 * PACKET_US, 6 * PACKET_US, 3);
         assert_eq!(jb.stats.late, 1);
+        // Lateness deepens the buffer: two slots of stretch before packet 4.
+        assert_eq!(jb.pop(), Playout::Stretch);
+        assert_eq!(jb.pop(), Playout::Stretch);
         assert_eq!(jb.pop(), Playout::Play { seq: 4, payload: 4 });
         jb.push(4, 0, 0, 4);
         assert_eq!(jb.stats.late, 2, "a copy of a played packet is late too");

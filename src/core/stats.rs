@@ -72,6 +72,8 @@ pub struct AudioCounters {
     pub underruns: u64,
     /// Packets that arrived after their slot.
     pub late: u64,
+    /// Slots of concealment inserted to deepen the jitter buffer after late packets.
+    pub stretched: u64,
 }
 
 /// Something that happened in the session.
@@ -380,6 +382,7 @@ pub struct Summary {
     pub audio_packets_concealed: u64,
     pub audio_packets_recovered: u64,
     pub audio_packets_late: u64,
+    pub audio_slots_stretched: u64,
     pub audio_underruns: u64,
     /// Audio buffered on the client (jitter buffer and device ring) as each packet played.
     pub audio_buffer_ms: Percentiles,
@@ -638,6 +641,7 @@ impl Stats {
             audio_packets_concealed: self.audio.concealed,
             audio_packets_recovered: self.audio.recovered,
             audio_packets_late: self.audio.late,
+            audio_slots_stretched: self.audio.stretched,
             audio_underruns: self.audio.underruns,
             audio_buffer_ms: Percentiles::of(&self.audio_buffer),
             audio_latency_ms: Percentiles::of(&self.audio_latency),

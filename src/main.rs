@@ -1,4 +1,4 @@
-//! The `kumo` command line: `demo`, `host`, `connect`, `bench`.
+//! The `kumo` command line: `demo`, `host`, `connect`, `kiosk`, `latency`, `relay`, `fuzz`, `bench`.
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
@@ -83,6 +83,21 @@ enum Command {
         /// (0: for ever) [default: 30].
         #[arg(long, value_name = "SECS")]
         reconnect_timeout: Option<u64>,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        stream: StreamArgs,
+    },
+    /// Run as a kiosk: full screen, no pointer, the quit keys disabled; connects by itself,
+    /// shows an attract or reconnecting screen and tries again for ever on any failure. Only
+    /// the admin combination (default Ctrl+Alt+Shift+F12, `[kiosk] admin_exit`, optionally
+    /// behind `admin_pin`) exits. Settings: the config file's `[kiosk]` section.
+    Kiosk {
+        /// The host's address [default: `[kiosk] host`; with neither, the embedded demo host].
+        host: Option<SocketAddr>,
+        /// The host certificate's SHA-256 [default: `[kiosk] host_fingerprint`].
+        #[arg(long, value_name = "SHA256")]
+        host_fingerprint: Option<String>,
         #[command(flatten)]
         run: RunArgs,
         #[command(flatten)]
@@ -301,6 +316,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: journald and log files get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -323,6 +340,11 @@ fn interrupt_flag(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
 }
 
 fn window_options(run: &RunArgs, file: &Settings) -> anyhow::Result<WindowOptions> {
+    if run.headless && file.kiosk.enabled {
+        bail!(
+            "the config file turns kiosk mode on ([kiosk] enabled = true), which needs a window: leave out --headless"
+        );
+    }
     Ok(WindowOptions {
         vsync: run.vsync.or(file.vsync).unwrap_or_default(),
         overlay: run.overlay.or(file.overlay).unwrap_or(false),
@@ -332,7 +354,12 @@ fn window_options(run: &RunArgs, file: &Settings) -> anyhow::Result<WindowOption
         relative_mouse: run.relative_mouse.or(file.relative_mouse).unwrap_or(false),
         hotkeys: file.hotkeys.clone(),
         observer: None,
+        kiosk: file.kiosk.enabled.then(|| kiosk_options(file)),
     })
+}
+
+fn kiosk_options(file: &Settings) -> kumo::window::KioskOptions {
+    kumo::window::KioskOptions { policy: file.kiosk.policy.clone(), admin_exit: file.kiosk.admin_exit }
 }
 
 /// Whether to read gamepads: never headless, else as the flag, the file, or yes.
@@ -459,12 +486,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { run, stream } => {
             let file = settings()?;
             let interrupted = interrupt_flag(&rt);
-            let client = DemoClient {
-                input_script: input_script(&run)?,
-                gamepads: gamepads(&run, &file).then(|| file.gamepad_mappings.clone()),
-                audio: audio(&run, &file),
-                speakers: run.speakers.or(file.speakers),
-            };
+            let client = demo_client(&run, &file)?;
             let outcome = if run.headless {
                 kumo::demo::run_headless(&rt, stream.request(&file), client, duration(&run)?, &interrupted)?
             } else {
@@ -495,22 +517,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
             };
             let config = ClientConfig {
-                host,
-                verify,
-                request: stream.request(&file),
-                name: "kumo client".into(),
                 connect_timeout: Duration::from_secs(connect_timeout),
-                protocol_version: PROTOCOL_VERSION,
-                input_script: input_script(&run)?,
-                gamepads: gamepads(&run, &file),
-                gamepad_mappings: file.gamepad_mappings.clone(),
-                audio: audio(&run, &file),
-                speakers: run.speakers.or(file.speakers),
                 reconnect_timeout: match reconnect_timeout.or(file.reconnect_timeout) {
+                    _ if file.kiosk.enabled => None,
                     Some(0) => None,
                     Some(secs) => Some(Duration::from_secs(secs)),
                     None => Some(kumo::client::RECONNECT_TIMEOUT),
                 },
+                ..client_config((host, verify), "kumo client", &run, &stream, &file)?
             };
             let interrupted = interrupt_flag(&rt);
             let outcome = if run.headless {
@@ -519,6 +533,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 kumo::window::run(&rt, config, window_options(&run, &file)?, &interrupted)?
             };
             report(&outcome, run.stats_json.as_ref())
+        }
+        Command::Kiosk { host, host_fingerprint, run, stream } => {
+            let mut file = settings()?;
+            file.kiosk.enabled = true;
+            kiosk(&rt, (host, host_fingerprint), &run, &stream, &file)
         }
         Command::Latency { host, host_fingerprint, headless, inputs, out, impair, stream } => {
             let file = settings()?;
@@ -550,6 +569,72 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn demo_client(run: &RunArgs, file: &Settings) -> anyhow::Result<DemoClient> {
+    Ok(DemoClient {
+        input_script: input_script(run)?,
+        gamepads: gamepads(run, file).then(|| file.gamepad_mappings.clone()),
+        audio: audio(run, file),
+        speakers: run.speakers.or(file.speakers),
+    })
+}
+
+/// A client's settings from the flags and the file (5 s to connect, 30 s to reconnect).
+fn client_config(
+    (host, verify): (SocketAddr, Verify),
+    name: &str,
+    run: &RunArgs,
+    stream: &StreamArgs,
+    file: &Settings,
+) -> anyhow::Result<ClientConfig> {
+    Ok(ClientConfig {
+        host,
+        verify,
+        request: stream.request(file),
+        name: name.into(),
+        connect_timeout: Duration::from_secs(5),
+        protocol_version: PROTOCOL_VERSION,
+        input_script: input_script(run)?,
+        gamepads: gamepads(run, file),
+        gamepad_mappings: file.gamepad_mappings.clone(),
+        audio: audio(run, file),
+        speakers: run.speakers.or(file.speakers),
+        reconnect_timeout: Some(kumo::client::RECONNECT_TIMEOUT),
+    })
+}
+
+/// `kumo kiosk`: the configured host (or the embedded demo host) until the admin exit.
+fn kiosk(
+    rt: &tokio::runtime::Runtime,
+    (host, host_fingerprint): (Option<SocketAddr>, Option<String>),
+    run: &RunArgs,
+    stream: &StreamArgs,
+    file: &Settings,
+) -> anyhow::Result<ExitCode> {
+    if run.headless {
+        bail!("a kiosk needs a window: leave out --headless (or use `kumo connect --headless`)");
+    }
+    let interrupted = interrupt_flag(rt);
+    let options = window_options(run, file)?;
+    let outcome = match host.or(file.kiosk.host) {
+        None => kumo::demo::run_windowed(rt, stream.request(file), demo_client(run, file)?, options, &interrupted)?,
+        Some(host) => {
+            let Some(fp) = host_fingerprint.or_else(|| file.kiosk.host_fingerprint.clone()) else {
+                bail!(
+                    "the kiosk cannot verify host {host}: set host_fingerprint in the config file's [kiosk] section (or pass --host-fingerprint) to the SHA-256 that `kumo host` printed"
+                );
+            };
+            let verify = Verify::Pinned(Fingerprint::parse(&fp).context("the kiosk's host fingerprint")?);
+            // A kiosk reconnects for ever.
+            let config = ClientConfig {
+                reconnect_timeout: None,
+                ..client_config((host, verify), "kumo kiosk", run, stream, file)?
+            };
+            kumo::window::run(rt, config, options, &interrupted)?
+        }
+    };
+    report(&outcome, run.stats_json.as_ref())
 }
 
 /// `kumo host`: serves until Ctrl-C.

@@ -160,6 +160,31 @@ fn frame_time_graph(ui: &mut egui::Ui, m: &OverlayModel) {
 }
 
 /// Draws what `view` says over (or instead of) the video.
+/// The kiosk's admin PIN prompt, over everything.
+pub fn pin_ui(ui: &mut egui::Ui, pin: &crate::core::kiosk::PinView) {
+    egui::Area::new(egui::Id::unique("kumo-admin-pin"))
+        .anchor(Align2::CENTER_CENTER, Vec2::ZERO)
+        .interactable(false)
+        .order(egui::Order::Foreground)
+        .show(ui.ctx(), |ui| {
+            Frame::new().fill(Color32::from_gray(30)).corner_radius(CornerRadius::same(8)).inner_margin(24.0).show(
+                ui,
+                |ui| {
+                    ui.vertical_centered(|ui| {
+                        ui.label(RichText::new("Admin exit").color(Color32::WHITE).font(FontId::proportional(24.0)));
+                        ui.add_space(8.0);
+                        let dots = if pin.digits == 0 { "_".to_owned() } else { "●".repeat(pin.digits) };
+                        ui.label(RichText::new(dots).color(Color32::WHITE).font(FontId::monospace(28.0)));
+                        ui.add_space(8.0);
+                        ui.label(
+                            RichText::new(&pin.message).color(Color32::from_gray(200)).font(FontId::proportional(16.0)),
+                        );
+                    });
+                },
+            );
+        });
+}
+
 pub fn status_ui(ui: &mut egui::Ui, view: &View) {
     match view {
         View::Video => {}
@@ -193,10 +218,14 @@ pub fn status_ui(ui: &mut egui::Ui, view: &View) {
                         .corner_radius(CornerRadius::same(6))
                         .inner_margin(12.0)
                         .show(ui, |ui| {
-                            ui.label(
-                                RichText::new(format!("{text}  {elapsed_secs:.1} s"))
-                                    .color(Color32::WHITE)
-                                    .font(FontId::proportional(18.0)),
+                            // One line: the banner grows with its text rather than wrapping.
+                            ui.add(
+                                egui::Label::new(
+                                    RichText::new(format!("{text}  {elapsed_secs:.1} s"))
+                                        .color(Color32::WHITE)
+                                        .font(FontId::proportional(18.0)),
+                                )
+                                .wrap_mode(egui::TextWrapMode::Extend),
                             );
                         });
                 });

@@ -11,8 +11,9 @@
 use crate::client::{self, ClientConfig, ClientError, End, Session};
 use crate::clock;
 use crate::core::color::ColorSpace;
-use crate::core::hotkeys::{Action, Hotkeys, Key, Press};
+use crate::core::hotkeys::{Action, Chord, Hotkeys, Key, Press};
 use crate::core::input::{InputState, mouse_button};
+use crate::core::kiosk::{self, Kiosk, KioskView, PinKey};
 use crate::core::lab::Lab;
 use crate::core::layout::{self, PresentMode, Vsync};
 use crate::core::overlay::{FrameTimes, OverlayModel, StreamInfo};
@@ -59,6 +60,17 @@ pub struct WindowOptions {
     /// Sees every session event (the latency lab); its recent inputs fill the overlay's
     /// latency lines.
     pub observer: Option<Observer>,
+    /// Run as a kiosk (`kumo kiosk`): full screen, no cursor, no quit keys, sessions that
+    /// start again by themselves.
+    pub kiosk: Option<KioskOptions>,
+}
+
+/// Kiosk mode's settings.
+#[derive(Debug, Clone)]
+pub struct KioskOptions {
+    pub policy: kiosk::Policy,
+    /// The only key combination that closes the kiosk.
+    pub admin_exit: Chord,
 }
 
 /// The latency lab's view of a windowed session: every event the window applies also goes
@@ -180,6 +192,11 @@ struct App {
     /// Fractions of wheel steps and mouse counts not sent yet.
     scroll_rest: f64,
     motion_rest: (f64, f64),
+    /// Kiosk mode: its rules, and the config every new session starts from.
+    kiosk: Option<Kiosk>,
+    session_template: Option<ClientConfig>,
+    /// The pads' state at the last look (kiosk idle detection).
+    last_pads: Option<[crate::core::input::PadState; crate::core::input::MAX_PADS]>,
 }
 
 impl App {
@@ -193,8 +210,10 @@ impl App {
         let egui_ctx = egui::Context::default();
         egui_ctx.set_visuals(egui::Visuals::dark());
         let host = config.host.to_string();
-        let (color, overlay, fullscreen) =
-            (options.color.unwrap_or(ColorSpace::HOST_DEFAULT), options.overlay, options.fullscreen);
+        let (color, overlay) = (options.color.unwrap_or(ColorSpace::HOST_DEFAULT), options.overlay);
+        let fullscreen = options.fullscreen || options.kiosk.is_some();
+        let kiosk = options.kiosk.as_ref().map(|k| Kiosk::new(k.policy.clone(), host.clone()));
+        let session_template = kiosk.is_some().then(|| config.clone());
         Self {
             rt: rt.handle().clone(),
             config: Some(config),
@@ -229,6 +248,9 @@ impl App {
             streaming_ended: None,
             scroll_rest: 0.0,
             motion_rest: (0.0, 0.0),
+            kiosk,
+            session_template,
+            last_pads: None,
         }
     }
 
@@ -250,6 +272,14 @@ impl App {
             .with_min_inner_size(LogicalSize::new(160, 90));
         if self.fullscreen {
             attributes = attributes.with_fullscreen(Some(Fullscreen::Borderless(None)));
+        }
+        if self.kiosk.is_some() {
+            // Cover the whole monitor even where no window manager honours fullscreen (a
+            // bare X server, some kiosk compositors): its size, at its origin, undecorated.
+            if let Some(m) = event_loop.primary_monitor().or_else(|| event_loop.available_monitors().next()) {
+                attributes = attributes.with_inner_size(m.size()).with_position(m.position());
+            }
+            attributes = attributes.with_decorations(false);
         }
         let window = Arc::new(event_loop.create_window(attributes).context("could not create the window")?);
         let instance = Gpu::instance(None);
@@ -314,7 +344,7 @@ impl App {
     }
 
     fn connect(&mut self) {
-        let Some(config) = self.config.take() else { return };
+        let Some(config) = self.config.take().or_else(|| self.session_template.clone()) else { return };
         let wake = self.proxy.clone();
         let notify: Notify = Arc::new(move || {
             // Fails only once the event loop is gone.
@@ -339,6 +369,9 @@ impl App {
         let now = self.now();
         match result {
             Ok(session) => {
+                if let Some(kiosk) = &mut self.kiosk {
+                    kiosk.on_connected(now);
+                }
                 self.screen.on_connected(&session.welcome.host_name, now);
                 if self.options.color.is_none() {
                     self.color = session.welcome.color;
@@ -352,18 +385,61 @@ impl App {
             }
             Err(err) => {
                 tracing::error!("{err}");
-                self.screen.on_failed(&err.to_string(), now);
-                self.end = Some(Err(err));
+                if let Some(kiosk) = &mut self.kiosk {
+                    // A kiosk never gives up: it says why and tries again.
+                    kiosk.on_failed(&err.to_string(), now);
+                } else {
+                    self.screen.on_failed(&err.to_string(), now);
+                    self.end = Some(Err(err));
+                }
             }
         }
         self.request_redraw();
+    }
+
+    /// Does what the kiosk's rules ask.
+    fn kiosk_command(&mut self, command: Option<kiosk::Command>) {
+        match command {
+            None => {}
+            Some(kiosk::Command::Connect) => {
+                tracing::info!("kiosk: starting a session");
+                let host = self.session_template.as_ref().map(|c| c.host.to_string()).unwrap_or_default();
+                self.screen = Screen::new(host, self.now());
+                self.has_picture = false;
+                self.stopping = None;
+                self.end = None;
+                self.last_pads = None;
+                self.connect();
+            }
+            Some(kiosk::Command::EndSession(reason)) => {
+                tracing::warn!(?reason, "kiosk: ending the session");
+                self.finish_session();
+            }
+            Some(kiosk::Command::Exit) => {
+                tracing::info!("kiosk: the admin exit was used");
+                self.interrupted.store(true, Ordering::Relaxed);
+            }
+        }
+        self.request_redraw();
+    }
+
+    /// A player did something (kiosk idle tracking; the attract screen starts a session).
+    fn kiosk_activity(&mut self) {
+        let now = self.now();
+        let command = self.kiosk.as_mut().and_then(|k| k.on_input(now));
+        self.kiosk_command(command);
     }
 
     fn apply(&mut self, event: stats::Event) {
         match &event {
             stats::Event::Stream { .. } => self.stream_event = Some(event.clone()),
             stats::Event::IdrRequested => self.screen.on_recovery_requested(self.now()),
-            stats::Event::Reconnecting { attempt, reason } => self.screen.on_reconnecting(*attempt, reason, self.now()),
+            stats::Event::Reconnecting { attempt, reason } => {
+                self.screen.on_reconnecting(*attempt, reason, self.now());
+                if let Some(kiosk) = &mut self.kiosk {
+                    kiosk.on_reconnecting();
+                }
+            }
             _ => {}
         }
         if let Some(observer) = &self.options.observer {
@@ -423,7 +499,8 @@ impl App {
         if self.stopping.is_none() {
             self.finish_session();
         }
-        if self.session.is_none() && (self.end.is_some() || self.streaming_since.is_none()) {
+        let idle_kiosk = self.kiosk.as_ref().is_some_and(|k| !k.in_session()) && self.stopping.is_none();
+        if self.session.is_none() && (self.end.is_some() || self.streaming_since.is_none() || idle_kiosk) {
             event_loop.exit();
         }
     }
@@ -459,6 +536,9 @@ impl App {
         };
         let m = self.modifiers;
         let press = Press { ctrl: m.control_key(), alt: m.alt_key(), shift: m.shift_key(), key: hotkey };
+        if self.kiosk.is_some() && self.on_kiosk_key(event, press) {
+            return;
+        }
         // Hotkeys act on presses; a release always reaches the game, so a key pressed for the
         // game and released while the chord is held cannot stay down on the host.
         let action = if pressed { self.options.hotkeys.action(press) } else { None };
@@ -472,6 +552,11 @@ impl App {
             return;
         }
         if event.repeat {
+            return;
+        }
+        if self.kiosk.is_some() && action != Some(Action::ToggleOverlay) {
+            // A kiosk ignores the ordinary quit, fullscreen and capture keys.
+            tracing::info!(?action, "kiosk: ignoring a desktop hotkey");
             return;
         }
         match action {
@@ -494,6 +579,45 @@ impl App {
             None => {}
         }
         self.request_redraw();
+    }
+
+    /// Kiosk keys: the admin combination and the PIN prompt take keys before the game; any
+    /// other key counts as activity. Returns whether the key was used up.
+    fn on_kiosk_key(&mut self, event: &winit::event::KeyEvent, press: Press) -> bool {
+        use winit::keyboard::KeyCode;
+        let now = self.now();
+        let pressed = event.state == ElementState::Pressed;
+        let admin = self.options.kiosk.as_ref().map(|k| k.admin_exit);
+        if pressed && !event.repeat && admin == Some(press) {
+            self.release_input();
+            let command = self.kiosk.as_mut().and_then(|k| k.on_admin_combo(now));
+            self.kiosk_command(command);
+            return true;
+        }
+        if self.kiosk.as_ref().is_some_and(Kiosk::prompt_open) {
+            if pressed {
+                let key = match event.physical_key {
+                    PhysicalKey::Code(KeyCode::Enter | KeyCode::NumpadEnter) => Some(PinKey::Enter),
+                    PhysicalKey::Code(KeyCode::Escape) => Some(PinKey::Escape),
+                    PhysicalKey::Code(KeyCode::Backspace) => Some(PinKey::Backspace),
+                    PhysicalKey::Code(code) => match crate::keys::hotkey_key(code) {
+                        Key::Digit(d) => Some(PinKey::Digit(d)),
+                        _ => numpad_digit(code).map(PinKey::Digit),
+                    },
+                    PhysicalKey::Unidentified(_) => None,
+                };
+                if let Some(key) = key {
+                    let command = self.kiosk.as_mut().and_then(|k| k.on_pin_key(key, now));
+                    self.kiosk_command(command);
+                }
+            }
+            self.request_redraw();
+            return true;
+        }
+        if pressed {
+            self.kiosk_activity();
+        }
+        false
     }
 
     /// The pointer's position over the video, 0..=65535 on each axis (clamped to its edges).
@@ -574,7 +698,14 @@ impl App {
             .texture
             .create_view(&wgpu::TextureViewDescriptor { format: Some(gfx.view_format), ..Default::default() });
         let size = (gfx.config.width, gfx.config.height);
-        let screen_view = self.screen.view(now);
+        let mut screen_view = self.screen.view(now);
+        let mut pin_view = None;
+        if let Some(kiosk) = &self.kiosk {
+            if let KioskView::Screen { headline, detail, elapsed_secs } = kiosk.view(now) {
+                screen_view = View::Status { headline, detail, elapsed_secs };
+            }
+            pin_view = kiosk.pin_view(now);
+        }
         // The overlay model is built from the last full second.
         let model = self.overlay.then(|| {
             let summary = self.last_interval.clone().unwrap_or_else(|| self.interval.summary(Duration::from_secs(1)));
@@ -590,6 +721,9 @@ impl App {
             crate::overlay::status_ui(ui, &screen_view);
             if let Some(model) = &model {
                 crate::overlay::overlay_ui(ui, model);
+            }
+            if let Some(pin) = &pin_view {
+                crate::overlay::pin_ui(ui, pin);
             }
         });
         gfx.egui_state.handle_platform_output(&gfx.window, std::mem::take(&mut output.platform_output));
@@ -614,6 +748,9 @@ impl App {
             }));
             self.frame_times.on_present(now);
             self.screen.on_picture(now);
+            if let Some(kiosk) = &mut self.kiosk {
+                kiosk.on_picture(now);
+            }
         }
     }
 
@@ -624,7 +761,8 @@ impl App {
         {
             gfx.window.set_title(&title);
             let playing = self.screen.is_streaming() && self.captured;
-            gfx.window.set_cursor_visible(!playing);
+            // A kiosk never shows the desktop's pointer.
+            gfx.window.set_cursor_visible(!playing && self.kiosk.is_none());
             if self.options.relative_mouse {
                 // Relative mode: lock the pointer (or at least confine it) so turning never
                 // stops at the window's edge; release it with the capture.
@@ -645,8 +783,15 @@ impl App {
 
     /// The gamepad overlay combo (Back + Start + both bumpers on one pad), on its rising edge.
     fn check_pad_combo(&mut self) {
-        let Some(session) = &self.session else { return };
-        let held = session.input.current().pads.iter().any(|p| self.options.hotkeys.pad_combo(p.buttons));
+        let Some(pads) = self.session.as_ref().map(|s| s.input.current().pads) else { return };
+        let held = pads.iter().any(|p| self.options.hotkeys.pad_combo(p.buttons));
+        if self.kiosk.is_some() {
+            let moved = self.last_pads.is_some_and(|last| last != pads);
+            self.last_pads = Some(pads);
+            if moved {
+                self.kiosk_activity();
+            }
+        }
         if held && !self.combo_held {
             self.overlay = !self.overlay;
             self.request_redraw();
@@ -663,6 +808,13 @@ impl ApplicationHandler<Wake> for App {
         if let Err(err) = self.open_window(event_loop) {
             self.fatal = Some(err);
             event_loop.exit();
+            return;
+        }
+        let now = self.now();
+        if let Some(kiosk) = &mut self.kiosk {
+            let command = kiosk.start(now);
+            self.config = None;
+            self.kiosk_command(Some(command));
             return;
         }
         self.connect();
@@ -688,9 +840,25 @@ impl ApplicationHandler<Wake> for App {
                 if let Err(err) = &*end {
                     tracing::error!("{err}");
                 }
+                let now = self.now();
+                if let Some(kiosk) = &mut self.kiosk
+                    && !self.interrupted.load(Ordering::Relaxed)
+                {
+                    // A kiosk's session is over, never the kiosk.
+                    let command = match &*end {
+                        Ok(End::HostEnded(message)) => kiosk.on_session_over(Some(message), now),
+                        Ok(End::Stopped) => kiosk.on_session_over(None, now),
+                        Err(err) => {
+                            kiosk.on_failed(&err.to_string(), now);
+                            None
+                        }
+                    };
+                    self.kiosk_command(command);
+                    return;
+                }
                 match &*end {
-                    Ok(End::HostEnded(message)) => self.screen.on_ended(message, self.now()),
-                    Err(err) => self.screen.on_failed(&err.to_string(), self.now()),
+                    Ok(End::HostEnded(message)) => self.screen.on_ended(message, now),
+                    Err(err) => self.screen.on_failed(&err.to_string(), now),
                     Ok(End::Stopped) => {}
                 }
                 self.end = Some(*end);
@@ -708,6 +876,9 @@ impl ApplicationHandler<Wake> for App {
             gfx.egui_state.on_window_event(&gfx.window, &event).repaint.then(|| gfx.window.request_redraw());
         }
         match event {
+            WindowEvent::CloseRequested if self.kiosk.is_some() => {
+                tracing::info!("kiosk: ignoring a request to close the window (use the admin exit)");
+            }
             WindowEvent::CloseRequested => {
                 self.interrupted.store(true, Ordering::Relaxed);
                 self.quit(event_loop);
@@ -725,6 +896,9 @@ impl ApplicationHandler<Wake> for App {
                     MouseButton::Other(_) => 0,
                 };
                 let down = state == ElementState::Pressed;
+                if down {
+                    self.kiosk_activity();
+                }
                 self.input(|s| if down { s.mouse.buttons |= bit } else { s.mouse.buttons &= !bit });
             }
             WindowEvent::CursorMoved { position, .. } => {
@@ -793,10 +967,31 @@ impl ApplicationHandler<Wake> for App {
         self.update_title_and_cursor();
         self.check_pad_combo();
         let now = self.now();
-        if (self.screen.animating(now) || self.overlay) && self.last_redraw.elapsed() >= TICK {
+        let command = self.kiosk.as_mut().and_then(|k| k.tick(now));
+        self.kiosk_command(command);
+        let kiosk_screen = self.kiosk.as_ref().is_some_and(|k| k.view(now) != KioskView::Session || k.prompt_open());
+        if (self.screen.animating(now) || self.overlay || kiosk_screen) && self.last_redraw.elapsed() >= TICK {
             // A clock or the overlay's figures are on screen: keep them moving even without video.
             self.request_redraw();
         }
         event_loop.set_control_flow(ControlFlow::WaitUntil(Instant::now() + TICK));
     }
+}
+
+/// The digit of a numeric keypad key.
+fn numpad_digit(code: winit::keyboard::KeyCode) -> Option<u8> {
+    use winit::keyboard::KeyCode;
+    let digits = [
+        KeyCode::Numpad0,
+        KeyCode::Numpad1,
+        KeyCode::Numpad2,
+        KeyCode::Numpad3,
+        KeyCode::Numpad4,
+        KeyCode::Numpad5,
+        KeyCode::Numpad6,
+        KeyCode::Numpad7,
+        KeyCode::Numpad8,
+        KeyCode::Numpad9,
+    ];
+    digits.iter().position(|&c| c == code).map(|d| d as u8)
 }

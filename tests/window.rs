@@ -9,42 +9,12 @@
 
 #![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
 
+mod common;
+
+use common::desktop::{read_ppm, runtime_dir, tools_present, work_dir};
 use kumo::core::marker;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn have(tool: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success())
-}
-
-/// Whether the tools are there; fails under CI=true when they are not.
-fn tools_present() -> bool {
-    let missing: Vec<_> = ["xvfb-run", "import", "convert", "xdotool"].into_iter().filter(|t| !have(t)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI needs {missing:?} for the window test: run `make deps-test`"
-    );
-    eprintln!("skipping: {missing:?} not installed (make deps-test)");
-    false
-}
-
-fn work_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A private `XDG_RUNTIME_DIR` (Mesa and winit want one, mode 0700).
-fn runtime_dir(dir: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt as _;
-    let xdg = dir.join("xdg");
-    std::fs::create_dir_all(&xdg).unwrap();
-    std::fs::set_permissions(&xdg, std::fs::Permissions::from_mode(0o700)).unwrap();
-    xdg
-}
 
 /// Runs a shell script on a fresh Xvfb screen of 1920x1080.
 fn under_xvfb(dir: &Path, script: &str, env: &[(&str, &str)]) -> Output {
@@ -58,28 +28,6 @@ fn under_xvfb(dir: &Path, script: &str, env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
-}
-
-/// A binary PPM (P6) as (width, height, RGB bytes).
-fn read_ppm(path: &Path) -> (usize, usize, Vec<u8>) {
-    let bytes = std::fs::read(path).unwrap();
-    let mut fields = Vec::new();
-    let mut pos = 0;
-    while fields.len() < 4 {
-        while bytes[pos].is_ascii_whitespace() {
-            pos += 1;
-        }
-        let start = pos;
-        while !bytes[pos].is_ascii_whitespace() {
-            pos += 1;
-        }
-        fields.push(String::from_utf8_lossy(&bytes[start..pos]).into_owned());
-    }
-    assert_eq!(fields[0], "P6");
-    let (w, h): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
-    let data = bytes[pos + 1..].to_vec();
-    assert_eq!(data.len(), w * h * 3);
-    (w, h, data)
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //! in, settings out (the shell finds and reads the file).
 
 use super::color::ColorSpace;
-use super::hotkeys::{Action, Hotkeys, parse_chord, parse_pad_combo};
+use super::hotkeys::{Action, Chord, Hotkeys, Key, Press, parse_chord, parse_pad_combo};
+use super::kiosk::Policy;
 use super::layout::Vsync;
 use serde::Deserialize;
 use toml::Spanned;
@@ -39,6 +40,46 @@ pub struct Config {
     pub gamepad_mappings: Vec<String>,
     #[serde(default)]
     pub hotkeys: HotkeyConfig,
+    #[serde(default)]
+    pub kiosk: KioskConfig,
+}
+
+/// `[kiosk]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KioskConfig {
+    /// `kumo connect` runs as `kumo kiosk`.
+    pub enabled: Option<bool>,
+    /// The host to stream from ("address:port").
+    pub host: Option<Spanned<String>>,
+    pub host_fingerprint: Option<Spanned<String>>,
+    /// The key combination that exits the kiosk.
+    pub admin_exit: Option<Spanned<String>>,
+    /// Digits the admin exit asks for first.
+    pub admin_pin: Option<Spanned<String>>,
+    /// Seconds without input before a session ends for the next player (0: never).
+    pub idle_timeout: Option<u64>,
+    /// Seconds without a picture, while connected, before the session is restarted.
+    pub watchdog: Option<Spanned<u64>>,
+}
+
+/// The kiosk's checked settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KioskSettings {
+    pub enabled: bool,
+    pub host: Option<std::net::SocketAddr>,
+    pub host_fingerprint: Option<String>,
+    pub admin_exit: Chord,
+    pub policy: Policy,
+}
+
+/// The admin exit's default: a chord no game and no desktop uses.
+pub const ADMIN_EXIT: Chord = Press { ctrl: true, alt: true, shift: true, key: Key::F(12) };
+
+impl Default for KioskSettings {
+    fn default() -> Self {
+        Self { enabled: false, host: None, host_fingerprint: None, admin_exit: ADMIN_EXIT, policy: Policy::default() }
+    }
 }
 
 /// `[hotkeys]`.
@@ -86,6 +127,7 @@ pub struct Settings {
     pub reconnect_timeout: Option<u64>,
     pub gamepad_mappings: Vec<String>,
     pub hotkeys: Hotkeys,
+    pub kiosk: KioskSettings,
 }
 
 impl Settings {
@@ -143,6 +185,7 @@ impl Settings {
         if let Some(v) = &h.pad_overlay {
             hotkeys.pad_overlay = parse_pad_combo(v.get_ref()).map_err(|e| at(v.span(), "hotkeys.pad_overlay", e))?;
         }
+        let kiosk = kiosk_settings(&config.kiosk, &at)?;
         Ok(Self {
             width: config.width,
             height: config.height,
@@ -161,14 +204,66 @@ impl Settings {
             reconnect_timeout: config.reconnect_timeout,
             gamepad_mappings: config.gamepad_mappings,
             hotkeys,
+            kiosk,
         })
     }
+}
+
+/// Checks `[kiosk]`; `at` makes an error naming the line and the key.
+fn kiosk_settings(
+    k: &KioskConfig,
+    at: &dyn Fn(std::ops::Range<usize>, &str, String) -> ConfigError,
+) -> Result<KioskSettings, ConfigError> {
+    let mut kiosk = KioskSettings { enabled: k.enabled.unwrap_or(false), ..KioskSettings::default() };
+    if let Some(v) = &k.host {
+        kiosk.host = Some(v.get_ref().parse().map_err(|_| {
+            at(
+                v.span(),
+                "kiosk.host",
+                format!("\"{}\" is not an address and port like \"192.168.1.20:4433\"", v.get_ref()),
+            )
+        })?);
+    }
+    if let Some(v) = &k.host_fingerprint {
+        let hex = v.get_ref().chars().filter(char::is_ascii_hexdigit).count();
+        if hex != 64 || v.get_ref().chars().any(|c| !c.is_ascii_hexdigit() && c != ':') {
+            return Err(at(
+                v.span(),
+                "kiosk.host_fingerprint",
+                "a SHA-256 is 64 hex digits (colons allowed), as `kumo host` prints it".into(),
+            ));
+        }
+        kiosk.host_fingerprint = Some(v.get_ref().clone());
+    }
+    if let Some(v) = &k.admin_exit {
+        kiosk.admin_exit = parse_chord(v.get_ref()).map_err(|e| at(v.span(), "kiosk.admin_exit", e.to_string()))?;
+    }
+    if let Some(v) = &k.admin_pin {
+        let pin = v.get_ref();
+        if pin.is_empty() || pin.len() > super::kiosk::PIN_MAX_DIGITS || !pin.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(at(
+                v.span(),
+                "kiosk.admin_pin",
+                format!("a PIN is 1 to {} digits", super::kiosk::PIN_MAX_DIGITS),
+            ));
+        }
+        kiosk.policy.admin_pin = Some(pin.clone());
+    }
+    if let Some(secs) = k.idle_timeout {
+        kiosk.policy.idle_timeout = (secs > 0).then(|| std::time::Duration::from_secs(secs));
+    }
+    if let Some(v) = &k.watchdog {
+        if *v.get_ref() < 2 {
+            return Err(at(v.span(), "kiosk.watchdog", "at least 2 seconds (a reconnect needs time)".into()));
+        }
+        kiosk.policy.watchdog = std::time::Duration::from_secs(*v.get_ref());
+    }
+    Ok(kiosk)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::hotkeys::{Key, Press};
 
     #[test]
     fn the_example_in_packaging_parses() {
@@ -215,11 +310,34 @@ mod tests {
             ("width = \"wide\"\n", "line 1"),
             ("width = 99999999\n", "line 1"),
             ("audio = true\nspeakers = 4\n", "line 2: `speakers`"),
+            ("[kiosk]\nhost = \"arcade\"\n", "line 2: `kiosk.host`"),
+            ("[kiosk]\nhost_fingerprint = \"AB:CD\"\n", "line 2: `kiosk.host_fingerprint`"),
+            ("[kiosk]\nadmin_exit = \"Q\"\n", "line 2: `kiosk.admin_exit`"),
+            ("[kiosk]\nadmin_pin = \"12a4\"\n", "line 2: `kiosk.admin_pin`"),
+            ("[kiosk]\nwatchdog = 1\n", "line 2: `kiosk.watchdog`"),
+            ("[kiosk]\nhostname = \"x\"\n", "line 2"),
         ] {
             let err = Settings::parse(text, "/home/p/.config/kumo/config.toml").unwrap_err().to_string();
             assert!(err.starts_with("/home/p/.config/kumo/config.toml: "), "{err}");
             assert!(err.contains(needle), "`{needle}` not in: {err}");
         }
+    }
+
+    #[test]
+    fn the_kiosk_section_is_read() {
+        let fp = "AB:".repeat(31) + "AB";
+        let text = format!(
+            "[kiosk]\nenabled = true\nhost = \"10.0.0.5:4433\"\nhost_fingerprint = \"{fp}\"\nadmin_exit = \"Ctrl+Alt+K\"\nadmin_pin = \"0451\"\nidle_timeout = 0\nwatchdog = 20\n"
+        );
+        let k = Settings::parse(&text, "t.toml").unwrap().kiosk;
+        assert!(k.enabled);
+        assert_eq!(k.host, Some("10.0.0.5:4433".parse().unwrap()));
+        assert_eq!(k.host_fingerprint.as_deref(), Some(fp.as_str()));
+        assert_eq!(k.admin_exit, Press { ctrl: true, alt: true, shift: false, key: Key::Letter('K') });
+        assert_eq!(k.policy.admin_pin.as_deref(), Some("0451"));
+        assert_eq!(k.policy.idle_timeout, None);
+        assert_eq!(k.policy.watchdog, std::time::Duration::from_secs(20));
+        assert_eq!(Settings::parse("", "t").unwrap().kiosk, KioskSettings::default());
     }
 
     #[test]

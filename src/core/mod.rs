@@ -23,6 +23,7 @@ pub mod hotkeys;
 pub mod impair;
 pub mod input;
 pub mod jitter;
+pub mod kiosk;
 pub mod lab;
 pub mod layout;
 pub mod marker;

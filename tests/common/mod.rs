@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, dead_code)] // test helpers unwrap; not every test uses every helper
 
+pub(crate) mod desktop;
+
 use std::net::SocketAddr;
 use tokio::net::UdpSocket;
 

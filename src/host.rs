@@ -215,9 +215,14 @@ async fn serve_client(
     let (mut send, mut recv) = tokio::time::timeout(Duration::from_secs(5), conn.accept_bi())
         .await
         .map_err(|_| NetError::Connection(quinn::ConnectionError::TimedOut))??;
-    let Control::Hello(hello) = net::read_control(&mut recv).await? else {
-        conn.close(close::PROTOCOL_ERROR, b"expected Hello");
-        return Ok(());
+    let hello = match net::read_control(&mut recv).await? {
+        Control::Hello(hello) => hello,
+        // A probe (region choice): pongs, and no claim on the session slot.
+        Control::Ping { id, client_micros } => return answer_region_probe(conn, send, recv, (id, client_micros)).await,
+        _ => {
+            conn.close(close::PROTOCOL_ERROR, b"expected Hello");
+            return Ok(());
+        }
     };
     if hello.version != PROTOCOL_VERSION {
         tracing::warn!(%remote, client_version = hello.version, "refusing a client of another protocol version");
@@ -279,6 +284,35 @@ async fn serve_client(
     .await
     .ok();
     result
+}
+
+/// Pings a probe may send, and how long it may take.
+const PROBE_PINGS: u32 = 64;
+const PROBE_TIME: Duration = Duration::from_secs(10);
+
+/// Answers a probe's pings (the first already read) with pongs, then closes.
+async fn answer_region_probe(
+    conn: &Connection,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    first: (u32, u64),
+) -> Result<(), NetError> {
+    let answer = async {
+        let (mut id, mut client_micros) = first;
+        for _ in 0..PROBE_PINGS {
+            let pong = Control::Pong { id, client_micros, host_micros: clock::now_micros() };
+            net::write_control(&mut send, &pong).await?;
+            match net::read_control(&mut recv).await? {
+                Control::Ping { id: i, client_micros: c } => (id, client_micros) = (i, c),
+                _ => break,
+            }
+        }
+        Ok::<_, NetError>(())
+    };
+    // A probe that ends (or closes its connection) is done either way.
+    tokio::time::timeout(PROBE_TIME, answer).await.ok();
+    conn.close(close::FINISHED, b"probe answered");
+    Ok(())
 }
 
 /// What the host will actually stream for a client's request.

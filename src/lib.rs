@@ -21,6 +21,7 @@ pub mod net;
 pub mod overlay;
 pub mod pads;
 pub mod present;
+pub mod probe;
 pub mod relay;
 pub mod tls;
 pub mod window;

@@ -66,8 +66,9 @@ enum Command {
     },
     /// Connect to a running `kumo host`.
     Connect {
-        /// The host's address, e.g. 192.168.1.20:4433.
-        host: SocketAddr,
+        /// The host's address, e.g. 192.168.1.20:4433. Several: each is probed (as `kumo probe`)
+        /// and the best is used. None: the config file's `[[regions]]`, probed the same way.
+        hosts: Vec<SocketAddr>,
         /// The SHA-256 fingerprint `kumo host` printed at start; the connection fails unless
         /// the host's certificate matches it.
         #[arg(long, value_name = "SHA256", conflicts_with = "insecure_skip_verify")]
@@ -87,6 +88,15 @@ enum Command {
         run: RunArgs,
         #[command(flatten)]
         stream: StreamArgs,
+    },
+    /// Measure hosts (a few QUIC pings each: handshake, round trip, loss) and say which one
+    /// `kumo connect` would choose.
+    Probe {
+        /// Hosts to probe [default: the config file's `[[regions]]`].
+        hosts: Vec<SocketAddr>,
+        /// The SHA-256 the hosts' certificates must have (hosts given on the command line).
+        #[arg(long, value_name = "SHA256")]
+        host_fingerprint: Option<String>,
     },
     /// Run as a kiosk: full screen, no pointer, the quit keys disabled; connects by itself,
     /// shows an attract or reconnecting screen and tries again for ever on any failure. Only
@@ -500,7 +510,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             host(&rt, HostConfig { listen, name, max_fps, encoder_threads, identity })
         }
         Command::Connect {
-            host,
+            hosts,
             host_fingerprint,
             insecure_skip_verify,
             connect_timeout,
@@ -509,13 +519,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             stream,
         } => {
             let file = settings()?;
-            let verify = match (host_fingerprint, insecure_skip_verify) {
-                (Some(fp), _) => Verify::Pinned(Fingerprint::parse(&fp)?),
-                (None, true) => Verify::InsecureSkip,
-                (None, false) => bail!(
-                    "kumo cannot verify host {host}: pass --host-fingerprint with the SHA-256 that `kumo host` printed at start (or --insecure-skip-verify on a network you trust)"
-                ),
-            };
+            let (host, verify) = choose_host(&rt, &hosts, host_fingerprint, insecure_skip_verify, &file)?;
             let config = ClientConfig {
                 connect_timeout: Duration::from_secs(connect_timeout),
                 reconnect_timeout: match reconnect_timeout.or(file.reconnect_timeout) {
@@ -533,6 +537,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 kumo::window::run(&rt, config, window_options(&run, &file)?, &interrupted)?
             };
             report(&outcome, run.stats_json.as_ref())
+        }
+        Command::Probe { hosts, host_fingerprint } => {
+            let file = settings()?;
+            let candidates = candidates(&hosts, host_fingerprint.as_deref(), &file)?;
+            let (names, outcomes) = probe(&rt, &candidates);
+            print!("{}", kumo::core::probe::table(&names, &outcomes));
+            Ok(if kumo::core::probe::choose(&outcomes).is_some() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Kiosk { host, host_fingerprint, run, stream } => {
             let mut file = settings()?;
@@ -569,6 +580,81 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The host `kumo connect` streams from: the one named, or the best of several (or of the
+/// config file's regions) by probe, with the probe table printed.
+fn choose_host(
+    rt: &tokio::runtime::Runtime,
+    hosts: &[SocketAddr],
+    host_fingerprint: Option<String>,
+    insecure_skip_verify: bool,
+    file: &Settings,
+) -> anyhow::Result<(SocketAddr, Verify)> {
+    if hosts.len() == 1 {
+        let host = hosts[0];
+        let verify = match (host_fingerprint, insecure_skip_verify) {
+            (Some(fp), _) => Verify::Pinned(Fingerprint::parse(&fp)?),
+            (None, true) => Verify::InsecureSkip,
+            (None, false) => bail!(
+                "kumo cannot verify host {host}: pass --host-fingerprint with the SHA-256 that `kumo host` printed at start (or --insecure-skip-verify on a network you trust)"
+            ),
+        };
+        Ok((host, verify))
+    } else {
+        if insecure_skip_verify {
+            bail!("--insecure-skip-verify takes one host: choosing among hosts needs their fingerprints");
+        }
+        let candidates = candidates(hosts, host_fingerprint.as_deref(), file)?;
+        let (names, outcomes) = probe(rt, &candidates);
+        print!("{}", kumo::core::probe::table(&names, &outcomes));
+        let Some(best) = kumo::core::probe::choose(&outcomes) else {
+            bail!("none of the hosts answered the probe; check that they run and that the addresses are right");
+        };
+        Ok((candidates[best].1, candidates[best].2))
+    }
+}
+
+/// The hosts to choose from: those named (with the one fingerprint given), else the config
+/// file's regions. Each as (name, address, verification).
+fn candidates(
+    hosts: &[SocketAddr],
+    fingerprint: Option<&str>,
+    file: &Settings,
+) -> anyhow::Result<Vec<(String, SocketAddr, Verify)>> {
+    if hosts.is_empty() {
+        if file.regions.is_empty() {
+            bail!(
+                "no hosts to choose from: name them (kumo probe HOST HOST …) or list them as [[regions]] in the config file"
+            );
+        }
+        return file
+            .regions
+            .iter()
+            .map(|r| {
+                let fp = Fingerprint::parse(&r.host_fingerprint)
+                    .with_context(|| format!("the fingerprint of region {}", r.name))?;
+                Ok((format!("{} ({})", r.name, r.host), r.host, Verify::Pinned(fp)))
+            })
+            .collect();
+    }
+    let Some(fp) = fingerprint else {
+        bail!(
+            "kumo cannot verify the hosts: pass --host-fingerprint with the SHA-256 that `kumo host` printed at start"
+        );
+    };
+    let fp = Fingerprint::parse(fp)?;
+    Ok(hosts.iter().map(|&h| (h.to_string(), h, Verify::Pinned(fp))).collect())
+}
+
+/// Probes every candidate at once: their names and what was measured.
+fn probe(
+    rt: &tokio::runtime::Runtime,
+    candidates: &[(String, SocketAddr, Verify)],
+) -> (Vec<String>, Vec<kumo::core::probe::Outcome>) {
+    let targets: Vec<_> = candidates.iter().map(|(_, addr, verify)| (*addr, *verify)).collect();
+    let outcomes = rt.block_on(kumo::probe::probe_all(&targets));
+    (candidates.iter().map(|c| c.0.clone()).collect(), outcomes)
 }
 
 fn demo_client(run: &RunArgs, file: &Settings) -> anyhow::Result<DemoClient> {

@@ -42,6 +42,26 @@ pub struct Config {
     pub hotkeys: HotkeyConfig,
     #[serde(default)]
     pub kiosk: KioskConfig,
+    /// `[[regions]]`: hosts to choose from by probing.
+    #[serde(default)]
+    pub regions: Vec<RegionConfig>,
+}
+
+/// One `[[regions]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    pub name: Spanned<String>,
+    pub host: Spanned<String>,
+    pub host_fingerprint: Spanned<String>,
+}
+
+/// A host to choose from, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    pub name: String,
+    pub host: std::net::SocketAddr,
+    pub host_fingerprint: String,
 }
 
 /// `[kiosk]`.
@@ -128,6 +148,7 @@ pub struct Settings {
     pub gamepad_mappings: Vec<String>,
     pub hotkeys: Hotkeys,
     pub kiosk: KioskSettings,
+    pub regions: Vec<Region>,
 }
 
 impl Settings {
@@ -186,6 +207,18 @@ impl Settings {
             hotkeys.pad_overlay = parse_pad_combo(v.get_ref()).map_err(|e| at(v.span(), "hotkeys.pad_overlay", e))?;
         }
         let kiosk = kiosk_settings(&config.kiosk, &at)?;
+        let mut regions = Vec::new();
+        for r in &config.regions {
+            let host = r.host.get_ref().parse().map_err(|_| {
+                at(r.host.span(), "regions.host", format!("\"{}\" is not an address and port", r.host.get_ref()))
+            })?;
+            check_fingerprint(&r.host_fingerprint, "regions.host_fingerprint", &at)?;
+            regions.push(Region {
+                name: r.name.get_ref().clone(),
+                host,
+                host_fingerprint: r.host_fingerprint.get_ref().clone(),
+            });
+        }
         Ok(Self {
             width: config.width,
             height: config.height,
@@ -205,8 +238,22 @@ impl Settings {
             gamepad_mappings: config.gamepad_mappings,
             hotkeys,
             kiosk,
+            regions,
         })
     }
+}
+
+/// Checks that a value looks like the SHA-256 fingerprint `kumo host` prints.
+fn check_fingerprint(
+    v: &Spanned<String>,
+    key: &str,
+    at: &dyn Fn(std::ops::Range<usize>, &str, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let hex = v.get_ref().chars().filter(char::is_ascii_hexdigit).count();
+    if hex != 64 || v.get_ref().chars().any(|c| !c.is_ascii_hexdigit() && c != ':') {
+        return Err(at(v.span(), key, "a SHA-256 is 64 hex digits (colons allowed), as `kumo host` prints it".into()));
+    }
+    Ok(())
 }
 
 /// Checks `[kiosk]`; `at` makes an error naming the line and the key.
@@ -225,14 +272,7 @@ fn kiosk_settings(
         })?);
     }
     if let Some(v) = &k.host_fingerprint {
-        let hex = v.get_ref().chars().filter(char::is_ascii_hexdigit).count();
-        if hex != 64 || v.get_ref().chars().any(|c| !c.is_ascii_hexdigit() && c != ':') {
-            return Err(at(
-                v.span(),
-                "kiosk.host_fingerprint",
-                "a SHA-256 is 64 hex digits (colons allowed), as `kumo host` prints it".into(),
-            ));
-        }
+        check_fingerprint(v, "kiosk.host_fingerprint", at)?;
         kiosk.host_fingerprint = Some(v.get_ref().clone());
     }
     if let Some(v) = &k.admin_exit {
@@ -316,6 +356,14 @@ mod tests {
             ("[kiosk]\nadmin_pin = \"12a4\"\n", "line 2: `kiosk.admin_pin`"),
             ("[kiosk]\nwatchdog = 1\n", "line 2: `kiosk.watchdog`"),
             ("[kiosk]\nhostname = \"x\"\n", "line 2"),
+            (
+                "[[regions]]\nname = \"eu\"\nhost = \"eu.example\"\nhost_fingerprint = \"AB\"\n",
+                "line 3: `regions.host`",
+            ),
+            (
+                "[[regions]]\nname = \"eu\"\nhost = \"10.0.0.1:4433\"\nhost_fingerprint = \"AB\"\n",
+                "line 4: `regions.host_fingerprint`",
+            ),
         ] {
             let err = Settings::parse(text, "/home/p/.config/kumo/config.toml").unwrap_err().to_string();
             assert!(err.starts_with("/home/p/.config/kumo/config.toml: "), "{err}");
@@ -338,6 +386,19 @@ mod tests {
         assert_eq!(k.policy.idle_timeout, None);
         assert_eq!(k.policy.watchdog, std::time::Duration::from_secs(20));
         assert_eq!(Settings::parse("", "t").unwrap().kiosk, KioskSettings::default());
+    }
+
+    #[test]
+    fn regions_are_read_in_order() {
+        let fp = "0F".repeat(32);
+        let text = format!(
+            "[[regions]]\nname = \"eu-west\"\nhost = \"10.0.0.1:4433\"\nhost_fingerprint = \"{fp}\"\n\
+             [[regions]]\nname = \"us-east\"\nhost = \"[2001:db8::1]:4433\"\nhost_fingerprint = \"{fp}\"\n"
+        );
+        let r = Settings::parse(&text, "t.toml").unwrap().regions;
+        assert_eq!(r.len(), 2);
+        assert_eq!((r[0].name.as_str(), r[0].host), ("eu-west", "10.0.0.1:4433".parse().unwrap()));
+        assert_eq!(r[1].host, "[2001:db8::1]:4433".parse().unwrap());
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod overlay;
 pub mod pacing;
 pub mod pads;
 pub mod plot;
+pub mod probe;
 pub mod rng;
 pub mod scene;
 pub mod screen;

@@ -558,8 +558,14 @@ impl Thread {
                     self.decode(Some(&payload));
                     Some(payload.capture_micros)
                 }
-                Playout::Conceal { .. } | Playout::Stretch => {
+                Playout::Conceal { .. } => {
                     self.decode(None);
+                    None
+                }
+                Playout::Stretch => {
+                    // Concealment that deepens the buffer: counted as stretched, not lost.
+                    self.decode(None);
+                    self.counters.concealed -= 1;
                     None
                 }
                 Playout::Wait => {

@@ -36,20 +36,26 @@ pub async fn probe_all(candidates: &[(SocketAddr, Verify)]) -> Vec<Outcome> {
 
 /// Probes one host: handshake, then `PINGS` pings on a control stream.
 pub async fn probe(addr: SocketAddr, verify: Verify) -> Outcome {
-    match tokio::time::timeout(PROBE_TIMEOUT, measure(addr, verify)).await {
-        Ok(Ok(m)) => Outcome::Answered(m),
-        Ok(Err(why)) => Outcome::Failed(why),
-        Err(_) => Outcome::Failed(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
-    }
-}
-
-async fn measure(addr: SocketAddr, verify: Verify) -> Result<Measured, String> {
     let bind = if addr.is_ipv6() {
         SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
     } else {
         SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
     };
-    let endpoint = Endpoint::client(bind).map_err(|e| format!("no UDP socket: {e}"))?;
+    let endpoint = match Endpoint::client(bind) {
+        Ok(e) => e,
+        Err(e) => return Outcome::Failed(format!("no UDP socket: {e}")),
+    };
+    let outcome = match tokio::time::timeout(PROBE_TIMEOUT, measure(&endpoint, addr, verify)).await {
+        Ok(Ok(m)) => Outcome::Answered(m),
+        Ok(Err(why)) => Outcome::Failed(why),
+        Err(_) => Outcome::Failed(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+    };
+    // The connection's close drains outside the measurement, briefly.
+    tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await.ok();
+    outcome
+}
+
+async fn measure(endpoint: &Endpoint, addr: SocketAddr, verify: Verify) -> Result<Measured, String> {
     let (quic, seen) = tls::client_config(verify, net::transport()).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let conn =
@@ -77,6 +83,5 @@ async fn measure(addr: SocketAddr, verify: Verify) -> Result<Measured, String> {
     }
     let path = conn.stats().path;
     conn.close(close::FINISHED, b"probe done");
-    endpoint.wait_idle().await;
     Ok(Measured { handshake, rtts, packets_sent: path.sent_packets, packets_lost: path.lost_packets })
 }

@@ -399,6 +399,10 @@ impl App {
 
     /// Does what the kiosk's rules ask.
     fn kiosk_command(&mut self, command: Option<kiosk::Command>) {
+        if self.interrupted.load(Ordering::Relaxed) && command != Some(kiosk::Command::Exit) {
+            // Closing: start nothing new.
+            return;
+        }
         match command {
             None => {}
             Some(kiosk::Command::Connect) => {
@@ -438,6 +442,12 @@ impl App {
                 self.screen.on_reconnecting(*attempt, reason, self.now());
                 if let Some(kiosk) = &mut self.kiosk {
                     kiosk.on_reconnecting();
+                }
+            }
+            stats::Event::Reconnected { .. } => {
+                let now = self.now();
+                if let Some(kiosk) = &mut self.kiosk {
+                    kiosk.on_reconnected(now);
                 }
             }
             _ => {}
@@ -496,10 +506,11 @@ impl App {
     }
 
     fn quit(&mut self, event_loop: &ActiveEventLoop) {
+        // A kiosk with no session (attract, retry, between sessions) has nothing to stop.
+        let idle_kiosk = self.kiosk.is_some() && self.session.is_none() && self.stopping.is_none();
         if self.stopping.is_none() {
             self.finish_session();
         }
-        let idle_kiosk = self.kiosk.as_ref().is_some_and(|k| !k.in_session()) && self.stopping.is_none();
         if self.session.is_none() && (self.end.is_some() || self.streaming_since.is_none() || idle_kiosk) {
             event_loop.exit();
         }
@@ -516,6 +527,7 @@ impl App {
         if let Some(session) = &self.session
             && self.captured
             && self.focused
+            && !self.kiosk.as_ref().is_some_and(Kiosk::prompt_open)
         {
             session.input.modify(change);
         }
@@ -902,6 +914,11 @@ impl ApplicationHandler<Wake> for App {
                 self.input(|s| if down { s.mouse.buttons |= bit } else { s.mouse.buttons &= !bit });
             }
             WindowEvent::CursorMoved { position, .. } => {
+                // Motion keeps a session from idling out; it does not leave the attract
+                // screen (a pointer nudged by accident should not start a session).
+                if self.kiosk.as_ref().is_some_and(Kiosk::in_session) {
+                    self.kiosk_activity();
+                }
                 if let Some((x, y)) = self.pointer_on_video(position.x, position.y) {
                     self.input(|s| {
                         s.mouse.x = x;
@@ -961,8 +978,17 @@ impl ApplicationHandler<Wake> for App {
             self.quit(event_loop);
         }
         if self.stopping.is_some_and(|t| t.elapsed() >= STOP_GRACE) {
-            tracing::warn!("the session did not stop within {} s; closing anyway", STOP_GRACE.as_secs());
-            event_loop.exit();
+            if let Some(kiosk) = &mut self.kiosk
+                && !self.interrupted.load(Ordering::Relaxed)
+            {
+                // A kiosk leaves a stuck session behind and starts again.
+                tracing::warn!("kiosk: the session did not stop within {} s; leaving it", STOP_GRACE.as_secs());
+                self.stopping = None;
+                kiosk.on_failed("the last session did not stop", now_of(self.opened));
+            } else {
+                tracing::warn!("the session did not stop within {} s; closing anyway", STOP_GRACE.as_secs());
+                event_loop.exit();
+            }
         }
         self.update_title_and_cursor();
         self.check_pad_combo();
@@ -994,4 +1020,9 @@ fn numpad_digit(code: winit::keyboard::KeyCode) -> Option<u8> {
         KeyCode::Numpad9,
     ];
     digits.iter().position(|&c| c == code).map(|d| d as u8)
+}
+
+/// Time since `opened` (as `App::now`, for when `self` is partly borrowed).
+fn now_of(opened: Instant) -> Duration {
+    opened.elapsed()
 }

@@ -199,8 +199,8 @@ fn an_idle_kiosk_session_ends_for_the_attract_screen_and_a_key_starts_the_next()
     }
     let dir = work_dir("kumo-kiosk-idle");
     let x = Xvfb::start();
-    // No host named: the embedded demo host. No input for 4 s ends the session.
-    let mut kiosk = start_kiosk(&x, &dir, "[kiosk]\nidle_timeout = 4\n", &[]);
+    // No host named: the embedded demo host. No input for 8 s ends the session.
+    let mut kiosk = start_kiosk(&x, &dir, "[kiosk]\nidle_timeout = 8\n", &[]);
     wait_for_stream(&x, &dir, "1-streaming", Duration::from_secs(30));
     let start = Instant::now();
     let attract = loop {
@@ -208,10 +208,11 @@ fn an_idle_kiosk_session_ends_for_the_attract_screen_and_a_key_starts_the_next()
         if bright_share(&rgb) < 0.05 {
             break start.elapsed();
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "no attract screen 10 s after the last input");
+        assert!(start.elapsed() < Duration::from_secs(15), "no attract screen 15 s after streaming began");
         std::thread::sleep(Duration::from_millis(300));
     };
-    assert!(attract > Duration::from_secs(1), "the session ended {attract:?} after streaming started");
+    // The session ran its idle time first (less the time spent seeing it stream).
+    assert!(attract > Duration::from_secs(3), "the session ended {attract:?} after streaming was seen");
     let (picture, _) = changes(&x, &dir, "3-attract-still");
     assert!(picture < 500, "the attract screen should not be a stream ({picture} pixels changed)");
 

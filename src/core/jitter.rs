@@ -47,6 +47,9 @@ const CUT_EXCESS: usize = 10;
 const MAX_LATE_BOOST: usize = 10;
 /// Time without a late packet after which the lateness boost drops by one packet.
 const LATE_BOOST_DECAY_MICROS: u64 = 2_000_000;
+/// Late packets closer together than this are one event (a stall makes many late at once):
+/// one packet of boost for all of them.
+const LATE_EVENT_MICROS: u64 = 100_000;
 /// Largest playout-rate correction: ±0.5 % (inaudible as pitch, corrects 5 ms a second).
 pub const MAX_RATE_CORRECTION: f64 = 0.005;
 
@@ -150,7 +153,9 @@ impl<T> JitterBuffer<T> {
             Staleness::Fresh => {}
             Staleness::Late => {
                 self.stats.late += 1;
-                self.late_boost = (self.late_boost + 1).min(MAX_LATE_BOOST);
+                if self.late_boost == 0 || arrival_micros.saturating_sub(self.last_late_micros) >= LATE_EVENT_MICROS {
+                    self.late_boost = (self.late_boost + 1).min(MAX_LATE_BOOST);
+                }
                 self.last_late_micros = arrival_micros;
                 self.update_target();
                 if self.playing {

@@ -199,11 +199,18 @@ impl Kiosk {
         }
     }
 
-    /// The session lost its connection and is getting it back (the watchdog waits for it:
-    /// the session has its own time limit).
+    /// The session lost its connection and is getting it back: the watchdog waits until it
+    /// has (a kiosk's session reconnects for ever; its screen says so meanwhile).
     pub fn on_reconnecting(&mut self) {
         if let Phase::Connected { reconnecting, .. } = &mut self.phase {
             *reconnecting = true;
+        }
+    }
+
+    /// The session has its connection back: the watchdog watches again, from now.
+    pub fn on_reconnected(&mut self, now: Duration) {
+        if let Phase::Connected { since, last_picture, reconnecting } = &mut self.phase {
+            (*since, *last_picture, *reconnecting) = (now, None, false);
         }
     }
 
@@ -425,6 +432,14 @@ mod tests {
         assert_eq!(k.tick(s(30.0)), None);
         k.on_picture(s(31.0));
         assert_eq!(k.tick(s(40.9)), None);
+        // Reconnected but no picture since: the watchdog counts from the reconnection.
+        k.on_reconnecting();
+        k.on_reconnected(s(35.0));
+        assert_eq!(k.tick(s(44.9)), None);
+        assert_eq!(k.tick(s(45.0)), Some(Command::EndSession(EndReason::Watchdog)));
+        assert_eq!(k.on_session_over(None, s(45.1)), Some(Command::Connect));
+        k.on_connected(s(31.0));
+        k.on_picture(s(31.0));
         assert_eq!(k.tick(s(41.0)), Some(Command::EndSession(EndReason::Watchdog)));
         // Once stopped, it connects again at once (no attract screen).
         assert_eq!(k.on_session_over(None, s(41.2)), Some(Command::Connect));

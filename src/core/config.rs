@@ -60,7 +60,7 @@ pub struct RegionConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Region {
     pub name: String,
-    pub host: std::net::SocketAddr,
+    pub host: ::core::net::SocketAddr,
     pub host_fingerprint: String,
 }
 
@@ -87,7 +87,7 @@ pub struct KioskConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KioskSettings {
     pub enabled: bool,
-    pub host: Option<std::net::SocketAddr>,
+    pub host: Option<::core::net::SocketAddr>,
     pub host_fingerprint: Option<String>,
     pub admin_exit: Chord,
     pub policy: Policy,

@@ -280,12 +280,7 @@ pub async fn connect(config: ClientConfig) -> Result<Session, ClientError> {
 
 async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Session, ClientError> {
     let addr = config.host;
-    let bind = if addr.is_ipv6() {
-        SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
-    } else {
-        SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
-    };
-    let endpoint = Endpoint::client(bind)?;
+    let endpoint = Endpoint::client(net::any_port_for(addr))?;
     let (quic, seen) = tls::client_config(config.verify, net::transport())?;
     let connecting = endpoint
         .connect_with(quic.clone(), addr, "kumo-host")

@@ -24,6 +24,16 @@ pub mod close {
     pub const SUPERSEDED: VarInt = VarInt::from_u32(5);
 }
 
+/// The local address a client binds to reach `remote`: any port, on the wildcard address of
+/// the remote's family.
+pub fn any_port_for(remote: std::net::SocketAddr) -> std::net::SocketAddr {
+    if remote.is_ipv6() {
+        std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
+    } else {
+        std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
+    }
+}
+
 /// Stream reset code for a frame stream the receiver gave up on.
 pub const STREAM_REJECTED: VarInt = VarInt::from_u32(1);
 

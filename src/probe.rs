@@ -36,12 +36,7 @@ pub async fn probe_all(candidates: &[(SocketAddr, Verify)]) -> Vec<Outcome> {
 
 /// Probes one host: handshake, then `PINGS` pings on a control stream.
 pub async fn probe(addr: SocketAddr, verify: Verify) -> Outcome {
-    let bind = if addr.is_ipv6() {
-        SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
-    } else {
-        SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
-    };
-    let endpoint = match Endpoint::client(bind) {
+    let endpoint = match Endpoint::client(net::any_port_for(addr)) {
         Ok(e) => e,
         Err(e) => return Outcome::Failed(format!("no UDP socket: {e}")),
     };

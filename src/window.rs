@@ -978,13 +978,14 @@ impl ApplicationHandler<Wake> for App {
             self.quit(event_loop);
         }
         if self.stopping.is_some_and(|t| t.elapsed() >= STOP_GRACE) {
+            let now = self.now();
             if let Some(kiosk) = &mut self.kiosk
                 && !self.interrupted.load(Ordering::Relaxed)
             {
                 // A kiosk leaves a stuck session behind and starts again.
                 tracing::warn!("kiosk: the session did not stop within {} s; leaving it", STOP_GRACE.as_secs());
                 self.stopping = None;
-                kiosk.on_failed("the last session did not stop", now_of(self.opened));
+                kiosk.on_failed("the last session did not stop", now);
             } else {
                 tracing::warn!("the session did not stop within {} s; closing anyway", STOP_GRACE.as_secs());
                 event_loop.exit();
@@ -1020,9 +1021,4 @@ fn numpad_digit(code: winit::keyboard::KeyCode) -> Option<u8> {
         KeyCode::Numpad9,
     ];
     digits.iter().position(|&c| c == code).map(|d| d as u8)
-}
-
-/// Time since `opened` (as `App::now`, for when `self` is partly borrowed).
-fn now_of(opened: Instant) -> Duration {
-    opened.elapsed()
 }

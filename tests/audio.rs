@@ -13,7 +13,6 @@
 mod common;
 
 use kumo::core::sound;
-use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -340,32 +339,14 @@ fn no_audio_flag_asks_the_host_for_none() {
     assert!(stats["frames_decoded"].as_u64().unwrap() > 30, "{stats}");
 }
 
-/// A `kumo host` child process; killed on drop.
-struct HostProcess(Child);
-
-impl Drop for HostProcess {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
-
 #[test]
 fn lost_audio_datagrams_are_repaired_from_the_next_one_or_concealed() {
     let _serial = serial();
     let dir = work_dir("kumo-audio-loss");
     let conf = dir.join("alsa.conf");
     std::fs::write(&conf, "# no devices: the silent clock plays\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kumo"))
-        .args(["host", "--listen", "127.0.0.1:0", "--ephemeral"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let _host = HostProcess(child);
-    let addr: std::net::SocketAddr = lines.next().unwrap().unwrap().split_whitespace().nth(4).unwrap().parse().unwrap();
-    let fingerprint = lines.next().unwrap().unwrap().rsplit(' ').next().unwrap().to_owned();
+    let host = common::HostProcess::spawn(&["--listen".as_ref(), "127.0.0.1:0".as_ref(), "--ephemeral".as_ref()]);
+    let (addr, fingerprint) = (host.addr, host.fingerprint.clone());
     // Every 5th UDP packet dropped both ways: audio datagrams travel between video packets,
     // so most of their losses are single ones.
     let rt = kumo::runtime().unwrap();

@@ -10,10 +10,10 @@
 
 mod common;
 
+use common::HostProcess;
 use common::desktop::{Xvfb, runtime_dir, tools_present, work_dir};
-use std::io::BufRead as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// One kiosk at a time: two would share two cores with two software GPUs.
@@ -22,10 +22,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A child process, killed on drop (with its output pipe, kept open while it runs).
+/// A child process, killed on drop.
 struct Proc {
     child: Child,
-    _out: Option<std::process::ChildStdout>,
 }
 
 impl Drop for Proc {
@@ -37,25 +36,10 @@ impl Drop for Proc {
 
 /// `kumo host` on `listen`, keeping its identity in `dir`: the process, its address and its
 /// fingerprint.
-fn start_host(listen: &str, identity: &Path) -> (Proc, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kumo"))
-        .args(["host", "--listen", listen, "--identity"])
-        .arg(identity)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = || {
-        let mut l = String::new();
-        out.read_line(&mut l).unwrap();
-        l
-    };
-    let addr = line().split_whitespace().nth(4).unwrap().to_owned();
-    let fingerprint = line().trim_end().rsplit(' ').next().unwrap().to_owned();
-    line();
-    // The host's later output fits in the pipe; closing it would fail its next print.
-    (Proc { child, _out: Some(out.into_inner()) }, addr, fingerprint)
+fn start_host(listen: &str, identity: &Path) -> (HostProcess, String, String) {
+    let host = HostProcess::spawn(&["--listen".as_ref(), listen.as_ref(), "--identity".as_ref(), identity.as_os_str()]);
+    let (addr, fingerprint) = (host.addr.to_string(), host.fingerprint.clone());
+    (host, addr, fingerprint)
 }
 
 /// `kumo kiosk` on the virtual display, logging to `dir/kiosk.log`.
@@ -77,7 +61,7 @@ fn start_kiosk(x: &Xvfb, dir: &Path, config: &str, args: &[&str]) -> Proc {
         .stderr(log)
         .spawn()
         .unwrap();
-    Proc { child, _out: None }
+    Proc { child }
 }
 
 /// Two screenshots 0.8 s apart: how many pixels changed in the top 70 % of the screen (the

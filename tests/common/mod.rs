@@ -64,3 +64,44 @@ pub(crate) fn start_host(name: &str) -> TestHost {
     rt.spawn(host.serve(stop_rx));
     TestHost { rt, addr, fingerprint, game, stop }
 }
+
+/// A `kumo host` child process, killed on drop; its output pipe stays open while it runs (a
+/// closed pipe would fail the host's next print).
+pub(crate) struct HostProcess {
+    child: std::process::Child,
+    _out: std::process::ChildStdout,
+    pub(crate) addr: SocketAddr,
+    pub(crate) fingerprint: String,
+}
+
+impl HostProcess {
+    /// `kumo host` with these arguments (after `host`): its address and fingerprint are read
+    /// from the lines it prints at start.
+    pub(crate) fn spawn(args: &[&std::ffi::OsStr]) -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
+            .arg("host")
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = || {
+            let mut l = String::new();
+            out.read_line(&mut l).unwrap();
+            l
+        };
+        let addr = line().split_whitespace().nth(4).unwrap().parse().unwrap();
+        let fingerprint = line().trim_end().rsplit(' ').next().unwrap().to_owned();
+        line();
+        Self { child, _out: out.into_inner(), addr, fingerprint }
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}

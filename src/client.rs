@@ -49,7 +49,7 @@ pub enum ClientError {
     #[error("host {addr} did not answer within {secs} s; is `kumo host` running there, and is UDP port {port} reachable?", port = addr.port())]
     Unreachable { addr: SocketAddr, secs: u64 },
     #[error(
-        "host {addr} presented certificate {got}, but --host-fingerprint expects {want}; if the host was restarted it printed a new fingerprint: use that one"
+        "host {addr} presented certificate {got}, but this client expects {want} (from pairing or --host-fingerprint); if the host's identity was reset, pair again (`kumo pair {addr}`) or use the fingerprint it now prints"
     )]
     FingerprintMismatch { addr: SocketAddr, got: Fingerprint, want: Fingerprint },
     #[error("could not connect to host {addr}: {reason}")]
@@ -58,6 +58,8 @@ pub enum ClientError {
     VersionMismatch { ours: u16, host: u16, message: String },
     #[error("host {addr} refused the session: {message}")]
     Refused { addr: SocketAddr, message: String },
+    #[error("host {addr} refused this client: {message}")]
+    NotPaired { addr: SocketAddr, message: String },
     #[error("host {addr} broke the handshake: {reason}")]
     Handshake { addr: SocketAddr, reason: String },
     #[error("lost the connection to host {addr}: {source}")]
@@ -90,6 +92,9 @@ pub struct StreamRequest {
 pub struct ClientConfig {
     pub host: SocketAddr,
     pub verify: Verify,
+    /// The certificate this client presents, which hosts know it by once paired (`None`: none,
+    /// which only a host open to any client accepts).
+    pub identity: Option<tls::Identity>,
     pub request: StreamRequest,
     pub name: String,
     pub connect_timeout: Duration,
@@ -281,7 +286,7 @@ pub async fn connect(config: ClientConfig) -> Result<Session, ClientError> {
 async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Session, ClientError> {
     let addr = config.host;
     let endpoint = Endpoint::client(net::any_port_for(addr))?;
-    let (quic, seen) = tls::client_config(config.verify, net::transport())?;
+    let (quic, seen) = tls::client_config(config.verify, config.identity.as_ref(), net::transport())?;
     let connecting = endpoint
         .connect_with(quic.clone(), addr, "kumo-host")
         .map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
@@ -373,7 +378,8 @@ async fn handshake(
             conn.close(close::FINISHED, b"refused");
             Err(match reason {
                 RejectReason::VersionMismatch => ClientError::VersionMismatch { ours, host: host_version, message },
-                RejectReason::Busy | RejectReason::BadRequest => ClientError::Refused { addr, message },
+                RejectReason::NotPaired | RejectReason::Revoked => ClientError::NotPaired { addr, message },
+                _ => ClientError::Refused { addr, message },
             })
         }
         other => {
@@ -816,7 +822,9 @@ impl Link {
         }
         let (send, recv, welcome) = match handshake(&conn, &hello, self.addr).await {
             Ok(answer) => answer,
-            Err(err @ ClientError::VersionMismatch { .. }) => return Err(Fault::Fatal(err)),
+            Err(err @ (ClientError::VersionMismatch { .. } | ClientError::NotPaired { .. })) => {
+                return Err(Fault::Fatal(err));
+            }
             Err(err) => return Err(Fault::Retry(err.to_string())),
         };
         if welcome.audio != self.audio_format && self.audio.take().is_some() {

@@ -19,6 +19,12 @@ pub fn default_identity_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "kumo").map(|dirs| dirs.data_dir().join("host"))
 }
 
+/// Where a client keeps its certificate and the hosts it paired with
+/// (`~/.local/share/kumo/client/` on Linux, following `XDG_DATA_HOME`).
+pub fn default_client_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "kumo").map(|dirs| dirs.data_dir().join("client"))
+}
+
 /// Reads the named file, or the default one if it exists; returns the settings and the file
 /// they came from.
 pub fn load(named: Option<&Path>) -> anyhow::Result<(Settings, Option<PathBuf>)> {

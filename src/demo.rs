@@ -1,14 +1,18 @@
 //! `kumo demo`: the reference host and the client in one process, on loopback.
 //!
 //! Owns only the wiring: a host bound to 127.0.0.1 on a free port, and a client that pins the
-//! host's fresh certificate (no verification is skipped, even on loopback).
+//! host's fresh certificate (no verification is skipped, even on loopback). The two are paired
+//! from the start: the host streams only to the client's fresh certificate, as a real host
+//! streams only to clients paired with it.
 
 use crate::client::{ClientConfig, StreamRequest};
 use crate::core::script::Script;
+use crate::core::trust::PairedClient;
 use crate::core::wire::PROTOCOL_VERSION;
 use crate::headless::{self, Outcome};
-use crate::host::{Host, HostConfig};
-use crate::tls::{Fingerprint, Verify};
+use crate::host::{Host, HostConfig, HostTrust};
+use crate::tls::{Fingerprint, Identity, Role, Verify};
+use crate::trust::{ClientStore, unix_now};
 use crate::window::{self, WindowOptions};
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -62,10 +66,11 @@ fn run(
     demo: DemoClient,
     client: impl FnOnce(ClientConfig) -> anyhow::Result<Outcome>,
 ) -> anyhow::Result<Outcome> {
-    with_embedded_host(rt, |host, fingerprint| {
+    with_embedded_host(rt, |host, fingerprint, identity| {
         client(ClientConfig {
             host,
             verify: Verify::Pinned(fingerprint),
+            identity: Some(identity),
             request,
             name: "kumo demo client".into(),
             connect_timeout: Duration::from_secs(5),
@@ -80,12 +85,20 @@ fn run(
     })
 }
 
-/// Starts a reference host on 127.0.0.1 (a free port), runs `f` with its address and
-/// certificate fingerprint, then stops the host.
+/// Starts a reference host on 127.0.0.1 (a free port), paired with a fresh client identity,
+/// runs `f` with the host's address and certificate fingerprint and that identity, then stops
+/// the host.
 pub fn with_embedded_host<T>(
     rt: &Runtime,
-    f: impl FnOnce(SocketAddr, Fingerprint) -> anyhow::Result<T>,
+    f: impl FnOnce(SocketAddr, Fingerprint, Identity) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
+    let client = Identity::generate(Role::Client).context("making the demo client's certificate")?;
+    let paired = PairedClient {
+        name: "kumo demo client".into(),
+        fingerprint: client.fingerprint,
+        paired: unix_now(),
+        revoked: None,
+    };
     let host = {
         let _guard = rt.enter();
         Host::bind(HostConfig {
@@ -94,13 +107,14 @@ pub fn with_embedded_host<T>(
             max_fps: 240,
             encoder_threads: 0,
             identity: None,
+            trust: HostTrust::paired(ClientStore::in_memory(vec![paired])),
         })
         .context("starting the demo's host")?
     };
     let (addr, fingerprint) = (host.local_addr(), host.fingerprint());
     let (stop_host, stop_rx) = tokio::sync::watch::channel(false);
     let host_task = rt.spawn(host.serve(stop_rx));
-    let result = f(addr, fingerprint);
+    let result = f(addr, fingerprint, client);
     stop_host.send(true).ok();
     rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), host_task).await }).ok();
     result

@@ -5,7 +5,9 @@
 //! stream, and serves control requests (IDR, bitrate, ping, goodbye). A second client gets a
 //! clear refusal, except the same client coming back on a new connection after a network
 //! fault: its `Hello` carries the session's resume token, and the old connection hands the
-//! session (and the game as it was) over to the new one. It must not let a slow or silent client grow its memory: frames in flight
+//! session (and the game as it was) over to the new one. Unless it is open to any client, it
+//! streams only to clients whose certificate it paired with (`pair`, `trust`), and answers
+//! pairing runs while a PIN is offered. It must not let a slow or silent client grow its memory: frames in flight
 //! are capped, and past the cap a frame is dropped and the next one made an IDR.
 
 use crate::audio_send;
@@ -19,7 +21,10 @@ use crate::core::scene;
 use crate::core::wire::{Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
 use crate::encode::{self, Command, GameLink, Settings};
 use crate::net::{self, NetError, close};
-use crate::tls::{Fingerprint, HostIdentity, TlsError};
+use crate::pair::{self, Offer};
+use crate::tls;
+use crate::tls::{Fingerprint, Identity, Role, TlsError};
+use crate::trust::ClientStore;
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,6 +52,38 @@ pub struct HostConfig {
     /// The folder keeping the host's certificate and key, so that its fingerprint survives a
     /// restart; `None`: a fresh certificate each run.
     pub identity: Option<std::path::PathBuf>,
+    /// Who may stream, and the pairing PIN on offer.
+    pub trust: HostTrust,
+}
+
+/// Which clients a host streams to.
+#[derive(Clone)]
+pub struct HostTrust {
+    /// The clients it paired with.
+    pub clients: Arc<ClientStore>,
+    /// Stream only to paired clients (`kumo host`'s default); `false`: to any client (the
+    /// loud `--allow-unpaired`, and tests of other things).
+    pub require_pairing: bool,
+    /// A PIN to offer for pairing from the start (5 minutes, 3 tries).
+    pub pin: Option<crate::core::trust::Pin>,
+}
+
+impl HostTrust {
+    /// Any client may stream; no pairing on offer; nothing stored.
+    pub fn open() -> Self {
+        Self { clients: Arc::new(ClientStore::in_memory(Vec::new())), require_pairing: false, pin: None }
+    }
+
+    /// Only the clients in `clients` may stream.
+    pub fn paired(clients: ClientStore) -> Self {
+        Self { clients: Arc::new(clients), require_pairing: true, pin: None }
+    }
+}
+
+impl std::fmt::Debug for HostTrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostTrust").field("require_pairing", &self.require_pairing).finish_non_exhaustive()
+    }
 }
 
 /// Bounds on what a client may ask for.
@@ -71,19 +108,29 @@ pub struct Host {
     fingerprint: Fingerprint,
     config: HostConfig,
     game: Arc<GameLink>,
+    offer: Arc<Offer>,
 }
 
 impl Host {
     /// Binds the endpoint. Must run inside a tokio runtime.
     pub fn bind(config: HostConfig) -> Result<Self, HostError> {
         let identity = match &config.identity {
-            Some(dir) => HostIdentity::load_or_create(dir)?,
-            None => HostIdentity::generate()?,
+            Some(dir) => Identity::load_or_create(dir, Role::Host)?,
+            None => Identity::generate(Role::Host)?,
         };
         let server = identity.server_config(net::transport())?;
         let endpoint = Endpoint::server(server, config.listen)
             .map_err(|source| HostError::Bind { addr: config.listen, source })?;
-        Ok(Self { endpoint, fingerprint: identity.fingerprint, config, game: Arc::default() })
+        let offer = Arc::new(Offer::default());
+        if let Some(pin) = config.trust.pin {
+            offer.open(pin);
+        }
+        Ok(Self { endpoint, fingerprint: identity.fingerprint, config, game: Arc::default(), offer })
+    }
+
+    /// The host's pairing offer, to open (again) while it serves.
+    pub fn pairing(&self) -> Arc<Offer> {
+        self.offer.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -102,17 +149,17 @@ impl Host {
     /// Serves clients until `stop` turns true.
     pub async fn serve(self, mut stop: watch::Receiver<bool>) {
         let busy = Arc::new(Slot::default());
-        let config = Arc::new(self.config);
+        let host = Arc::new(Shared { config: self.config, fingerprint: self.fingerprint, offer: self.offer });
         loop {
             tokio::select! {
                 incoming = self.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
-                    let (busy, config, stop, game) = (busy.clone(), config.clone(), stop.clone(), self.game.clone());
+                    let (busy, host, stop, game) = (busy.clone(), host.clone(), stop.clone(), self.game.clone());
                     tokio::spawn(async move {
                         let remote = incoming.remote_address();
                         match incoming.await {
                             Ok(conn) => {
-                                if let Err(err) = serve_client(&conn, &config, &busy, stop, game).await {
+                                if let Err(err) = serve_client(&conn, &host, &busy, stop, game).await {
                                     tracing::info!(%remote, "session ended: {err:#}");
                                 }
                             }
@@ -126,6 +173,13 @@ impl Host {
         self.endpoint.close(close::HOST_SHUTDOWN, b"host shutting down");
         tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await.ok();
     }
+}
+
+/// What every connection's task shares.
+struct Shared {
+    config: HostConfig,
+    fingerprint: Fingerprint,
+    offer: Arc<Offer>,
 }
 
 /// How long a reconnecting client waits for its old connection to hand the session over
@@ -206,7 +260,7 @@ fn random_token() -> u64 {
 
 async fn serve_client(
     conn: &Connection,
-    config: &HostConfig,
+    host: &Shared,
     busy: &Slot,
     stop: watch::Receiver<bool>,
     game: Arc<GameLink>,
@@ -219,6 +273,15 @@ async fn serve_client(
         Control::Hello(hello) => hello,
         // A probe (region choice): pongs, and no claim on the session slot.
         Control::Ping { id, client_micros } => return answer_region_probe(conn, send, recv, (id, client_micros)).await,
+        Control::PairRequest { version, client_name, pake } => {
+            let side = pair::HostSide {
+                name: &host.config.name,
+                fingerprint: host.fingerprint,
+                offer: &host.offer,
+                clients: &host.config.trust.clients,
+            };
+            return pair::answer(conn, send, recv, (version, client_name, pake), side).await;
+        }
         _ => {
             conn.close(close::PROTOCOL_ERROR, b"expected Hello");
             return Ok(());
@@ -230,16 +293,24 @@ async fn serve_client(
             "this host speaks kumo protocol v{PROTOCOL_VERSION} and the client v{}; install the same kumo version on both",
             hello.version
         );
-        return refuse(conn, &mut send, RejectReason::VersionMismatch, message, close::VERSION_MISMATCH).await;
+        return net::refuse(conn, &mut send, RejectReason::VersionMismatch, message, close::VERSION_MISMATCH).await;
     }
+    let client = tls::peer_fingerprint(conn);
+    if let Err((reason, message)) = admit(&host.config, client) {
+        tracing::warn!(%remote, client = %hello.client_name, fingerprint = ?client.map(|f| f.to_string()), ?reason, "refusing a client");
+        return net::refuse(conn, &mut send, reason, message, close::NOT_PAIRED).await;
+    }
+    let config = &host.config;
     let Some(claim) = busy.claim(hello.resume_token).await else {
         let message =
             format!("host '{}' is already streaming to another client; try again when that session ends", config.name);
-        return refuse(conn, &mut send, RejectReason::Busy, message, close::BUSY).await;
+        return net::refuse(conn, &mut send, RejectReason::Busy, message, close::BUSY).await;
     };
     let settings = match negotiate(&hello, config) {
         Ok(s) => s,
-        Err(message) => return refuse(conn, &mut send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await,
+        Err(message) => {
+            return net::refuse(conn, &mut send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await;
+        }
     };
     tracing::info!(%remote, client = %hello.client_name, resumed = claim.resumed, ?settings, "streaming");
     let (frames_tx, frames_rx) = mpsc::channel(ENCODED_QUEUE);
@@ -250,7 +321,7 @@ async fn serve_client(
         Ok(w) => w,
         Err(err) => {
             let message = format!("the host could not start its encoder: {err}");
-            return refuse(conn, &mut send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await;
+            return net::refuse(conn, &mut send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await;
         }
     };
     let welcome = Welcome {
@@ -273,7 +344,10 @@ async fn serve_client(
             None
         }
     });
-    let result = stream(conn, send, recv, &worker, frames_rx, (stop, &claim.handover), &game).await;
+    // A paired client's standing is looked at again while it streams: revoking it ends the
+    // session within a second.
+    let revocable = client.filter(|_| config.trust.require_pairing).map(|fp| (&*config.trust.clients, fp));
+    let result = stream(conn, send, recv, (&worker, frames_rx), (stop, &claim.handover), &game, revocable).await;
     // Joining waits for at most one encode; keep it off the async workers.
     tokio::task::spawn_blocking(move || {
         worker.stop();
@@ -285,6 +359,45 @@ async fn serve_client(
     .ok();
     result
 }
+
+/// Whether `config` lets the client with certificate `client` stream.
+fn admit(config: &HostConfig, client: Option<Fingerprint>) -> Result<(), (RejectReason, String)> {
+    if !config.trust.require_pairing {
+        return Ok(());
+    }
+    let Some(fp) = client else {
+        let message = format!(
+            "this client is not paired with host '{}': it presented no certificate. Update kumo, then on the host run `kumo host --pair`, and `kumo pair HOST:PORT` on this client",
+            config.name
+        );
+        return Err((RejectReason::NotPaired, message));
+    };
+    match config.trust.clients.standing(fp) {
+        Ok(standing) => pair::admission(&standing, &config.name),
+        Err(err) => {
+            tracing::error!("could not read the paired clients: {err}");
+            Err((
+                RejectReason::BadRequest,
+                format!("host '{}' could not read its paired clients; its log says why", config.name),
+            ))
+        }
+    }
+}
+
+/// Ends the session of a client whose pairing was revoked (telling it why); whether it did.
+async fn end_if_revoked(conn: &Connection, send: &mut SendStream, clients: &ClientStore, fp: Fingerprint) -> bool {
+    let Ok(crate::core::trust::Standing::Revoked(c)) = clients.standing(fp) else { return false };
+    tracing::info!(client = %c.name, "the client was revoked; ending its session");
+    let message = "this client's pairing was revoked on the host; pair again to stream".to_owned();
+    net::write_control(send, &Control::Goodbye { reason: GoodbyeReason::Finished, message }).await.ok();
+    send.finish().ok();
+    tokio::time::timeout(Duration::from_millis(500), conn.closed()).await.ok();
+    conn.close(close::NOT_PAIRED, b"revoked");
+    true
+}
+
+/// How often a streaming client's pairing is looked at again.
+const REVOCATION_CHECK: Duration = Duration::from_secs(1);
 
 /// Pings a probe may send, and how long it may take.
 const PROBE_PINGS: u32 = 64;
@@ -390,31 +503,16 @@ async fn say_shutdown(conn: &Connection, send: &mut SendStream) {
     conn.close(close::HOST_SHUTDOWN, b"host shutting down");
 }
 
-async fn refuse(
-    conn: &Connection,
-    send: &mut SendStream,
-    reason: RejectReason,
-    message: String,
-    code: quinn::VarInt,
-) -> Result<(), NetError> {
-    let reject = Control::Reject { reason, host_version: PROTOCOL_VERSION, message: message.clone() };
-    net::write_control(send, &reject).await?;
-    send.finish()?;
-    // Let the client read the refusal and close; close ourselves if it does not.
-    tokio::time::timeout(Duration::from_secs(2), conn.closed()).await.ok();
-    conn.close(code, message.as_bytes());
-    Ok(())
-}
-
 async fn stream(
     conn: &Connection,
     mut send: SendStream,
     recv: RecvStream,
-    worker: &encode::Worker,
-    mut frames: mpsc::Receiver<Frame>,
+    (worker, mut frames): (&encode::Worker, mpsc::Receiver<Frame>),
     (mut stop, handover): (watch::Receiver<bool>, &tokio::sync::Notify),
     game: &GameLink,
+    revocable: Option<(&ClientStore, Fingerprint)>,
 ) -> Result<(), NetError> {
+    let mut standing_check = tokio::time::interval(REVOCATION_CHECK);
     let start = std::time::Instant::now();
     let mut inputs = InputReceiver::default();
     let mut probes = TokenBucket::new(PROBE_BURST, PROBE_RATE);
@@ -494,6 +592,11 @@ async fn stream(
                 Some(Err(err)) => break Err(err),
                 None => break Ok(()),
             },
+            _ = standing_check.tick(), if revocable.is_some() => {
+                if let Some((clients, fp)) = revocable && end_if_revoked(conn, &mut send, clients, fp).await {
+                    break Ok(());
+                }
+            }
             () = handover.notified() => {
                 tracing::info!(remote = %conn.remote_address(), "the client reconnected on a new connection; handing the session over");
                 conn.close(close::SUPERSEDED, b"resumed on a new connection");

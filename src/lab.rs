@@ -14,7 +14,7 @@ use crate::core::script::Script;
 use crate::core::stats::Stats;
 use crate::core::wire::PROTOCOL_VERSION;
 use crate::relay;
-use crate::tls::{Fingerprint, Verify};
+use crate::tls::{Fingerprint, Identity, Verify};
 use crate::window::{self, WindowOptions};
 use anyhow::Context as _;
 use std::fmt::Write as _;
@@ -37,6 +37,8 @@ const GRACE: Duration = Duration::from_millis(1500);
 pub struct LabOptions {
     /// A remote host and how to trust it; `None`: the embedded host.
     pub host: Option<(SocketAddr, Verify)>,
+    /// The certificate to present to a remote host (the embedded host makes its own pair).
+    pub identity: Option<Identity>,
     pub request: StreamRequest,
     pub inputs: u32,
     pub out: PathBuf,
@@ -68,7 +70,7 @@ pub fn run(rt: &Runtime, options: &LabOptions, interrupted: &Arc<AtomicBool>) ->
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("could not create the output folder {}", options.out.display()))?;
     let (script, length) = input_script(options.inputs, options.seed);
-    let measure = |host: SocketAddr, verify: Verify| -> anyhow::Result<(Lab, Stats)> {
+    let measure = |host: SocketAddr, verify: Verify, identity: Option<Identity>| -> anyhow::Result<(Lab, Stats)> {
         let _guard = rt.enter();
         let relay = if options.impairment.is_none() {
             None
@@ -78,6 +80,7 @@ pub fn run(rt: &Runtime, options: &LabOptions, interrupted: &Arc<AtomicBool>) ->
         let config = ClientConfig {
             host: relay.as_ref().map_or(host, |r| r.addr),
             verify,
+            identity,
             request: options.request,
             name: "kumo latency lab".into(),
             connect_timeout: Duration::from_secs(5),
@@ -98,9 +101,9 @@ pub fn run(rt: &Runtime, options: &LabOptions, interrupted: &Arc<AtomicBool>) ->
         result
     };
     let (lab, stats) = match options.host {
-        Some((host, verify)) => measure(host, verify)?,
-        None => crate::demo::with_embedded_host(rt, |host, fingerprint: Fingerprint| {
-            measure(host, Verify::Pinned(fingerprint))
+        Some((host, verify)) => measure(host, verify, options.identity.clone())?,
+        None => crate::demo::with_embedded_host(rt, |host, fingerprint: Fingerprint, identity| {
+            measure(host, Verify::Pinned(fingerprint), Some(identity))
         })?,
     };
     let s = stats.summary(Duration::from_secs(1));

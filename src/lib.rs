@@ -20,10 +20,12 @@ pub mod lab;
 pub mod net;
 pub mod overlay;
 pub mod pads;
+pub mod pair;
 pub mod present;
 pub mod probe;
 pub mod relay;
 pub mod tls;
+pub mod trust;
 pub mod window;
 
 /// The async runtime for the network shells: two worker threads named `kumo-net` (the

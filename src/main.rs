@@ -1,4 +1,5 @@
-//! The `kumo` command line: `demo`, `host`, `connect`, `kiosk`, `latency`, `relay`, `fuzz`, `bench`.
+//! The `kumo` command line: `demo`, `host`, `pair`, `connect`, `probe`, `kiosk`, `latency`, `relay`,
+//! `fuzz`, `bench`.
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
@@ -8,11 +9,13 @@ use kumo::core::config::Settings;
 use kumo::core::layout::Vsync;
 use kumo::core::script::Script;
 use kumo::core::stats::Summary;
+use kumo::core::trust::{Pin, date};
 use kumo::core::wire::PROTOCOL_VERSION;
 use kumo::demo::DemoClient;
 use kumo::headless::Outcome;
-use kumo::host::{Host, HostConfig};
-use kumo::tls::{Fingerprint, Verify};
+use kumo::host::{Host, HostConfig, HostTrust};
+use kumo::tls::{Fingerprint, Identity, Role, Verify};
+use kumo::trust::{ClientStore, KnownHosts};
 use kumo::window::WindowOptions;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,9 +63,38 @@ enum Command {
         /// restart (default: ~/.local/share/kumo/host).
         #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
         identity: Option<PathBuf>,
-        /// A fresh certificate for this run only (clients cannot reconnect across a restart).
+        /// A fresh certificate for this run only (clients cannot reconnect across a restart,
+        /// and pairings last only this run).
         #[arg(long)]
         ephemeral: bool,
+        /// Offer a pairing PIN (printed; good for 5 minutes and 3 tries): a client then runs
+        /// `kumo pair ADDRESS` and types it.
+        #[arg(long)]
+        pair: bool,
+        /// Stream to any client, paired or not. Anyone who can reach the port can then play:
+        /// for tests and trusted networks only; warned about at start.
+        #[arg(long)]
+        allow_unpaired: bool,
+        /// Print the paired clients (name, fingerprint, when paired or revoked) and exit.
+        #[arg(long, conflicts_with_all = ["pair", "revoke", "ephemeral"])]
+        list_clients: bool,
+        /// Revoke a paired client, by name or by fingerprint (or its first 8+ hex digits), and
+        /// exit. A running host ends that client's session within a second.
+        #[arg(long, value_name = "NAME|SHA256", conflicts_with_all = ["pair", "ephemeral"])]
+        revoke: Option<String>,
+    },
+    /// Pair this client with a host: run `kumo host --pair` there, then type the PIN it
+    /// prints. Afterwards `kumo connect HOST` needs no fingerprint, and the host lets this
+    /// client stream.
+    Pair {
+        /// The host's address, e.g. 192.168.1.20:4433.
+        host: SocketAddr,
+        /// The PIN the host printed (asked for on the terminal when left out).
+        #[arg(long)]
+        pin: Option<String>,
+        /// The name the host will know this client by [default: this machine's hostname].
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Connect to a running `kumo host`.
     Connect {
@@ -70,7 +102,7 @@ enum Command {
         /// and the best is used. None: the config file's `[[regions]]`, probed the same way.
         hosts: Vec<SocketAddr>,
         /// The SHA-256 fingerprint `kumo host` printed at start; the connection fails unless
-        /// the host's certificate matches it.
+        /// the host's certificate matches it [default: the one pairing (`kumo pair`) kept].
         #[arg(long, value_name = "SHA256", conflicts_with = "insecure_skip_verify")]
         host_fingerprint: Option<String>,
         /// Accept any host certificate. Only on a network you trust: anyone in the path can
@@ -396,12 +428,9 @@ fn latency(
     file: &Settings,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<ExitCode> {
-    let host = match (host, host_fingerprint) {
-        (Some(host), Some(fp)) => Some((host, Verify::Pinned(Fingerprint::parse(&fp)?))),
-        (Some(host), None) => bail!(
-            "kumo cannot verify host {host}: pass --host-fingerprint with the SHA-256 that `kumo host` printed at start"
-        ),
-        (None, _) => None,
+    let host = match host {
+        Some(host) => Some((host, verify_host(host, host_fingerprint.as_deref(), false)?)),
+        None => None,
     };
     let window = (!headless).then(|| WindowOptions {
         overlay: true,
@@ -409,6 +438,7 @@ fn latency(
         ..WindowOptions::default()
     });
     let options = kumo::lab::LabOptions {
+        identity: host.is_some().then(client_identity),
         host,
         request: *request,
         inputs,
@@ -423,7 +453,20 @@ fn latency(
 }
 
 /// `kumo fuzz`: each target for `seconds`, a line of figures each; fails if anything failed.
-fn fuzz(only: Option<&str>, seconds: u64, seed: u64, corpus: &std::path::Path) -> anyhow::Result<ExitCode> {
+/// With `write_seeds`, only writes each target's seeds into the corpus.
+fn fuzz(
+    only: Option<&str>,
+    (seconds, seed): (u64, u64),
+    corpus: &std::path::Path,
+    write_seeds: bool,
+) -> anyhow::Result<ExitCode> {
+    if write_seeds {
+        for t in kumo::fuzz::targets() {
+            kumo::fuzz::write_seeds(&t, corpus)?;
+        }
+        println!("seeds written to {}", corpus.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let targets: Vec<_> = kumo::fuzz::targets().into_iter().filter(|t| only.is_none_or(|o| o == t.name)).collect();
     if targets.is_empty() {
         bail!("no fuzz target is called {}; see `kumo fuzz --help`", only.unwrap_or_default());
@@ -505,10 +548,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             report(&outcome, run.stats_json.as_ref())
         }
-        Command::Host { listen, name, max_fps, encoder_threads, identity, ephemeral } => {
+        Command::Host {
+            listen,
+            name,
+            max_fps,
+            encoder_threads,
+            identity,
+            ephemeral,
+            pair,
+            allow_unpaired,
+            list_clients,
+            revoke,
+        } => {
             let identity = if ephemeral { None } else { identity.or_else(kumo::config::default_identity_dir) };
-            host(&rt, HostConfig { listen, name, max_fps, encoder_threads, identity })
+            let config = HostConfig { listen, name, max_fps, encoder_threads, identity, trust: HostTrust::open() };
+            host_command(&rt, config, (pair, allow_unpaired, list_clients), revoke)
         }
+        Command::Pair { host, pin, name } => pair(&rt, host, pin, name),
+
         Command::Connect {
             hosts,
             host_fingerprint,
@@ -519,7 +576,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             stream,
         } => {
             let file = settings()?;
-            let (host, verify) = choose_host(&rt, &hosts, host_fingerprint, insecure_skip_verify, &file)?;
+            let (host, verify) = choose_host(&rt, &hosts, host_fingerprint.as_deref(), insecure_skip_verify, &file)?;
             let config = ClientConfig {
                 connect_timeout: Duration::from_secs(connect_timeout),
                 reconnect_timeout: match reconnect_timeout.or(file.reconnect_timeout) {
@@ -565,14 +622,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Relay { listen, to, impair } => relay(&rt, listen, to, &impair),
         Command::Fuzz { target, seconds, seed, corpus, write_seeds } => {
-            if write_seeds {
-                for t in kumo::fuzz::targets() {
-                    kumo::fuzz::write_seeds(&t, &corpus)?;
-                }
-                println!("seeds written to {}", corpus.display());
-                return Ok(ExitCode::SUCCESS);
-            }
-            fuzz(target.as_deref(), seconds, seed, &corpus)
+            fuzz(target.as_deref(), (seconds, seed), &corpus, write_seeds)
         }
         Command::Bench { frames, seconds, audio_only } => {
             let interrupted = interrupt_flag(&rt);
@@ -587,25 +637,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn choose_host(
     rt: &tokio::runtime::Runtime,
     hosts: &[SocketAddr],
-    host_fingerprint: Option<String>,
+    host_fingerprint: Option<&str>,
     insecure_skip_verify: bool,
     file: &Settings,
 ) -> anyhow::Result<(SocketAddr, Verify)> {
     if hosts.len() == 1 {
         let host = hosts[0];
-        let verify = match (host_fingerprint, insecure_skip_verify) {
-            (Some(fp), _) => Verify::Pinned(Fingerprint::parse(&fp)?),
-            (None, true) => Verify::InsecureSkip,
-            (None, false) => bail!(
-                "kumo cannot verify host {host}: pass --host-fingerprint with the SHA-256 that `kumo host` printed at start (or --insecure-skip-verify on a network you trust)"
-            ),
-        };
-        Ok((host, verify))
+        Ok((host, verify_host(host, host_fingerprint, insecure_skip_verify)?))
     } else {
         if insecure_skip_verify {
             bail!("--insecure-skip-verify takes one host: choosing among hosts needs their fingerprints");
         }
-        let candidates = candidates(hosts, host_fingerprint.as_deref(), file)?;
+        let candidates = candidates(hosts, host_fingerprint, file)?;
         let (names, outcomes) = probe(rt, &candidates);
         print!("{}", kumo::core::probe::table(&names, &outcomes));
         let Some(best) = kumo::core::probe::choose(&outcomes) else {
@@ -613,6 +656,142 @@ fn choose_host(
         };
         Ok((candidates[best].1, candidates[best].2))
     }
+}
+
+/// How to check `host`: the fingerprint given, else the one pairing kept, else (only if asked
+/// for) not at all.
+fn verify_host(host: SocketAddr, fingerprint: Option<&str>, insecure_skip_verify: bool) -> anyhow::Result<Verify> {
+    if let Some(fp) = fingerprint {
+        return Ok(Verify::Pinned(Fingerprint::parse(fp)?));
+    }
+    if let Some(dir) = kumo::config::default_client_dir() {
+        let known = KnownHosts::in_dir(&dir);
+        if let Some(paired) = known.lookup(host)? {
+            tracing::info!(%host, name = %paired.name, "the host's certificate is the one pairing kept");
+            return Ok(Verify::Pinned(paired.fingerprint));
+        }
+    }
+    if insecure_skip_verify {
+        return Ok(Verify::InsecureSkip);
+    }
+    bail!(
+        "kumo cannot verify host {host}: this client is not paired with it. Run `kumo host --pair` on the host and `kumo pair {host}` here (or pass --host-fingerprint with the SHA-256 that `kumo host` printed at start)"
+    )
+}
+
+/// This client's certificate, kept in ~/.local/share/kumo/client so that hosts it paired with
+/// know it again; a fresh one (warned about) if that folder cannot be used.
+fn client_identity() -> Identity {
+    let kept = kumo::config::default_client_dir().map(|dir| Identity::load_or_create(&dir, Role::Client));
+    match kept {
+        Some(Ok(identity)) => identity,
+        Some(Err(err)) => {
+            tracing::warn!("{err}; using a certificate for this run only, which no host is paired with");
+            fresh_identity()
+        }
+        None => fresh_identity(),
+    }
+}
+
+fn fresh_identity() -> Identity {
+    // Generating a P-256 key fails only if the system has no randomness at all.
+    Identity::generate(Role::Client).unwrap_or_else(|e| panic!("cannot make a certificate: {e}"))
+}
+
+/// A random pairing PIN from the system's randomness.
+fn random_pin() -> anyhow::Result<Pin> {
+    use ring::rand::SecureRandom as _;
+    let rng = ring::rand::SystemRandom::new();
+    let mut failed = false;
+    let pin = Pin::random(|| {
+        let mut bytes = [0; 4];
+        failed |= rng.fill(&mut bytes).is_err();
+        u32::from_le_bytes(bytes)
+    });
+    if failed {
+        bail!("the system's random number source failed; cannot make a pairing PIN");
+    }
+    Ok(pin)
+}
+
+/// `kumo host`: lists or revokes paired clients, or serves (offering a PIN with `--pair`).
+fn host_command(
+    rt: &tokio::runtime::Runtime,
+    config: HostConfig,
+    (pair, allow_unpaired, list_clients): (bool, bool, bool),
+    revoke: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let clients = match &config.identity {
+        Some(dir) => ClientStore::in_dir(dir),
+        None => ClientStore::in_memory(Vec::new()),
+    };
+    if list_clients {
+        return list_paired(&clients);
+    }
+    if let Some(which) = revoke {
+        let revoked = clients.revoke(&which)?;
+        println!("revoked {} ({}); it can no longer stream from this host", revoked.name, revoked.fingerprint);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pin = pair.then(random_pin).transpose()?;
+    let trust = HostTrust { require_pairing: !allow_unpaired, pin, ..HostTrust::paired(clients) };
+    host(rt, HostConfig { trust, ..config })
+}
+
+/// `kumo host --list-clients`.
+fn list_paired(clients: &ClientStore) -> anyhow::Result<ExitCode> {
+    let list = clients.list()?;
+    if list.is_empty() {
+        println!("no paired clients; pair one with `kumo host --pair` here and `kumo pair ADDRESS` on the client");
+    }
+    for c in list {
+        let state = match c.revoked {
+            Some(when) => format!("revoked {}", date(when)),
+            None => format!("paired {}", date(c.paired)),
+        };
+        println!("{:<24} {} {state}", c.name, c.fingerprint);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kumo pair HOST`: asks for the PIN, pairs, and keeps the host's fingerprint.
+fn pair(
+    rt: &tokio::runtime::Runtime,
+    host: SocketAddr,
+    pin: Option<String>,
+    name: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let Some(dir) = kumo::config::default_client_dir() else {
+        bail!("this system has no home folder to keep the pairing in");
+    };
+    let identity = Identity::load_or_create(&dir, Role::Client)?;
+    let pin = if let Some(text) = pin {
+        text
+    } else {
+        eprint!("PIN shown by host {host}: ");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("could not read the PIN")?;
+        line
+    };
+    let pin = Pin::parse(pin.trim())?;
+    let name = name
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "kumo client".into());
+    let paired = rt.block_on(kumo::pair::pair(host, &identity, &name, pin, Duration::from_secs(5)))?;
+    let known = KnownHosts::in_dir(&dir);
+    let old = known.remember(kumo::trust::KnownHost {
+        address: host,
+        name: paired.host_name.clone(),
+        fingerprint: paired.host_fingerprint,
+        paired: kumo::trust::unix_now(),
+    })?;
+    println!("paired with host '{}' at {host} (certificate SHA-256: {})", paired.host_name, paired.host_fingerprint);
+    if let Some(old) = old.filter(|o| o.fingerprint != paired.host_fingerprint) {
+        println!("this replaces the certificate paired on {}: {}", date(old.paired), old.fingerprint);
+    }
+    println!("connect with: kumo connect {host}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The hosts to choose from: those named (with the one fingerprint given), else the config
@@ -677,6 +856,7 @@ fn client_config(
     Ok(ClientConfig {
         host,
         verify,
+        identity: Some(client_identity()),
         request: stream.request(file),
         name: name.into(),
         connect_timeout: Duration::from_secs(5),
@@ -706,12 +886,10 @@ fn kiosk(
     let outcome = match host.or(file.kiosk.host) {
         None => kumo::demo::run_windowed(rt, stream.request(file), demo_client(run, file)?, options, &interrupted)?,
         Some(host) => {
-            let Some(fp) = host_fingerprint.or_else(|| file.kiosk.host_fingerprint.clone()) else {
-                bail!(
-                    "the kiosk cannot verify host {host}: set host_fingerprint in the config file's [kiosk] section (or pass --host-fingerprint) to the SHA-256 that `kumo host` printed"
-                );
-            };
-            let verify = Verify::Pinned(Fingerprint::parse(&fp).context("the kiosk's host fingerprint")?);
+            let fp = host_fingerprint.or_else(|| file.kiosk.host_fingerprint.clone());
+            let verify = verify_host(host, fp.as_deref(), false).context(
+                "the kiosk cannot verify its host: pair it (`kumo pair`), or set host_fingerprint in the config file's [kiosk] section",
+            )?;
             // A kiosk reconnects for ever.
             let config = ClientConfig {
                 reconnect_timeout: None,
@@ -726,12 +904,21 @@ fn kiosk(
 /// `kumo host`: serves until Ctrl-C.
 fn host(rt: &tokio::runtime::Runtime, config: HostConfig) -> anyhow::Result<ExitCode> {
     let _guard = rt.enter();
+    let (require_pairing, pin) = (config.trust.require_pairing, config.trust.pin);
     let host = Host::bind(config)?;
     let addr = host.local_addr();
     let fingerprint = host.fingerprint();
     println!("kumo host listening on {addr} (UDP), protocol v{PROTOCOL_VERSION}");
     println!("certificate SHA-256: {fingerprint}");
-    println!("connect with: kumo connect {addr} --host-fingerprint {fingerprint} --headless");
+    if require_pairing {
+        println!("streams to paired clients only; pair a client with: kumo pair {addr}");
+    } else {
+        tracing::warn!("streaming to ANY client that reaches this port (--allow-unpaired)");
+        println!("connect with: kumo connect {addr} --host-fingerprint {fingerprint} --headless");
+    }
+    if let Some(pin) = pin {
+        println!("pairing PIN: {pin} (good for 5 minutes and 3 tries): on the client run `kumo pair {addr}`");
+    }
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

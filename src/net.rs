@@ -6,7 +6,7 @@
 //! policy; the host and client modules decide what to send.
 
 use crate::core::assemble::{AssembleError, Assembler, Frame};
-use crate::core::wire::{Control, WireError};
+use crate::core::wire::{Control, PROTOCOL_VERSION, RejectReason, WireError};
 use quinn::{RecvStream, SendStream, TransportConfig, VarInt};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,10 @@ pub mod close {
     pub const HOST_SHUTDOWN: VarInt = VarInt::from_u32(4);
     /// The client reconnected on a new connection, which took this session over.
     pub const SUPERSEDED: VarInt = VarInt::from_u32(5);
+    /// The host refused the client: not paired, or revoked.
+    pub const NOT_PAIRED: VarInt = VarInt::from_u32(6);
+    /// A pairing run ended without pairing.
+    pub const PAIRING_FAILED: VarInt = VarInt::from_u32(7);
 }
 
 /// The local address a client binds to reach `remote`: any port, on the wildcard address of
@@ -142,4 +146,22 @@ pub async fn read_controls(mut recv: RecvStream, out: tokio::sync::mpsc::Sender<
             return;
         }
     }
+}
+
+/// Refuses a client on its control stream with a `Reject` it can show, then closes with
+/// `code` once the client has read it (or after 2 s).
+pub async fn refuse(
+    conn: &quinn::Connection,
+    send: &mut SendStream,
+    reason: RejectReason,
+    message: String,
+    code: VarInt,
+) -> Result<(), NetError> {
+    let reject = Control::Reject { reason, host_version: PROTOCOL_VERSION, message: message.clone() };
+    write_control(send, &reject).await?;
+    send.finish()?;
+    // Let the client read the refusal and close; close ourselves if it does not.
+    tokio::time::timeout(Duration::from_secs(2), conn.closed()).await.ok();
+    conn.close(code, message.as_bytes());
+    Ok(())
 }

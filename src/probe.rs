@@ -51,7 +51,7 @@ pub async fn probe(addr: SocketAddr, verify: Verify) -> Outcome {
 }
 
 async fn measure(endpoint: &Endpoint, addr: SocketAddr, verify: Verify) -> Result<Measured, String> {
-    let (quic, seen) = tls::client_config(verify, net::transport()).map_err(|e| e.to_string())?;
+    let (quic, seen) = tls::client_config(verify, None, net::transport()).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let conn =
         endpoint.connect_with(quic, addr, "kumo-host").map_err(|e| e.to_string())?.await.map_err(|e| {

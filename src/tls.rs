@@ -1,111 +1,97 @@
-//! TLS for the QUIC connection: the host's self-signed identity and the client's pinned
-//! fingerprint check.
+//! TLS for the QUIC connection: the host's and the client's self-signed identities, the
+//! client's pinned check of the host, and the host's certificate request to the client.
 //!
-//! Owns certificate generation, fingerprints, and the rustls configurations (TLS 1.3 only,
-//! ALPN `kumo`). It must not offer a silent way around verification: skipping it takes an
-//! explicit `Verify::InsecureSkip`, which logs a warning every time it is used.
+//! Owns certificate generation and storage, and the rustls configurations (TLS 1.3 only,
+//! ALPN `kumo`). Both sides present a certificate (mutual TLS). The host asks for the
+//! client's but does not require one here: whether a client is paired is decided after the
+//! handshake (`peer_fingerprint`), so that a refusal can be a readable `Reject`, not a bare TLS
+//! alert. It must not offer a silent way around verification: skipping the host check takes
+//! an explicit `Verify::InsecureSkip`, which logs a warning every time it is used.
 
+pub use crate::core::trust::Fingerprint;
 use crate::core::wire::ALPN;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use std::fmt::Write as _;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum TlsError {
-    #[error("could not make the host certificate: {0}")]
+    #[error("could not make a certificate: {0}")]
     Certificate(#[from] rcgen::Error),
     #[error("TLS setup failed: {0}")]
     Rustls(#[from] rustls::Error),
     #[error("QUIC does not accept this TLS setup: {0}")]
     Quic(String),
     #[error(
-        "could not {action} the host identity in {}: {source}; check that the folder is writable by this user, or pass another with --identity",
+        "could not {action} the {role} identity in {}: {source}; check that the folder is writable by this user, or pass another with --identity",
         dir.display()
     )]
-    Identity { action: &'static str, dir: std::path::PathBuf, source: std::io::Error },
+    Identity { action: &'static str, role: &'static str, dir: std::path::PathBuf, source: std::io::Error },
     #[error(
-        "the host identity in {} is damaged ({reason}); move the folder away to make a new one (clients must then trust the new fingerprint)",
+        "the {role} identity in {} is damaged ({reason}); move the folder away to make a new one (its peers must then pair again)",
         dir.display()
     )]
-    BadIdentity { dir: std::path::PathBuf, reason: String },
-    #[error(
-        "'{0}' is not a SHA-256 fingerprint: expected 64 hex digits (colons allowed), as `kumo host` prints at start"
-    )]
-    BadFingerprint(String),
-}
-
-/// A SHA-256 certificate fingerprint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fingerprint(pub [u8; 32]);
-
-impl Fingerprint {
-    pub fn of(cert_der: &[u8]) -> Self {
-        let digest = ring::digest::digest(&ring::digest::SHA256, cert_der);
-        let mut out = [0; 32];
-        out.copy_from_slice(digest.as_ref());
-        Self(out)
-    }
-
-    /// Parses 64 hex digits, with or without colons, in either case.
-    pub fn parse(text: &str) -> Result<Self, TlsError> {
-        let digits: Vec<u8> = text.bytes().filter(|&b| b != b':').collect();
-        let bad = || TlsError::BadFingerprint(text.to_owned());
-        if digits.len() != 64 {
-            return Err(bad());
-        }
-        let mut out = [0; 32];
-        for (i, pair) in digits.chunks(2).enumerate() {
-            let hex = std::str::from_utf8(pair).map_err(|_| bad())?;
-            out[i] = u8::from_str_radix(hex, 16).map_err(|_| bad())?;
-        }
-        Ok(Self(out))
-    }
-}
-
-impl std::fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut s = String::with_capacity(95);
-        for (i, b) in self.0.iter().enumerate() {
-            if i > 0 {
-                s.push(':');
-            }
-            write!(s, "{b:02X}").ok();
-        }
-        f.write_str(&s)
-    }
+    BadIdentity { role: &'static str, dir: std::path::PathBuf, reason: String },
+    #[error(transparent)]
+    BadFingerprint(#[from] crate::core::trust::BadFingerprint),
 }
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The host's TLS identity: a self-signed certificate, fresh or kept in a folder so that a
-/// restarted host keeps its fingerprint (and clients reconnect to it).
-pub struct HostIdentity {
+/// Which side an identity belongs to: its files are named after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Host,
+    Client,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Host => "host",
+            Self::Client => "client",
+        }
+    }
+}
+
+/// A TLS identity: a self-signed certificate and its key, fresh or kept in a folder so that a
+/// restarted host keeps its fingerprint (and clients reconnect to it), and a client stays the
+/// one its hosts paired with.
+#[derive(Clone)]
+pub struct Identity {
     pub fingerprint: Fingerprint,
     cert: CertificateDer<'static>,
     key_pkcs8: Vec<u8>,
 }
 
-impl HostIdentity {
-    pub fn generate() -> Result<Self, TlsError> {
-        let certified = rcgen::generate_simple_self_signed(vec!["kumo-host".to_owned()])?;
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity").field("fingerprint", &self.fingerprint.to_string()).finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    pub fn generate(role: Role) -> Result<Self, TlsError> {
+        let certified = rcgen::generate_simple_self_signed(vec![format!("kumo-{}", role.name())])?;
         let cert = certified.cert.der().clone();
         Ok(Self { fingerprint: Fingerprint::of(&cert), cert, key_pkcs8: certified.signing_key.serialize_der() })
     }
 
-    /// The identity kept in `dir` (`host-cert.der`, `host-key.der`), made and saved there on
-    /// first use. The key file is readable by its owner only.
-    pub fn load_or_create(dir: &std::path::Path) -> Result<Self, TlsError> {
-        let (cert_path, key_path) = (dir.join("host-cert.der"), dir.join("host-key.der"));
-        let io = |action, source| TlsError::Identity { action, dir: dir.to_owned(), source };
+    /// The identity kept in `dir` (`host-cert.der` and `host-key.der`, or `client-…`), made and
+    /// saved there on first use. The key file is readable by its owner only.
+    pub fn load_or_create(dir: &std::path::Path, role: Role) -> Result<Self, TlsError> {
+        let name = role.name();
+        let (cert_path, key_path) = (dir.join(format!("{name}-cert.der")), dir.join(format!("{name}-key.der")));
+        let io = |action, source| TlsError::Identity { action, role: name, dir: dir.to_owned(), source };
         match (std::fs::read(&cert_path), std::fs::read(&key_path)) {
             (Ok(cert), Ok(key_pkcs8)) => {
-                let bad = |reason: String| TlsError::BadIdentity { dir: dir.to_owned(), reason };
+                let bad = |reason: String| TlsError::BadIdentity { role: name, dir: dir.to_owned(), reason };
                 // Parse the key to find damage now, not at the first client.
                 ring::signature::EcdsaKeyPair::from_pkcs8(
                     &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
@@ -119,7 +105,7 @@ impl HostIdentity {
                 Ok(Self { fingerprint: Fingerprint::of(&cert), cert: CertificateDer::from(cert), key_pkcs8 })
             }
             (Err(a), Err(_)) if a.kind() == std::io::ErrorKind::NotFound => {
-                let identity = Self::generate()?;
+                let identity = Self::generate(role)?;
                 create_private_dir(dir).map_err(|e| io("create", e))?;
                 write_private(&key_path, &identity.key_pkcs8).map_err(|e| io("save", e))?;
                 write_private(&cert_path, &identity.cert).map_err(|e| io("save", e))?;
@@ -130,10 +116,11 @@ impl HostIdentity {
     }
 
     pub fn server_config(&self, transport: Arc<quinn::TransportConfig>) -> Result<quinn::ServerConfig, TlsError> {
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_pkcs8.clone()));
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        let key = self.key();
+        let provider = provider();
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])?
-            .with_no_client_auth()
+            .with_client_cert_verifier(Arc::new(AnyClientCert { provider }))
             .with_single_cert(vec![self.cert.clone()], key)?;
         tls.alpn_protocols = vec![ALPN.to_vec()];
         let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
@@ -141,16 +128,76 @@ impl HostIdentity {
         config.transport_config(transport);
         Ok(config)
     }
+
+    fn key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_pkcs8.clone()))
+    }
 }
 
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+/// The fingerprint of the certificate the peer presented on `conn` (`None`: it presented none).
+pub fn peer_fingerprint(conn: &quinn::Connection) -> Option<Fingerprint> {
+    let chain = conn.peer_identity()?.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    chain.first().map(|cert| Fingerprint::of(cert))
+}
+
+/// The host's check of client certificates during the handshake: well-formed, and the client
+/// proves it holds the key. Whether the client is paired is the host's decision afterwards.
+/// Not mandatory, so a client with none still gets a readable refusal.
+#[derive(Debug)]
+struct AnyClientCert {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for AnyClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        rustls::server::ParsedCertificate::try_from(end_entity)?;
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("kumo speaks TLS 1.3 only".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+pub(crate) fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
 /// Writes a file readable by its owner only, whole or not at all (a temporary file renamed
 /// into place, so two hosts starting at once never see half a key).
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -179,9 +226,18 @@ impl SeenCertificate {
     }
 }
 
+/// What the client's verifier does with the host's certificate: check it, or (pairing only,
+/// where the PIN proves the host instead) record it. Pairing's mode is not a `Verify`, so no
+/// streaming connection can select it.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    Verify(Verify),
+    Pairing,
+}
+
 #[derive(Debug)]
 struct PinnedVerifier {
-    verify: Verify,
+    check: Check,
     seen: Arc<SeenCertificate>,
     provider: Arc<CryptoProvider>,
 }
@@ -197,12 +253,14 @@ impl ServerCertVerifier for PinnedVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let got = Fingerprint::of(end_entity);
         *self.seen.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(got);
-        match self.verify {
-            Verify::Pinned(want) if want == got => Ok(ServerCertVerified::assertion()),
-            Verify::Pinned(want) => Err(rustls::Error::General(format!(
+        match self.check {
+            Check::Verify(Verify::Pinned(want)) if want == got => Ok(ServerCertVerified::assertion()),
+            Check::Verify(Verify::Pinned(want)) => Err(rustls::Error::General(format!(
                 "host certificate fingerprint {got} does not match the expected {want}"
             ))),
-            Verify::InsecureSkip => {
+            // The pairing run proves the host with the PIN before anything is trusted.
+            Check::Pairing => Ok(ServerCertVerified::assertion()),
+            Check::Verify(Verify::InsecureSkip) => {
                 tracing::warn!(%got, "NOT verifying the host's certificate (--insecure-skip-verify)");
                 Ok(ServerCertVerified::assertion())
             }
@@ -233,20 +291,44 @@ impl ServerCertVerifier for PinnedVerifier {
     }
 }
 
-/// A client configuration that checks the host as `verify` says; `seen` records the
-/// certificate the host presented.
+/// A client configuration that checks the host as `verify` says and presents `identity` (if
+/// any) to the host; `seen` records the certificate the host presented.
 pub fn client_config(
     verify: Verify,
+    identity: Option<&Identity>,
+    transport: Arc<quinn::TransportConfig>,
+) -> Result<(quinn::ClientConfig, Arc<SeenCertificate>), TlsError> {
+    make_client_config(Check::Verify(verify), identity, transport)
+}
+
+/// The configuration of a pairing run: it presents `identity` and accepts the host's
+/// certificate for now, recording it in `seen`; the PIN then proves which host it was.
+pub fn pairing_client_config(
+    identity: &Identity,
+    transport: Arc<quinn::TransportConfig>,
+) -> Result<(quinn::ClientConfig, Arc<SeenCertificate>), TlsError> {
+    make_client_config(Check::Pairing, Some(identity), transport)
+}
+
+fn make_client_config(
+    check: Check,
+    identity: Option<&Identity>,
     transport: Arc<quinn::TransportConfig>,
 ) -> Result<(quinn::ClientConfig, Arc<SeenCertificate>), TlsError> {
     let provider = provider();
     let seen = Arc::new(SeenCertificate::default());
-    let verifier = PinnedVerifier { verify, seen: seen.clone(), provider: provider.clone() };
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+    let verifier = PinnedVerifier { check, seen: seen.clone(), provider: provider.clone() };
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let mut tls = match identity {
+        Some(id) => builder.with_client_auth_cert(vec![id.cert.clone()], id.key())?,
+        None => builder.with_no_client_auth(),
+    };
+    if matches!(check, Check::Pairing) {
+        tls.resumption = rustls::client::Resumption::disabled();
+    }
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
@@ -259,31 +341,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fingerprints_print_and_parse() {
-        let fp = Fingerprint::of(b"certificate");
-        let text = fp.to_string();
-        assert_eq!(text.len(), 95);
-        assert_eq!(Fingerprint::parse(&text).unwrap(), fp);
-        assert_eq!(Fingerprint::parse(&text.replace(':', "").to_lowercase()).unwrap(), fp);
-        assert!(Fingerprint::parse("AB:CD").is_err());
-        assert!(Fingerprint::parse(&"zz".repeat(32)).is_err());
-    }
-
-    #[test]
     fn a_kept_identity_keeps_its_fingerprint_and_its_key_private() {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("kumo-identity-{}", std::process::id()));
         std::fs::remove_dir_all(&dir).ok();
-        let first = HostIdentity::load_or_create(&dir.join("host")).unwrap();
-        let again = HostIdentity::load_or_create(&dir.join("host")).unwrap();
+        let first = Identity::load_or_create(&dir.join("host"), Role::Host).unwrap();
+        let again = Identity::load_or_create(&dir.join("host"), Role::Host).unwrap();
         assert_eq!(first.fingerprint, again.fingerprint, "a restarted host must keep its certificate");
-        assert_ne!(first.fingerprint, HostIdentity::generate().unwrap().fingerprint);
+        assert_ne!(first.fingerprint, Identity::generate(Role::Host).unwrap().fingerprint);
         let mode = std::fs::metadata(dir.join("host/host-key.der")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the private key must be readable by its owner only");
         again.server_config(crate::net::transport()).expect("the kept key still signs");
         // A damaged key is reported, not replaced behind the user's back.
         std::fs::write(dir.join("host/host-key.der"), b"garbage").unwrap();
-        let err = HostIdentity::load_or_create(&dir.join("host")).err().expect("a damaged key is an error");
+        let err = Identity::load_or_create(&dir.join("host"), Role::Host).expect_err("a damaged key is an error");
         assert!(err.to_string().contains("damaged"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -22,6 +22,7 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
             max_fps: 60,
             encoder_threads: 1,
             identity: None,
+            trust: kumo::host::HostTrust::open(),
         })
         .unwrap()
     };
@@ -41,6 +42,7 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
     let config = ClientConfig {
         host: relay.addr,
         verify: Verify::Pinned(fingerprint),
+        identity: None,
         request: StreamRequest {
             width: 1280,
             height: 720,

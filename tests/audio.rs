@@ -345,7 +345,12 @@ fn lost_audio_datagrams_are_repaired_from_the_next_one_or_concealed() {
     let dir = work_dir("kumo-audio-loss");
     let conf = dir.join("alsa.conf");
     std::fs::write(&conf, "# no devices: the silent clock plays\n").unwrap();
-    let host = common::HostProcess::spawn(&["--listen".as_ref(), "127.0.0.1:0".as_ref(), "--ephemeral".as_ref()]);
+    let host = common::HostProcess::spawn(&[
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--ephemeral".as_ref(),
+        "--allow-unpaired".as_ref(),
+    ]);
     let (addr, fingerprint) = (host.addr, host.fingerprint.clone());
     // Every 5th UDP packet dropped both ways: audio datagrams travel between video packets,
     // so most of their losses are single ones.

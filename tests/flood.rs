@@ -29,7 +29,7 @@ fn junk_datagrams_and_streams_neither_grow_the_host_nor_stop_the_stream() {
     let (addr, fingerprint) = (host.addr, host.fingerprint);
     let result = rt.block_on(async move {
         let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-        let (config, _) = tls::client_config(Verify::Pinned(fingerprint), net::transport()).unwrap();
+        let (config, _) = tls::client_config(Verify::Pinned(fingerprint), None, net::transport()).unwrap();
         let conn = endpoint.connect_with(config, addr, "kumo-host").unwrap().await.unwrap();
         let (mut send, mut recv) = conn.open_bi().await.unwrap();
         let hello = Hello {

@@ -39,6 +39,7 @@ fn scripted_client(host: &TestHost, target: SocketAddr, script: &str) -> ClientC
     ClientConfig {
         host: target,
         verify: Verify::Pinned(host.fingerprint),
+        identity: None,
         request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, min_bitrate_kbps: None },
         name: "input test client".into(),
         connect_timeout: Duration::from_secs(10),

@@ -37,7 +37,13 @@ impl Drop for Proc {
 /// `kumo host` on `listen`, keeping its identity in `dir`: the process, its address and its
 /// fingerprint.
 fn start_host(listen: &str, identity: &Path) -> (HostProcess, String, String) {
-    let host = HostProcess::spawn(&["--listen".as_ref(), listen.as_ref(), "--identity".as_ref(), identity.as_os_str()]);
+    let host = HostProcess::spawn(&[
+        "--listen".as_ref(),
+        listen.as_ref(),
+        "--identity".as_ref(),
+        identity.as_os_str(),
+        "--allow-unpaired".as_ref(),
+    ]);
     let (addr, fingerprint) = (host.addr.to_string(), host.fingerprint.clone());
     (host, addr, fingerprint)
 }

@@ -30,6 +30,7 @@ fn start_host() -> Running {
             max_fps: 120,
             encoder_threads: 1,
             identity: None,
+            trust: kumo::host::HostTrust::open(),
         })
         .unwrap()
     };
@@ -44,6 +45,7 @@ fn config(r: &Running, verify: Verify) -> ClientConfig {
     ClientConfig {
         host: r.addr,
         verify,
+        identity: None,
         request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, min_bitrate_kbps: None },
         name: "test client".into(),
         connect_timeout: Duration::from_secs(5),
@@ -146,6 +148,7 @@ fn an_absent_host_is_reported_in_a_sentence() {
     let c = ClientConfig {
         host: silent.local_addr().unwrap(),
         verify: Verify::Pinned(Fingerprint([0; 32])),
+        identity: None,
         request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, min_bitrate_kbps: None },
         name: "test".into(),
         connect_timeout: Duration::from_millis(500),

@@ -22,6 +22,7 @@ fn host_config(listen: SocketAddr, identity: Option<&Path>) -> HostConfig {
         max_fps: 60,
         encoder_threads: 1,
         identity: identity.map(Path::to_path_buf),
+        trust: kumo::host::HostTrust::open(),
     }
 }
 
@@ -44,6 +45,7 @@ fn client_config(target: SocketAddr, fingerprint: kumo::tls::Fingerprint, reconn
     ClientConfig {
         host: target,
         verify: Verify::Pinned(fingerprint),
+        identity: None,
         request: StreamRequest { width: 640, height: 360, fps: 60, bitrate_kbps: 2000, min_bitrate_kbps: None },
         name: "reconnect test client".into(),
         connect_timeout: Duration::from_secs(5),

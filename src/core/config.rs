@@ -249,8 +249,7 @@ fn check_fingerprint(
     key: &str,
     at: &dyn Fn(std::ops::Range<usize>, &str, String) -> ConfigError,
 ) -> Result<(), ConfigError> {
-    let hex = v.get_ref().chars().filter(char::is_ascii_hexdigit).count();
-    if hex != 64 || v.get_ref().chars().any(|c| !c.is_ascii_hexdigit() && c != ':') {
+    if crate::core::trust::Fingerprint::parse(v.get_ref()).is_err() {
         return Err(at(v.span(), key, "a SHA-256 is 64 hex digits (colons allowed), as `kumo host` prints it".into()));
     }
     Ok(())

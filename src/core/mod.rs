@@ -39,4 +39,5 @@ pub mod script;
 pub mod sequence;
 pub mod sound;
 pub mod stats;
+pub mod trust;
 pub mod wire;

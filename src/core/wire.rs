@@ -15,7 +15,7 @@ use super::input::Press;
 use thiserror::Error;
 
 /// Version of the protocol this build speaks. Bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// ALPN identifier. It carries no version on purpose: a version mismatch must reach the
 /// handshake, where it gets a clear message, instead of failing inside TLS.
@@ -192,7 +192,48 @@ pub enum RejectReason {
     VersionMismatch,
     Busy,
     BadRequest,
+    /// The client's certificate is not among the host's paired clients.
+    NotPaired,
+    /// The client was paired, and the host's owner revoked it.
+    Revoked,
+    /// The host is not accepting a pairing now (no PIN offered, expired, used, tries spent).
+    PairingClosed,
+    /// The client could not prove the PIN.
+    WrongPin,
 }
+
+impl RejectReason {
+    const ALL: [Self; 7] = [
+        Self::VersionMismatch,
+        Self::Busy,
+        Self::BadRequest,
+        Self::NotPaired,
+        Self::Revoked,
+        Self::PairingClosed,
+        Self::WrongPin,
+    ];
+
+    fn code(self) -> u8 {
+        match self {
+            Self::VersionMismatch => 1,
+            Self::Busy => 2,
+            Self::BadRequest => 3,
+            Self::NotPaired => 4,
+            Self::Revoked => 5,
+            Self::PairingClosed => 6,
+            Self::WrongPin => 7,
+        }
+    }
+
+    fn from_code(code: u8) -> Result<Self, WireError> {
+        Self::ALL.into_iter().find(|r| r.code() == code).ok_or(WireError::UnknownCode { what: "reject reason", code })
+    }
+}
+
+/// The SPAKE2 message of a pairing run (a side byte and a curve point).
+pub const PAKE_MESSAGE_LEN: usize = 33;
+/// A pairing run's key-confirmation tag (HMAC-SHA-256).
+pub const PAIR_TAG_LEN: usize = 32;
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,6 +323,26 @@ pub enum Control {
         weak: u16,
         duration_ms: u16,
     },
+    /// Client → host, instead of `Hello`: start pairing with the PIN the host shows (SPAKE2's
+    /// first message, never the PIN itself).
+    PairRequest {
+        version: u16,
+        client_name: String,
+        pake: [u8; PAKE_MESSAGE_LEN],
+    },
+    /// Host → client: SPAKE2's answer.
+    PairChallenge {
+        host_name: String,
+        pake: [u8; PAKE_MESSAGE_LEN],
+    },
+    /// Client → host: proof that the client derived the same key (so knew the PIN).
+    PairConfirm {
+        tag: [u8; PAIR_TAG_LEN],
+    },
+    /// Host → client: the host's proof, sent after it stored the client as paired.
+    Paired {
+        tag: [u8; PAIR_TAG_LEN],
+    },
 }
 
 mod tag {
@@ -295,10 +356,15 @@ mod tag {
     pub(super) const GOODBYE: u8 = 8;
     pub(super) const RUMBLE: u8 = 9;
     pub(super) const PRESSES: u8 = 10;
+    pub(super) const PAIR_REQUEST: u8 = 11;
+    pub(super) const PAIR_CHALLENGE: u8 = 12;
+    pub(super) const PAIR_CONFIRM: u8 = 13;
+    pub(super) const PAIRED: u8 = 14;
 }
 
 impl Control {
     /// Appends the message, with its `u16` length prefix, to `out`.
+    #[allow(clippy::too_many_lines)] // one short arm per message
     pub fn encode(&self, out: &mut Vec<u8>) {
         let start = out.len();
         out.extend_from_slice(&[0, 0]);
@@ -339,11 +405,7 @@ impl Control {
             }
             Self::Reject { reason, host_version, message } => {
                 w.u8(tag::REJECT);
-                w.u8(match reason {
-                    RejectReason::VersionMismatch => 1,
-                    RejectReason::Busy => 2,
-                    RejectReason::BadRequest => 3,
-                });
+                w.u8(reason.code());
                 w.u16(*host_version);
                 w.text(message);
             }
@@ -382,6 +444,25 @@ impl Control {
                 w.u16(*strong);
                 w.u16(*weak);
                 w.u16(*duration_ms);
+            }
+            Self::PairRequest { version, client_name, pake } => {
+                w.u8(tag::PAIR_REQUEST);
+                w.u16(*version);
+                w.text(client_name);
+                w.bytes(pake);
+            }
+            Self::PairChallenge { host_name, pake } => {
+                w.u8(tag::PAIR_CHALLENGE);
+                w.text(host_name);
+                w.bytes(pake);
+            }
+            Self::PairConfirm { tag } => {
+                w.u8(tag::PAIR_CONFIRM);
+                w.bytes(tag);
+            }
+            Self::Paired { tag } => {
+                w.u8(tag::PAIRED);
+                w.bytes(tag);
             }
             Self::Goodbye { reason, message } => {
                 w.u8(tag::GOODBYE);
@@ -446,17 +527,16 @@ impl Control {
                 resume_token: r.u64()?,
             }),
             tag::REJECT => {
-                let reason = match r.u8()? {
-                    1 => RejectReason::VersionMismatch,
-                    2 => RejectReason::Busy,
-                    3 => RejectReason::BadRequest,
-                    code => return Err(WireError::UnknownCode { what: "reject reason", code }),
-                };
+                let reason = RejectReason::from_code(r.u8()?)?;
                 Self::Reject { reason, host_version: r.u16()?, message: r.text()? }
             }
             tag::REQUEST_IDR => Self::RequestIdr { last_good_frame: r.u64()? },
             tag::SET_BITRATE => Self::SetBitrate { bitrate_kbps: r.u32()? },
             tag::PING => Self::Ping { id: r.u32()?, client_micros: r.u64()? },
+            tag::PAIR_REQUEST => Self::PairRequest { version: r.u16()?, client_name: r.text()?, pake: r.array()? },
+            tag::PAIR_CHALLENGE => Self::PairChallenge { host_name: r.text()?, pake: r.array()? },
+            tag::PAIR_CONFIRM => Self::PairConfirm { tag: r.array()? },
+            tag::PAIRED => Self::Paired { tag: r.array()? },
             tag::PONG => Self::Pong { id: r.u32()?, client_micros: r.u64()?, host_micros: r.u64()? },
             tag::PRESSES => {
                 let n = usize::from(r.u8()?);
@@ -649,12 +729,24 @@ mod tests {
                     })
                 }
             ),
-            (0..3u8, any::<u16>(), text).prop_map(|(r, host_version, message)| Control::Reject {
-                reason: [RejectReason::VersionMismatch, RejectReason::Busy, RejectReason::BadRequest][r as usize],
+            (0..7u8, any::<u16>(), text).prop_map(|(r, host_version, message)| Control::Reject {
+                reason: RejectReason::ALL[r as usize],
                 host_version,
                 message
             }),
             any::<u64>().prop_map(|last_good_frame| Control::RequestIdr { last_good_frame }),
+            (any::<u16>(), text, any::<[u8; 32]>(), any::<u8>()).prop_map(|(version, client_name, p, side)| {
+                let mut pake = [side; PAKE_MESSAGE_LEN];
+                pake[1..].copy_from_slice(&p);
+                Control::PairRequest { version, client_name, pake }
+            }),
+            (text, any::<[u8; 32]>()).prop_map(|(host_name, p)| {
+                let mut pake = [b'B'; PAKE_MESSAGE_LEN];
+                pake[1..].copy_from_slice(&p);
+                Control::PairChallenge { host_name, pake }
+            }),
+            any::<[u8; 32]>().prop_map(|tag| Control::PairConfirm { tag }),
+            any::<[u8; 32]>().prop_map(|tag| Control::Paired { tag }),
             any::<u32>().prop_map(|bitrate_kbps| Control::SetBitrate { bitrate_kbps }),
             (any::<u32>(), any::<u64>()).prop_map(|(id, client_micros)| Control::Ping { id, client_micros }),
             (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(id, client_micros, host_micros)| Control::Pong {

@@ -44,32 +44,75 @@ pub(crate) struct TestHost {
     pub(crate) fingerprint: kumo::tls::Fingerprint,
     pub(crate) game: std::sync::Arc<kumo::encode::GameLink>,
     pub(crate) stop: tokio::sync::watch::Sender<bool>,
+    /// The host's pairing offer.
+    pub(crate) pairing: std::sync::Arc<kumo::pair::Offer>,
 }
 
+/// A host on a free loopback port that streams to any client.
 pub(crate) fn start_host(name: &str) -> TestHost {
-    let rt = kumo::runtime().unwrap();
+    start_host_with(kumo::runtime().unwrap(), host_config(name, kumo::host::HostTrust::open()))
+}
+
+/// A host config on a free loopback port: 60 fps at most, one encoder thread, a fresh identity.
+pub(crate) fn host_config(name: &str, trust: kumo::host::HostTrust) -> kumo::host::HostConfig {
+    kumo::host::HostConfig {
+        listen: ([127, 0, 0, 1], 0).into(),
+        name: name.into(),
+        max_fps: 60,
+        encoder_threads: 1,
+        identity: None,
+        trust,
+    }
+}
+
+/// Starts a host with `config` on `rt`.
+pub(crate) fn start_host_with(rt: tokio::runtime::Runtime, config: kumo::host::HostConfig) -> TestHost {
     let host = {
         let _guard = rt.enter();
-        kumo::host::Host::bind(kumo::host::HostConfig {
-            listen: ([127, 0, 0, 1], 0).into(),
-            name: name.into(),
-            max_fps: 60,
-            encoder_threads: 1,
-            identity: None,
-        })
-        .unwrap()
+        kumo::host::Host::bind(config).unwrap()
     };
     let (addr, fingerprint, game) = (host.local_addr(), host.fingerprint(), host.game());
+    let pairing = host.pairing();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     rt.spawn(host.serve(stop_rx));
-    TestHost { rt, addr, fingerprint, game, stop }
+    TestHost { rt, addr, fingerprint, game, stop, pairing }
+}
+
+/// A headless client of `host` at `target`: 640x360 at 30 fps, 2 Mbit/s, no audio or pads,
+/// presenting `identity`.
+pub(crate) fn client_config(
+    target: SocketAddr,
+    fingerprint: kumo::tls::Fingerprint,
+    identity: Option<kumo::tls::Identity>,
+) -> kumo::client::ClientConfig {
+    kumo::client::ClientConfig {
+        host: target,
+        verify: kumo::tls::Verify::Pinned(fingerprint),
+        identity,
+        request: kumo::client::StreamRequest {
+            width: 640,
+            height: 360,
+            fps: 30,
+            bitrate_kbps: 2000,
+            min_bitrate_kbps: None,
+        },
+        name: "test client".into(),
+        connect_timeout: std::time::Duration::from_secs(10),
+        protocol_version: kumo::core::wire::PROTOCOL_VERSION,
+        input_script: None,
+        gamepads: false,
+        gamepad_mappings: Vec::new(),
+        audio: false,
+        speakers: None,
+        reconnect_timeout: Some(kumo::client::RECONNECT_TIMEOUT),
+    }
 }
 
 /// A `kumo host` child process, killed on drop; its output pipe stays open while it runs (a
 /// closed pipe would fail the host's next print).
 pub(crate) struct HostProcess {
     child: std::process::Child,
-    _out: std::process::ChildStdout,
+    out: std::io::BufReader<std::process::ChildStdout>,
     pub(crate) addr: SocketAddr,
     pub(crate) fingerprint: String,
 }
@@ -95,7 +138,16 @@ impl HostProcess {
         let addr = line().split_whitespace().nth(4).unwrap().parse().unwrap();
         let fingerprint = line().trim_end().rsplit(' ').next().unwrap().to_owned();
         line();
-        Self { child, _out: out.into_inner(), addr, fingerprint }
+        Self { child, out, addr, fingerprint }
+    }
+
+    /// The next line the host prints (after the first three), e.g. its pairing PIN.
+    #[allow(dead_code)] // not every test binary reads further
+    pub(crate) fn next_line(&mut self) -> String {
+        use std::io::BufRead as _;
+        let mut l = String::new();
+        self.out.read_line(&mut l).unwrap();
+        l
     }
 }
 

@@ -14,8 +14,9 @@ window_pkgs=(libvulkan1 mesa-vulkan-drivers libx11-6 libx11-xcb1 libxcursor1 lib
 virtual_display_pkgs=(xvfb xauth imagemagick)
 run_pkgs=("${build_pkgs[@]}" "${window_pkgs[@]}" "${virtual_display_pkgs[@]}")
 # Typing into the window in the input test; a clocked sound server (PulseAudio's null sink)
-# and ALSA's pulse plugin for the audio test, which plays through ALSA into a file.
-test_pkgs=(xdotool pulseaudio pulseaudio-utils libasound2-plugins)
+# and ALSA's pulse plugin for the audio test, which plays through ALSA into a file; `ip`
+# for the discovery test's private network (multicast on its own loopback).
+test_pkgs=(xdotool pulseaudio pulseaudio-utils libasound2-plugins iproute2)
 
 case "${1:-}" in
   run) pkgs=("${run_pkgs[@]}") ;;

@@ -47,6 +47,7 @@ pub fn targets() -> Vec<Target> {
         Target { name: "annexb", seeds: annexb_seeds, check: annexb_split },
         Target { name: "marker", seeds: marker_seeds, check: markers },
         Target { name: "opus", seeds: opus_seeds, check: opus_decode },
+        Target { name: "mdns", seeds: mdns_seeds, check: mdns },
     ]
 }
 
@@ -184,6 +185,15 @@ fn control_seeds() -> Vec<Vec<u8>> {
         Control::Goodbye { reason: GoodbyeReason::Finished, message: "bye".into() },
         Control::Presses(vec![Press { device: 0, code: 0x2C, down: true }; 3]),
         Control::Rumble { pad: 1, strong: 100, weak: 200, duration_ms: 150 },
+        Control::PairRequest { version: 5, client_name: "deck".into(), pake: [b'A'; 33] },
+        Control::PairChallenge { host_name: "den".into(), pake: [b'B'; 33] },
+        Control::PairConfirm { tag: [7; 32] },
+        Control::Paired { tag: [9; 32] },
+        Control::Reject {
+            reason: crate::core::wire::RejectReason::NotPaired,
+            host_version: 5,
+            message: "not paired".into(),
+        },
     ];
     messages
         .iter()
@@ -254,6 +264,23 @@ fn clock(data: &[u8]) {
     }
     if let Ok(r) = ClockReply::decode(data) {
         assert_eq!(ClockReply::decode(&r.encode()), Ok(r));
+    }
+}
+
+fn mdns_seeds() -> Vec<Vec<u8>> {
+    let advert = crate::core::mdns::Advert { name: "den".into(), port: 4433, protocol: 5, fingerprint: "AB:CD".into() };
+    vec![crate::core::mdns::query(1), crate::core::mdns::answer(2, &advert)]
+}
+
+/// A discovery answer read back must encode to the same advert.
+fn mdns(data: &[u8]) {
+    crate::core::mdns::asks_for_kumo(data);
+    if let Some(advert) = crate::core::mdns::read_answer(data)
+        && advert.name.len() < 200
+        && !advert.name.contains('.')
+    {
+        let again = crate::core::mdns::answer(1, &advert);
+        assert_eq!(crate::core::mdns::read_answer(&again), Some(advert));
     }
 }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod core;
 pub mod decode;
 pub mod demo;
+pub mod discovery;
 pub mod encode;
 pub mod fuzz;
 pub mod headless;

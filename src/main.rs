@@ -82,6 +82,16 @@ enum Command {
         /// exit. A running host ends that client's session within a second.
         #[arg(long, value_name = "NAME|SHA256", conflicts_with_all = ["pair", "ephemeral"])]
         revoke: Option<String>,
+        /// Do not answer LAN discovery (`kumo list`, multicast DNS on UDP port 5353).
+        #[arg(long)]
+        no_advertise: bool,
+    },
+    /// List the kumo hosts on the local network (multicast DNS): name, address, and whether
+    /// this client is paired with each.
+    List {
+        /// Seconds to wait for answers.
+        #[arg(long, default_value_t = 2.0)]
+        wait: f64,
     },
     /// Pair this client with a host: run `kumo host --pair` there, then type the PIN it
     /// prints. Afterwards `kumo connect HOST` needs no fingerprint, and the host lets this
@@ -126,7 +136,8 @@ enum Command {
     Probe {
         /// Hosts to probe [default: the config file's `[[regions]]`].
         hosts: Vec<SocketAddr>,
-        /// The SHA-256 the hosts' certificates must have (hosts given on the command line).
+        /// The SHA-256 the hosts' certificates must have (hosts given on the command line)
+        /// [default: each host's from pairing].
         #[arg(long, value_name = "SHA256")]
         host_fingerprint: Option<String>,
     },
@@ -181,7 +192,7 @@ enum Command {
     /// Fuzz every decoder of network bytes; failing inputs are written to the corpus folder.
     Fuzz {
         /// One target (frame-header, control, input, input-ack, audio, clock, assemble, annexb,
-        /// marker, opus); default: all.
+        /// marker, opus, mdns); default: all.
         #[arg(long)]
         target: Option<String>,
         /// Seconds per target.
@@ -559,13 +570,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             allow_unpaired,
             list_clients,
             revoke,
+            no_advertise,
         } => {
             let identity = if ephemeral { None } else { identity.or_else(kumo::config::default_identity_dir) };
             let config = HostConfig { listen, name, max_fps, encoder_threads, identity, trust: HostTrust::open() };
-            host_command(&rt, config, (pair, allow_unpaired, list_clients), revoke)
+            host_command(&rt, config, (pair, allow_unpaired, list_clients, !no_advertise), revoke)
         }
         Command::Pair { host, pin, name } => pair(&rt, host, pin, name),
-
+        Command::List { wait } => list_hosts(&rt, wait),
         Command::Connect {
             hosts,
             host_fingerprint,
@@ -718,7 +730,7 @@ fn random_pin() -> anyhow::Result<Pin> {
 fn host_command(
     rt: &tokio::runtime::Runtime,
     config: HostConfig,
-    (pair, allow_unpaired, list_clients): (bool, bool, bool),
+    (pair, allow_unpaired, list_clients, advertise): (bool, bool, bool, bool),
     revoke: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let clients = match &config.identity {
@@ -735,7 +747,42 @@ fn host_command(
     }
     let pin = pair.then(random_pin).transpose()?;
     let trust = HostTrust { require_pairing: !allow_unpaired, pin, ..HostTrust::paired(clients) };
-    host(rt, HostConfig { trust, ..config })
+    host(rt, HostConfig { trust, ..config }, advertise)
+}
+
+/// `kumo list`: the hosts that answer on the LAN, and whether this client is paired with each.
+fn list_hosts(rt: &tokio::runtime::Runtime, wait: f64) -> anyhow::Result<ExitCode> {
+    let wait =
+        Duration::try_from_secs_f64(wait).with_context(|| format!("--wait {wait} is not a number of seconds"))?;
+    let found = rt
+        .block_on(kumo::discovery::browse(wait))
+        .context("could not ask the local network (multicast DNS on UDP port 5353)")?;
+    let known = match kumo::config::default_client_dir() {
+        Some(dir) => KnownHosts::in_dir(&dir).list()?,
+        None => Vec::new(),
+    };
+    if found.is_empty() {
+        println!(
+            "no kumo hosts answered within {wait:?}; a host must run `kumo host` on this network, and its firewall must let UDP port 5353 in"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("{:<24} {:<22} {:<8} fingerprint", "name", "address", "paired");
+    for f in found {
+        let fp = Fingerprint::parse(&f.advert.fingerprint).ok();
+        let paired = match known.iter().find(|k| Some(k.fingerprint) == fp) {
+            Some(k) if k.address == f.address => "yes".to_owned(),
+            Some(k) => format!("yes, as {}", k.address),
+            None => "no".to_owned(),
+        };
+        let version = if f.advert.protocol == PROTOCOL_VERSION {
+            String::new()
+        } else {
+            format!(" (protocol v{})", f.advert.protocol)
+        };
+        println!("{:<24} {:<22} {paired:<8} {}{version}", f.advert.name, f.address, f.advert.fingerprint);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `kumo host --list-clients`.
@@ -811,19 +858,14 @@ fn candidates(
             .regions
             .iter()
             .map(|r| {
-                let fp = Fingerprint::parse(&r.host_fingerprint)
-                    .with_context(|| format!("the fingerprint of region {}", r.name))?;
-                Ok((format!("{} ({})", r.name, r.host), r.host, Verify::Pinned(fp)))
+                let verify = verify_host(r.host, r.host_fingerprint.as_deref(), false)
+                    .with_context(|| format!("region {}", r.name))?;
+                Ok((format!("{} ({})", r.name, r.host), r.host, verify))
             })
             .collect();
     }
-    let Some(fp) = fingerprint else {
-        bail!(
-            "kumo cannot verify the hosts: pass --host-fingerprint with the SHA-256 that `kumo host` printed at start"
-        );
-    };
-    let fp = Fingerprint::parse(fp)?;
-    Ok(hosts.iter().map(|&h| (h.to_string(), h, Verify::Pinned(fp))).collect())
+    // Each host pinned by the fingerprint given, or else by its pairing.
+    hosts.iter().map(|&h| Ok((h.to_string(), h, verify_host(h, fingerprint, false)?))).collect()
 }
 
 /// Probes every candidate at once: their names and what was measured.
@@ -902,9 +944,9 @@ fn kiosk(
 }
 
 /// `kumo host`: serves until Ctrl-C.
-fn host(rt: &tokio::runtime::Runtime, config: HostConfig) -> anyhow::Result<ExitCode> {
+fn host(rt: &tokio::runtime::Runtime, config: HostConfig, advertise: bool) -> anyhow::Result<ExitCode> {
     let _guard = rt.enter();
-    let (require_pairing, pin) = (config.trust.require_pairing, config.trust.pin);
+    let (require_pairing, pin, name) = (config.trust.require_pairing, config.trust.pin, config.name.clone());
     let host = Host::bind(config)?;
     let addr = host.local_addr();
     let fingerprint = host.fingerprint();
@@ -919,6 +961,23 @@ fn host(rt: &tokio::runtime::Runtime, config: HostConfig) -> anyhow::Result<Exit
     if let Some(pin) = pin {
         println!("pairing PIN: {pin} (good for 5 minutes and 3 tries): on the client run `kumo pair {addr}`");
     }
+    let advert = kumo::core::mdns::Advert {
+        name,
+        port: addr.port(),
+        protocol: PROTOCOL_VERSION,
+        fingerprint: fingerprint.to_string(),
+    };
+    let _advertiser = if advertise {
+        kumo::discovery::advertise(advert)
+            .inspect_err(|err| {
+                tracing::warn!(
+                    "LAN discovery is off (could not use UDP port 5353: {err}); clients can still connect by address"
+                );
+            })
+            .ok()
+    } else {
+        None
+    };
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -51,13 +51,14 @@ fn connect_without_a_way_to_verify_explains_what_to_pass() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--host-fingerprint") && stderr.contains("kumo host"), "{stderr}");
+    assert!(stderr.contains("kumo pair 127.0.0.1:9"), "pairing is not offered: {stderr}");
 }
 
 #[test]
 fn help_explains_every_command() {
     let out = kumo().arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["demo", "host", "connect", "bench"] {
+    for cmd in ["demo", "host", "pair", "list", "connect", "bench"] {
         assert!(text.contains(cmd), "{text}");
     }
     let out = kumo().args(["connect", "--help"]).output().unwrap();

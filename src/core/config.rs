@@ -53,7 +53,7 @@ pub struct Config {
 pub struct RegionConfig {
     pub name: Spanned<String>,
     pub host: Spanned<String>,
-    pub host_fingerprint: Spanned<String>,
+    pub host_fingerprint: Option<Spanned<String>>,
 }
 
 /// A host to choose from, checked.
@@ -61,7 +61,8 @@ pub struct RegionConfig {
 pub struct Region {
     pub name: String,
     pub host: ::core::net::SocketAddr,
-    pub host_fingerprint: String,
+    /// `None`: the one pairing kept.
+    pub host_fingerprint: Option<String>,
 }
 
 /// `[kiosk]`.
@@ -212,11 +213,13 @@ impl Settings {
             let host = r.host.get_ref().parse().map_err(|_| {
                 at(r.host.span(), "regions.host", format!("\"{}\" is not an address and port", r.host.get_ref()))
             })?;
-            check_fingerprint(&r.host_fingerprint, "regions.host_fingerprint", &at)?;
+            if let Some(fp) = &r.host_fingerprint {
+                check_fingerprint(fp, "regions.host_fingerprint", &at)?;
+            }
             regions.push(Region {
                 name: r.name.get_ref().clone(),
                 host,
-                host_fingerprint: r.host_fingerprint.get_ref().clone(),
+                host_fingerprint: r.host_fingerprint.as_ref().map(|f| f.get_ref().clone()),
             });
         }
         Ok(Self {

@@ -27,6 +27,7 @@ pub mod kiosk;
 pub mod lab;
 pub mod layout;
 pub mod marker;
+pub mod mdns;
 pub mod overlay;
 pub mod pacing;
 pub mod pads;

@@ -147,9 +147,21 @@ pub struct InputHandle {
     /// none. The datagram carrying them is stamped with it, so input latency counts from the
     /// device's event, not from when the session loop read the state.
     event_micros: Arc<std::sync::atomic::AtomicU64>,
+    /// While set, every source's changes are dropped (a kiosk's PIN prompt is open).
+    muted: std::sync::atomic::AtomicBool,
 }
 
 impl InputHandle {
+    /// Mutes or unmutes every input source (window, gamepads, script). Muting lets go of
+    /// everything held first, so nothing stays stuck on the host.
+    pub fn set_muted(&self, muted: bool) {
+        use std::sync::atomic::Ordering;
+        if muted && !self.muted.load(Ordering::Acquire) {
+            self.modify(InputState::release_all);
+        }
+        self.muted.store(muted, Ordering::Release);
+    }
+
     /// Changes the input state; returns whether it changed. Call once per device event, so a
     /// tap's press and release are two calls and both reach the host.
     pub fn modify(&self, change: impl FnOnce(&mut InputState)) -> bool {
@@ -159,6 +171,9 @@ impl InputHandle {
     /// As [`InputHandle::modify`], for a device that says when its event happened (gilrs
     /// does; winit does not): `event_micros` on the client's clock.
     pub fn modify_at(&self, event_micros: Option<u64>, change: impl FnOnce(&mut InputState)) -> bool {
+        if self.muted.load(std::sync::atomic::Ordering::Acquire) {
+            return false;
+        }
         self.state.send_if_modified(|state| {
             let before = *state;
             change(state);
@@ -464,7 +479,7 @@ fn start(
     let (state, input_rx) = watch::channel(InputState::default());
     let (presses, presses_rx) = mpsc::channel(PRESS_QUEUE);
     let event_micros = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let input = Arc::new(InputHandle { state, presses, event_micros: event_micros.clone() });
+    let input = Arc::new(InputHandle { state, presses, event_micros: event_micros.clone(), muted: false.into() });
     if let Some(script) = input_script {
         tokio::spawn(play_script(script, input.clone(), stop_rx.clone()));
     }
@@ -992,5 +1007,29 @@ async fn accept_frames(conn: Connection, frames: mpsc::Sender<(Frame, u64)>) {
                 Err(err) => tracing::debug!("dropping a frame stream: {err}"),
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_muted_input_lets_go_and_takes_nothing() {
+        let (state, watch) = watch::channel(InputState::default());
+        let (presses, mut sent) = mpsc::channel(PRESS_QUEUE);
+        let input = InputHandle { state, presses, event_micros: Arc::default(), muted: false.into() };
+        assert!(input.modify(|s| s.keys[0] = 1 << 4), "a key goes down");
+        input.set_muted(true);
+        assert_eq!(*watch.borrow(), InputState::default(), "muting lets go of the key");
+        assert!(!input.modify_at(Some(5), |s| s.pads[0].buttons = 1), "a pad is ignored while muted");
+        assert_eq!(*watch.borrow(), InputState::default());
+        input.set_muted(false);
+        assert!(input.modify(|s| s.keys[0] = 1 << 5), "unmuted, input flows again");
+        let mut downs_and_ups = Vec::new();
+        while let Ok(p) = sent.try_recv() {
+            downs_and_ups.push((p.code, p.down));
+        }
+        assert_eq!(downs_and_ups, [(4, true), (4, false), (5, true)], "the release reached the host too");
     }
 }

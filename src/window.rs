@@ -131,7 +131,8 @@ pub fn run(
     if let Some(err) = app.fatal.take() {
         return Err(err);
     }
-    let elapsed = app.streaming_since.map_or(Duration::ZERO, |t| app.streaming_ended.unwrap_or_else(Instant::now) - t);
+    let elapsed = app.streamed_before
+        + app.streaming_since.map_or(Duration::ZERO, |t| app.streaming_ended.unwrap_or_else(Instant::now) - t);
     let end = match app.end.take() {
         Some(end) => end,
         None => Ok(End::Stopped),
@@ -189,6 +190,8 @@ struct App {
     combo_held: bool,
     /// When the session ended (the summary's duration stops there).
     streaming_ended: Option<Instant>,
+    /// How long a kiosk's earlier sessions streamed (the summary's rates cover them all).
+    streamed_before: Duration,
     /// Fractions of wheel steps and mouse counts not sent yet.
     scroll_rest: f64,
     motion_rest: (f64, f64),
@@ -246,6 +249,7 @@ impl App {
             focused: true,
             combo_held: false,
             streaming_ended: None,
+            streamed_before: Duration::ZERO,
             scroll_rest: 0.0,
             motion_rest: (0.0, 0.0),
             kiosk,
@@ -413,6 +417,16 @@ impl App {
                 self.stopping = None;
                 self.end = None;
                 self.last_pads = None;
+                // The last session's figures stay in the run's totals, not in this session's
+                // overlay or its streaming time.
+                if let (Some(since), Some(ended)) = (self.streaming_since, self.streaming_ended) {
+                    self.streamed_before += ended.saturating_duration_since(since);
+                }
+                self.streaming_ended = None;
+                self.frame_times = FrameTimes::default();
+                self.last_interval = None;
+                self.interval = Stats::new(0);
+                self.interval_started = Instant::now();
                 self.connect();
             }
             Some(kiosk::Command::EndSession(reason)) => {
@@ -798,10 +812,14 @@ impl App {
         let Some(pads) = self.session.as_ref().map(|s| s.input.current().pads) else { return };
         let held = pads.iter().any(|p| self.options.hotkeys.pad_combo(p.buttons));
         if self.kiosk.is_some() {
-            let moved = self.last_pads.is_some_and(|last| last != pads);
-            self.last_pads = Some(pads);
-            if moved {
-                self.kiosk_activity();
+            // Against the pads at the last activity, so that drift does not count.
+            match self.last_pads {
+                Some(last) if kiosk::pad_activity(&last, &pads) => {
+                    self.last_pads = Some(pads);
+                    self.kiosk_activity();
+                }
+                Some(_) => {}
+                None => self.last_pads = Some(pads),
             }
         }
         if held && !self.combo_held {
@@ -996,7 +1014,12 @@ impl ApplicationHandler<Wake> for App {
         let now = self.now();
         let command = self.kiosk.as_mut().and_then(|k| k.tick(now));
         self.kiosk_command(command);
-        let kiosk_screen = self.kiosk.as_ref().is_some_and(|k| k.view(now) != KioskView::Session || k.prompt_open());
+        let prompt_open = self.kiosk.as_ref().is_some_and(Kiosk::prompt_open);
+        if let Some(session) = &self.session {
+            // Nothing reaches the game while the PIN prompt is open: gamepads included.
+            session.input.set_muted(prompt_open);
+        }
+        let kiosk_screen = self.kiosk.as_ref().is_some_and(|k| k.view(now) != KioskView::Session || prompt_open);
         if (self.screen.animating(now) || self.overlay || kiosk_screen) && self.last_redraw.elapsed() >= TICK {
             // A clock or the overlay's figures are on screen: keep them moving even without video.
             self.request_redraw();

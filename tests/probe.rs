@@ -110,7 +110,12 @@ fn probing_a_busy_host_does_not_take_its_session() {
             kumo(&["connect", &addr, "--host-fingerprint", &fp, "--headless", "--duration", "4", "--no-audio"])
         })
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1_500));
+    // Probe only once the player is streaming (the host's game is making frames for it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while host.game.report().frames < 10 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(host.game.report().frames >= 10, "the player never started streaming");
     let (ok, table, err) =
         kumo(&["probe", &host.addr.to_string(), "--host-fingerprint", &host.fingerprint.to_string()]);
     assert!(ok, "the busy host was not measured: {err} {table}");

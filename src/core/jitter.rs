@@ -229,13 +229,15 @@ impl<T> JitterBuffer<T> {
         }
     }
 
-    /// The target the network alone asks for (without the A/V floor).
+    /// The target the network alone asks for (without the A/V floor): the transit spread's,
+    /// plus what late packets added. A/V sync builds its floor on this, so it must include the
+    /// lateness boost, or a floor step could land below the depth the buffer already keeps.
     pub fn network_target(&self) -> usize {
-        self.target_from_transits()
+        (self.target_from_transits() + self.late_boost).min(20)
     }
 
     fn update_target(&mut self) {
-        self.target = (self.target_from_transits() + self.late_boost).min(20).max(self.floor);
+        self.target = self.network_target().max(self.floor);
     }
 
     fn target_from_transits(&self) -> usize {
@@ -450,6 +452,7 @@ mod tests {
         jb.push(3, 3 * PACKET_US, 4 * PACKET_US + 1_000, ());
         assert_eq!(jb.stats.late, 1);
         assert_eq!(jb.target(), 3);
+        assert_eq!(jb.network_target(), 3, "A/V sync's floor must start above the boost");
         assert_eq!(jb.pop(), Playout::Stretch);
         // Steady packets for 5 s: the boost is gone.
         for seq in 4..504 {

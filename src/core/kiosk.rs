@@ -10,6 +10,7 @@
 //! Pure: the window shell reports what happened with the time since it opened and does what
 //! the returned [`Command`] says.
 
+use super::input::PadState;
 use std::time::Duration;
 
 /// Idle time before a session is ended for the next player, by default.
@@ -345,6 +346,26 @@ impl Kiosk {
     }
 }
 
+/// Stick travel that counts as a player's input (of ±32767): a worn stick drifts by less
+/// than this, so a drifting pad does not keep a kiosk from going idle.
+pub const STICK_ACTIVITY: i32 = 4096;
+/// Trigger travel that counts as input (of 65535).
+pub const TRIGGER_ACTIVITY: i32 = 8192;
+
+/// Whether the pads went from `before` to `after` by a player's hand: a button, a pad
+/// connected or gone, or a stick or trigger moved further than drift does. Compare against
+/// the state at the last activity, so that drift cannot add up unnoticed step by step but a
+/// slow, real movement still counts once it has travelled far enough.
+pub fn pad_activity(before: &[PadState], after: &[PadState]) -> bool {
+    before.iter().zip(after).any(|(b, a)| {
+        let far = |x: i16, y: i16| (i32::from(x) - i32::from(y)).abs() >= STICK_ACTIVITY;
+        b.connected != a.connected
+            || b.buttons != a.buttons
+            || (0..2).any(|i| far(b.left[i], a.left[i]) || far(b.right[i], a.right[i]))
+            || (0..2).any(|i| (i32::from(b.triggers[i]) - i32::from(a.triggers[i])).abs() >= TRIGGER_ACTIVITY)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,5 +536,26 @@ mod tests {
         assert!(k.prompt_open());
         k.tick(s(1.0) + PIN_PROMPT_TIMEOUT);
         assert!(!k.prompt_open());
+    }
+
+    #[test]
+    fn drift_is_not_a_player() {
+        let still = [PadState { connected: true, left: [1000, -800], ..PadState::default() }];
+        let mut drifted = still;
+        drifted[0].left = [1000 + 3000, -800 - 2000];
+        drifted[0].triggers = [4000, 0];
+        assert!(!pad_activity(&still, &drifted), "drift kept the kiosk awake");
+        let mut pushed = still;
+        pushed[0].left[0] = 20_000;
+        assert!(pad_activity(&still, &pushed));
+        let mut pressed = still;
+        pressed[0].buttons = 1;
+        assert!(pad_activity(&still, &pressed));
+        let mut gone = still;
+        gone[0].connected = false;
+        assert!(pad_activity(&still, &gone));
+        let mut trigger = still;
+        trigger[0].triggers[1] = 30_000;
+        assert!(pad_activity(&still, &trigger));
     }
 }

@@ -13,6 +13,9 @@ use std::time::Duration;
 pub const PINGS: u32 = 10;
 /// Milliseconds of round trip that one percent of loss is worth.
 pub const LOSS_PENALTY_MS_PER_PERCENT: f64 = 10.0;
+/// The fewest packets a loss rate is taken over: a probe sends only ~25, where one unlucky
+/// loss would read as 4 % (40 ms of penalty). Counted over at least 100, one loss is 1 %.
+pub const MIN_LOSS_SAMPLE: u64 = 100;
 
 /// What probing one host found.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,9 +53,12 @@ impl Measured {
         if self.packets_sent == 0 { 0.0 } else { self.packets_lost as f64 * 100.0 / self.packets_sent as f64 }
     }
 
-    /// Lower is better: median round trip in ms plus the loss penalty.
+    /// Lower is better: median round trip in ms plus the loss penalty, the loss taken over at
+    /// least `MIN_LOSS_SAMPLE` packets.
     pub fn score(&self) -> f64 {
-        self.median_rtt().as_secs_f64() * 1000.0 + self.loss_percent() * LOSS_PENALTY_MS_PER_PERCENT
+        let lost = self.packets_lost.min(self.packets_sent) as f64;
+        let loss_percent = lost * 100.0 / self.packets_sent.max(MIN_LOSS_SAMPLE) as f64;
+        self.median_rtt().as_secs_f64() * 1000.0 + loss_percent * LOSS_PENALTY_MS_PER_PERCENT
     }
 }
 
@@ -130,6 +136,16 @@ mod tests {
         // 20 ms with 10 % loss scores 120; 40 ms clean scores 40.
         let outcomes = [measured(&[20, 20, 20], 100, 10), measured(&[40, 40, 40], 100, 0)];
         assert_eq!(choose(&outcomes), Some(1));
+    }
+
+    #[test]
+    fn one_unlucky_loss_in_a_short_probe_costs_little() {
+        // 25 packets, one lost: 10 ms (1 % of 100), not 40 ms (4 % of 25).
+        let one_lost = measured(&[20, 20, 20], 25, 1);
+        let Outcome::Answered(m) = &one_lost else { unreachable!() };
+        assert!((m.score() - 30.0).abs() < 1e-9, "{}", m.score());
+        // So a host 15 ms nearer still wins despite it.
+        assert_eq!(choose(&[measured(&[35, 35, 35], 25, 0), one_lost]), Some(1));
     }
 
     #[test]

@@ -60,26 +60,23 @@ pub(crate) struct Xvfb {
 
 impl Xvfb {
     pub(crate) fn start() -> Self {
-        // A display number unlikely to be taken: from the process id, above the usual ones.
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = 100 + (std::process::id() % 400) * 4 + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 4;
-        let display = format!(":{n}");
-        let child = Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "1920x1080x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
+        use std::io::BufRead as _;
+        // Xvfb picks a free display itself and writes its number once it accepts clients
+        // (-displayfd): no guessing, no race with another test's server.
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1920x1080x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb did not start (make deps-test installs it)");
-        let xvfb = Self { child, display };
-        for _ in 0..50 {
-            if xvfb.command("xdpyinfo").output().is_ok_and(|o| o.status.success())
-                || xvfb.command("xwininfo").arg("-root").output().is_ok_and(|o| o.status.success())
-            {
-                return xvfb;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("Xvfb on {} did not come up within 5 s", xvfb.display);
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).ok();
+        let number = line.trim();
+        assert!(
+            !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()),
+            "Xvfb did not say its display: {line:?}"
+        );
+        Self { child, display: format!(":{number}") }
     }
 
     /// A command that talks to this display.

@@ -729,6 +729,11 @@ impl Link {
                 tracing::info!(%message, "the host is shutting down");
                 Some(Err(Fault::Retry(format!("the host shut down ({message})"))))
             }
+            Some(Ok(Control::Goodbye { reason: GoodbyeReason::Revoked, message })) => {
+                tracing::warn!(%message, "the host revoked this client");
+                self.conn.close(close::FINISHED, b"goodbye");
+                Some(Err(Fault::Fatal(ClientError::NotPaired { addr: self.addr, message })))
+            }
             Some(Ok(Control::Goodbye { reason, message })) => {
                 tracing::info!(?reason, %message, "host ended the session");
                 self.conn.close(close::FINISHED, b"goodbye");

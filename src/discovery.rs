@@ -12,8 +12,25 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 use tokio::net::UdpSocket;
 
-/// Questions a responder answers per second at most (a flood costs no more than that).
-const ANSWERS_PER_SECOND: f64 = 20.0;
+/// Questions a responder answers per second from one address, and from all together; past
+/// that a flood costs nothing, and one flooder cannot starve the others.
+const ANSWERS_PER_SECOND_EACH: f64 = 5.0;
+const ANSWERS_PER_SECOND: f64 = 50.0;
+/// Askers remembered for the per-address limit (the oldest is forgotten first).
+const ASKERS: usize = 64;
+
+/// Whether to answer a question from `from` for a host listening on `listen`: only from this
+/// network's own kind of addresses (mDNS is link-local; an off-link asker is a reflection
+/// attempt), and only from this machine when the host listens on loopback only.
+fn should_answer(from: std::net::IpAddr, listen: std::net::IpAddr) -> bool {
+    if listen.is_loopback() {
+        return from.is_loopback();
+    }
+    match from {
+        std::net::IpAddr::V4(ip) => ip.is_private() || ip.is_link_local() || ip.is_loopback(),
+        std::net::IpAddr::V6(ip) => ip.is_loopback() || ip.is_unicast_link_local() || ip.is_unique_local(),
+    }
+}
 
 /// A host's mDNS responder: answers until dropped.
 pub struct Advertiser {
@@ -38,18 +55,33 @@ fn responder_socket() -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-/// Starts answering for `advert`. Must run inside a tokio runtime. An error means the LAN
-/// cannot find this host (clients can still connect by address).
-pub fn advertise(advert: Advert) -> std::io::Result<Advertiser> {
+/// Starts answering for `advert`, for a host listening on `listen`. Must run inside a tokio
+/// runtime. An error means the LAN cannot find this host (clients can still connect by
+/// address).
+pub fn advertise(advert: Advert, listen: std::net::IpAddr) -> std::io::Result<Advertiser> {
+    use crate::core::input::TokenBucket;
     let socket = responder_socket()?;
     let task = tokio::spawn(async move {
         let mut buf = vec![0u8; 1500];
-        let mut bucket = crate::core::input::TokenBucket::new(ANSWERS_PER_SECOND, ANSWERS_PER_SECOND);
+        let mut all = TokenBucket::new(ANSWERS_PER_SECOND, ANSWERS_PER_SECOND);
+        let mut each: std::collections::VecDeque<(std::net::IpAddr, TokenBucket)> = std::collections::VecDeque::new();
         let start = std::time::Instant::now();
         loop {
             let Ok((n, from)) = socket.recv_from(&mut buf).await else { continue };
+            if !should_answer(from.ip(), listen) {
+                continue;
+            }
             let Some(id) = mdns::asks_for_kumo(&buf[..n]) else { continue };
-            if !bucket.take(start.elapsed()) {
+            let now = start.elapsed();
+            let index = each.iter().position(|(ip, _)| *ip == from.ip()).unwrap_or_else(|| {
+                if each.len() >= ASKERS {
+                    each.pop_front();
+                }
+                each.push_back((from.ip(), TokenBucket::new(ANSWERS_PER_SECOND_EACH, ANSWERS_PER_SECOND_EACH)));
+                each.len() - 1
+            });
+            let bucket = &mut each[index].1;
+            if !bucket.take(now) || !all.take(now) {
                 continue;
             }
             // Answer the asker directly (it asked from its own port), or the group if it
@@ -108,5 +140,25 @@ pub async fn browse(wait: Duration) -> std::io::Result<Vec<Found>> {
             Err(_) if tokio::time::Instant::now() >= deadline => return Ok(found),
             Err(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_askers_are_answered() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let any = ip("0.0.0.0");
+        for local in ["192.168.1.5", "10.0.0.9", "172.16.3.4", "169.254.1.1", "127.0.0.1", "fe80::1", "fd00::2"] {
+            assert!(should_answer(ip(local), any), "{local}");
+        }
+        for far in ["8.8.8.8", "203.0.113.9", "2001:db8::1"] {
+            assert!(!should_answer(ip(far), any), "{far}");
+        }
+        // A host on loopback only is not advertised to the network.
+        assert!(should_answer(ip("127.0.0.1"), ip("127.0.0.1")));
+        assert!(!should_answer(ip("192.168.1.5"), ip("127.0.0.1")));
     }
 }

@@ -196,6 +196,8 @@ struct Slot {
 struct Held {
     token: u64,
     handover: Arc<tokio::sync::Notify>,
+    /// The certificate of the client holding it: only the same client may resume it.
+    client: Option<Fingerprint>,
 }
 
 /// A claimed session slot: released when the session ends, however it ends.
@@ -220,8 +222,9 @@ impl Drop for Claim<'_> {
 
 impl Slot {
     /// Claims the slot for a new session, or for the session named by `resume` (non-zero)
-    /// after its connection hands it over; `None`: another client holds it.
-    async fn claim(&self, resume: u64) -> Option<Claim<'_>> {
+    /// after its connection hands it over, if `client` (its certificate) is the one holding
+    /// it; `None`: another client holds it.
+    async fn claim(&self, resume: u64, client: Option<Fingerprint>) -> Option<Claim<'_>> {
         let deadline = tokio::time::Instant::now() + HANDOVER_WAIT;
         let mut resumed = false;
         loop {
@@ -235,10 +238,10 @@ impl Slot {
                     None => {
                         let token = random_token();
                         let handover = Arc::new(tokio::sync::Notify::new());
-                        *held = Some(Held { token, handover: handover.clone() });
+                        *held = Some(Held { token, handover: handover.clone(), client });
                         return Some(Claim { slot: self, token, handover, resumed });
                     }
-                    Some(h) if resume != 0 && h.token == resume => {
+                    Some(h) if resume != 0 && h.token == resume && h.client == client => {
                         h.handover.notify_one();
                         resumed = true;
                     }
@@ -301,7 +304,7 @@ async fn serve_client(
         return net::refuse(conn, &mut send, reason, message, close::NOT_PAIRED).await;
     }
     let config = &host.config;
-    let Some(claim) = busy.claim(hello.resume_token).await else {
+    let Some(claim) = busy.claim(hello.resume_token, client).await else {
         let message =
             format!("host '{}' is already streaming to another client; try again when that session ends", config.name);
         return net::refuse(conn, &mut send, RejectReason::Busy, message, close::BUSY).await;
@@ -386,10 +389,23 @@ fn admit(config: &HostConfig, client: Option<Fingerprint>) -> Result<(), (Reject
 
 /// Ends the session of a client whose pairing was revoked (telling it why); whether it did.
 async fn end_if_revoked(conn: &Connection, send: &mut SendStream, clients: &ClientStore, fp: Fingerprint) -> bool {
-    let Ok(crate::core::trust::Standing::Revoked(c)) = clients.standing(fp) else { return false };
-    tracing::info!(client = %c.name, "the client was revoked; ending its session");
-    let message = "this client's pairing was revoked on the host; pair again to stream".to_owned();
-    net::write_control(send, &Control::Goodbye { reason: GoodbyeReason::Finished, message }).await.ok();
+    // Anything but "still paired" ends it, as it would refuse the client now: revoked, gone
+    // from the file, or a file the host can no longer read.
+    let message = match clients.standing(fp) {
+        Ok(crate::core::trust::Standing::Paired(_)) => return false,
+        Ok(crate::core::trust::Standing::Revoked(c)) => {
+            format!("the host revoked this client ('{}'); pair again to stream", c.name)
+        }
+        Ok(crate::core::trust::Standing::Unknown) => {
+            "the host no longer lists this client as paired; pair again to stream".to_owned()
+        }
+        Err(err) => {
+            tracing::error!("could not read the paired clients: {err}");
+            "the host could not read its paired clients; its log says why".to_owned()
+        }
+    };
+    tracing::info!(%message, "ending a session: the client is no longer paired");
+    net::write_control(send, &Control::Goodbye { reason: GoodbyeReason::Revoked, message }).await.ok();
     send.finish().ok();
     tokio::time::timeout(Duration::from_millis(500), conn.closed()).await.ok();
     conn.close(close::NOT_PAIRED, b"revoked");

@@ -79,7 +79,8 @@ enum Command {
         #[arg(long, conflicts_with_all = ["pair", "revoke", "ephemeral"])]
         list_clients: bool,
         /// Revoke a paired client, by name or by fingerprint (or its first 8+ hex digits), and
-        /// exit. A running host ends that client's session within a second.
+        /// exit. A running host using the same identity folder ends that client's session
+        /// within a second.
         #[arg(long, value_name = "NAME|SHA256", conflicts_with_all = ["pair", "ephemeral"])]
         revoke: Option<String>,
         /// Do not answer LAN discovery (`kumo list`, multicast DNS on UDP port 5353).
@@ -952,14 +953,21 @@ fn host(rt: &tokio::runtime::Runtime, config: HostConfig, advertise: bool) -> an
     let fingerprint = host.fingerprint();
     println!("kumo host listening on {addr} (UDP), protocol v{PROTOCOL_VERSION}");
     println!("certificate SHA-256: {fingerprint}");
-    if require_pairing {
-        println!("streams to paired clients only; pair a client with: kumo pair {addr}");
-    } else {
-        tracing::warn!("streaming to ANY client that reaches this port (--allow-unpaired)");
-        println!("connect with: kumo connect {addr} --host-fingerprint {fingerprint} --headless");
+    // What a client types to reach this host: a wildcard address is no use to it.
+    let reach =
+        if addr.ip().is_unspecified() { format!("<this machine's address>:{}", addr.port()) } else { addr.to_string() };
+    match (require_pairing, pin) {
+        (false, _) => {
+            tracing::warn!("streaming to ANY client that reaches this port (--allow-unpaired)");
+            println!("connect with: kumo connect {reach} --host-fingerprint {fingerprint} --headless");
+        }
+        (true, Some(_)) => println!("streams to paired clients only; pair a client with: kumo pair {reach}"),
+        (true, None) => println!(
+            "streams to paired clients only; to pair one, start the host with --pair and run `kumo pair {reach}` on the client"
+        ),
     }
     if let Some(pin) = pin {
-        println!("pairing PIN: {pin} (good for 5 minutes and 3 tries): on the client run `kumo pair {addr}`");
+        println!("pairing PIN: {pin} (good for 5 minutes and 3 tries): on the client run `kumo pair {reach}`");
     }
     let advert = kumo::core::mdns::Advert {
         name,
@@ -968,7 +976,7 @@ fn host(rt: &tokio::runtime::Runtime, config: HostConfig, advertise: bool) -> an
         fingerprint: fingerprint.to_string(),
     };
     let _advertiser = if advertise {
-        kumo::discovery::advertise(advert)
+        kumo::discovery::advertise(advert, addr.ip())
             .inspect_err(|err| {
                 tracing::warn!(
                     "LAN discovery is off (could not use UDP port 5353: {err}); clients can still connect by address"

@@ -40,6 +40,8 @@ pub enum PairError {
     WrongPin { addr: SocketAddr, message: String },
     #[error("host {addr} is not pairing: {message}")]
     Closed { addr: SocketAddr, message: String },
+    #[error("host {addr} is busy: {message}")]
+    Busy { addr: SocketAddr, message: String },
     #[error("host {addr} refused to pair: {message}")]
     Refused { addr: SocketAddr, message: String },
     #[error(
@@ -234,9 +236,8 @@ async fn run_client(
 fn refusal(addr: SocketAddr, msg: Control) -> PairError {
     match msg {
         Control::Reject { reason: RejectReason::WrongPin, message, .. } => PairError::WrongPin { addr, message },
-        Control::Reject { reason: RejectReason::PairingClosed | RejectReason::Busy, message, .. } => {
-            PairError::Closed { addr, message }
-        }
+        Control::Reject { reason: RejectReason::PairingClosed, message, .. } => PairError::Closed { addr, message },
+        Control::Reject { reason: RejectReason::Busy, message, .. } => PairError::Busy { addr, message },
         Control::Reject { message, .. } => PairError::Refused { addr, message },
         other => PairError::Protocol { addr, reason: format!("unexpected message {other:?}") },
     }

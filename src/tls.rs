@@ -27,7 +27,7 @@ pub enum TlsError {
     #[error("QUIC does not accept this TLS setup: {0}")]
     Quic(String),
     #[error(
-        "could not {action} the {role} identity in {}: {source}; check that the folder is writable by this user, or pass another with --identity",
+        "could not {action} the {role} identity in {}: {source}; check that the folder is writable by this user (a host can use another with --identity)",
         dir.display()
     )]
     Identity { action: &'static str, role: &'static str, dir: std::path::PathBuf, source: std::io::Error },
@@ -87,6 +87,33 @@ impl Identity {
     /// saved there on first use. The key file is readable by its owner only.
     pub fn load_or_create(dir: &std::path::Path, role: Role) -> Result<Self, TlsError> {
         let name = role.name();
+        let io = |action, source| TlsError::Identity { action, role: name, dir: dir.to_owned(), source };
+        if let Some(found) = Self::load(dir, role)? {
+            return Ok(found);
+        }
+        // Made under a lock, so two processes starting at once (a kiosk and `kumo pair`) end
+        // with one identity, not the key of one and the certificate of the other.
+        create_private_dir(dir).map_err(|e| io("create", e))?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{name}.lock")))
+            .map_err(|e| io("lock", e))?;
+        lock.lock().map_err(|e| io("lock", e))?;
+        if let Some(found) = Self::load(dir, role)? {
+            return Ok(found);
+        }
+        let identity = Self::generate(role)?;
+        let (cert_path, key_path) = (dir.join(format!("{name}-cert.der")), dir.join(format!("{name}-key.der")));
+        write_private(&key_path, &identity.key_pkcs8).map_err(|e| io("save", e))?;
+        write_private(&cert_path, &identity.cert).map_err(|e| io("save", e))?;
+        Ok(identity)
+    }
+
+    /// The identity kept in `dir`, or `None` if there is none yet.
+    fn load(dir: &std::path::Path, role: Role) -> Result<Option<Self>, TlsError> {
+        let name = role.name();
         let (cert_path, key_path) = (dir.join(format!("{name}-cert.der")), dir.join(format!("{name}-key.der")));
         let io = |action, source| TlsError::Identity { action, role: name, dir: dir.to_owned(), source };
         match (std::fs::read(&cert_path), std::fs::read(&key_path)) {
@@ -98,19 +125,22 @@ impl Identity {
                     &key_pkcs8,
                     &ring::rand::SystemRandom::new(),
                 )
-                .map_err(|e| bad(format!("the key does not parse: {e}")))?;
-                if cert.len() < 64 || cert[0] != 0x30 {
-                    return Err(bad("the certificate is not DER".into()));
-                }
-                Ok(Self { fingerprint: Fingerprint::of(&cert), cert: CertificateDer::from(cert), key_pkcs8 })
+                .map_err(|e| bad(format!("the key does not parse: {e}")))
+                .and_then(|pair| {
+                    use ring::signature::KeyPair as _;
+                    // The certificate carries the key's public half (in its SubjectPublicKeyInfo).
+                    let public = pair.public_key().as_ref();
+                    if cert.len() < 64 || cert[0] != 0x30 {
+                        Err(bad("the certificate is not DER".into()))
+                    } else if !cert.windows(public.len()).any(|w| w == public) {
+                        Err(bad("the certificate is not the key's".into()))
+                    } else {
+                        Ok(())
+                    }
+                })?;
+                Ok(Some(Self { fingerprint: Fingerprint::of(&cert), cert: CertificateDer::from(cert), key_pkcs8 }))
             }
-            (Err(a), Err(_)) if a.kind() == std::io::ErrorKind::NotFound => {
-                let identity = Self::generate(role)?;
-                create_private_dir(dir).map_err(|e| io("create", e))?;
-                write_private(&key_path, &identity.key_pkcs8).map_err(|e| io("save", e))?;
-                write_private(&cert_path, &identity.cert).map_err(|e| io("save", e))?;
-                Ok(identity)
-            }
+            (Err(a), Err(_)) if a.kind() == std::io::ErrorKind::NotFound => Ok(None),
             (Err(e), _) | (_, Err(e)) => Err(io("read", e)),
         }
     }
@@ -352,6 +382,11 @@ mod tests {
         let mode = std::fs::metadata(dir.join("host/host-key.der")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the private key must be readable by its owner only");
         again.server_config(crate::net::transport()).expect("the kept key still signs");
+        // A certificate that is not the key's (two processes raced) is reported too.
+        let other = Identity::generate(Role::Host).unwrap();
+        std::fs::write(dir.join("host/host-cert.der"), &*other.cert).unwrap();
+        let err = Identity::load_or_create(&dir.join("host"), Role::Host).expect_err("a mismatched pair is an error");
+        assert!(err.to_string().contains("not the key's"), "{err}");
         // A damaged key is reported, not replaced behind the user's back.
         std::fs::write(dir.join("host/host-key.der"), b"garbage").unwrap();
         let err = Identity::load_or_create(&dir.join("host"), Role::Host).expect_err("a damaged key is an error");

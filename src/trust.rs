@@ -81,6 +81,10 @@ impl ClientStore {
 
     /// Revokes the client named `which` (name, or fingerprint prefix of ≥ 8 hex digits).
     pub fn revoke(&self, which: &str) -> Result<PairedClient, TrustError> {
+        // Nothing paired (no file, or no folder yet): nothing to match, and nothing to write.
+        if self.list()?.is_empty() {
+            return Err(RevokeError::NoMatch(which.to_owned()).into());
+        }
         self.update(|clients| Ok(trust::revoke(clients, which, unix_now())?))
     }
 

@@ -4,7 +4,8 @@
 //!
 //! Multicast must not leave this machine, so the test runs in a network namespace of its own
 //! (`unshare -n`, with a user namespace when not root) whose only interface is a loopback
-//! with multicast turned on (`ip`, from iproute2).
+//! with multicast turned on and a private LAN address, 10.99.0.1/24 (`ip`, from iproute2).
+//! The hosts listen on every address, as on a real LAN.
 
 #![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
 
@@ -43,17 +44,18 @@ fn kumo_list_finds_advertising_hosts_and_knows_the_paired_one() {
         set -e
         ip link set lo up
         ip link set lo multicast on
+        ip addr add 10.99.0.1/24 dev lo
         ip route add 224.0.0.0/4 dev lo
         export XDG_DATA_HOME="$DIR/data" RUST_LOG=warn
-        "$KUMO" host --listen 127.0.0.1:4433 --ephemeral --name "living room" --pair > "$DIR/den.out" & P1=$!
-        "$KUMO" host --listen 127.0.0.1:4434 --ephemeral --name "attic" > "$DIR/attic.out" & P2=$!
-        "$KUMO" host --listen 127.0.0.1:4435 --ephemeral --name "hidden" --no-advertise > "$DIR/hidden.out" & P3=$!
+        "$KUMO" host --listen 0.0.0.0:4433 --ephemeral --name "living room" --pair > "$DIR/den.out" & P1=$!
+        "$KUMO" host --listen 0.0.0.0:4434 --ephemeral --name "attic" > "$DIR/attic.out" & P2=$!
+        "$KUMO" host --listen 0.0.0.0:4435 --ephemeral --name "hidden" --no-advertise > "$DIR/hidden.out" & P3=$!
         trap 'kill $P1 $P2 $P3' EXIT
         for i in $(seq 50); do [ "$(wc -l < "$DIR/den.out")" -ge 4 ] && break; sleep 0.1; done
         PIN=$(sed -n 4p "$DIR/den.out" | cut -d' ' -f3)
         echo "== before"
         timeout 10 "$KUMO" list --wait 1.5
-        timeout 10 "$KUMO" pair 127.0.0.1:4433 --pin "$PIN" --name lister > /dev/null
+        timeout 10 "$KUMO" pair 10.99.0.1:4433 --pin "$PIN" --name lister > /dev/null
         echo "== after"
         timeout 10 "$KUMO" list --wait 1.5
     "#;
@@ -74,9 +76,11 @@ fn kumo_list_finds_advertising_hosts_and_knows_the_paired_one() {
     let den_fp = den_fp.lines().nth(1).unwrap().rsplit(' ').next().unwrap().to_owned();
 
     let den = row(before, "living room").unwrap_or_else(|| panic!("the host was not found:\n{stdout}\n{stderr}"));
-    assert!(den.contains("127.0.0.1:4433") && den.contains(" no ") && den.contains(&den_fp), "{den}");
+    assert!(den.contains("10.99.0.1:4433") && den.contains(" no ") && den.contains(&den_fp), "{den}");
     let attic = row(before, "attic").unwrap_or_else(|| panic!("the second host was not found:\n{stdout}"));
-    assert!(attic.contains("127.0.0.1:4434"), "{attic}");
+    assert!(attic.contains("10.99.0.1:4434"), "{attic}");
+    let hidden = std::fs::read_to_string(dir.join("hidden.out")).unwrap();
+    assert!(hidden.contains("listening on 0.0.0.0:4435"), "the unadvertised host did not start: {hidden}");
     assert!(row(&stdout, "hidden").is_none(), "a host with --no-advertise was listed:\n{stdout}");
 
     let den = row(after, "living room").unwrap();

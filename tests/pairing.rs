@@ -8,7 +8,7 @@
 mod common;
 
 use common::{HostProcess, TestHost, client_config, host_config, start_host_with};
-use kumo::client::{self, ClientError, End};
+use kumo::client::{self, ClientError};
 use kumo::core::input::{InputDatagram, InputState, Press};
 use kumo::core::script::Script;
 use kumo::core::trust::{Pin, Standing};
@@ -73,20 +73,17 @@ fn a_pin_pairs_a_client_which_then_streams_while_others_are_refused() {
         }
     }
 
-    // An unpaired client's input, sent before and after its Hello, never reaches the game.
+    // An unpaired client is refused at its Hello, and what it sends then (datagrams, presses)
+    // never reaches the game; the host closes with NOT_PAIRED.
     let stranger = client_identity();
-    host.rt.block_on(async {
+    let closed = host.rt.block_on(async {
         let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
         let (quic, _) =
             tls::client_config(tls::Verify::Pinned(host.fingerprint), Some(&stranger), net::transport()).unwrap();
         let conn = endpoint.connect_with(quic, host.addr, "kumo-host").unwrap().await.unwrap();
         let state = InputState { keys: [1 << 44, 0, 0, 0], ..InputState::default() };
         let input = |seq| InputDatagram { seq, client_micros: 1, state }.encode();
-        conn.send_datagram(input(1).into()).unwrap();
         let (mut send, mut recv) = conn.open_bi().await.unwrap();
-        net::write_control(&mut send, &Control::Presses(vec![Press { device: 0, code: 44, down: true }]))
-            .await
-            .unwrap();
         let hello = kumo::core::wire::Hello {
             version: PROTOCOL_VERSION,
             width: 640,
@@ -99,20 +96,19 @@ fn a_pin_pairs_a_client_which_then_streams_while_others_are_refused() {
             audio_channels: 0,
             resume_token: 0,
         };
-        for seq in 2..20 {
+        net::write_control(&mut send, &Control::Hello(hello)).await.unwrap();
+        let reply = net::read_control(&mut recv).await.unwrap();
+        assert!(matches!(reply, Control::Reject { reason: RejectReason::NotPaired, .. }), "{reply:?}");
+        net::write_control(&mut send, &Control::Presses(vec![Press { device: 0, code: 44, down: true }])).await.ok();
+        for seq in 1..40 {
             conn.send_datagram(input(seq).into()).ok();
         }
-        net::write_control(&mut send, &Control::Hello(hello)).await.ok();
-        // Presses first means the host reads them as the first message: a protocol error, not
-        // input. Either way nothing may reach the game.
-        let reply = tokio::time::timeout(Duration::from_secs(3), net::read_control(&mut recv)).await;
-        for seq in 20..40 {
-            conn.send_datagram(input(seq).into()).ok();
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        drop(reply);
-        conn.close(0u32.into(), b"");
+        tokio::time::timeout(Duration::from_secs(5), conn.closed()).await.unwrap()
     });
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(close) => assert_eq!(close.error_code, net::close::NOT_PAIRED),
+        other => panic!("the host did not close with NOT_PAIRED: {other}"),
+    }
     let report = host.game.report();
     assert_eq!((report.input_seq, report.presses), (0, 0), "an unpaired client's input reached the game");
 
@@ -136,7 +132,7 @@ fn a_pin_pairs_a_client_which_then_streams_while_others_are_refused() {
     let revoked = ClientStore::in_dir(&dir).revoke("deck").unwrap();
     assert_eq!(revoked.fingerprint, deck.fingerprint);
     match host.rt.block_on(async { tokio::time::timeout(Duration::from_secs(5), session.finish()).await }) {
-        Ok(Ok(End::HostEnded(message))) => assert!(message.contains("revoked"), "{message}"),
+        Ok(Err(ClientError::NotPaired { message, .. })) => assert!(message.contains("revoked"), "{message}"),
         Ok(other) => panic!("the revoked session ended as {other:?}"),
         Err(elapsed) => panic!("a revoked client kept streaming: {elapsed}"),
     }
@@ -239,6 +235,46 @@ fn a_replayed_pairing_pairs_nothing() {
     assert!(matches!(last, Control::Reject { reason: RejectReason::WrongPin, .. }), "{last:?}");
     let refused = host.rt.block_on(client::connect(client_config(host.addr, host.fingerprint, Some(attacker))));
     assert!(matches!(refused, Err(ClientError::NotPaired { .. })), "a replay paired the attacker");
+    host.stop.send(true).ok();
+}
+
+/// A run whose proof is bound to the wrong connection or the wrong host certificate, as a
+/// relay terminating TLS on both sides would make it: the host refuses it even with the right
+/// PIN, and stores nothing.
+async fn run_unbound(host: &TestHost, identity: &Identity, wrong_exporter: bool) -> Control {
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (quic, seen) = tls::pairing_client_config(identity, net::transport()).unwrap();
+    let conn = endpoint.connect_with(quic, host.addr, "kumo-host").unwrap().await.unwrap();
+    let (mut exporter, mut host_fp) = (pair::exporter(&conn).unwrap(), seen.get().unwrap());
+    if wrong_exporter {
+        exporter[0] ^= 1;
+    } else {
+        host_fp.0[0] ^= 1;
+    }
+    let (run, request) = ClientRun::start(pin("555-666"), "relayed", identity.fingerprint, host_fp, exporter);
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    net::write_control(&mut send, &request).await.unwrap();
+    let Control::PairChallenge { host_name, pake } = net::read_control(&mut recv).await.unwrap() else {
+        panic!("no challenge")
+    };
+    net::write_control(&mut send, &run.confirm(&host_name, &pake).unwrap().0).await.unwrap();
+    let last = net::read_control(&mut recv).await.unwrap();
+    conn.close(0u32.into(), b"");
+    last
+}
+
+#[test]
+fn the_proof_is_bound_to_the_connection_and_the_host_certificate() {
+    let host = paired_host(ClientStore::in_memory(Vec::new()), Some(pin("555-666")));
+    let deck = client_identity();
+    for wrong_exporter in [true, false] {
+        let last = host.rt.block_on(run_unbound(&host, &deck, wrong_exporter));
+        assert!(matches!(last, Control::Reject { reason: RejectReason::WrongPin, .. }), "{last:?}");
+    }
+    let refused = host.rt.block_on(client::connect(client_config(host.addr, host.fingerprint, Some(deck.clone()))));
+    assert!(matches!(refused, Err(ClientError::NotPaired { .. })), "an unbound proof paired");
+    // The same client, bound right, with the third try.
+    assert!(matches!(host.rt.block_on(run_by_hand(&host, &deck, None)).1, Control::Paired { .. }));
     host.stop.send(true).ok();
 }
 

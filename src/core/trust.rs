@@ -144,8 +144,8 @@ impl Closed {
         let again = "on the host run `kumo host --pair` and type the PIN it prints";
         match self {
             Self::NotOpen => format!("host '{host}' is not pairing now: {again}"),
-            Self::Expired => format!("host '{host}''s pairing PIN expired (it lasts 5 minutes): {again}"),
-            Self::Used => format!("host '{host}''s pairing PIN has already paired a device: {again}"),
+            Self::Expired => format!("the pairing PIN of host '{host}' expired (it lasts 5 minutes): {again}"),
+            Self::Used => format!("the pairing PIN of host '{host}' has already paired a device: {again}"),
             Self::NoTriesLeft => {
                 format!("host '{host}' stopped pairing after {PAIRING_TRIES} wrong PINs: {again}")
             }

@@ -244,6 +244,8 @@ pub enum GoodbyeReason {
     HostShutdown,
     /// The peer broke the protocol.
     ProtocolError,
+    /// The host's owner revoked this client's pairing.
+    Revoked,
 }
 
 /// What the client asks for in its `Hello`.
@@ -470,6 +472,7 @@ impl Control {
                     GoodbyeReason::Finished => 0,
                     GoodbyeReason::HostShutdown => 1,
                     GoodbyeReason::ProtocolError => 2,
+                    GoodbyeReason::Revoked => 3,
                 });
                 w.text(message);
             }
@@ -565,6 +568,7 @@ impl Control {
                     0 => GoodbyeReason::Finished,
                     1 => GoodbyeReason::HostShutdown,
                     2 => GoodbyeReason::ProtocolError,
+                    3 => GoodbyeReason::Revoked,
                     code => return Err(WireError::UnknownCode { what: "goodbye reason", code }),
                 };
                 Self::Goodbye { reason, message: r.text()? }
@@ -756,9 +760,13 @@ mod tests {
             }),
             (any::<u8>(), any::<u16>(), any::<u16>(), any::<u16>())
                 .prop_map(|(pad, strong, weak, duration_ms)| { Control::Rumble { pad, strong, weak, duration_ms } }),
-            (0..3u8, text).prop_map(|(r, message)| Control::Goodbye {
-                reason: [GoodbyeReason::Finished, GoodbyeReason::HostShutdown, GoodbyeReason::ProtocolError]
-                    [r as usize],
+            (0..4u8, text).prop_map(|(r, message)| Control::Goodbye {
+                reason: [
+                    GoodbyeReason::Finished,
+                    GoodbyeReason::HostShutdown,
+                    GoodbyeReason::ProtocolError,
+                    GoodbyeReason::Revoked,
+                ][r as usize],
                 message
             }),
         ]

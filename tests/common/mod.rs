@@ -125,6 +125,8 @@ impl HostProcess {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
             .arg("host")
             .args(args)
+            // Tests do not answer LAN discovery on the real network.
+            .arg("--no-advertise")
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .spawn()

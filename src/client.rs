@@ -16,7 +16,7 @@ use crate::core::audio::AudioPacket;
 use crate::core::clocksync::{ClockProbe, ClockReply, ClockSync};
 use crate::core::input::{InputAck, InputSender, InputState, Press, SendPolicy, transitions};
 use crate::core::script::{Player, Script};
-use crate::core::sequence::{self, DropReason, Sequencer};
+use crate::core::sequence::{self, DownstreamLoss, DropReason, Sequencer};
 use crate::core::stats;
 use crate::core::wire::{Control, GoodbyeReason, Hello, RejectReason, Welcome};
 use crate::decode::{self, AccessUnit, FrameSlot};
@@ -35,6 +35,9 @@ use tokio::sync::{mpsc, watch};
 /// Access units waiting for the decoder: 3 frames (50 ms at 60 fps). A decoder further
 /// behind than that is not going to catch up by queueing.
 const DECODE_QUEUE: usize = 3;
+/// Long-term references waiting to be confirmed to the host (two a second are usual); when
+/// full the newest is dropped, and a later recovery refers to an older one.
+const LTR_QUEUE: usize = 8;
 /// Stats events waiting for their reader: ~20 s of events at 60 fps. When full (the reader
 /// stalled), events are dropped rather than stalling the session.
 const STATS_QUEUE: usize = 4096;
@@ -470,10 +473,20 @@ fn start(
     let (decode_tx, decode_rx) = std::sync::mpsc::sync_channel(DECODE_QUEUE);
     // One pending loss report is enough: the sequencer asks for one IDR per loss anyway.
     let (losses_tx, losses_rx) = mpsc::channel(1);
+    let (ltr_tx, ltr_marks) = mpsc::channel(LTR_QUEUE);
+    let idr_pic_id = Arc::new(std::sync::atomic::AtomicU32::new(decode::NO_IDR_PIC_ID));
     let slot = Arc::new(FrameSlot::new());
     let decode_thread = decode::spawn(
         decode_rx,
-        decode::Outputs { stats: events_tx.clone(), losses: losses_tx, slot: slot.clone(), notify, av: av.clone() },
+        decode::Outputs {
+            stats: events_tx.clone(),
+            losses: losses_tx,
+            ltr_marks: ltr_tx,
+            idr_pic_id: idr_pic_id.clone(),
+            slot: slot.clone(),
+            notify,
+            av: av.clone(),
+        },
     )?;
     let (stop, stop_rx) = watch::channel(false);
     let (state, input_rx) = watch::channel(InputState::default());
@@ -507,6 +520,8 @@ fn start(
         abr: redial.abr.map(|limits| abr::Controller::new(limits, welcome.bitrate_kbps)),
         redial,
         start: Instant::now(),
+        ltr_marks,
+        idr_pic_id,
     };
     let task = tokio::spawn(link.run(recv, losses_rx, (input_rx, presses_rx), stop_rx));
     Ok(Session { welcome, events, slot, input, rumble, av, audio, host: addr, stop, task, decode_thread, endpoint })
@@ -536,6 +551,10 @@ struct Link {
     start: Instant,
     /// Adaptive bitrate (`None`: fixed).
     abr: Option<abr::Controller>,
+    /// Long-term references the decoder marked, to confirm to the host.
+    ltr_marks: mpsc::Receiver<decode::LtrMark>,
+    /// The decoder's IDR period, which a recovery request names.
+    idr_pic_id: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// How often adaptive bitrate decides.
@@ -666,7 +685,12 @@ impl Link {
                     sequencer.on_frame(frame, start.elapsed(), &mut out);
                 }
                 () = tokio::time::sleep_until((start + wake).into()) => sequencer.on_timeout(start.elapsed(), &mut out),
-                Some(frame_number) = losses.recv() => sequencer.on_downstream_loss(frame_number, start.elapsed(), &mut out),
+                Some(n) = losses.recv() => sequencer.on_downstream_loss(n, DownstreamLoss::Failed, start.elapsed(), &mut out),
+                Some(mark) = self.ltr_marks.recv() => {
+                    if let Err(err) = self.confirm_ltr(mark).await {
+                        break Err(self.fault(err));
+                    }
+                }
                 _ = ping.tick() => {
                     ping_id = ping_id.wrapping_add(1);
                     if let Err(err) = self.ping(ping_id).await {
@@ -688,12 +712,7 @@ impl Link {
                     }
                 }
                 _ = stop.changed() => {
-                    let bye = Control::Goodbye { reason: GoodbyeReason::Finished, message: "client finished".into() };
-                    net::write_control(&mut self.send, &bye).await.ok();
-                    self.send.finish().ok();
-                    // Give the goodbye a moment to arrive before closing the connection.
-                    tokio::time::timeout(Duration::from_millis(200), self.conn.closed()).await.ok();
-                    self.conn.close(close::FINISHED, b"client finished");
+                    self.say_goodbye().await;
                     break Ok(End::Stopped);
                 }
             }
@@ -704,6 +723,21 @@ impl Link {
         acceptor.abort();
         reader.abort();
         result
+    }
+
+    /// Tells the host the decoder holds this long-term reference: it may repair from it.
+    async fn confirm_ltr(&mut self, mark: decode::LtrMark) -> Result<(), NetError> {
+        let ack = Control::LtrAck { idr_pic_id: mark.idr_pic_id, frame_num: mark.frame_num };
+        net::write_control(&mut self.send, &ack).await
+    }
+
+    /// Ends the session: a goodbye, a moment for it to arrive, then the close.
+    async fn say_goodbye(&mut self) {
+        let bye = Control::Goodbye { reason: GoodbyeReason::Finished, message: "client finished".into() };
+        net::write_control(&mut self.send, &bye).await.ok();
+        self.send.finish().ok();
+        tokio::time::timeout(Duration::from_millis(200), self.conn.closed()).await.ok();
+        self.conn.close(close::FINISHED, b"client finished");
     }
 
     /// A control message from the host (or the stream's end); `Some` ends streaming on this
@@ -957,7 +991,7 @@ impl Link {
                             Ok(()) => {}
                             Err(TrySendError::Full(_)) => {
                                 self.report(stats::Event::Dropped { reason: DropReason::Queue, count: 1 });
-                                sequencer.on_downstream_loss(number, start.elapsed(), out);
+                                sequencer.on_downstream_loss(number, DownstreamLoss::Skipped, start.elapsed(), out);
                             }
                             Err(TrySendError::Disconnected(_)) => {
                                 return Err(NetError::Connection(quinn::ConnectionError::LocallyClosed));
@@ -978,6 +1012,20 @@ impl Link {
                         self.report(stats::Event::IdrRequested);
                         net::write_control(&mut self.send, &Control::RequestIdr { last_good_frame }).await?;
                     }
+                    sequence::Event::RequestRecovery { last_good_frame } => {
+                        let id = self.idr_pic_id.load(std::sync::atomic::Ordering::Acquire);
+                        let msg = if let Ok(idr_pic_id) = u16::try_from(id) {
+                            tracing::debug!(last_good_frame, idr_pic_id, "asking for a recovery frame");
+                            self.report(stats::Event::LtrRequested);
+                            Control::RecoverLtr { idr_pic_id, last_good_frame }
+                        } else {
+                            // Nothing decoded yet: only an IDR helps.
+                            self.report(stats::Event::IdrRequested);
+                            Control::RequestIdr { last_good_frame }
+                        };
+                        net::write_control(&mut self.send, &msg).await?;
+                    }
+                    sequence::Event::Repaired(how) => self.report(stats::Event::Repaired(how)),
                 }
             }
         }

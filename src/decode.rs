@@ -126,6 +126,24 @@ impl H264Decoder {
         }
     }
 
+    /// After a decode: the long-term reference the access unit marked, if it marked one.
+    pub fn ltr_marked(&mut self) -> Option<LtrMark> {
+        let marked = ffi::option(&mut self.inner, openh264_sys2::DECODER_OPTION_LTR_MARKING_FLAG)?;
+        if marked == 0 {
+            return None;
+        }
+        Some(LtrMark {
+            idr_pic_id: self.idr_pic_id()?,
+            frame_num: u32::try_from(ffi::option(&mut self.inner, openh264_sys2::DECODER_OPTION_LTR_MARKED_FRAME_NUM)?)
+                .ok()?,
+        })
+    }
+
+    /// The IDR period (`idr_pic_id`) the last decoded access unit belongs to.
+    pub fn idr_pic_id(&mut self) -> Option<u16> {
+        u16::try_from(ffi::option(&mut self.inner, openh264_sys2::DECODER_OPTION_IDR_PIC_ID)?).ok()
+    }
+
     /// Drains pictures the decoder still holds (end of stream).
     pub fn flush(&mut self, mut each: impl FnMut(PlaneView<'_>)) -> Result<(), DecodeError> {
         let pictures = self.inner.flush_remaining().map_err(|e| DecodeError::Codec(e.to_string()))?;
@@ -133,6 +151,28 @@ impl H264Decoder {
             each(view(yuv));
         }
         Ok(())
+    }
+}
+
+/// A long-term reference the decoder holds: the host may recover from it after a loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LtrMark {
+    pub idr_pic_id: u16,
+    pub frame_num: u32,
+}
+
+/// The decoder options the safe wrapper does not expose.
+#[allow(unsafe_code)]
+mod ffi {
+    use openh264::decoder::Decoder;
+
+    /// An integer option openh264 reports after a decode; `None` if it refused.
+    pub(super) fn option(decoder: &mut Decoder, option: openh264_sys2::DECODER_OPTION) -> Option<i32> {
+        let mut value: std::ffi::c_int = 0;
+        // SAFETY: these options write one int into the caller-owned pointer during the call;
+        // the decoder is initialised (it exists only initialised).
+        let code = unsafe { decoder.raw_api().get_option(option, std::ptr::addr_of_mut!(value).cast()) };
+        (code == 0).then_some(value)
     }
 }
 
@@ -207,6 +247,13 @@ pub struct Outputs {
     /// Frame numbers the decoder failed on; the network shell then asks for an IDR. When
     /// full, a failure is already being reported and this one adds nothing.
     pub losses: tokio::sync::mpsc::Sender<u64>,
+    /// Long-term references the decoder marked, for the network shell to confirm to the host.
+    /// When full (two a second are usual) a confirmation is dropped: a later recovery then
+    /// refers to an older reference.
+    pub ltr_marks: tokio::sync::mpsc::Sender<LtrMark>,
+    /// The IDR period of the last picture decoded (`NO_IDR_PIC_ID` before the first), which a
+    /// recovery request names.
+    pub idr_pic_id: Arc<std::sync::atomic::AtomicU32>,
     pub slot: Arc<FrameSlot>,
     /// Wakes whoever presents the slot's pictures.
     pub notify: Option<Notify>,
@@ -223,12 +270,38 @@ pub fn spawn(input: Receiver<AccessUnit>, outputs: Outputs) -> Result<JoinHandle
     Ok(handle)
 }
 
+/// `Outputs::idr_pic_id` before any picture.
+pub const NO_IDR_PIC_ID: u32 = u32::MAX;
+
+/// What the decoder can take next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Nothing,
+    /// A frame never reached the decoder: only an IDR or a recovery frame (which refers to a
+    /// long-term reference) decodes now. Feeding it an inter frame would put openh264 in its
+    /// error state, which only an IDR ends.
+    RecoveryPoint,
+    /// openh264 failed: it decodes nothing until the next IDR.
+    Idr,
+}
+
 fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
     let mut spare = Picture::default();
-    // After a decode error openh264 stays in error until the next IDR: skip to it.
-    let mut awaiting_idr = false;
+    let mut wait = Wait::Nothing;
+    let mut expected: Option<u64> = None;
     for unit in input {
-        if awaiting_idr && unit.header.kind != FrameKind::Idr {
+        let kind = unit.header.kind;
+        if wait == Wait::Nothing && kind != FrameKind::Idr && expected.is_some_and(|e| e != unit.header.frame_number) {
+            // A frame before this one never got here (the network shell could not queue it
+            // and has asked for a recovery).
+            wait = Wait::RecoveryPoint;
+        }
+        let takes = match wait {
+            Wait::Nothing => true,
+            Wait::RecoveryPoint => kind != FrameKind::Inter,
+            Wait::Idr => kind == FrameKind::Idr,
+        };
+        if !takes {
             report(out, stats::Event::Dropped { reason: crate::core::sequence::DropReason::Undecodable, count: 1 });
             continue;
         }
@@ -255,7 +328,14 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
         });
         match decoded {
             Ok(Some((decode_micros, decoded_micros, marker, pixel_input, pixel_time_ms))) => {
-                awaiting_idr = false;
+                wait = Wait::Nothing;
+                expected = Some(frame_number + 1);
+                if let Some(id) = decoder.idr_pic_id() {
+                    out.idr_pic_id.store(u32::from(id), std::sync::atomic::Ordering::Release);
+                }
+                if let Some(mark) = decoder.ltr_marked() {
+                    out.ltr_marks.try_send(mark).ok();
+                }
                 spare = out.slot.put(std::mem::take(&mut spare)).unwrap_or_default();
                 out.av.on_decoded(unit.header.capture_micros, decoded_micros);
                 if let Some(notify) = &out.notify {
@@ -278,7 +358,7 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
             Ok(None) => {}
             Err(err) => {
                 tracing::debug!(frame_number, "{err:#}");
-                awaiting_idr = true;
+                wait = Wait::Idr;
                 report(out, stats::Event::DecodeError);
                 out.losses.try_send(frame_number).ok();
             }

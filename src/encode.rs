@@ -65,6 +65,9 @@ impl Settings {
 pub struct H264Encoder {
     inner: Encoder,
     settings: Settings,
+    /// A recovery request was passed to openh264: the next P frame refers only to a long-term
+    /// reference the client confirmed, and goes out as `FrameKind::Recovery`.
+    recovery_pending: bool,
 }
 
 impl H264Encoder {
@@ -81,6 +84,10 @@ impl H264Encoder {
             .background_detection(false)
             .intra_frame_period(IntraFramePeriod::from_num_frames(0))
             .complexity(Complexity::Low)
+            // Long-term references: the client confirms the ones it decoded, and after a loss
+            // the next frame refers to one of those instead of to the lost chain: a repair for
+            // the price of a P frame, where an IDR costs several frames' bits.
+            .long_term_reference(true)
             .num_threads(threads);
         let mut inner = Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| codec_err(&e))?;
         // The wrapper initialises openh264 on the first frame with a single slice. Encode one
@@ -92,7 +99,7 @@ impl H264Encoder {
             ffi::use_slice_per_thread(&mut inner, threads);
         }
         inner.force_intra_frame();
-        Ok(Self { inner, settings })
+        Ok(Self { inner, settings, recovery_pending: false })
     }
 
     pub fn settings(&self) -> Settings {
@@ -110,7 +117,37 @@ impl H264Encoder {
         if out.is_empty() {
             return Ok(None);
         }
-        Ok(Some(if annexb::is_idr(out) { FrameKind::Idr } else { FrameKind::Inter }))
+        let kind = if annexb::is_idr(out) {
+            FrameKind::Idr
+        } else if self.recovery_pending {
+            FrameKind::Recovery
+        } else {
+            FrameKind::Inter
+        };
+        self.recovery_pending = false;
+        Ok(Some(kind))
+    }
+
+    /// The client lost frames of the stream that began with the IDR numbered `idr_pic_id`:
+    /// the next frame refers only to a long-term reference the client confirmed (or, with
+    /// none confirmed, is an IDR). A request naming an older IDR is moot (the client gets the
+    /// newer IDR) and openh264 ignores it.
+    pub fn recover_from_ltr(&mut self, idr_pic_id: u16) {
+        match ffi::ltr_recovery(&mut self.inner, idr_pic_id) {
+            Ok(()) => self.recovery_pending = true,
+            Err(code) => {
+                tracing::warn!(code, "openh264 refused an LTR recovery request; sending an IDR");
+                self.force_idr();
+            }
+        }
+    }
+
+    /// The client decoded the long-term reference `frame_num` of IDR period `idr_pic_id`: a
+    /// recovery may refer to it.
+    pub fn ltr_confirmed(&mut self, idr_pic_id: u16, frame_num: u32) {
+        if let Err(code) = ffi::ltr_feedback(&mut self.inner, idr_pic_id, frame_num) {
+            tracing::debug!(code, "openh264 refused LTR feedback");
+        }
     }
 
     pub fn force_idr(&mut self) {
@@ -135,8 +172,9 @@ fn yuv(pic: &I420) -> YUVSlices<'_> {
 mod ffi {
     use openh264::encoder::Encoder;
     use openh264_sys2::{
-        ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE, ENCODER_OPTION_SVC_ENCODE_PARAM_EXT, SBitrateInfo,
-        SEncParamExt, SM_FIXEDSLCNUM_SLICE, SPATIAL_LAYER_ALL,
+        ENCODER_LTR_MARKING_FEEDBACK, ENCODER_LTR_RECOVERY_REQUEST, ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE,
+        ENCODER_OPTION_SVC_ENCODE_PARAM_EXT, LTR_MARKING_SUCCESS, LTR_RECOVERY_REQUEST, SBitrateInfo, SEncParamExt,
+        SLTRMarkingFeedback, SLTRRecoverRequest, SM_FIXEDSLCNUM_SLICE, SPATIAL_LAYER_ALL,
     };
     use std::ptr::addr_of_mut;
 
@@ -163,6 +201,36 @@ mod ffi {
         if code != 0 {
             tracing::warn!(code, "openh264 refused multi-slice encoding; using one slice");
         }
+    }
+
+    /// Asks for a recovery from a confirmed long-term reference. "Current frame -1" is
+    /// openh264's "the base layer was lost" case: the next frame refers to the confirmed LTR
+    /// whatever frame numbers the client saw.
+    pub(super) fn ltr_recovery(encoder: &mut Encoder, idr_pic_id: u16) -> Result<(), i32> {
+        let mut request = SLTRRecoverRequest {
+            uiFeedbackType: LTR_RECOVERY_REQUEST as u32,
+            uiIDRPicId: u32::from(idr_pic_id),
+            iLastCorrectFrameNum: 0,
+            iCurrentFrameNum: -1,
+            iLayerId: 0,
+        };
+        // SAFETY: SLTRRecoverRequest is the documented argument of this option; openh264 reads
+        // it during the call only.
+        let code = unsafe { encoder.raw_api().set_option(ENCODER_LTR_RECOVERY_REQUEST, addr_of_mut!(request).cast()) };
+        if code == 0 { Ok(()) } else { Err(code) }
+    }
+
+    pub(super) fn ltr_feedback(encoder: &mut Encoder, idr_pic_id: u16, frame_num: u32) -> Result<(), i32> {
+        let mut feedback = SLTRMarkingFeedback {
+            uiFeedbackType: LTR_MARKING_SUCCESS as u32,
+            uiIDRPicId: u32::from(idr_pic_id),
+            iLTRFrameNum: i32::try_from(frame_num).unwrap_or(i32::MAX),
+            iLayerId: 0,
+        };
+        // SAFETY: SLTRMarkingFeedback is the documented argument of this option; openh264 reads
+        // it during the call only.
+        let code = unsafe { encoder.raw_api().set_option(ENCODER_LTR_MARKING_FEEDBACK, addr_of_mut!(feedback).cast()) };
+        if code == 0 { Ok(()) } else { Err(code) }
     }
 
     pub(super) fn set_bitrate(encoder: &mut Encoder, bps: u32) -> Result<(), i32> {
@@ -267,12 +335,24 @@ impl GameLink {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     ForceIdr,
-    SetBitrate { kbps: u32 },
+    SetBitrate {
+        kbps: u32,
+    },
+    /// The client lost frames: repair from a confirmed long-term reference.
+    RecoverLtr {
+        idr_pic_id: u16,
+    },
+    /// The client holds this long-term reference.
+    LtrConfirmed {
+        idr_pic_id: u16,
+        frame_num: u32,
+    },
 }
 
-/// Commands queued for the encoder thread. Requests are tiny and rare (one per loss or
-/// bitrate step); when 16 are already waiting the newest is dropped, since an IDR request
-/// already queued covers it.
+/// Commands queued for the encoder thread. Requests are tiny and rare (one per loss, bitrate
+/// step or long-term reference, two a second); when 16 are already waiting the newest is
+/// dropped, since a request already queued covers it (a dropped confirmation only makes a
+/// later recovery refer to an older reference).
 const COMMAND_QUEUE: usize = 16;
 
 /// The running encoder thread. Dropping it stops the thread at its next frame.
@@ -413,6 +493,8 @@ fn capture_loop(
 fn apply(encoder: &mut H264Encoder, command: Command) {
     match command {
         Command::ForceIdr => encoder.force_idr(),
+        Command::RecoverLtr { idr_pic_id } => encoder.recover_from_ltr(idr_pic_id),
+        Command::LtrConfirmed { idr_pic_id, frame_num } => encoder.ltr_confirmed(idr_pic_id, frame_num),
         Command::SetBitrate { kbps } => {
             if let Err(err) = encoder.set_bitrate(kbps) {
                 tracing::warn!("{err:#}");

@@ -120,7 +120,7 @@ fn fnv(data: &[u8]) -> u64 {
 }
 
 fn frame_header_seeds() -> Vec<Vec<u8>> {
-    [FrameKind::Idr, FrameKind::Inter]
+    [FrameKind::Idr, FrameKind::Inter, FrameKind::Recovery]
         .into_iter()
         .map(|kind| {
             let mut v = Vec::new();
@@ -188,6 +188,8 @@ fn control_seeds() -> Vec<Vec<u8>> {
         Control::PairRequest { version: 5, client_name: "deck".into(), pake: [b'A'; 33] },
         Control::PairChallenge { host_name: "den".into(), pake: [b'B'; 33] },
         Control::PairConfirm { tag: [7; 32] },
+        Control::LtrAck { idr_pic_id: 3, frame_num: 30 },
+        Control::RecoverLtr { idr_pic_id: 3, last_good_frame: 99 },
         Control::Paired { tag: [9; 32] },
         Control::Reject {
             reason: crate::core::wire::RejectReason::NotPaired,

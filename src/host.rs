@@ -412,6 +412,32 @@ async fn end_if_revoked(conn: &Connection, send: &mut SendStream, clients: &Clie
     true
 }
 
+/// Passes a client's request about the video on to the encoder. A repair (an IDR, several
+/// times a frame's size, or a recovery frame) is granted at most 10 times a second (2 at
+/// once): one already coming answers every request sent before it arrives.
+fn for_encoder(msg: &Control, worker: &encode::Worker, repairs: &mut TokenBucket, now: Duration) {
+    match msg {
+        Control::RequestIdr { last_good_frame } if repairs.take(now) => {
+            tracing::debug!(last_good_frame, "client asked for an IDR");
+            worker.send(Command::ForceIdr);
+        }
+        Control::RecoverLtr { idr_pic_id, last_good_frame } if repairs.take(now) => {
+            tracing::debug!(idr_pic_id, last_good_frame, "client asked for a recovery frame");
+            worker.send(Command::RecoverLtr { idr_pic_id: *idr_pic_id });
+        }
+        Control::RequestIdr { .. } | Control::RecoverLtr { .. } => {
+            tracing::debug!("repair request within the rate limit; one is on its way");
+        }
+        Control::LtrAck { idr_pic_id, frame_num } => {
+            worker.send(Command::LtrConfirmed { idr_pic_id: *idr_pic_id, frame_num: *frame_num });
+        }
+        Control::SetBitrate { bitrate_kbps } => {
+            worker.send(Command::SetBitrate { kbps: (*bitrate_kbps).clamp(MIN_BITRATE_KBPS, MAX_BITRATE_KBPS) });
+        }
+        _ => {}
+    }
+}
+
 /// How often a streaming client's pairing is looked at again.
 const REVOCATION_CHECK: Duration = Duration::from_secs(1);
 
@@ -575,20 +601,10 @@ async fn stream(
                 conn.send_datagram(ack.encode().into()).ok();
             }
             msg = control.recv() => match msg {
-                Some(Ok(Control::RequestIdr { last_good_frame })) => {
-                    // An IDR is several times a frame's size: at most 10 a second (2 at once),
-                    // since one already coming answers every request before it arrives.
-                    if idr_requests.take(start.elapsed()) {
-                        tracing::debug!(last_good_frame, "client asked for an IDR");
-                        worker.send(Command::ForceIdr);
-                    } else {
-                        tracing::debug!(last_good_frame, "IDR request within the rate limit; one is on its way");
-                    }
+                Some(Ok(msg @ (Control::RequestIdr { .. } | Control::RecoverLtr { .. } | Control::LtrAck { .. } | Control::SetBitrate { .. }))) => {
+                    for_encoder(&msg, worker, &mut idr_requests, start.elapsed());
                 }
                 Some(Ok(Control::Presses(presses))) => game.push_presses(&presses),
-                Some(Ok(Control::SetBitrate { bitrate_kbps })) => {
-                    worker.send(Command::SetBitrate { kbps: bitrate_kbps.clamp(MIN_BITRATE_KBPS, MAX_BITRATE_KBPS) });
-                }
                 Some(Ok(Control::Ping { id, client_micros })) => {
                     let pong = Control::Pong { id, client_micros, host_micros: clock::now_micros() };
                     if let Err(err) = net::write_control(&mut send, &pong).await {

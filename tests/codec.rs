@@ -75,3 +75,58 @@ fn idr_on_request_and_bitrate_changes_apply() {
     scene::render(151, 60, 151, &mut pic);
     assert_eq!(enc.encode(&pic, at(151), &mut bytes).unwrap(), Some(FrameKind::Inter));
 }
+
+/// Encodes frame `n` of the scene (marker = `n`) into `bytes`; its kind.
+fn encode_frame(enc: &mut H264Encoder, pic: &mut I420, n: u64, bytes: &mut Vec<u8>) -> FrameKind {
+    scene::render(n, 60, n as u32, pic);
+    enc.encode(pic, at(n), bytes).unwrap().expect("no skipped frames")
+}
+
+/// Decodes `bytes`, confirms any long-term reference it marked to the encoder (as the client
+/// does over the control stream), and returns the picture's marker.
+fn decode_and_confirm(dec: &mut H264Decoder, enc: &mut H264Encoder, bytes: &[u8]) -> Result<u32, String> {
+    let read = dec.decode(bytes, |v| marker::read(v.y, v.y_stride, v.width, v.height)).map_err(|e| e.to_string())?;
+    if let Some(mark) = dec.ltr_marked() {
+        enc.ltr_confirmed(mark.idr_pic_id, mark.frame_num);
+    }
+    match read {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(e)) => Err(format!("marker unreadable: {e:?}")),
+        None => Err("no picture".into()),
+    }
+}
+
+#[test]
+fn a_loss_is_repaired_from_a_long_term_reference_without_an_idr() {
+    let (w, h) = (640u16, 360u16);
+    let mut enc = H264Encoder::new(settings(w, h, 2000)).unwrap();
+    let mut dec = H264Decoder::new().unwrap();
+    let mut pic = I420::new(w.into(), h.into());
+    let mut bytes = Vec::new();
+    let mut marks = 0;
+    for n in 0..70u64 {
+        encode_frame(&mut enc, &mut pic, n, &mut bytes);
+        assert_eq!(decode_and_confirm(&mut dec, &mut enc, &bytes), Ok(n as u32), "frame {n}");
+        marks += u32::from(dec.ltr_marked().is_some());
+    }
+    eprintln!("long-term references marked in 70 frames: {marks}");
+    // Frames 70 and 71 are lost: the decoder never sees them.
+    for n in 70..72u64 {
+        assert_eq!(encode_frame(&mut enc, &mut pic, n, &mut bytes), FrameKind::Inter);
+    }
+    // The client asks for a recovery; the next frame refers only to a confirmed LTR.
+    enc.recover_from_ltr(dec.idr_pic_id().expect("the decoder knows its IDR period"));
+    assert_eq!(encode_frame(&mut enc, &mut pic, 72, &mut bytes), FrameKind::Recovery);
+    let recovery_size = bytes.len();
+    assert_eq!(decode_and_confirm(&mut dec, &mut enc, &bytes), Ok(72), "the recovery frame decodes");
+    // And the stream goes on from it, with no IDR.
+    for n in 73..100u64 {
+        assert_eq!(encode_frame(&mut enc, &mut pic, n, &mut bytes), FrameKind::Inter, "frame {n}");
+        assert_eq!(decode_and_confirm(&mut dec, &mut enc, &bytes), Ok(n as u32), "frame {n}");
+    }
+    // Cheaper than an IDR.
+    enc.force_idr();
+    assert_eq!(encode_frame(&mut enc, &mut pic, 100, &mut bytes), FrameKind::Idr);
+    eprintln!("recovery frame {recovery_size} bytes, IDR {} bytes", bytes.len());
+    assert!(recovery_size < bytes.len(), "recovery {recovery_size} bytes, IDR {}", bytes.len());
+}

@@ -4,8 +4,10 @@
 //! packet delays only the frame it belongs to. This module owns the client's view of the
 //! frame sequence: it delivers frames in frame-number order, waits a short, bounded time for
 //! a missing frame, then declares it lost. After a loss every inter frame is undecodable
-//! until the next IDR, so it drops them and asks the host for an IDR (again if the first
-//! request goes unanswered). Pure: time is a parameter; nothing here reads a clock.
+//! until a recovery point, so it drops them and asks the host for the cheapest one: a
+//! recovery frame that refers only to a long-term reference the decoder holds (about a P
+//! frame's size), falling back to an IDR when that does not come in time or the decoder
+//! itself failed. Pure: time is a parameter; nothing here reads a clock.
 
 use super::assemble::Frame;
 use super::wire::FrameKind;
@@ -37,12 +39,27 @@ pub struct Config {
     /// How long to wait for an IDR before asking again (a request or the IDR itself can be
     /// delayed by a congested link; 250 ms is several RTTs on any network kumo targets).
     pub idr_retry: Duration,
+    /// Ask for a recovery frame (from a long-term reference) first; `false`: IDRs only.
+    pub ltr: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self { gap_timeout: Duration::from_millis(33), max_pending: 8, idr_retry: Duration::from_millis(250) }
+        Self {
+            gap_timeout: Duration::from_millis(33),
+            max_pending: 8,
+            idr_retry: Duration::from_millis(250),
+            ltr: true,
+        }
     }
+}
+
+/// How a loss was repaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repair {
+    /// A recovery frame from a long-term reference.
+    Ltr,
+    Idr,
 }
 
 /// What the network shell must do after feeding the sequencer.
@@ -52,8 +69,33 @@ pub enum Event {
     Deliver(Frame),
     /// These frames will not be decoded.
     Dropped { reason: DropReason, count: u64 },
+    /// Ask the host for a recovery frame from a long-term reference.
+    RequestRecovery { last_good_frame: u64 },
     /// Ask the host for an IDR.
     RequestIdr { last_good_frame: u64 },
+    /// A loss was repaired: the decoder has a picture again.
+    Repaired(Repair),
+}
+
+/// What the decoder can take next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Anything, in order.
+    Nothing,
+    /// After a loss: a recovery frame or an IDR (the decoder's own state is whole; only the
+    /// chain after the loss is broken).
+    RecoveryPoint,
+    /// Only an IDR: nothing was decoded yet, or the decoder failed.
+    Idr,
+}
+
+/// Why the decode shell lost a frame the sequencer had delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownstreamLoss {
+    /// It never reached the decoder (the decode queue was full): a gap, as on the network.
+    Skipped,
+    /// The decoder failed on it: openh264 then needs an IDR.
+    Failed,
 }
 
 /// In-order delivery with loss detection.
@@ -62,10 +104,13 @@ pub struct Sequencer {
     config: Config,
     /// Next frame number the decoder can take. The host numbers frames from 0.
     next: u64,
-    /// Nothing decodable yet, or a loss happened: only an IDR can be decoded now.
-    awaiting_idr: bool,
-    /// When the current IDR request was sent; `None` while none is outstanding.
-    last_idr_request: Option<Duration>,
+    wait: Wait,
+    /// A loss is being repaired (so the next recovery point counts as a repair).
+    repairing: bool,
+    /// When the outstanding request (recovery or IDR) was sent; `None` while none is.
+    last_request: Option<Duration>,
+    /// Whether that request asked for an IDR (a recovery request escalates to one).
+    asked_idr: bool,
     /// Frames newer than `next`, waiting for a gap to close. Never holds `next` itself
     /// between calls: that one is delivered at once.
     pending: BTreeMap<u64, Frame>,
@@ -73,6 +118,8 @@ pub struct Sequencer {
     gap_since: Option<Duration>,
     /// The wait for a gap, following the path's round trip (see [`Sequencer::set_rtt`]).
     gap_timeout: Duration,
+    /// The wait for a recovery frame before asking for an IDR instead.
+    recovery_timeout: Duration,
 }
 
 /// Longest wait for a missing frame, whatever the round trip: past this a freeze costs more
@@ -81,34 +128,44 @@ const MAX_GAP_TIMEOUT: Duration = Duration::from_millis(200);
 /// The wait before the first RTT sample: the stream's first IDR is its biggest frame and
 /// crosses a path whose congestion window is still opening.
 const FIRST_GAP_TIMEOUT: Duration = Duration::from_millis(100);
+/// The wait for a recovery frame: the request's round trip, an encode and a frame's transfer
+/// (2 RTT + 50 ms), within these bounds.
+const MIN_RECOVERY_TIMEOUT: Duration = Duration::from_millis(80);
+const FIRST_RECOVERY_TIMEOUT: Duration = Duration::from_millis(150);
 
 impl Sequencer {
     pub fn new(config: Config) -> Self {
         Self {
             config,
             next: 0,
-            awaiting_idr: true,
-            last_idr_request: None,
+            wait: Wait::Idr,
+            repairing: false,
+            last_request: None,
+            asked_idr: false,
             pending: BTreeMap::new(),
             gap_since: None,
             gap_timeout: config.gap_timeout.max(FIRST_GAP_TIMEOUT),
+            recovery_timeout: FIRST_RECOVERY_TIMEOUT.min(config.idr_retry),
         }
     }
 
     /// Tells the sequencer the path's round trip. A frame that lost a packet is repaired by
     /// QUIC after about 9/8 of an RTT plus the one-way trip of the copy, and a lost last packet
     /// only after a probe timeout (an RTT plus the peer's ACK delay); declaring it lost sooner
-    /// trades a short wait for an IDR round trip and a big frame, which itself loses packets.
-    /// So the wait is 2 RTT plus two frame intervals (33 ms), at least the configured one, at
-    /// most 200 ms.
+    /// trades a short wait for a recovery round trip and a bigger frame, which itself loses
+    /// packets. So the wait is 2 RTT plus two frame intervals (33 ms), at least the configured
+    /// one, at most 200 ms.
     pub fn set_rtt(&mut self, rtt: Duration) {
         let follow = rtt.mul_f64(2.0) + Duration::from_millis(33);
         self.gap_timeout = follow.max(self.config.gap_timeout).min(MAX_GAP_TIMEOUT);
+        let recovery = rtt.mul_f64(2.0) + Duration::from_millis(50);
+        self.recovery_timeout = recovery.max(MIN_RECOVERY_TIMEOUT).min(self.config.idr_retry);
     }
 
-    /// Whether the decoder can take only an IDR now.
+    /// Whether the decoder can take only a recovery point (an IDR, or after a loss a recovery
+    /// frame) now.
     pub fn awaiting_idr(&self) -> bool {
-        self.awaiting_idr
+        self.wait != Wait::Nothing
     }
 
     /// A whole frame arrived at `now`.
@@ -130,26 +187,41 @@ impl Sequencer {
         self.drain(now, out);
     }
 
-    /// The decode shell could not take or decode `frame_number`: the reference chain is
-    /// broken until the next IDR.
-    pub fn on_downstream_loss(&mut self, frame_number: u64, now: Duration, out: &mut Vec<Event>) {
-        if !self.awaiting_idr {
-            self.awaiting_idr = true;
-            self.request_idr(frame_number.saturating_sub(1), now, out);
+    /// The decode shell lost `frame_number`: skipped (a gap the decoder will skip past to a
+    /// recovery point) or failed on (the decoder needs an IDR).
+    pub fn on_downstream_loss(&mut self, frame_number: u64, why: DownstreamLoss, now: Duration, out: &mut Vec<Event>) {
+        let last_good = frame_number.saturating_sub(1);
+        match why {
+            DownstreamLoss::Skipped => self.lost(last_good, now, out),
+            DownstreamLoss::Failed => {
+                self.repairing = true;
+                let asked = self.wait == Wait::Idr && self.last_request.is_some();
+                self.wait = Wait::Idr;
+                if !asked {
+                    self.request(true, last_good, now, out);
+                }
+            }
         }
     }
 
     /// When [`Self::on_timeout`] should next be called, if at all.
     pub fn poll_timeout(&self) -> Option<Duration> {
         let gap = self.gap_since.map(|t| t + self.gap_timeout);
-        let idr = self.last_idr_request.filter(|_| self.awaiting_idr).map(|t| t + self.config.idr_retry);
-        match (gap, idr) {
+        let retry = self.last_request.filter(|_| self.wait != Wait::Nothing).map(|t| t + self.retry_after());
+        match (gap, retry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
     }
 
-    /// Time passed: expire gaps and repeat unanswered IDR requests.
+    /// How long the outstanding request may go unanswered.
+    fn retry_after(&self) -> Duration {
+        if self.asked_idr { self.config.idr_retry } else { self.recovery_timeout }
+    }
+
+    /// Time passed: expire gaps and repeat unanswered requests, a recovery request as an IDR
+    /// request (the recovery frame or the request was lost, or the host has no confirmed
+    /// long-term reference).
     pub fn on_timeout(&mut self, now: Duration, out: &mut Vec<Event>) {
         if let Some(since) = self.gap_since
             && now >= since + self.gap_timeout
@@ -157,20 +229,21 @@ impl Sequencer {
             self.declare_gap_lost(now, out);
             self.drain(now, out);
         }
-        if self.awaiting_idr
-            && let Some(at) = self.last_idr_request
-            && now >= at + self.config.idr_retry
+        if self.wait != Wait::Nothing
+            && let Some(at) = self.last_request
+            && now >= at + self.retry_after()
         {
-            self.request_idr(self.next.saturating_sub(1), now, out);
+            self.request(true, self.next.saturating_sub(1), now, out);
         }
     }
 
     fn drain(&mut self, now: Duration, out: &mut Vec<Event>) {
         while let Some((&first, _)) = self.pending.first_key_value() {
             if first > self.next {
-                // Awaiting an IDR, nothing before one is decodable, so there is nothing to wait
-                // for; and a gap holding too many frames back is not worth waiting for either.
-                if self.awaiting_idr || self.pending.len() > self.config.max_pending {
+                // Awaiting a recovery point, nothing before one is decodable, so there is
+                // nothing to wait for; and a gap holding too many frames back is not worth
+                // waiting for either.
+                if self.wait != Wait::Nothing || self.pending.len() > self.config.max_pending {
                     self.declare_gap_lost(now, out);
                 } else {
                     self.gap_since.get_or_insert(now);
@@ -181,16 +254,27 @@ impl Sequencer {
             let Some((_, frame)) = self.pending.pop_first() else { break };
             self.next = first + 1;
             self.gap_since = None;
-            if self.awaiting_idr && frame.header.kind != FrameKind::Idr {
-                out.push(Event::Dropped { reason: DropReason::Undecodable, count: 1 });
-                if self.last_idr_request.is_none() {
-                    self.request_idr(first.saturating_sub(1), now, out);
+            let repair = match (self.wait, frame.header.kind) {
+                (Wait::Nothing, _) => None,
+                (_, FrameKind::Idr) => Some(Repair::Idr),
+                (Wait::RecoveryPoint, FrameKind::Recovery) => Some(Repair::Ltr),
+                _ => {
+                    out.push(Event::Dropped { reason: DropReason::Undecodable, count: 1 });
+                    if self.last_request.is_none() {
+                        let idr = self.wait == Wait::Idr;
+                        self.request(idr, first.saturating_sub(1), now, out);
+                    }
+                    continue;
                 }
-            } else {
-                self.awaiting_idr = false;
-                self.last_idr_request = None;
-                out.push(Event::Deliver(frame));
+            };
+            if let Some(how) = repair {
+                if std::mem::take(&mut self.repairing) {
+                    out.push(Event::Repaired(how));
+                }
+                self.wait = Wait::Nothing;
+                self.last_request = None;
             }
+            out.push(Event::Deliver(frame));
         }
         self.gap_since = None;
     }
@@ -204,9 +288,16 @@ impl Sequencer {
         }
         let last_good = self.next.saturating_sub(1);
         self.next = first;
-        if !self.awaiting_idr {
-            self.awaiting_idr = true;
-            self.request_idr(last_good, now, out);
+        self.lost(last_good, now, out);
+    }
+
+    /// Frames after `last_good` will not be decoded: wait for a recovery point and ask for
+    /// one (unless already waiting).
+    fn lost(&mut self, last_good: u64, now: Duration, out: &mut Vec<Event>) {
+        if self.wait == Wait::Nothing {
+            self.wait = Wait::RecoveryPoint;
+            self.repairing = true;
+            self.request(!self.config.ltr, last_good, now, out);
         }
     }
 
@@ -226,9 +317,10 @@ impl Sequencer {
         self.gap_since = None;
     }
 
-    fn request_idr(&mut self, last_good_frame: u64, now: Duration, out: &mut Vec<Event>) {
-        self.last_idr_request = Some(now);
-        out.push(Event::RequestIdr { last_good_frame });
+    fn request(&mut self, idr: bool, last_good_frame: u64, now: Duration, out: &mut Vec<Event>) {
+        self.last_request = Some(now);
+        self.asked_idr = idr;
+        out.push(if idr { Event::RequestIdr { last_good_frame } } else { Event::RequestRecovery { last_good_frame } });
     }
 }
 
@@ -282,6 +374,14 @@ mod tests {
         events.iter().filter(|e| matches!(e, Event::RequestIdr { .. })).count()
     }
 
+    fn recovery_requests(events: &[Event]) -> usize {
+        events.iter().filter(|e| matches!(e, Event::RequestRecovery { .. })).count()
+    }
+
+    fn idr_only() -> Config {
+        Config { ltr: false, ..Config::default() }
+    }
+
     #[test]
     fn in_order_stream_is_delivered_unchanged() {
         let mut s = Sequencer::new(Config::default());
@@ -326,7 +426,7 @@ mod tests {
 
     #[test]
     fn a_lost_frame_drops_until_the_next_idr_and_asks_for_one() {
-        let mut s = Sequencer::new(Config::default());
+        let mut s = Sequencer::new(idr_only());
         assert_eq!(s.gap_timeout, FIRST_GAP_TIMEOUT, "before the first RTT sample");
         s.set_rtt(Duration::ZERO);
         let mut out = Vec::new();
@@ -376,7 +476,7 @@ mod tests {
             s.on_frame(f(n, FrameKind::Inter), ms(1), &mut out);
         }
         assert_eq!(dropped(&out, DropReason::Network), 1);
-        assert_eq!(idr_requests(&out), 1);
+        assert_eq!(recovery_requests(&out), 1);
     }
 
     #[test]
@@ -396,11 +496,70 @@ mod tests {
         let mut s = Sequencer::new(Config::default());
         let mut out = Vec::new();
         s.on_frame(f(0, FrameKind::Idr), ms(0), &mut out);
-        s.on_downstream_loss(0, ms(1), &mut out);
-        s.on_downstream_loss(0, ms(2), &mut out);
+        s.on_downstream_loss(0, DownstreamLoss::Failed, ms(1), &mut out);
+        s.on_downstream_loss(0, DownstreamLoss::Failed, ms(2), &mut out);
         assert_eq!(idr_requests(&out), 1);
-        s.on_frame(f(1, FrameKind::Inter), ms(16), &mut out);
+        // A failed decoder cannot use a recovery frame.
+        s.on_frame(f(1, FrameKind::Recovery), ms(16), &mut out);
         s.on_frame(f(2, FrameKind::Idr), ms(32), &mut out);
+        assert_eq!(delivered(&out), vec![0, 2]);
+        assert!(out.contains(&Event::Repaired(Repair::Idr)));
+    }
+
+    #[test]
+    fn a_loss_is_repaired_by_a_recovery_frame_or_escalates_to_an_idr() {
+        let mut s = Sequencer::new(Config::default());
+        s.set_rtt(ms(20));
+        let mut out = Vec::new();
+        s.on_frame(f(0, FrameKind::Idr), ms(0), &mut out);
+        assert!(!out.iter().any(|e| matches!(e, Event::Repaired(_))), "the first IDR repairs nothing");
+        // 1 is lost; 2 and 3 refer to it.
+        s.on_frame(f(2, FrameKind::Inter), ms(32), &mut out);
+        s.on_timeout(ms(32) + s.gap_timeout, &mut out);
+        assert!(out.contains(&Event::RequestRecovery { last_good_frame: 0 }));
+        assert_eq!(idr_requests(&out), 0, "a recovery frame is asked for first");
+        s.on_frame(f(3, FrameKind::Inter), ms(48), &mut out);
+        assert_eq!(dropped(&out, DropReason::Undecodable), 2);
+        // The recovery frame refers only to a long-term reference: decodable.
+        s.on_frame(f(4, FrameKind::Recovery), ms(64), &mut out);
+        s.on_frame(f(5, FrameKind::Inter), ms(80), &mut out);
+        assert_eq!(delivered(&out), vec![0, 4, 5]);
+        assert!(out.contains(&Event::Repaired(Repair::Ltr)));
+        assert_eq!(s.poll_timeout(), None);
+
+        // Another loss whose recovery frame does not come: after 2 RTT + 50 ms, an IDR.
+        let mut out = Vec::new();
+        s.on_frame(f(7, FrameKind::Inter), ms(112), &mut out);
+        s.on_timeout(ms(112) + s.gap_timeout, &mut out);
+        let asked = ms(112) + s.gap_timeout;
+        assert_eq!(recovery_requests(&out), 1);
+        assert_eq!(s.poll_timeout(), Some(asked + ms(90)));
+        s.on_timeout(asked + ms(90), &mut out);
+        assert_eq!(idr_requests(&out), 1, "the recovery frame did not come: an IDR");
+        // Either answer repairs it: here the IDR.
+        s.on_frame(f(20, FrameKind::Idr), ms(400), &mut out);
+        assert!(out.contains(&Event::Repaired(Repair::Idr)));
+        assert_eq!(delivered(&out), vec![20]);
+    }
+
+    #[test]
+    fn a_recovery_frame_does_not_start_a_stream() {
+        let mut s = Sequencer::new(Config::default());
+        let mut out = Vec::new();
+        s.on_frame(f(0, FrameKind::Recovery), ms(0), &mut out);
+        assert_eq!(delivered(&out), Vec::<u64>::new());
+        assert_eq!(idr_requests(&out), 1);
+    }
+
+    #[test]
+    fn a_skipped_frame_downstream_asks_for_a_recovery_frame() {
+        let mut s = Sequencer::new(Config::default());
+        let mut out = Vec::new();
+        s.on_frame(f(0, FrameKind::Idr), ms(0), &mut out);
+        s.on_downstream_loss(1, DownstreamLoss::Skipped, ms(16), &mut out);
+        assert!(out.contains(&Event::RequestRecovery { last_good_frame: 0 }));
+        s.on_frame(f(1, FrameKind::Inter), ms(17), &mut out);
+        s.on_frame(f(2, FrameKind::Recovery), ms(32), &mut out);
         assert_eq!(delivered(&out), vec![0, 2]);
     }
 
@@ -415,7 +574,7 @@ mod tests {
             let mut s = Sequencer::new(Config::default());
             let mut out = Vec::new();
             for (i, (number, idr)) in arrivals.into_iter().enumerate() {
-                let kind = if idr { FrameKind::Idr } else { FrameKind::Inter };
+                let kind = if idr { FrameKind::Idr } else if number % 5 == 0 { FrameKind::Recovery } else { FrameKind::Inter };
                 let now = ms(i as u64 * 5);
                 s.on_timeout(now, &mut out);
                 s.on_frame(f(number, kind), now, &mut out);

@@ -97,6 +97,10 @@ pub enum Event {
     /// The decoder rejected an access unit.
     DecodeError,
     IdrRequested,
+    /// A recovery frame (from a long-term reference) was asked for.
+    LtrRequested,
+    /// A loss was repaired: the decoder had a picture again.
+    Repaired(crate::core::sequence::Repair),
     /// A control-stream round trip.
     Rtt {
         rtt_micros: u64,
@@ -243,6 +247,9 @@ pub struct Stats {
     marker_mismatches: u64,
     marker_unreadable: u64,
     idr_requests: u64,
+    ltr_requests: u64,
+    /// Repairs by `Repair` (LTR, IDR).
+    repaired: [u64; 2],
     reconnects: u64,
     longest_outage_micros: u64,
     bitrate_target_kbps: Option<u32>,
@@ -343,6 +350,13 @@ pub struct Summary {
     pub marker_mismatches: u64,
     pub marker_unreadable: u64,
     pub idr_requests: u64,
+    /// Recovery frames asked for (losses answered from a long-term reference, not an IDR).
+    pub ltr_requests: u64,
+    /// Frames that never arrived (the network's losses; `frames_dropped_network`).
+    pub frames_lost: u64,
+    /// Losses repaired by a recovery frame, and by an IDR.
+    pub frames_repaired_ltr: u64,
+    pub frames_repaired_idr: u64,
     pub clock_anomalies: u64,
     pub received_fps: f64,
     pub decoded_fps: f64,
@@ -431,6 +445,8 @@ impl Stats {
             marker_mismatches: 0,
             marker_unreadable: 0,
             idr_requests: 0,
+            ltr_requests: 0,
+            repaired: [0; 2],
             reconnects: 0,
             longest_outage_micros: 0,
             bitrate_target_kbps: None,
@@ -521,6 +537,8 @@ impl Stats {
             }
             Event::DecodeError => self.decode_errors += 1,
             Event::IdrRequested => self.idr_requests += 1,
+            Event::LtrRequested => self.ltr_requests += 1,
+            Event::Repaired(how) => self.repaired[how as usize] += 1,
             Event::Reconnecting { .. } => {}
             Event::BitrateChanged { kbps, congested } => self.on_bitrate(kbps, congested),
             Event::Reconnected { outage_micros } => {
@@ -613,6 +631,10 @@ impl Stats {
             marker_mismatches: self.marker_mismatches + self.marker_unreadable,
             marker_unreadable: self.marker_unreadable,
             idr_requests: self.idr_requests,
+            ltr_requests: self.ltr_requests,
+            frames_lost: self.dropped_network,
+            frames_repaired_ltr: self.repaired[crate::core::sequence::Repair::Ltr as usize],
+            frames_repaired_idr: self.repaired[crate::core::sequence::Repair::Idr as usize],
             clock_anomalies: self.clock_anomalies,
             received_fps: round3(self.frames_received as f64 / secs),
             decoded_fps: round3(self.frames_decoded as f64 / secs),

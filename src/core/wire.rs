@@ -75,6 +75,9 @@ pub enum FrameKind {
     Idr,
     /// Predicted from earlier frames.
     Inter,
+    /// Predicted only from a long-term reference the client confirmed: decodable after
+    /// frames before it were lost (the host's answer to `RecoverLtr`).
+    Recovery,
 }
 
 impl FrameKind {
@@ -82,6 +85,7 @@ impl FrameKind {
         match self {
             Self::Idr => 0,
             Self::Inter => 1,
+            Self::Recovery => 2,
         }
     }
 
@@ -89,6 +93,7 @@ impl FrameKind {
         match code {
             0 => Ok(Self::Idr),
             1 => Ok(Self::Inter),
+            2 => Ok(Self::Recovery),
             other => Err(WireError::UnknownFrameKind(other)),
         }
     }
@@ -345,6 +350,18 @@ pub enum Control {
     Paired {
         tag: [u8; PAIR_TAG_LEN],
     },
+    /// Client → host: the decoder holds long-term reference `frame_num` of the IDR period
+    /// `idr_pic_id`, so a recovery may refer to it.
+    LtrAck {
+        idr_pic_id: u16,
+        frame_num: u32,
+    },
+    /// Client → host: frames after `last_good_frame` were lost; send a frame that refers only
+    /// to a confirmed long-term reference of IDR period `idr_pic_id` (cheaper than an IDR).
+    RecoverLtr {
+        idr_pic_id: u16,
+        last_good_frame: u64,
+    },
 }
 
 mod tag {
@@ -362,6 +379,8 @@ mod tag {
     pub(super) const PAIR_CHALLENGE: u8 = 12;
     pub(super) const PAIR_CONFIRM: u8 = 13;
     pub(super) const PAIRED: u8 = 14;
+    pub(super) const LTR_ACK: u8 = 15;
+    pub(super) const RECOVER_LTR: u8 = 16;
 }
 
 impl Control {
@@ -466,6 +485,16 @@ impl Control {
                 w.u8(tag::PAIRED);
                 w.bytes(tag);
             }
+            Self::LtrAck { idr_pic_id, frame_num } => {
+                w.u8(tag::LTR_ACK);
+                w.u16(*idr_pic_id);
+                w.u32(*frame_num);
+            }
+            Self::RecoverLtr { idr_pic_id, last_good_frame } => {
+                w.u8(tag::RECOVER_LTR);
+                w.u16(*idr_pic_id);
+                w.u64(*last_good_frame);
+            }
             Self::Goodbye { reason, message } => {
                 w.u8(tag::GOODBYE);
                 w.u8(match reason {
@@ -540,6 +569,8 @@ impl Control {
             tag::PAIR_CHALLENGE => Self::PairChallenge { host_name: r.text()?, pake: r.array()? },
             tag::PAIR_CONFIRM => Self::PairConfirm { tag: r.array()? },
             tag::PAIRED => Self::Paired { tag: r.array()? },
+            tag::LTR_ACK => Self::LtrAck { idr_pic_id: r.u16()?, frame_num: r.u32()? },
+            tag::RECOVER_LTR => Self::RecoverLtr { idr_pic_id: r.u16()?, last_good_frame: r.u64()? },
             tag::PONG => Self::Pong { id: r.u32()?, client_micros: r.u64()?, host_micros: r.u64()? },
             tag::PRESSES => {
                 let n = usize::from(r.u8()?);
@@ -683,7 +714,13 @@ mod tests {
                 frame_number,
                 capture_micros,
                 encode_micros,
-                kind: if idr { FrameKind::Idr } else { FrameKind::Inter },
+                kind: if idr {
+                    FrameKind::Idr
+                } else if frame_number % 3 == 0 {
+                    FrameKind::Recovery
+                } else {
+                    FrameKind::Inter
+                },
                 width,
                 height,
                 payload_len,
@@ -751,6 +788,9 @@ mod tests {
             }),
             any::<[u8; 32]>().prop_map(|tag| Control::PairConfirm { tag }),
             any::<[u8; 32]>().prop_map(|tag| Control::Paired { tag }),
+            (any::<u16>(), any::<u32>()).prop_map(|(idr_pic_id, frame_num)| Control::LtrAck { idr_pic_id, frame_num }),
+            (any::<u16>(), any::<u64>())
+                .prop_map(|(idr_pic_id, last_good_frame)| Control::RecoverLtr { idr_pic_id, last_good_frame }),
             any::<u32>().prop_map(|bitrate_kbps| Control::SetBitrate { bitrate_kbps }),
             (any::<u32>(), any::<u64>()).prop_map(|(id, client_micros)| Control::Ping { id, client_micros }),
             (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(id, client_micros, host_micros)| Control::Pong {

@@ -105,3 +105,110 @@ fn junk_datagrams_and_streams_neither_grow_the_host_nor_stop_the_stream() {
     // The session goes on: 60 fps asked for, most of a second's frames arrive.
     assert!(in_last_second > 30, "only {in_last_second} frames in the second after the flood");
 }
+
+/// A hostile host: it answers the handshake, streams real frames from kumo's encoder, and
+/// floods the client with junk datagrams (each of kumo's magics with garbage after it, and
+/// none) and uni streams of garbage (bad headers, random bytes). The client's memory must
+/// stay bounded and the real frames must go on being decoded.
+#[test]
+fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
+    use kumo::tls::{Identity, Role};
+    let rt = kumo::runtime().unwrap();
+    let identity = Identity::generate(Role::Host).unwrap();
+    let fingerprint = identity.fingerprint;
+    let endpoint = {
+        let _guard = rt.enter();
+        quinn::Endpoint::server(identity.server_config(net::transport()).unwrap(), "127.0.0.1:0".parse().unwrap())
+            .unwrap()
+    };
+    let addr = endpoint.local_addr().unwrap();
+    let flooded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood_done = flooded.clone();
+    rt.spawn(async move {
+        let conn = endpoint.accept().await.unwrap().await.unwrap();
+        let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+        let Control::Hello(hello) = net::read_control(&mut recv).await.unwrap() else { panic!("no hello") };
+        let welcome = kumo::core::wire::Welcome {
+            version: hello.version,
+            width: 640,
+            height: 360,
+            fps: 30,
+            bitrate_kbps: 2000,
+            host_name: "hostile".into(),
+            color: kumo::core::color::ColorSpace::HOST_DEFAULT,
+            audio: None,
+            resume_token: 1,
+        };
+        net::write_control(&mut send, &Control::Welcome(welcome)).await.unwrap();
+        // Keep reading the control stream (pings, repairs) so the client is not blocked.
+        tokio::spawn(async move { while net::read_control(&mut recv).await.is_ok() {} });
+        // Real frames from kumo's own encoder thread.
+        let (frames_tx, mut frames) = tokio::sync::mpsc::channel(4);
+        let settings = kumo::encode::Settings { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, threads: 1 };
+        let worker = kumo::encode::spawn(settings, frames_tx, std::sync::Arc::default()).unwrap();
+        let sender = conn.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = frames.recv().await {
+                let conn = sender.clone();
+                tokio::spawn(async move { net::send_frame(&conn, &frame).await.ok() });
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut rng = kumo::core::rng::XorShift::from_state(0x0bad_cafe_f00d_0001);
+        for i in 0..100_000u32 {
+            let state = rng.next_u64();
+            let magic: &[u8] = [&b"KA"[..], b"KC", b"KO", b"KU", b"KI", b"zz"][(i % 6) as usize];
+            let mut junk = magic.to_vec();
+            junk.extend((0..(state % 1000) as usize).map(|k| (state >> (k % 56)) as u8));
+            conn.send_datagram(junk.into()).ok();
+            if i % 2000 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        // 40 garbage streams: random bytes, or a frame header's magic followed by garbage.
+        for n in 0..40u64 {
+            if let Ok(mut s) = conn.open_uni().await {
+                let mut junk: Vec<u8> =
+                    (0..256 * 1024u64).map(|k| (k.wrapping_mul(2_654_435_761) >> (n % 24)) as u8).collect();
+                if n % 2 == 0 {
+                    junk[..4].copy_from_slice(b"KUMO");
+                }
+                tokio::spawn(
+                    async move { tokio::time::timeout(Duration::from_secs(2), s.write_all(&junk)).await.ok() },
+                );
+            }
+        }
+        flood_done.store(true, std::sync::atomic::Ordering::Release);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        worker.stop();
+    });
+    let config = common::client_config(addr, fingerprint, None);
+    let session = rt.block_on(kumo::client::connect(config)).unwrap();
+    let decoded_in = |window: Duration| {
+        let deadline = Instant::now() + window;
+        let mut pictures = 0;
+        while Instant::now() < deadline {
+            pictures += u32::from(session.slot.take().0.is_some());
+            while session.events.try_recv().is_ok() {}
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        pictures
+    };
+    decoded_in(Duration::from_millis(800));
+    let before = rss_kib();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !flooded.load(std::sync::atomic::Ordering::Acquire) && Instant::now() < deadline {
+        decoded_in(Duration::from_millis(50));
+    }
+    assert!(flooded.load(std::sync::atomic::Ordering::Acquire), "the flood did not finish");
+    decoded_in(Duration::from_secs(2));
+    let after = rss_kib();
+    let pictures = decoded_in(Duration::from_secs(1));
+    session.stop();
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), session.finish()).await.ok() });
+    eprintln!(
+        "client flood: 100 000 junk datagrams and 10 MiB of junk streams; RSS {before} → {after} KiB, {pictures} pictures decoded in the second after"
+    );
+    assert!(after < before + 48 * 1024, "the client's RSS grew from {before} to {after} KiB");
+    assert!(pictures > 15, "only {pictures} pictures in the second after the flood (30 fps streamed)");
+}

@@ -3,32 +3,19 @@
 
 #![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
 
+mod common;
+
 use kumo::client::{self, ClientConfig, StreamRequest};
 use kumo::core::impair::{Change, Impairment};
 use kumo::core::stats::Event;
-use kumo::core::wire::PROTOCOL_VERSION;
-use kumo::host::{Host, HostConfig};
-use kumo::tls::Verify;
+use kumo::host::HostTrust;
 use std::time::{Duration, Instant};
 
 #[test]
 fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers_within_10_s() {
-    let rt = kumo::runtime().unwrap();
-    let host = {
-        let _guard = rt.enter();
-        Host::bind(HostConfig {
-            listen: ([127, 0, 0, 1], 0).into(),
-            name: "abr test host".into(),
-            max_fps: 60,
-            encoder_threads: 1,
-            identity: None,
-            trust: kumo::host::HostTrust::open(),
-        })
-        .unwrap()
-    };
-    let (addr, fingerprint) = (host.local_addr(), host.fingerprint());
-    let (stop_host, stop_rx) = tokio::sync::watch::channel(false);
-    rt.spawn(host.serve(stop_rx));
+    let host =
+        common::start_host_with(kumo::runtime().unwrap(), common::host_config("abr test host", HostTrust::open()));
+    let (rt, addr, fingerprint) = (&host.rt, host.addr, host.fingerprint);
     // 10 ms each way; 30 Mbit/s, 5 Mbit/s from 3 s to 9 s, then 30 again.
     let (drop_at, back_at, end_at) = (Duration::from_secs(3), Duration::from_secs(9), Duration::from_secs(19));
     let impairment = Impairment {
@@ -40,9 +27,6 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
     let relay = rt.block_on(kumo::relay::start(([127, 0, 0, 1], 0).into(), addr, impairment)).unwrap();
     let t0 = Instant::now();
     let config = ClientConfig {
-        host: relay.addr,
-        verify: Verify::Pinned(fingerprint),
-        identity: None,
         request: StreamRequest {
             width: 1280,
             height: 720,
@@ -51,14 +35,8 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
             min_bitrate_kbps: Some(1000),
         },
         name: "abr test client".into(),
-        connect_timeout: Duration::from_secs(5),
-        protocol_version: PROTOCOL_VERSION,
-        input_script: None,
-        gamepads: false,
-        gamepad_mappings: Vec::new(),
-        audio: false,
-        speakers: None,
         reconnect_timeout: Some(Duration::from_secs(30)),
+        ..common::client_config(relay.addr, fingerprint, None)
     };
     let session = rt.block_on(client::connect(config)).unwrap();
     // (seen at, target) for each change; (seen at, transit µs) and decode times per frame.
@@ -80,7 +58,7 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
     }
     session.stop();
     rt.block_on(session.finish()).unwrap();
-    stop_host.send(true).ok();
+    host.stop.send(true).ok();
     drop(relay);
 
     let target_at = |t: Duration| targets.iter().rev().find(|c| c.0 <= t).map_or(12_000, |c| c.1);

@@ -3,59 +3,33 @@
 
 #![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
 
+mod common;
+
+use common::TestHost;
+
 use kumo::client::{self, ClientConfig, ClientError, End, StreamRequest};
 use kumo::core::stats::Stats;
 use kumo::core::wire::PROTOCOL_VERSION;
-use kumo::host::{Host, HostConfig};
+use kumo::host::{HostConfig, HostTrust};
 use kumo::tls::{Fingerprint, Verify};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
-use tokio::runtime::Runtime;
 
-struct Running {
-    rt: Runtime,
-    addr: std::net::SocketAddr,
-    fingerprint: Fingerprint,
-    stop: tokio::sync::watch::Sender<bool>,
+fn start_host() -> TestHost {
+    let host = common::start_host_with(
+        kumo::runtime().unwrap(),
+        HostConfig { max_fps: 120, ..common::host_config("test host", HostTrust::open()) },
+    );
+    assert_ne!(host.addr.port(), 0);
+    host
 }
 
-fn start_host() -> Running {
-    let rt = kumo::runtime().unwrap();
-    let host = {
-        let _guard = rt.enter();
-        Host::bind(HostConfig {
-            listen: ([127, 0, 0, 1], 0).into(),
-            name: "test host".into(),
-            max_fps: 120,
-            encoder_threads: 1,
-            identity: None,
-            trust: kumo::host::HostTrust::open(),
-        })
-        .unwrap()
-    };
-    let (addr, fingerprint) = (host.local_addr(), host.fingerprint());
-    assert_ne!(addr.port(), 0);
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    rt.spawn(host.serve(stop_rx));
-    Running { rt, addr, fingerprint, stop }
-}
-
-fn config(r: &Running, verify: Verify) -> ClientConfig {
+fn config(r: &TestHost, verify: Verify) -> ClientConfig {
     ClientConfig {
-        host: r.addr,
         verify,
-        identity: None,
-        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, min_bitrate_kbps: None },
-        name: "test client".into(),
         connect_timeout: Duration::from_secs(5),
-        protocol_version: PROTOCOL_VERSION,
-        input_script: None,
-        gamepads: false,
-        gamepad_mappings: Vec::new(),
-        audio: false,
-        speakers: None,
-        reconnect_timeout: Some(kumo::client::RECONNECT_TIMEOUT),
+        ..common::client_config(r.addr, r.fingerprint, None)
     }
 }
 

@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
 
+mod common;
+
 use kumo::client::{self, ClientConfig, ClientError, Session, StreamRequest};
 use kumo::core::impair::{Change, Impairment};
 use kumo::core::stats::Event;
-use kumo::core::wire::PROTOCOL_VERSION;
-use kumo::host::{Host, HostConfig};
-use kumo::tls::Verify;
+use kumo::host::HostConfig;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,11 +18,8 @@ use tokio::runtime::Runtime;
 fn host_config(listen: SocketAddr, identity: Option<&Path>) -> HostConfig {
     HostConfig {
         listen,
-        name: "reconnect test host".into(),
-        max_fps: 60,
-        encoder_threads: 1,
         identity: identity.map(Path::to_path_buf),
-        trust: kumo::host::HostTrust::open(),
+        ..common::host_config("reconnect test host", kumo::host::HostTrust::open())
     }
 }
 
@@ -31,31 +28,17 @@ fn start_host(
     rt: &Runtime,
     config: HostConfig,
 ) -> (SocketAddr, kumo::tls::Fingerprint, tokio::sync::watch::Sender<bool>) {
-    let host = {
-        let _guard = rt.enter();
-        Host::bind(config).unwrap()
-    };
-    let (addr, fingerprint) = (host.local_addr(), host.fingerprint());
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    rt.spawn(host.serve(stop_rx));
-    (addr, fingerprint, stop)
+    let (host, stop) = common::spawn_host(rt, config);
+    (host.addr, host.fingerprint, stop)
 }
 
 fn client_config(target: SocketAddr, fingerprint: kumo::tls::Fingerprint, reconnect: Option<Duration>) -> ClientConfig {
     ClientConfig {
-        host: target,
-        verify: Verify::Pinned(fingerprint),
-        identity: None,
         request: StreamRequest { width: 640, height: 360, fps: 60, bitrate_kbps: 2000, min_bitrate_kbps: None },
         name: "reconnect test client".into(),
         connect_timeout: Duration::from_secs(5),
-        protocol_version: PROTOCOL_VERSION,
-        input_script: None,
-        gamepads: false,
-        gamepad_mappings: Vec::new(),
-        audio: false,
-        speakers: None,
         reconnect_timeout: reconnect,
+        ..common::client_config(target, fingerprint, None)
     }
 }
 

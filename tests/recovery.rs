@@ -16,6 +16,24 @@ use std::time::Duration;
 
 const FRAME: Duration = Duration::from_micros(16_667);
 
+/// Frame `n` of the scene (marker = `n`), encoded at `now`, as the host would send it.
+fn encode(encoder: &mut H264Encoder, pic: &mut I420, n: u64, now: Duration) -> Frame {
+    scene::render(n, 60, n as u32, pic);
+    let mut payload = Vec::new();
+    let kind = encoder.encode(pic, now, &mut payload).unwrap().unwrap();
+    let header = FrameHeader {
+        frame_number: n,
+        capture_micros: 0,
+        encode_micros: 0,
+        kind,
+        width: 640,
+        height: 360,
+        payload_len: payload.len() as u32,
+        input_seq: 0,
+    };
+    Frame { header, payload }
+}
+
 #[test]
 fn a_lost_frame_is_recovered_through_an_idr() {
     let mut encoder =
@@ -35,22 +53,10 @@ fn a_lost_frame_is_recovered_through_an_idr() {
         if idr_requested_at.is_some_and(|at| n == at + 1) {
             encoder.force_idr();
         }
-        scene::render(n, 60, n as u32, &mut pic);
-        let mut payload = Vec::new();
-        let kind = encoder.encode(&pic, now, &mut payload).unwrap().unwrap();
-        let header = FrameHeader {
-            frame_number: n,
-            capture_micros: 0,
-            encode_micros: 0,
-            kind,
-            width: 640,
-            height: 360,
-            payload_len: payload.len() as u32,
-            input_seq: 0,
-        };
+        let frame = encode(&mut encoder, &mut pic, n, now);
         sequencer.on_timeout(now, &mut out);
         if n != 10 {
-            sequencer.on_frame(Frame { header, payload }, now, &mut out);
+            sequencer.on_frame(frame, now, &mut out);
         }
         for event in out.drain(..) {
             match event {
@@ -102,23 +108,11 @@ fn a_lost_frame_is_recovered_from_a_long_term_reference_without_an_idr() {
         if recovery_asked_at.is_some_and(|(at, _)| n == at + 1) {
             encoder.recover_from_ltr(recovery_asked_at.unwrap().1);
         }
-        scene::render(n, 60, n as u32, &mut pic);
-        let mut payload = Vec::new();
-        let kind = encoder.encode(&pic, now, &mut payload).unwrap().unwrap();
-        let header = FrameHeader {
-            frame_number: n,
-            capture_micros: 0,
-            encode_micros: 0,
-            kind,
-            width: 640,
-            height: 360,
-            payload_len: payload.len() as u32,
-            input_seq: 0,
-        };
+        let frame = encode(&mut encoder, &mut pic, n, now);
         sequencer.on_timeout(now, &mut out);
         // Frame 50 is lost: by then long-term references were marked and confirmed.
         if n != 50 {
-            sequencer.on_frame(Frame { header, payload }, now, &mut out);
+            sequencer.on_frame(frame, now, &mut out);
         }
         for event in out.drain(..) {
             match event {

@@ -67,15 +67,37 @@ pub(crate) fn host_config(name: &str, trust: kumo::host::HostTrust) -> kumo::hos
 
 /// Starts a host with `config` on `rt`.
 pub(crate) fn start_host_with(rt: tokio::runtime::Runtime, config: kumo::host::HostConfig) -> TestHost {
+    let (host, stop) = spawn_host(&rt, config);
+    let Spawned { addr, fingerprint, game, pairing } = host;
+    TestHost { rt, addr, fingerprint, game, stop, pairing }
+}
+
+/// A host serving on a runtime the caller keeps (several hosts in turn on one runtime).
+pub(crate) struct Spawned {
+    pub(crate) addr: SocketAddr,
+    pub(crate) fingerprint: kumo::tls::Fingerprint,
+    pub(crate) game: std::sync::Arc<kumo::encode::GameLink>,
+    pub(crate) pairing: std::sync::Arc<kumo::pair::Offer>,
+}
+
+/// Binds a host with `config` and serves it on `rt`; the sender stops it.
+pub(crate) fn spawn_host(
+    rt: &tokio::runtime::Runtime,
+    config: kumo::host::HostConfig,
+) -> (Spawned, tokio::sync::watch::Sender<bool>) {
     let host = {
         let _guard = rt.enter();
         kumo::host::Host::bind(config).unwrap()
     };
-    let (addr, fingerprint, game) = (host.local_addr(), host.fingerprint(), host.game());
-    let pairing = host.pairing();
+    let spawned = Spawned {
+        addr: host.local_addr(),
+        fingerprint: host.fingerprint(),
+        game: host.game(),
+        pairing: host.pairing(),
+    };
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     rt.spawn(host.serve(stop_rx));
-    TestHost { rt, addr, fingerprint, game, stop, pairing }
+    (spawned, stop)
 }
 
 /// A headless client of `host` at `target`: 640x360 at 30 fps, 2 Mbit/s, no audio or pads,

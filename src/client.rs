@@ -32,9 +32,12 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 
-/// Access units waiting for the decoder: 3 frames (50 ms at 60 fps). A decoder further
-/// behind than that is not going to catch up by queueing.
-const DECODE_QUEUE: usize = 3;
+/// Access units waiting for the decoder: 8 frames (133 ms at 60 fps). A decoder decodes a
+/// frame in a fraction of its interval (4 ms for busy 1080p on one core), so after a stall
+/// (another process took the cores) it catches up at several times real time; a frame dropped
+/// here instead breaks the reference chain and costs a repair round trip and a freeze. A
+/// decoder that stays this far behind is too slow for the stream, and drops then are right.
+const DECODE_QUEUE: usize = 8;
 /// Long-term references waiting to be confirmed to the host (two a second are usual); when
 /// full the newest is dropped, and a later recovery refers to an older one.
 const LTR_QUEUE: usize = 8;

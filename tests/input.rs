@@ -10,13 +10,11 @@ mod common;
 
 use common::{TestHost, lossy_relay, start_host};
 
-use kumo::client::{self, ClientConfig, StreamRequest};
+use kumo::client::{self, ClientConfig};
 use kumo::core::game;
 use kumo::core::script::Script;
 use kumo::core::stats::{Event, Stats};
-use kumo::core::wire::PROTOCOL_VERSION;
 use kumo::encode::GameReport;
-use kumo::tls::Verify;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -37,19 +35,9 @@ const SCRIPT: &str = "
 /// A client of `host` (reached at `target`) that plays `script`, without gamepads.
 fn scripted_client(host: &TestHost, target: SocketAddr, script: &str) -> ClientConfig {
     ClientConfig {
-        host: target,
-        verify: Verify::Pinned(host.fingerprint),
-        identity: None,
-        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, min_bitrate_kbps: None },
         name: "input test client".into(),
-        connect_timeout: Duration::from_secs(10),
-        protocol_version: PROTOCOL_VERSION,
         input_script: Some(Script::parse(script).unwrap()),
-        gamepads: false,
-        gamepad_mappings: Vec::new(),
-        audio: false,
-        speakers: None,
-        reconnect_timeout: Some(kumo::client::RECONNECT_TIMEOUT),
+        ..common::client_config(target, host.fingerprint, None)
     }
 }
 

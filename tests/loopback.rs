@@ -7,7 +7,7 @@ mod common;
 
 use common::TestHost;
 
-use kumo::client::{self, ClientConfig, ClientError, End, StreamRequest};
+use kumo::client::{self, ClientConfig, ClientError, End};
 use kumo::core::stats::Stats;
 use kumo::core::wire::PROTOCOL_VERSION;
 use kumo::host::{HostConfig, HostTrust};
@@ -120,19 +120,8 @@ fn an_absent_host_is_reported_in_a_sentence() {
     // A bound but silent UDP socket: QUIC packets go nowhere.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let c = ClientConfig {
-        host: silent.local_addr().unwrap(),
-        verify: Verify::Pinned(Fingerprint([0; 32])),
-        identity: None,
-        request: StreamRequest { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, min_bitrate_kbps: None },
-        name: "test".into(),
         connect_timeout: Duration::from_millis(500),
-        protocol_version: PROTOCOL_VERSION,
-        input_script: None,
-        gamepads: false,
-        gamepad_mappings: Vec::new(),
-        audio: false,
-        speakers: None,
-        reconnect_timeout: Some(kumo::client::RECONNECT_TIMEOUT),
+        ..common::client_config(silent.local_addr().unwrap(), Fingerprint([0; 32]), None)
     };
     let err = rt.block_on(client::connect(c)).err().expect("nobody answers");
     assert!(err.to_string().contains("is `kumo host` running"), "{err}");

@@ -164,7 +164,7 @@ impl Sequencer {
 
     /// Whether the decoder can take only a recovery point (an IDR, or after a loss a recovery
     /// frame) now.
-    pub fn awaiting_idr(&self) -> bool {
+    pub fn awaiting_recovery_point(&self) -> bool {
         self.wait != Wait::Nothing
     }
 
@@ -448,7 +448,7 @@ mod tests {
         s.on_frame(f(5, FrameKind::Idr), ms(400), &mut out);
         s.on_frame(f(6, FrameKind::Inter), ms(416), &mut out);
         assert_eq!(delivered(&out), vec![0, 1, 5, 6]);
-        assert!(!s.awaiting_idr());
+        assert!(!s.awaiting_recovery_point());
         assert_eq!(s.poll_timeout(), None);
     }
 

@@ -908,7 +908,9 @@ impl Link {
         if let Some(abr) = &mut self.abr {
             let h = &frame.header;
             let transit = received_micros as i64 - (h.capture_micros + u64::from(h.encode_micros)) as i64;
-            abr.on_frame(self.start.elapsed(), frame.payload.len() as u64, transit);
+            let now = self.start.elapsed();
+            abr.on_frame(now, frame.payload.len() as u64, transit);
+            abr.on_held_back(now, h.held_back);
         }
     }
 
@@ -920,6 +922,7 @@ impl Link {
             encode_micros: h.encode_micros,
             capture_micros: h.capture_micros,
             input_seq: h.input_seq,
+            held_back: h.held_back,
             received_micros,
         }));
     }
@@ -1028,7 +1031,9 @@ impl Link {
                         };
                         net::write_control(&mut self.send, &msg).await?;
                     }
-                    sequence::Event::Repaired(how) => self.report(stats::Event::Repaired(how)),
+                    sequence::Event::Repaired { how, after } => {
+                        self.report(stats::Event::Repaired { how, after_micros: after.as_micros() as u64 });
+                    }
                 }
             }
         }

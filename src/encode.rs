@@ -6,13 +6,19 @@
 //! only at start and on request (scene-change detection off: it would insert IDRs every few
 //! frames on busy content), bitrate rate control, no frame skipping (a skipped frame is a
 //! stutter), one slice per encoder thread.
+//!
+//! Before it renders a frame the capture loop asks the [`SendGate`] whether the path has room
+//! for it. When it has not (the client's acknowledgements have slowed down), the slot is
+//! skipped: never rendered, never encoded, so no later frame refers to it and the client has
+//! nothing to repair. The frame rate dips while the path drains; the client's bitrate
+//! controller then lowers the frame size.
 
 use crate::clock;
 use crate::core::annexb;
 use crate::core::assemble::Frame;
 use crate::core::game::{self, Game};
 use crate::core::input::{InputDatagram, Press};
-use crate::core::pacing::{CaptureClock, Tick};
+use crate::core::pacing::{CaptureClock, SendWindow, Tick};
 use crate::core::scene::{self, I420};
 use crate::core::wire::{FrameHeader, FrameKind};
 use openh264::encoder::{
@@ -20,6 +26,7 @@ use openh264::encoder::{
 };
 use openh264::formats::YUVSlices;
 use openh264::{OpenH264API, Timestamp};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -331,6 +338,93 @@ impl GameLink {
     }
 }
 
+/// The host's send window (`core::pacing::SendWindow`), shared by the encoder thread, which
+/// counts each frame it hands to the network and skips capture slots while the window is
+/// full, and the network tasks, which free a place when the client acknowledges a frame (or
+/// stops its stream).
+#[derive(Debug)]
+pub struct SendGate {
+    window: Mutex<SendWindow>,
+    epoch: Instant,
+    /// Slots held back since the last frame, and in all.
+    held_back: AtomicU64,
+    held_back_total: AtomicU64,
+}
+
+/// Frames in flight at most, whatever the path: ~270 ms at 60 fps.
+pub const MAX_FRAMES_IN_FLIGHT: usize = 16;
+/// And at least: a frame being acknowledged while the next goes out.
+const MIN_FRAMES_IN_FLIGHT: usize = 2;
+
+impl SendGate {
+    pub fn new(fps: u16) -> Arc<Self> {
+        let window = SendWindow::new(fps.into(), MIN_FRAMES_IN_FLIGHT, MAX_FRAMES_IN_FLIGHT);
+        Arc::new(Self {
+            window: Mutex::new(window),
+            epoch: Instant::now(),
+            held_back: AtomicU64::new(0),
+            held_back_total: AtomicU64::new(0),
+        })
+    }
+
+    /// The capture loop asks for each due slot: `None` to skip it (the window is full, or the
+    /// queue to the network task has no room), else how many slots were held back just before.
+    fn admit(&self, queue_has_room: bool) -> Option<u32> {
+        if !queue_has_room || self.is_full() {
+            self.held_back.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let run = self.held_back.swap(0, Ordering::Relaxed);
+        if run > 0 {
+            let total = self.held_back_total.fetch_add(run, Ordering::Relaxed) + run;
+            let (frames_in_flight, bytes_in_flight, bytes_allowed) = self.occupancy();
+            tracing::debug!(
+                run,
+                total,
+                frames_in_flight,
+                bytes_in_flight,
+                ?bytes_allowed,
+                "the path had no room; held back capture slots"
+            );
+        }
+        Some(u32::try_from(run).unwrap_or(u32::MAX))
+    }
+
+    fn window(&self) -> std::sync::MutexGuard<'_, SendWindow> {
+        // Held for a few integer updates; a poisoned lock still holds a whole window.
+        self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a frame captured now would wait behind the ones in flight.
+    pub fn is_full(&self) -> bool {
+        let now = self.epoch.elapsed();
+        self.window().is_full(now)
+    }
+
+    /// (frames in flight, bytes in flight, bytes allowed if known).
+    pub fn occupancy(&self) -> (usize, u64, Option<u64>) {
+        let now = self.epoch.elapsed();
+        let window = self.window();
+        (window.outstanding(), window.outstanding_bytes(), window.limit_bytes(now))
+    }
+
+    fn sent(&self, frame: u64, bytes: usize) {
+        let now = self.epoch.elapsed();
+        self.window().on_sent(frame, now, bytes as u64);
+    }
+
+    /// The client acknowledged every byte of `frame`.
+    pub fn acked(&self, frame: u64) {
+        let now = self.epoch.elapsed();
+        self.window().on_acked(frame, now);
+    }
+
+    /// `frame` left flight unacknowledged (stopped by the client, or the connection failed).
+    pub fn released(&self, frame: u64) {
+        self.window().on_released(frame);
+    }
+}
+
 /// A request to the encoder thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -377,18 +471,19 @@ impl Worker {
 }
 
 /// Starts the encoder thread "kumo-encode": it captures frames on the scene clock and sends
-/// them on `frames`. When `frames` is full (the network cannot keep up) the frame is dropped
-/// and the next one is forced to an IDR, since the client could not decode past the hole.
+/// them on `frames`. While `gate` is full or `frames` has no room (the network cannot keep
+/// up), due slots are skipped before they are rendered, so the stream stays decodable.
 pub fn spawn(
     settings: Settings,
     frames: tokio::sync::mpsc::Sender<Frame>,
     game: Arc<GameLink>,
+    gate: Arc<SendGate>,
 ) -> Result<Worker, EncodeError> {
     let encoder = H264Encoder::new(settings)?;
     let (commands, command_rx) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
     let handle = std::thread::Builder::new()
         .name("kumo-encode".into())
-        .spawn(move || capture_loop(encoder, &command_rx, &frames, &game))?;
+        .spawn(move || capture_loop(encoder, &command_rx, &frames, &game, &gate))?;
     Ok(Worker { commands, handle })
 }
 
@@ -397,6 +492,7 @@ fn capture_loop(
     commands: &Receiver<Command>,
     frames: &tokio::sync::mpsc::Sender<Frame>,
     link: &GameLink,
+    gate: &SendGate,
 ) {
     let settings = encoder.settings();
     let (width, height) = (usize::from(settings.width), usize::from(settings.height));
@@ -433,6 +529,7 @@ fn capture_loop(
                 slot
             }
         };
+        let Some(held_back) = gate.admit(frames.capacity() > 0) else { continue };
         // Motion follows the schedule slot; the marker carries the wire frame number, which
         // is what the client checks.
         scene::render(slot, settings.fps.into(), frame_number as u32, &mut picture);
@@ -478,10 +575,16 @@ fn capture_loop(
             height: settings.height,
             payload_len: payload.len() as u32,
             input_seq,
+            held_back,
         };
+        // Into the window before the network task can see the frame: on loopback its
+        // acknowledgement can come back before this thread runs again.
+        gate.sent(frame_number, payload.len());
         match frames.try_send(Frame { header, payload }) {
             Ok(()) => frame_number += 1,
+            // Only this thread sends, and it looked for room before encoding: a safety net.
             Err(TrySendError::Full(_)) => {
+                gate.released(frame_number);
                 tracing::debug!(frame_number, "network queue full; dropping a frame and forcing an IDR");
                 encoder.force_idr();
             }

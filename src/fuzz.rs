@@ -133,6 +133,7 @@ fn frame_header_seeds() -> Vec<Vec<u8>> {
                 height: 720,
                 payload_len: 20_000,
                 input_seq: 7,
+                held_back: 0,
             };
             header.encode(&mut v);
             v

@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 #[derive(Debug, Error)]
 pub enum HostError {
@@ -90,12 +90,9 @@ impl std::fmt::Debug for HostTrust {
 const MIN_BITRATE_KBPS: u32 = 100;
 const MAX_BITRATE_KBPS: u32 = 200_000;
 
-/// Frames being written at once. 16 frames is ~270 ms at 60 fps: past that the link is not
-/// keeping up, and queueing more would only add latency.
-const MAX_FRAMES_IN_FLIGHT: usize = 16;
-
 /// Encoded frames waiting for the network task. The network task only spawns a writer per
-/// frame, so 4 is plenty; when full the encoder drops the frame and makes the next an IDR.
+/// frame, so 4 is plenty; when full the encoder skips capture slots until there is room.
+/// (Frames in flight after it are bounded by the send window: `encode::SendGate`.)
 const ENCODED_QUEUE: usize = 4;
 
 /// Control messages waiting for the session loop; when full the reader waits (backpressure
@@ -320,7 +317,8 @@ async fn serve_client(
     if !claim.resumed {
         game.reset();
     }
-    let worker = match encode::spawn(settings, frames_tx, game.clone()) {
+    let gate = encode::SendGate::new(settings.fps);
+    let worker = match encode::spawn(settings, frames_tx, game.clone(), gate.clone()) {
         Ok(w) => w,
         Err(err) => {
             let message = format!("the host could not start its encoder: {err}");
@@ -350,7 +348,7 @@ async fn serve_client(
     // A paired client's standing is looked at again while it streams: revoking it ends the
     // session within a second.
     let revocable = client.filter(|_| config.trust.require_pairing).map(|fp| (&*config.trust.clients, fp));
-    let result = stream(conn, send, recv, (&worker, frames_rx), (stop, &claim.handover), &game, revocable).await;
+    let result = stream(conn, send, recv, (&worker, frames_rx, &gate), (stop, &claim.handover), &game, revocable).await;
     // Joining waits for at most one encode; keep it off the async workers.
     tokio::task::spawn_blocking(move || {
         worker.stop();
@@ -519,20 +517,22 @@ async fn send_rumble(send: &mut SendStream, slots: u8) -> Result<(), NetError> {
     Ok(())
 }
 
-/// Sends a frame on its own stream from a task of its own, unless `MAX_FRAMES_IN_FLIGHT` are
-/// still being written: then the frame is dropped and the next made an IDR.
-fn send_frame(conn: &Connection, frame: Frame, in_flight: &Arc<Semaphore>, worker: &encode::Worker) {
-    let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-        tracing::debug!(frame = frame.header.frame_number, "client is not keeping up; dropping a frame");
-        worker.send(Command::ForceIdr);
-        return;
-    };
-    let conn = conn.clone();
+/// Sends a frame on its own stream from a task of its own, which holds the frame's place in
+/// the send window until the client has acknowledged all of it (or stopped the stream).
+/// The encoder admitted the frame into the window, so the tasks are bounded by it.
+pub fn send_frame(conn: &Connection, frame: Frame, gate: &Arc<encode::SendGate>) {
+    let (conn, gate) = (conn.clone(), gate.clone());
     tokio::spawn(async move {
-        if let Err(err) = net::send_frame(&conn, &frame).await {
-            tracing::debug!(frame = frame.header.frame_number, "frame not sent: {err}");
-        }
-        drop(permit);
+        let number = frame.header.frame_number;
+        let acked = match net::send_frame(&conn, &frame).await {
+            // `stopped` yields `None` once the client acknowledged every byte of the stream.
+            Ok(stream) => matches!(stream.stopped().await, Ok(None)),
+            Err(err) => {
+                tracing::debug!(frame = frame.header.frame_number, "frame not sent: {err}");
+                false
+            }
+        };
+        if acked { gate.acked(number) } else { gate.released(number) }
     });
 }
 
@@ -549,7 +549,7 @@ async fn stream(
     conn: &Connection,
     mut send: SendStream,
     recv: RecvStream,
-    (worker, mut frames): (&encode::Worker, mpsc::Receiver<Frame>),
+    (worker, mut frames, gate): (&encode::Worker, mpsc::Receiver<Frame>, &Arc<encode::SendGate>),
     (mut stop, handover): (watch::Receiver<bool>, &tokio::sync::Notify),
     game: &GameLink,
     revocable: Option<(&ClientStore, Fingerprint)>,
@@ -561,7 +561,6 @@ async fn stream(
     let mut idr_requests = TokenBucket::new(2.0, 10.0);
     let (control_tx, mut control) = mpsc::channel(CONTROL_QUEUE);
     let reader = tokio::spawn(net::read_controls(recv, control_tx));
-    let in_flight = Arc::new(Semaphore::new(MAX_FRAMES_IN_FLIGHT));
     let result = loop {
         tokio::select! {
             frame = frames.recv() => {
@@ -571,7 +570,7 @@ async fn stream(
                 if let Err(err) = send_rumble(&mut send, game.take_rumble()).await {
                     break Err(err);
                 }
-                send_frame(conn, frame, &in_flight, worker);
+                send_frame(conn, frame, gate);
             }
             datagram = conn.read_datagram() => {
                 let bytes = match datagram {

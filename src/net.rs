@@ -111,8 +111,8 @@ pub async fn read_control(recv: &mut RecvStream) -> Result<Control, NetError> {
 /// decoder needs frames in order (each P-frame refers to the one before), so a retransmission
 /// of a frame that lost a packet must go out before the newer frames queued behind it, not
 /// wait for them (newer-first starved a repair behind 8 frames at 1080p, and every loss became
-/// an IDR).
-pub async fn send_frame(conn: &quinn::Connection, frame: &Frame) -> Result<(), NetError> {
+/// an IDR). Returns the finished stream, so the caller can wait for its acknowledgement.
+pub async fn send_frame(conn: &quinn::Connection, frame: &Frame) -> Result<SendStream, NetError> {
     let mut send = conn.open_uni().await?;
     // Wraps after 2^31 frames (over a year at 60 fps); priorities only order frames in flight.
     send.set_priority(-((frame.header.frame_number & 0x7fff_ffff) as i32))?;
@@ -121,7 +121,7 @@ pub async fn send_frame(conn: &quinn::Connection, frame: &Frame) -> Result<(), N
     send.write_all(&header).await?;
     send.write_all(&frame.payload).await?;
     send.finish()?;
-    Ok(())
+    Ok(send)
 }
 
 /// Reads one frame stream to its end.

@@ -87,12 +87,11 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
     // Within 2 s of the drop the stream fits 5 Mbit/s, and latency is back near baseline.
     assert!(target_at(drop_at + Duration::from_secs(2)) <= 5_000, "fits within 2 s: {targets:?}");
     assert!(settled - baseline < 30_000, "queueing gone: {baseline} µs → {settled} µs");
-    // The stream comes through the drop by itself. (The goal is no stall over 200 ms;
-    // kumo does not meet it yet: frames caught in the overflowing queue are declared lost and
-    // the recovery IDR, several frames' size, crosses the same full queue. docs/robustness.md
-    // has the figures.)
+    // No stall longer than 200 ms: the host's send window holds back capture slots while the
+    // path drains (a lower frame rate for a moment, nothing to repair) until the smaller
+    // frames arrive.
     let gap = longest_gap(drop_at, back_at);
-    assert!(gap < Duration::from_secs(4), "longest gap between pictures {gap:?}");
+    assert!(gap < Duration::from_millis(200), "longest gap between pictures {gap:?}");
     // When the rate returns, the bitrate recovers within 10 s.
     assert!(target_at(end_at) >= 10_000, "recovered: {targets:?}");
 }

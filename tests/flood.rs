@@ -145,12 +145,12 @@ fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
         // Real frames from kumo's own encoder thread.
         let (frames_tx, mut frames) = tokio::sync::mpsc::channel(4);
         let settings = kumo::encode::Settings { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, threads: 1 };
-        let worker = kumo::encode::spawn(settings, frames_tx, std::sync::Arc::default()).unwrap();
+        let gate = kumo::encode::SendGate::new(settings.fps);
+        let worker = kumo::encode::spawn(settings, frames_tx, std::sync::Arc::default(), gate.clone()).unwrap();
         let sender = conn.clone();
         tokio::spawn(async move {
             while let Some(frame) = frames.recv().await {
-                let conn = sender.clone();
-                tokio::spawn(async move { net::send_frame(&conn, &frame).await.ok() });
+                kumo::host::send_frame(&sender, frame, &gate);
             }
         });
         tokio::time::sleep(Duration::from_secs(1)).await;

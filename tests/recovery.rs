@@ -30,6 +30,7 @@ fn encode(encoder: &mut H264Encoder, pic: &mut I420, n: u64, now: Duration) -> F
         height: 360,
         payload_len: payload.len() as u32,
         input_seq: 0,
+        held_back: 0,
     };
     Frame { header, payload }
 }
@@ -73,7 +74,7 @@ fn a_lost_frame_is_recovered_through_an_idr() {
                     idr_requested_at.get_or_insert(n);
                 }
                 Event::Dropped { reason: DropReason::Network, count } => network_drops += count,
-                Event::Dropped { .. } | Event::Repaired(_) => {}
+                Event::Dropped { .. } | Event::Repaired { .. } => {}
                 Event::RequestRecovery { .. } => panic!("an IDR-only client asked for a recovery frame"),
             }
         }
@@ -132,7 +133,7 @@ fn a_lost_frame_is_recovered_from_a_long_term_reference_without_an_idr() {
                     recovery_asked_at.get_or_insert((n, decoder.idr_pic_id().unwrap()));
                 }
                 Event::RequestIdr { .. } => idr_requests += 1,
-                Event::Repaired(how) => repairs.push(how),
+                Event::Repaired { how, .. } => repairs.push(how),
                 Event::Dropped { .. } => {}
             }
         }

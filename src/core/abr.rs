@@ -10,7 +10,13 @@
 //! at most every 300 ms. When the queue stays under `CLEAR` for a second the target probes up
 //! by 12 % every half second (×3 in 5 s, ×10 in 10 s), back off at the first sign of a queue.
 //! Heavy frame loss (over 10 % of frames in a second) counts as congestion; light random loss
-//! does not, since lowering the bitrate would not cure it. Pure: time is an argument.
+//! does not, since lowering the bitrate would not cure it. **Held-back slots**: the host
+//! paces (`core::pacing::SendWindow`), so a path too slow for the stream shows as capture
+//! slots the host skipped, more than as a growing queue. Over 5 % of the last second's slots
+//! held back counts as congestion, and so do two or more while a queue shows (over `CLEAR`:
+//! the stream sits just above what the path carries); any at all stops probing. Only slots
+//! held back since the last decrease count (the host goes on holding back until the smaller
+//! frames reach it), so one episode is answered once. Pure: time is an argument.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -63,7 +69,11 @@ pub struct Controller {
     target_kbps: u32,
     frames: VecDeque<Arrival>,
     losses: VecDeque<Duration>,
+    /// When the host held back a capture slot, one entry per slot.
+    held: VecDeque<Duration>,
     last_decrease: Option<Duration>,
+    /// Held-back slots up to here were answered by a decrease: not counted again.
+    answered_until: Duration,
     /// The queueing delay when the target was last lowered: while the queue drains below
     /// it, the last decrease is working and another would overshoot.
     queue_at_decrease: Duration,
@@ -80,7 +90,9 @@ impl Controller {
             target_kbps: start_kbps.clamp(limits.min_kbps, limits.max_kbps),
             frames: VecDeque::new(),
             losses: VecDeque::new(),
+            held: VecDeque::new(),
             last_decrease: None,
+            answered_until: Duration::ZERO,
             queue_at_decrease: Duration::ZERO,
             clear_since: None,
             last_probe: Duration::ZERO,
@@ -105,10 +117,22 @@ impl Controller {
 
     /// A frame was lost on the network at `now`.
     pub fn on_loss(&mut self, now: Duration) {
-        if self.losses.len() >= MAX_FRAMES {
-            self.losses.pop_front();
+        Self::record(&mut self.losses, now, 1);
+    }
+
+    /// The host skipped `slots` capture slots before a frame that arrived at `now`, for
+    /// want of room on the path.
+    pub fn on_held_back(&mut self, now: Duration, slots: u32) {
+        Self::record(&mut self.held, now, slots.min(MAX_FRAMES as u32));
+    }
+
+    fn record(times: &mut VecDeque<Duration>, now: Duration, count: u32) {
+        for _ in 0..count {
+            if times.len() >= MAX_FRAMES {
+                times.pop_front();
+            }
+            times.push_back(now);
         }
-        self.losses.push_back(now);
     }
 
     /// The queueing delay now: the median transit of the last 250 ms above the lowest of the
@@ -137,21 +161,35 @@ impl Controller {
         (bytes * 8 / RATE_WINDOW.as_millis() as u64) as u32
     }
 
+    /// Over 10 % of the frames of the last second were lost.
     fn heavy_loss(&mut self, now: Duration) -> bool {
-        while self.losses.front().is_some_and(|&t| now.saturating_sub(t) > Duration::from_secs(1)) {
-            self.losses.pop_front();
+        let second_ago = now.saturating_sub(Duration::from_secs(1));
+        for times in [&mut self.losses, &mut self.held] {
+            while times.front().is_some_and(|&t| t < second_ago) {
+                times.pop_front();
+            }
         }
-        let frames =
-            self.frames.iter().rev().take_while(|f| now.saturating_sub(f.at) <= Duration::from_secs(1)).count();
+        let frames = self.frames.iter().rev().take_while(|f| f.at >= second_ago).count();
         let sent = frames + self.losses.len();
         // A handful of frames says nothing yet.
         sent >= 20 && self.losses.len() * 10 > sent
     }
 
+    /// Slots the host held back since the last decrease, in the last second, and whether
+    /// they are over 5 % of that second's slots.
+    fn held_back(&self, now: Duration) -> (usize, bool) {
+        let second_ago = now.saturating_sub(Duration::from_secs(1));
+        let since = self.answered_until.max(second_ago);
+        let held = self.held.iter().filter(|&&t| t > since).count();
+        let frames = self.frames.iter().rev().take_while(|f| f.at > since).count();
+        (held, frames + held >= 20 && held * 20 > frames + held)
+    }
+
     /// Decides at `now` (call every 100 ms or so); returns the new target when it changed.
     pub fn tick(&mut self, now: Duration) -> Option<(u32, Reason)> {
         let queue = self.queueing(now)?;
-        let heavy_loss = self.heavy_loss(now);
+        let (held, short) = self.held_back(now);
+        let heavy_loss = self.heavy_loss(now) || short || (held >= 2 && queue > CLEAR);
         if queue >= CONGESTED || heavy_loss {
             self.clear_since = None;
             if self.last_decrease.is_some_and(|t| now.saturating_sub(t) < DECREASE_HOLD) {
@@ -166,9 +204,10 @@ impl Controller {
             let basis = if delivered > 0 { delivered.min(self.target_kbps) } else { self.target_kbps };
             let next = ((f64::from(basis) * BACKOFF) as u32).clamp(self.limits.min_kbps, self.limits.max_kbps);
             self.last_decrease = Some(now);
+            self.answered_until = now;
             return self.set(next, Reason::Congested);
         }
-        if queue > CLEAR {
+        if queue > CLEAR || held > 0 {
             self.clear_since = None;
             return None;
         }
@@ -299,6 +338,40 @@ mod tests {
             c.tick(at);
         }
         assert!(c.target_kbps() < 20_000, "25 % of frames lost: back off");
+    }
+
+    #[test]
+    fn slots_the_host_held_back_lower_the_rate_once() {
+        // The host paces: its queue stays short (transit flat), but one slot in four is held
+        // back because the path does not carry 12 Mbit/s.
+        let mut c = Controller::new(Limits { min_kbps: 1000, max_kbps: 12_000 }, 12_000);
+        let mut changes = Vec::new();
+        for i in 0..120u64 {
+            let at = ms(i * 17);
+            c.on_frame(at, 25_000, 20_000);
+            // Held back until the first smaller frame reaches the host (a round trip later).
+            let answered = changes.first().is_some_and(|&(t, _)| at > t + ms(40));
+            if i >= 60 && i % 3 == 0 && !answered {
+                c.on_held_back(at, 1);
+            }
+            if let Some(change) = c.tick(at) {
+                changes.push((at, change));
+            }
+        }
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        let (at, (kbps, reason)) = changes[0];
+        assert_eq!(reason, Reason::Congested);
+        assert!(at < ms(60 * 17 + 500), "answered within half a second: {at:?}");
+        // 85 % of what arrived (25 KB every 17 ms: 11.8 Mbit/s).
+        assert!((9_500..=10_200).contains(&kbps), "{kbps}");
+        // The frames at the new rate all go through: no second decrease for the held-back
+        // slots that were already answered.
+        for i in 120..180u64 {
+            let at = ms(i * 17);
+            c.on_frame(at, 20_000, 20_000);
+            assert_ne!(c.tick(at).map(|(_, r)| r), Some(Reason::Congested), "at {at:?}");
+        }
+        assert!(c.target_kbps() >= kbps, "one episode, one decrease (then probing up on a clear path)");
     }
 
     #[test]

@@ -106,6 +106,7 @@ mod tests {
             height: 720,
             payload_len: payload_len as u32,
             input_seq: 0,
+            held_back: 0,
         };
         let mut bytes = Vec::new();
         header.encode(&mut bytes);

@@ -597,6 +597,7 @@ mod tests {
                 encode_micros: 1000,
                 capture_micros: at,
                 input_seq,
+                held_back: 0,
                 received_micros: at + 2_000,
             }));
             lab.on_event(&Event::Decoded(Decoded {

@@ -1,10 +1,19 @@
-//! The host's capture schedule: when the next frame is due.
+//! The host's pacing: when the next frame is due, and whether the path has room for it.
 //!
-//! Owns the decision of when to capture and what to do when the host falls behind. A game
-//! renders on a fixed clock, so frames are captured on schedule, not as fast as the encoder
-//! can go; when the host is late by more than a frame interval it skips the missed slots
-//! (never bursts to catch up, which would only queue latency). Pure: time is a parameter.
+//! [`CaptureClock`] owns the decision of when to capture and what to do when the host falls
+//! behind. A game renders on a fixed clock, so frames are captured on schedule, not as fast as
+//! the encoder can go; when the host is late by more than a frame interval it skips the missed
+//! slots (never bursts to catch up, which would only queue latency).
+//!
+//! [`SendWindow`] decides whether a due frame is worth encoding at all. It counts the frames
+//! the client has not yet acknowledged (QUIC acknowledged all of a frame's stream) and allows
+//! as many as fit in the path's empty-queue acknowledgement time plus [`HEADROOM`]. When the
+//! path slows down (a bandwidth drop, a queue filling), acknowledgements slow down, the window
+//! fills, and the host skips capture slots until it drains: the client sees a lower frame rate
+//! for a moment instead of frames stuck behind each other, and since a skipped slot is never
+//! encoded, nothing refers to it and nothing needs repair. Pure: time is a parameter.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// What the capture loop should do now.
@@ -53,6 +62,178 @@ impl CaptureClock {
     }
 }
 
+/// Queueing the send window allows above the path's empty-queue acknowledgement time. It must
+/// cover a retransmitted packet (about one RTT more for that frame) and the client's delayed
+/// acknowledgements, so random loss does not read as congestion, and stay under the buffers of
+/// real bottlenecks (100 ms and more), so the window fills before they overflow.
+pub const HEADROOM: Duration = Duration::from_millis(50);
+/// Acknowledgement time assumed before the first frame is acknowledged.
+const FIRST_GUESS: Duration = Duration::from_millis(100);
+/// How long the lowest acknowledgement time is remembered.
+const BASE_WINDOW: Duration = Duration::from_secs(10);
+/// The delivery rate is of the bytes acknowledged in this last stretch.
+const RATE_WINDOW: Duration = Duration::from_millis(200);
+/// Samples kept for the windowed minimum and the delivery rate, at most each.
+const MAX_SAMPLES: usize = 4096;
+/// A frame in flight this long is forgotten: its acknowledgement or release was lost to a
+/// bug, and a window that never frees would stop the stream for good. (A live path
+/// acknowledges within a second; a dead one ends the connection.)
+const FORGET_AFTER: Duration = Duration::from_secs(3);
+
+/// Frames sent and not yet acknowledged, and whether another may go.
+///
+/// Like BBR's in-flight cap: bytes in flight may reach the delivery rate (bytes acknowledged
+/// in the last 200 ms) times the empty-queue acknowledgement time plus [`HEADROOM`]. While
+/// the path keeps up, frames are acknowledged in about the base time and the window never
+/// fills. When it slows down, acknowledgements take longer; at `base + HEADROOM` the window
+/// is full, so the queue the host builds anywhere on the path stays within the headroom
+/// whatever the path's rate. One frame waiting for a retransmission adds its bytes for one
+/// round trip, well within. Until acknowledgements have come in for 200 ms the window is
+/// counted in frames; it is always at least `min_frames` and at most `max_frames` frames.
+#[derive(Debug, Clone)]
+pub struct SendWindow {
+    interval: Duration,
+    min_frames: usize,
+    max_frames: usize,
+    /// (frame number, sent at, bytes), oldest first.
+    in_flight: VecDeque<(u64, Duration, u64)>,
+    in_flight_bytes: u64,
+    first_ack: Option<Duration>,
+    /// (acknowledged at, bytes) of the last `RATE_WINDOW`.
+    delivered: VecDeque<(Duration, u64)>,
+    /// (acknowledged at, acknowledgement time), increasing in both: the front is the minimum
+    /// of the last `BASE_WINDOW`.
+    lows: VecDeque<(Duration, Duration)>,
+}
+
+impl SendWindow {
+    /// A window for a stream at `fps`, between `min_frames` and `max_frames` frames.
+    pub fn new(fps: u32, min_frames: usize, max_frames: usize) -> Self {
+        let max_frames = max_frames.max(1);
+        Self {
+            interval: Duration::from_secs(1) / fps.max(1),
+            min_frames: min_frames.clamp(1, max_frames),
+            max_frames,
+            in_flight: VecDeque::with_capacity(max_frames),
+            in_flight_bytes: 0,
+            first_ack: None,
+            delivered: VecDeque::new(),
+            lows: VecDeque::new(),
+        }
+    }
+
+    /// The lowest acknowledgement time of the last 10 s: the path's round trip with an empty
+    /// queue, plus a frame's serialisation and the client's acknowledgement delay.
+    pub fn base(&self) -> Option<Duration> {
+        self.lows.front().map(|&(_, ack)| ack)
+    }
+
+    /// How long frames may take to be acknowledged before the path counts as queueing.
+    fn budget(&self) -> Duration {
+        self.base().unwrap_or(FIRST_GUESS) + HEADROOM
+    }
+
+    /// Bytes acknowledged per second over the last 200 ms; `None` until acknowledgements
+    /// have come in for that long (a shorter stretch would read a slow start as a slow path).
+    pub fn delivery_rate(&self, now: Duration) -> Option<f64> {
+        if now.saturating_sub(self.first_ack?) < RATE_WINDOW {
+            return None;
+        }
+        let bytes: u64 =
+            self.delivered.iter().filter(|&&(at, _)| now.saturating_sub(at) <= RATE_WINDOW).map(|d| d.1).sum();
+        Some(bytes as f64 / RATE_WINDOW.as_secs_f64())
+    }
+
+    /// Bytes allowed in flight now; `None` while the window is counted in frames.
+    pub fn limit_bytes(&self, now: Duration) -> Option<u64> {
+        Some((self.delivery_rate(now)? * self.budget().as_secs_f64()) as u64)
+    }
+
+    pub fn outstanding(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    pub fn outstanding_bytes(&self) -> u64 {
+        self.in_flight_bytes
+    }
+
+    /// Whether a frame captured at `now` would have to wait behind the ones in flight. A frame
+    /// in flight for 3 s is forgotten first.
+    pub fn is_full(&mut self, now: Duration) -> bool {
+        while self.in_flight.front().is_some_and(|&(_, sent, _)| now.saturating_sub(sent) > FORGET_AFTER) {
+            self.remove_at(0);
+        }
+        let frames = self.in_flight.len();
+        if frames < self.min_frames {
+            return false;
+        }
+        if frames >= self.max_frames {
+            return true;
+        }
+        // Frames already waiting past the budget: the path slowed down faster than the
+        // delivery rate shows. (One alone is a retransmission, which others do not wait for.)
+        if self.in_flight.get(1).is_some_and(|&(_, sent, _)| now.saturating_sub(sent) > self.budget()) {
+            return true;
+        }
+        if let Some(limit) = self.limit_bytes(now) {
+            return self.in_flight_bytes >= limit;
+        }
+        let guess = self.budget().as_nanos().div_ceil(self.interval.as_nanos().max(1));
+        frames as u128 >= guess
+    }
+
+    /// Frame `frame` of `bytes` went out at `now`. Past `max_frames` the oldest is forgotten
+    /// (only if the caller ignores `is_full`).
+    pub fn on_sent(&mut self, frame: u64, now: Duration, bytes: u64) {
+        if self.in_flight.len() == self.max_frames {
+            self.remove_at(0);
+        }
+        self.in_flight.push_back((frame, now, bytes));
+        self.in_flight_bytes += bytes;
+    }
+
+    /// The client acknowledged all of `frame` at `now`.
+    pub fn on_acked(&mut self, frame: u64, now: Duration) {
+        let Some((sent, bytes)) = self.remove(frame) else { return };
+        let took = now.saturating_sub(sent);
+        self.first_ack.get_or_insert(now);
+        while self.lows.back().is_some_and(|&(_, ack)| ack >= took) {
+            self.lows.pop_back();
+        }
+        if self.lows.len() == MAX_SAMPLES {
+            self.lows.pop_front();
+        }
+        self.lows.push_back((now, took));
+        while self.lows.front().is_some_and(|&(at, _)| now.saturating_sub(at) > BASE_WINDOW) {
+            self.lows.pop_front();
+        }
+        if self.delivered.len() == MAX_SAMPLES {
+            self.delivered.pop_front();
+        }
+        self.delivered.push_back((now, bytes));
+        while self.delivered.front().is_some_and(|&(at, _)| now.saturating_sub(at) > RATE_WINDOW) {
+            self.delivered.pop_front();
+        }
+    }
+
+    /// `frame` left flight unacknowledged: the client stopped its stream (too late to show) or
+    /// the connection failed.
+    pub fn on_released(&mut self, frame: u64) {
+        self.remove(frame);
+    }
+
+    fn remove(&mut self, frame: u64) -> Option<(Duration, u64)> {
+        let index = self.in_flight.iter().position(|&(f, _, _)| f == frame)?;
+        self.remove_at(index)
+    }
+
+    fn remove_at(&mut self, index: usize) -> Option<(Duration, u64)> {
+        let (_, sent, bytes) = self.in_flight.remove(index)?;
+        self.in_flight_bytes -= bytes;
+        Some((sent, bytes))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +258,179 @@ mod tests {
         // 75 ms late: slots 1, 2 and 3 are due; capture slot 3 once, skip 1 and 2.
         assert_eq!(c.poll(ms(75)), Tick::Capture { slot: 3, skipped: 2 });
         assert_eq!(c.poll(ms(76)), Tick::WaitUntil(ms(80)));
+    }
+
+    /// Sends frame `n` of 10 KB at `at` and has it acknowledged `took` later.
+    fn round_trip(w: &mut SendWindow, n: u64, at: Duration, took: Duration) {
+        w.on_sent(n, at, 10_000);
+        w.on_acked(n, at + took);
+    }
+
+    #[test]
+    fn the_window_is_the_delivery_rate_times_the_empty_queue_ack_time_plus_headroom() {
+        let mut w = SendWindow::new(60, 2, 16);
+        // Before any acknowledgement it is counted in frames: 100 + 50 ms at 16.7 ms a frame
+        // (9.000001, rounded up).
+        for n in 0..10 {
+            assert!(!w.is_full(ms(0)), "frame {n}");
+            w.on_sent(n, ms(0), 50_000);
+        }
+        assert!(w.is_full(ms(0)));
+        assert_eq!(w.limit_bytes(ms(0)), None);
+        for n in 0..10 {
+            w.on_released(n);
+        }
+        assert_eq!((w.outstanding(), w.outstanding_bytes()), (0, 0));
+        // Ten 10 KB frames acknowledged 30 ms after they went out, in 200 ms: 500 KB/s, and a
+        // window of 500 KB/s × (30 + 50) ms = 40 KB. Until the acknowledgements span 200 ms
+        // the rate is not trusted (a start reads slow) and the window stays in frames.
+        for n in 0..10 {
+            round_trip(&mut w, n, ms(1000 + 20 * n), ms(30));
+        }
+        assert_eq!(w.delivery_rate(ms(1210)), None);
+        let now = ms(1230);
+        assert_eq!(w.base(), Some(ms(30)));
+        assert_eq!(w.delivery_rate(now), Some(500_000.0));
+        assert_eq!(w.limit_bytes(now), Some(40_000));
+        for n in 10..14 {
+            assert!(!w.is_full(now));
+            w.on_sent(n, now, 10_000);
+        }
+        assert!(w.is_full(now), "40 KB in flight");
+        // A slower acknowledgement does not raise the base; a faster one lowers it.
+        w.on_acked(10, now + ms(80));
+        assert_eq!(w.base(), Some(ms(30)));
+        w.on_acked(11, now + ms(20));
+        assert_eq!(w.base(), Some(ms(20)));
+        // The minimum is of the last 10 s only: after the 20 ms sample ages out, the slower
+        // ones after it set the base.
+        round_trip(&mut w, 20, ms(4960), ms(40));
+        round_trip(&mut w, 21, ms(11_450), ms(50));
+        assert_eq!(w.base(), Some(ms(40)));
+        // Acknowledging a frame twice, or one never sent, changes nothing.
+        let before = (w.outstanding(), w.outstanding_bytes());
+        w.on_acked(21, ms(11_600));
+        w.on_acked(99, ms(11_600));
+        assert_eq!((w.outstanding(), w.outstanding_bytes()), before);
+        // Nothing acknowledged for 200 ms: no delivery rate, so only `min_frames` may fly.
+        let later = ms(12_000);
+        assert_eq!(w.limit_bytes(later), Some(0));
+        w.on_released(12);
+        w.on_released(13);
+        assert_eq!(w.outstanding(), 0);
+        w.on_sent(30, later, 10_000);
+        assert!(!w.is_full(later));
+        w.on_sent(31, later, 10_000);
+        assert!(w.is_full(later));
+        // And never more than `max_frames`, whatever the rate.
+        let mut fast = SendWindow::new(60, 2, 4);
+        round_trip(&mut fast, 0, ms(0), ms(1));
+        for n in 1..5 {
+            fast.on_sent(n, ms(2), 1);
+        }
+        assert!(fast.is_full(ms(2)));
+    }
+
+    /// The path of a simulation: a bottleneck of `rate` bytes a second, then a fixed 20 ms of
+    /// round trip, and one retransmission (25 ms more) for the frames numbered in `lost`.
+    struct Path {
+        rate: f64,
+        lost: Vec<u64>,
+    }
+
+    /// What a simulated run did.
+    #[derive(Debug)]
+    struct Run {
+        sent: u64,
+        skipped: u64,
+        /// The longest a frame waited in the bottleneck's queue: in the first second, and after.
+        longest_queue: (Duration, Duration),
+        /// The longest time between two frames reaching the client.
+        longest_gap: Duration,
+    }
+
+    /// A 60 fps sender of `bytes`-byte frames for `frames` slots from `start`, through `path`.
+    fn run(w: &mut SendWindow, start: Duration, frames: u64, bytes: u64, path: &Path) -> Run {
+        let (delay, retransmit, interval) = (ms(20), ms(25), Duration::from_micros(16_667));
+        let drain = Duration::from_secs_f64(bytes as f64 / path.rate);
+        let mut r = Run { sent: 0, skipped: 0, longest_queue: Default::default(), longest_gap: Duration::ZERO };
+        let mut bottleneck_free = start;
+        let mut acks: VecDeque<(Duration, u64)> = VecDeque::new();
+        for slot in 0..frames {
+            let now = start + interval * slot as u32;
+            acks.make_contiguous().sort_unstable();
+            while acks.front().is_some_and(|&(at, _)| at <= now) {
+                let (at, n) = acks.pop_front().unwrap();
+                w.on_acked(n, at);
+            }
+            if w.is_full(now) {
+                r.skipped += 1;
+                continue;
+            }
+            let n = start.as_millis() as u64 * 1000 + slot;
+            w.on_sent(n, now, bytes);
+            r.sent += 1;
+            let begins = bottleneck_free.max(now);
+            let queue = if slot < 60 { &mut r.longest_queue.0 } else { &mut r.longest_queue.1 };
+            *queue = (*queue).max(begins.saturating_sub(now));
+            if r.sent > 1 {
+                r.longest_gap = r.longest_gap.max((begins + drain).saturating_sub(bottleneck_free));
+            }
+            bottleneck_free = begins + drain;
+            let extra = if path.lost.contains(&slot) { retransmit } else { Duration::ZERO };
+            acks.push_back((bottleneck_free + delay + extra, n));
+        }
+        for (at, n) in acks {
+            w.on_acked(n, at);
+        }
+        r
+    }
+
+    #[test]
+    fn a_clean_path_and_random_losses_never_skip() {
+        let mut w = SendWindow::new(60, 2, 16);
+        // 12 Mbit/s of 25 KB frames on a 30 Mbit/s path.
+        let clean = Path { rate: 3_750_000.0, lost: Vec::new() };
+        let r = run(&mut w, ms(0), 600, 25_000, &clean);
+        assert_eq!((r.sent, r.skipped), (600, 0), "{r:?}");
+        assert!(r.longest_queue.0.max(r.longest_queue.1) < ms(1), "{r:?}");
+        // Then one frame in 5 loses a packet and waits a retransmission: still nothing skipped.
+        let lossy = Path { lost: (0..600).filter(|n| n % 5 == 3).collect(), ..clean };
+        let r = run(&mut w, ms(10_000), 600, 25_000, &lossy);
+        assert_eq!((r.sent, r.skipped), (600, 0), "losses alone must not read as congestion: {r:?}");
+    }
+
+    #[test]
+    fn a_slower_path_is_paced_with_a_bounded_queue() {
+        let mut w = SendWindow::new(60, 2, 16);
+        let fast = Path { rate: 3_750_000.0, lost: Vec::new() };
+        run(&mut w, ms(0), 120, 25_000, &fast);
+        // The path falls to a sixth (5 Mbit/s: 40 ms a frame). The frames sent before the
+        // first slow acknowledgement queue up (a round trip's worth, at six times the rate the
+        // path drains); then the host sends what drains, the queue stays within the headroom
+        // and a frame, and the client gets a frame every 40 ms or so throughout.
+        let slow = Path { rate: 625_000.0, lost: Vec::new() };
+        let r = run(&mut w, ms(2_000), 600, 25_000, &slow);
+        assert!(r.sent >= 200 && r.sent <= 260, "the path carries 25 frames a second: {r:?}");
+        assert!(r.longest_queue.0 <= ms(150), "{r:?}");
+        assert!(r.longest_queue.1 <= HEADROOM + ms(40), "{r:?}");
+        assert!(r.longest_gap <= ms(85), "{r:?}");
+        // Back to full speed: every frame goes again.
+        let r = run(&mut w, ms(12_000), 600, 25_000, &fast);
+        assert!(r.skipped <= 10, "{r:?}");
+    }
+
+    #[test]
+    fn a_frame_never_accounted_for_is_forgotten_after_3_s() {
+        let mut w = SendWindow::new(60, 2, 16);
+        round_trip(&mut w, 0, ms(0), ms(10));
+        // Two frames whose acknowledgement never comes (a lost report would be a bug, but it
+        // must not stop the stream for good).
+        w.on_sent(1, ms(300), 10_000);
+        w.on_sent(2, ms(317), 10_000);
+        assert!(w.is_full(ms(1000)));
+        assert!(w.is_full(ms(3200)));
+        assert!(!w.is_full(ms(3400)));
+        assert_eq!(w.outstanding(), 0);
     }
 }

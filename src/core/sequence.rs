@@ -73,8 +73,9 @@ pub enum Event {
     RequestRecovery { last_good_frame: u64 },
     /// Ask the host for an IDR.
     RequestIdr { last_good_frame: u64 },
-    /// A loss was repaired: the decoder has a picture again.
-    Repaired(Repair),
+    /// A loss was repaired: the decoder has a picture again, `after` the loss was detected
+    /// (declared lost, or the decode shell reported it).
+    Repaired { how: Repair, after: Duration },
 }
 
 /// What the decoder can take next.
@@ -105,8 +106,8 @@ pub struct Sequencer {
     /// Next frame number the decoder can take. The host numbers frames from 0.
     next: u64,
     wait: Wait,
-    /// A loss is being repaired (so the next recovery point counts as a repair).
-    repairing: bool,
+    /// Since when a loss is being repaired (so the next recovery point counts as a repair).
+    repairing_since: Option<Duration>,
     /// When the outstanding request (recovery or IDR) was sent; `None` while none is.
     last_request: Option<Duration>,
     /// Whether that request asked for an IDR (a recovery request escalates to one).
@@ -139,7 +140,7 @@ impl Sequencer {
             config,
             next: 0,
             wait: Wait::Idr,
-            repairing: false,
+            repairing_since: None,
             last_request: None,
             asked_idr: false,
             pending: BTreeMap::new(),
@@ -194,7 +195,7 @@ impl Sequencer {
         match why {
             DownstreamLoss::Skipped => self.lost(last_good, now, out),
             DownstreamLoss::Failed => {
-                self.repairing = true;
+                self.repairing_since.get_or_insert(now);
                 let asked = self.wait == Wait::Idr && self.last_request.is_some();
                 self.wait = Wait::Idr;
                 if !asked {
@@ -268,8 +269,8 @@ impl Sequencer {
                 }
             };
             if let Some(how) = repair {
-                if std::mem::take(&mut self.repairing) {
-                    out.push(Event::Repaired(how));
+                if let Some(since) = self.repairing_since.take() {
+                    out.push(Event::Repaired { how, after: now.saturating_sub(since) });
                 }
                 self.wait = Wait::Nothing;
                 self.last_request = None;
@@ -296,7 +297,7 @@ impl Sequencer {
     fn lost(&mut self, last_good: u64, now: Duration, out: &mut Vec<Event>) {
         if self.wait == Wait::Nothing {
             self.wait = Wait::RecoveryPoint;
-            self.repairing = true;
+            self.repairing_since.get_or_insert(now);
             self.request(!self.config.ltr, last_good, now, out);
         }
     }
@@ -341,6 +342,7 @@ mod tests {
                 height: 16,
                 payload_len: 0,
                 input_seq: 0,
+                held_back: 0,
             },
             payload: Vec::new(),
         }
@@ -503,7 +505,7 @@ mod tests {
         s.on_frame(f(1, FrameKind::Recovery), ms(16), &mut out);
         s.on_frame(f(2, FrameKind::Idr), ms(32), &mut out);
         assert_eq!(delivered(&out), vec![0, 2]);
-        assert!(out.contains(&Event::Repaired(Repair::Idr)));
+        assert!(out.iter().any(|e| matches!(e, Event::Repaired { how: Repair::Idr, .. })));
     }
 
     #[test]
@@ -512,19 +514,21 @@ mod tests {
         s.set_rtt(ms(20));
         let mut out = Vec::new();
         s.on_frame(f(0, FrameKind::Idr), ms(0), &mut out);
-        assert!(!out.iter().any(|e| matches!(e, Event::Repaired(_))), "the first IDR repairs nothing");
+        assert!(!out.iter().any(|e| matches!(e, Event::Repaired { .. })), "the first IDR repairs nothing");
         // 1 is lost; 2 and 3 refer to it.
         s.on_frame(f(2, FrameKind::Inter), ms(32), &mut out);
-        s.on_timeout(ms(32) + s.gap_timeout, &mut out);
+        let declared = ms(32) + s.gap_timeout;
+        s.on_timeout(declared, &mut out);
         assert!(out.contains(&Event::RequestRecovery { last_good_frame: 0 }));
         assert_eq!(idr_requests(&out), 0, "a recovery frame is asked for first");
-        s.on_frame(f(3, FrameKind::Inter), ms(48), &mut out);
+        s.on_frame(f(3, FrameKind::Inter), declared + ms(5), &mut out);
         assert_eq!(dropped(&out, DropReason::Undecodable), 2);
-        // The recovery frame refers only to a long-term reference: decodable.
-        s.on_frame(f(4, FrameKind::Recovery), ms(64), &mut out);
-        s.on_frame(f(5, FrameKind::Inter), ms(80), &mut out);
+        // The recovery frame refers only to a long-term reference: decodable. The repair
+        // counts from the loss's detection.
+        s.on_frame(f(4, FrameKind::Recovery), declared + ms(21), &mut out);
+        s.on_frame(f(5, FrameKind::Inter), declared + ms(37), &mut out);
         assert_eq!(delivered(&out), vec![0, 4, 5]);
-        assert!(out.contains(&Event::Repaired(Repair::Ltr)));
+        assert!(out.contains(&Event::Repaired { how: Repair::Ltr, after: ms(21) }), "{out:?}");
         assert_eq!(s.poll_timeout(), None);
 
         // Another loss whose recovery frame does not come: after 2 RTT + 50 ms, an IDR.
@@ -538,7 +542,7 @@ mod tests {
         assert_eq!(idr_requests(&out), 1, "the recovery frame did not come: an IDR");
         // Either answer repairs it: here the IDR.
         s.on_frame(f(20, FrameKind::Idr), ms(400), &mut out);
-        assert!(out.contains(&Event::Repaired(Repair::Idr)));
+        assert!(out.contains(&Event::Repaired { how: Repair::Idr, after: ms(400).saturating_sub(asked) }), "{out:?}");
         assert_eq!(delivered(&out), vec![20]);
     }
 

@@ -53,6 +53,8 @@ pub struct FrameReceived {
     pub capture_micros: u64,
     /// The newest input the host had applied at capture.
     pub input_seq: u64,
+    /// Capture slots the host skipped before this frame for want of room on the path.
+    pub held_back: u32,
     /// Client clock, µs: the last byte arrived.
     pub received_micros: u64,
 }
@@ -99,8 +101,12 @@ pub enum Event {
     IdrRequested,
     /// A recovery frame (from a long-term reference) was asked for.
     LtrRequested,
-    /// A loss was repaired: the decoder had a picture again.
-    Repaired(crate::core::sequence::Repair),
+    /// A loss was repaired: the decoder had a picture again, this long after the loss was
+    /// detected.
+    Repaired {
+        how: crate::core::sequence::Repair,
+        after_micros: u64,
+    },
     /// A control-stream round trip.
     Rtt {
         rtt_micros: u64,
@@ -240,6 +246,7 @@ pub struct Stats {
     bytes_received: u64,
     frames_decoded: u64,
     dropped_network: u64,
+    held_back: u64,
     dropped_undecodable: u64,
     dropped_queue: u64,
     frames_late: u64,
@@ -250,6 +257,7 @@ pub struct Stats {
     ltr_requests: u64,
     /// Repairs by `Repair` (LTR, IDR).
     repaired: [u64; 2],
+    repair: Histogram,
     reconnects: u64,
     longest_outage_micros: u64,
     bitrate_target_kbps: Option<u32>,
@@ -354,9 +362,16 @@ pub struct Summary {
     pub ltr_requests: u64,
     /// Frames that never arrived (the network's losses; `frames_dropped_network`).
     pub frames_lost: u64,
+    /// Capture slots the host skipped because the path had no room (its send window was
+    /// full): the frame rate the path could not carry. Not losses: nothing needs repair.
+    pub frames_held_back: u64,
     /// Losses repaired by a recovery frame, and by an IDR.
     pub frames_repaired_ltr: u64,
     pub frames_repaired_idr: u64,
+    /// A loss detected (declared lost, or the decoder failed) → the decoder has a picture
+    /// again, and the longest such repair.
+    pub repair_ms: Percentiles,
+    pub longest_repair_ms: f64,
     pub clock_anomalies: u64,
     pub received_fps: f64,
     pub decoded_fps: f64,
@@ -438,6 +453,7 @@ impl Stats {
             bytes_received: 0,
             frames_decoded: 0,
             dropped_network: 0,
+            held_back: 0,
             dropped_undecodable: 0,
             dropped_queue: 0,
             frames_late: 0,
@@ -447,6 +463,7 @@ impl Stats {
             idr_requests: 0,
             ltr_requests: 0,
             repaired: [0; 2],
+            repair: Histogram::new(),
             reconnects: 0,
             longest_outage_micros: 0,
             bitrate_target_kbps: None,
@@ -493,6 +510,13 @@ impl Stats {
         }
     }
 
+    fn on_received(&mut self, frame: &FrameReceived) {
+        self.frames_received += 1;
+        self.held_back += u64::from(frame.held_back);
+        self.bytes_received += frame.bytes;
+        self.encode.record(u64::from(frame.encode_micros));
+    }
+
     pub fn apply(&mut self, event: Event) {
         match event {
             Event::Stream { width, height, fps, bitrate_kbps, host_name } => {
@@ -502,11 +526,7 @@ impl Stats {
                 self.bitrate_kbps_requested = bitrate_kbps;
                 self.host_name = host_name;
             }
-            Event::Received(FrameReceived { bytes, encode_micros, .. }) => {
-                self.frames_received += 1;
-                self.bytes_received += bytes;
-                self.encode.record(u64::from(encode_micros));
-            }
+            Event::Received(frame) => self.on_received(&frame),
             Event::Dropped { reason, count } => match reason {
                 DropReason::Network => self.dropped_network += count,
                 DropReason::Undecodable => self.dropped_undecodable += count,
@@ -538,7 +558,10 @@ impl Stats {
             Event::DecodeError => self.decode_errors += 1,
             Event::IdrRequested => self.idr_requests += 1,
             Event::LtrRequested => self.ltr_requests += 1,
-            Event::Repaired(how) => self.repaired[how as usize] += 1,
+            Event::Repaired { how, after_micros } => {
+                self.repaired[how as usize] += 1;
+                self.repair.record(after_micros);
+            }
             Event::Reconnecting { .. } => {}
             Event::BitrateChanged { kbps, congested } => self.on_bitrate(kbps, congested),
             Event::Reconnected { outage_micros } => {
@@ -633,8 +656,11 @@ impl Stats {
             idr_requests: self.idr_requests,
             ltr_requests: self.ltr_requests,
             frames_lost: self.dropped_network,
+            frames_held_back: self.held_back,
             frames_repaired_ltr: self.repaired[crate::core::sequence::Repair::Ltr as usize],
             frames_repaired_idr: self.repaired[crate::core::sequence::Repair::Idr as usize],
+            repair_ms: Percentiles::of(&self.repair),
+            longest_repair_ms: self.repair.max_micros().map_or(0.0, |us| round3(us as f64 / 1000.0)),
             clock_anomalies: self.clock_anomalies,
             received_fps: round3(self.frames_received as f64 / secs),
             decoded_fps: round3(self.frames_decoded as f64 / secs),
@@ -726,6 +752,17 @@ impl Summary {
         lines.push(format!("capture→decoded   {}", line(&self.capture_to_decoded_ms)));
         lines.push(format!("control RTT       {}", line(&self.rtt_ms)));
         lines.push(format!("longest freeze    {:.1} ms between two pictures shown", self.longest_freeze_ms));
+        if self.frames_lost + self.frames_repaired_ltr + self.frames_repaired_idr + self.frames_held_back > 0 {
+            lines.push(format!(
+                "losses            {} frames lost; repaired {} by recovery frame, {} by IDR, detected → picture {} (longest {:.1} ms); {} slots held back by the host",
+                self.frames_lost,
+                self.frames_repaired_ltr,
+                self.frames_repaired_idr,
+                line(&self.repair_ms),
+                self.longest_repair_ms,
+                self.frames_held_back
+            ));
+        }
         if self.bitrate_decreases + self.bitrate_increases > 0 {
             lines.push(format!(
                 "adaptive bitrate  {} kbps now, lowest {} ({} down, {} up)",
@@ -824,6 +861,7 @@ mod tests {
                 frame_number: n,
                 bytes: 12_500,
                 encode_micros: 5000,
+                held_back: if n == 5 { 3 } else { 0 },
                 ..FrameReceived::default()
             }));
             s.apply(decoded(n, n * 16_667, n * 16_667 + 10_000, MarkerCheck::Match));
@@ -834,6 +872,15 @@ mod tests {
         s.apply(decoded(11, 0, 5, MarkerCheck::Mismatch));
         let sum = s.summary(Duration::from_secs(1));
         assert_eq!(sum.frames_received, 10);
+        assert_eq!(sum.frames_held_back, 3, "slots the host skipped are counted, not as losses");
+        assert_eq!((sum.frames_repaired_ltr, sum.longest_repair_ms), (0, 0.0));
+        let ltr = crate::core::sequence::Repair::Ltr;
+        s.apply(Event::Repaired { how: ltr, after_micros: 30_000 });
+        s.apply(Event::Repaired { how: ltr, after_micros: 45_000 });
+        let sum = s.summary(Duration::from_secs(1));
+        assert_eq!(sum.frames_repaired_ltr, 2);
+        assert!((sum.longest_repair_ms - 45.0).abs() < 1.0, "{}", sum.longest_repair_ms);
+        assert!(sum.repair_ms.p50 >= 29.0 && sum.repair_ms.p50 <= 46.0, "{:?}", sum.repair_ms);
         assert_eq!(sum.frames_decoded, 11);
         assert_eq!(sum.frames_dropped, 3);
         assert_eq!(sum.frames_late, 1);

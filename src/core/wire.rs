@@ -116,6 +116,10 @@ pub struct FrameHeader {
     /// The newest input sequence number the host had applied when it captured this frame
     /// (0: none yet). The latency lab pairs inputs with the frames that show them.
     pub input_seq: u64,
+    /// Capture slots the host skipped just before this frame because the path had no room
+    /// (its send window was full): congestion the client's bitrate controller must answer.
+    /// A reserved field (0) before; hosts that do not pace send 0.
+    pub held_back: u32,
 }
 
 impl FrameHeader {
@@ -133,7 +137,7 @@ impl FrameHeader {
         w.u16(self.width);
         w.u16(self.height);
         w.u32(self.payload_len);
-        w.u32(0); // reserved
+        w.u32(self.held_back);
         w.u64(self.input_seq);
     }
 
@@ -175,10 +179,8 @@ impl FrameHeader {
             width: r.u16()?,
             height: r.u16()?,
             payload_len: r.u32()?,
-            input_seq: {
-                r.u32()?; // reserved
-                r.u64()?
-            },
+            held_back: r.u32()?,
+            input_seq: r.u64()?,
         };
         if header.payload_len > MAX_FRAME_BYTES {
             return Err(WireError::TooLarge {
@@ -725,6 +727,7 @@ mod tests {
                 height,
                 payload_len,
                 input_seq: frame_number.rotate_left(7),
+                held_back: encode_micros.rotate_left(11),
             })
     }
 
@@ -868,6 +871,7 @@ mod tests {
             height: 5,
             payload_len: MAX_FRAME_BYTES + 1,
             input_seq: 0,
+            held_back: 0,
         }
         .encode(&mut buf);
         assert!(matches!(FrameHeader::decode(&buf), Err(WireError::TooLarge { .. })));
@@ -905,6 +909,7 @@ mod tests {
             height: 0,
             payload_len: 0,
             input_seq: 0,
+            held_back: 0,
         }
         .encode(&mut buf);
         let mut other = buf.clone();

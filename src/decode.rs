@@ -345,6 +345,8 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
                     out,
                     stats::Event::Decoded(Decoded {
                         frame_number,
+                        encode_micros: unit.header.encode_micros,
+                        host_behind: unit.header.host_behind,
                         capture_micros: unit.header.capture_micros,
                         decoded_micros,
                         queue_micros,

@@ -419,6 +419,12 @@ impl SendGate {
         self.window().on_acked(frame, now);
     }
 
+    /// QUIC's view of the path: smoothed RTT and packets declared lost so far.
+    pub fn path(&self, rtt: Duration, lost_packets: u64) {
+        let now = self.epoch.elapsed();
+        self.window().on_path(now, rtt, lost_packets);
+    }
+
     /// `frame` left flight unacknowledged (stopped by the client, or the connection failed).
     pub fn released(&self, frame: u64) {
         self.window().on_released(frame);
@@ -576,6 +582,7 @@ fn capture_loop(
             payload_len: payload.len() as u32,
             input_seq,
             held_back,
+            host_behind: u32::try_from(skipped_total).unwrap_or(u32::MAX),
         };
         // Into the window before the network task can see the frame: on loopback its
         // acknowledgement can come back before this thread runs again.

@@ -134,6 +134,7 @@ fn frame_header_seeds() -> Vec<Vec<u8>> {
                 payload_len: 20_000,
                 input_seq: 7,
                 held_back: 0,
+                host_behind: 0,
             };
             header.encode(&mut v);
             v

@@ -532,6 +532,7 @@ pub fn send_frame(conn: &Connection, frame: Frame, gate: &Arc<encode::SendGate>)
                 false
             }
         };
+        gate.path(conn.rtt(), conn.stats().path.lost_packets);
         if acked { gate.acked(number) } else { gate.released(number) }
     });
 }

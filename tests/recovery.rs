@@ -31,6 +31,7 @@ fn encode(encoder: &mut H264Encoder, pic: &mut I420, n: u64, now: Duration) -> F
         payload_len: payload.len() as u32,
         input_seq: 0,
         held_back: 0,
+        host_behind: 0,
     };
     Frame { header, payload }
 }

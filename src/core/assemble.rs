@@ -107,6 +107,7 @@ mod tests {
             payload_len: payload_len as u32,
             input_seq: 0,
             held_back: 0,
+            host_behind: 0,
         };
         let mut bytes = Vec::new();
         header.encode(&mut bytes);

@@ -75,6 +75,8 @@ const BASE_WINDOW: Duration = Duration::from_secs(10);
 const RATE_WINDOW: Duration = Duration::from_millis(200);
 /// Samples kept for the windowed minimum and the delivery rate, at most each.
 const MAX_SAMPLES: usize = 4096;
+/// How long after QUIC last declared a packet lost the path counts as losing packets.
+const LOSS_MEMORY: Duration = Duration::from_secs(1);
 /// A frame in flight this long is forgotten: its acknowledgement or release was lost to a
 /// bug, and a window that never frees would stop the stream for good. (A live path
 /// acknowledges within a second; a dead one ends the connection.)
@@ -88,7 +90,9 @@ const FORGET_AFTER: Duration = Duration::from_secs(3);
 /// fills. When it slows down, acknowledgements take longer; at `base + HEADROOM` the window
 /// is full, so the queue the host builds anywhere on the path stays within the headroom
 /// whatever the path's rate. One frame waiting for a retransmission adds its bytes for one
-/// round trip, well within. Until acknowledgements have come in for 200 ms the window is
+/// round trip, well within; while QUIC is declaring packets lost (random loss makes most
+/// large frames wait for one) the budget grows by the time a retransmission takes, so loss
+/// is not read as a queue. Until acknowledgements have come in for 200 ms the window is
 /// counted in frames; it is always at least `min_frames` and at most `max_frames` frames.
 #[derive(Debug, Clone)]
 pub struct SendWindow {
@@ -99,6 +103,10 @@ pub struct SendWindow {
     in_flight: VecDeque<(u64, Duration, u64)>,
     in_flight_bytes: u64,
     first_ack: Option<Duration>,
+    /// QUIC's smoothed RTT, its count of lost packets, and when that count last grew.
+    rtt: Duration,
+    lost_packets: u64,
+    last_loss: Option<Duration>,
     /// (acknowledged at, bytes) of the last `RATE_WINDOW`.
     delivered: VecDeque<(Duration, u64)>,
     /// (acknowledged at, acknowledgement time), increasing in both: the front is the minimum
@@ -117,6 +125,9 @@ impl SendWindow {
             in_flight: VecDeque::with_capacity(max_frames),
             in_flight_bytes: 0,
             first_ack: None,
+            rtt: Duration::ZERO,
+            lost_packets: 0,
+            last_loss: None,
             delivered: VecDeque::new(),
             lows: VecDeque::new(),
         }
@@ -128,9 +139,28 @@ impl SendWindow {
         self.lows.front().map(|&(_, ack)| ack)
     }
 
-    /// How long frames may take to be acknowledged before the path counts as queueing.
-    fn budget(&self) -> Duration {
-        self.base().unwrap_or(FIRST_GUESS) + HEADROOM
+    /// How long frames may take to be acknowledged at `now` before the path counts as
+    /// queueing: the base and the headroom, and while the path is losing packets, the time a
+    /// retransmission takes (3 round trips: detection after 9/8 RTT, the copy, its
+    /// acknowledgement), since then most frames wait for one and that is not a queue. The
+    /// round trip is the lower of QUIC's smoothed RTT and the base: a queue that makes the
+    /// losses (a bottleneck's buffer overflowing) also inflates the smoothed RTT, and must
+    /// not widen the window that is there to keep it short.
+    fn budget(&self, now: Duration) -> Duration {
+        let base = self.base().unwrap_or(FIRST_GUESS);
+        let losing = self.last_loss.is_some_and(|at| now.saturating_sub(at) <= LOSS_MEMORY);
+        let allowance = if losing { self.rtt.min(base) * 3 } else { Duration::ZERO };
+        base + HEADROOM + allowance
+    }
+
+    /// What QUIC says of the path at `now`: its smoothed RTT and the packets it has declared
+    /// lost so far on this connection.
+    pub fn on_path(&mut self, now: Duration, rtt: Duration, lost_packets: u64) {
+        self.rtt = rtt;
+        if lost_packets > self.lost_packets {
+            self.last_loss = Some(now);
+        }
+        self.lost_packets = self.lost_packets.max(lost_packets);
     }
 
     /// Bytes acknowledged per second over the last 200 ms; `None` until acknowledgements
@@ -146,7 +176,7 @@ impl SendWindow {
 
     /// Bytes allowed in flight now; `None` while the window is counted in frames.
     pub fn limit_bytes(&self, now: Duration) -> Option<u64> {
-        Some((self.delivery_rate(now)? * self.budget().as_secs_f64()) as u64)
+        Some((self.delivery_rate(now)? * self.budget(now).as_secs_f64()) as u64)
     }
 
     pub fn outstanding(&self) -> usize {
@@ -172,13 +202,13 @@ impl SendWindow {
         }
         // Frames already waiting past the budget: the path slowed down faster than the
         // delivery rate shows. (One alone is a retransmission, which others do not wait for.)
-        if self.in_flight.get(1).is_some_and(|&(_, sent, _)| now.saturating_sub(sent) > self.budget()) {
+        if self.in_flight.get(1).is_some_and(|&(_, sent, _)| now.saturating_sub(sent) > self.budget(now)) {
             return true;
         }
         if let Some(limit) = self.limit_bytes(now) {
             return self.in_flight_bytes >= limit;
         }
-        let guess = self.budget().as_nanos().div_ceil(self.interval.as_nanos().max(1));
+        let guess = self.budget(now).as_nanos().div_ceil(self.interval.as_nanos().max(1));
         frames as u128 >= guess
     }
 
@@ -332,10 +362,21 @@ mod tests {
     }
 
     /// The path of a simulation: a bottleneck of `rate` bytes a second, then a fixed 20 ms of
-    /// round trip, and one retransmission (25 ms more) for the frames numbered in `lost`.
+    /// round trip, and retransmissions (`retransmit` more each) for the frames numbered in
+    /// `lost` (twice for those numbered in `lost_twice`). QUIC reports its losses (and the
+    /// RTT) to the window when `reported`.
     struct Path {
         rate: f64,
         lost: Vec<u64>,
+        lost_twice: Vec<u64>,
+        retransmit: Duration,
+        reported: bool,
+    }
+
+    impl Path {
+        fn clean(rate: f64) -> Self {
+            Self { rate, lost: Vec::new(), lost_twice: Vec::new(), retransmit: ms(25), reported: true }
+        }
     }
 
     /// What a simulated run did.
@@ -351,7 +392,9 @@ mod tests {
 
     /// A 60 fps sender of `bytes`-byte frames for `frames` slots from `start`, through `path`.
     fn run(w: &mut SendWindow, start: Duration, frames: u64, bytes: u64, path: &Path) -> Run {
-        let (delay, retransmit, interval) = (ms(20), ms(25), Duration::from_micros(16_667));
+        let (delay, interval) = (ms(20), Duration::from_micros(16_667));
+        // QUIC's count is for the connection: it goes on from run to run.
+        let mut lost_packets = w.lost_packets;
         let drain = Duration::from_secs_f64(bytes as f64 / path.rate);
         let mut r = Run { sent: 0, skipped: 0, longest_queue: Default::default(), longest_gap: Duration::ZERO };
         let mut bottleneck_free = start;
@@ -377,8 +420,13 @@ mod tests {
                 r.longest_gap = r.longest_gap.max((begins + drain).saturating_sub(bottleneck_free));
             }
             bottleneck_free = begins + drain;
-            let extra = if path.lost.contains(&slot) { retransmit } else { Duration::ZERO };
-            acks.push_back((bottleneck_free + delay + extra, n));
+            let retransmissions = u32::from(path.lost.contains(&slot)) + u32::from(path.lost_twice.contains(&slot));
+            lost_packets += u64::from(retransmissions);
+            if path.reported {
+                // QUIC's smoothed RTT carries the queue the frame found.
+                w.on_path(now, delay + begins.saturating_sub(now), lost_packets);
+            }
+            acks.push_back((bottleneck_free + delay + path.retransmit * retransmissions, n));
         }
         for (at, n) in acks {
             w.on_acked(n, at);
@@ -390,26 +438,43 @@ mod tests {
     fn a_clean_path_and_random_losses_never_skip() {
         let mut w = SendWindow::new(60, 2, 16);
         // 12 Mbit/s of 25 KB frames on a 30 Mbit/s path.
-        let clean = Path { rate: 3_750_000.0, lost: Vec::new() };
+        let clean = Path::clean(3_750_000.0);
         let r = run(&mut w, ms(0), 600, 25_000, &clean);
         assert_eq!((r.sent, r.skipped), (600, 0), "{r:?}");
         assert!(r.longest_queue.0.max(r.longest_queue.1) < ms(1), "{r:?}");
         // Then one frame in 5 loses a packet and waits a retransmission: still nothing skipped.
-        let lossy = Path { lost: (0..600).filter(|n| n % 5 == 3).collect(), ..clean };
+        let lossy = Path { lost: (0..600).filter(|n| n % 5 == 3).collect(), ..Path::clean(3_750_000.0) };
         let r = run(&mut w, ms(10_000), 600, 25_000, &lossy);
         assert_eq!((r.sent, r.skipped), (600, 0), "losses alone must not read as congestion: {r:?}");
+        // Heavy loss, as 10 % of packets lost does to 30-packet frames: every frame waits for
+        // a retransmission (the loss is detected 9/8 RTT after later packets come back, then
+        // the copy crosses: ~45 ms at 20 ms RTT) and one in 7 for two. Nothing skipped,
+        // because QUIC's loss reports widen the budget...
+        let heavy = Path {
+            lost: (0..600).collect(),
+            lost_twice: (0..600).filter(|n| n % 7 == 0).collect(),
+            retransmit: ms(45),
+            ..Path::clean(3_750_000.0)
+        };
+        let r = run(&mut w, ms(20_000), 600, 25_000, &heavy);
+        assert_eq!((r.sent, r.skipped), (600, 0), "heavy random loss is not a queue: {r:?}");
+        // ... which it needs: without them, a good part of the stream would be held back.
+        let mut blind = SendWindow::new(60, 2, 16);
+        run(&mut blind, ms(0), 120, 25_000, &Path::clean(3_750_000.0));
+        let r = run(&mut blind, ms(2_000), 600, 25_000, &Path { reported: false, ..heavy });
+        assert!(r.skipped > 60, "{r:?}");
     }
 
     #[test]
     fn a_slower_path_is_paced_with_a_bounded_queue() {
         let mut w = SendWindow::new(60, 2, 16);
-        let fast = Path { rate: 3_750_000.0, lost: Vec::new() };
+        let fast = Path::clean(3_750_000.0);
         run(&mut w, ms(0), 120, 25_000, &fast);
         // The path falls to a sixth (5 Mbit/s: 40 ms a frame). The frames sent before the
         // first slow acknowledgement queue up (a round trip's worth, at six times the rate the
         // path drains); then the host sends what drains, the queue stays within the headroom
         // and a frame, and the client gets a frame every 40 ms or so throughout.
-        let slow = Path { rate: 625_000.0, lost: Vec::new() };
+        let slow = Path::clean(625_000.0);
         let r = run(&mut w, ms(2_000), 600, 25_000, &slow);
         assert!(r.sent >= 200 && r.sent <= 260, "the path carries 25 frames a second: {r:?}");
         assert!(r.longest_queue.0 <= ms(150), "{r:?}");
@@ -418,6 +483,21 @@ mod tests {
         // Back to full speed: every frame goes again.
         let r = run(&mut w, ms(12_000), 600, 25_000, &fast);
         assert!(r.skipped <= 10, "{r:?}");
+    }
+
+    #[test]
+    fn losses_from_a_slower_path_do_not_widen_the_window_by_its_queue() {
+        let mut w = SendWindow::new(60, 2, 16);
+        run(&mut w, ms(0), 120, 25_000, &Path::clean(3_750_000.0));
+        // The path falls to 5 Mbit/s and its buffer overflows now and then (one frame in 10
+        // loses a packet), so QUIC reports losses all along, with a smoothed RTT swollen by
+        // the queue. The window widens only by round trips of the empty path: the queue stays
+        // within the headroom, a retransmission's allowance and a frame.
+        let slow = Path { lost: (0..600).filter(|n| n % 10 == 0).collect(), ..Path::clean(625_000.0) };
+        let r = run(&mut w, ms(2_000), 600, 25_000, &slow);
+        let allowance = w.base().unwrap() * 3;
+        assert!(r.longest_queue.1 <= HEADROOM + allowance + ms(40), "{r:?}, allowance {allowance:?}");
+        assert!(r.sent >= 200 && r.sent <= 260, "{r:?}");
     }
 
     #[test]

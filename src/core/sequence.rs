@@ -343,6 +343,7 @@ mod tests {
                 payload_len: 0,
                 input_seq: 0,
                 held_back: 0,
+                host_behind: 0,
             },
             payload: Vec::new(),
         }

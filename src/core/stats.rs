@@ -27,6 +27,11 @@ pub enum MarkerCheck {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Decoded {
     pub frame_number: u64,
+    /// How long the host's encoder took for this picture, µs.
+    pub encode_micros: u32,
+    /// The host's running count of capture slots it skipped for falling behind its own
+    /// schedule, as of this picture (`FrameHeader::host_behind`).
+    pub host_behind: u32,
     /// Host clock, µs: when the picture was captured.
     pub capture_micros: u64,
     /// Client clock, µs: when decoding finished.
@@ -294,6 +299,10 @@ pub struct Stats {
     /// of each: a freeze the player saw.
     last_decoded: Option<u64>,
     longest_decode_gap: u64,
+    /// The last decoded picture's `host_behind` and encode time, and the longest gap between
+    /// decoded pictures less the host's share of it.
+    last_host: (u32, u32),
+    longest_gap_excl_host: u64,
     last_presented: Option<u64>,
     longest_present_gap: u64,
 }
@@ -427,6 +436,14 @@ pub struct Summary {
     /// The longest time between two pictures shown (presented in a window, decoded
     /// headless) after the first: the worst freeze.
     pub longest_freeze_ms: f64,
+    /// The longest gap between two decoded pictures less the host's own share of it (slots it
+    /// skipped for falling behind its schedule, and a longer encode): the worst freeze the
+    /// path and this client caused. On a host that keeps its schedule it equals the longest
+    /// gap between decodes.
+    pub longest_freeze_excl_host_ms: f64,
+    /// Capture slots the host skipped for falling behind its own schedule (a slow encoder or
+    /// a busy machine): freezes that are the host's, not the path's.
+    pub host_behind_slots: u64,
     /// Times the connection was lost and a new one resumed the session, and the longest
     /// such outage (fault noticed → new handshake done).
     pub reconnects: u64,
@@ -495,6 +512,8 @@ impl Stats {
             clock: None,
             last_decoded: None,
             longest_decode_gap: 0,
+            last_host: (0, 0),
+            longest_gap_excl_host: 0,
             last_presented: None,
             longest_present_gap: 0,
         }
@@ -508,6 +527,18 @@ impl Stats {
         } else {
             self.bitrate_increases += 1;
         }
+    }
+
+    /// The host's share of the gap between the last decoded picture and `d`, µs: the capture
+    /// slots it skipped between them for falling behind its schedule, and how much longer
+    /// `d` took to encode than the last picture did. (Slots it held back for want of room on
+    /// the path are the path's share, not the host's.) A host that does not report slots, or
+    /// a stream whose frame rate is unknown, has no share: all of the gap is counted.
+    fn host_share(&self, d: &Decoded) -> u64 {
+        let (behind, encode) = self.last_host;
+        let interval = if self.fps > 0 { 1_000_000 / u64::from(self.fps) } else { 0 };
+        let slots = u64::from(d.host_behind.saturating_sub(behind));
+        slots * interval + u64::from(d.encode_micros.saturating_sub(encode))
     }
 
     fn on_received(&mut self, frame: &FrameReceived) {
@@ -536,9 +567,13 @@ impl Stats {
             Event::Decoded(d) => {
                 self.frames_decoded += 1;
                 if let Some(last) = self.last_decoded {
-                    self.longest_decode_gap = self.longest_decode_gap.max(d.decoded_micros.saturating_sub(last));
+                    let gap = d.decoded_micros.saturating_sub(last);
+                    self.longest_decode_gap = self.longest_decode_gap.max(gap);
+                    let rest = gap.saturating_sub(self.host_share(&d));
+                    self.longest_gap_excl_host = self.longest_gap_excl_host.max(rest);
                 }
                 self.last_decoded = Some(d.decoded_micros);
+                self.last_host = (d.host_behind, d.encode_micros);
                 self.decode.record(d.decode_micros);
                 self.queue.record(d.queue_micros);
                 match d.marker {
@@ -700,6 +735,8 @@ impl Stats {
                 if self.frames_presented > 0 { self.longest_present_gap } else { self.longest_decode_gap } as f64
                     / 1000.0,
             ),
+            longest_freeze_excl_host_ms: round3(self.longest_gap_excl_host as f64 / 1000.0),
+            host_behind_slots: u64::from(self.last_host.0),
             reconnects: self.reconnects,
             longest_outage_ms: round3(self.longest_outage_micros as f64 / 1000.0),
             bitrate_target_kbps: self.bitrate_target_kbps.unwrap_or(self.bitrate_kbps_requested),
@@ -751,7 +788,10 @@ impl Summary {
         lines.push(format!("decode            {}", line(&self.decode_ms)));
         lines.push(format!("capture→decoded   {}", line(&self.capture_to_decoded_ms)));
         lines.push(format!("control RTT       {}", line(&self.rtt_ms)));
-        lines.push(format!("longest freeze    {:.1} ms between two pictures shown", self.longest_freeze_ms));
+        lines.push(format!(
+            "longest freeze    {:.1} ms between two pictures shown; {:.1} ms less the host's share ({} slots it fell behind)",
+            self.longest_freeze_ms, self.longest_freeze_excl_host_ms, self.host_behind_slots
+        ));
         if self.frames_lost + self.frames_repaired_ltr + self.frames_repaired_idr + self.frames_held_back > 0 {
             lines.push(format!(
                 "losses            {} frames lost; repaired {} by recovery frame, {} by IDR, detected → picture {} (longest {:.1} ms); {} slots held back by the host",
@@ -850,6 +890,37 @@ mod tests {
             }));
         }
         assert_eq!(s.summary(Duration::from_secs(1)).longest_freeze_ms, 84.0);
+    }
+
+    #[test]
+    fn the_hosts_own_stalls_are_kept_apart_from_the_freeze() {
+        let mut s = Stats::new(0);
+        s.apply(Event::Stream { width: 1280, height: 720, fps: 60, bitrate_kbps: 8000, host_name: "h".into() });
+        let at = |n: u64, decoded_ms: u64, behind: u32, encode_ms: u32| {
+            Event::Decoded(Decoded {
+                frame_number: n,
+                decoded_micros: decoded_ms * 1000,
+                host_behind: behind,
+                encode_micros: encode_ms * 1000,
+                ..Decoded::default()
+            })
+        };
+        // Frame 2 took 60 ms to encode instead of 10 (a 67 ms gap); the host then skipped 6
+        // slots (100 ms) before frame 3 (a 117 ms gap, encode back to 10 ms).
+        for e in [at(0, 0, 0, 10), at(1, 17, 0, 10), at(2, 84, 0, 60), at(3, 201, 6, 10)] {
+            s.apply(e);
+        }
+        // Then the path loses frames 4 and 5 with the host on schedule: 90 ms, all the path's.
+        s.apply(at(6, 291, 6, 10));
+        // A gap with one slot the host fell behind and a loss: 120 ms, 16.7 of it the host's.
+        s.apply(at(8, 411, 7, 10));
+        let sum = s.summary(Duration::from_secs(1));
+        assert_eq!(sum.longest_freeze_ms, 120.0);
+        assert_eq!(sum.host_behind_slots, 7);
+        assert_eq!(sum.longest_freeze_excl_host_ms, 103.334, "{sum:?}");
+        // A host that restarts counts from 0 again: no share, and no underflow.
+        s.apply(at(0, 561, 0, 10));
+        assert_eq!(s.summary(Duration::from_secs(1)).longest_freeze_excl_host_ms, 150.0);
     }
 
     #[test]

@@ -21,8 +21,12 @@ pub const PROTOCOL_VERSION: u16 = 5;
 /// handshake, where it gets a clear message, instead of failing inside TLS.
 pub const ALPN: &[u8] = b"kumo";
 
-/// Bytes of the fixed part of a frame header.
+/// Bytes of the fixed part of a frame header: the least a decoder accepts.
 pub const FRAME_HEADER_LEN: usize = 48;
+
+/// Bytes of the header this build sends: the fixed part and the `host_behind` extension.
+/// (Version 5 decoders that predate the extension skip it; a header without it reads as 0.)
+pub const SENT_FRAME_HEADER_LEN: usize = FRAME_HEADER_LEN + 4;
 
 /// Longest header a later protocol version may send (extra bytes are skipped).
 pub const MAX_FRAME_HEADER_LEN: usize = 256;
@@ -120,6 +124,11 @@ pub struct FrameHeader {
     /// (its send window was full): congestion the client's bitrate controller must answer.
     /// A reserved field (0) before; hosts that do not pace send 0.
     pub held_back: u32,
+    /// Capture slots the host has skipped so far in this session because it fell behind
+    /// its own schedule (its encoder or its machine was too slow), a running total: the
+    /// host's share of a freeze, which the client keeps apart from the path's. An
+    /// extension after the fixed part; 0 from a host that does not send it.
+    pub host_behind: u32,
 }
 
 impl FrameHeader {
@@ -130,7 +139,7 @@ impl FrameHeader {
         w.u16(PROTOCOL_VERSION);
         w.u8(self.kind.code());
         w.u8(0); // flags, reserved
-        w.u16(FRAME_HEADER_LEN as u16);
+        w.u16(SENT_FRAME_HEADER_LEN as u16);
         w.u64(self.frame_number);
         w.u64(self.capture_micros);
         w.u32(self.encode_micros);
@@ -139,6 +148,7 @@ impl FrameHeader {
         w.u32(self.payload_len);
         w.u32(self.held_back);
         w.u64(self.input_seq);
+        w.u32(self.host_behind);
     }
 
     /// Length of the whole header (fixed part plus any extension), read from its first
@@ -171,7 +181,7 @@ impl FrameHeader {
         let kind = FrameKind::from_code(r.u8()?)?;
         r.u8()?; // flags
         r.u16()?; // header length, checked above
-        let header = Self {
+        let mut header = Self {
             frame_number: r.u64()?,
             capture_micros: r.u64()?,
             encode_micros: r.u32()?,
@@ -181,7 +191,12 @@ impl FrameHeader {
             payload_len: r.u32()?,
             held_back: r.u32()?,
             input_seq: r.u64()?,
+            host_behind: 0,
         };
+        // Extensions: present when the header is long enough, skipped when unknown.
+        if len >= SENT_FRAME_HEADER_LEN {
+            header.host_behind = r.u32()?;
+        }
         if header.payload_len > MAX_FRAME_BYTES {
             return Err(WireError::TooLarge {
                 what: "frame payload",
@@ -728,6 +743,7 @@ mod tests {
                 payload_len,
                 input_seq: frame_number.rotate_left(7),
                 held_back: encode_micros.rotate_left(11),
+                host_behind: payload_len.rotate_left(5),
             })
     }
 
@@ -820,12 +836,22 @@ mod tests {
         fn frame_header_round_trips(h in header_strategy()) {
             let mut buf = Vec::new();
             h.encode(&mut buf);
-            prop_assert_eq!(buf.len(), FRAME_HEADER_LEN);
-            prop_assert_eq!(FrameHeader::decode(&buf), Ok((h, FRAME_HEADER_LEN)));
+            prop_assert_eq!(buf.len(), SENT_FRAME_HEADER_LEN);
+            prop_assert_eq!(FrameHeader::decode(&buf), Ok((h, SENT_FRAME_HEADER_LEN)));
         }
 
         #[test]
-        fn truncated_frame_header_is_an_error(h in header_strategy(), cut in 0..FRAME_HEADER_LEN) {
+        fn a_header_without_the_extension_reads_host_behind_as_zero(h in header_strategy()) {
+            // What a version 5 host from before the extension sends: the fixed part only.
+            let mut buf = Vec::new();
+            h.encode(&mut buf);
+            buf.truncate(FRAME_HEADER_LEN);
+            buf[6..8].copy_from_slice(&(FRAME_HEADER_LEN as u16).to_le_bytes());
+            prop_assert_eq!(FrameHeader::decode(&buf), Ok((FrameHeader { host_behind: 0, ..h }, FRAME_HEADER_LEN)));
+        }
+
+        #[test]
+        fn truncated_frame_header_is_an_error(h in header_strategy(), cut in 0..SENT_FRAME_HEADER_LEN) {
             let mut buf = Vec::new();
             h.encode(&mut buf);
             prop_assert!(FrameHeader::decode(&buf[..cut]).is_err());
@@ -872,6 +898,7 @@ mod tests {
             payload_len: MAX_FRAME_BYTES + 1,
             input_seq: 0,
             held_back: 0,
+            host_behind: 0,
         }
         .encode(&mut buf);
         assert!(matches!(FrameHeader::decode(&buf), Err(WireError::TooLarge { .. })));
@@ -910,6 +937,7 @@ mod tests {
             payload_len: 0,
             input_seq: 0,
             held_back: 0,
+            host_behind: 0,
         }
         .encode(&mut buf);
         let mut other = buf.clone();

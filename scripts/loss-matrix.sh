@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The loss matrix of docs/robustness.md: a kumo host, the impairment relay and a headless
+# client, one run per loss rate and seed, then one table row per run from --stats-json.
+#
+# Usage: scripts/loss-matrix.sh [KUMO] [OUT]
+#   KUMO  the kumo binary (default target/release/kumo; build it first)
+#   OUT   folder for each run's stats and logs (default target/loss-matrix)
+# Settings come from the environment:
+#   LOSSES="0% 1% 5% 10%"  SEEDS="3 4"  DELAY=10ms (each way: 20 ms RTT)
+#   SIZE=1920x1080  FPS=60  KBPS=20000  ABR=false  SECONDS_EACH=10  PORT=47433
+#   PIN_CORES=""   e.g. "0 1": the host and relay on core 0, the client on core 1
+set -euo pipefail
+
+kumo=${1:-target/release/kumo}
+out=${2:-target/loss-matrix}
+losses=${LOSSES:-0% 1% 5% 10%}
+seeds=${SEEDS:-3 4}
+delay=${DELAY:-10ms}
+size=${SIZE:-1920x1080}
+fps=${FPS:-60}
+kbps=${KBPS:-20000}
+abr=${ABR:-false}
+seconds=${SECONDS_EACH:-10}
+port=${PORT:-47433}
+read -r -a cores <<<"${PIN_CORES:-}"
+
+if [ ! -x "$kumo" ]; then
+  echo "no kumo binary at $kumo: build it first (cargo build --release --locked)" >&2
+  exit 1
+fi
+mkdir -p "$out"
+pin() { # pin CORE CMD...: run CMD on CORE when PIN_CORES is set
+  local core=$1
+  shift
+  if [ -n "$core" ]; then taskset -c "$core" "$@"; else "$@"; fi
+}
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
+trap cleanup EXIT
+
+for loss in $losses; do
+  for seed in $seeds; do
+    run="$out/loss${loss%\%}-seed$seed"
+    pin "${cores[0]:-}" "$kumo" host --listen "127.0.0.1:$port" --ephemeral --allow-unpaired \
+      --no-advertise >"$run.host.log" 2>&1 &
+    pids=($!)
+    pin "${cores[0]:-}" "$kumo" relay --listen "127.0.0.1:$((port + 1))" --to "127.0.0.1:$port" \
+      --delay "$delay" --loss "$loss" --seed "$seed" >"$run.relay.log" 2>&1 &
+    pids+=($!)
+    sleep 1
+    pin "${cores[1]:-}" "$kumo" connect "127.0.0.1:$((port + 1))" --insecure-skip-verify --headless \
+      --duration "$seconds" --width "${size%x*}" --height "${size#*x}" --fps "$fps" \
+      --bitrate-kbps "$kbps" --abr="$abr" --stats-json "$run.json" >"$run.client.log" 2>&1 ||
+      echo "run $run failed: see $run.client.log" >&2
+    cleanup
+    wait 2>/dev/null || true
+  done
+done
+
+python3 - "$out" $losses -- $seeds <<'EOF'
+import json, sys
+out = sys.argv[1]
+args = sys.argv[2:]
+split = args.index("--")
+losses, seeds = args[:split], args[split + 1:]
+cols = ["loss", "seed", "decoded", "lost", "LTR req/repaired", "IDR req/repaired",
+        "repair p50/max ms", "held back", "host behind", "longest freeze ms", "excl. host ms"]
+print("| " + " | ".join(cols) + " |")
+print("|" + "---|" * len(cols))
+for loss in losses:
+    for seed in seeds:
+        path = f"{out}/loss{loss.rstrip('%')}-seed{seed}.json"
+        try:
+            s = json.load(open(path))
+        except (OSError, ValueError) as e:
+            print(f"| {loss} | {seed} | no stats ({e}) |")
+            continue
+        print("| " + " | ".join(str(v) for v in [
+            loss, seed,
+            f"{s['frames_decoded']} of {s['frames_received'] + s['frames_lost']}",
+            s["frames_lost"],
+            f"{s['ltr_requests']} / {s['frames_repaired_ltr']}",
+            f"{s['idr_requests']} / {s['frames_repaired_idr']}",
+            f"{s['repair_ms']['p50']:.0f} / {s['longest_repair_ms']:.0f}",
+            s["frames_held_back"],
+            s["host_behind_slots"],
+            f"{s['longest_freeze_ms']:.0f}",
+            f"{s['longest_freeze_excl_host_ms']:.0f}",
+        ]) + " |")
+EOF

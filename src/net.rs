@@ -6,10 +6,11 @@
 //! policy; the host and client modules decide what to send.
 
 use crate::core::assemble::{AssembleError, Assembler, Frame};
+use crate::core::pacing::DeliveryFloor;
 use crate::core::wire::{Control, PROTOCOL_VERSION, RejectReason, WireError};
 use quinn::{RecvStream, SendStream, TransportConfig, VarInt};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 
 /// Application close codes.
@@ -85,8 +86,91 @@ pub fn transport() -> Arc<TransportConfig> {
     // BBR paces by the measured delivery rate and round trip instead of halving on every
     // loss: with Cubic, 20 ms of delay and 1 ms of jitter through the relay cut 60 fps to
     // a few frames a second; with BBR the stream holds (docs/latency-lab.md).
-    t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+    // Wrapped so that BBR's ProbeRTT cannot starve the stream (`FlooredBbr`).
+    t.congestion_controller_factory(Arc::new(FlooredBbrConfig::default()));
     Arc::new(t)
+}
+
+/// Builds [`FlooredBbr`] controllers.
+#[derive(Debug, Default)]
+pub struct FlooredBbrConfig {
+    bbr: Arc<quinn::congestion::BbrConfig>,
+}
+
+impl quinn::congestion::ControllerFactory for FlooredBbrConfig {
+    fn build(self: Arc<Self>, now: Instant, current_mtu: u16) -> Box<dyn quinn::congestion::Controller> {
+        let inner = self.bbr.clone().build(now, current_mtu);
+        Box::new(FlooredBbr { inner, epoch: now, floor: DeliveryFloor::new(), min_rtt: Duration::ZERO })
+    }
+}
+
+/// quinn's BBR with a floor under its window: never less than twice what the stream was
+/// delivered per round trip at its busiest in the last 2 s (`core::pacing::DeliveryFloor`,
+/// which says why). Everything else is BBR's.
+pub struct FlooredBbr {
+    inner: Box<dyn quinn::congestion::Controller>,
+    epoch: Instant,
+    floor: DeliveryFloor,
+    min_rtt: Duration,
+}
+
+impl quinn::congestion::Controller for FlooredBbr {
+    fn on_sent(&mut self, now: Instant, bytes: u64, last_packet_number: u64) {
+        self.inner.on_sent(now, bytes, last_packet_number);
+    }
+
+    fn on_ack(&mut self, now: Instant, sent: Instant, bytes: u64, app_limited: bool, rtt: &quinn_proto::RttEstimator) {
+        self.floor.on_acked(now.saturating_duration_since(self.epoch), bytes);
+        self.min_rtt = rtt.min();
+        self.inner.on_ack(now, sent, bytes, app_limited, rtt);
+    }
+
+    fn on_end_acks(&mut self, now: Instant, in_flight: u64, app_limited: bool, largest_acked: Option<u64>) {
+        self.inner.on_end_acks(now, in_flight, app_limited, largest_acked);
+    }
+
+    fn on_congestion_event(&mut self, now: Instant, sent: Instant, is_persistent_congestion: bool, lost_bytes: u64) {
+        self.inner.on_congestion_event(now, sent, is_persistent_congestion, lost_bytes);
+    }
+
+    fn on_mtu_update(&mut self, new_mtu: u16) {
+        self.inner.on_mtu_update(new_mtu);
+    }
+
+    fn window(&self) -> u64 {
+        // The floor is of the last acknowledgement's time: `window` is not told the time.
+        let now = self.floor_time();
+        self.inner.window().max(self.floor.bytes(now, self.min_rtt))
+    }
+
+    fn metrics(&self) -> quinn::congestion::ControllerMetrics {
+        let mut metrics = self.inner.metrics();
+        metrics.congestion_window = self.window();
+        metrics
+    }
+
+    fn clone_box(&self) -> Box<dyn quinn::congestion::Controller> {
+        Box::new(Self {
+            inner: self.inner.clone_box(),
+            epoch: self.epoch,
+            floor: self.floor.clone(),
+            min_rtt: self.min_rtt,
+        })
+    }
+
+    fn initial_window(&self) -> u64 {
+        self.inner.initial_window()
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+impl FlooredBbr {
+    fn floor_time(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.epoch)
+    }
 }
 
 pub async fn write_control(send: &mut SendStream, msg: &Control) -> Result<(), NetError> {

@@ -9,6 +9,7 @@
 #   LOSSES="0% 1% 5% 10%"  SEEDS="3 4"  DELAY=10ms (each way: 20 ms RTT)
 #   SIZE=1920x1080  FPS=60  KBPS=20000  ABR=false  SECONDS_EACH=10  PORT=47433
 #   PIN_CORES=""   e.g. "0 1": the host and relay on core 0, the client on core 1
+#   TABLE_ONLY=1   print the table of runs already in OUT, run nothing
 set -euo pipefail
 
 kumo=${1:-target/release/kumo}
@@ -29,11 +30,11 @@ if [ ! -x "$kumo" ]; then
   exit 1
 fi
 mkdir -p "$out"
-pin() { # pin CORE CMD...: run CMD on CORE when PIN_CORES is set
-  local core=$1
-  shift
-  if [ -n "$core" ]; then taskset -c "$core" "$@"; else "$@"; fi
-}
+# Command prefixes that pin the host side and the client to their cores, if asked. (Not a
+# shell function: one run in the background is a subshell, and killing it would leave kumo.)
+host_pin=() client_pin=()
+if [ -n "${cores[0]:-}" ]; then host_pin=(taskset -c "${cores[0]}"); fi
+if [ -n "${cores[1]:-}" ]; then client_pin=(taskset -c "${cores[1]}"); fi
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
@@ -41,15 +42,16 @@ trap cleanup EXIT
 
 for loss in $losses; do
   for seed in $seeds; do
+    [ -z "${TABLE_ONLY:-}" ] || continue
     run="$out/loss${loss%\%}-seed$seed"
-    pin "${cores[0]:-}" "$kumo" host --listen "127.0.0.1:$port" --ephemeral --allow-unpaired \
+    "${host_pin[@]}" "$kumo" host --listen "127.0.0.1:$port" --ephemeral --allow-unpaired \
       --no-advertise >"$run.host.log" 2>&1 &
     pids=($!)
-    pin "${cores[0]:-}" "$kumo" relay --listen "127.0.0.1:$((port + 1))" --to "127.0.0.1:$port" \
+    "${host_pin[@]}" "$kumo" relay --listen "127.0.0.1:$((port + 1))" --to "127.0.0.1:$port" \
       --delay "$delay" --loss "$loss" --seed "$seed" >"$run.relay.log" 2>&1 &
     pids+=($!)
     sleep 1
-    pin "${cores[1]:-}" "$kumo" connect "127.0.0.1:$((port + 1))" --insecure-skip-verify --headless \
+    "${client_pin[@]}" "$kumo" connect "127.0.0.1:$((port + 1))" --insecure-skip-verify --headless \
       --duration "$seconds" --width "${size%x*}" --height "${size#*x}" --fps "$fps" \
       --bitrate-kbps "$kbps" --abr="$abr" --stats-json "$run.json" >"$run.client.log" 2>&1 ||
       echo "run $run failed: see $run.client.log" >&2
@@ -78,14 +80,14 @@ for loss in losses:
             continue
         print("| " + " | ".join(str(v) for v in [
             loss, seed,
-            f"{s['frames_decoded']} of {s['frames_received'] + s['frames_lost']}",
-            s["frames_lost"],
-            f"{s['ltr_requests']} / {s['frames_repaired_ltr']}",
-            f"{s['idr_requests']} / {s['frames_repaired_idr']}",
-            f"{s['repair_ms']['p50']:.0f} / {s['longest_repair_ms']:.0f}",
-            s["frames_held_back"],
-            s["host_behind_slots"],
+            f"{s['frames_decoded']} of {s['frames_received'] + s.get('frames_lost', 0)}",
+            s.get("frames_lost", "—"),
+            f"{s.get('ltr_requests', '—')} / {s.get('frames_repaired_ltr', '—')}",
+            f"{s['idr_requests']} / {s.get('frames_repaired_idr', '—')}",
+            f"{s['repair_ms']['p50']:.0f} / {s['longest_repair_ms']:.0f}" if "repair_ms" in s else "—",
+            s.get("frames_held_back", "—"),
+            s.get("host_behind_slots", "—"),
             f"{s['longest_freeze_ms']:.0f}",
-            f"{s['longest_freeze_excl_host_ms']:.0f}",
+            f"{s['longest_freeze_excl_host_ms']:.0f}" if "longest_freeze_excl_host_ms" in s else "—",
         ]) + " |")
 EOF

@@ -308,24 +308,37 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
         let started = Instant::now();
         let queue_micros = started.duration_since(unit.queued_at).as_micros() as u64;
         let frame_number = unit.header.frame_number;
-        let decoded = decoder.decode(&unit.data, |view| {
-            let decode_micros = started.elapsed().as_micros() as u64;
-            let decoded_micros = clock::now_micros();
-            let marker = match marker::read(view.y, view.y_stride, view.width, view.height) {
-                Ok(value) if value == frame_number as u32 => MarkerCheck::Match,
-                Ok(_) => MarkerCheck::Mismatch,
-                Err(_) => MarkerCheck::Unreadable,
-            };
-            // What the pixels say about the input and the capture time (the latency lab
-            // checks the header's claims against them).
-            let pixel_input = game::read_input_marker(view.y, view.y_stride, view.width, view.height).ok();
-            let pixel_time_ms = game::read_time_marker(view.y, view.y_stride, view.width, view.height).ok();
-            spare.copy_from(frame_number, &view);
-            spare.capture_micros = unit.header.capture_micros;
-            spare.decoded_micros = decoded_micros;
-            spare.input_seq = unit.header.input_seq;
-            (decode_micros, decoded_micros, marker, pixel_input, pixel_time_ms)
-        });
+        let attempt = |decoder: &mut H264Decoder, spare: &mut Picture| {
+            decoder.decode(&unit.data, |view| {
+                let decode_micros = started.elapsed().as_micros() as u64;
+                let decoded_micros = clock::now_micros();
+                let marker = match marker::read(view.y, view.y_stride, view.width, view.height) {
+                    Ok(value) if value == frame_number as u32 => MarkerCheck::Match,
+                    Ok(_) => MarkerCheck::Mismatch,
+                    Err(_) => MarkerCheck::Unreadable,
+                };
+                // What the pixels say about the input and the capture time (the latency lab
+                // checks the header's claims against them).
+                let pixel_input = game::read_input_marker(view.y, view.y_stride, view.width, view.height).ok();
+                let pixel_time_ms = game::read_time_marker(view.y, view.y_stride, view.width, view.height).ok();
+                spare.copy_from(frame_number, &view);
+                spare.capture_micros = unit.header.capture_micros;
+                spare.decoded_micros = decoded_micros;
+                spare.input_seq = unit.header.input_seq;
+                (decode_micros, decoded_micros, marker, pixel_input, pixel_time_ms)
+            })
+        };
+        let mut decoded = attempt(decoder, &mut spare);
+        if decoded.is_err() && kind == FrameKind::Idr {
+            // openh264's errors are sticky until an IDR, and some damage leaves it failing
+            // even on a good IDR (seen with the corpus's Error_I_P.264: every later IDR
+            // failed, so a client would ask for IDRs for ever). So an IDR that fails is tried
+            // once more on a fresh decoder (a millisecond to make; kumo's IDRs carry their
+            // parameter sets). Other failures keep the decoder: the parameter sets it holds
+            // may be the only copy (a stream that sent them once).
+            reset(decoder);
+            decoded = attempt(decoder, &mut spare);
+        }
         match decoded {
             Ok(Some((decode_micros, decoded_micros, marker, pixel_input, pixel_time_ms))) => {
                 wait = Wait::Nothing;
@@ -365,6 +378,14 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
                 out.losses.try_send(frame_number).ok();
             }
         }
+    }
+}
+
+/// Replaces a failed decoder with a fresh one (a failure to make one keeps the old).
+fn reset(decoder: &mut H264Decoder) {
+    match H264Decoder::new() {
+        Ok(fresh) => *decoder = fresh,
+        Err(err) => tracing::warn!("{err:#}; keeping the failed decoder"),
     }
 }
 

@@ -274,7 +274,7 @@ const FLOOR_GAIN: f64 = 2.0;
 /// The least congestion window a video stream keeps: twice what the path delivered per
 /// round trip at its busiest in the last 2 s (in 100 ms bins).
 ///
-/// quinn's BBR enters ProbeRTT the first time the connection is not application-limited,
+/// quinn's BBR enters `ProbeRTT` the first time the connection is not application-limited,
 /// and again 10 s later whenever it is not: it then caps the window at three quarters of its
 /// bandwidth-delay estimate, which early in a connection is a few packets, for at least
 /// 200 ms. A 60 fps stream stalls behind that (seen here: the window fell from 320 KB to

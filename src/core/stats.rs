@@ -541,6 +541,33 @@ impl Stats {
         slots * interval + u64::from(d.encode_micros.saturating_sub(encode))
     }
 
+    fn on_decoded(&mut self, d: &Decoded) {
+        self.frames_decoded += 1;
+        if let Some(last) = self.last_decoded {
+            let gap = d.decoded_micros.saturating_sub(last);
+            self.longest_decode_gap = self.longest_decode_gap.max(gap);
+            let rest = gap.saturating_sub(self.host_share(d));
+            self.longest_gap_excl_host = self.longest_gap_excl_host.max(rest);
+        }
+        self.last_decoded = Some(d.decoded_micros);
+        self.last_host = (d.host_behind, d.encode_micros);
+        self.decode.record(d.decode_micros);
+        self.queue.record(d.queue_micros);
+        match d.marker {
+            MarkerCheck::Match => {}
+            MarkerCheck::Mismatch => self.marker_mismatches += 1,
+            MarkerCheck::Unreadable => self.marker_unreadable += 1,
+        }
+        // Both stamps on the host's clock.
+        let decoded_host = d.decoded_micros as i128 + i128::from(self.offset_micros);
+        let latency = decoded_host - i128::from(d.capture_micros);
+        if latency >= 0 {
+            self.capture_to_decoded.record(latency as u64);
+        } else {
+            self.clock_anomalies += 1;
+        }
+    }
+
     fn on_received(&mut self, frame: &FrameReceived) {
         self.frames_received += 1;
         self.held_back += u64::from(frame.held_back);
@@ -564,32 +591,7 @@ impl Stats {
                 DropReason::Queue => self.dropped_queue += count,
                 DropReason::Late => self.frames_late += count,
             },
-            Event::Decoded(d) => {
-                self.frames_decoded += 1;
-                if let Some(last) = self.last_decoded {
-                    let gap = d.decoded_micros.saturating_sub(last);
-                    self.longest_decode_gap = self.longest_decode_gap.max(gap);
-                    let rest = gap.saturating_sub(self.host_share(&d));
-                    self.longest_gap_excl_host = self.longest_gap_excl_host.max(rest);
-                }
-                self.last_decoded = Some(d.decoded_micros);
-                self.last_host = (d.host_behind, d.encode_micros);
-                self.decode.record(d.decode_micros);
-                self.queue.record(d.queue_micros);
-                match d.marker {
-                    MarkerCheck::Match => {}
-                    MarkerCheck::Mismatch => self.marker_mismatches += 1,
-                    MarkerCheck::Unreadable => self.marker_unreadable += 1,
-                }
-                // Both stamps on the host's clock.
-                let decoded_host = d.decoded_micros as i128 + i128::from(self.offset_micros);
-                let latency = decoded_host - i128::from(d.capture_micros);
-                if latency >= 0 {
-                    self.capture_to_decoded.record(latency as u64);
-                } else {
-                    self.clock_anomalies += 1;
-                }
-            }
+            Event::Decoded(d) => self.on_decoded(&d),
             Event::DecodeError => self.decode_errors += 1,
             Event::IdrRequested => self.idr_requests += 1,
             Event::LtrRequested => self.ltr_requests += 1,
@@ -749,6 +751,13 @@ impl Stats {
 
 impl Summary {
     /// The one-screen end-of-session report.
+    fn freeze_line(&self) -> String {
+        format!(
+            "longest freeze    {:.1} ms between two pictures shown; {:.1} ms less the host's share ({} slots it fell behind)",
+            self.longest_freeze_ms, self.longest_freeze_excl_host_ms, self.host_behind_slots
+        )
+    }
+
     pub fn to_text(&self) -> String {
         let pct = |part: u64| {
             let sent = self.frames_decoded + self.frames_dropped;
@@ -788,10 +797,7 @@ impl Summary {
         lines.push(format!("decode            {}", line(&self.decode_ms)));
         lines.push(format!("capture→decoded   {}", line(&self.capture_to_decoded_ms)));
         lines.push(format!("control RTT       {}", line(&self.rtt_ms)));
-        lines.push(format!(
-            "longest freeze    {:.1} ms between two pictures shown; {:.1} ms less the host's share ({} slots it fell behind)",
-            self.longest_freeze_ms, self.longest_freeze_excl_host_ms, self.host_behind_slots
-        ));
+        lines.push(self.freeze_line());
         if self.frames_lost + self.frames_repaired_ltr + self.frames_repaired_idr + self.frames_held_back > 0 {
             lines.push(format!(
                 "losses            {} frames lost; repaired {} by recovery frame, {} by IDR, detected → picture {} (longest {:.1} ms); {} slots held back by the host",

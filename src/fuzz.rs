@@ -34,6 +34,25 @@ pub struct Report {
     pub failures: Vec<Vec<u8>>,
 }
 
+impl Target {
+    /// Runs the target's check on one input: returns if the input is handled (decoded and
+    /// round-tripped, or refused with an error), panics on a finding. Coverage-guided
+    /// fuzzers (`fuzz/`, libFuzzer through cargo-fuzz) call this.
+    pub fn check(&self, input: &[u8]) {
+        (self.check)(input);
+    }
+
+    /// The valid messages the target's mutations start from.
+    pub fn seeds(&self) -> Vec<Vec<u8>> {
+        (self.seeds)()
+    }
+}
+
+/// The target called `name`.
+pub fn target(name: &str) -> Option<Target> {
+    targets().into_iter().find(|t| t.name == name)
+}
+
 /// Every decoder kumo runs on bytes from the network.
 pub fn targets() -> Vec<Target> {
     vec![

@@ -41,11 +41,6 @@ impl Target {
     pub fn check(&self, input: &[u8]) {
         (self.check)(input);
     }
-
-    /// The valid messages the target's mutations start from.
-    pub fn seeds(&self) -> Vec<Vec<u8>> {
-        (self.seeds)()
-    }
 }
 
 /// The target called `name`.

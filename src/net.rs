@@ -138,8 +138,8 @@ impl quinn::congestion::Controller for FlooredBbr {
     }
 
     fn window(&self) -> u64 {
-        // The floor is of the last acknowledgement's time: `window` is not told the time.
-        let now = self.floor_time();
+        // quinn does not pass the time to `window`, so the floor reads the clock itself.
+        let now = Instant::now().saturating_duration_since(self.epoch);
         self.inner.window().max(self.floor.bytes(now, self.min_rtt))
     }
 
@@ -164,12 +164,6 @@ impl quinn::congestion::Controller for FlooredBbr {
 
     fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
         self
-    }
-}
-
-impl FlooredBbr {
-    fn floor_time(&self) -> Duration {
-        Instant::now().saturating_duration_since(self.epoch)
     }
 }
 

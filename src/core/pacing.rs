@@ -294,15 +294,21 @@ impl DeliveryFloor {
         Self::default()
     }
 
+    /// The bin `now` falls in, and the oldest bin still remembered then.
+    fn bins_at(now: Duration) -> (u64, u64) {
+        let bin = (now.as_nanos() / FLOOR_BIN.as_nanos()) as u64;
+        let kept = (FLOOR_MEMORY.as_nanos() / FLOOR_BIN.as_nanos()) as u64;
+        (bin, bin.saturating_sub(kept))
+    }
+
     /// `bytes` were acknowledged at `now`.
     pub fn on_acked(&mut self, now: Duration, bytes: u64) {
-        let bin = (now.as_nanos() / FLOOR_BIN.as_nanos()) as u64;
+        let (bin, oldest) = Self::bins_at(now);
         match self.bins.back_mut() {
             Some((last, total)) if *last == bin => *total += bytes,
             _ => self.bins.push_back((bin, bytes)),
         }
-        let kept = (FLOOR_MEMORY.as_nanos() / FLOOR_BIN.as_nanos()) as u64;
-        while self.bins.front().is_some_and(|&(b, _)| b + kept < bin) {
+        while self.bins.front().is_some_and(|&(b, _)| b < oldest) {
             self.bins.pop_front();
         }
     }
@@ -310,9 +316,8 @@ impl DeliveryFloor {
     /// The floor at `now`, for a path whose lowest round trip is `min_rtt`: 0 until something
     /// was acknowledged, and again once nothing was for 2 s.
     pub fn bytes(&self, now: Duration, min_rtt: Duration) -> u64 {
-        let bin = (now.as_nanos() / FLOOR_BIN.as_nanos()) as u64;
-        let kept = (FLOOR_MEMORY.as_nanos() / FLOOR_BIN.as_nanos()) as u64;
-        let peak = self.bins.iter().filter(|&&(b, _)| b + kept >= bin).map(|&(_, bytes)| bytes).max().unwrap_or(0);
+        let (_, oldest) = Self::bins_at(now);
+        let peak = self.bins.iter().filter(|&&(b, _)| b >= oldest).map(|&(_, bytes)| bytes).max().unwrap_or(0);
         let rate = peak as f64 / FLOOR_BIN.as_secs_f64();
         (FLOOR_GAIN * rate * min_rtt.as_secs_f64()) as u64
     }

@@ -490,6 +490,12 @@ impl Thread {
                 if self.retry_at.is_none() {
                     tracing::warn!("{message}; the stream goes on without sound");
                     self.report(stats::Event::AudioDevice { description: format!("silent: {message}") });
+                } else {
+                    // Still retrying: the overlay and --stats-json say why, not only that.
+                    tracing::debug!("{message}; retrying in {:?}", self.backoff);
+                    self.report(stats::Event::AudioDevice {
+                        description: format!("reopening the audio device: {message}"),
+                    });
                 }
                 let (ring, reader) = audio::ring(RING_FRAMES * channels);
                 self.sink = Some(Sink::Clock { ring, reader, since: Instant::now(), drained: 0, channels });

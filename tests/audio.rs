@@ -65,6 +65,17 @@ impl Drop for Pulse {
     }
 }
 
+impl Pulse {
+    /// Fails, with the server's log, if the sound server died during the run: then what was
+    /// played says nothing about kumo.
+    fn assert_alive(&mut self, dir: &Path) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let log = std::fs::read_to_string(dir.join("pulseaudio.log")).unwrap_or_default();
+            panic!("the test's PulseAudio exited ({status}) during the run; its log:\n{log}");
+        }
+    }
+}
+
 fn work_dir(name: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -84,6 +95,12 @@ fn start_pulse(dir: &Path, sink: &str) -> Pulse {
             "--exit-idle-time=-1",
             "--use-pid-file=no",
             "--disable-shm",
+            // PulseAudio kills itself (SIGXCPU) when it holds the CPU for a while; on a
+            // loaded 2-core CI machine that ended the server mid-run, and kumo reopened a
+            // device that no longer existed. The test's server must outlive the run.
+            "--no-cpu-limit",
+            "--realtime=no",
+            "--high-priority=no",
             "-L",
             &format!("module-native-protocol-unix socket={}", socket.display()),
             "-L",
@@ -164,16 +181,17 @@ fn played_audio_has_the_tone_and_a_beep_on_every_sync_flash() {
         return;
     }
     let dir = work_dir("kumo-audio-play");
-    let pulse = start_pulse(&dir, "channels=2");
+    let mut pulse = start_pulse(&dir, "channels=2");
     let raw = dir.join("played.raw");
     let conf = alsa_config(&dir, &raw);
     let (stats, log) = run_demo_logged(&dir, &[("ALSA_CONFIG_PATH", &conf), ("PULSE_SERVER", &pulse.socket)], &[], 8);
+    pulse.assert_alive(&dir);
     drop(pulse);
     // A loaded machine can make the sound server drop the stream; kumo reopens it (and says
     // so), and the audio lost in between shortens one or two beep intervals.
     let reopens = log.matches("reopening it").count();
     let n = |key: &str| stats[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {stats}"));
-    assert!(stats["audio_device"].as_str().unwrap().starts_with("stereo on"), "{stats}");
+    assert!(stats["audio_device"].as_str().unwrap().starts_with("stereo on"), "{stats}\nkumo's log:\n{log}");
     // 8 s of 5 ms packets, nearly all of them played.
     assert!(n("audio_packets_received") > 1400, "{stats}");
     assert!(n("audio_packets_played") > 1100, "{stats}");
@@ -233,14 +251,15 @@ fn surround_is_negotiated_and_every_speaker_gets_its_own_channel() {
     let dir = work_dir("kumo-audio-51");
     // A 5.1 sink in ALSA's channel order. Sound servers report stereo to ALSA whatever the
     // speakers, so the player says how many there are.
-    let pulse =
+    let mut pulse =
         start_pulse(&dir, "channels=6 channel_map=front-left,front-right,rear-left,rear-right,front-center,lfe");
     let raw = dir.join("played.raw");
     let conf = alsa_config(&dir, &raw);
     let env = [("ALSA_CONFIG_PATH", conf.as_path()), ("PULSE_SERVER", pulse.socket.as_path())];
-    let stats = run_demo(&dir, &env, &["--speakers", "6"], 6);
+    let (stats, log) = run_demo_logged(&dir, &env, &["--speakers", "6"], 6);
+    pulse.assert_alive(&dir);
     drop(pulse);
-    assert!(stats["audio_device"].as_str().unwrap().starts_with("5.1 on"), "{stats}");
+    assert!(stats["audio_device"].as_str().unwrap().starts_with("5.1 on"), "{stats}\nkumo's log:\n{log}");
     let samples = read_raw(&raw);
     let frames = samples.len() / 6;
     assert!(frames > 48_000 * 4, "only {frames} frames played");

@@ -489,14 +489,11 @@ impl Thread {
             Err(message) => {
                 if self.retry_at.is_none() {
                     tracing::warn!("{message}; the stream goes on without sound");
-                    self.report(stats::Event::AudioDevice { description: format!("silent: {message}") });
                 } else {
-                    // Still retrying: the overlay and --stats-json say why, not only that.
                     tracing::debug!("{message}; retrying in {:?}", self.backoff);
-                    self.report(stats::Event::AudioDevice {
-                        description: format!("reopening the audio device: {message}"),
-                    });
                 }
+                // Every failed try: the overlay and --stats-json say the sound is off and why.
+                self.report(stats::Event::AudioDevice { description: format!("silent: {message}") });
                 let (ring, reader) = audio::ring(RING_FRAMES * channels);
                 self.sink = Some(Sink::Clock { ring, reader, since: Instant::now(), drained: 0, channels });
                 self.retry_at = Some(Instant::now() + self.backoff);

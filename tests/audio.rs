@@ -68,9 +68,11 @@ impl Drop for Pulse {
 impl Pulse {
     /// Fails, with the server's log, if the sound server died during the run: then what was
     /// played says nothing about kumo.
-    fn assert_alive(&mut self, dir: &Path) {
+    fn assert_alive(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
-            let log = std::fs::read_to_string(dir.join("pulseaudio.log")).unwrap_or_default();
+            // The socket and the log are both in the test's work directory.
+            let log = self.socket.with_file_name("pulseaudio.log");
+            let log = std::fs::read_to_string(log).unwrap_or_default();
             panic!("the test's PulseAudio exited ({status}) during the run; its log:\n{log}");
         }
     }
@@ -95,9 +97,10 @@ fn start_pulse(dir: &Path, sink: &str) -> Pulse {
             "--exit-idle-time=-1",
             "--use-pid-file=no",
             "--disable-shm",
-            // PulseAudio kills itself (SIGXCPU) when it holds the CPU for a while; on a
-            // loaded 2-core CI machine that ended the server mid-run, and kumo reopened a
-            // device that no longer existed. The test's server must outlive the run.
+            // PulseAudio's CPU limiter kills the server (SIGXCPU) when it holds the CPU for a
+            // while, which a loaded 2-core CI machine can cause: the likely cause (not
+            // reproduced) of CI runs where kumo reopened a device that no longer existed.
+            // The test's server must outlive the run.
             "--no-cpu-limit",
             "--realtime=no",
             "--high-priority=no",
@@ -185,7 +188,7 @@ fn played_audio_has_the_tone_and_a_beep_on_every_sync_flash() {
     let raw = dir.join("played.raw");
     let conf = alsa_config(&dir, &raw);
     let (stats, log) = run_demo_logged(&dir, &[("ALSA_CONFIG_PATH", &conf), ("PULSE_SERVER", &pulse.socket)], &[], 8);
-    pulse.assert_alive(&dir);
+    pulse.assert_alive();
     drop(pulse);
     // A loaded machine can make the sound server drop the stream; kumo reopens it (and says
     // so), and the audio lost in between shortens one or two beep intervals.
@@ -257,7 +260,7 @@ fn surround_is_negotiated_and_every_speaker_gets_its_own_channel() {
     let conf = alsa_config(&dir, &raw);
     let env = [("ALSA_CONFIG_PATH", conf.as_path()), ("PULSE_SERVER", pulse.socket.as_path())];
     let (stats, log) = run_demo_logged(&dir, &env, &["--speakers", "6"], 6);
-    pulse.assert_alive(&dir);
+    pulse.assert_alive();
     drop(pulse);
     assert!(stats["audio_device"].as_str().unwrap().starts_with("5.1 on"), "{stats}\nkumo's log:\n{log}");
     let samples = read_raw(&raw);

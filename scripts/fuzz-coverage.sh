@@ -25,7 +25,7 @@ fi
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
-  targets=(frame-header control input input-ack audio clock assemble annexb marker opus mdns)
+  targets=(frame-header control input input-ack audio clock assemble annexb marker opus mdns fec)
 fi
 
 flags=(-s none --release --debug-assertions)

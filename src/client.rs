@@ -14,6 +14,7 @@ use crate::core::abr;
 use crate::core::assemble::Frame;
 use crate::core::audio::AudioPacket;
 use crate::core::clocksync::{ClockProbe, ClockReply, ClockSync};
+use crate::core::fec::Parity;
 use crate::core::input::{InputAck, InputSender, InputState, Press, SendPolicy, transitions};
 use crate::core::script::{Player, Script};
 use crate::core::sequence::{self, DownstreamLoss, DropReason, Sequencer};
@@ -632,7 +633,9 @@ impl Link {
         let mut input_open = true;
         let mut acked = 0u64;
         let (frames_tx, mut frames) = mpsc::channel(FRAME_QUEUE);
-        let acceptor = tokio::spawn(accept_frames(self.conn.clone(), frames_tx));
+        // Parity datagrams of this connection's frame streams (stream numbers restart with it).
+        let parity = Arc::new(net::ParityTable::default());
+        let acceptor = tokio::spawn(accept_frames(self.conn.clone(), frames_tx, parity.clone()));
         let (control_tx, mut control) = mpsc::channel(16);
         let reader = tokio::spawn(net::read_controls(recv, control_tx));
         let start = self.start;
@@ -677,14 +680,14 @@ impl Link {
                 datagram = self.conn.read_datagram() => match datagram {
                     Ok(bytes) => {
                         last_heard = Instant::now();
-                        self.on_datagram(&bytes, inputs, &mut acked);
+                        self.on_datagram(&bytes, inputs, &mut acked, &parity);
                     }
                     Err(err) => break Err(self.fault(err.into())),
                 },
                 frame = frames.recv() => {
-                    let Some((frame, received_micros)) = frame else { break Err(self.fault(self.conn.closed().await.into())) };
+                    let Some((frame, received_micros, rebuilt)) = frame else { break Err(self.fault(self.conn.closed().await.into())) };
                     last_heard = Instant::now();
-                    self.on_frame(&frame, received_micros);
+                    self.on_frame(&frame, received_micros, rebuilt);
                     sequencer.on_frame(frame, start.elapsed(), &mut out);
                 }
                 () = tokio::time::sleep_until((start + wake).into()) => sequencer.on_timeout(start.elapsed(), &mut out),
@@ -903,8 +906,12 @@ impl Link {
     }
 
     /// A whole frame arrived: reported, and counted by adaptive bitrate.
-    fn on_frame(&mut self, frame: &Frame, received_micros: u64) {
+    /// A whole frame, `rebuilt` of its data shards from parity.
+    fn on_frame(&mut self, frame: &Frame, received_micros: u64, rebuilt: usize) {
         self.report_frame(frame, received_micros);
+        if rebuilt > 0 {
+            self.report(stats::Event::FecRepaired { shards: rebuilt as u32 });
+        }
         if let Some(abr) = &mut self.abr {
             let h = &frame.header;
             let transit = received_micros as i64 - (h.capture_micros + u64::from(h.encode_micros)) as i64;
@@ -937,8 +944,15 @@ impl Link {
 
     /// A datagram from the host: audio, stamped with its arrival, for the audio thread; a
     /// clock-probe reply; or an input acknowledgement.
-    fn on_datagram(&mut self, bytes: &[u8], inputs: &mut InputSender, acked: &mut u64) {
+    fn on_datagram(&mut self, bytes: &[u8], inputs: &mut InputSender, acked: &mut u64, parity: &net::ParityTable) {
         let arrival = clock::now_micros();
+        if Parity::is_parity(bytes) {
+            match Parity::decode(bytes) {
+                Ok(p) => parity.insert(p),
+                Err(err) => tracing::debug!("ignoring a parity datagram: {err}"),
+            }
+            return;
+        }
         if ClockReply::is_reply(bytes) {
             if let Ok(reply) = ClockReply::decode(bytes) {
                 self.sync.add(reply.probe(arrival));
@@ -1056,14 +1070,15 @@ async fn play_script(script: Script, input: Arc<InputHandle>, mut stop: watch::R
     }
 }
 
-/// Reads every frame stream; hands each whole frame on with the moment its last byte arrived.
-async fn accept_frames(conn: Connection, frames: mpsc::Sender<(Frame, u64)>) {
+/// Reads every frame stream; hands each whole frame on with the moment it was whole (its last
+/// byte arrived, or parity rebuilt it) and the data shards parity rebuilt.
+async fn accept_frames(conn: Connection, frames: mpsc::Sender<(Frame, u64, usize)>, parity: Arc<net::ParityTable>) {
     while let Ok(stream) = conn.accept_uni().await {
-        let frames = frames.clone();
+        let (frames, parity) = (frames.clone(), parity.clone());
         tokio::spawn(async move {
-            match net::receive_frame(stream).await {
-                Ok(frame) => {
-                    frames.send((frame, clock::now_micros())).await.ok();
+            match net::receive_frame(stream, &parity).await {
+                Ok(got) => {
+                    frames.send((got.frame, clock::now_micros(), got.rebuilt_shards)).await.ok();
                 }
                 Err(err) => tracing::debug!("dropping a frame stream: {err}"),
             }

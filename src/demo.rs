@@ -108,6 +108,7 @@ pub fn with_embedded_host<T>(
             encoder_threads: 0,
             identity: None,
             trust: HostTrust::paired(ClientStore::in_memory(vec![paired])),
+            fec: crate::core::fec::FecMode::Auto,
         })
         .context("starting the demo's host")?
     };

@@ -62,6 +62,7 @@ pub fn targets() -> Vec<Target> {
         Target { name: "marker", seeds: marker_seeds, check: markers },
         Target { name: "opus", seeds: opus_seeds, check: opus_decode },
         Target { name: "mdns", seeds: mdns_seeds, check: mdns },
+        Target { name: "fec", seeds: fec_seeds, check: fec },
     ]
 }
 
@@ -393,4 +394,99 @@ fn opus_decode(data: &[u8]) {
             }
         }
     });
+}
+
+/// A `fec` input is a parity datagram on its own, and also a run of events for one stream's
+/// [`Recovery`]: each a tag byte (even: a chunk, odd: a parity datagram), a 16-bit offset and
+/// a 16-bit length, then that many bytes.
+fn fec_event(out: &mut Vec<u8>, tag: u8, offset: u16, body: &[u8]) {
+    out.push(tag);
+    out.extend_from_slice(&offset.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u16).to_le_bytes());
+    out.extend_from_slice(body);
+}
+
+fn fec_seeds() -> Vec<Vec<u8>> {
+    use crate::core::fec;
+    let header = FrameHeader {
+        frame_number: 3,
+        capture_micros: 1,
+        encode_micros: 2,
+        kind: FrameKind::Inter,
+        width: 64,
+        height: 64,
+        payload_len: 3000,
+        input_seq: 0,
+        held_back: 0,
+        host_behind: 0,
+    };
+    let mut stream = Vec::new();
+    header.encode(&mut stream);
+    stream.extend((0..3000u32).map(|i| (i * 7) as u8));
+    let parity = fec::protect(0, &stream, fec::MIN_SHARD_LEN * 8, |k| fec::parity_for(0.5, k));
+    let mut events = Vec::new();
+    // Every chunk but the second arrives, then the parity: enough to rebuild it.
+    for (n, chunk) in stream.chunks(700).enumerate().filter(|(n, _)| *n != 1) {
+        fec_event(&mut events, 0, (n * 700) as u16, chunk);
+    }
+    for p in &parity {
+        fec_event(&mut events, 1, 0, &p.encode());
+    }
+    vec![parity[0].encode(), events]
+}
+
+fn fec(data: &[u8]) {
+    use crate::core::fec::{Parity, Recovery};
+    if let Ok(p) = Parity::decode(data) {
+        assert_eq!(Parity::decode(&p.encode()).as_ref(), Ok(&p));
+    }
+    let mut recovery = Recovery::new();
+    let mut rest = data;
+    while rest.len() >= 5 {
+        let (tag, offset) = (rest[0], u16::from_le_bytes([rest[1], rest[2]]));
+        let len = usize::from(u16::from_le_bytes([rest[3], rest[4]])).min(rest.len() - 5);
+        let body = &rest[5..5 + len];
+        rest = &rest[5 + len..];
+        if tag.is_multiple_of(2) {
+            if recovery.on_chunk(u64::from(offset), body).is_err() {
+                return;
+            }
+        } else if let Ok(p) = Parity::decode(body) {
+            recovery.on_parity(p).ok();
+        }
+        if let Some(Ok((frame, rebuilt))) = recovery.try_recover() {
+            assert!(rebuilt > 0);
+            assert_eq!(frame.payload.len(), frame.header.payload_len as usize);
+            return;
+        }
+    }
+    if let Ok(frame) = recovery.finish() {
+        assert_eq!(frame.payload.len(), frame.header.payload_len as usize);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_fec_seed_reaches_a_rebuild() {
+        // The events seed loses a chunk and brings enough parity: the target's rebuild path.
+        let events = &super::fec_seeds()[1];
+        let mut recovery = crate::core::fec::Recovery::new();
+        let mut rest = &events[..];
+        let mut rebuilt = None;
+        while rest.len() >= 5 && rebuilt.is_none() {
+            let offset = u16::from_le_bytes([rest[1], rest[2]]);
+            let len = usize::from(u16::from_le_bytes([rest[3], rest[4]]));
+            let body = &rest[5..5 + len];
+            if rest[0].is_multiple_of(2) {
+                recovery.on_chunk(u64::from(offset), body).unwrap();
+            } else {
+                recovery.on_parity(crate::core::fec::Parity::decode(body).unwrap()).unwrap();
+            }
+            rest = &rest[5 + len..];
+            rebuilt = recovery.try_recover().map(|r| r.unwrap().1);
+        }
+        assert!(rebuilt.is_some_and(|n| n > 0), "the seed never rebuilt its frame");
+        super::fec(events);
+    }
 }

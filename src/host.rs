@@ -16,6 +16,7 @@ use crate::core::assemble::Frame;
 use crate::core::audio::{AudioFormat, Layout, PACKET_FRAMES};
 use crate::core::clocksync::{ClockProbe, ClockReply};
 use crate::core::color::ColorSpace;
+use crate::core::fec::{FecMode, Protection};
 use crate::core::input::{InputAck, InputReceiver, TokenBucket, Verdict};
 use crate::core::scene;
 use crate::core::wire::{Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
@@ -54,6 +55,8 @@ pub struct HostConfig {
     pub identity: Option<std::path::PathBuf>,
     /// Who may stream, and the pairing PIN on offer.
     pub trust: HostTrust,
+    /// Parity sent beside each frame (forward error correction, `core::fec`).
+    pub fec: FecMode,
 }
 
 /// Which clients a host streams to.
@@ -348,7 +351,8 @@ async fn serve_client(
     // A paired client's standing is looked at again while it streams: revoking it ends the
     // session within a second.
     let revocable = client.filter(|_| config.trust.require_pairing).map(|fp| (&*config.trust.clients, fp));
-    let result = stream(conn, send, recv, (&worker, frames_rx, &gate), (stop, &claim.handover), &game, revocable).await;
+    let media = (&worker, frames_rx, &gate, Protection::new(config.fec));
+    let result = stream(conn, send, recv, media, (stop, &claim.handover), &game, revocable).await;
     // Joining waits for at most one encode; keep it off the async workers.
     tokio::task::spawn_blocking(move || {
         worker.stop();
@@ -517,23 +521,25 @@ async fn send_rumble(send: &mut SendStream, slots: u8) -> Result<(), NetError> {
     Ok(())
 }
 
-/// Sends a frame on its own stream from a task of its own, which holds the frame's place in
-/// the send window until the client has acknowledged all of it (or stopped the stream).
-/// The encoder admitted the frame into the window, so the tasks are bounded by it.
-pub fn send_frame(conn: &Connection, frame: Frame, gate: &Arc<encode::SendGate>) {
+/// Sends a frame on its own stream from a task of its own, with `parity_share` of it as
+/// parity datagrams, and holds the frame's place in the send window until the client has
+/// acknowledged all of it, rebuilt it from parity, or stopped the stream. The encoder admitted
+/// the frame into the window, so the tasks are bounded by it.
+pub fn send_frame(conn: &Connection, frame: Frame, gate: &Arc<encode::SendGate>, parity_share: f64) {
     let (conn, gate) = (conn.clone(), gate.clone());
     tokio::spawn(async move {
         let number = frame.header.frame_number;
-        let acked = match net::send_frame(&conn, &frame).await {
-            // `stopped` yields `None` once the client acknowledged every byte of the stream.
-            Ok(stream) => matches!(stream.stopped().await, Ok(None)),
+        let delivered = match net::send_frame(&conn, &frame, parity_share).await {
+            // `stopped` yields `None` once the client acknowledged every byte of the stream,
+            // and the recovered code once it rebuilt the frame from parity: delivered either way.
+            Ok(stream) => matches!(stream.stopped().await, Ok(None | Some(net::STREAM_RECOVERED))),
             Err(err) => {
                 tracing::debug!(frame = frame.header.frame_number, "frame not sent: {err}");
                 false
             }
         };
         gate.path(conn.rtt(), conn.stats().path.lost_packets);
-        if acked { gate.acked(number) } else { gate.released(number) }
+        if delivered { gate.acked(number) } else { gate.released(number) }
     });
 }
 
@@ -550,7 +556,12 @@ async fn stream(
     conn: &Connection,
     mut send: SendStream,
     recv: RecvStream,
-    (worker, mut frames, gate): (&encode::Worker, mpsc::Receiver<Frame>, &Arc<encode::SendGate>),
+    (worker, mut frames, gate, mut protection): (
+        &encode::Worker,
+        mpsc::Receiver<Frame>,
+        &Arc<encode::SendGate>,
+        Protection,
+    ),
     (mut stop, handover): (watch::Receiver<bool>, &tokio::sync::Notify),
     game: &GameLink,
     revocable: Option<(&ClientStore, Fingerprint)>,
@@ -571,7 +582,9 @@ async fn stream(
                 if let Err(err) = send_rumble(&mut send, game.take_rumble()).await {
                     break Err(err);
                 }
-                send_frame(conn, frame, gate);
+                let path = conn.stats().path;
+                protection.on_path(start.elapsed(), path.sent_packets, path.lost_packets, path.rtt, path.min_rtt);
+                send_frame(conn, frame, gate, protection.share());
             }
             datagram = conn.read_datagram() => {
                 let bytes = match datagram {

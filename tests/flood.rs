@@ -50,11 +50,13 @@ fn junk_datagrams_and_streams_neither_grow_the_host_nor_stop_the_stream() {
         let frames = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = frames.clone();
         let reader_conn = conn.clone();
+        // This client reads no datagrams: its frames come by their streams alone.
+        let no_parity = std::sync::Arc::new(net::ParityTable::default());
         tokio::spawn(async move {
             while let Ok(stream) = reader_conn.accept_uni().await {
-                let counter = counter.clone();
+                let (counter, no_parity) = (counter.clone(), no_parity.clone());
                 tokio::spawn(async move {
-                    if net::receive_frame(stream).await.is_ok() {
+                    if net::receive_frame(stream, &no_parity).await.is_ok() {
                         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 });
@@ -110,6 +112,30 @@ fn junk_datagrams_and_streams_neither_grow_the_host_nor_stop_the_stream() {
 /// floods the client with junk datagrams (each of kumo's magics with garbage after it, and
 /// none) and uni streams of garbage (bad headers, random bytes). The client's memory must
 /// stay bounded and the real frames must go on being decoded.
+/// Junk datagram `i` of the hostile host's flood: each of the client's magics with garbage,
+/// none at all, and every tenth one well-formed parity for streams that never come, which the
+/// client must bound.
+fn junk_for_the_client(i: u32, state: u64) -> Vec<u8> {
+    if i.is_multiple_of(10) {
+        let shard_len = kumo::core::fec::SHARD_LEN;
+        let parity = kumo::core::fec::Parity {
+            stream: 1000 + u64::from(i),
+            stream_len: 1 << 20,
+            shard_len: shard_len as u16,
+            block: 0,
+            data_shards: kumo::core::fec::MAX_DATA_SHARDS as u8,
+            parity_shards: 4,
+            index: (i % 4) as u8,
+            bytes: vec![state as u8; shard_len],
+        };
+        return parity.encode();
+    }
+    let magic: &[u8] = [&b"KA"[..], b"KC", b"KO", b"KU", b"KI", b"KP", b"zz"][(i % 7) as usize];
+    let mut junk = magic.to_vec();
+    junk.extend((0..(state % 1000) as usize).map(|k| (state >> (k % 56)) as u8));
+    junk
+}
+
 #[test]
 fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
     use kumo::tls::{Identity, Role};
@@ -150,16 +176,15 @@ fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
         let sender = conn.clone();
         tokio::spawn(async move {
             while let Some(frame) = frames.recv().await {
-                kumo::host::send_frame(&sender, frame, &gate);
+                // With parity, so that its datagrams are mixed into the flood's.
+                kumo::host::send_frame(&sender, frame, &gate, 0.25);
             }
         });
         tokio::time::sleep(Duration::from_secs(1)).await;
         let mut rng = kumo::core::rng::XorShift::from_state(0x0bad_cafe_f00d_0001);
         for i in 0..100_000u32 {
             let state = rng.next_u64();
-            let magic: &[u8] = [&b"KA"[..], b"KC", b"KO", b"KU", b"KI", b"zz"][(i % 6) as usize];
-            let mut junk = magic.to_vec();
-            junk.extend((0..(state % 1000) as usize).map(|k| (state >> (k % 56)) as u8));
+            let junk = junk_for_the_client(i, state);
             conn.send_datagram(junk.into()).ok();
             if i % 2000 == 0 {
                 tokio::task::yield_now().await;

@@ -1,6 +1,6 @@
 //! One libFuzzer binary for every `kumo fuzz` target: `KUMO_FUZZ_TARGET` names the decoder
 //! (frame-header, control, input, input-ack, audio, clock, assemble, annexb, marker, opus,
-//! mdns), so each keeps a corpus of its own. A finding is a panic in the target's check (a
+//! mdns, fec), so each keeps a corpus of its own. A finding is a panic in the target's check (a
 //! crash, or a message that does not survive its own round trip), which libFuzzer saves.
 #![no_main]
 

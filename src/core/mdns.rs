@@ -98,7 +98,7 @@ pub fn answer(id: u16, advert: &Advert) -> Vec<u8> {
         for entry in
             [format!("name={}", advert.name), format!("v={}", advert.protocol), format!("fp={}", advert.fingerprint)]
         {
-            let bytes = &entry.as_bytes()[..entry.len().min(255)];
+            let bytes = cut(&entry, 255).as_bytes();
             rdata.push(bytes.len() as u8);
             rdata.extend_from_slice(bytes);
         }
@@ -234,8 +234,10 @@ fn read_txt(rdata: &[u8]) -> Vec<(String, String)> {
     let mut at = 0;
     while let Some(&len) = rdata.get(at) {
         let Some(entry) = rdata.get(at + 1..at + 1 + usize::from(len)) else { break };
+        // Invalid UTF-8 reads as U+FFFD, three bytes for one: cut back to what one entry
+        // can carry, so that the advert written again reads the same.
         let text = String::from_utf8_lossy(entry);
-        if let Some((k, v)) = text.split_once('=') {
+        if let Some((k, v)) = cut(&text, 255).split_once('=') {
             out.push((k.to_ascii_lowercase(), v.to_owned()));
         }
         at += 1 + usize::from(len);
@@ -244,6 +246,15 @@ fn read_txt(rdata: &[u8]) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// `text`'s longest prefix of at most `max` bytes that ends at a character.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {

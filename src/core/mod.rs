@@ -16,6 +16,7 @@ pub mod audio;
 pub mod clocksync;
 pub mod color;
 pub mod config;
+pub mod fec;
 pub mod fuzz;
 pub mod game;
 pub mod histogram;

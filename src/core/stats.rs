@@ -112,6 +112,11 @@ pub enum Event {
         how: crate::core::sequence::Repair,
         after_micros: u64,
     },
+    /// A frame stream was rebuilt from parity datagrams (`core::fec`) before QUIC's
+    /// retransmission arrived: `shards` data shards were missing.
+    FecRepaired {
+        shards: u32,
+    },
     /// A control-stream round trip.
     Rtt {
         rtt_micros: u64,
@@ -262,6 +267,8 @@ pub struct Stats {
     ltr_requests: u64,
     /// Repairs by `Repair` (LTR, IDR).
     repaired: [u64; 2],
+    fec_frames: u64,
+    fec_shards: u64,
     repair: Histogram,
     reconnects: u64,
     longest_outage_micros: u64,
@@ -345,6 +352,11 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
+/// p50, p95 and p99 of `p` for the text summary.
+fn percentiles_text(p: &Percentiles) -> String {
+    format!("p50 {:7.2}  p95 {:7.2}  p99 {:7.2} ms", p.p50, p.p95, p.p99)
+}
+
 /// The end-of-session figures, also written as JSON by `--stats-json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
@@ -377,6 +389,11 @@ pub struct Summary {
     /// Losses repaired by a recovery frame, and by an IDR.
     pub frames_repaired_ltr: u64,
     pub frames_repaired_idr: u64,
+    /// Frames rebuilt from parity (forward error correction) before QUIC's retransmission
+    /// of their lost packets arrived, and the data shards rebuilt in them: losses that never
+    /// became a late frame.
+    pub frames_repaired_fec: u64,
+    pub fec_shards_rebuilt: u64,
     /// A loss detected (declared lost, or the decoder failed) → the decoder has a picture
     /// again, and the longest such repair.
     pub repair_ms: Percentiles,
@@ -480,6 +497,8 @@ impl Stats {
             idr_requests: 0,
             ltr_requests: 0,
             repaired: [0; 2],
+            fec_frames: 0,
+            fec_shards: 0,
             repair: Histogram::new(),
             reconnects: 0,
             longest_outage_micros: 0,
@@ -599,6 +618,10 @@ impl Stats {
                 self.repaired[how as usize] += 1;
                 self.repair.record(after_micros);
             }
+            Event::FecRepaired { shards } => {
+                self.fec_frames += 1;
+                self.fec_shards += u64::from(shards);
+            }
             Event::Reconnecting { .. } => {}
             Event::BitrateChanged { kbps, congested } => self.on_bitrate(kbps, congested),
             Event::Reconnected { outage_micros } => {
@@ -696,6 +719,8 @@ impl Stats {
             frames_held_back: self.held_back,
             frames_repaired_ltr: self.repaired[crate::core::sequence::Repair::Ltr as usize],
             frames_repaired_idr: self.repaired[crate::core::sequence::Repair::Idr as usize],
+            frames_repaired_fec: self.fec_frames,
+            fec_shards_rebuilt: self.fec_shards,
             repair_ms: Percentiles::of(&self.repair),
             longest_repair_ms: self.repair.max_micros().map_or(0.0, |us| round3(us as f64 / 1000.0)),
             clock_anomalies: self.clock_anomalies,
@@ -757,13 +782,34 @@ impl Summary {
             self.longest_freeze_ms, self.longest_freeze_excl_host_ms, self.host_behind_slots
         )
     }
+    /// The losses line, when there was anything to say.
+    fn losses_line(&self) -> Option<String> {
+        let any = self.frames_lost
+            + self.frames_repaired_ltr
+            + self.frames_repaired_idr
+            + self.frames_held_back
+            + self.frames_repaired_fec;
+        (any > 0).then(|| {
+            format!(
+                "losses            {} frames completed from parity ({} shards); {} frames lost; repaired {} by recovery frame, {} by IDR, detected → picture {} (longest {:.1} ms); {} slots held back by the host",
+                self.frames_repaired_fec,
+                self.fec_shards_rebuilt,
+                self.frames_lost,
+                self.frames_repaired_ltr,
+                self.frames_repaired_idr,
+                percentiles_text(&self.repair_ms),
+                self.longest_repair_ms,
+                self.frames_held_back
+            )
+        })
+    }
 
     pub fn to_text(&self) -> String {
         let pct = |part: u64| {
             let sent = self.frames_decoded + self.frames_dropped;
             if sent == 0 { 0.0 } else { part as f64 * 100.0 / sent as f64 }
         };
-        let line = |p: &Percentiles| format!("p50 {:7.2}  p95 {:7.2}  p99 {:7.2} ms", p.p50, p.p95, p.p99);
+        let line = percentiles_text;
         let mut lines = Vec::new();
         lines.push("── kumo session summary ─────────────────────────────────────".to_owned());
         lines.push(format!("host              {}", if self.host.is_empty() { "?" } else { &self.host }));
@@ -798,17 +844,7 @@ impl Summary {
         lines.push(format!("capture→decoded   {}", line(&self.capture_to_decoded_ms)));
         lines.push(format!("control RTT       {}", line(&self.rtt_ms)));
         lines.push(self.freeze_line());
-        if self.frames_lost + self.frames_repaired_ltr + self.frames_repaired_idr + self.frames_held_back > 0 {
-            lines.push(format!(
-                "losses            {} frames lost; repaired {} by recovery frame, {} by IDR, detected → picture {} (longest {:.1} ms); {} slots held back by the host",
-                self.frames_lost,
-                self.frames_repaired_ltr,
-                self.frames_repaired_idr,
-                line(&self.repair_ms),
-                self.longest_repair_ms,
-                self.frames_held_back
-            ));
-        }
+        lines.extend(self.losses_line());
         if self.bitrate_decreases + self.bitrate_increases > 0 {
             lines.push(format!(
                 "adaptive bitrate  {} kbps now, lowest {} ({} down, {} up)",
@@ -992,6 +1028,8 @@ mod tests {
             "frames_dropped",
             "decode_errors",
             "marker_mismatches",
+            "frames_repaired_fec",
+            "fec_shards_rebuilt",
             "decode_ms",
             "capture_to_decoded_ms",
             "bitrate_kbps",

@@ -62,6 +62,7 @@ pub(crate) fn host_config(name: &str, trust: kumo::host::HostTrust) -> kumo::hos
         encoder_threads: 1,
         identity: None,
         trust,
+        fec: kumo::core::fec::FecMode::Auto,
     }
 }
 

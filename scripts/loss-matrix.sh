@@ -8,6 +8,7 @@
 # Settings come from the environment:
 #   LOSSES="0% 1% 5% 10%"  SEEDS="3 4"  DELAY=10ms (each way: 20 ms RTT)
 #   SIZE=1920x1080  FPS=60  KBPS=20000  ABR=false  SECONDS_EACH=10  PORT=47433
+#   FEC=auto       the host's --fec (auto, off, or a share such as 30%)
 #   PIN_CORES=""   e.g. "0 1": the host and relay on core 0, the client on core 1
 #   TABLE_ONLY=1   print the table of runs already in OUT, run nothing
 set -euo pipefail
@@ -23,6 +24,7 @@ kbps=${KBPS:-20000}
 abr=${ABR:-false}
 seconds=${SECONDS_EACH:-10}
 port=${PORT:-47433}
+fec=${FEC:-auto}
 read -r -a cores <<<"${PIN_CORES:-}"
 
 if [ ! -x "$kumo" ]; then
@@ -45,7 +47,7 @@ for loss in $losses; do
     [ -z "${TABLE_ONLY:-}" ] || continue
     run="$out/loss${loss%\%}-seed$seed"
     "${host_pin[@]}" "$kumo" host --listen "127.0.0.1:$port" --ephemeral --allow-unpaired \
-      --no-advertise >"$run.host.log" 2>&1 &
+      --no-advertise --fec "$fec" >"$run.host.log" 2>&1 &
     pids=($!)
     "${host_pin[@]}" "$kumo" relay --listen "127.0.0.1:$((port + 1))" --to "127.0.0.1:$port" \
       --delay "$delay" --loss "$loss" --seed "$seed" >"$run.relay.log" 2>&1 &
@@ -66,7 +68,7 @@ out = sys.argv[1]
 args = sys.argv[2:]
 split = args.index("--")
 losses, seeds = args[:split], args[split + 1:]
-cols = ["loss", "seed", "decoded", "lost", "LTR req/repaired", "IDR req/repaired",
+cols = ["loss", "seed", "decoded", "from parity", "lost", "LTR req/repaired", "IDR req/repaired",
         "repair p50/max ms", "held back", "host behind", "longest freeze ms", "excl. host ms"]
 print("| " + " | ".join(cols) + " |")
 print("|" + "---|" * len(cols))
@@ -81,6 +83,7 @@ for loss in losses:
         print("| " + " | ".join(str(v) for v in [
             loss, seed,
             f"{s['frames_decoded']} of {s['frames_received'] + s.get('frames_lost', 0)}",
+            s.get("frames_repaired_fec", "—"),
             s.get("frames_lost", "—"),
             f"{s.get('ltr_requests', '—')} / {s.get('frames_repaired_ltr', '—')}",
             f"{s['idr_requests']} / {s.get('frames_repaired_idr', '—')}",

@@ -584,7 +584,8 @@ async fn stream(
                 }
                 let path = conn.stats().path;
                 protection.on_path(start.elapsed(), path.sent_packets, path.lost_packets, path.rtt, path.min_rtt);
-                send_frame(conn, frame, gate, protection.share());
+                let share = protection.share_for(frame.header.kind);
+                send_frame(conn, frame, gate, share);
             }
             datagram = conn.read_datagram() => {
                 let bytes = match datagram {

@@ -18,10 +18,10 @@
 //! How much parity to send is [`Protection`]'s call: a share of each block that follows the
 //! path's recent random loss, held at a low floor when the loss comes with a growing queue (an
 //! overflowing bottleneck, which more bytes would only make worse: adaptive bitrate answers
-//! that). Pure: time and QUIC's counters come in as arguments.
+//! that), and a quarter at least for key frames. Pure: time and QUIC's counters come in as arguments.
 
 use super::assemble::{AssembleError, Assembler, Frame};
-use super::wire::{FrameHeader, MAX_FRAME_BYTES, MAX_FRAME_HEADER_LEN, WireError};
+use super::wire::{FrameHeader, FrameKind, MAX_FRAME_BYTES, MAX_FRAME_HEADER_LEN, WireError};
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::time::Duration;
@@ -566,6 +566,8 @@ pub const MIN_PARITY: usize = 4;
 /// frame-to-frame spread of losses (at 10 % loss a 30-packet frame loses 3 ± 1.6 packets).
 const SHARE_PER_LOSS: f64 = 2.5;
 pub const MAX_SHARE: f64 = 0.5;
+/// Share for key frames (IDR, recovery), at least: covers 10 % loss with room.
+pub const KEY_SHARE: f64 = 0.25;
 /// Loss is measured over this much of the recent past.
 const LOSS_WINDOW: Duration = Duration::from_secs(2);
 /// Queueing delay (smoothed RTT over the lowest) that marks loss as an overflowing queue.
@@ -620,6 +622,16 @@ impl Protection {
         }
     }
 
+    /// The share for a frame of `kind`: at least [`KEY_SHARE`] for an IDR or a recovery frame
+    /// in `Auto` mode. Each is large (an IDR is several inter frames), rare, and what a stream
+    /// starts or recovers from; the stream's first IDR goes out before any loss was measured.
+    pub fn share_for(&self, kind: FrameKind) -> f64 {
+        match (self.mode, kind) {
+            (FecMode::Auto, FrameKind::Idr | FrameKind::Recovery) => self.share().max(KEY_SHARE),
+            _ => self.share(),
+        }
+    }
+
     /// Parity shards for a block of `k` data shards.
     pub fn parity_for(&self, k: usize) -> usize {
         parity_for(self.share(), k)
@@ -639,7 +651,6 @@ pub fn parity_for(share: f64, k: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::wire::FrameKind;
     use super::*;
     use proptest::prelude::*;
 
@@ -814,6 +825,11 @@ mod tests {
             p.on_path(ms(t * 100), t * 1000, 3000, ms(20), ms(20));
         }
         assert_eq!(p.share(), BASE_SHARE);
+        assert_eq!(p.share_for(FrameKind::Idr), KEY_SHARE, "key frames get more");
+        assert_eq!(p.share_for(FrameKind::Recovery), KEY_SHARE);
+        assert_eq!(p.share_for(FrameKind::Inter), BASE_SHARE);
+        assert_eq!(Protection::new(FecMode::Fixed(0.1)).share_for(FrameKind::Idr), 0.1, "a fixed share is fixed");
+        assert_eq!(Protection::new(FecMode::Off).share_for(FrameKind::Idr), 0.0);
         assert_eq!(Protection::new(FecMode::Off).parity_for(80), 0);
         assert_eq!("20%".parse::<FecMode>().unwrap(), FecMode::Fixed(0.2));
         assert_eq!("off".parse::<FecMode>().unwrap(), FecMode::Off);

@@ -35,6 +35,7 @@ pub fn overlay_lines(m: &OverlayModel) -> Vec<String> {
             m.host_latency_min_ms, m.host_latency_max_ms, m.host_latency_avg_ms
         ),
         format!("Frames dropped by your network connection: {:.2}%", m.dropped_network_pct),
+        format!("Frames completed from parity (FEC): {:.1}%", m.fec_pct),
         format!("Frames dropped by frame pacing: {:.2}%", m.dropped_pacing_pct),
         format!("Average network latency: {:.1} ms (variance: {:.1} ms)", m.rtt_ms, m.rtt_variance_ms),
         format!("Average decoding time: {:.2} ms", m.decode_ms),
@@ -255,6 +256,7 @@ mod tests {
             host_latency_max_ms: 9.7,
             host_latency_avg_ms: 5.4,
             dropped_network_pct: 1.25,
+            fec_pct: 12.5,
             dropped_pacing_pct: 0.5,
             rtt_ms: 20.4,
             rtt_variance_ms: 1.6,
@@ -318,6 +320,7 @@ mod tests {
             "Rendering frame rate: 58.75 FPS (Mailbox)",
             "Host processing latency min/max/average: 3.1/9.7/5.4 ms",
             "Frames dropped by your network connection: 1.25%",
+            "Frames completed from parity (FEC): 12.5%",
             "Frames dropped by frame pacing: 0.50%",
             "Average network latency: 20.4 ms (variance: 1.6 ms)",
             "Average decoding time: 4.25 ms",

@@ -81,6 +81,8 @@ pub struct OverlayModel {
     pub host_latency_max_ms: f64,
     pub host_latency_avg_ms: f64,
     pub dropped_network_pct: f64,
+    /// Frames completed from the host's parity (forward error correction), of those received.
+    pub fec_pct: f64,
     pub dropped_pacing_pct: f64,
     pub rtt_ms: f64,
     pub rtt_variance_ms: f64,
@@ -149,6 +151,7 @@ impl OverlayModel {
             host_latency_max_ms: last.host_processing_ms.max,
             host_latency_avg_ms: last.host_processing_ms.avg,
             dropped_network_pct: pct(last.frames_dropped_network + last.frames_dropped_undecodable, sent),
+            fec_pct: pct(last.frames_repaired_fec, last.frames_received),
             dropped_pacing_pct: pct(last.frames_dropped_pacing, shown),
             rtt_ms: last.rtt_ms.p50,
             rtt_variance_ms: last.rtt_stddev_ms,
@@ -233,6 +236,9 @@ mod tests {
             }
         }
         s.apply(Event::Dropped { reason: crate::core::sequence::DropReason::Network, count: 3 });
+        for _ in 0..6 {
+            s.apply(Event::FecRepaired { shards: 4 });
+        }
         s.apply(Event::Rtt { rtt_micros: 1_000 });
         s.apply(Event::Rtt { rtt_micros: 3_000 });
         let sum = s.summary(Duration::from_secs(1));
@@ -246,6 +252,7 @@ mod tests {
         assert_eq!(m.render_fps, 54.0);
         assert!((m.dropped_pacing_pct - 10.0).abs() < 1e-9);
         assert!((m.dropped_network_pct - 300.0 / 63.0).abs() < 1e-9);
+        assert!((m.fec_pct - 10.0).abs() < 1e-9, "6 of 60 frames completed from parity");
         assert!((m.host_latency_min_ms - 4.0).abs() < 0.05 && (m.host_latency_max_ms - 6.0).abs() < 0.07);
         assert_eq!(m.rtt_variance_ms, 1.0);
         assert!((m.bitrate_mbps - 9.6).abs() < 1e-9);

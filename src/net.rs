@@ -239,9 +239,10 @@ const PARITY_STREAMS: usize = 128;
 const PARITY_BYTES: usize = 8 * 1024 * 1024;
 
 /// Parity datagrams on their way to their frame streams' readers. A datagram may arrive
-/// before its stream is accepted; it waits here until the reader takes it. Bounded: past
-/// [`PARITY_STREAMS`] streams the oldest stream's parity goes, and past [`PARITY_BYTES`] new
-/// parity is dropped (a frame without parity still arrives by its stream).
+/// before its stream is accepted; it waits here until the reader takes it, and one that comes
+/// after its stream was read is dropped. Bounded: past [`PARITY_STREAMS`] streams the oldest
+/// stream's slot goes, and past [`PARITY_BYTES`] new parity is dropped (a frame without parity
+/// still arrives by its stream).
 #[derive(Debug, Default)]
 pub struct ParityTable {
     inner: std::sync::Mutex<ParitySlots>,
@@ -257,6 +258,8 @@ struct ParitySlots {
 struct ParitySlot {
     parity: Vec<Parity>,
     ready: Arc<tokio::sync::Notify>,
+    /// The stream is done with: parity that comes later is dropped.
+    done: bool,
 }
 
 impl ParitySlots {
@@ -276,10 +279,19 @@ impl ParityTable {
         if t.bytes + parity.bytes.len() > PARITY_BYTES {
             return;
         }
-        t.bytes += parity.bytes.len();
+        let len = parity.bytes.len();
+        // Older than every stream kept, with no room: too late to help any frame.
+        let full = t.slots.len() >= PARITY_STREAMS && !t.slots.contains_key(&parity.stream);
+        if full && t.slots.first_key_value().is_some_and(|(&oldest, _)| parity.stream < oldest) {
+            return;
+        }
         let slot = t.slot(parity.stream);
+        if slot.done {
+            return;
+        }
         slot.parity.push(parity);
         slot.ready.notify_one();
+        t.bytes += len;
     }
 
     /// Notified whenever parity for `stream` arrives.
@@ -295,11 +307,14 @@ impl ParityTable {
         taken
     }
 
-    /// The stream is done with: late parity for it is dropped with the oldest.
-    fn remove(&self, stream: u64) {
+    /// The stream is done with: its parity goes, and parity that comes later is dropped (the
+    /// slot itself goes with the oldest).
+    fn finish(&self, stream: u64) {
         let mut t = self.lock();
-        if let Some(slot) = t.slots.remove(&stream) {
-            t.bytes -= slot.parity.iter().map(|p| p.bytes.len()).sum::<usize>();
+        if let Some(slot) = t.slots.get_mut(&stream) {
+            let freed = std::mem::take(&mut slot.parity).iter().map(|p| p.bytes.len()).sum::<usize>();
+            slot.done = true;
+            t.bytes -= freed;
         }
     }
 
@@ -322,7 +337,7 @@ pub async fn receive_frame(mut recv: RecvStream, parity: &ParityTable) -> Result
     let stream = recv.id().index();
     let ready = parity.watch(stream);
     let result = read_frame(&mut recv, stream, parity, &ready).await;
-    parity.remove(stream);
+    parity.finish(stream);
     match &result {
         Ok(received) if received.rebuilt_shards > 0 => {
             recv.stop(STREAM_RECOVERED).ok();
@@ -390,4 +405,50 @@ pub async fn refuse(
     tokio::time::timeout(Duration::from_secs(2), conn.closed()).await.ok();
     conn.close(code, message.as_bytes());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parity(stream: u64, index: u8) -> Parity {
+        Parity {
+            stream,
+            stream_len: 5000,
+            shard_len: fec::SHARD_LEN as u16,
+            block: 0,
+            data_shards: 10,
+            parity_shards: 8,
+            index,
+            bytes: vec![index; fec::SHARD_LEN],
+        }
+    }
+
+    #[test]
+    fn the_parity_table_hands_parity_over_once_and_stays_bounded() {
+        let table = ParityTable::default();
+        // Parity that outran its stream waits for the reader.
+        table.insert(parity(5, 0));
+        let _ready = table.watch(5);
+        table.insert(parity(5, 1));
+        assert_eq!(table.take(5).len(), 2);
+        assert!(table.take(5).is_empty(), "taken once");
+        // After the stream is read, late parity is dropped.
+        table.finish(5);
+        table.insert(parity(5, 2));
+        assert!(table.take(5).is_empty());
+        assert_eq!(table.lock().bytes, 0);
+        // Parity for many streams that never come: at most PARITY_STREAMS kept, the oldest go,
+        // and parity older than everything kept is not let in.
+        for stream in 100..400 {
+            table.insert(parity(stream, 0));
+        }
+        let t = table.lock();
+        assert_eq!(t.slots.len(), PARITY_STREAMS);
+        assert_eq!(t.slots.first_key_value().map(|(&k, _)| k), Some(400 - PARITY_STREAMS as u64));
+        assert_eq!(t.bytes, PARITY_STREAMS * fec::SHARD_LEN);
+        drop(t);
+        table.insert(parity(7, 0));
+        assert!(!table.lock().slots.contains_key(&7), "too old to help any frame");
+    }
 }

@@ -914,7 +914,8 @@ impl Link {
         }
         if let Some(abr) = &mut self.abr {
             let h = &frame.header;
-            let transit = received_micros as i64 - (h.capture_micros + u64::from(h.encode_micros)) as i64;
+            // The host's stamps are a peer's numbers: any value, so no arithmetic that can overflow.
+            let transit = micros_between(h.capture_micros.saturating_add(u64::from(h.encode_micros)), received_micros);
             let now = self.start.elapsed();
             abr.on_frame(now, frame.payload.len() as u64, transit);
             abr.on_held_back(now, h.held_back);
@@ -981,7 +982,7 @@ impl Link {
                 if ack.seq > *acked {
                     *acked = ack.seq;
                     // Host stamp minus client stamp, signed: the clocks may differ.
-                    let latency = (ack.client_micros != 0).then(|| ack.host_micros as i64 - ack.client_micros as i64);
+                    let latency = (ack.client_micros != 0).then(|| micros_between(ack.client_micros, ack.host_micros));
                     self.report(stats::Event::InputAcked {
                         accepted: ack.accepted,
                         seq: ack.seq,
@@ -1055,6 +1056,12 @@ impl Link {
     }
 }
 
+/// `to - from` in microseconds, signed (two clocks may differ either way), saturated: either
+/// stamp may come from the network with any value.
+fn micros_between(from: u64, to: u64) -> i64 {
+    (i128::from(to) - i128::from(from)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
 /// Plays an input script into the session's input, timed from the start of streaming.
 async fn play_script(script: Script, input: Arc<InputHandle>, mut stop: watch::Receiver<bool>) {
     let start = Instant::now();
@@ -1089,6 +1096,14 @@ async fn accept_frames(conn: Connection, frames: mpsc::Sender<(Frame, u64, usize
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stamps_from_the_network_never_overflow() {
+        assert_eq!(micros_between(1_000, 1_500), 500);
+        assert_eq!(micros_between(1_500, 1_000), -500, "clocks may differ either way");
+        assert_eq!(micros_between(0, u64::MAX), i64::MAX);
+        assert_eq!(micros_between(u64::MAX, 0), i64::MIN);
+    }
 
     #[test]
     fn a_muted_input_lets_go_and_takes_nothing() {

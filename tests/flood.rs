@@ -11,6 +11,14 @@ use kumo::net;
 use kumo::tls::{self, Verify};
 use std::time::{Duration, Instant};
 
+/// Held by each test for its whole run: resident memory is the process's, so a flood in the
+/// other test at the same time would count in this one's growth.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Resident memory of this process (host and attacker), KiB.
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -24,6 +32,7 @@ fn rss_kib() -> u64 {
 
 #[test]
 fn junk_datagrams_and_streams_neither_grow_the_host_nor_stop_the_stream() {
+    let _alone = one_at_a_time();
     let host = common::start_host("flood test host");
     let rt = &host.rt;
     let (addr, fingerprint) = (host.addr, host.fingerprint);
@@ -138,6 +147,7 @@ fn junk_for_the_client(i: u32, state: u64) -> Vec<u8> {
 
 #[test]
 fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
+    let _alone = one_at_a_time();
     use kumo::tls::{Identity, Role};
     let rt = kumo::runtime().unwrap();
     let identity = Identity::generate(Role::Host).unwrap();

@@ -147,8 +147,8 @@ fn junk_for_the_client(i: u32, state: u64) -> Vec<u8> {
 
 #[test]
 fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
-    let _alone = one_at_a_time();
     use kumo::tls::{Identity, Role};
+    let _alone = one_at_a_time();
     let rt = kumo::runtime().unwrap();
     let identity = Identity::generate(Role::Host).unwrap();
     let fingerprint = identity.fingerprint;

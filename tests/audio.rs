@@ -195,9 +195,12 @@ fn played_audio_has_the_tone_and_a_beep_on_every_sync_flash() {
     let reopens = log.matches("reopening it").count();
     let n = |key: &str| stats[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {stats}"));
     assert!(stats["audio_device"].as_str().unwrap().starts_with("stereo on"), "{stats}\nkumo's log:\n{log}");
-    // 8 s of 5 ms packets, nearly all of them played.
+    // 8 s of 5 ms packets, nearly all of them played; a reopened device misses what came
+    // while it was away (the reopen backoff reaches 3.2 s after five failed tries).
     assert!(n("audio_packets_received") > 1400, "{stats}");
-    assert!(n("audio_packets_played") > 1100, "{stats}");
+    let floor = 1100u64.saturating_sub(600 * reopens as u64).max(400);
+    let packets_played = n("audio_packets_played");
+    assert!(packets_played > floor, "{packets_played} packets played ({reopens} reopens): {stats}\nkumo's log:\n{log}");
 
     let left = sound::left(&read_raw(&raw));
     let start = left.iter().position(|v| v.abs() > 1e-4).expect("kumo played nothing");

@@ -19,7 +19,7 @@ use crate::core::color::ColorSpace;
 use crate::core::fec::{FecMode, Protection};
 use crate::core::input::{InputAck, InputReceiver, TokenBucket, Verdict};
 use crate::core::scene;
-use crate::core::wire::{Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
+use crate::core::wire::{Control, FrameKind, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
 use crate::encode::{self, Command, GameLink, Settings};
 use crate::net::{self, NetError, close};
 use crate::pair::{self, Offer};
@@ -543,6 +543,18 @@ pub fn send_frame(conn: &Connection, frame: Frame, gate: &Arc<encode::SendGate>,
     });
 }
 
+/// The parity share for the next frame, from QUIC's path counters now; a change of the
+/// share is logged, with the loss it follows.
+fn parity_share(conn: &Connection, protection: &mut Protection, now: Duration, kind: FrameKind) -> f64 {
+    let path = conn.stats().path;
+    protection.on_path(now, path.sent_packets, path.lost_packets, path.rtt, path.min_rtt);
+    if let Some(share) = protection.changed() {
+        let loss = protection.loss();
+        tracing::info!("parity now {:.0} % of each frame (packet loss {:.1} % over 2 s)", share * 100.0, loss * 100.0);
+    }
+    protection.share_for(kind)
+}
+
 /// Tells the client the host is shutting down, and closes once it heard (or after 500 ms).
 async fn say_shutdown(conn: &Connection, send: &mut SendStream) {
     let bye = Control::Goodbye { reason: GoodbyeReason::HostShutdown, message: "the host is shutting down".into() };
@@ -582,9 +594,7 @@ async fn stream(
                 if let Err(err) = send_rumble(&mut send, game.take_rumble()).await {
                     break Err(err);
                 }
-                let path = conn.stats().path;
-                protection.on_path(start.elapsed(), path.sent_packets, path.lost_packets, path.rtt, path.min_rtt);
-                let share = protection.share_for(frame.header.kind);
+                let share = parity_share(conn, &mut protection, start.elapsed(), frame.header.kind);
                 send_frame(conn, frame, gate, share);
             }
             datagram = conn.read_datagram() => {

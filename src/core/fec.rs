@@ -581,11 +581,13 @@ pub struct Protection {
     /// Cumulative (sent, lost) packets, sampled at most every 100 ms over the window.
     samples: VecDeque<(Duration, u64, u64)>,
     queued: bool,
+    /// The share last reported by [`Protection::changed`], in whole percent.
+    reported: Option<u32>,
 }
 
 impl Protection {
     pub fn new(mode: FecMode) -> Self {
-        Self { mode, samples: VecDeque::new(), queued: false }
+        Self { mode, samples: VecDeque::new(), queued: false, reported: None }
     }
 
     /// QUIC's counters now: packets sent and declared lost so far, smoothed and lowest RTT.
@@ -630,6 +632,17 @@ impl Protection {
             (FecMode::Auto, FrameKind::Idr | FrameKind::Recovery) => self.share().max(KEY_SHARE),
             _ => self.share(),
         }
+    }
+
+    /// The share (of an inter frame), when it moved by 5 points or more since it was last
+    /// reported (and the first time): what the host logs for a tester.
+    pub fn changed(&mut self) -> Option<f64> {
+        let now = (self.share() * 100.0).round() as u32;
+        if self.reported.is_some_and(|was| was.abs_diff(now) < 5) {
+            return None;
+        }
+        self.reported = Some(now);
+        Some(self.share())
     }
 
     /// Parity shards for a block of `k` data shards.
@@ -811,11 +824,14 @@ mod tests {
         let ms = Duration::from_millis;
         let mut p = Protection::new(FecMode::Auto);
         assert_eq!(p.share(), BASE_SHARE);
+        assert_eq!(p.changed(), Some(BASE_SHARE), "reported the first time");
+        assert_eq!(p.changed(), None);
         for t in 0..30u64 {
             p.on_path(ms(t * 100), t * 1000, t * 100, ms(20), ms(20));
         }
         assert!((p.loss() - 0.1).abs() < 1e-9, "{}", p.loss());
         assert!((p.share() - (BASE_SHARE + 0.25)).abs() < 1e-9);
+        assert!(p.changed().is_some_and(|s| (s - 0.29).abs() < 1e-9), "a move of 25 points is reported");
         assert_eq!(p.parity_for(80), 24);
         assert_eq!(p.parity_for(3), 3, "no more than the data, under the minimum");
         p.on_path(ms(3000), 30_000, 3000, ms(80), ms(20));

@@ -905,8 +905,8 @@ impl Link {
         Ok(recv)
     }
 
-    /// A whole frame arrived: reported, and counted by adaptive bitrate.
-    /// A whole frame, `rebuilt` of its data shards from parity.
+    /// A whole frame arrived (`rebuilt` of its data shards from parity): reported, and counted
+    /// by adaptive bitrate.
     fn on_frame(&mut self, frame: &Frame, received_micros: u64, rebuilt: usize) {
         self.report_frame(frame, received_micros);
         if rebuilt > 0 {

@@ -406,6 +406,21 @@ fn fec_event(out: &mut Vec<u8>, tag: u8, offset: u16, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
+/// The events of a `fec` input: (tag, offset, body), a short last body cut to what is left.
+fn fec_events(data: &[u8]) -> impl Iterator<Item = (u8, u16, &[u8])> {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        if rest.len() < 5 {
+            return None;
+        }
+        let (tag, offset) = (rest[0], u16::from_le_bytes([rest[1], rest[2]]));
+        let len = usize::from(u16::from_le_bytes([rest[3], rest[4]])).min(rest.len() - 5);
+        let body = &rest[5..5 + len];
+        rest = &rest[5 + len..];
+        Some((tag, offset, body))
+    })
+}
+
 fn fec_seeds() -> Vec<Vec<u8>> {
     use crate::core::fec;
     let header = FrameHeader {
@@ -441,12 +456,7 @@ fn fec(data: &[u8]) {
         assert_eq!(Parity::decode(&p.encode()).as_ref(), Ok(&p));
     }
     let mut recovery = Recovery::new();
-    let mut rest = data;
-    while rest.len() >= 5 {
-        let (tag, offset) = (rest[0], u16::from_le_bytes([rest[1], rest[2]]));
-        let len = usize::from(u16::from_le_bytes([rest[3], rest[4]])).min(rest.len() - 5);
-        let body = &rest[5..5 + len];
-        rest = &rest[5 + len..];
+    for (tag, offset, body) in fec_events(data) {
         if tag.is_multiple_of(2) {
             if recovery.on_chunk(u64::from(offset), body).is_err() {
                 return;
@@ -472,19 +482,17 @@ mod tests {
         // The events seed loses a chunk and brings enough parity: the target's rebuild path.
         let events = &super::fec_seeds()[1];
         let mut recovery = crate::core::fec::Recovery::new();
-        let mut rest = &events[..];
         let mut rebuilt = None;
-        while rest.len() >= 5 && rebuilt.is_none() {
-            let offset = u16::from_le_bytes([rest[1], rest[2]]);
-            let len = usize::from(u16::from_le_bytes([rest[3], rest[4]]));
-            let body = &rest[5..5 + len];
-            if rest[0].is_multiple_of(2) {
+        for (tag, offset, body) in super::fec_events(events) {
+            if tag.is_multiple_of(2) {
                 recovery.on_chunk(u64::from(offset), body).unwrap();
             } else {
                 recovery.on_parity(crate::core::fec::Parity::decode(body).unwrap()).unwrap();
             }
-            rest = &rest[5 + len..];
             rebuilt = recovery.try_recover().map(|r| r.unwrap().1);
+            if rebuilt.is_some() {
+                break;
+            }
         }
         assert!(rebuilt.is_some_and(|n| n > 0), "the seed never rebuilt its frame");
         super::fec(events);

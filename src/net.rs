@@ -262,11 +262,16 @@ struct ParitySlot {
     done: bool,
 }
 
+/// Shard bytes held by `parity`, which the table counts against [`PARITY_BYTES`].
+fn parity_bytes(parity: &[Parity]) -> usize {
+    parity.iter().map(|p| p.bytes.len()).sum()
+}
+
 impl ParitySlots {
     fn slot(&mut self, stream: u64) -> &mut ParitySlot {
         while self.slots.len() >= PARITY_STREAMS && !self.slots.contains_key(&stream) {
             let Some((_, old)) = self.slots.pop_first() else { break };
-            self.bytes -= old.parity.iter().map(|p| p.bytes.len()).sum::<usize>();
+            self.bytes -= parity_bytes(&old.parity);
         }
         self.slots.entry(stream).or_default()
     }
@@ -303,7 +308,7 @@ impl ParityTable {
     fn take(&self, stream: u64) -> Vec<Parity> {
         let mut t = self.lock();
         let taken = t.slots.get_mut(&stream).map(|s| std::mem::take(&mut s.parity)).unwrap_or_default();
-        t.bytes -= taken.iter().map(|p| p.bytes.len()).sum::<usize>();
+        t.bytes -= parity_bytes(&taken);
         taken
     }
 
@@ -312,7 +317,7 @@ impl ParityTable {
     fn finish(&self, stream: u64) {
         let mut t = self.lock();
         if let Some(slot) = t.slots.get_mut(&stream) {
-            let freed = std::mem::take(&mut slot.parity).iter().map(|p| p.bytes.len()).sum::<usize>();
+            let freed = parity_bytes(&std::mem::take(&mut slot.parity));
             slot.done = true;
             t.bytes -= freed;
         }

@@ -394,11 +394,16 @@ impl Recovery {
             return None;
         }
         let mut out = vec![0u8; len];
-        for (&at, chunk) in self.chunks.range(..len) {
-            let n = chunk.len().min(len - at);
+        self.copy_chunks(&mut out);
+        Some(out)
+    }
+
+    /// Copies every chunk received into `out` at its offset, as far as `out` reaches.
+    fn copy_chunks(&self, out: &mut [u8]) {
+        for (&at, chunk) in self.chunks.range(..out.len()) {
+            let n = chunk.len().min(out.len() - at);
             out[at..at + n].copy_from_slice(&chunk[..n]);
         }
-        Some(out)
     }
 
     /// A parity shard for this stream. Parity that disagrees with what came before, or with the
@@ -467,9 +472,7 @@ impl Recovery {
 
     fn rebuild(&self, layout: Layout, missing_by_block: &[Vec<usize>]) -> Result<Frame, RecoveryError> {
         let mut bytes = vec![0u8; layout.stream_len];
-        for (&at, chunk) in &self.chunks {
-            bytes[at..at + chunk.len()].copy_from_slice(chunk);
-        }
+        self.copy_chunks(&mut bytes);
         for (block, missing) in missing_by_block.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
             let first = block * MAX_DATA_SHARDS;
             let k = layout.block_shards(block);
@@ -513,9 +516,7 @@ impl Recovery {
             return Err(RecoveryError::Gap { missing: first..next });
         }
         let mut bytes = vec![0u8; len];
-        for (&at, chunk) in &self.chunks {
-            bytes[at..at + chunk.len()].copy_from_slice(chunk);
-        }
+        self.copy_chunks(&mut bytes);
         Ok(bytes)
     }
 }

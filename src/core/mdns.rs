@@ -145,11 +145,11 @@ pub fn read_answer(bytes: &[u8]) -> Option<Advert> {
 
 /// The DNS-SD instance label for a host name: at most 63 bytes, no dots, cut at a character.
 fn instance_label(name: &str) -> String {
-    let mut label: String = name.chars().map(|c| if c == '.' { ' ' } else { c }).collect();
-    while label.len() > MAX_LABEL {
-        label.pop();
+    let label: String = name.chars().map(|c| if c == '.' { ' ' } else { c }).collect();
+    match cut(&label, MAX_LABEL) {
+        "" => "kumo".to_owned(),
+        label => label.to_owned(),
     }
-    if label.is_empty() { "kumo".to_owned() } else { label }
 }
 
 fn header(out: &mut Vec<u8>, id: u16, response: bool, questions: u16, answers: u16) {

@@ -18,7 +18,7 @@ deps-test:
 	bash scripts/install-deps.sh test
 
 test: deps-test
-	RUST_LIB_BACKTRACE=0 cargo test --locked --all-targets
+	RUST_LIB_BACKTRACE=0 cargo test --locked --all-targets --no-fail-fast
 
 lint:
 	cargo fmt --check

@@ -1,4 +1,4 @@
-//! Decoder conformance: every stream in ../shared/corpus/h264 goes through kumo's decode path
+//! Decoder conformance: every stream in tests/data/h264 goes through kumo's decode path
 //! (Annex-B split into whole access units by `core::annexb`, then `decode::H264Decoder`, the
 //! decoder the decode thread owns) and the pictures are hashed as the corpus README says:
 //! SHA-1 over every output picture in order, Y rows then U then V, strides dropped.
@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/h264")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/h264")
 }
 
 /// Streams openh264 itself cannot reproduce through a no-delay, access-unit-at-a-time

@@ -3,20 +3,20 @@
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
+use kumo::client::headless::Outcome;
+use kumo::client::window::WindowOptions;
 use kumo::client::{ClientConfig, End, StreamRequest};
-use kumo::core::color::ColorSpace;
 use kumo::core::config::Settings;
-use kumo::core::layout::Vsync;
-use kumo::core::script::Script;
+use kumo::core::input::script::Script;
 use kumo::core::stats::Summary;
 use kumo::core::trust::{Pin, date};
+use kumo::core::view::color::ColorSpace;
+use kumo::core::view::layout::Vsync;
 use kumo::core::wire::PROTOCOL_VERSION;
-use kumo::demo::DemoClient;
-use kumo::headless::Outcome;
 use kumo::host::{Host, HostConfig, HostTrust};
-use kumo::tls::{Fingerprint, Identity, Role, Verify};
-use kumo::trust::{ClientStore, KnownHosts};
-use kumo::window::WindowOptions;
+use kumo::net::tls::{Fingerprint, Identity, Role, Verify};
+use kumo::net::trust::{ClientStore, KnownHosts};
+use kumo::tools::demo::DemoClient;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,7 +63,7 @@ enum Command {
         /// for its retransmission: `auto` (follows the path's loss: 4 % of each frame on a
         /// clean path, up to 50 %), `off`, or a fixed share such as `25%`.
         #[arg(long, default_value = "auto", value_name = "auto|off|PERCENT")]
-        fec: kumo::core::fec::FecMode,
+        fec: kumo::core::video::fec::FecMode,
         /// Folder keeping the host's certificate and key, so its fingerprint survives a
         /// restart (default: ~/.local/share/kumo/host).
         #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
@@ -277,28 +277,28 @@ struct RunArgs {
 
 /// A relay schedule as one command-line value.
 #[derive(Debug, Clone)]
-struct Schedule(Vec<(Duration, kumo::core::impair::Change)>);
+struct Schedule(Vec<(Duration, kumo::core::sim::impair::Change)>);
 
 /// Network impairment, made by the project's relay.
 #[derive(Args)]
 struct ImpairArgs {
     /// Added one-way delay, each way (e.g. 20ms).
-    #[arg(long, value_parser = kumo::core::impair::parse_duration, default_value = "0ms")]
+    #[arg(long, value_parser = kumo::core::sim::impair::parse_duration, default_value = "0ms")]
     delay: Duration,
     /// Each packet's delay varies by up to this either way (e.g. 5ms).
-    #[arg(long, value_parser = kumo::core::impair::parse_duration, default_value = "0ms")]
+    #[arg(long, value_parser = kumo::core::sim::impair::parse_duration, default_value = "0ms")]
     jitter: Duration,
     /// Packets dropped, each way (e.g. 1%).
-    #[arg(long, value_parser = kumo::core::impair::parse_fraction, default_value = "0%")]
+    #[arg(long, value_parser = kumo::core::sim::impair::parse_fraction, default_value = "0%")]
     loss: f64,
     /// Packets held 5 ms longer so later ones overtake them (e.g. 1%).
-    #[arg(long, value_parser = kumo::core::impair::parse_fraction, default_value = "0%")]
+    #[arg(long, value_parser = kumo::core::sim::impair::parse_fraction, default_value = "0%")]
     reorder: f64,
     /// Link rate each way (e.g. 20mbit), behind a 100 ms queue.
-    #[arg(long, value_parser = kumo::core::impair::parse_rate)]
+    #[arg(long, value_parser = kumo::core::sim::impair::parse_rate)]
     rate: Option<u64>,
     /// Changes during the run, e.g. "10s blackout 5s; 20s rate 5mbit; 30s rate 0".
-    #[arg(long, value_parser = |s: &str| kumo::core::impair::parse_schedule(s).map(Schedule))]
+    #[arg(long, value_parser = |s: &str| kumo::core::sim::impair::parse_schedule(s).map(Schedule))]
     schedule: Option<Schedule>,
     /// Seed of the impairment and of the lab's input timing: the same seed repeats a run.
     #[arg(long, default_value_t = 1)]
@@ -306,8 +306,8 @@ struct ImpairArgs {
 }
 
 impl ImpairArgs {
-    fn impairment(&self) -> kumo::core::impair::Impairment {
-        kumo::core::impair::Impairment {
+    fn impairment(&self) -> kumo::core::sim::impair::Impairment {
+        kumo::core::sim::impair::Impairment {
             delay: self.delay,
             jitter: self.jitter,
             loss: self.loss,
@@ -417,8 +417,8 @@ fn window_options(run: &RunArgs, file: &Settings) -> anyhow::Result<WindowOption
     })
 }
 
-fn kiosk_options(file: &Settings) -> kumo::window::KioskOptions {
-    kumo::window::KioskOptions { policy: file.kiosk.policy.clone(), admin_exit: file.kiosk.admin_exit }
+fn kiosk_options(file: &Settings) -> kumo::client::window::KioskOptions {
+    kumo::client::window::KioskOptions { policy: file.kiosk.policy.clone(), admin_exit: file.kiosk.admin_exit }
 }
 
 /// Whether to read gamepads: never headless, else as the flag, the file, or yes.
@@ -454,7 +454,7 @@ fn latency(
         vsync: file.vsync.unwrap_or_default(),
         ..WindowOptions::default()
     });
-    let options = kumo::lab::LabOptions {
+    let options = kumo::tools::lab::LabOptions {
         identity: host.is_some().then(client_identity),
         host,
         request: *request,
@@ -464,8 +464,8 @@ fn latency(
         impairment: impair.impairment(),
         seed: impair.seed,
     };
-    let summary = kumo::lab::run(rt, &options, interrupted)?;
-    print!("{}", kumo::lab::report(&summary, &out));
+    let summary = kumo::tools::lab::run(rt, &options, interrupted)?;
+    print!("{}", kumo::tools::lab::report(&summary, &out));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -478,20 +478,21 @@ fn fuzz(
     write_seeds: bool,
 ) -> anyhow::Result<ExitCode> {
     if write_seeds {
-        for t in kumo::fuzz::targets() {
-            kumo::fuzz::write_seeds(&t, corpus)?;
+        for t in kumo::tools::fuzz::targets() {
+            kumo::tools::fuzz::write_seeds(&t, corpus)?;
         }
         println!("seeds written to {}", corpus.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let targets: Vec<_> = kumo::fuzz::targets().into_iter().filter(|t| only.is_none_or(|o| o == t.name)).collect();
+    let targets: Vec<_> =
+        kumo::tools::fuzz::targets().into_iter().filter(|t| only.is_none_or(|o| o == t.name)).collect();
     if targets.is_empty() {
         bail!("no fuzz target is called {}; see `kumo fuzz --help`", only.unwrap_or_default());
     }
     println!("{:<14} {:>12} {:>10} {:>9}", "target", "executions", "exec/s", "failures");
     let mut failed = 0;
     for t in &targets {
-        let r = kumo::fuzz::run(t, seed, u64::MAX, Duration::from_secs(seconds), Some(corpus));
+        let r = kumo::tools::fuzz::run(t, seed, u64::MAX, Duration::from_secs(seconds), Some(corpus));
         let rate = r.executions as f64 / r.elapsed.as_secs_f64().max(1e-9);
         println!("{:<14} {:>12} {:>10.0} {:>9}", t.name, r.executions, rate, r.failures.len());
         failed += r.failures.len();
@@ -511,7 +512,7 @@ fn relay(
     impair: &ImpairArgs,
 ) -> anyhow::Result<ExitCode> {
     let relay = rt
-        .block_on(kumo::relay::start(listen, to, impair.impairment()))
+        .block_on(kumo::net::relay::start(listen, to, impair.impairment()))
         .with_context(|| format!("could not listen on {listen}"))?;
     println!(
         "kumo relay: {} → {to}, delay {:?} ± {:?}, loss {:.2} %, reorder {:.2} %, rate {}, seed {}; Ctrl-C stops it",
@@ -558,10 +559,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let interrupted = interrupt_flag(&rt);
             let client = demo_client(&run, &file)?;
             let outcome = if run.headless {
-                kumo::demo::run_headless(&rt, stream.request(&file), client, duration(&run)?, &interrupted)?
+                kumo::tools::demo::run_headless(&rt, stream.request(&file), client, duration(&run)?, &interrupted)?
             } else {
                 let options = window_options(&run, &file)?;
-                kumo::demo::run_windowed(&rt, stream.request(&file), client, options, &interrupted)?
+                kumo::tools::demo::run_windowed(&rt, stream.request(&file), client, options, &interrupted)?
             };
             report(&outcome, run.stats_json.as_ref())
         }
@@ -608,9 +609,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let interrupted = interrupt_flag(&rt);
             let outcome = if run.headless {
-                kumo::headless::run(&rt, config, duration(&run)?, &interrupted)?
+                kumo::client::headless::run(&rt, config, duration(&run)?, &interrupted)?
             } else {
-                kumo::window::run(&rt, config, window_options(&run, &file)?, &interrupted)?
+                kumo::client::window::run(&rt, config, window_options(&run, &file)?, &interrupted)?
             };
             report(&outcome, run.stats_json.as_ref())
         }
@@ -645,7 +646,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench { frames, seconds, audio_only } => {
             let interrupted = interrupt_flag(&rt);
-            kumo::bench::run(frames, seconds, audio_only, &interrupted)?;
+            kumo::tools::bench::run(frames, seconds, audio_only, &interrupted)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -762,7 +763,7 @@ fn list_hosts(rt: &tokio::runtime::Runtime, wait: f64) -> anyhow::Result<ExitCod
     let wait =
         Duration::try_from_secs_f64(wait).with_context(|| format!("--wait {wait} is not a number of seconds"))?;
     let found = rt
-        .block_on(kumo::discovery::browse(wait))
+        .block_on(kumo::net::discovery::browse(wait))
         .context("could not ask the local network (multicast DNS on UDP port 5353)")?;
     let known = match kumo::config::default_client_dir() {
         Some(dir) => KnownHosts::in_dir(&dir).list()?,
@@ -832,13 +833,13 @@ fn pair(
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "kumo client".into());
-    let paired = rt.block_on(kumo::pair::pair(host, &identity, &name, pin, Duration::from_secs(5)))?;
+    let paired = rt.block_on(kumo::net::pair::pair(host, &identity, &name, pin, Duration::from_secs(5)))?;
     let known = KnownHosts::in_dir(&dir);
-    let old = known.remember(kumo::trust::KnownHost {
+    let old = known.remember(kumo::net::trust::KnownHost {
         address: host,
         name: paired.host_name.clone(),
         fingerprint: paired.host_fingerprint,
-        paired: kumo::trust::unix_now(),
+        paired: kumo::net::trust::unix_now(),
     })?;
     println!("paired with host '{}' at {host} (certificate SHA-256: {})", paired.host_name, paired.host_fingerprint);
     if let Some(old) = old.filter(|o| o.fingerprint != paired.host_fingerprint) {
@@ -881,7 +882,7 @@ fn probe(
     candidates: &[(String, SocketAddr, Verify)],
 ) -> (Vec<String>, Vec<kumo::core::probe::Outcome>) {
     let targets: Vec<_> = candidates.iter().map(|(_, addr, verify)| (*addr, *verify)).collect();
-    let outcomes = rt.block_on(kumo::probe::probe_all(&targets));
+    let outcomes = rt.block_on(kumo::net::probe::probe_all(&targets));
     (candidates.iter().map(|c| c.0.clone()).collect(), outcomes)
 }
 
@@ -933,7 +934,9 @@ fn kiosk(
     let interrupted = interrupt_flag(rt);
     let options = window_options(run, file)?;
     let outcome = match host.or(file.kiosk.host) {
-        None => kumo::demo::run_windowed(rt, stream.request(file), demo_client(run, file)?, options, &interrupted)?,
+        None => {
+            kumo::tools::demo::run_windowed(rt, stream.request(file), demo_client(run, file)?, options, &interrupted)?
+        }
         Some(host) => {
             let fp = host_fingerprint.or_else(|| file.kiosk.host_fingerprint.clone());
             let verify = verify_host(host, fp.as_deref(), false).context(
@@ -944,7 +947,7 @@ fn kiosk(
                 reconnect_timeout: None,
                 ..client_config((host, verify), "kumo kiosk", run, stream, file)?
             };
-            kumo::window::run(rt, config, options, &interrupted)?
+            kumo::client::window::run(rt, config, options, &interrupted)?
         }
     };
     report(&outcome, run.stats_json.as_ref())
@@ -975,14 +978,14 @@ fn host(rt: &tokio::runtime::Runtime, config: HostConfig, advertise: bool) -> an
     if let Some(pin) = pin {
         println!("pairing PIN: {pin} (good for 5 minutes and 3 tries): on the client run `kumo pair {reach}`");
     }
-    let advert = kumo::core::mdns::Advert {
+    let advert = kumo::core::wire::mdns::Advert {
         name,
         port: addr.port(),
         protocol: PROTOCOL_VERSION,
         fingerprint: fingerprint.to_string(),
     };
     let _advertiser = if advertise {
-        kumo::discovery::advertise(advert, addr.ip())
+        kumo::net::discovery::advertise(advert, addr.ip())
             .inspect_err(|err| {
                 tracing::warn!(
                     "LAN discovery is off (could not use UDP port 5353: {err}); clients can still connect by address"

@@ -6,7 +6,7 @@
 mod common;
 
 use kumo::client::{self, ClientConfig, StreamRequest};
-use kumo::core::impair::{Change, Impairment};
+use kumo::core::sim::impair::{Change, Impairment};
 use kumo::core::stats::Event;
 use kumo::host::HostTrust;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
         schedule: vec![(drop_at, Change::Rate(5_000_000)), (back_at, Change::Rate(30_000_000))],
         ..Impairment::default()
     };
-    let relay = rt.block_on(kumo::relay::start(([127, 0, 0, 1], 0).into(), addr, impairment)).unwrap();
+    let relay = rt.block_on(kumo::net::relay::start(([127, 0, 0, 1], 0).into(), addr, impairment)).unwrap();
     let t0 = Instant::now();
     let config = ClientConfig {
         request: StreamRequest {

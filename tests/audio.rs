@@ -12,7 +12,7 @@
 
 mod common;
 
-use kumo::core::sound;
+use kumo::core::audio::sound;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -312,7 +312,7 @@ fn a_sound_server_that_dies_and_comes_back_is_played_to_again() {
                 let env = [
                     ("ALSA_CONFIG_PATH", conf.as_path()),
                     ("PULSE_SERVER", socket.as_path()),
-                    ("RUST_LOG", Path::new("warn,kumo::audio=info")),
+                    ("RUST_LOG", Path::new("warn,kumo::client::audio=info")),
                 ];
                 run_demo_logged(&dir, &env, &[], 12)
             })

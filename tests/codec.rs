@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
 
-use kumo::core::marker;
-use kumo::core::scene::{self, I420};
+use kumo::client::decode::H264Decoder;
+use kumo::core::sim::marker;
+use kumo::core::sim::scene::{self, I420};
 use kumo::core::wire::FrameKind;
-use kumo::decode::H264Decoder;
-use kumo::encode::{H264Encoder, Settings};
+use kumo::host::encode::{H264Encoder, Settings};
 use std::time::Duration;
 
 fn at(frame: u64) -> Duration {

@@ -1,12 +1,12 @@
 //! Decoder conformance: every stream in tests/data/h264 goes through kumo's decode path
-//! (Annex-B split into whole access units by `core::annexb`, then `decode::H264Decoder`, the
+//! (Annex-B split into whole access units by `core::video::annexb`, then `decode::H264Decoder`, the
 //! decoder the decode thread owns) and the pictures are hashed as the corpus README says:
 //! SHA-1 over every output picture in order, Y rows then U then V, strides dropped.
 
 #![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
 
-use kumo::core::annexb;
-use kumo::decode::H264Decoder;
+use kumo::client::decode::H264Decoder;
+use kumo::core::video::annexb;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -148,7 +148,7 @@ fn truncated_and_garbled_access_units_never_panic() {
     let data = std::fs::read(corpus().join("BA_MW_D.264")).unwrap();
     let aus: Vec<&[u8]> = annexb::access_units(&data).take(20).collect();
     let mut decoder = H264Decoder::new().unwrap();
-    let mut rng = kumo::core::rng::XorShift::from_state(0x2545_f491_4f6c_dd1d);
+    let mut rng = kumo::core::sim::rng::XorShift::from_state(0x2545_f491_4f6c_dd1d);
     for (i, au) in aus.iter().enumerate() {
         let mut damaged = au.to_vec();
         if i % 3 == 1 {
@@ -180,9 +180,9 @@ struct ThreadRun {
 /// Runs `units` (access unit, is it an IDR) through the client's decode thread with frame
 /// numbers 0.. in order, then closes its input: a panic or a hang fails the test.
 fn through_decode_thread(units: Vec<(Vec<u8>, bool)>) -> ThreadRun {
+    use kumo::client::decode::{AccessUnit, FrameSlot, NO_IDR_PIC_ID, Outputs};
     use kumo::core::stats::Event;
     use kumo::core::wire::{FrameHeader, FrameKind};
-    use kumo::decode::{AccessUnit, FrameSlot, NO_IDR_PIC_ID, Outputs};
     use std::sync::Arc;
     use std::sync::atomic::AtomicU32;
 
@@ -199,9 +199,9 @@ fn through_decode_thread(units: Vec<(Vec<u8>, bool)>) -> ThreadRun {
         idr_pic_id: Arc::new(AtomicU32::new(NO_IDR_PIC_ID)),
         slot: Arc::new(FrameSlot::new()),
         notify: None,
-        av: Arc::new(kumo::audio::AvClock::default()),
+        av: Arc::new(kumo::client::audio::AvClock::default()),
     };
-    let thread = kumo::decode::spawn(queue, outputs).unwrap();
+    let thread = kumo::client::decode::spawn(queue, outputs).unwrap();
     for (n, (data, idr)) in units.into_iter().enumerate() {
         let header = FrameHeader {
             frame_number: n as u64,
@@ -255,7 +255,7 @@ fn through_decode_thread(units: Vec<(Vec<u8>, bool)>) -> ThreadRun {
 
 /// Flips bits and cuts access units past their first bytes (the NAL headers stay, so the
 /// decoder gets as far as the slice data): one unit in three of `aus`, never an IDR.
-fn mutated(aus: &[&[u8]], rng: &mut kumo::core::rng::XorShift) -> Vec<(Vec<u8>, bool)> {
+fn mutated(aus: &[&[u8]], rng: &mut kumo::core::sim::rng::XorShift) -> Vec<(Vec<u8>, bool)> {
     aus.iter()
         .enumerate()
         .map(|(i, au)| {
@@ -295,7 +295,7 @@ fn damaged_and_mutated_streams_through_the_decode_thread_are_reported_and_recove
     let clean_data = std::fs::read(dir.join("BA_MW_D.264")).unwrap();
     let clean: Vec<&[u8]> = annexb::access_units(&clean_data).take(10).collect();
     assert!(annexb::is_idr(clean[0]));
-    let mut rng = kumo::core::rng::XorShift::from_state(0x9e37_79b9_7f4a_7c15);
+    let mut rng = kumo::core::sim::rng::XorShift::from_state(0x9e37_79b9_7f4a_7c15);
     // The damaged streams as they are, and 12 intact ones with mutations, each followed by
     // the clean stream.
     let mut streams = Vec::new();

@@ -1,9 +1,10 @@
 //! The pure core imports no IO crate: no networking, async runtime, codec, GPU, window,
-//! audio or gamepad library, and reads no clock. This keeps it testable alone and splittable.
+//! audio or gamepad library, and reads no clock, in every file of every folder under
+//! `src/core`. This keeps it testable alone and splittable.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const FORBIDDEN: &[&str] = &[
     "quinn",
@@ -17,32 +18,76 @@ const FORBIDDEN: &[&str] = &[
     "cpal",
     "gilrs",
     "opus",
+    "x11rb",
     "std::net",
     "std::thread",
+    "std::process",
     "Instant::now",
     "SystemTime",
     "std::fs",
+    "std::env",
 ];
+
+/// Every `.rs` file under `dir`, at any depth.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The forbidden uses in one file's text: `(line number, word, line)`.
+fn violations(text: &str) -> Vec<(usize, &'static str, String)> {
+    let mut found = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for word in FORBIDDEN {
+            if code.contains(word) {
+                found.push((n + 1, *word, line.to_string()));
+            }
+        }
+    }
+    found
+}
 
 #[test]
 fn core_imports_no_io_crates() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core");
-    let mut files = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        files += 1;
-        for (n, line) in text.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or("");
-            for word in FORBIDDEN {
-                assert!(
-                    !code.contains(word),
-                    "{}:{}: the pure core must not use `{word}`: {line}",
-                    path.display(),
-                    n + 1
-                );
-            }
+    let files = rust_files(&dir);
+    let nested = files.iter().filter(|f| f.parent() != Some(dir.as_path())).count();
+    assert!(files.len() >= 30, "src/core has only {} files: is the walk reading every folder?", files.len());
+    assert!(nested >= 20, "only {nested} files of src/core are in its folders: is the walk recursive?");
+    let mut all = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        for (line, word, code) in violations(&text) {
+            all.push(format!("{}:{line}: the pure core must not use `{word}`: {code}", path.display()));
         }
     }
-    assert!(files >= 5, "src/core has only {files} files");
+    assert!(all.is_empty(), "{}", all.join("\n"));
+}
+
+#[test]
+fn a_nested_file_that_reads_files_is_found() {
+    // The walk and the check together: a file two folders down that uses std::fs is caught.
+    let dir = std::env::temp_dir().join(format!("kumo-core-pure-{}", std::process::id()));
+    let nested = dir.join("video/fec");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::write(nested.join("table.rs"), "use std::fs;\n// std::net in a comment is fine\n").unwrap();
+    let files = rust_files(&dir);
+    let found: Vec<_> = files.iter().flat_map(|f| violations(&std::fs::read_to_string(f).unwrap())).collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].1, "std::fs");
 }

@@ -7,9 +7,9 @@
 
 mod common;
 
-use kumo::core::fec::FecMode;
-use kumo::core::impair::Impairment;
+use kumo::core::sim::impair::Impairment;
 use kumo::core::stats::{Stats, Summary};
+use kumo::core::video::fec::FecMode;
 use kumo::host::{HostConfig, HostTrust};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ fn stream_through_loss(fec: FecMode, secs: u64) -> Summary {
     let config = HostConfig { fec, ..common::host_config("fec test host", HostTrust::open()) };
     let host = common::start_host_with(kumo::runtime().unwrap(), config);
     let impairment = Impairment { delay: Duration::from_millis(10), loss: 0.10, seed: 11, ..Impairment::default() };
-    let relay = host.rt.block_on(kumo::relay::start(([127, 0, 0, 1], 0).into(), host.addr, impairment)).unwrap();
+    let relay = host.rt.block_on(kumo::net::relay::start(([127, 0, 0, 1], 0).into(), host.addr, impairment)).unwrap();
     let config = kumo::client::ClientConfig {
         reconnect_timeout: Some(Duration::from_secs(10)),
         ..common::client_config(relay.addr, host.fingerprint, None)

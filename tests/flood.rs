@@ -8,7 +8,7 @@ mod common;
 
 use kumo::core::wire::{Control, Hello, PROTOCOL_VERSION};
 use kumo::net;
-use kumo::tls::{self, Verify};
+use kumo::net::tls::{self, Verify};
 use std::time::{Duration, Instant};
 
 /// Held by each test for its whole run: resident memory is the process's, so a flood in the
@@ -74,7 +74,7 @@ fn junk_datagrams_and_streams_neither_grow_the_host_nor_stop_the_stream() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let before = rss_kib();
         // 200 000 junk datagrams: each of kumo's magics with garbage after it, and none.
-        let mut rng = kumo::core::rng::XorShift::from_state(0x1234_5678_9abc_def0);
+        let mut rng = kumo::core::sim::rng::XorShift::from_state(0x1234_5678_9abc_def0);
         let started = Instant::now();
         for i in 0..200_000u32 {
             let state = rng.next_u64();
@@ -126,13 +126,13 @@ fn junk_datagrams_and_streams_neither_grow_the_host_nor_stop_the_stream() {
 /// client must bound.
 fn junk_for_the_client(i: u32, state: u64) -> Vec<u8> {
     if i.is_multiple_of(10) {
-        let shard_len = kumo::core::fec::SHARD_LEN;
-        let parity = kumo::core::fec::Parity {
+        let shard_len = kumo::core::video::fec::SHARD_LEN;
+        let parity = kumo::core::video::fec::Parity {
             stream: 1000 + u64::from(i),
             stream_len: 1 << 20,
             shard_len: shard_len as u16,
             block: 0,
-            data_shards: kumo::core::fec::MAX_DATA_SHARDS as u8,
+            data_shards: kumo::core::video::fec::MAX_DATA_SHARDS as u8,
             parity_shards: 4,
             index: (i % 4) as u8,
             bytes: vec![state as u8; shard_len],
@@ -147,7 +147,7 @@ fn junk_for_the_client(i: u32, state: u64) -> Vec<u8> {
 
 #[test]
 fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
-    use kumo::tls::{Identity, Role};
+    use kumo::net::tls::{Identity, Role};
     let _alone = one_at_a_time();
     let rt = kumo::runtime().unwrap();
     let identity = Identity::generate(Role::Host).unwrap();
@@ -171,7 +171,7 @@ fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
             fps: 30,
             bitrate_kbps: 2000,
             host_name: "hostile".into(),
-            color: kumo::core::color::ColorSpace::HOST_DEFAULT,
+            color: kumo::core::view::color::ColorSpace::HOST_DEFAULT,
             audio: None,
             resume_token: 1,
         };
@@ -180,9 +180,10 @@ fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
         tokio::spawn(async move { while net::read_control(&mut recv).await.is_ok() {} });
         // Real frames from kumo's own encoder thread.
         let (frames_tx, mut frames) = tokio::sync::mpsc::channel(4);
-        let settings = kumo::encode::Settings { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, threads: 1 };
-        let gate = kumo::encode::SendGate::new(settings.fps);
-        let worker = kumo::encode::spawn(settings, frames_tx, std::sync::Arc::default(), gate.clone()).unwrap();
+        let settings =
+            kumo::host::encode::Settings { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, threads: 1 };
+        let gate = kumo::host::encode::SendGate::new(settings.fps);
+        let worker = kumo::host::encode::spawn(settings, frames_tx, std::sync::Arc::default(), gate.clone()).unwrap();
         let sender = conn.clone();
         tokio::spawn(async move {
             while let Some(frame) = frames.recv().await {
@@ -191,7 +192,7 @@ fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
             }
         });
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let mut rng = kumo::core::rng::XorShift::from_state(0x0bad_cafe_f00d_0001);
+        let mut rng = kumo::core::sim::rng::XorShift::from_state(0x0bad_cafe_f00d_0001);
         for i in 0..100_000u32 {
             let state = rng.next_u64();
             let junk = junk_for_the_client(i, state);

@@ -11,10 +11,10 @@ mod common;
 use common::{TestHost, lossy_relay, start_host};
 
 use kumo::client::{self, ClientConfig};
-use kumo::core::game;
-use kumo::core::script::Script;
+use kumo::core::input::script::Script;
+use kumo::core::sim::game;
 use kumo::core::stats::{Event, Stats};
-use kumo::encode::GameReport;
+use kumo::host::encode::GameReport;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -11,7 +11,7 @@ use kumo::client::{self, ClientConfig, ClientError, End};
 use kumo::core::stats::Stats;
 use kumo::core::wire::PROTOCOL_VERSION;
 use kumo::host::{HostConfig, HostTrust};
-use kumo::tls::{Fingerprint, Verify};
+use kumo::net::tls::{Fingerprint, Verify};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -37,7 +37,7 @@ fn config(r: &TestHost, verify: Verify) -> ClientConfig {
 fn streams_frames_whose_markers_match_their_headers() {
     let r = start_host();
     let interrupted = Arc::new(AtomicBool::new(false));
-    let outcome = kumo::headless::run(
+    let outcome = kumo::client::headless::run(
         &r.rt,
         config(&r, Verify::Pinned(r.fingerprint)),
         Some(Duration::from_secs(3)),
@@ -109,7 +109,7 @@ fn a_second_client_is_refused_while_one_streams() {
     }
     let picture = first.slot.take().0.expect("a decoded picture is waiting");
     assert_eq!((picture.width, picture.height), (640, 360));
-    assert_eq!(kumo::core::marker::read(&picture.y, 640, 640, 360), Ok(picture.frame_number as u32));
+    assert_eq!(kumo::core::sim::marker::read(&picture.y, 640, 640, 360), Ok(picture.frame_number as u32));
     first.stop();
     r.rt.block_on(first.finish()).unwrap();
 }

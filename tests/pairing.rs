@@ -9,15 +9,15 @@ mod common;
 
 use common::{HostProcess, TestHost, client_config, host_config, start_host_with};
 use kumo::client::{self, ClientError};
+use kumo::core::input::script::Script;
 use kumo::core::input::{InputDatagram, InputState, Press};
-use kumo::core::script::Script;
 use kumo::core::trust::{Pin, Standing};
 use kumo::core::wire::{Control, PROTOCOL_VERSION, RejectReason};
 use kumo::host::HostTrust;
 use kumo::net;
-use kumo::pair::{self, ClientRun, PairError};
-use kumo::tls::{self, Identity, Role};
-use kumo::trust::ClientStore;
+use kumo::net::pair::{self, ClientRun, PairError};
+use kumo::net::tls::{self, Identity, Role};
+use kumo::net::trust::ClientStore;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

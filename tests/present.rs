@@ -6,10 +6,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
 
-use kumo::core::color::{BARS, ColorSpace};
-use kumo::core::layout;
-use kumo::decode::Picture;
-use kumo::present::{Gpu, VideoRenderer};
+use kumo::client::decode::Picture;
+use kumo::client::present::{Gpu, VideoRenderer};
+use kumo::core::view::color::{BARS, ColorSpace};
+use kumo::core::view::layout;
 
 fn gpu() -> Option<Gpu> {
     match Gpu::open(Gpu::instance(None), None) {
@@ -60,7 +60,7 @@ fn colour_bars_come_out_right_for_every_matrix_and_range() {
     let (w, h) = (640u32, 360u32);
     for color in ColorSpace::ALL {
         let pic = bars(color, w as usize, h as usize);
-        let rgba = kumo::present::render_offscreen(&gpu, &mut renderer, &pic, color, (w, h));
+        let rgba = kumo::client::present::render_offscreen(&gpu, &mut renderer, &pic, color, (w, h));
         assert_eq!(rgba.len(), (w * h * 4) as usize);
         for (i, want) in BARS.iter().enumerate() {
             let x = (i as u32 * 2 + 1) * w / 16; // centre of bar i
@@ -85,8 +85,8 @@ fn the_wrong_matrix_is_visibly_wrong() {
     let mut renderer = VideoRenderer::new(&gpu.device, wgpu::TextureFormat::Rgba8Unorm);
     let encoded_as = ColorSpace::ALL[0];
     let pic = bars(encoded_as, 640, 360);
-    let right = kumo::present::render_offscreen(&gpu, &mut renderer, &pic, encoded_as, (640, 360));
-    let wrong = kumo::present::render_offscreen(&gpu, &mut renderer, &pic, ColorSpace::ALL[3], (640, 360));
+    let right = kumo::client::present::render_offscreen(&gpu, &mut renderer, &pic, encoded_as, (640, 360));
+    let wrong = kumo::client::present::render_offscreen(&gpu, &mut renderer, &pic, ColorSpace::ALL[3], (640, 360));
     let green = 3 * 80 + 40; // centre of the green bar
     let (a, b) = (pixel(&right, 640, green, 180), pixel(&wrong, 640, green, 180));
     assert!(a.iter().zip(b).any(|(x, y)| x.abs_diff(y) > 10), "{a:?} vs {b:?}");
@@ -105,7 +105,7 @@ fn letterbox_geometry_matches_the_layout_for_several_aspects() {
         pic.y.fill(235);
         pic.u.fill(128);
         pic.v.fill(128);
-        let rgba = kumo::present::render_offscreen(&gpu, &mut renderer, &pic, color, target);
+        let rgba = kumo::client::present::render_offscreen(&gpu, &mut renderer, &pic, color, target);
         let want = layout::fit((stream.0 as u32, stream.1 as u32), target);
         let mut wrong = 0;
         for y in 0..target.1 {
@@ -122,7 +122,7 @@ fn letterbox_geometry_matches_the_layout_for_several_aspects() {
 
 #[test]
 fn the_shader_validates_with_naga() {
-    let module = naga::front::wgsl::parse_str(kumo::present::SHADER).unwrap();
+    let module = naga::front::wgsl::parse_str(kumo::client::present::SHADER).unwrap();
     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
         .validate(&module)
         .unwrap();

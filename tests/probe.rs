@@ -7,22 +7,26 @@
 
 mod common;
 
-use kumo::core::impair::Impairment;
+use kumo::core::sim::impair::Impairment;
 use std::process::Command;
 use std::time::Duration;
 
 /// Relays to `host` adding these one-way delays, on `rt` (each runs while it is kept).
-fn regions(rt: &tokio::runtime::Runtime, host: std::net::SocketAddr, delays_ms: &[u64]) -> Vec<kumo::relay::Relay> {
+fn regions(
+    rt: &tokio::runtime::Runtime,
+    host: std::net::SocketAddr,
+    delays_ms: &[u64],
+) -> Vec<kumo::net::relay::Relay> {
     delays_ms
         .iter()
         .map(|&ms| {
             let impairment = Impairment { delay: Duration::from_millis(ms), ..Impairment::default() };
-            rt.block_on(kumo::relay::start(([127, 0, 0, 1], 0).into(), host, impairment)).unwrap()
+            rt.block_on(kumo::net::relay::start(([127, 0, 0, 1], 0).into(), host, impairment)).unwrap()
         })
         .collect()
 }
 
-fn addrs(relays: &[kumo::relay::Relay]) -> Vec<String> {
+fn addrs(relays: &[kumo::net::relay::Relay]) -> Vec<String> {
     relays.iter().map(|r| r.addr.to_string()).collect()
 }
 

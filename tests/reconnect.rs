@@ -7,7 +7,7 @@
 mod common;
 
 use kumo::client::{self, ClientConfig, ClientError, Session, StreamRequest};
-use kumo::core::impair::{Change, Impairment};
+use kumo::core::sim::impair::{Change, Impairment};
 use kumo::core::stats::Event;
 use kumo::host::HostConfig;
 use std::net::SocketAddr;
@@ -27,12 +27,16 @@ fn host_config(listen: SocketAddr, identity: Option<&Path>) -> HostConfig {
 fn start_host(
     rt: &Runtime,
     config: HostConfig,
-) -> (SocketAddr, kumo::tls::Fingerprint, tokio::sync::watch::Sender<bool>) {
+) -> (SocketAddr, kumo::net::tls::Fingerprint, tokio::sync::watch::Sender<bool>) {
     let (host, stop) = common::spawn_host(rt, config);
     (host.addr, host.fingerprint, stop)
 }
 
-fn client_config(target: SocketAddr, fingerprint: kumo::tls::Fingerprint, reconnect: Option<Duration>) -> ClientConfig {
+fn client_config(
+    target: SocketAddr,
+    fingerprint: kumo::net::tls::Fingerprint,
+    reconnect: Option<Duration>,
+) -> ClientConfig {
     ClientConfig {
         request: StreamRequest { width: 640, height: 360, fps: 60, bitrate_kbps: 2000, min_bitrate_kbps: None },
         name: "reconnect test client".into(),
@@ -94,7 +98,7 @@ fn a_five_second_blackout_shows_reconnecting_and_resumes_within_a_second_of_the_
         schedule: vec![(Duration::from_secs(3), Change::Blackout(Duration::from_secs(5)))],
         ..Impairment::default()
     };
-    let relay = rt.block_on(kumo::relay::start(([127, 0, 0, 1], 0).into(), host, impairment)).unwrap();
+    let relay = rt.block_on(kumo::net::relay::start(([127, 0, 0, 1], 0).into(), host, impairment)).unwrap();
     let relay_started = Instant::now();
     let session =
         rt.block_on(client::connect(client_config(relay.addr, fingerprint, Some(Duration::from_secs(30))))).unwrap();
@@ -198,7 +202,7 @@ fn a_client_moving_to_a_new_socket_keeps_its_session_by_migration() {
 fn a_vanished_client_frees_the_host_for_the_next_one() {
     let rt = kumo::runtime().unwrap();
     let (host, fingerprint, stop_host) = start_host(&rt, host_config(([127, 0, 0, 1], 0).into(), None));
-    let relay = rt.block_on(kumo::relay::start(([127, 0, 0, 1], 0).into(), host, Impairment::default())).unwrap();
+    let relay = rt.block_on(kumo::net::relay::start(([127, 0, 0, 1], 0).into(), host, Impairment::default())).unwrap();
     let first = rt.block_on(client::connect(client_config(relay.addr, fingerprint, None))).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     // The first client's path vanishes without a goodbye.

@@ -1,17 +1,17 @@
 //! Loss recovery on a simulated link with a virtual clock: real openh264 frames, one lost on
-//! the way, go through `core::sequence`; the client must ask for a repair, drop what it cannot
+//! the way, go through `core::video::sequence`; the client must ask for a repair, drop what it cannot
 //! decode, and decode cleanly again from what the host sends in answer: a recovery frame from
 //! a long-term reference the client confirmed, or (IDR-only, and as the fallback) an IDR.
 
 #![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
 
-use kumo::core::assemble::Frame;
-use kumo::core::marker;
-use kumo::core::scene::{self, I420};
-use kumo::core::sequence::{self, DropReason, Event, Repair, Sequencer};
+use kumo::client::decode::H264Decoder;
+use kumo::core::sim::marker;
+use kumo::core::sim::scene::{self, I420};
+use kumo::core::video::assemble::Frame;
+use kumo::core::video::sequence::{self, DropReason, Event, Repair, Sequencer};
 use kumo::core::wire::{FrameHeader, FrameKind};
-use kumo::decode::H264Decoder;
-use kumo::encode::{H264Encoder, Settings};
+use kumo::host::encode::{H264Encoder, Settings};
 use std::time::Duration;
 
 const FRAME: Duration = Duration::from_micros(16_667);

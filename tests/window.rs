@@ -12,7 +12,7 @@
 mod common;
 
 use common::desktop::{read_ppm, runtime_dir, tools_present, work_dir};
-use kumo::core::marker;
+use kumo::core::sim::marker;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -122,7 +122,7 @@ fn keys_pressed_in_the_window_reach_the_host_game() {
     assert!(stats["inputs_received_by_host"].as_u64().unwrap() >= 2, "W down and up reach the host: {stats}");
     let (sw, _, rgb) = read_ppm(&dir.join("shot.ppm"));
     let luma = luma_of(&rgb, sw, 1280, 720);
-    let (x, y) = kumo::core::game::find_player(&luma, 1280, 1280, 720)
+    let (x, y) = kumo::core::sim::game::find_player(&luma, 1280, 1280, 720)
         .unwrap_or_else(|| panic!("no player on screen; screenshot {}", shot.display()));
     assert!((x - 0.5).abs() < 0.03, "W moves straight up: x {x}; screenshot {}", shot.display());
     assert!(y < 0.4 && y > 0.05, "the player walked up from 0.5 to {y}; screenshot {}", shot.display());
@@ -188,7 +188,7 @@ fn latency_lab_in_a_window_verifies_every_response_on_screen() {
     // the marker strips at the top left.
     let (w, h) = (1280, 720);
     let luma = luma_of(&rgb, sw, w, h);
-    let on_screen = kumo::core::game::read_time_marker(&luma, w, w, h)
+    let on_screen = kumo::core::sim::game::read_time_marker(&luma, w, w, h)
         .unwrap_or_else(|e| panic!("no time marker on screen ({e:?}); screenshot {}", shot.display()));
     let now_ms: u64 = std::fs::read_to_string(dir.join("now_ms")).unwrap().trim().parse().unwrap();
     let age = (now_ms as u32).wrapping_sub(on_screen);

@@ -7,13 +7,13 @@
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
-fn chosen() -> &'static kumo::fuzz::Target {
-    static TARGET: OnceLock<kumo::fuzz::Target> = OnceLock::new();
+fn chosen() -> &'static kumo::tools::fuzz::Target {
+    static TARGET: OnceLock<kumo::tools::fuzz::Target> = OnceLock::new();
     TARGET.get_or_init(|| {
-        let names: Vec<_> = kumo::fuzz::targets().iter().map(|t| t.name).collect();
+        let names: Vec<_> = kumo::tools::fuzz::targets().iter().map(|t| t.name).collect();
         let name = std::env::var("KUMO_FUZZ_TARGET")
             .unwrap_or_else(|_| panic!("set KUMO_FUZZ_TARGET to one of {}", names.join(", ")));
-        kumo::fuzz::target(&name)
+        kumo::tools::fuzz::target(&name)
             .unwrap_or_else(|| panic!("no fuzz target {name:?}; the targets are {}", names.join(", ")))
     })
 }

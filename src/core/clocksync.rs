@@ -10,7 +10,7 @@
 //! between the two clocks by least squares over the window (tens of seconds), so the offset
 //! can be read for any moment in between probes. Pure: every time is a parameter.
 
-use super::wire::WireError;
+use crate::core::wire::WireError;
 use std::collections::VecDeque;
 
 const PROBE_MAGIC: [u8; 2] = *b"KC";
@@ -216,7 +216,7 @@ fn fit(samples: &[&(f64, f64, f64)], at: f64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::rng::XorShift;
+    use crate::core::sim::rng::XorShift;
 
     /// A simulated link: the host clock is `offset` µs ahead and runs `ppm` fast; the path
     /// takes `up(i)` µs to the host and `down(i)` µs back.

@@ -5,10 +5,10 @@
 //! errors that name the line and the key, so a typo never silently does nothing. Pure: text
 //! in, settings out (the shell finds and reads the file).
 
-use super::color::ColorSpace;
-use super::hotkeys::{Action, Chord, Hotkeys, Key, Press, parse_chord, parse_pad_combo};
-use super::kiosk::Policy;
-use super::layout::Vsync;
+use crate::core::input::hotkeys::{Action, Chord, Hotkeys, Key, Press, parse_chord, parse_pad_combo};
+use crate::core::view::color::ColorSpace;
+use crate::core::view::kiosk::Policy;
+use crate::core::view::layout::Vsync;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -282,11 +282,14 @@ fn kiosk_settings(
     }
     if let Some(v) = &k.admin_pin {
         let pin = v.get_ref();
-        if pin.is_empty() || pin.len() > super::kiosk::PIN_MAX_DIGITS || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        if pin.is_empty()
+            || pin.len() > crate::core::view::kiosk::PIN_MAX_DIGITS
+            || !pin.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(at(
                 v.span(),
                 "kiosk.admin_pin",
-                format!("a PIN is 1 to {} digits", super::kiosk::PIN_MAX_DIGITS),
+                format!("a PIN is 1 to {} digits", crate::core::view::kiosk::PIN_MAX_DIGITS),
             ));
         }
         kiosk.policy.admin_pin = Some(pin.clone());

@@ -41,11 +41,11 @@ pub(crate) async fn lossy_relay(host: SocketAddr, nth: u64) -> SocketAddr {
 pub(crate) struct TestHost {
     pub(crate) rt: tokio::runtime::Runtime,
     pub(crate) addr: SocketAddr,
-    pub(crate) fingerprint: kumo::tls::Fingerprint,
-    pub(crate) game: std::sync::Arc<kumo::encode::GameLink>,
+    pub(crate) fingerprint: kumo::net::tls::Fingerprint,
+    pub(crate) game: std::sync::Arc<kumo::host::encode::GameLink>,
     pub(crate) stop: tokio::sync::watch::Sender<bool>,
     /// The host's pairing offer.
-    pub(crate) pairing: std::sync::Arc<kumo::pair::Offer>,
+    pub(crate) pairing: std::sync::Arc<kumo::net::pair::Offer>,
 }
 
 /// A host on a free loopback port that streams to any client.
@@ -62,7 +62,7 @@ pub(crate) fn host_config(name: &str, trust: kumo::host::HostTrust) -> kumo::hos
         encoder_threads: 1,
         identity: None,
         trust,
-        fec: kumo::core::fec::FecMode::Auto,
+        fec: kumo::core::video::fec::FecMode::Auto,
     }
 }
 
@@ -76,9 +76,9 @@ pub(crate) fn start_host_with(rt: tokio::runtime::Runtime, config: kumo::host::H
 /// A host serving on a runtime the caller keeps (several hosts in turn on one runtime).
 pub(crate) struct Spawned {
     pub(crate) addr: SocketAddr,
-    pub(crate) fingerprint: kumo::tls::Fingerprint,
-    pub(crate) game: std::sync::Arc<kumo::encode::GameLink>,
-    pub(crate) pairing: std::sync::Arc<kumo::pair::Offer>,
+    pub(crate) fingerprint: kumo::net::tls::Fingerprint,
+    pub(crate) game: std::sync::Arc<kumo::host::encode::GameLink>,
+    pub(crate) pairing: std::sync::Arc<kumo::net::pair::Offer>,
 }
 
 /// Binds a host with `config` and serves it on `rt`; the sender stops it.
@@ -105,12 +105,12 @@ pub(crate) fn spawn_host(
 /// presenting `identity`.
 pub(crate) fn client_config(
     target: SocketAddr,
-    fingerprint: kumo::tls::Fingerprint,
-    identity: Option<kumo::tls::Identity>,
+    fingerprint: kumo::net::tls::Fingerprint,
+    identity: Option<kumo::net::tls::Identity>,
 ) -> kumo::client::ClientConfig {
     kumo::client::ClientConfig {
         host: target,
-        verify: kumo::tls::Verify::Pinned(fingerprint),
+        verify: kumo::net::tls::Verify::Pinned(fingerprint),
         identity,
         request: kumo::client::StreamRequest {
             width: 640,

@@ -1,0 +1,757 @@
+//! The client's audio shell (issue 5): Opus decoding, the jitter buffer, drift correction and
+//! playback through cpal.
+//!
+//! Owns the thread "kumo-audio", which owns the cpal stream (it is not `Send` on every
+//! platform), the Opus decoders and the jitter buffer. The session's network task hands it
+//! each audio datagram with its arrival time through a bounded queue. The thread keeps the
+//! device's ring topped up to one device period plus one packet: each time the ring runs
+//! below that, it takes the next slot's packet from the jitter buffer (or conceals the slot
+//! with Opus's loss concealment), resamples it by the buffer's playout rate (drift
+//! correction), maps the wire channel order to the device's and writes the ring. The device
+//! callback only copies from the ring (no allocation, lock, log or blocking) and publishes,
+//! through atomics, when the next sample it hands over will be heard.
+//!
+//! The device: the default output, opened at 48 kHz with the stream's layout where the
+//! device has it. When it fails (unplugged, server restarted) the thread reopens it with a
+//! backoff from 100 ms to 5 s; with no device at all it says so once and drains the ring on
+//! the wall clock instead, so the session, its jitter buffer and its figures go on, silent.
+//!
+//! A/V sync: a packet's audio latency is when its first sample will be heard minus its
+//! capture stamp; the video's is presentation (or, headless, decode) minus capture; both use
+//! the host's stamps and the client's clock, so their difference, the A/V offset, needs no
+//! clock sync. When audio would be early the buffer's target grows to hold it back; when it
+//! is late, everything on the audio path is already as short as the network allows.
+
+use crate::clock;
+use crate::core::audio::jitter::{JitterBuffer, Playout};
+use crate::core::audio::{self, AudioFormat, AudioPacket, RATE, Resampler, RingReader, RingWriter};
+use crate::core::stats::{self, AudioCounters};
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Datagrams waiting for the audio thread: 64 packets, 320 ms. The thread takes them within
+/// a millisecond or two; when full (it stalled) newer packets are dropped and concealed.
+const PACKET_QUEUE: usize = 64;
+/// The ring between the audio thread and the device callback: 200 ms of 7.1.
+const RING_FRAMES: usize = RATE as usize / 5;
+/// Device period asked for: 5 ms, one packet.
+const PERIOD_FRAMES: u32 = 240;
+/// Ring frames kept beyond one device period, for the audio thread's own wake-up delay (it
+/// polls every millisecond): 2.5 ms to start with; each device underrun adds 1 ms, up to
+/// 20 ms, and 10 s without one takes 1 ms off again, so a loaded machine buys safety with a
+/// little latency and an idle one keeps the least.
+const MARGIN_FRAMES: usize = 120;
+const MARGIN_STEP: usize = 48;
+const MARGIN_MAX: usize = 960;
+const MARGIN_RELAX: Duration = Duration::from_secs(10);
+/// How often the thread reports its counters.
+const REPORT_EVERY: Duration = Duration::from_millis(100);
+/// Reopening a failed device: first retry and the cap.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A/V offset beyond which the thread moves audio (holds it back, or lets it go sooner).
+const SYNC_DEADBAND_MICROS: i64 = 8_000;
+/// Packets between two A/V sync steps: 2 s of 5 ms packets.
+const SYNC_STEP_PACKETS: u64 = 400;
+
+/// The video side's latest latencies, for A/V sync: the decode thread and the presenter
+/// write them, the audio thread reads them.
+#[derive(Debug)]
+pub struct AvClock {
+    decoded: AtomicI64,
+    presented: AtomicI64,
+    presented_at: AtomicU64,
+}
+
+impl Default for AvClock {
+    fn default() -> Self {
+        Self { decoded: AtomicI64::new(i64::MIN), presented: AtomicI64::new(i64::MIN), presented_at: AtomicU64::new(0) }
+    }
+}
+
+impl AvClock {
+    /// A picture captured at `capture_micros` (host) finished decoding at `decoded_micros`.
+    pub fn on_decoded(&self, capture_micros: u64, decoded_micros: u64) {
+        self.decoded.store(micros_between(decoded_micros, capture_micros), Ordering::Relaxed);
+    }
+
+    /// A picture captured at `capture_micros` was queued to the display at `presented_micros`.
+    pub fn on_presented(&self, capture_micros: u64, presented_micros: u64) {
+        self.presented.store(micros_between(presented_micros, capture_micros), Ordering::Relaxed);
+        self.presented_at.store(presented_micros, Ordering::Relaxed);
+    }
+
+    /// Capture→shown for the newest picture: presentation when a window showed one in the
+    /// last second, else decoding (headless).
+    pub fn video_latency(&self, now_micros: u64) -> Option<i64> {
+        let presented = self.presented.load(Ordering::Relaxed);
+        if presented != i64::MIN && now_micros.saturating_sub(self.presented_at.load(Ordering::Relaxed)) < 1_000_000 {
+            return Some(presented);
+        }
+        let decoded = self.decoded.load(Ordering::Relaxed);
+        (decoded != i64::MIN).then_some(decoded)
+    }
+}
+
+/// `a - b` in microseconds, for stamps that may come from the network: computed wide and
+/// clamped to ±10 s, so no stamp can overflow or wrap it.
+fn micros_between(a: u64, b: u64) -> i64 {
+    (i128::from(a) - i128::from(b)).clamp(-10_000_000, 10_000_000) as i64
+}
+
+enum Msg {
+    Start(AudioFormat),
+    Packet(AudioPacket, u64),
+}
+
+/// The running audio thread. It ends when its [`AudioInput`] is dropped (the session's
+/// network task ending), or at `join` if no input was taken.
+pub struct AudioPlayer {
+    tx: Option<SyncSender<Msg>>,
+    handle: JoinHandle<()>,
+    /// Speakers on the output device when the thread started (2 when there is none).
+    pub device_channels: u16,
+}
+
+/// The session's end of the audio thread's queue.
+#[derive(Clone)]
+pub struct AudioInput(SyncSender<Msg>);
+
+impl AudioInput {
+    /// Hands over a datagram that arrived at `arrival_micros`; drops it when the thread is
+    /// behind (the jitter buffer conceals the gap).
+    pub fn packet(&self, packet: AudioPacket, arrival_micros: u64) {
+        match self.0.try_send(Msg::Packet(packet, arrival_micros)) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => tracing::debug!("audio thread behind; dropping a packet"),
+        }
+    }
+}
+
+impl AudioPlayer {
+    /// Starts "kumo-audio" and waits (up to 3 s) for it to look at the output device.
+    pub fn spawn(stats: SyncSender<stats::Event>, av: Arc<AvClock>) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::sync_channel(PACKET_QUEUE);
+        let (probe_tx, probe_rx) = mpsc::sync_channel(1);
+        let handle = std::thread::Builder::new().name("kumo-audio".into()).spawn(move || {
+            probe_tx.send(probe_channels()).ok();
+            Thread::new(stats, av).run(&rx);
+        })?;
+        let device_channels = probe_rx.recv_timeout(Duration::from_secs(3)).unwrap_or(2);
+        Ok(Self { tx: Some(tx), handle, device_channels })
+    }
+
+    /// Tells the thread what the host sends and hands over the queue for its packets:
+    /// playback starts with the first of them, and ends when the input is dropped.
+    pub fn start(&mut self, format: AudioFormat) -> Option<AudioInput> {
+        let tx = self.tx.take()?;
+        tx.try_send(Msg::Start(format)).ok();
+        Some(AudioInput(tx))
+    }
+
+    /// Waits for the thread to end (once its input is gone).
+    pub fn join(mut self) {
+        self.tx.take();
+        if self.handle.join().is_err() {
+            tracing::error!("the audio thread panicked");
+        }
+    }
+}
+
+/// The speakers the default output device is set up for: the channels of its default
+/// configuration (a sound server accepts any count and mixes, so the most it accepts says
+/// nothing). 2 if there is no device.
+fn probe_channels() -> u16 {
+    let Some(device) = cpal::default_host().default_output_device() else { return 2 };
+    device.default_output_config().map_or(2, |c| c.channels())
+}
+
+/// What the callback shares with the thread.
+#[derive(Debug, Default)]
+struct Shared {
+    failed: AtomicBool,
+    /// The thread has audio to give (so the ring running dry is an underrun, not a pause in
+    /// the stream).
+    feeding: AtomicBool,
+    underruns: AtomicU64,
+    /// Client clock, µs: when the next sample the callback takes will be heard.
+    next_play_micros: AtomicU64,
+    /// Frames the device takes per callback.
+    period_frames: AtomicUsize,
+}
+
+/// An open output: the stream (kept alive here), the ring's writing end and the channel map.
+struct Output {
+    _stream: cpal::Stream,
+    ring: RingWriter,
+    shared: Arc<Shared>,
+    channels: usize,
+}
+
+/// Where decoded audio goes: the device, or the wall clock when there is none.
+enum Sink {
+    Device(Output),
+    /// No device: the ring is drained at 48 kHz of wall time, silently.
+    Clock {
+        ring: RingWriter,
+        reader: RingReader,
+        since: Instant,
+        drained: u64,
+        channels: usize,
+    },
+}
+
+impl Sink {
+    fn ring(&self) -> &RingWriter {
+        match self {
+            Self::Device(o) => &o.ring,
+            Self::Clock { ring, .. } => ring,
+        }
+    }
+
+    fn channels(&self) -> usize {
+        match self {
+            Self::Device(o) => o.channels,
+            Self::Clock { channels, .. } => *channels,
+        }
+    }
+
+    /// When a sample written now, after what the ring holds, will be heard (client µs).
+    fn play_at(&self, now_micros: u64) -> u64 {
+        let queued = (self.ring().len() / self.channels().max(1)) as u64 * 1_000_000 / u64::from(RATE);
+        match self {
+            Self::Device(o) => o.shared.next_play_micros.load(Ordering::Relaxed).max(now_micros) + queued,
+            Self::Clock { .. } => now_micros + queued,
+        }
+    }
+
+    /// Frames the ring should hold: one device period plus `margin`.
+    fn low_water(&self, margin: usize) -> usize {
+        let period = match self {
+            Self::Device(o) => o.shared.period_frames.load(Ordering::Relaxed),
+            Self::Clock { .. } => 0,
+        };
+        // Before the first callback the period is not known: assume the one asked for.
+        (if period == 0 { PERIOD_FRAMES as usize } else { period }) + margin
+    }
+
+    /// Drains a clock sink by the wall time that passed.
+    fn tick(&mut self, scratch: &mut [f32]) {
+        if let Self::Clock { reader, since, drained, channels, .. } = self {
+            let due = since.elapsed().as_micros() as u64 * u64::from(RATE) / 1_000_000;
+            let mut frames = due.saturating_sub(*drained) as usize;
+            *drained = due;
+            while frames > 0 {
+                let n = frames.min(scratch.len() / *channels);
+                reader.pop(&mut scratch[..n * *channels]);
+                frames -= n;
+            }
+        }
+    }
+}
+
+/// Opens the default output for `channels` speakers at 48 kHz.
+fn open_output(channels: usize) -> Result<(Output, String), String> {
+    let host = cpal::default_host();
+    let device = host.default_output_device().ok_or(
+        "no audio output device was found; check that a sound card or sound server (PulseAudio, PipeWire) is available",
+    )?;
+    let name = device.description().map_or_else(|_| "default output".to_owned(), |d| d.name().to_owned());
+    let supported: Vec<_> = device
+        .supported_output_configs()
+        .map_err(|e| format!("the audio device '{name}' cannot list its formats: {e}"))?
+        .filter(|c| c.contains_rate(RATE))
+        .collect();
+    let pick = |format: cpal::SampleFormat| {
+        let of_format = supported.iter().filter(|c| c.sample_format() == format);
+        of_format
+            .clone()
+            .find(|c| usize::from(c.channels()) == channels)
+            .or_else(|| of_format.max_by_key(|c| c.channels()))
+    };
+    let config = pick(cpal::SampleFormat::F32)
+        .or_else(|| pick(cpal::SampleFormat::I16))
+        .ok_or_else(|| format!("the audio device '{name}' cannot play 48 kHz float or 16-bit audio"))?;
+    let format = config.sample_format();
+    let device_channels = usize::from(config.channels());
+    let shared = Arc::new(Shared::default());
+    let mut stream_config = cpal::StreamConfig {
+        channels: config.channels(),
+        sample_rate: RATE,
+        buffer_size: cpal::BufferSize::Fixed(PERIOD_FRAMES),
+    };
+    let (stream, ring) = if let Ok(built) = build(&device, &stream_config, format, &shared) {
+        built
+    } else {
+        // Not every device takes a 5 ms period: let it choose.
+        stream_config.buffer_size = cpal::BufferSize::Default;
+        build(&device, &stream_config, format, &shared)
+            .map_err(|e| format!("could not open the audio device '{name}': {e}"))?
+    };
+    stream.play().map_err(|e| format!("could not start the audio device '{name}': {e}"))?;
+    Ok((Output { _stream: stream, ring, shared, channels: device_channels }, name))
+}
+
+/// Builds the output stream and the ring it plays from.
+fn build(
+    device: &cpal::Device,
+    config: &cpal::StreamConfig,
+    format: cpal::SampleFormat,
+    shared: &Arc<Shared>,
+) -> Result<(cpal::Stream, RingWriter), cpal::Error> {
+    let channels = usize::from(config.channels);
+    let (writer, reader) = audio::ring(RING_FRAMES * channels);
+    let s = shared.clone();
+    // Called on cpal's own thread, not the data callback: it may log. The audio thread
+    // reopens a failed device; an xrun is only counted.
+    let on_error = move |err: cpal::Error| match err.kind() {
+        cpal::ErrorKind::Xrun => {
+            s.underruns.fetch_add(1, Ordering::Relaxed);
+        }
+        cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied => tracing::debug!("audio device: {err}"),
+        _ => {
+            // A dead stream reports on every poll until it is dropped: say it once.
+            if !s.failed.swap(true, Ordering::AcqRel) {
+                tracing::debug!("audio device error: {err}");
+            }
+        }
+    };
+    let sh = shared.clone();
+    let stream = if format == cpal::SampleFormat::F32 {
+        device.build_output_stream(
+            *config,
+            move |data: &mut [f32], info: &cpal::OutputCallbackInfo| fill(&reader, &sh, channels, data, info),
+            on_error,
+            None,
+        )?
+    } else {
+        // Converted through a fixed scratch buffer, allocated here, never in the callback.
+        let mut scratch = vec![0.0f32; 4096 * channels];
+        device.build_output_stream(
+            *config,
+            move |data: &mut [i16], info: &cpal::OutputCallbackInfo| {
+                for out in data.chunks_mut(scratch.len()) {
+                    let buf = &mut scratch[..out.len()];
+                    fill(&reader, &sh, channels, buf, info);
+                    for (o, v) in out.iter_mut().zip(buf.iter()) {
+                        *o = (v.clamp(-1.0, 1.0) * 32767.0) as i16;
+                    }
+                }
+            },
+            on_error,
+            None,
+        )?
+    };
+    Ok((stream, writer))
+}
+
+/// The device callback's work: copy from the ring, silence what is missing, publish timing.
+fn fill(ring: &RingReader, shared: &Shared, channels: usize, data: &mut [f32], info: &cpal::OutputCallbackInfo) {
+    let n = ring.pop(data);
+    if n < data.len() {
+        data[n..].fill(0.0);
+        if shared.feeding.load(Ordering::Relaxed) {
+            shared.underruns.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let ts = info.timestamp();
+    let delay = ts.playback.duration_since(ts.callback).as_micros() as u64;
+    let frames = (data.len() / channels.max(1)) as u64;
+    let next = clock::now_micros() + delay + frames * 1_000_000 / u64::from(RATE);
+    shared.next_play_micros.store(next, Ordering::Relaxed);
+    shared.period_frames.store(frames as usize, Ordering::Relaxed);
+}
+
+/// The audio thread's state.
+struct Thread {
+    stats: SyncSender<stats::Event>,
+    av: Arc<AvClock>,
+    format: Option<AudioFormat>,
+    decoders: Vec<opus::Decoder>,
+    jitter: JitterBuffer<AudioPacket>,
+    resampler: Resampler,
+    sink: Option<Sink>,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    counters: AudioCounters,
+    /// Buffers reused for every packet.
+    pair: Vec<f32>,
+    pcm: Vec<f32>,
+    resampled: Vec<f32>,
+    mapped: Vec<f32>,
+    scratch: Vec<f32>,
+    /// Smoothed A/V offset (µs) and the extra delay (packets) it asks for.
+    offset: Option<f64>,
+    floor: usize,
+    played: u64,
+    /// The ring's margin over one period (frames), the device underruns it last saw, and
+    /// when it last changed.
+    margin: usize,
+    margin_underruns: u64,
+    margin_changed: Instant,
+}
+
+impl Thread {
+    fn new(stats: SyncSender<stats::Event>, av: Arc<AvClock>) -> Self {
+        Self {
+            stats,
+            av,
+            format: None,
+            decoders: Vec::new(),
+            jitter: JitterBuffer::new(Duration::from_millis(5)),
+            resampler: Resampler::new(2),
+            sink: None,
+            retry_at: None,
+            backoff: BACKOFF_FIRST,
+            counters: AudioCounters::default(),
+            pair: Vec::new(),
+            pcm: Vec::new(),
+            resampled: Vec::new(),
+            mapped: Vec::new(),
+            scratch: vec![0.0; 4096 * 8],
+            offset: None,
+            floor: 0,
+            played: 0,
+            margin: MARGIN_FRAMES,
+            margin_underruns: 0,
+            margin_changed: Instant::now(),
+        }
+    }
+
+    fn report(&self, event: stats::Event) {
+        self.stats.try_send(event).ok();
+    }
+
+    fn run(mut self, rx: &Receiver<Msg>) {
+        let mut last_report = Instant::now();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(1)) {
+                Ok(Msg::Start(format)) => self.start(format),
+                Ok(Msg::Packet(packet, arrival)) => self.push(packet, arrival),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            // Everything already queued first, then the device.
+            while let Ok(msg) = rx.try_recv() {
+                match msg {
+                    Msg::Start(format) => self.start(format),
+                    Msg::Packet(packet, arrival) => self.push(packet, arrival),
+                }
+            }
+            self.keep_device();
+            self.top_up();
+            if last_report.elapsed() >= REPORT_EVERY {
+                last_report = Instant::now();
+                self.report_counters();
+            }
+        }
+        self.report_counters();
+    }
+
+    fn start(&mut self, format: AudioFormat) {
+        let decoders: Result<Vec<_>, _> =
+            (0..format.layout.streams()).map(|_| opus::Decoder::new(RATE, opus::Channels::Stereo)).collect();
+        match decoders {
+            Ok(d) => self.decoders = d,
+            Err(err) => {
+                tracing::error!("could not start the Opus decoder: {err}; playing without sound");
+                return;
+            }
+        }
+        let channels = usize::from(format.layout.channels());
+        let frames = usize::from(format.packet_frames);
+        self.jitter = JitterBuffer::new(format.packet_duration());
+        self.resampler = Resampler::new(channels);
+        self.pair = vec![0.0; frames * 2];
+        self.pcm = vec![0.0; frames * channels];
+        self.format = Some(format);
+        self.open();
+    }
+
+    fn open(&mut self) {
+        let Some(format) = self.format else { return };
+        let channels = usize::from(format.layout.channels());
+        match open_output(channels) {
+            Ok((output, name)) => {
+                tracing::info!(device = %name, channels = output.channels, layout = format.layout.name(), "playing audio");
+                self.report(stats::Event::AudioDevice {
+                    description: format!("{} on {name} ({} ch)", format.layout.name(), output.channels),
+                });
+                self.sink = Some(Sink::Device(output));
+                self.margin_underruns = 0;
+                self.retry_at = None;
+                self.backoff = BACKOFF_FIRST;
+            }
+            Err(message) => {
+                if self.retry_at.is_none() {
+                    tracing::warn!("{message}; the stream goes on without sound");
+                } else {
+                    tracing::debug!("{message}; retrying in {:?}", self.backoff);
+                }
+                // Every failed try: the overlay and --stats-json say the sound is off and why.
+                self.report(stats::Event::AudioDevice { description: format!("silent: {message}") });
+                let (ring, reader) = audio::ring(RING_FRAMES * channels);
+                self.sink = Some(Sink::Clock { ring, reader, since: Instant::now(), drained: 0, channels });
+                self.retry_at = Some(Instant::now() + self.backoff);
+                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+
+    /// Reopens a failed device, or retries a missing one, with backoff.
+    fn keep_device(&mut self) {
+        if let Some(Sink::Device(output)) = &self.sink
+            && output.shared.failed.load(Ordering::Acquire)
+        {
+            self.counters.underruns += output.shared.underruns.load(Ordering::Relaxed);
+            tracing::warn!("the audio device failed or went away; reopening it");
+            self.report(stats::Event::AudioDevice { description: "reopening the audio device".into() });
+            self.sink = None;
+            self.retry_at = Some(Instant::now() + self.backoff);
+        }
+        if self.retry_at.is_some_and(|at| Instant::now() >= at) {
+            if let Some(Sink::Device(_)) = &self.sink {
+                self.retry_at = None;
+            } else {
+                self.open();
+            }
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.tick(&mut self.scratch);
+        }
+    }
+
+    fn push(&mut self, packet: AudioPacket, arrival: u64) {
+        let Some(format) = self.format else { return };
+        if packet.layout != format.layout || packet.frames != format.packet_frames {
+            tracing::debug!("ignoring an audio packet of another format");
+            return;
+        }
+        if !packet.previous.is_empty() && packet.seq > 0 {
+            let capture_micros = packet.capture_micros.saturating_sub(format.packet_duration().as_micros() as u64);
+            let previous = AudioPacket {
+                seq: packet.seq - 1,
+                capture_micros,
+                coded: packet.previous.clone(),
+                previous: Vec::new(),
+                ..packet
+            };
+            if self.jitter.insert_redundant(packet.seq - 1, capture_micros, previous) {
+                self.counters.recovered += 1;
+            }
+        }
+        self.jitter.push(packet.seq, packet.capture_micros, arrival, packet);
+    }
+
+    /// Keeps the ring at its low-water mark from the jitter buffer.
+    fn top_up(&mut self) {
+        let (Some(format), Some(sink)) = (self.format, &self.sink) else { return };
+        let wire = usize::from(format.layout.channels());
+        let device = sink.channels();
+        self.adapt_margin();
+        let Some(sink) = &self.sink else { return };
+        let low_water = sink.low_water(self.margin) * device;
+        while self.sink.as_ref().is_some_and(|s| s.ring().len() < low_water) {
+            let capture = match self.jitter.pop() {
+                Playout::Play { payload, .. } => {
+                    self.decode(Some(&payload));
+                    Some(payload.capture_micros)
+                }
+                Playout::Conceal { .. } => {
+                    self.decode(None);
+                    None
+                }
+                Playout::Stretch => {
+                    // Concealment that deepens the buffer: counted as stretched, not lost.
+                    self.decode(None);
+                    self.counters.concealed -= 1;
+                    None
+                }
+                Playout::Wait => {
+                    // Nothing to give (not started, or the stream paused): silence now is
+                    // not the device's fault.
+                    if let Some(Sink::Device(o)) = &self.sink {
+                        o.shared.feeding.store(false, Ordering::Relaxed);
+                    }
+                    break;
+                }
+            };
+            self.resampled.clear();
+            self.resampler.process(&self.pcm, self.jitter.playout_rate(), &mut self.resampled);
+            self.map_channels(wire, device);
+            let Some(sink) = &self.sink else { return };
+            let now = clock::now_micros();
+            let play_at = sink.play_at(now);
+            sink.ring().push(&self.mapped);
+            if let Sink::Device(o) = sink {
+                o.shared.feeding.store(true, Ordering::Relaxed);
+            }
+            if let Some(capture) = capture {
+                self.on_played(micros_between(play_at, capture), now);
+            }
+        }
+    }
+
+    /// Grows the ring's margin after a device underrun; shrinks it after a quiet while.
+    fn adapt_margin(&mut self) {
+        let Some(Sink::Device(output)) = &self.sink else { return };
+        let underruns = output.shared.underruns.load(Ordering::Relaxed);
+        if underruns > self.margin_underruns {
+            self.margin = (self.margin + MARGIN_STEP).min(MARGIN_MAX);
+            self.margin_changed = Instant::now();
+        } else if self.margin_changed.elapsed() >= MARGIN_RELAX && self.margin > MARGIN_FRAMES {
+            self.margin -= MARGIN_STEP;
+            self.margin_changed = Instant::now();
+        }
+        self.margin_underruns = underruns;
+    }
+
+    /// Decodes one packet (or conceals a missing one) into `pcm`, in wire channel order.
+    fn decode(&mut self, packet: Option<&AudioPacket>) {
+        let channels = self.pcm.len() / (self.pair.len() / 2).max(1);
+        for (s, decoder) in self.decoders.iter_mut().enumerate() {
+            let input = packet.and_then(|p| p.coded.get(s)).map_or(&[][..], Vec::as_slice);
+            let frames = match decoder.decode_float(input, &mut self.pair, false) {
+                Ok(n) => n,
+                Err(err) => {
+                    // A damaged packet: conceal it like a lost one.
+                    tracing::debug!("Opus could not decode a packet: {err}");
+                    decoder.decode_float(&[], &mut self.pair, false).unwrap_or(0)
+                }
+            };
+            let frames = frames.min(self.pair.len() / 2);
+            self.pair[frames * 2..].fill(0.0);
+            for (dst, src) in self.pcm.chunks_exact_mut(channels).zip(self.pair.chunks_exact(2)) {
+                dst[2 * s..2 * s + 2].copy_from_slice(src);
+            }
+        }
+        if packet.is_none() {
+            self.counters.concealed += 1;
+        } else {
+            self.counters.played += 1;
+        }
+    }
+
+    /// Remixes `resampled` (wire order) to the device's channel count, then puts the
+    /// channels in the device's order, into `mapped`. On Linux cpal plays through ALSA, whose
+    /// 5.1 and 7.1 order differs from the wire's.
+    fn map_channels(&mut self, wire: usize, device: usize) {
+        let frames = self.resampled.len() / wire.max(1);
+        self.mapped.clear();
+        self.mapped.resize(frames * device, 0.0);
+        audio::remix(&self.resampled, wire, &mut self.mapped, device);
+        if cfg!(target_os = "linux") && matches!(device, 6 | 8) {
+            let order = audio::alsa_order(device);
+            let mut wire_frame = [0.0f32; 8];
+            for frame in self.mapped.chunks_exact_mut(device) {
+                wire_frame[..device].copy_from_slice(frame);
+                for (w, &d) in order.iter().enumerate() {
+                    frame[d] = wire_frame[w];
+                }
+            }
+        }
+    }
+
+    /// A packet's audio will be heard `latency` µs after capture (mixed clocks; only the
+    /// difference with the video's counts).
+    fn on_played(&mut self, latency: i64, now: u64) {
+        self.played += 1;
+        let video = self.av.video_latency(now);
+        let offset = video.map(|v| latency - v);
+        if let Some(o) = offset {
+            let smoothed = self.offset.map_or(o as f64, |s| s * 0.95 + o as f64 * 0.05);
+            self.offset = Some(smoothed);
+            if self.played.is_multiple_of(SYNC_STEP_PACKETS) {
+                self.step_floor(smoothed);
+            }
+        }
+        if self.played.is_multiple_of(4) {
+            let ring = self.sink.as_ref().map_or(0, |s| s.ring().len() / s.channels().max(1));
+            let buffer_micros = self.jitter.buffered().as_micros() as u64 + ring as u64 * 1_000_000 / u64::from(RATE);
+            self.report(stats::Event::AudioPlayed { buffer_micros, latency_micros: latency, av_offset_micros: offset });
+        }
+    }
+
+    /// A/V sync: audio more than the dead band early is held back one packet more; audio late
+    /// with a floor in place gets one packet of it back. One packet per step, every 2 s, is
+    /// within what the buffer's playout rate moves (5 ms a second), so the buffer follows the
+    /// floor smoothly and never reaches the cut; the floor starts from the network's own
+    /// target, so each step changes the delay.
+    fn step_floor(&mut self, offset_micros: f64) {
+        let network = self.jitter.network_target();
+        if offset_micros < -(SYNC_DEADBAND_MICROS as f64) {
+            self.floor = (self.floor.max(network) + 1).min(20);
+        } else if offset_micros > SYNC_DEADBAND_MICROS as f64 && self.floor > 0 {
+            self.floor = if self.floor <= network + 1 { 0 } else { self.floor - 1 };
+        } else {
+            return;
+        }
+        self.jitter.set_floor(self.floor);
+    }
+
+    fn report_counters(&self) {
+        let j = self.jitter.stats;
+        let device_underruns = match &self.sink {
+            Some(Sink::Device(o)) => o.shared.underruns.load(Ordering::Relaxed),
+            _ => 0,
+        };
+        let counters = AudioCounters {
+            received: j.received,
+            late: j.late,
+            stretched: j.stretched,
+            underruns: self.counters.underruns + device_underruns,
+            ..self.counters
+        };
+        let period = match &self.sink {
+            Some(Sink::Device(o)) => o.shared.period_frames.load(Ordering::Relaxed),
+            _ => 0,
+        };
+        let ring = self.sink.as_ref().map_or(0, |s| s.ring().len() / s.channels().max(1));
+        tracing::debug!(
+            ?counters,
+            period,
+            ring,
+            depth = self.jitter.depth(),
+            target = self.jitter.target(),
+            rate = self.jitter.playout_rate(),
+            "audio"
+        );
+        self.report(stats::Event::Audio(counters));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_passes_every_sample_across_threads_in_order() {
+        let (w, r) = audio::ring(64);
+        let total = 200_000usize;
+        let writer = std::thread::Builder::new().name("ring-writer".into()).spawn(move || {
+            let mut next = 0usize;
+            while next < total {
+                let chunk: Vec<f32> = (next..(next + 17).min(total)).map(|v| v as f32).collect();
+                next += w.push(&chunk);
+                std::thread::yield_now();
+            }
+        });
+        let mut expect = 0usize;
+        let mut buf = [0.0f32; 13];
+        while expect < total {
+            let n = r.pop(&mut buf);
+            for v in &buf[..n] {
+                assert_eq!(*v, expect as f32);
+                expect += 1;
+            }
+            if n == 0 {
+                std::thread::yield_now();
+            }
+        }
+        writer.map(std::thread::JoinHandle::join).ok();
+    }
+}

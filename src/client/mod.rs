@@ -1,0 +1,1134 @@
+//! The client's network shell: connect, handshake, then receive frames and feed the decode
+//! thread.
+//!
+//! Owns the QUIC connection and the frame sequence. Each frame stream is read by a task of
+//! its own and reassembled by `core::video::assemble`; `core::video::sequence` orders them and decides what
+//! reaches the bounded decode queue; losses turn into IDR requests on the control stream. It
+//! reports to the stats channel and never blocks on the decoder: when the decode queue is
+//! full the frame is dropped and an IDR requested (an unbounded queue would turn a slow
+//! decoder into ever-growing latency).
+
+pub mod audio;
+pub mod decode;
+pub mod headless;
+pub mod overlay;
+pub mod pads;
+pub mod present;
+pub mod window;
+
+use crate::client::audio::{AudioInput, AudioPlayer, AvClock};
+use crate::client::decode::{AccessUnit, FrameSlot};
+use crate::client::pads::Rumble;
+use crate::clock;
+use crate::core::audio::AudioPacket;
+use crate::core::clocksync::{ClockProbe, ClockReply, ClockSync};
+use crate::core::input::script::{Player, Script};
+use crate::core::input::{InputAck, InputSender, InputState, Press, SendPolicy, transitions};
+use crate::core::stats;
+use crate::core::video::abr;
+use crate::core::video::assemble::Frame;
+use crate::core::video::fec::Parity;
+use crate::core::video::sequence::{self, DownstreamLoss, DropReason, Sequencer};
+use crate::core::wire::{Control, GoodbyeReason, Hello, RejectReason, Welcome};
+use crate::net::tls::{self, Fingerprint, SeenCertificate, Verify};
+use crate::net::{self, NetError, close};
+use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+
+/// Access units waiting for the decoder: 8 frames (133 ms at 60 fps). A decoder decodes a
+/// frame in a fraction of its interval (4 ms for busy 1080p on one core), so after a stall
+/// (another process took the cores) it catches up at several times real time; a frame dropped
+/// here instead breaks the reference chain and costs a repair round trip and a freeze. A
+/// decoder that stays this far behind is too slow for the stream, and drops then are right.
+const DECODE_QUEUE: usize = 8;
+/// Long-term references waiting to be confirmed to the host (two a second are usual); when
+/// full the newest is dropped, and a later recovery refers to an older one.
+const LTR_QUEUE: usize = 8;
+/// Stats events waiting for their reader: ~20 s of events at 60 fps. When full (the reader
+/// stalled), events are dropped rather than stalling the session.
+const STATS_QUEUE: usize = 4096;
+/// Whole frames from stream readers to the session loop (backpressure: a reader waits).
+const FRAME_QUEUE: usize = 64;
+/// How often the client measures RTT on the control stream and sends a clock probe (4 a
+/// second: the clock-sync window of 64 probes covers 16 s).
+const PING_INTERVAL: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("host {addr} did not answer within {secs} s; is `kumo host` running there, and is UDP port {port} reachable?", port = addr.port())]
+    Unreachable { addr: SocketAddr, secs: u64 },
+    #[error(
+        "host {addr} presented certificate {got}, but this client expects {want} (from pairing or --host-fingerprint); if the host's identity was reset, pair again (`kumo pair {addr}`) or use the fingerprint it now prints"
+    )]
+    FingerprintMismatch { addr: SocketAddr, got: Fingerprint, want: Fingerprint },
+    #[error("could not connect to host {addr}: {reason}")]
+    Connect { addr: SocketAddr, reason: String },
+    #[error("protocol version mismatch: {message} (this client speaks v{ours}, the host v{host})")]
+    VersionMismatch { ours: u16, host: u16, message: String },
+    #[error("host {addr} refused the session: {message}")]
+    Refused { addr: SocketAddr, message: String },
+    #[error("host {addr} refused this client: {message}")]
+    NotPaired { addr: SocketAddr, message: String },
+    #[error("host {addr} broke the handshake: {reason}")]
+    Handshake { addr: SocketAddr, reason: String },
+    #[error("lost the connection to host {addr}: {source}")]
+    Lost { addr: SocketAddr, source: NetError },
+    #[error(
+        "host {addr} has not come back for {secs} s ({last}); it may have shut down, or the network is down. Check both, then connect again (--reconnect-timeout waits longer; 0 waits for ever)"
+    )]
+    GaveUp { addr: SocketAddr, secs: u64, last: String },
+    #[error("the decoder could not start: {0}")]
+    Decoder(#[from] decode::DecodeError),
+    #[error("could not open a UDP socket: {0}")]
+    Socket(#[from] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// What to ask the host for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamRequest {
+    pub width: u16,
+    pub height: u16,
+    pub fps: u16,
+    /// The bitrate to start at, and the most adaptive bitrate will go to.
+    pub bitrate_kbps: u32,
+    /// Adaptive bitrate's floor; `None`: a fixed bitrate, no adaptation.
+    pub min_bitrate_kbps: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub host: SocketAddr,
+    pub verify: Verify,
+    /// The certificate this client presents, which hosts know it by once paired (`None`: none,
+    /// which only a host open to any client accepts).
+    pub identity: Option<tls::Identity>,
+    pub request: StreamRequest,
+    pub name: String,
+    pub connect_timeout: Duration,
+    /// The protocol version announced in the handshake: `PROTOCOL_VERSION` except in tests
+    /// that check how a mismatch is reported.
+    pub protocol_version: u16,
+    /// Played into the session's input from the start of streaming (`--input-script`).
+    pub input_script: Option<Script>,
+    /// Read gamepads (gilrs, on the "kumo-pads" thread) into the session's input.
+    pub gamepads: bool,
+    /// Extra SDL game-controller mappings (config file).
+    pub gamepad_mappings: Vec<String>,
+    /// Ask for sound and play it (`--no-audio` turns it off).
+    pub audio: bool,
+    /// Speakers to ask the host for (2, 6 or 8), instead of what the output device says
+    /// (sound servers report stereo whatever the speakers are).
+    pub speakers: Option<u8>,
+    /// How long to keep reconnecting after the connection is lost before giving up with an
+    /// error; `None`: for ever (kiosks).
+    pub reconnect_timeout: Option<Duration>,
+}
+
+/// The default for [`ClientConfig::reconnect_timeout`].
+pub const RECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the host may be silent while streaming before the client calls the connection
+/// lost and starts reconnecting. The host sends ~60 frames, 200 audio datagrams and 4 pongs a
+/// second, so a second of nothing is a fault (a blackout, or the host gone), not a lull.
+pub const SILENCE: Duration = Duration::from_secs(1);
+
+/// Connects and completes the handshake, and has the decode thread call `notify` after
+/// every picture it decodes (the window wakes its event loop with it). Must run inside a
+/// tokio runtime.
+pub async fn connect_notifying(config: ClientConfig, notify: decode::Notify) -> Result<Session, ClientError> {
+    open(config, Some(notify)).await
+}
+
+/// Key and button transitions waiting for the reliable path. A person presses at most tens of
+/// keys a second; when 256 are waiting (the session loop stalled) newer ones are dropped, and
+/// the held state still arrives with the next datagram.
+const PRESS_QUEUE: usize = 256;
+
+/// The session's input, shared by every source (window, gamepads, script): the whole current
+/// state, which datagrams carry, and the key and button transitions, which the control stream
+/// carries reliably and in order.
+pub struct InputHandle {
+    state: watch::Sender<InputState>,
+    presses: mpsc::Sender<Press>,
+    /// The earliest device event time (client clock, µs) of the changes not yet sent; 0:
+    /// none. The datagram carrying them is stamped with it, so input latency counts from the
+    /// device's event, not from when the session loop read the state.
+    event_micros: Arc<std::sync::atomic::AtomicU64>,
+    /// While set, every source's changes are dropped (a kiosk's PIN prompt is open).
+    muted: std::sync::atomic::AtomicBool,
+}
+
+impl InputHandle {
+    /// Mutes or unmutes every input source (window, gamepads, script). Muting lets go of
+    /// everything held first, so nothing stays stuck on the host.
+    pub fn set_muted(&self, muted: bool) {
+        use std::sync::atomic::Ordering;
+        if muted && !self.muted.load(Ordering::Acquire) {
+            self.modify(InputState::release_all);
+        }
+        self.muted.store(muted, Ordering::Release);
+    }
+
+    /// Changes the input state; returns whether it changed. Call once per device event, so a
+    /// tap's press and release are two calls and both reach the host.
+    pub fn modify(&self, change: impl FnOnce(&mut InputState)) -> bool {
+        self.modify_at(None, change)
+    }
+
+    /// As [`InputHandle::modify`], for a device that says when its event happened (gilrs
+    /// does; winit does not): `event_micros` on the client's clock.
+    pub fn modify_at(&self, event_micros: Option<u64>, change: impl FnOnce(&mut InputState)) -> bool {
+        if self.muted.load(std::sync::atomic::Ordering::Acquire) {
+            return false;
+        }
+        self.state.send_if_modified(|state| {
+            let before = *state;
+            change(state);
+            transitions(&before, state, |press| {
+                self.presses.try_send(press).ok();
+            });
+            let changed = *state != before;
+            // Recorded before the session loop is woken, so the datagram gets it.
+            if changed && let Some(at) = event_micros {
+                use std::sync::atomic::Ordering;
+                self.event_micros
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                        Some(if old == 0 { at } else { old.min(at) })
+                    })
+                    .ok();
+            }
+            changed
+        })
+    }
+
+    /// The state as it is now.
+    pub fn current(&self) -> InputState {
+        *self.state.borrow()
+    }
+
+    /// Whether the session is over (nobody reads the input any more).
+    pub fn is_closed(&self) -> bool {
+        self.state.is_closed()
+    }
+}
+
+/// When the input changes not yet sent happened: the earliest device event time recorded in
+/// `event_micros`, or now.
+fn take_event_time(event_micros: &std::sync::atomic::AtomicU64, now_micros: u64) -> u64 {
+    match event_micros.swap(0, std::sync::atomic::Ordering::AcqRel) {
+        0 => now_micros,
+        at => at.min(now_micros),
+    }
+}
+
+/// How a session ended without an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// The client stopped it.
+    Stopped,
+    /// The host ended it with this message.
+    HostEnded(String),
+}
+
+/// A running session.
+pub struct Session {
+    pub welcome: Welcome,
+    /// Everything the session reports; closes when the session and decode thread are over.
+    pub events: Receiver<stats::Event>,
+    /// The latest decoded picture.
+    pub slot: Arc<FrameSlot>,
+    /// The player's input as it is now: devices (and a script) write it, the session sends
+    /// it to the host as datagrams.
+    pub input: Arc<InputHandle>,
+    /// Rumble requests from the host, when no gamepad thread took them (`gamepads` off).
+    pub rumble: Option<Receiver<Rumble>>,
+    /// The video's latest latencies: the presenter reports what it shows here, for A/V sync.
+    pub av: Arc<AvClock>,
+    audio: Option<AudioPlayer>,
+    host: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<End, ClientError>>,
+    decode_thread: JoinHandle<()>,
+    /// The client's QUIC endpoint (its UDP socket), for moving the session to a new socket.
+    endpoint: Endpoint,
+}
+
+impl Session {
+    /// Asks the session to end (says goodbye to the host).
+    pub fn stop(&self) {
+        self.stop.send(true).ok();
+    }
+
+    /// Moves the session to a new UDP socket (a new local port), as when a laptop changes
+    /// network: QUIC migrates the connection, and the stream goes on without a new handshake.
+    /// Returns the new local address. Must run inside a tokio runtime.
+    pub fn rebind(&self) -> std::io::Result<SocketAddr> {
+        let ip: std::net::IpAddr = if self.host.is_ipv6() {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        };
+        let socket = std::net::UdpSocket::bind((ip, 0))?;
+        self.endpoint.rebind(socket)?;
+        self.endpoint.local_addr()
+    }
+
+    /// The client's local UDP address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// Waits for the session and its decode thread to end.
+    pub async fn finish(self) -> Result<End, ClientError> {
+        let result = match self.task.await {
+            Ok(r) => r,
+            Err(err) => Err(ClientError::Handshake { addr: self.host, reason: format!("session task failed: {err}") }),
+        };
+        // The task dropped the decode and audio queues' senders, so those threads are
+        // finishing their last frame and packet.
+        let thread = self.decode_thread;
+        let audio = self.audio;
+        tokio::task::spawn_blocking(move || {
+            thread.join().ok();
+            if let Some(audio) = audio {
+                audio.join();
+            }
+        })
+        .await
+        .ok();
+        result
+    }
+}
+
+/// Connects and completes the handshake. Must run inside a tokio runtime.
+pub async fn connect(config: ClientConfig) -> Result<Session, ClientError> {
+    open(config, None).await
+}
+
+async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Session, ClientError> {
+    let addr = config.host;
+    let endpoint = Endpoint::client(net::any_port_for(addr))?;
+    let (quic, seen) = tls::client_config(config.verify, config.identity.as_ref(), net::transport())?;
+    let connecting = endpoint
+        .connect_with(quic.clone(), addr, "kumo-host")
+        .map_err(|e| ClientError::Connect { addr, reason: e.to_string() })?;
+    let conn = match tokio::time::timeout(config.connect_timeout, connecting).await {
+        Err(_) => return Err(ClientError::Unreachable { addr, secs: config.connect_timeout.as_secs().max(1) }),
+        Ok(Ok(conn)) => conn,
+        Ok(Err(err)) => return Err(connect_error(addr, config.verify, &seen, &err)),
+    };
+    let (events_tx, events) = std::sync::mpsc::sync_channel(STATS_QUEUE);
+    let av = Arc::new(AvClock::default());
+    let audio = if config.audio {
+        let (stats, av) = (events_tx.clone(), av.clone());
+        // Looking at the sound device can block for a moment: off the async workers.
+        match tokio::task::spawn_blocking(move || AudioPlayer::spawn(stats, av)).await {
+            Ok(Ok(player)) => Some(player),
+            Ok(Err(err)) => {
+                tracing::warn!("could not start the audio thread: {err}; streaming without sound");
+                None
+            }
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    let hello = Hello {
+        version: config.protocol_version,
+        width: config.request.width,
+        height: config.request.height,
+        fps: config.request.fps,
+        bitrate_kbps: config.request.bitrate_kbps,
+        max_width: crate::core::sim::scene::MAX_WIDTH as u16,
+        max_height: crate::core::sim::scene::MAX_HEIGHT as u16,
+        client_name: config.name.clone(),
+        audio_channels: audio.as_ref().map_or(0, |a| config.speakers.unwrap_or(a.device_channels.clamp(2, 8) as u8)),
+        resume_token: 0,
+    };
+    let (send, recv, welcome) = handshake(&conn, &hello, addr).await?;
+    let gamepads = config.gamepads.then_some(config.gamepad_mappings);
+    let media = Media { events: (events_tx, events), av, audio, notify };
+    let abr =
+        config.request.min_bitrate_kbps.map(|min_kbps| abr::Limits { min_kbps, max_kbps: config.request.bitrate_kbps });
+    let redial = Redial { endpoint, quic, seen, verify: config.verify, hello, timeout: config.reconnect_timeout, abr };
+    start(conn, redial, welcome, send, recv, config.input_script, gamepads, media)
+}
+
+/// Why a QUIC connection attempt failed, in a sentence: a certificate that is not the pinned
+/// one is named as such.
+fn connect_error(
+    addr: SocketAddr,
+    verify: Verify,
+    seen: &SeenCertificate,
+    err: &quinn::ConnectionError,
+) -> ClientError {
+    if let (Verify::Pinned(want), Some(got)) = (verify, seen.get())
+        && got != want
+    {
+        return ClientError::FingerprintMismatch { addr, got, want };
+    }
+    ClientError::Connect { addr, reason: err.to_string() }
+}
+
+/// Says `hello` on a new control stream and reads the host's answer.
+async fn handshake(
+    conn: &Connection,
+    hello: &Hello,
+    addr: SocketAddr,
+) -> Result<(SendStream, RecvStream, Welcome), ClientError> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| ClientError::Lost { addr, source: e.into() })?;
+    let handshake = async {
+        net::write_control(&mut send, &Control::Hello(hello.clone())).await?;
+        net::read_control(&mut recv).await
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(5), handshake)
+        .await
+        .map_err(|_| ClientError::Handshake { addr, reason: "no answer to Hello within 5 s".into() })?
+        .map_err(|e| ClientError::Handshake { addr, reason: e.to_string() })?;
+    let ours = hello.version;
+    match reply {
+        Control::Welcome(w) if w.version == ours => Ok((send, recv, w)),
+        Control::Welcome(w) => {
+            conn.close(close::VERSION_MISMATCH, b"version mismatch");
+            Err(ClientError::VersionMismatch {
+                ours,
+                host: w.version,
+                message: "the host answered with another protocol version".into(),
+            })
+        }
+        Control::Reject { reason, host_version, message } => {
+            conn.close(close::FINISHED, b"refused");
+            Err(match reason {
+                RejectReason::VersionMismatch => ClientError::VersionMismatch { ours, host: host_version, message },
+                RejectReason::NotPaired | RejectReason::Revoked => ClientError::NotPaired { addr, message },
+                _ => ClientError::Refused { addr, message },
+            })
+        }
+        other => {
+            conn.close(close::PROTOCOL_ERROR, b"expected Welcome");
+            Err(ClientError::Handshake { addr, reason: format!("expected Welcome, got {other:?}") })
+        }
+    }
+}
+
+/// What reconnecting needs: the endpoint (the same socket, so the host sees the same client),
+/// the TLS setup, the `Hello` to say again, and how long to keep trying.
+struct Redial {
+    endpoint: Endpoint,
+    quic: quinn::ClientConfig,
+    seen: Arc<SeenCertificate>,
+    verify: Verify,
+    hello: Hello,
+    timeout: Option<Duration>,
+    /// Adaptive bitrate's limits (`None`: fixed bitrate).
+    abr: Option<abr::Limits>,
+}
+
+/// The session's outputs, made before the handshake: the stats channel, the A/V clock, the
+/// audio thread (which looked at the device to ask for the right layout) and the window's
+/// wake-up.
+struct Media {
+    events: (SyncSender<stats::Event>, Receiver<stats::Event>),
+    av: Arc<AvClock>,
+    audio: Option<AudioPlayer>,
+    notify: Option<decode::Notify>,
+}
+
+/// Starts streaming after the handshake: the decode thread, the input sources and the
+/// session task.
+#[allow(clippy::too_many_arguments)]
+fn start(
+    conn: Connection,
+    redial: Redial,
+    welcome: Welcome,
+    send: SendStream,
+    recv: RecvStream,
+    input_script: Option<Script>,
+    gamepads: Option<Vec<String>>,
+    media: Media,
+) -> Result<Session, ClientError> {
+    let addr = conn.remote_address();
+    tracing::info!(host = %addr, width = welcome.width, height = welcome.height, fps = welcome.fps, bitrate_kbps = welcome.bitrate_kbps, "streaming");
+    let Media { events: (events_tx, events), av, audio, notify } = media;
+    // Audio only plays when the host sends some.
+    let (audio, audio_input) = match (audio, welcome.audio) {
+        (Some(mut player), Some(format)) => {
+            let input = player.start(format);
+            (Some(player), input)
+        }
+        (Some(player), None) => {
+            tracing::info!("the host sends no audio");
+            // Dropping it ends the thread (no waiting on an async worker).
+            drop(player);
+            (None, None)
+        }
+        (None, _) => (None, None),
+    };
+    // The queue holds at most what the audio thread reported so far: this cannot be full.
+    events_tx
+        .try_send(stats::Event::Stream {
+            width: welcome.width,
+            height: welcome.height,
+            fps: welcome.fps,
+            bitrate_kbps: welcome.bitrate_kbps,
+            host_name: welcome.host_name.clone(),
+        })
+        .ok();
+    let (decode_tx, decode_rx) = std::sync::mpsc::sync_channel(DECODE_QUEUE);
+    // One pending loss report is enough: the sequencer asks for one IDR per loss anyway.
+    let (losses_tx, losses_rx) = mpsc::channel(1);
+    let (ltr_tx, ltr_marks) = mpsc::channel(LTR_QUEUE);
+    let idr_pic_id = Arc::new(std::sync::atomic::AtomicU32::new(decode::NO_IDR_PIC_ID));
+    let slot = Arc::new(FrameSlot::new());
+    let decode_thread = decode::spawn(
+        decode_rx,
+        decode::Outputs {
+            stats: events_tx.clone(),
+            losses: losses_tx,
+            ltr_marks: ltr_tx,
+            idr_pic_id: idr_pic_id.clone(),
+            slot: slot.clone(),
+            notify,
+            av: av.clone(),
+        },
+    )?;
+    let (stop, stop_rx) = watch::channel(false);
+    let (state, input_rx) = watch::channel(InputState::default());
+    let (presses, presses_rx) = mpsc::channel(PRESS_QUEUE);
+    let event_micros = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let input = Arc::new(InputHandle { state, presses, event_micros: event_micros.clone(), muted: false.into() });
+    if let Some(script) = input_script {
+        tokio::spawn(play_script(script, input.clone(), stop_rx.clone()));
+    }
+    // Rumble is advisory: when 8 are waiting for the pad thread, newer ones are dropped.
+    let (rumble_tx, rumble_rx) = std::sync::mpsc::sync_channel(8);
+    let rumble = if let Some(mappings) = gamepads {
+        crate::client::pads::spawn(input.clone(), rumble_rx, mappings)?;
+        None
+    } else {
+        Some(rumble_rx)
+    };
+    let endpoint = redial.endpoint.clone();
+    let link = Link {
+        conn,
+        addr,
+        send,
+        events: events_tx,
+        decode: decode_tx,
+        rumble: rumble_tx,
+        audio: audio_input,
+        audio_format: welcome.audio,
+        sync: ClockSync::new(),
+        event_micros,
+        token: welcome.resume_token,
+        abr: redial.abr.map(|limits| abr::Controller::new(limits, welcome.bitrate_kbps)),
+        redial,
+        start: Instant::now(),
+        ltr_marks,
+        idr_pic_id,
+    };
+    let task = tokio::spawn(link.run(recv, losses_rx, (input_rx, presses_rx), stop_rx));
+    Ok(Session { welcome, events, slot, input, rumble, av, audio, host: addr, stop, task, decode_thread, endpoint })
+}
+
+/// The session's network half, owned by its task.
+struct Link {
+    conn: Connection,
+    addr: SocketAddr,
+    send: SendStream,
+    events: SyncSender<stats::Event>,
+    decode: SyncSender<AccessUnit>,
+    rumble: SyncSender<Rumble>,
+    /// The audio thread's queue (no audio: none).
+    audio: Option<AudioInput>,
+    /// The audio stream the audio thread was started for.
+    audio_format: Option<crate::core::audio::AudioFormat>,
+    /// Clock sync from the probes sent with each ping.
+    sync: ClockSync,
+    /// Device event times of input changes not yet sent (shared with the `InputHandle`).
+    event_micros: Arc<std::sync::atomic::AtomicU64>,
+    /// The host's name for this session, presented when reconnecting.
+    token: u64,
+    /// How to reconnect (and the endpoint, kept alive as long as the session).
+    redial: Redial,
+    /// The session's epoch: input pacing and the sequencer's timers count from it.
+    start: Instant,
+    /// Adaptive bitrate (`None`: fixed).
+    abr: Option<abr::Controller>,
+    /// Long-term references the decoder marked, to confirm to the host.
+    ltr_marks: mpsc::Receiver<decode::LtrMark>,
+    /// The decoder's IDR period, which a recovery request names.
+    idr_pic_id: Arc<std::sync::atomic::AtomicU32>,
+}
+
+/// How often adaptive bitrate decides.
+const ABR_TICK: Duration = Duration::from_millis(100);
+
+/// Why streaming on a connection stopped, when it was not the end of the session.
+enum Fault {
+    /// The connection is gone but the host may come back: reconnect.
+    Retry(String),
+    /// Reconnecting cannot help (a protocol error, the decoder gone, another version).
+    Fatal(ClientError),
+}
+
+/// Reconnection pacing: the first attempt at once, then every 200 ms growing by half up to
+/// every 500 ms, each living 2 s (so about 4 under way, a few Initial packets each). A new
+/// attempt, not a retransmission, is what catches the path coming back: an attempt's own
+/// Initial retransmissions back off to a second and more. So the session is back within about
+/// half a second plus two round trips of the network returning.
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+const RETRY_CAP: Duration = Duration::from_millis(500);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+const MAX_ATTEMPTS: usize = 8;
+
+/// The connection error inside a network error, if that is what it is.
+fn connection_error(err: &NetError) -> Option<&quinn::ConnectionError> {
+    match err {
+        NetError::Connection(e)
+        | NetError::Write(quinn::WriteError::ConnectionLost(e))
+        | NetError::Read(quinn::ReadError::ConnectionLost(e))
+        | NetError::ReadExact(quinn::ReadExactError::ReadError(quinn::ReadError::ConnectionLost(e))) => Some(e),
+        _ => None,
+    }
+}
+
+impl Link {
+    fn report(&self, event: stats::Event) {
+        self.events.try_send(event).ok();
+    }
+
+    async fn run(
+        mut self,
+        mut recv: RecvStream,
+        mut losses: mpsc::Receiver<u64>,
+        (mut input, mut presses): (watch::Receiver<InputState>, mpsc::Receiver<Press>),
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<End, ClientError> {
+        let mut inputs = InputSender::new(SendPolicy::default());
+        loop {
+            let why = match self.stream(recv, &mut losses, (&mut input, &mut presses), &mut inputs, &mut stop).await {
+                Ok(end) => return Ok(end),
+                Err(Fault::Fatal(err)) => return Err(err),
+                Err(Fault::Retry(why)) => why,
+            };
+            recv = match self.reconnect(why, &mut stop).await? {
+                Some(recv) => recv,
+                None => return Ok(End::Stopped),
+            };
+        }
+    }
+
+    /// Streams on the current connection until the session ends or the connection fails.
+    async fn stream(
+        &mut self,
+        recv: RecvStream,
+        losses: &mut mpsc::Receiver<u64>,
+        (input, presses): (&mut watch::Receiver<InputState>, &mut mpsc::Receiver<Press>),
+        inputs: &mut InputSender,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<End, Fault> {
+        let mut batch = Vec::with_capacity(Press::MAX_PER_MESSAGE);
+        let mut presses_open = true;
+        let mut input_open = true;
+        let mut acked = 0u64;
+        let (frames_tx, mut frames) = mpsc::channel(FRAME_QUEUE);
+        // Parity datagrams of this connection's frame streams (stream numbers restart with it).
+        let parity = Arc::new(net::ParityTable::default());
+        let acceptor = tokio::spawn(accept_frames(self.conn.clone(), frames_tx, parity.clone()));
+        let (control_tx, mut control) = mpsc::channel(16);
+        let reader = tokio::spawn(net::read_controls(recv, control_tx));
+        let start = self.start;
+        let mut sequencer = Sequencer::new(sequence::Config::default());
+        let mut out = Vec::new();
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        let mut ping_id = 0u32;
+        let far = Duration::from_hours(1);
+        let mut last_heard = Instant::now();
+        let mut abr_tick = tokio::time::interval(ABR_TICK);
+        let result = loop {
+            let wake = sequencer.poll_timeout().unwrap_or(start.elapsed() + far);
+            let input_due = inputs.due_at().unwrap_or(start.elapsed() + far);
+            tokio::select! {
+                changed = input.changed(), if input_open => {
+                    if changed.is_err() {
+                        input_open = false;
+                    } else {
+                        let state = *input.borrow_and_update();
+                        inputs.update(&state, take_event_time(&self.event_micros, clock::now_micros()));
+                    }
+                }
+                n = presses.recv_many(&mut batch, Press::MAX_PER_MESSAGE), if presses_open => {
+                    presses_open = n > 0;
+                    if n > 0 {
+                        let msg = Control::Presses(std::mem::take(&mut batch));
+                        if let Err(err) = net::write_control(&mut self.send, &msg).await {
+                            break Err(self.fault(err));
+                        }
+                    }
+                }
+                () = tokio::time::sleep_until((start + input_due).into()) => {
+                    if let Some(datagram) = inputs.poll(start.elapsed()) {
+                        // Too large or datagrams off cannot happen with a fixed 136-byte
+                        // datagram on kumo's transport; a closed connection shows up below.
+                        if self.conn.send_datagram(datagram.encode().into()).is_ok() {
+                            let (seq, read_micros) = (datagram.seq, datagram.client_micros);
+                            self.report(stats::Event::InputSent { seq, read_micros, sent_micros: clock::now_micros() });
+                        }
+                    }
+                }
+                datagram = self.conn.read_datagram() => match datagram {
+                    Ok(bytes) => {
+                        last_heard = Instant::now();
+                        self.on_datagram(&bytes, inputs, &mut acked, &parity);
+                    }
+                    Err(err) => break Err(self.fault(err.into())),
+                },
+                frame = frames.recv() => {
+                    let Some((frame, received_micros, rebuilt)) = frame else { break Err(self.fault(self.conn.closed().await.into())) };
+                    last_heard = Instant::now();
+                    self.on_frame(&frame, received_micros, rebuilt);
+                    sequencer.on_frame(frame, start.elapsed(), &mut out);
+                }
+                () = tokio::time::sleep_until((start + wake).into()) => sequencer.on_timeout(start.elapsed(), &mut out),
+                Some(n) = losses.recv() => sequencer.on_downstream_loss(n, DownstreamLoss::Failed, start.elapsed(), &mut out),
+                Some(mark) = self.ltr_marks.recv() => {
+                    if let Err(err) = self.confirm_ltr(mark).await {
+                        break Err(self.fault(err));
+                    }
+                }
+                _ = ping.tick() => {
+                    ping_id = ping_id.wrapping_add(1);
+                    if let Err(err) = self.ping(ping_id).await {
+                        break Err(self.fault(err));
+                    }
+                }
+                _ = abr_tick.tick(), if self.abr.is_some() => {
+                    if let Err(err) = self.adapt(start).await {
+                        break Err(self.fault(err));
+                    }
+                }
+                () = tokio::time::sleep_until((last_heard + SILENCE).into()) => {
+                    break Err(Fault::Retry(format!("nothing from the host for {} s", SILENCE.as_secs_f32())));
+                }
+                msg = control.recv() => {
+                    last_heard = Instant::now();
+                    if let Some(end) = self.on_control(msg, &mut sequencer).await {
+                        break end;
+                    }
+                }
+                _ = stop.changed() => {
+                    self.say_goodbye().await;
+                    break Ok(End::Stopped);
+                }
+            }
+            if let Err(err) = self.handle(&mut sequencer, &mut out, start).await {
+                break Err(self.fault(err));
+            }
+        };
+        acceptor.abort();
+        reader.abort();
+        result
+    }
+
+    /// Tells the host the decoder holds this long-term reference: it may repair from it.
+    async fn confirm_ltr(&mut self, mark: decode::LtrMark) -> Result<(), NetError> {
+        let ack = Control::LtrAck { idr_pic_id: mark.idr_pic_id, frame_num: mark.frame_num };
+        net::write_control(&mut self.send, &ack).await
+    }
+
+    /// Ends the session: a goodbye, a moment for it to arrive, then the close.
+    async fn say_goodbye(&mut self) {
+        let bye = Control::Goodbye { reason: GoodbyeReason::Finished, message: "client finished".into() };
+        net::write_control(&mut self.send, &bye).await.ok();
+        self.send.finish().ok();
+        tokio::time::timeout(Duration::from_millis(200), self.conn.closed()).await.ok();
+        self.conn.close(close::FINISHED, b"client finished");
+    }
+
+    /// A control message from the host (or the stream's end); `Some` ends streaming on this
+    /// connection.
+    async fn on_control(
+        &mut self,
+        msg: Option<Result<Control, NetError>>,
+        sequencer: &mut Sequencer,
+    ) -> Option<Result<End, Fault>> {
+        match msg {
+            Some(Ok(Control::Pong { client_micros, .. })) => {
+                let rtt_micros = clock::now_micros().saturating_sub(client_micros);
+                sequencer.set_rtt(Duration::from_micros(rtt_micros));
+                self.report(stats::Event::Rtt { rtt_micros });
+                None
+            }
+            Some(Ok(Control::Rumble { pad, strong, weak, duration_ms })) => {
+                self.report(stats::Event::Rumble);
+                self.rumble.try_send(Rumble { slot: pad, strong, weak, duration_ms }).ok();
+                None
+            }
+            Some(Ok(Control::Goodbye { reason: GoodbyeReason::HostShutdown, message })) => {
+                tracing::info!(%message, "the host is shutting down");
+                Some(Err(Fault::Retry(format!("the host shut down ({message})"))))
+            }
+            Some(Ok(Control::Goodbye { reason: GoodbyeReason::Revoked, message })) => {
+                tracing::warn!(%message, "the host revoked this client");
+                self.conn.close(close::FINISHED, b"goodbye");
+                Some(Err(Fault::Fatal(ClientError::NotPaired { addr: self.addr, message })))
+            }
+            Some(Ok(Control::Goodbye { reason, message })) => {
+                tracing::info!(?reason, %message, "host ended the session");
+                self.conn.close(close::FINISHED, b"goodbye");
+                Some(Ok(End::HostEnded(message)))
+            }
+            Some(Ok(other)) => {
+                tracing::debug!(?other, "ignoring unexpected control message");
+                None
+            }
+            Some(Err(err)) => Some(Err(self.fault(err))),
+            None => Some(Err(self.fault(self.conn.closed().await.into()))),
+        }
+    }
+
+    /// Whether a failed connection is worth reconnecting for: the peer timed out, was reset
+    /// (a restarted host on the same port) or shut down. A protocol error, or the session's
+    /// own decoder gone, is not.
+    fn fault(&self, source: NetError) -> Fault {
+        use quinn::ConnectionError as E;
+        match connection_error(&source) {
+            Some(E::TimedOut | E::Reset) => Fault::Retry(source.to_string()),
+            Some(E::ApplicationClosed(close)) if close.error_code == close::HOST_SHUTDOWN => {
+                Fault::Retry("the host shut down".into())
+            }
+            _ => Fault::Fatal(ClientError::Lost { addr: self.addr, source }),
+        }
+    }
+
+    /// Reconnects after the connection failed for `why`: new QUIC connections from the same
+    /// socket, paced by `RETRY_*`, until one completes a handshake that resumes the session
+    /// (its token lets the host hand the old one over), `stop` turns true (`None`), or the
+    /// reconnect timeout passes.
+    async fn reconnect(
+        &mut self,
+        why: String,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Option<RecvStream>, ClientError> {
+        let began = Instant::now();
+        tracing::warn!(host = %self.addr, "{why}; reconnecting");
+        self.report(stats::Event::Reconnecting { attempt: 0, reason: why.clone() });
+        let give_up = self.redial.timeout.map(|t| began + t);
+        let mut attempts = tokio::task::JoinSet::new();
+        let (mut interval, mut next_attempt, mut attempt) = (RETRY_FIRST, began, 0u32);
+        let mut last = why;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(next_attempt.into()), if attempts.len() < MAX_ATTEMPTS => {
+                    attempt += 1;
+                    self.report(stats::Event::Reconnecting { attempt, reason: last.clone() });
+                    match self.redial.endpoint.connect_with(self.redial.quic.clone(), self.addr, "kumo-host") {
+                        Ok(connecting) => {
+                            attempts.spawn(tokio::time::timeout(ATTEMPT_TIMEOUT, connecting));
+                        }
+                        Err(err) => last = err.to_string(),
+                    }
+                    next_attempt = Instant::now() + interval;
+                    interval = (interval * 3 / 2).min(RETRY_CAP);
+                }
+                Some(done) = attempts.join_next() => match done {
+                    Ok(Ok(Ok(conn))) => {
+                        // Only the first connection says Hello: a second resume would take the
+                        // session from the first.
+                        attempts.abort_all();
+                        match self.resume(conn).await {
+                            Ok(recv) => {
+                                let outage_micros = began.elapsed().as_micros() as u64;
+                                tracing::info!(host = %self.addr, attempt, outage_ms = outage_micros / 1000, "reconnected");
+                                self.report(stats::Event::Reconnected { outage_micros });
+                                return Ok(Some(recv));
+                            }
+                            Err(Fault::Fatal(err)) => return Err(err),
+                            Err(Fault::Retry(why)) => last = why,
+                        }
+                    }
+                    Ok(Ok(Err(err))) => {
+                        last = connect_error(self.addr, self.redial.verify, &self.redial.seen, &err).to_string();
+                    }
+                    Ok(Err(_)) => last = format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs()),
+                    Err(_) => {}
+                },
+                () = tokio::time::sleep_until(give_up.unwrap_or(began + Duration::from_hours(24 * 365)).into()) => {
+                    let secs = self.redial.timeout.unwrap_or_default().as_secs();
+                    tracing::error!(host = %self.addr, secs, "giving up reconnecting: {last}");
+                    return Err(ClientError::GaveUp { addr: self.addr, secs, last });
+                }
+                _ = stop.changed() => return Ok(None),
+            }
+        }
+    }
+
+    /// Lets adaptive bitrate decide; tells the host a new target.
+    async fn adapt(&mut self, start: Instant) -> Result<(), NetError> {
+        let Some(abr) = &mut self.abr else { return Ok(()) };
+        let Some((kbps, reason)) = abr.tick(start.elapsed()) else { return Ok(()) };
+        tracing::debug!(kbps, ?reason, "adaptive bitrate");
+        self.report(stats::Event::BitrateChanged { kbps, congested: reason == abr::Reason::Congested });
+        net::write_control(&mut self.send, &Control::SetBitrate { bitrate_kbps: kbps }).await
+    }
+
+    /// Says Hello again on a new connection, presenting the session's token (and asking for
+    /// the bitrate adaptive bitrate had come to).
+    async fn resume(&mut self, conn: Connection) -> Result<RecvStream, Fault> {
+        let mut hello = Hello { resume_token: self.token, ..self.redial.hello.clone() };
+        if let Some(abr) = &self.abr {
+            hello.bitrate_kbps = abr.target_kbps();
+        }
+        let (send, recv, welcome) = match handshake(&conn, &hello, self.addr).await {
+            Ok(answer) => answer,
+            Err(err @ (ClientError::VersionMismatch { .. } | ClientError::NotPaired { .. })) => {
+                return Err(Fault::Fatal(err));
+            }
+            Err(err) => return Err(Fault::Retry(err.to_string())),
+        };
+        if welcome.audio != self.audio_format && self.audio.take().is_some() {
+            tracing::warn!("the host now sends another audio format; going on without sound");
+        }
+        self.report(stats::Event::Stream {
+            width: welcome.width,
+            height: welcome.height,
+            fps: welcome.fps,
+            bitrate_kbps: welcome.bitrate_kbps,
+            host_name: welcome.host_name.clone(),
+        });
+        self.token = welcome.resume_token;
+        self.conn = conn;
+        self.send = send;
+        // A restarted host has another clock.
+        self.sync = ClockSync::new();
+        Ok(recv)
+    }
+
+    /// A whole frame arrived (`rebuilt` of its data shards from parity): reported, and counted
+    /// by adaptive bitrate.
+    fn on_frame(&mut self, frame: &Frame, received_micros: u64, rebuilt: usize) {
+        self.report_frame(frame, received_micros);
+        if rebuilt > 0 {
+            self.report(stats::Event::FecRepaired { shards: rebuilt as u32 });
+        }
+        if let Some(abr) = &mut self.abr {
+            let h = &frame.header;
+            // The host's stamps are a peer's numbers: any value, so no arithmetic that can overflow.
+            let transit = micros_between(h.capture_micros.saturating_add(u64::from(h.encode_micros)), received_micros);
+            let now = self.start.elapsed();
+            abr.on_frame(now, frame.payload.len() as u64, transit);
+            abr.on_held_back(now, h.held_back);
+        }
+    }
+
+    fn report_frame(&self, frame: &Frame, received_micros: u64) {
+        let h = &frame.header;
+        self.report(stats::Event::Received(stats::FrameReceived {
+            frame_number: h.frame_number,
+            bytes: frame.payload.len() as u64,
+            encode_micros: h.encode_micros,
+            capture_micros: h.capture_micros,
+            input_seq: h.input_seq,
+            held_back: h.held_back,
+            received_micros,
+        }));
+    }
+
+    /// A ping on the control stream (RTT) and a clock probe as a datagram (a lost one is just
+    /// skipped).
+    async fn ping(&mut self, id: u32) -> Result<(), NetError> {
+        let probe = ClockProbe { id, t1: clock::now_micros() };
+        self.conn.send_datagram(probe.encode().into()).ok();
+        net::write_control(&mut self.send, &Control::Ping { id, client_micros: clock::now_micros() }).await
+    }
+
+    /// A datagram from the host: audio, stamped with its arrival, for the audio thread; a
+    /// clock-probe reply; or an input acknowledgement.
+    fn on_datagram(&mut self, bytes: &[u8], inputs: &mut InputSender, acked: &mut u64, parity: &net::ParityTable) {
+        let arrival = clock::now_micros();
+        if Parity::is_parity(bytes) {
+            match Parity::decode(bytes) {
+                Ok(p) => parity.insert(p),
+                Err(err) => tracing::debug!("ignoring a parity datagram: {err}"),
+            }
+            return;
+        }
+        if ClockReply::is_reply(bytes) {
+            if let Ok(reply) = ClockReply::decode(bytes) {
+                self.sync.add(reply.probe(arrival));
+                if let Some(e) = self.sync.estimate(arrival) {
+                    let (offset_micros, error_micros) = (e.offset_micros.round() as i64, e.error_micros.round() as u64);
+                    self.report(stats::Event::ClockSync { offset_micros, error_micros });
+                }
+            }
+            return;
+        }
+        if !AudioPacket::is_audio(bytes) {
+            self.on_ack(bytes, inputs, acked);
+            return;
+        }
+        let Some(audio) = &self.audio else { return };
+        match AudioPacket::decode(bytes) {
+            Ok(packet) => audio.packet(packet, arrival),
+            Err(err) => tracing::debug!("ignoring an audio datagram: {err}"),
+        }
+    }
+
+    fn on_ack(&self, bytes: &[u8], inputs: &mut InputSender, acked: &mut u64) {
+        match InputAck::decode(bytes) {
+            Ok(ack) => {
+                inputs.on_ack(ack.seq);
+                if ack.seq > *acked {
+                    *acked = ack.seq;
+                    // Host stamp minus client stamp, signed: the clocks may differ.
+                    let latency = (ack.client_micros != 0).then(|| micros_between(ack.client_micros, ack.host_micros));
+                    self.report(stats::Event::InputAcked {
+                        accepted: ack.accepted,
+                        seq: ack.seq,
+                        host_micros: ack.host_micros,
+                        to_host_micros: latency,
+                    });
+                }
+            }
+            Err(err) => tracing::debug!("ignoring a datagram: {err}"),
+        }
+    }
+
+    /// Carries out what the sequencer decided.
+    async fn handle(
+        &mut self,
+        sequencer: &mut Sequencer,
+        out: &mut Vec<sequence::Event>,
+        start: Instant,
+    ) -> Result<(), NetError> {
+        while !out.is_empty() {
+            for event in std::mem::take(out) {
+                match event {
+                    sequence::Event::Deliver(frame) => {
+                        let number = frame.header.frame_number;
+                        let unit = AccessUnit { header: frame.header, data: frame.payload, queued_at: Instant::now() };
+                        match self.decode.try_send(unit) {
+                            Ok(()) => {}
+                            Err(TrySendError::Full(_)) => {
+                                self.report(stats::Event::Dropped { reason: DropReason::Queue, count: 1 });
+                                sequencer.on_downstream_loss(number, DownstreamLoss::Skipped, start.elapsed(), out);
+                            }
+                            Err(TrySendError::Disconnected(_)) => {
+                                return Err(NetError::Connection(quinn::ConnectionError::LocallyClosed));
+                            }
+                        }
+                    }
+                    sequence::Event::Dropped { reason, count } => {
+                        tracing::debug!(?reason, count, "frames dropped");
+                        if let (DropReason::Network, Some(abr)) = (reason, &mut self.abr) {
+                            for _ in 0..count.min(64) {
+                                abr.on_loss(start.elapsed());
+                            }
+                        }
+                        self.report(stats::Event::Dropped { reason, count });
+                    }
+                    sequence::Event::RequestIdr { last_good_frame } => {
+                        tracing::debug!(last_good_frame, "asking for an IDR");
+                        self.report(stats::Event::IdrRequested);
+                        net::write_control(&mut self.send, &Control::RequestIdr { last_good_frame }).await?;
+                    }
+                    sequence::Event::RequestRecovery { last_good_frame } => {
+                        let id = self.idr_pic_id.load(std::sync::atomic::Ordering::Acquire);
+                        let msg = if let Ok(idr_pic_id) = u16::try_from(id) {
+                            tracing::debug!(last_good_frame, idr_pic_id, "asking for a recovery frame");
+                            self.report(stats::Event::LtrRequested);
+                            Control::RecoverLtr { idr_pic_id, last_good_frame }
+                        } else {
+                            // Nothing decoded yet: only an IDR helps.
+                            self.report(stats::Event::IdrRequested);
+                            Control::RequestIdr { last_good_frame }
+                        };
+                        net::write_control(&mut self.send, &msg).await?;
+                    }
+                    sequence::Event::Repaired { how, after } => {
+                        self.report(stats::Event::Repaired { how, after_micros: after.as_micros() as u64 });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `to - from` in microseconds, signed (two clocks may differ either way), saturated: either
+/// stamp may come from the network with any value.
+fn micros_between(from: u64, to: u64) -> i64 {
+    (i128::from(to) - i128::from(from)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// Plays an input script into the session's input, timed from the start of streaming.
+async fn play_script(script: Script, input: Arc<InputHandle>, mut stop: watch::Receiver<bool>) {
+    let start = Instant::now();
+    let mut player = Player::new(script);
+    while let Some(next) = player.next_at() {
+        tokio::select! {
+            () = tokio::time::sleep_until((start + next).into()) => {}
+            _ = stop.changed() => return,
+        }
+        while let Some(change) = player.next_due(start.elapsed()) {
+            input.modify(|state| change.apply(state));
+        }
+    }
+}
+
+/// Reads every frame stream; hands each whole frame on with the moment it was whole (its last
+/// byte arrived, or parity rebuilt it) and the data shards parity rebuilt.
+async fn accept_frames(conn: Connection, frames: mpsc::Sender<(Frame, u64, usize)>, parity: Arc<net::ParityTable>) {
+    while let Ok(stream) = conn.accept_uni().await {
+        let (frames, parity) = (frames.clone(), parity.clone());
+        tokio::spawn(async move {
+            match net::receive_frame(stream, &parity).await {
+                Ok(got) => {
+                    frames.send((got.frame, clock::now_micros(), got.rebuilt_shards)).await.ok();
+                }
+                Err(err) => tracing::debug!("dropping a frame stream: {err}"),
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_from_the_network_never_overflow() {
+        assert_eq!(micros_between(1_000, 1_500), 500);
+        assert_eq!(micros_between(1_500, 1_000), -500, "clocks may differ either way");
+        assert_eq!(micros_between(0, u64::MAX), i64::MAX);
+        assert_eq!(micros_between(u64::MAX, 0), i64::MIN);
+    }
+
+    #[test]
+    fn a_muted_input_lets_go_and_takes_nothing() {
+        let (state, watch) = watch::channel(InputState::default());
+        let (presses, mut sent) = mpsc::channel(PRESS_QUEUE);
+        let input = InputHandle { state, presses, event_micros: Arc::default(), muted: false.into() };
+        assert!(input.modify(|s| s.keys[0] = 1 << 4), "a key goes down");
+        input.set_muted(true);
+        assert_eq!(*watch.borrow(), InputState::default(), "muting lets go of the key");
+        assert!(!input.modify_at(Some(5), |s| s.pads[0].buttons = 1), "a pad is ignored while muted");
+        assert_eq!(*watch.borrow(), InputState::default());
+        input.set_muted(false);
+        assert!(input.modify(|s| s.keys[0] = 1 << 5), "unmuted, input flows again");
+        let mut downs_and_ups = Vec::new();
+        while let Ok(p) = sent.try_recv() {
+            downs_and_ups.push((p.code, p.down));
+        }
+        assert_eq!(downs_and_ups, [(4, true), (4, false), (5, true)], "the release reached the host too");
+    }
+}

@@ -1,0 +1,1049 @@
+//! The winit shell: the client's window, its event loop, and the stats owner when windowed.
+//!
+//! Owns the winit thread (the main thread). It opens the window at once and connects in the
+//! background, showing the state screen until the first picture. The decode thread wakes it
+//! through an `EventLoopProxy` after every picture; it then takes the latest picture from the
+//! slot (replaced ones count as pacing drops), uploads it, draws it letterboxed with the egui
+//! layer on top, and presents. It never blocks on the network or the decoder: session events
+//! are drained with `try_recv`, the connection and its shutdown run on the tokio runtime and
+//! report back through the proxy. The only wait is the display's (present mode).
+
+pub mod keys;
+
+use crate::client::decode::Notify;
+use crate::client::headless::Outcome;
+use crate::client::present::{Compositor, Gpu, GpuError};
+use crate::client::{self, ClientConfig, ClientError, End, Session};
+use crate::clock;
+use crate::core::input::hotkeys::{Action, Chord, Hotkeys, Key, Press};
+use crate::core::input::{InputState, mouse_button};
+use crate::core::sim::lab::Lab;
+use crate::core::stats::{self, Presented, Stats, Summary};
+use crate::core::view::color::ColorSpace;
+use crate::core::view::kiosk::{self, Kiosk, KioskView, PinKey};
+use crate::core::view::layout::{self, PresentMode, Vsync};
+use crate::core::view::overlay::{FrameTimes, OverlayModel, StreamInfo};
+use crate::core::view::screen::{Screen, View};
+use anyhow::{Context as _, anyhow};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
+use winit::application::ApplicationHandler;
+use winit::dpi::LogicalSize;
+use winit::event::{DeviceEvent, DeviceId, ElementState, MouseButton, MouseScrollDelta, WindowEvent};
+use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
+use winit::keyboard::{ModifiersState, PhysicalKey};
+use winit::window::{CursorGrabMode, Fullscreen, Window, WindowId};
+
+/// Session events applied per wake-up at most, so a flood cannot starve drawing.
+const EVENTS_PER_TICK: usize = 4096;
+/// How often the overlay's figures roll over.
+const OVERLAY_INTERVAL: Duration = Duration::from_secs(1);
+/// The slowest the window ticks when nothing wakes it (state-screen clock, exit checks).
+const TICK: Duration = Duration::from_millis(100);
+/// How long a stopping session may take before the window closes anyway.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// How the window behaves.
+#[derive(Debug, Clone, Default)]
+pub struct WindowOptions {
+    pub vsync: Vsync,
+    /// Show the performance overlay from the start.
+    pub overlay: bool,
+    pub fullscreen: bool,
+    /// Close after this long (for tests and measurements).
+    pub duration: Option<Duration>,
+    /// Convert with this colour space instead of the one the host announces.
+    pub color: Option<ColorSpace>,
+    /// Lock the pointer to the window while playing (games that turn with the mouse).
+    pub relative_mouse: bool,
+    pub hotkeys: Hotkeys,
+    /// Sees every session event (the latency lab); its recent inputs fill the overlay's
+    /// latency lines.
+    pub observer: Option<Observer>,
+    /// Run as a kiosk (`kumo kiosk`): full screen, no cursor, no quit keys, sessions that
+    /// start again by themselves.
+    pub kiosk: Option<KioskOptions>,
+}
+
+/// Kiosk mode's settings.
+#[derive(Debug, Clone)]
+pub struct KioskOptions {
+    pub policy: kiosk::Policy,
+    /// The only key combination that closes the kiosk.
+    pub admin_exit: Chord,
+}
+
+/// The latency lab's view of a windowed session: every event the window applies also goes
+/// to its lab and stats (locked briefly on the winit thread; nobody else holds them while
+/// the window runs).
+#[derive(Clone)]
+pub struct Observer {
+    lab: Arc<Mutex<Lab>>,
+    stats: Arc<Mutex<Stats>>,
+}
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
+}
+
+impl Observer {
+    pub fn new(lab: Arc<Mutex<Lab>>, stats: Arc<Mutex<Stats>>) -> Self {
+        Self { lab, stats }
+    }
+
+    fn on_event(&self, event: &stats::Event) {
+        self.lab.lock().unwrap_or_else(std::sync::PoisonError::into_inner).on_event(event);
+        self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).apply(event.clone());
+    }
+
+    /// The newest inputs' stage times, for the overlay.
+    fn recent(&self, n: usize) -> Vec<crate::core::sim::lab::InputRow> {
+        self.lab.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recent(n, 0.0, false)
+    }
+}
+
+/// What wakes the event loop from other threads.
+enum Wake {
+    /// The decode thread put a picture in the slot.
+    Frame,
+    Connected(Box<Result<Session, ClientError>>),
+    /// The session finished (after a stop, or on its own).
+    Finished(Box<Result<End, ClientError>>),
+}
+
+/// Opens the window, streams until it is closed (or `duration`, or `interrupted`), and
+/// returns the session's outcome. Fails when no window or GPU can be had.
+pub fn run(
+    rt: &Runtime,
+    config: ClientConfig,
+    options: WindowOptions,
+    interrupted: &Arc<AtomicBool>,
+) -> anyhow::Result<Outcome> {
+    let event_loop = EventLoop::<Wake>::with_user_event().build().map_err(|e| {
+        anyhow!(
+            "kumo could not open a window ({e}). It needs a desktop session (DISPLAY or WAYLAND_DISPLAY set); on a machine without a display, run with --headless"
+        )
+    })?;
+    let mut app = App::new(rt, config, options, event_loop.create_proxy(), interrupted.clone());
+    event_loop.run_app(&mut app).context("the window's event loop failed")?;
+    if let Some(err) = app.fatal.take() {
+        return Err(err);
+    }
+    let elapsed = app.streamed_before
+        + app.streaming_since.map_or(Duration::ZERO, |t| app.streaming_ended.unwrap_or_else(Instant::now) - t);
+    let end = match app.end.take() {
+        Some(end) => end,
+        None => Ok(End::Stopped),
+    };
+    Ok(Outcome { summary: app.stats.summary(elapsed), end })
+}
+
+/// The GPU side of the window.
+struct Graphics {
+    window: Arc<Window>,
+    gpu: Gpu,
+    surface: wgpu::Surface<'static>,
+    config: wgpu::SurfaceConfiguration,
+    /// The format drawn in: the surface's, without sRGB encoding (video is gamma-encoded).
+    view_format: wgpu::TextureFormat,
+    compositor: Compositor,
+    egui_state: egui_winit::State,
+    present_mode: PresentMode,
+}
+
+// Independent toggles of the window (overlay, fullscreen, capture, focus), not one state.
+#[allow(clippy::struct_excessive_bools)]
+struct App {
+    rt: tokio::runtime::Handle,
+    config: Option<ClientConfig>,
+    options: WindowOptions,
+    proxy: EventLoopProxy<Wake>,
+    interrupted: Arc<AtomicBool>,
+    opened: Instant,
+    gfx: Option<Graphics>,
+    egui_ctx: egui::Context,
+    session: Option<Session>,
+    end: Option<Result<End, ClientError>>,
+    fatal: Option<anyhow::Error>,
+    /// When `stop` was asked of the session.
+    stopping: Option<Instant>,
+    screen: Screen,
+    title: String,
+    stats: Stats,
+    interval: Stats,
+    interval_started: Instant,
+    last_interval: Option<Summary>,
+    stream_event: Option<stats::Event>,
+    frame_times: FrameTimes,
+    streaming_since: Option<Instant>,
+    color: ColorSpace,
+    overlay: bool,
+    modifiers: ModifiersState,
+    fullscreen: bool,
+    has_picture: bool,
+    last_redraw: Instant,
+    /// Keyboard and mouse go to the game (Ctrl+Alt+Shift+Z toggles).
+    captured: bool,
+    focused: bool,
+    combo_held: bool,
+    /// When the session ended (the summary's duration stops there).
+    streaming_ended: Option<Instant>,
+    /// How long a kiosk's earlier sessions streamed (the summary's rates cover them all).
+    streamed_before: Duration,
+    /// Fractions of wheel steps and mouse counts not sent yet.
+    scroll_rest: f64,
+    motion_rest: (f64, f64),
+    /// Kiosk mode: its rules, and the config every new session starts from.
+    kiosk: Option<Kiosk>,
+    session_template: Option<ClientConfig>,
+    /// The pads' state at the last look (kiosk idle detection).
+    last_pads: Option<[crate::core::input::PadState; crate::core::input::MAX_PADS]>,
+}
+
+impl App {
+    fn new(
+        rt: &Runtime,
+        config: ClientConfig,
+        options: WindowOptions,
+        proxy: EventLoopProxy<Wake>,
+        interrupted: Arc<AtomicBool>,
+    ) -> Self {
+        let egui_ctx = egui::Context::default();
+        egui_ctx.set_visuals(egui::Visuals::dark());
+        let host = config.host.to_string();
+        let (color, overlay) = (options.color.unwrap_or(ColorSpace::HOST_DEFAULT), options.overlay);
+        let fullscreen = options.fullscreen || options.kiosk.is_some();
+        let kiosk = options.kiosk.as_ref().map(|k| Kiosk::new(k.policy.clone(), host.clone()));
+        let session_template = kiosk.is_some().then(|| config.clone());
+        Self {
+            rt: rt.handle().clone(),
+            config: Some(config),
+            options,
+            proxy,
+            interrupted,
+            opened: Instant::now(),
+            gfx: None,
+            egui_ctx,
+            session: None,
+            end: None,
+            fatal: None,
+            stopping: None,
+            screen: Screen::new(host, Duration::ZERO),
+            title: String::new(),
+            stats: Stats::new(0),
+            interval: Stats::new(0),
+            interval_started: Instant::now(),
+            last_interval: None,
+            stream_event: None,
+            frame_times: FrameTimes::default(),
+            streaming_since: None,
+            color,
+            overlay,
+            modifiers: ModifiersState::empty(),
+            fullscreen,
+            has_picture: false,
+            last_redraw: Instant::now(),
+            captured: true,
+            focused: true,
+            combo_held: false,
+            streaming_ended: None,
+            streamed_before: Duration::ZERO,
+            scroll_rest: 0.0,
+            motion_rest: (0.0, 0.0),
+            kiosk,
+            session_template,
+            last_pads: None,
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.opened.elapsed()
+    }
+
+    fn open_window(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<()> {
+        let request =
+            self.config.as_ref().map_or((1280, 720), |c| (u32::from(c.request.width), u32::from(c.request.height)));
+        let monitor = event_loop.primary_monitor().or_else(|| event_loop.available_monitors().next()).map(|m| {
+            let size = m.size().to_logical::<u32>(m.scale_factor());
+            (size.width, size.height)
+        });
+        let (w, h) = layout::initial_window_size(request, monitor);
+        let mut attributes = Window::default_attributes()
+            .with_title(self.screen.title(self.now()))
+            .with_inner_size(LogicalSize::new(w, h))
+            .with_min_inner_size(LogicalSize::new(160, 90));
+        if self.fullscreen {
+            attributes = attributes.with_fullscreen(Some(Fullscreen::Borderless(None)));
+        }
+        if self.kiosk.is_some() {
+            // Cover the whole monitor even where no window manager honours fullscreen (a
+            // bare X server, some kiosk compositors): its size, at its origin, undecorated.
+            if let Some(m) = event_loop.primary_monitor().or_else(|| event_loop.available_monitors().next()) {
+                attributes = attributes.with_inner_size(m.size()).with_position(m.position());
+            }
+            attributes = attributes.with_decorations(false);
+        }
+        let window = Arc::new(event_loop.create_window(attributes).context("could not create the window")?);
+        let instance = Gpu::instance(None);
+        if pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN)).is_empty() {
+            return Err(GpuError::NoAdapter("no Vulkan driver is installed".into()).into());
+        }
+        let surface = instance.create_surface(window.clone()).map_err(|e| GpuError::Surface(e.to_string()))?;
+        let gpu = Gpu::open(instance, Some(&surface))?;
+        let caps = surface.get_capabilities(&gpu.adapter);
+        let format = caps
+            .formats
+            .iter()
+            .copied()
+            .find(|f| !f.is_srgb())
+            .or_else(|| caps.formats.first().copied())
+            .ok_or_else(|| GpuError::Surface("the surface offers no format".into()))?;
+        let view_format = format.remove_srgb_suffix();
+        let supported: Vec<PresentMode> = caps
+            .present_modes
+            .iter()
+            .filter_map(|m| match m {
+                wgpu::PresentMode::Fifo => Some(PresentMode::Fifo),
+                wgpu::PresentMode::Mailbox => Some(PresentMode::Mailbox),
+                wgpu::PresentMode::Immediate => Some(PresentMode::Immediate),
+                _ => None,
+            })
+            .collect();
+        let (present_mode, note) = layout::choose_present_mode(self.options.vsync, &supported);
+        if let Some(note) = note {
+            tracing::warn!("{note}");
+        }
+        let size = window.inner_size();
+        let config = wgpu::SurfaceConfiguration {
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            format,
+            color_space: wgpu::SurfaceColorSpace::default(),
+            width: size.width.max(1),
+            height: size.height.max(1),
+            present_mode: match present_mode {
+                PresentMode::Fifo => wgpu::PresentMode::Fifo,
+                PresentMode::Mailbox => wgpu::PresentMode::Mailbox,
+                PresentMode::Immediate => wgpu::PresentMode::Immediate,
+            },
+            desired_maximum_frame_latency: 1,
+            alpha_mode: caps.alpha_modes.first().copied().unwrap_or(wgpu::CompositeAlphaMode::Auto),
+            view_formats: if view_format == format { vec![] } else { vec![view_format] },
+        };
+        surface.configure(&gpu.device, &config);
+        tracing::info!(?format, ?present_mode, width = config.width, height = config.height, "window surface");
+        let mut compositor = Compositor::new(&gpu.device, view_format);
+        compositor.video.set_color(&gpu.queue, self.color);
+        let egui_state = egui_winit::State::new(
+            self.egui_ctx.clone(),
+            egui::ViewportId::ROOT,
+            &window,
+            Some(window.scale_factor() as f32),
+            None,
+            Some(gpu.device.limits().max_texture_dimension_2d as usize),
+        );
+        self.gfx = Some(Graphics { window, gpu, surface, config, view_format, compositor, egui_state, present_mode });
+        Ok(())
+    }
+
+    fn connect(&mut self) {
+        let Some(config) = self.config.take().or_else(|| self.session_template.clone()) else { return };
+        let wake = self.proxy.clone();
+        let notify: Notify = Arc::new(move || {
+            // Fails only once the event loop is gone.
+            wake.send_event(Wake::Frame).ok();
+        });
+        let proxy = self.proxy.clone();
+        self.rt.spawn(async move {
+            let result = client::connect_notifying(config, notify).await;
+            if let Err(winit::event_loop::EventLoopClosed(Wake::Connected(session))) =
+                proxy.send_event(Wake::Connected(Box::new(result)))
+            {
+                // The window closed while connecting: end the session politely.
+                if let Ok(session) = *session {
+                    session.stop();
+                    session.finish().await.ok();
+                }
+            }
+        });
+    }
+
+    fn on_connected(&mut self, result: Result<Session, ClientError>) {
+        let now = self.now();
+        match result {
+            Ok(session) => {
+                if let Some(kiosk) = &mut self.kiosk {
+                    kiosk.on_connected(now);
+                }
+                self.screen.on_connected(&session.welcome.host_name, now);
+                if self.options.color.is_none() {
+                    self.color = session.welcome.color;
+                }
+                if let Some(gfx) = &mut self.gfx {
+                    gfx.compositor.video.set_color(&gfx.gpu.queue, self.color);
+                }
+                self.streaming_since = Some(Instant::now());
+                self.interval_started = Instant::now();
+                self.session = Some(session);
+            }
+            Err(err) => {
+                tracing::error!("{err}");
+                if let Some(kiosk) = &mut self.kiosk {
+                    // A kiosk never gives up: it says why and tries again.
+                    kiosk.on_failed(&err.to_string(), now);
+                } else {
+                    self.screen.on_failed(&err.to_string(), now);
+                    self.end = Some(Err(err));
+                }
+            }
+        }
+        self.request_redraw();
+    }
+
+    /// Does what the kiosk's rules ask.
+    fn kiosk_command(&mut self, command: Option<kiosk::Command>) {
+        if self.interrupted.load(Ordering::Relaxed) && command != Some(kiosk::Command::Exit) {
+            // Closing: start nothing new.
+            return;
+        }
+        match command {
+            None => {}
+            Some(kiosk::Command::Connect) => {
+                tracing::info!("kiosk: starting a session");
+                let host = self.session_template.as_ref().map(|c| c.host.to_string()).unwrap_or_default();
+                self.screen = Screen::new(host, self.now());
+                self.has_picture = false;
+                self.stopping = None;
+                self.end = None;
+                self.last_pads = None;
+                // The last session's figures stay in the run's totals, not in this session's
+                // overlay or its streaming time.
+                if let (Some(since), Some(ended)) = (self.streaming_since, self.streaming_ended) {
+                    self.streamed_before += ended.saturating_duration_since(since);
+                }
+                self.streaming_ended = None;
+                self.frame_times = FrameTimes::default();
+                self.last_interval = None;
+                self.interval = Stats::new(0);
+                self.interval_started = Instant::now();
+                self.connect();
+            }
+            Some(kiosk::Command::EndSession(reason)) => {
+                tracing::warn!(?reason, "kiosk: ending the session");
+                self.finish_session();
+            }
+            Some(kiosk::Command::Exit) => {
+                tracing::info!("kiosk: the admin exit was used");
+                self.interrupted.store(true, Ordering::Relaxed);
+            }
+        }
+        self.request_redraw();
+    }
+
+    /// A player did something (kiosk idle tracking; the attract screen starts a session).
+    fn kiosk_activity(&mut self) {
+        let now = self.now();
+        let command = self.kiosk.as_mut().and_then(|k| k.on_input(now));
+        self.kiosk_command(command);
+    }
+
+    fn apply(&mut self, event: stats::Event) {
+        match &event {
+            stats::Event::Stream { .. } => self.stream_event = Some(event.clone()),
+            stats::Event::IdrRequested => self.screen.on_recovery_requested(self.now()),
+            stats::Event::Reconnecting { attempt, reason } => {
+                self.screen.on_reconnecting(*attempt, reason, self.now());
+                if let Some(kiosk) = &mut self.kiosk {
+                    kiosk.on_reconnecting();
+                }
+            }
+            stats::Event::Reconnected { .. } => {
+                let now = self.now();
+                if let Some(kiosk) = &mut self.kiosk {
+                    kiosk.on_reconnected(now);
+                }
+            }
+            _ => {}
+        }
+        if let Some(observer) = &self.options.observer {
+            observer.on_event(&event);
+        }
+        self.interval.apply(event.clone());
+        self.stats.apply(event);
+    }
+
+    /// Applies what the session reported since the last call.
+    fn drain_events(&mut self) {
+        let mut pending = Vec::new();
+        let mut closed = false;
+        if let Some(session) = &self.session {
+            for _ in 0..EVENTS_PER_TICK {
+                match session.events.try_recv() {
+                    Ok(event) => pending.push(event),
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        for event in pending {
+            self.apply(event);
+        }
+        if closed && self.stopping.is_none() {
+            // The session ended by itself (host gone or connection lost): collect how.
+            self.finish_session();
+        }
+        if self.interval_started.elapsed() >= OVERLAY_INTERVAL {
+            self.last_interval = Some(self.interval.summary(self.interval_started.elapsed()));
+            self.interval = Stats::new(0);
+            if let Some(stream) = self.stream_event.clone() {
+                self.interval.apply(stream);
+            }
+            self.interval_started = Instant::now();
+        }
+    }
+
+    /// Stops the session (if any) in the background; `Wake::Finished` reports its end.
+    fn finish_session(&mut self) {
+        self.stopping.get_or_insert_with(Instant::now);
+        if let Some(session) = self.session.take() {
+            session.stop();
+            let proxy = self.proxy.clone();
+            self.rt.spawn(async move {
+                let end = session.finish().await;
+                proxy.send_event(Wake::Finished(Box::new(end))).ok();
+            });
+        }
+    }
+
+    fn quit(&mut self, event_loop: &ActiveEventLoop) {
+        // A kiosk with no session (attract, retry, between sessions) has nothing to stop.
+        let idle_kiosk = self.kiosk.is_some() && self.session.is_none() && self.stopping.is_none();
+        if self.stopping.is_none() {
+            self.finish_session();
+        }
+        if self.session.is_none() && (self.end.is_some() || self.streaming_since.is_none() || idle_kiosk) {
+            event_loop.exit();
+        }
+    }
+
+    fn request_redraw(&self) {
+        if let Some(gfx) = &self.gfx {
+            gfx.window.request_redraw();
+        }
+    }
+
+    /// Changes the input state the session sends, when keyboard and mouse are captured.
+    fn input(&self, change: impl FnOnce(&mut InputState)) {
+        if let Some(session) = &self.session
+            && self.captured
+            && self.focused
+            && !self.kiosk.as_ref().is_some_and(Kiosk::prompt_open)
+        {
+            session.input.modify(change);
+        }
+    }
+
+    /// Lets go of every key and button on the host, so nothing stays stuck.
+    fn release_input(&self) {
+        if let Some(session) = &self.session {
+            session.input.modify(InputState::release_all);
+        }
+    }
+
+    fn on_key(&mut self, event: &winit::event::KeyEvent) {
+        let pressed = event.state == ElementState::Pressed;
+        let hotkey = match event.physical_key {
+            PhysicalKey::Code(code) => crate::client::window::keys::hotkey_key(code),
+            PhysicalKey::Unidentified(_) => Key::Other,
+        };
+        let m = self.modifiers;
+        let press = Press { ctrl: m.control_key(), alt: m.alt_key(), shift: m.shift_key(), key: hotkey };
+        if self.kiosk.is_some() && self.on_kiosk_key(event, press) {
+            return;
+        }
+        // Hotkeys act on presses; a release always reaches the game, so a key pressed for the
+        // game and released while the chord is held cannot stay down on the host.
+        let action = if pressed { self.options.hotkeys.action(press) } else { None };
+        if action.is_none() {
+            // Everything that is not a hotkey goes to the game, by physical position.
+            if let PhysicalKey::Code(code) = event.physical_key
+                && let Some(usage) = crate::client::window::keys::hid_usage(code)
+            {
+                self.input(|s| s.set_key(usage, pressed));
+            }
+            return;
+        }
+        if event.repeat {
+            return;
+        }
+        if self.kiosk.is_some() && action != Some(Action::ToggleOverlay) {
+            // A kiosk ignores the ordinary quit, fullscreen and capture keys.
+            tracing::info!(?action, "kiosk: ignoring a desktop hotkey");
+            return;
+        }
+        match action {
+            Some(Action::ToggleOverlay) => self.overlay = !self.overlay,
+            Some(Action::ToggleFullscreen) => {
+                self.fullscreen = !self.fullscreen;
+                if let Some(gfx) = &self.gfx {
+                    gfx.window.set_fullscreen(self.fullscreen.then_some(Fullscreen::Borderless(None)));
+                }
+            }
+            Some(Action::Quit) => self.interrupted.store(true, Ordering::Relaxed),
+            Some(Action::ToggleCapture) => {
+                if self.captured {
+                    self.release_input();
+                }
+                self.captured = !self.captured;
+                tracing::info!(captured = self.captured, "keyboard and mouse capture");
+                self.title.clear(); // refresh the cursor with the title
+            }
+            None => {}
+        }
+        self.request_redraw();
+    }
+
+    /// Kiosk keys: the admin combination and the PIN prompt take keys before the game; any
+    /// other key counts as activity. Returns whether the key was used up.
+    fn on_kiosk_key(&mut self, event: &winit::event::KeyEvent, press: Press) -> bool {
+        use winit::keyboard::KeyCode;
+        let now = self.now();
+        let pressed = event.state == ElementState::Pressed;
+        let admin = self.options.kiosk.as_ref().map(|k| k.admin_exit);
+        if pressed && !event.repeat && admin == Some(press) {
+            self.release_input();
+            let command = self.kiosk.as_mut().and_then(|k| k.on_admin_combo(now));
+            self.kiosk_command(command);
+            return true;
+        }
+        if self.kiosk.as_ref().is_some_and(Kiosk::prompt_open) {
+            if pressed {
+                let key = match event.physical_key {
+                    PhysicalKey::Code(KeyCode::Enter | KeyCode::NumpadEnter) => Some(PinKey::Enter),
+                    PhysicalKey::Code(KeyCode::Escape) => Some(PinKey::Escape),
+                    PhysicalKey::Code(KeyCode::Backspace) => Some(PinKey::Backspace),
+                    PhysicalKey::Code(code) => match crate::client::window::keys::hotkey_key(code) {
+                        Key::Digit(d) => Some(PinKey::Digit(d)),
+                        _ => numpad_digit(code).map(PinKey::Digit),
+                    },
+                    PhysicalKey::Unidentified(_) => None,
+                };
+                if let Some(key) = key {
+                    let command = self.kiosk.as_mut().and_then(|k| k.on_pin_key(key, now));
+                    self.kiosk_command(command);
+                }
+            }
+            self.request_redraw();
+            return true;
+        }
+        if pressed {
+            self.kiosk_activity();
+        }
+        false
+    }
+
+    /// The pointer's position over the video, 0..=65535 on each axis (clamped to its edges).
+    fn pointer_on_video(&self, x: f64, y: f64) -> Option<(u16, u16)> {
+        let gfx = self.gfx.as_ref()?;
+        let stream = gfx.compositor.video.picture_size()?;
+        let r = layout::fit(stream, (gfx.config.width, gfx.config.height));
+        if r.is_empty() {
+            return None;
+        }
+        let fx = ((x - f64::from(r.x)) / f64::from(r.width)).clamp(0.0, 1.0);
+        let fy = ((y - f64::from(r.y)) / f64::from(r.height)).clamp(0.0, 1.0);
+        Some(((fx * 65535.0).round() as u16, (fy * 65535.0).round() as u16))
+    }
+
+    fn resize(&mut self, width: u32, height: u32) {
+        if let Some(gfx) = &mut self.gfx
+            && width > 0
+            && height > 0
+        {
+            gfx.config.width = width;
+            gfx.config.height = height;
+            gfx.surface.configure(&gfx.gpu.device, &gfx.config);
+            gfx.window.request_redraw();
+        }
+    }
+
+    fn redraw(&mut self) {
+        self.last_redraw = Instant::now();
+        self.drain_events();
+        let started = Instant::now();
+        let now = self.now();
+        let Some(gfx) = &mut self.gfx else { return };
+        let frame = match gfx.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(frame) | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => frame,
+            wgpu::CurrentSurfaceTexture::Outdated => {
+                // Resized under us: configure again and draw on the next turn. The picture
+                // stays in the slot (or uploaded), so that draw shows it (no black frame).
+                let size = gfx.window.inner_size();
+                self.resize(size.width, size.height);
+                return;
+            }
+            wgpu::CurrentSurfaceTexture::Lost => {
+                // The surface itself is gone: make a new one for the same window.
+                match gfx.gpu.instance.create_surface(gfx.window.clone()) {
+                    Ok(surface) => {
+                        surface.configure(&gfx.gpu.device, &gfx.config);
+                        gfx.surface = surface;
+                        tracing::info!("the window's surface was lost and has been recreated");
+                    }
+                    Err(err) => tracing::warn!("the window's surface was lost and cannot be recreated: {err}"),
+                }
+                return;
+            }
+            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => {
+                // Minimised or hidden: try again on the next wake-up or tick, not in a loop.
+                return;
+            }
+            wgpu::CurrentSurfaceTexture::Validation => {
+                tracing::warn!("the surface reported a validation error; skipping a frame");
+                return;
+            }
+        };
+        // The newest picture, if one arrived; pictures it replaced unseen are pacing drops.
+        let (mut shown, mut replaced) = (None, 0);
+        if let Some(session) = &self.session {
+            let picture;
+            (picture, replaced) = session.slot.take();
+            if let Some(picture) = picture {
+                gfx.compositor.video.upload(&gfx.gpu.device, &gfx.gpu.queue, &picture);
+                self.has_picture = true;
+                shown = Some((picture.frame_number, picture.capture_micros, picture.decoded_micros));
+                // The GPU has its own copy now; the decoder may fill this buffer again.
+                session.slot.recycle(picture);
+            }
+        }
+        let view = frame
+            .texture
+            .create_view(&wgpu::TextureViewDescriptor { format: Some(gfx.view_format), ..Default::default() });
+        let size = (gfx.config.width, gfx.config.height);
+        let mut screen_view = self.screen.view(now);
+        let mut pin_view = None;
+        if let Some(kiosk) = &self.kiosk {
+            if let KioskView::Screen { headline, detail, elapsed_secs } = kiosk.view(now) {
+                screen_view = View::Status { headline, detail, elapsed_secs };
+            }
+            pin_view = kiosk.pin_view(now);
+        }
+        // The overlay model is built from the last full second.
+        let model = self.overlay.then(|| {
+            let summary = self.last_interval.clone().unwrap_or_else(|| self.interval.summary(Duration::from_secs(1)));
+            let info = StreamInfo { color: self.color.to_string(), present_mode: format!("{:?}", gfx.present_mode) };
+            let mut model = OverlayModel::new(&summary, &info, &self.frame_times);
+            if let Some(observer) = &self.options.observer {
+                model.recent_inputs = observer.recent(5).iter().map(|r| (r.seq, r.stages_ms, r.total_ms)).collect();
+            }
+            model
+        });
+        let raw_input = gfx.egui_state.take_egui_input(&gfx.window);
+        let mut output = self.egui_ctx.run_ui(raw_input, |ui| {
+            crate::client::overlay::status_ui(ui, &screen_view);
+            if let Some(model) = &model {
+                crate::client::overlay::overlay_ui(ui, model);
+            }
+            if let Some(pin) = &pin_view {
+                crate::client::overlay::pin_ui(ui, pin);
+            }
+        });
+        gfx.egui_state.handle_platform_output(&gfx.window, std::mem::take(&mut output.platform_output));
+        let show_video = self.has_picture && !matches!(screen_view, View::Status { .. });
+        gfx.compositor.render(&gfx.gpu, &view, size, show_video, &self.egui_ctx, output);
+        gfx.window.pre_present_notify();
+        gfx.gpu.queue.present(frame);
+        if replaced > 0 {
+            self.apply(stats::Event::PacingDropped { count: replaced });
+        }
+        if let Some((frame_number, capture_micros, decoded_micros)) = shown {
+            let presented_micros = clock::now_micros();
+            if let Some(session) = &self.session {
+                session.av.on_presented(capture_micros, presented_micros);
+            }
+            self.apply(stats::Event::Presented(Presented {
+                frame_number,
+                capture_micros,
+                decoded_micros,
+                presented_micros,
+                render_micros: started.elapsed().as_micros() as u64,
+            }));
+            self.frame_times.on_present(now);
+            self.screen.on_picture(now);
+            if let Some(kiosk) = &mut self.kiosk {
+                kiosk.on_picture(now);
+            }
+        }
+    }
+
+    fn update_title_and_cursor(&mut self) {
+        let title = self.screen.title(self.now());
+        if let Some(gfx) = &self.gfx
+            && title != self.title
+        {
+            gfx.window.set_title(&title);
+            let playing = self.screen.is_streaming() && self.captured;
+            // A kiosk never shows the desktop's pointer.
+            gfx.window.set_cursor_visible(!playing && self.kiosk.is_none());
+            if self.options.relative_mouse {
+                // Relative mode: lock the pointer (or at least confine it) so turning never
+                // stops at the window's edge; release it with the capture.
+                let grab = if playing {
+                    gfx.window
+                        .set_cursor_grab(CursorGrabMode::Locked)
+                        .or_else(|_| gfx.window.set_cursor_grab(CursorGrabMode::Confined))
+                } else {
+                    gfx.window.set_cursor_grab(CursorGrabMode::None)
+                };
+                if let Err(err) = grab {
+                    tracing::debug!("pointer grab: {err}");
+                }
+            }
+        }
+        self.title = title;
+    }
+
+    /// The gamepad overlay combo (Back + Start + both bumpers on one pad), on its rising edge.
+    fn check_pad_combo(&mut self) {
+        let Some(pads) = self.session.as_ref().map(|s| s.input.current().pads) else { return };
+        let held = pads.iter().any(|p| self.options.hotkeys.pad_combo(p.buttons));
+        if self.kiosk.is_some() {
+            // Against the pads at the last activity, so that drift does not count.
+            match self.last_pads {
+                Some(last) if kiosk::pad_activity(&last, &pads) => {
+                    self.last_pads = Some(pads);
+                    self.kiosk_activity();
+                }
+                Some(_) => {}
+                None => self.last_pads = Some(pads),
+            }
+        }
+        if held && !self.combo_held {
+            self.overlay = !self.overlay;
+            self.request_redraw();
+        }
+        self.combo_held = held;
+    }
+}
+
+impl ApplicationHandler<Wake> for App {
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        if self.gfx.is_some() {
+            return;
+        }
+        if let Err(err) = self.open_window(event_loop) {
+            self.fatal = Some(err);
+            event_loop.exit();
+            return;
+        }
+        let now = self.now();
+        if let Some(kiosk) = &mut self.kiosk {
+            let command = kiosk.start(now);
+            self.config = None;
+            self.kiosk_command(Some(command));
+            return;
+        }
+        self.connect();
+    }
+
+    fn user_event(&mut self, event_loop: &ActiveEventLoop, event: Wake) {
+        match event {
+            Wake::Frame => self.request_redraw(),
+            Wake::Connected(result) => {
+                if self.stopping.is_some() {
+                    // Closing already: do not start streaming.
+                    if let Ok(session) = *result {
+                        self.session = Some(session);
+                        self.finish_session();
+                    }
+                    return;
+                }
+                self.on_connected(*result);
+            }
+            Wake::Finished(end) => {
+                self.stopping = None;
+                self.streaming_ended.get_or_insert_with(Instant::now);
+                if let Err(err) = &*end {
+                    tracing::error!("{err}");
+                }
+                let now = self.now();
+                if let Some(kiosk) = &mut self.kiosk
+                    && !self.interrupted.load(Ordering::Relaxed)
+                {
+                    // A kiosk's session is over, never the kiosk.
+                    let command = match &*end {
+                        Ok(End::HostEnded(message)) => kiosk.on_session_over(Some(message), now),
+                        Ok(End::Stopped) => kiosk.on_session_over(None, now),
+                        Err(err) => {
+                            kiosk.on_failed(&err.to_string(), now);
+                            None
+                        }
+                    };
+                    self.kiosk_command(command);
+                    return;
+                }
+                match &*end {
+                    Ok(End::HostEnded(message)) => self.screen.on_ended(message, now),
+                    Err(err) => self.screen.on_failed(&err.to_string(), now),
+                    Ok(End::Stopped) => {}
+                }
+                self.end = Some(*end);
+                if self.interrupted.load(Ordering::Relaxed) || self.options.duration.is_some() {
+                    event_loop.exit();
+                }
+                self.request_redraw();
+            }
+        }
+    }
+
+    fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
+        if let Some(gfx) = &mut self.gfx {
+            // egui follows resizes, scale changes and the pointer; its overlay takes no input.
+            gfx.egui_state.on_window_event(&gfx.window, &event).repaint.then(|| gfx.window.request_redraw());
+        }
+        match event {
+            WindowEvent::CloseRequested if self.kiosk.is_some() => {
+                tracing::info!("kiosk: ignoring a request to close the window (use the admin exit)");
+            }
+            WindowEvent::CloseRequested => {
+                self.interrupted.store(true, Ordering::Relaxed);
+                self.quit(event_loop);
+            }
+            WindowEvent::Resized(size) => self.resize(size.width, size.height),
+            WindowEvent::ModifiersChanged(m) => self.modifiers = m.state(),
+            WindowEvent::KeyboardInput { event, .. } => self.on_key(&event),
+            WindowEvent::MouseInput { state, button, .. } => {
+                let bit = match button {
+                    MouseButton::Left => mouse_button::LEFT,
+                    MouseButton::Right => mouse_button::RIGHT,
+                    MouseButton::Middle => mouse_button::MIDDLE,
+                    MouseButton::Back => mouse_button::BACK,
+                    MouseButton::Forward => mouse_button::FORWARD,
+                    MouseButton::Other(_) => 0,
+                };
+                let down = state == ElementState::Pressed;
+                if down {
+                    self.kiosk_activity();
+                }
+                self.input(|s| if down { s.mouse.buttons |= bit } else { s.mouse.buttons &= !bit });
+            }
+            WindowEvent::CursorMoved { position, .. } => {
+                // Motion keeps a session from idling out; it does not leave the attract
+                // screen (a pointer nudged by accident should not start a session).
+                if self.kiosk.as_ref().is_some_and(Kiosk::in_session) {
+                    self.kiosk_activity();
+                }
+                if let Some((x, y)) = self.pointer_on_video(position.x, position.y) {
+                    self.input(|s| {
+                        s.mouse.x = x;
+                        s.mouse.y = y;
+                    });
+                }
+            }
+            WindowEvent::MouseWheel { delta, .. } => {
+                // Touchpads report pixels: 40 make a wheel step; fractions carry over.
+                self.scroll_rest += match delta {
+                    MouseScrollDelta::LineDelta(_, y) => f64::from(y),
+                    MouseScrollDelta::PixelDelta(p) => p.y / 40.0,
+                };
+                let steps = self.scroll_rest.trunc();
+                self.scroll_rest -= steps;
+                if steps != 0.0 {
+                    self.input(|s| s.mouse.scroll_total = s.mouse.scroll_total.wrapping_add(steps as i32));
+                }
+            }
+            WindowEvent::Focused(focused) => {
+                if !focused {
+                    // Keys held when focus leaves would never see their release: let go now.
+                    self.release_input();
+                    self.modifiers = ModifiersState::empty();
+                }
+                self.focused = focused;
+            }
+            WindowEvent::RedrawRequested => self.redraw(),
+            _ => {}
+        }
+    }
+
+    fn device_event(&mut self, _event_loop: &ActiveEventLoop, _id: DeviceId, event: DeviceEvent) {
+        // Raw relative motion, for games that turn the camera with the mouse.
+        if let DeviceEvent::MouseMotion { delta: (dx, dy) } = event {
+            // Sub-count motion (high-resolution mice, scaled desktops) carries over.
+            let (rx, ry) = (self.motion_rest.0 + dx, self.motion_rest.1 + dy);
+            let (sx, sy) = (rx.trunc(), ry.trunc());
+            self.motion_rest = (rx - sx, ry - sy);
+            if sx != 0.0 || sy != 0.0 {
+                self.input(|s| {
+                    s.mouse.dx_total = s.mouse.dx_total.wrapping_add(sx as i32);
+                    s.mouse.dy_total = s.mouse.dy_total.wrapping_add(sy as i32);
+                });
+            }
+        }
+    }
+
+    fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
+        self.drain_events();
+        let time_up = self.options.duration.is_some_and(|d| {
+            // A timed run counts from the start of streaming (or of the window, if it never streams).
+            self.streaming_since.map_or(self.opened.elapsed(), |t| t.elapsed()) >= d
+        });
+        if time_up || self.interrupted.load(Ordering::Relaxed) {
+            self.interrupted.store(true, Ordering::Relaxed);
+            self.quit(event_loop);
+        }
+        if self.stopping.is_some_and(|t| t.elapsed() >= STOP_GRACE) {
+            let now = self.now();
+            if let Some(kiosk) = &mut self.kiosk
+                && !self.interrupted.load(Ordering::Relaxed)
+            {
+                // A kiosk leaves a stuck session behind and starts again.
+                tracing::warn!("kiosk: the session did not stop within {} s; leaving it", STOP_GRACE.as_secs());
+                self.stopping = None;
+                kiosk.on_failed("the last session did not stop", now);
+            } else {
+                tracing::warn!("the session did not stop within {} s; closing anyway", STOP_GRACE.as_secs());
+                event_loop.exit();
+            }
+        }
+        self.update_title_and_cursor();
+        self.check_pad_combo();
+        let now = self.now();
+        let command = self.kiosk.as_mut().and_then(|k| k.tick(now));
+        self.kiosk_command(command);
+        let prompt_open = self.kiosk.as_ref().is_some_and(Kiosk::prompt_open);
+        if let Some(session) = &self.session {
+            // Nothing reaches the game while the PIN prompt is open: gamepads included.
+            session.input.set_muted(prompt_open);
+        }
+        let kiosk_screen = self.kiosk.as_ref().is_some_and(|k| k.view(now) != KioskView::Session || prompt_open);
+        if (self.screen.animating(now) || self.overlay || kiosk_screen) && self.last_redraw.elapsed() >= TICK {
+            // A clock or the overlay's figures are on screen: keep them moving even without video.
+            self.request_redraw();
+        }
+        event_loop.set_control_flow(ControlFlow::WaitUntil(Instant::now() + TICK));
+    }
+}
+
+/// The digit of a numeric keypad key.
+fn numpad_digit(code: winit::keyboard::KeyCode) -> Option<u8> {
+    use winit::keyboard::KeyCode;
+    let digits = [
+        KeyCode::Numpad0,
+        KeyCode::Numpad1,
+        KeyCode::Numpad2,
+        KeyCode::Numpad3,
+        KeyCode::Numpad4,
+        KeyCode::Numpad5,
+        KeyCode::Numpad6,
+        KeyCode::Numpad7,
+        KeyCode::Numpad8,
+        KeyCode::Numpad9,
+    ];
+    digits.iter().position(|&c| c == code).map(|d| d as u8)
+}

@@ -1,0 +1,1046 @@
+//! Session statistics in the spirit of Moonlight's performance overlay.
+//!
+//! Owns every counter and latency distribution of one client session. The network shell and
+//! the decode thread report [`Event`]s; whoever shows the figures (the headless runner now,
+//! the window's overlay later) owns one [`Stats`] and applies them. Pure: times arrive in the
+//! events, and the host↔client clock offset is an explicit parameter so clock sync can plug
+//! in later without touching this module.
+
+pub mod histogram;
+
+use crate::core::stats::histogram::Histogram;
+use crate::core::video::sequence::DropReason;
+use serde::Serialize;
+use std::time::Duration;
+
+/// What the client learned about one decoded picture's marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MarkerCheck {
+    /// The marker read back equals the header's frame number.
+    #[default]
+    Match,
+    /// The marker was read but names another frame.
+    Mismatch,
+    /// No valid marker was found in the picture.
+    Unreadable,
+}
+
+/// One decoded picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Decoded {
+    pub frame_number: u64,
+    /// How long the host's encoder took for this picture, µs.
+    pub encode_micros: u32,
+    /// The host's running count of capture slots it skipped for falling behind its own
+    /// schedule, as of this picture (`FrameHeader::host_behind`).
+    pub host_behind: u32,
+    /// Host clock, µs: when the picture was captured.
+    pub capture_micros: u64,
+    /// Client clock, µs: when decoding finished.
+    pub decoded_micros: u64,
+    /// Time spent in the decode queue.
+    pub queue_micros: u64,
+    /// Time spent in the decoder.
+    pub decode_micros: u64,
+    pub marker: MarkerCheck,
+    /// The input marker read from the picture's pixels (low 32 bits of an input sequence).
+    pub pixel_input: Option<u32>,
+    /// The capture time the host burnt into the picture, read from its pixels (ms, low 32
+    /// bits of the host clock).
+    pub pixel_time_ms: Option<u32>,
+}
+
+/// A whole frame off the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameReceived {
+    pub frame_number: u64,
+    pub bytes: u64,
+    pub encode_micros: u32,
+    /// Host clock, µs: captured.
+    pub capture_micros: u64,
+    /// The newest input the host had applied at capture.
+    pub input_seq: u64,
+    /// Capture slots the host skipped before this frame for want of room on the path.
+    pub held_back: u32,
+    /// Client clock, µs: the last byte arrived.
+    pub received_micros: u64,
+}
+
+/// The audio thread's running counts (issue 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AudioCounters {
+    /// Audio datagrams that reached the jitter buffer.
+    pub received: u64,
+    /// Packets decoded and played.
+    pub played: u64,
+    /// Slots concealed with Opus loss concealment (lost or too late).
+    pub concealed: u64,
+    /// Lost packets repaired from the next datagram's redundant copy.
+    pub recovered: u64,
+    /// Times the device found nothing to play after playback had started.
+    pub underruns: u64,
+    /// Packets that arrived after their slot.
+    pub late: u64,
+    /// Slots of concealment inserted to deepen the jitter buffer after late packets.
+    pub stretched: u64,
+}
+
+/// Something that happened in the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The host agreed to stream this.
+    Stream {
+        width: u16,
+        height: u16,
+        fps: u16,
+        bitrate_kbps: u32,
+        host_name: String,
+    },
+    /// A whole frame came off the network.
+    Received(FrameReceived),
+    Dropped {
+        reason: DropReason,
+        count: u64,
+    },
+    Decoded(Decoded),
+    /// The decoder rejected an access unit.
+    DecodeError,
+    IdrRequested,
+    /// A recovery frame (from a long-term reference) was asked for.
+    LtrRequested,
+    /// A loss was repaired: the decoder had a picture again, this long after the loss was
+    /// detected.
+    Repaired {
+        how: crate::core::video::sequence::Repair,
+        after_micros: u64,
+    },
+    /// A frame stream was rebuilt from parity datagrams (`core::video::fec`) before QUIC's
+    /// retransmission arrived: `shards` data shards were missing.
+    FecRepaired {
+        shards: u32,
+    },
+    /// A control-stream round trip.
+    Rtt {
+        rtt_micros: u64,
+    },
+    /// The presenter queued a picture to the display.
+    Presented(Presented),
+    /// Decoded pictures replaced in the latest-frame slot before the presenter showed them
+    /// (display pacing, not the network).
+    PacingDropped {
+        count: u64,
+    },
+    /// An input datagram went out: its state was read at `read_micros` and sent at
+    /// `sent_micros` (client clock); re-sends repeat the same sequence.
+    InputSent {
+        seq: u64,
+        read_micros: u64,
+        sent_micros: u64,
+    },
+    /// The host acknowledged a newer input `seq`: how many it has accepted in all, when it
+    /// received it (host clock), and that minus the client's read stamp (µs, host clock minus
+    /// client clock, so it may be negative before the offset is applied; `None` for a bare
+    /// ack).
+    InputAcked {
+        accepted: u64,
+        seq: u64,
+        host_micros: u64,
+        to_host_micros: Option<i64>,
+    },
+    /// The clock-sync estimate: host clock minus client clock, and its error bound.
+    ClockSync {
+        offset_micros: i64,
+        error_micros: u64,
+    },
+    /// The host asked for a rumble.
+    Rumble,
+    /// The audio output in use, or why there is none.
+    AudioDevice {
+        description: String,
+    },
+    /// The audio thread's counts so far (replaces the previous report).
+    Audio(AudioCounters),
+    /// A packet went to the device: audio buffered (jitter buffer and device ring) at that
+    /// moment, the packet's capture→heard latency (client clock minus host clock, µs), and
+    /// its A/V offset: audio latency minus the newest picture's (positive: audio late).
+    AudioPlayed {
+        buffer_micros: u64,
+        latency_micros: i64,
+        av_offset_micros: Option<i64>,
+    },
+    /// The connection was lost (or the host went silent) and the client is reconnecting:
+    /// attempt 0 when the fault is noticed, then one per new connection tried; `reason` says
+    /// what went wrong last.
+    Reconnecting {
+        attempt: u32,
+        reason: String,
+    },
+    /// A new connection resumed the session, `outage_micros` after the fault was noticed.
+    Reconnected {
+        outage_micros: u64,
+    },
+    /// Adaptive bitrate asked the host for a new target: lower because the path was
+    /// `congested`, or higher because it stayed clear.
+    BitrateChanged {
+        kbps: u32,
+        congested: bool,
+    },
+}
+
+/// Signed samples (A/V offsets) kept exactly, the newest `MAX_SIGNED` of them.
+#[derive(Debug, Clone, Default)]
+struct Signed {
+    samples: Vec<i32>,
+    next: usize,
+}
+
+const MAX_SIGNED: usize = 1 << 16;
+
+impl Signed {
+    fn record(&mut self, v: i64) {
+        let v = v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        if self.samples.len() < MAX_SIGNED {
+            self.samples.push(v);
+        } else {
+            self.samples[self.next] = v;
+            self.next = (self.next + 1) % MAX_SIGNED;
+        }
+    }
+
+    fn percentiles(&self) -> SignedPercentiles {
+        let mut sorted = self.samples.clone();
+        sorted.sort_unstable();
+        let at = |q: f64| {
+            if sorted.is_empty() {
+                return 0.0;
+            }
+            let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+            round3(f64::from(sorted[i]) / 1000.0)
+        };
+        SignedPercentiles { p50: at(0.5), p99: at(0.99), min: at(0.0), max: at(1.0) }
+    }
+}
+
+/// Percentiles of a signed distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct SignedPercentiles {
+    pub p50: f64,
+    pub p99: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// One picture handed to the display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presented {
+    pub frame_number: u64,
+    /// Host clock, µs: when the picture was captured.
+    pub capture_micros: u64,
+    /// Client clock, µs: when decoding finished.
+    pub decoded_micros: u64,
+    /// Client clock, µs: when the presenter queued it to the surface.
+    pub presented_micros: u64,
+    /// Upload, draw (video and overlay) and submit, µs.
+    pub render_micros: u64,
+}
+
+/// Accumulated statistics of one session.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// Host clock minus client clock, µs (0 when both share a clock, as on loopback).
+    offset_micros: i64,
+    width: u16,
+    height: u16,
+    fps: u16,
+    bitrate_kbps_requested: u32,
+    host_name: String,
+    frames_received: u64,
+    bytes_received: u64,
+    frames_decoded: u64,
+    dropped_network: u64,
+    held_back: u64,
+    dropped_undecodable: u64,
+    dropped_queue: u64,
+    frames_late: u64,
+    decode_errors: u64,
+    marker_mismatches: u64,
+    marker_unreadable: u64,
+    idr_requests: u64,
+    ltr_requests: u64,
+    /// Repairs by `Repair` (LTR, IDR).
+    repaired: [u64; 2],
+    fec_frames: u64,
+    fec_shards: u64,
+    repair: Histogram,
+    reconnects: u64,
+    longest_outage_micros: u64,
+    bitrate_target_kbps: Option<u32>,
+    bitrate_lowest_kbps: Option<u32>,
+    bitrate_decreases: u64,
+    bitrate_increases: u64,
+    /// Decoded pictures whose capture→decoded latency came out negative (clock trouble).
+    clock_anomalies: u64,
+    decode: Histogram,
+    queue: Histogram,
+    encode: Histogram,
+    capture_to_decoded: Histogram,
+    rtt: Histogram,
+    /// Running sums for the RTT's standard deviation.
+    rtt_sum: f64,
+    rtt_sum_sq: f64,
+    frames_presented: u64,
+    dropped_pacing: u64,
+    render: Histogram,
+    capture_to_present: Histogram,
+    decoded_to_present: Histogram,
+    inputs_sent: u64,
+    inputs_received_by_host: u64,
+    input_to_host: Histogram,
+    rumbles: u64,
+    audio_device: String,
+    audio: AudioCounters,
+    audio_buffer: Histogram,
+    audio_latency: Histogram,
+    av_offset: Signed,
+    /// The newest clock-sync estimate (offset, error), µs.
+    clock: Option<(i64, u64)>,
+    /// The last picture decoded and presented (client µs), and the longest gap between two
+    /// of each: a freeze the player saw.
+    last_decoded: Option<u64>,
+    longest_decode_gap: u64,
+    /// The last decoded picture's `host_behind` and encode time, and the longest gap between
+    /// decoded pictures less the host's share of it.
+    last_host: (u32, u32),
+    longest_gap_excl_host: u64,
+    last_presented: Option<u64>,
+    longest_present_gap: u64,
+}
+
+/// Three percentiles of a distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram) -> Self {
+        let ms = |q| h.quantile_micros(q).map_or(0.0, |us| round3(us / 1000.0));
+        Self { p50: ms(0.50), p95: ms(0.95), p99: ms(0.99) }
+    }
+}
+
+/// Smallest, largest and mean of a distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct MinMaxAvg {
+    pub min: f64,
+    pub max: f64,
+    pub avg: f64,
+}
+
+impl MinMaxAvg {
+    fn of(h: &Histogram) -> Self {
+        let ms = |us: Option<f64>| us.map_or(0.0, |us| round3(us / 1000.0));
+        Self {
+            min: ms(h.min_micros().map(|v| v as f64)),
+            max: ms(h.max_micros().map(|v| v as f64)),
+            avg: ms(h.mean_micros()),
+        }
+    }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// p50, p95 and p99 of `p` for the text summary.
+fn percentiles_text(p: &Percentiles) -> String {
+    format!("p50 {:7.2}  p95 {:7.2}  p99 {:7.2} ms", p.p50, p.p95, p.p99)
+}
+
+/// The end-of-session figures, also written as JSON by `--stats-json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub host: String,
+    pub duration_secs: f64,
+    pub width: u16,
+    pub height: u16,
+    pub fps: u16,
+    pub frames_received: u64,
+    pub frames_decoded: u64,
+    /// Frames the host sent that were never decoded: network + undecodable + queue.
+    pub frames_dropped: u64,
+    pub frames_dropped_network: u64,
+    pub frames_dropped_undecodable: u64,
+    pub frames_dropped_queue: u64,
+    pub frames_late: u64,
+    pub decode_errors: u64,
+    /// Decoded pictures whose marker did not prove they were the frame the header named
+    /// (wrong number or unreadable).
+    pub marker_mismatches: u64,
+    pub marker_unreadable: u64,
+    pub idr_requests: u64,
+    /// Recovery frames asked for (losses answered from a long-term reference, not an IDR).
+    pub ltr_requests: u64,
+    /// Frames that never arrived (the network's losses; `frames_dropped_network`).
+    pub frames_lost: u64,
+    /// Capture slots the host skipped because the path had no room (its send window was
+    /// full): the frame rate the path could not carry. Not losses: nothing needs repair.
+    pub frames_held_back: u64,
+    /// Losses repaired by a recovery frame, and by an IDR.
+    pub frames_repaired_ltr: u64,
+    pub frames_repaired_idr: u64,
+    /// Frames rebuilt from parity (forward error correction) before QUIC's retransmission
+    /// of their lost packets arrived, and the data shards rebuilt in them: losses that never
+    /// became a late frame.
+    pub frames_repaired_fec: u64,
+    pub fec_shards_rebuilt: u64,
+    /// A loss detected (declared lost, or the decoder failed) → the decoder has a picture
+    /// again, and the longest such repair.
+    pub repair_ms: Percentiles,
+    pub longest_repair_ms: f64,
+    pub clock_anomalies: u64,
+    pub received_fps: f64,
+    pub decoded_fps: f64,
+    pub bitrate_kbps: f64,
+    pub requested_bitrate_kbps: u32,
+    pub decode_ms: Percentiles,
+    pub queue_ms: Percentiles,
+    pub host_encode_ms: Percentiles,
+    pub capture_to_decoded_ms: Percentiles,
+    pub rtt_ms: Percentiles,
+    /// Standard deviation of the control-stream RTT.
+    pub rtt_stddev_ms: f64,
+    /// Host processing (encode) time per frame, as Moonlight shows it.
+    pub host_processing_ms: MinMaxAvg,
+    /// Pictures the window queued to the display (0 headless).
+    pub frames_presented: u64,
+    /// Decoded pictures a newer one replaced before the display took them.
+    pub frames_dropped_pacing: u64,
+    pub presented_fps: f64,
+    /// Upload + draw + submit per presented picture.
+    pub render_ms: Percentiles,
+    /// Decoded → queued to the display (waiting for the display plus render).
+    pub decoded_to_present_ms: Percentiles,
+    pub capture_to_present_ms: Percentiles,
+    /// Input datagrams sent (re-sends included).
+    pub inputs_sent: u64,
+    /// Input datagrams the host accepted (newer than what it had).
+    pub inputs_received_by_host: u64,
+    /// Reading an input on the client → its arrival at the host.
+    pub input_to_host_ms: Percentiles,
+    /// Rumble requests from the host.
+    pub rumbles_received: u64,
+    /// The audio output ("stereo on …"), or why the session is silent; empty without audio.
+    pub audio_device: String,
+    pub audio_packets_received: u64,
+    pub audio_packets_played: u64,
+    pub audio_packets_concealed: u64,
+    pub audio_packets_recovered: u64,
+    pub audio_packets_late: u64,
+    pub audio_slots_stretched: u64,
+    pub audio_underruns: u64,
+    /// Audio buffered on the client (jitter buffer and device ring) as each packet played.
+    pub audio_buffer_ms: Percentiles,
+    /// Capture on the host → heard (as the device reports its own latency).
+    pub audio_latency_ms: Percentiles,
+    /// Audio latency minus video latency (capture→present, or capture→decoded headless):
+    /// positive when sound comes after its picture.
+    pub av_offset_ms: SignedPercentiles,
+    /// Host clock minus client clock by clock sync (NTP-style probes), and the bound on its
+    /// error (half the best round trip); 0 and 0 before the first probe.
+    pub clock_offset_ms: f64,
+    pub clock_offset_error_ms: f64,
+    /// The longest time between two pictures shown (presented in a window, decoded
+    /// headless) after the first: the worst freeze.
+    pub longest_freeze_ms: f64,
+    /// The longest gap between two decoded pictures less the host's own share of it (slots it
+    /// skipped for falling behind its schedule, and a longer encode): the worst freeze the
+    /// path and this client caused. On a host that keeps its schedule it equals the longest
+    /// gap between decodes.
+    pub longest_freeze_excl_host_ms: f64,
+    /// Capture slots the host skipped for falling behind its own schedule (a slow encoder or
+    /// a busy machine): freezes that are the host's, not the path's.
+    pub host_behind_slots: u64,
+    /// Times the connection was lost and a new one resumed the session, and the longest
+    /// such outage (fault noticed → new handshake done).
+    pub reconnects: u64,
+    pub longest_outage_ms: f64,
+    /// Adaptive bitrate: the target at the end and the lowest it went (the requested bitrate
+    /// when it never changed), and how often it went down (congestion) and up (probing).
+    pub bitrate_target_kbps: u32,
+    pub bitrate_lowest_kbps: u32,
+    pub bitrate_decreases: u64,
+    pub bitrate_increases: u64,
+}
+
+impl Stats {
+    /// `offset_micros`: host clock minus client clock.
+    pub fn new(offset_micros: i64) -> Self {
+        Self {
+            offset_micros,
+            width: 0,
+            height: 0,
+            fps: 0,
+            bitrate_kbps_requested: 0,
+            host_name: String::new(),
+            frames_received: 0,
+            bytes_received: 0,
+            frames_decoded: 0,
+            dropped_network: 0,
+            held_back: 0,
+            dropped_undecodable: 0,
+            dropped_queue: 0,
+            frames_late: 0,
+            decode_errors: 0,
+            marker_mismatches: 0,
+            marker_unreadable: 0,
+            idr_requests: 0,
+            ltr_requests: 0,
+            repaired: [0; 2],
+            fec_frames: 0,
+            fec_shards: 0,
+            repair: Histogram::new(),
+            reconnects: 0,
+            longest_outage_micros: 0,
+            bitrate_target_kbps: None,
+            bitrate_lowest_kbps: None,
+            bitrate_decreases: 0,
+            bitrate_increases: 0,
+            clock_anomalies: 0,
+            decode: Histogram::new(),
+            queue: Histogram::new(),
+            encode: Histogram::new(),
+            capture_to_decoded: Histogram::new(),
+            rtt: Histogram::new(),
+            rtt_sum: 0.0,
+            rtt_sum_sq: 0.0,
+            frames_presented: 0,
+            dropped_pacing: 0,
+            render: Histogram::new(),
+            capture_to_present: Histogram::new(),
+            decoded_to_present: Histogram::new(),
+            inputs_sent: 0,
+            inputs_received_by_host: 0,
+            input_to_host: Histogram::new(),
+            rumbles: 0,
+            audio_device: String::new(),
+            audio: AudioCounters::default(),
+            audio_buffer: Histogram::new(),
+            audio_latency: Histogram::new(),
+            av_offset: Signed::default(),
+            clock: None,
+            last_decoded: None,
+            longest_decode_gap: 0,
+            last_host: (0, 0),
+            longest_gap_excl_host: 0,
+            last_presented: None,
+            longest_present_gap: 0,
+        }
+    }
+
+    fn on_bitrate(&mut self, kbps: u32, congested: bool) {
+        self.bitrate_target_kbps = Some(kbps);
+        self.bitrate_lowest_kbps = Some(self.bitrate_lowest_kbps.map_or(kbps, |l| l.min(kbps)));
+        if congested {
+            self.bitrate_decreases += 1;
+        } else {
+            self.bitrate_increases += 1;
+        }
+    }
+
+    /// The host's share of the gap between the last decoded picture and `d`, µs: the capture
+    /// slots it skipped between them for falling behind its schedule, and how much longer
+    /// `d` took to encode than the last picture did. (Slots it held back for want of room on
+    /// the path are the path's share, not the host's.) A host that does not report slots, or
+    /// a stream whose frame rate is unknown, has no share: all of the gap is counted.
+    fn host_share(&self, d: &Decoded) -> u64 {
+        let (behind, encode) = self.last_host;
+        let interval = if self.fps > 0 { 1_000_000 / u64::from(self.fps) } else { 0 };
+        let slots = u64::from(d.host_behind.saturating_sub(behind));
+        slots * interval + u64::from(d.encode_micros.saturating_sub(encode))
+    }
+
+    fn on_decoded(&mut self, d: &Decoded) {
+        self.frames_decoded += 1;
+        if let Some(last) = self.last_decoded {
+            let gap = d.decoded_micros.saturating_sub(last);
+            self.longest_decode_gap = self.longest_decode_gap.max(gap);
+            let rest = gap.saturating_sub(self.host_share(d));
+            self.longest_gap_excl_host = self.longest_gap_excl_host.max(rest);
+        }
+        self.last_decoded = Some(d.decoded_micros);
+        self.last_host = (d.host_behind, d.encode_micros);
+        self.decode.record(d.decode_micros);
+        self.queue.record(d.queue_micros);
+        match d.marker {
+            MarkerCheck::Match => {}
+            MarkerCheck::Mismatch => self.marker_mismatches += 1,
+            MarkerCheck::Unreadable => self.marker_unreadable += 1,
+        }
+        // Both stamps on the host's clock.
+        let decoded_host = d.decoded_micros as i128 + i128::from(self.offset_micros);
+        let latency = decoded_host - i128::from(d.capture_micros);
+        if latency >= 0 {
+            self.capture_to_decoded.record(latency as u64);
+        } else {
+            self.clock_anomalies += 1;
+        }
+    }
+
+    fn on_received(&mut self, frame: &FrameReceived) {
+        self.frames_received += 1;
+        self.held_back += u64::from(frame.held_back);
+        self.bytes_received += frame.bytes;
+        self.encode.record(u64::from(frame.encode_micros));
+    }
+
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::Stream { width, height, fps, bitrate_kbps, host_name } => {
+                self.width = width;
+                self.height = height;
+                self.fps = fps;
+                self.bitrate_kbps_requested = bitrate_kbps;
+                self.host_name = host_name;
+            }
+            Event::Received(frame) => self.on_received(&frame),
+            Event::Dropped { reason, count } => match reason {
+                DropReason::Network => self.dropped_network += count,
+                DropReason::Undecodable => self.dropped_undecodable += count,
+                DropReason::Queue => self.dropped_queue += count,
+                DropReason::Late => self.frames_late += count,
+            },
+            Event::Decoded(d) => self.on_decoded(&d),
+            Event::DecodeError => self.decode_errors += 1,
+            Event::IdrRequested => self.idr_requests += 1,
+            Event::LtrRequested => self.ltr_requests += 1,
+            Event::Repaired { how, after_micros } => {
+                self.repaired[how as usize] += 1;
+                self.repair.record(after_micros);
+            }
+            Event::FecRepaired { shards } => {
+                self.fec_frames += 1;
+                self.fec_shards += u64::from(shards);
+            }
+            Event::Reconnecting { .. } => {}
+            Event::BitrateChanged { kbps, congested } => self.on_bitrate(kbps, congested),
+            Event::Reconnected { outage_micros } => {
+                self.reconnects += 1;
+                self.longest_outage_micros = self.longest_outage_micros.max(outage_micros);
+            }
+            Event::Rtt { rtt_micros } => {
+                self.rtt.record(rtt_micros);
+                let ms = rtt_micros as f64 / 1000.0;
+                self.rtt_sum += ms;
+                self.rtt_sum_sq += ms * ms;
+            }
+            Event::Presented(p) => {
+                self.frames_presented += 1;
+                if let Some(last) = self.last_presented {
+                    self.longest_present_gap = self.longest_present_gap.max(p.presented_micros.saturating_sub(last));
+                }
+                self.last_presented = Some(p.presented_micros);
+                self.render.record(p.render_micros);
+                self.decoded_to_present.record(p.presented_micros.saturating_sub(p.decoded_micros));
+                let presented_host = p.presented_micros as i128 + i128::from(self.offset_micros);
+                let latency = presented_host - i128::from(p.capture_micros);
+                if latency >= 0 {
+                    self.capture_to_present.record(latency as u64);
+                }
+            }
+            Event::PacingDropped { count } => self.dropped_pacing += count,
+            Event::InputSent { .. } => self.inputs_sent += 1,
+            Event::Rumble => self.rumbles += 1,
+            Event::AudioDevice { description } => self.audio_device = description,
+            Event::Audio(counters) => self.audio = counters,
+            Event::AudioPlayed { buffer_micros, latency_micros, av_offset_micros } => {
+                self.audio_buffer.record(buffer_micros);
+                let latency = i128::from(latency_micros) + i128::from(self.offset_micros);
+                if latency >= 0 {
+                    self.audio_latency.record(latency as u64);
+                }
+                if let Some(offset) = av_offset_micros {
+                    self.av_offset.record(offset);
+                }
+            }
+            Event::ClockSync { offset_micros, error_micros } => {
+                self.clock = Some((offset_micros, error_micros));
+            }
+            Event::InputAcked { accepted, to_host_micros, .. } => {
+                self.inputs_received_by_host = self.inputs_received_by_host.max(accepted);
+                if let Some(micros) = to_host_micros {
+                    // Client read time → host receive time, both on the host's clock.
+                    let latency = i128::from(micros) - i128::from(self.offset_micros);
+                    if latency >= 0 {
+                        self.input_to_host.record(latency as u64);
+                    } else {
+                        self.clock_anomalies += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn rtt_stddev_ms(&self) -> f64 {
+        let n = self.rtt.count() as f64;
+        if n < 2.0 {
+            return 0.0;
+        }
+        let mean = self.rtt_sum / n;
+        round3((self.rtt_sum_sq / n - mean * mean).max(0.0).sqrt())
+    }
+
+    pub fn frames_decoded(&self) -> u64 {
+        self.frames_decoded
+    }
+
+    /// The figures for a session that lasted `elapsed`.
+    pub fn summary(&self, elapsed: Duration) -> Summary {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        Summary {
+            host: self.host_name.clone(),
+            duration_secs: round3(elapsed.as_secs_f64()),
+            width: self.width,
+            height: self.height,
+            fps: self.fps,
+            frames_received: self.frames_received,
+            frames_decoded: self.frames_decoded,
+            frames_dropped: self.dropped_network + self.dropped_undecodable + self.dropped_queue,
+            frames_dropped_network: self.dropped_network,
+            frames_dropped_undecodable: self.dropped_undecodable,
+            frames_dropped_queue: self.dropped_queue,
+            frames_late: self.frames_late,
+            decode_errors: self.decode_errors,
+            marker_mismatches: self.marker_mismatches + self.marker_unreadable,
+            marker_unreadable: self.marker_unreadable,
+            idr_requests: self.idr_requests,
+            ltr_requests: self.ltr_requests,
+            frames_lost: self.dropped_network,
+            frames_held_back: self.held_back,
+            frames_repaired_ltr: self.repaired[crate::core::video::sequence::Repair::Ltr as usize],
+            frames_repaired_idr: self.repaired[crate::core::video::sequence::Repair::Idr as usize],
+            frames_repaired_fec: self.fec_frames,
+            fec_shards_rebuilt: self.fec_shards,
+            repair_ms: Percentiles::of(&self.repair),
+            longest_repair_ms: self.repair.max_micros().map_or(0.0, |us| round3(us as f64 / 1000.0)),
+            clock_anomalies: self.clock_anomalies,
+            received_fps: round3(self.frames_received as f64 / secs),
+            decoded_fps: round3(self.frames_decoded as f64 / secs),
+            bitrate_kbps: round3(self.bytes_received as f64 * 8.0 / 1000.0 / secs),
+            requested_bitrate_kbps: self.bitrate_kbps_requested,
+            decode_ms: Percentiles::of(&self.decode),
+            queue_ms: Percentiles::of(&self.queue),
+            host_encode_ms: Percentiles::of(&self.encode),
+            capture_to_decoded_ms: Percentiles::of(&self.capture_to_decoded),
+            rtt_ms: Percentiles::of(&self.rtt),
+            rtt_stddev_ms: self.rtt_stddev_ms(),
+            host_processing_ms: MinMaxAvg::of(&self.encode),
+            frames_presented: self.frames_presented,
+            frames_dropped_pacing: self.dropped_pacing,
+            presented_fps: round3(self.frames_presented as f64 / secs),
+            render_ms: Percentiles::of(&self.render),
+            decoded_to_present_ms: Percentiles::of(&self.decoded_to_present),
+            capture_to_present_ms: Percentiles::of(&self.capture_to_present),
+            inputs_sent: self.inputs_sent,
+            inputs_received_by_host: self.inputs_received_by_host,
+            input_to_host_ms: Percentiles::of(&self.input_to_host),
+            rumbles_received: self.rumbles,
+            audio_device: self.audio_device.clone(),
+            audio_packets_received: self.audio.received,
+            audio_packets_played: self.audio.played,
+            audio_packets_concealed: self.audio.concealed,
+            audio_packets_recovered: self.audio.recovered,
+            audio_packets_late: self.audio.late,
+            audio_slots_stretched: self.audio.stretched,
+            audio_underruns: self.audio.underruns,
+            audio_buffer_ms: Percentiles::of(&self.audio_buffer),
+            audio_latency_ms: Percentiles::of(&self.audio_latency),
+            av_offset_ms: self.av_offset.percentiles(),
+            clock_offset_ms: self.clock.map_or(0.0, |c| round3(c.0 as f64 / 1000.0)),
+            clock_offset_error_ms: self.clock.map_or(0.0, |c| round3(c.1 as f64 / 1000.0)),
+            longest_freeze_ms: round3(
+                if self.frames_presented > 0 { self.longest_present_gap } else { self.longest_decode_gap } as f64
+                    / 1000.0,
+            ),
+            longest_freeze_excl_host_ms: round3(self.longest_gap_excl_host as f64 / 1000.0),
+            host_behind_slots: u64::from(self.last_host.0),
+            reconnects: self.reconnects,
+            longest_outage_ms: round3(self.longest_outage_micros as f64 / 1000.0),
+            bitrate_target_kbps: self.bitrate_target_kbps.unwrap_or(self.bitrate_kbps_requested),
+            bitrate_lowest_kbps: self.bitrate_lowest_kbps.unwrap_or(self.bitrate_kbps_requested),
+            bitrate_decreases: self.bitrate_decreases,
+            bitrate_increases: self.bitrate_increases,
+        }
+    }
+}
+
+impl Summary {
+    /// The one-screen end-of-session report.
+    fn freeze_line(&self) -> String {
+        format!(
+            "longest freeze    {:.1} ms between two pictures shown; {:.1} ms less the host's share ({} slots it fell behind)",
+            self.longest_freeze_ms, self.longest_freeze_excl_host_ms, self.host_behind_slots
+        )
+    }
+    /// The losses line, when there was anything to say.
+    fn losses_line(&self) -> Option<String> {
+        let any = self.frames_lost
+            + self.frames_repaired_ltr
+            + self.frames_repaired_idr
+            + self.frames_held_back
+            + self.frames_repaired_fec;
+        (any > 0).then(|| {
+            format!(
+                "losses            {} frames completed from parity ({} shards); {} frames lost; repaired {} by recovery frame, {} by IDR, detected → picture {} (longest {:.1} ms); {} slots held back by the host",
+                self.frames_repaired_fec,
+                self.fec_shards_rebuilt,
+                self.frames_lost,
+                self.frames_repaired_ltr,
+                self.frames_repaired_idr,
+                percentiles_text(&self.repair_ms),
+                self.longest_repair_ms,
+                self.frames_held_back
+            )
+        })
+    }
+
+    pub fn to_text(&self) -> String {
+        let pct = |part: u64| {
+            let sent = self.frames_decoded + self.frames_dropped;
+            if sent == 0 { 0.0 } else { part as f64 * 100.0 / sent as f64 }
+        };
+        let line = percentiles_text;
+        let mut lines = Vec::new();
+        lines.push("── kumo session summary ─────────────────────────────────────".to_owned());
+        lines.push(format!("host              {}", if self.host.is_empty() { "?" } else { &self.host }));
+        lines.push(format!(
+            "stream            {}x{} @ {} fps, H.264, {:.1} s",
+            self.width, self.height, self.fps, self.duration_secs
+        ));
+        lines.push(format!(
+            "frames            {} received, {} decoded ({:.1} fps incoming, {:.1} fps decoded)",
+            self.frames_received, self.frames_decoded, self.received_fps, self.decoded_fps
+        ));
+        lines.push(format!(
+            "dropped           {} by network ({:.2} %), {} undecodable after loss ({:.2} %), {} by decode queue ({:.2} %)",
+            self.frames_dropped_network,
+            pct(self.frames_dropped_network),
+            self.frames_dropped_undecodable,
+            pct(self.frames_dropped_undecodable),
+            self.frames_dropped_queue,
+            pct(self.frames_dropped_queue)
+        ));
+        lines.push(format!(
+            "errors            {} decode errors, {} marker mismatches, {} IDR requests, {} late frames",
+            self.decode_errors, self.marker_mismatches, self.idr_requests, self.frames_late
+        ));
+        lines.push(format!(
+            "bitrate           {:.0} kbps received ({} kbps requested)",
+            self.bitrate_kbps, self.requested_bitrate_kbps
+        ));
+        lines.push(format!("host encode       {}", line(&self.host_encode_ms)));
+        lines.push(format!("decode queue      {}", line(&self.queue_ms)));
+        lines.push(format!("decode            {}", line(&self.decode_ms)));
+        lines.push(format!("capture→decoded   {}", line(&self.capture_to_decoded_ms)));
+        lines.push(format!("control RTT       {}", line(&self.rtt_ms)));
+        lines.push(self.freeze_line());
+        lines.extend(self.losses_line());
+        if self.bitrate_decreases + self.bitrate_increases > 0 {
+            lines.push(format!(
+                "adaptive bitrate  {} kbps now, lowest {} ({} down, {} up)",
+                self.bitrate_target_kbps, self.bitrate_lowest_kbps, self.bitrate_decreases, self.bitrate_increases
+            ));
+        }
+        if self.reconnects > 0 {
+            lines.push(format!(
+                "reconnects        {} (longest outage {:.0} ms until the new handshake)",
+                self.reconnects, self.longest_outage_ms
+            ));
+        }
+        if self.inputs_sent > 0 {
+            lines.push(format!(
+                "input             {} sent, {} accepted by the host; to host {}",
+                self.inputs_sent,
+                self.inputs_received_by_host,
+                line(&self.input_to_host_ms)
+            ));
+        }
+        if self.frames_presented > 0 {
+            let shown = self.frames_presented + self.frames_dropped_pacing;
+            let pacing_pct = if shown == 0 { 0.0 } else { self.frames_dropped_pacing as f64 * 100.0 / shown as f64 };
+            lines.push(format!(
+                "presented         {} ({:.1} fps), {} dropped by display pacing ({:.2} %)",
+                self.frames_presented, self.presented_fps, self.frames_dropped_pacing, pacing_pct
+            ));
+            lines.push(format!("render            {}", line(&self.render_ms)));
+            lines.push(format!("capture→present   {}", line(&self.capture_to_present_ms)));
+        }
+        if !self.audio_device.is_empty() {
+            lines.push(format!("audio             {}", self.audio_device));
+            lines.push(format!(
+                "audio packets     {} received, {} played, {} concealed, {} repaired, {} late, {} underruns",
+                self.audio_packets_received,
+                self.audio_packets_played,
+                self.audio_packets_concealed,
+                self.audio_packets_recovered,
+                self.audio_packets_late,
+                self.audio_underruns
+            ));
+            lines.push(format!("audio buffer      {}", line(&self.audio_buffer_ms)));
+            lines.push(format!("capture→heard     {}", line(&self.audio_latency_ms)));
+            let av = &self.av_offset_ms;
+            lines.push(format!(
+                "A/V offset        p50 {:+7.2}  p99 {:+7.2} ms (+: sound after picture)",
+                av.p50, av.p99
+            ));
+        }
+        lines.join("\n") + "\n"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoded(n: u64, capture: u64, decoded_at: u64, marker: MarkerCheck) -> Event {
+        Event::Decoded(Decoded {
+            frame_number: n,
+            capture_micros: capture,
+            decoded_micros: decoded_at,
+            queue_micros: 100,
+            decode_micros: 4000,
+            marker,
+            ..Decoded::default()
+        })
+    }
+
+    #[test]
+    fn the_longest_freeze_is_the_longest_gap_between_pictures_shown() {
+        let mut s = Stats::new(0);
+        for (n, at_ms) in [0u64, 16, 33, 250, 266].into_iter().enumerate() {
+            s.apply(decoded(n as u64, at_ms * 1000, at_ms * 1000 + 5_000, MarkerCheck::Match));
+        }
+        assert_eq!(s.summary(Duration::from_secs(1)).longest_freeze_ms, 217.0, "headless: between decodes");
+        // With a window, what counts is what was presented.
+        for (n, at_ms) in [0u64, 16, 100].into_iter().enumerate() {
+            s.apply(Event::Presented(Presented {
+                frame_number: n as u64,
+                capture_micros: 0,
+                decoded_micros: 0,
+                presented_micros: at_ms * 1000,
+                render_micros: 0,
+            }));
+        }
+        assert_eq!(s.summary(Duration::from_secs(1)).longest_freeze_ms, 84.0);
+    }
+
+    #[test]
+    fn the_hosts_own_stalls_are_kept_apart_from_the_freeze() {
+        let mut s = Stats::new(0);
+        s.apply(Event::Stream { width: 1280, height: 720, fps: 60, bitrate_kbps: 8000, host_name: "h".into() });
+        let at = |n: u64, decoded_ms: u64, behind: u32, encode_ms: u32| {
+            Event::Decoded(Decoded {
+                frame_number: n,
+                decoded_micros: decoded_ms * 1000,
+                host_behind: behind,
+                encode_micros: encode_ms * 1000,
+                ..Decoded::default()
+            })
+        };
+        // Frame 2 took 60 ms to encode instead of 10 (a 67 ms gap); the host then skipped 6
+        // slots (100 ms) before frame 3 (a 117 ms gap, encode back to 10 ms).
+        for e in [at(0, 0, 0, 10), at(1, 17, 0, 10), at(2, 84, 0, 60), at(3, 201, 6, 10)] {
+            s.apply(e);
+        }
+        // Then the path loses frames 4 and 5 with the host on schedule: 90 ms, all the path's.
+        s.apply(at(6, 291, 6, 10));
+        // A gap with one slot the host fell behind and a loss: 120 ms, 16.7 of it the host's.
+        s.apply(at(8, 411, 7, 10));
+        let sum = s.summary(Duration::from_secs(1));
+        assert_eq!(sum.longest_freeze_ms, 120.0);
+        assert_eq!(sum.host_behind_slots, 7);
+        assert_eq!(sum.longest_freeze_excl_host_ms, 103.334, "{sum:?}");
+        // A host that restarts counts from 0 again: no share, and no underflow.
+        s.apply(at(0, 561, 0, 10));
+        assert_eq!(s.summary(Duration::from_secs(1)).longest_freeze_excl_host_ms, 150.0);
+    }
+
+    #[test]
+    fn counts_and_latency_add_up() {
+        let mut s = Stats::new(0);
+        s.apply(Event::Stream { width: 1280, height: 720, fps: 60, bitrate_kbps: 8000, host_name: "h".into() });
+        for n in 0..10 {
+            s.apply(Event::Received(FrameReceived {
+                frame_number: n,
+                bytes: 12_500,
+                encode_micros: 5000,
+                held_back: if n == 5 { 3 } else { 0 },
+                ..FrameReceived::default()
+            }));
+            s.apply(decoded(n, n * 16_667, n * 16_667 + 10_000, MarkerCheck::Match));
+        }
+        s.apply(Event::Dropped { reason: DropReason::Network, count: 2 });
+        s.apply(Event::Dropped { reason: DropReason::Queue, count: 1 });
+        s.apply(Event::Dropped { reason: DropReason::Late, count: 1 });
+        s.apply(decoded(11, 0, 5, MarkerCheck::Mismatch));
+        let sum = s.summary(Duration::from_secs(1));
+        assert_eq!(sum.frames_received, 10);
+        assert_eq!(sum.frames_held_back, 3, "slots the host skipped are counted, not as losses");
+        assert_eq!((sum.frames_repaired_ltr, sum.longest_repair_ms), (0, 0.0));
+        let ltr = crate::core::video::sequence::Repair::Ltr;
+        s.apply(Event::Repaired { how: ltr, after_micros: 30_000 });
+        s.apply(Event::Repaired { how: ltr, after_micros: 45_000 });
+        let sum = s.summary(Duration::from_secs(1));
+        assert_eq!(sum.frames_repaired_ltr, 2);
+        assert!((sum.longest_repair_ms - 45.0).abs() < 1.0, "{}", sum.longest_repair_ms);
+        assert!(sum.repair_ms.p50 >= 29.0 && sum.repair_ms.p50 <= 46.0, "{:?}", sum.repair_ms);
+        assert_eq!(sum.frames_decoded, 11);
+        assert_eq!(sum.frames_dropped, 3);
+        assert_eq!(sum.frames_late, 1);
+        assert_eq!(sum.marker_mismatches, 1);
+        assert_eq!(sum.bitrate_kbps, 1000.0);
+        assert_eq!(sum.capture_to_decoded_ms.p50, 10.0);
+        assert_eq!(sum.decode_ms.p99, 4.0);
+        let text = sum.to_text();
+        assert!(text.contains("1280x720 @ 60 fps"), "{text}");
+        assert!(text.lines().count() <= 24, "one screen: {text}");
+    }
+
+    #[test]
+    fn clock_offset_is_applied() {
+        // Host clock 1 s ahead of the client's.
+        let mut s = Stats::new(1_000_000);
+        s.apply(decoded(0, 1_000_000 + 500, 2_500, MarkerCheck::Match));
+        assert_eq!(s.summary(Duration::from_secs(1)).capture_to_decoded_ms.p50, 2.0);
+        let mut s = Stats::new(0);
+        s.apply(decoded(0, 10_000, 5_000, MarkerCheck::Match));
+        let sum = s.summary(Duration::from_secs(1));
+        assert_eq!(sum.clock_anomalies, 1);
+        assert_eq!(sum.capture_to_decoded_ms.p50, 0.0);
+    }
+
+    #[test]
+    fn summary_json_has_the_documented_fields() {
+        let json = serde_json::to_value(Stats::new(0).summary(Duration::from_secs(1))).unwrap();
+        for key in [
+            "frames_received",
+            "frames_decoded",
+            "frames_dropped",
+            "decode_errors",
+            "marker_mismatches",
+            "frames_repaired_fec",
+            "fec_shards_rebuilt",
+            "decode_ms",
+            "capture_to_decoded_ms",
+            "bitrate_kbps",
+            "width",
+            "height",
+            "fps",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        assert!(json["decode_ms"].get("p95").is_some());
+    }
+}

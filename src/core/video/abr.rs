@@ -1,0 +1,389 @@
+//! Adaptive bitrate: the client's controller that keeps the video stream inside what the path
+//! delivers.
+//!
+//! Two signals, both from frames as they arrive. **Queueing delay**: each frame's transit
+//! (client arrival minus host capture and encode, so the clock offset is a constant that the
+//! windowed minimum takes out) above the lowest transit of the last 10 s; a path whose queue
+//! fills shows it within a few frames, long before loss. **Delivery rate**: the bytes that
+//! arrived in the last half second. When the queue grows past `CONGESTED` the target drops at
+//! once to 85 % of what was delivered (what the path carries, with room to drain its queue),
+//! at most every 300 ms. When the queue stays under `CLEAR` for a second the target probes up
+//! by 12 % every half second (×3 in 5 s, ×10 in 10 s), back off at the first sign of a queue.
+//! Heavy frame loss (over 10 % of frames in a second) counts as congestion; light random loss
+//! does not, since lowering the bitrate would not cure it. **Held-back slots**: the host
+//! paces (`core::video::pacing::SendWindow`), so a path too slow for the stream shows as capture
+//! slots the host skipped, more than as a growing queue. Over 5 % of the last second's slots
+//! held back counts as congestion, and so do two or more while a queue shows (over `CLEAR`:
+//! the stream sits just above what the path carries); any at all stops probing. Only slots
+//! held back since the last decrease count (the host goes on holding back until the smaller
+//! frames reach it), so one episode is answered once. Pure: time is an argument.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Queueing delay that means the path is full.
+pub const CONGESTED: Duration = Duration::from_millis(40);
+/// Queueing delay under which the path counts as clear for probing up.
+pub const CLEAR: Duration = Duration::from_millis(15);
+/// Shortest time between two decreases: a decrease needs a round trip and a few frames to show.
+const DECREASE_HOLD: Duration = Duration::from_millis(300);
+/// How long the path must stay clear before the first step up, and between steps.
+const PROBE_AFTER: Duration = Duration::from_secs(1);
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+const PROBE_STEP: f64 = 1.12;
+const BACKOFF: f64 = 0.85;
+/// Window of the delivery rate, and of the queueing estimate (its median).
+const RATE_WINDOW: Duration = Duration::from_millis(500);
+const QUEUE_WINDOW: Duration = Duration::from_millis(250);
+/// Window of the lowest transit: the path's empty-queue delay.
+const BASE_WINDOW: Duration = Duration::from_secs(10);
+/// Frames kept, at most (10 s at 240 fps).
+const MAX_FRAMES: usize = 2400;
+
+/// The controller's limits and starting point, kbit/s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub min_kbps: u32,
+    pub max_kbps: u32,
+}
+
+/// Why the target changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The path's queue grew (or frames were being lost): down to what it delivers.
+    Congested,
+    /// The path stayed clear: a careful step up.
+    Probe,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    at: Duration,
+    bytes: u64,
+    transit_micros: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Controller {
+    limits: Limits,
+    target_kbps: u32,
+    frames: VecDeque<Arrival>,
+    losses: VecDeque<Duration>,
+    /// When the host held back a capture slot, one entry per slot.
+    held: VecDeque<Duration>,
+    last_decrease: Option<Duration>,
+    /// Held-back slots up to here were answered by a decrease: not counted again.
+    answered_until: Duration,
+    /// The queueing delay when the target was last lowered: while the queue drains below
+    /// it, the last decrease is working and another would overshoot.
+    queue_at_decrease: Duration,
+    /// Since when the path has been clear (no queue, no heavy loss).
+    clear_since: Option<Duration>,
+    last_probe: Duration,
+}
+
+impl Controller {
+    pub fn new(limits: Limits, start_kbps: u32) -> Self {
+        let limits = Limits { min_kbps: limits.min_kbps.min(limits.max_kbps), ..limits };
+        Self {
+            limits,
+            target_kbps: start_kbps.clamp(limits.min_kbps, limits.max_kbps),
+            frames: VecDeque::new(),
+            losses: VecDeque::new(),
+            held: VecDeque::new(),
+            last_decrease: None,
+            answered_until: Duration::ZERO,
+            queue_at_decrease: Duration::ZERO,
+            clear_since: None,
+            last_probe: Duration::ZERO,
+        }
+    }
+
+    pub fn target_kbps(&self) -> u32 {
+        self.target_kbps
+    }
+
+    /// A whole frame of `bytes` arrived at `now`; `transit_micros` is its arrival (client
+    /// clock) minus its capture and encode time (host clock): any constant offset is fine.
+    pub fn on_frame(&mut self, now: Duration, bytes: u64, transit_micros: i64) {
+        if self.frames.len() >= MAX_FRAMES {
+            self.frames.pop_front();
+        }
+        self.frames.push_back(Arrival { at: now, bytes, transit_micros });
+        while self.frames.front().is_some_and(|f| now.saturating_sub(f.at) > BASE_WINDOW) {
+            self.frames.pop_front();
+        }
+    }
+
+    /// A frame was lost on the network at `now`.
+    pub fn on_loss(&mut self, now: Duration) {
+        Self::record(&mut self.losses, now, 1);
+    }
+
+    /// The host skipped `slots` capture slots before a frame that arrived at `now`, for
+    /// want of room on the path.
+    pub fn on_held_back(&mut self, now: Duration, slots: u32) {
+        Self::record(&mut self.held, now, slots.min(MAX_FRAMES as u32));
+    }
+
+    fn record(times: &mut VecDeque<Duration>, now: Duration, count: u32) {
+        for _ in 0..count {
+            if times.len() >= MAX_FRAMES {
+                times.pop_front();
+            }
+            times.push_back(now);
+        }
+    }
+
+    /// The queueing delay now: the median transit of the last 250 ms above the lowest of the
+    /// last 10 s. `None` before there are frames.
+    pub fn queueing(&self, now: Duration) -> Option<Duration> {
+        let base = self.frames.iter().map(|f| f.transit_micros).min()?;
+        let mut recent: Vec<i64> = self
+            .frames
+            .iter()
+            .rev()
+            .take_while(|f| now.saturating_sub(f.at) <= QUEUE_WINDOW)
+            .map(|f| f.transit_micros)
+            .collect();
+        if recent.is_empty() {
+            // Nothing arrived lately: the newest frame's transit, however old.
+            recent.push(self.frames.back()?.transit_micros);
+        }
+        recent.sort_unstable();
+        Some(Duration::from_micros((recent[recent.len() / 2] - base).max(0) as u64))
+    }
+
+    /// What arrived in the last 500 ms, kbit/s.
+    pub fn delivered_kbps(&self, now: Duration) -> u32 {
+        let bytes: u64 =
+            self.frames.iter().rev().take_while(|f| now.saturating_sub(f.at) <= RATE_WINDOW).map(|f| f.bytes).sum();
+        (bytes * 8 / RATE_WINDOW.as_millis() as u64) as u32
+    }
+
+    /// Over 10 % of the frames of the last second were lost.
+    fn heavy_loss(&mut self, now: Duration) -> bool {
+        let second_ago = now.saturating_sub(Duration::from_secs(1));
+        for times in [&mut self.losses, &mut self.held] {
+            while times.front().is_some_and(|&t| t < second_ago) {
+                times.pop_front();
+            }
+        }
+        let frames = self.frames.iter().rev().take_while(|f| f.at >= second_ago).count();
+        let sent = frames + self.losses.len();
+        // A handful of frames says nothing yet.
+        sent >= 20 && self.losses.len() * 10 > sent
+    }
+
+    /// Slots the host held back since the last decrease, in the last second, and whether
+    /// they are over 5 % of that second's slots.
+    fn held_back(&self, now: Duration) -> (usize, bool) {
+        let second_ago = now.saturating_sub(Duration::from_secs(1));
+        let since = self.answered_until.max(second_ago);
+        let held = self.held.iter().filter(|&&t| t > since).count();
+        let frames = self.frames.iter().rev().take_while(|f| f.at > since).count();
+        (held, frames + held >= 20 && held * 20 > frames + held)
+    }
+
+    /// Decides at `now` (call every 100 ms or so); returns the new target when it changed.
+    pub fn tick(&mut self, now: Duration) -> Option<(u32, Reason)> {
+        let queue = self.queueing(now)?;
+        let (held, short) = self.held_back(now);
+        let heavy_loss = self.heavy_loss(now) || short || (held >= 2 && queue > CLEAR);
+        if queue >= CONGESTED || heavy_loss {
+            self.clear_since = None;
+            if self.last_decrease.is_some_and(|t| now.saturating_sub(t) < DECREASE_HOLD) {
+                return None;
+            }
+            // Draining since the last decrease: let it work.
+            if self.last_decrease.is_some() && queue < self.queue_at_decrease && !heavy_loss {
+                return None;
+            }
+            self.queue_at_decrease = queue;
+            let delivered = self.delivered_kbps(now);
+            let basis = if delivered > 0 { delivered.min(self.target_kbps) } else { self.target_kbps };
+            let next = ((f64::from(basis) * BACKOFF) as u32).clamp(self.limits.min_kbps, self.limits.max_kbps);
+            self.last_decrease = Some(now);
+            self.answered_until = now;
+            return self.set(next, Reason::Congested);
+        }
+        if queue > CLEAR || held > 0 {
+            self.clear_since = None;
+            return None;
+        }
+        self.last_decrease = None;
+        let since = *self.clear_since.get_or_insert(now);
+        if now.saturating_sub(since) >= PROBE_AFTER && now.saturating_sub(self.last_probe) >= PROBE_EVERY {
+            self.last_probe = now;
+            let next = ((f64::from(self.target_kbps) * PROBE_STEP).ceil() as u32).min(self.limits.max_kbps);
+            return self.set(next, Reason::Probe);
+        }
+        None
+    }
+
+    fn set(&mut self, kbps: u32, reason: Reason) -> Option<(u32, Reason)> {
+        (kbps != self.target_kbps).then(|| {
+            self.target_kbps = kbps;
+            (kbps, reason)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    /// A simulated path: a bottleneck of `rate_kbps` with a FIFO queue, 10 ms one way, and
+    /// an encoder that makes 60 frames a second at the controller's target.
+    struct Path {
+        now: Duration,
+        rate_kbps: u32,
+        /// When the bottleneck is free again.
+        busy_until: Duration,
+    }
+
+    impl Path {
+        /// Sends one frame at `self.now`; returns (arrival, bytes), or `None` when the
+        /// bottleneck's queue (100 ms, as the relay's) is full and the frame is lost.
+        fn send(&mut self, kbps: u32) -> Option<(Duration, u64)> {
+            let bytes = u64::from(kbps) * 1000 / 8 / 60;
+            if self.busy_until > self.now + ms(100) {
+                return None;
+            }
+            let start = self.busy_until.max(self.now);
+            self.busy_until = start + Duration::from_micros(bytes * 8 * 1000 / u64::from(self.rate_kbps));
+            Some((self.busy_until + ms(10), bytes))
+        }
+    }
+
+    /// Runs `secs` seconds; returns the target after each second.
+    fn run(c: &mut Controller, path: &mut Path, secs: u64, mut rate_at: impl FnMut(Duration) -> u32) -> Vec<u32> {
+        let mut per_second = Vec::new();
+        let mut in_flight: VecDeque<(Duration, u64, Duration)> = VecDeque::new();
+        let end = path.now + Duration::from_secs(secs);
+        let mut next_frame = path.now;
+        let mut next_tick = path.now;
+        while path.now < end {
+            path.rate_kbps = rate_at(path.now);
+            if path.now >= next_frame {
+                match path.send(c.target_kbps()) {
+                    Some((arrival, bytes)) => in_flight.push_back((arrival, bytes, path.now)),
+                    None => c.on_loss(path.now),
+                }
+                next_frame += Duration::from_micros(16_667);
+            }
+            while in_flight.front().is_some_and(|f| f.0 <= path.now) {
+                let (arrival, bytes, captured) = in_flight.pop_front().unwrap();
+                c.on_frame(arrival, bytes, arrival.saturating_sub(captured).as_micros() as i64 + 7_000_000);
+            }
+            if path.now >= next_tick {
+                c.tick(path.now);
+                next_tick += ms(100);
+            }
+            path.now += ms(1);
+            if path.now.as_millis().is_multiple_of(1000) {
+                per_second.push(c.target_kbps());
+            }
+        }
+        per_second
+    }
+
+    #[test]
+    fn a_rate_drop_is_followed_within_two_seconds_and_the_rate_recovers_within_ten() {
+        let mut c = Controller::new(Limits { min_kbps: 1000, max_kbps: 30_000 }, 25_000);
+        let mut path = Path { now: Duration::ZERO, rate_kbps: 30_000, busy_until: Duration::ZERO };
+        let before = run(&mut c, &mut path, 5, |_| 30_000);
+        assert!(*before.last().unwrap() >= 25_000, "a clear path keeps its rate: {before:?}");
+        // The path drops to 5 Mbit/s.
+        let drop = path.now;
+        let mut fitted = None;
+        let after = run(&mut c, &mut path, 4, |_| 5_000);
+        for (i, kbps) in after.iter().enumerate() {
+            if *kbps <= 5_000 && fitted.is_none() {
+                fitted = Some(i + 1);
+            }
+        }
+        assert!(fitted.is_some_and(|s| s <= 2), "fits within 2 s: {after:?}");
+        let queue = c.queueing(path.now).unwrap();
+        assert!(queue < CLEAR * 2, "the queue drained: {queue:?} ({after:?})");
+        assert!(path.now.saturating_sub(drop) >= Duration::from_secs(4));
+        // The path comes back: within 10 s the target is near the maximum again.
+        let back = run(&mut c, &mut path, 10, |_| 30_000);
+        assert!(*back.last().unwrap() >= 25_000, "recovered within 10 s: {back:?}");
+        assert!(back.iter().all(|&k| k <= 30_000));
+    }
+
+    #[test]
+    fn light_random_loss_does_not_lower_the_rate_but_heavy_loss_does() {
+        let mut c = Controller::new(Limits { min_kbps: 1000, max_kbps: 20_000 }, 20_000);
+        for i in 0..120u64 {
+            let at = ms(i * 16);
+            c.on_frame(at, 40_000, 20_000);
+            if i % 50 == 0 {
+                c.on_loss(at);
+            }
+            c.tick(at);
+        }
+        assert_eq!(c.target_kbps(), 20_000, "2 % of frames lost: not congestion");
+        for i in 120..180u64 {
+            let at = ms(i * 16);
+            c.on_frame(at, 40_000, 20_000);
+            if i % 4 == 0 {
+                c.on_loss(at);
+            }
+            c.tick(at);
+        }
+        assert!(c.target_kbps() < 20_000, "25 % of frames lost: back off");
+    }
+
+    #[test]
+    fn slots_the_host_held_back_lower_the_rate_once() {
+        // The host paces: its queue stays short (transit flat), but one slot in four is held
+        // back because the path does not carry 12 Mbit/s.
+        let mut c = Controller::new(Limits { min_kbps: 1000, max_kbps: 12_000 }, 12_000);
+        let mut changes = Vec::new();
+        for i in 0..120u64 {
+            let at = ms(i * 17);
+            c.on_frame(at, 25_000, 20_000);
+            // Held back until the first smaller frame reaches the host (a round trip later).
+            let answered = changes.first().is_some_and(|&(t, _)| at > t + ms(40));
+            if i >= 60 && i % 3 == 0 && !answered {
+                c.on_held_back(at, 1);
+            }
+            if let Some(change) = c.tick(at) {
+                changes.push((at, change));
+            }
+        }
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        let (at, (kbps, reason)) = changes[0];
+        assert_eq!(reason, Reason::Congested);
+        assert!(at < ms(60 * 17 + 500), "answered within half a second: {at:?}");
+        // 85 % of what arrived (25 KB every 17 ms: 11.8 Mbit/s).
+        assert!((9_500..=10_200).contains(&kbps), "{kbps}");
+        // The frames at the new rate all go through: no second decrease for the held-back
+        // slots that were already answered.
+        for i in 120..180u64 {
+            let at = ms(i * 17);
+            c.on_frame(at, 20_000, 20_000);
+            assert_ne!(c.tick(at).map(|(_, r)| r), Some(Reason::Congested), "at {at:?}");
+        }
+        assert!(c.target_kbps() >= kbps, "one episode, one decrease (then probing up on a clear path)");
+    }
+
+    #[test]
+    fn limits_hold_and_nothing_changes_without_frames() {
+        let mut c = Controller::new(Limits { min_kbps: 2000, max_kbps: 8000 }, 50_000);
+        assert_eq!(c.target_kbps(), 8000, "the start is clamped");
+        assert_eq!(c.tick(ms(100)), None, "no frames, no signal");
+        // A huge queue, again and again: never under the minimum.
+        for i in 0..200u64 {
+            c.on_frame(ms(i * 16), 1000, if i == 0 { 0 } else { 500_000 });
+            c.tick(ms(i * 16));
+        }
+        assert_eq!(c.target_kbps(), 2000);
+    }
+}

@@ -1,0 +1,614 @@
+//! The openh264 encoder shell and the host's encoder thread.
+//!
+//! Owns the encoder and the capture loop: render the scene on schedule, encode it, and hand
+//! whole frames to the network. Settings are those of low-latency game streaming: no
+//! B-frames (openh264's baseline/constrained profiles have none), an infinite GOP with IDRs
+//! only at start and on request (scene-change detection off: it would insert IDRs every few
+//! frames on busy content), bitrate rate control, no frame skipping (a skipped frame is a
+//! stutter), one slice per encoder thread.
+//!
+//! Before it renders a frame the capture loop asks the [`SendGate`] whether the path has room
+//! for it. When it has not (the client's acknowledgements have slowed down), the slot is
+//! skipped: never rendered, never encoded, so no later frame refers to it and the client has
+//! nothing to repair. The frame rate dips while the path drains; the client's bitrate
+//! controller then lowers the frame size.
+
+use crate::clock;
+use crate::core::input::{InputDatagram, Press};
+use crate::core::sim::game::{self, Game};
+use crate::core::sim::scene::{self, I420};
+use crate::core::video::annexb;
+use crate::core::video::assemble::Frame;
+use crate::core::video::pacing::{CaptureClock, SendWindow, Tick};
+use crate::core::wire::{FrameHeader, FrameKind};
+use openh264::encoder::{
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, UsageType,
+};
+use openh264::formats::YUVSlices;
+use openh264::{OpenH264API, Timestamp};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use tokio::sync::mpsc::error::TrySendError;
+
+#[derive(Debug, Error)]
+pub enum EncodeError {
+    #[error("openh264 encoder failed: {0}")]
+    Codec(String),
+    #[error(transparent)]
+    Size(#[from] scene::SizeError),
+    #[error("could not start the encoder thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+fn codec_err(e: &openh264::Error) -> EncodeError {
+    EncodeError::Codec(e.to_string())
+}
+
+/// What to encode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub width: u16,
+    pub height: u16,
+    pub fps: u16,
+    pub bitrate_kbps: u32,
+    /// Encoder threads, each encoding its own slice. 0: one per core, at most 4.
+    pub threads: u16,
+}
+
+impl Settings {
+    fn threads(&self) -> u16 {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u16)
+    }
+}
+
+/// An openh264 encoder set up for game streaming.
+pub struct H264Encoder {
+    inner: Encoder,
+    settings: Settings,
+    /// A recovery request was passed to openh264: the next P frame refers only to a long-term
+    /// reference the client confirmed, and goes out as `FrameKind::Recovery`.
+    recovery_pending: bool,
+}
+
+impl H264Encoder {
+    pub fn new(settings: Settings) -> Result<Self, EncodeError> {
+        scene::check_size(settings.width.into(), settings.height.into())?;
+        let threads = settings.threads();
+        let config = EncoderConfig::new()
+            .usage_type(UsageType::CameraVideoRealTime)
+            .rate_control_mode(RateControlMode::Bitrate)
+            .bitrate(BitRate::from_bps(settings.bitrate_kbps.saturating_mul(1000)))
+            .max_frame_rate(FrameRate::from_hz(f32::from(settings.fps)))
+            .skip_frames(false)
+            .scene_change_detect(false)
+            .background_detection(false)
+            .intra_frame_period(IntraFramePeriod::from_num_frames(0))
+            .complexity(Complexity::Low)
+            // Long-term references: the client confirms the ones it decoded, and after a loss
+            // the next frame refers to one of those instead of to the lost chain: a repair for
+            // the price of a P frame, where an IDR costs several frames' bits.
+            .long_term_reference(true)
+            .num_threads(threads);
+        let mut inner = Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| codec_err(&e))?;
+        // The wrapper initialises openh264 on the first frame with a single slice. Encode one
+        // throw-away frame, then switch to one slice per thread; the next frame is an IDR
+        // carrying the new parameter sets, so the throw-away frame is never needed.
+        let warm_up = I420::new(settings.width.into(), settings.height.into());
+        inner.encode(&yuv(&warm_up)).map_err(|e| codec_err(&e))?;
+        if threads > 1 {
+            ffi::use_slice_per_thread(&mut inner, threads);
+        }
+        inner.force_intra_frame();
+        Ok(Self { inner, settings, recovery_pending: false })
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    /// Encodes the picture captured at `at` (time since the stream started; rate control
+    /// needs it) into `out`, replacing its contents; returns the frame's kind, or `None` if
+    /// the encoder produced nothing.
+    pub fn encode(&mut self, pic: &I420, at: Duration, out: &mut Vec<u8>) -> Result<Option<FrameKind>, EncodeError> {
+        let timestamp = Timestamp::from_millis(at.as_millis() as u64);
+        let bitstream = self.inner.encode_at(&yuv(pic), timestamp).map_err(|e| codec_err(&e))?;
+        out.clear();
+        bitstream.write_vec(out);
+        if out.is_empty() {
+            return Ok(None);
+        }
+        let kind = if annexb::is_idr(out) {
+            FrameKind::Idr
+        } else if self.recovery_pending {
+            FrameKind::Recovery
+        } else {
+            FrameKind::Inter
+        };
+        self.recovery_pending = false;
+        Ok(Some(kind))
+    }
+
+    /// The client lost frames of the stream that began with the IDR numbered `idr_pic_id`:
+    /// the next frame refers only to a long-term reference the client confirmed (or, with
+    /// none confirmed, is an IDR). A request naming an older IDR is moot (the client gets the
+    /// newer IDR) and openh264 ignores it.
+    pub fn recover_from_ltr(&mut self, idr_pic_id: u16) {
+        match ffi::ltr_recovery(&mut self.inner, idr_pic_id) {
+            Ok(()) => self.recovery_pending = true,
+            Err(code) => {
+                tracing::warn!(code, "openh264 refused an LTR recovery request; sending an IDR");
+                self.force_idr();
+            }
+        }
+    }
+
+    /// The client decoded the long-term reference `frame_num` of IDR period `idr_pic_id`: a
+    /// recovery may refer to it.
+    pub fn ltr_confirmed(&mut self, idr_pic_id: u16, frame_num: u32) {
+        if let Err(code) = ffi::ltr_feedback(&mut self.inner, idr_pic_id, frame_num) {
+            tracing::debug!(code, "openh264 refused LTR feedback");
+        }
+    }
+
+    pub fn force_idr(&mut self) {
+        self.inner.force_intra_frame();
+    }
+
+    /// Changes the target bitrate from the next frame on.
+    pub fn set_bitrate(&mut self, kbps: u32) -> Result<(), EncodeError> {
+        ffi::set_bitrate(&mut self.inner, kbps.saturating_mul(1000))
+            .map_err(|code| EncodeError::Codec(format!("setting the bitrate to {kbps} kbps failed (code {code})")))?;
+        self.settings.bitrate_kbps = kbps;
+        Ok(())
+    }
+}
+
+fn yuv(pic: &I420) -> YUVSlices<'_> {
+    YUVSlices::new((&pic.y, &pic.u, &pic.v), (pic.width, pic.height), (pic.width, pic.width / 2, pic.width / 2))
+}
+
+/// The two encoder options the safe wrapper does not expose.
+#[allow(unsafe_code)]
+mod ffi {
+    use openh264::encoder::Encoder;
+    use openh264_sys2::{
+        ENCODER_LTR_MARKING_FEEDBACK, ENCODER_LTR_RECOVERY_REQUEST, ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE,
+        ENCODER_OPTION_SVC_ENCODE_PARAM_EXT, LTR_MARKING_SUCCESS, LTR_RECOVERY_REQUEST, SBitrateInfo, SEncParamExt,
+        SLTRMarkingFeedback, SLTRRecoverRequest, SM_FIXEDSLCNUM_SLICE, SPATIAL_LAYER_ALL,
+    };
+    use std::ptr::addr_of_mut;
+
+    /// Switches an initialised encoder to `threads` threads with one slice each. On failure
+    /// the encoder keeps its single slice (slower at high resolutions, still correct).
+    pub(super) fn use_slice_per_thread(encoder: &mut Encoder, threads: u16) {
+        let mut params = SEncParamExt::default();
+        // SAFETY: the encoder was initialised by a first encode; GetOption fills the
+        // caller-owned struct of the type openh264 documents for this option, and SetOption
+        // only reads it. We change only fields openh264 validates on SetOption.
+        let code = unsafe {
+            let raw = encoder.raw_api();
+            let got = raw.get_option(ENCODER_OPTION_SVC_ENCODE_PARAM_EXT, addr_of_mut!(params).cast());
+            if got != 0 {
+                got
+            } else {
+                params.iMultipleThreadIdc = threads;
+                let slices = &mut params.sSpatialLayers[0].sSliceArgument;
+                slices.uiSliceMode = SM_FIXEDSLCNUM_SLICE;
+                slices.uiSliceNum = u32::from(threads);
+                raw.set_option(ENCODER_OPTION_SVC_ENCODE_PARAM_EXT, addr_of_mut!(params).cast())
+            }
+        };
+        if code != 0 {
+            tracing::warn!(code, "openh264 refused multi-slice encoding; using one slice");
+        }
+    }
+
+    /// Asks for a recovery from a confirmed long-term reference. "Current frame -1" is
+    /// openh264's "the base layer was lost" case: the next frame refers to the confirmed LTR
+    /// whatever frame numbers the client saw.
+    pub(super) fn ltr_recovery(encoder: &mut Encoder, idr_pic_id: u16) -> Result<(), i32> {
+        let mut request = SLTRRecoverRequest {
+            uiFeedbackType: LTR_RECOVERY_REQUEST as u32,
+            uiIDRPicId: u32::from(idr_pic_id),
+            iLastCorrectFrameNum: 0,
+            iCurrentFrameNum: -1,
+            iLayerId: 0,
+        };
+        // SAFETY: SLTRRecoverRequest is the documented argument of this option; openh264 reads
+        // it during the call only.
+        let code = unsafe { encoder.raw_api().set_option(ENCODER_LTR_RECOVERY_REQUEST, addr_of_mut!(request).cast()) };
+        if code == 0 { Ok(()) } else { Err(code) }
+    }
+
+    pub(super) fn ltr_feedback(encoder: &mut Encoder, idr_pic_id: u16, frame_num: u32) -> Result<(), i32> {
+        let mut feedback = SLTRMarkingFeedback {
+            uiFeedbackType: LTR_MARKING_SUCCESS as u32,
+            uiIDRPicId: u32::from(idr_pic_id),
+            iLTRFrameNum: i32::try_from(frame_num).unwrap_or(i32::MAX),
+            iLayerId: 0,
+        };
+        // SAFETY: SLTRMarkingFeedback is the documented argument of this option; openh264 reads
+        // it during the call only.
+        let code = unsafe { encoder.raw_api().set_option(ENCODER_LTR_MARKING_FEEDBACK, addr_of_mut!(feedback).cast()) };
+        if code == 0 { Ok(()) } else { Err(code) }
+    }
+
+    pub(super) fn set_bitrate(encoder: &mut Encoder, bps: u32) -> Result<(), i32> {
+        let bps = i32::try_from(bps).unwrap_or(i32::MAX);
+        for option in [ENCODER_OPTION_MAX_BITRATE, ENCODER_OPTION_BITRATE] {
+            let mut info = SBitrateInfo { iLayer: SPATIAL_LAYER_ALL, iBitrate: bps };
+            // SAFETY: SBitrateInfo is the documented argument of both options; openh264 reads
+            // it during the call only.
+            let code = unsafe { encoder.raw_api().set_option(option, addr_of_mut!(info).cast()) };
+            if code != 0 {
+                return Err(code);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the host's network task leaves input for the game, and where the game reports back.
+/// The newest accepted input state waits here for the next captured frame: states are whole,
+/// so a newer one replaces an older one that was not yet used (latest wins, bounded).
+#[derive(Debug, Default)]
+pub struct GameLink {
+    input: Mutex<Option<InputDatagram>>,
+    report: Mutex<GameReport>,
+    /// Pad slots owed a rumble (bit per slot): collisions since the network task last looked.
+    rumble: std::sync::atomic::AtomicU8,
+    /// Key and button transitions from the reliable path, in order, for the next frame. At
+    /// most `MAX_PENDING_PRESSES` wait; beyond that (no frame captured for a long while) the
+    /// oldest are dropped.
+    presses: Mutex<std::collections::VecDeque<Press>>,
+    /// Capture stamps of frames that showed a flash, for the host's audio to beep on. At
+    /// most `MAX_PENDING_FLASHES` wait (the audio thread takes them every 5 ms); beyond that
+    /// (no audio running) the oldest are dropped.
+    flashes: Mutex<std::collections::VecDeque<u64>>,
+}
+
+const MAX_PENDING_PRESSES: usize = 1024;
+const MAX_PENDING_FLASHES: usize = 64;
+
+/// What the game looked like at the last captured frame.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct GameReport {
+    pub frames: u64,
+    pub input_seq: u64,
+    pub x: f32,
+    pub y: f32,
+    pub presses: u64,
+}
+
+impl GameLink {
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        // Held for a copy only; a poisoned lock still holds a whole value.
+        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Hands the game a newer input state.
+    pub fn put(&self, input: InputDatagram) {
+        *Self::lock(&self.input) = Some(input);
+    }
+
+    fn take(&self) -> Option<InputDatagram> {
+        Self::lock(&self.input).take()
+    }
+
+    /// The game as of the last captured frame.
+    pub fn report(&self) -> GameReport {
+        *Self::lock(&self.report)
+    }
+
+    /// Queues key and button transitions for the game.
+    pub fn push_presses(&self, presses: &[Press]) {
+        let mut queue = Self::lock(&self.presses);
+        for p in presses {
+            if queue.len() == MAX_PENDING_PRESSES {
+                queue.pop_front();
+            }
+            queue.push_back(*p);
+        }
+    }
+
+    /// Capture stamps (host clock, microseconds) of the flashes drawn since the last call.
+    pub fn take_flashes(&self, out: &mut Vec<u64>) {
+        out.extend(Self::lock(&self.flashes).drain(..));
+    }
+
+    /// Pad slots to rumble since the last call (bit per slot).
+    pub fn take_rumble(&self) -> u8 {
+        self.rumble.swap(0, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    /// Forgets the previous session's input and report.
+    pub fn reset(&self) {
+        *Self::lock(&self.input) = None;
+        *Self::lock(&self.report) = GameReport::default();
+        self.rumble.store(0, std::sync::atomic::Ordering::Release);
+        Self::lock(&self.presses).clear();
+        Self::lock(&self.flashes).clear();
+    }
+}
+
+/// The host's send window (`core::video::pacing::SendWindow`), shared by the encoder thread, which
+/// counts each frame it hands to the network and skips capture slots while the window is
+/// full, and the network tasks, which free a place when the client acknowledges a frame (or
+/// stops its stream).
+#[derive(Debug)]
+pub struct SendGate {
+    window: Mutex<SendWindow>,
+    epoch: Instant,
+    /// Slots held back since the last frame, and in all.
+    held_back: AtomicU64,
+    held_back_total: AtomicU64,
+}
+
+/// Frames in flight at most, whatever the path: ~270 ms at 60 fps.
+pub const MAX_FRAMES_IN_FLIGHT: usize = 16;
+/// And at least: a frame being acknowledged while the next goes out.
+const MIN_FRAMES_IN_FLIGHT: usize = 2;
+
+impl SendGate {
+    pub fn new(fps: u16) -> Arc<Self> {
+        let window = SendWindow::new(fps.into(), MIN_FRAMES_IN_FLIGHT, MAX_FRAMES_IN_FLIGHT);
+        Arc::new(Self {
+            window: Mutex::new(window),
+            epoch: Instant::now(),
+            held_back: AtomicU64::new(0),
+            held_back_total: AtomicU64::new(0),
+        })
+    }
+
+    /// The capture loop asks for each due slot: `None` to skip it (the window is full, or the
+    /// queue to the network task has no room), else how many slots were held back just before.
+    fn admit(&self, queue_has_room: bool) -> Option<u32> {
+        if !queue_has_room || self.is_full() {
+            self.held_back.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let run = self.held_back.swap(0, Ordering::Relaxed);
+        if run > 0 {
+            let total = self.held_back_total.fetch_add(run, Ordering::Relaxed) + run;
+            let (frames_in_flight, bytes_in_flight, bytes_allowed) = self.occupancy();
+            tracing::debug!(
+                run,
+                total,
+                frames_in_flight,
+                bytes_in_flight,
+                ?bytes_allowed,
+                "the path had no room; held back capture slots"
+            );
+        }
+        Some(u32::try_from(run).unwrap_or(u32::MAX))
+    }
+
+    fn window(&self) -> std::sync::MutexGuard<'_, SendWindow> {
+        // Held for a few integer updates; a poisoned lock still holds a whole window.
+        self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a frame captured now would wait behind the ones in flight.
+    pub fn is_full(&self) -> bool {
+        let now = self.epoch.elapsed();
+        self.window().is_full(now)
+    }
+
+    /// (frames in flight, bytes in flight, bytes allowed if known).
+    pub fn occupancy(&self) -> (usize, u64, Option<u64>) {
+        let now = self.epoch.elapsed();
+        let window = self.window();
+        (window.outstanding(), window.outstanding_bytes(), window.limit_bytes(now))
+    }
+
+    fn sent(&self, frame: u64, bytes: usize) {
+        let now = self.epoch.elapsed();
+        self.window().on_sent(frame, now, bytes as u64);
+    }
+
+    /// The client acknowledged every byte of `frame`.
+    pub fn acked(&self, frame: u64) {
+        let now = self.epoch.elapsed();
+        self.window().on_acked(frame, now);
+    }
+
+    /// QUIC's view of the path: smoothed RTT and packets declared lost so far.
+    pub fn path(&self, rtt: Duration, lost_packets: u64) {
+        let now = self.epoch.elapsed();
+        self.window().on_path(now, rtt, lost_packets);
+    }
+
+    /// `frame` left flight unacknowledged (stopped by the client, or the connection failed).
+    pub fn released(&self, frame: u64) {
+        self.window().on_released(frame);
+    }
+}
+
+/// A request to the encoder thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    ForceIdr,
+    SetBitrate {
+        kbps: u32,
+    },
+    /// The client lost frames: repair from a confirmed long-term reference.
+    RecoverLtr {
+        idr_pic_id: u16,
+    },
+    /// The client holds this long-term reference.
+    LtrConfirmed {
+        idr_pic_id: u16,
+        frame_num: u32,
+    },
+}
+
+/// Commands queued for the encoder thread. Requests are tiny and rare (one per loss, bitrate
+/// step or long-term reference, two a second); when 16 are already waiting the newest is
+/// dropped, since a request already queued covers it (a dropped confirmation only makes a
+/// later recovery refer to an older reference).
+const COMMAND_QUEUE: usize = 16;
+
+/// The running encoder thread. Dropping it stops the thread at its next frame.
+pub struct Worker {
+    commands: SyncSender<Command>,
+    handle: JoinHandle<()>,
+}
+
+impl Worker {
+    /// Sends a command; returns false if the queue is full or the thread has ended.
+    pub fn send(&self, command: Command) -> bool {
+        self.commands.try_send(command).is_ok()
+    }
+
+    /// Stops the thread and waits for it (at most one frame's encode).
+    pub fn stop(self) {
+        drop(self.commands);
+        if self.handle.join().is_err() {
+            tracing::error!("the encoder thread panicked");
+        }
+    }
+}
+
+/// Starts the encoder thread "kumo-encode": it captures frames on the scene clock and sends
+/// them on `frames`. While `gate` is full or `frames` has no room (the network cannot keep
+/// up), due slots are skipped before they are rendered, so the stream stays decodable.
+pub fn spawn(
+    settings: Settings,
+    frames: tokio::sync::mpsc::Sender<Frame>,
+    game: Arc<GameLink>,
+    gate: Arc<SendGate>,
+) -> Result<Worker, EncodeError> {
+    let encoder = H264Encoder::new(settings)?;
+    let (commands, command_rx) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
+    let handle = std::thread::Builder::new()
+        .name("kumo-encode".into())
+        .spawn(move || capture_loop(encoder, &command_rx, &frames, &game, &gate))?;
+    Ok(Worker { commands, handle })
+}
+
+fn capture_loop(
+    mut encoder: H264Encoder,
+    commands: &Receiver<Command>,
+    frames: &tokio::sync::mpsc::Sender<Frame>,
+    link: &GameLink,
+    gate: &SendGate,
+) {
+    let settings = encoder.settings();
+    let (width, height) = (usize::from(settings.width), usize::from(settings.height));
+    let epoch = Instant::now();
+    let mut schedule = CaptureClock::new(settings.fps.into(), Duration::ZERO);
+    let mut picture = I420::new(width, height);
+    let mut frame_number = 0u64;
+    let mut skipped_total = 0u64;
+    let mut game = Game::default();
+    loop {
+        // Commands first, so an IDR request applies to the very next frame even when the
+        // host runs behind schedule.
+        loop {
+            match commands.try_recv() {
+                Ok(command) => apply(&mut encoder, command),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        let slot = match schedule.poll(epoch.elapsed()) {
+            Tick::WaitUntil(due) => {
+                match commands.recv_timeout(due.saturating_sub(epoch.elapsed())) {
+                    Ok(command) => apply(&mut encoder, command),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                continue;
+            }
+            Tick::Capture { slot, skipped } => {
+                if skipped > 0 {
+                    skipped_total += skipped;
+                    tracing::debug!(skipped, skipped_total, "host fell behind its capture schedule");
+                }
+                slot
+            }
+        };
+        let Some(held_back) = gate.admit(frames.capacity() > 0) else { continue };
+        // Motion follows the schedule slot; the marker carries the wire frame number, which
+        // is what the client checks.
+        scene::render(slot, settings.fps.into(), frame_number as u32, &mut picture);
+        if let Some(input) = link.take() {
+            game.apply(&input);
+        }
+        for press in GameLink::lock(&link.presses).drain(..) {
+            game.on_press(&press);
+        }
+        game.step(schedule.interval());
+        if let Some(slot) = game.take_rumble() {
+            link.rumble.fetch_or(1 << slot, std::sync::atomic::Ordering::AcqRel);
+        }
+        let capture_micros = clock::now_micros();
+        let sync = slot.is_multiple_of(u64::from(settings.fps.max(1)));
+        let drawn = game::draw(&mut game, &mut picture, sync, (capture_micros / 1000) as u32);
+        let input_seq = drawn.input_seq;
+        *GameLink::lock(&link.report) =
+            GameReport { frames: frame_number + 1, input_seq, x: game.x, y: game.y, presses: game.presses };
+        if drawn.flash {
+            let mut flashes = GameLink::lock(&link.flashes);
+            if flashes.len() == MAX_PENDING_FLASHES {
+                flashes.pop_front();
+            }
+            flashes.push_back(capture_micros);
+        }
+        let started = Instant::now();
+        let mut payload = Vec::new();
+        let kind = match encoder.encode(&picture, schedule.interval() * slot as u32, &mut payload) {
+            Ok(Some(kind)) => kind,
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::error!("{err:#}; stopping the stream");
+                break;
+            }
+        };
+        let header = FrameHeader {
+            frame_number,
+            capture_micros,
+            encode_micros: started.elapsed().as_micros() as u32,
+            kind,
+            width: settings.width,
+            height: settings.height,
+            payload_len: payload.len() as u32,
+            input_seq,
+            held_back,
+            host_behind: u32::try_from(skipped_total).unwrap_or(u32::MAX),
+        };
+        // Into the window before the network task can see the frame: on loopback its
+        // acknowledgement can come back before this thread runs again.
+        gate.sent(frame_number, payload.len());
+        match frames.try_send(Frame { header, payload }) {
+            Ok(()) => frame_number += 1,
+            // Only this thread sends, and it looked for room before encoding: a safety net.
+            Err(TrySendError::Full(_)) => {
+                gate.released(frame_number);
+                tracing::debug!(frame_number, "network queue full; dropping a frame and forcing an IDR");
+                encoder.force_idr();
+            }
+            Err(TrySendError::Closed(_)) => break,
+        }
+    }
+}
+
+fn apply(encoder: &mut H264Encoder, command: Command) {
+    match command {
+        Command::ForceIdr => encoder.force_idr(),
+        Command::RecoverLtr { idr_pic_id } => encoder.recover_from_ltr(idr_pic_id),
+        Command::LtrConfirmed { idr_pic_id, frame_num } => encoder.ltr_confirmed(idr_pic_id, frame_num),
+        Command::SetBitrate { kbps } => {
+            if let Err(err) = encoder.set_bitrate(kbps) {
+                tracing::warn!("{err:#}");
+            }
+        }
+    }
+}

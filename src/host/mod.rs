@@ -1,0 +1,687 @@
+//! The reference host (`kumo host`, and the host half of `kumo demo`).
+//!
+//! Owns the server endpoint and one streaming session at a time: it answers the handshake,
+//! runs the encoder thread for the agreed size, rate and bitrate, sends each frame on its own
+//! stream, and serves control requests (IDR, bitrate, ping, goodbye). A second client gets a
+//! clear refusal, except the same client coming back on a new connection after a network
+//! fault: its `Hello` carries the session's resume token, and the old connection hands the
+//! session (and the game as it was) over to the new one. Unless it is open to any client, it
+//! streams only to clients whose certificate it paired with (`pair`, `trust`), and answers
+//! pairing runs while a PIN is offered. It must not let a slow or silent client grow its memory: frames in flight
+//! are capped, and past the cap a frame is dropped and the next one made an IDR.
+
+pub mod audio;
+pub mod encode;
+
+use crate::clock;
+use crate::core::audio::{AudioFormat, Layout, PACKET_FRAMES};
+use crate::core::clocksync::{ClockProbe, ClockReply};
+use crate::core::input::{InputAck, InputReceiver, TokenBucket, Verdict};
+use crate::core::sim::scene;
+use crate::core::video::assemble::Frame;
+use crate::core::video::fec::{FecMode, Protection};
+use crate::core::view::color::ColorSpace;
+use crate::core::wire::{Control, FrameKind, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
+use crate::host::encode::{Command, GameLink, Settings};
+use crate::net::pair::{self, Offer};
+use crate::net::tls;
+use crate::net::tls::{Fingerprint, Identity, Role, TlsError};
+use crate::net::trust::ClientStore;
+use crate::net::{self, NetError, close};
+use quinn::{Connection, Endpoint, RecvStream, SendStream};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+
+#[derive(Debug, Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("could not listen on {addr}: {source}; is another `kumo host` using that port? Pick another with --listen")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Host settings.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub listen: SocketAddr,
+    pub name: String,
+    /// Highest frame rate a client may ask for.
+    pub max_fps: u16,
+    /// Encoder threads (0: one per core, at most 4).
+    pub encoder_threads: u16,
+    /// The folder keeping the host's certificate and key, so that its fingerprint survives a
+    /// restart; `None`: a fresh certificate each run.
+    pub identity: Option<std::path::PathBuf>,
+    /// Who may stream, and the pairing PIN on offer.
+    pub trust: HostTrust,
+    /// Parity sent beside each frame (forward error correction, `core::video::fec`).
+    pub fec: FecMode,
+}
+
+/// Which clients a host streams to.
+#[derive(Clone)]
+pub struct HostTrust {
+    /// The clients it paired with.
+    pub clients: Arc<ClientStore>,
+    /// Stream only to paired clients (`kumo host`'s default); `false`: to any client (the
+    /// loud `--allow-unpaired`, and tests of other things).
+    pub require_pairing: bool,
+    /// A PIN to offer for pairing from the start (5 minutes, 3 tries).
+    pub pin: Option<crate::core::trust::Pin>,
+}
+
+impl HostTrust {
+    /// Any client may stream; no pairing on offer; nothing stored.
+    pub fn open() -> Self {
+        Self { clients: Arc::new(ClientStore::in_memory(Vec::new())), require_pairing: false, pin: None }
+    }
+
+    /// Only the clients in `clients` may stream.
+    pub fn paired(clients: ClientStore) -> Self {
+        Self { clients: Arc::new(clients), require_pairing: true, pin: None }
+    }
+}
+
+impl std::fmt::Debug for HostTrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostTrust").field("require_pairing", &self.require_pairing).finish_non_exhaustive()
+    }
+}
+
+/// Bounds on what a client may ask for.
+const MIN_BITRATE_KBPS: u32 = 100;
+const MAX_BITRATE_KBPS: u32 = 200_000;
+
+/// Encoded frames waiting for the network task. The network task only spawns a writer per
+/// frame, so 4 is plenty; when full the encoder skips capture slots until there is room.
+/// (Frames in flight after it are bounded by the send window: `encode::SendGate`.)
+const ENCODED_QUEUE: usize = 4;
+
+/// Control messages waiting for the session loop; when full the reader waits (backpressure
+/// on the control stream, which carries only a few messages per second).
+const CONTROL_QUEUE: usize = 16;
+
+/// A listening reference host.
+pub struct Host {
+    endpoint: Endpoint,
+    fingerprint: Fingerprint,
+    config: HostConfig,
+    game: Arc<GameLink>,
+    offer: Arc<Offer>,
+}
+
+impl Host {
+    /// Binds the endpoint. Must run inside a tokio runtime.
+    pub fn bind(config: HostConfig) -> Result<Self, HostError> {
+        let identity = match &config.identity {
+            Some(dir) => Identity::load_or_create(dir, Role::Host)?,
+            None => Identity::generate(Role::Host)?,
+        };
+        let server = identity.server_config(net::transport())?;
+        let endpoint = Endpoint::server(server, config.listen)
+            .map_err(|source| HostError::Bind { addr: config.listen, source })?;
+        let offer = Arc::new(Offer::default());
+        if let Some(pin) = config.trust.pin {
+            offer.open(pin);
+        }
+        Ok(Self { endpoint, fingerprint: identity.fingerprint, config, game: Arc::default(), offer })
+    }
+
+    /// The host's pairing offer, to open (again) while it serves.
+    pub fn pairing(&self) -> Arc<Offer> {
+        self.offer.clone()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.endpoint.local_addr().unwrap_or(self.config.listen)
+    }
+
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// The game's input slot and report, for watching the game from outside (tests, tools).
+    pub fn game(&self) -> Arc<GameLink> {
+        self.game.clone()
+    }
+
+    /// Serves clients until `stop` turns true.
+    pub async fn serve(self, mut stop: watch::Receiver<bool>) {
+        let busy = Arc::new(Slot::default());
+        let host = Arc::new(Shared { config: self.config, fingerprint: self.fingerprint, offer: self.offer });
+        loop {
+            tokio::select! {
+                incoming = self.endpoint.accept() => {
+                    let Some(incoming) = incoming else { break };
+                    let (busy, host, stop, game) = (busy.clone(), host.clone(), stop.clone(), self.game.clone());
+                    tokio::spawn(async move {
+                        let remote = incoming.remote_address();
+                        match incoming.await {
+                            Ok(conn) => {
+                                if let Err(err) = serve_client(&conn, &host, &busy, stop, game).await {
+                                    tracing::info!(%remote, "session ended: {err:#}");
+                                }
+                            }
+                            Err(err) => tracing::info!(%remote, "connection attempt failed: {err}"),
+                        }
+                    });
+                }
+                _ = stop.changed() => break,
+            }
+        }
+        self.endpoint.close(close::HOST_SHUTDOWN, b"host shutting down");
+        tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await.ok();
+    }
+}
+
+/// What every connection's task shares.
+struct Shared {
+    config: HostConfig,
+    fingerprint: Fingerprint,
+    offer: Arc<Offer>,
+}
+
+/// How long a reconnecting client waits for its old connection to hand the session over
+/// (the old session stops its encoder: one frame's encode).
+const HANDOVER_WAIT: Duration = Duration::from_secs(2);
+
+/// The host's single session: who holds it, and how to ask them to hand it over.
+#[derive(Default)]
+struct Slot {
+    held: std::sync::Mutex<Option<Held>>,
+    freed: tokio::sync::Notify,
+}
+
+struct Held {
+    token: u64,
+    handover: Arc<tokio::sync::Notify>,
+    /// The certificate of the client holding it: only the same client may resume it.
+    client: Option<Fingerprint>,
+}
+
+/// A claimed session slot: released when the session ends, however it ends.
+struct Claim<'a> {
+    slot: &'a Slot,
+    token: u64,
+    handover: Arc<tokio::sync::Notify>,
+    /// Whether this session took over one the same client lost (the game goes on).
+    resumed: bool,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut held = self.slot.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.as_ref().is_some_and(|h| h.token == self.token) {
+            *held = None;
+        }
+        drop(held);
+        self.slot.freed.notify_waiters();
+    }
+}
+
+impl Slot {
+    /// Claims the slot for a new session, or for the session named by `resume` (non-zero)
+    /// after its connection hands it over, if `client` (its certificate) is the one holding
+    /// it; `None`: another client holds it.
+    async fn claim(&self, resume: u64, client: Option<Fingerprint>) -> Option<Claim<'_>> {
+        let deadline = tokio::time::Instant::now() + HANDOVER_WAIT;
+        let mut resumed = false;
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            // Registered before looking, so a release in between is not missed.
+            freed.as_mut().enable();
+            {
+                let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match &*held {
+                    None => {
+                        let token = random_token();
+                        let handover = Arc::new(tokio::sync::Notify::new());
+                        *held = Some(Held { token, handover: handover.clone(), client });
+                        return Some(Claim { slot: self, token, handover, resumed });
+                    }
+                    Some(h) if resume != 0 && h.token == resume && h.client == client => {
+                        h.handover.notify_one();
+                        resumed = true;
+                    }
+                    Some(_) => return None,
+                }
+            }
+            tokio::time::timeout_at(deadline, freed).await.ok()?;
+        }
+    }
+}
+
+/// A session's name for resuming it: random, never 0.
+fn random_token() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    ring::rand::SystemRandom::new().fill(&mut bytes).ok();
+    u64::from_le_bytes(bytes).max(1)
+}
+
+async fn serve_client(
+    conn: &Connection,
+    host: &Shared,
+    busy: &Slot,
+    stop: watch::Receiver<bool>,
+    game: Arc<GameLink>,
+) -> Result<(), NetError> {
+    let remote = conn.remote_address();
+    let (mut send, mut recv) = tokio::time::timeout(Duration::from_secs(5), conn.accept_bi())
+        .await
+        .map_err(|_| NetError::Connection(quinn::ConnectionError::TimedOut))??;
+    let hello = match net::read_control(&mut recv).await? {
+        Control::Hello(hello) => hello,
+        // A probe (region choice): pongs, and no claim on the session slot.
+        Control::Ping { id, client_micros } => return answer_region_probe(conn, send, recv, (id, client_micros)).await,
+        Control::PairRequest { version, client_name, pake } => {
+            let side = pair::HostSide {
+                name: &host.config.name,
+                fingerprint: host.fingerprint,
+                offer: &host.offer,
+                clients: &host.config.trust.clients,
+            };
+            return pair::answer(conn, send, recv, (version, client_name, pake), side).await;
+        }
+        _ => {
+            conn.close(close::PROTOCOL_ERROR, b"expected Hello");
+            return Ok(());
+        }
+    };
+    if hello.version != PROTOCOL_VERSION {
+        tracing::warn!(%remote, client_version = hello.version, "refusing a client of another protocol version");
+        let message = format!(
+            "this host speaks kumo protocol v{PROTOCOL_VERSION} and the client v{}; install the same kumo version on both",
+            hello.version
+        );
+        return net::refuse(conn, &mut send, RejectReason::VersionMismatch, message, close::VERSION_MISMATCH).await;
+    }
+    let client = tls::peer_fingerprint(conn);
+    if let Err((reason, message)) = admit(&host.config, client) {
+        tracing::warn!(%remote, client = %hello.client_name, fingerprint = ?client.map(|f| f.to_string()), ?reason, "refusing a client");
+        return net::refuse(conn, &mut send, reason, message, close::NOT_PAIRED).await;
+    }
+    let config = &host.config;
+    let Some(claim) = busy.claim(hello.resume_token, client).await else {
+        let message =
+            format!("host '{}' is already streaming to another client; try again when that session ends", config.name);
+        return net::refuse(conn, &mut send, RejectReason::Busy, message, close::BUSY).await;
+    };
+    let settings = match negotiate(&hello, config) {
+        Ok(s) => s,
+        Err(message) => {
+            return net::refuse(conn, &mut send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await;
+        }
+    };
+    tracing::info!(%remote, client = %hello.client_name, resumed = claim.resumed, ?settings, "streaming");
+    let (frames_tx, frames_rx) = mpsc::channel(ENCODED_QUEUE);
+    if !claim.resumed {
+        game.reset();
+    }
+    let gate = encode::SendGate::new(settings.fps);
+    let worker = match encode::spawn(settings, frames_tx, game.clone(), gate.clone()) {
+        Ok(w) => w,
+        Err(err) => {
+            let message = format!("the host could not start its encoder: {err}");
+            return net::refuse(conn, &mut send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await;
+        }
+    };
+    let welcome = Welcome {
+        version: PROTOCOL_VERSION,
+        width: settings.width,
+        height: settings.height,
+        fps: settings.fps,
+        bitrate_kbps: settings.bitrate_kbps,
+        host_name: config.name.clone(),
+        // The scene is drawn in BT.601 limited range; openh264 passes it through untouched.
+        color: ColorSpace::HOST_DEFAULT,
+        audio: audio_format(hello.audio_channels),
+        resume_token: claim.token,
+    };
+    net::write_control(&mut send, &Control::Welcome(welcome.clone())).await?;
+    let audio = welcome.audio.and_then(|format| match audio::spawn(conn.clone(), format, game.clone()) {
+        Ok(worker) => Some(worker),
+        Err(err) => {
+            tracing::error!("the host could not start its audio: {err}; streaming without sound");
+            None
+        }
+    });
+    // A paired client's standing is looked at again while it streams: revoking it ends the
+    // session within a second.
+    let revocable = client.filter(|_| config.trust.require_pairing).map(|fp| (&*config.trust.clients, fp));
+    let media = (&worker, frames_rx, &gate, Protection::new(config.fec));
+    let result = stream(conn, send, recv, media, (stop, &claim.handover), &game, revocable).await;
+    // Joining waits for at most one encode; keep it off the async workers.
+    tokio::task::spawn_blocking(move || {
+        worker.stop();
+        if let Some(audio) = audio {
+            audio.stop();
+        }
+    })
+    .await
+    .ok();
+    result
+}
+
+/// Whether `config` lets the client with certificate `client` stream.
+fn admit(config: &HostConfig, client: Option<Fingerprint>) -> Result<(), (RejectReason, String)> {
+    if !config.trust.require_pairing {
+        return Ok(());
+    }
+    let Some(fp) = client else {
+        let message = format!(
+            "this client is not paired with host '{}': it presented no certificate. Update kumo, then on the host run `kumo host --pair`, and `kumo pair HOST:PORT` on this client",
+            config.name
+        );
+        return Err((RejectReason::NotPaired, message));
+    };
+    match config.trust.clients.standing(fp) {
+        Ok(standing) => pair::admission(&standing, &config.name),
+        Err(err) => {
+            tracing::error!("could not read the paired clients: {err}");
+            Err((
+                RejectReason::BadRequest,
+                format!("host '{}' could not read its paired clients; its log says why", config.name),
+            ))
+        }
+    }
+}
+
+/// Ends the session of a client whose pairing was revoked (telling it why); whether it did.
+async fn end_if_revoked(conn: &Connection, send: &mut SendStream, clients: &ClientStore, fp: Fingerprint) -> bool {
+    // Anything but "still paired" ends it, as it would refuse the client now: revoked, gone
+    // from the file, or a file the host can no longer read.
+    let message = match clients.standing(fp) {
+        Ok(crate::core::trust::Standing::Paired(_)) => return false,
+        Ok(crate::core::trust::Standing::Revoked(c)) => {
+            format!("the host revoked this client ('{}'); pair again to stream", c.name)
+        }
+        Ok(crate::core::trust::Standing::Unknown) => {
+            "the host no longer lists this client as paired; pair again to stream".to_owned()
+        }
+        Err(err) => {
+            tracing::error!("could not read the paired clients: {err}");
+            "the host could not read its paired clients; its log says why".to_owned()
+        }
+    };
+    tracing::info!(%message, "ending a session: the client is no longer paired");
+    net::write_control(send, &Control::Goodbye { reason: GoodbyeReason::Revoked, message }).await.ok();
+    send.finish().ok();
+    tokio::time::timeout(Duration::from_millis(500), conn.closed()).await.ok();
+    conn.close(close::NOT_PAIRED, b"revoked");
+    true
+}
+
+/// Passes a client's request about the video on to the encoder. A repair (an IDR, several
+/// times a frame's size, or a recovery frame) is granted at most 10 times a second (2 at
+/// once): one already coming answers every request sent before it arrives.
+fn for_encoder(msg: &Control, worker: &encode::Worker, repairs: &mut TokenBucket, now: Duration) {
+    match msg {
+        Control::RequestIdr { last_good_frame } if repairs.take(now) => {
+            tracing::debug!(last_good_frame, "client asked for an IDR");
+            worker.send(Command::ForceIdr);
+        }
+        Control::RecoverLtr { idr_pic_id, last_good_frame } if repairs.take(now) => {
+            tracing::debug!(idr_pic_id, last_good_frame, "client asked for a recovery frame");
+            worker.send(Command::RecoverLtr { idr_pic_id: *idr_pic_id });
+        }
+        Control::RequestIdr { .. } | Control::RecoverLtr { .. } => {
+            tracing::debug!("repair request within the rate limit; one is on its way");
+        }
+        Control::LtrAck { idr_pic_id, frame_num } => {
+            worker.send(Command::LtrConfirmed { idr_pic_id: *idr_pic_id, frame_num: *frame_num });
+        }
+        Control::SetBitrate { bitrate_kbps } => {
+            worker.send(Command::SetBitrate { kbps: (*bitrate_kbps).clamp(MIN_BITRATE_KBPS, MAX_BITRATE_KBPS) });
+        }
+        _ => {}
+    }
+}
+
+/// How often a streaming client's pairing is looked at again.
+const REVOCATION_CHECK: Duration = Duration::from_secs(1);
+
+/// Pings a probe may send, and how long it may take.
+const PROBE_PINGS: u32 = 64;
+const PROBE_TIME: Duration = Duration::from_secs(10);
+
+/// Answers a probe's pings (the first already read) with pongs, then closes.
+async fn answer_region_probe(
+    conn: &Connection,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    first: (u32, u64),
+) -> Result<(), NetError> {
+    let answer = async {
+        let (mut id, mut client_micros) = first;
+        for _ in 0..PROBE_PINGS {
+            let pong = Control::Pong { id, client_micros, host_micros: clock::now_micros() };
+            net::write_control(&mut send, &pong).await?;
+            match net::read_control(&mut recv).await? {
+                Control::Ping { id: i, client_micros: c } => (id, client_micros) = (i, c),
+                _ => break,
+            }
+        }
+        Ok::<_, NetError>(())
+    };
+    // A probe that ends (or closes its connection) is done either way.
+    tokio::time::timeout(PROBE_TIME, answer).await.ok();
+    conn.close(close::FINISHED, b"probe answered");
+    Ok(())
+}
+
+/// What the host will actually stream for a client's request.
+fn negotiate(hello: &Hello, config: &HostConfig) -> Result<Settings, String> {
+    let width = hello.width.min(hello.max_width.max(1));
+    let height = hello.height.min(hello.max_height.max(1));
+    scene::check_size(width.into(), height.into()).map_err(|e| e.to_string())?;
+    Ok(Settings {
+        width,
+        height,
+        fps: hello.fps.clamp(1, config.max_fps),
+        bitrate_kbps: hello.bitrate_kbps.clamp(MIN_BITRATE_KBPS, MAX_BITRATE_KBPS),
+        threads: config.encoder_threads,
+    })
+}
+
+/// The audio stream for a client whose device has `channels` speakers (0: no audio): the
+/// largest layout that fits, 128 kbit/s for the front pair and 64 for each further pair, 5 ms
+/// packets, each repeating the previous one (another 128–320 kbit/s, a few percent of the
+/// video, for one lost datagram in a row repaired instead of concealed).
+fn audio_format(channels: u8) -> Option<AudioFormat> {
+    (channels > 0).then(|| {
+        let layout = Layout::fitting(channels.into());
+        let bitrate_kbps = 128 + 64 * (layout.streams() as u16 - 1);
+        AudioFormat { layout, packet_frames: PACKET_FRAMES, bitrate_kbps, redundancy: true }
+    })
+}
+
+/// Clock probes answered at most: a burst of 16, then 50 a second (a client sends 4); the
+/// rest are ignored, so a flood costs no more than that.
+const PROBE_BURST: f64 = 16.0;
+const PROBE_RATE: f64 = 50.0;
+
+/// Answers a clock probe at once: its receive stamp, and the send stamp taken last.
+fn answer_probe(conn: &Connection, bytes: &[u8], received: u64, bucket: &mut TokenBucket, now: Duration) {
+    let Ok(probe) = ClockProbe::decode(bytes) else { return };
+    if !bucket.take(now) {
+        return;
+    }
+    let reply = ClockReply { id: probe.id, t1: probe.t1, t2: received, t3: clock::now_micros() };
+    conn.send_datagram(reply.encode().into()).ok();
+}
+
+/// A collision in the game: a short, strong buzz on each pad (slot bit) that caused one.
+async fn send_rumble(send: &mut SendStream, slots: u8) -> Result<(), NetError> {
+    for pad in (0..4u8).filter(|p| slots & (1 << p) != 0) {
+        net::write_control(send, &Control::Rumble { pad, strong: 40_000, weak: 20_000, duration_ms: 150 }).await?;
+    }
+    Ok(())
+}
+
+/// Sends a frame on its own stream from a task of its own, with `parity_share` of it as
+/// parity datagrams, and holds the frame's place in the send window until the client has
+/// acknowledged all of it, rebuilt it from parity, or stopped the stream. The encoder admitted
+/// the frame into the window, so the tasks are bounded by it.
+pub fn send_frame(conn: &Connection, frame: Frame, gate: &Arc<encode::SendGate>, parity_share: f64) {
+    let (conn, gate) = (conn.clone(), gate.clone());
+    tokio::spawn(async move {
+        let number = frame.header.frame_number;
+        let delivered = match net::send_frame(&conn, &frame, parity_share).await {
+            // `stopped` yields `None` once the client acknowledged every byte of the stream,
+            // and the recovered code once it rebuilt the frame from parity: delivered either way.
+            Ok(stream) => matches!(stream.stopped().await, Ok(None | Some(net::STREAM_RECOVERED))),
+            Err(err) => {
+                tracing::debug!(frame = frame.header.frame_number, "frame not sent: {err}");
+                false
+            }
+        };
+        gate.path(conn.rtt(), conn.stats().path.lost_packets);
+        if delivered { gate.acked(number) } else { gate.released(number) }
+    });
+}
+
+/// The parity share for the next frame, from QUIC's path counters now; a change of the
+/// share is logged, with the loss it follows.
+fn parity_share(conn: &Connection, protection: &mut Protection, now: Duration, kind: FrameKind) -> f64 {
+    let path = conn.stats().path;
+    protection.on_path(now, path.sent_packets, path.lost_packets, path.rtt, path.min_rtt);
+    if let Some(share) = protection.changed() {
+        let loss = protection.loss();
+        tracing::info!("parity now {:.0} % of each frame (packet loss {:.1} % over 2 s)", share * 100.0, loss * 100.0);
+    }
+    protection.share_for(kind)
+}
+
+/// Tells the client the host is shutting down, and closes once it heard (or after 500 ms).
+async fn say_shutdown(conn: &Connection, send: &mut SendStream) {
+    let bye = Control::Goodbye { reason: GoodbyeReason::HostShutdown, message: "the host is shutting down".into() };
+    net::write_control(send, &bye).await.ok();
+    send.finish().ok();
+    tokio::time::timeout(Duration::from_millis(500), conn.closed()).await.ok();
+    conn.close(close::HOST_SHUTDOWN, b"host shutting down");
+}
+
+async fn stream(
+    conn: &Connection,
+    mut send: SendStream,
+    recv: RecvStream,
+    (worker, mut frames, gate, mut protection): (
+        &encode::Worker,
+        mpsc::Receiver<Frame>,
+        &Arc<encode::SendGate>,
+        Protection,
+    ),
+    (mut stop, handover): (watch::Receiver<bool>, &tokio::sync::Notify),
+    game: &GameLink,
+    revocable: Option<(&ClientStore, Fingerprint)>,
+) -> Result<(), NetError> {
+    let mut standing_check = tokio::time::interval(REVOCATION_CHECK);
+    let start = std::time::Instant::now();
+    let mut inputs = InputReceiver::default();
+    let mut probes = TokenBucket::new(PROBE_BURST, PROBE_RATE);
+    let mut idr_requests = TokenBucket::new(2.0, 10.0);
+    let (control_tx, mut control) = mpsc::channel(CONTROL_QUEUE);
+    let reader = tokio::spawn(net::read_controls(recv, control_tx));
+    let result = loop {
+        tokio::select! {
+            frame = frames.recv() => {
+                let Some(frame) = frame else {
+                    break Err(NetError::Connection(quinn::ConnectionError::LocallyClosed));
+                };
+                if let Err(err) = send_rumble(&mut send, game.take_rumble()).await {
+                    break Err(err);
+                }
+                let share = parity_share(conn, &mut protection, start.elapsed(), frame.header.kind);
+                send_frame(conn, frame, gate, share);
+            }
+            datagram = conn.read_datagram() => {
+                let bytes = match datagram {
+                    Ok(bytes) => bytes,
+                    Err(err) => break Err(NetError::Connection(err)),
+                };
+                let host_micros = clock::now_micros();
+                if ClockProbe::is_probe(&bytes) {
+                    answer_probe(conn, &bytes, host_micros, &mut probes, start.elapsed());
+                    continue;
+                }
+                let client_micros = match inputs.on_datagram(&bytes, start.elapsed()) {
+                    Verdict::Apply(input) => {
+                        game.put(input);
+                        input.client_micros
+                    }
+                    // Re-sent or reordered: acknowledge what is applied so the client stops.
+                    Verdict::Stale { .. } => 0,
+                    Verdict::RateLimited => continue,
+                    Verdict::Invalid(err) => {
+                        tracing::debug!("ignoring a bad input datagram: {err}");
+                        continue;
+                    }
+                };
+                let ack = InputAck { seq: inputs.newest(), accepted: inputs.accepted, client_micros, host_micros };
+                // An ack that does not fit (datagrams disabled) only delays the client's quiet.
+                conn.send_datagram(ack.encode().into()).ok();
+            }
+            msg = control.recv() => match msg {
+                Some(Ok(msg @ (Control::RequestIdr { .. } | Control::RecoverLtr { .. } | Control::LtrAck { .. } | Control::SetBitrate { .. }))) => {
+                    for_encoder(&msg, worker, &mut idr_requests, start.elapsed());
+                }
+                Some(Ok(Control::Presses(presses))) => game.push_presses(&presses),
+                Some(Ok(Control::Ping { id, client_micros })) => {
+                    let pong = Control::Pong { id, client_micros, host_micros: clock::now_micros() };
+                    if let Err(err) = net::write_control(&mut send, &pong).await {
+                        break Err(err);
+                    }
+                }
+                Some(Ok(Control::Goodbye { message, .. })) => {
+                    tracing::info!(%message, "client said goodbye");
+                    conn.close(close::FINISHED, b"goodbye");
+                    break Ok(());
+                }
+                Some(Ok(other)) => {
+                    tracing::warn!(?other, "unexpected control message; ending the session");
+                    conn.close(close::PROTOCOL_ERROR, b"unexpected control message");
+                    break Ok(());
+                }
+                Some(Err(err)) => break Err(err),
+                None => break Ok(()),
+            },
+            _ = standing_check.tick(), if revocable.is_some() => {
+                if let Some((clients, fp)) = revocable && end_if_revoked(conn, &mut send, clients, fp).await {
+                    break Ok(());
+                }
+            }
+            () = handover.notified() => {
+                tracing::info!(remote = %conn.remote_address(), "the client reconnected on a new connection; handing the session over");
+                conn.close(close::SUPERSEDED, b"resumed on a new connection");
+                break Ok(());
+            }
+            _ = stop.changed() => {
+                say_shutdown(conn, &mut send).await;
+                break Ok(());
+            }
+        }
+    };
+    reader.abort();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audio_layout_follows_the_clients_speakers() {
+        assert_eq!(audio_format(0), None, "no audio asked for");
+        let stereo = audio_format(2).unwrap();
+        assert_eq!((stereo.layout, stereo.bitrate_kbps, stereo.packet_frames), (Layout::Stereo, 128, 240));
+        assert_eq!(audio_format(6).unwrap().layout, Layout::Surround51);
+        let wide = audio_format(8).unwrap();
+        assert_eq!((wide.layout, wide.bitrate_kbps), (Layout::Surround71, 320));
+        assert!(wide.redundancy);
+    }
+}

@@ -1,0 +1,355 @@
+//! `kumo bench`: figures, not pass/fail. openh264 encode and decode cost per frame at 720p,
+//! 1080p and 2160p on the synthetic scene, the present path's cost per frame (upload + draw,
+//! with and without the overlay) at 1080p and 2160p, input datagram size, rate and
+//! input→host latency, capture→decoded latency of the headless demo, and the audio path's CPU
+//! cost, latency and A/V offset.
+
+use crate::client::StreamRequest;
+use crate::client::decode::{H264Decoder, Picture};
+use crate::client::present::{Compositor, Gpu, OFFSCREEN_FORMAT, offscreen_target};
+use crate::core::input::script::{Change, Script};
+use crate::core::input::{ACK_DATAGRAM_BYTES, INPUT_DATAGRAM_BYTES, key};
+use crate::core::sim::scene::{self, I420};
+use crate::core::stats::histogram::Histogram;
+use crate::core::view::color::ColorSpace;
+use crate::core::view::overlay::{FrameTimes, OverlayModel};
+use crate::host::encode::{H264Encoder, Settings};
+use crate::tools::demo::DemoClient;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+/// Runs the benchmarks and prints a table. `frames`: frames per codec size (2160p runs a
+/// quarter); `seconds`: length of each latency run; `audio_only`: only the audio figures.
+pub fn run(frames: u32, seconds: u64, audio_only: bool, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    println!(
+        "kumo bench: {cores} cores, openh264 {} assembly",
+        if cfg!(target_arch = "x86_64") { "x86-64" } else { "generic" }
+    );
+    println!();
+    if audio_only {
+        return audio_table(&crate::runtime()?, seconds, interrupted);
+    }
+    fec_table();
+    println!();
+    println!("codec (synthetic scene, {frames} frames; 2160p {} frames)", (frames / 4).max(10));
+    println!(
+        "{:<10} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "size", "kbps", "enc mean ms", "enc p95 ms", "dec mean ms", "dec p95 ms"
+    );
+    for (w, h, kbps) in [(1280u16, 720u16, 10_000u32), (1920, 1080, 20_000), (3840, 2160, 50_000)] {
+        let n = if w > 2000 { (frames / 4).max(10) } else { frames };
+        let (enc, dec, bytes) = codec(w, h, kbps, n)?;
+        let ms = |h: &Histogram, q: f64| h.quantile_micros(q).unwrap_or(0.0) / 1000.0;
+        let mean = |h: &Histogram| h.mean_micros().unwrap_or(0.0) / 1000.0;
+        let out_kbps = bytes as f64 * 8.0 / 1000.0 / (f64::from(n) / 60.0);
+        println!(
+            "{:<10} {:>12.0} {:>12.2} {:>12.2} {:>12.2} {:>12.2}",
+            format!("{w}x{h}"),
+            out_kbps,
+            mean(&enc),
+            ms(&enc, 0.95),
+            mean(&dec),
+            ms(&dec, 0.95)
+        );
+    }
+    println!();
+    present_table(frames);
+    println!();
+    let rt = crate::runtime()?;
+    input_table(&rt, seconds, interrupted)?;
+    println!();
+    println!("capture→decoded, kumo demo --headless on loopback, {seconds} s each");
+    println!(
+        "{:<12} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9}",
+        "stream", "p50 ms", "p95 ms", "p99 ms", "decoded", "dropped", "dec p50"
+    );
+    for (w, h) in [(1280u16, 720u16), (1920, 1080)] {
+        let request = StreamRequest {
+            width: w,
+            height: h,
+            fps: 60,
+            bitrate_kbps: if w > 1280 { 20_000 } else { 10_000 },
+            min_bitrate_kbps: None,
+        };
+        let outcome = crate::tools::demo::run_headless(
+            &rt,
+            request,
+            DemoClient::default(),
+            Some(Duration::from_secs(seconds)),
+            interrupted,
+        )?;
+        let s = outcome.summary;
+        println!(
+            "{:<12} {:>9.2} {:>9.2} {:>9.2} {:>9} {:>11} {:>9.2}",
+            format!("{w}x{h}@60"),
+            s.capture_to_decoded_ms.p50,
+            s.capture_to_decoded_ms.p95,
+            s.capture_to_decoded_ms.p99,
+            s.frames_decoded,
+            s.frames_dropped,
+            s.decode_ms.p50
+        );
+    }
+    println!();
+    audio_table(&rt, seconds, interrupted)?;
+    Ok(())
+}
+
+/// The audio path: Opus's CPU cost per 5 ms packet, and latency and A/V offset of the headless
+/// demo through whatever output device ALSA gives (a silent clock without one).
+fn audio_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    use crate::core::audio::{Layout, PACKET_FRAMES, RATE};
+    println!("audio CPU, Opus low-delay, 5 ms packets (one core)");
+    println!("{:<8} {:>14} {:>14} {:>12}", "layout", "encode µs/pkt", "decode µs/pkt", "% of a core");
+    for layout in [Layout::Stereo, Layout::Surround71] {
+        let frames = usize::from(PACKET_FRAMES);
+        let mut pcm = vec![0.0f32; frames * 2];
+        let mut out = vec![0.0f32; frames * 2];
+        let streams = layout.streams();
+        let mut encoders = (0..streams)
+            .map(|_| opus::Encoder::new(RATE, opus::Channels::Stereo, opus::Application::LowDelay))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut decoders =
+            (0..streams).map(|_| opus::Decoder::new(RATE, opus::Channels::Stereo)).collect::<Result<Vec<_>, _>>()?;
+        let (mut enc, mut dec) = (Duration::ZERO, Duration::ZERO);
+        let n = 2000u32;
+        for p in 0..n {
+            crate::core::audio::sound::render(
+                u64::from(p) * frames as u64,
+                &[u64::from(p / 200) * 48_000],
+                2,
+                &mut pcm,
+            );
+            for (e, d) in encoders.iter_mut().zip(decoders.iter_mut()) {
+                let t = Instant::now();
+                let bytes = e.encode_vec_float(&pcm, 1000)?;
+                enc += t.elapsed();
+                let t = Instant::now();
+                d.decode_float(&bytes, &mut out, false)?;
+                dec += t.elapsed();
+            }
+        }
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(n);
+        let core_pct = (per(enc) + per(dec)) / 5_000.0 * 100.0;
+        println!("{:<8} {:>14.1} {:>14.1} {:>12.2}", layout.name(), per(enc), per(dec), core_pct);
+    }
+    println!();
+    println!("audio latency, kumo demo --headless 1280x720@60 on loopback, {seconds} s");
+    let request = StreamRequest { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, min_bitrate_kbps: None };
+    let client = DemoClient { audio: true, ..DemoClient::default() };
+    let s =
+        crate::tools::demo::run_headless(rt, request, client, Some(Duration::from_secs(seconds)), interrupted)?.summary;
+    println!("device              {}", s.audio_device);
+    println!(
+        "capture→heard       p50 {:.2}  p95 {:.2}  p99 {:.2} ms",
+        s.audio_latency_ms.p50, s.audio_latency_ms.p95, s.audio_latency_ms.p99
+    );
+    println!("capture→decoded     p50 {:.2} ms (video, for comparison)", s.capture_to_decoded_ms.p50);
+    println!(
+        "A/V offset          p50 {:+.2}  p99 {:+.2} ms (+: sound after picture)",
+        s.av_offset_ms.p50, s.av_offset_ms.p99
+    );
+    println!("audio buffer        p50 {:.2} ms", s.audio_buffer_ms.p50);
+    println!(
+        "packets             {} received, {} played, {} concealed, {} underruns",
+        s.audio_packets_received, s.audio_packets_played, s.audio_packets_concealed, s.audio_underruns
+    );
+    Ok(())
+}
+
+/// Input over loopback: a script of key presses at random 10–40 ms intervals (so inputs do not
+/// phase-lock with frames) through the headless demo.
+fn input_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    let mut steps = Vec::new();
+    let (mut t, mut down) = (200u64, false);
+    let mut rng = crate::core::sim::rng::XorShift::from_state(0x2545_F491_4F6C_DD1D);
+    while t < seconds * 1000 {
+        let gap = rng.next_u64() % 31;
+        down = !down;
+        steps.push((Duration::from_millis(t), Change::Key { usage: key::SPACE, down }));
+        t += 10 + gap;
+    }
+    let script = Script { steps };
+    let request = StreamRequest { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, min_bitrate_kbps: None };
+    let outcome = crate::tools::demo::run_headless(
+        rt,
+        request,
+        DemoClient { input_script: Some(script), ..DemoClient::default() },
+        Some(Duration::from_secs(seconds)),
+        interrupted,
+    )?;
+    let s = outcome.summary;
+    println!("input over loopback ({seconds} s, a key toggled every 10-40 ms, 720p60 stream running)");
+    println!(
+        "datagram {INPUT_DATAGRAM_BYTES} bytes (ack {ACK_DATAGRAM_BYTES}); {} sent ({:.0}/s), {} accepted by the host",
+        s.inputs_sent,
+        s.inputs_sent as f64 / s.duration_secs.max(1e-9),
+        s.inputs_received_by_host
+    );
+    println!(
+        "input→host latency: p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms",
+        s.input_to_host_ms.p50, s.input_to_host_ms.p95, s.input_to_host_ms.p99
+    );
+    Ok(())
+}
+
+/// Prints the present path's cost per frame (upload + draw + GPU finish), without and with
+/// the overlay, on whatever adapter wgpu picks (lavapipe on a machine without a GPU).
+fn present_table(frames: u32) {
+    let gpu = match Gpu::open(Gpu::instance(None), None) {
+        Ok(gpu) => gpu,
+        Err(err) => {
+            println!("present path: skipped ({err})");
+            return;
+        }
+    };
+    let n = (frames / 4).max(10);
+    println!("present path per frame on {} (upload + draw + GPU finish, {n} frames)", gpu.adapter_name());
+    println!(
+        "{:<10} {:>14} {:>14} {:>16} {:>16}",
+        "size", "video mean ms", "video p95 ms", "+overlay mean ms", "+overlay p95 ms"
+    );
+    for (w, h) in [(1920usize, 1080usize), (3840, 2160)] {
+        let plain = present_path(&gpu, (w, h), n, false);
+        let overlay = present_path(&gpu, (w, h), n, true);
+        let ms = |h: &Histogram, q: f64| h.quantile_micros(q).unwrap_or(0.0) / 1000.0;
+        let mean = |h: &Histogram| h.mean_micros().unwrap_or(0.0) / 1000.0;
+        println!(
+            "{:<10} {:>14.2} {:>14.2} {:>16.2} {:>16.2}",
+            format!("{w}x{h}"),
+            mean(&plain),
+            ms(&plain, 0.95),
+            mean(&overlay),
+            ms(&overlay, 0.95)
+        );
+    }
+}
+
+/// Times `n` frames through the compositor into an offscreen target of the stream's size.
+fn present_path(gpu: &Gpu, (w, h): (usize, usize), n: u32, with_overlay: bool) -> Histogram {
+    let mut compositor = Compositor::new(&gpu.device, OFFSCREEN_FORMAT);
+    compositor.video.set_color(&gpu.queue, ColorSpace::HOST_DEFAULT);
+    let target = offscreen_target(gpu, (w as u32, h as u32));
+    let view = target.create_view(&wgpu::TextureViewDescriptor::default());
+    let ctx = egui::Context::default();
+    let mut times = FrameTimes::default();
+    let mut model = OverlayModel { width: w as u16, height: h as u16, fps: 60, ..OverlayModel::default() };
+    let mut pic = I420::new(w, h);
+    let mut hist = Histogram::new();
+    for i in 0..n {
+        scene::render(i.into(), 60, i, &mut pic);
+        let picture =
+            Picture { width: w, height: h, y: pic.y.clone(), u: pic.u.clone(), v: pic.v.clone(), ..Default::default() };
+        times.on_present(Duration::from_micros(u64::from(i) * 16_667));
+        model.frame_times_ms = times.iter().collect();
+        let t = Instant::now();
+        compositor.video.upload(&gpu.device, &gpu.queue, &picture);
+        let input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(w as f32, h as f32))),
+            ..Default::default()
+        };
+        let ui = ctx.run_ui(input, |ui| {
+            if with_overlay {
+                crate::client::overlay::overlay_ui(ui, &model);
+            }
+        });
+        compositor.render(gpu, &view, (w as u32, h as u32), true, &ctx, ui);
+        gpu.device.poll(wgpu::PollType::wait_indefinitely()).ok();
+        // The first frames create textures and the font atlas: not representative.
+        if i > 2 {
+            hist.record(t.elapsed().as_micros() as u64);
+        }
+    }
+    hist
+}
+
+/// Encodes and decodes `n` frames; returns encode and decode time histograms and total bytes.
+fn codec(width: u16, height: u16, bitrate_kbps: u32, n: u32) -> anyhow::Result<(Histogram, Histogram, usize)> {
+    let mut encoder = H264Encoder::new(Settings { width, height, fps: 60, bitrate_kbps, threads: 0 })?;
+    let mut decoder = H264Decoder::new()?;
+    let mut pic = I420::new(width.into(), height.into());
+    let mut bytes = Vec::new();
+    let (mut enc, mut dec, mut total) = (Histogram::new(), Histogram::new(), 0);
+    for i in 0..n {
+        scene::render(i.into(), 60, i, &mut pic);
+        let t = Instant::now();
+        encoder.encode(&pic, Duration::from_secs(u64::from(i)) / 60, &mut bytes)?;
+        let encoded = t.elapsed();
+        let t = Instant::now();
+        decoder.decode(&bytes, |_| ())?;
+        let decoded = t.elapsed();
+        // The first frame is an IDR after encoder set-up: not representative.
+        if i > 0 {
+            enc.record(encoded.as_micros() as u64);
+            dec.record(decoded.as_micros() as u64);
+            total += bytes.len();
+        }
+    }
+    Ok((enc, dec, total))
+}
+
+/// Forward error correction's cost (`core::video::fec`, 512-byte shards): the host's parity for one
+/// frame, and the client's rebuild when as many shards are missing as the parity can replace
+/// (the worst it is asked to do), for a 1080p inter frame at 20 Mbit/s (~42 KB) and an IDR.
+fn fec_table() {
+    use crate::core::video::fec::{self, Recovery};
+    use crate::core::wire::{FrameHeader, FrameKind};
+    println!("forward error correction, {}-byte shards (one core)", fec::SHARD_LEN);
+    println!("{:<14} {:>7} {:>8} {:>12} {:>12}", "frame", "share", "parity", "protect µs", "rebuild µs");
+    for (name, len) in [("inter 42 KB", 42_000usize), ("IDR 200 KB", 200_000)] {
+        for share in [fec::BASE_SHARE, 0.29, fec::MAX_SHARE] {
+            let header = FrameHeader {
+                frame_number: 1,
+                capture_micros: 0,
+                encode_micros: 0,
+                kind: FrameKind::Inter,
+                width: 1920,
+                height: 1080,
+                payload_len: len as u32,
+                input_seq: 0,
+                held_back: 0,
+                host_behind: 0,
+            };
+            let mut stream = Vec::with_capacity(len + 64);
+            header.encode(&mut stream);
+            stream.extend((0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3]));
+            let runs = 40u32;
+            let t = Instant::now();
+            let mut parity = Vec::new();
+            for _ in 0..runs {
+                parity = fec::protect(0, &stream, fec::SHARD_LEN, |k| fec::parity_for(share, k));
+            }
+            let protect = t.elapsed() / runs;
+            // Leave out the first `m` data shards of each block: the most the parity can rebuild.
+            let layout = fec::Layout { stream_len: stream.len(), shard_len: fec::SHARD_LEN };
+            let t = Instant::now();
+            for _ in 0..runs {
+                let mut r = Recovery::new();
+                for block in 0..layout.blocks() {
+                    let (k, first) = (layout.block_shards(block), block * fec::MAX_DATA_SHARDS);
+                    let m = fec::parity_for(share, k).min(k);
+                    let start = (first + m) * fec::SHARD_LEN;
+                    let end = ((first + k) * fec::SHARD_LEN).min(stream.len());
+                    if start < end {
+                        r.on_chunk(start as u64, &stream[start..end]).ok();
+                    }
+                }
+                for p in &parity {
+                    r.on_parity(p.clone()).ok();
+                }
+                assert!(r.try_recover().is_some_and(|f| f.is_ok()), "the bench's frame did not rebuild");
+            }
+            let rebuild = t.elapsed() / runs;
+            println!(
+                "{:<14} {:>6.0}% {:>8} {:>12.0} {:>12.0}",
+                name,
+                share * 100.0,
+                parity.len(),
+                protect.as_secs_f64() * 1e6,
+                rebuild.as_secs_f64() * 1e6
+            );
+        }
+    }
+}

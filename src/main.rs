@@ -3,7 +3,7 @@
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use kumo::client::headless::Outcome;
+use kumo::client::Outcome;
 use kumo::client::window::WindowOptions;
 use kumo::client::{ClientConfig, End, StreamRequest};
 use kumo::core::config::Settings;
@@ -227,8 +227,6 @@ enum Command {
     },
 }
 
-// Command-line switches: each bool is one independent flag.
-#[allow(clippy::struct_excessive_bools)]
 #[derive(Args)]
 struct RunArgs {
     /// Run without a window: stream, then print the session summary.
@@ -345,16 +343,17 @@ struct StreamArgs {
 impl StreamArgs {
     /// The flags, else the config file, else kumo's defaults.
     fn request(&self, file: &Settings) -> StreamRequest {
+        let default = StreamRequest::default();
         StreamRequest {
-            width: self.width.or(file.width).unwrap_or(1280),
-            height: self.height.or(file.height).unwrap_or(720),
-            fps: self.fps.or(file.fps).unwrap_or(60),
-            bitrate_kbps: self.bitrate_kbps.or(file.bitrate_kbps).unwrap_or(10_000),
+            width: self.width.or(file.width).unwrap_or(default.width),
+            height: self.height.or(file.height).unwrap_or(default.height),
+            fps: self.fps.or(file.fps).unwrap_or(default.fps),
+            bitrate_kbps: self.bitrate_kbps.or(file.bitrate_kbps).unwrap_or(default.bitrate_kbps),
             min_bitrate_kbps: self
                 .abr
                 .or(file.abr)
-                .unwrap_or(true)
-                .then(|| self.min_bitrate_kbps.or(file.min_bitrate_kbps).unwrap_or(1000)),
+                .unwrap_or(default.min_bitrate_kbps.is_some())
+                .then(|| self.min_bitrate_kbps.or(file.min_bitrate_kbps).or(default.min_bitrate_kbps).unwrap_or(1000)),
         }
     }
 }
@@ -364,7 +363,7 @@ fn main() -> ExitCode {
         // openh264's error type captures a backtrace on every decode error, which is costly
         // when RUST_BACKTRACE is set; panics keep their backtraces.
         // SAFETY: first statement of main, before any other thread exists.
-        #[allow(unsafe_code)]
+        #[expect(unsafe_code, reason = "set_var before any other thread exists (SAFETY above)")]
         unsafe {
             std::env::set_var("RUST_LIB_BACKTRACE", "0");
         };
@@ -396,6 +395,17 @@ fn interrupt_flag(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
         }
     });
     flag
+}
+
+/// How long `kumo connect` keeps reconnecting: the flag, else the config file, else the
+/// default; 0 and kiosk mode mean for ever (`None`).
+fn reconnect_timeout_of(flag: Option<u64>, file: &Settings) -> Option<Duration> {
+    match flag.or(file.reconnect_timeout) {
+        _ if file.kiosk.enabled => None,
+        Some(0) => None,
+        Some(secs) => Some(Duration::from_secs(secs)),
+        None => Some(kumo::client::RECONNECT_TIMEOUT),
+    }
 }
 
 fn window_options(run: &RunArgs, file: &Settings) -> anyhow::Result<WindowOptions> {
@@ -580,9 +590,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             revoke,
             no_advertise,
         } => {
-            let identity = if ephemeral { None } else { identity.or_else(kumo::config::default_identity_dir) };
+            let identity = (!ephemeral).then(|| identity.or_else(kumo::config::default_identity_dir)).flatten();
             let config = HostConfig { listen, name, max_fps, encoder_threads, identity, trust: HostTrust::open(), fec };
-            host_command(&rt, config, (pair, allow_unpaired, list_clients, !no_advertise), revoke)
+            let serve = HostAction::Serve { pair, allow_unpaired, advertise: !no_advertise };
+            let what = if list_clients { HostAction::ListClients } else { revoke.map_or(serve, HostAction::Revoke) };
+            host_command(&rt, config, what)
         }
         Command::Pair { host, pin, name } => pair(&rt, host, pin, name),
         Command::List { wait } => list_hosts(&rt, wait),
@@ -599,12 +611,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (host, verify) = choose_host(&rt, &hosts, host_fingerprint.as_deref(), insecure_skip_verify, &file)?;
             let config = ClientConfig {
                 connect_timeout: Duration::from_secs(connect_timeout),
-                reconnect_timeout: match reconnect_timeout.or(file.reconnect_timeout) {
-                    _ if file.kiosk.enabled => None,
-                    Some(0) => None,
-                    Some(secs) => Some(Duration::from_secs(secs)),
-                    None => Some(kumo::client::RECONNECT_TIMEOUT),
-                },
+                reconnect_timeout: reconnect_timeout_of(reconnect_timeout, &file),
                 ..client_config((host, verify), "kumo client", &run, &stream, &file)?
             };
             let interrupted = interrupt_flag(&rt);
@@ -734,25 +741,32 @@ fn random_pin() -> anyhow::Result<Pin> {
     Ok(pin)
 }
 
+/// What `kumo host` was asked to do besides its configuration.
+enum HostAction {
+    /// Print the paired clients and exit (`--list-clients`).
+    ListClients,
+    /// Revoke this client and exit (`--revoke`).
+    Revoke(String),
+    /// Serve: offering a pairing PIN (`--pair`), to any client paired or not
+    /// (`--allow-unpaired`), answering discovery on the LAN (not `--no-advertise`).
+    Serve { pair: bool, allow_unpaired: bool, advertise: bool },
+}
+
 /// `kumo host`: lists or revokes paired clients, or serves (offering a PIN with `--pair`).
-fn host_command(
-    rt: &tokio::runtime::Runtime,
-    config: HostConfig,
-    (pair, allow_unpaired, list_clients, advertise): (bool, bool, bool, bool),
-    revoke: Option<String>,
-) -> anyhow::Result<ExitCode> {
+fn host_command(rt: &tokio::runtime::Runtime, config: HostConfig, what: HostAction) -> anyhow::Result<ExitCode> {
     let clients = match &config.identity {
         Some(dir) => ClientStore::in_dir(dir),
         None => ClientStore::in_memory(Vec::new()),
     };
-    if list_clients {
-        return list_paired(&clients);
-    }
-    if let Some(which) = revoke {
-        let revoked = clients.revoke(&which)?;
-        println!("revoked {} ({}); it can no longer stream from this host", revoked.name, revoked.fingerprint);
-        return Ok(ExitCode::SUCCESS);
-    }
+    let (pair, allow_unpaired, advertise) = match what {
+        HostAction::ListClients => return list_paired(&clients),
+        HostAction::Revoke(which) => {
+            let revoked = clients.revoke(&which)?;
+            println!("revoked {} ({}); it can no longer stream from this host", revoked.name, revoked.fingerprint);
+            return Ok(ExitCode::SUCCESS);
+        }
+        HostAction::Serve { pair, allow_unpaired, advertise } => (pair, allow_unpaired, advertise),
+    };
     let pin = pair.then(random_pin).transpose()?;
     let trust = HostTrust { require_pairing: !allow_unpaired, pin, ..HostTrust::paired(clients) };
     host(rt, HostConfig { trust, ..config }, advertise)
@@ -904,19 +918,16 @@ fn client_config(
     file: &Settings,
 ) -> anyhow::Result<ClientConfig> {
     Ok(ClientConfig {
-        host,
-        verify,
         identity: Some(client_identity()),
         request: stream.request(file),
         name: name.into(),
         connect_timeout: Duration::from_secs(5),
-        protocol_version: PROTOCOL_VERSION,
         input_script: input_script(run)?,
         gamepads: gamepads(run, file),
         gamepad_mappings: file.gamepad_mappings.clone(),
         audio: audio(run, file),
         speakers: run.speakers.or(file.speakers),
-        reconnect_timeout: Some(kumo::client::RECONNECT_TIMEOUT),
+        ..ClientConfig::new(host, verify)
     })
 }
 

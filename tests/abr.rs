@@ -1,8 +1,6 @@
 //! Adaptive bitrate end to end: the project's relay drops the path from 30 to 5 Mbit/s and
 //! back, between a real host and a real client (quinn on loopback, openh264 both ends).
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
-
 mod common;
 
 use kumo::client::{self, ClientConfig, StreamRequest};

@@ -8,7 +8,7 @@
 //! and `libasound2-plugins` (`make deps-test`); without them it fails under CI=true and is
 //! skipped with a note elsewhere. Files stay in target/tmp/kumo-audio-*/.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 mod common;
 

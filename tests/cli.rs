@@ -1,7 +1,5 @@
 //! The `kumo` binary as a user runs it.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
-
 use std::process::Command;
 
 fn kumo() -> Command {

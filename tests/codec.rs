@@ -2,21 +2,21 @@
 //! marker survives lossy coding at a low bitrate, IDRs come only at the start and on request,
 //! and runtime bitrate changes take effect.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 use kumo::client::decode::H264Decoder;
 use kumo::core::sim::marker;
 use kumo::core::sim::scene::{self, I420};
 use kumo::core::wire::FrameKind;
-use kumo::host::encode::{H264Encoder, Settings};
+use kumo::host::encode::{EncoderSettings, H264Encoder};
 use std::time::Duration;
 
 fn at(frame: u64) -> Duration {
     Duration::from_secs(frame) / 60
 }
 
-fn settings(width: u16, height: u16, bitrate_kbps: u32) -> Settings {
-    Settings { width, height, fps: 60, bitrate_kbps, threads: 2 }
+fn settings(width: u16, height: u16, bitrate_kbps: u32) -> EncoderSettings {
+    EncoderSettings { width, height, fps: 60, bitrate_kbps, threads: 2 }
 }
 
 #[test]

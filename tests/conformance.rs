@@ -3,7 +3,7 @@
 //! decoder the decode thread owns) and the pictures are hashed as the corpus README says:
 //! SHA-1 over every output picture in order, Y rows then U then V, strides dropped.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 use kumo::client::decode::H264Decoder;
 use kumo::core::video::annexb;

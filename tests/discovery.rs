@@ -7,8 +7,6 @@
 //! with multicast turned on and a private LAN address, 10.99.0.1/24 (`ip`, from iproute2).
 //! The hosts listen on every address, as on a real LAN.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
-
 use std::process::Command;
 
 /// How to enter a private network namespace here: `unshare` arguments, or why not.

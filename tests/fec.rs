@@ -3,7 +3,7 @@
 //! rebuilds frames from parity instead of waiting for QUIC's retransmissions (quinn on
 //! loopback, openh264 both ends). The same path with parity off rebuilds nothing.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 mod common;
 

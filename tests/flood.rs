@@ -2,8 +2,6 @@
 //! host with junk datagrams of every kind kumo knows (and none) and with uni streams of
 //! garbage. The host's memory must stay bounded and the session must go on streaming.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
-
 mod common;
 
 use kumo::core::wire::{Control, Hello, PROTOCOL_VERSION};
@@ -52,6 +50,7 @@ fn junk_datagrams_and_streams_neither_grow_the_host_nor_stop_the_stream() {
             client_name: "flood".into(),
             audio_channels: 2,
             resume_token: 0,
+            capabilities: kumo::core::wire::Capabilities::THIS_BUILD,
         };
         net::write_control(&mut send, &Control::Hello(hello)).await.unwrap();
         assert!(matches!(net::read_control(&mut recv).await.unwrap(), Control::Welcome(_)));
@@ -127,12 +126,12 @@ fn junk_datagrams_and_streams_neither_grow_the_host_nor_stop_the_stream() {
 fn junk_for_the_client(i: u32, state: u64) -> Vec<u8> {
     if i.is_multiple_of(10) {
         let shard_len = kumo::core::video::fec::SHARD_LEN;
-        let parity = kumo::core::video::fec::Parity {
+        let parity = kumo::core::wire::Parity {
             stream: 1000 + u64::from(i),
             stream_len: 1 << 20,
             shard_len: shard_len as u16,
             block: 0,
-            data_shards: kumo::core::video::fec::MAX_DATA_SHARDS as u8,
+            data_shards: kumo::core::wire::parity::MAX_DATA_SHARDS as u8,
             parity_shards: 4,
             index: (i % 4) as u8,
             bytes: vec![state as u8; shard_len],
@@ -174,6 +173,7 @@ fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
             color: kumo::core::view::color::ColorSpace::HOST_DEFAULT,
             audio: None,
             resume_token: 1,
+            capabilities: kumo::core::wire::Capabilities::THIS_BUILD,
         };
         net::write_control(&mut send, &Control::Welcome(welcome)).await.unwrap();
         // Keep reading the control stream (pings, repairs) so the client is not blocked.
@@ -181,7 +181,7 @@ fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
         // Real frames from kumo's own encoder thread.
         let (frames_tx, mut frames) = tokio::sync::mpsc::channel(4);
         let settings =
-            kumo::host::encode::Settings { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, threads: 1 };
+            kumo::host::encode::EncoderSettings { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, threads: 1 };
         let gate = kumo::host::encode::SendGate::new(settings.fps);
         let worker = kumo::host::encode::spawn(settings, frames_tx, std::sync::Arc::default(), gate.clone()).unwrap();
         let sender = conn.clone();

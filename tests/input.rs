@@ -4,7 +4,7 @@
 //! it in their pixels and name the input they reflect. Once directly on loopback, once through
 //! a relay that drops packets both ways.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 mod common;
 

@@ -6,7 +6,7 @@
 //! Needs Xvfb, `ImageMagick`, xdotool and a Vulkan driver (`make deps-test`); under CI=true a
 //! missing tool fails the test. Screenshots stay in target/tmp/kumo-kiosk-*/.
 
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! directly and through the impairment relay, and the files it writes checked as a tester
 //! would use them.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Loopback integration: a real host and a real client over quinn on 127.0.0.1, with the real
 //! openh264 encoder and decoder between them.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 mod common;
 

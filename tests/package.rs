@@ -9,7 +9,7 @@
 //! (desktop-file-utils) also checks the menu entry where it is installed. The packages stay in
 //! target/tmp/kumo-package/ for a person to look at when a check fails.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};

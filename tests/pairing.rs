@@ -3,15 +3,16 @@
 //! pairs nothing; a changed host certificate is refused; and the CLI keeps both sides' records
 //! (`kumo host --pair`, `kumo pair`, `kumo connect`, `--list-clients`, `--revoke`).
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 mod common;
 
 use common::{HostProcess, TestHost, client_config, host_config, start_host_with};
 use kumo::client::{self, ClientError};
 use kumo::core::input::script::Script;
-use kumo::core::input::{InputDatagram, InputState, Press};
+use kumo::core::input::{InputState, Press};
 use kumo::core::trust::{Pin, Standing};
+use kumo::core::wire::InputDatagram;
 use kumo::core::wire::{Control, PROTOCOL_VERSION, RejectReason};
 use kumo::host::HostTrust;
 use kumo::net;
@@ -95,6 +96,7 @@ fn a_pin_pairs_a_client_which_then_streams_while_others_are_refused() {
             client_name: "stranger".into(),
             audio_channels: 0,
             resume_token: 0,
+            capabilities: kumo::core::wire::Capabilities::THIS_BUILD,
         };
         net::write_control(&mut send, &Control::Hello(hello)).await.unwrap();
         let reply = net::read_control(&mut recv).await.unwrap();

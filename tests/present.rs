@@ -4,8 +4,6 @@
 //! mesa-vulkan-drivers, so a missing adapter there is a broken set-up) and are skipped with
 //! a note elsewhere.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
-
 use kumo::client::decode::Picture;
 use kumo::client::present::{Gpu, VideoRenderer};
 use kumo::core::view::color::{BARS, ColorSpace};

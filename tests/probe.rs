@@ -3,7 +3,7 @@
 //! streaming from the nearest. Also: a host whose certificate is not the pinned one is
 //! reported, never chosen; probing a host does not take its session slot.
 
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 mod common;
 

@@ -2,8 +2,6 @@
 //! a host gone for good, a client moving to a new socket (QUIC migration), and a client that
 //! vanishes without a word. Real host, real client, quinn on loopback, openh264 both ends.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
-
 mod common;
 
 use kumo::client::{self, ClientConfig, ClientError, Session, StreamRequest};

@@ -3,7 +3,7 @@
 //! decode, and decode cleanly again from what the host sends in answer: a recovery frame from
 //! a long-term reference the client confirmed, or (IDR-only, and as the fallback) an IDR.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 use kumo::client::decode::H264Decoder;
 use kumo::core::sim::marker;
@@ -11,7 +11,7 @@ use kumo::core::sim::scene::{self, I420};
 use kumo::core::video::assemble::Frame;
 use kumo::core::video::sequence::{self, DropReason, Event, Repair, Sequencer};
 use kumo::core::wire::{FrameHeader, FrameKind};
-use kumo::host::encode::{H264Encoder, Settings};
+use kumo::host::encode::{EncoderSettings, H264Encoder};
 use std::time::Duration;
 
 const FRAME: Duration = Duration::from_micros(16_667);
@@ -39,7 +39,7 @@ fn encode(encoder: &mut H264Encoder, pic: &mut I420, n: u64, now: Duration) -> F
 #[test]
 fn a_lost_frame_is_recovered_through_an_idr() {
     let mut encoder =
-        H264Encoder::new(Settings { width: 640, height: 360, fps: 60, bitrate_kbps: 2000, threads: 1 }).unwrap();
+        H264Encoder::new(EncoderSettings { width: 640, height: 360, fps: 60, bitrate_kbps: 2000, threads: 1 }).unwrap();
     let mut decoder = H264Decoder::new().unwrap();
     let mut sequencer = Sequencer::new(sequence::Config { ltr: false, ..sequence::Config::default() });
     // A loopback round trip: the wait for a missing frame is the configured 33 ms.
@@ -92,7 +92,7 @@ fn a_lost_frame_is_recovered_through_an_idr() {
 #[test]
 fn a_lost_frame_is_recovered_from_a_long_term_reference_without_an_idr() {
     let mut encoder =
-        H264Encoder::new(Settings { width: 640, height: 360, fps: 60, bitrate_kbps: 2000, threads: 1 }).unwrap();
+        H264Encoder::new(EncoderSettings { width: 640, height: 360, fps: 60, bitrate_kbps: 2000, threads: 1 }).unwrap();
     let mut decoder = H264Decoder::new().unwrap();
     let mut sequencer = Sequencer::new(sequence::Config::default());
     sequencer.set_rtt(Duration::ZERO);

@@ -7,7 +7,7 @@
 //! them the window test fails under CI=true and is skipped with a note elsewhere. The last
 //! screenshot stays in target/tmp/kumo-window/ for a person to look at when it fails.
 
-#![allow(clippy::unwrap_used)] // test helpers unwrap too, not only #[test] functions
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 mod common;
 

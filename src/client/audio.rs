@@ -1,4 +1,4 @@
-//! The client's audio shell (issue 5): Opus decoding, the jitter buffer, drift correction and
+//! The client's audio shell: Opus decoding, the jitter buffer, drift correction and
 //! playback through cpal.
 //!
 //! Owns the thread "kumo-audio", which owns the cpal stream (it is not `Send` on every
@@ -24,8 +24,9 @@
 
 use crate::clock;
 use crate::core::audio::jitter::{JitterBuffer, Playout};
-use crate::core::audio::{self, AudioFormat, AudioPacket, RATE, Resampler, RingReader, RingWriter};
-use crate::core::stats::{self, AudioCounters};
+use crate::core::audio::{self, AudioFormat, RATE, Resampler, RingReader, RingWriter};
+use crate::core::stats::{self, AudioCounters, micros_between};
+use crate::core::wire::AudioPacket;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -76,12 +77,12 @@ impl Default for AvClock {
 impl AvClock {
     /// A picture captured at `capture_micros` (host) finished decoding at `decoded_micros`.
     pub fn on_decoded(&self, capture_micros: u64, decoded_micros: u64) {
-        self.decoded.store(micros_between(decoded_micros, capture_micros), Ordering::Relaxed);
+        self.decoded.store(latency_micros(capture_micros, decoded_micros), Ordering::Relaxed);
     }
 
     /// A picture captured at `capture_micros` was queued to the display at `presented_micros`.
     pub fn on_presented(&self, capture_micros: u64, presented_micros: u64) {
-        self.presented.store(micros_between(presented_micros, capture_micros), Ordering::Relaxed);
+        self.presented.store(latency_micros(capture_micros, presented_micros), Ordering::Relaxed);
         self.presented_at.store(presented_micros, Ordering::Relaxed);
     }
 
@@ -97,10 +98,14 @@ impl AvClock {
     }
 }
 
-/// `a - b` in microseconds, for stamps that may come from the network: computed wide and
-/// clamped to ±10 s, so no stamp can overflow or wrap it.
-fn micros_between(a: u64, b: u64) -> i64 {
-    (i128::from(a) - i128::from(b)).clamp(-10_000_000, 10_000_000) as i64
+/// The widest latency the A/V figures hold (±10 s), so a stamp from the network can neither
+/// overflow them nor reach the "none yet" value `i64::MIN`.
+const MAX_LATENCY_MICROS: i64 = 10_000_000;
+
+/// The latency from `capture` (host clock) to `then` (client clock), clamped to
+/// ±[`MAX_LATENCY_MICROS`].
+fn latency_micros(capture: u64, then: u64) -> i64 {
+    micros_between(capture, then).clamp(-MAX_LATENCY_MICROS, MAX_LATENCY_MICROS)
 }
 
 enum Msg {
@@ -591,7 +596,7 @@ impl Thread {
                 o.shared.feeding.store(true, Ordering::Relaxed);
             }
             if let Some(capture) = capture {
-                self.on_played(micros_between(play_at, capture), now);
+                self.on_played(latency_micros(capture, play_at), now);
             }
         }
     }

@@ -162,7 +162,7 @@ pub struct LtrMark {
 }
 
 /// The decoder options the safe wrapper does not expose.
-#[allow(unsafe_code)]
+#[expect(unsafe_code, reason = "openh264's safe wrapper does not expose these decoder options")]
 mod ffi {
     use openh264::decoder::Decoder;
 

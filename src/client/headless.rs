@@ -2,24 +2,16 @@
 //!
 //! Owns the session's [`Stats`] on the calling thread: it drains the session's events until
 //! the time limit, an interrupt, or the session's own end, then stops the session and returns
-//! the summary. The window (next) takes this role on the winit thread, draining the same
-//! events each frame instead of blocking.
+//! the summary. The window takes this role on the winit thread, draining the same events each
+//! frame instead of blocking.
 
-use crate::client::{self, ClientConfig, ClientError, End};
-use crate::core::stats::{Stats, Summary};
+use crate::client::{self, ClientConfig, ClientError, Outcome};
+use crate::core::stats::Stats;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
-
-/// How a headless session went.
-#[derive(Debug)]
-pub struct Outcome {
-    pub summary: Summary,
-    /// How the session ended: stopped, ended by the host, or lost.
-    pub end: Result<End, ClientError>,
-}
 
 /// Connects, streams until `duration` passes (or forever when `None`) or `interrupted` is
 /// set, and returns the summary. Fails only if the session could not start.

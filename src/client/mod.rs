@@ -11,6 +11,7 @@
 pub mod audio;
 pub mod decode;
 pub mod headless;
+pub mod input;
 pub mod overlay;
 pub mod pads;
 pub mod present;
@@ -18,18 +19,18 @@ pub mod window;
 
 use crate::client::audio::{AudioInput, AudioPlayer, AvClock};
 use crate::client::decode::{AccessUnit, FrameSlot};
+use crate::client::input::{InputHandle, PRESS_QUEUE, take_event_time};
 use crate::client::pads::Rumble;
 use crate::clock;
-use crate::core::audio::AudioPacket;
-use crate::core::clocksync::{ClockProbe, ClockReply, ClockSync};
+use crate::core::clocksync::ClockSync;
 use crate::core::input::script::{Player, Script};
-use crate::core::input::{InputAck, InputSender, InputState, Press, SendPolicy, transitions};
-use crate::core::stats;
+use crate::core::input::{InputSender, InputState, Press, SendPolicy};
+use crate::core::stats::{self, micros_between};
 use crate::core::video::abr;
 use crate::core::video::assemble::Frame;
-use crate::core::video::fec::Parity;
 use crate::core::video::sequence::{self, DownstreamLoss, DropReason, Sequencer};
-use crate::core::wire::{Control, GoodbyeReason, Hello, RejectReason, Welcome};
+use crate::core::wire::{Capabilities, ClockProbe, Datagram, DatagramError, InputAck};
+use crate::core::wire::{Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
 use crate::net::tls::{self, Fingerprint, SeenCertificate, Verify};
 use crate::net::{self, NetError, close};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
@@ -87,6 +88,8 @@ pub enum ClientError {
     Decoder(#[from] decode::DecodeError),
     #[error("could not open a UDP socket: {0}")]
     Socket(#[from] std::io::Error),
+    #[error("{0}; this is a bug in kumo: please report it with the log")]
+    Internal(String),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
 }
@@ -132,6 +135,38 @@ pub struct ClientConfig {
     pub reconnect_timeout: Option<Duration>,
 }
 
+impl Default for StreamRequest {
+    /// 1280×720 at 60 fps, 10 Mbit/s, adaptive down to 1 Mbit/s: what `kumo connect` asks
+    /// for unless told otherwise.
+    fn default() -> Self {
+        Self { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, min_bitrate_kbps: Some(1000) }
+    }
+}
+
+impl ClientConfig {
+    /// A client of `host`, checked by `verify`, with everything else at its default: no
+    /// certificate, the default request, this build's protocol, no script, no gamepads, sound
+    /// on, the device's own speakers, and reconnecting for [`RECONNECT_TIMEOUT`]. Change the
+    /// rest with struct update syntax.
+    pub fn new(host: SocketAddr, verify: Verify) -> Self {
+        Self {
+            host,
+            verify,
+            identity: None,
+            request: StreamRequest::default(),
+            name: "kumo client".into(),
+            connect_timeout: Duration::from_secs(10),
+            protocol_version: PROTOCOL_VERSION,
+            input_script: None,
+            gamepads: false,
+            gamepad_mappings: Vec::new(),
+            audio: true,
+            speakers: None,
+            reconnect_timeout: Some(RECONNECT_TIMEOUT),
+        }
+    }
+}
+
 /// The default for [`ClientConfig::reconnect_timeout`].
 pub const RECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -147,86 +182,12 @@ pub async fn connect_notifying(config: ClientConfig, notify: decode::Notify) -> 
     open(config, Some(notify)).await
 }
 
-/// Key and button transitions waiting for the reliable path. A person presses at most tens of
-/// keys a second; when 256 are waiting (the session loop stalled) newer ones are dropped, and
-/// the held state still arrives with the next datagram.
-const PRESS_QUEUE: usize = 256;
-
-/// The session's input, shared by every source (window, gamepads, script): the whole current
-/// state, which datagrams carry, and the key and button transitions, which the control stream
-/// carries reliably and in order.
-pub struct InputHandle {
-    state: watch::Sender<InputState>,
-    presses: mpsc::Sender<Press>,
-    /// The earliest device event time (client clock, µs) of the changes not yet sent; 0:
-    /// none. The datagram carrying them is stamped with it, so input latency counts from the
-    /// device's event, not from when the session loop read the state.
-    event_micros: Arc<std::sync::atomic::AtomicU64>,
-    /// While set, every source's changes are dropped (a kiosk's PIN prompt is open).
-    muted: std::sync::atomic::AtomicBool,
-}
-
-impl InputHandle {
-    /// Mutes or unmutes every input source (window, gamepads, script). Muting lets go of
-    /// everything held first, so nothing stays stuck on the host.
-    pub fn set_muted(&self, muted: bool) {
-        use std::sync::atomic::Ordering;
-        if muted && !self.muted.load(Ordering::Acquire) {
-            self.modify(InputState::release_all);
-        }
-        self.muted.store(muted, Ordering::Release);
-    }
-
-    /// Changes the input state; returns whether it changed. Call once per device event, so a
-    /// tap's press and release are two calls and both reach the host.
-    pub fn modify(&self, change: impl FnOnce(&mut InputState)) -> bool {
-        self.modify_at(None, change)
-    }
-
-    /// As [`InputHandle::modify`], for a device that says when its event happened (gilrs
-    /// does; winit does not): `event_micros` on the client's clock.
-    pub fn modify_at(&self, event_micros: Option<u64>, change: impl FnOnce(&mut InputState)) -> bool {
-        if self.muted.load(std::sync::atomic::Ordering::Acquire) {
-            return false;
-        }
-        self.state.send_if_modified(|state| {
-            let before = *state;
-            change(state);
-            transitions(&before, state, |press| {
-                self.presses.try_send(press).ok();
-            });
-            let changed = *state != before;
-            // Recorded before the session loop is woken, so the datagram gets it.
-            if changed && let Some(at) = event_micros {
-                use std::sync::atomic::Ordering;
-                self.event_micros
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
-                        Some(if old == 0 { at } else { old.min(at) })
-                    })
-                    .ok();
-            }
-            changed
-        })
-    }
-
-    /// The state as it is now.
-    pub fn current(&self) -> InputState {
-        *self.state.borrow()
-    }
-
-    /// Whether the session is over (nobody reads the input any more).
-    pub fn is_closed(&self) -> bool {
-        self.state.is_closed()
-    }
-}
-
-/// When the input changes not yet sent happened: the earliest device event time recorded in
-/// `event_micros`, or now.
-fn take_event_time(event_micros: &std::sync::atomic::AtomicU64, now_micros: u64) -> u64 {
-    match event_micros.swap(0, std::sync::atomic::Ordering::AcqRel) {
-        0 => now_micros,
-        at => at.min(now_micros),
-    }
+/// How a session went, headless or windowed: its figures and how it ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub summary: stats::Summary,
+    /// How the session ended: stopped, ended by the host, or lost.
+    pub end: Result<End, ClientError>,
 }
 
 /// How a session ended without an error.
@@ -290,7 +251,7 @@ impl Session {
     pub async fn finish(self) -> Result<End, ClientError> {
         let result = match self.task.await {
             Ok(r) => r,
-            Err(err) => Err(ClientError::Handshake { addr: self.host, reason: format!("session task failed: {err}") }),
+            Err(err) => Err(ClientError::Internal(format!("the session's task ended abnormally: {err}"))),
         };
         // The task dropped the decode and audio queues' senders, so those threads are
         // finishing their last frame and packet.
@@ -352,14 +313,19 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         client_name: config.name.clone(),
         audio_channels: audio.as_ref().map_or(0, |a| config.speakers.unwrap_or(a.device_channels.clamp(2, 8) as u8)),
         resume_token: 0,
+        capabilities: Capabilities::THIS_BUILD,
     };
     let (send, recv, welcome) = handshake(&conn, &hello, addr).await?;
-    let gamepads = config.gamepads.then_some(config.gamepad_mappings);
+    tracing::debug!(
+        capabilities = welcome.capabilities.both(hello.capabilities).bits(),
+        "the session's capabilities (what both sides announced)"
+    );
+    let sources = Sources { script: config.input_script, gamepads: config.gamepads.then_some(config.gamepad_mappings) };
     let media = Media { events: (events_tx, events), av, audio, notify };
     let abr =
         config.request.min_bitrate_kbps.map(|min_kbps| abr::Limits { min_kbps, max_kbps: config.request.bitrate_kbps });
     let redial = Redial { endpoint, quic, seen, verify: config.verify, hello, timeout: config.reconnect_timeout, abr };
-    start(conn, redial, welcome, send, recv, config.input_script, gamepads, media)
+    start(Handshaken { conn, welcome, send, recv }, redial, sources, media)
 }
 
 /// Why a QUIC connection attempt failed, in a sentence: a certificate that is not the pinned
@@ -432,6 +398,21 @@ struct Redial {
     abr: Option<abr::Limits>,
 }
 
+/// A connection whose handshake is done: the host's `Welcome` and the control stream.
+struct Handshaken {
+    conn: Connection,
+    welcome: Welcome,
+    send: SendStream,
+    recv: RecvStream,
+}
+
+/// The session's input sources besides the window: a script (`--input-script`) and the
+/// gamepads, with their extra mappings (`None`: gamepads off).
+struct Sources {
+    script: Option<Script>,
+    gamepads: Option<Vec<String>>,
+}
+
 /// The session's outputs, made before the handshake: the stats channel, the A/V clock, the
 /// audio thread (which looked at the device to ask for the right layout) and the window's
 /// wake-up.
@@ -444,17 +425,9 @@ struct Media {
 
 /// Starts streaming after the handshake: the decode thread, the input sources and the
 /// session task.
-#[allow(clippy::too_many_arguments)]
-fn start(
-    conn: Connection,
-    redial: Redial,
-    welcome: Welcome,
-    send: SendStream,
-    recv: RecvStream,
-    input_script: Option<Script>,
-    gamepads: Option<Vec<String>>,
-    media: Media,
-) -> Result<Session, ClientError> {
+fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media) -> Result<Session, ClientError> {
+    let Handshaken { conn, welcome, send, recv } = handshaken;
+    let Sources { script: input_script, gamepads } = sources;
     let addr = conn.remote_address();
     tracing::info!(host = %addr, width = welcome.width, height = welcome.height, fps = welcome.fps, bitrate_kbps = welcome.bitrate_kbps, "streaming");
     let Media { events: (events_tx, events), av, audio, notify } = media;
@@ -504,7 +477,7 @@ fn start(
     let (state, input_rx) = watch::channel(InputState::default());
     let (presses, presses_rx) = mpsc::channel(PRESS_QUEUE);
     let event_micros = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let input = Arc::new(InputHandle { state, presses, event_micros: event_micros.clone(), muted: false.into() });
+    let input = Arc::new(InputHandle::new(state, presses, event_micros.clone()));
     if let Some(script) = input_script {
         tokio::spawn(play_script(script, input.clone(), stop_rx.clone()));
     }
@@ -787,6 +760,11 @@ impl Link {
                 self.conn.close(close::FINISHED, b"goodbye");
                 Some(Ok(End::HostEnded(message)))
             }
+            Some(Ok(Control::Unknown { tag })) => {
+                tracing::debug!(tag, "skipping a control message this build does not know (a newer host's)");
+                self.report(stats::Event::Skipped(stats::Skipped::ControlMessage));
+                None
+            }
             Some(Ok(other)) => {
                 tracing::debug!(?other, "ignoring unexpected control message");
                 None
@@ -953,53 +931,45 @@ impl Link {
 
     /// A datagram from the host: audio, stamped with its arrival, for the audio thread; a
     /// clock-probe reply; or an input acknowledgement.
+    /// Every datagram from the host, read once through the one table of kinds
+    /// (`core::wire::Datagram`). A kind this build does not know is counted and skipped.
     fn on_datagram(&mut self, bytes: &[u8], inputs: &mut InputSender, acked: &mut u64, parity: &net::ParityTable) {
         let arrival = clock::now_micros();
-        if Parity::is_parity(bytes) {
-            match Parity::decode(bytes) {
-                Ok(p) => parity.insert(p),
-                Err(err) => tracing::debug!("ignoring a parity datagram: {err}"),
-            }
-            return;
-        }
-        if ClockReply::is_reply(bytes) {
-            if let Ok(reply) = ClockReply::decode(bytes) {
+        match Datagram::decode(bytes) {
+            Ok(Datagram::Parity(p)) => parity.insert(p),
+            Ok(Datagram::ClockReply(reply)) => {
                 self.sync.add(reply.probe(arrival));
                 if let Some(e) = self.sync.estimate(arrival) {
                     let (offset_micros, error_micros) = (e.offset_micros.round() as i64, e.error_micros.round() as u64);
                     self.report(stats::Event::ClockSync { offset_micros, error_micros });
                 }
             }
-            return;
-        }
-        if !AudioPacket::is_audio(bytes) {
-            self.on_ack(bytes, inputs, acked);
-            return;
-        }
-        let Some(audio) = &self.audio else { return };
-        match AudioPacket::decode(bytes) {
-            Ok(packet) => audio.packet(packet, arrival),
-            Err(err) => tracing::debug!("ignoring an audio datagram: {err}"),
+            Ok(Datagram::Audio(packet)) => {
+                if let Some(audio) = &self.audio {
+                    audio.packet(packet, arrival);
+                }
+            }
+            Ok(Datagram::InputAck(ack)) => self.on_ack(ack, inputs, acked),
+            Ok(other @ (Datagram::Input(_) | Datagram::ClockProbe(_))) => {
+                tracing::debug!("ignoring a {} datagram, which only a client sends", other.kind().name());
+            }
+            Err(DatagramError::Unknown(_)) => self.report(stats::Event::Skipped(stats::Skipped::Datagram)),
+            Err(err) => tracing::debug!("ignoring a datagram: {err}"),
         }
     }
 
-    fn on_ack(&self, bytes: &[u8], inputs: &mut InputSender, acked: &mut u64) {
-        match InputAck::decode(bytes) {
-            Ok(ack) => {
-                inputs.on_ack(ack.seq);
-                if ack.seq > *acked {
-                    *acked = ack.seq;
-                    // Host stamp minus client stamp, signed: the clocks may differ.
-                    let latency = (ack.client_micros != 0).then(|| micros_between(ack.client_micros, ack.host_micros));
-                    self.report(stats::Event::InputAcked {
-                        accepted: ack.accepted,
-                        seq: ack.seq,
-                        host_micros: ack.host_micros,
-                        to_host_micros: latency,
-                    });
-                }
-            }
-            Err(err) => tracing::debug!("ignoring a datagram: {err}"),
+    fn on_ack(&self, ack: InputAck, inputs: &mut InputSender, acked: &mut u64) {
+        inputs.on_ack(ack.seq);
+        if ack.seq > *acked {
+            *acked = ack.seq;
+            // Host stamp minus client stamp, signed: the clocks may differ.
+            let latency = (ack.client_micros != 0).then(|| micros_between(ack.client_micros, ack.host_micros));
+            self.report(stats::Event::InputAcked {
+                accepted: ack.accepted,
+                seq: ack.seq,
+                host_micros: ack.host_micros,
+                to_host_micros: latency,
+            });
         }
     }
 
@@ -1023,7 +993,7 @@ impl Link {
                                 sequencer.on_downstream_loss(number, DownstreamLoss::Skipped, start.elapsed(), out);
                             }
                             Err(TrySendError::Disconnected(_)) => {
-                                return Err(NetError::Connection(quinn::ConnectionError::LocallyClosed));
+                                return Err(NetError::DecoderGone);
                             }
                         }
                     }
@@ -1064,12 +1034,6 @@ impl Link {
     }
 }
 
-/// `to - from` in microseconds, signed (two clocks may differ either way), saturated: either
-/// stamp may come from the network with any value.
-fn micros_between(from: u64, to: u64) -> i64 {
-    (i128::from(to) - i128::from(from)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
-}
-
 /// Plays an input script into the session's input, timed from the start of streaming.
 async fn play_script(script: Script, input: Arc<InputHandle>, mut stop: watch::Receiver<bool>) {
     let start = Instant::now();
@@ -1098,37 +1062,5 @@ async fn accept_frames(conn: Connection, frames: mpsc::Sender<(Frame, u64, usize
                 Err(err) => tracing::debug!("dropping a frame stream: {err}"),
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stamps_from_the_network_never_overflow() {
-        assert_eq!(micros_between(1_000, 1_500), 500);
-        assert_eq!(micros_between(1_500, 1_000), -500, "clocks may differ either way");
-        assert_eq!(micros_between(0, u64::MAX), i64::MAX);
-        assert_eq!(micros_between(u64::MAX, 0), i64::MIN);
-    }
-
-    #[test]
-    fn a_muted_input_lets_go_and_takes_nothing() {
-        let (state, watch) = watch::channel(InputState::default());
-        let (presses, mut sent) = mpsc::channel(PRESS_QUEUE);
-        let input = InputHandle { state, presses, event_micros: Arc::default(), muted: false.into() };
-        assert!(input.modify(|s| s.keys[0] = 1 << 4), "a key goes down");
-        input.set_muted(true);
-        assert_eq!(*watch.borrow(), InputState::default(), "muting lets go of the key");
-        assert!(!input.modify_at(Some(5), |s| s.pads[0].buttons = 1), "a pad is ignored while muted");
-        assert_eq!(*watch.borrow(), InputState::default());
-        input.set_muted(false);
-        assert!(input.modify(|s| s.keys[0] = 1 << 5), "unmuted, input flows again");
-        let mut downs_and_ups = Vec::new();
-        while let Ok(p) = sent.try_recv() {
-            downs_and_ups.push((p.code, p.down));
-        }
-        assert_eq!(downs_and_ups, [(4, true), (4, false), (5, true)], "the release reached the host too");
     }
 }

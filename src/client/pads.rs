@@ -7,7 +7,7 @@
 //! ends when the session drops its input receiver. Without gamepad support (no udev, a
 //! sandbox) it says so once and ends: keyboard and mouse still work.
 
-use crate::client::InputHandle;
+use crate::client::input::InputHandle;
 use crate::core::input::button;
 use crate::core::input::pads::{DeadZones, PadAxis, PadEvent, Pads};
 use gilrs::ff::{BaseEffect, BaseEffectType, EffectBuilder, Replay, Ticks};

@@ -1,5 +1,5 @@
-//! Clock sync between client and host (issue 6): NTP's on-wire maths over kumo's probe
-//! datagrams.
+//! Clock sync between client and host: NTP's on-wire maths over kumo's probe datagrams
+//! (`core::wire::ClockProbe`, `ClockReply`).
 //!
 //! Each probe gives four stamps: the client's send time `t1`, the host's receive time `t2`
 //! and send time `t3` (host clock), and the client's receive time `t4`. As in RFC 5905, the
@@ -10,92 +10,7 @@
 //! between the two clocks by least squares over the window (tens of seconds), so the offset
 //! can be read for any moment in between probes. Pure: every time is a parameter.
 
-use crate::core::wire::WireError;
 use std::collections::VecDeque;
-
-const PROBE_MAGIC: [u8; 2] = *b"KC";
-const REPLY_MAGIC: [u8; 2] = *b"KR";
-/// Bytes of a probe datagram (client → host): magic, id, `t1`.
-pub const PROBE_BYTES: usize = 2 + 4 + 8;
-/// Bytes of a reply datagram (host → client): magic, id, `t1`, `t2`, `t3`.
-pub const REPLY_BYTES: usize = 2 + 4 + 8 + 8 + 8;
-
-/// A clock probe: the client's send stamp, echoed back by the host with its own two.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClockProbe {
-    pub id: u32,
-    pub t1: u64,
-}
-
-/// The host's answer to a probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClockReply {
-    pub id: u32,
-    pub t1: u64,
-    pub t2: u64,
-    pub t3: u64,
-}
-
-impl ClockProbe {
-    pub fn is_probe(bytes: &[u8]) -> bool {
-        bytes.starts_with(&PROBE_MAGIC)
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(PROBE_BYTES);
-        b.extend_from_slice(&PROBE_MAGIC);
-        b.extend_from_slice(&self.id.to_le_bytes());
-        b.extend_from_slice(&self.t1.to_le_bytes());
-        b
-    }
-
-    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        if bytes.len() != PROBE_BYTES || !Self::is_probe(bytes) {
-            return Err(WireError::Invalid("not a clock probe"));
-        }
-        Ok(Self { id: u32_at(bytes, 2), t1: u64_at(bytes, 6) })
-    }
-}
-
-impl ClockReply {
-    pub fn is_reply(bytes: &[u8]) -> bool {
-        bytes.starts_with(&REPLY_MAGIC)
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(REPLY_BYTES);
-        b.extend_from_slice(&REPLY_MAGIC);
-        b.extend_from_slice(&self.id.to_le_bytes());
-        for v in [self.t1, self.t2, self.t3] {
-            b.extend_from_slice(&v.to_le_bytes());
-        }
-        b
-    }
-
-    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        if bytes.len() != REPLY_BYTES || !Self::is_reply(bytes) {
-            return Err(WireError::Invalid("not a clock reply"));
-        }
-        Ok(Self { id: u32_at(bytes, 2), t1: u64_at(bytes, 6), t2: u64_at(bytes, 14), t3: u64_at(bytes, 22) })
-    }
-
-    /// The probe's four stamps, with `t4` the client's receive time.
-    pub fn probe(&self, t4: u64) -> Probe {
-        Probe { t1: self.t1, t2: self.t2, t3: self.t3, t4 }
-    }
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
 
 /// One probe's four stamps, microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,21 +159,6 @@ mod tests {
     /// A uniform fraction in 0..1 in steps of a millionth, as these schedules were made.
     fn unit(rng: &mut XorShift) -> f64 {
         (rng.next_u64() % 1_000_000) as f64 / 1_000_000.0
-    }
-
-    #[test]
-    fn probe_datagrams_round_trip_and_refuse_junk() {
-        let p = ClockProbe { id: 7, t1: 123_456_789 };
-        assert_eq!(ClockProbe::decode(&p.encode()), Ok(p));
-        let r = ClockReply { id: 7, t1: 1, t2: 2, t3: 3 };
-        assert_eq!(ClockReply::decode(&r.encode()), Ok(r));
-        assert!(ClockReply::decode(&p.encode()).is_err());
-        assert!(ClockProbe::decode(&r.encode()).is_err());
-        for n in 0..40 {
-            ClockProbe::decode(&vec![b'K'; n]).ok();
-            ClockReply::decode(&vec![b'K'; n]).ok();
-        }
-        assert_eq!(r.probe(9), Probe { t1: 1, t2: 2, t3: 3, t4: 9 });
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! errors that name the line and the key, so a typo never silently does nothing. Pure: text
 //! in, settings out (the shell finds and reads the file).
 
-use crate::core::input::hotkeys::{Action, Chord, Hotkeys, Key, Press, parse_chord, parse_pad_combo};
+use crate::core::input::hotkeys::{Action, Chord, Hotkeys, Key, KeyPress, parse_chord, parse_pad_combo};
 use crate::core::view::color::ColorSpace;
 use crate::core::view::kiosk::Policy;
 use crate::core::view::layout::Vsync;
@@ -95,7 +95,7 @@ pub struct KioskSettings {
 }
 
 /// The admin exit's default: a chord no game and no desktop uses.
-pub const ADMIN_EXIT: Chord = Press { ctrl: true, alt: true, shift: true, key: Key::F(12) };
+pub const ADMIN_EXIT: Chord = KeyPress { ctrl: true, alt: true, shift: true, key: Key::F(12) };
 
 impl Default for KioskSettings {
     fn default() -> Self {
@@ -338,7 +338,7 @@ mod tests {
         assert_eq!(s.color.unwrap().to_string(), "bt709-full");
         assert_eq!(s.gamepad_mappings.len(), 1);
         assert_eq!((s.audio, s.speakers), (Some(false), Some(6)));
-        let ctrl_f1 = Press { ctrl: true, alt: false, shift: false, key: Key::F(1) };
+        let ctrl_f1 = KeyPress { ctrl: true, alt: false, shift: false, key: Key::F(1) };
         assert_eq!(s.hotkeys.action(ctrl_f1), Some(Action::ToggleOverlay));
         assert!(s.hotkeys.pad_combo(crate::core::input::button::GUIDE | crate::core::input::button::A));
     }
@@ -386,7 +386,7 @@ mod tests {
         assert!(k.enabled);
         assert_eq!(k.host, Some("10.0.0.5:4433".parse().unwrap()));
         assert_eq!(k.host_fingerprint.as_deref(), Some(fp.as_str()));
-        assert_eq!(k.admin_exit, Press { ctrl: true, alt: true, shift: false, key: Key::Letter('K') });
+        assert_eq!(k.admin_exit, KeyPress { ctrl: true, alt: true, shift: false, key: Key::Letter('K') });
         assert_eq!(k.policy.admin_pin.as_deref(), Some("0451"));
         assert_eq!(k.policy.idle_timeout, None);
         assert_eq!(k.policy.watchdog, std::time::Duration::from_secs(20));
@@ -410,7 +410,7 @@ mod tests {
     fn two_hotkeys_can_swap_chords() {
         let text = "[hotkeys]\ncapture = \"Ctrl+Alt+Shift+Q\"\nquit = \"Ctrl+Alt+Shift+Z\"\n";
         let s = Settings::parse(text, "t.toml").unwrap();
-        let q = Press { ctrl: true, alt: true, shift: true, key: Key::Letter('Q') };
+        let q = KeyPress { ctrl: true, alt: true, shift: true, key: Key::Letter('Q') };
         assert_eq!(s.hotkeys.action(q), Some(Action::ToggleCapture));
     }
 

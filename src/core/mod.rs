@@ -14,6 +14,7 @@ pub mod clocksync;
 pub mod config;
 pub mod input;
 pub mod probe;
+pub mod rate;
 pub mod sim;
 pub mod stats;
 pub mod trust;

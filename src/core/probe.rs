@@ -1,6 +1,6 @@
 //! Region choice: which of several hosts to stream from, by what a few QUIC pings measured.
 //!
-//! Owns the scoring (issue 8): a host's score is its median round trip plus a penalty for the
+//! Owns the scoring: a host's score is its median round trip plus a penalty for the
 //! packets the probe lost (each percent of loss costs as much as 10 ms of round trip, since a
 //! lost packet costs a stream a retransmission or a recovery frame); hosts that did not
 //! answer are never chosen; ties go to the first listed. Also the table `kumo probe` prints.

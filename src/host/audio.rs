@@ -1,5 +1,5 @@
 //! The host's audio: the game's sound, Opus-encoded in 5 ms packets and sent as QUIC
-//! datagrams (issue 5).
+//! datagrams.
 //!
 //! Owns the thread "kumo-audio-enc". It keeps a sample clock on the host's monotonic clock:
 //! every 5 ms (once a packet's last sample is "captured") it renders the packet from
@@ -12,7 +12,8 @@
 
 use crate::clock;
 use crate::core::audio::sound;
-use crate::core::audio::{AudioFormat, AudioPacket, RATE};
+use crate::core::audio::{AudioFormat, RATE};
+use crate::core::wire::AudioPacket;
 use crate::host::encode::GameLink;
 use opus::{Application, Bitrate, Channels, Encoder};
 use std::sync::Arc;

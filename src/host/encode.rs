@@ -14,12 +14,13 @@
 //! controller then lowers the frame size.
 
 use crate::clock;
-use crate::core::input::{InputDatagram, Press};
+use crate::core::input::Press;
 use crate::core::sim::game::{self, Game};
 use crate::core::sim::scene::{self, I420};
 use crate::core::video::annexb;
 use crate::core::video::assemble::Frame;
 use crate::core::video::pacing::{CaptureClock, SendWindow, Tick};
+use crate::core::wire::InputDatagram;
 use crate::core::wire::{FrameHeader, FrameKind};
 use openh264::encoder::{
     BitRate, Complexity, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, UsageType,
@@ -50,7 +51,7 @@ fn codec_err(e: &openh264::Error) -> EncodeError {
 
 /// What to encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Settings {
+pub struct EncoderSettings {
     pub width: u16,
     pub height: u16,
     pub fps: u16,
@@ -59,7 +60,7 @@ pub struct Settings {
     pub threads: u16,
 }
 
-impl Settings {
+impl EncoderSettings {
     fn threads(&self) -> u16 {
         if self.threads > 0 {
             return self.threads;
@@ -71,14 +72,14 @@ impl Settings {
 /// An openh264 encoder set up for game streaming.
 pub struct H264Encoder {
     inner: Encoder,
-    settings: Settings,
+    settings: EncoderSettings,
     /// A recovery request was passed to openh264: the next P frame refers only to a long-term
     /// reference the client confirmed, and goes out as `FrameKind::Recovery`.
     recovery_pending: bool,
 }
 
 impl H264Encoder {
-    pub fn new(settings: Settings) -> Result<Self, EncodeError> {
+    pub fn new(settings: EncoderSettings) -> Result<Self, EncodeError> {
         scene::check_size(settings.width.into(), settings.height.into())?;
         let threads = settings.threads();
         let config = EncoderConfig::new()
@@ -109,7 +110,7 @@ impl H264Encoder {
         Ok(Self { inner, settings, recovery_pending: false })
     }
 
-    pub fn settings(&self) -> Settings {
+    pub fn settings(&self) -> EncoderSettings {
         self.settings
     }
 
@@ -175,7 +176,7 @@ fn yuv(pic: &I420) -> YUVSlices<'_> {
 }
 
 /// The two encoder options the safe wrapper does not expose.
-#[allow(unsafe_code)]
+#[expect(unsafe_code, reason = "openh264's safe wrapper does not expose these encoder options")]
 mod ffi {
     use openh264::encoder::Encoder;
     use openh264_sys2::{
@@ -480,7 +481,7 @@ impl Worker {
 /// them on `frames`. While `gate` is full or `frames` has no room (the network cannot keep
 /// up), due slots are skipped before they are rendered, so the stream stays decodable.
 pub fn spawn(
-    settings: Settings,
+    settings: EncoderSettings,
     frames: tokio::sync::mpsc::Sender<Frame>,
     game: Arc<GameLink>,
     gate: Arc<SendGate>,

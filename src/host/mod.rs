@@ -7,22 +7,27 @@
 //! fault: its `Hello` carries the session's resume token, and the old connection hands the
 //! session (and the game as it was) over to the new one. Unless it is open to any client, it
 //! streams only to clients whose certificate it paired with (`pair`, `trust`), and answers
-//! pairing runs while a PIN is offered. It must not let a slow or silent client grow its memory: frames in flight
-//! are capped, and past the cap a frame is dropped and the next one made an IDR.
+//! pairing runs while a PIN is offered. It must not let a slow or silent client grow its memory:
+//! frames in flight are capped by the send window (`core::video::pacing::SendWindow`), which
+//! holds capture slots back while the path queues, so no frame is encoded without room for it;
+//! the encoder thread drops a frame and makes the next an IDR only if its queue is full anyway.
 
 pub mod audio;
 pub mod encode;
 
 use crate::clock;
-use crate::core::audio::{AudioFormat, Layout, PACKET_FRAMES};
-use crate::core::clocksync::{ClockProbe, ClockReply};
-use crate::core::input::{InputAck, InputReceiver, TokenBucket, Verdict};
+use crate::core::audio::{AudioFormat, PACKET_FRAMES, SpeakerLayout};
+use crate::core::input::{InputReceiver, MAX_PADS, Verdict};
+use crate::core::rate::TokenBucket;
 use crate::core::sim::scene;
 use crate::core::video::assemble::Frame;
 use crate::core::video::fec::{FecMode, Protection};
 use crate::core::view::color::ColorSpace;
-use crate::core::wire::{Control, FrameKind, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
-use crate::host::encode::{Command, GameLink, Settings};
+use crate::core::wire::{
+    Capabilities, Control, FrameKind, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome,
+};
+use crate::core::wire::{ClockProbe, ClockReply, DatagramError, DatagramKind, InputAck};
+use crate::host::encode::{Command, EncoderSettings, GameLink};
 use crate::net::pair::{self, Offer};
 use crate::net::tls;
 use crate::net::tls::{Fingerprint, Identity, Role, TlsError};
@@ -271,9 +276,9 @@ async fn serve_client(
     game: Arc<GameLink>,
 ) -> Result<(), NetError> {
     let remote = conn.remote_address();
-    let (mut send, mut recv) = tokio::time::timeout(Duration::from_secs(5), conn.accept_bi())
+    let (mut send, mut recv) = tokio::time::timeout(CONTROL_STREAM_WAIT, conn.accept_bi())
         .await
-        .map_err(|_| NetError::Connection(quinn::ConnectionError::TimedOut))??;
+        .map_err(|_| NetError::NoControlStream(CONTROL_STREAM_WAIT))??;
     let hello = match net::read_control(&mut recv).await? {
         Control::Hello(hello) => hello,
         // A probe (region choice): pongs, and no claim on the session slot.
@@ -341,7 +346,12 @@ async fn serve_client(
         color: ColorSpace::HOST_DEFAULT,
         audio: audio_format(hello.audio_channels),
         resume_token: claim.token,
+        capabilities: Capabilities::THIS_BUILD,
     };
+    tracing::debug!(
+        capabilities = welcome.capabilities.both(hello.capabilities).bits(),
+        "the session's capabilities (what both sides announced)"
+    );
     net::write_control(&mut send, &Control::Welcome(welcome.clone())).await?;
     let audio = welcome.audio.and_then(|format| match audio::spawn(conn.clone(), format, game.clone()) {
         Ok(worker) => Some(worker),
@@ -475,11 +485,11 @@ async fn answer_region_probe(
 }
 
 /// What the host will actually stream for a client's request.
-fn negotiate(hello: &Hello, config: &HostConfig) -> Result<Settings, String> {
+fn negotiate(hello: &Hello, config: &HostConfig) -> Result<EncoderSettings, String> {
     let width = hello.width.min(hello.max_width.max(1));
     let height = hello.height.min(hello.max_height.max(1));
     scene::check_size(width.into(), height.into()).map_err(|e| e.to_string())?;
-    Ok(Settings {
+    Ok(EncoderSettings {
         width,
         height,
         fps: hello.fps.clamp(1, config.max_fps),
@@ -494,11 +504,25 @@ fn negotiate(hello: &Hello, config: &HostConfig) -> Result<Settings, String> {
 /// video, for one lost datagram in a row repaired instead of concealed).
 fn audio_format(channels: u8) -> Option<AudioFormat> {
     (channels > 0).then(|| {
-        let layout = Layout::fitting(channels.into());
+        let layout = SpeakerLayout::fitting(channels.into());
         let bitrate_kbps = 128 + 64 * (layout.streams() as u16 - 1);
         AudioFormat { layout, packet_frames: PACKET_FRAMES, bitrate_kbps, redundancy: true }
     })
 }
+
+/// Recovery requests honoured at most: a burst of 2, then 10 a second; a client asking more
+/// often would only make the encoder send key frames back to back.
+const IDR_REQUEST_BURST: f64 = 2.0;
+const IDR_REQUEST_RATE: f64 = 10.0;
+
+/// The buzz the game asks for on a collision: the strong and weak motors (of 65535), and how
+/// long it lasts.
+const COLLISION_STRONG: u16 = 40_000;
+const COLLISION_WEAK: u16 = 20_000;
+const COLLISION_MS: u16 = 150;
+
+/// How long a new connection may take to open its control stream.
+const CONTROL_STREAM_WAIT: Duration = Duration::from_secs(5);
 
 /// Clock probes answered at most: a burst of 16, then 50 a second (a client sends 4); the
 /// rest are ignored, so a flood costs no more than that.
@@ -506,7 +530,7 @@ const PROBE_BURST: f64 = 16.0;
 const PROBE_RATE: f64 = 50.0;
 
 /// Answers a clock probe at once: its receive stamp, and the send stamp taken last.
-fn answer_probe(conn: &Connection, bytes: &[u8], received: u64, bucket: &mut TokenBucket, now: Duration) {
+fn answer_clock_probe(conn: &Connection, bytes: &[u8], received: u64, bucket: &mut TokenBucket, now: Duration) {
     let Ok(probe) = ClockProbe::decode(bytes) else { return };
     if !bucket.take(now) {
         return;
@@ -517,10 +541,61 @@ fn answer_probe(conn: &Connection, bytes: &[u8], received: u64, bucket: &mut Tok
 
 /// A collision in the game: a short, strong buzz on each pad (slot bit) that caused one.
 async fn send_rumble(send: &mut SendStream, slots: u8) -> Result<(), NetError> {
-    for pad in (0..4u8).filter(|p| slots & (1 << p) != 0) {
-        net::write_control(send, &Control::Rumble { pad, strong: 40_000, weak: 20_000, duration_ms: 150 }).await?;
+    let (strong, weak, duration_ms) = (COLLISION_STRONG, COLLISION_WEAK, COLLISION_MS);
+    for pad in (0..MAX_PADS as u8).filter(|p| slots & (1 << p) != 0) {
+        net::write_control(send, &Control::Rumble { pad, strong, weak, duration_ms }).await?;
     }
     Ok(())
+}
+
+/// What the host keeps of a session's datagrams: the input receiver, the clock probes' rate
+/// limit, and how many datagrams of unknown kinds it skipped.
+struct Datagrams {
+    inputs: InputReceiver,
+    probes: TokenBucket,
+    unknown: u64,
+}
+
+/// A datagram from the client: an input (applied and acknowledged), a clock probe (answered),
+/// or a kind this build does not know (counted and skipped).
+fn on_datagram(conn: &Connection, bytes: &[u8], datagrams: &mut Datagrams, game: &GameLink, now: Duration) {
+    let host_micros = clock::now_micros();
+    match DatagramKind::of(bytes) {
+        Ok(DatagramKind::Input) => {}
+        Ok(DatagramKind::ClockProbe) => {
+            answer_clock_probe(conn, bytes, host_micros, &mut datagrams.probes, now);
+            return;
+        }
+        Err(DatagramError::Unknown(_)) => {
+            datagrams.unknown += 1;
+            return;
+        }
+        Ok(kind) => {
+            tracing::debug!("ignoring a {} datagram, which only a host sends", kind.name());
+            return;
+        }
+        Err(err) => {
+            tracing::debug!("ignoring a datagram: {err}");
+            return;
+        }
+    }
+    let inputs = &mut datagrams.inputs;
+    let client_micros = match inputs.on_datagram(bytes, now) {
+        Verdict::Apply(input) => {
+            game.put(input);
+            input.client_micros
+        }
+        // Re-sent or reordered: acknowledge what is applied so the client stops.
+        Verdict::Stale { .. } => 0,
+        Verdict::RateLimited => return,
+        Verdict::Invalid(err) => {
+            tracing::debug!("ignoring a bad input datagram: {err}");
+            return;
+        }
+    };
+    let ack = InputAck { seq: inputs.newest(), accepted: inputs.accepted, client_micros, host_micros };
+    // An ack that does not fit (datagrams disabled) only delays the client's quiet.
+    conn.send_datagram(ack.encode().into()).ok();
 }
 
 /// Sends a frame on its own stream from a task of its own, with `parity_share` of it as
@@ -582,16 +657,17 @@ async fn stream(
 ) -> Result<(), NetError> {
     let mut standing_check = tokio::time::interval(REVOCATION_CHECK);
     let start = std::time::Instant::now();
-    let mut inputs = InputReceiver::default();
-    let mut probes = TokenBucket::new(PROBE_BURST, PROBE_RATE);
-    let mut idr_requests = TokenBucket::new(2.0, 10.0);
+    let mut datagrams =
+        Datagrams { inputs: InputReceiver::default(), probes: TokenBucket::new(PROBE_BURST, PROBE_RATE), unknown: 0 };
+    let mut unknown_controls = 0u64;
+    let mut idr_requests = TokenBucket::new(IDR_REQUEST_BURST, IDR_REQUEST_RATE);
     let (control_tx, mut control) = mpsc::channel(CONTROL_QUEUE);
     let reader = tokio::spawn(net::read_controls(recv, control_tx));
     let result = loop {
         tokio::select! {
             frame = frames.recv() => {
                 let Some(frame) = frame else {
-                    break Err(NetError::Connection(quinn::ConnectionError::LocallyClosed));
+                    break Err(NetError::EncoderGone);
                 };
                 if let Err(err) = send_rumble(&mut send, game.take_rumble()).await {
                     break Err(err);
@@ -604,27 +680,7 @@ async fn stream(
                     Ok(bytes) => bytes,
                     Err(err) => break Err(NetError::Connection(err)),
                 };
-                let host_micros = clock::now_micros();
-                if ClockProbe::is_probe(&bytes) {
-                    answer_probe(conn, &bytes, host_micros, &mut probes, start.elapsed());
-                    continue;
-                }
-                let client_micros = match inputs.on_datagram(&bytes, start.elapsed()) {
-                    Verdict::Apply(input) => {
-                        game.put(input);
-                        input.client_micros
-                    }
-                    // Re-sent or reordered: acknowledge what is applied so the client stops.
-                    Verdict::Stale { .. } => 0,
-                    Verdict::RateLimited => continue,
-                    Verdict::Invalid(err) => {
-                        tracing::debug!("ignoring a bad input datagram: {err}");
-                        continue;
-                    }
-                };
-                let ack = InputAck { seq: inputs.newest(), accepted: inputs.accepted, client_micros, host_micros };
-                // An ack that does not fit (datagrams disabled) only delays the client's quiet.
-                conn.send_datagram(ack.encode().into()).ok();
+                on_datagram(conn, &bytes, &mut datagrams, game, start.elapsed());
             }
             msg = control.recv() => match msg {
                 Some(Ok(msg @ (Control::RequestIdr { .. } | Control::RecoverLtr { .. } | Control::LtrAck { .. } | Control::SetBitrate { .. }))) => {
@@ -641,6 +697,10 @@ async fn stream(
                     tracing::info!(%message, "client said goodbye");
                     conn.close(close::FINISHED, b"goodbye");
                     break Ok(());
+                }
+                Some(Ok(Control::Unknown { tag })) => {
+                    tracing::debug!(tag, "skipping a control message this build does not know (a newer client's)");
+                    unknown_controls += 1;
                 }
                 Some(Ok(other)) => {
                     tracing::warn!(?other, "unexpected control message; ending the session");
@@ -667,6 +727,14 @@ async fn stream(
         }
     };
     reader.abort();
+    let unknown_datagrams = datagrams.unknown;
+    if unknown_datagrams + unknown_controls > 0 {
+        tracing::info!(
+            unknown_datagrams,
+            unknown_controls,
+            "skipped datagrams and control messages of kinds this build does not know (a newer client's)"
+        );
+    }
     result
 }
 
@@ -678,10 +746,10 @@ mod tests {
     fn the_audio_layout_follows_the_clients_speakers() {
         assert_eq!(audio_format(0), None, "no audio asked for");
         let stereo = audio_format(2).unwrap();
-        assert_eq!((stereo.layout, stereo.bitrate_kbps, stereo.packet_frames), (Layout::Stereo, 128, 240));
-        assert_eq!(audio_format(6).unwrap().layout, Layout::Surround51);
+        assert_eq!((stereo.layout, stereo.bitrate_kbps, stereo.packet_frames), (SpeakerLayout::Stereo, 128, 240));
+        assert_eq!(audio_format(6).unwrap().layout, SpeakerLayout::Surround51);
         let wide = audio_format(8).unwrap();
-        assert_eq!((wide.layout, wide.bitrate_kbps), (Layout::Surround71, 320));
+        assert_eq!((wide.layout, wide.bitrate_kbps), (SpeakerLayout::Surround71, 320));
         assert!(wide.redundancy);
     }
 }

@@ -59,7 +59,7 @@ fn responder_socket() -> std::io::Result<UdpSocket> {
 /// runtime. An error means the LAN cannot find this host (clients can still connect by
 /// address).
 pub fn advertise(advert: Advert, listen: std::net::IpAddr) -> std::io::Result<Advertiser> {
-    use crate::core::input::TokenBucket;
+    use crate::core::rate::TokenBucket;
     let socket = responder_socket()?;
     let task = tokio::spawn(async move {
         let mut buf = vec![0u8; 1500];

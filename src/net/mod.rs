@@ -13,8 +13,10 @@ pub mod tls;
 pub mod trust;
 
 use crate::core::video::assemble::{AssembleError, Frame};
-use crate::core::video::fec::{self, Parity, Recovery, RecoveryError};
+use crate::core::video::fec::{self, Recovery, RecoveryError};
 use crate::core::video::pacing::DeliveryFloor;
+use crate::core::wire::Parity;
+use crate::core::wire::parity::{MIN_SHARD_LEN, PARITY_HEADER_LEN};
 use crate::core::wire::{Control, PROTOCOL_VERSION, RejectReason, WireError};
 use quinn::{RecvStream, SendStream, TransportConfig, VarInt};
 use std::sync::Arc;
@@ -71,6 +73,12 @@ pub enum NetError {
     Stream(#[from] RecoveryError),
     #[error("the stream was already closed")]
     Closed(#[from] quinn::ClosedStream),
+    #[error("the peer opened no control stream within {} s of connecting", .0.as_secs())]
+    NoControlStream(Duration),
+    #[error("the decode thread stopped (the log above says why)")]
+    DecoderGone,
+    #[error("the encoder stopped (the log above says why)")]
+    EncoderGone,
 }
 
 /// Transport settings for both ends.
@@ -113,36 +121,59 @@ pub struct FlooredBbrConfig {
 impl quinn::congestion::ControllerFactory for FlooredBbrConfig {
     fn build(self: Arc<Self>, now: Instant, current_mtu: u16) -> Box<dyn quinn::congestion::Controller> {
         let inner = self.bbr.clone().build(now, current_mtu);
-        Box::new(FlooredBbr { inner, epoch: now, floor: DeliveryFloor::new(), min_rtt: Duration::ZERO })
+        Box::new(FlooredBbr {
+            inner,
+            epoch: now,
+            latest: Duration::ZERO,
+            floor: DeliveryFloor::new(),
+            min_rtt: Duration::ZERO,
+        })
     }
 }
 
 /// quinn's BBR with a floor under its window: never less than twice what the stream was
 /// delivered per round trip at its busiest in the last 2 s (`core::video::pacing::DeliveryFloor`,
 /// which says why). Everything else is BBR's.
+///
+/// It reads no clock: quinn passes the time to every callback but `window`, so the floor is
+/// taken at the latest time quinn passed (a packet sent or acknowledged, at most a packet's
+/// gap ago while the stream flows), and a simulation on a virtual clock drives it exactly.
 pub struct FlooredBbr {
     inner: Box<dyn quinn::congestion::Controller>,
     epoch: Instant,
+    /// The latest time quinn passed to a callback, since `epoch`.
+    latest: Duration,
     floor: DeliveryFloor,
     min_rtt: Duration,
 }
 
+impl FlooredBbr {
+    /// Keeps the latest time quinn passed (times only move forward).
+    fn saw(&mut self, now: Instant) {
+        self.latest = self.latest.max(now.saturating_duration_since(self.epoch));
+    }
+}
+
 impl quinn::congestion::Controller for FlooredBbr {
     fn on_sent(&mut self, now: Instant, bytes: u64, last_packet_number: u64) {
+        self.saw(now);
         self.inner.on_sent(now, bytes, last_packet_number);
     }
 
     fn on_ack(&mut self, now: Instant, sent: Instant, bytes: u64, app_limited: bool, rtt: &quinn_proto::RttEstimator) {
-        self.floor.on_acked(now.saturating_duration_since(self.epoch), bytes);
+        self.saw(now);
+        self.floor.on_acked(self.latest, bytes);
         self.min_rtt = rtt.min();
         self.inner.on_ack(now, sent, bytes, app_limited, rtt);
     }
 
     fn on_end_acks(&mut self, now: Instant, in_flight: u64, app_limited: bool, largest_acked: Option<u64>) {
+        self.saw(now);
         self.inner.on_end_acks(now, in_flight, app_limited, largest_acked);
     }
 
     fn on_congestion_event(&mut self, now: Instant, sent: Instant, is_persistent_congestion: bool, lost_bytes: u64) {
+        self.saw(now);
         self.inner.on_congestion_event(now, sent, is_persistent_congestion, lost_bytes);
     }
 
@@ -151,9 +182,7 @@ impl quinn::congestion::Controller for FlooredBbr {
     }
 
     fn window(&self) -> u64 {
-        // quinn does not pass the time to `window`, so the floor reads the clock itself.
-        let now = Instant::now().saturating_duration_since(self.epoch);
-        self.inner.window().max(self.floor.bytes(now, self.min_rtt))
+        self.inner.window().max(self.floor.bytes(self.latest, self.min_rtt))
     }
 
     fn metrics(&self) -> quinn::congestion::ControllerMetrics {
@@ -166,6 +195,7 @@ impl quinn::congestion::Controller for FlooredBbr {
         Box::new(Self {
             inner: self.inner.clone_box(),
             epoch: self.epoch,
+            latest: self.latest,
             floor: self.floor.clone(),
             min_rtt: self.min_rtt,
         })
@@ -229,8 +259,8 @@ pub async fn send_frame(conn: &quinn::Connection, frame: &Frame, parity_share: f
 /// (`kumo bench`, "forward error correction").
 pub fn send_parity(conn: &quinn::Connection, stream: u64, bytes: &[u8], share: f64) {
     let Some(max) = conn.max_datagram_size() else { return };
-    let shard_len = fec::SHARD_LEN.min(max.saturating_sub(fec::PARITY_HEADER_LEN));
-    if shard_len < fec::MIN_SHARD_LEN {
+    let shard_len = fec::SHARD_LEN.min(max.saturating_sub(PARITY_HEADER_LEN));
+    if shard_len < MIN_SHARD_LEN {
         return;
     }
     for parity in fec::protect(stream, bytes, shard_len, |k| fec::parity_for(share, k)) {

@@ -7,13 +7,14 @@
 use crate::client::StreamRequest;
 use crate::client::decode::{H264Decoder, Picture};
 use crate::client::present::{Compositor, Gpu, OFFSCREEN_FORMAT, offscreen_target};
+use crate::core::input::key;
 use crate::core::input::script::{Change, Script};
-use crate::core::input::{ACK_DATAGRAM_BYTES, INPUT_DATAGRAM_BYTES, key};
 use crate::core::sim::scene::{self, I420};
 use crate::core::stats::histogram::Histogram;
 use crate::core::view::color::ColorSpace;
 use crate::core::view::overlay::{FrameTimes, OverlayModel};
-use crate::host::encode::{H264Encoder, Settings};
+use crate::core::wire::input::{ACK_DATAGRAM_BYTES, INPUT_DATAGRAM_BYTES};
+use crate::host::encode::{EncoderSettings, H264Encoder};
 use crate::tools::demo::DemoClient;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -100,10 +101,10 @@ pub fn run(frames: u32, seconds: u64, audio_only: bool, interrupted: &Arc<Atomic
 /// The audio path: Opus's CPU cost per 5 ms packet, and latency and A/V offset of the headless
 /// demo through whatever output device ALSA gives (a silent clock without one).
 fn audio_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
-    use crate::core::audio::{Layout, PACKET_FRAMES, RATE};
+    use crate::core::audio::{PACKET_FRAMES, RATE, SpeakerLayout};
     println!("audio CPU, Opus low-delay, 5 ms packets (one core)");
     println!("{:<8} {:>14} {:>14} {:>12}", "layout", "encode µs/pkt", "decode µs/pkt", "% of a core");
-    for layout in [Layout::Stereo, Layout::Surround71] {
+    for layout in [SpeakerLayout::Stereo, SpeakerLayout::Surround71] {
         let frames = usize::from(PACKET_FRAMES);
         let mut pcm = vec![0.0f32; frames * 2];
         let mut out = vec![0.0f32; frames * 2];
@@ -267,7 +268,7 @@ fn present_path(gpu: &Gpu, (w, h): (usize, usize), n: u32, with_overlay: bool) -
 
 /// Encodes and decodes `n` frames; returns encode and decode time histograms and total bytes.
 fn codec(width: u16, height: u16, bitrate_kbps: u32, n: u32) -> anyhow::Result<(Histogram, Histogram, usize)> {
-    let mut encoder = H264Encoder::new(Settings { width, height, fps: 60, bitrate_kbps, threads: 0 })?;
+    let mut encoder = H264Encoder::new(EncoderSettings { width, height, fps: 60, bitrate_kbps, threads: 0 })?;
     let mut decoder = H264Decoder::new()?;
     let mut pic = I420::new(width.into(), height.into());
     let mut bytes = Vec::new();
@@ -323,12 +324,12 @@ fn fec_table() {
             }
             let protect = t.elapsed() / runs;
             // Leave out the first `m` data shards of each block: the most the parity can rebuild.
-            let layout = fec::Layout { stream_len: stream.len(), shard_len: fec::SHARD_LEN };
+            let layout = crate::core::wire::parity::ShardLayout { stream_len: stream.len(), shard_len: fec::SHARD_LEN };
             let t = Instant::now();
             for _ in 0..runs {
                 let mut r = Recovery::new();
                 for block in 0..layout.blocks() {
-                    let (k, first) = (layout.block_shards(block), block * fec::MAX_DATA_SHARDS);
+                    let (k, first) = (layout.block_shards(block), block * crate::core::wire::parity::MAX_DATA_SHARDS);
                     let m = fec::parity_for(share, k).min(k);
                     let start = (first + m) * fec::SHARD_LEN;
                     let end = ((first + k) * fec::SHARD_LEN).min(stream.len());

@@ -5,12 +5,12 @@
 //! from the start: the host streams only to the client's fresh certificate, as a real host
 //! streams only to clients paired with it.
 
-use crate::client::headless::{self, Outcome};
+use crate::client::Outcome;
+use crate::client::headless;
 use crate::client::window::{self, WindowOptions};
 use crate::client::{ClientConfig, StreamRequest};
 use crate::core::input::script::Script;
 use crate::core::trust::PairedClient;
-use crate::core::wire::PROTOCOL_VERSION;
 use crate::host::{Host, HostConfig, HostTrust};
 use crate::net::tls::{Fingerprint, Identity, Role, Verify};
 use crate::net::trust::{ClientStore, unix_now};
@@ -68,19 +68,16 @@ fn run(
 ) -> anyhow::Result<Outcome> {
     with_embedded_host(rt, |host, fingerprint, identity| {
         client(ClientConfig {
-            host,
-            verify: Verify::Pinned(fingerprint),
             identity: Some(identity),
             request,
             name: "kumo demo client".into(),
             connect_timeout: Duration::from_secs(5),
-            protocol_version: PROTOCOL_VERSION,
             input_script: demo.input_script,
             gamepads: demo.gamepads.is_some(),
             gamepad_mappings: demo.gamepads.unwrap_or_default(),
             audio: demo.audio,
             speakers: demo.speakers,
-            reconnect_timeout: Some(crate::client::RECONNECT_TIMEOUT),
+            ..ClientConfig::new(host, Verify::Pinned(fingerprint))
         })
     })
 }

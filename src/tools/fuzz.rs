@@ -1,4 +1,4 @@
-//! `kumo fuzz`: every decoder of network bytes under `core::sim::fuzz`'s mutations (issue 7).
+//! `kumo fuzz`: every decoder of network bytes under `core::sim::fuzz`'s mutations.
 //!
 //! Each target starts from valid messages (its seeds, plus any files kept in the corpus
 //! folder), decodes mutated bytes, and where decoding succeeds re-encodes and decodes again:
@@ -6,14 +6,14 @@
 //! failing input is written to the corpus folder (`crash-*.bin`) so it can be replayed and
 //! kept as a regression once fixed.
 
-use crate::core::audio::{AudioPacket, Layout};
-use crate::core::clocksync::{ClockProbe, ClockReply};
-use crate::core::input::{InputAck, InputDatagram, InputState, Press};
+use crate::core::audio::SpeakerLayout;
+use crate::core::input::{InputState, Press};
 use crate::core::sim::fuzz::Mutator;
 use crate::core::sim::{game, marker};
 use crate::core::video::annexb;
 use crate::core::video::assemble::Assembler;
 use crate::core::view::color::ColorSpace;
+use crate::core::wire::{AudioPacket, ClockProbe, ClockReply, InputAck, InputDatagram};
 use crate::core::wire::{Control, FrameHeader, FrameKind, GoodbyeReason, Hello, Welcome};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -181,6 +181,7 @@ fn control_seeds() -> Vec<Vec<u8>> {
             client_name: "fuzz".into(),
             audio_channels: 6,
             resume_token: 0x5eed,
+            capabilities: crate::core::wire::Capabilities::THIS_BUILD,
         }),
         Control::Welcome(Welcome {
             version: crate::core::wire::PROTOCOL_VERSION,
@@ -191,12 +192,13 @@ fn control_seeds() -> Vec<Vec<u8>> {
             host_name: "host".into(),
             color: ColorSpace::HOST_DEFAULT,
             audio: Some(crate::core::audio::AudioFormat {
-                layout: Layout::Surround71,
+                layout: SpeakerLayout::Surround71,
                 packet_frames: 240,
                 bitrate_kbps: 320,
                 redundancy: true,
             }),
             resume_token: 0x5eed,
+            capabilities: crate::core::wire::Capabilities::THIS_BUILD,
         }),
         Control::RequestIdr { last_good_frame: 9 },
         Control::Ping { id: 1, client_micros: 2 },
@@ -258,7 +260,7 @@ fn ack(data: &[u8]) {
 }
 
 fn audio_seeds() -> Vec<Vec<u8>> {
-    [Layout::Stereo, Layout::Surround51, Layout::Surround71]
+    [SpeakerLayout::Stereo, SpeakerLayout::Surround51, SpeakerLayout::Surround71]
         .into_iter()
         .map(|layout| {
             let frames = |k: u8| (0..layout.streams()).map(|s| vec![k + s as u8; 60]).collect::<Vec<_>>();
@@ -385,7 +387,7 @@ fn opus_decode(data: &[u8]) {
         static DECODER: std::cell::RefCell<Option<opus::Decoder>> =
             std::cell::RefCell::new(opus::Decoder::new(48_000, opus::Channels::Stereo).ok());
     }
-    if data.len() > crate::core::audio::MAX_OPUS_FRAME {
+    if data.len() > crate::core::wire::audio::MAX_OPUS_FRAME {
         return;
     }
     DECODER.with(|d| {
@@ -440,7 +442,7 @@ fn fec_seeds() -> Vec<Vec<u8>> {
     let mut stream = Vec::new();
     header.encode(&mut stream);
     stream.extend((0..3000u32).map(|i| (i * 7) as u8));
-    let parity = fec::protect(0, &stream, fec::MIN_SHARD_LEN * 8, |k| fec::parity_for(0.5, k));
+    let parity = fec::protect(0, &stream, crate::core::wire::parity::MIN_SHARD_LEN * 8, |k| fec::parity_for(0.5, k));
     let mut events = Vec::new();
     // Every chunk but the second arrives, then the parity: enough to rebuild it.
     for (n, chunk) in stream.chunks(700).enumerate().filter(|(n, _)| *n != 1) {
@@ -453,7 +455,8 @@ fn fec_seeds() -> Vec<Vec<u8>> {
 }
 
 fn fec(data: &[u8]) {
-    use crate::core::video::fec::{Parity, Recovery};
+    use crate::core::video::fec::Recovery;
+    use crate::core::wire::Parity;
     if let Ok(p) = Parity::decode(data) {
         assert_eq!(Parity::decode(&p.encode()).as_ref(), Ok(&p));
     }
@@ -489,7 +492,7 @@ mod tests {
             if tag.is_multiple_of(2) {
                 recovery.on_chunk(u64::from(offset), body).unwrap();
             } else {
-                recovery.on_parity(crate::core::video::fec::Parity::decode(body).unwrap()).unwrap();
+                recovery.on_parity(crate::core::wire::Parity::decode(body).unwrap()).unwrap();
             }
             rebuilt = recovery.try_recover().map(|r| r.unwrap().1);
             if rebuilt.is_some() {

@@ -1,4 +1,4 @@
-//! `kumo latency`: the latency lab's runner (issue 6).
+//! `kumo latency`: the latency lab's runner.
 //!
 //! Owns one measurement: it plays a seeded script of key presses at random intervals (so
 //! inputs never phase-lock with frames) into a session with the embedded host or a remote
@@ -13,7 +13,6 @@ use crate::core::sim::impair::Impairment;
 use crate::core::sim::lab::{self, Lab, LabSummary, STAGES};
 use crate::core::stats::Stats;
 use crate::core::view::plot;
-use crate::core::wire::PROTOCOL_VERSION;
 use crate::net::relay;
 use crate::net::tls::{Fingerprint, Identity, Verify};
 use anyhow::Context as _;
@@ -78,20 +77,14 @@ pub fn run(rt: &Runtime, options: &LabOptions, interrupted: &Arc<AtomicBool>) ->
             Some(rt.block_on(relay::start(([127, 0, 0, 1], 0).into(), host, options.impairment.clone()))?)
         };
         let config = ClientConfig {
-            host: relay.as_ref().map_or(host, |r| r.addr),
-            verify,
             identity,
             request: options.request,
             name: "kumo latency lab".into(),
             connect_timeout: Duration::from_secs(5),
-            protocol_version: PROTOCOL_VERSION,
             input_script: Some(script.clone()),
-            gamepads: false,
-            gamepad_mappings: Vec::new(),
             // The lab measures the picture; sound would only compete for the CPU.
             audio: false,
-            speakers: None,
-            reconnect_timeout: Some(crate::client::RECONNECT_TIMEOUT),
+            ..ClientConfig::new(relay.as_ref().map_or(host, |r| r.addr), verify)
         };
         let result = match &options.window {
             None => headless(rt, config, length + GRACE, options.inputs, interrupted),

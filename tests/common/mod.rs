@@ -1,6 +1,10 @@
 //! Helpers shared by the integration tests.
 
-#![allow(clippy::unwrap_used, dead_code)] // test helpers unwrap; not every test uses every helper
+#![allow(
+    dead_code,
+    reason = "each test binary compiles these helpers and uses some of them: `expect` would fail in the others"
+)]
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 pub(crate) mod desktop;
 
@@ -109,8 +113,6 @@ pub(crate) fn client_config(
     identity: Option<kumo::net::tls::Identity>,
 ) -> kumo::client::ClientConfig {
     kumo::client::ClientConfig {
-        host: target,
-        verify: kumo::net::tls::Verify::Pinned(fingerprint),
         identity,
         request: kumo::client::StreamRequest {
             width: 640,
@@ -120,14 +122,8 @@ pub(crate) fn client_config(
             min_bitrate_kbps: None,
         },
         name: "test client".into(),
-        connect_timeout: std::time::Duration::from_secs(10),
-        protocol_version: kumo::core::wire::PROTOCOL_VERSION,
-        input_script: None,
-        gamepads: false,
-        gamepad_mappings: Vec::new(),
         audio: false,
-        speakers: None,
-        reconnect_timeout: Some(kumo::client::RECONNECT_TIMEOUT),
+        ..kumo::client::ClientConfig::new(target, kumo::net::tls::Verify::Pinned(fingerprint))
     }
 }
 
@@ -167,7 +163,6 @@ impl HostProcess {
     }
 
     /// The next line the host prints (after the first three), e.g. its pairing PIN.
-    #[allow(dead_code)] // not every test binary reads further
     pub(crate) fn next_line(&mut self) -> String {
         use std::io::BufRead as _;
         let mut l = String::new();

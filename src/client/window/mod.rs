@@ -11,11 +11,10 @@
 pub mod keys;
 
 use crate::client::decode::Notify;
-use crate::client::headless::Outcome;
 use crate::client::present::{Compositor, Gpu, GpuError};
-use crate::client::{self, ClientConfig, ClientError, End, Session};
+use crate::client::{self, ClientConfig, ClientError, End, Outcome, Session};
 use crate::clock;
-use crate::core::input::hotkeys::{Action, Chord, Hotkeys, Key, Press};
+use crate::core::input::hotkeys::{Action, Chord, Hotkeys, Key, KeyPress};
 use crate::core::input::{InputState, mouse_button};
 use crate::core::sim::lab::Lab;
 use crate::core::stats::{self, Presented, Stats, Summary};
@@ -155,8 +154,10 @@ struct Graphics {
     present_mode: PresentMode,
 }
 
-// Independent toggles of the window (overlay, fullscreen, capture, focus), not one state.
-#[allow(clippy::struct_excessive_bools)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent toggles of the window (overlay, fullscreen, capture, focus), not one state"
+)]
 struct App {
     rt: tokio::runtime::Handle,
     config: Option<ClientConfig>,
@@ -563,7 +564,7 @@ impl App {
             PhysicalKey::Unidentified(_) => Key::Other,
         };
         let m = self.modifiers;
-        let press = Press { ctrl: m.control_key(), alt: m.alt_key(), shift: m.shift_key(), key: hotkey };
+        let press = KeyPress { ctrl: m.control_key(), alt: m.alt_key(), shift: m.shift_key(), key: hotkey };
         if self.kiosk.is_some() && self.on_kiosk_key(event, press) {
             return;
         }
@@ -611,7 +612,7 @@ impl App {
 
     /// Kiosk keys: the admin combination and the PIN prompt take keys before the game; any
     /// other key counts as activity. Returns whether the key was used up.
-    fn on_kiosk_key(&mut self, event: &winit::event::KeyEvent, press: Press) -> bool {
+    fn on_kiosk_key(&mut self, event: &winit::event::KeyEvent, press: KeyPress) -> bool {
         use winit::keyboard::KeyCode;
         let now = self.now();
         let pressed = event.state == ElementState::Pressed;

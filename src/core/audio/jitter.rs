@@ -1,7 +1,7 @@
 //! The audio jitter buffer: packets in, in network order and time; one packet (or "conceal
 //! this one") out per playout slot, in device time.
 //!
-//! Owns the playout policy of the audio path (issue 5):
+//! Owns the playout policy of the audio path:
 //! - **Adaptive delay.** It measures each packet's transit (arrival minus capture stamp) and
 //!   keeps the spread between the fastest and the 95th-percentile transit of the last 200
 //!   packets; the target depth is that spread plus one packet, in whole packets, from 2 to 20

@@ -1,4 +1,4 @@
-//! The audio path's pure parts (issue 5): the format agreed in the handshake, the audio
+//! The audio path's pure parts: the format agreed in the handshake, the audio
 //! datagram, speaker layouts and remixing, the sample ring the device callback reads, and the
 //! drift-correcting resampler.
 //!
@@ -19,7 +19,6 @@
 pub mod jitter;
 pub mod sound;
 
-use crate::core::wire::WireError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
@@ -29,22 +28,16 @@ pub const RATE: u32 = 48_000;
 pub const PACKET_FRAMES: u16 = 240;
 /// Most channels a stream carries (7.1).
 pub const MAX_CHANNELS: u8 = 8;
-/// Largest Opus frame (RFC 6716, 3.4).
-pub const MAX_OPUS_FRAME: usize = 1275;
-/// Largest audio datagram accepted: QUIC datagrams fit one UDP packet, about 1200 bytes.
-pub const MAX_DATAGRAM: usize = 1200;
-const MAGIC: [u8; 2] = *b"KO";
-const HEADER: usize = 2 + 8 + 8 + 1 + 2 + 1;
 
 /// A speaker layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
+pub enum SpeakerLayout {
     Stereo,
     Surround51,
     Surround71,
 }
 
-impl Layout {
+impl SpeakerLayout {
     /// The largest layout with at most `channels` speakers; stereo for fewer than two (a mono
     /// device gets stereo, downmixed).
     pub fn fitting(channels: u16) -> Self {
@@ -89,7 +82,7 @@ impl Layout {
 /// The audio stream the host agreed to send (in `Welcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AudioFormat {
-    pub layout: Layout,
+    pub layout: SpeakerLayout,
     /// Frames per packet (240: 5 ms).
     pub packet_frames: u16,
     /// Opus bitrate of the whole stream.
@@ -101,95 +94,6 @@ pub struct AudioFormat {
 impl AudioFormat {
     pub fn packet_duration(&self) -> std::time::Duration {
         std::time::Duration::from_micros(u64::from(self.packet_frames) * 1_000_000 / u64::from(RATE))
-    }
-}
-
-/// One audio datagram: a packet's Opus frames (one per stream of the layout), and optionally
-/// the previous packet's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AudioPacket {
-    pub seq: u64,
-    /// When the packet's first sample was made, on the host clock (the same clock as video
-    /// frames' capture stamps), in microseconds.
-    pub capture_micros: u64,
-    pub layout: Layout,
-    pub frames: u16,
-    pub coded: Vec<Vec<u8>>,
-    /// The previous packet (`seq - 1`), when the host sends redundancy; may be empty.
-    pub previous: Vec<Vec<u8>>,
-}
-
-impl AudioPacket {
-    /// Whether these bytes are an audio datagram (rather than an input acknowledgement).
-    pub fn is_audio(bytes: &[u8]) -> bool {
-        bytes.starts_with(&MAGIC)
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        let size: usize = self.coded.iter().chain(&self.previous).map(|f| f.len() + 2).sum();
-        let mut b = Vec::with_capacity(HEADER + size);
-        b.extend_from_slice(&MAGIC);
-        b.extend_from_slice(&self.seq.to_le_bytes());
-        b.extend_from_slice(&self.capture_micros.to_le_bytes());
-        b.push(self.layout.channels());
-        b.extend_from_slice(&self.frames.to_le_bytes());
-        b.push(u8::from(!self.previous.is_empty()));
-        for frame in self.coded.iter().chain(&self.previous) {
-            b.extend_from_slice(&(frame.len() as u16).to_le_bytes());
-            b.extend_from_slice(frame);
-        }
-        b
-    }
-
-    /// Decodes a datagram from the network: every length is checked against the datagram and
-    /// against Opus's own limits before anything is copied.
-    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        if bytes.len() > MAX_DATAGRAM {
-            return Err(WireError::TooLarge { what: "audio datagram", len: bytes.len(), max: MAX_DATAGRAM });
-        }
-        if bytes.len() < HEADER {
-            return Err(WireError::Truncated { needed: HEADER - bytes.len() });
-        }
-        if !Self::is_audio(bytes) {
-            return Err(WireError::BadMagic);
-        }
-        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
-        let seq = u64_at(2);
-        let capture_micros = u64_at(10);
-        let code = bytes[18];
-        let layout = Layout::from_channels(code).ok_or(WireError::UnknownCode { what: "audio layout", code })?;
-        let frames = u16::from_le_bytes([bytes[19], bytes[20]]);
-        if frames == 0 || frames > 2880 {
-            return Err(WireError::Invalid("audio frames per packet"));
-        }
-        let with_previous = match bytes[21] {
-            0 => false,
-            1 => true,
-            code => return Err(WireError::UnknownCode { what: "audio redundancy flag", code }),
-        };
-        let mut rest = &bytes[HEADER..];
-        let mut take = || -> Result<Vec<u8>, WireError> {
-            if rest.len() < 2 {
-                return Err(WireError::Truncated { needed: 2 - rest.len() });
-            }
-            let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
-            if len > MAX_OPUS_FRAME {
-                return Err(WireError::TooLarge { what: "Opus frame", len, max: MAX_OPUS_FRAME });
-            }
-            if rest.len() < 2 + len {
-                return Err(WireError::Truncated { needed: 2 + len - rest.len() });
-            }
-            let frame = rest[2..2 + len].to_vec();
-            rest = &rest[2 + len..];
-            Ok(frame)
-        };
-        let coded = (0..layout.streams()).map(|_| take()).collect::<Result<Vec<_>, _>>()?;
-        let previous = if with_previous {
-            (0..layout.streams()).map(|_| take()).collect::<Result<Vec<_>, _>>()?
-        } else {
-            Vec::new()
-        };
-        Ok(Self { seq, capture_micros, layout, frames, coded, previous })
     }
 }
 
@@ -380,64 +284,15 @@ impl RingReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    fn packet(layout: Layout, previous: bool) -> AudioPacket {
-        let frames = |k: u8| (0..layout.streams()).map(|s| vec![k + s as u8; 40 + s]).collect::<Vec<_>>();
-        AudioPacket {
-            seq: 77,
-            capture_micros: 123_456_789,
-            layout,
-            frames: PACKET_FRAMES,
-            coded: frames(1),
-            previous: if previous { frames(9) } else { Vec::new() },
-        }
-    }
-
-    #[test]
-    fn datagrams_round_trip_for_every_layout() {
-        for layout in [Layout::Stereo, Layout::Surround51, Layout::Surround71] {
-            for previous in [false, true] {
-                let p = packet(layout, previous);
-                let bytes = p.encode();
-                assert!(AudioPacket::is_audio(&bytes));
-                assert_eq!(AudioPacket::decode(&bytes), Ok(p));
-            }
-        }
-    }
-
-    #[test]
-    fn bad_datagrams_are_refused_not_trusted() {
-        let bytes = packet(Layout::Surround71, true).encode();
-        for cut in 0..bytes.len() {
-            assert!(AudioPacket::decode(&bytes[..cut]).is_err(), "truncated at {cut}");
-        }
-        let mut bad = bytes.clone();
-        bad[18] = 3;
-        assert_eq!(AudioPacket::decode(&bad), Err(WireError::UnknownCode { what: "audio layout", code: 3 }));
-        let mut huge = bytes.clone();
-        huge[22..24].copy_from_slice(&2000u16.to_le_bytes());
-        assert!(matches!(AudioPacket::decode(&huge), Err(WireError::TooLarge { .. })));
-        assert!(matches!(AudioPacket::decode(&vec![0; MAX_DATAGRAM + 1]), Err(WireError::TooLarge { .. })));
-    }
-
-    proptest! {
-        #[test]
-        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1300)) {
-            let mut b = bytes;
-            if b.len() >= 2 { b[..2].copy_from_slice(b"KO"); }
-            AudioPacket::decode(&b).ok();
-        }
-    }
 
     #[test]
     fn layouts_fit_the_device() {
-        assert_eq!(Layout::fitting(1), Layout::Stereo);
-        assert_eq!(Layout::fitting(2), Layout::Stereo);
-        assert_eq!(Layout::fitting(6), Layout::Surround51);
-        assert_eq!(Layout::fitting(8), Layout::Surround71);
-        assert_eq!(Layout::fitting(32), Layout::Surround71);
-        assert_eq!(Layout::Surround51.streams(), 3);
+        assert_eq!(SpeakerLayout::fitting(1), SpeakerLayout::Stereo);
+        assert_eq!(SpeakerLayout::fitting(2), SpeakerLayout::Stereo);
+        assert_eq!(SpeakerLayout::fitting(6), SpeakerLayout::Surround51);
+        assert_eq!(SpeakerLayout::fitting(8), SpeakerLayout::Surround71);
+        assert_eq!(SpeakerLayout::fitting(32), SpeakerLayout::Surround71);
+        assert_eq!(SpeakerLayout::Surround51.streams(), 3);
     }
 
     #[test]

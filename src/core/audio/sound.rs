@@ -1,4 +1,4 @@
-//! The reference host's game sound, and how tests find it again (issue 5).
+//! The reference host's game sound, and how tests find it again.
 //!
 //! Owns the synthetic audio: a quiet continuous 440 Hz tone, plus a short 1 kHz beep that
 //! starts on the exact sample of each visual flash, so A/V sync can be measured by finding

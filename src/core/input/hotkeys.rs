@@ -5,14 +5,14 @@
 //! fullscreen, and Back + Start + both bumpers on a pad for the overlay. Every one can be
 //! rebound in the config file (`[hotkeys]`), written the way menus write them:
 //! `"Ctrl+Alt+Shift+S"`, `"F11"`, `"Ctrl+F5"`. Pure: the window shell reduces a key press to a
-//! [`Press`] and asks for the [`Action`].
+//! [`KeyPress`] and asks for the [`Action`].
 
 use crate::core::input::button;
 use std::fmt;
 
 /// A key press, reduced to what hotkeys look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Press {
+pub struct KeyPress {
     pub ctrl: bool,
     pub alt: bool,
     pub shift: bool,
@@ -32,7 +32,7 @@ pub enum Key {
 }
 
 /// A key with its modifiers; a hotkey matches only its exact modifiers.
-pub type Chord = Press;
+pub type Chord = KeyPress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -54,7 +54,7 @@ pub struct ChordError {
 /// Parses "Ctrl+Alt+Shift+S", "F11", "ctrl+f5".
 pub fn parse_chord(text: &str) -> Result<Chord, ChordError> {
     let err = |why| ChordError { text: text.to_owned(), why };
-    let mut press = Press { ctrl: false, alt: false, shift: false, key: Key::Other };
+    let mut press = KeyPress { ctrl: false, alt: false, shift: false, key: Key::Other };
     let parts: Vec<&str> = text.split('+').map(str::trim).collect();
     let (key, modifiers) = parts.split_last().ok_or_else(|| err("it is empty"))?;
     for m in modifiers {
@@ -80,7 +80,7 @@ pub fn parse_chord(text: &str) -> Result<Chord, ChordError> {
     Ok(press)
 }
 
-impl fmt::Display for Press {
+impl fmt::Display for KeyPress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (on, name) in [(self.ctrl, "Ctrl+"), (self.alt, "Alt+"), (self.shift, "Shift+")] {
             if on {
@@ -122,12 +122,12 @@ pub struct Hotkeys {
 
 impl Default for Hotkeys {
     fn default() -> Self {
-        let chord = |c| Press { ctrl: true, alt: true, shift: true, key: Key::Letter(c) };
+        let chord = |c| KeyPress { ctrl: true, alt: true, shift: true, key: Key::Letter(c) };
         Self {
             bindings: vec![
                 (chord('S'), Action::ToggleOverlay),
                 (chord('X'), Action::ToggleFullscreen),
-                (Press { ctrl: false, alt: false, shift: false, key: Key::F(11) }, Action::ToggleFullscreen),
+                (KeyPress { ctrl: false, alt: false, shift: false, key: Key::F(11) }, Action::ToggleFullscreen),
                 (chord('Z'), Action::ToggleCapture),
                 (chord('Q'), Action::Quit),
             ],
@@ -144,7 +144,7 @@ impl Hotkeys {
     }
 
     /// The action a press triggers, if any.
-    pub fn action(&self, press: Press) -> Option<Action> {
+    pub fn action(&self, press: KeyPress) -> Option<Action> {
         self.bindings.iter().find(|(chord, _)| *chord == press).map(|&(_, action)| action)
     }
 
@@ -163,8 +163,8 @@ impl Hotkeys {
 mod tests {
     use super::*;
 
-    fn press(ctrl: bool, alt: bool, shift: bool, key: Key) -> Press {
-        Press { ctrl, alt, shift, key }
+    fn press(ctrl: bool, alt: bool, shift: bool, key: Key) -> KeyPress {
+        KeyPress { ctrl, alt, shift, key }
     }
 
     #[test]

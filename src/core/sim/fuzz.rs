@@ -1,4 +1,4 @@
-//! A seeded mutation fuzzer for kumo's decoders of network bytes (issue 7).
+//! A seeded mutation fuzzer for kumo's decoders of network bytes.
 //!
 //! `cargo fuzz` needs a nightly compiler, which this project cannot use; this is the
 //! equivalent that runs on stable: start from valid messages (the corpus), mutate them the

@@ -8,9 +8,10 @@
 //! relative mouse motion moves it by distance (1000 counts = the picture's width or height).
 //! Pure: time comes in as the frame interval.
 
-use crate::core::input::{InputDatagram, InputState, Press, key};
+use crate::core::input::{InputState, Press, key};
 use crate::core::sim::marker;
 use crate::core::sim::scene::{self, I420};
+use crate::core::wire::InputDatagram;
 use std::time::Duration;
 
 /// Mouse counts per picture width (and height).

@@ -1,4 +1,4 @@
-//! The latency lab (issue 6): every input's way from the player's hand to the screen, stage
+//! The latency lab: every input's way from the player's hand to the screen, stage
 //! by stage, from the stamps the session already reports.
 //!
 //! For each input the client sends, the lab pairs it with the first frame that reflects it

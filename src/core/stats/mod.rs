@@ -66,7 +66,7 @@ pub struct FrameReceived {
     pub received_micros: u64,
 }
 
-/// The audio thread's running counts (issue 5).
+/// The audio thread's running counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AudioCounters {
     /// Audio datagrams that reached the jitter buffer.
@@ -119,6 +119,8 @@ pub enum Event {
     FecRepaired {
         shards: u32,
     },
+    /// A message of a kind this build does not know (a newer peer's), skipped.
+    Skipped(Skipped),
     /// A control-stream round trip.
     Rtt {
         rtt_micros: u64,
@@ -185,6 +187,19 @@ pub enum Event {
         kbps: u32,
         congested: bool,
     },
+}
+
+/// What kind of unknown message was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    Datagram,
+    ControlMessage,
+}
+
+/// `to - from` in microseconds, signed (two clocks may differ either way), saturated: either
+/// stamp may come from the network with any value.
+pub fn micros_between(from: u64, to: u64) -> i64 {
+    (i128::from(to) - i128::from(from)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 /// Signed samples (A/V offsets) kept exactly, the newest `MAX_SIGNED` of them.
@@ -271,6 +286,8 @@ pub struct Stats {
     repaired: [u64; 2],
     fec_frames: u64,
     fec_shards: u64,
+    /// Unknown datagrams and control messages skipped.
+    skipped: [u64; 2],
     repair: Histogram,
     reconnects: u64,
     longest_outage_micros: u64,
@@ -396,6 +413,10 @@ pub struct Summary {
     /// became a late frame.
     pub frames_repaired_fec: u64,
     pub fec_shards_rebuilt: u64,
+    /// Datagrams and control messages of kinds this build does not know (a newer host's),
+    /// skipped.
+    pub unknown_datagrams: u64,
+    pub unknown_control_messages: u64,
     /// A loss detected (declared lost, or the decoder failed) → the decoder has a picture
     /// again, and the longest such repair.
     pub repair_ms: Percentiles,
@@ -500,6 +521,7 @@ impl Stats {
             ltr_requests: 0,
             repaired: [0; 2],
             fec_frames: 0,
+            skipped: [0; 2],
             fec_shards: 0,
             repair: Histogram::new(),
             reconnects: 0,
@@ -624,6 +646,7 @@ impl Stats {
                 self.fec_frames += 1;
                 self.fec_shards += u64::from(shards);
             }
+            Event::Skipped(what) => self.skipped[what as usize] += 1,
             Event::Reconnecting { .. } => {}
             Event::BitrateChanged { kbps, congested } => self.on_bitrate(kbps, congested),
             Event::Reconnected { outage_micros } => {
@@ -723,6 +746,8 @@ impl Stats {
             frames_repaired_idr: self.repaired[crate::core::video::sequence::Repair::Idr as usize],
             frames_repaired_fec: self.fec_frames,
             fec_shards_rebuilt: self.fec_shards,
+            unknown_datagrams: self.skipped[Skipped::Datagram as usize],
+            unknown_control_messages: self.skipped[Skipped::ControlMessage as usize],
             repair_ms: Percentiles::of(&self.repair),
             longest_repair_ms: self.repair.max_micros().map_or(0.0, |us| round3(us as f64 / 1000.0)),
             clock_anomalies: self.clock_anomalies,
@@ -904,6 +929,14 @@ impl Summary {
 mod tests {
     use super::*;
 
+    #[test]
+    fn stamps_from_the_network_never_overflow() {
+        assert_eq!(micros_between(1_000, 1_500), 500);
+        assert_eq!(micros_between(1_500, 1_000), -500, "clocks may differ either way");
+        assert_eq!(micros_between(0, u64::MAX), i64::MAX);
+        assert_eq!(micros_between(u64::MAX, 0), i64::MIN);
+    }
+
     fn decoded(n: u64, capture: u64, decoded_at: u64, marker: MarkerCheck) -> Event {
         Event::Decoded(Decoded {
             frame_number: n,
@@ -1032,6 +1065,8 @@ mod tests {
             "marker_mismatches",
             "frames_repaired_fec",
             "fec_shards_rebuilt",
+            "unknown_datagrams",
+            "unknown_control_messages",
             "decode_ms",
             "capture_to_decoded_ms",
             "bitrate_kbps",

@@ -1,6 +1,6 @@
 //! Kiosk mode's rules: a client with no one at the keyboard who can fix anything.
 //!
-//! Owns what the kiosk does on its own (issue 8): it connects by itself at start; any failure
+//! Owns what the kiosk does on its own: it connects by itself at start; any failure
 //! (the host down, refused, gone for good, a session that stalls) shows the "reconnecting"
 //! screen and tries again, for ever; a session that sees no input for the idle timeout, or
 //! that the host ends, returns to the attract screen, which starts a fresh session on any

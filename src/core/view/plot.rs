@@ -1,4 +1,4 @@
-//! The latency lab's picture (issue 6): one stacked bar per input (its stages, in order) and
+//! The latency lab's picture: one stacked bar per input (its stages, in order) and
 //! a histogram of input→present, drawn into an RGB buffer a tester can paste into a report.
 //!
 //! Pure raster work with a built-in 3×5 pixel font (scaled), so it needs no font files and no

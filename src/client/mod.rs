@@ -1,12 +1,13 @@
 //! The client's network shell: connect, handshake, then receive frames and feed the decode
 //! thread.
 //!
-//! Owns the QUIC connection and the frame sequence. Each frame stream is read by a task of
-//! its own and reassembled by `core::video::assemble`; `core::video::sequence` orders them and decides what
-//! reaches the bounded decode queue; losses turn into IDR requests on the control stream. It
-//! reports to the stats channel and never blocks on the decoder: when the decode queue is
-//! full the frame is dropped and an IDR requested (an unbounded queue would turn a slow
-//! decoder into ever-growing latency).
+//! Owns the QUIC connection and moves bytes; what to do with them is decided by the sans-IO
+//! session (`core::session::client`). Each frame stream is read by a task of its own and
+//! reassembled by `core::video::assemble`; the session orders the frames and decides what
+//! reaches the bounded decode queue, and turns losses into recovery requests. The shell
+//! reports to the stats channel and never blocks on the decoder: when the decode queue is full
+//! the frame is dropped and the session told (an unbounded queue would turn a slow decoder
+//! into ever-growing latency).
 
 pub mod audio;
 pub mod decode;
@@ -22,15 +23,13 @@ use crate::client::decode::{AccessUnit, FrameSlot};
 use crate::client::input::{InputHandle, PRESS_QUEUE, take_event_time};
 use crate::client::pads::Rumble;
 use crate::clock;
-use crate::core::clocksync::ClockSync;
 use crate::core::input::script::{Player, Script};
-use crate::core::input::{InputSender, InputState, Press, SendPolicy};
-use crate::core::stats::{self, micros_between};
+use crate::core::input::{InputState, Press};
+use crate::core::session::client::{ClientSession, Ending, Output, Transmit};
+use crate::core::stats;
 use crate::core::video::abr;
 use crate::core::video::assemble::Frame;
-use crate::core::video::sequence::{self, DownstreamLoss, DropReason, Sequencer};
-use crate::core::wire::{Capabilities, ClockProbe, Datagram, DatagramError, InputAck};
-use crate::core::wire::{Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
+use crate::core::wire::{Capabilities, Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
 use crate::net::tls::{self, Fingerprint, SeenCertificate, Verify};
 use crate::net::{self, NetError, close};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
@@ -56,9 +55,6 @@ const LTR_QUEUE: usize = 8;
 const STATS_QUEUE: usize = 4096;
 /// Whole frames from stream readers to the session loop (backpressure: a reader waits).
 const FRAME_QUEUE: usize = 64;
-/// How often the client measures RTT on the control stream and sends a clock probe (4 a
-/// second: the clock-sync window of 64 probes covers 16 s).
-const PING_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -170,10 +166,7 @@ impl ClientConfig {
 /// The default for [`ClientConfig::reconnect_timeout`].
 pub const RECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long the host may be silent while streaming before the client calls the connection
-/// lost and starts reconnecting. The host sends ~60 frames, 200 audio datagrams and 4 pongs a
-/// second, so a second of nothing is a fault (a blackout, or the host gone), not a lull.
-pub const SILENCE: Duration = Duration::from_secs(1);
+pub use crate::core::session::client::SILENCE;
 
 /// Connects and completes the handshake, and has the decode thread call `notify` after
 /// every picture it decodes (the window wakes its event loop with it). Must run inside a
@@ -499,10 +492,9 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         rumble: rumble_tx,
         audio: audio_input,
         audio_format: welcome.audio,
-        sync: ClockSync::new(),
         event_micros,
         token: welcome.resume_token,
-        abr: redial.abr.map(|limits| abr::Controller::new(limits, welcome.bitrate_kbps)),
+        session: ClientSession::new(redial.abr.map(|limits| (limits, welcome.bitrate_kbps)), Duration::ZERO),
         redial,
         start: Instant::now(),
         ltr_marks,
@@ -524,8 +516,6 @@ struct Link {
     audio: Option<AudioInput>,
     /// The audio stream the audio thread was started for.
     audio_format: Option<crate::core::audio::AudioFormat>,
-    /// Clock sync from the probes sent with each ping.
-    sync: ClockSync,
     /// Device event times of input changes not yet sent (shared with the `InputHandle`).
     event_micros: Arc<std::sync::atomic::AtomicU64>,
     /// The host's name for this session, presented when reconnecting.
@@ -534,16 +524,33 @@ struct Link {
     redial: Redial,
     /// The session's epoch: input pacing and the sequencer's timers count from it.
     start: Instant,
-    /// Adaptive bitrate (`None`: fixed).
-    abr: Option<abr::Controller>,
+    /// Every decision while streaming: frame order, input, pings, clock sync, adaptive
+    /// bitrate, silence (`core::session::client`).
+    session: ClientSession,
     /// Long-term references the decoder marked, to confirm to the host.
     ltr_marks: mpsc::Receiver<decode::LtrMark>,
     /// The decoder's IDR period, which a recovery request names.
     idr_pic_id: Arc<std::sync::atomic::AtomicU32>,
 }
 
-/// How often adaptive bitrate decides.
-const ABR_TICK: Duration = Duration::from_millis(100);
+/// What the streaming loop saw, handed to the session once the wait is over (`Bytes`: a
+/// datagram, as quinn hands it).
+enum Happened<Bytes> {
+    /// The input changed (`false`: its sender is gone).
+    Input(bool),
+    /// This many key and button transitions came (0: their sender is gone).
+    Presses(usize),
+    Datagram(Result<Bytes, quinn::ConnectionError>),
+    /// A frame, its arrival on the wall clock and the shards rebuilt from parity (`None`: the
+    /// frame streams' acceptor ended with the connection).
+    Frame(Option<(Frame, u64, usize)>),
+    /// The session's timer.
+    Timeout,
+    /// The decoder failed on this frame.
+    DecoderLoss(u64),
+    LtrMark(decode::LtrMark),
+    Control(Option<Result<Control, NetError>>),
+}
 
 /// Why streaming on a connection stopped, when it was not the end of the session.
 enum Fault {
@@ -586,9 +593,8 @@ impl Link {
         (mut input, mut presses): (watch::Receiver<InputState>, mpsc::Receiver<Press>),
         mut stop: watch::Receiver<bool>,
     ) -> Result<End, ClientError> {
-        let mut inputs = InputSender::new(SendPolicy::default());
         loop {
-            let why = match self.stream(recv, &mut losses, (&mut input, &mut presses), &mut inputs, &mut stop).await {
+            let why = match self.stream(recv, &mut losses, (&mut input, &mut presses), &mut stop).await {
                 Ok(end) => return Ok(end),
                 Err(Fault::Fatal(err)) => return Err(err),
                 Err(Fault::Retry(why)) => why,
@@ -600,19 +606,18 @@ impl Link {
         }
     }
 
-    /// Streams on the current connection until the session ends or the connection fails.
+    /// Streams on the current connection until the session ends or the connection fails. The
+    /// loop only moves things: what happened goes to the session with the time, and what the
+    /// session decided is carried out.
     async fn stream(
         &mut self,
         recv: RecvStream,
         losses: &mut mpsc::Receiver<u64>,
         (input, presses): (&mut watch::Receiver<InputState>, &mut mpsc::Receiver<Press>),
-        inputs: &mut InputSender,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<End, Fault> {
         let mut batch = Vec::with_capacity(Press::MAX_PER_MESSAGE);
-        let mut presses_open = true;
-        let mut input_open = true;
-        let mut acked = 0u64;
+        let (mut presses_open, mut input_open) = (true, true);
         let (frames_tx, mut frames) = mpsc::channel(FRAME_QUEUE);
         // Parity datagrams of this connection's frame streams (stream numbers restart with it).
         let parity = Arc::new(net::ParityTable::default());
@@ -620,91 +625,53 @@ impl Link {
         let (control_tx, mut control) = mpsc::channel(16);
         let reader = tokio::spawn(net::read_controls(recv, control_tx));
         let start = self.start;
-        let mut sequencer = Sequencer::new(sequence::Config::default());
-        let mut out = Vec::new();
-        let mut ping = tokio::time::interval(PING_INTERVAL);
-        let mut ping_id = 0u32;
-        let far = Duration::from_hours(1);
-        let mut last_heard = Instant::now();
-        let mut abr_tick = tokio::time::interval(ABR_TICK);
+        self.session.handle_reconnected(start.elapsed());
         let result = loop {
-            let wake = sequencer.poll_timeout().unwrap_or(start.elapsed() + far);
-            let input_due = inputs.due_at().unwrap_or(start.elapsed() + far);
-            tokio::select! {
-                changed = input.changed(), if input_open => {
-                    if changed.is_err() {
-                        input_open = false;
-                    } else {
-                        let state = *input.borrow_and_update();
-                        inputs.update(&state, take_event_time(&self.event_micros, clock::now_micros()));
-                    }
-                }
-                n = presses.recv_many(&mut batch, Press::MAX_PER_MESSAGE), if presses_open => {
-                    presses_open = n > 0;
-                    if n > 0 {
-                        let msg = Control::Presses(std::mem::take(&mut batch));
-                        if let Err(err) = net::write_control(&mut self.send, &msg).await {
-                            break Err(self.fault(err));
-                        }
-                    }
-                }
-                () = tokio::time::sleep_until((start + input_due).into()) => {
-                    if let Some(datagram) = inputs.poll(start.elapsed()) {
-                        // Too large or datagrams off cannot happen with a fixed 136-byte
-                        // datagram on kumo's transport; a closed connection shows up below.
-                        if self.conn.send_datagram(datagram.encode().into()).is_ok() {
-                            let (seq, read_micros) = (datagram.seq, datagram.client_micros);
-                            self.report(stats::Event::InputSent { seq, read_micros, sent_micros: clock::now_micros() });
-                        }
-                    }
-                }
-                datagram = self.conn.read_datagram() => match datagram {
-                    Ok(bytes) => {
-                        last_heard = Instant::now();
-                        self.on_datagram(&bytes, inputs, &mut acked, &parity);
-                    }
-                    Err(err) => break Err(self.fault(err.into())),
-                },
-                frame = frames.recv() => {
-                    let Some((frame, received_micros, rebuilt)) = frame else { break Err(self.fault(self.conn.closed().await.into())) };
-                    last_heard = Instant::now();
-                    self.on_frame(&frame, received_micros, rebuilt);
-                    sequencer.on_frame(frame, start.elapsed(), &mut out);
-                }
-                () = tokio::time::sleep_until((start + wake).into()) => sequencer.on_timeout(start.elapsed(), &mut out),
-                Some(n) = losses.recv() => sequencer.on_downstream_loss(n, DownstreamLoss::Failed, start.elapsed(), &mut out),
-                Some(mark) = self.ltr_marks.recv() => {
-                    if let Err(err) = self.confirm_ltr(mark).await {
-                        break Err(self.fault(err));
-                    }
-                }
-                _ = ping.tick() => {
-                    ping_id = ping_id.wrapping_add(1);
-                    if let Err(err) = self.ping(ping_id).await {
-                        break Err(self.fault(err));
-                    }
-                }
-                _ = abr_tick.tick(), if self.abr.is_some() => {
-                    if let Err(err) = self.adapt(start).await {
-                        break Err(self.fault(err));
-                    }
-                }
-                () = tokio::time::sleep_until((last_heard + SILENCE).into()) => {
-                    break Err(Fault::Retry(format!("nothing from the host for {} s", SILENCE.as_secs_f32())));
-                }
-                msg = control.recv() => {
-                    last_heard = Instant::now();
-                    if let Some(end) = self.on_control(msg, &mut sequencer).await {
-                        break end;
-                    }
-                }
+            let wake = start + self.session.poll_timeout();
+            let happened = tokio::select! {
+                changed = input.changed(), if input_open => Happened::Input(changed.is_ok()),
+                n = presses.recv_many(&mut batch, Press::MAX_PER_MESSAGE), if presses_open => Happened::Presses(n),
+                datagram = self.conn.read_datagram() => Happened::Datagram(datagram),
+                frame = frames.recv() => Happened::Frame(frame),
+                () = tokio::time::sleep_until(wake.into()) => Happened::Timeout,
+                Some(n) = losses.recv() => Happened::DecoderLoss(n),
+                Some(mark) = self.ltr_marks.recv() => Happened::LtrMark(mark),
+                msg = control.recv() => Happened::Control(msg),
                 _ = stop.changed() => {
                     self.say_goodbye().await;
                     break Ok(End::Stopped);
                 }
+            };
+            let (now, now_micros) = (start.elapsed(), clock::now_micros());
+            // The decoder's IDR period, which a recovery request names.
+            let idr_pic_id = self.idr_pic_id.load(std::sync::atomic::Ordering::Acquire);
+            self.session.handle_decoder_idr(u16::try_from(idr_pic_id).ok());
+            match happened {
+                Happened::Input(true) => {
+                    let state = *input.borrow_and_update();
+                    self.session.handle_input(&state, take_event_time(&self.event_micros, now_micros));
+                }
+                Happened::Input(false) => input_open = false,
+                Happened::Presses(n) => {
+                    presses_open = n > 0;
+                    self.session.handle_presses(std::mem::take(&mut batch));
+                }
+                Happened::Datagram(Ok(bytes)) => self.session.handle_datagram(&bytes, now, now_micros),
+                Happened::Datagram(Err(err)) => break Err(self.fault(err.into())),
+                Happened::Frame(Some((frame, received_micros, rebuilt))) => {
+                    self.session.handle_frame(frame, received_micros, rebuilt, now);
+                }
+                Happened::Frame(None) | Happened::Control(None) => {
+                    break Err(self.fault(self.conn.closed().await.into()));
+                }
+                Happened::Timeout => self.session.handle_timeout(now, now_micros),
+                Happened::DecoderLoss(n) => self.session.handle_decoder_loss(n, now),
+                Happened::LtrMark(mark) => self.session.handle_ltr_mark(mark.idr_pic_id, mark.frame_num),
+                Happened::Control(Some(Ok(msg))) => self.session.handle_control(msg, now, now_micros),
+                Happened::Control(Some(Err(err))) => break Err(self.fault(err)),
             }
-            if let Err(err) = self.handle(&mut sequencer, &mut out, start).await {
-                break Err(self.fault(err));
+            if let Some(end) = self.carry_out(&parity).await {
+                break end;
             }
         };
         acceptor.abort();
@@ -712,10 +679,70 @@ impl Link {
         result
     }
 
-    /// Tells the host the decoder holds this long-term reference: it may repair from it.
-    async fn confirm_ltr(&mut self, mark: decode::LtrMark) -> Result<(), NetError> {
-        let ack = Control::LtrAck { idr_pic_id: mark.idr_pic_id, frame_num: mark.frame_num };
-        net::write_control(&mut self.send, &ack).await
+    /// Does what the session decided: sends, hands frames to the decoder, packets to the audio
+    /// thread and parity to the frame streams' readers. `Some` ends streaming on this
+    /// connection.
+    async fn carry_out(&mut self, parity: &net::ParityTable) -> Option<Result<End, Fault>> {
+        loop {
+            while let Some(transmit) = self.session.poll_transmit() {
+                match transmit {
+                    Transmit::Control(msg) => {
+                        if let Err(err) = net::write_control(&mut self.send, &msg).await {
+                            return Some(Err(self.fault(err)));
+                        }
+                    }
+                    // A datagram that does not fit or finds the connection closed is lost, as
+                    // datagrams may be; a closed connection shows up on the next read.
+                    Transmit::Datagram(datagram) => {
+                        self.conn.send_datagram(datagram.encode().into()).ok();
+                    }
+                }
+            }
+            match self.session.poll_output()? {
+                Output::Report(event) => self.report(event),
+                Output::Decode(frame) => {
+                    let number = frame.header.frame_number;
+                    let unit = AccessUnit { header: frame.header, data: frame.payload, queued_at: Instant::now() };
+                    match self.decode.try_send(unit) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => {
+                            self.session.handle_decode_queue_full(number, self.start.elapsed());
+                        }
+                        Err(TrySendError::Disconnected(_)) => return Some(Err(self.fault(NetError::DecoderGone))),
+                    }
+                }
+                Output::Audio { packet, arrival_micros } => {
+                    if let Some(audio) = &self.audio {
+                        audio.packet(packet, arrival_micros);
+                    }
+                }
+                Output::Parity(p) => parity.insert(p),
+                Output::Rumble { slot, strong, weak, duration_ms } => {
+                    self.rumble.try_send(Rumble { slot, strong, weak, duration_ms }).ok();
+                }
+                Output::Ended(ending) => return Some(self.ended(ending)),
+            }
+        }
+    }
+
+    /// Closes the connection as the session's ending says, and tells the loop what next.
+    fn ended(&mut self, ending: Ending) -> Result<End, Fault> {
+        match ending {
+            Ending::Retry(why) => {
+                tracing::info!("{why}");
+                Err(Fault::Retry(why))
+            }
+            Ending::Revoked(message) => {
+                tracing::warn!(%message, "the host revoked this client");
+                self.conn.close(close::FINISHED, b"goodbye");
+                Err(Fault::Fatal(ClientError::NotPaired { addr: self.addr, message }))
+            }
+            Ending::HostEnded(message) => {
+                tracing::info!(%message, "host ended the session");
+                self.conn.close(close::FINISHED, b"goodbye");
+                Ok(End::HostEnded(message))
+            }
+        }
     }
 
     /// Ends the session: a goodbye, a moment for it to arrive, then the close.
@@ -725,53 +752,6 @@ impl Link {
         self.send.finish().ok();
         tokio::time::timeout(Duration::from_millis(200), self.conn.closed()).await.ok();
         self.conn.close(close::FINISHED, b"client finished");
-    }
-
-    /// A control message from the host (or the stream's end); `Some` ends streaming on this
-    /// connection.
-    async fn on_control(
-        &mut self,
-        msg: Option<Result<Control, NetError>>,
-        sequencer: &mut Sequencer,
-    ) -> Option<Result<End, Fault>> {
-        match msg {
-            Some(Ok(Control::Pong { client_micros, .. })) => {
-                let rtt_micros = clock::now_micros().saturating_sub(client_micros);
-                sequencer.set_rtt(Duration::from_micros(rtt_micros));
-                self.report(stats::Event::Rtt { rtt_micros });
-                None
-            }
-            Some(Ok(Control::Rumble { pad, strong, weak, duration_ms })) => {
-                self.report(stats::Event::Rumble);
-                self.rumble.try_send(Rumble { slot: pad, strong, weak, duration_ms }).ok();
-                None
-            }
-            Some(Ok(Control::Goodbye { reason: GoodbyeReason::HostShutdown, message })) => {
-                tracing::info!(%message, "the host is shutting down");
-                Some(Err(Fault::Retry(format!("the host shut down ({message})"))))
-            }
-            Some(Ok(Control::Goodbye { reason: GoodbyeReason::Revoked, message })) => {
-                tracing::warn!(%message, "the host revoked this client");
-                self.conn.close(close::FINISHED, b"goodbye");
-                Some(Err(Fault::Fatal(ClientError::NotPaired { addr: self.addr, message })))
-            }
-            Some(Ok(Control::Goodbye { reason, message })) => {
-                tracing::info!(?reason, %message, "host ended the session");
-                self.conn.close(close::FINISHED, b"goodbye");
-                Some(Ok(End::HostEnded(message)))
-            }
-            Some(Ok(Control::Unknown { tag })) => {
-                tracing::debug!(tag, "skipping a control message this build does not know (a newer host's)");
-                self.report(stats::Event::Skipped(stats::Skipped::ControlMessage));
-                None
-            }
-            Some(Ok(other)) => {
-                tracing::debug!(?other, "ignoring unexpected control message");
-                None
-            }
-            Some(Err(err)) => Some(Err(self.fault(err))),
-            None => Some(Err(self.fault(self.conn.closed().await.into()))),
-        }
     }
 
     /// Whether a failed connection is worth reconnecting for: the peer timed out, was reset
@@ -850,21 +830,12 @@ impl Link {
         }
     }
 
-    /// Lets adaptive bitrate decide; tells the host a new target.
-    async fn adapt(&mut self, start: Instant) -> Result<(), NetError> {
-        let Some(abr) = &mut self.abr else { return Ok(()) };
-        let Some((kbps, reason)) = abr.tick(start.elapsed()) else { return Ok(()) };
-        tracing::debug!(kbps, ?reason, "adaptive bitrate");
-        self.report(stats::Event::BitrateChanged { kbps, congested: reason == abr::Reason::Congested });
-        net::write_control(&mut self.send, &Control::SetBitrate { bitrate_kbps: kbps }).await
-    }
-
     /// Says Hello again on a new connection, presenting the session's token (and asking for
     /// the bitrate adaptive bitrate had come to).
     async fn resume(&mut self, conn: Connection) -> Result<RecvStream, Fault> {
         let mut hello = Hello { resume_token: self.token, ..self.redial.hello.clone() };
-        if let Some(abr) = &self.abr {
-            hello.bitrate_kbps = abr.target_kbps();
+        if let Some(kbps) = self.session.target_kbps() {
+            hello.bitrate_kbps = kbps;
         }
         let (send, recv, welcome) = match handshake(&conn, &hello, self.addr).await {
             Ok(answer) => answer,
@@ -886,151 +857,7 @@ impl Link {
         self.token = welcome.resume_token;
         self.conn = conn;
         self.send = send;
-        // A restarted host has another clock.
-        self.sync = ClockSync::new();
         Ok(recv)
-    }
-
-    /// A whole frame arrived (`rebuilt` of its data shards from parity): reported, and counted
-    /// by adaptive bitrate.
-    fn on_frame(&mut self, frame: &Frame, received_micros: u64, rebuilt: usize) {
-        self.report_frame(frame, received_micros);
-        if rebuilt > 0 {
-            self.report(stats::Event::FecRepaired { shards: rebuilt as u32 });
-        }
-        if let Some(abr) = &mut self.abr {
-            let h = &frame.header;
-            // The host's stamps are a peer's numbers: any value, so no arithmetic that can overflow.
-            let transit = micros_between(h.capture_micros.saturating_add(u64::from(h.encode_micros)), received_micros);
-            let now = self.start.elapsed();
-            abr.on_frame(now, frame.payload.len() as u64, transit);
-            abr.on_held_back(now, h.held_back);
-        }
-    }
-
-    fn report_frame(&self, frame: &Frame, received_micros: u64) {
-        let h = &frame.header;
-        self.report(stats::Event::Received(stats::FrameReceived {
-            frame_number: h.frame_number,
-            bytes: frame.payload.len() as u64,
-            encode_micros: h.encode_micros,
-            capture_micros: h.capture_micros,
-            input_seq: h.input_seq,
-            held_back: h.held_back,
-            received_micros,
-        }));
-    }
-
-    /// A ping on the control stream (RTT) and a clock probe as a datagram (a lost one is just
-    /// skipped).
-    async fn ping(&mut self, id: u32) -> Result<(), NetError> {
-        let probe = ClockProbe { id, t1: clock::now_micros() };
-        self.conn.send_datagram(probe.encode().into()).ok();
-        net::write_control(&mut self.send, &Control::Ping { id, client_micros: clock::now_micros() }).await
-    }
-
-    /// A datagram from the host: audio, stamped with its arrival, for the audio thread; a
-    /// clock-probe reply; or an input acknowledgement.
-    /// Every datagram from the host, read once through the one table of kinds
-    /// (`core::wire::Datagram`). A kind this build does not know is counted and skipped.
-    fn on_datagram(&mut self, bytes: &[u8], inputs: &mut InputSender, acked: &mut u64, parity: &net::ParityTable) {
-        let arrival = clock::now_micros();
-        match Datagram::decode(bytes) {
-            Ok(Datagram::Parity(p)) => parity.insert(p),
-            Ok(Datagram::ClockReply(reply)) => {
-                self.sync.add(reply.probe(arrival));
-                if let Some(e) = self.sync.estimate(arrival) {
-                    let (offset_micros, error_micros) = (e.offset_micros.round() as i64, e.error_micros.round() as u64);
-                    self.report(stats::Event::ClockSync { offset_micros, error_micros });
-                }
-            }
-            Ok(Datagram::Audio(packet)) => {
-                if let Some(audio) = &self.audio {
-                    audio.packet(packet, arrival);
-                }
-            }
-            Ok(Datagram::InputAck(ack)) => self.on_ack(ack, inputs, acked),
-            Ok(other @ (Datagram::Input(_) | Datagram::ClockProbe(_))) => {
-                tracing::debug!("ignoring a {} datagram, which only a client sends", other.kind().name());
-            }
-            Err(DatagramError::Unknown(_)) => self.report(stats::Event::Skipped(stats::Skipped::Datagram)),
-            Err(err) => tracing::debug!("ignoring a datagram: {err}"),
-        }
-    }
-
-    fn on_ack(&self, ack: InputAck, inputs: &mut InputSender, acked: &mut u64) {
-        inputs.on_ack(ack.seq);
-        if ack.seq > *acked {
-            *acked = ack.seq;
-            // Host stamp minus client stamp, signed: the clocks may differ.
-            let latency = (ack.client_micros != 0).then(|| micros_between(ack.client_micros, ack.host_micros));
-            self.report(stats::Event::InputAcked {
-                accepted: ack.accepted,
-                seq: ack.seq,
-                host_micros: ack.host_micros,
-                to_host_micros: latency,
-            });
-        }
-    }
-
-    /// Carries out what the sequencer decided.
-    async fn handle(
-        &mut self,
-        sequencer: &mut Sequencer,
-        out: &mut Vec<sequence::Event>,
-        start: Instant,
-    ) -> Result<(), NetError> {
-        while !out.is_empty() {
-            for event in std::mem::take(out) {
-                match event {
-                    sequence::Event::Deliver(frame) => {
-                        let number = frame.header.frame_number;
-                        let unit = AccessUnit { header: frame.header, data: frame.payload, queued_at: Instant::now() };
-                        match self.decode.try_send(unit) {
-                            Ok(()) => {}
-                            Err(TrySendError::Full(_)) => {
-                                self.report(stats::Event::Dropped { reason: DropReason::Queue, count: 1 });
-                                sequencer.on_downstream_loss(number, DownstreamLoss::Skipped, start.elapsed(), out);
-                            }
-                            Err(TrySendError::Disconnected(_)) => {
-                                return Err(NetError::DecoderGone);
-                            }
-                        }
-                    }
-                    sequence::Event::Dropped { reason, count } => {
-                        tracing::debug!(?reason, count, "frames dropped");
-                        if let (DropReason::Network, Some(abr)) = (reason, &mut self.abr) {
-                            for _ in 0..count.min(64) {
-                                abr.on_loss(start.elapsed());
-                            }
-                        }
-                        self.report(stats::Event::Dropped { reason, count });
-                    }
-                    sequence::Event::RequestIdr { last_good_frame } => {
-                        tracing::debug!(last_good_frame, "asking for an IDR");
-                        self.report(stats::Event::IdrRequested);
-                        net::write_control(&mut self.send, &Control::RequestIdr { last_good_frame }).await?;
-                    }
-                    sequence::Event::RequestRecovery { last_good_frame } => {
-                        let id = self.idr_pic_id.load(std::sync::atomic::Ordering::Acquire);
-                        let msg = if let Ok(idr_pic_id) = u16::try_from(id) {
-                            tracing::debug!(last_good_frame, idr_pic_id, "asking for a recovery frame");
-                            self.report(stats::Event::LtrRequested);
-                            Control::RecoverLtr { idr_pic_id, last_good_frame }
-                        } else {
-                            // Nothing decoded yet: only an IDR helps.
-                            self.report(stats::Event::IdrRequested);
-                            Control::RequestIdr { last_good_frame }
-                        };
-                        net::write_control(&mut self.send, &msg).await?;
-                    }
-                    sequence::Event::Repaired { how, after } => {
-                        self.report(stats::Event::Repaired { how, after_micros: after.as_micros() as u64 });
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@
 
 use crate::clock;
 use crate::core::input::Press;
+use crate::core::session::host::EncoderRequest;
 use crate::core::sim::game::{self, Game};
 use crate::core::sim::scene::{self, I420};
 use crate::core::video::annexb;
@@ -61,6 +62,11 @@ pub struct EncoderSettings {
 }
 
 impl EncoderSettings {
+    /// What the session agreed to stream, encoded with `threads` threads.
+    pub fn agreed(agreed: crate::core::session::host::Agreed, threads: u16) -> Self {
+        Self { width: agreed.width, height: agreed.height, fps: agreed.fps, bitrate_kbps: agreed.bitrate_kbps, threads }
+    }
+
     fn threads(&self) -> u16 {
         if self.threads > 0 {
             return self.threads;
@@ -432,24 +438,6 @@ impl SendGate {
     }
 }
 
-/// A request to the encoder thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
-    ForceIdr,
-    SetBitrate {
-        kbps: u32,
-    },
-    /// The client lost frames: repair from a confirmed long-term reference.
-    RecoverLtr {
-        idr_pic_id: u16,
-    },
-    /// The client holds this long-term reference.
-    LtrConfirmed {
-        idr_pic_id: u16,
-        frame_num: u32,
-    },
-}
-
 /// Commands queued for the encoder thread. Requests are tiny and rare (one per loss, bitrate
 /// step or long-term reference, two a second); when 16 are already waiting the newest is
 /// dropped, since a request already queued covers it (a dropped confirmation only makes a
@@ -458,13 +446,13 @@ const COMMAND_QUEUE: usize = 16;
 
 /// The running encoder thread. Dropping it stops the thread at its next frame.
 pub struct Worker {
-    commands: SyncSender<Command>,
+    commands: SyncSender<EncoderRequest>,
     handle: JoinHandle<()>,
 }
 
 impl Worker {
     /// Sends a command; returns false if the queue is full or the thread has ended.
-    pub fn send(&self, command: Command) -> bool {
+    pub fn send(&self, command: EncoderRequest) -> bool {
         self.commands.try_send(command).is_ok()
     }
 
@@ -496,7 +484,7 @@ pub fn spawn(
 
 fn capture_loop(
     mut encoder: H264Encoder,
-    commands: &Receiver<Command>,
+    commands: &Receiver<EncoderRequest>,
     frames: &tokio::sync::mpsc::Sender<Frame>,
     link: &GameLink,
     gate: &SendGate,
@@ -601,12 +589,12 @@ fn capture_loop(
     }
 }
 
-fn apply(encoder: &mut H264Encoder, command: Command) {
+fn apply(encoder: &mut H264Encoder, command: EncoderRequest) {
     match command {
-        Command::ForceIdr => encoder.force_idr(),
-        Command::RecoverLtr { idr_pic_id } => encoder.recover_from_ltr(idr_pic_id),
-        Command::LtrConfirmed { idr_pic_id, frame_num } => encoder.ltr_confirmed(idr_pic_id, frame_num),
-        Command::SetBitrate { kbps } => {
+        EncoderRequest::ForceIdr => encoder.force_idr(),
+        EncoderRequest::RecoverLtr { idr_pic_id } => encoder.recover_from_ltr(idr_pic_id),
+        EncoderRequest::LtrConfirmed { idr_pic_id, frame_num } => encoder.ltr_confirmed(idr_pic_id, frame_num),
+        EncoderRequest::SetBitrate { kbps } => {
             if let Err(err) = encoder.set_bitrate(kbps) {
                 tracing::warn!("{err:#}");
             }

@@ -16,18 +16,14 @@ pub mod audio;
 pub mod encode;
 
 use crate::clock;
-use crate::core::audio::{AudioFormat, PACKET_FRAMES, SpeakerLayout};
-use crate::core::input::{InputReceiver, MAX_PADS, Verdict};
-use crate::core::rate::TokenBucket;
-use crate::core::sim::scene;
+use crate::core::input::MAX_PADS;
+use crate::core::session::host::{self as session, HostEnding, HostSession, Output, PathStats, Transmit};
 use crate::core::video::assemble::Frame;
-use crate::core::video::fec::{FecMode, Protection};
+use crate::core::video::fec::FecMode;
 use crate::core::view::color::ColorSpace;
-use crate::core::wire::{
-    Capabilities, Control, FrameKind, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome,
-};
-use crate::core::wire::{ClockProbe, ClockReply, DatagramError, DatagramKind, InputAck};
-use crate::host::encode::{Command, EncoderSettings, GameLink};
+use crate::core::wire::ClockReply;
+use crate::core::wire::{Capabilities, Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
+use crate::host::encode::{EncoderSettings, GameLink};
 use crate::net::pair::{self, Offer};
 use crate::net::tls;
 use crate::net::tls::{Fingerprint, Identity, Role, TlsError};
@@ -95,10 +91,6 @@ impl std::fmt::Debug for HostTrust {
         f.debug_struct("HostTrust").field("require_pairing", &self.require_pairing).finish_non_exhaustive()
     }
 }
-
-/// Bounds on what a client may ask for.
-const MIN_BITRATE_KBPS: u32 = 100;
-const MAX_BITRATE_KBPS: u32 = 200_000;
 
 /// Encoded frames waiting for the network task. The network task only spawns a writer per
 /// frame, so 4 is plenty; when full the encoder skips capture slots until there is room.
@@ -316,8 +308,8 @@ async fn serve_client(
             format!("host '{}' is already streaming to another client; try again when that session ends", config.name);
         return net::refuse(conn, &mut send, RejectReason::Busy, message, close::BUSY).await;
     };
-    let settings = match negotiate(&hello, config) {
-        Ok(s) => s,
+    let settings = match session::negotiate(&hello, config.max_fps) {
+        Ok(agreed) => EncoderSettings::agreed(agreed, config.encoder_threads),
         Err(message) => {
             return net::refuse(conn, &mut send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await;
         }
@@ -335,23 +327,9 @@ async fn serve_client(
             return net::refuse(conn, &mut send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await;
         }
     };
-    let welcome = Welcome {
-        version: PROTOCOL_VERSION,
-        width: settings.width,
-        height: settings.height,
-        fps: settings.fps,
-        bitrate_kbps: settings.bitrate_kbps,
-        host_name: config.name.clone(),
-        // The scene is drawn in BT.601 limited range; openh264 passes it through untouched.
-        color: ColorSpace::HOST_DEFAULT,
-        audio: audio_format(hello.audio_channels),
-        resume_token: claim.token,
-        capabilities: Capabilities::THIS_BUILD,
-    };
-    tracing::debug!(
-        capabilities = welcome.capabilities.both(hello.capabilities).bits(),
-        "the session's capabilities (what both sides announced)"
-    );
+    let welcome = welcome(&hello, &settings, &config.name, claim.token);
+    let capabilities = welcome.capabilities.both(hello.capabilities).bits();
+    tracing::debug!(capabilities, "the session's capabilities (what both sides announced)");
     net::write_control(&mut send, &Control::Welcome(welcome.clone())).await?;
     let audio = welcome.audio.and_then(|format| match audio::spawn(conn.clone(), format, game.clone()) {
         Ok(worker) => Some(worker),
@@ -363,8 +341,16 @@ async fn serve_client(
     // A paired client's standing is looked at again while it streams: revoking it ends the
     // session within a second.
     let revocable = client.filter(|_| config.trust.require_pairing).map(|fp| (&*config.trust.clients, fp));
-    let media = (&worker, frames_rx, &gate, Protection::new(config.fec));
-    let result = stream(conn, send, recv, media, (stop, &claim.handover), &game, revocable).await;
+    let streaming = Streaming {
+        conn,
+        worker: &worker,
+        gate: &gate,
+        game: &game,
+        revocable,
+        handover: &claim.handover,
+        session: HostSession::new(config.fec),
+    };
+    let result = streaming.run(send, recv, frames_rx, stop).await;
     // Joining waits for at most one encode; keep it off the async workers.
     tokio::task::spawn_blocking(move || {
         worker.stop();
@@ -375,6 +361,23 @@ async fn serve_client(
     .await
     .ok();
     result
+}
+
+/// What the host tells a client it will stream.
+fn welcome(hello: &Hello, settings: &EncoderSettings, host_name: &str, resume_token: u64) -> Welcome {
+    Welcome {
+        version: PROTOCOL_VERSION,
+        width: settings.width,
+        height: settings.height,
+        fps: settings.fps,
+        bitrate_kbps: settings.bitrate_kbps,
+        host_name: host_name.to_owned(),
+        // The scene is drawn in BT.601 limited range; openh264 passes it through untouched.
+        color: ColorSpace::HOST_DEFAULT,
+        audio: session::audio_format(hello.audio_channels),
+        resume_token,
+        capabilities: Capabilities::THIS_BUILD,
+    }
 }
 
 /// Whether `config` lets the client with certificate `client` stream.
@@ -426,32 +429,6 @@ async fn end_if_revoked(conn: &Connection, send: &mut SendStream, clients: &Clie
     true
 }
 
-/// Passes a client's request about the video on to the encoder. A repair (an IDR, several
-/// times a frame's size, or a recovery frame) is granted at most 10 times a second (2 at
-/// once): one already coming answers every request sent before it arrives.
-fn for_encoder(msg: &Control, worker: &encode::Worker, repairs: &mut TokenBucket, now: Duration) {
-    match msg {
-        Control::RequestIdr { last_good_frame } if repairs.take(now) => {
-            tracing::debug!(last_good_frame, "client asked for an IDR");
-            worker.send(Command::ForceIdr);
-        }
-        Control::RecoverLtr { idr_pic_id, last_good_frame } if repairs.take(now) => {
-            tracing::debug!(idr_pic_id, last_good_frame, "client asked for a recovery frame");
-            worker.send(Command::RecoverLtr { idr_pic_id: *idr_pic_id });
-        }
-        Control::RequestIdr { .. } | Control::RecoverLtr { .. } => {
-            tracing::debug!("repair request within the rate limit; one is on its way");
-        }
-        Control::LtrAck { idr_pic_id, frame_num } => {
-            worker.send(Command::LtrConfirmed { idr_pic_id: *idr_pic_id, frame_num: *frame_num });
-        }
-        Control::SetBitrate { bitrate_kbps } => {
-            worker.send(Command::SetBitrate { kbps: (*bitrate_kbps).clamp(MIN_BITRATE_KBPS, MAX_BITRATE_KBPS) });
-        }
-        _ => {}
-    }
-}
-
 /// How often a streaming client's pairing is looked at again.
 const REVOCATION_CHECK: Duration = Duration::from_secs(1);
 
@@ -484,37 +461,6 @@ async fn answer_region_probe(
     Ok(())
 }
 
-/// What the host will actually stream for a client's request.
-fn negotiate(hello: &Hello, config: &HostConfig) -> Result<EncoderSettings, String> {
-    let width = hello.width.min(hello.max_width.max(1));
-    let height = hello.height.min(hello.max_height.max(1));
-    scene::check_size(width.into(), height.into()).map_err(|e| e.to_string())?;
-    Ok(EncoderSettings {
-        width,
-        height,
-        fps: hello.fps.clamp(1, config.max_fps),
-        bitrate_kbps: hello.bitrate_kbps.clamp(MIN_BITRATE_KBPS, MAX_BITRATE_KBPS),
-        threads: config.encoder_threads,
-    })
-}
-
-/// The audio stream for a client whose device has `channels` speakers (0: no audio): the
-/// largest layout that fits, 128 kbit/s for the front pair and 64 for each further pair, 5 ms
-/// packets, each repeating the previous one (another 128–320 kbit/s, a few percent of the
-/// video, for one lost datagram in a row repaired instead of concealed).
-fn audio_format(channels: u8) -> Option<AudioFormat> {
-    (channels > 0).then(|| {
-        let layout = SpeakerLayout::fitting(channels.into());
-        let bitrate_kbps = 128 + 64 * (layout.streams() as u16 - 1);
-        AudioFormat { layout, packet_frames: PACKET_FRAMES, bitrate_kbps, redundancy: true }
-    })
-}
-
-/// Recovery requests honoured at most: a burst of 2, then 10 a second; a client asking more
-/// often would only make the encoder send key frames back to back.
-const IDR_REQUEST_BURST: f64 = 2.0;
-const IDR_REQUEST_RATE: f64 = 10.0;
-
 /// The buzz the game asks for on a collision: the strong and weak motors (of 65535), and how
 /// long it lasts.
 const COLLISION_STRONG: u16 = 40_000;
@@ -524,21 +470,6 @@ const COLLISION_MS: u16 = 150;
 /// How long a new connection may take to open its control stream.
 const CONTROL_STREAM_WAIT: Duration = Duration::from_secs(5);
 
-/// Clock probes answered at most: a burst of 16, then 50 a second (a client sends 4); the
-/// rest are ignored, so a flood costs no more than that.
-const PROBE_BURST: f64 = 16.0;
-const PROBE_RATE: f64 = 50.0;
-
-/// Answers a clock probe at once: its receive stamp, and the send stamp taken last.
-fn answer_clock_probe(conn: &Connection, bytes: &[u8], received: u64, bucket: &mut TokenBucket, now: Duration) {
-    let Ok(probe) = ClockProbe::decode(bytes) else { return };
-    if !bucket.take(now) {
-        return;
-    }
-    let reply = ClockReply { id: probe.id, t1: probe.t1, t2: received, t3: clock::now_micros() };
-    conn.send_datagram(reply.encode().into()).ok();
-}
-
 /// A collision in the game: a short, strong buzz on each pad (slot bit) that caused one.
 async fn send_rumble(send: &mut SendStream, slots: u8) -> Result<(), NetError> {
     let (strong, weak, duration_ms) = (COLLISION_STRONG, COLLISION_WEAK, COLLISION_MS);
@@ -546,56 +477,6 @@ async fn send_rumble(send: &mut SendStream, slots: u8) -> Result<(), NetError> {
         net::write_control(send, &Control::Rumble { pad, strong, weak, duration_ms }).await?;
     }
     Ok(())
-}
-
-/// What the host keeps of a session's datagrams: the input receiver, the clock probes' rate
-/// limit, and how many datagrams of unknown kinds it skipped.
-struct Datagrams {
-    inputs: InputReceiver,
-    probes: TokenBucket,
-    unknown: u64,
-}
-
-/// A datagram from the client: an input (applied and acknowledged), a clock probe (answered),
-/// or a kind this build does not know (counted and skipped).
-fn on_datagram(conn: &Connection, bytes: &[u8], datagrams: &mut Datagrams, game: &GameLink, now: Duration) {
-    let host_micros = clock::now_micros();
-    match DatagramKind::of(bytes) {
-        Ok(DatagramKind::Input) => {}
-        Ok(DatagramKind::ClockProbe) => {
-            answer_clock_probe(conn, bytes, host_micros, &mut datagrams.probes, now);
-            return;
-        }
-        Err(DatagramError::Unknown(_)) => {
-            datagrams.unknown += 1;
-            return;
-        }
-        Ok(kind) => {
-            tracing::debug!("ignoring a {} datagram, which only a host sends", kind.name());
-            return;
-        }
-        Err(err) => {
-            tracing::debug!("ignoring a datagram: {err}");
-            return;
-        }
-    }
-    let inputs = &mut datagrams.inputs;
-    let client_micros = match inputs.on_datagram(bytes, now) {
-        Verdict::Apply(input) => {
-            game.put(input);
-            input.client_micros
-        }
-        // Re-sent or reordered: acknowledge what is applied so the client stops.
-        Verdict::Stale { .. } => 0,
-        Verdict::RateLimited => return,
-        Verdict::Invalid(err) => {
-            tracing::debug!("ignoring a bad input datagram: {err}");
-            return;
-        }
-    };
-    let ack = InputAck { seq: inputs.newest(), accepted: inputs.accepted, client_micros, host_micros };
-    // An ack that does not fit (datagrams disabled) only delays the client's quiet.
-    conn.send_datagram(ack.encode().into()).ok();
 }
 
 /// Sends a frame on its own stream from a task of its own, with `parity_share` of it as
@@ -620,18 +501,6 @@ pub fn send_frame(conn: &Connection, frame: Frame, gate: &Arc<encode::SendGate>,
     });
 }
 
-/// The parity share for the next frame, from QUIC's path counters now; a change of the
-/// share is logged, with the loss it follows.
-fn parity_share(conn: &Connection, protection: &mut Protection, now: Duration, kind: FrameKind) -> f64 {
-    let path = conn.stats().path;
-    protection.on_path(now, path.sent_packets, path.lost_packets, path.rtt, path.min_rtt);
-    if let Some(share) = protection.changed() {
-        let loss = protection.loss();
-        tracing::info!("parity now {:.0} % of each frame (packet loss {:.1} % over 2 s)", share * 100.0, loss * 100.0);
-    }
-    protection.share_for(kind)
-}
-
 /// Tells the client the host is shutting down, and closes once it heard (or after 500 ms).
 async fn say_shutdown(conn: &Connection, send: &mut SendStream) {
     let bye = Control::Goodbye { reason: GoodbyeReason::HostShutdown, message: "the host is shutting down".into() };
@@ -641,115 +510,140 @@ async fn say_shutdown(conn: &Connection, send: &mut SendStream) {
     conn.close(close::HOST_SHUTDOWN, b"host shutting down");
 }
 
-async fn stream(
-    conn: &Connection,
-    mut send: SendStream,
-    recv: RecvStream,
-    (worker, mut frames, gate, mut protection): (
-        &encode::Worker,
-        mpsc::Receiver<Frame>,
-        &Arc<encode::SendGate>,
-        Protection,
-    ),
-    (mut stop, handover): (watch::Receiver<bool>, &tokio::sync::Notify),
-    game: &GameLink,
-    revocable: Option<(&ClientStore, Fingerprint)>,
-) -> Result<(), NetError> {
-    let mut standing_check = tokio::time::interval(REVOCATION_CHECK);
-    let start = std::time::Instant::now();
-    let mut datagrams =
-        Datagrams { inputs: InputReceiver::default(), probes: TokenBucket::new(PROBE_BURST, PROBE_RATE), unknown: 0 };
-    let mut unknown_controls = 0u64;
-    let mut idr_requests = TokenBucket::new(IDR_REQUEST_BURST, IDR_REQUEST_RATE);
-    let (control_tx, mut control) = mpsc::channel(CONTROL_QUEUE);
-    let reader = tokio::spawn(net::read_controls(recv, control_tx));
-    let result = loop {
-        tokio::select! {
-            frame = frames.recv() => {
-                let Some(frame) = frame else {
-                    break Err(NetError::EncoderGone);
-                };
-                if let Err(err) = send_rumble(&mut send, game.take_rumble()).await {
-                    break Err(err);
-                }
-                let share = parity_share(conn, &mut protection, start.elapsed(), frame.header.kind);
-                send_frame(conn, frame, gate, share);
-            }
-            datagram = conn.read_datagram() => {
-                let bytes = match datagram {
-                    Ok(bytes) => bytes,
-                    Err(err) => break Err(NetError::Connection(err)),
-                };
-                on_datagram(conn, &bytes, &mut datagrams, game, start.elapsed());
-            }
-            msg = control.recv() => match msg {
-                Some(Ok(msg @ (Control::RequestIdr { .. } | Control::RecoverLtr { .. } | Control::LtrAck { .. } | Control::SetBitrate { .. }))) => {
-                    for_encoder(&msg, worker, &mut idr_requests, start.elapsed());
-                }
-                Some(Ok(Control::Presses(presses))) => game.push_presses(&presses),
-                Some(Ok(Control::Ping { id, client_micros })) => {
-                    let pong = Control::Pong { id, client_micros, host_micros: clock::now_micros() };
-                    if let Err(err) = net::write_control(&mut send, &pong).await {
-                        break Err(err);
-                    }
-                }
-                Some(Ok(Control::Goodbye { message, .. })) => {
-                    tracing::info!(%message, "client said goodbye");
-                    conn.close(close::FINISHED, b"goodbye");
-                    break Ok(());
-                }
-                Some(Ok(Control::Unknown { tag })) => {
-                    tracing::debug!(tag, "skipping a control message this build does not know (a newer client's)");
-                    unknown_controls += 1;
-                }
-                Some(Ok(other)) => {
-                    tracing::warn!(?other, "unexpected control message; ending the session");
-                    conn.close(close::PROTOCOL_ERROR, b"unexpected control message");
-                    break Ok(());
-                }
-                Some(Err(err)) => break Err(err),
-                None => break Ok(()),
-            },
-            _ = standing_check.tick(), if revocable.is_some() => {
-                if let Some((clients, fp)) = revocable && end_if_revoked(conn, &mut send, clients, fp).await {
-                    break Ok(());
-                }
-            }
-            () = handover.notified() => {
-                tracing::info!(remote = %conn.remote_address(), "the client reconnected on a new connection; handing the session over");
-                conn.close(close::SUPERSEDED, b"resumed on a new connection");
-                break Ok(());
-            }
-            _ = stop.changed() => {
-                say_shutdown(conn, &mut send).await;
-                break Ok(());
-            }
-        }
-    };
-    reader.abort();
-    let unknown_datagrams = datagrams.unknown;
-    if unknown_datagrams + unknown_controls > 0 {
-        tracing::info!(
-            unknown_datagrams,
-            unknown_controls,
-            "skipped datagrams and control messages of kinds this build does not know (a newer client's)"
-        );
-    }
-    result
+/// A streaming session's shell: the connection, the encoder and the game it serves, and the
+/// sans-IO session (`core::session::host`) that decides.
+struct Streaming<'a> {
+    conn: &'a Connection,
+    worker: &'a encode::Worker,
+    gate: &'a Arc<encode::SendGate>,
+    game: &'a GameLink,
+    /// A paired client's store and certificate, looked at again every second.
+    revocable: Option<(&'a ClientStore, Fingerprint)>,
+    /// Notified when the client resumed the session on a new connection.
+    handover: &'a tokio::sync::Notify,
+    session: HostSession,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl Streaming<'_> {
+    /// Streams until the client leaves, the session is handed over or revoked, or the host
+    /// stops. The loop only moves things: what happened goes to the session with the time, and
+    /// what it decided is carried out.
+    async fn run(
+        mut self,
+        mut send: SendStream,
+        recv: RecvStream,
+        mut frames: mpsc::Receiver<Frame>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), NetError> {
+        let conn = self.conn;
+        let mut standing_check = tokio::time::interval(REVOCATION_CHECK);
+        let start = std::time::Instant::now();
+        let (control_tx, mut control) = mpsc::channel(CONTROL_QUEUE);
+        let reader = tokio::spawn(net::read_controls(recv, control_tx));
+        let result = loop {
+            tokio::select! {
+                frame = frames.recv() => {
+                    let Some(frame) = frame else { break Err(NetError::EncoderGone) };
+                    if let Err(err) = send_rumble(&mut send, self.game.take_rumble()).await {
+                        break Err(err);
+                    }
+                    let path = conn.stats().path;
+                    let path = PathStats {
+                        sent_packets: path.sent_packets,
+                        lost_packets: path.lost_packets,
+                        rtt: path.rtt,
+                        min_rtt: path.min_rtt,
+                    };
+                    let share = self.session.parity_share(frame.header.kind, path, start.elapsed());
+                    send_frame(conn, frame, self.gate, share);
+                }
+                datagram = conn.read_datagram() => match datagram {
+                    Ok(bytes) => self.session.handle_datagram(&bytes, start.elapsed(), clock::now_micros()),
+                    Err(err) => break Err(NetError::Connection(err)),
+                },
+                msg = control.recv() => match msg {
+                    Some(Ok(msg)) => self.session.handle_control(msg, start.elapsed()),
+                    Some(Err(err)) => break Err(err),
+                    None => break Ok(()),
+                },
+                _ = standing_check.tick(), if self.revocable.is_some() => {
+                    if let Some((clients, fp)) = self.revocable && end_if_revoked(conn, &mut send, clients, fp).await {
+                        break Ok(());
+                    }
+                }
+                () = self.handover.notified() => {
+                    tracing::info!(remote = %conn.remote_address(), "the client reconnected on a new connection; handing the session over");
+                    conn.close(close::SUPERSEDED, b"resumed on a new connection");
+                    break Ok(());
+                }
+                _ = stop.changed() => {
+                    say_shutdown(conn, &mut send).await;
+                    break Ok(());
+                }
+            }
+            match self.carry_out(&mut send).await {
+                Ok(false) => {}
+                Ok(true) => break Ok(()),
+                Err(err) => break Err(err),
+            }
+        };
+        reader.abort();
+        let (unknown_datagrams, unknown_controls) = (self.session.unknown_datagrams, self.session.unknown_controls);
+        if unknown_datagrams + unknown_controls > 0 {
+            tracing::info!(
+                unknown_datagrams,
+                unknown_controls,
+                "skipped datagrams and control messages of kinds this build does not know (a newer client's)"
+            );
+        }
+        result
+    }
 
-    #[test]
-    fn the_audio_layout_follows_the_clients_speakers() {
-        assert_eq!(audio_format(0), None, "no audio asked for");
-        let stereo = audio_format(2).unwrap();
-        assert_eq!((stereo.layout, stereo.bitrate_kbps, stereo.packet_frames), (SpeakerLayout::Stereo, 128, 240));
-        assert_eq!(audio_format(6).unwrap().layout, SpeakerLayout::Surround51);
-        let wide = audio_format(8).unwrap();
-        assert_eq!((wide.layout, wide.bitrate_kbps), (SpeakerLayout::Surround71, 320));
-        assert!(wide.redundancy);
+    /// Does what the session decided; whether the session ended.
+    async fn carry_out(&mut self, send: &mut SendStream) -> Result<bool, NetError> {
+        while let Some(transmit) = self.session.poll_transmit() {
+            match transmit {
+                Transmit::Control(msg) => net::write_control(send, &msg).await?,
+                Transmit::Pong { id, client_micros } => {
+                    let pong = Control::Pong { id, client_micros, host_micros: clock::now_micros() };
+                    net::write_control(send, &pong).await?;
+                }
+                // A datagram that does not fit (datagrams disabled) is lost, as datagrams may be.
+                Transmit::InputAck(ack) => {
+                    self.conn.send_datagram(ack.encode().into()).ok();
+                }
+                Transmit::ClockReply { id, t1, t2 } => {
+                    let reply = ClockReply { id, t1, t2, t3: clock::now_micros() };
+                    self.conn.send_datagram(reply.encode().into()).ok();
+                }
+            }
+        }
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                Output::Encoder(request) => {
+                    self.worker.send(request);
+                }
+                Output::Input(input) => self.game.put(input),
+                Output::Presses(presses) => self.game.push_presses(&presses),
+                Output::ParityChanged { share, loss } => {
+                    tracing::info!(
+                        "parity now {:.0} % of each frame (packet loss {:.1} % over 2 s)",
+                        share * 100.0,
+                        loss * 100.0
+                    );
+                }
+                Output::Ended(HostEnding::Goodbye(message)) => {
+                    tracing::info!(%message, "client said goodbye");
+                    self.conn.close(close::FINISHED, b"goodbye");
+                    return Ok(true);
+                }
+                Output::Ended(HostEnding::Unexpected(what)) => {
+                    tracing::warn!(%what, "unexpected control message; ending the session");
+                    self.conn.close(close::PROTOCOL_ERROR, b"unexpected control message");
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 }

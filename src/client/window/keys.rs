@@ -1,11 +1,58 @@
-//! winit's physical key codes to USB HID usage ids, the keyboard's wire form.
+//! winit's keyboard and mouse to kumo's input: physical key codes to USB HID usage ids (the
+//! keyboard's wire form), mouse buttons to their bits, and wheel and raw motion to whole counts.
 //!
 //! Physical codes name a key by its position (US layout), so a French AZERTY player's "Z" key
 //! is still the game's "W": layouts do not break games. Keys without a HID usage here are not
 //! sent.
 
 use crate::core::input::hotkeys::Key;
+use crate::core::input::mouse_button;
+use winit::event::{MouseButton, MouseScrollDelta};
 use winit::keyboard::KeyCode;
+
+/// The bit of a mouse button in the input state (0: a button kumo does not send).
+pub fn mouse_bit(button: MouseButton) -> u8 {
+    match button {
+        MouseButton::Left => mouse_button::LEFT,
+        MouseButton::Right => mouse_button::RIGHT,
+        MouseButton::Middle => mouse_button::MIDDLE,
+        MouseButton::Back => mouse_button::BACK,
+        MouseButton::Forward => mouse_button::FORWARD,
+        MouseButton::Other(_) => 0,
+    }
+}
+
+/// Touchpad pixels that make one wheel step.
+const PIXELS_PER_STEP: f64 = 40.0;
+
+/// The fractions of wheel steps and motion counts not sent yet: high-resolution mice,
+/// touchpads and scaled desktops report less than one at a time, and the rest carries over.
+#[derive(Debug, Default)]
+pub struct MouseRest {
+    scroll: f64,
+    motion: (f64, f64),
+}
+
+impl MouseRest {
+    /// Whole wheel steps to send for this wheel event.
+    pub fn wheel(&mut self, delta: MouseScrollDelta) -> i32 {
+        self.scroll += match delta {
+            MouseScrollDelta::LineDelta(_, y) => f64::from(y),
+            MouseScrollDelta::PixelDelta(p) => p.y / PIXELS_PER_STEP,
+        };
+        let steps = self.scroll.trunc();
+        self.scroll -= steps;
+        steps as i32
+    }
+
+    /// Whole motion counts to send for this raw motion.
+    pub fn motion(&mut self, dx: f64, dy: f64) -> (i32, i32) {
+        let (rx, ry) = (self.motion.0 + dx, self.motion.1 + dy);
+        let (sx, sy) = (rx.trunc(), ry.trunc());
+        self.motion = (rx - sx, ry - sy);
+        (sx as i32, sy as i32)
+    }
+}
 
 /// The HID usage id of a physical key, if kumo sends it.
 pub fn hid_usage(code: KeyCode) -> Option<u8> {
@@ -130,5 +177,16 @@ mod tests {
         assert_eq!(hotkey_key(KeyCode::Digit9), Key::Digit(9));
         assert_eq!(hotkey_key(KeyCode::F11), Key::F(11));
         assert_eq!(hotkey_key(KeyCode::Enter), Key::Other);
+    }
+
+    #[test]
+    fn fractions_of_wheel_steps_and_motion_carry_over() {
+        use winit::dpi::PhysicalPosition;
+        let mut rest = MouseRest::default();
+        let px = |y| MouseScrollDelta::PixelDelta(PhysicalPosition::new(0.0, y));
+        assert_eq!([rest.wheel(px(15.0)), rest.wheel(px(15.0)), rest.wheel(px(15.0))], [0, 0, 1], "40 pixels a step");
+        assert_eq!(rest.wheel(MouseScrollDelta::LineDelta(0.0, -2.0)), -1, "the 5 pixels left over count");
+        assert_eq!([rest.motion(0.6, -0.4), rest.motion(0.6, -0.4), rest.motion(0.6, -0.4)], [(0, 0), (1, 0), (0, -1)]);
+        assert_eq!((mouse_bit(MouseButton::Right), mouse_bit(MouseButton::Other(9))), (mouse_button::RIGHT, 0));
     }
 }

@@ -14,8 +14,8 @@ use crate::client::decode::Notify;
 use crate::client::present::{Compositor, Gpu, GpuError};
 use crate::client::{self, ClientConfig, ClientError, End, Outcome, Session};
 use crate::clock;
+use crate::core::input::InputState;
 use crate::core::input::hotkeys::{Action, Chord, Hotkeys, Key, KeyPress};
-use crate::core::input::{InputState, mouse_button};
 use crate::core::sim::lab::Lab;
 use crate::core::stats::{self, Presented, Stats, Summary};
 use crate::core::view::color::ColorSpace;
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 use winit::application::ApplicationHandler;
 use winit::dpi::LogicalSize;
-use winit::event::{DeviceEvent, DeviceId, ElementState, MouseButton, MouseScrollDelta, WindowEvent};
+use winit::event::{DeviceEvent, DeviceId, ElementState, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
 use winit::keyboard::{ModifiersState, PhysicalKey};
 use winit::window::{CursorGrabMode, Fullscreen, Window, WindowId};
@@ -196,8 +196,7 @@ struct App {
     /// How long a kiosk's earlier sessions streamed (the summary's rates cover them all).
     streamed_before: Duration,
     /// Fractions of wheel steps and mouse counts not sent yet.
-    scroll_rest: f64,
-    motion_rest: (f64, f64),
+    mouse_rest: keys::MouseRest,
     /// Kiosk mode: its rules, and the config every new session starts from.
     kiosk: Option<Kiosk>,
     session_template: Option<ClientConfig>,
@@ -253,8 +252,7 @@ impl App {
             combo_held: false,
             streaming_ended: None,
             streamed_before: Duration::ZERO,
-            scroll_rest: 0.0,
-            motion_rest: (0.0, 0.0),
+            mouse_rest: keys::MouseRest::default(),
             kiosk,
             session_template,
             last_pads: None,
@@ -920,14 +918,7 @@ impl ApplicationHandler<Wake> for App {
             WindowEvent::ModifiersChanged(m) => self.modifiers = m.state(),
             WindowEvent::KeyboardInput { event, .. } => self.on_key(&event),
             WindowEvent::MouseInput { state, button, .. } => {
-                let bit = match button {
-                    MouseButton::Left => mouse_button::LEFT,
-                    MouseButton::Right => mouse_button::RIGHT,
-                    MouseButton::Middle => mouse_button::MIDDLE,
-                    MouseButton::Back => mouse_button::BACK,
-                    MouseButton::Forward => mouse_button::FORWARD,
-                    MouseButton::Other(_) => 0,
-                };
+                let bit = keys::mouse_bit(button);
                 let down = state == ElementState::Pressed;
                 if down {
                     self.kiosk_activity();
@@ -948,15 +939,9 @@ impl ApplicationHandler<Wake> for App {
                 }
             }
             WindowEvent::MouseWheel { delta, .. } => {
-                // Touchpads report pixels: 40 make a wheel step; fractions carry over.
-                self.scroll_rest += match delta {
-                    MouseScrollDelta::LineDelta(_, y) => f64::from(y),
-                    MouseScrollDelta::PixelDelta(p) => p.y / 40.0,
-                };
-                let steps = self.scroll_rest.trunc();
-                self.scroll_rest -= steps;
-                if steps != 0.0 {
-                    self.input(|s| s.mouse.scroll_total = s.mouse.scroll_total.wrapping_add(steps as i32));
+                let steps = self.mouse_rest.wheel(delta);
+                if steps != 0 {
+                    self.input(|s| s.mouse.scroll_total = s.mouse.scroll_total.wrapping_add(steps));
                 }
             }
             WindowEvent::Focused(focused) => {
@@ -975,14 +960,11 @@ impl ApplicationHandler<Wake> for App {
     fn device_event(&mut self, _event_loop: &ActiveEventLoop, _id: DeviceId, event: DeviceEvent) {
         // Raw relative motion, for games that turn the camera with the mouse.
         if let DeviceEvent::MouseMotion { delta: (dx, dy) } = event {
-            // Sub-count motion (high-resolution mice, scaled desktops) carries over.
-            let (rx, ry) = (self.motion_rest.0 + dx, self.motion_rest.1 + dy);
-            let (sx, sy) = (rx.trunc(), ry.trunc());
-            self.motion_rest = (rx - sx, ry - sy);
-            if sx != 0.0 || sy != 0.0 {
+            let (sx, sy) = self.mouse_rest.motion(dx, dy);
+            if sx != 0 || sy != 0 {
                 self.input(|s| {
-                    s.mouse.dx_total = s.mouse.dx_total.wrapping_add(sx as i32);
-                    s.mouse.dy_total = s.mouse.dy_total.wrapping_add(sy as i32);
+                    s.mouse.dx_total = s.mouse.dx_total.wrapping_add(sx);
+                    s.mouse.dy_total = s.mouse.dy_total.wrapping_add(sy);
                 });
             }
         }

@@ -236,3 +236,27 @@ pub fn transitions(before: &InputState, after: &InputState, mut each: impl FnMut
         bits(Press::FIRST_PAD + slot as u8, 0, u64::from(old.buttons), u64::from(new.buttons));
     }
 }
+
+/// A state with something on every device, for tests.
+#[cfg(test)]
+pub(crate) fn busy_state() -> InputState {
+    let mut s = InputState::default();
+    s.pads[1] = PadState {
+        connected: true,
+        buttons: button::A | button::DPAD_LEFT,
+        left: [32767, -32767],
+        right: [-5, 7],
+        triggers: [0, 65535],
+    };
+    s.set_key(key::W, true);
+    s.set_key(0xE1, true);
+    s.mouse = MouseState {
+        buttons: mouse_button::LEFT,
+        x: 100,
+        y: 65535,
+        dx_total: -3,
+        dy_total: i32::MAX,
+        scroll_total: -1,
+    };
+    s
+}

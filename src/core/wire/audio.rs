@@ -3,7 +3,7 @@
 
 use crate::core::audio::SpeakerLayout;
 use crate::core::wire::codec::{Reader, WireError, Writer};
-use crate::core::wire::datagram::DatagramKind;
+use crate::core::wire::kind::DatagramKind;
 
 /// Largest Opus frame (RFC 6716, 3.4).
 pub const MAX_OPUS_FRAME: usize = 1275;

@@ -3,7 +3,7 @@
 
 use crate::core::clocksync::Probe;
 use crate::core::wire::codec::{Reader, WireError, Writer};
-use crate::core::wire::datagram::DatagramKind;
+use crate::core::wire::kind::DatagramKind;
 
 /// Bytes of a probe datagram (client → host): magic, id, `t1`.
 pub const PROBE_BYTES: usize = 2 + 4 + 8;

@@ -1,5 +1,5 @@
-//! Every datagram kind kumo sends, told apart by its first two bytes: one table of kinds and
-//! magics, one enum, one place that parses. A datagram whose magic this build does not know
+//! Every datagram kumo sends, told apart by its first two bytes (`kind`'s one table of kinds
+//! and magics): one enum, one place that parses. A datagram whose magic this build does not know
 //! is [`DatagramError::Unknown`]: a newer peer's kind, which the receiver counts and skips,
 //! never reads as another kind and never ends a session over.
 
@@ -7,50 +7,15 @@ use crate::core::wire::audio::AudioPacket;
 use crate::core::wire::clock::{ClockProbe, ClockReply};
 use crate::core::wire::codec::WireError;
 use crate::core::wire::input::{InputAck, InputDatagram};
+use crate::core::wire::kind::DatagramKind;
 use crate::core::wire::parity::Parity;
 use thiserror::Error;
 
-/// The kinds of datagram, in the order of [`KINDS`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DatagramKind {
-    /// Client → host: the whole input state.
-    Input,
-    /// Host → client: the newest input applied.
-    InputAck,
-    /// Host → client: Opus packets.
-    Audio,
-    /// Client → host: a clock probe.
-    ClockProbe,
-    /// Host → client: the probe's answer.
-    ClockReply,
-    /// Host → client: a parity shard of a frame stream.
-    Parity,
-}
-
-/// Every kind with its magic and its name: the one place the magics are written.
-const KINDS: [(DatagramKind, [u8; 2], &str); 6] = [
-    (DatagramKind::Input, *b"KI", "input"),
-    (DatagramKind::InputAck, *b"KA", "input acknowledgement"),
-    (DatagramKind::Audio, *b"KO", "audio"),
-    (DatagramKind::ClockProbe, *b"KC", "clock probe"),
-    (DatagramKind::ClockReply, *b"KR", "clock reply"),
-    (DatagramKind::Parity, *b"KP", "parity"),
-];
-
 impl DatagramKind {
-    /// The first two bytes of every datagram of this kind.
-    pub const fn magic(self) -> [u8; 2] {
-        KINDS[self as usize].1
-    }
-
-    pub const fn name(self) -> &'static str {
-        KINDS[self as usize].2
-    }
-
     /// The kind a datagram's first two bytes announce.
     pub fn of(bytes: &[u8]) -> Result<Self, DatagramError> {
         let magic: [u8; 2] = bytes.get(..2).and_then(|m| m.try_into().ok()).ok_or(DatagramError::Empty)?;
-        KINDS.iter().find(|(_, m, _)| *m == magic).map(|(kind, _, _)| *kind).ok_or(DatagramError::Unknown(magic))
+        Self::from_magic(magic).ok_or(DatagramError::Unknown(magic))
     }
 }
 
@@ -118,16 +83,6 @@ impl Datagram {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_table_is_in_the_enum_order_and_every_magic_is_distinct() {
-        for (i, (kind, magic, _)) in KINDS.iter().enumerate() {
-            assert_eq!(*kind as usize, i);
-            assert_eq!(kind.magic(), *magic);
-            assert_eq!(DatagramKind::of(magic), Ok(*kind));
-            assert!(KINDS[..i].iter().all(|(_, m, _)| m != magic), "{magic:?} twice");
-        }
-    }
 
     #[test]
     fn an_unknown_kind_is_named_never_read_as_another() {

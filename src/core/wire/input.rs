@@ -3,7 +3,7 @@
 
 use crate::core::input::{InputState, MAX_PADS, PadState, button, mouse_button};
 use crate::core::wire::codec::{Reader, WireError, Writer};
-use crate::core::wire::datagram::DatagramKind;
+use crate::core::wire::kind::DatagramKind;
 
 /// One input datagram: the state, its sequence number and when the client read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,30 +153,8 @@ impl InputAck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::input::{MouseState, key};
+    use crate::core::input::busy_state;
     use proptest::prelude::*;
-
-    fn busy_state() -> InputState {
-        let mut s = InputState::default();
-        s.pads[1] = PadState {
-            connected: true,
-            buttons: button::A | button::DPAD_LEFT,
-            left: [32767, -32767],
-            right: [-5, 7],
-            triggers: [0, 65535],
-        };
-        s.set_key(key::W, true);
-        s.set_key(0xE1, true);
-        s.mouse = MouseState {
-            buttons: mouse_button::LEFT,
-            x: 100,
-            y: 65535,
-            dx_total: -3,
-            dy_total: i32::MAX,
-            scroll_total: -1,
-        };
-        s
-    }
 
     #[test]
     fn datagrams_round_trip_and_have_a_fixed_size() {

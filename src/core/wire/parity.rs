@@ -2,7 +2,7 @@
 //! computes and uses it), with the shard layout it announces, checked on arrival.
 
 use crate::core::wire::codec::{Reader, WireError};
-use crate::core::wire::datagram::DatagramKind;
+use crate::core::wire::kind::DatagramKind;
 use crate::core::wire::{MAX_FRAME_BYTES, MAX_FRAME_HEADER_LEN};
 use std::ops::Range;
 

@@ -1,0 +1,355 @@
+//! The host's session, sans IO: what the host agrees to stream for a client's `Hello`, and
+//! every decision while it streams: inputs accepted and acknowledged, clock probes answered,
+//! repair and bitrate requests passed to the encoder within their rate limits, parity's share
+//! of each frame, and how a session ends on the client's word. The shell (`host`) feeds it what
+//! happened with the time (`handle_*`), does what `poll_transmit` and `poll_output` say, and
+//! owns the connection, the encoder thread and the game.
+
+use crate::core::audio::{AudioFormat, PACKET_FRAMES, SpeakerLayout};
+use crate::core::input::{InputReceiver, Press, Verdict};
+use crate::core::rate::TokenBucket;
+use crate::core::sim::scene;
+use crate::core::video::fec::{FecMode, Protection};
+use crate::core::wire::{Control, DatagramError, DatagramKind, FrameKind, Hello, InputAck, InputDatagram};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Bounds on the bitrate a client may ask for.
+pub const MIN_BITRATE_KBPS: u32 = 100;
+pub const MAX_BITRATE_KBPS: u32 = 200_000;
+/// Clock probes answered at most: a burst of 16, then 50 a second (a client sends 4); the rest
+/// are ignored, so a flood costs no more than that.
+const PROBE_BURST: f64 = 16.0;
+const PROBE_RATE: f64 = 50.0;
+/// Repairs granted at most: a burst of 2, then 10 a second. A repair (an IDR, several times a
+/// frame's size, or a recovery frame) already coming answers every request sent before it
+/// arrives; more would only make the encoder send key frames back to back.
+const REPAIR_BURST: f64 = 2.0;
+const REPAIR_RATE: f64 = 10.0;
+
+/// What the host streams for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Agreed {
+    pub width: u16,
+    pub height: u16,
+    pub fps: u16,
+    pub bitrate_kbps: u32,
+}
+
+/// What the host will stream for a client's `Hello`, at most `max_fps`: the size the client
+/// asked for within what it can show, or why none can be streamed.
+pub fn negotiate(hello: &Hello, max_fps: u16) -> Result<Agreed, String> {
+    let width = hello.width.min(hello.max_width.max(1));
+    let height = hello.height.min(hello.max_height.max(1));
+    scene::check_size(width.into(), height.into()).map_err(|e| e.to_string())?;
+    Ok(Agreed { width, height, fps: hello.fps.clamp(1, max_fps), bitrate_kbps: clamp_bitrate(hello.bitrate_kbps) })
+}
+
+/// A bitrate a client asked for, within what the host allows.
+pub fn clamp_bitrate(kbps: u32) -> u32 {
+    kbps.clamp(MIN_BITRATE_KBPS, MAX_BITRATE_KBPS)
+}
+
+/// The audio stream for a client whose device has `channels` speakers (0: no audio): the
+/// largest layout that fits, 128 kbit/s for the front pair and 64 for each further pair, 5 ms
+/// packets, each repeating the previous one (another 128–320 kbit/s, a few percent of the
+/// video, for one lost datagram in a row repaired instead of concealed).
+pub fn audio_format(channels: u8) -> Option<AudioFormat> {
+    (channels > 0).then(|| {
+        let layout = SpeakerLayout::fitting(channels.into());
+        let bitrate_kbps = 128 + 64 * (layout.streams() as u16 - 1);
+        AudioFormat { layout, packet_frames: PACKET_FRAMES, bitrate_kbps, redundancy: true }
+    })
+}
+
+/// Something to send to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transmit {
+    /// On the control stream.
+    Control(Control),
+    /// An input acknowledgement datagram.
+    InputAck(InputAck),
+    /// A clock probe's answer: the shell stamps `t3` as it sends, so the reply says when it
+    /// left. `t2` is when the probe arrived.
+    ClockReply { id: u32, t1: u64, t2: u64 },
+    /// A ping's answer on the control stream, stamped likewise as it is sent.
+    Pong { id: u32, client_micros: u64 },
+}
+
+/// A request for the encoder thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncoderRequest {
+    ForceIdr,
+    SetBitrate {
+        kbps: u32,
+    },
+    /// The client lost frames: repair from a confirmed long-term reference.
+    RecoverLtr {
+        idr_pic_id: u16,
+    },
+    /// The client holds this long-term reference.
+    LtrConfirmed {
+        idr_pic_id: u16,
+        frame_num: u32,
+    },
+}
+
+/// Something for the shell to do besides sending.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// For the encoder thread.
+    Encoder(EncoderRequest),
+    /// An input state to apply to the game.
+    Input(InputDatagram),
+    /// Key and button transitions for the game.
+    Presses(Vec<Press>),
+    /// Parity's share of each frame changed, following the path's loss: worth a line in the
+    /// log.
+    ParityChanged { share: f64, loss: f64 },
+    /// The session is over.
+    Ended(HostEnding),
+}
+
+/// How the client ended the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostEnding {
+    /// It said goodbye.
+    Goodbye(String),
+    /// It sent a message a client must not send mid-session: a protocol error.
+    Unexpected(String),
+}
+
+/// What the path looks like to QUIC, for parity's share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathStats {
+    pub sent_packets: u64,
+    pub lost_packets: u64,
+    pub rtt: Duration,
+    pub min_rtt: Duration,
+}
+
+/// A streaming session's decisions.
+#[derive(Debug)]
+pub struct HostSession {
+    inputs: InputReceiver,
+    probes: TokenBucket,
+    repairs: TokenBucket,
+    protection: Protection,
+    /// Datagrams and control messages of kinds this build does not know, skipped.
+    pub unknown_datagrams: u64,
+    pub unknown_controls: u64,
+    ended: bool,
+    transmits: VecDeque<Transmit>,
+    outputs: VecDeque<Output>,
+}
+
+impl HostSession {
+    /// A session whose parity follows `fec`.
+    pub fn new(fec: FecMode) -> Self {
+        Self {
+            inputs: InputReceiver::default(),
+            probes: TokenBucket::new(PROBE_BURST, PROBE_RATE),
+            repairs: TokenBucket::new(REPAIR_BURST, REPAIR_RATE),
+            protection: Protection::new(fec),
+            unknown_datagrams: 0,
+            unknown_controls: 0,
+            ended: false,
+            transmits: VecDeque::new(),
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// A datagram from the client arrived at `now` (`now_micros` on the host's wall clock):
+    /// an input (applied and acknowledged), a clock probe (answered), or a kind this build
+    /// does not know (counted and skipped).
+    pub fn handle_datagram(&mut self, bytes: &[u8], now: Duration, now_micros: u64) {
+        match DatagramKind::of(bytes) {
+            Ok(DatagramKind::Input) => self.on_input(bytes, now, now_micros),
+            Ok(DatagramKind::ClockProbe) => {
+                // Checked before the rate limit, so junk costs no token.
+                let Ok(probe) = crate::core::wire::ClockProbe::decode(bytes) else { return };
+                if self.probes.take(now) {
+                    self.transmits.push_back(Transmit::ClockReply { id: probe.id, t1: probe.t1, t2: now_micros });
+                }
+            }
+            Err(DatagramError::Unknown(_)) => self.unknown_datagrams += 1,
+            // Kinds only a host sends, and damaged datagrams: a peer's bad bytes, dropped.
+            Ok(_) | Err(_) => {}
+        }
+    }
+
+    fn on_input(&mut self, bytes: &[u8], now: Duration, now_micros: u64) {
+        let client_micros = match self.inputs.on_datagram(bytes, now) {
+            Verdict::Apply(input) => {
+                self.outputs.push_back(Output::Input(input));
+                input.client_micros
+            }
+            // Re-sent or reordered: acknowledge what is applied so the client stops.
+            Verdict::Stale { .. } => 0,
+            Verdict::RateLimited | Verdict::Invalid(_) => return,
+        };
+        let inputs = &self.inputs;
+        let ack = InputAck { seq: inputs.newest(), accepted: inputs.accepted, client_micros, host_micros: now_micros };
+        self.transmits.push_back(Transmit::InputAck(ack));
+    }
+
+    /// A control message from the client arrived at `now`.
+    pub fn handle_control(&mut self, msg: Control, now: Duration) {
+        let request = match msg {
+            Control::RequestIdr { .. } | Control::RecoverLtr { .. } if !self.repairs.take(now) => {
+                // Within the rate limit: a repair is already on its way.
+                return;
+            }
+            Control::RequestIdr { .. } => EncoderRequest::ForceIdr,
+            Control::RecoverLtr { idr_pic_id, .. } => EncoderRequest::RecoverLtr { idr_pic_id },
+            Control::LtrAck { idr_pic_id, frame_num } => EncoderRequest::LtrConfirmed { idr_pic_id, frame_num },
+            Control::SetBitrate { bitrate_kbps } => EncoderRequest::SetBitrate { kbps: clamp_bitrate(bitrate_kbps) },
+            Control::Presses(presses) => {
+                self.outputs.push_back(Output::Presses(presses));
+                return;
+            }
+            Control::Ping { id, client_micros } => {
+                self.transmits.push_back(Transmit::Pong { id, client_micros });
+                return;
+            }
+            Control::Goodbye { message, .. } => {
+                self.end(HostEnding::Goodbye(message));
+                return;
+            }
+            Control::Unknown { .. } => {
+                self.unknown_controls += 1;
+                return;
+            }
+            other => {
+                self.end(HostEnding::Unexpected(format!("{other:?}")));
+                return;
+            }
+        };
+        self.outputs.push_back(Output::Encoder(request));
+    }
+
+    /// A frame of `kind` is about to be sent at `now`: the share of it to send as parity, after
+    /// what QUIC says of the path.
+    pub fn parity_share(&mut self, kind: FrameKind, path: PathStats, now: Duration) -> f64 {
+        self.protection.on_path(now, path.sent_packets, path.lost_packets, path.rtt, path.min_rtt);
+        if let Some(share) = self.protection.changed() {
+            self.outputs.push_back(Output::ParityChanged { share, loss: self.protection.loss() });
+        }
+        self.protection.share_for(kind)
+    }
+
+    /// The next thing to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next thing to do besides sending.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    fn end(&mut self, ending: HostEnding) {
+        if !self.ended {
+            self.ended = true;
+            self.outputs.push_back(Output::Ended(ending));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::input::InputState;
+    use crate::core::wire::{ClockProbe, GoodbyeReason};
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn drain(s: &mut HostSession) -> (Vec<Transmit>, Vec<Output>) {
+        (std::iter::from_fn(|| s.poll_transmit()).collect(), std::iter::from_fn(|| s.poll_output()).collect())
+    }
+
+    #[test]
+    fn the_audio_layout_follows_the_clients_speakers() {
+        assert_eq!(audio_format(0), None, "no audio asked for");
+        let stereo = audio_format(2).unwrap();
+        assert_eq!((stereo.layout, stereo.bitrate_kbps, stereo.packet_frames), (SpeakerLayout::Stereo, 128, 240));
+        assert_eq!(audio_format(6).unwrap().layout, SpeakerLayout::Surround51);
+        let wide = audio_format(8).unwrap();
+        assert_eq!((wide.layout, wide.bitrate_kbps), (SpeakerLayout::Surround71, 320));
+        assert!(wide.redundancy);
+    }
+
+    #[test]
+    fn inputs_are_applied_once_and_always_acknowledged() {
+        let mut s = HostSession::new(FecMode::Off);
+        let input = |seq| InputDatagram { seq, client_micros: 100 + seq, state: InputState::default() }.encode();
+        s.handle_datagram(&input(2), ms(1), 5_000);
+        s.handle_datagram(&input(1), ms(2), 5_001);
+        let (sent, out) = drain(&mut s);
+        assert_eq!(out.len(), 1, "only the newer input is applied: {out:?}");
+        assert_eq!(
+            sent,
+            [
+                Transmit::InputAck(InputAck { seq: 2, accepted: 1, client_micros: 102, host_micros: 5_000 }),
+                Transmit::InputAck(InputAck { seq: 2, accepted: 1, client_micros: 0, host_micros: 5_001 }),
+            ]
+        );
+    }
+
+    #[test]
+    fn probes_are_answered_within_their_rate_and_unknown_kinds_counted() {
+        let mut s = HostSession::new(FecMode::Off);
+        let probe = ClockProbe { id: 9, t1: 77 }.encode();
+        for _ in 0..100 {
+            s.handle_datagram(&probe, ms(10), 1_000);
+        }
+        let (sent, _) = drain(&mut s);
+        assert_eq!(sent.len(), PROBE_BURST as usize, "a flood gets the burst, no more");
+        assert_eq!(sent[0], Transmit::ClockReply { id: 9, t1: 77, t2: 1_000 });
+        s.handle_datagram(b"KZ newer", ms(11), 0);
+        s.handle_control(Control::Unknown { tag: 99 }, ms(11));
+        assert_eq!((s.unknown_datagrams, s.unknown_controls), (1, 1));
+        assert!(drain(&mut s).1.is_empty(), "unknown kinds never end a session");
+    }
+
+    #[test]
+    fn repairs_are_rate_limited_and_the_client_ends_the_session() {
+        let mut s = HostSession::new(FecMode::Off);
+        for _ in 0..5 {
+            s.handle_control(Control::RequestIdr { last_good_frame: 1 }, ms(0));
+        }
+        s.handle_control(Control::SetBitrate { bitrate_kbps: 1 }, ms(0));
+        let (_, out) = drain(&mut s);
+        assert_eq!(
+            out,
+            [
+                Output::Encoder(EncoderRequest::ForceIdr),
+                Output::Encoder(EncoderRequest::ForceIdr),
+                Output::Encoder(EncoderRequest::SetBitrate { kbps: MIN_BITRATE_KBPS }),
+            ]
+        );
+        s.handle_control(Control::Goodbye { reason: GoodbyeReason::Finished, message: "bye".into() }, ms(1));
+        s.handle_control(Control::Goodbye { reason: GoodbyeReason::Finished, message: "again".into() }, ms(2));
+        assert_eq!(drain(&mut s).1, [Output::Ended(HostEnding::Goodbye("bye".into()))]);
+        let mut s = HostSession::new(FecMode::Off);
+        s.handle_control(Control::Welcome(crate::core::wire::Welcome { ..welcome() }), ms(0));
+        assert!(matches!(drain(&mut s).1[..], [Output::Ended(HostEnding::Unexpected(_))]));
+    }
+
+    fn welcome() -> crate::core::wire::Welcome {
+        crate::core::wire::Welcome {
+            version: 5,
+            width: 64,
+            height: 64,
+            fps: 30,
+            bitrate_kbps: 1000,
+            host_name: "h".into(),
+            color: crate::core::view::color::ColorSpace::HOST_DEFAULT,
+            audio: None,
+            resume_token: 1,
+            capabilities: crate::core::wire::Capabilities::NONE,
+        }
+    }
+}

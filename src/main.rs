@@ -1,8 +1,11 @@
 //! The `kumo` command line: `demo`, `host`, `pair`, `connect`, `probe`, `kiosk`, `latency`, `relay`,
 //! `fuzz`, `bench`.
 
+mod cli;
+
 use anyhow::{Context as _, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::Parser as _;
+use cli::{Cli, Command, ImpairArgs, RunArgs, StreamArgs};
 use kumo::client::Outcome;
 use kumo::client::window::WindowOptions;
 use kumo::client::{ClientConfig, End, StreamRequest};
@@ -10,8 +13,6 @@ use kumo::core::config::Settings;
 use kumo::core::input::script::Script;
 use kumo::core::stats::Summary;
 use kumo::core::trust::{Pin, date};
-use kumo::core::view::color::ColorSpace;
-use kumo::core::view::layout::Vsync;
 use kumo::core::wire::PROTOCOL_VERSION;
 use kumo::host::{Host, HostConfig, HostTrust};
 use kumo::net::tls::{Fingerprint, Identity, Role, Verify};
@@ -23,340 +24,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-/// kumo: a thin client for cloud game streaming (H.264 over QUIC), with a reference host.
-#[derive(Parser)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    /// Read settings from this file instead of ~/.config/kumo/config.toml (example:
-    /// packaging/config.example.toml). Flags given on the command line win over the file.
-    #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the reference host and the client in one process on loopback (the main job).
-    Demo {
-        #[command(flatten)]
-        run: RunArgs,
-        #[command(flatten)]
-        stream: StreamArgs,
-    },
-    /// Run the reference host: a synthetic game streamed to one client at a time.
-    Host {
-        /// Address and UDP port to listen on.
-        #[arg(long, default_value = "0.0.0.0:4433")]
-        listen: SocketAddr,
-        /// Name shown to clients.
-        #[arg(long, default_value = "kumo host")]
-        name: String,
-        /// Highest frame rate a client may ask for.
-        #[arg(long, default_value_t = 240)]
-        max_fps: u16,
-        /// Encoder threads, one slice each (0: one per core, at most 4).
-        #[arg(long, default_value_t = 0)]
-        encoder_threads: u16,
-        /// Parity sent beside each frame so that a lost packet is repaired without waiting
-        /// for its retransmission: `auto` (follows the path's loss: 4 % of each frame on a
-        /// clean path, up to 50 %), `off`, or a fixed share such as `25%`.
-        #[arg(long, default_value = "auto", value_name = "auto|off|PERCENT")]
-        fec: kumo::core::video::fec::FecMode,
-        /// Folder keeping the host's certificate and key, so its fingerprint survives a
-        /// restart (default: ~/.local/share/kumo/host).
-        #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
-        identity: Option<PathBuf>,
-        /// A fresh certificate for this run only (clients cannot reconnect across a restart,
-        /// and pairings last only this run).
-        #[arg(long)]
-        ephemeral: bool,
-        /// Offer a pairing PIN (printed; good for 5 minutes and 3 tries): a client then runs
-        /// `kumo pair ADDRESS` and types it.
-        #[arg(long)]
-        pair: bool,
-        /// Stream to any client, paired or not. Anyone who can reach the port can then play:
-        /// for tests and trusted networks only; warned about at start.
-        #[arg(long)]
-        allow_unpaired: bool,
-        /// Print the paired clients (name, fingerprint, when paired or revoked) and exit.
-        #[arg(long, conflicts_with_all = ["pair", "revoke", "ephemeral"])]
-        list_clients: bool,
-        /// Revoke a paired client, by name or by fingerprint (or its first 8+ hex digits), and
-        /// exit. A running host using the same identity folder ends that client's session
-        /// within a second.
-        #[arg(long, value_name = "NAME|SHA256", conflicts_with_all = ["pair", "ephemeral"])]
-        revoke: Option<String>,
-        /// Do not answer LAN discovery (`kumo list`, multicast DNS on UDP port 5353).
-        #[arg(long)]
-        no_advertise: bool,
-    },
-    /// List the kumo hosts on the local network (multicast DNS): name, address, and whether
-    /// this client is paired with each.
-    List {
-        /// Seconds to wait for answers.
-        #[arg(long, default_value_t = 2.0)]
-        wait: f64,
-    },
-    /// Pair this client with a host: run `kumo host --pair` there, then type the PIN it
-    /// prints. Afterwards `kumo connect HOST` needs no fingerprint, and the host lets this
-    /// client stream.
-    Pair {
-        /// The host's address, e.g. 192.168.1.20:4433.
-        host: SocketAddr,
-        /// The PIN the host printed (asked for on the terminal when left out).
-        #[arg(long)]
-        pin: Option<String>,
-        /// The name the host will know this client by [default: this machine's hostname].
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// Connect to a running `kumo host`.
-    Connect {
-        /// The host's address, e.g. 192.168.1.20:4433. Several: each is probed (as `kumo probe`)
-        /// and the best is used. None: the config file's `[[regions]]`, probed the same way.
-        hosts: Vec<SocketAddr>,
-        /// The SHA-256 fingerprint `kumo host` printed at start; the connection fails unless
-        /// the host's certificate matches it [default: the one pairing (`kumo pair`) kept].
-        #[arg(long, value_name = "SHA256", conflicts_with = "insecure_skip_verify")]
-        host_fingerprint: Option<String>,
-        /// Accept any host certificate. Only on a network you trust: anyone in the path can
-        /// then impersonate the host.
-        #[arg(long)]
-        insecure_skip_verify: bool,
-        /// Seconds to wait for the host to answer.
-        #[arg(long, default_value_t = 5)]
-        connect_timeout: u64,
-        /// Seconds to keep reconnecting after the connection is lost before giving up
-        /// (0: for ever) [default: 30].
-        #[arg(long, value_name = "SECS")]
-        reconnect_timeout: Option<u64>,
-        #[command(flatten)]
-        run: RunArgs,
-        #[command(flatten)]
-        stream: StreamArgs,
-    },
-    /// Measure hosts (a few QUIC pings each: handshake, round trip, loss) and say which one
-    /// `kumo connect` would choose.
-    Probe {
-        /// Hosts to probe [default: the config file's `[[regions]]`].
-        hosts: Vec<SocketAddr>,
-        /// The SHA-256 the hosts' certificates must have (hosts given on the command line)
-        /// [default: each host's from pairing].
-        #[arg(long, value_name = "SHA256")]
-        host_fingerprint: Option<String>,
-    },
-    /// Run as a kiosk: full screen, no pointer, the quit keys disabled; connects by itself,
-    /// shows an attract or reconnecting screen and tries again for ever on any failure. Only
-    /// the admin combination (default Ctrl+Alt+Shift+F12, `[kiosk] admin_exit`, optionally
-    /// behind `admin_pin`) exits. Settings: the config file's `[kiosk]` section.
-    Kiosk {
-        /// The host's address [default: `[kiosk] host`; with neither, the embedded demo host].
-        host: Option<SocketAddr>,
-        /// The host certificate's SHA-256 [default: `[kiosk] host_fingerprint`].
-        #[arg(long, value_name = "SHA256")]
-        host_fingerprint: Option<String>,
-        #[command(flatten)]
-        run: RunArgs,
-        #[command(flatten)]
-        stream: StreamArgs,
-    },
-    /// Measure input→photon latency stage by stage (the latency lab): writes latency.csv,
-    /// summary.json and latency.png.
-    Latency {
-        /// A running `kumo host` to measure (default: the embedded host on loopback).
-        host: Option<SocketAddr>,
-        /// The SHA-256 fingerprint `kumo host` printed (with HOST).
-        #[arg(long, value_name = "SHA256")]
-        host_fingerprint: Option<String>,
-        /// Measure without a window (the last stage is then the decoded picture).
-        #[arg(long)]
-        headless: bool,
-        /// Inputs to send, at random intervals of 40–160 ms.
-        #[arg(long, default_value_t = 100)]
-        inputs: u32,
-        /// Folder for latency.csv, summary.json and latency.png.
-        #[arg(long, value_name = "DIR", default_value = "latency")]
-        out: PathBuf,
-        #[command(flatten)]
-        impair: ImpairArgs,
-        #[command(flatten)]
-        stream: StreamArgs,
-    },
-    /// A UDP relay that impairs the path between a client and a host (delay, jitter, loss).
-    Relay {
-        /// Address the client connects to.
-        #[arg(long, default_value = "127.0.0.1:4434")]
-        listen: SocketAddr,
-        /// The host's address.
-        #[arg(long)]
-        to: SocketAddr,
-        #[command(flatten)]
-        impair: ImpairArgs,
-    },
-    /// Fuzz every decoder of network bytes; failing inputs are written to the corpus folder.
-    Fuzz {
-        /// One target (frame-header, control, input, input-ack, audio, clock, assemble, annexb,
-        /// marker, opus, mdns, fec); default: all.
-        #[arg(long)]
-        target: Option<String>,
-        /// Seconds per target.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Folder of kept inputs, one subfolder per target.
-        #[arg(long, default_value = "tests/fuzz-corpus")]
-        corpus: PathBuf,
-        /// Write each target's seeds into the corpus folder and stop.
-        #[arg(long)]
-        write_seeds: bool,
-    },
-    /// Print benchmark figures: codec and present-path cost, input, video and audio latency.
-    Bench {
-        /// Frames per codec size (2160p uses a quarter).
-        #[arg(long, default_value_t = 240)]
-        frames: u32,
-        /// Seconds of each latency run.
-        #[arg(long, default_value_t = 5)]
-        seconds: u64,
-        /// Only the audio figures (Opus cost, audio latency and A/V offset).
-        #[arg(long)]
-        audio_only: bool,
-    },
-}
-
-#[derive(Args)]
-struct RunArgs {
-    /// Run without a window: stream, then print the session summary.
-    #[arg(long)]
-    headless: bool,
-    /// Present mode: auto (lowest latency offered: mailbox, else immediate, else fifo), on
-    /// (fifo: no tearing, up to a frame more latency), off (immediate: may tear), mailbox,
-    /// immediate.
-    #[arg(long, value_name = "MODE")]
-    vsync: Option<Vsync>,
-    /// Show the performance overlay from the start (toggle: Ctrl+Alt+Shift+S).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
-    overlay: Option<bool>,
-    /// Start in borderless fullscreen (toggle: Ctrl+Alt+Shift+X or F11).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
-    fullscreen: Option<bool>,
-    /// Convert colour as this instead of what the host announces: bt601-limited,
-    /// bt601-full, bt709-limited, bt709-full.
-    #[arg(long, value_name = "SPACE")]
-    color: Option<ColorSpace>,
-    /// Lock the pointer inside the window while playing, for games that turn the camera with
-    /// the mouse (relative mode). Ctrl+Alt+Shift+Z releases it.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
-    relative_mouse: Option<bool>,
-    /// Read gamepads (windowed sessions; `--gamepads=false` to ignore them) [default: true].
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
-    gamepads: Option<bool>,
-    /// Play no sound: the client asks the host for none.
-    #[arg(long)]
-    no_audio: bool,
-    /// Speakers to ask the host for: 2, 6 (5.1) or 8 (7.1) [default: the output device's
-    /// own setting; sound servers report 2].
-    #[arg(long, value_name = "N", value_parser = parse_speakers)]
-    speakers: Option<u8>,
-    /// Stop after this many seconds (default: run until Ctrl-C).
-    #[arg(long, value_name = "SECS")]
-    duration: Option<f64>,
-    /// Write the session summary as JSON to this file at exit.
-    #[arg(long, value_name = "PATH")]
-    stats_json: Option<PathBuf>,
-    /// Play a timed sequence of pad, keyboard and mouse input from this file through the
-    /// input path (format: assets/input-scripts/README.md).
-    #[arg(long, value_name = "FILE")]
-    input_script: Option<PathBuf>,
-}
-
-/// A relay schedule as one command-line value.
-#[derive(Debug, Clone)]
-struct Schedule(Vec<(Duration, kumo::core::sim::impair::Change)>);
-
-/// Network impairment, made by the project's relay.
-#[derive(Args)]
-struct ImpairArgs {
-    /// Added one-way delay, each way (e.g. 20ms).
-    #[arg(long, value_parser = kumo::core::sim::impair::parse_duration, default_value = "0ms")]
-    delay: Duration,
-    /// Each packet's delay varies by up to this either way (e.g. 5ms).
-    #[arg(long, value_parser = kumo::core::sim::impair::parse_duration, default_value = "0ms")]
-    jitter: Duration,
-    /// Packets dropped, each way (e.g. 1%).
-    #[arg(long, value_parser = kumo::core::sim::impair::parse_fraction, default_value = "0%")]
-    loss: f64,
-    /// Packets held 5 ms longer so later ones overtake them (e.g. 1%).
-    #[arg(long, value_parser = kumo::core::sim::impair::parse_fraction, default_value = "0%")]
-    reorder: f64,
-    /// Link rate each way (e.g. 20mbit), behind a 100 ms queue.
-    #[arg(long, value_parser = kumo::core::sim::impair::parse_rate)]
-    rate: Option<u64>,
-    /// Changes during the run, e.g. "10s blackout 5s; 20s rate 5mbit; 30s rate 0".
-    #[arg(long, value_parser = |s: &str| kumo::core::sim::impair::parse_schedule(s).map(Schedule))]
-    schedule: Option<Schedule>,
-    /// Seed of the impairment and of the lab's input timing: the same seed repeats a run.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-}
-
-impl ImpairArgs {
-    fn impairment(&self) -> kumo::core::sim::impair::Impairment {
-        kumo::core::sim::impair::Impairment {
-            delay: self.delay,
-            jitter: self.jitter,
-            loss: self.loss,
-            reorder: self.reorder,
-            rate_bps: self.rate,
-            schedule: self.schedule.clone().map(|s| s.0).unwrap_or_default(),
-            seed: self.seed,
-        }
-    }
-}
-
-#[derive(Args)]
-struct StreamArgs {
-    /// Stream width in pixels (even, 352..=3840) [default: 1280].
-    #[arg(long)]
-    width: Option<u16>,
-    /// Stream height in pixels (even, 64..=2160) [default: 720].
-    #[arg(long)]
-    height: Option<u16>,
-    /// Frames per second [default: 60].
-    #[arg(long)]
-    fps: Option<u16>,
-    /// Target video bitrate in kbit/s, and adaptive bitrate's ceiling [default: 10000].
-    #[arg(long)]
-    bitrate_kbps: Option<u32>,
-    /// Adapt the bitrate to the path (lower it when the path's queue grows, probe back up
-    /// when clear) [default: true].
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
-    abr: Option<bool>,
-    /// Adaptive bitrate's floor in kbit/s [default: 1000].
-    #[arg(long)]
-    min_bitrate_kbps: Option<u32>,
-}
-
-impl StreamArgs {
-    /// The flags, else the config file, else kumo's defaults.
-    fn request(&self, file: &Settings) -> StreamRequest {
-        let default = StreamRequest::default();
-        StreamRequest {
-            width: self.width.or(file.width).unwrap_or(default.width),
-            height: self.height.or(file.height).unwrap_or(default.height),
-            fps: self.fps.or(file.fps).unwrap_or(default.fps),
-            bitrate_kbps: self.bitrate_kbps.or(file.bitrate_kbps).unwrap_or(default.bitrate_kbps),
-            min_bitrate_kbps: self
-                .abr
-                .or(file.abr)
-                .unwrap_or(default.min_bitrate_kbps.is_some())
-                .then(|| self.min_bitrate_kbps.or(file.min_bitrate_kbps).or(default.min_bitrate_kbps).unwrap_or(1000)),
-        }
-    }
-}
 
 fn main() -> ExitCode {
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
@@ -436,29 +103,24 @@ fn gamepads(run: &RunArgs, file: &Settings) -> bool {
     !run.headless && run.gamepads.or(file.gamepads).unwrap_or(true)
 }
 
-fn parse_speakers(s: &str) -> Result<u8, String> {
-    match s {
-        "2" => Ok(2),
-        "6" => Ok(6),
-        "8" => Ok(8),
-        _ => Err(format!("{s} speakers: use 2 (stereo), 6 (5.1) or 8 (7.1)")),
-    }
+/// `kumo latency`: one measurement, its files and its table.
+/// How `kumo latency` runs: headless or in a window, how many inputs, and where its files go.
+struct LabRun {
+    headless: bool,
+    inputs: u32,
+    out: PathBuf,
 }
 
-/// `kumo latency`: one measurement, its files and its table.
 fn latency(
     rt: &tokio::runtime::Runtime,
-    (host, host_fingerprint): (Option<SocketAddr>, Option<String>),
-    (headless, inputs, out): (bool, u32, PathBuf),
+    host: Option<(SocketAddr, Verify)>,
+    lab: LabRun,
     impair: &ImpairArgs,
     request: &StreamRequest,
     file: &Settings,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<ExitCode> {
-    let host = match host {
-        Some(host) => Some((host, verify_host(host, host_fingerprint.as_deref(), false)?)),
-        None => None,
-    };
+    let LabRun { headless, inputs, out } = lab;
     let window = (!headless).then(|| WindowOptions {
         overlay: true,
         vsync: file.vsync.unwrap_or_default(),
@@ -483,7 +145,8 @@ fn latency(
 /// With `write_seeds`, only writes each target's seeds into the corpus.
 fn fuzz(
     only: Option<&str>,
-    (seconds, seed): (u64, u64),
+    seconds: u64,
+    seed: u64,
     corpus: &std::path::Path,
     write_seeds: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -612,7 +275,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = ClientConfig {
                 connect_timeout: Duration::from_secs(connect_timeout),
                 reconnect_timeout: reconnect_timeout_of(reconnect_timeout, &file),
-                ..client_config((host, verify), "kumo client", &run, &stream, &file)?
+                ..client_config(host, verify, "kumo client", &run, &stream, &file)?
             };
             let interrupted = interrupt_flag(&rt);
             let outcome = if run.headless {
@@ -632,24 +295,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kiosk { host, host_fingerprint, run, stream } => {
             let mut file = settings()?;
             file.kiosk.enabled = true;
-            kiosk(&rt, (host, host_fingerprint), &run, &stream, &file)
+            kiosk(&rt, host, host_fingerprint, &run, &stream, &file)
         }
         Command::Latency { host, host_fingerprint, headless, inputs, out, impair, stream } => {
             let file = settings()?;
             let interrupted = interrupt_flag(&rt);
-            latency(
-                &rt,
-                (host, host_fingerprint),
-                (headless, inputs, out),
-                &impair,
-                &stream.request(&file),
-                &file,
-                &interrupted,
-            )
+            let host = host.map(|h| verify_host(h, host_fingerprint.as_deref(), false).map(|v| (h, v))).transpose()?;
+            let lab = LabRun { headless, inputs, out };
+            latency(&rt, host, lab, &impair, &stream.request(&file), &file, &interrupted)
         }
         Command::Relay { listen, to, impair } => relay(&rt, listen, to, &impair),
         Command::Fuzz { target, seconds, seed, corpus, write_seeds } => {
-            fuzz(target.as_deref(), (seconds, seed), &corpus, write_seeds)
+            fuzz(target.as_deref(), seconds, seed, &corpus, write_seeds)
         }
         Command::Bench { frames, seconds, audio_only } => {
             let interrupted = interrupt_flag(&rt);
@@ -911,7 +568,8 @@ fn demo_client(run: &RunArgs, file: &Settings) -> anyhow::Result<DemoClient> {
 
 /// A client's settings from the flags and the file (5 s to connect, 30 s to reconnect).
 fn client_config(
-    (host, verify): (SocketAddr, Verify),
+    host: SocketAddr,
+    verify: Verify,
     name: &str,
     run: &RunArgs,
     stream: &StreamArgs,
@@ -934,7 +592,8 @@ fn client_config(
 /// `kumo kiosk`: the configured host (or the embedded demo host) until the admin exit.
 fn kiosk(
     rt: &tokio::runtime::Runtime,
-    (host, host_fingerprint): (Option<SocketAddr>, Option<String>),
+    host: Option<SocketAddr>,
+    host_fingerprint: Option<String>,
     run: &RunArgs,
     stream: &StreamArgs,
     file: &Settings,
@@ -956,7 +615,7 @@ fn kiosk(
             // A kiosk reconnects for ever.
             let config = ClientConfig {
                 reconnect_timeout: None,
-                ..client_config((host, verify), "kumo kiosk", run, stream, file)?
+                ..client_config(host, verify, "kumo kiosk", run, stream, file)?
             };
             kumo::client::window::run(rt, config, options, &interrupted)?
         }

@@ -500,7 +500,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         ltr_marks,
         idr_pic_id,
     };
-    let task = tokio::spawn(link.run(recv, losses_rx, (input_rx, presses_rx), stop_rx));
+    let task = tokio::spawn(link.run(recv, losses_rx, Inputs { state: input_rx, presses: presses_rx }, stop_rx));
     Ok(Session { welcome, events, slot, input, rumble, av, audio, host: addr, stop, task, decode_thread, endpoint })
 }
 
@@ -531,6 +531,13 @@ struct Link {
     ltr_marks: mpsc::Receiver<decode::LtrMark>,
     /// The decoder's IDR period, which a recovery request names.
     idr_pic_id: Arc<std::sync::atomic::AtomicU32>,
+}
+
+/// What the input sources write, for the session task: the whole state (latest wins) and the
+/// transitions for the reliable path.
+struct Inputs {
+    state: watch::Receiver<InputState>,
+    presses: mpsc::Receiver<Press>,
 }
 
 /// What the streaming loop saw, handed to the session once the wait is over (`Bytes`: a
@@ -590,11 +597,11 @@ impl Link {
         mut self,
         mut recv: RecvStream,
         mut losses: mpsc::Receiver<u64>,
-        (mut input, mut presses): (watch::Receiver<InputState>, mpsc::Receiver<Press>),
+        mut inputs: Inputs,
         mut stop: watch::Receiver<bool>,
     ) -> Result<End, ClientError> {
         loop {
-            let why = match self.stream(recv, &mut losses, (&mut input, &mut presses), &mut stop).await {
+            let why = match self.stream(recv, &mut losses, &mut inputs, &mut stop).await {
                 Ok(end) => return Ok(end),
                 Err(Fault::Fatal(err)) => return Err(err),
                 Err(Fault::Retry(why)) => why,
@@ -613,7 +620,7 @@ impl Link {
         &mut self,
         recv: RecvStream,
         losses: &mut mpsc::Receiver<u64>,
-        (input, presses): (&mut watch::Receiver<InputState>, &mut mpsc::Receiver<Press>),
+        inputs: &mut Inputs,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<End, Fault> {
         let mut batch = Vec::with_capacity(Press::MAX_PER_MESSAGE);
@@ -629,8 +636,8 @@ impl Link {
         let result = loop {
             let wake = start + self.session.poll_timeout();
             let happened = tokio::select! {
-                changed = input.changed(), if input_open => Happened::Input(changed.is_ok()),
-                n = presses.recv_many(&mut batch, Press::MAX_PER_MESSAGE), if presses_open => Happened::Presses(n),
+                changed = inputs.state.changed(), if input_open => Happened::Input(changed.is_ok()),
+                n = inputs.presses.recv_many(&mut batch, Press::MAX_PER_MESSAGE), if presses_open => Happened::Presses(n),
                 datagram = self.conn.read_datagram() => Happened::Datagram(datagram),
                 frame = frames.recv() => Happened::Frame(frame),
                 () = tokio::time::sleep_until(wake.into()) => Happened::Timeout,
@@ -648,7 +655,7 @@ impl Link {
             self.session.handle_decoder_idr(u16::try_from(idr_pic_id).ok());
             match happened {
                 Happened::Input(true) => {
-                    let state = *input.borrow_and_update();
+                    let state = *inputs.state.borrow_and_update();
                     self.session.handle_input(&state, take_event_time(&self.event_micros, now_micros));
                 }
                 Happened::Input(false) => input_open = false,

@@ -282,7 +282,7 @@ async fn serve_client(
                 offer: &host.offer,
                 clients: &host.config.trust.clients,
             };
-            return pair::answer(conn, send, recv, (version, client_name, pake), side).await;
+            return pair::answer(conn, send, recv, pair::Request { version, client_name, pake }, side).await;
         }
         _ => {
             conn.close(close::PROTOCOL_ERROR, b"expected Hello");

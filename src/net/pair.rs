@@ -282,14 +282,23 @@ pub(crate) struct HostSide<'a> {
     pub clients: &'a ClientStore,
 }
 
+/// A client's `PairRequest`, as read.
+pub struct Request {
+    pub version: u16,
+    pub client_name: String,
+    /// SPAKE2's first message.
+    pub pake: [u8; PAKE_MESSAGE_LEN],
+}
+
 /// Answers a pairing run whose `PairRequest` was read from `recv`'s stream.
 pub(crate) async fn answer(
     conn: &Connection,
     mut send: SendStream,
     mut recv: RecvStream,
-    (version, client_name, pake_a): (u16, String, [u8; PAKE_MESSAGE_LEN]),
+    request: Request,
     host: HostSide<'_>,
 ) -> Result<(), NetError> {
+    let Request { version, client_name, pake: pake_a } = request;
     let remote = conn.remote_address();
     if version != PROTOCOL_VERSION {
         let message = format!(

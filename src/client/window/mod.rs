@@ -132,13 +132,16 @@ pub fn run(
     if let Some(err) = app.fatal.take() {
         return Err(err);
     }
-    let elapsed = app.streamed_before
-        + app.streaming_since.map_or(Duration::ZERO, |t| app.streaming_ended.unwrap_or_else(Instant::now) - t);
+    let elapsed = app.figures.streamed_before
+        + app
+            .figures
+            .streaming_since
+            .map_or(Duration::ZERO, |t| app.figures.streaming_ended.unwrap_or_else(Instant::now) - t);
     let end = match app.end.take() {
         Some(end) => end,
         None => Ok(End::Stopped),
     };
-    Ok(Outcome { summary: app.stats.summary(elapsed), end })
+    Ok(Outcome { summary: app.figures.stats.summary(elapsed), end })
 }
 
 /// The GPU side of the window.
@@ -152,6 +155,85 @@ struct Graphics {
     compositor: Compositor,
     egui_state: egui_winit::State,
     present_mode: PresentMode,
+}
+
+impl Graphics {
+    fn resize(&mut self, width: u32, height: u32) {
+        if width > 0 && height > 0 {
+            self.config.width = width;
+            self.config.height = height;
+            self.surface.configure(&self.gpu.device, &self.config);
+            self.window.request_redraw();
+        }
+    }
+
+    /// The surface's next texture to draw in, or `None` when there is none this turn (the
+    /// surface is reconfigured or recreated as needed, and the next turn draws).
+    fn next_texture(&mut self) -> Option<wgpu::SurfaceTexture> {
+        match self.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(frame) | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => Some(frame),
+            wgpu::CurrentSurfaceTexture::Outdated => {
+                // Resized under us: configure again and draw on the next turn. The picture
+                // stays in the slot (or uploaded), so that draw shows it (no black frame).
+                let size = self.window.inner_size();
+                self.resize(size.width, size.height);
+                None
+            }
+            wgpu::CurrentSurfaceTexture::Lost => {
+                // The surface itself is gone: make a new one for the same window.
+                match self.gpu.instance.create_surface(self.window.clone()) {
+                    Ok(surface) => {
+                        surface.configure(&self.gpu.device, &self.config);
+                        self.surface = surface;
+                        tracing::info!("the window's surface was lost and has been recreated");
+                    }
+                    Err(err) => tracing::warn!("the window's surface was lost and cannot be recreated: {err}"),
+                }
+                None
+            }
+            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => {
+                // Minimised or hidden: try again on the next wake-up or tick, not in a loop.
+                None
+            }
+            wgpu::CurrentSurfaceTexture::Validation => {
+                tracing::warn!("the surface reported a validation error; skipping a frame");
+                None
+            }
+        }
+    }
+}
+
+/// The session's figures as the window owns them: the whole session's, the last full second's
+/// (for the overlay), the frame-time ring, and when streaming started and ended.
+struct Figures {
+    stats: Stats,
+    interval: Stats,
+    interval_started: Instant,
+    last_interval: Option<Summary>,
+    /// The latest `Stream` event, replayed into each new interval.
+    stream_event: Option<stats::Event>,
+    frame_times: FrameTimes,
+    streaming_since: Option<Instant>,
+    /// When the session ended (the summary's duration stops there).
+    streaming_ended: Option<Instant>,
+    /// How long a kiosk's earlier sessions streamed (the summary's rates cover them all).
+    streamed_before: Duration,
+}
+
+impl Figures {
+    fn new() -> Self {
+        Self {
+            stats: Stats::new(0),
+            interval: Stats::new(0),
+            interval_started: Instant::now(),
+            last_interval: None,
+            stream_event: None,
+            frame_times: FrameTimes::default(),
+            streaming_since: None,
+            streaming_ended: None,
+            streamed_before: Duration::ZERO,
+        }
+    }
 }
 
 #[expect(
@@ -172,15 +254,10 @@ struct App {
     fatal: Option<anyhow::Error>,
     /// When `stop` was asked of the session.
     stopping: Option<Instant>,
+    /// The session's figures: the window is their owner.
+    figures: Figures,
     screen: Screen,
     title: String,
-    stats: Stats,
-    interval: Stats,
-    interval_started: Instant,
-    last_interval: Option<Summary>,
-    stream_event: Option<stats::Event>,
-    frame_times: FrameTimes,
-    streaming_since: Option<Instant>,
     color: ColorSpace,
     overlay: bool,
     modifiers: ModifiersState,
@@ -191,10 +268,6 @@ struct App {
     captured: bool,
     focused: bool,
     combo_held: bool,
-    /// When the session ended (the summary's duration stops there).
-    streaming_ended: Option<Instant>,
-    /// How long a kiosk's earlier sessions streamed (the summary's rates cover them all).
-    streamed_before: Duration,
     /// Fractions of wheel steps and mouse counts not sent yet.
     mouse_rest: keys::MouseRest,
     /// Kiosk mode: its rules, and the config every new session starts from.
@@ -234,13 +307,7 @@ impl App {
             stopping: None,
             screen: Screen::new(host, Duration::ZERO),
             title: String::new(),
-            stats: Stats::new(0),
-            interval: Stats::new(0),
-            interval_started: Instant::now(),
-            last_interval: None,
-            stream_event: None,
-            frame_times: FrameTimes::default(),
-            streaming_since: None,
+            figures: Figures::new(),
             color,
             overlay,
             modifiers: ModifiersState::empty(),
@@ -250,8 +317,6 @@ impl App {
             captured: true,
             focused: true,
             combo_held: false,
-            streaming_ended: None,
-            streamed_before: Duration::ZERO,
             mouse_rest: keys::MouseRest::default(),
             kiosk,
             session_template,
@@ -384,8 +449,8 @@ impl App {
                 if let Some(gfx) = &mut self.gfx {
                     gfx.compositor.video.set_color(&gfx.gpu.queue, self.color);
                 }
-                self.streaming_since = Some(Instant::now());
-                self.interval_started = Instant::now();
+                self.figures.streaming_since = Some(Instant::now());
+                self.figures.interval_started = Instant::now();
                 self.session = Some(session);
             }
             Err(err) => {
@@ -420,14 +485,14 @@ impl App {
                 self.last_pads = None;
                 // The last session's figures stay in the run's totals, not in this session's
                 // overlay or its streaming time.
-                if let (Some(since), Some(ended)) = (self.streaming_since, self.streaming_ended) {
-                    self.streamed_before += ended.saturating_duration_since(since);
+                if let (Some(since), Some(ended)) = (self.figures.streaming_since, self.figures.streaming_ended) {
+                    self.figures.streamed_before += ended.saturating_duration_since(since);
                 }
-                self.streaming_ended = None;
-                self.frame_times = FrameTimes::default();
-                self.last_interval = None;
-                self.interval = Stats::new(0);
-                self.interval_started = Instant::now();
+                self.figures.streaming_ended = None;
+                self.figures.frame_times = FrameTimes::default();
+                self.figures.last_interval = None;
+                self.figures.interval = Stats::new(0);
+                self.figures.interval_started = Instant::now();
                 self.connect();
             }
             Some(kiosk::Command::EndSession(reason)) => {
@@ -451,7 +516,7 @@ impl App {
 
     fn apply(&mut self, event: stats::Event) {
         match &event {
-            stats::Event::Stream { .. } => self.stream_event = Some(event.clone()),
+            stats::Event::Stream { .. } => self.figures.stream_event = Some(event.clone()),
             stats::Event::IdrRequested => self.screen.on_recovery_requested(self.now()),
             stats::Event::Reconnecting { attempt, reason } => {
                 self.screen.on_reconnecting(*attempt, reason, self.now());
@@ -470,8 +535,8 @@ impl App {
         if let Some(observer) = &self.options.observer {
             observer.on_event(&event);
         }
-        self.interval.apply(event.clone());
-        self.stats.apply(event);
+        self.figures.interval.apply(event.clone());
+        self.figures.stats.apply(event);
     }
 
     /// Applies what the session reported since the last call.
@@ -497,13 +562,13 @@ impl App {
             // The session ended by itself (host gone or connection lost): collect how.
             self.finish_session();
         }
-        if self.interval_started.elapsed() >= OVERLAY_INTERVAL {
-            self.last_interval = Some(self.interval.summary(self.interval_started.elapsed()));
-            self.interval = Stats::new(0);
-            if let Some(stream) = self.stream_event.clone() {
-                self.interval.apply(stream);
+        if self.figures.interval_started.elapsed() >= OVERLAY_INTERVAL {
+            self.figures.last_interval = Some(self.figures.interval.summary(self.figures.interval_started.elapsed()));
+            self.figures.interval = Stats::new(0);
+            if let Some(stream) = self.figures.stream_event.clone() {
+                self.figures.interval.apply(stream);
             }
-            self.interval_started = Instant::now();
+            self.figures.interval_started = Instant::now();
         }
     }
 
@@ -526,7 +591,7 @@ impl App {
         if self.stopping.is_none() {
             self.finish_session();
         }
-        if self.session.is_none() && (self.end.is_some() || self.streaming_since.is_none() || idle_kiosk) {
+        if self.session.is_none() && (self.end.is_some() || self.figures.streaming_since.is_none() || idle_kiosk) {
             event_loop.exit();
         }
     }
@@ -661,14 +726,8 @@ impl App {
     }
 
     fn resize(&mut self, width: u32, height: u32) {
-        if let Some(gfx) = &mut self.gfx
-            && width > 0
-            && height > 0
-        {
-            gfx.config.width = width;
-            gfx.config.height = height;
-            gfx.surface.configure(&gfx.gpu.device, &gfx.config);
-            gfx.window.request_redraw();
+        if let Some(gfx) = &mut self.gfx {
+            gfx.resize(width, height);
         }
     }
 
@@ -678,36 +737,7 @@ impl App {
         let started = Instant::now();
         let now = self.now();
         let Some(gfx) = &mut self.gfx else { return };
-        let frame = match gfx.surface.get_current_texture() {
-            wgpu::CurrentSurfaceTexture::Success(frame) | wgpu::CurrentSurfaceTexture::Suboptimal(frame) => frame,
-            wgpu::CurrentSurfaceTexture::Outdated => {
-                // Resized under us: configure again and draw on the next turn. The picture
-                // stays in the slot (or uploaded), so that draw shows it (no black frame).
-                let size = gfx.window.inner_size();
-                self.resize(size.width, size.height);
-                return;
-            }
-            wgpu::CurrentSurfaceTexture::Lost => {
-                // The surface itself is gone: make a new one for the same window.
-                match gfx.gpu.instance.create_surface(gfx.window.clone()) {
-                    Ok(surface) => {
-                        surface.configure(&gfx.gpu.device, &gfx.config);
-                        gfx.surface = surface;
-                        tracing::info!("the window's surface was lost and has been recreated");
-                    }
-                    Err(err) => tracing::warn!("the window's surface was lost and cannot be recreated: {err}"),
-                }
-                return;
-            }
-            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => {
-                // Minimised or hidden: try again on the next wake-up or tick, not in a loop.
-                return;
-            }
-            wgpu::CurrentSurfaceTexture::Validation => {
-                tracing::warn!("the surface reported a validation error; skipping a frame");
-                return;
-            }
-        };
+        let Some(frame) = gfx.next_texture() else { return };
         // The newest picture, if one arrived; pictures it replaced unseen are pacing drops.
         let (mut shown, mut replaced) = (None, 0);
         if let Some(session) = &self.session {
@@ -735,9 +765,13 @@ impl App {
         }
         // The overlay model is built from the last full second.
         let model = self.overlay.then(|| {
-            let summary = self.last_interval.clone().unwrap_or_else(|| self.interval.summary(Duration::from_secs(1)));
+            let summary = self
+                .figures
+                .last_interval
+                .clone()
+                .unwrap_or_else(|| self.figures.interval.summary(Duration::from_secs(1)));
             let info = StreamInfo { color: self.color.to_string(), present_mode: format!("{:?}", gfx.present_mode) };
-            let mut model = OverlayModel::new(&summary, &info, &self.frame_times);
+            let mut model = OverlayModel::new(&summary, &info, &self.figures.frame_times);
             if let Some(observer) = &self.options.observer {
                 model.recent_inputs = observer.recent(5).iter().map(|r| (r.seq, r.stages_ms, r.total_ms)).collect();
             }
@@ -758,6 +792,11 @@ impl App {
         gfx.compositor.render(&gfx.gpu, &view, size, show_video, &self.egui_ctx, output);
         gfx.window.pre_present_notify();
         gfx.gpu.queue.present(frame);
+        self.after_present(shown, replaced, started, now);
+    }
+
+    /// Counts what was presented (and what pacing replaced unseen) once it is on screen.
+    fn after_present(&mut self, shown: Option<(u64, u64, u64)>, replaced: u64, started: Instant, now: Duration) {
         if replaced > 0 {
             self.apply(stats::Event::PacingDropped { count: replaced });
         }
@@ -773,7 +812,7 @@ impl App {
                 presented_micros,
                 render_micros: started.elapsed().as_micros() as u64,
             }));
-            self.frame_times.on_present(now);
+            self.figures.frame_times.on_present(now);
             self.screen.on_picture(now);
             if let Some(kiosk) = &mut self.kiosk {
                 kiosk.on_picture(now);
@@ -867,7 +906,7 @@ impl ApplicationHandler<Wake> for App {
             }
             Wake::Finished(end) => {
                 self.stopping = None;
-                self.streaming_ended.get_or_insert_with(Instant::now);
+                self.figures.streaming_ended.get_or_insert_with(Instant::now);
                 if let Err(err) = &*end {
                     tracing::error!("{err}");
                 }
@@ -974,7 +1013,7 @@ impl ApplicationHandler<Wake> for App {
         self.drain_events();
         let time_up = self.options.duration.is_some_and(|d| {
             // A timed run counts from the start of streaming (or of the window, if it never streams).
-            self.streaming_since.map_or(self.opened.elapsed(), |t| t.elapsed()) >= d
+            self.figures.streaming_since.map_or(self.opened.elapsed(), |t| t.elapsed()) >= d
         });
         if time_up || self.interrupted.load(Ordering::Relaxed) {
             self.interrupted.store(true, Ordering::Relaxed);

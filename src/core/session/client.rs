@@ -383,8 +383,8 @@ impl ClientSession {
     }
 }
 
-/// The tick after `last` every `period`, skipping ticks missed before `now` (as
-/// `tokio::time::interval` does by default: no burst after a stall).
+/// The tick after `last` every `period`, skipping ticks missed before `now`: a loop that
+/// stalled sends one ping when it wakes, not a burst of them.
 fn next_tick(last: Duration, period: Duration, now: Duration) -> Duration {
     let next = last + period;
     if next > now { next } else { now + period }

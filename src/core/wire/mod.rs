@@ -286,6 +286,33 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_peers_messages_read_as_far_as_this_build_knows() {
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            width: 1280,
+            height: 720,
+            fps: 60,
+            bitrate_kbps: 9000,
+            max_width: 1920,
+            max_height: 1080,
+            client_name: "newer".into(),
+            audio_channels: 2,
+            resume_token: 7,
+            capabilities: Capabilities::from_bits(Capabilities::THIS_BUILD.bits() | 1 << 40),
+        };
+        let mut buf = Vec::new();
+        Control::Hello(hello.clone()).encode(&mut buf);
+        // Fields a later version appends after the capabilities are skipped; unknown bits kept.
+        let mut body = buf[2..].to_vec();
+        body.extend_from_slice(&[9; 12]);
+        let Control::Hello(read) = Control::decode_body(&body).unwrap() else { panic!("not a Hello") };
+        assert_eq!(read, hello);
+        assert!(!read.capabilities.both(Capabilities::THIS_BUILD).contains(Capabilities::from_bits(1 << 40)));
+        // A message kind this build does not know is named, with its tag, not an error.
+        assert_eq!(Control::decode_body(&[200, 1, 2, 3]), Ok(Control::Unknown { tag: 200 }));
+    }
+
+    #[test]
     fn other_versions_and_garbage_are_named() {
         let mut buf = Vec::new();
         FrameHeader {

@@ -319,9 +319,10 @@ fn build(
         }
         cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied => tracing::debug!("audio device: {err}"),
         _ => {
-            // A dead stream reports on every poll until it is dropped: say it once.
+            // A dead stream reports on every poll until it is dropped: say it once, with the
+            // device's own reason, so a failure in the field (or in CI) says what happened.
             if !s.failed.swap(true, Ordering::AcqRel) {
-                tracing::debug!("audio device error: {err}");
+                tracing::warn!("the audio device stopped: {err}");
             }
         }
     };

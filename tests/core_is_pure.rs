@@ -2,9 +2,10 @@
 //! audio or gamepad library, and reads no clock, in every file of every folder under
 //! `src/core`. This keeps it testable alone and splittable.
 
-#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
+mod common;
 
-use std::path::{Path, PathBuf};
+use common::rust_files;
+use std::path::Path;
 
 const FORBIDDEN: &[&str] = &[
     "quinn",
@@ -27,24 +28,6 @@ const FORBIDDEN: &[&str] = &[
     "std::fs",
     "std::env",
 ];
-
-/// Every `.rs` file under `dir`, at any depth.
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut folders = vec![dir.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-}
 
 /// The forbidden uses in one file's text: `(line number, word, line)`.
 fn violations(text: &str) -> Vec<(usize, &'static str, String)> {

@@ -4,26 +4,21 @@
 //! import anything. Read from the source as written: every `crate::` path outside the test
 //! modules names the file it reaches.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Every `.rs` file under `src`, by its path from `src`, with its text.
 fn sources() -> BTreeMap<String, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut out = BTreeMap::new();
-    let mut folders = vec![root.clone()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).expect("src is readable") {
-            let path = entry.expect("an entry").path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let name = path.strip_prefix(&root).expect("under src").to_string_lossy().replace('\\', "/");
-                out.insert(name, std::fs::read_to_string(&path).expect("a source file"));
-            }
-        }
-    }
-    out
+    common::rust_files(&root)
+        .into_iter()
+        .map(|path| {
+            let name = path.strip_prefix(&root).expect("under src").to_string_lossy().replace('\\', "/");
+            (name, std::fs::read_to_string(&path).expect("a source file"))
+        })
+        .collect()
 }
 
 /// The module path a file defines: `core/wire/mod.rs` → `core::wire`.

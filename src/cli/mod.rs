@@ -2,7 +2,7 @@
 //! dispatches them to the library.
 
 use clap::{Args, Parser, Subcommand};
-use kumo::client::StreamRequest;
+use kumo::client::{ABR_FLOOR_KBPS, StreamRequest};
 use kumo::core::config::Settings;
 use kumo::core::view::color::ColorSpace;
 use kumo::core::view::layout::Vsync;
@@ -339,7 +339,7 @@ impl StreamArgs {
                 .abr
                 .or(file.abr)
                 .unwrap_or(default.min_bitrate_kbps.is_some())
-                .then(|| self.min_bitrate_kbps.or(file.min_bitrate_kbps).or(default.min_bitrate_kbps).unwrap_or(1000)),
+                .then(|| self.min_bitrate_kbps.or(file.min_bitrate_kbps).unwrap_or(ABR_FLOOR_KBPS)),
         }
     }
 }

@@ -25,7 +25,7 @@ use crate::client::pads::Rumble;
 use crate::clock;
 use crate::core::input::script::{Player, Script};
 use crate::core::input::{InputState, Press};
-use crate::core::session::client::{ClientSession, Ending, Output, Transmit};
+use crate::core::session::client::{ClientEnding, ClientOutput, ClientSession, ClientTransmit};
 use crate::core::stats;
 use crate::core::video::abr;
 use crate::core::video::assemble::Frame;
@@ -131,11 +131,14 @@ pub struct ClientConfig {
     pub reconnect_timeout: Option<Duration>,
 }
 
+/// Adaptive bitrate's floor unless told otherwise (`--min-bitrate-kbps`, the config file).
+pub const ABR_FLOOR_KBPS: u32 = 1000;
+
 impl Default for StreamRequest {
     /// 1280×720 at 60 fps, 10 Mbit/s, adaptive down to 1 Mbit/s: what `kumo connect` asks
     /// for unless told otherwise.
     fn default() -> Self {
-        Self { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, min_bitrate_kbps: Some(1000) }
+        Self { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, min_bitrate_kbps: Some(ABR_FLOOR_KBPS) }
     }
 }
 
@@ -693,21 +696,21 @@ impl Link {
         loop {
             while let Some(transmit) = self.session.poll_transmit() {
                 match transmit {
-                    Transmit::Control(msg) => {
+                    ClientTransmit::Control(msg) => {
                         if let Err(err) = net::write_control(&mut self.send, &msg).await {
                             return Some(Err(self.fault(err)));
                         }
                     }
                     // A datagram that does not fit or finds the connection closed is lost, as
                     // datagrams may be; a closed connection shows up on the next read.
-                    Transmit::Datagram(datagram) => {
+                    ClientTransmit::Datagram(datagram) => {
                         self.conn.send_datagram(datagram.encode().into()).ok();
                     }
                 }
             }
             match self.session.poll_output()? {
-                Output::Report(event) => self.report(event),
-                Output::Decode(frame) => {
+                ClientOutput::Report(event) => self.report(event),
+                ClientOutput::Decode(frame) => {
                     let number = frame.header.frame_number;
                     let unit = AccessUnit { header: frame.header, data: frame.payload, queued_at: Instant::now() };
                     match self.decode.try_send(unit) {
@@ -718,33 +721,33 @@ impl Link {
                         Err(TrySendError::Disconnected(_)) => return Some(Err(self.fault(NetError::DecoderGone))),
                     }
                 }
-                Output::Audio { packet, arrival_micros } => {
+                ClientOutput::Audio { packet, arrival_micros } => {
                     if let Some(audio) = &self.audio {
                         audio.packet(packet, arrival_micros);
                     }
                 }
-                Output::Parity(p) => parity.insert(p),
-                Output::Rumble { slot, strong, weak, duration_ms } => {
+                ClientOutput::Parity(p) => parity.insert(p),
+                ClientOutput::Rumble { slot, strong, weak, duration_ms } => {
                     self.rumble.try_send(Rumble { slot, strong, weak, duration_ms }).ok();
                 }
-                Output::Ended(ending) => return Some(self.ended(ending)),
+                ClientOutput::Ended(ending) => return Some(self.ended(ending)),
             }
         }
     }
 
     /// Closes the connection as the session's ending says, and tells the loop what next.
-    fn ended(&mut self, ending: Ending) -> Result<End, Fault> {
+    fn ended(&mut self, ending: ClientEnding) -> Result<End, Fault> {
         match ending {
-            Ending::Retry(why) => {
+            ClientEnding::Retry(why) => {
                 tracing::info!("{why}");
                 Err(Fault::Retry(why))
             }
-            Ending::Revoked(message) => {
+            ClientEnding::Revoked(message) => {
                 tracing::warn!(%message, "the host revoked this client");
                 self.conn.close(close::FINISHED, b"goodbye");
                 Err(Fault::Fatal(ClientError::NotPaired { addr: self.addr, message }))
             }
-            Ending::HostEnded(message) => {
+            ClientEnding::HostEnded(message) => {
                 tracing::info!(%message, "host ended the session");
                 self.conn.close(close::FINISHED, b"goodbye");
                 Ok(End::HostEnded(message))

@@ -17,7 +17,7 @@ pub mod encode;
 
 use crate::clock;
 use crate::core::input::MAX_PADS;
-use crate::core::session::host::{self as session, HostEnding, HostSession, Output, PathStats, Transmit};
+use crate::core::session::host::{self as session, HostEnding, HostOutput, HostSession, HostTransmit, PathStats};
 use crate::core::video::assemble::Frame;
 use crate::core::video::fec::FecMode;
 use crate::core::view::color::ColorSpace;
@@ -603,16 +603,15 @@ impl Streaming<'_> {
     async fn carry_out(&mut self, send: &mut SendStream) -> Result<bool, NetError> {
         while let Some(transmit) = self.session.poll_transmit() {
             match transmit {
-                Transmit::Control(msg) => net::write_control(send, &msg).await?,
-                Transmit::Pong { id, client_micros } => {
+                HostTransmit::Pong { id, client_micros } => {
                     let pong = Control::Pong { id, client_micros, host_micros: clock::now_micros() };
                     net::write_control(send, &pong).await?;
                 }
                 // A datagram that does not fit (datagrams disabled) is lost, as datagrams may be.
-                Transmit::InputAck(ack) => {
+                HostTransmit::InputAck(ack) => {
                     self.conn.send_datagram(ack.encode().into()).ok();
                 }
-                Transmit::ClockReply { id, t1, t2 } => {
+                HostTransmit::ClockReply { id, t1, t2 } => {
                     let reply = ClockReply { id, t1, t2, t3: clock::now_micros() };
                     self.conn.send_datagram(reply.encode().into()).ok();
                 }
@@ -620,24 +619,24 @@ impl Streaming<'_> {
         }
         while let Some(output) = self.session.poll_output() {
             match output {
-                Output::Encoder(request) => {
+                HostOutput::Encoder(request) => {
                     self.worker.send(request);
                 }
-                Output::Input(input) => self.game.put(input),
-                Output::Presses(presses) => self.game.push_presses(&presses),
-                Output::ParityChanged { share, loss } => {
+                HostOutput::Input(input) => self.game.put(input),
+                HostOutput::Presses(presses) => self.game.push_presses(&presses),
+                HostOutput::ParityChanged { share, loss } => {
                     tracing::info!(
                         "parity now {:.0} % of each frame (packet loss {:.1} % over 2 s)",
                         share * 100.0,
                         loss * 100.0
                     );
                 }
-                Output::Ended(HostEnding::Goodbye(message)) => {
+                HostOutput::Ended(HostEnding::Goodbye(message)) => {
                     tracing::info!(%message, "client said goodbye");
                     self.conn.close(close::FINISHED, b"goodbye");
                     return Ok(true);
                 }
-                Output::Ended(HostEnding::Unexpected(what)) => {
+                HostOutput::Ended(HostEnding::Unexpected(what)) => {
                     tracing::warn!(%what, "unexpected control message; ending the session");
                     self.conn.close(close::PROTOCOL_ERROR, b"unexpected control message");
                     return Ok(true);

@@ -9,6 +9,7 @@
 pub(crate) mod desktop;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use tokio::net::UdpSocket;
 
 /// A UDP relay that drops every `nth` packet in each direction (deterministic loss).
@@ -176,4 +177,22 @@ impl Drop for HostProcess {
         self.child.kill().ok();
         self.child.wait().ok();
     }
+}
+
+/// Every `.rs` file under `dir`, at any depth.
+pub(crate) fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
 }

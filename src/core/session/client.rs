@@ -33,7 +33,7 @@ const MAX_LOSSES_PER_REPORT: u64 = 64;
 
 /// Something to send to the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transmit {
+pub enum ClientTransmit {
     /// On the control stream, reliable and in order.
     Control(Control),
     /// As a datagram: lost rather than late.
@@ -42,7 +42,7 @@ pub enum Transmit {
 
 /// Something for the shell to do besides sending.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
+pub enum ClientOutput {
     /// For the stats owner.
     Report(stats::Event),
     /// The next frame for the decoder, in order. If the decode queue is full, say so with
@@ -55,12 +55,12 @@ pub enum Output {
     /// The host asked for a rumble on the pad in `slot`.
     Rumble { slot: u8, strong: u16, weak: u16, duration_ms: u16 },
     /// Streaming on this connection is over.
-    Ended(Ending),
+    Ended(ClientEnding),
 }
 
 /// Why streaming on a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
+pub enum ClientEnding {
     /// The host ended the session with this message: close the connection; do not reconnect.
     HostEnded(String),
     /// The host revoked this client: close the connection; do not reconnect.
@@ -79,8 +79,8 @@ pub struct ClientSession {
     /// The decoder's IDR period, which a recovery request names (`None`: nothing decoded yet).
     idr_pic_id: Option<u16>,
     link: LinkState,
-    transmits: VecDeque<Transmit>,
-    outputs: VecDeque<Output>,
+    transmits: VecDeque<ClientTransmit>,
+    outputs: VecDeque<ClientOutput>,
     /// The sequencer's events, reused.
     events: Vec<sequence::Event>,
 }
@@ -142,11 +142,6 @@ impl ClientSession {
         self.abr.as_ref().map(abr::Controller::target_kbps)
     }
 
-    /// Input datagrams sent so far.
-    pub fn inputs_sent(&self) -> u64 {
-        self.inputs.sent()
-    }
-
     /// The decoder's current IDR period (`None` until it decoded one).
     pub fn handle_decoder_idr(&mut self, idr_pic_id: Option<u16>) {
         self.idr_pic_id = idr_pic_id;
@@ -160,7 +155,7 @@ impl ClientSession {
     /// Key and button transitions, for the reliable path.
     pub fn handle_presses(&mut self, presses: Vec<Press>) {
         if !presses.is_empty() {
-            self.transmits.push_back(Transmit::Control(Control::Presses(presses)));
+            self.transmits.push_back(ClientTransmit::Control(Control::Presses(presses)));
         }
     }
 
@@ -168,7 +163,7 @@ impl ClientSession {
     pub fn handle_datagram(&mut self, bytes: &[u8], now: Duration, now_micros: u64) {
         self.link.last_heard = now;
         match Datagram::decode(bytes) {
-            Ok(Datagram::Parity(p)) => self.outputs.push_back(Output::Parity(p)),
+            Ok(Datagram::Parity(p)) => self.outputs.push_back(ClientOutput::Parity(p)),
             Ok(Datagram::ClockReply(reply)) => {
                 self.sync.add(reply.probe(now_micros));
                 if let Some(e) = self.sync.estimate(now_micros) {
@@ -176,7 +171,9 @@ impl ClientSession {
                     self.report(stats::Event::ClockSync { offset_micros, error_micros });
                 }
             }
-            Ok(Datagram::Audio(packet)) => self.outputs.push_back(Output::Audio { packet, arrival_micros: now_micros }),
+            Ok(Datagram::Audio(packet)) => {
+                self.outputs.push_back(ClientOutput::Audio { packet, arrival_micros: now_micros });
+            }
             Ok(Datagram::InputAck(ack)) => {
                 self.inputs.on_ack(ack.seq);
                 if ack.seq > self.link.acked {
@@ -237,13 +234,13 @@ impl ClientSession {
             }
             Control::Rumble { pad, strong, weak, duration_ms } => {
                 self.report(stats::Event::Rumble);
-                self.outputs.push_back(Output::Rumble { slot: pad, strong, weak, duration_ms });
+                self.outputs.push_back(ClientOutput::Rumble { slot: pad, strong, weak, duration_ms });
             }
             Control::Goodbye { reason: GoodbyeReason::HostShutdown, message } => {
-                self.end(Ending::Retry(format!("the host shut down ({message})")));
+                self.end(ClientEnding::Retry(format!("the host shut down ({message})")));
             }
-            Control::Goodbye { reason: GoodbyeReason::Revoked, message } => self.end(Ending::Revoked(message)),
-            Control::Goodbye { message, .. } => self.end(Ending::HostEnded(message)),
+            Control::Goodbye { reason: GoodbyeReason::Revoked, message } => self.end(ClientEnding::Revoked(message)),
+            Control::Goodbye { message, .. } => self.end(ClientEnding::HostEnded(message)),
             Control::Unknown { .. } => self.report(stats::Event::Skipped(stats::Skipped::ControlMessage)),
             // Messages a host has no reason to send mid-session: ignored.
             _ => {}
@@ -269,7 +266,7 @@ impl ClientSession {
     /// The decoder holds long-term reference `frame_num` of IDR period `idr_pic_id`: the host
     /// may repair from it.
     pub fn handle_ltr_mark(&mut self, idr_pic_id: u16, frame_num: u32) {
-        self.transmits.push_back(Transmit::Control(Control::LtrAck { idr_pic_id, frame_num }));
+        self.transmits.push_back(ClientTransmit::Control(Control::LtrAck { idr_pic_id, frame_num }));
     }
 
     /// When [`Self::handle_timeout`] should next be called.
@@ -288,14 +285,14 @@ impl ClientSession {
             return;
         }
         if now >= self.link.last_heard + SILENCE {
-            self.end(Ending::Retry(format!("nothing from the host for {} s", SILENCE.as_secs_f32())));
+            self.end(ClientEnding::Retry(format!("nothing from the host for {} s", SILENCE.as_secs_f32())));
             return;
         }
         if self.inputs.due_at().is_some_and(|due| now >= due)
             && let Some(datagram) = self.inputs.poll(now)
         {
             let (seq, read_micros) = (datagram.seq, datagram.client_micros);
-            self.transmits.push_back(Transmit::Datagram(Datagram::Input(datagram)));
+            self.transmits.push_back(ClientTransmit::Datagram(Datagram::Input(datagram)));
             self.report(stats::Event::InputSent { seq, read_micros, sent_micros: now_micros });
         }
         if self.link.sequencer.poll_timeout().is_some_and(|due| now >= due) {
@@ -310,8 +307,8 @@ impl ClientSession {
             // A clock probe as a datagram (a lost one is just skipped), and a ping on the
             // control stream for the round trip.
             let probe = crate::core::wire::ClockProbe { id, t1: now_micros };
-            self.transmits.push_back(Transmit::Datagram(Datagram::ClockProbe(probe)));
-            self.transmits.push_back(Transmit::Control(Control::Ping { id, client_micros: now_micros }));
+            self.transmits.push_back(ClientTransmit::Datagram(Datagram::ClockProbe(probe)));
+            self.transmits.push_back(ClientTransmit::Control(Control::Ping { id, client_micros: now_micros }));
         }
         if let Some(abr) = &mut self.abr
             && now >= self.link.next_abr
@@ -319,30 +316,30 @@ impl ClientSession {
             self.link.next_abr = next_tick(self.link.next_abr, ABR_TICK, now);
             if let Some((kbps, reason)) = abr.tick(now) {
                 let congested = reason == abr::Reason::Congested;
-                self.outputs.push_back(Output::Report(stats::Event::BitrateChanged { kbps, congested }));
-                self.transmits.push_back(Transmit::Control(Control::SetBitrate { bitrate_kbps: kbps }));
+                self.outputs.push_back(ClientOutput::Report(stats::Event::BitrateChanged { kbps, congested }));
+                self.transmits.push_back(ClientTransmit::Control(Control::SetBitrate { bitrate_kbps: kbps }));
             }
         }
     }
 
     /// The next thing to send.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self) -> Option<ClientTransmit> {
         self.transmits.pop_front()
     }
 
     /// The next thing to do besides sending.
-    pub fn poll_output(&mut self) -> Option<Output> {
+    pub fn poll_output(&mut self) -> Option<ClientOutput> {
         self.outputs.pop_front()
     }
 
     fn report(&mut self, event: stats::Event) {
-        self.outputs.push_back(Output::Report(event));
+        self.outputs.push_back(ClientOutput::Report(event));
     }
 
-    fn end(&mut self, ending: Ending) {
+    fn end(&mut self, ending: ClientEnding) {
         if !self.link.ended {
             self.link.ended = true;
-            self.outputs.push_back(Output::Ended(ending));
+            self.outputs.push_back(ClientOutput::Ended(ending));
         }
     }
 
@@ -350,7 +347,7 @@ impl ClientSession {
     fn carry_out(&mut self, mut events: Vec<sequence::Event>, now: Duration) {
         for event in events.drain(..) {
             match event {
-                sequence::Event::Deliver(frame) => self.outputs.push_back(Output::Decode(frame)),
+                sequence::Event::Deliver(frame) => self.outputs.push_back(ClientOutput::Decode(frame)),
                 sequence::Event::Dropped { reason, count } => {
                     if let (DropReason::Network, Some(abr)) = (reason, &mut self.abr) {
                         for _ in 0..count.min(MAX_LOSSES_PER_REPORT) {
@@ -361,7 +358,7 @@ impl ClientSession {
                 }
                 sequence::Event::RequestIdr { last_good_frame } => {
                     self.report(stats::Event::IdrRequested);
-                    self.transmits.push_back(Transmit::Control(Control::RequestIdr { last_good_frame }));
+                    self.transmits.push_back(ClientTransmit::Control(Control::RequestIdr { last_good_frame }));
                 }
                 sequence::Event::RequestRecovery { last_good_frame } => {
                     let msg = if let Some(idr_pic_id) = self.idr_pic_id {
@@ -372,7 +369,7 @@ impl ClientSession {
                         self.report(stats::Event::IdrRequested);
                         Control::RequestIdr { last_good_frame }
                     };
-                    self.transmits.push_back(Transmit::Control(msg));
+                    self.transmits.push_back(ClientTransmit::Control(msg));
                 }
                 sequence::Event::Repaired { how, after } => {
                     self.report(stats::Event::Repaired { how, after_micros: after.as_micros() as u64 });
@@ -415,7 +412,7 @@ mod tests {
         Frame { header, payload: vec![0, 0, 1] }
     }
 
-    fn drain(s: &mut ClientSession) -> (Vec<Transmit>, Vec<Output>) {
+    fn drain(s: &mut ClientSession) -> (Vec<ClientTransmit>, Vec<ClientOutput>) {
         (std::iter::from_fn(|| s.poll_transmit()).collect(), std::iter::from_fn(|| s.poll_output()).collect())
     }
 
@@ -427,7 +424,7 @@ mod tests {
         let (_, out) = drain(&mut s);
         let decoded: Vec<_> = out
             .iter()
-            .filter_map(|o| if let Output::Decode(f) = o { Some(f.header.frame_number) } else { None })
+            .filter_map(|o| if let ClientOutput::Decode(f) = o { Some(f.header.frame_number) } else { None })
             .collect();
         assert_eq!(decoded, [0], "frame 2 waits for frame 1");
         s.handle_decoder_idr(Some(7));
@@ -437,8 +434,10 @@ mod tests {
         s.handle_timeout(ms(200), 3_000);
         let (sent, _) = drain(&mut s);
         assert!(
-            sent.iter()
-                .any(|t| matches!(t, Transmit::Control(Control::RecoverLtr { idr_pic_id: 7, last_good_frame: 0 }))),
+            sent.iter().any(|t| matches!(
+                t,
+                ClientTransmit::Control(Control::RecoverLtr { idr_pic_id: 7, last_good_frame: 0 })
+            )),
             "{sent:?}"
         );
     }
@@ -448,22 +447,27 @@ mod tests {
         let mut s = ClientSession::new(None, ms(0));
         s.handle_timeout(ms(0), 1_000_000);
         let (sent, _) = drain(&mut s);
-        assert!(sent.iter().any(|t| matches!(t, Transmit::Control(Control::Ping { id: 1, client_micros: 1_000_000 }))));
-        assert!(sent.iter().any(|t| matches!(t, Transmit::Datagram(Datagram::ClockProbe(_)))));
+        assert!(
+            sent.iter()
+                .any(|t| matches!(t, ClientTransmit::Control(Control::Ping { id: 1, client_micros: 1_000_000 })))
+        );
+        assert!(sent.iter().any(|t| matches!(t, ClientTransmit::Datagram(Datagram::ClockProbe(_)))));
         assert_eq!(s.poll_timeout(), PING_INTERVAL);
         s.handle_control(Control::Pong { id: 1, client_micros: 1_000_000, host_micros: 5 }, ms(20), 1_020_000);
         let (_, out) = drain(&mut s);
-        assert!(out.contains(&Output::Report(stats::Event::Rtt { rtt_micros: 20_000 })));
+        assert!(out.contains(&ClientOutput::Report(stats::Event::Rtt { rtt_micros: 20_000 })));
         // Nothing more from the host: a second after the pong the connection is lost, once.
         for t in [300, 600, 900, 1019] {
             s.handle_timeout(ms(t), 0);
         }
-        assert!(!drain(&mut s).1.iter().any(|o| matches!(o, Output::Ended(_))));
+        assert!(!drain(&mut s).1.iter().any(|o| matches!(o, ClientOutput::Ended(_))));
         s.handle_timeout(ms(1020), 0);
         s.handle_timeout(ms(1500), 0);
-        let ended: Vec<_> = drain(&mut s).1.into_iter().filter(|o| matches!(o, Output::Ended(_))).collect();
+        let ended: Vec<_> = drain(&mut s).1.into_iter().filter(|o| matches!(o, ClientOutput::Ended(_))).collect();
         assert_eq!(ended.len(), 1);
-        assert!(matches!(&ended[0], Output::Ended(Ending::Retry(why)) if why.contains("nothing from the host")));
+        assert!(
+            matches!(&ended[0], ClientOutput::Ended(ClientEnding::Retry(why)) if why.contains("nothing from the host"))
+        );
         // A new connection starts afresh.
         s.handle_reconnected(ms(2000));
         assert_eq!(s.poll_timeout(), ms(2000));
@@ -477,41 +481,40 @@ mod tests {
         s.handle_input(&state, 500);
         s.handle_timeout(ms(1), 600);
         let (sent, out) = drain(&mut s);
-        let Some(Transmit::Datagram(Datagram::Input(d))) =
-            sent.iter().find(|t| matches!(t, Transmit::Datagram(Datagram::Input(_))))
+        let Some(ClientTransmit::Datagram(Datagram::Input(d))) =
+            sent.iter().find(|t| matches!(t, ClientTransmit::Datagram(Datagram::Input(_))))
         else {
             panic!("no input datagram in {sent:?}");
         };
         assert_eq!((d.state, d.client_micros), (state, 500));
-        assert!(
-            out.iter().any(|o| matches!(
-                o,
-                Output::Report(stats::Event::InputSent { read_micros: 500, sent_micros: 600, .. })
-            ))
-        );
+        assert!(out.iter().any(|o| matches!(
+            o,
+            ClientOutput::Report(stats::Event::InputSent { read_micros: 500, sent_micros: 600, .. })
+        )));
         let ack = InputAck { seq: d.seq, accepted: 1, client_micros: 500, host_micros: 900 }.encode();
         s.handle_datagram(&ack, ms(5), 700);
         s.handle_datagram(b"KZ from a newer host", ms(6), 701);
         s.handle_control(Control::Unknown { tag: 200 }, ms(7), 702);
         let (_, out) = drain(&mut s);
         assert!(
-            out.iter().any(|o| matches!(o, Output::Report(stats::Event::InputAcked { to_host_micros: Some(400), .. })))
+            out.iter()
+                .any(|o| matches!(o, ClientOutput::Report(stats::Event::InputAcked { to_host_micros: Some(400), .. })))
         );
-        assert!(out.contains(&Output::Report(stats::Event::Skipped(stats::Skipped::Datagram))));
-        assert!(out.contains(&Output::Report(stats::Event::Skipped(stats::Skipped::ControlMessage))));
-        assert!(!out.iter().any(|o| matches!(o, Output::Ended(_))), "unknown messages never end a session");
+        assert!(out.contains(&ClientOutput::Report(stats::Event::Skipped(stats::Skipped::Datagram))));
+        assert!(out.contains(&ClientOutput::Report(stats::Event::Skipped(stats::Skipped::ControlMessage))));
+        assert!(!out.iter().any(|o| matches!(o, ClientOutput::Ended(_))), "unknown messages never end a session");
     }
 
     #[test]
     fn goodbyes_end_streaming_as_the_host_meant() {
         for (reason, want) in [
-            (GoodbyeReason::Finished, Ending::HostEnded("bye".into())),
-            (GoodbyeReason::Revoked, Ending::Revoked("bye".into())),
-            (GoodbyeReason::HostShutdown, Ending::Retry("the host shut down (bye)".into())),
+            (GoodbyeReason::Finished, ClientEnding::HostEnded("bye".into())),
+            (GoodbyeReason::Revoked, ClientEnding::Revoked("bye".into())),
+            (GoodbyeReason::HostShutdown, ClientEnding::Retry("the host shut down (bye)".into())),
         ] {
             let mut s = ClientSession::new(None, ms(0));
             s.handle_control(Control::Goodbye { reason, message: "bye".into() }, ms(1), 0);
-            assert_eq!(drain(&mut s).1, [Output::Ended(want)]);
+            assert_eq!(drain(&mut s).1, [ClientOutput::Ended(want)]);
         }
     }
 }

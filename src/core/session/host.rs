@@ -64,9 +64,7 @@ pub fn audio_format(channels: u8) -> Option<AudioFormat> {
 
 /// Something to send to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transmit {
-    /// On the control stream.
-    Control(Control),
+pub enum HostTransmit {
     /// An input acknowledgement datagram.
     InputAck(InputAck),
     /// A clock probe's answer: the shell stamps `t3` as it sends, so the reply says when it
@@ -96,7 +94,7 @@ pub enum EncoderRequest {
 
 /// Something for the shell to do besides sending.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Output {
+pub enum HostOutput {
     /// For the encoder thread.
     Encoder(EncoderRequest),
     /// An input state to apply to the game.
@@ -139,8 +137,8 @@ pub struct HostSession {
     pub unknown_datagrams: u64,
     pub unknown_controls: u64,
     ended: bool,
-    transmits: VecDeque<Transmit>,
-    outputs: VecDeque<Output>,
+    transmits: VecDeque<HostTransmit>,
+    outputs: VecDeque<HostOutput>,
 }
 
 impl HostSession {
@@ -169,7 +167,7 @@ impl HostSession {
                 // Checked before the rate limit, so junk costs no token.
                 let Ok(probe) = crate::core::wire::ClockProbe::decode(bytes) else { return };
                 if self.probes.take(now) {
-                    self.transmits.push_back(Transmit::ClockReply { id: probe.id, t1: probe.t1, t2: now_micros });
+                    self.transmits.push_back(HostTransmit::ClockReply { id: probe.id, t1: probe.t1, t2: now_micros });
                 }
             }
             Err(DatagramError::Unknown(_)) => self.unknown_datagrams += 1,
@@ -181,7 +179,7 @@ impl HostSession {
     fn on_input(&mut self, bytes: &[u8], now: Duration, now_micros: u64) {
         let client_micros = match self.inputs.on_datagram(bytes, now) {
             Verdict::Apply(input) => {
-                self.outputs.push_back(Output::Input(input));
+                self.outputs.push_back(HostOutput::Input(input));
                 input.client_micros
             }
             // Re-sent or reordered: acknowledge what is applied so the client stops.
@@ -190,7 +188,7 @@ impl HostSession {
         };
         let inputs = &self.inputs;
         let ack = InputAck { seq: inputs.newest(), accepted: inputs.accepted, client_micros, host_micros: now_micros };
-        self.transmits.push_back(Transmit::InputAck(ack));
+        self.transmits.push_back(HostTransmit::InputAck(ack));
     }
 
     /// A control message from the client arrived at `now`.
@@ -205,11 +203,11 @@ impl HostSession {
             Control::LtrAck { idr_pic_id, frame_num } => EncoderRequest::LtrConfirmed { idr_pic_id, frame_num },
             Control::SetBitrate { bitrate_kbps } => EncoderRequest::SetBitrate { kbps: clamp_bitrate(bitrate_kbps) },
             Control::Presses(presses) => {
-                self.outputs.push_back(Output::Presses(presses));
+                self.outputs.push_back(HostOutput::Presses(presses));
                 return;
             }
             Control::Ping { id, client_micros } => {
-                self.transmits.push_back(Transmit::Pong { id, client_micros });
+                self.transmits.push_back(HostTransmit::Pong { id, client_micros });
                 return;
             }
             Control::Goodbye { message, .. } => {
@@ -225,7 +223,7 @@ impl HostSession {
                 return;
             }
         };
-        self.outputs.push_back(Output::Encoder(request));
+        self.outputs.push_back(HostOutput::Encoder(request));
     }
 
     /// A frame of `kind` is about to be sent at `now`: the share of it to send as parity, after
@@ -233,25 +231,25 @@ impl HostSession {
     pub fn parity_share(&mut self, kind: FrameKind, path: PathStats, now: Duration) -> f64 {
         self.protection.on_path(now, path.sent_packets, path.lost_packets, path.rtt, path.min_rtt);
         if let Some(share) = self.protection.changed() {
-            self.outputs.push_back(Output::ParityChanged { share, loss: self.protection.loss() });
+            self.outputs.push_back(HostOutput::ParityChanged { share, loss: self.protection.loss() });
         }
         self.protection.share_for(kind)
     }
 
     /// The next thing to send.
-    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+    pub fn poll_transmit(&mut self) -> Option<HostTransmit> {
         self.transmits.pop_front()
     }
 
     /// The next thing to do besides sending.
-    pub fn poll_output(&mut self) -> Option<Output> {
+    pub fn poll_output(&mut self) -> Option<HostOutput> {
         self.outputs.pop_front()
     }
 
     fn end(&mut self, ending: HostEnding) {
         if !self.ended {
             self.ended = true;
-            self.outputs.push_back(Output::Ended(ending));
+            self.outputs.push_back(HostOutput::Ended(ending));
         }
     }
 }
@@ -266,7 +264,7 @@ mod tests {
         Duration::from_millis(v)
     }
 
-    fn drain(s: &mut HostSession) -> (Vec<Transmit>, Vec<Output>) {
+    fn drain(s: &mut HostSession) -> (Vec<HostTransmit>, Vec<HostOutput>) {
         (std::iter::from_fn(|| s.poll_transmit()).collect(), std::iter::from_fn(|| s.poll_output()).collect())
     }
 
@@ -292,8 +290,8 @@ mod tests {
         assert_eq!(
             sent,
             [
-                Transmit::InputAck(InputAck { seq: 2, accepted: 1, client_micros: 102, host_micros: 5_000 }),
-                Transmit::InputAck(InputAck { seq: 2, accepted: 1, client_micros: 0, host_micros: 5_001 }),
+                HostTransmit::InputAck(InputAck { seq: 2, accepted: 1, client_micros: 102, host_micros: 5_000 }),
+                HostTransmit::InputAck(InputAck { seq: 2, accepted: 1, client_micros: 0, host_micros: 5_001 }),
             ]
         );
     }
@@ -307,7 +305,7 @@ mod tests {
         }
         let (sent, _) = drain(&mut s);
         assert_eq!(sent.len(), PROBE_BURST as usize, "a flood gets the burst, no more");
-        assert_eq!(sent[0], Transmit::ClockReply { id: 9, t1: 77, t2: 1_000 });
+        assert_eq!(sent[0], HostTransmit::ClockReply { id: 9, t1: 77, t2: 1_000 });
         s.handle_datagram(b"KZ newer", ms(11), 0);
         s.handle_control(Control::Unknown { tag: 99 }, ms(11));
         assert_eq!((s.unknown_datagrams, s.unknown_controls), (1, 1));
@@ -325,17 +323,17 @@ mod tests {
         assert_eq!(
             out,
             [
-                Output::Encoder(EncoderRequest::ForceIdr),
-                Output::Encoder(EncoderRequest::ForceIdr),
-                Output::Encoder(EncoderRequest::SetBitrate { kbps: MIN_BITRATE_KBPS }),
+                HostOutput::Encoder(EncoderRequest::ForceIdr),
+                HostOutput::Encoder(EncoderRequest::ForceIdr),
+                HostOutput::Encoder(EncoderRequest::SetBitrate { kbps: MIN_BITRATE_KBPS }),
             ]
         );
         s.handle_control(Control::Goodbye { reason: GoodbyeReason::Finished, message: "bye".into() }, ms(1));
         s.handle_control(Control::Goodbye { reason: GoodbyeReason::Finished, message: "again".into() }, ms(2));
-        assert_eq!(drain(&mut s).1, [Output::Ended(HostEnding::Goodbye("bye".into()))]);
+        assert_eq!(drain(&mut s).1, [HostOutput::Ended(HostEnding::Goodbye("bye".into()))]);
         let mut s = HostSession::new(FecMode::Off);
         s.handle_control(Control::Welcome(crate::core::wire::Welcome { ..welcome() }), ms(0));
-        assert!(matches!(drain(&mut s).1[..], [Output::Ended(HostEnding::Unexpected(_))]));
+        assert!(matches!(drain(&mut s).1[..], [HostOutput::Ended(HostEnding::Unexpected(_))]));
     }
 
     fn welcome() -> crate::core::wire::Welcome {

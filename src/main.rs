@@ -642,11 +642,15 @@ fn host(rt: &tokio::runtime::Runtime, config: HostConfig, advertise: bool) -> an
         }
         (true, Some(_)) => println!("streams to paired clients only; pair a client with: kumo pair {reach}"),
         (true, None) => println!(
-            "streams to paired clients only; to pair one, start the host with --pair and run `kumo pair {reach}` on the client"
+            "streams to paired clients only; to pair one, press Enter here (or `kill -USR1 {}`) for a PIN, and run `kumo pair {reach}` on the client",
+            std::process::id()
         ),
     }
     if let Some(pin) = pin {
-        println!("pairing PIN: {pin} (good for 5 minutes and 3 tries): on the client run `kumo pair {reach}`");
+        print_pin(pin, &reach);
+    }
+    if require_pairing {
+        offer_pins_on_request(rt, host.pairing(), reach);
     }
     let advert = kumo::core::wire::mdns::Advert {
         name,
@@ -673,6 +677,52 @@ fn host(rt: &tokio::runtime::Runtime, config: HostConfig, advertise: bool) -> an
     });
     rt.block_on(host.serve(stop_rx));
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_pin(pin: Pin, reach: &str) {
+    println!(
+        "pairing PIN: {pin} (good for 5 minutes and 3 tries): on the client run `kumo pair {reach}`; press Enter here (or `kill -USR1 {}`) for a new PIN",
+        std::process::id()
+    );
+}
+
+/// Offers a new pairing PIN, without a restart, each time the operator presses Enter in the
+/// host's terminal or sends it SIGUSR1 (a service: `systemctl kill -s USR1 kumo-host`).
+fn offer_pins_on_request(rt: &tokio::runtime::Runtime, offer: std::sync::Arc<kumo::net::pair::Offer>, reach: String) {
+    let reach = std::sync::Arc::new(reach);
+    let new_pin = {
+        let (offer, reach) = (offer.clone(), reach.clone());
+        move || match random_pin() {
+            Ok(pin) => {
+                offer.open(pin);
+                print_pin(pin, &reach);
+            }
+            Err(err) => tracing::error!("{err:#}"),
+        }
+    };
+    let on_signal = new_pin.clone();
+    rt.spawn(async move {
+        let Ok(mut usr1) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()) else {
+            return;
+        };
+        while usr1.recv().await.is_some() {
+            on_signal();
+        }
+    });
+    // Lines typed in the terminal; a host without one (a service, a pipe) has only the signal.
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        std::thread::Builder::new()
+            .name("kumo-terminal".into())
+            .spawn(move || {
+                for line in std::io::stdin().lines() {
+                    if line.is_err() {
+                        break;
+                    }
+                    new_pin();
+                }
+            })
+            .ok();
+    }
 }
 
 /// Prints the summary, writes the JSON, and turns a lost session into a failing exit code.

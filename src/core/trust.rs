@@ -66,10 +66,12 @@ impl std::fmt::Display for Fingerprint {
 pub const PIN_DIGITS: usize = 6;
 /// How long a host accepts its PIN.
 pub const PAIRING_WINDOW: Duration = Duration::from_mins(5);
-/// Pairing runs a PIN allows (each run can test one guess), after which it is void.
+/// Guesses a PIN allows (a client's proof checked), after which it is void.
 pub const PAIRING_TRIES: u32 = 3;
-/// How long one pairing run may take before it counts as abandoned.
-pub const PAIRING_RUN: Duration = Duration::from_secs(30);
+/// How long one pairing run may take before it counts as abandoned: the PIN is typed before
+/// the client connects, so a run is a few round trips (and the host's admission deadline,
+/// `core::session::admission::ADMISSION_DEADLINE`, ends it by then anyway).
+pub const PAIRING_RUN: Duration = Duration::from_secs(10);
 
 /// A six-digit pairing PIN, shown as `123-456`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -149,29 +151,59 @@ impl Closed {
             Self::NoTriesLeft => {
                 format!("host '{host}' stopped pairing after {PAIRING_TRIES} wrong PINs: {again}")
             }
-            Self::Busy => format!("another device is pairing with host '{host}' now; try again in a minute"),
+            Self::Busy => format!("other devices are pairing with host '{host}' now; try again in a few seconds"),
         }
     }
 }
 
-/// A host's offer of a PIN: when it expires, how many runs are left, whether one is running.
-/// One run tests one guess, whatever its outcome, so a run counts as a try when it starts.
+/// A host's offer of a PIN: when it expires, how many guesses are left, which runs are going.
+///
+/// A try is counted when a client's proof is checked, not when a run starts: a run abandoned
+/// before its proof (the client's `PairConfirm`) learns nothing about the PIN, since SPAKE2
+/// gives an active attacker one guess per run only through the confirmation. So starting and
+/// abandoning runs costs the PIN nothing. Runs go on side by side, a few in all and one per
+/// address (`A`: the shell's IP address), so one device on the LAN cannot hold the window
+/// busy for everyone else either.
 #[derive(Debug, Clone)]
-pub struct PairingWindow {
+pub struct PairingWindow<A> {
     pin: Pin,
     opened: Duration,
     tries_used: u32,
-    running_since: Option<Duration>,
+    /// Runs going, by address and start; a run older than `PAIRING_RUN` no longer counts.
+    running: Vec<(A, Duration)>,
     used: bool,
 }
 
-impl PairingWindow {
+/// Pairing runs going at once, at most, in all and from one address.
+pub const PAIRING_RUNS: usize = 4;
+pub const PAIRING_RUNS_PER_ADDRESS: usize = 1;
+
+impl<A: PartialEq + Copy> PairingWindow<A> {
     pub fn open(pin: Pin, now: Duration) -> Self {
-        Self { pin, opened: now, tries_used: 0, running_since: None, used: false }
+        Self { pin, opened: now, tries_used: 0, running: Vec::new(), used: false }
     }
 
-    /// Starts a pairing run: the PIN to run it with, or why not.
-    pub fn begin(&mut self, now: Duration) -> Result<Pin, Closed> {
+    /// Starts a pairing run for a client at `from`: the PIN to run it with, or why not. It
+    /// costs no try.
+    pub fn begin(&mut self, now: Duration, from: A) -> Result<Pin, Closed> {
+        self.still_open(now)?;
+        self.running.retain(|&(_, since)| now.saturating_sub(since) < PAIRING_RUN);
+        let here = self.running.iter().filter(|(a, _)| *a == from).count();
+        if self.running.len() >= PAIRING_RUNS || here >= PAIRING_RUNS_PER_ADDRESS {
+            return Err(Closed::Busy);
+        }
+        self.running.push((from, now));
+        Ok(self.pin)
+    }
+
+    /// A client's proof is about to be checked: that is a try, if one is left.
+    pub fn check(&mut self, now: Duration) -> Result<(), Closed> {
+        self.still_open(now)?;
+        self.tries_used += 1;
+        Ok(())
+    }
+
+    fn still_open(&self, now: Duration) -> Result<(), Closed> {
         if self.used {
             return Err(Closed::Used);
         }
@@ -181,19 +213,20 @@ impl PairingWindow {
         if self.tries_used >= PAIRING_TRIES {
             return Err(Closed::NoTriesLeft);
         }
-        if self.running_since.is_some_and(|since| now.saturating_sub(since) < PAIRING_RUN) {
-            return Err(Closed::Busy);
-        }
-        self.tries_used += 1;
-        self.running_since = Some(now);
-        Ok(self.pin)
+        Ok(())
     }
 
-    /// Ends the run `begin` started: `paired` if the client proved the PIN. Returns the tries
-    /// left.
-    pub fn end(&mut self, paired: bool) -> u32 {
-        self.running_since = None;
+    /// Ends the run `begin` started for `from`: `paired` if the client proved the PIN. Returns
+    /// the tries left.
+    pub fn end(&mut self, from: A, paired: bool) -> u32 {
+        if let Some(i) = self.running.iter().position(|(a, _)| *a == from) {
+            self.running.swap_remove(i);
+        }
         self.used |= paired;
+        self.tries_left()
+    }
+
+    pub fn tries_left(&self) -> u32 {
         PAIRING_TRIES.saturating_sub(self.tries_used)
     }
 
@@ -201,6 +234,36 @@ impl PairingWindow {
     pub fn remaining(&self, now: Duration) -> Duration {
         PAIRING_WINDOW.saturating_sub(now.saturating_sub(self.opened))
     }
+}
+
+/// Text from a peer, made safe to show on a terminal or write in a log: newlines and tabs
+/// escaped (`\n`, `\t`), other control characters and the bidirectional controls that could
+/// reorder what a terminal shows (Trojan Source, CVE-2021-42574) removed, and at most
+/// `PRINTABLE_CHARS` characters kept.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(PRINTABLE_CHARS * 4));
+    for (i, c) in text.chars().enumerate() {
+        if i == PRINTABLE_CHARS {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || is_bidi_control(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Characters of peer text shown at most.
+pub const PRINTABLE_CHARS: usize = 128;
+
+/// Unicode's explicit directional formatting characters (UAX #9) and marks.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A client a host paired with.
@@ -241,6 +304,7 @@ pub fn add_client(
     now_unix: u64,
 ) -> PairedClient {
     clients.retain(|c| c.fingerprint != fingerprint);
+    let name = &printable(name);
     let taken = |n: &str| clients.iter().any(|c| c.name == n);
     let mut unique = name.to_owned();
     let mut n = 2;
@@ -316,6 +380,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn peer_text_cannot_move_the_terminal() {
+        let name = "deck\u{1b}[2J\u{202E}gnp.exe\nfake line\tx\u{7}";
+        assert_eq!(printable(name), "deck[2Jgnp.exe\\nfake line\\tx");
+        let long = "é".repeat(1000);
+        let shown = printable(&long);
+        assert_eq!(shown.chars().count(), PRINTABLE_CHARS + 1);
+        assert!(shown.ends_with('…'));
+        let mut clients = Vec::new();
+        let stored = add_client(&mut clients, "a\u{2066}b\nc", Fingerprint::of(b"x"), 1);
+        assert_eq!(stored.name, "ab\\nc");
+    }
+
+    #[test]
     fn fingerprints_print_and_parse() {
         let fp = Fingerprint::of(b"certificate");
         let text = fp.to_string();
@@ -344,27 +421,45 @@ mod tests {
     }
 
     #[test]
-    fn a_window_allows_three_runs_one_pairing_and_five_minutes() {
+    fn a_window_allows_three_guesses_one_pairing_and_five_minutes() {
         let s = Duration::from_secs;
         let pin = Pin::parse("111111").unwrap();
+        let (me, jammer) = (1u8, 2u8);
         let mut w = PairingWindow::open(pin, s(100));
-        assert_eq!(w.begin(s(101)), Ok(pin));
-        assert_eq!(w.begin(s(102)), Err(Closed::Busy), "one run at a time");
-        assert_eq!(w.end(false), 2);
-        assert_eq!(w.begin(s(103)), Ok(pin));
-        // An abandoned run stops blocking after PAIRING_RUN, and still counted.
-        assert_eq!(w.begin(s(103) + PAIRING_RUN), Ok(pin));
-        assert_eq!(w.end(false), 0);
-        assert_eq!(w.begin(s(140)), Err(Closed::NoTriesLeft));
+        // Runs started and abandoned cost nothing, however many.
+        for i in 0..100 {
+            assert_eq!(w.begin(s(101) + Duration::from_millis(i), jammer), Ok(pin));
+            assert_eq!(w.end(jammer, false), PAIRING_TRIES);
+        }
+        // One run per address, a few in all.
+        assert_eq!(w.begin(s(102), jammer), Ok(pin));
+        assert_eq!(w.begin(s(102), jammer), Err(Closed::Busy), "one run per address");
+        assert_eq!(w.begin(s(102), me), Ok(pin), "another device is not held up");
+        for other in 3..=(PAIRING_RUNS as u8 + 1) {
+            let expected = if usize::from(other) <= PAIRING_RUNS { Ok(pin) } else { Err(Closed::Busy) };
+            assert_eq!(w.begin(s(102), other), expected);
+        }
+        // An abandoned run stops counting after PAIRING_RUN.
+        assert_eq!(w.begin(s(102) + PAIRING_RUN, jammer), Ok(pin));
+        // Each proof checked is a try.
+        assert_eq!(w.check(s(103)), Ok(()));
+        assert_eq!(w.end(me, false), 2);
+        assert_eq!(w.check(s(104)), Ok(()));
+        assert_eq!(w.check(s(104)), Ok(()));
+        assert_eq!(w.check(s(105)), Err(Closed::NoTriesLeft));
+        assert_eq!(w.begin(s(140), 9), Err(Closed::NoTriesLeft));
 
         let mut w = PairingWindow::open(pin, s(0));
-        assert_eq!(w.begin(s(1)), Ok(pin));
-        w.end(true);
-        assert_eq!(w.begin(s(2)), Err(Closed::Used), "a PIN pairs one client");
+        assert_eq!(w.begin(s(1), me), Ok(pin));
+        assert_eq!(w.begin(s(1), jammer), Ok(pin));
+        assert_eq!(w.check(s(1)), Ok(()));
+        w.end(me, true);
+        assert_eq!(w.check(s(2)), Err(Closed::Used), "a PIN pairs one client, even a run already going");
+        assert_eq!(w.begin(s(2), 7), Err(Closed::Used));
 
-        let mut w = PairingWindow::open(pin, s(0));
+        let mut w = PairingWindow::<u8>::open(pin, s(0));
         assert_eq!(w.remaining(s(60)), s(240));
-        assert_eq!(w.begin(PAIRING_WINDOW), Err(Closed::Expired));
+        assert_eq!(w.begin(PAIRING_WINDOW, me), Err(Closed::Expired));
         assert!(Closed::Expired.explain("den").contains("kumo host --pair"));
     }
 

@@ -17,6 +17,7 @@ pub mod encode;
 
 use crate::clock;
 use crate::core::input::MAX_PADS;
+use crate::core::session::admission::{ADMISSION_DEADLINE, Crowded, Door, Doorman};
 use crate::core::session::host::{self as session, HostEnding, HostOutput, HostSession, HostTransmit, PathStats};
 use crate::core::video::assemble::Frame;
 use crate::core::video::fec::FecMode;
@@ -117,7 +118,7 @@ impl Host {
             Some(dir) => Identity::load_or_create(dir, Role::Host)?,
             None => Identity::generate(Role::Host)?,
         };
-        let server = identity.server_config(net::transport())?;
+        let server = identity.server_config(net::host_transport())?;
         let endpoint = Endpoint::server(server, config.listen)
             .map_err(|source| HostError::Bind { addr: config.listen, source })?;
         let offer = Arc::new(Offer::default());
@@ -148,29 +149,103 @@ impl Host {
     /// Serves clients until `stop` turns true.
     pub async fn serve(self, mut stop: watch::Receiver<bool>) {
         let busy = Arc::new(Slot::default());
+        let door = Arc::new(std::sync::Mutex::new(Doorman::default()));
         let host = Arc::new(Shared { config: self.config, fingerprint: self.fingerprint, offer: self.offer });
         loop {
             tokio::select! {
                 incoming = self.endpoint.accept() => {
                     let Some(incoming) = incoming else { break };
+                    let Some((waiting, incoming)) = Waiting::enter(&door, incoming) else { continue };
                     let (busy, host, stop, game) = (busy.clone(), host.clone(), stop.clone(), self.game.clone());
-                    tokio::spawn(async move {
-                        let remote = incoming.remote_address();
-                        match incoming.await {
-                            Ok(conn) => {
-                                if let Err(err) = serve_client(&conn, &host, &busy, stop, game).await {
-                                    tracing::info!(%remote, "session ended: {err:#}");
-                                }
-                            }
-                            Err(err) => tracing::info!(%remote, "connection attempt failed: {err}"),
-                        }
-                    });
+                    tokio::spawn(async move { serve_connection(incoming, waiting, &host, &busy, stop, game).await });
                 }
                 _ = stop.changed() => break,
             }
         }
         self.endpoint.close(close::HOST_SHUTDOWN, b"host shutting down");
         tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await.ok();
+    }
+}
+
+/// A connection let in at the door and not yet admitted; it leaves the door when dropped.
+struct Waiting {
+    door: Arc<std::sync::Mutex<Doorman<std::net::IpAddr>>>,
+    from: std::net::IpAddr,
+}
+
+impl Waiting {
+    /// Asks the door about `incoming`: let in (waiting), or asked to prove its address, or
+    /// refused (`None`).
+    fn enter(door: &Arc<std::sync::Mutex<Doorman<std::net::IpAddr>>>, incoming: quinn::Incoming) -> Option<(Self, quinn::Incoming)> {
+        let remote = incoming.remote_address();
+        let mut doorman = door.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let answer = doorman.knock(remote.ip(), incoming.remote_address_validated());
+        match answer {
+            Door::Accept => return Some((Self { door: door.clone(), from: remote.ip() }, incoming)),
+            // A flood is logged as it grows (1, 2, 4, 8… turned away), not line by line.
+            Door::Refuse(crowded) if doorman.refused.is_power_of_two() => {
+                let why = match crowded {
+                    Crowded::Total => "too many connections are waiting to be admitted",
+                    Crowded::Address => "too many connections from its address are waiting to be admitted",
+                };
+                tracing::warn!(%remote, turned_away = doorman.refused, waiting = doorman.waiting(), "turned a connection away: {why}");
+            }
+            Door::Refuse(_) | Door::Retry => {}
+        }
+        drop(doorman);
+        turn_away(incoming, answer);
+        None
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.door.lock().unwrap_or_else(std::sync::PoisonError::into_inner).left(self.from);
+    }
+}
+
+/// Carries out the door's answer on `incoming` when it was not let in.
+fn turn_away(incoming: quinn::Incoming, door: Door) {
+    match door {
+        Door::Accept => {}
+        Door::Retry if incoming.may_retry() => {
+            incoming.retry().ok();
+        }
+        Door::Retry | Door::Refuse(_) => incoming.refuse(),
+    }
+}
+
+/// One connection, from its first packet: admitted within `ADMISSION_DEADLINE` (the handshake,
+/// its first message, and the host's answer, writes included) or closed; then, if it asked to
+/// stream, the session.
+async fn serve_connection(
+    incoming: quinn::Incoming,
+    waiting: Waiting,
+    host: &Shared,
+    busy: &Slot,
+    stop: watch::Receiver<bool>,
+    game: Arc<GameLink>,
+) {
+    let remote = incoming.remote_address();
+    let deadline = tokio::time::Instant::now() + ADMISSION_DEADLINE;
+    let conn = match tokio::time::timeout_at(deadline, incoming).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(err)) => return tracing::info!(%remote, "connection attempt failed: {err}"),
+        Err(_) => return tracing::debug!(%remote, "connection attempt timed out before its handshake ended"),
+    };
+    let admitted = match tokio::time::timeout_at(deadline, admit(&conn, host, busy, &game)).await {
+        Ok(Ok(Some(admitted))) => admitted,
+        Ok(Ok(None)) => return,
+        Ok(Err(err)) => return tracing::info!(%remote, "connection ended before a session: {err:#}"),
+        Err(_) => {
+            tracing::info!(%remote, "closing a connection that was not admitted within {} s", ADMISSION_DEADLINE.as_secs());
+            conn.close(close::PROTOCOL_ERROR, b"not admitted in time");
+            return;
+        }
+    };
+    drop(waiting);
+    if let Err(err) = stream(&conn, host, admitted, stop, game).await {
+        tracing::info!(%remote, "session ended: {err:#}");
     }
 }
 
@@ -260,21 +335,37 @@ fn random_token() -> u64 {
     u64::from_le_bytes(bytes).max(1)
 }
 
-async fn serve_client(
+/// A client admitted to stream: its control stream, its claim on the session slot, and the
+/// encoder started for it (the `Welcome` is sent).
+struct Admitted<'a> {
+    send: SendStream,
+    recv: RecvStream,
+    claim: Claim<'a>,
+    hello: Hello,
+    welcome: Welcome,
+    client: Option<Fingerprint>,
+    worker: encode::Worker,
+    gate: Arc<encode::SendGate>,
+    frames: mpsc::Receiver<Frame>,
+}
+
+/// Reads a new connection's first message and answers it: a region probe, a pairing run, or
+/// a `Hello` refused or admitted (`Some`). The caller bounds it in time.
+async fn admit<'a>(
     conn: &Connection,
     host: &Shared,
-    busy: &Slot,
-    stop: watch::Receiver<bool>,
-    game: Arc<GameLink>,
-) -> Result<(), NetError> {
+    busy: &'a Slot,
+    game: &Arc<GameLink>,
+) -> Result<Option<Admitted<'a>>, NetError> {
     let remote = conn.remote_address();
-    let (mut send, mut recv) = tokio::time::timeout(CONTROL_STREAM_WAIT, conn.accept_bi())
-        .await
-        .map_err(|_| NetError::NoControlStream(CONTROL_STREAM_WAIT))??;
+    let (mut send, mut recv) = conn.accept_bi().await?;
     let hello = match net::read_control(&mut recv).await? {
         Control::Hello(hello) => hello,
         // A probe (region choice): pongs, and no claim on the session slot.
-        Control::Ping { id, client_micros } => return answer_region_probe(conn, send, recv, (id, client_micros)).await,
+        Control::Ping { id, client_micros } => {
+            answer_region_probe(conn, send, recv, (id, client_micros)).await?;
+            return Ok(None);
+        }
         Control::PairRequest { version, client_name, pake } => {
             let side = pair::HostSide {
                 name: &host.config.name,
@@ -282,12 +373,16 @@ async fn serve_client(
                 offer: &host.offer,
                 clients: &host.config.trust.clients,
             };
-            return pair::answer(conn, send, recv, pair::Request { version, client_name, pake }, side).await;
+            pair::answer(conn, send, recv, pair::Request { version, client_name, pake }, side).await?;
+            return Ok(None);
         }
         _ => {
             conn.close(close::PROTOCOL_ERROR, b"expected Hello");
-            return Ok(());
+            return Ok(None);
         }
+    };
+    let refuse = |mut send: SendStream, reason, message, code| async move {
+        net::refuse(conn, &mut send, reason, message, code).await.map(|()| None)
     };
     if hello.version != PROTOCOL_VERSION {
         tracing::warn!(%remote, client_version = hello.version, "refusing a client of another protocol version");
@@ -295,42 +390,56 @@ async fn serve_client(
             "this host speaks kumo protocol v{PROTOCOL_VERSION} and the client v{}; install the same kumo version on both",
             hello.version
         );
-        return net::refuse(conn, &mut send, RejectReason::VersionMismatch, message, close::VERSION_MISMATCH).await;
+        return refuse(send, RejectReason::VersionMismatch, message, close::VERSION_MISMATCH).await;
     }
     let client = tls::peer_fingerprint(conn);
-    if let Err((reason, message)) = admit(&host.config, client) {
-        tracing::warn!(%remote, client = %hello.client_name, fingerprint = ?client.map(|f| f.to_string()), ?reason, "refusing a client");
-        return net::refuse(conn, &mut send, reason, message, close::NOT_PAIRED).await;
+    if let Err((reason, message)) = standing(&host.config, client) {
+        let name = crate::core::trust::printable(&hello.client_name);
+        tracing::warn!(%remote, client = %name, fingerprint = ?client.map(|f| f.to_string()), ?reason, "refusing a client");
+        return refuse(send, reason, message, close::NOT_PAIRED).await;
     }
     let config = &host.config;
     let Some(claim) = busy.claim(hello.resume_token, client).await else {
         let message =
             format!("host '{}' is already streaming to another client; try again when that session ends", config.name);
-        return net::refuse(conn, &mut send, RejectReason::Busy, message, close::BUSY).await;
+        return refuse(send, RejectReason::Busy, message, close::BUSY).await;
     };
     let settings = match session::negotiate(&hello, config.max_fps) {
         Ok(agreed) => EncoderSettings::agreed(agreed, config.encoder_threads),
-        Err(message) => {
-            return net::refuse(conn, &mut send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await;
-        }
+        Err(message) => return refuse(send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await,
     };
-    tracing::info!(%remote, client = %hello.client_name, resumed = claim.resumed, ?settings, "streaming");
-    let (frames_tx, frames_rx) = mpsc::channel(ENCODED_QUEUE);
+    let (frames_tx, frames) = mpsc::channel(ENCODED_QUEUE);
+    let gate = encode::SendGate::new(settings.fps);
+    // The game starts over unless the same client resumed its session.
     if !claim.resumed {
         game.reset();
     }
-    let gate = encode::SendGate::new(settings.fps);
     let worker = match encode::spawn(settings, frames_tx, game.clone(), gate.clone()) {
         Ok(w) => w,
         Err(err) => {
             let message = format!("the host could not start its encoder: {err}");
-            return net::refuse(conn, &mut send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await;
+            return refuse(send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await;
         }
     };
     let welcome = welcome(&hello, &settings, &config.name, claim.token);
+    net::write_control(&mut send, &Control::Welcome(welcome.clone())).await?;
+    Ok(Some(Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames }))
+}
+
+/// Streams to an admitted client until the session ends, then stops its workers.
+async fn stream(
+    conn: &Connection,
+    host: &Shared,
+    admitted: Admitted<'_>,
+    stop: watch::Receiver<bool>,
+    game: Arc<GameLink>,
+) -> Result<(), NetError> {
+    let Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames } = admitted;
+    let config = &host.config;
+    let name = crate::core::trust::printable(&hello.client_name);
+    tracing::info!(remote = %conn.remote_address(), client = %name, resumed = claim.resumed, width = welcome.width, height = welcome.height, fps = welcome.fps, "streaming");
     let capabilities = welcome.capabilities.both(hello.capabilities).bits();
     tracing::debug!(capabilities, "the session's capabilities (what both sides announced)");
-    net::write_control(&mut send, &Control::Welcome(welcome.clone())).await?;
     let audio = welcome.audio.and_then(|format| match audio::spawn(conn.clone(), format, game.clone()) {
         Ok(worker) => Some(worker),
         Err(err) => {
@@ -350,7 +459,7 @@ async fn serve_client(
         handover: &claim.handover,
         session: HostSession::new(config.fec),
     };
-    let result = streaming.run(send, recv, frames_rx, stop).await;
+    let result = streaming.run(send, recv, frames, stop).await;
     // Joining waits for at most one encode; keep it off the async workers.
     tokio::task::spawn_blocking(move || {
         worker.stop();
@@ -381,7 +490,7 @@ fn welcome(hello: &Hello, settings: &EncoderSettings, host_name: &str, resume_to
 }
 
 /// Whether `config` lets the client with certificate `client` stream.
-fn admit(config: &HostConfig, client: Option<Fingerprint>) -> Result<(), (RejectReason, String)> {
+fn standing(config: &HostConfig, client: Option<Fingerprint>) -> Result<(), (RejectReason, String)> {
     if !config.trust.require_pairing {
         return Ok(());
     }
@@ -404,14 +513,13 @@ fn admit(config: &HostConfig, client: Option<Fingerprint>) -> Result<(), (Reject
     }
 }
 
-/// Ends the session of a client whose pairing was revoked (telling it why); whether it did.
-async fn end_if_revoked(conn: &Connection, send: &mut SendStream, clients: &ClientStore, fp: Fingerprint) -> bool {
-    // Anything but "still paired" ends it, as it would refuse the client now: revoked, gone
-    // from the file, or a file the host can no longer read.
-    let message = match clients.standing(fp) {
-        Ok(crate::core::trust::Standing::Paired(_)) => return false,
+/// Why a client whose certificate is `fp` may no longer stream, if it may not: revoked, gone
+/// from the file, or a file the host can no longer read (as it would refuse the client now).
+fn revoked(clients: &ClientStore, fp: Fingerprint) -> Option<String> {
+    Some(match clients.standing(fp) {
+        Ok(crate::core::trust::Standing::Paired(_)) => return None,
         Ok(crate::core::trust::Standing::Revoked(c)) => {
-            format!("the host revoked this client ('{}'); pair again to stream", c.name)
+            format!("the host revoked this client ('{}'); pair again to stream", crate::core::trust::printable(&c.name))
         }
         Ok(crate::core::trust::Standing::Unknown) => {
             "the host no longer lists this client as paired; pair again to stream".to_owned()
@@ -420,13 +528,7 @@ async fn end_if_revoked(conn: &Connection, send: &mut SendStream, clients: &Clie
             tracing::error!("could not read the paired clients: {err}");
             "the host could not read its paired clients; its log says why".to_owned()
         }
-    };
-    tracing::info!(%message, "ending a session: the client is no longer paired");
-    net::write_control(send, &Control::Goodbye { reason: GoodbyeReason::Revoked, message }).await.ok();
-    send.finish().ok();
-    tokio::time::timeout(Duration::from_millis(500), conn.closed()).await.ok();
-    conn.close(close::NOT_PAIRED, b"revoked");
-    true
+    })
 }
 
 /// How often a streaming client's pairing is looked at again.
@@ -467,14 +569,11 @@ const COLLISION_STRONG: u16 = 40_000;
 const COLLISION_WEAK: u16 = 20_000;
 const COLLISION_MS: u16 = 150;
 
-/// How long a new connection may take to open its control stream.
-const CONTROL_STREAM_WAIT: Duration = Duration::from_secs(5);
-
 /// A collision in the game: a short, strong buzz on each pad (slot bit) that caused one.
-async fn send_rumble(send: &mut SendStream, slots: u8) -> Result<(), NetError> {
+fn send_rumble(writer: &net::ControlWriter, slots: u8) -> Result<(), NetError> {
     let (strong, weak, duration_ms) = (COLLISION_STRONG, COLLISION_WEAK, COLLISION_MS);
     for pad in (0..MAX_PADS as u8).filter(|p| slots & (1 << p) != 0) {
-        net::write_control(send, &Control::Rumble { pad, strong, weak, duration_ms }).await?;
+        writer.send(Control::Rumble { pad, strong, weak, duration_ms })?;
     }
     Ok(())
 }
@@ -501,13 +600,32 @@ pub fn send_frame(conn: &Connection, frame: Frame, gate: &Arc<encode::SendGate>,
     });
 }
 
-/// Tells the client the host is shutting down, and closes once it heard (or after 500 ms).
-async fn say_shutdown(conn: &Connection, send: &mut SendStream) {
-    let bye = Control::Goodbye { reason: GoodbyeReason::HostShutdown, message: "the host is shutting down".into() };
-    net::write_control(send, &bye).await.ok();
-    send.finish().ok();
-    tokio::time::timeout(Duration::from_millis(500), conn.closed()).await.ok();
-    conn.close(close::HOST_SHUTDOWN, b"host shutting down");
+/// Control messages waiting to be written to a streaming client, at most: far more than a
+/// client that reads ever leaves waiting (pongs, a rumble now and then); a full queue means the
+/// client stopped reading, and ends its session.
+const CONTROL_WRITES: usize = 64;
+
+/// How long a session's last word (a `Goodbye`) may take before the host closes anyway; a
+/// close needs no stream credit, so a client that does not read cannot hold the session.
+const GOODBYE_WAIT: Duration = Duration::from_millis(500);
+
+/// How a streaming session ends, as the host sees it.
+enum Ending {
+    /// Closed already (by either side), or handed over.
+    Closed,
+    /// The host ends it with a word to the client, then closes with `code`.
+    Goodbye { reason: GoodbyeReason, message: String, code: quinn::VarInt },
+    Failed(NetError),
+}
+
+/// Says goodbye to the client (what is queued first), waits a moment for it to close, then
+/// closes; `GOODBYE_WAIT` at most in all.
+async fn say_goodbye(conn: &Connection, writer: net::ControlWriter, reason: GoodbyeReason, message: String, code: quinn::VarInt) {
+    let deadline = tokio::time::Instant::now() + GOODBYE_WAIT;
+    writer.send(Control::Goodbye { reason, message }).ok();
+    writer.finish(GOODBYE_WAIT).await;
+    tokio::time::timeout_at(deadline, conn.closed()).await.ok();
+    conn.close(code, b"goodbye");
 }
 
 /// A streaming session's shell: the connection, the encoder and the game it serves, and the
@@ -530,22 +648,23 @@ impl Streaming<'_> {
     /// what it decided is carried out.
     async fn run(
         mut self,
-        mut send: SendStream,
+        send: SendStream,
         recv: RecvStream,
         mut frames: mpsc::Receiver<Frame>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), NetError> {
         let conn = self.conn;
+        let writer = net::ControlWriter::spawn(send, CONTROL_WRITES);
         let mut standing_check = tokio::time::interval(REVOCATION_CHECK);
         let start = std::time::Instant::now();
         let (control_tx, mut control) = mpsc::channel(CONTROL_QUEUE);
         let reader = tokio::spawn(net::read_controls(recv, control_tx));
-        let result = loop {
+        let ending = loop {
             tokio::select! {
                 frame = frames.recv() => {
-                    let Some(frame) = frame else { break Err(NetError::EncoderGone) };
-                    if let Err(err) = send_rumble(&mut send, self.game.take_rumble()).await {
-                        break Err(err);
+                    let Some(frame) = frame else { break Ending::Failed(NetError::EncoderGone) };
+                    if let Err(err) = send_rumble(&writer, self.game.take_rumble()) {
+                        break Ending::Failed(err);
                     }
                     let path = conn.stats().path;
                     let path = PathStats {
@@ -559,32 +678,33 @@ impl Streaming<'_> {
                 }
                 datagram = conn.read_datagram() => match datagram {
                     Ok(bytes) => self.session.handle_datagram(&bytes, start.elapsed(), clock::now_micros()),
-                    Err(err) => break Err(NetError::Connection(err)),
+                    Err(err) => break Ending::Failed(NetError::Connection(err)),
                 },
                 msg = control.recv() => match msg {
                     Some(Ok(msg)) => self.session.handle_control(msg, start.elapsed()),
-                    Some(Err(err)) => break Err(err),
-                    None => break Ok(()),
+                    Some(Err(err)) => break Ending::Failed(err),
+                    None => break Ending::Closed,
                 },
                 _ = standing_check.tick(), if self.revocable.is_some() => {
-                    if let Some((clients, fp)) = self.revocable && end_if_revoked(conn, &mut send, clients, fp).await {
-                        break Ok(());
+                    if let Some(message) = self.revocable.and_then(|(clients, fp)| revoked(clients, fp)) {
+                        tracing::info!(%message, "ending a session: the client is no longer paired");
+                        break Ending::Goodbye { reason: GoodbyeReason::Revoked, message, code: close::NOT_PAIRED };
                     }
                 }
                 () = self.handover.notified() => {
                     tracing::info!(remote = %conn.remote_address(), "the client reconnected on a new connection; handing the session over");
                     conn.close(close::SUPERSEDED, b"resumed on a new connection");
-                    break Ok(());
+                    break Ending::Closed;
                 }
                 _ = stop.changed() => {
-                    say_shutdown(conn, &mut send).await;
-                    break Ok(());
+                    let message = "the host is shutting down".to_owned();
+                    break Ending::Goodbye { reason: GoodbyeReason::HostShutdown, message, code: close::HOST_SHUTDOWN };
                 }
             }
-            match self.carry_out(&mut send).await {
+            match self.carry_out(&writer) {
                 Ok(false) => {}
-                Ok(true) => break Ok(()),
-                Err(err) => break Err(err),
+                Ok(true) => break Ending::Closed,
+                Err(err) => break Ending::Failed(err),
             }
         };
         reader.abort();
@@ -596,16 +716,28 @@ impl Streaming<'_> {
                 "skipped datagrams and control messages of kinds this build does not know (a newer client's)"
             );
         }
-        result
+        match ending {
+            Ending::Closed => Ok(()),
+            Ending::Goodbye { reason, message, code } => {
+                say_goodbye(conn, writer, reason, message, code).await;
+                Ok(())
+            }
+            Ending::Failed(err) => {
+                if matches!(err, NetError::PeerNotReading(_)) {
+                    conn.close(close::PROTOCOL_ERROR, b"control stream not read");
+                }
+                writer.finish(Duration::ZERO).await;
+                Err(err)
+            }
+        }
     }
 
     /// Does what the session decided; whether the session ended.
-    async fn carry_out(&mut self, send: &mut SendStream) -> Result<bool, NetError> {
+    fn carry_out(&mut self, writer: &net::ControlWriter) -> Result<bool, NetError> {
         while let Some(transmit) = self.session.poll_transmit() {
             match transmit {
                 HostTransmit::Pong { id, client_micros } => {
-                    let pong = Control::Pong { id, client_micros, host_micros: clock::now_micros() };
-                    net::write_control(send, &pong).await?;
+                    writer.send(Control::Pong { id, client_micros, host_micros: clock::now_micros() })?;
                 }
                 // A datagram that does not fit (datagrams disabled) is lost, as datagrams may be.
                 HostTransmit::InputAck(ack) => {

@@ -6,6 +6,7 @@
 //! policy; the host and client modules decide what to send.
 
 pub mod discovery;
+pub mod files;
 pub mod pair;
 pub mod probe;
 pub mod relay;
@@ -73,19 +74,51 @@ pub enum NetError {
     Stream(#[from] RecoveryError),
     #[error("the stream was already closed")]
     Closed(#[from] quinn::ClosedStream),
-    #[error("the peer opened no control stream within {} s of connecting", .0.as_secs())]
-    NoControlStream(Duration),
     #[error("the decode thread stopped (the log above says why)")]
     DecoderGone,
     #[error("the encoder stopped (the log above says why)")]
     EncoderGone,
+    #[error("the peer stopped reading its control stream ({0} messages waiting for it)")]
+    PeerNotReading(usize),
+    #[error("the control stream can no longer be written (the connection is closing)")]
+    ControlStreamGone,
 }
 
-/// Transport settings for both ends.
 /// Later packets acknowledged before an earlier one counts as lost.
 const REORDER_PACKETS: u32 = 100;
 
+/// The client's transport settings: what it lets the host send it (every frame on a stream
+/// of its own, so many streams with room for a 2160p key frame each).
 pub fn transport() -> Arc<TransportConfig> {
+    Arc::new(tuned())
+}
+
+/// What a host lets any peer send it: one two-way stream (the control stream), no one-way
+/// streams, and small windows. It applies from the first packet, before the host knows who
+/// is calling, so a caller that sends and never reads holds at most about 200 KiB of the
+/// host's memory (`core::session::admission` bounds how many may). An admitted session needs
+/// no more: a client sends the host only control messages (a few a second) and input
+/// datagrams, which the session reads as they come; the frames flow the other way, within the
+/// client's windows.
+pub fn host_transport() -> Arc<TransportConfig> {
+    let mut t = tuned();
+    t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    t.max_concurrent_bidi_streams(VarInt::from_u32(1));
+    t.stream_receive_window(VarInt::from_u32(HOST_STREAM_WINDOW));
+    t.receive_window(VarInt::from_u32(HOST_STREAM_WINDOW));
+    t.datagram_receive_buffer_size(Some(HOST_DATAGRAM_BUFFER));
+    Arc::new(t)
+}
+
+/// The most a peer may have sent the host on its control stream and not yet had read: many
+/// times the largest control message (a `PairRequest`, under 1.2 KiB).
+const HOST_STREAM_WINDOW: u32 = 64 * 1024;
+/// Datagrams a host keeps unread: about 1 000 input datagrams, more than a second of the
+/// fastest mouse.
+const HOST_DATAGRAM_BUFFER: usize = 64 * 1024;
+
+/// Settings both ends share.
+fn tuned() -> TransportConfig {
     let mut t = TransportConfig::default();
     // Frames in flight at once: a few hundred ms of 60 fps video; more means the link is
     // hopelessly behind and waiting longer would only add latency.
@@ -109,7 +142,7 @@ pub fn transport() -> Arc<TransportConfig> {
     // a few frames a second; with BBR the stream holds (docs/latency-lab.md).
     // Wrapped so that BBR's ProbeRTT cannot starve the stream (`FlooredBbr`).
     t.congestion_controller_factory(Arc::new(FlooredBbrConfig::default()));
-    Arc::new(t)
+    t
 }
 
 /// Builds [`FlooredBbr`] controllers.
@@ -431,8 +464,51 @@ pub async fn read_controls(mut recv: RecvStream, out: tokio::sync::mpsc::Sender<
     }
 }
 
+/// Control messages for the peer, written in order by a task of their own, so that a peer
+/// that stops reading (its flow control closes the stream) never stalls the loop that sends
+/// them: the queue holds `capacity` messages, and a full queue is the peer's failure to read,
+/// which ends the session instead of waiting on it.
+pub struct ControlWriter {
+    queue: tokio::sync::mpsc::Sender<Control>,
+    task: tokio::task::JoinHandle<Result<(), NetError>>,
+}
+
+impl ControlWriter {
+    pub fn spawn(mut send: SendStream, capacity: usize) -> Self {
+        let (queue, mut rx) = tokio::sync::mpsc::channel::<Control>(capacity);
+        let task = tokio::spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                write_control(&mut send, &msg).await?;
+            }
+            send.finish()?;
+            Ok(())
+        });
+        Self { queue, task }
+    }
+
+    /// Queues `msg`.
+    pub fn send(&self, msg: Control) -> Result<(), NetError> {
+        use tokio::sync::mpsc::error::TrySendError;
+        self.queue.try_send(msg).map_err(|err| match err {
+            TrySendError::Full(_) => NetError::PeerNotReading(self.queue.max_capacity()),
+            TrySendError::Closed(_) => NetError::ControlStreamGone,
+        })
+    }
+
+    /// Writes what is queued, then finishes the stream; waits `wait` at most (a peer that does
+    /// not read gets nothing more).
+    pub async fn finish(self, wait: Duration) {
+        drop(self.queue);
+        let mut task = self.task;
+        if tokio::time::timeout(wait, &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+}
+
 /// Refuses a client on its control stream with a `Reject` it can show, then closes with
-/// `code` once the client has read it (or after 2 s).
+/// `code` once the client has read it, or after 2 s whatever it does (writing included: a
+/// client that does not read cannot hold the host).
 pub async fn refuse(
     conn: &quinn::Connection,
     send: &mut SendStream,
@@ -441,13 +517,20 @@ pub async fn refuse(
     code: VarInt,
 ) -> Result<(), NetError> {
     let reject = Control::Reject { reason, host_version: PROTOCOL_VERSION, message: message.clone() };
-    write_control(send, &reject).await?;
-    send.finish()?;
-    // Let the client read the refusal and close; close ourselves if it does not.
-    tokio::time::timeout(Duration::from_secs(2), conn.closed()).await.ok();
+    let said = async {
+        write_control(send, &reject).await?;
+        send.finish()?;
+        // Let the client read the refusal and close.
+        conn.closed().await;
+        Ok::<_, NetError>(())
+    };
+    tokio::time::timeout(REFUSAL_WAIT, said).await.ok();
     conn.close(code, message.as_bytes());
     Ok(())
 }
+
+/// How long a refusal may take to be read.
+const REFUSAL_WAIT: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {

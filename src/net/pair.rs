@@ -5,7 +5,8 @@
 //! - the run happens inside a TLS 1.3 connection in which both present their certificates; the
 //!   client cannot check the host's yet, so the PIN must prove it;
 //! - SPAKE2 (Ed25519 group) turns the PIN into a shared key; an active attacker learns one
-//!   guess per run, and the host allows 3 runs per PIN;
+//!   guess per run, only through the confirmation, so the host counts a try when it checks a
+//!   client's proof (3 per PIN), and runs abandoned before it cost nothing;
 //! - both SPAKE2 identities carry the certificate fingerprints each side saw, and the
 //!   confirmation tags cover a transcript salted with the TLS exporter, so a relay that
 //!   terminates TLS on both sides makes the keys differ and the run fail;
@@ -22,7 +23,7 @@ use crate::net::{self, NetError, close};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use ring::hmac;
 use spake2::{Ed25519Group, Identity as PakeId, Password, Spake2};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -226,26 +227,41 @@ async fn run_client(
     let (confirm, proof) = run.confirm(&host_name, &challenge).map_err(protocol)?;
     net::write_control(&mut send, &confirm).await.map_err(net)?;
     match net::read_control(&mut recv).await.map_err(net)? {
-        Control::Paired { tag } if proof.check(&tag) => Ok(Paired { host_name, host_fingerprint: host }),
+        Control::Paired { tag } if proof.check(&tag) => {
+            Ok(Paired { host_name: crate::core::trust::printable(&host_name), host_fingerprint: host })
+        }
         Control::Paired { .. } => Err(PairError::HostNotProven { addr }),
         other => Err(refusal(addr, other)),
     }
 }
 
-/// The error for a message that is not the next step of a run.
+/// The error for a message that is not the next step of a run. The host has not proven the
+/// PIN yet, so its words are shown as its claim, made printable.
 fn refusal(addr: SocketAddr, msg: Control) -> PairError {
+    let unproven = |message: &str| {
+        format!(
+            "\"{}\" (its own words: it has not proven that it knows the PIN)",
+            crate::core::trust::printable(message)
+        )
+    };
     match msg {
-        Control::Reject { reason: RejectReason::WrongPin, message, .. } => PairError::WrongPin { addr, message },
-        Control::Reject { reason: RejectReason::PairingClosed, message, .. } => PairError::Closed { addr, message },
-        Control::Reject { reason: RejectReason::Busy, message, .. } => PairError::Busy { addr, message },
-        Control::Reject { message, .. } => PairError::Refused { addr, message },
+        Control::Reject { reason: RejectReason::WrongPin, message, .. } => {
+            PairError::WrongPin { addr, message: unproven(&message) }
+        }
+        Control::Reject { reason: RejectReason::PairingClosed, message, .. } => {
+            PairError::Closed { addr, message: unproven(&message) }
+        }
+        Control::Reject { reason: RejectReason::Busy, message, .. } => {
+            PairError::Busy { addr, message: unproven(&message) }
+        }
+        Control::Reject { message, .. } => PairError::Refused { addr, message: unproven(&message) },
         other => PairError::Protocol { addr, reason: format!("unexpected message {other:?}") },
     }
 }
 
 /// A host's pairing offer: the PIN window, if one is open, on the host's clock.
 pub struct Offer {
-    window: Mutex<Option<PairingWindow>>,
+    window: Mutex<Option<PairingWindow<IpAddr>>>,
     epoch: Instant,
 }
 
@@ -261,16 +277,20 @@ impl Offer {
         *self.lock() = Some(PairingWindow::open(pin, self.epoch.elapsed()));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<PairingWindow>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<PairingWindow<IpAddr>>> {
         self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn begin(&self) -> Result<Pin, Closed> {
-        self.lock().as_mut().ok_or(Closed::NotOpen)?.begin(self.epoch.elapsed())
+    fn begin(&self, from: IpAddr) -> Result<Pin, Closed> {
+        self.lock().as_mut().ok_or(Closed::NotOpen)?.begin(self.epoch.elapsed(), from)
     }
 
-    fn end(&self, paired: bool) -> u32 {
-        self.lock().as_mut().map_or(0, |w| w.end(paired))
+    fn check(&self) -> Result<(), Closed> {
+        self.lock().as_mut().ok_or(Closed::NotOpen)?.check(self.epoch.elapsed())
+    }
+
+    fn end(&self, from: IpAddr, paired: bool) -> u32 {
+        self.lock().as_mut().map_or(0, |w| w.end(from, paired))
     }
 }
 
@@ -310,11 +330,12 @@ pub(crate) async fn answer(
         let message = "pairing needs the client's certificate, and this client sent none".to_owned();
         return net::refuse(conn, &mut send, RejectReason::BadRequest, message, close::PAIRING_FAILED).await;
     };
-    let pin = match host.offer.begin() {
+    let shown = crate::core::trust::printable(&client_name);
+    let pin = match host.offer.begin(remote.ip()) {
         Ok(pin) => pin,
         Err(closed) => {
             let reason = if closed == Closed::Busy { RejectReason::Busy } else { RejectReason::PairingClosed };
-            tracing::info!(%remote, client = %client_name, ?closed, "refused a pairing request");
+            tracing::info!(%remote, client = %shown, ?closed, "refused a pairing request");
             return net::refuse(conn, &mut send, reason, closed.explain(host.name), close::PAIRING_FAILED).await;
         }
     };
@@ -337,6 +358,8 @@ pub(crate) async fn answer(
             Transcript { exporter, client, host: host.fingerprint, client_name: &client_name, host_name: host.name }
                 .digest(&pake_a, &challenge);
         let (client_key, host_key) = confirmation_keys(&key, &exporter).ok_or(Outcome::Broken)?;
+        // Checking the proof tests the client's guess: it costs a try, if one is left.
+        host.offer.check().map_err(Outcome::Closed)?;
         hmac::verify(&client_key, transcript.as_ref(), &client_tag).map_err(|_| Outcome::WrongPin)?;
         Ok(tag(&host_key, transcript.as_ref()))
     };
@@ -344,13 +367,15 @@ pub(crate) async fn answer(
     let host_tag = match result {
         Ok(tag) => tag,
         Err(outcome) => {
-            let left = host.offer.end(false);
-            tracing::warn!(%remote, client = %client_name, ?outcome, tries_left = left, "a pairing run failed");
+            let left = host.offer.end(remote.ip(), false);
+            tracing::warn!(%remote, client = %shown, ?outcome, tries_left = left, "a pairing run failed");
+            let reason = if matches!(outcome, Outcome::Closed(_)) { RejectReason::PairingClosed } else { RejectReason::WrongPin };
             let message = match (outcome, left) {
                 (Outcome::Broken, _) => {
                     conn.close(close::PROTOCOL_ERROR, b"pairing run broken");
                     return Ok(());
                 }
+                (Outcome::Closed(closed), _) => closed.explain(host.name),
                 (Outcome::WrongPin, 0) => {
                     "wrong PIN, and that was the last try: on the host run `kumo host --pair` again for a new PIN"
                         .to_owned()
@@ -358,19 +383,19 @@ pub(crate) async fn answer(
                 (Outcome::WrongPin, 1) => "wrong PIN; 1 try left".to_owned(),
                 (Outcome::WrongPin, n) => format!("wrong PIN; {n} tries left"),
             };
-            return net::refuse(conn, &mut send, RejectReason::WrongPin, message, close::PAIRING_FAILED).await;
+            return net::refuse(conn, &mut send, reason, message, close::PAIRING_FAILED).await;
         }
     };
     let stored = match host.clients.add(&client_name, client) {
         Ok(stored) => stored,
         Err(err) => {
-            host.offer.end(false);
+            host.offer.end(remote.ip(), false);
             tracing::error!("could not save a paired client: {err}");
             let message = format!("the host could not save the pairing: {err}");
             return net::refuse(conn, &mut send, RejectReason::BadRequest, message, close::PAIRING_FAILED).await;
         }
     };
-    host.offer.end(true);
+    host.offer.end(remote.ip(), true);
     tracing::info!(%remote, client = %stored.name, fingerprint = %client, "paired with a client");
     net::write_control(&mut send, &Control::Paired { tag: host_tag }).await?;
     send.finish().ok();
@@ -385,6 +410,9 @@ enum Outcome {
     WrongPin,
     /// The connection or the messages broke.
     Broken,
+    /// The PIN stopped being good while the run went on (another run paired, or spent the
+    /// last try, or it expired).
+    Closed(Closed),
 }
 
 /// Whether the host lets a client with `standing` stream; the refusal otherwise.

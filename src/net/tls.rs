@@ -9,6 +9,7 @@
 //! an explicit `Verify::InsecureSkip`, which logs a warning every time it is used.
 
 pub use crate::core::trust::Fingerprint;
+use crate::net::files;
 use crate::core::wire::ALPN;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -93,21 +94,16 @@ impl Identity {
         }
         // Made under a lock, so two processes starting at once (a kiosk and `kumo pair`) end
         // with one identity, not the key of one and the certificate of the other.
-        create_private_dir(dir).map_err(|e| io("create", e))?;
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(format!("{name}.lock")))
-            .map_err(|e| io("lock", e))?;
+        files::create_private_dir(dir).map_err(|e| io("create", e))?;
+        let lock = files::open_lock(&dir.join(format!("{name}.lock"))).map_err(|e| io("lock", e))?;
         lock.lock().map_err(|e| io("lock", e))?;
         if let Some(found) = Self::load(dir, role)? {
             return Ok(found);
         }
         let identity = Self::generate(role)?;
         let (cert_path, key_path) = (dir.join(format!("{name}-cert.der")), dir.join(format!("{name}-key.der")));
-        write_private(&key_path, &identity.key_pkcs8).map_err(|e| io("save", e))?;
-        write_private(&cert_path, &identity.cert).map_err(|e| io("save", e))?;
+        files::write_private(&key_path, &identity.key_pkcs8).map_err(|e| io("save", e))?;
+        files::write_private(&cert_path, &identity.cert).map_err(|e| io("save", e))?;
         Ok(identity)
     }
 
@@ -118,6 +114,7 @@ impl Identity {
         let io = |action, source| TlsError::Identity { action, role: name, dir: dir.to_owned(), source };
         match (std::fs::read(&cert_path), std::fs::read(&key_path)) {
             (Ok(cert), Ok(key_pkcs8)) => {
+                files::warn_if_others_can_read(&key_path);
                 let bad = |reason: String| TlsError::BadIdentity { role: name, dir: dir.to_owned(), reason };
                 // Parse the key to find damage now, not at the first client.
                 ring::signature::EcdsaKeyPair::from_pkcs8(
@@ -145,6 +142,7 @@ impl Identity {
         }
     }
 
+    /// The QUIC server settings with this identity, `transport` for every connection.
     pub fn server_config(&self, transport: Arc<quinn::TransportConfig>) -> Result<quinn::ServerConfig, TlsError> {
         let key = self.key();
         let provider = provider();
@@ -156,6 +154,9 @@ impl Identity {
         let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| TlsError::Quic(e.to_string()))?;
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
         config.transport_config(transport);
+        // What a caller may send before its handshake is accepted is kept unread: a little
+        // each, a little in all (quinn's defaults are 10 MiB and 100 MiB).
+        config.incoming_buffer_size(INCOMING_BUFFER).incoming_buffer_size_total(INCOMING_BUFFER_TOTAL);
         Ok(config)
     }
 
@@ -163,6 +164,10 @@ impl Identity {
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_pkcs8.clone()))
     }
 }
+
+/// Early data a caller may send before its connection is accepted, each and in all.
+const INCOMING_BUFFER: u64 = 64 * 1024;
+const INCOMING_BUFFER_TOTAL: u64 = 4 * 1024 * 1024;
 
 /// The fingerprint of the certificate the peer presented on `conn` (`None`: it presented none).
 pub fn peer_fingerprint(conn: &quinn::Connection) -> Option<Fingerprint> {
@@ -220,22 +225,6 @@ impl ClientCertVerifier for AnyClientCert {
     }
 }
 
-pub(crate) fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-}
-
-/// Writes a file readable by its owner only, whole or not at all (a temporary file renamed
-/// into place, so two hosts starting at once never see half a key).
-pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
 
 /// How the client checks the host's certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

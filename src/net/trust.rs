@@ -190,7 +190,7 @@ impl KnownHosts {
     /// Keeps `host`, replacing the entry for its address; returns the entry it replaced.
     pub fn remember(&self, host: KnownHost) -> Result<Option<KnownHost>, TrustError> {
         if let Some(dir) = self.path.parent() {
-            crate::net::tls::create_private_dir(dir).map_err(|source| TrustError::Io {
+            crate::net::files::create_private_dir(dir).map_err(|source| TrustError::Io {
                 action: "create",
                 path: dir.to_owned(),
                 source,
@@ -220,12 +220,7 @@ impl KnownHosts {
 fn lock_beside(path: &Path) -> Result<std::fs::File, TrustError> {
     let lock_path = path.with_extension("lock");
     let io = |action, source| TrustError::Io { action, path: lock_path.clone(), source };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| io("open", e))?;
+    let file = crate::net::files::open_lock(&lock_path).map_err(|e| io("open", e))?;
     file.lock().map_err(|e| io("lock", e))?;
     Ok(file)
 }
@@ -245,7 +240,7 @@ fn write_toml<T: Serialize>(path: &Path, value: &T) -> Result<(), TrustError> {
     let text = toml::to_string(value)
         .map_err(|e| TrustError::Damaged { path: path.to_owned(), reason: format!("could not encode: {e}") })?;
     let header = "# Written by kumo. `kumo host --list-clients` and `--revoke` read and change it.\n";
-    crate::net::tls::write_private(path, format!("{header}{text}").as_bytes()).map_err(|source| TrustError::Io {
+    crate::net::files::write_private(path, format!("{header}{text}").as_bytes()).map_err(|source| TrustError::Io {
         action: "write",
         path: path.to_owned(),
         source,

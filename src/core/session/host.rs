@@ -21,6 +21,11 @@ pub const MAX_BITRATE_KBPS: u32 = 200_000;
 /// are ignored, so a flood costs no more than that.
 const PROBE_BURST: f64 = 16.0;
 const PROBE_RATE: f64 = 50.0;
+/// Pings answered at most: a burst of 8, then 8 a second (a client sends 4, one every
+/// `client::PING_INTERVAL`). A client flooding pings gets no more pongs than that, so its
+/// flood cannot fill its own control stream with the host's answers.
+const PING_BURST: f64 = 8.0;
+const PING_RATE: f64 = 8.0;
 /// Repairs granted at most: a burst of 2, then 10 a second. A repair (an IDR, several times a
 /// frame's size, or a recovery frame) already coming answers every request sent before it
 /// arrives; more would only make the encoder send key frames back to back.
@@ -131,6 +136,7 @@ pub struct PathStats {
 pub struct HostSession {
     inputs: InputReceiver,
     probes: TokenBucket,
+    pings: TokenBucket,
     repairs: TokenBucket,
     protection: Protection,
     /// Datagrams and control messages of kinds this build does not know, skipped.
@@ -147,6 +153,7 @@ impl HostSession {
         Self {
             inputs: InputReceiver::default(),
             probes: TokenBucket::new(PROBE_BURST, PROBE_RATE),
+            pings: TokenBucket::new(PING_BURST, PING_RATE),
             repairs: TokenBucket::new(REPAIR_BURST, REPAIR_RATE),
             protection: Protection::new(fec),
             unknown_datagrams: 0,
@@ -207,7 +214,9 @@ impl HostSession {
                 return;
             }
             Control::Ping { id, client_micros } => {
-                self.transmits.push_back(HostTransmit::Pong { id, client_micros });
+                if self.pings.take(now) {
+                    self.transmits.push_back(HostTransmit::Pong { id, client_micros });
+                }
                 return;
             }
             Control::Goodbye { message, .. } => {
@@ -310,6 +319,23 @@ mod tests {
         s.handle_control(Control::Unknown { tag: 99 }, ms(11));
         assert_eq!((s.unknown_datagrams, s.unknown_controls), (1, 1));
         assert!(drain(&mut s).1.is_empty(), "unknown kinds never end a session");
+    }
+
+    #[test]
+    fn a_ping_flood_gets_a_bounded_number_of_pongs() {
+        let mut s = HostSession::new(FecMode::Off);
+        // 10 000 pings over one second: the burst, then the rate.
+        for i in 0..10_000u32 {
+            s.handle_control(Control::Ping { id: i, client_micros: 0 }, Duration::from_micros(u64::from(i) * 100));
+        }
+        let (sent, _) = drain(&mut s);
+        let pongs = sent.iter().filter(|t| matches!(t, HostTransmit::Pong { .. })).count();
+        assert!((15..=16).contains(&pongs), "{pongs} pongs");
+        // A client pinging at its own pace is answered every time.
+        for i in 0..20u64 {
+            s.handle_control(Control::Ping { id: 0, client_micros: 0 }, ms(2_000 + i * 250));
+            assert_eq!(drain(&mut s).0.len(), 1);
+        }
     }
 
     #[test]

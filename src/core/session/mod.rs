@@ -2,5 +2,6 @@
 //! (`handle_*`), decisions go out (`poll_transmit`, `poll_output`, `poll_timeout`), and the
 //! async loops around them in `client` and `host` only move bytes, frames and timers.
 
+pub mod admission;
 pub mod client;
 pub mod host;

@@ -1,0 +1,162 @@
+//! The host's door, sans IO: which new connections it lets in before it knows who is calling.
+//!
+//! Anyone who can reach the host's port can open QUIC connections. Until a connection is
+//! admitted (a paired client's `Hello` answered with `Welcome`, a pairing run or a region probe
+//! finished), it costs the host memory and a task while proving nothing, so the host bounds
+//! those connections: in total, per address, and in time (`ADMISSION_DEADLINE`, kept by the
+//! shell). Past a lower mark it asks new callers to prove their address first (a QUIC Retry,
+//! which costs the host nothing until they answer), so that a flood of spoofed addresses cannot
+//! fill the door. A connection leaves the door when it is admitted or gone; admitted sessions
+//! are bounded elsewhere (the host streams to one client at a time).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::time::Duration;
+
+/// Connections not yet admitted, at most, in total. Each is held to small windows before it is
+/// admitted (`net::host_transport`), about 200 KiB at worst, so this bounds the door's memory
+/// to a few tens of MB.
+pub const MAX_WAITING: usize = 256;
+/// Connections not yet admitted from one address, at most. A client needs one (two while it
+/// reconnects); a household behind one NAT a few.
+pub const MAX_WAITING_PER_ADDRESS: usize = 8;
+/// Past this many waiting connections, new callers must first prove their address (QUIC Retry).
+pub const RETRY_ABOVE: usize = 32;
+/// How long a connection may take from its first packet to being admitted: the handshake, the
+/// first message, a pairing run or a region probe, and the host's answer, writes included. A
+/// client on any real path needs a few round trips; a pairing run's PIN is typed before it
+/// connects.
+pub const ADMISSION_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What to do with a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// Let it in: it now counts as waiting until [`Doorman::left`].
+    Accept,
+    /// Ask it to prove its address first (it comes back validated, or not at all).
+    Retry,
+    /// Turn it away: too many are waiting, in total or from its address.
+    Refuse(Crowded),
+}
+
+/// Why a connection was turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crowded {
+    Total,
+    Address,
+}
+
+/// Counts the connections waiting at the door, by address (`A`: the shell's IP address; the
+/// core touches no socket type).
+#[derive(Debug)]
+pub struct Doorman<A> {
+    /// Waiting connections by address; an address leaves the map when none of its are waiting,
+    /// so the map holds at most `MAX_WAITING` entries.
+    by_address: HashMap<A, usize>,
+    waiting: usize,
+    /// Connections turned away and asked to retry, since the host started.
+    pub refused: u64,
+    pub retried: u64,
+}
+
+impl<A> Default for Doorman<A> {
+    fn default() -> Self {
+        Self { by_address: HashMap::new(), waiting: 0, refused: 0, retried: 0 }
+    }
+}
+
+impl<A: Eq + Hash + Copy> Doorman<A> {
+    /// A connection from `from` knocks; `validated`: it already proved its address (it answered
+    /// a Retry).
+    pub fn knock(&mut self, from: A, validated: bool) -> Door {
+        let here = self.by_address.get(&from).copied().unwrap_or(0);
+        let door = if self.waiting >= MAX_WAITING {
+            Door::Refuse(Crowded::Total)
+        } else if here >= MAX_WAITING_PER_ADDRESS {
+            Door::Refuse(Crowded::Address)
+        } else if self.waiting >= RETRY_ABOVE && !validated {
+            Door::Retry
+        } else {
+            Door::Accept
+        };
+        match door {
+            Door::Accept => {
+                self.waiting += 1;
+                *self.by_address.entry(from).or_insert(0) += 1;
+            }
+            Door::Retry => self.retried += 1,
+            Door::Refuse(_) => self.refused += 1,
+        }
+        door
+    }
+
+    /// A connection from `from` that was let in is admitted or gone.
+    pub fn left(&mut self, from: A) {
+        if let Some(n) = self.by_address.get_mut(&from) {
+            *n -= 1;
+            self.waiting -= 1;
+            if *n == 0 {
+                self.by_address.remove(&from);
+            }
+        }
+    }
+
+    /// Connections waiting now.
+    pub fn waiting(&self) -> usize {
+        self.waiting
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(n: u32) -> u32 {
+        0x0a00_0000 + n
+    }
+
+    #[test]
+    fn one_address_fills_only_its_own_share() {
+        let mut door = Doorman::default();
+        for _ in 0..MAX_WAITING_PER_ADDRESS {
+            assert_eq!(door.knock(ip(1), false), Door::Accept);
+        }
+        assert_eq!(door.knock(ip(1), true), Door::Refuse(Crowded::Address));
+        assert_eq!(door.knock(ip(2), false), Door::Accept);
+        door.left(ip(1));
+        assert_eq!(door.knock(ip(1), false), Door::Accept);
+        assert_eq!(door.refused, 1);
+    }
+
+    #[test]
+    fn a_crowd_must_prove_its_addresses_and_then_is_capped() {
+        let mut door = Doorman::default();
+        for n in 0..RETRY_ABOVE as u32 {
+            assert_eq!(door.knock(ip(n), false), Door::Accept);
+        }
+        // Past the mark: unproven callers are asked to retry, proven ones come in.
+        assert_eq!(door.knock(ip(1000), false), Door::Retry);
+        assert_eq!(door.waiting(), RETRY_ABOVE);
+        for n in RETRY_ABOVE as u32..MAX_WAITING as u32 {
+            assert_eq!(door.knock(ip(n), true), Door::Accept);
+        }
+        assert_eq!(door.knock(ip(5000), true), Door::Refuse(Crowded::Total));
+        // Everyone leaving empties the door and its map.
+        for n in 0..MAX_WAITING as u32 {
+            door.left(ip(n));
+        }
+        assert_eq!(door.waiting(), 0);
+        assert!(door.by_address.is_empty());
+        assert_eq!(door.knock(ip(7), false), Door::Accept);
+    }
+
+    #[test]
+    fn leaving_twice_or_unknown_addresses_count_nothing() {
+        let mut door = Doorman::default();
+        door.left(ip(3));
+        assert_eq!(door.knock(ip(3), false), Door::Accept);
+        door.left(ip(3));
+        door.left(ip(3));
+        assert_eq!(door.waiting(), 0);
+    }
+}

@@ -630,11 +630,15 @@ fn host(rt: &tokio::runtime::Runtime, config: HostConfig, advertise: bool) -> an
     let host = Host::bind(config)?;
     let addr = host.local_addr();
     let fingerprint = host.fingerprint();
-    println!("kumo host listening on {addr} (UDP), protocol v{PROTOCOL_VERSION}");
-    println!("certificate SHA-256: {fingerprint}");
     // What a client types to reach this host: a wildcard address is no use to it.
     let reach =
         if addr.ip().is_unspecified() { format!("<this machine's address>:{}", addr.port()) } else { addr.to_string() };
+    // Listening for the request before saying it can be made.
+    if require_pairing {
+        offer_pins_on_request(rt, &host.pairing(), reach.clone());
+    }
+    println!("kumo host listening on {addr} (UDP), protocol v{PROTOCOL_VERSION}");
+    println!("certificate SHA-256: {fingerprint}");
     match (require_pairing, pin) {
         (false, _) => {
             tracing::warn!("streaming to ANY client that reaches this port (--allow-unpaired)");
@@ -649,9 +653,7 @@ fn host(rt: &tokio::runtime::Runtime, config: HostConfig, advertise: bool) -> an
     if let Some(pin) = pin {
         print_pin(pin, &reach);
     }
-    if require_pairing {
-        offer_pins_on_request(rt, host.pairing(), reach);
-    }
+
     let advert = kumo::core::wire::mdns::Advert {
         name,
         port: addr.port(),
@@ -688,10 +690,10 @@ fn print_pin(pin: Pin, reach: &str) {
 
 /// Offers a new pairing PIN, without a restart, each time the operator presses Enter in the
 /// host's terminal or sends it SIGUSR1 (a service: `systemctl kill -s USR1 kumo-host`).
-fn offer_pins_on_request(rt: &tokio::runtime::Runtime, offer: std::sync::Arc<kumo::net::pair::Offer>, reach: String) {
+fn offer_pins_on_request(rt: &tokio::runtime::Runtime, offer: &std::sync::Arc<kumo::net::pair::Offer>, reach: String) {
     let reach = std::sync::Arc::new(reach);
     let new_pin = {
-        let (offer, reach) = (offer.clone(), reach.clone());
+        let offer = offer.clone();
         move || match random_pin() {
             Ok(pin) => {
                 offer.open(pin);
@@ -701,14 +703,21 @@ fn offer_pins_on_request(rt: &tokio::runtime::Runtime, offer: std::sync::Arc<kum
         }
     };
     let on_signal = new_pin.clone();
-    rt.spawn(async move {
-        let Ok(mut usr1) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()) else {
-            return;
-        };
-        while usr1.recv().await.is_some() {
-            on_signal();
+    // Registered now (in the runtime's context), so a signal sent from here on is not fatal.
+    let usr1 = {
+        let _guard = rt.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+    };
+    match usr1 {
+        Ok(mut usr1) => {
+            rt.spawn(async move {
+                while usr1.recv().await.is_some() {
+                    on_signal();
+                }
+            });
         }
-    });
+        Err(err) => tracing::warn!("SIGUSR1 will not offer a new PIN: {err}"),
+    }
     // Lines typed in the terminal; a host without one (a service, a pipe) has only the signal.
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         std::thread::Builder::new()

@@ -176,7 +176,10 @@ struct Waiting {
 impl Waiting {
     /// Asks the door about `incoming`: let in (waiting), or asked to prove its address, or
     /// refused (`None`).
-    fn enter(door: &Arc<std::sync::Mutex<Doorman<std::net::IpAddr>>>, incoming: quinn::Incoming) -> Option<(Self, quinn::Incoming)> {
+    fn enter(
+        door: &Arc<std::sync::Mutex<Doorman<std::net::IpAddr>>>,
+        incoming: quinn::Incoming,
+    ) -> Option<(Self, quinn::Incoming)> {
         let remote = incoming.remote_address();
         let mut doorman = door.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let answer = doorman.knock(remote.ip(), incoming.remote_address_validated());
@@ -614,13 +617,23 @@ enum Ending {
     /// Closed already (by either side), or handed over.
     Closed,
     /// The host ends it with a word to the client, then closes with `code`.
-    Goodbye { reason: GoodbyeReason, message: String, code: quinn::VarInt },
+    Goodbye {
+        reason: GoodbyeReason,
+        message: String,
+        code: quinn::VarInt,
+    },
     Failed(NetError),
 }
 
 /// Says goodbye to the client (what is queued first), waits a moment for it to close, then
 /// closes; `GOODBYE_WAIT` at most in all.
-async fn say_goodbye(conn: &Connection, writer: net::ControlWriter, reason: GoodbyeReason, message: String, code: quinn::VarInt) {
+async fn say_goodbye(
+    conn: &Connection,
+    writer: net::ControlWriter,
+    reason: GoodbyeReason,
+    message: String,
+    code: quinn::VarInt,
+) {
     let deadline = tokio::time::Instant::now() + GOODBYE_WAIT;
     writer.send(Control::Goodbye { reason, message }).ok();
     writer.finish(GOODBYE_WAIT).await;

@@ -369,7 +369,11 @@ pub(crate) async fn answer(
         Err(outcome) => {
             let left = host.offer.end(remote.ip(), false);
             tracing::warn!(%remote, client = %shown, ?outcome, tries_left = left, "a pairing run failed");
-            let reason = if matches!(outcome, Outcome::Closed(_)) { RejectReason::PairingClosed } else { RejectReason::WrongPin };
+            let reason = if matches!(outcome, Outcome::Closed(_)) {
+                RejectReason::PairingClosed
+            } else {
+                RejectReason::WrongPin
+            };
             let message = match (outcome, left) {
                 (Outcome::Broken, _) => {
                     conn.close(close::PROTOCOL_ERROR, b"pairing run broken");

@@ -9,8 +9,8 @@
 //! an explicit `Verify::InsecureSkip`, which logs a warning every time it is used.
 
 pub use crate::core::trust::Fingerprint;
-use crate::net::files;
 use crate::core::wire::ALPN;
+use crate::net::files;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
@@ -224,7 +224,6 @@ impl ClientCertVerifier for AnyClientCert {
         self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
-
 
 /// How the client checks the host's certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -148,6 +148,8 @@ impl HostProcess {
             // Tests do not answer LAN discovery on the real network.
             .arg("--no-advertise")
             .env("RUST_LOG", "warn")
+            // Not the test's terminal: a host reads Enter there as a request for a new PIN.
+            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -161,6 +163,21 @@ impl HostProcess {
         let fingerprint = line().trim_end().rsplit(' ').next().unwrap().to_owned();
         line();
         Self { child, out, addr, fingerprint }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the host process, KiB.
+    pub(crate) fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     }
 
     /// The next line the host prints (after the first three), e.g. its pairing PIN.

@@ -50,24 +50,22 @@ fn endpoint_at(ip: [u8; 4]) -> quinn::Endpoint {
 }
 
 /// One attacker's connection: no certificate; it fills every window the host gives it (a
-/// control message announced and never finished, junk behind it, datagrams nobody reads,
-/// one-way streams if any were granted) and holds on.
+/// control message announced and never finished, datagrams nobody reads, one-way streams
+/// if any are granted) and holds on.
 async fn attack(endpoint: quinn::Endpoint, host: SocketAddr, fingerprint: tls::Fingerprint, granted: Arc<AtomicU64>) {
     let (config, _) = tls::client_config(Verify::Pinned(fingerprint), None, net::transport()).unwrap();
     let Ok(connecting) = endpoint.connect_with(config, host, "kumo-host") else { return };
     let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(5), connecting).await else { return };
     let junk = vec![0x5a_u8; 256 * 1024];
-    if let Ok((mut send, _recv)) = conn.open_bi().await {
-        // A Hello of the largest size announced, and its first byte only; then junk.
-        let prefix = (MAX_CONTROL_BYTES as u16).to_be_bytes();
-        let mut half = prefix.to_vec();
-        half.push(1);
-        let chunk = junk.clone();
-        tokio::spawn(async move {
-            send.write_all(&half).await.ok();
-            tokio::time::timeout(Duration::from_secs(20), send.write_all(&chunk)).await.ok();
-        });
-    }
+    // A control message of the largest size announced, and its first byte only (more would
+    // complete it, and the host would read it and refuse).
+    let (mut send, _recv) = match conn.open_bi().await {
+        Ok(streams) => streams,
+        Err(_) => return,
+    };
+    let mut half = (MAX_CONTROL_BYTES as u16).to_le_bytes().to_vec();
+    half.push(1);
+    send.write_all(&half).await.ok();
     for _ in 0..4 {
         if let Ok(Ok(mut uni)) = tokio::time::timeout(Duration::from_millis(50), conn.open_uni()).await {
             granted.fetch_add(1, Ordering::Relaxed);

@@ -142,7 +142,9 @@ impl HostProcess {
     /// from the lines it prints at start.
     pub(crate) fn spawn(args: &[&std::ffi::OsStr]) -> Self {
         use std::io::BufRead as _;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
+        // KUMO_BIN runs the same test against another build (before/after figures).
+        let bin = std::env::var_os("KUMO_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_kumo").into());
+        let mut child = std::process::Command::new(bin)
             .arg("host")
             .args(args)
             // Tests do not answer LAN discovery on the real network.

@@ -419,7 +419,8 @@ fn host_command(rt: &tokio::runtime::Runtime, config: HostConfig, what: HostActi
         HostAction::ListClients => return list_paired(&clients),
         HostAction::Revoke(which) => {
             let revoked = clients.revoke(&which)?;
-            println!("revoked {} ({}); it can no longer stream from this host", revoked.name, revoked.fingerprint);
+            let name = kumo::core::trust::printable(&revoked.name);
+            println!("revoked {name} ({}); it can no longer stream from this host", revoked.fingerprint);
             return Ok(ExitCode::SUCCESS);
         }
         HostAction::Serve { pair, allow_unpaired, advertise } => (pair, allow_unpaired, advertise),
@@ -475,7 +476,7 @@ fn list_paired(clients: &ClientStore) -> anyhow::Result<ExitCode> {
             Some(when) => format!("revoked {}", date(when)),
             None => format!("paired {}", date(c.paired)),
         };
-        println!("{:<24} {} {state}", c.name, c.fingerprint);
+        println!("{:<24} {} {state}", kumo::core::trust::printable(&c.name), c.fingerprint);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -72,10 +72,7 @@ async fn attack(
     let junk = vec![0x5a_u8; 256 * 1024];
     // A control message of the largest size announced, and its first byte only (more would
     // complete it, and the host would read it and refuse).
-    let (mut send, _recv) = match conn.open_bi().await {
-        Ok(streams) => streams,
-        Err(_) => return,
-    };
+    let Ok((mut send, _recv)) = conn.open_bi().await else { return };
     let mut half = (MAX_CONTROL_BYTES as u16).to_le_bytes().to_vec();
     half.push(1);
     send.write_all(&half).await.ok();
@@ -173,7 +170,11 @@ fn a_flood_of_unauthenticated_connections_is_bounded_and_a_paired_client_still_s
     assert!(peak < idle + 64 * 1024, "the host's memory grew from {idle} to {peak} KiB");
     assert_eq!(closed, 180, "attackers were still connected after the admission deadline");
     // The address sending 60 had 8 let in at most; the rest were turned away at once.
-    assert!(refused.load(Ordering::Relaxed) >= 40, "the door let one address in {} times", 60 - refused.load(Ordering::Relaxed));
+    assert!(
+        refused.load(Ordering::Relaxed) >= 40,
+        "the door let one address in {} times",
+        60 - refused.load(Ordering::Relaxed)
+    );
     let steady = &per_second[2..];
     assert!(steady.iter().all(|&n| n >= 25), "the paired client did not stream at full rate: {per_second:?}");
     drop(host);

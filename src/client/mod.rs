@@ -25,11 +25,14 @@ use crate::client::pads::Rumble;
 use crate::clock;
 use crate::core::input::script::{Player, Script};
 use crate::core::input::{InputState, Press};
-use crate::core::session::client::{ClientEnding, ClientOutput, ClientSession, ClientTransmit};
+use crate::core::session::client::{
+    ClientEnding, ClientOutput, ClientSession, ClientTransmit, HelloRefused, answer_to_hello,
+};
+use crate::core::session::reconnect::{ATTEMPT_TIMEOUT, RedialAction, Redialer};
 use crate::core::stats;
 use crate::core::video::abr;
 use crate::core::video::assemble::Frame;
-use crate::core::wire::{Capabilities, Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
+use crate::core::wire::{Capabilities, Control, GoodbyeReason, Hello, PROTOCOL_VERSION, Welcome};
 use crate::net::tls::{self, Fingerprint, SeenCertificate, Verify};
 use crate::net::{self, NetError, close};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
@@ -356,29 +359,22 @@ async fn handshake(
         .map_err(|_| ClientError::Handshake { addr, reason: "no answer to Hello within 5 s".into() })?
         .map_err(|e| ClientError::Handshake { addr, reason: e.to_string() })?;
     let ours = hello.version;
-    match reply {
-        Control::Welcome(w) if w.version == ours => Ok((send, recv, w)),
-        Control::Welcome(w) => {
-            conn.close(close::VERSION_MISMATCH, b"version mismatch");
-            Err(ClientError::VersionMismatch {
-                ours,
-                host: w.version,
-                message: "the host answered with another protocol version".into(),
-            })
-        }
-        Control::Reject { reason, host_version, message } => {
-            conn.close(close::FINISHED, b"refused");
-            Err(match reason {
-                RejectReason::VersionMismatch => ClientError::VersionMismatch { ours, host: host_version, message },
-                RejectReason::NotPaired | RejectReason::Revoked => ClientError::NotPaired { addr, message },
-                _ => ClientError::Refused { addr, message },
-            })
-        }
-        other => {
-            conn.close(close::PROTOCOL_ERROR, b"expected Welcome");
-            Err(ClientError::Handshake { addr, reason: format!("expected Welcome, got {other:?}") })
-        }
-    }
+    let refused = match answer_to_hello(reply, ours) {
+        Ok(welcome) => return Ok((send, recv, welcome)),
+        Err(refused) => refused,
+    };
+    let (code, reason): (_, &[u8]) = match &refused {
+        HelloRefused::VersionMismatch { .. } => (close::VERSION_MISMATCH, b"version mismatch"),
+        HelloRefused::NotPaired(_) | HelloRefused::Refused(_) => (close::FINISHED, b"refused"),
+        HelloRefused::Unexpected(_) => (close::PROTOCOL_ERROR, b"expected Welcome"),
+    };
+    conn.close(code, reason);
+    Err(match refused {
+        HelloRefused::VersionMismatch { host, message } => ClientError::VersionMismatch { ours, host, message },
+        HelloRefused::NotPaired(message) => ClientError::NotPaired { addr, message },
+        HelloRefused::Refused(message) => ClientError::Refused { addr, message },
+        HelloRefused::Unexpected(reason) => ClientError::Handshake { addr, reason },
+    })
 }
 
 /// What reconnecting needs: the endpoint (the same socket, so the host sees the same client),
@@ -569,16 +565,6 @@ enum Fault {
     /// Reconnecting cannot help (a protocol error, the decoder gone, another version).
     Fatal(ClientError),
 }
-
-/// Reconnection pacing: the first attempt at once, then every 200 ms growing by half up to
-/// every 500 ms, each living 2 s (so about 4 under way, a few Initial packets each). A new
-/// attempt, not a retransmission, is what catches the path coming back: an attempt's own
-/// Initial retransmissions back off to a second and more. So the session is back within about
-/// half a second plus two round trips of the network returning.
-const RETRY_FIRST: Duration = Duration::from_millis(200);
-const RETRY_CAP: Duration = Duration::from_millis(500);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
-const MAX_ATTEMPTS: usize = 8;
 
 /// The connection error inside a network error, if that is what it is.
 fn connection_error(err: &NetError) -> Option<&quinn::ConnectionError> {
@@ -790,50 +776,60 @@ impl Link {
         let began = Instant::now();
         tracing::warn!(host = %self.addr, "{why}; reconnecting");
         self.report(stats::Event::Reconnecting { attempt: 0, reason: why.clone() });
-        let give_up = self.redial.timeout.map(|t| began + t);
+        let mut redialer = Redialer::new(Duration::ZERO, self.redial.timeout);
         let mut attempts = tokio::task::JoinSet::new();
-        let (mut interval, mut next_attempt, mut attempt) = (RETRY_FIRST, began, 0u32);
         let mut last = why;
         loop {
+            // Only the pacing's timer wakes this loop besides attempts ending (and `stop`).
+            let wake = redialer.poll_timeout().map_or(began + Duration::from_hours(24 * 365), |t| began + t);
             tokio::select! {
-                () = tokio::time::sleep_until(next_attempt.into()), if attempts.len() < MAX_ATTEMPTS => {
-                    attempt += 1;
-                    self.report(stats::Event::Reconnecting { attempt, reason: last.clone() });
-                    match self.redial.endpoint.connect_with(self.redial.quic.clone(), self.addr, "kumo-host") {
-                        Ok(connecting) => {
-                            attempts.spawn(tokio::time::timeout(ATTEMPT_TIMEOUT, connecting));
-                        }
-                        Err(err) => last = err.to_string(),
-                    }
-                    next_attempt = Instant::now() + interval;
-                    interval = (interval * 3 / 2).min(RETRY_CAP);
-                }
-                Some(done) = attempts.join_next() => match done {
-                    Ok(Ok(Ok(conn))) => {
-                        // Only the first connection says Hello: a second resume would take the
-                        // session from the first.
-                        attempts.abort_all();
-                        match self.resume(conn).await {
-                            Ok(recv) => {
-                                let outage_micros = began.elapsed().as_micros() as u64;
-                                tracing::info!(host = %self.addr, attempt, outage_ms = outage_micros / 1000, "reconnected");
-                                self.report(stats::Event::Reconnected { outage_micros });
-                                return Ok(Some(recv));
+                () = tokio::time::sleep_until(wake.into()) => {
+                    while let Some(action) = redialer.handle_timeout(began.elapsed()) {
+                        let attempt = match action {
+                            RedialAction::Attempt(n) => n,
+                            RedialAction::GiveUp => {
+                                let secs = self.redial.timeout.unwrap_or_default().as_secs();
+                                tracing::error!(host = %self.addr, secs, "giving up reconnecting: {last}");
+                                return Err(ClientError::GaveUp { addr: self.addr, secs, last });
                             }
-                            Err(Fault::Fatal(err)) => return Err(err),
-                            Err(Fault::Retry(why)) => last = why,
+                        };
+                        self.report(stats::Event::Reconnecting { attempt, reason: last.clone() });
+                        match self.redial.endpoint.connect_with(self.redial.quic.clone(), self.addr, "kumo-host") {
+                            Ok(connecting) => {
+                                attempts.spawn(tokio::time::timeout(ATTEMPT_TIMEOUT, connecting));
+                            }
+                            Err(err) => {
+                                redialer.handle_attempt_failed();
+                                last = err.to_string();
+                            }
                         }
                     }
-                    Ok(Ok(Err(err))) => {
-                        last = connect_error(self.addr, self.redial.verify, &self.redial.seen, &err).to_string();
-                    }
-                    Ok(Err(_)) => last = format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs()),
-                    Err(_) => {}
-                },
-                () = tokio::time::sleep_until(give_up.unwrap_or(began + Duration::from_hours(24 * 365)).into()) => {
-                    let secs = self.redial.timeout.unwrap_or_default().as_secs();
-                    tracing::error!(host = %self.addr, secs, "giving up reconnecting: {last}");
-                    return Err(ClientError::GaveUp { addr: self.addr, secs, last });
+                }
+                Some(done) = attempts.join_next() => {
+                    let failed = match done {
+                        Ok(Ok(Ok(conn))) => {
+                            // Only the first connection says Hello: a second resume would take
+                            // the session from the first.
+                            attempts.abort_all();
+                            match self.resume(conn).await {
+                                Ok(recv) => {
+                                    let outage_micros = redialer.outage(began.elapsed()).as_micros() as u64;
+                                    let attempt = redialer.attempts();
+                                    tracing::info!(host = %self.addr, attempt, outage_ms = outage_micros / 1000, "reconnected");
+                                    self.report(stats::Event::Reconnected { outage_micros });
+                                    return Ok(Some(recv));
+                                }
+                                Err(Fault::Fatal(err)) => return Err(err),
+                                Err(Fault::Retry(why)) => why,
+                            }
+                        }
+                        Ok(Ok(Err(err))) => connect_error(self.addr, self.redial.verify, &self.redial.seen, &err).to_string(),
+                        Ok(Err(_)) => format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs()),
+                        Err(_) => last.clone(),
+                    };
+                    // Each attempt ends here once, the ones aborted after a failed resume too.
+                    redialer.handle_attempt_failed();
+                    last = failed;
                 }
                 _ = stop.changed() => return Ok(None),
             }

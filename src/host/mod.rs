@@ -17,7 +17,7 @@ pub mod encode;
 
 use crate::clock;
 use crate::core::input::MAX_PADS;
-use crate::core::session::admission::{ADMISSION_DEADLINE, Crowded, Door, Doorman};
+use crate::core::session::admission::{self, ADMISSION_DEADLINE, Crowded, Door, Doorman, Refusal, Trust};
 use crate::core::session::host::{self as session, HostEnding, HostOutput, HostSession, HostTransmit, PathStats};
 use crate::core::video::assemble::Frame;
 use crate::core::video::fec::FecMode;
@@ -387,19 +387,13 @@ async fn admit<'a>(
     let refuse = |mut send: SendStream, reason, message, code| async move {
         net::refuse(conn, &mut send, reason, message, code).await.map(|()| None)
     };
-    if hello.version != PROTOCOL_VERSION {
-        tracing::warn!(%remote, client_version = hello.version, "refusing a client of another protocol version");
-        let message = format!(
-            "this host speaks kumo protocol v{PROTOCOL_VERSION} and the client v{}; install the same kumo version on both",
-            hello.version
-        );
-        return refuse(send, RejectReason::VersionMismatch, message, close::VERSION_MISMATCH).await;
-    }
     let client = tls::peer_fingerprint(conn);
-    if let Err((reason, message)) = standing(&host.config, client) {
+    let trust = trust_of(&host.config.trust, client);
+    if let Err(Refusal { reason, message }) = admission::admit(hello.version, &trust, &host.config.name) {
         let name = crate::core::trust::printable(&hello.client_name);
-        tracing::warn!(%remote, client = %name, fingerprint = ?client.map(|f| f.to_string()), ?reason, "refusing a client");
-        return refuse(send, reason, message, close::NOT_PAIRED).await;
+        tracing::warn!(%remote, client = %name, client_version = hello.version, fingerprint = ?client.map(|f| f.to_string()), ?reason, "refusing a client");
+        let code = if reason == RejectReason::VersionMismatch { close::VERSION_MISMATCH } else { close::NOT_PAIRED };
+        return refuse(send, reason, message, code).await;
     }
     let config = &host.config;
     let Some(claim) = busy.claim(hello.resume_token, client).await else {
@@ -452,7 +446,7 @@ async fn stream(
     });
     // A paired client's standing is looked at again while it streams: revoking it ends the
     // session within a second.
-    let revocable = client.filter(|_| config.trust.require_pairing).map(|fp| (&*config.trust.clients, fp));
+    let revocable = client.filter(|_| config.trust.require_pairing).map(|fp| (&config.trust, fp));
     let streaming = Streaming {
         conn,
         worker: &worker,
@@ -492,46 +486,19 @@ fn welcome(hello: &Hello, settings: &EncoderSettings, host_name: &str, resume_to
     }
 }
 
-/// Whether `config` lets the client with certificate `client` stream.
-fn standing(config: &HostConfig, client: Option<Fingerprint>) -> Result<(), (RejectReason, String)> {
-    if !config.trust.require_pairing {
-        return Ok(());
+/// What the host knows of the certificate `client` presented.
+fn trust_of(trust: &HostTrust, client: Option<Fingerprint>) -> Trust {
+    if !trust.require_pairing {
+        return Trust::Open;
     }
-    let Some(fp) = client else {
-        let message = format!(
-            "this client is not paired with host '{}': it presented no certificate. Update kumo, then on the host run `kumo host --pair`, and `kumo pair HOST:PORT` on this client",
-            config.name
-        );
-        return Err((RejectReason::NotPaired, message));
-    };
-    match config.trust.clients.standing(fp) {
-        Ok(standing) => pair::admission(&standing, &config.name),
+    let Some(fp) = client else { return Trust::NoCertificate };
+    match trust.clients.standing(fp) {
+        Ok(standing) => Trust::Standing(standing),
         Err(err) => {
             tracing::error!("could not read the paired clients: {err}");
-            Err((
-                RejectReason::BadRequest,
-                format!("host '{}' could not read its paired clients; its log says why", config.name),
-            ))
+            Trust::Unreadable
         }
     }
-}
-
-/// Why a client whose certificate is `fp` may no longer stream, if it may not: revoked, gone
-/// from the file, or a file the host can no longer read (as it would refuse the client now).
-fn revoked(clients: &ClientStore, fp: Fingerprint) -> Option<String> {
-    Some(match clients.standing(fp) {
-        Ok(crate::core::trust::Standing::Paired(_)) => return None,
-        Ok(crate::core::trust::Standing::Revoked(c)) => {
-            format!("the host revoked this client ('{}'); pair again to stream", crate::core::trust::printable(&c.name))
-        }
-        Ok(crate::core::trust::Standing::Unknown) => {
-            "the host no longer lists this client as paired; pair again to stream".to_owned()
-        }
-        Err(err) => {
-            tracing::error!("could not read the paired clients: {err}");
-            "the host could not read its paired clients; its log says why".to_owned()
-        }
-    })
 }
 
 /// How often a streaming client's pairing is looked at again.
@@ -648,8 +615,8 @@ struct Streaming<'a> {
     worker: &'a encode::Worker,
     gate: &'a Arc<encode::SendGate>,
     game: &'a GameLink,
-    /// A paired client's store and certificate, looked at again every second.
-    revocable: Option<(&'a ClientStore, Fingerprint)>,
+    /// A paired client's host trust and certificate, looked at again every second.
+    revocable: Option<(&'a HostTrust, Fingerprint)>,
     /// Notified when the client resumed the session on a new connection.
     handover: &'a tokio::sync::Notify,
     session: HostSession,
@@ -699,7 +666,8 @@ impl Streaming<'_> {
                     None => break Ending::Closed,
                 },
                 _ = standing_check.tick(), if self.revocable.is_some() => {
-                    if let Some(message) = self.revocable.and_then(|(clients, fp)| revoked(clients, fp)) {
+                    let now = self.revocable.map(|(trust, fp)| trust_of(trust, Some(fp)));
+                    if let Some(message) = now.as_ref().and_then(admission::no_longer_admitted) {
                         tracing::info!(%message, "ending a session: the client is no longer paired");
                         break Ending::Goodbye { reason: GoodbyeReason::Revoked, message, code: close::NOT_PAIRED };
                     }

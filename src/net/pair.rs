@@ -15,7 +15,7 @@
 //!
 //! The pure rules (PIN, window, records) are `core::trust`; storage is `trust`.
 
-use crate::core::trust::{Closed, Fingerprint, PairingWindow, Pin, Standing};
+use crate::core::trust::{Closed, Fingerprint, PairingWindow, Pin};
 use crate::core::wire::{Control, PAIR_TAG_LEN, PAKE_MESSAGE_LEN, PROTOCOL_VERSION, RejectReason};
 use crate::net::tls::{self, Identity};
 use crate::net::trust::ClientStore;
@@ -417,23 +417,4 @@ enum Outcome {
     /// The PIN stopped being good while the run went on (another run paired, or spent the
     /// last try, or it expired).
     Closed(Closed),
-}
-
-/// Whether the host lets a client with `standing` stream; the refusal otherwise.
-pub(crate) fn admission(standing: &Standing, host_name: &str) -> Result<(), (RejectReason, String)> {
-    let pair = "on the host run `kumo host --pair`, then `kumo pair HOST:PORT` on this client";
-    match standing {
-        Standing::Paired(_) => Ok(()),
-        Standing::Revoked(c) => Err((
-            RejectReason::Revoked,
-            format!(
-                "host '{host_name}' revoked this client ('{}') on {}; to use it again, {pair}",
-                c.name,
-                crate::core::trust::date(c.revoked.unwrap_or(0))
-            ),
-        )),
-        Standing::Unknown => {
-            Err((RejectReason::NotPaired, format!("this client is not paired with host '{host_name}': {pair}")))
-        }
-    }
 }

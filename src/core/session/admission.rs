@@ -9,6 +9,8 @@
 //! fill the door. A connection leaves the door when it is admitted or gone; admitted sessions
 //! are bounded elsewhere (the host streams to one client at a time).
 
+use crate::core::trust::{Standing, date, printable};
+use crate::core::wire::{PROTOCOL_VERSION, RejectReason};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Duration;
@@ -107,9 +109,113 @@ impl<A: Eq + Hash + Copy> Doorman<A> {
     }
 }
 
+/// What the host knows of a caller's certificate when it says `Hello`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The host streams to any client (`--allow-unpaired`).
+    Open,
+    /// It streams to paired clients only, and this one presented no certificate.
+    NoCertificate,
+    /// It streams to paired clients only; this is the certificate's standing.
+    Standing(Standing),
+    /// The list of paired clients could not be read (the shell logs why).
+    Unreadable,
+}
+
+/// A refusal: its reason on the wire and the sentence the person sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: RejectReason,
+    pub message: String,
+}
+
+/// Whether the host named `host_name` lets a client speaking `client_version`, whose
+/// certificate is `trust`, stream; the refusal otherwise. (The session slot and the stream's
+/// size are decided after this.)
+pub fn admit(client_version: u16, trust: &Trust, host_name: &str) -> Result<(), Refusal> {
+    let refuse = |reason, message| Err(Refusal { reason, message });
+    if client_version != PROTOCOL_VERSION {
+        return refuse(
+            RejectReason::VersionMismatch,
+            format!(
+                "this host speaks kumo protocol v{PROTOCOL_VERSION} and the client v{client_version}; install the same kumo version on both"
+            ),
+        );
+    }
+    let pair = "on the host run `kumo host --pair`, then `kumo pair HOST:PORT` on this client";
+    match trust {
+        Trust::Open | Trust::Standing(Standing::Paired(_)) => Ok(()),
+        Trust::NoCertificate => refuse(
+            RejectReason::NotPaired,
+            format!(
+                "this client is not paired with host '{host_name}': it presented no certificate. Update kumo, then {pair}"
+            ),
+        ),
+        Trust::Standing(Standing::Revoked(c)) => refuse(
+            RejectReason::Revoked,
+            format!(
+                "host '{host_name}' revoked this client ('{}') on {}; to use it again, {pair}",
+                printable(&c.name),
+                date(c.revoked.unwrap_or(0))
+            ),
+        ),
+        Trust::Standing(Standing::Unknown) => {
+            refuse(RejectReason::NotPaired, format!("this client is not paired with host '{host_name}': {pair}"))
+        }
+        Trust::Unreadable => refuse(
+            RejectReason::BadRequest,
+            format!("host '{host_name}' could not read its paired clients; its log says why"),
+        ),
+    }
+}
+
+/// Why a streaming client may no longer stream, looked at again while it streams: anything
+/// but "still paired" ends the session, as the host would refuse the client now.
+pub fn no_longer_admitted(trust: &Trust) -> Option<String> {
+    Some(match trust {
+        Trust::Open | Trust::Standing(Standing::Paired(_)) => return None,
+        Trust::Standing(Standing::Revoked(c)) => {
+            format!("the host revoked this client ('{}'); pair again to stream", printable(&c.name))
+        }
+        Trust::Standing(Standing::Unknown) | Trust::NoCertificate => {
+            "the host no longer lists this client as paired; pair again to stream".to_owned()
+        }
+        Trust::Unreadable => "the host could not read its paired clients; its log says why".to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::trust::{Fingerprint, PairedClient};
+
+    #[test]
+    fn a_hello_is_admitted_by_version_then_by_standing() {
+        let client =
+            PairedClient { name: "deck\n".into(), fingerprint: Fingerprint([1; 32]), paired: 0, revoked: None };
+        let revoked = PairedClient { revoked: Some(86_400), ..client.clone() };
+        let paired = Trust::Standing(Standing::Paired(client));
+        assert_eq!(admit(PROTOCOL_VERSION, &paired, "den"), Ok(()));
+        assert_eq!(admit(PROTOCOL_VERSION, &Trust::Open, "den"), Ok(()));
+        let old = admit(PROTOCOL_VERSION - 1, &paired, "den").unwrap_err();
+        assert_eq!(old.reason, RejectReason::VersionMismatch);
+        assert!(old.message.contains(&format!("v{}", PROTOCOL_VERSION - 1)), "{}", old.message);
+        let gone = admit(PROTOCOL_VERSION, &Trust::Standing(Standing::Revoked(revoked.clone())), "den").unwrap_err();
+        assert_eq!(gone.reason, RejectReason::Revoked);
+        assert!(gone.message.contains("deck\\n") && gone.message.contains("1970-01-02"), "{}", gone.message);
+        for (trust, reason) in [
+            (Trust::NoCertificate, RejectReason::NotPaired),
+            (Trust::Standing(Standing::Unknown), RejectReason::NotPaired),
+            (Trust::Unreadable, RejectReason::BadRequest),
+        ] {
+            let refused = admit(PROTOCOL_VERSION, &trust, "den").unwrap_err();
+            assert_eq!(refused.reason, reason);
+            assert!(refused.message.contains("den"));
+            assert!(no_longer_admitted(&trust).is_some());
+        }
+        assert_eq!(no_longer_admitted(&paired), None);
+        assert!(no_longer_admitted(&Trust::Standing(Standing::Revoked(revoked))).unwrap().contains("revoked"));
+    }
 
     fn ip(n: u32) -> u32 {
         0x0a00_0000 + n

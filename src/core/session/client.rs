@@ -380,6 +380,39 @@ impl ClientSession {
     }
 }
 
+/// How the host answered a `Hello`, when it did not welcome the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HelloRefused {
+    /// It speaks another major version (`host`).
+    VersionMismatch { host: u16, message: String },
+    /// It does not stream to this client's certificate (never paired, or revoked).
+    NotPaired(String),
+    /// Busy, or the request cannot be streamed.
+    Refused(String),
+    /// It sent something that is not an answer to `Hello`.
+    Unexpected(String),
+}
+
+/// Reads the host's answer to a `Hello` of version `ours`.
+pub fn answer_to_hello(reply: Control, ours: u16) -> Result<crate::core::wire::Welcome, HelloRefused> {
+    use crate::core::wire::RejectReason;
+    match reply {
+        Control::Welcome(w) if w.version == ours => Ok(w),
+        Control::Welcome(w) => Err(HelloRefused::VersionMismatch {
+            host: w.version,
+            message: "the host answered with another protocol version".into(),
+        }),
+        Control::Reject { reason: RejectReason::VersionMismatch, host_version, message } => {
+            Err(HelloRefused::VersionMismatch { host: host_version, message })
+        }
+        Control::Reject { reason: RejectReason::NotPaired | RejectReason::Revoked, message, .. } => {
+            Err(HelloRefused::NotPaired(message))
+        }
+        Control::Reject { message, .. } => Err(HelloRefused::Refused(message)),
+        other => Err(HelloRefused::Unexpected(format!("expected Welcome, got {other:?}"))),
+    }
+}
+
 /// The tick after `last` every `period`, skipping ticks missed before `now`: a loop that
 /// stalled sends one ping when it wakes, not a burst of them.
 fn next_tick(last: Duration, period: Duration, now: Duration) -> Duration {
@@ -390,7 +423,40 @@ fn next_tick(last: Duration, period: Duration, now: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::wire::{FrameHeader, FrameKind, InputAck};
+    use crate::core::wire::{FrameHeader, FrameKind, InputAck, RejectReason, Welcome};
+
+    #[test]
+    fn the_answer_to_hello_is_a_welcome_of_our_version_or_a_reason() {
+        let welcome = Welcome {
+            version: 5,
+            width: 64,
+            height: 64,
+            fps: 30,
+            bitrate_kbps: 1000,
+            host_name: "h".into(),
+            color: crate::core::view::color::ColorSpace::HOST_DEFAULT,
+            audio: None,
+            resume_token: 1,
+            capabilities: crate::core::wire::Capabilities::NONE,
+        };
+        assert_eq!(answer_to_hello(Control::Welcome(welcome.clone()), 5), Ok(welcome.clone()));
+        assert!(matches!(
+            answer_to_hello(Control::Welcome(welcome), 6),
+            Err(HelloRefused::VersionMismatch { host: 5, .. })
+        ));
+        let reject = |reason| Control::Reject { reason, host_version: 7, message: "no".into() };
+        assert!(matches!(
+            answer_to_hello(reject(RejectReason::VersionMismatch), 5),
+            Err(HelloRefused::VersionMismatch { host: 7, .. })
+        ));
+        assert_eq!(answer_to_hello(reject(RejectReason::Revoked), 5), Err(HelloRefused::NotPaired("no".into())));
+        assert_eq!(answer_to_hello(reject(RejectReason::NotPaired), 5), Err(HelloRefused::NotPaired("no".into())));
+        assert_eq!(answer_to_hello(reject(RejectReason::Busy), 5), Err(HelloRefused::Refused("no".into())));
+        assert!(matches!(
+            answer_to_hello(Control::Ping { id: 1, client_micros: 0 }, 5),
+            Err(HelloRefused::Unexpected(_))
+        ));
+    }
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)

@@ -19,13 +19,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 
 /// Resident memory of this process (host and attacker), KiB.
 fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    common::rss_kib(std::process::id())
 }
 
 #[test]

@@ -173,13 +173,7 @@ impl HostProcess {
 
     /// Resident memory of the host process, KiB.
     pub(crate) fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        rss_kib(self.child.id())
     }
 
     /// The next line the host prints (after the first three), e.g. its pairing PIN.
@@ -196,6 +190,17 @@ impl Drop for HostProcess {
         self.child.kill().ok();
         self.child.wait().ok();
     }
+}
+
+/// Resident memory of process `pid`, KiB (0 if it cannot be read).
+pub(crate) fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Every `.rs` file under `dir`, at any depth.

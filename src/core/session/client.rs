@@ -427,18 +427,7 @@ mod tests {
 
     #[test]
     fn the_answer_to_hello_is_a_welcome_of_our_version_or_a_reason() {
-        let welcome = Welcome {
-            version: 5,
-            width: 64,
-            height: 64,
-            fps: 30,
-            bitrate_kbps: 1000,
-            host_name: "h".into(),
-            color: crate::core::view::color::ColorSpace::HOST_DEFAULT,
-            audio: None,
-            resume_token: 1,
-            capabilities: crate::core::wire::Capabilities::NONE,
-        };
+        let welcome = Welcome { version: 5, ..Welcome::sample() };
         assert_eq!(answer_to_hello(Control::Welcome(welcome.clone()), 5), Ok(welcome.clone()));
         assert!(matches!(
             answer_to_hello(Control::Welcome(welcome), 6),

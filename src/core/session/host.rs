@@ -358,22 +358,7 @@ mod tests {
         s.handle_control(Control::Goodbye { reason: GoodbyeReason::Finished, message: "again".into() }, ms(2));
         assert_eq!(drain(&mut s).1, [HostOutput::Ended(HostEnding::Goodbye("bye".into()))]);
         let mut s = HostSession::new(FecMode::Off);
-        s.handle_control(Control::Welcome(crate::core::wire::Welcome { ..welcome() }), ms(0));
+        s.handle_control(Control::Welcome(crate::core::wire::Welcome::sample()), ms(0));
         assert!(matches!(drain(&mut s).1[..], [HostOutput::Ended(HostEnding::Unexpected(_))]));
-    }
-
-    fn welcome() -> crate::core::wire::Welcome {
-        crate::core::wire::Welcome {
-            version: 5,
-            width: 64,
-            height: 64,
-            fps: 30,
-            bitrate_kbps: 1000,
-            host_name: "h".into(),
-            color: crate::core::view::color::ColorSpace::HOST_DEFAULT,
-            audio: None,
-            resume_token: 1,
-            capabilities: crate::core::wire::Capabilities::NONE,
-        }
     }
 }

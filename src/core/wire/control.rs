@@ -157,6 +157,25 @@ pub struct Welcome {
     pub capabilities: Capabilities,
 }
 
+#[cfg(test)]
+impl Welcome {
+    /// A small welcome of this version, for the sessions' unit tests.
+    pub(crate) fn sample() -> Self {
+        Self {
+            version: crate::core::wire::PROTOCOL_VERSION,
+            width: 64,
+            height: 64,
+            fps: 30,
+            bitrate_kbps: 1000,
+            host_name: "h".into(),
+            color: ColorSpace::HOST_DEFAULT,
+            audio: None,
+            resume_token: 1,
+            capabilities: Capabilities::NONE,
+        }
+    }
+}
+
 /// A message on the bidirectional control stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {

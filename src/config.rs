@@ -25,6 +25,15 @@ pub fn default_client_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "kumo").map(|dirs| dirs.data_dir().join("client"))
 }
 
+/// Where a host keeps what lives only while it runs (the X authority files of `--app`
+/// sessions): `$XDG_RUNTIME_DIR/kumo`, else a folder of this process's own under the system's
+/// temporary folder.
+pub fn runtime_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "kumo")
+        .and_then(|dirs| dirs.runtime_dir().map(Path::to_path_buf))
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("kumo-{}", std::process::id())))
+}
+
 /// Reads the named file, or the default one if it exists; returns the settings and the file
 /// they came from.
 pub fn load(named: Option<&Path>) -> anyhow::Result<(Settings, Option<PathBuf>)> {

@@ -14,6 +14,8 @@ use kumo::core::input::script::Script;
 use kumo::core::stats::Summary;
 use kumo::core::trust::{Pin, date};
 use kumo::core::wire::PROTOCOL_VERSION;
+use kumo::host::app::AppConfig;
+use kumo::host::desktop::Source;
 use kumo::host::{Host, HostConfig, HostTrust};
 use kumo::net::tls::{Fingerprint, Identity, Role, Verify};
 use kumo::net::trust::{ClientStore, KnownHosts};
@@ -252,9 +254,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             list_clients,
             revoke,
             no_advertise,
+            display,
+            app,
+            app_server,
         } => {
             let identity = (!ephemeral).then(|| identity.or_else(kumo::config::default_identity_dir)).flatten();
-            let config = HostConfig { listen, name, max_fps, encoder_threads, identity, trust: HostTrust::open(), fec };
+            let source = match (display, app) {
+                (Some(display), _) => Source::Display(display),
+                (None, Some(command)) => Source::App(AppConfig { command, server: app_server }),
+                (None, None) => Source::Scene,
+            };
+            let trust = HostTrust::open();
+            let config = HostConfig { listen, name, max_fps, encoder_threads, identity, trust, fec, source };
             let serve = HostAction::Serve { pair, allow_unpaired, advertise: !no_advertise };
             let what = if list_clients { HostAction::ListClients } else { revoke.map_or(serve, HostAction::Revoke) };
             host_command(&rt, config, what)

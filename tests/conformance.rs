@@ -194,6 +194,8 @@ fn through_decode_thread(units: Vec<(Vec<u8>, bool)>) -> ThreadRun {
     let (ltr_marks, _marks) = tokio::sync::mpsc::channel(count + 1);
     let outputs = Outputs {
         stats,
+        // The conformance streams are not kumo's: they carry no frame markers.
+        markers: false,
         losses,
         ltr_marks,
         idr_pic_id: Arc::new(AtomicU32::new(NO_IDR_PIC_ID)),

@@ -7,6 +7,7 @@ mod common;
 use kumo::core::wire::{Control, Hello, PROTOCOL_VERSION};
 use kumo::net;
 use kumo::net::tls::{self, Verify};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Held by each test for its whole run: resident memory is the process's, so a flood in the
@@ -180,7 +181,8 @@ fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
         let settings =
             kumo::host::encode::EncoderSettings { width: 640, height: 360, fps: 30, bitrate_kbps: 2000, threads: 1 };
         let gate = kumo::host::encode::SendGate::new(settings.fps);
-        let worker = kumo::host::encode::spawn(settings, frames_tx, std::sync::Arc::default(), gate.clone()).unwrap();
+        let scene = kumo::host::encode::Picture::Scene;
+        let worker = kumo::host::encode::spawn(settings, frames_tx, Arc::default(), gate.clone(), scene).unwrap();
         let sender = conn.clone();
         tokio::spawn(async move {
             while let Some(frame) = frames.recv().await {

@@ -77,6 +77,18 @@ pub(crate) enum Command {
         /// Do not answer LAN discovery (`kumo list`, multicast DNS on UDP port 5353).
         #[arg(long)]
         no_advertise: bool,
+        /// Stream this X display (`:0`) at its own size, and put the player's input into it,
+        /// instead of the synthetic scene.
+        #[arg(long, value_name = "DISPLAY", conflicts_with = "app")]
+        display: Option<String>,
+        /// Each session: a private X server of the stream's size with this program on it
+        /// (a shell command line, run as this user), streamed until the program exits.
+        #[arg(long, value_name = "COMMAND")]
+        app: Option<String>,
+        /// The X server `--app` starts instead of Xvfb, with {display}, {width}, {height} and
+        /// {auth} replaced (for example Xorg with the dummy driver, for a GPU).
+        #[arg(long, value_name = "COMMAND", requires = "app")]
+        app_server: Option<String>,
     },
     /// List the kumo hosts on the local network (multicast DNS): name, address, and whether
     /// this client is paired with each.

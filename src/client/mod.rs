@@ -457,6 +457,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         decode_rx,
         decode::Outputs {
             stats: events_tx.clone(),
+            markers: !welcome.capabilities.contains(Capabilities::UNMARKED_PICTURES),
             losses: losses_tx,
             ltr_marks: ltr_tx,
             idr_pic_id: idr_pic_id.clone(),

@@ -465,20 +465,30 @@ impl Worker {
     }
 }
 
-/// Starts the encoder thread "kumo-encode": it captures frames on the scene clock and sends
-/// them on `frames`. While `gate` is full or `frames` has no room (the network cannot keep
-/// up), due slots are skipped before they are rendered, so the stream stays decodable.
+/// Where the encoder's pictures come from.
+pub enum Picture {
+    /// The synthetic scene and its game (`GameLink`).
+    Scene,
+    /// A display, captured at each slot; `applied` is the newest input injected into it.
+    Desktop { capture: Box<crate::host::x11::Capture>, applied: Arc<std::sync::atomic::AtomicU64> },
+}
+
+/// Starts the encoder thread "kumo-encode": it captures frames from `source` on the capture
+/// clock and sends them on `frames`. While `gate` is full or `frames` has no room (the network
+/// cannot keep up), due slots are skipped before they are captured, so the stream stays
+/// decodable.
 pub fn spawn(
     settings: EncoderSettings,
     frames: tokio::sync::mpsc::Sender<Frame>,
     game: Arc<GameLink>,
     gate: Arc<SendGate>,
+    source: Picture,
 ) -> Result<Worker, EncodeError> {
     let encoder = H264Encoder::new(settings)?;
     let (commands, command_rx) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
     let handle = std::thread::Builder::new()
         .name("kumo-encode".into())
-        .spawn(move || capture_loop(encoder, &command_rx, &frames, &game, &gate))?;
+        .spawn(move || capture_loop(encoder, &command_rx, &frames, &game, source, &gate))?;
     Ok(Worker { commands, handle })
 }
 
@@ -487,6 +497,7 @@ fn capture_loop(
     commands: &Receiver<EncoderRequest>,
     frames: &tokio::sync::mpsc::Sender<Frame>,
     link: &GameLink,
+    mut source: Picture,
     gate: &SendGate,
 ) {
     let settings = encoder.settings();
@@ -525,32 +536,20 @@ fn capture_loop(
             }
         };
         let Some(held_back) = gate.admit(frames.capacity() > 0) else { continue };
-        // Motion follows the schedule slot; the marker carries the wire frame number, which
-        // is what the client checks.
-        scene::render(slot, settings.fps.into(), frame_number as u32, &mut picture);
-        if let Some(input) = link.take() {
-            game.apply(&input);
-        }
-        for press in GameLink::lock(&link.presses).drain(..) {
-            game.on_press(&press);
-        }
-        game.step(schedule.interval());
-        if let Some(slot) = game.take_rumble() {
-            link.rumble.fetch_or(1 << slot, std::sync::atomic::Ordering::AcqRel);
-        }
-        let capture_micros = clock::now_micros();
-        let sync = slot.is_multiple_of(u64::from(settings.fps.max(1)));
-        let drawn = game::draw(&mut game, &mut picture, sync, (capture_micros / 1000) as u32);
-        let input_seq = drawn.input_seq;
-        *GameLink::lock(&link.report) =
-            GameReport { frames: frame_number + 1, input_seq, x: game.x, y: game.y, presses: game.presses };
-        if drawn.flash {
-            let mut flashes = GameLink::lock(&link.flashes);
-            if flashes.len() == MAX_PENDING_FLASHES {
-                flashes.pop_front();
+        let (capture_micros, input_seq) = match &mut source {
+            Picture::Scene => {
+                let frame = SceneFrame { slot, frame_number, fps: settings.fps, interval: schedule.interval() };
+                scene_frame(frame, &mut game, link, &mut picture)
             }
-            flashes.push_back(capture_micros);
-        }
+            Picture::Desktop { capture, applied } => {
+                let capture_micros = clock::now_micros();
+                if let Err(err) = capture.grab(&mut picture) {
+                    tracing::error!("{err}; stopping the stream");
+                    break;
+                }
+                (capture_micros, applied.load(std::sync::atomic::Ordering::Acquire))
+            }
+        };
         let started = Instant::now();
         let mut payload = Vec::new();
         let kind = match encoder.encode(&picture, schedule.interval() * slot as u32, &mut payload) {
@@ -587,6 +586,53 @@ fn capture_loop(
             Err(TrySendError::Closed(_)) => break,
         }
     }
+}
+
+/// Where the schedule is for the synthetic scene's next frame.
+#[derive(Clone, Copy)]
+struct SceneFrame {
+    slot: u64,
+    frame_number: u64,
+    fps: u16,
+    interval: Duration,
+}
+
+/// Draws the synthetic scene and its game for `frame`: the newest input applied, the game
+/// stepped, its report, rumble and flashes published. Returns the capture time and the input
+/// the picture shows.
+fn scene_frame(frame: SceneFrame, game: &mut Game, link: &GameLink, picture: &mut I420) -> (u64, u64) {
+    let SceneFrame { slot, frame_number, fps, interval } = frame;
+    // Motion follows the schedule slot; the marker carries the wire frame number, which is
+    // what the client checks.
+    scene::render(slot, fps.into(), frame_number as u32, picture);
+    if let Some(input) = link.take() {
+        game.apply(&input);
+    }
+    for press in GameLink::lock(&link.presses).drain(..) {
+        game.on_press(&press);
+    }
+    game.step(interval);
+    if let Some(slot) = game.take_rumble() {
+        link.rumble.fetch_or(1 << slot, std::sync::atomic::Ordering::AcqRel);
+    }
+    let capture_micros = clock::now_micros();
+    let sync = slot.is_multiple_of(u64::from(fps.max(1)));
+    let drawn = game::draw(game, picture, sync, (capture_micros / 1000) as u32);
+    *GameLink::lock(&link.report) = GameReport {
+        frames: frame_number + 1,
+        input_seq: drawn.input_seq,
+        x: game.x,
+        y: game.y,
+        presses: game.presses,
+    };
+    if drawn.flash {
+        let mut flashes = GameLink::lock(&link.flashes);
+        if flashes.len() == MAX_PENDING_FLASHES {
+            flashes.pop_front();
+        }
+        flashes.push_back(capture_micros);
+    }
+    (capture_micros, drawn.input_seq)
 }
 
 fn apply(encoder: &mut H264Encoder, command: EncoderRequest) {

@@ -12,8 +12,11 @@
 //! holds capture slots back while the path queues, so no frame is encoded without room for it;
 //! the encoder thread drops a frame and makes the next an IDR only if its queue is full anyway.
 
+pub mod app;
 pub mod audio;
+pub mod desktop;
 pub mod encode;
+pub mod x11;
 
 use crate::clock;
 use crate::core::input::MAX_PADS;
@@ -24,7 +27,8 @@ use crate::core::video::fec::FecMode;
 use crate::core::view::color::ColorSpace;
 use crate::core::wire::ClockReply;
 use crate::core::wire::{Capabilities, Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
-use crate::host::encode::{EncoderSettings, GameLink};
+use crate::host::desktop::{Desktop, Source};
+use crate::host::encode::{EncoderSettings, GameLink, Picture};
 use crate::net::pair::{self, Offer};
 use crate::net::tls;
 use crate::net::tls::{Fingerprint, Identity, Role, TlsError};
@@ -61,6 +65,8 @@ pub struct HostConfig {
     pub trust: HostTrust,
     /// Parity sent beside each frame (forward error correction, `core::video::fec`).
     pub fec: FecMode,
+    /// What it streams: the synthetic scene, an X display, or a program per session.
+    pub source: Source,
 }
 
 /// Which clients a host streams to.
@@ -268,6 +274,9 @@ const HANDOVER_WAIT: Duration = Duration::from_secs(2);
 struct Slot {
     held: std::sync::Mutex<Option<Held>>,
     freed: tokio::sync::Notify,
+    /// An `--app` session's program, kept across a hand-over for the connection that resumes
+    /// the session.
+    parked: std::sync::Mutex<Option<crate::host::app::App>>,
 }
 
 struct Held {
@@ -298,6 +307,18 @@ impl Drop for Claim<'_> {
 }
 
 impl Slot {
+    /// Keeps a handed-over session's program for the connection taking the session over.
+    fn park(&self, app: crate::host::app::App) {
+        let old = self.parked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).replace(app);
+        // Only one session at a time: an older parked program has no session left.
+        drop(old);
+    }
+
+    /// The program a handed-over session left, if any.
+    fn take_parked(&self) -> Option<crate::host::app::App> {
+        self.parked.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+
     /// Claims the slot for a new session, or for the session named by `resume` (non-zero)
     /// after its connection hands it over, if `client` (its certificate) is the one holding
     /// it; `None`: another client holds it.
@@ -350,6 +371,8 @@ struct Admitted<'a> {
     worker: encode::Worker,
     gate: Arc<encode::SendGate>,
     frames: mpsc::Receiver<Frame>,
+    /// The display it streams, when it is not the synthetic scene.
+    desktop: Option<Desktop>,
 }
 
 /// Reads a new connection's first message and answers it: a region probe, a pairing run, or
@@ -401,8 +424,8 @@ async fn admit<'a>(
             format!("host '{}' is already streaming to another client; try again when that session ends", config.name);
         return refuse(send, RejectReason::Busy, message, close::BUSY).await;
     };
-    let settings = match session::negotiate(&hello, config.max_fps) {
-        Ok(agreed) => EncoderSettings::agreed(agreed, config.encoder_threads),
+    let (mut desktop, settings) = match prepare(config, &hello, claim.resumed, busy).await {
+        Ok(prepared) => prepared,
         Err(message) => return refuse(send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await,
     };
     let (frames_tx, frames) = mpsc::channel(ENCODED_QUEUE);
@@ -411,16 +434,63 @@ async fn admit<'a>(
     if !claim.resumed {
         game.reset();
     }
-    let worker = match encode::spawn(settings, frames_tx, game.clone(), gate.clone()) {
+    let picture = match desktop.as_mut().and_then(|d| Some((d.capture.take()?, d.input.applied.clone()))) {
+        Some((capture, applied)) => Picture::Desktop { capture: Box::new(capture), applied },
+        None => Picture::Scene,
+    };
+    let worker = match encode::spawn(settings, frames_tx, game.clone(), gate.clone(), picture) {
         Ok(w) => w,
         Err(err) => {
             let message = format!("the host could not start its encoder: {err}");
             return refuse(send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await;
         }
     };
-    let welcome = welcome(&hello, &settings, &config.name, claim.token);
+    let welcome = welcome(&hello, &settings, &config.name, claim.token, desktop.is_some());
     net::write_control(&mut send, &Control::Welcome(welcome.clone())).await?;
-    Ok(Some(Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames }))
+    Ok(Some(Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames, desktop }))
+}
+
+/// What the session streams and at what size: its display (attached, started, or taken over
+/// from the session it resumes) and the settings agreed; the refusal's sentence otherwise.
+async fn prepare(
+    config: &HostConfig,
+    hello: &Hello,
+    resumed: bool,
+    busy: &Slot,
+) -> Result<(Option<Desktop>, EncoderSettings), String> {
+    let name = &config.name;
+    let mut desktop = match &config.source {
+        Source::Display(display) => {
+            let display = display.clone();
+            match tokio::task::spawn_blocking(move || Desktop::attach(&display)).await {
+                Ok(Ok(desktop)) => Some(desktop),
+                Ok(Err(err)) => {
+                    tracing::error!("{err}");
+                    return Err(format!("host '{name}' cannot show its display: {err}"));
+                }
+                Err(err) => return Err(format!("host '{name}' failed opening its display: {err}")),
+            }
+        }
+        Source::Scene | Source::App(_) => None,
+    };
+    let fixed = desktop.as_ref().and_then(Desktop::size);
+    let settings = EncoderSettings::agreed(session::negotiate(hello, config.max_fps, fixed)?, config.encoder_threads);
+    if let Source::App(app) = &config.source {
+        // The same client resuming finds its program as it left it.
+        let parked = if resumed { busy.take_parked() } else { None };
+        let started = match parked {
+            Some(app) => Desktop::resume(app).await,
+            None => Desktop::launch(app, settings.width, settings.height).await,
+        };
+        match started {
+            Ok(started) => desktop = Some(started),
+            Err(err) => {
+                tracing::error!("could not start the session's program: {err}");
+                return Err(format!("host '{name}' could not start its program: {err}"));
+            }
+        }
+    }
+    Ok((desktop, settings))
 }
 
 /// Streams to an admitted client until the session ends, then stops its workers.
@@ -431,7 +501,11 @@ async fn stream(
     stop: watch::Receiver<bool>,
     game: Arc<GameLink>,
 ) -> Result<(), NetError> {
-    let Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames } = admitted;
+    let Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames, desktop } = admitted;
+    let (input, mut app) = match desktop {
+        Some(Desktop { input, app, .. }) => (Some(input), app),
+        None => (None, None),
+    };
     let config = &host.config;
     let name = crate::core::trust::printable(&hello.client_name);
     tracing::info!(remote = %conn.remote_address(), client = %name, resumed = claim.resumed, width = welcome.width, height = welcome.height, fps = welcome.fps, "streaming");
@@ -452,11 +526,21 @@ async fn stream(
         worker: &worker,
         gate: &gate,
         game: &game,
+        desktop: input.as_ref(),
         revocable,
         handover: &claim.handover,
         session: HostSession::new(config.fec),
     };
-    let result = streaming.run(send, recv, frames, stop).await;
+    let (result, handed_over) = streaming.run(send, recv, frames, stop, app.as_mut()).await;
+    // Let go of every key held before anything else happens to the display.
+    drop(input);
+    if let Some(app) = app {
+        if handed_over {
+            claim.slot.park(app);
+        } else {
+            app.end().await;
+        }
+    }
     // Joining waits for at most one encode; keep it off the async workers.
     tokio::task::spawn_blocking(move || {
         worker.stop();
@@ -470,7 +554,7 @@ async fn stream(
 }
 
 /// What the host tells a client it will stream.
-fn welcome(hello: &Hello, settings: &EncoderSettings, host_name: &str, resume_token: u64) -> Welcome {
+fn welcome(hello: &Hello, settings: &EncoderSettings, host_name: &str, resume_token: u64, desktop: bool) -> Welcome {
     Welcome {
         version: PROTOCOL_VERSION,
         width: settings.width,
@@ -478,11 +562,13 @@ fn welcome(hello: &Hello, settings: &EncoderSettings, host_name: &str, resume_to
         fps: settings.fps,
         bitrate_kbps: settings.bitrate_kbps,
         host_name: host_name.to_owned(),
-        // The scene is drawn in BT.601 limited range; openh264 passes it through untouched.
-        color: ColorSpace::HOST_DEFAULT,
-        audio: session::audio_format(hello.audio_channels),
+        // The scene is drawn in BT.601 limited range, a desktop converted to BT.709 limited
+        // range; openh264 passes either through untouched.
+        color: if desktop { crate::host::x11::DESKTOP_COLOR } else { ColorSpace::HOST_DEFAULT },
+        // A desktop's sound is not captured yet.
+        audio: if desktop { None } else { session::audio_format(hello.audio_channels) },
         resume_token,
-        capabilities: Capabilities::THIS_BUILD,
+        capabilities: if desktop { Capabilities::THIS_BUILD } else { Capabilities::HOST_SCENE },
     }
 }
 
@@ -592,6 +678,14 @@ enum Ending {
     Failed(NetError),
 }
 
+/// How the session's program ended, when it does (never, without one).
+async fn program_exit(app: Option<&mut crate::host::app::App>) -> String {
+    match app {
+        Some(app) => app.exited().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Says goodbye to the client (what is queued first), waits a moment for it to close, then
 /// closes; `GOODBYE_WAIT` at most in all.
 async fn say_goodbye(
@@ -615,6 +709,8 @@ struct Streaming<'a> {
     worker: &'a encode::Worker,
     gate: &'a Arc<encode::SendGate>,
     game: &'a GameLink,
+    /// The display's input, when the host streams one (else the input goes to the game).
+    desktop: Option<&'a crate::host::desktop::DesktopInput>,
     /// A paired client's host trust and certificate, looked at again every second.
     revocable: Option<(&'a HostTrust, Fingerprint)>,
     /// Notified when the client resumed the session on a new connection.
@@ -632,9 +728,11 @@ impl Streaming<'_> {
         recv: RecvStream,
         mut frames: mpsc::Receiver<Frame>,
         mut stop: watch::Receiver<bool>,
-    ) -> Result<(), NetError> {
+        mut app: Option<&mut crate::host::app::App>,
+    ) -> (Result<(), NetError>, bool) {
         let conn = self.conn;
         let writer = net::ControlWriter::spawn(send, CONTROL_WRITES);
+        let mut handed_over = false;
         let mut standing_check = tokio::time::interval(REVOCATION_CHECK);
         let start = std::time::Instant::now();
         let (control_tx, mut control) = mpsc::channel(CONTROL_QUEUE);
@@ -675,7 +773,12 @@ impl Streaming<'_> {
                 () = self.handover.notified() => {
                     tracing::info!(remote = %conn.remote_address(), "the client reconnected on a new connection; handing the session over");
                     conn.close(close::SUPERSEDED, b"resumed on a new connection");
+                    handed_over = true;
                     break Ending::Closed;
+                }
+                message = program_exit(app.as_deref_mut()) => {
+                    tracing::info!(%message, "ending the session: its program ended");
+                    break Ending::Goodbye { reason: GoodbyeReason::Finished, message, code: close::FINISHED };
                 }
                 _ = stop.changed() => {
                     let message = "the host is shutting down".to_owned();
@@ -697,7 +800,7 @@ impl Streaming<'_> {
                 "skipped datagrams and control messages of kinds this build does not know (a newer client's)"
             );
         }
-        match ending {
+        let result = match ending {
             Ending::Closed => Ok(()),
             Ending::Goodbye { reason, message, code } => {
                 say_goodbye(conn, writer, reason, message, code).await;
@@ -710,7 +813,8 @@ impl Streaming<'_> {
                 writer.finish(Duration::ZERO).await;
                 Err(err)
             }
-        }
+        };
+        (result, handed_over)
     }
 
     /// Does what the session decided; whether the session ended.
@@ -735,8 +839,14 @@ impl Streaming<'_> {
                 HostOutput::Encoder(request) => {
                     self.worker.send(request);
                 }
-                HostOutput::Input(input) => self.game.put(input),
-                HostOutput::Presses(presses) => self.game.push_presses(&presses),
+                HostOutput::Input(input) => match self.desktop {
+                    Some(desktop) => desktop.state(input),
+                    None => self.game.put(input),
+                },
+                HostOutput::Presses(presses) => match self.desktop {
+                    Some(desktop) => desktop.presses(presses),
+                    None => self.game.push_presses(&presses),
+                },
                 HostOutput::ParityChanged { share, loss } => {
                     tracing::info!(
                         "parity now {:.0} % of each frame (packet loss {:.1} % over 2 s)",

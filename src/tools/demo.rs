@@ -106,6 +106,7 @@ pub fn with_embedded_host<T>(
             identity: None,
             trust: HostTrust::paired(ClientStore::in_memory(vec![paired])),
             fec: crate::core::video::fec::FecMode::Auto,
+            source: crate::host::desktop::Source::Scene,
         })
         .context("starting the demo's host")?
     };

@@ -68,6 +68,7 @@ pub(crate) fn host_config(name: &str, trust: kumo::host::HostTrust) -> kumo::hos
         identity: None,
         trust,
         fec: kumo::core::video::fec::FecMode::Auto,
+        source: kumo::host::desktop::Source::Scene,
     }
 }
 

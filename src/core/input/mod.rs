@@ -9,6 +9,7 @@
 //! rate-limits floods. Pure: time is a parameter, bytes in and out.
 
 pub mod hotkeys;
+pub mod inject;
 pub mod pads;
 pub mod script;
 mod state;

@@ -42,10 +42,19 @@ pub struct Agreed {
 }
 
 /// What the host will stream for a client's `Hello`, at most `max_fps`: the size the client
-/// asked for within what it can show, or why none can be streamed.
-pub fn negotiate(hello: &Hello, max_fps: u16) -> Result<Agreed, String> {
-    let width = hello.width.min(hello.max_width.max(1));
-    let height = hello.height.min(hello.max_height.max(1));
+/// asked for within what it can show, or the size of the host's display (`fixed`) if it
+/// streams one, or why none can be streamed.
+pub fn negotiate(hello: &Hello, max_fps: u16, fixed: Option<(u16, u16)>) -> Result<Agreed, String> {
+    let (max_width, max_height) = (hello.max_width.max(1), hello.max_height.max(1));
+    let (width, height) = match fixed {
+        Some((w, h)) if w > max_width || h > max_height => {
+            return Err(format!(
+                "the host streams a display of {w}x{h}, larger than this client can show ({max_width}x{max_height})"
+            ));
+        }
+        Some(size) => size,
+        None => (hello.width.min(max_width), hello.height.min(max_height)),
+    };
     scene::check_size(width.into(), height.into()).map_err(|e| e.to_string())?;
     Ok(Agreed { width, height, fps: hello.fps.clamp(1, max_fps), bitrate_kbps: clamp_bitrate(hello.bitrate_kbps) })
 }

@@ -23,6 +23,8 @@ pub enum MarkerCheck {
     Mismatch,
     /// No valid marker was found in the picture.
     Unreadable,
+    /// Not looked for: the pictures are a real program's, which carry no markers.
+    Unchecked,
 }
 
 /// One decoded picture.
@@ -597,7 +599,7 @@ impl Stats {
         self.decode.record(d.decode_micros);
         self.queue.record(d.queue_micros);
         match d.marker {
-            MarkerCheck::Match => {}
+            MarkerCheck::Match | MarkerCheck::Unchecked => {}
             MarkerCheck::Mismatch => self.marker_mismatches += 1,
             MarkerCheck::Unreadable => self.marker_unreadable += 1,
         }

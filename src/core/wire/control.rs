@@ -83,8 +83,14 @@ impl Capabilities {
     /// Skips control messages and datagrams of kinds it does not know, counting them, instead
     /// of ending the session: a peer may send this one newer kinds.
     pub const SKIPS_UNKNOWN: Self = Self(1 << 0);
-    /// Everything this build can do.
-    pub const THIS_BUILD: Self = Self::SKIPS_UNKNOWN;
+    /// A client: knows that pictures may carry no frame markers. A host, in `Welcome`: this
+    /// session's pictures are a real program's and carry none (an older client only counts
+    /// them as marker mismatches).
+    pub const UNMARKED_PICTURES: Self = Self(1 << 1);
+    /// Everything this build can do (a host adds `UNMARKED_PICTURES` for a desktop session).
+    pub const THIS_BUILD: Self = Self(Self::SKIPS_UNKNOWN.0 | Self::UNMARKED_PICTURES.0);
+    /// What a host announces for the synthetic scene.
+    pub const HOST_SCENE: Self = Self::SKIPS_UNKNOWN;
 
     pub const fn bits(self) -> u64 {
         self.0

@@ -1,0 +1,287 @@
+//! What to inject into a real program, sans IO: the player's input (whole states from the
+//! datagrams, transitions from the reliable path) turned into the events a display server
+//! takes (key and button downs and ups, pointer moves, wheel steps), each exactly once.
+//!
+//! The injector keeps what it has injected. A state injects what differs from it; a press
+//! injects its transition unless the state already did, so a tap that falls between two
+//! datagrams still reaches the program, and nothing is pressed twice. Keys are named by their
+//! physical position: a USB HID usage maps to an XKB key name (`<AC01>` is the key right of
+//! Caps Lock, `A` on QWERTY and `Q` on AZERTY), which the shell looks up in the server's
+//! keymap, so every key works whatever the host's layout.
+
+use crate::core::input::{InputState, MouseState, Press, mouse_button};
+use std::collections::VecDeque;
+
+/// One event for the display server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectEvent {
+    /// A key by USB HID usage.
+    Key { usage: u8, down: bool },
+    /// A mouse button by X's numbering (1 left, 2 middle, 3 right, 8 back, 9 forward).
+    Button { button: u8, down: bool },
+    /// The pointer to a position over the picture, 0..=65535 on each axis.
+    MoveTo { x: u16, y: u16 },
+    /// Relative motion, in mouse counts.
+    MoveBy { dx: i32, dy: i32 },
+    /// Wheel steps (positive: away from the player, X's button 4).
+    Wheel { steps: i32 },
+}
+
+/// Events waiting at most: a state can differ in every key and button at once (256 keys,
+/// five buttons and three motions); more than that means the shell stopped taking them.
+const MAX_PENDING: usize = 512;
+
+/// The input injected so far, and the events still to inject.
+#[derive(Debug, Default)]
+pub struct Injection {
+    held: InputState,
+    /// Whether a pointer position was injected yet (the first state moves it).
+    placed: bool,
+    events: VecDeque<InjectEvent>,
+}
+
+impl Injection {
+    /// A newer input state arrived: inject what differs from what is held.
+    pub fn handle_state(&mut self, state: &InputState) {
+        for usage in 0..=255u8 {
+            let down = state.key_down(usage);
+            if down != self.held.key_down(usage) {
+                self.key(usage, down);
+            }
+        }
+        for bit in 0..5u8 {
+            let mask = 1 << bit;
+            let down = state.mouse.buttons & mask != 0;
+            if down != (self.held.mouse.buttons & mask != 0) {
+                self.button(mask, down);
+            }
+        }
+        let (m, held) = (state.mouse, self.held.mouse);
+        if !self.placed || (m.x, m.y) != (held.x, held.y) {
+            self.placed = true;
+            self.push(InjectEvent::MoveTo { x: m.x, y: m.y });
+        }
+        // Totals wrap: their difference is the motion since the last state.
+        let (dx, dy) = (m.dx_total.wrapping_sub(held.dx_total), m.dy_total.wrapping_sub(held.dy_total));
+        if (dx, dy) != (0, 0) {
+            self.push(InjectEvent::MoveBy { dx, dy });
+        }
+        let steps = m.scroll_total.wrapping_sub(held.scroll_total);
+        if steps != 0 {
+            self.push(InjectEvent::Wheel { steps });
+        }
+        // Buttons were set above, as their events went out.
+        self.held.mouse = MouseState { buttons: self.held.mouse.buttons, ..m };
+    }
+
+    /// A key or button transition from the reliable path.
+    pub fn handle_press(&mut self, press: Press) {
+        match press.device {
+            Press::KEYBOARD if self.held.key_down(press.code) != press.down => self.key(press.code, press.down),
+            Press::MOUSE if press.code < 5 => {
+                let mask = 1 << press.code;
+                if (self.held.mouse.buttons & mask != 0) != press.down {
+                    self.button(mask, press.down);
+                }
+            }
+            // Pads go to virtual pads, not to the display server.
+            _ => {}
+        }
+    }
+
+    /// Lets go of every key and button held (the client left): nothing stays stuck in the
+    /// program.
+    pub fn release_all(&mut self) {
+        for usage in 0..=255u8 {
+            if self.held.key_down(usage) {
+                self.key(usage, false);
+            }
+        }
+        for bit in 0..5u8 {
+            let mask = 1 << bit;
+            if self.held.mouse.buttons & mask != 0 {
+                self.button(mask, false);
+            }
+        }
+    }
+
+    /// The next event to inject.
+    pub fn poll_event(&mut self) -> Option<InjectEvent> {
+        self.events.pop_front()
+    }
+
+    fn key(&mut self, usage: u8, down: bool) {
+        self.held.set_key(usage, down);
+        self.push(InjectEvent::Key { usage, down });
+    }
+
+    fn button(&mut self, mask: u8, down: bool) {
+        if down {
+            self.held.mouse.buttons |= mask;
+        } else {
+            self.held.mouse.buttons &= !mask;
+        }
+        self.push(InjectEvent::Button { button: x_button(mask), down });
+    }
+
+    fn push(&mut self, event: InjectEvent) {
+        if self.events.len() == MAX_PENDING {
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
+    }
+}
+
+/// X's number for a `mouse_button` bit.
+fn x_button(mask: u8) -> u8 {
+    match mask {
+        mouse_button::LEFT => 1,
+        mouse_button::MIDDLE => 2,
+        mouse_button::RIGHT => 3,
+        mouse_button::BACK => 8,
+        _ => 9,
+    }
+}
+
+/// A position over the picture (0..=65535) on a screen axis `size` pixels long.
+pub fn to_pixels(position: u16, size: u16) -> i16 {
+    let last = u32::from(size.max(1) - 1);
+    ((u32::from(position) * last + 32_767) / 65_535).min(i16::MAX as u32) as i16
+}
+
+/// The XKB key name at the physical position of USB HID usage `usage` (HID Usage Tables,
+/// keyboard page 0x07; the names are those of XKB's `keycodes/evdev`), if it has one.
+pub fn xkb_key_name(usage: u8) -> Option<&'static str> {
+    const LETTERS: [&str; 26] = [
+        "AC01", "AB05", "AB03", "AC03", "AD03", "AC04", "AC05", "AC06", "AD08", "AC07", "AC08", "AC09", "AB07", "AB06",
+        "AD09", "AD10", "AD01", "AD04", "AC02", "AD05", "AD07", "AB04", "AD02", "AB02", "AD06", "AB01",
+    ];
+    const DIGITS: [&str; 10] = ["AE01", "AE02", "AE03", "AE04", "AE05", "AE06", "AE07", "AE08", "AE09", "AE10"];
+    const FROM_ENTER: [&str; 29] = [
+        "RTRN", "ESC", "BKSP", "TAB", "SPCE", "AE11", "AE12", "AD11", "AD12", "BKSL", "AC12", "AC10", "AC11", "TLDE",
+        "AB08", "AB09", "AB10", "CAPS", "FK01", "FK02", "FK03", "FK04", "FK05", "FK06", "FK07", "FK08", "FK09", "FK10",
+        "FK11",
+    ];
+    const FROM_F12: [&str; 30] = [
+        "FK12", "PRSC", "SCLK", "PAUS", "INS", "HOME", "PGUP", "DELE", "END", "PGDN", "RGHT", "LEFT", "DOWN", "UP",
+        "NMLK", "KPDV", "KPMU", "KPSU", "KPAD", "KPEN", "KP1", "KP2", "KP3", "KP4", "KP5", "KP6", "KP7", "KP8", "KP9",
+        "KP0",
+    ];
+    const MODIFIERS: [&str; 8] = ["LCTL", "LFSH", "LALT", "LWIN", "RCTL", "RTSH", "RALT", "RWIN"];
+    let u = usize::from(usage);
+    Some(match usage {
+        0x04..=0x1d => LETTERS[u - 0x04],
+        0x1e..=0x27 => DIGITS[u - 0x1e],
+        0x28..=0x44 => FROM_ENTER[u - 0x28],
+        0x45..=0x62 => FROM_F12[u - 0x45],
+        0x63 => "KPDL",
+        0x64 => "LSGT",
+        0x65 => "MENU",
+        0x67 => "KPEQ",
+        0x68..=0x73 => return FUNCTION_13_24.get(u - 0x68).copied(),
+        0xe0..=0xe7 => MODIFIERS[u - 0xe0],
+        _ => return None,
+    })
+}
+
+const FUNCTION_13_24: [&str; 12] =
+    ["FK13", "FK14", "FK15", "FK16", "FK17", "FK18", "FK19", "FK20", "FK21", "FK22", "FK23", "FK24"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(i: &mut Injection) -> Vec<InjectEvent> {
+        std::iter::from_fn(|| i.poll_event()).collect()
+    }
+
+    #[test]
+    fn keys_are_named_by_position() {
+        assert_eq!(xkb_key_name(0x04), Some("AC01"), "a");
+        assert_eq!(xkb_key_name(0x14), Some("AD01"), "q");
+        assert_eq!(xkb_key_name(0x1d), Some("AB01"), "z");
+        assert_eq!(xkb_key_name(0x27), Some("AE10"), "0");
+        assert_eq!(xkb_key_name(0x2c), Some("SPCE"));
+        assert_eq!(xkb_key_name(0x38), Some("AB10"), "slash");
+        assert_eq!(xkb_key_name(0x45), Some("FK12"));
+        assert_eq!(xkb_key_name(0x52), Some("UP"));
+        assert_eq!(xkb_key_name(0x62), Some("KP0"));
+        assert_eq!(xkb_key_name(0x73), Some("FK24"));
+        assert_eq!(xkb_key_name(0xe1), Some("LFSH"));
+        assert_eq!(xkb_key_name(0x00), None);
+        assert_eq!(xkb_key_name(0x66), None);
+        // Every usage either has a name or none; no panic anywhere.
+        assert!((0..=255u8).filter_map(xkb_key_name).count() > 100);
+    }
+
+    #[test]
+    fn a_state_injects_its_differences_once() {
+        let mut i = Injection::default();
+        let mut s = InputState::default();
+        s.set_key(0x04, true);
+        s.mouse.x = 65_535;
+        s.mouse.buttons = mouse_button::LEFT;
+        i.handle_state(&s);
+        assert_eq!(
+            drain(&mut i),
+            [
+                InjectEvent::Key { usage: 0x04, down: true },
+                InjectEvent::Button { button: 1, down: true },
+                InjectEvent::MoveTo { x: 65_535, y: 0 },
+            ]
+        );
+        i.handle_state(&s);
+        assert_eq!(drain(&mut i), [], "the same state again injects nothing");
+        s.set_key(0x04, false);
+        s.mouse.dx_total = -3;
+        s.mouse.scroll_total = 2;
+        i.handle_state(&s);
+        assert_eq!(
+            drain(&mut i),
+            [
+                InjectEvent::Key { usage: 0x04, down: false },
+                InjectEvent::MoveBy { dx: -3, dy: 0 },
+                InjectEvent::Wheel { steps: 2 },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tap_between_states_arrives_by_its_presses_and_nothing_doubles() {
+        let mut i = Injection::default();
+        i.handle_state(&InputState::default());
+        drain(&mut i);
+        let press = |code, down| Press { device: Press::KEYBOARD, code, down };
+        i.handle_press(press(0x2c, true));
+        i.handle_press(press(0x2c, false));
+        assert_eq!(
+            drain(&mut i),
+            [InjectEvent::Key { usage: 0x2c, down: true }, InjectEvent::Key { usage: 0x2c, down: false }]
+        );
+        // The state saw the key down first; its press then adds nothing.
+        let mut s = InputState::default();
+        s.set_key(0x05, true);
+        i.handle_state(&s);
+        i.handle_press(press(0x05, true));
+        assert_eq!(drain(&mut i), [InjectEvent::Key { usage: 0x05, down: true }]);
+        // The client leaves with the key held: it is let go.
+        i.handle_press(Press { device: Press::MOUSE, code: 1, down: true });
+        i.release_all();
+        assert_eq!(
+            drain(&mut i),
+            [
+                InjectEvent::Button { button: 3, down: true },
+                InjectEvent::Key { usage: 0x05, down: false },
+                InjectEvent::Button { button: 3, down: false },
+            ]
+        );
+    }
+
+    #[test]
+    fn positions_scale_to_any_screen() {
+        assert_eq!(to_pixels(0, 1920), 0);
+        assert_eq!(to_pixels(65_535, 1920), 1919);
+        assert_eq!(to_pixels(32_768, 1280), 640);
+        assert_eq!(to_pixels(65_535, 0), 0);
+    }
+}

@@ -1,0 +1,157 @@
+//! What the host streams, and a desktop session's shell: the display's capture (handed to the
+//! encoder thread), the "kumo-inject" thread that puts the player's input into the display,
+//! and, for `--app`, the session's own X server and program.
+//!
+//! Only an admitted session has a `Desktop`: input reaches the display only from a client the
+//! host streams to (paired, unless the operator opened the host to anyone), never before its
+//! `Welcome`.
+
+use crate::core::input::Press;
+use crate::core::input::inject::Injection;
+use crate::core::wire::InputDatagram;
+use crate::host::app::{App, AppConfig};
+use crate::host::x11::{Capture, DesktopError, Injector};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+
+/// What the host streams.
+#[derive(Debug, Clone, Default)]
+pub enum Source {
+    /// The synthetic scene and its game (the demo, the lab, the tests).
+    #[default]
+    Scene,
+    /// An X display that is already running (`--display :0`), at its own size.
+    Display(String),
+    /// A program on a private X server per session (`--app`), at the stream's size.
+    App(AppConfig),
+}
+
+/// A desktop session: its capture (until the encoder takes it), its input, and its program.
+pub struct Desktop {
+    pub capture: Option<Capture>,
+    pub input: DesktopInput,
+    pub app: Option<App>,
+}
+
+impl Desktop {
+    /// Attaches to a running display.
+    pub fn attach(display: &str) -> Result<Self, DesktopError> {
+        let capture = Capture::open(display, None)?;
+        let input = DesktopInput::spawn(Injector::open(display, None)?)?;
+        Ok(Self { capture: Some(capture), input, app: None })
+    }
+
+    /// Starts a private display of `width` × `height` with the program on it.
+    pub async fn launch(config: &AppConfig, width: u16, height: u16) -> Result<Self, String> {
+        let app = App::launch(config, width, height).await.map_err(|e| e.to_string())?;
+        Self::open(app).await
+    }
+
+    /// Takes over the display and program a handed-over session left.
+    pub async fn resume(app: App) -> Result<Self, String> {
+        Self::open(app).await
+    }
+
+    async fn open(app: App) -> Result<Self, String> {
+        let (display, cookie) = (app.display.clone(), app.cookie);
+        // Opening the display is a few round trips on a local socket.
+        let opened = tokio::task::spawn_blocking(move || {
+            let capture = Capture::open(&display, Some(&cookie))?;
+            let input = DesktopInput::spawn(Injector::open(&display, Some(&cookie))?)?;
+            Ok::<_, DesktopError>((capture, input))
+        })
+        .await;
+        match opened {
+            Ok(Ok((capture, input))) => Ok(Self { capture: Some(capture), input, app: Some(app) }),
+            Ok(Err(err)) => {
+                app.end().await;
+                Err(err.to_string())
+            }
+            Err(err) => {
+                app.end().await;
+                Err(format!("opening the session's display failed: {err}"))
+            }
+        }
+    }
+
+    /// The display's size.
+    pub fn size(&self) -> Option<(u16, u16)> {
+        self.capture.as_ref().map(Capture::size)
+    }
+}
+
+/// Input waiting for the inject thread, at most: states are whole (a newer one supersedes an
+/// older one, so a full queue drops the state); transitions come a few at a time.
+const INJECT_QUEUE: usize = 256;
+
+enum Inject {
+    State(InputDatagram),
+    Presses(Vec<Press>),
+}
+
+/// The handle of the "kumo-inject" thread. Dropping it lets go of every key and button held
+/// and ends the thread.
+pub struct DesktopInput {
+    commands: SyncSender<Inject>,
+    /// The newest input state injected (its sequence number), for the frame headers.
+    pub applied: Arc<AtomicU64>,
+}
+
+impl DesktopInput {
+    fn spawn(injector: Injector) -> Result<Self, DesktopError> {
+        let (commands, rx) = std::sync::mpsc::sync_channel(INJECT_QUEUE);
+        let applied = Arc::new(AtomicU64::new(0));
+        let seen = applied.clone();
+        std::thread::Builder::new()
+            .name("kumo-inject".into())
+            .spawn(move || inject_loop(injector, &rx, &seen))
+            .map_err(|e| DesktopError::Gone(format!("could not start the input thread: {e}")))?;
+        Ok(Self { commands, applied })
+    }
+
+    /// A newer input state from the client.
+    pub fn state(&self, input: InputDatagram) {
+        // Full: the thread is far behind; the next state carries this one's content.
+        self.commands.try_send(Inject::State(input)).ok();
+    }
+
+    /// Key and button transitions from the client, in order.
+    pub fn presses(&self, presses: Vec<Press>) {
+        if let Err(TrySendError::Full(_)) = self.commands.try_send(Inject::Presses(presses)) {
+            tracing::warn!("the display is not taking input fast enough; dropped key transitions");
+        }
+    }
+}
+
+fn inject_loop(mut injector: Injector, commands: &Receiver<Inject>, applied: &AtomicU64) {
+    let mut injection = Injection::default();
+    let mut failed = false;
+    while let Ok(command) = commands.recv() {
+        match command {
+            Inject::State(input) => {
+                injection.handle_state(&input.state);
+                applied.store(input.seq, Ordering::Release);
+            }
+            Inject::Presses(presses) => presses.into_iter().for_each(|p| injection.handle_press(p)),
+        }
+        failed |= !send(&mut injector, &mut injection);
+        if failed {
+            break;
+        }
+    }
+    // The client left (or the display went away): let go of everything held.
+    injection.release_all();
+    send(&mut injector, &mut injection);
+}
+
+/// Injects what `injection` says; false if the display is gone.
+fn send(injector: &mut Injector, injection: &mut Injection) -> bool {
+    while let Some(event) = injection.poll_event() {
+        if let Err(err) = injector.inject(event) {
+            tracing::warn!(display = injector.display(), "could not inject input: {err}");
+            return false;
+        }
+    }
+    injector.flush().is_ok()
+}

@@ -1,0 +1,333 @@
+//! The X11 shell (x11rb): a display's picture captured into the encoder's I420, and the
+//! player's input injected through XTEST.
+//!
+//! Capture asks the server for the root window's pixels into shared memory (MIT-SHM 1.2: the
+//! server makes the segment and passes its descriptor, so nothing crosses the socket but the
+//! request); where that cannot work (a server on another machine or in another IPC
+//! namespace) it falls back to plain `GetImage`, with a warning, which copies every picture
+//! through the socket. BGRX → I420 is yuvutils-rs's SIMD conversion in BT.709 (desktop
+//! content), limited range; nothing here loops over pixels.
+//!
+//! Injection names keys by position (`core::input::inject`): the server's XKB key names give
+//! each position its keycode, whatever the layout.
+
+use crate::core::input::inject::{InjectEvent, to_pixels, xkb_key_name};
+use crate::core::sim::scene::I420;
+use crate::core::view::color::{ColorSpace, Matrix, Range};
+use thiserror::Error;
+use x11rb::connection::Connection as _;
+use x11rb::protocol::shm::ConnectionExt as _;
+use x11rb::protocol::xkb::ConnectionExt as _;
+use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat, Window};
+use x11rb::protocol::xtest::ConnectionExt as _;
+use x11rb::rust_connection::RustConnection;
+
+/// The colour space of captured desktop pictures.
+pub const DESKTOP_COLOR: ColorSpace = ColorSpace { matrix: Matrix::Bt709, range: Range::Limited };
+
+#[derive(Debug, Error)]
+pub enum DesktopError {
+    #[error(
+        "could not open X display {display}: {reason}. Is an X server running there, and may this user use it (DISPLAY, XAUTHORITY)?"
+    )]
+    Open { display: String, reason: String },
+    #[error("the X display went away: {0}")]
+    Gone(String),
+    #[error("X display {display} has no {extension} extension, which kumo needs to {purpose}")]
+    Missing { display: String, extension: &'static str, purpose: &'static str },
+    #[error("X display {display} is {width}x{height}, which kumo cannot stream (even sizes from 64x64 to 3840x2160)")]
+    Size { display: String, width: u16, height: u16 },
+    #[error("X display {display} draws {bits} bits per pixel; kumo captures 24-bit colour (32 bits per pixel) only")]
+    Depth { display: String, bits: u8 },
+}
+
+fn gone(err: impl std::fmt::Display) -> DesktopError {
+    DesktopError::Gone(err.to_string())
+}
+
+/// A connection to a display and its root window.
+struct Screen {
+    conn: RustConnection,
+    root: Window,
+    width: u16,
+    height: u16,
+    name: String,
+}
+
+impl Screen {
+    /// Opens `display`, with the X authority in the environment or, for a server of the
+    /// host's own, its cookie.
+    fn open(display: &str, cookie: Option<&[u8; 16]>) -> Result<Self, DesktopError> {
+        let open = |reason: String| DesktopError::Open { display: display.to_owned(), reason };
+        let (conn, screen) = match cookie {
+            None => x11rb::connect(Some(display)).map_err(|e| open(e.to_string()))?,
+            Some(cookie) => {
+                let parsed = x11rb::reexports::x11rb_protocol::parse_display::parse_display(Some(display))
+                    .map_err(|e| open(e.to_string()))?;
+                let mut last = "no address to connect to".to_owned();
+                let mut connected = None;
+                for address in parsed.connect_instruction() {
+                    match x11rb::rust_connection::DefaultStream::connect(&address) {
+                        Ok((stream, _)) => {
+                            let auth = (b"MIT-MAGIC-COOKIE-1".to_vec(), cookie.to_vec());
+                            let conn = RustConnection::connect_to_stream_with_auth_info(
+                                stream,
+                                parsed.screen.into(),
+                                auth.0,
+                                auth.1,
+                            )
+                            .map_err(|e| open(e.to_string()))?;
+                            connected = Some((conn, usize::from(parsed.screen)));
+                            break;
+                        }
+                        Err(err) => last = err.to_string(),
+                    }
+                }
+                connected.ok_or_else(|| open(last))?
+            }
+        };
+        let root = conn.setup().roots.get(screen).ok_or_else(|| open("it has no such screen".into()))?;
+        let (root_window, width, height) = (root.root, root.width_in_pixels, root.height_in_pixels);
+        Ok(Self { conn, root: root_window, width, height, name: display.to_owned() })
+    }
+}
+
+/// Where a capture's pixels arrive.
+enum Grab {
+    /// A shared-memory segment the server writes into.
+    Shared { seg: u32, map: memmap2::Mmap },
+    /// Plain `GetImage`: the pixels come through the socket.
+    Socket,
+}
+
+/// Captures a display's root window into I420 pictures of its size.
+pub struct Capture {
+    screen: Screen,
+    grab: Grab,
+}
+
+impl Capture {
+    /// Opens `display` (`:0`, `:99`): its whole root window. The stream has the display's size,
+    /// which must be even.
+    pub fn open(display: &str, cookie: Option<&[u8; 16]>) -> Result<Self, DesktopError> {
+        let screen = Screen::open(display, cookie)?;
+        let (width, height) = (screen.width, screen.height);
+        if crate::core::sim::scene::check_size(width.into(), height.into()).is_err() {
+            return Err(DesktopError::Size { display: display.to_owned(), width, height });
+        }
+        let format = screen.conn.setup().pixmap_formats.iter().find(|f| f.depth == 24).map(|f| f.bits_per_pixel);
+        if format != Some(32) {
+            return Err(DesktopError::Depth { display: display.to_owned(), bits: format.unwrap_or(0) });
+        }
+        let grab = match shared(&screen) {
+            Ok(grab) => grab,
+            Err(reason) => {
+                let name = display;
+                tracing::warn!(
+                    "capturing X display {name} without shared memory ({reason}): every picture is copied through the X socket, which costs CPU and latency; run the host on the X server's machine, in the same IPC namespace"
+                );
+                Grab::Socket
+            }
+        };
+        Ok(Self { screen, grab })
+    }
+
+    /// The display's size.
+    pub fn size(&self) -> (u16, u16) {
+        (self.screen.width, self.screen.height)
+    }
+
+    /// Whether pictures come through shared memory.
+    pub fn shared(&self) -> bool {
+        matches!(self.grab, Grab::Shared { .. })
+    }
+
+    /// Captures the display now into `picture` (of the display's size).
+    pub fn grab(&mut self, picture: &mut I420) -> Result<(), DesktopError> {
+        let s = &self.screen;
+        let (w, h) = (s.width, s.height);
+        let all_planes = u32::MAX;
+        match &self.grab {
+            Grab::Shared { seg, map } => {
+                s.conn
+                    .shm_get_image(s.root, 0, 0, w, h, all_planes, ImageFormat::Z_PIXMAP.into(), *seg, 0)
+                    .map_err(gone)?
+                    .reply()
+                    .map_err(gone)?;
+                to_i420(map, w, h, picture);
+            }
+            Grab::Socket => {
+                let image = s
+                    .conn
+                    .get_image(ImageFormat::Z_PIXMAP, s.root, 0, 0, w, h, all_planes)
+                    .map_err(gone)?
+                    .reply()
+                    .map_err(gone)?;
+                to_i420(&image.data, w, h, picture);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets up shared-memory capture: the server makes a segment of a picture's size and passes
+/// its descriptor (MIT-SHM 1.2), which is mapped here read-only.
+fn shared(screen: &Screen) -> Result<Grab, String> {
+    let conn = &screen.conn;
+    let version = conn.shm_query_version().map_err(|e| e.to_string())?.reply().map_err(|e| e.to_string())?;
+    if (version.major_version, version.minor_version) < (1, 2) {
+        return Err(format!("MIT-SHM {}.{} cannot pass descriptors", version.major_version, version.minor_version));
+    }
+    let size = u32::from(screen.width) * u32::from(screen.height) * 4;
+    let seg = conn.generate_id().map_err(|e| e.to_string())?;
+    // Not read-only: the server writes the pictures into it.
+    let reply =
+        conn.shm_create_segment(seg, size, false).map_err(|e| e.to_string())?.reply().map_err(|e| e.to_string())?;
+    let file = std::fs::File::from(reply.shm_fd);
+    let map = map_segment(&file, size as usize).map_err(|e| format!("could not map the segment: {e}"))?;
+    Ok(Grab::Shared { seg, map })
+}
+
+/// Maps the server's segment read-only.
+#[expect(unsafe_code, reason = "mapping shared memory is unsafe by nature: see the SAFETY note")]
+fn map_segment(file: &std::fs::File, len: usize) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: the mapping is read-only and lives in `Capture` beside the segment. The X server
+    // writes into it only while this thread waits for the reply to its own `GetImage`, and the
+    // pixels are read only after that reply: no write overlaps a read. The bytes are plain
+    // pixel data; any value is valid.
+    unsafe { memmap2::MmapOptions::new().len(len).map(file) }
+}
+
+/// BGRX rows of `width` × `height` into `picture` (BT.709, limited range).
+fn to_i420(bgrx: &[u8], width: u16, height: u16, picture: &mut I420) {
+    use yuvutils_rs::{BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix};
+    let (w, h) = (u32::from(width), u32::from(height));
+    let mut planes = YuvPlanarImageMut {
+        y_plane: BufferStoreMut::Borrowed(&mut picture.y),
+        y_stride: w,
+        u_plane: BufferStoreMut::Borrowed(&mut picture.u),
+        u_stride: w / 2,
+        v_plane: BufferStoreMut::Borrowed(&mut picture.v),
+        v_stride: w / 2,
+        width: w,
+        height: h,
+    };
+    let needed = (w * h * 4) as usize;
+    let Some(pixels) = bgrx.get(..needed) else { return };
+    // Sizes were checked when the capture opened; a failure here leaves the last picture.
+    if let Err(err) = yuvutils_rs::bgra_to_yuv420(
+        &mut planes,
+        pixels,
+        w * 4,
+        YuvRange::Limited,
+        YuvStandardMatrix::Bt709,
+        YuvConversionMode::Balanced,
+    ) {
+        tracing::debug!("colour conversion failed: {err}");
+    }
+}
+
+/// Injects the player's input into a display through XTEST.
+pub struct Injector {
+    screen: Screen,
+    /// The server's keycode for each HID usage (0: the keymap has none).
+    keycodes: [u8; 256],
+}
+
+impl Injector {
+    pub fn open(display: &str, cookie: Option<&[u8; 16]>) -> Result<Self, DesktopError> {
+        let screen = Screen::open(display, cookie)?;
+        let missing = |extension, purpose| DesktopError::Missing { display: display.to_owned(), extension, purpose };
+        screen
+            .conn
+            .xtest_get_version(2, 2)
+            .map_err(gone)?
+            .reply()
+            .map_err(|_| missing("XTEST", "inject the player's input"))?;
+        let keycodes = keycodes(&screen.conn).map_err(|_| missing("XKB", "find each key by its position"))?;
+        let unmapped = (0..=255u8).filter(|&u| xkb_key_name(u).is_some() && keycodes[usize::from(u)] == 0).count();
+        if unmapped > 0 {
+            tracing::debug!(unmapped, "keys the display's keymap has no keycode for are not injected");
+        }
+        Ok(Self { screen, keycodes })
+    }
+
+    /// Injects one event (sent with the next [`Self::flush`]).
+    pub fn inject(&mut self, event: InjectEvent) -> Result<(), DesktopError> {
+        const KEY_PRESS: u8 = 2;
+        const KEY_RELEASE: u8 = 3;
+        const BUTTON_PRESS: u8 = 4;
+        const BUTTON_RELEASE: u8 = 5;
+        const MOTION: u8 = 6;
+        let s = &self.screen;
+        let fake = |kind: u8, detail: u8, x: i16, y: i16| {
+            s.conn.xtest_fake_input(kind, detail, x11rb::CURRENT_TIME, s.root, x, y, 0).map(drop).map_err(gone)
+        };
+        match event {
+            InjectEvent::Key { usage, down } => {
+                let code = self.keycodes[usize::from(usage)];
+                if code != 0 {
+                    fake(if down { KEY_PRESS } else { KEY_RELEASE }, code, 0, 0)?;
+                }
+            }
+            InjectEvent::Button { button, down } => {
+                let kind = if down { BUTTON_PRESS } else { BUTTON_RELEASE };
+                fake(kind, button, 0, 0)?;
+            }
+            InjectEvent::MoveTo { x, y } => fake(MOTION, 0, to_pixels(x, s.width), to_pixels(y, s.height))?,
+            InjectEvent::MoveBy { dx, dy } => {
+                let clamp = |v: i32| v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
+                fake(MOTION, 1, clamp(dx), clamp(dy))?;
+            }
+            InjectEvent::Wheel { steps } => {
+                // X's wheel is buttons 4 (away) and 5 (towards): a click per step.
+                let button = if steps > 0 { 4 } else { 5 };
+                for _ in 0..steps.unsigned_abs().min(MAX_WHEEL_STEPS) {
+                    fake(BUTTON_PRESS, button, 0, 0)?;
+                    fake(BUTTON_RELEASE, button, 0, 0)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what was injected to the server.
+    pub fn flush(&self) -> Result<(), DesktopError> {
+        self.screen.conn.flush().map_err(gone)
+    }
+
+    /// The display's name.
+    pub fn display(&self) -> &str {
+        &self.screen.name
+    }
+}
+
+/// Wheel steps injected at most for one change (a client's total can jump after a long gap).
+const MAX_WHEEL_STEPS: u32 = 64;
+
+/// The keycode of each HID usage in the server's keymap, by XKB key name.
+fn keycodes(conn: &RustConnection) -> Result<[u8; 256], String> {
+    use x11rb::protocol::xkb::{ID, NameDetail};
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    conn.xkb_use_extension(1, 0).map_err(|x| e(&x))?.reply().map_err(|x| e(&x))?;
+    let names = conn
+        .xkb_get_names(ID::USE_CORE_KBD.into(), NameDetail::KEY_NAMES | NameDetail::KEY_ALIASES)
+        .map_err(|x| e(&x))?
+        .reply()
+        .map_err(|x| e(&x))?;
+    let key_names = names.value_list.key_names.unwrap_or_default();
+    let mut by_name = std::collections::HashMap::new();
+    for (i, key) in key_names.iter().enumerate() {
+        let name = key.name.split(|&b| b == 0).next().unwrap_or_default();
+        if let (Ok(name), Ok(code)) = (std::str::from_utf8(name), u8::try_from(usize::from(names.first_key) + i)) {
+            by_name.entry(name.to_owned()).or_insert(code);
+        }
+    }
+    let mut codes = [0u8; 256];
+    for usage in 0..=255u8 {
+        if let Some(code) = xkb_key_name(usage).and_then(|n| by_name.get(n)) {
+            codes[usize::from(usage)] = *code;
+        }
+    }
+    Ok(codes)
+}

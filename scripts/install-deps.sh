@@ -15,8 +15,9 @@ virtual_display_pkgs=(xvfb xauth imagemagick)
 run_pkgs=("${build_pkgs[@]}" "${window_pkgs[@]}" "${virtual_display_pkgs[@]}")
 # Typing into the window in the input test; a clocked sound server (PulseAudio's null sink)
 # and ALSA's pulse plugin for the audio test, which plays through ALSA into a file; `ip`
-# for the discovery test's private network (multicast on its own loopback).
-test_pkgs=(xdotool pulseaudio pulseaudio-utils libasound2-plugins iproute2)
+# for the discovery test's private network (multicast on its own loopback); real programs for
+# the real host's tests (a terminal, and xev to see where a click lands).
+test_pkgs=(xdotool pulseaudio pulseaudio-utils libasound2-plugins iproute2 xterm x11-utils)
 
 case "${1:-}" in
   run) pkgs=("${run_pkgs[@]}") ;;

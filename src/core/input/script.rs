@@ -7,8 +7,11 @@
 //! ```text
 //! # time_ms  what
 //! 0     key W down            # keys by name: A-Z, 0-9, Space, Enter, Escape, Tab,
-//! 250   key W up              #   Backspace, Up, Down, Left, Right, LeftShift, LeftCtrl,
-//!                             #   LeftAlt, F1-F12 (physical positions, US layout)
+//! 250   key W up              #   Backspace, Delete, Home, End, Up, Down, Left, Right,
+//!                             #   Minus, Equal, LeftBracket, RightBracket, Backslash,
+//!                             #   Semicolon, Apostrophe, Grave, Comma, Period, Slash,
+//!                             #   Left/RightShift, Left/RightCtrl, Left/RightAlt, F1-F12
+//!                             #   (physical positions, named as on a US layout)
 //! 300   mouse move 40 -10     # relative motion in counts (x right, y down)
 //! 310   mouse position 0.5 0.25   # absolute position over the video, 0..1
 //! 320   mouse button left down    # left, right, middle, back, forward

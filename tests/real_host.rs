@@ -1,0 +1,272 @@
+//! The real host (issue 19): `kumo host --app` streams real programs from Debian's packages
+//! on a private Xvfb, and `kumo connect`'s input reaches them through XTEST. Each test runs
+//! the host and the client as separate processes, as a player would.
+
+#![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
+
+mod common;
+
+use common::HostProcess;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The tests look at the host's child processes: one at a time keeps them apart.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kumo-real-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Whether `program` is installed; under CI its absence fails the test (CI installs it).
+fn have(program: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "{program} is not installed (scripts/install-deps.sh test installs it)"
+    );
+    if !found {
+        eprintln!("skipping: {program} is not installed (scripts/install-deps.sh test installs it)");
+    }
+    found
+}
+
+/// `kumo host --app COMMAND`, open to any client (these tests are about the desktop).
+fn host_app(command: &str) -> HostProcess {
+    HostProcess::spawn(&[
+        "--app".as_ref(),
+        command.as_ref(),
+        "--allow-unpaired".as_ref(),
+        "--ephemeral".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+    ])
+}
+
+/// `kumo connect` to `host` at 640x360@30 for `secs`, playing `script` if given: whether it
+/// ended well, and what it printed.
+fn connect(host: &HostProcess, secs: u32, script: Option<&Path>) -> (bool, String) {
+    let addr = host.addr.to_string();
+    let secs = secs.to_string();
+    let mut args = vec![
+        "connect",
+        &addr,
+        "--host-fingerprint",
+        &host.fingerprint,
+        "--headless",
+        "--no-audio",
+        "--width",
+        "640",
+        "--height",
+        "360",
+        "--fps",
+        "30",
+        "--duration",
+        &secs,
+    ];
+    let script = script.map(|p| p.to_str().unwrap().to_owned());
+    if let Some(script) = &script {
+        args.extend(["--input-script", script]);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(&args)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// The processes whose parent is `pid`, as (pid, command line).
+fn children(pid: u32) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // Fields after the command's closing parenthesis: state, ppid, …
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push((child, String::from_utf8_lossy(&cmdline).replace('\0', " ").trim().to_owned()));
+        }
+    }
+    found
+}
+
+/// Whether process `pid` is alive (a zombie is not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')))
+}
+
+/// An input script typing `text` on a US layout from `start_ms`, a key every 15 ms.
+fn typing(text: &str, start_ms: u64) -> String {
+    let mut script = String::from("0 mouse position 0.3 0.3\n");
+    let mut t = start_ms;
+    for c in text.chars() {
+        let shifted = "~!@#$%^&*()_+{}|:\"<>?".contains(c) || c.is_ascii_uppercase();
+        let base = match c {
+            'a'..='z' | 'A'..='Z' => c.to_ascii_uppercase().to_string(),
+            '0'..='9' => c.to_string(),
+            ')' => "0".into(),
+            '!' => "1".into(),
+            '@' => "2".into(),
+            '#' => "3".into(),
+            '$' => "4".into(),
+            '%' => "5".into(),
+            '^' => "6".into(),
+            '&' => "7".into(),
+            '*' => "8".into(),
+            '(' => "9".into(),
+            ' ' => "Space".into(),
+            '\n' => "Enter".into(),
+            '-' | '_' => "Minus".into(),
+            '=' | '+' => "Equal".into(),
+            '[' | '{' => "LeftBracket".into(),
+            ']' | '}' => "RightBracket".into(),
+            '\\' | '|' => "Backslash".into(),
+            ';' | ':' => "Semicolon".into(),
+            '\'' | '"' => "Apostrophe".into(),
+            '`' | '~' => "Grave".into(),
+            ',' | '<' => "Comma".into(),
+            '.' | '>' => "Period".into(),
+            '/' | '?' => "Slash".into(),
+            other => panic!("no key for {other:?}"),
+        };
+        let mut step = |line: String| {
+            script.push_str(&format!("{t} {line}\n"));
+            t += 15;
+        };
+        if shifted {
+            step("key LeftShift down".into());
+        }
+        step(format!("key {base} down"));
+        step(format!("key {base} up"));
+        if shifted {
+            step("key LeftShift up".into());
+        }
+    }
+    script
+}
+
+#[test]
+fn typed_text_reaches_a_terminal_program_exactly() {
+    let _alone = one_at_a_time();
+    if !have("xterm") || !have("Xvfb") {
+        return;
+    }
+    let dir = scratch("typing");
+    let out = dir.join("typed.txt");
+    let text = "Hello, World! <>|{}~ 123 _+=\"q\" a/b?c:d;e'f[g]h\\i`j\n";
+    let script = dir.join("typing.script");
+    std::fs::write(&script, typing(text, 2_500)).unwrap();
+    let host = host_app(&format!("xterm -geometry 80x24+0+0 -e sh -c 'cat > {}'", out.display()));
+    let (ok, printed) = connect(&host, 8, Some(&script));
+    assert!(ok, "the session failed: {printed}");
+    assert!(printed.contains("frames"), "{printed}");
+    let typed = std::fs::read_to_string(&out).unwrap_or_default();
+    assert_eq!(typed, text, "the terminal received something else");
+    drop(host);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_click_lands_where_the_player_clicked() {
+    let _alone = one_at_a_time();
+    if !have("xev") || !have("Xvfb") || !have("stdbuf") {
+        return;
+    }
+    let dir = scratch("click");
+    let out = dir.join("events.txt");
+    let script = dir.join("click.script");
+    std::fs::write(&script, "2500 mouse position 0.25 0.5\n2600 mouse button left down\n2650 mouse button left up\n")
+        .unwrap();
+    let host = host_app(&format!("stdbuf -oL xev -geometry 640x360+0+0 > {}", out.display()));
+    let (ok, printed) = connect(&host, 4, Some(&script));
+    assert!(ok, "the session failed: {printed}");
+    let events = std::fs::read_to_string(&out).unwrap_or_default();
+    let press: Vec<_> = events.lines().skip_while(|l| !l.starts_with("ButtonPress")).take(3).collect();
+    let press = press.join("\n");
+    // 0.25 and 0.5 of a 640x360 display: pixel (160, 180).
+    assert!(press.contains("root:(160,180)"), "the click landed elsewhere: {press:?}\n{events}");
+    assert!(press.contains("button 1,"), "{press}");
+    drop(host);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_program_ending_ends_the_session_and_a_killed_host_leaves_nothing_behind() {
+    let _alone = one_at_a_time();
+    if !have("xterm") || !have("Xvfb") {
+        return;
+    }
+    // The program exits after a moment: the client hears why, and the next session starts
+    // afresh on a display of its own.
+    let host = host_app("sleep 2; exit 3");
+    let started = Instant::now();
+    let (ok, printed) = connect(&host, 20, None);
+    let took = started.elapsed();
+    assert!(ok, "{printed}");
+    assert!(printed.contains("the program exited with status 3"), "{printed}");
+    assert!(took < Duration::from_secs(10), "the session outlived its program: {took:?}");
+    // The host ends the display as the client leaves: give it a moment.
+    let gone = Instant::now() + Duration::from_secs(3);
+    while children(host.pid()).iter().any(|(pid, _)| alive(*pid)) && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<_> = children(host.pid()).into_iter().filter(|(pid, _)| alive(*pid)).collect();
+    assert!(left.is_empty(), "the ended session left {left:?}");
+    let (ok, printed) = connect(&host, 1, None);
+    assert!(ok && printed.contains("frames"), "a second session did not start: {printed}");
+    drop(host);
+
+    // SIGKILL mid-session: the kernel ends the host's X server and program with it.
+    let host = host_app("xterm");
+    let pid = host.pid();
+    let client = std::thread::spawn({
+        let (addr, fingerprint) = (host.addr.to_string(), host.fingerprint.clone());
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
+                .args([
+                    "connect",
+                    &addr,
+                    "--host-fingerprint",
+                    &fingerprint,
+                    "--headless",
+                    "--no-audio",
+                    "--duration",
+                    "6",
+                ])
+                .env("RUST_LOG", "off")
+                .output()
+                .ok()
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut session = Vec::new();
+    while Instant::now() < deadline {
+        session = children(pid).into_iter().filter(|(p, _)| alive(*p)).collect::<Vec<_>>();
+        if session.len() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(session.iter().any(|(_, c)| c.starts_with("Xvfb")), "no session display: {session:?}");
+    assert!(std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
+    std::thread::sleep(Duration::from_secs(1));
+    let left: Vec<_> = session.iter().filter(|(p, _)| alive(*p)).collect();
+    assert!(left.is_empty(), "left behind after SIGKILL: {left:?}");
+    client.join().ok();
+    drop(host);
+}

@@ -7,6 +7,7 @@
 mod common;
 
 use common::HostProcess;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -145,7 +146,7 @@ fn typing(text: &str, start_ms: u64) -> String {
             other => panic!("no key for {other:?}"),
         };
         let mut step = |line: String| {
-            script.push_str(&format!("{t} {line}\n"));
+            writeln!(script, "{t} {line}").unwrap();
             t += 15;
         };
         if shifted {

@@ -235,25 +235,15 @@ fn the_program_ending_ends_the_session_and_a_killed_host_leaves_nothing_behind()
     // SIGKILL mid-session: the kernel ends the host's X server and program with it.
     let host = host_app("xterm");
     let pid = host.pid();
-    let client = std::thread::spawn({
-        let (addr, fingerprint) = (host.addr.to_string(), host.fingerprint.clone());
-        move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
-                .args([
-                    "connect",
-                    &addr,
-                    "--host-fingerprint",
-                    &fingerprint,
-                    "--headless",
-                    "--no-audio",
-                    "--duration",
-                    "6",
-                ])
-                .env("RUST_LOG", "off")
-                .output()
-                .ok()
-        }
-    });
+    let (addr, fingerprint) = (host.addr.to_string(), host.fingerprint.clone());
+    let args = ["connect", &addr, "--host-fingerprint", &fingerprint, "--headless", "--no-audio", "--duration", "6"];
+    let client = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut session = Vec::new();
     while Instant::now() < deadline {
@@ -268,6 +258,8 @@ fn the_program_ending_ends_the_session_and_a_killed_host_leaves_nothing_behind()
     std::thread::sleep(Duration::from_secs(1));
     let left: Vec<_> = session.iter().filter(|(p, _)| alive(*p)).collect();
     assert!(left.is_empty(), "left behind after SIGKILL: {left:?}");
-    client.join().ok();
+    let mut client = client;
+    client.kill().ok();
+    client.wait().ok();
     drop(host);
 }

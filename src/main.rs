@@ -319,9 +319,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fuzz { target, seconds, seed, corpus, write_seeds } => {
             fuzz(target.as_deref(), seconds, seed, &corpus, write_seeds)
         }
-        Command::Bench { frames, seconds, audio_only } => {
+        Command::Bench { frames, seconds, audio_only, capture_only } => {
             let interrupted = interrupt_flag(&rt);
-            kumo::tools::bench::run(frames, seconds, audio_only, &interrupted)?;
+            let only = if audio_only {
+                Some(kumo::tools::bench::Only::Audio)
+            } else {
+                capture_only.then_some(kumo::tools::bench::Only::Capture)
+            };
+            kumo::tools::bench::run(frames, seconds, only, &interrupted)?;
             Ok(ExitCode::SUCCESS)
         }
     }

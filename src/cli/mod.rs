@@ -220,8 +220,11 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
         /// Only the audio figures (Opus cost, audio latency and A/V offset).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "capture_only")]
         audio_only: bool,
+        /// Only the desktop capture figures (a private Xvfb per size).
+        #[arg(long)]
+        capture_only: bool,
     },
 }
 

@@ -110,6 +110,11 @@ impl Capture {
     /// Opens `display` (`:0`, `:99`): its whole root window. The stream has the display's size,
     /// which must be even.
     pub fn open(display: &str, cookie: Option<&[u8; 16]>) -> Result<Self, DesktopError> {
+        Self::open_with(display, cookie, true)
+    }
+
+    /// `open`, choosing whether to try shared memory (the benchmark compares both paths).
+    pub fn open_with(display: &str, cookie: Option<&[u8; 16]>, try_shared: bool) -> Result<Self, DesktopError> {
         let screen = Screen::open(display, cookie)?;
         let (width, height) = (screen.width, screen.height);
         if crate::core::sim::scene::check_size(width.into(), height.into()).is_err() {
@@ -119,8 +124,12 @@ impl Capture {
         if format != Some(32) {
             return Err(DesktopError::Depth { display: display.to_owned(), bits: format.unwrap_or(0) });
         }
-        let grab = match shared(&screen) {
+        let grab = match if try_shared { shared(&screen) } else { Err("not asked for".into()) } {
             Ok(grab) => grab,
+            Err(reason) if !try_shared => {
+                tracing::debug!("capturing without shared memory: {reason}");
+                Grab::Socket
+            }
             Err(reason) => {
                 let name = display;
                 tracing::warn!(
@@ -199,7 +208,7 @@ fn map_segment(file: &std::fs::File, len: usize) -> std::io::Result<memmap2::Mma
 }
 
 /// BGRX rows of `width` × `height` into `picture` (BT.709, limited range).
-fn to_i420(bgrx: &[u8], width: u16, height: u16, picture: &mut I420) {
+pub fn to_i420(bgrx: &[u8], width: u16, height: u16, picture: &mut I420) {
     use yuvutils_rs::{BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix};
     let (w, h) = (u32::from(width), u32::from(height));
     let mut planes = YuvPlanarImageMut {

@@ -21,16 +21,28 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 /// Runs the benchmarks and prints a table. `frames`: frames per codec size (2160p runs a
-/// quarter); `seconds`: length of each latency run; `audio_only`: only the audio figures.
-pub fn run(frames: u32, seconds: u64, audio_only: bool, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
+/// quarter); `seconds`: length of each latency run; `only`: one part alone.
+/// One part of the benchmark alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    Audio,
+    Capture,
+}
+
+pub fn run(frames: u32, seconds: u64, only: Option<Only>, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     println!(
         "kumo bench: {cores} cores, openh264 {} assembly",
         if cfg!(target_arch = "x86_64") { "x86-64" } else { "generic" }
     );
     println!();
-    if audio_only {
-        return audio_table(&crate::runtime()?, seconds, interrupted);
+    match only {
+        Some(Only::Audio) => return audio_table(&crate::runtime()?, seconds, interrupted),
+        Some(Only::Capture) => {
+            capture_table(&crate::runtime()?, frames);
+            return Ok(());
+        }
+        None => {}
     }
     fec_table();
     println!();
@@ -56,9 +68,11 @@ pub fn run(frames: u32, seconds: u64, audio_only: bool, interrupted: &Arc<Atomic
         );
     }
     println!();
+    let rt = crate::runtime()?;
+    capture_table(&rt, frames);
+    println!();
     present_table(frames);
     println!();
-    let rt = crate::runtime()?;
     input_table(&rt, seconds, interrupted)?;
     println!();
     println!("capture→decoded, kumo demo --headless on loopback, {seconds} s each");
@@ -198,6 +212,58 @@ fn input_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<Ato
 
 /// Prints the present path's cost per frame (upload + draw + GPU finish), without and with
 /// the overlay, on whatever adapter wgpu picks (lavapipe on a machine without a GPU).
+/// The real host's capture: a private Xvfb per size (as `--app` starts), its root window
+/// grabbed through shared memory and through the socket, and BGRX → I420 alone.
+fn capture_table(rt: &tokio::runtime::Runtime, frames: u32) {
+    use crate::host::x11::{Capture, to_i420};
+    println!("desktop capture per frame ({frames} frames; Xvfb, BT.709 conversion by yuvutils-rs)");
+    println!(
+        "{:<10} {:>14} {:>14} {:>14} {:>14}",
+        "size", "shm+conv p50", "shm+conv p95", "socket+conv p50", "conv alone p50"
+    );
+    let config = crate::host::app::AppConfig { command: "sleep 600".into(), server: None };
+    for (w, h) in [(1280u16, 720u16), (1920, 1080)] {
+        let app = match rt.block_on(crate::host::app::App::launch(&config, w, h)) {
+            Ok(app) => app,
+            Err(err) => {
+                println!("desktop capture: skipped ({err})");
+                return;
+            }
+        };
+        let mut picture = I420::new(w.into(), h.into());
+        let mut time = |shared: bool| {
+            let mut hist = Histogram::default();
+            let Ok(mut capture) = Capture::open_with(&app.display, Some(&app.cookie), shared) else { return hist };
+            for _ in 0..frames {
+                let started = Instant::now();
+                if capture.grab(&mut picture).is_err() {
+                    break;
+                }
+                hist.record(started.elapsed().as_micros() as u64);
+            }
+            hist
+        };
+        let (shm, socket) = (time(true), time(false));
+        let bgrx = vec![0x40u8; usize::from(w) * usize::from(h) * 4];
+        let mut conv = Histogram::default();
+        for _ in 0..frames {
+            let started = Instant::now();
+            to_i420(&bgrx, w, h, &mut picture);
+            conv.record(started.elapsed().as_micros() as u64);
+        }
+        let ms = |h: &Histogram, q: f64| h.quantile_micros(q).unwrap_or(0.0) / 1000.0;
+        println!(
+            "{:<10} {:>14.2} {:>14.2} {:>14.2} {:>14.2}",
+            format!("{w}x{h}"),
+            ms(&shm, 0.5),
+            ms(&shm, 0.95),
+            ms(&socket, 0.5),
+            ms(&conv, 0.5)
+        );
+        rt.block_on(app.end());
+    }
+}
+
 fn present_table(frames: u32) {
     let gpu = match Gpu::open(Gpu::instance(None), None) {
         Ok(gpu) => gpu,

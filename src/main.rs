@@ -643,6 +643,7 @@ fn kiosk(
 /// `kumo host`: serves until Ctrl-C.
 fn host(rt: &tokio::runtime::Runtime, config: HostConfig, advertise: bool) -> anyhow::Result<ExitCode> {
     let _guard = rt.enter();
+    let source = config.source.clone();
     let (require_pairing, pin, name) = (config.trust.require_pairing, config.trust.pin, config.name.clone());
     let host = Host::bind(config)?;
     let addr = host.local_addr();
@@ -653,6 +654,11 @@ fn host(rt: &tokio::runtime::Runtime, config: HostConfig, advertise: bool) -> an
     // Listening for the request before saying it can be made.
     if require_pairing {
         offer_pins_on_request(rt, &host.pairing(), reach.clone());
+    }
+    if let (Some(kind), Source::Display(name)) = (kumo::host::desktop::wayland_session(), &source) {
+        tracing::warn!(
+            "this is a {kind} desktop: X display {name} (Xwayland) shows only X11 programs, and native Wayland windows stay black; `--app COMMAND` streams a program on a private X server instead"
+        );
     }
     println!("kumo host listening on {addr} (UDP), protocol v{PROTOCOL_VERSION}");
     println!("certificate SHA-256: {fingerprint}");

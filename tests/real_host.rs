@@ -263,3 +263,59 @@ fn the_program_ending_ends_the_session_and_a_killed_host_leaves_nothing_behind()
     client.wait().ok();
     drop(host);
 }
+
+#[test]
+fn a_running_display_streams_at_its_size_and_its_end_is_told_to_the_player() {
+    let _alone = one_at_a_time();
+    if !have("Xvfb") {
+        return;
+    }
+    let number = 300 + std::process::id() % 500;
+    let display = format!(":{number}");
+    let mut xvfb = std::process::Command::new("Xvfb")
+        .args([display.as_str(), "-screen", "0", "800x600x24", "-nolisten", "tcp"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let host = HostProcess::spawn(&[
+        "--display".as_ref(),
+        display.as_ref(),
+        "--allow-unpaired".as_ref(),
+        "--ephemeral".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+    ]);
+    // The client asks for 640x360 and gets the display's own 800x600.
+    let (ok, printed) = connect(&host, 2, None);
+    assert!(ok, "{printed}");
+    assert!(printed.contains("800x600"), "{printed}");
+    assert!(printed.contains("0 marker mismatches"), "a real display's pictures were checked for markers: {printed}");
+
+    // The X server dies mid-session: the player is told, in a sentence.
+    let addr = host.addr.to_string();
+    let args =
+        ["connect", &addr, "--host-fingerprint", &host.fingerprint, "--headless", "--no-audio", "--duration", "8"];
+    let client = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    xvfb.kill().ok();
+    xvfb.wait().ok();
+    let out = client.wait_with_output().unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(printed.contains("the host stopped streaming: the host's display stopped"), "{printed}");
+    // The host is still there, and refuses the next client with the reason.
+    let (ok, printed) = connect(&host, 1, None);
+    assert!(!ok && printed.contains("cannot show its display"), "{printed}");
+    drop(host);
+}

@@ -37,7 +37,10 @@ pub struct Desktop {
 impl Desktop {
     /// Attaches to a running display.
     pub fn attach(display: &str) -> Result<Self, DesktopError> {
-        let capture = Capture::open(display, None)?;
+        let capture = Capture::open(display, None).map_err(|err| match wayland_session() {
+            Some(kind) => DesktopError::Wayland { display: display.to_owned(), kind, reason: err.to_string() },
+            None => err,
+        })?;
         let input = DesktopInput::spawn(Injector::open(display, None)?)?;
         Ok(Self { capture: Some(capture), input, app: None })
     }
@@ -78,6 +81,18 @@ impl Desktop {
     /// The display's size.
     pub fn size(&self) -> Option<(u16, u16)> {
         self.capture.as_ref().map(Capture::size)
+    }
+}
+
+/// The kind of desktop session the host runs in, when it is a Wayland one (whose programs an
+/// X11 capture does not see).
+pub fn wayland_session() -> Option<&'static str> {
+    if std::env::var_os("WAYLAND_DISPLAY").is_some() {
+        Some("Wayland")
+    } else if std::env::var("XDG_SESSION_TYPE").is_ok_and(|t| t == "wayland") {
+        Some("Wayland (no WAYLAND_DISPLAY)")
+    } else {
+        None
     }
 }
 

@@ -448,12 +448,19 @@ const COMMAND_QUEUE: usize = 16;
 pub struct Worker {
     commands: SyncSender<EncoderRequest>,
     handle: JoinHandle<()>,
+    /// Why the thread stopped on its own, in a sentence for the player.
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 impl Worker {
     /// Sends a command; returns false if the queue is full or the thread has ended.
     pub fn send(&self, command: EncoderRequest) -> bool {
         self.commands.try_send(command).is_ok()
+    }
+
+    /// Why the thread stopped streaming by itself (its picture source or encoder failed).
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Stops the thread and waits for it (at most one frame's encode).
@@ -486,10 +493,15 @@ pub fn spawn(
 ) -> Result<Worker, EncodeError> {
     let encoder = H264Encoder::new(settings)?;
     let (commands, command_rx) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
-    let handle = std::thread::Builder::new()
-        .name("kumo-encode".into())
-        .spawn(move || capture_loop(encoder, &command_rx, &frames, &game, source, &gate))?;
-    Ok(Worker { commands, handle })
+    let failure = Arc::new(Mutex::new(None));
+    let failed = failure.clone();
+    let handle = std::thread::Builder::new().name("kumo-encode".into()).spawn(move || {
+        if let Err(why) = capture_loop(encoder, &command_rx, &frames, &game, source, &gate) {
+            tracing::error!("{why}; stopping the stream");
+            *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+        }
+    })?;
+    Ok(Worker { commands, handle, failure })
 }
 
 fn capture_loop(
@@ -499,7 +511,7 @@ fn capture_loop(
     link: &GameLink,
     mut source: Picture,
     gate: &SendGate,
-) {
+) -> Result<(), String> {
     let settings = encoder.settings();
     let (width, height) = (usize::from(settings.width), usize::from(settings.height));
     let epoch = Instant::now();
@@ -515,7 +527,7 @@ fn capture_loop(
             match commands.try_recv() {
                 Ok(command) => apply(&mut encoder, command),
                 Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return,
+                Err(TryRecvError::Disconnected) => return Ok(()),
             }
         }
         let slot = match schedule.poll(epoch.elapsed()) {
@@ -523,7 +535,7 @@ fn capture_loop(
                 match commands.recv_timeout(due.saturating_sub(epoch.elapsed())) {
                     Ok(command) => apply(&mut encoder, command),
                     Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 }
                 continue;
             }
@@ -544,8 +556,7 @@ fn capture_loop(
             Picture::Desktop { capture, applied } => {
                 let capture_micros = clock::now_micros();
                 if let Err(err) = capture.grab(&mut picture) {
-                    tracing::error!("{err}; stopping the stream");
-                    break;
+                    return Err(format!("the host's display stopped: {err}"));
                 }
                 (capture_micros, applied.load(std::sync::atomic::Ordering::Acquire))
             }
@@ -555,10 +566,7 @@ fn capture_loop(
         let kind = match encoder.encode(&picture, schedule.interval() * slot as u32, &mut payload) {
             Ok(Some(kind)) => kind,
             Ok(None) => continue,
-            Err(err) => {
-                tracing::error!("{err:#}; stopping the stream");
-                break;
-            }
+            Err(err) => return Err(format!("the host's encoder failed: {err:#}")),
         };
         let header = FrameHeader {
             frame_number,
@@ -583,7 +591,7 @@ fn capture_loop(
                 tracing::debug!(frame_number, "network queue full; dropping a frame and forcing an IDR");
                 encoder.force_idr();
             }
-            Err(TrySendError::Closed(_)) => break,
+            Err(TrySendError::Closed(_)) => return Ok(()),
         }
     }
 }

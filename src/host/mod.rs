@@ -740,7 +740,12 @@ impl Streaming<'_> {
         let ending = loop {
             tokio::select! {
                 frame = frames.recv() => {
-                    let Some(frame) = frame else { break Ending::Failed(NetError::EncoderGone) };
+                    let Some(frame) = frame else {
+                        // The encoder thread stopped by itself: tell the player why.
+                        let Some(why) = self.worker.failure() else { break Ending::Failed(NetError::EncoderGone) };
+                        let message = format!("the host stopped streaming: {why}");
+                        break Ending::Goodbye { reason: GoodbyeReason::Finished, message, code: close::FINISHED };
+                    };
                     if let Err(err) = send_rumble(&writer, self.game.take_rumble()) {
                         break Ending::Failed(err);
                     }

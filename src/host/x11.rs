@@ -33,6 +33,10 @@ pub enum DesktopError {
     Open { display: String, reason: String },
     #[error("the X display went away: {0}")]
     Gone(String),
+    #[error(
+        "this is a {kind} desktop, which kumo cannot capture yet (X display {display}: {reason}); use `kumo host --app COMMAND` (a private X server per session), or log in to an X11 session"
+    )]
+    Wayland { display: String, kind: &'static str, reason: String },
     #[error("X display {display} has no {extension} extension, which kumo needs to {purpose}")]
     Missing { display: String, extension: &'static str, purpose: &'static str },
     #[error("X display {display} is {width}x{height}, which kumo cannot stream (even sizes from 64x64 to 3840x2160)")]

@@ -259,11 +259,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             app_server,
         } => {
             let identity = (!ephemeral).then(|| identity.or_else(kumo::config::default_identity_dir)).flatten();
-            let source = match (display, app) {
-                (Some(display), _) => Source::Display(display),
-                (None, Some(command)) => Source::App(AppConfig { command, server: app_server }),
-                (None, None) => Source::Scene,
-            };
+            let source = source_of(display, app, app_server);
             let trust = HostTrust::open();
             let config = HostConfig { listen, name, max_fps, encoder_threads, identity, trust, fec, source };
             let serve = HostAction::Serve { pair, allow_unpaired, advertise: !no_advertise };
@@ -321,10 +317,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench { frames, seconds, audio_only, capture_only } => {
             let interrupted = interrupt_flag(&rt);
-            let only = if audio_only {
-                Some(kumo::tools::bench::Only::Audio)
-            } else {
-                capture_only.then_some(kumo::tools::bench::Only::Capture)
+            let only = match (audio_only, capture_only) {
+                (true, _) => Some(kumo::tools::bench::Only::Audio),
+                (false, capture) => capture.then_some(kumo::tools::bench::Only::Capture),
             };
             kumo::tools::bench::run(frames, seconds, only, &interrupted)?;
             Ok(ExitCode::SUCCESS)
@@ -396,6 +391,15 @@ fn client_identity() -> Identity {
 fn fresh_identity() -> Identity {
     // Generating a P-256 key fails only if the system has no randomness at all.
     Identity::generate(Role::Client).unwrap_or_else(|e| panic!("cannot make a certificate: {e}"))
+}
+
+/// What `kumo host` streams: `--display`, `--app` (with `--app-server`), or the scene.
+fn source_of(display: Option<String>, app: Option<String>, server: Option<String>) -> Source {
+    match (display, app) {
+        (Some(display), _) => Source::Display(display),
+        (None, Some(command)) => Source::App(AppConfig { command, server }),
+        (None, None) => Source::Scene,
+    }
 }
 
 /// A random pairing PIN from the system's randomness.

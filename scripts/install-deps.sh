@@ -3,8 +3,9 @@
 # Usage: scripts/install-deps.sh run|test
 set -euo pipefail
 
-# Build: compilers and the C libraries openh264, ALSA and udev need.
-build_pkgs=(pkg-config libasound2-dev libudev-dev cmake nasm build-essential)
+# Build: compilers and the C libraries openh264, ALSA, udev and PulseAudio (the real host's
+# sound capture) need.
+build_pkgs=(pkg-config libasound2-dev libudev-dev libpulse-dev cmake nasm build-essential)
 # The window: the Vulkan loader and Mesa's drivers (Intel, AMD and lavapipe, the software
 # fallback), and the X11/Wayland libraries winit loads at run time.
 window_pkgs=(libvulkan1 mesa-vulkan-drivers libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6

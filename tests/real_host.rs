@@ -319,3 +319,76 @@ fn a_running_display_streams_at_its_size_and_its_end_is_told_to_the_player() {
     assert!(!ok && printed.contains("cannot show its display"), "{printed}");
     drop(host);
 }
+
+#[test]
+fn a_programs_sound_reaches_the_players_speakers() {
+    use common::sound::{alsa_config, read_raw, start_pulse, tools_present, work_dir};
+    use kumo::core::audio::sound;
+    let _alone = one_at_a_time();
+    if !have("Xvfb") || !tools_present() {
+        return;
+    }
+    let dir = work_dir("kumo-real-sound");
+    // One sound server for both: the host gives the program a private sink on it and records
+    // that sink's monitor; the client plays to the server's own null sink through ALSA, and a
+    // file beside it keeps what was played.
+    let mut pulse = start_pulse(&dir, "channels=2");
+    let raw = dir.join("played.raw");
+    let conf = alsa_config(&dir, &raw);
+    // The program: 8 s of a 1 kHz tone, stereo 48 kHz float, then quiet.
+    let tone: Vec<u8> = (0..48_000 * 8)
+        .flat_map(|i| {
+            let v = (f64::from(i) * 2.0 * std::f64::consts::PI * 1000.0 / 48_000.0).sin() as f32 * 0.25;
+            [v, v]
+        })
+        .flat_map(f32::to_le_bytes)
+        .collect();
+    let tone_file = dir.join("tone.raw");
+    std::fs::write(&tone_file, tone).unwrap();
+    let program = format!(
+        "pacat --raw --format=float32le --rate=48000 --channels=2 --latency-msec=20 {}; sleep 30",
+        tone_file.display()
+    );
+    let host = HostProcess::spawn_with_env(
+        &[
+            "--app".as_ref(),
+            program.as_ref(),
+            "--allow-unpaired".as_ref(),
+            "--ephemeral".as_ref(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+        ],
+        &[("PULSE_SERVER", &pulse.socket)],
+    );
+    let addr = host.addr.to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(["connect", &addr, "--host-fingerprint", &host.fingerprint, "--headless", "--duration", "6"])
+        .args(["--width", "640", "--height", "360", "--fps", "30", "--stats-json"])
+        .arg(dir.join("stats.json"))
+        .env("ALSA_CONFIG_PATH", &conf)
+        .env("PULSE_SERVER", &pulse.socket)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{printed}");
+    pulse.assert_alive();
+    drop(host);
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap();
+    eprintln!(
+        "a program's sound: {} packets received, {} played; capture→heard {} ms",
+        stats["audio_packets_received"], stats["audio_packets_played"], stats["audio_latency_ms"]
+    );
+    let left = sound::left(&read_raw(&raw));
+    let start = left.iter().position(|v| v.abs() > 1e-3).unwrap_or_else(|| panic!("nothing was heard: {printed}"));
+    let heard = &left[start..];
+    assert!(heard.len() > 48_000 * 2, "only {} samples heard: {printed}", heard.len());
+    // A second into what was heard: the tone, at the level it was played (Opus keeps it
+    // within a few dB), and little else.
+    let window = &heard[48_000..48_000 + 4_800];
+    let power = sound::power_at(window, 1000.0);
+    let expected = 0.25f64 * 0.25 / 4.0;
+    assert!(power > expected * 0.3 && power < expected * 3.0, "tone power {power}, expected {expected}: {printed}");
+    assert!(sound::power_at(window, 700.0) < expected * 0.01, "noise where there should be none");
+}

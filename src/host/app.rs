@@ -9,6 +9,9 @@
 //!   started through `setpriv --pdeathsig KILL`, so the kernel kills them if the host dies,
 //!   even by SIGKILL; the program runs in a process group of its own, which the session's end
 //!   signals whole (TERM, then KILL), so its children go too.
+//! - **Its own sound**: a `PulseAudio` null sink per session (`PULSE_SINK` for the program),
+//!   whose monitor the host records; unloaded with the session, and a host started later
+//!   unloads those of hosts that were killed.
 //! - **Runs as the host's user**, with the host's environment plus `DISPLAY` and
 //!   `XAUTHORITY`: `--app` runs what the operator wrote, never anything a client sends.
 
@@ -58,6 +61,9 @@ pub struct App {
     auth: PathBuf,
     server: Child,
     program: Child,
+    /// The sink the program plays into (none: the sound server refused one, or there is none;
+    /// the session is then silent).
+    pub sink: Option<crate::host::pulse::PrivateSink>,
 }
 
 impl App {
@@ -79,7 +85,17 @@ impl App {
                 .map_err(|e| AppError::Server { command: command.join(" "), reason: e.to_string() })?;
             match wait_for_socket(number, &mut server).await {
                 Ok(()) => {
-                    let env = [("DISPLAY", name.clone()), ("XAUTHORITY", auth.display().to_string())];
+                    let sink = match crate::host::pulse::PrivateSink::load(&number.to_string()) {
+                        Ok(sink) => Some(sink),
+                        Err(err) => {
+                            tracing::warn!("{err}; the session streams without sound");
+                            None
+                        }
+                    };
+                    let mut env = vec![("DISPLAY", name.clone()), ("XAUTHORITY", auth.display().to_string())];
+                    if let Some(sink) = &sink {
+                        env.push(("PULSE_SINK", sink.name.clone()));
+                    }
                     let shell = vec!["sh".to_owned(), "-c".to_owned(), config.command.clone()];
                     let program = match spawn_orphan_proof(&shell, &env) {
                         Ok(program) => program,
@@ -88,7 +104,7 @@ impl App {
                         }
                     };
                     tracing::info!(display = %name, width, height, program = %config.command, "started the session's display and program");
-                    return Ok(Self { display: name, cookie, auth, server, program });
+                    return Ok(Self { display: name, cookie, auth, server, program, sink });
                 }
                 Err(reason) => {
                     std::fs::remove_file(&auth).ok();
@@ -128,6 +144,7 @@ impl App {
         self.server.start_kill().ok();
         self.program.wait().await.ok();
         self.server.wait().await.ok();
+        self.sink.take();
         std::fs::remove_file(&self.auth).ok();
         let name = &self.display;
         tracing::info!(display = %name, "the session's display and program are gone");

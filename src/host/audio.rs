@@ -55,29 +55,114 @@ fn encoders(format: AudioFormat) -> Result<Vec<Encoder>, opus::Error> {
         .collect()
 }
 
+/// Where the host's sound comes from.
+pub enum Sound {
+    /// The synthetic game's beeps, on the host's sample clock.
+    Scene(Arc<GameLink>),
+    /// A desktop's sound, recorded from the sound server (which then sets the pace).
+    Captured(crate::host::pulse::SoundCapture),
+}
+
 /// Starts "kumo-audio-enc", sending `format` on `conn` until stopped or the connection ends.
-pub fn spawn(conn: quinn::Connection, format: AudioFormat, game: Arc<GameLink>) -> std::io::Result<AudioWorker> {
+pub fn spawn(conn: quinn::Connection, format: AudioFormat, sound: Sound) -> std::io::Result<AudioWorker> {
     let encoders = encoders(format).map_err(|e| std::io::Error::other(format!("Opus encoder: {e}")))?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    let handle = std::thread::Builder::new()
-        .name("kumo-audio-enc".into())
-        .spawn(move || run(&conn, format, encoders, &game, &flag))?;
+    let handle = std::thread::Builder::new().name("kumo-audio-enc".into()).spawn(move || {
+        let mut out = Packets::new(conn, format, encoders);
+        match sound {
+            Sound::Scene(game) => run(&mut out, &game, &flag),
+            Sound::Captured(capture) => record(&mut out, capture, &flag),
+        }
+    })?;
     Ok(AudioWorker { stop, handle })
 }
 
-fn run(conn: &quinn::Connection, format: AudioFormat, mut encoders: Vec<Encoder>, game: &GameLink, stop: &AtomicBool) {
+/// Encodes and sends packets.
+struct Packets {
+    conn: quinn::Connection,
+    format: AudioFormat,
+    encoders: Vec<Encoder>,
+    /// The encoders' lookahead, in samples.
+    lookahead: u64,
+    pair: Vec<f32>,
+    previous: Vec<Vec<u8>>,
+    seq: u64,
+}
+
+impl Packets {
+    fn new(conn: quinn::Connection, format: AudioFormat, mut encoders: Vec<Encoder>) -> Self {
+        let lookahead = encoders.first_mut().and_then(|e| e.get_lookahead().ok()).unwrap_or(0).max(0) as u64;
+        let pair = vec![0.0f32; usize::from(format.packet_frames) * 2];
+        Self { conn, format, encoders, lookahead, pair, previous: Vec::new(), seq: 0 }
+    }
+
+    /// Sends one packet of `pcm` (interleaved, the format's channels) whose first sample was
+    /// captured at `first_micros`; false once the connection or the encoder is gone.
+    fn send(&mut self, pcm: &[f32], first_micros: u64) -> bool {
+        let channels = usize::from(self.format.layout.channels());
+        let mut coded = Vec::with_capacity(self.encoders.len());
+        for (s, encoder) in self.encoders.iter_mut().enumerate() {
+            for (dst, src) in self.pair.chunks_exact_mut(2).zip(pcm.chunks_exact(channels)) {
+                dst.copy_from_slice(&src[2 * s..2 * s + 2]);
+            }
+            match encoder.encode_vec_float(&self.pair, 1000) {
+                Ok(bytes) => coded.push(bytes),
+                Err(err) => {
+                    tracing::error!("the Opus encoder failed: {err}; the stream goes on without sound");
+                    return false;
+                }
+            }
+        }
+        let packet = AudioPacket {
+            seq: self.seq,
+            // The decoder's output lags the encoder's input by the lookahead.
+            capture_micros: first_micros.saturating_sub(self.lookahead * 1_000_000 / u64::from(RATE)),
+            layout: self.format.layout,
+            frames: self.format.packet_frames,
+            previous: if self.format.redundancy { std::mem::take(&mut self.previous) } else { Vec::new() },
+            coded,
+        };
+        match self.conn.send_datagram(packet.encode().into()) {
+            Ok(()) => {}
+            Err(quinn::SendDatagramError::ConnectionLost(_)) => return false,
+            Err(err) => tracing::debug!("audio datagram not sent: {err}"),
+        }
+        if self.format.redundancy {
+            self.previous = packet.coded;
+        }
+        self.seq += 1;
+        true
+    }
+}
+
+/// Records the desktop's sound packet by packet: the sound server's clock sets the pace, and
+/// a packet's first sample was captured one packet's duration before it could be read.
+fn record(out: &mut Packets, mut capture: crate::host::pulse::SoundCapture, stop: &AtomicBool) {
+    let frames = u64::from(out.format.packet_frames);
+    let mut pcm = vec![0.0f32; frames as usize * 2];
+    while !stop.load(Ordering::Acquire) {
+        if let Err(err) = capture.read(&mut pcm) {
+            tracing::warn!("{err}; the stream goes on without sound");
+            return;
+        }
+        let first = clock::now_micros().saturating_sub(frames * 1_000_000 / u64::from(RATE));
+        if !out.send(&pcm, first) {
+            return;
+        }
+    }
+}
+
+fn run(out: &mut Packets, game: &GameLink, stop: &AtomicBool) {
+    let format = out.format;
     let channels = usize::from(format.layout.channels());
     let frames = u64::from(format.packet_frames);
-    let lookahead = encoders.first_mut().and_then(|e| e.get_lookahead().ok()).unwrap_or(0).max(0) as u64;
     let epoch = Instant::now();
     let micros_of = |frame: u64| frame * 1_000_000 / u64::from(RATE);
     let mut pcm = vec![0.0f32; frames as usize * channels];
-    let mut pair = vec![0.0f32; frames as usize * 2];
     let mut beeps: Vec<u64> = Vec::new();
     let mut flashes = Vec::new();
-    let mut previous: Vec<Vec<u8>> = Vec::new();
-    let (mut start, mut seq) = (0u64, 0u64);
+    let mut start = 0u64;
     while !stop.load(Ordering::Acquire) {
         // The packet is complete once its last sample is due; 1 ms more lets a flash drawn in
         // that instant reach the queue.
@@ -103,37 +188,9 @@ fn run(conn: &quinn::Connection, format: AudioFormat, mut encoders: Vec<Encoder>
         }
         beeps.retain(|&b| b + sound::BEEP_SAMPLES > start);
         sound::render(start, &beeps, channels, &mut pcm);
-        let mut coded = Vec::with_capacity(encoders.len());
-        for (s, encoder) in encoders.iter_mut().enumerate() {
-            for (dst, src) in pair.chunks_exact_mut(2).zip(pcm.chunks_exact(channels)) {
-                dst.copy_from_slice(&src[2 * s..2 * s + 2]);
-            }
-            match encoder.encode_vec_float(&pair, 1000) {
-                Ok(bytes) => coded.push(bytes),
-                Err(err) => {
-                    tracing::error!("the Opus encoder failed: {err}; the stream goes on without sound");
-                    return;
-                }
-            }
-        }
-        let packet = AudioPacket {
-            seq,
-            // The decoder's output lags the encoder's input by the lookahead.
-            capture_micros: origin_micros + micros_of(start).saturating_sub(micros_of(lookahead)),
-            layout: format.layout,
-            frames: format.packet_frames,
-            previous: if format.redundancy { std::mem::take(&mut previous) } else { Vec::new() },
-            coded,
-        };
-        match conn.send_datagram(packet.encode().into()) {
-            Ok(()) => {}
-            Err(quinn::SendDatagramError::ConnectionLost(_)) => return,
-            Err(err) => tracing::debug!("audio datagram not sent: {err}"),
-        }
-        if format.redundancy {
-            previous = packet.coded;
+        if !out.send(&pcm, origin_micros + micros_of(start)) {
+            return;
         }
         start += frames;
-        seq += 1;
     }
 }

@@ -10,6 +10,7 @@ use crate::core::input::Press;
 use crate::core::input::inject::Injection;
 use crate::core::wire::InputDatagram;
 use crate::host::app::{App, AppConfig};
+use crate::host::pulse::SoundCapture;
 use crate::host::x11::{Capture, DesktopError, Injector};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,11 +28,23 @@ pub enum Source {
     App(AppConfig),
 }
 
-/// A desktop session: its capture (until the encoder takes it), its input, and its program.
+/// A desktop session: its capture (until the encoder takes it), its sound (until the audio
+/// thread takes it), its input, and its program.
 pub struct Desktop {
     pub capture: Option<Capture>,
+    pub sound: Option<SoundCapture>,
     pub input: DesktopInput,
     pub app: Option<App>,
+}
+
+/// A 5 ms packet at 48 kHz: what the sound capture delivers at a time.
+const SOUND_FRAMES: u32 = crate::core::audio::PACKET_FRAMES as u32;
+
+/// Opens the sound of `device`, or says why the session is silent.
+fn sound(device: &str) -> Option<SoundCapture> {
+    SoundCapture::open(Some(device), SOUND_FRAMES)
+        .inspect_err(|err| tracing::warn!("{err}; the session streams without sound"))
+        .ok()
 }
 
 impl Desktop {
@@ -42,7 +55,9 @@ impl Desktop {
             None => err,
         })?;
         let input = DesktopInput::spawn(Injector::open(display, None)?)?;
-        Ok(Self { capture: Some(capture), input, app: None })
+        // What the desktop plays: the monitor of the default output.
+        let sound = sound("@DEFAULT_MONITOR@");
+        Ok(Self { capture: Some(capture), sound, input, app: None })
     }
 
     /// Starts a private display of `width` × `height` with the program on it.
@@ -58,15 +73,16 @@ impl Desktop {
 
     async fn open(app: App) -> Result<Self, String> {
         let (display, cookie) = (app.display.clone(), app.cookie);
-        // Opening the display is a few round trips on a local socket.
+        let monitor = app.sink.as_ref().map(crate::host::pulse::PrivateSink::monitor);
+        // Opening the display and the sound server is a few round trips on local sockets.
         let opened = tokio::task::spawn_blocking(move || {
             let capture = Capture::open(&display, Some(&cookie))?;
             let input = DesktopInput::spawn(Injector::open(&display, Some(&cookie))?)?;
-            Ok::<_, DesktopError>((capture, input))
+            Ok::<_, DesktopError>((capture, input, monitor.as_deref().and_then(sound)))
         })
         .await;
         match opened {
-            Ok(Ok((capture, input))) => Ok(Self { capture: Some(capture), input, app: Some(app) }),
+            Ok(Ok((capture, input, sound))) => Ok(Self { capture: Some(capture), sound, input, app: Some(app) }),
             Ok(Err(err)) => {
                 app.end().await;
                 Err(err.to_string())

@@ -16,6 +16,7 @@ pub mod app;
 pub mod audio;
 pub mod desktop;
 pub mod encode;
+pub mod pulse;
 pub mod x11;
 
 use crate::clock;
@@ -127,6 +128,9 @@ impl Host {
         let server = identity.server_config(net::host_transport())?;
         let endpoint = Endpoint::server(server, config.listen)
             .map_err(|source| HostError::Bind { addr: config.listen, source })?;
+        if matches!(config.source, Source::App(_)) {
+            pulse::unload_stale_sinks();
+        }
         let offer = Arc::new(Offer::default());
         if let Some(pin) = config.trust.pin {
             offer.open(pin);
@@ -445,7 +449,12 @@ async fn admit<'a>(
             return refuse(send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await;
         }
     };
-    let welcome = welcome(&hello, &settings, &config.name, claim.token, desktop.is_some());
+    let sound = match &desktop {
+        None => Sound::Scene,
+        Some(Desktop { sound: Some(_), .. }) => Sound::Captured,
+        Some(_) => Sound::Silent,
+    };
+    let welcome = welcome(&hello, &settings, &config.name, claim.token, sound);
     net::write_control(&mut send, &Control::Welcome(welcome.clone())).await?;
     Ok(Some(Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames, desktop }))
 }
@@ -502,16 +511,20 @@ async fn stream(
     game: Arc<GameLink>,
 ) -> Result<(), NetError> {
     let Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames, desktop } = admitted;
-    let (input, mut app) = match desktop {
-        Some(Desktop { input, app, .. }) => (Some(input), app),
-        None => (None, None),
+    let (input, mut app, recorded) = match desktop {
+        Some(Desktop { input, app, sound, .. }) => (Some(input), app, sound),
+        None => (None, None, None),
     };
     let config = &host.config;
     let name = crate::core::trust::printable(&hello.client_name);
     tracing::info!(remote = %conn.remote_address(), client = %name, resumed = claim.resumed, width = welcome.width, height = welcome.height, fps = welcome.fps, "streaming");
     let capabilities = welcome.capabilities.both(hello.capabilities).bits();
     tracing::debug!(capabilities, "the session's capabilities (what both sides announced)");
-    let audio = welcome.audio.and_then(|format| match audio::spawn(conn.clone(), format, game.clone()) {
+    let source = match recorded {
+        Some(capture) => audio::Sound::Captured(capture),
+        None => audio::Sound::Scene(game.clone()),
+    };
+    let audio = welcome.audio.and_then(|format| match audio::spawn(conn.clone(), format, source) {
         Ok(worker) => Some(worker),
         Err(err) => {
             tracing::error!("the host could not start its audio: {err}; streaming without sound");
@@ -554,7 +567,19 @@ async fn stream(
 }
 
 /// What the host tells a client it will stream.
-fn welcome(hello: &Hello, settings: &EncoderSettings, host_name: &str, resume_token: u64, desktop: bool) -> Welcome {
+/// What a session's sound is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sound {
+    /// The synthetic game's.
+    Scene,
+    /// A desktop's, recorded (stereo).
+    Captured,
+    /// A desktop whose sound cannot be recorded.
+    Silent,
+}
+
+fn welcome(hello: &Hello, settings: &EncoderSettings, host_name: &str, resume_token: u64, sound: Sound) -> Welcome {
+    let desktop = sound != Sound::Scene;
     Welcome {
         version: PROTOCOL_VERSION,
         width: settings.width,
@@ -565,8 +590,12 @@ fn welcome(hello: &Hello, settings: &EncoderSettings, host_name: &str, resume_to
         // The scene is drawn in BT.601 limited range, a desktop converted to BT.709 limited
         // range; openh264 passes either through untouched.
         color: if desktop { crate::host::x11::DESKTOP_COLOR } else { ColorSpace::HOST_DEFAULT },
-        // A desktop's sound is not captured yet.
-        audio: if desktop { None } else { session::audio_format(hello.audio_channels) },
+        // A desktop's sound is recorded in stereo.
+        audio: match sound {
+            Sound::Scene => session::audio_format(hello.audio_channels),
+            Sound::Captured => session::audio_format(hello.audio_channels.min(2)),
+            Sound::Silent => None,
+        },
         resume_token,
         capabilities: if desktop { Capabilities::THIS_BUILD } else { Capabilities::HOST_SCENE },
     }

@@ -7,6 +7,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 
 pub(crate) mod desktop;
+pub(crate) mod sound;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -142,6 +143,11 @@ impl HostProcess {
     /// `kumo host` with these arguments (after `host`): its address and fingerprint are read
     /// from the lines it prints at start.
     pub(crate) fn spawn(args: &[&std::ffi::OsStr]) -> Self {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// `spawn`, with these variables added to the host's environment.
+    pub(crate) fn spawn_with_env(args: &[&std::ffi::OsStr], env: &[(&str, &Path)]) -> Self {
         use std::io::BufRead as _;
         // KUMO_BIN runs the same test against another build (before/after figures).
         let bin = std::env::var_os("KUMO_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_kumo").into());
@@ -151,6 +157,7 @@ impl HostProcess {
             // Tests do not answer LAN discovery on the real network.
             .arg("--no-advertise")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             // Not the test's terminal: a host reads Enter there as a request for a new PIN.
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())

@@ -392,3 +392,22 @@ fn a_programs_sound_reaches_the_players_speakers() {
     assert!(power > expected * 0.3 && power < expected * 3.0, "tone power {power}, expected {expected}: {printed}");
     assert!(sound::power_at(window, 700.0) < expected * 0.01, "noise where there should be none");
 }
+
+#[test]
+fn the_programs_window_fills_the_display() {
+    let _alone = one_at_a_time();
+    if !have("xterm") || !have("xwininfo") || !have("Xvfb") {
+        return;
+    }
+    let dir = scratch("fill");
+    let out = dir.join("window.txt");
+    // xterm's own size is 80x24 characters, far from 640x360; it reports its window's size.
+    let host = host_app(&format!("xterm -e sh -c 'sleep 1.5; xwininfo -id $WINDOWID > {}; sleep 10'", out.display()));
+    let (ok, printed) = connect(&host, 3, None);
+    assert!(ok, "{printed}");
+    let info = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(info.contains("Width: 640") && info.contains("Height: 360"), "{info}");
+    assert!(info.contains("Absolute upper-left X:  0") && info.contains("Absolute upper-left Y:  0"), "{info}");
+    drop(host);
+    std::fs::remove_dir_all(&dir).ok();
+}

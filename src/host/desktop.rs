@@ -63,19 +63,24 @@ impl Desktop {
     /// Starts a private display of `width` × `height` with the program on it.
     pub async fn launch(config: &AppConfig, width: u16, height: u16) -> Result<Self, String> {
         let app = App::launch(config, width, height).await.map_err(|e| e.to_string())?;
-        Self::open(app).await
+        Self::open(app, true).await
     }
 
     /// Takes over the display and program a handed-over session left.
     pub async fn resume(app: App) -> Result<Self, String> {
-        Self::open(app).await
+        Self::open(app, false).await
     }
 
-    async fn open(app: App) -> Result<Self, String> {
+    /// Opens the capture, input and sound of `app`'s display; `fresh`: a display just started,
+    /// whose windows the host keeps in view from now on.
+    async fn open(app: App, fresh: bool) -> Result<Self, String> {
         let (display, cookie) = (app.display.clone(), app.cookie);
         let monitor = app.sink.as_ref().map(crate::host::pulse::PrivateSink::monitor);
         // Opening the display and the sound server is a few round trips on local sockets.
         let opened = tokio::task::spawn_blocking(move || {
+            if fresh {
+                crate::host::x11::keep_windows_in_view(&display, &cookie)?;
+            }
             let capture = Capture::open(&display, Some(&cookie))?;
             let input = DesktopInput::spawn(Injector::open(&display, Some(&cookie))?)?;
             Ok::<_, DesktopError>((capture, input, monitor.as_deref().and_then(sound)))

@@ -344,3 +344,37 @@ fn keycodes(conn: &RustConnection) -> Result<[u8; 256], String> {
     }
     Ok(codes)
 }
+
+/// Keeps an `--app` session's program in view where no window manager does it: each top-level
+/// window that appears is moved to fill the display and given the keyboard focus. Runs on
+/// "kumo-windows" until the display goes away (the session's end).
+pub fn keep_windows_in_view(display: &str, cookie: &[u8; 16]) -> Result<(), DesktopError> {
+    use x11rb::protocol::Event;
+    use x11rb::protocol::xproto::{ChangeWindowAttributesAux, ConfigureWindowAux, EventMask, InputFocus};
+    let screen = Screen::open(display, Some(cookie))?;
+    screen
+        .conn
+        .change_window_attributes(
+            screen.root,
+            &ChangeWindowAttributesAux::new().event_mask(EventMask::SUBSTRUCTURE_NOTIFY),
+        )
+        .map_err(gone)?;
+    screen.conn.flush().map_err(gone)?;
+    std::thread::Builder::new()
+        .name("kumo-windows".into())
+        .spawn(move || {
+            let (w, h) = (u32::from(screen.width), u32::from(screen.height));
+            while let Ok(event) = screen.conn.wait_for_event() {
+                let Event::MapNotify(map) = event else { continue };
+                if map.override_redirect || map.event != screen.root {
+                    continue;
+                }
+                let fill = ConfigureWindowAux::new().x(0).y(0).width(w).height(h);
+                screen.conn.configure_window(map.window, &fill).ok();
+                screen.conn.set_input_focus(InputFocus::POINTER_ROOT, map.window, x11rb::CURRENT_TIME).ok();
+                screen.conn.flush().ok();
+            }
+        })
+        .map_err(|e| DesktopError::Gone(format!("could not start the window thread: {e}")))?;
+    Ok(())
+}

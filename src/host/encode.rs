@@ -555,6 +555,7 @@ fn capture_loop(
             }
             Picture::Desktop { capture, applied } => {
                 let capture_micros = clock::now_micros();
+                // Unchanged: the picture is the last one (encoded again, as a frame of skips).
                 if let Err(err) = capture.grab(&mut picture) {
                     return Err(format!("the host's display stopped: {err}"));
                 }

@@ -16,6 +16,7 @@ use crate::core::sim::scene::I420;
 use crate::core::view::color::{ColorSpace, Matrix, Range};
 use thiserror::Error;
 use x11rb::connection::Connection as _;
+use x11rb::protocol::damage::ConnectionExt as _;
 use x11rb::protocol::shm::ConnectionExt as _;
 use x11rb::protocol::xkb::ConnectionExt as _;
 use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat, Window};
@@ -108,8 +109,8 @@ enum Grab {
 pub struct Capture {
     screen: Screen,
     grab: Grab,
-    /// XDamage's record of what was drawn since the last capture (`None`: no DAMAGE
-    /// extension; every slot is captured).
+    /// The DAMAGE extension's record of what was drawn since the last capture (`None`: no
+    /// such extension; every slot is captured).
     damage: Option<u32>,
     /// Whether the picture holds a capture yet.
     captured: bool,
@@ -189,7 +190,6 @@ impl Capture {
                 return Ok(Grabbed::Unchanged);
             }
             // Reset before the grab, so that drawing during it is caught by the next slot.
-            use x11rb::protocol::damage::ConnectionExt as _;
             self.screen.conn.damage_subtract(damage, x11rb::NONE, x11rb::NONE).map_err(gone)?;
         }
         self.captured = true;
@@ -219,10 +219,10 @@ impl Capture {
     }
 }
 
-/// Asks the server to report drawing on the root window (XDamage, once per change: the
+/// Asks the server to report drawing on the root window (the DAMAGE extension, once per change: the
 /// record is emptied at each capture).
 fn watch_damage(screen: &Screen) -> Result<u32, String> {
-    use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
+    use x11rb::protocol::damage::ReportLevel;
     let conn = &screen.conn;
     conn.damage_query_version(1, 1).map_err(|e| e.to_string())?.reply().map_err(|e| e.to_string())?;
     let damage = conn.generate_id().map_err(|e| e.to_string())?;

@@ -255,11 +255,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             revoke,
             no_advertise,
             display,
+            monitor,
             app,
             app_server,
         } => {
             let identity = (!ephemeral).then(|| identity.or_else(kumo::config::default_identity_dir)).flatten();
-            let source = source_of(display, app, app_server);
+            let source = source_of(display.map(|display| (display, monitor)), app, app_server);
             let trust = HostTrust::open();
             let config = HostConfig { listen, name, max_fps, encoder_threads, identity, trust, fec, source };
             let serve = HostAction::Serve { pair, allow_unpaired, advertise: !no_advertise };
@@ -393,10 +394,11 @@ fn fresh_identity() -> Identity {
     Identity::generate(Role::Client).unwrap_or_else(|e| panic!("cannot make a certificate: {e}"))
 }
 
-/// What `kumo host` streams: `--display`, `--app` (with `--app-server`), or the scene.
-fn source_of(display: Option<String>, app: Option<String>, server: Option<String>) -> Source {
+/// What `kumo host` streams: `--display` (with `--monitor`), `--app` (with `--app-server`), or
+/// the scene.
+fn source_of(display: Option<(String, Option<usize>)>, app: Option<String>, server: Option<String>) -> Source {
     match (display, app) {
-        (Some(display), _) => Source::Display(display),
+        (Some((display, monitor)), _) => Source::Display { display, monitor },
         (None, Some(command)) => Source::App(AppConfig { command, server }),
         (None, None) => Source::Scene,
     }
@@ -659,7 +661,7 @@ fn host(rt: &tokio::runtime::Runtime, config: HostConfig, advertise: bool) -> an
     if require_pairing {
         offer_pins_on_request(rt, &host.pairing(), reach.clone());
     }
-    if let (Some(kind), Source::Display(name)) = (kumo::host::desktop::wayland_session(), &source) {
+    if let (Some(kind), Source::Display { display: name, .. }) = (kumo::host::desktop::wayland_session(), &source) {
         tracing::warn!(
             "this is a {kind} desktop: X display {name} (Xwayland) shows only X11 programs, and native Wayland windows stay black; `--app COMMAND` streams a program on a private X server instead"
         );

@@ -270,19 +270,7 @@ fn a_running_display_streams_at_its_size_and_its_end_is_told_to_the_player() {
     if !have("Xvfb") {
         return;
     }
-    let number = 300 + std::process::id() % 500;
-    let display = format!(":{number}");
-    let mut xvfb = std::process::Command::new("Xvfb")
-        .args([display.as_str(), "-screen", "0", "800x600x24", "-nolisten", "tcp"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !socket.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut xvfb, display) = own_xvfb(300, "800x600x24");
     let host = HostProcess::spawn(&[
         "--display".as_ref(),
         display.as_ref(),
@@ -409,5 +397,101 @@ fn the_programs_window_fills_the_display() {
     assert!(info.contains("Width: 640") && info.contains("Height: 360"), "{info}");
     assert!(info.contains("Absolute upper-left X:  0") && info.contains("Absolute upper-left Y:  0"), "{info}");
     drop(host);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Starts a private Xvfb of `width` × `height` on a display of the test's own; waits for it.
+fn own_xvfb(offset: u32, size: &str) -> (std::process::Child, String) {
+    let number = offset + std::process::id() % 500;
+    let display = format!(":{number}");
+    let xvfb = std::process::Command::new("Xvfb")
+        .args([display.as_str(), "-screen", "0", size, "-nolisten", "tcp"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (xvfb, display)
+}
+
+#[test]
+fn one_monitor_of_a_display_streams_and_takes_the_clicks_meant_for_it() {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::randr::{ConnectionExt as _, MonitorInfo};
+    use x11rb::protocol::xproto::ConnectionExt as _;
+    let _alone = one_at_a_time();
+    if !have("Xvfb") || !have("xev") || !have("stdbuf") {
+        return;
+    }
+    let (mut xvfb, display) = own_xvfb(900, "800x600x24");
+    // Two monitors side by side, as a desktop with two screens has them.
+    let (conn, screen) = x11rb::connect(Some(&display)).unwrap();
+    let root = conn.setup().roots[screen].root;
+    for (name, x) in [("left", 0i16), ("right", 400)] {
+        let atom = conn.intern_atom(false, name.as_bytes()).unwrap().reply().unwrap().atom;
+        let monitor = MonitorInfo {
+            name: atom,
+            primary: x == 0,
+            automatic: false,
+            x,
+            y: 0,
+            width: 400,
+            height: 600,
+            width_in_millimeters: 100,
+            height_in_millimeters: 150,
+            outputs: Vec::new(),
+        };
+        conn.randr_set_monitor(root, monitor).unwrap().check().unwrap();
+    }
+    let dir = scratch("monitor");
+    let events = dir.join("events.txt");
+    let xev = std::process::Command::new("sh")
+        .args(["-c", &format!("exec stdbuf -oL xev -display {display} -geometry 800x600+0+0 > {}", events.display())])
+        .spawn()
+        .unwrap();
+    let host = HostProcess::spawn(&[
+        "--display".as_ref(),
+        display.as_ref(),
+        "--monitor".as_ref(),
+        "1".as_ref(),
+        "--allow-unpaired".as_ref(),
+        "--ephemeral".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+    ]);
+    let script = dir.join("click.script");
+    std::fs::write(&script, "1000 mouse position 0.5 0.5\n1100 mouse button left down\n1150 mouse button left up\n")
+        .unwrap();
+    let (ok, printed) = connect(&host, 2, Some(&script));
+    assert!(ok, "{printed}");
+    assert!(printed.contains("400x600"), "the monitor's size was not streamed: {printed}");
+    let seen = std::fs::read_to_string(&events).unwrap_or_default();
+    let press: Vec<_> = seen.lines().skip_while(|l| !l.starts_with("ButtonPress")).take(3).collect();
+    // The middle of the right-hand monitor: (400 + 200, 300) on the whole display.
+    assert!(press.join("\n").contains("root:(600,300)"), "the click landed elsewhere: {press:?}");
+    // A monitor the display does not have is refused with the list of those it has.
+    drop(host);
+    let host = HostProcess::spawn(&[
+        "--display".as_ref(),
+        display.as_ref(),
+        "--monitor".as_ref(),
+        "5".as_ref(),
+        "--allow-unpaired".as_ref(),
+        "--ephemeral".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+    ]);
+    let (ok, printed) = connect(&host, 1, None);
+    assert!(!ok && printed.contains("has no monitor 5") && printed.contains("1: 400x600+400+0"), "{printed}");
+    drop(host);
+    let mut xev = xev;
+    xev.kill().ok();
+    xev.wait().ok();
+    xvfb.kill().ok();
+    xvfb.wait().ok();
     std::fs::remove_dir_all(&dir).ok();
 }

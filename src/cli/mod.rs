@@ -81,6 +81,10 @@ pub(crate) enum Command {
         /// instead of the synthetic scene.
         #[arg(long, value_name = "DISPLAY", conflicts_with = "app")]
         display: Option<String>,
+        /// With --display: stream only this monitor (0 first, in the order
+        /// `xrandr --listmonitors` prints), at its size.
+        #[arg(long, value_name = "N", requires = "display")]
+        monitor: Option<usize>,
         /// Each session: a private X server of the stream's size with this program on it
         /// (a shell command line, run as this user), streamed until the program exits.
         #[arg(long, value_name = "COMMAND")]

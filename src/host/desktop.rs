@@ -22,8 +22,9 @@ pub enum Source {
     /// The synthetic scene and its game (the demo, the lab, the tests).
     #[default]
     Scene,
-    /// An X display that is already running (`--display :0`), at its own size.
-    Display(String),
+    /// An X display that is already running (`--display :0`), at its own size, or one of its
+    /// monitors (`--monitor N`) at that monitor's size.
+    Display { display: String, monitor: Option<usize> },
     /// A program on a private X server per session (`--app`), at the stream's size.
     App(AppConfig),
 }
@@ -49,12 +50,12 @@ fn sound(device: &str) -> Option<SoundCapture> {
 
 impl Desktop {
     /// Attaches to a running display.
-    pub fn attach(display: &str) -> Result<Self, DesktopError> {
-        let capture = Capture::open(display, None).map_err(|err| match wayland_session() {
+    pub fn attach(display: &str, monitor: Option<usize>) -> Result<Self, DesktopError> {
+        let capture = Capture::open(display, None, monitor).map_err(|err| match wayland_session() {
             Some(kind) => DesktopError::Wayland { display: display.to_owned(), kind, reason: err.to_string() },
             None => err,
         })?;
-        let input = DesktopInput::spawn(Injector::open(display, None)?)?;
+        let input = DesktopInput::spawn(Injector::open(display, None, monitor)?)?;
         // What the desktop plays: the monitor of the default output.
         let sound = sound("@DEFAULT_MONITOR@");
         Ok(Self { capture: Some(capture), sound, input, app: None })
@@ -81,8 +82,8 @@ impl Desktop {
             if fresh {
                 crate::host::x11::keep_windows_in_view(&display, &cookie)?;
             }
-            let capture = Capture::open(&display, Some(&cookie))?;
-            let input = DesktopInput::spawn(Injector::open(&display, Some(&cookie))?)?;
+            let capture = Capture::open(&display, Some(&cookie), None)?;
+            let input = DesktopInput::spawn(Injector::open(&display, Some(&cookie), None)?)?;
             Ok::<_, DesktopError>((capture, input, monitor.as_deref().and_then(sound)))
         })
         .await;
@@ -163,9 +164,14 @@ impl DesktopInput {
 fn inject_loop(mut injector: Injector, commands: &Receiver<Inject>, applied: &AtomicU64) {
     let mut injection = Injection::default();
     let mut failed = false;
+    let mut told_of_pads = false;
     while let Ok(command) = commands.recv() {
         match command {
             Inject::State(input) => {
+                if !told_of_pads && input.state.pads.iter().any(|p| p.connected) {
+                    told_of_pads = true;
+                    tracing::warn!("{}", pads_unsupported());
+                }
                 injection.handle_state(&input.state);
                 applied.store(input.seq, Ordering::Release);
             }
@@ -179,6 +185,19 @@ fn inject_loop(mut injector: Injector, commands: &Receiver<Inject>, applied: &At
     // The client left (or the display went away): let go of everything held.
     injection.release_all();
     send(&mut injector, &mut injection);
+}
+
+/// Why a player's gamepad does not reach a desktop session's program, and what would help.
+fn pads_unsupported() -> String {
+    let uinput = std::path::Path::new("/dev/uinput");
+    let why = if !uinput.exists() {
+        "this machine has no /dev/uinput (load the module: `sudo modprobe uinput`)"
+    } else if std::fs::OpenOptions::new().write(true).open(uinput).is_err() {
+        "this user may not write /dev/uinput (add it to the group that owns it, often `input`)"
+    } else {
+        "kumo does not create virtual pads yet"
+    };
+    format!("the player's gamepad is not passed to the program: {why}; keyboard and mouse work")
 }
 
 /// Injects what `injection` says; false if the display is gone.

@@ -469,9 +469,9 @@ async fn prepare(
 ) -> Result<(Option<Desktop>, EncoderSettings), String> {
     let name = &config.name;
     let mut desktop = match &config.source {
-        Source::Display(display) => {
-            let display = display.clone();
-            match tokio::task::spawn_blocking(move || Desktop::attach(&display)).await {
+        Source::Display { display, monitor } => {
+            let (display, monitor) = (display.clone(), *monitor);
+            match tokio::task::spawn_blocking(move || Desktop::attach(&display, monitor)).await {
                 Ok(Ok(desktop)) => Some(desktop),
                 Ok(Err(err)) => {
                     tracing::error!("{err}");

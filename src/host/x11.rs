@@ -34,6 +34,8 @@ pub enum DesktopError {
     Open { display: String, reason: String },
     #[error("the X display went away: {0}")]
     Gone(String),
+    #[error("X display {display} has no monitor {index}; its monitors are {listed}")]
+    NoMonitor { display: String, index: usize, listed: String },
     #[error(
         "this is a {kind} desktop, which kumo cannot capture yet (X display {display}: {reason}); use `kumo host --app COMMAND` (a private X server per session), or log in to an X11 session"
     )]
@@ -50,10 +52,14 @@ fn gone(err: impl std::fmt::Display) -> DesktopError {
     DesktopError::Gone(err.to_string())
 }
 
-/// A connection to a display and its root window.
+/// A connection to a display and its root window, and the part of it streamed: all of it, or
+/// one monitor's rectangle.
 struct Screen {
     conn: RustConnection,
     root: Window,
+    /// The streamed area's top-left corner on the root window.
+    x: i16,
+    y: i16,
     width: u16,
     height: u16,
     name: String,
@@ -93,7 +99,35 @@ impl Screen {
         };
         let root = conn.setup().roots.get(screen).ok_or_else(|| open("it has no such screen".into()))?;
         let (root_window, width, height) = (root.root, root.width_in_pixels, root.height_in_pixels);
-        Ok(Self { conn, root: root_window, width, height, name: display.to_owned() })
+        Ok(Self { conn, root: root_window, x: 0, y: 0, width, height, name: display.to_owned() })
+    }
+
+    /// Narrows the streamed area to the `RandR` monitor `index` (0 first, as `xrandr --listmonitors`
+    /// lists them).
+    fn monitor(mut self, index: usize) -> Result<Self, DesktopError> {
+        use x11rb::protocol::randr::ConnectionExt as _;
+        let missing = || DesktopError::Missing {
+            display: self.name.clone(),
+            extension: "RandR 1.5",
+            purpose: "choose a monitor",
+        };
+        let monitors = self
+            .conn
+            .randr_get_monitors(self.root, true)
+            .map_err(|_| missing())?
+            .reply()
+            .map_err(|_| missing())?
+            .monitors;
+        let Some(m) = monitors.get(index) else {
+            let listed: Vec<String> = monitors
+                .iter()
+                .enumerate()
+                .map(|(i, m)| format!("{i}: {}x{}+{}+{}", m.width, m.height, m.x, m.y))
+                .collect();
+            return Err(DesktopError::NoMonitor { display: self.name.clone(), index, listed: listed.join(", ") });
+        };
+        (self.x, self.y, self.width, self.height) = (m.x, m.y, m.width, m.height);
+        Ok(self)
     }
 }
 
@@ -128,13 +162,21 @@ pub enum Grabbed {
 impl Capture {
     /// Opens `display` (`:0`, `:99`): its whole root window. The stream has the display's size,
     /// which must be even.
-    pub fn open(display: &str, cookie: Option<&[u8; 16]>) -> Result<Self, DesktopError> {
-        Self::open_with(display, cookie, true)
+    pub fn open(display: &str, cookie: Option<&[u8; 16]>, monitor: Option<usize>) -> Result<Self, DesktopError> {
+        Self::open_with(display, cookie, monitor, true)
     }
 
     /// `open`, choosing whether to try shared memory (the benchmark compares both paths).
-    pub fn open_with(display: &str, cookie: Option<&[u8; 16]>, try_shared: bool) -> Result<Self, DesktopError> {
-        let screen = Screen::open(display, cookie)?;
+    pub fn open_with(
+        display: &str,
+        cookie: Option<&[u8; 16]>,
+        monitor: Option<usize>,
+        try_shared: bool,
+    ) -> Result<Self, DesktopError> {
+        let mut screen = Screen::open(display, cookie)?;
+        if let Some(index) = monitor {
+            screen = screen.monitor(index)?;
+        }
         let (width, height) = (screen.width, screen.height);
         if crate::core::sim::scene::check_size(width.into(), height.into()).is_err() {
             return Err(DesktopError::Size { display: display.to_owned(), width, height });
@@ -199,7 +241,7 @@ impl Capture {
         match &self.grab {
             Grab::Shared { seg, map } => {
                 s.conn
-                    .shm_get_image(s.root, 0, 0, w, h, all_planes, ImageFormat::Z_PIXMAP.into(), *seg, 0)
+                    .shm_get_image(s.root, s.x, s.y, w, h, all_planes, ImageFormat::Z_PIXMAP.into(), *seg, 0)
                     .map_err(gone)?
                     .reply()
                     .map_err(gone)?;
@@ -208,7 +250,7 @@ impl Capture {
             Grab::Socket => {
                 let image = s
                     .conn
-                    .get_image(ImageFormat::Z_PIXMAP, s.root, 0, 0, w, h, all_planes)
+                    .get_image(ImageFormat::Z_PIXMAP, s.root, s.x, s.y, w, h, all_planes)
                     .map_err(gone)?
                     .reply()
                     .map_err(gone)?;
@@ -296,8 +338,12 @@ pub struct Injector {
 }
 
 impl Injector {
-    pub fn open(display: &str, cookie: Option<&[u8; 16]>) -> Result<Self, DesktopError> {
-        let screen = Screen::open(display, cookie)?;
+    /// Injects into `display`; pointer positions map onto `monitor` when one is streamed.
+    pub fn open(display: &str, cookie: Option<&[u8; 16]>, monitor: Option<usize>) -> Result<Self, DesktopError> {
+        let mut screen = Screen::open(display, cookie)?;
+        if let Some(index) = monitor {
+            screen = screen.monitor(index)?;
+        }
         let missing = |extension, purpose| DesktopError::Missing { display: display.to_owned(), extension, purpose };
         screen
             .conn
@@ -335,7 +381,11 @@ impl Injector {
                 let kind = if down { BUTTON_PRESS } else { BUTTON_RELEASE };
                 fake(kind, button, 0, 0)?;
             }
-            InjectEvent::MoveTo { x, y } => fake(MOTION, 0, to_pixels(x, s.width), to_pixels(y, s.height))?,
+            InjectEvent::MoveTo { x, y } => {
+                let x = s.x.saturating_add(to_pixels(x, s.width));
+                let y = s.y.saturating_add(to_pixels(y, s.height));
+                fake(MOTION, 0, x, y)?;
+            }
             InjectEvent::MoveBy { dx, dy } => {
                 let clamp = |v: i32| v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
                 fake(MOTION, 1, clamp(dx), clamp(dy))?;

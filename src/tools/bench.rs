@@ -233,7 +233,9 @@ fn capture_table(rt: &tokio::runtime::Runtime, frames: u32) {
         let mut picture = I420::new(w.into(), h.into());
         let mut time = |shared: bool| {
             let mut hist = Histogram::default();
-            let Ok(mut capture) = Capture::open_with(&app.display, Some(&app.cookie), shared) else { return hist };
+            let Ok(mut capture) = Capture::open_with(&app.display, Some(&app.cookie), None, shared) else {
+                return hist;
+            };
             capture.capture_every_slot();
             for _ in 0..frames {
                 let started = Instant::now();

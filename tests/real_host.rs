@@ -265,12 +265,12 @@ fn the_program_ending_ends_the_session_and_a_killed_host_leaves_nothing_behind()
 }
 
 #[test]
-fn a_running_display_streams_at_its_size_and_its_end_is_told_to_the_player() {
+fn a_running_display_streams_scaled_to_the_request_and_its_end_is_told_to_the_player() {
     let _alone = one_at_a_time();
     if !have("Xvfb") {
         return;
     }
-    let (mut xvfb, display) = own_xvfb(300, "800x600x24");
+    let (xvfb, display) = own_xvfb(300, "800x600x24");
     let host = HostProcess::spawn(&[
         "--display".as_ref(),
         display.as_ref(),
@@ -279,10 +279,10 @@ fn a_running_display_streams_at_its_size_and_its_end_is_told_to_the_player() {
         "--listen".as_ref(),
         "127.0.0.1:0".as_ref(),
     ]);
-    // The client asks for 640x360 and gets the display's own 800x600.
+    // The client asks for 640x360: the 800x600 display is scaled down to fit, aspect kept.
     let (ok, printed) = connect(&host, 2, None);
     assert!(ok, "{printed}");
-    assert!(printed.contains("800x600"), "{printed}");
+    assert!(printed.contains("480x360"), "{printed}");
     assert!(printed.contains("0 marker mismatches"), "a real display's pictures were checked for markers: {printed}");
 
     // The X server dies mid-session: the player is told, in a sentence.
@@ -297,8 +297,7 @@ fn a_running_display_streams_at_its_size_and_its_end_is_told_to_the_player() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(2));
-    xvfb.kill().ok();
-    xvfb.wait().ok();
+    drop(xvfb);
     let out = client.wait_with_output().unwrap();
     let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(printed.contains("the host stopped streaming: the host's display stopped"), "{printed}");
@@ -400,16 +399,29 @@ fn the_programs_window_fills_the_display() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A child process killed when dropped, a failed assertion included (a program left running
+/// would hold the test harness's output open).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
 /// Starts a private Xvfb of `width` × `height` on a display of the test's own; waits for it.
-fn own_xvfb(offset: u32, size: &str) -> (std::process::Child, String) {
+fn own_xvfb(offset: u32, size: &str) -> (Killed, String) {
     let number = offset + std::process::id() % 500;
     let display = format!(":{number}");
-    let xvfb = std::process::Command::new("Xvfb")
-        .args([display.as_str(), "-screen", "0", size, "-nolisten", "tcp"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let xvfb = Killed(
+        std::process::Command::new("Xvfb")
+            .args([display.as_str(), "-screen", "0", size, "-nolisten", "tcp"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
     let deadline = Instant::now() + Duration::from_secs(5);
     while !socket.exists() && Instant::now() < deadline {
@@ -419,7 +431,7 @@ fn own_xvfb(offset: u32, size: &str) -> (std::process::Child, String) {
 }
 
 #[test]
-fn one_monitor_of_a_display_streams_and_takes_the_clicks_meant_for_it() {
+fn one_monitor_of_a_display_streams_and_takes_the_clicks_meant_for_it_at_any_scale() {
     use x11rb::connection::Connection as _;
     use x11rb::protocol::randr::{ConnectionExt as _, MonitorInfo};
     use x11rb::protocol::xproto::ConnectionExt as _;
@@ -427,11 +439,11 @@ fn one_monitor_of_a_display_streams_and_takes_the_clicks_meant_for_it() {
     if !have("Xvfb") || !have("xev") || !have("stdbuf") {
         return;
     }
-    let (mut xvfb, display) = own_xvfb(900, "800x600x24");
+    let (xvfb, display) = own_xvfb(900, "1600x600x24");
     // Two monitors side by side, as a desktop with two screens has them.
     let (conn, screen) = x11rb::connect(Some(&display)).unwrap();
     let root = conn.setup().roots[screen].root;
-    for (name, x) in [("left", 0i16), ("right", 400)] {
+    for (name, x) in [("left", 0i16), ("right", 800)] {
         let atom = conn.intern_atom(false, name.as_bytes()).unwrap().reply().unwrap().atom;
         let monitor = MonitorInfo {
             name: atom,
@@ -439,7 +451,7 @@ fn one_monitor_of_a_display_streams_and_takes_the_clicks_meant_for_it() {
             automatic: false,
             x,
             y: 0,
-            width: 400,
+            width: 800,
             height: 600,
             width_in_millimeters: 100,
             height_in_millimeters: 150,
@@ -449,10 +461,16 @@ fn one_monitor_of_a_display_streams_and_takes_the_clicks_meant_for_it() {
     }
     let dir = scratch("monitor");
     let events = dir.join("events.txt");
-    let xev = std::process::Command::new("sh")
-        .args(["-c", &format!("exec stdbuf -oL xev -display {display} -geometry 800x600+0+0 > {}", events.display())])
-        .spawn()
-        .unwrap();
+    let xev = Killed(
+        std::process::Command::new("sh")
+            .args([
+                "-c",
+                &format!("exec stdbuf -oL xev -display {display} -geometry 1600x600+0+0 > {}", events.display()),
+            ])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let host = HostProcess::spawn(&[
         "--display".as_ref(),
         display.as_ref(),
@@ -468,11 +486,13 @@ fn one_monitor_of_a_display_streams_and_takes_the_clicks_meant_for_it() {
         .unwrap();
     let (ok, printed) = connect(&host, 2, Some(&script));
     assert!(ok, "{printed}");
-    assert!(printed.contains("400x600"), "the monitor's size was not streamed: {printed}");
+    // The 800x600 monitor, scaled to fit the 640x360 asked for.
+    assert!(printed.contains("480x360"), "the monitor was not streamed: {printed}");
     let seen = std::fs::read_to_string(&events).unwrap_or_default();
     let press: Vec<_> = seen.lines().skip_while(|l| !l.starts_with("ButtonPress")).take(3).collect();
-    // The middle of the right-hand monitor: (400 + 200, 300) on the whole display.
-    assert!(press.join("\n").contains("root:(600,300)"), "the click landed elsewhere: {press:?}");
+    // The middle of the right-hand monitor, though the stream is smaller than the monitor:
+    // (800 + 400, 300) on the whole display.
+    assert!(press.join("\n").contains("root:(1200,300)"), "the click landed elsewhere: {press:?}");
     // A monitor the display does not have is refused with the list of those it has.
     drop(host);
     let host = HostProcess::spawn(&[
@@ -486,12 +506,7 @@ fn one_monitor_of_a_display_streams_and_takes_the_clicks_meant_for_it() {
         "127.0.0.1:0".as_ref(),
     ]);
     let (ok, printed) = connect(&host, 1, None);
-    assert!(!ok && printed.contains("has no monitor 5") && printed.contains("1: 400x600+400+0"), "{printed}");
-    drop(host);
-    let mut xev = xev;
-    xev.kill().ok();
-    xev.wait().ok();
-    xvfb.kill().ok();
-    xvfb.wait().ok();
+    assert!(!ok && printed.contains("has no monitor 5") && printed.contains("1: 800x600+800+0"), "{printed}");
+    drop((host, xev, xvfb));
     std::fs::remove_dir_all(&dir).ok();
 }

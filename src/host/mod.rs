@@ -439,7 +439,10 @@ async fn admit<'a>(
         game.reset();
     }
     let picture = match desktop.as_mut().and_then(|d| Some((d.capture.take()?, d.input.applied.clone()))) {
-        Some((capture, applied)) => Picture::Desktop { capture: Box::new(capture), applied },
+        Some((mut capture, applied)) => {
+            capture.scale_to(settings.width, settings.height);
+            Picture::Desktop { capture: Box::new(capture), applied }
+        }
         None => Picture::Scene,
     };
     let worker = match encode::spawn(settings, frames_tx, game.clone(), gate.clone(), picture) {
@@ -482,8 +485,8 @@ async fn prepare(
         }
         Source::Scene | Source::App(_) => None,
     };
-    let fixed = desktop.as_ref().and_then(Desktop::size);
-    let settings = EncoderSettings::agreed(session::negotiate(hello, config.max_fps, fixed)?, config.encoder_threads);
+    let native = desktop.as_ref().and_then(Desktop::size);
+    let settings = EncoderSettings::agreed(session::negotiate(hello, config.max_fps, native)?, config.encoder_threads);
     if let Source::App(app) = &config.source {
         // The same client resuming finds its program as it left it.
         let parked = if resumed { busy.take_parked() } else { None };

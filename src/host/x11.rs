@@ -148,6 +148,31 @@ pub struct Capture {
     damage: Option<u32>,
     /// Whether the picture holds a capture yet.
     captured: bool,
+    /// The stream's size, when it is not the captured area's: each capture is scaled to it.
+    scaled: Option<Scaler>,
+}
+
+/// Scales a capture to the stream's size (`fast_image_resize`: SIMD, bilinear) before the
+/// colour conversion.
+struct Scaler {
+    width: u16,
+    height: u16,
+    resizer: fast_image_resize::Resizer,
+    out: Vec<u8>,
+}
+
+impl Scaler {
+    /// `bgrx` of `width` × `height` scaled into the scaler's buffer.
+    fn scale(&mut self, bgrx: &[u8], width: u16, height: u16) -> Option<&[u8]> {
+        use fast_image_resize::images::{Image, ImageRef};
+        use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions};
+        let src = ImageRef::new(width.into(), height.into(), bgrx, PixelType::U8x4).ok()?;
+        let mut dst =
+            Image::from_slice_u8(self.width.into(), self.height.into(), &mut self.out, PixelType::U8x4).ok()?;
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+        self.resizer.resize(&src, &mut dst, &options).ok()?;
+        Some(&self.out)
+    }
 }
 
 /// What a capture slot found.
@@ -202,7 +227,18 @@ impl Capture {
         let damage = watch_damage(&screen)
             .inspect_err(|reason| tracing::info!("capturing every slot: no damage tracking ({reason})"))
             .ok();
-        Ok(Self { screen, grab, damage, captured: false })
+        Ok(Self { screen, grab, damage, captured: false, scaled: None })
+    }
+
+    /// Scales every capture to `width` × `height` (the stream's size) from now on, when that
+    /// is not the captured area's own.
+    pub fn scale_to(&mut self, width: u16, height: u16) {
+        self.scaled = ((width, height) != self.size()).then(|| Scaler {
+            width,
+            height,
+            resizer: fast_image_resize::Resizer::new(),
+            out: vec![0; usize::from(width) * usize::from(height) * 4],
+        });
     }
 
     /// The display's size.
@@ -245,7 +281,7 @@ impl Capture {
                     .map_err(gone)?
                     .reply()
                     .map_err(gone)?;
-                to_i420(map, w, h, picture);
+                convert(map, w, h, self.scaled.as_mut(), picture);
             }
             Grab::Socket => {
                 let image = s
@@ -254,7 +290,7 @@ impl Capture {
                     .map_err(gone)?
                     .reply()
                     .map_err(gone)?;
-                to_i420(&image.data, w, h, picture);
+                convert(&image.data, w, h, self.scaled.as_mut(), picture);
             }
         }
         Ok(Grabbed::Changed)
@@ -299,6 +335,19 @@ fn map_segment(file: &std::fs::File, len: usize) -> std::io::Result<memmap2::Mma
     // pixels are read only after that reply: no write overlaps a read. The bytes are plain
     // pixel data; any value is valid.
     unsafe { memmap2::MmapOptions::new().len(len).map(file) }
+}
+
+/// A capture of `width` × `height` into `picture`, scaled first when the stream is smaller.
+fn convert(bgrx: &[u8], width: u16, height: u16, scaler: Option<&mut Scaler>, picture: &mut I420) {
+    match scaler {
+        None => to_i420(bgrx, width, height, picture),
+        Some(scaler) => {
+            let (w, h) = (scaler.width, scaler.height);
+            if let Some(scaled) = scaler.scale(bgrx, width, height) {
+                to_i420(scaled, w, h, picture);
+            }
+        }
+    }
 }
 
 /// BGRX rows of `width` × `height` into `picture` (BT.709, limited range).

@@ -42,21 +42,32 @@ pub struct Agreed {
 }
 
 /// What the host will stream for a client's `Hello`, at most `max_fps`: the size the client
-/// asked for within what it can show, or the size of the host's display (`fixed`) if it
-/// streams one, or why none can be streamed.
-pub fn negotiate(hello: &Hello, max_fps: u16, fixed: Option<(u16, u16)>) -> Result<Agreed, String> {
+/// asked for within what it can show; for a display of its own size (`display`), that
+/// display's size, or scaled down (aspect kept) to fit what the client asked for; or why none
+/// can be streamed.
+pub fn negotiate(hello: &Hello, max_fps: u16, display: Option<(u16, u16)>) -> Result<Agreed, String> {
     let (max_width, max_height) = (hello.max_width.max(1), hello.max_height.max(1));
-    let (width, height) = match fixed {
-        Some((w, h)) if w > max_width || h > max_height => {
-            return Err(format!(
-                "the host streams a display of {w}x{h}, larger than this client can show ({max_width}x{max_height})"
-            ));
-        }
-        Some(size) => size,
-        None => (hello.width.min(max_width), hello.height.min(max_height)),
+    let asked = (hello.width.min(max_width), hello.height.min(max_height));
+    let (width, height) = match display {
+        Some(native) => fit(native, asked),
+        None => asked,
     };
     scene::check_size(width.into(), height.into()).map_err(|e| e.to_string())?;
     Ok(Agreed { width, height, fps: hello.fps.clamp(1, max_fps), bitrate_kbps: clamp_bitrate(hello.bitrate_kbps) })
+}
+
+/// A display of `native` size within `room`: as it is if it fits, else scaled down with its
+/// aspect kept, to even sizes (never up: upscaling adds bits and no detail).
+pub fn fit(native: (u16, u16), room: (u16, u16)) -> (u16, u16) {
+    let (nw, nh) = (u32::from(native.0.max(2)), u32::from(native.1.max(2)));
+    let (rw, rh) = (u32::from(room.0), u32::from(room.1));
+    if nw <= rw && nh <= rh {
+        return native;
+    }
+    // The smaller of the two ratios, in integers: width-bound when rw/nw < rh/nh.
+    let (w, h) = if rw * nh <= rh * nw { (rw, nh * rw / nw) } else { (nw * rh / nh, rh) };
+    let even = |v: u32| u16::try_from(v & !1).unwrap_or(u16::MAX);
+    (even(w), even(h))
 }
 
 /// A bitrate a client asked for, within what the host allows.
@@ -328,6 +339,16 @@ mod tests {
         s.handle_control(Control::Unknown { tag: 99 }, ms(11));
         assert_eq!((s.unknown_datagrams, s.unknown_controls), (1, 1));
         assert!(drain(&mut s).1.is_empty(), "unknown kinds never end a session");
+    }
+
+    #[test]
+    fn a_display_is_streamed_at_its_size_or_scaled_down_to_what_was_asked() {
+        assert_eq!(fit((1280, 720), (1920, 1080)), (1280, 720), "never scaled up");
+        assert_eq!(fit((1920, 1080), (1280, 720)), (1280, 720));
+        assert_eq!(fit((800, 600), (640, 360)), (480, 360), "height-bound");
+        assert_eq!(fit((400, 600), (640, 360)), (240, 360));
+        assert_eq!(fit((2560, 1080), (1280, 720)), (1280, 540), "width-bound");
+        assert_eq!(fit((1366, 768), (1280, 720)), (1280, 718), "even sizes");
     }
 
     #[test]

@@ -102,6 +102,15 @@ impl Screen {
         Ok(Self { conn, root: root_window, x: 0, y: 0, width, height, name: display.to_owned() })
     }
 
+    /// Opens `display` with its streamed area: the whole root window, or `monitor`.
+    fn open_area(display: &str, cookie: Option<&[u8; 16]>, monitor: Option<usize>) -> Result<Self, DesktopError> {
+        let screen = Self::open(display, cookie)?;
+        match monitor {
+            Some(index) => screen.monitor(index),
+            None => Ok(screen),
+        }
+    }
+
     /// Narrows the streamed area to the `RandR` monitor `index` (0 first, as `xrandr --listmonitors`
     /// lists them).
     fn monitor(mut self, index: usize) -> Result<Self, DesktopError> {
@@ -198,10 +207,7 @@ impl Capture {
         monitor: Option<usize>,
         try_shared: bool,
     ) -> Result<Self, DesktopError> {
-        let mut screen = Screen::open(display, cookie)?;
-        if let Some(index) = monitor {
-            screen = screen.monitor(index)?;
-        }
+        let screen = Screen::open_area(display, cookie, monitor)?;
         let (width, height) = (screen.width, screen.height);
         if crate::core::sim::scene::check_size(width.into(), height.into()).is_err() {
             return Err(DesktopError::Size { display: display.to_owned(), width, height });
@@ -249,11 +255,6 @@ impl Capture {
     /// Captures every slot whatever was drawn (the benchmark measures the grab itself).
     pub fn capture_every_slot(&mut self) {
         self.damage = None;
-    }
-
-    /// Whether pictures come through shared memory.
-    pub fn shared(&self) -> bool {
-        matches!(self.grab, Grab::Shared { .. })
     }
 
     /// Captures the display now into `picture` (of the display's size), unless nothing was
@@ -389,10 +390,7 @@ pub struct Injector {
 impl Injector {
     /// Injects into `display`; pointer positions map onto `monitor` when one is streamed.
     pub fn open(display: &str, cookie: Option<&[u8; 16]>, monitor: Option<usize>) -> Result<Self, DesktopError> {
-        let mut screen = Screen::open(display, cookie)?;
-        if let Some(index) = monitor {
-            screen = screen.monitor(index)?;
-        }
+        let screen = Screen::open_area(display, cookie, monitor)?;
         let missing = |extension, purpose| DesktopError::Missing { display: display.to_owned(), extension, purpose };
         screen
             .conn

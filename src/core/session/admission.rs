@@ -56,14 +56,13 @@ pub struct Doorman<A> {
     /// so the map holds at most `MAX_WAITING` entries.
     by_address: HashMap<A, usize>,
     waiting: usize,
-    /// Connections turned away and asked to retry, since the host started.
+    /// Connections turned away since the host started.
     pub refused: u64,
-    pub retried: u64,
 }
 
 impl<A> Default for Doorman<A> {
     fn default() -> Self {
-        Self { by_address: HashMap::new(), waiting: 0, refused: 0, retried: 0 }
+        Self { by_address: HashMap::new(), waiting: 0, refused: 0 }
     }
 }
 
@@ -86,8 +85,8 @@ impl<A: Eq + Hash + Copy> Doorman<A> {
                 self.waiting += 1;
                 *self.by_address.entry(from).or_insert(0) += 1;
             }
-            Door::Retry => self.retried += 1,
             Door::Refuse(_) => self.refused += 1,
+            Door::Retry => {}
         }
         door
     }

@@ -185,7 +185,8 @@ fn junk_from_the_host_neither_grows_the_client_nor_stops_its_stream() {
         let worker = kumo::host::encode::spawn(settings, frames_tx, Arc::default(), gate.clone(), scene).unwrap();
         let sender = conn.clone();
         tokio::spawn(async move {
-            while let Some(frame) = frames.recv().await {
+            // The scene never says "still": every item is a frame.
+            while let Some(kumo::host::encode::Encoded::Frame(frame)) = frames.recv().await {
                 // With parity, so that its datagrams are mixed into the flood's.
                 kumo::host::send_frame(&sender, frame, &gate, 0.25);
             }

@@ -13,7 +13,7 @@ use kumo::core::input::{InputState, Press, button, mouse_button};
 use kumo::core::view::color::ColorSpace;
 use kumo::core::wire::{
     AudioPacket, Capabilities, ClockProbe, ClockReply, Control, Datagram, FrameHeader, FrameKind, GoodbyeReason, Hello,
-    InputAck, InputDatagram, RejectReason, Welcome,
+    InputAck, InputDatagram, RejectReason, Still, Welcome,
 };
 use std::path::PathBuf;
 
@@ -149,6 +149,8 @@ fn datagrams() -> Vec<(&'static str, Datagram)> {
         ("datagram-clock-probe", Datagram::ClockProbe(ClockProbe { id: 3, t1: 1000 })),
         ("datagram-clock-reply", Datagram::ClockReply(ClockReply { id: 3, t1: 1000, t2: 2000, t3: 2100 })),
         ("datagram-parity", Datagram::Parity(parity)),
+        // Added in v5 behind `Capabilities::STILL`.
+        ("datagram-still", Datagram::Still(Still { frame_number: 600, host_micros: 1_700_000_000_000_003 })),
     ]
 }
 

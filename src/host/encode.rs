@@ -20,14 +20,17 @@ use crate::core::sim::game::{self, Game};
 use crate::core::sim::scene::{self, I420};
 use crate::core::video::annexb;
 use crate::core::video::assemble::Frame;
-use crate::core::video::pacing::{CaptureClock, SendWindow, Tick};
+use crate::core::video::pacing::{CaptureClock, DrawTick, DrawnClock, SendWindow, Tick};
 use crate::core::wire::InputDatagram;
-use crate::core::wire::{FrameHeader, FrameKind};
+use crate::core::wire::{FrameHeader, FrameKind, Still};
 use openh264::encoder::{
     BitRate, Complexity, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, UsageType,
 };
 use openh264::formats::YUVSlices;
 use openh264::{OpenH264API, Timestamp};
+use std::io::{Read as _, Write as _};
+use std::os::fd::BorrowedFd;
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -447,6 +450,8 @@ const COMMAND_QUEUE: usize = 16;
 /// The running encoder thread. Dropping it stops the thread at its next frame.
 pub struct Worker {
     commands: SyncSender<EncoderRequest>,
+    /// Wakes a display's capture loop, which waits on its X connection, not on `commands`.
+    wake: UnixStream,
     handle: JoinHandle<()>,
     /// Why the thread stopped on its own, in a sentence for the player.
     failure: Arc<Mutex<Option<String>>>,
@@ -455,7 +460,14 @@ pub struct Worker {
 impl Worker {
     /// Sends a command; returns false if the queue is full or the thread has ended.
     pub fn send(&self, command: EncoderRequest) -> bool {
-        self.commands.try_send(command).is_ok()
+        let sent = self.commands.try_send(command).is_ok();
+        self.nudge();
+        sent
+    }
+
+    /// Wakes the thread. A full socket already holds a wake-up, so a failed write is fine.
+    fn nudge(&self) {
+        (&self.wake).write(&[1]).ok();
     }
 
     /// Why the thread stopped streaming by itself (its picture source or encoder failed).
@@ -466,6 +478,7 @@ impl Worker {
     /// Stops the thread and waits for it (at most one frame's encode).
     pub fn stop(self) {
         drop(self.commands);
+        (&self.wake).write(&[1]).ok();
         if self.handle.join().is_err() {
             tracing::error!("the encoder thread panicked");
         }
@@ -476,48 +489,138 @@ impl Worker {
 pub enum Picture {
     /// The synthetic scene and its game (`GameLink`).
     Scene,
-    /// A display, captured at each slot; `applied` is the newest input injected into it.
-    Desktop { capture: Box<crate::host::x11::Capture>, applied: Arc<std::sync::atomic::AtomicU64> },
+    /// A display, captured when it draws; `applied` is the newest input injected into it;
+    /// `still`: the client reads still words, so an unchanged display is not re-encoded.
+    Desktop { capture: Box<crate::host::x11::Capture>, applied: Arc<AtomicU64>, still: bool },
 }
 
-/// Starts the encoder thread "kumo-encode": it captures frames from `source` on the capture
-/// clock and sends them on `frames`. While `gate` is full or `frames` has no room (the network
-/// cannot keep up), due slots are skipped before they are captured, so the stream stays
-/// decodable.
+/// What the encoder thread hands the network task.
+#[derive(Debug)]
+pub enum Encoded {
+    /// An encoded picture.
+    Frame(Frame),
+    /// The display drew nothing since the last frame, which is still current (a datagram).
+    Still(Still),
+}
+
+/// Starts the encoder thread "kumo-encode": it captures frames from `source` (the scene on
+/// the capture clock, a display when it draws) and sends them on `frames`. While `gate` is
+/// full or `frames` has no room (the network cannot keep up), due captures are skipped before
+/// they are made, so the stream stays decodable.
 pub fn spawn(
     settings: EncoderSettings,
-    frames: tokio::sync::mpsc::Sender<Frame>,
+    frames: tokio::sync::mpsc::Sender<Encoded>,
     game: Arc<GameLink>,
     gate: Arc<SendGate>,
     source: Picture,
 ) -> Result<Worker, EncodeError> {
     let encoder = H264Encoder::new(settings)?;
     let (commands, command_rx) = std::sync::mpsc::sync_channel(COMMAND_QUEUE);
+    let (wake, woken) = UnixStream::pair()?;
+    wake.set_nonblocking(true)?;
+    woken.set_nonblocking(true)?;
     let failure = Arc::new(Mutex::new(None));
     let failed = failure.clone();
     let handle = std::thread::Builder::new().name("kumo-encode".into()).spawn(move || {
-        if let Err(why) = capture_loop(encoder, &command_rx, &frames, &game, source, &gate) {
+        let out = Output { frames: &frames, gate: &gate, frame_number: 0 };
+        let result = match source {
+            Picture::Scene => scene_loop(encoder, &command_rx, out, &game),
+            Picture::Desktop { mut capture, applied, still } => {
+                let inbox = Inbox { commands: &command_rx, woken: &woken };
+                display_loop(encoder, &inbox, out, &mut capture, &applied, still)
+            }
+        };
+        if let Err(why) = result {
             tracing::error!("{why}; stopping the stream");
             *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
         }
     })?;
-    Ok(Worker { commands, handle, failure })
+    Ok(Worker { commands, wake, handle, failure })
 }
 
-fn capture_loop(
+/// Where encoded pictures go, and the wire's frame numbers.
+struct Output<'a> {
+    frames: &'a tokio::sync::mpsc::Sender<Encoded>,
+    gate: &'a SendGate,
+    frame_number: u64,
+}
+
+/// What a picture's header says besides its encoding.
+struct Stamp {
+    /// Time since the stream started (openh264's rate control needs it).
+    at: Duration,
+    capture_micros: u64,
+    input_seq: u64,
+    held_back: u32,
+    host_behind: u64,
+}
+
+impl Output<'_> {
+    /// Whether a picture captured now could go: the send window and the network queue have
+    /// room. `None` holds the capture back; else the slots held back just before.
+    fn admit(&self) -> Option<u32> {
+        self.gate.admit(self.frames.capacity() > 0)
+    }
+
+    /// Encodes `picture` and hands it to the network. `Ok(false)`: the network task is gone.
+    fn send(&mut self, encoder: &mut H264Encoder, picture: &I420, stamp: &Stamp) -> Result<bool, String> {
+        let settings = encoder.settings();
+        let started = Instant::now();
+        let mut payload = Vec::new();
+        let kind = match encoder.encode(picture, stamp.at, &mut payload) {
+            Ok(Some(kind)) => kind,
+            Ok(None) => return Ok(true),
+            Err(err) => return Err(format!("the host's encoder failed: {err:#}")),
+        };
+        let header = FrameHeader {
+            frame_number: self.frame_number,
+            capture_micros: stamp.capture_micros,
+            encode_micros: started.elapsed().as_micros() as u32,
+            kind,
+            width: settings.width,
+            height: settings.height,
+            payload_len: payload.len() as u32,
+            input_seq: stamp.input_seq,
+            held_back: stamp.held_back,
+            host_behind: u32::try_from(stamp.host_behind).unwrap_or(u32::MAX),
+        };
+        // Into the window before the network task can see the frame: on loopback its
+        // acknowledgement can come back before this thread runs again.
+        self.gate.sent(self.frame_number, payload.len());
+        match self.frames.try_send(Encoded::Frame(Frame { header, payload })) {
+            Ok(()) => self.frame_number += 1,
+            // Only this thread sends, and it looked for room before encoding: a safety net.
+            Err(TrySendError::Full(_)) => {
+                self.gate.released(self.frame_number);
+                tracing::debug!(frame_number = self.frame_number, "network queue full; dropping a frame and forcing an IDR");
+                encoder.force_idr();
+            }
+            Err(TrySendError::Closed(_)) => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Says that the last frame sent is still current. `Ok(false)`: the network task is gone.
+    fn still(&self) -> bool {
+        let Some(last) = self.frame_number.checked_sub(1) else { return true };
+        let still = Still { frame_number: last, host_micros: clock::now_micros() };
+        // A full queue holds frames, which say more than this word.
+        !matches!(self.frames.try_send(Encoded::Still(still)), Err(TrySendError::Closed(_)))
+    }
+}
+
+/// The synthetic scene, captured on the capture clock: skipped slots stay skipped.
+fn scene_loop(
     mut encoder: H264Encoder,
     commands: &Receiver<EncoderRequest>,
-    frames: &tokio::sync::mpsc::Sender<Frame>,
+    mut out: Output<'_>,
     link: &GameLink,
-    mut source: Picture,
-    gate: &SendGate,
 ) -> Result<(), String> {
     let settings = encoder.settings();
     let (width, height) = (usize::from(settings.width), usize::from(settings.height));
     let epoch = Instant::now();
     let mut schedule = CaptureClock::new(settings.fps.into(), Duration::ZERO);
     let mut picture = I420::new(width, height);
-    let mut frame_number = 0u64;
     let mut skipped_total = 0u64;
     let mut game = Game::default();
     loop {
@@ -547,54 +650,103 @@ fn capture_loop(
                 slot
             }
         };
-        let Some(held_back) = gate.admit(frames.capacity() > 0) else { continue };
-        let (capture_micros, input_seq) = match &mut source {
-            Picture::Scene => {
-                let frame = SceneFrame { slot, frame_number, fps: settings.fps, interval: schedule.interval() };
-                scene_frame(frame, &mut game, link, &mut picture)
-            }
-            Picture::Desktop { capture, applied } => {
-                let capture_micros = clock::now_micros();
-                // Unchanged: the picture is the last one (encoded again, as a frame of skips).
-                if let Err(err) = capture.grab(&mut picture) {
-                    return Err(format!("the host's display stopped: {err}"));
-                }
-                (capture_micros, applied.load(std::sync::atomic::Ordering::Acquire))
-            }
-        };
-        let started = Instant::now();
-        let mut payload = Vec::new();
-        let kind = match encoder.encode(&picture, schedule.interval() * slot as u32, &mut payload) {
-            Ok(Some(kind)) => kind,
-            Ok(None) => continue,
-            Err(err) => return Err(format!("the host's encoder failed: {err:#}")),
-        };
-        let header = FrameHeader {
-            frame_number,
-            capture_micros,
-            encode_micros: started.elapsed().as_micros() as u32,
-            kind,
-            width: settings.width,
-            height: settings.height,
-            payload_len: payload.len() as u32,
-            input_seq,
-            held_back,
-            host_behind: u32::try_from(skipped_total).unwrap_or(u32::MAX),
-        };
-        // Into the window before the network task can see the frame: on loopback its
-        // acknowledgement can come back before this thread runs again.
-        gate.sent(frame_number, payload.len());
-        match frames.try_send(Frame { header, payload }) {
-            Ok(()) => frame_number += 1,
-            // Only this thread sends, and it looked for room before encoding: a safety net.
-            Err(TrySendError::Full(_)) => {
-                gate.released(frame_number);
-                tracing::debug!(frame_number, "network queue full; dropping a frame and forcing an IDR");
-                encoder.force_idr();
-            }
-            Err(TrySendError::Closed(_)) => return Ok(()),
+        let Some(held_back) = out.admit() else { continue };
+        let frame = SceneFrame { slot, frame_number: out.frame_number, fps: settings.fps, interval: schedule.interval() };
+        let (capture_micros, input_seq) = scene_frame(frame, &mut game, link, &mut picture);
+        let at = schedule.interval() * slot as u32;
+        let stamp = Stamp { at, capture_micros, input_seq, held_back, host_behind: skipped_total };
+        if !out.send(&mut encoder, &picture, &stamp)? {
+            return Ok(());
         }
     }
+}
+
+/// What wakes a display's capture loop besides its X connection.
+struct Inbox<'a> {
+    commands: &'a Receiver<EncoderRequest>,
+    woken: &'a UnixStream,
+}
+
+/// A display, captured when it draws (`DrawnClock`): at once, at most once a frame interval;
+/// while it draws nothing, a still word every 100 ms instead of a re-encoded picture.
+fn display_loop(
+    mut encoder: H264Encoder,
+    inbox: &Inbox<'_>,
+    mut out: Output<'_>,
+    capture: &mut crate::host::x11::Capture,
+    applied: &AtomicU64,
+    still_words: bool,
+) -> Result<(), String> {
+    let settings = encoder.settings();
+    let mut picture = I420::new(settings.width.into(), settings.height.into());
+    let epoch = Instant::now();
+    let mut drawing = DrawnClock::new(settings.fps.into(), still_words && capture.tracks_damage());
+    let stopped = |err| format!("the host's display stopped: {err}");
+    loop {
+        loop {
+            match inbox.commands.try_recv() {
+                Ok(command) => {
+                    if matches!(command, EncoderRequest::ForceIdr | EncoderRequest::RecoverLtr { .. }) {
+                        drawing.on_repair();
+                    }
+                    apply(&mut encoder, command);
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return Ok(()),
+            }
+        }
+        if capture.drawn().map_err(stopped)? {
+            drawing.on_drawn();
+        }
+        let now = epoch.elapsed();
+        match drawing.poll(now) {
+            DrawTick::WaitUntil { until, or_drawn } => {
+                let display = or_drawn.then(|| capture.events_fd());
+                wait(inbox.woken, display, until.saturating_sub(now)).map_err(|e| format!("waiting failed: {e}"))?;
+                continue;
+            }
+            DrawTick::Still => {
+                if !out.still() {
+                    return Ok(());
+                }
+                continue;
+            }
+            DrawTick::Capture => {}
+        }
+        let Some(held_back) = out.admit() else {
+            drawing.on_held_back(now);
+            continue;
+        };
+        let capture_micros = clock::now_micros();
+        capture.grab(&mut picture).map_err(stopped)?;
+        drawing.on_captured(now);
+        let input_seq = applied.load(Ordering::Acquire);
+        let stamp = Stamp { at: now, capture_micros, input_seq, held_back, host_behind: 0 };
+        if !out.send(&mut encoder, &picture, &stamp)? {
+            return Ok(());
+        }
+    }
+}
+
+/// Sleeps up to `timeout`, or until `woken` or `display` is readable; empties `woken`.
+fn wait(woken: &UnixStream, display: Option<BorrowedFd<'_>>, timeout: Duration) -> std::io::Result<()> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let timeout = Timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: i64::from(timeout.subsec_nanos()) };
+    let mut fds = [PollFd::new(woken, PollFlags::IN), PollFd::new(woken, PollFlags::IN)];
+    let n = match display {
+        Some(fd) => {
+            fds[1] = PollFd::from_borrowed_fd(fd, PollFlags::IN);
+            2
+        }
+        None => 1,
+    };
+    match poll(&mut fds[..n], Some(&timeout)) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(err) => return Err(err.into()),
+    }
+    let mut buf = [0u8; 64];
+    while matches!((&*woken).read(&mut buf), Ok(n) if n > 0) {}
+    Ok(())
 }
 
 /// Where the schedule is for the synthetic scene's next frame.

@@ -374,7 +374,7 @@ struct Admitted<'a> {
     client: Option<Fingerprint>,
     worker: encode::Worker,
     gate: Arc<encode::SendGate>,
-    frames: mpsc::Receiver<Frame>,
+    frames: mpsc::Receiver<encode::Encoded>,
     /// The display it streams, when it is not the synthetic scene.
     desktop: Option<Desktop>,
 }
@@ -441,7 +441,8 @@ async fn admit<'a>(
     let picture = match desktop.as_mut().and_then(|d| Some((d.capture.take()?, d.input.applied.clone()))) {
         Some((mut capture, applied)) => {
             capture.scale_to(settings.width, settings.height);
-            Picture::Desktop { capture: Box::new(capture), applied }
+            let still = hello.capabilities.contains(Capabilities::STILL);
+            Picture::Desktop { capture: Box::new(capture), applied, still }
         }
         None => Picture::Scene,
     };
@@ -758,7 +759,7 @@ impl Streaming<'_> {
         mut self,
         send: SendStream,
         recv: RecvStream,
-        mut frames: mpsc::Receiver<Frame>,
+        mut frames: mpsc::Receiver<encode::Encoded>,
         mut stop: watch::Receiver<bool>,
         mut app: Option<&mut crate::host::app::App>,
     ) -> (Result<(), NetError>, bool) {
@@ -771,7 +772,16 @@ impl Streaming<'_> {
         let reader = tokio::spawn(net::read_controls(recv, control_tx));
         let ending = loop {
             tokio::select! {
-                frame = frames.recv() => {
+                encoded = frames.recv() => {
+                    let frame = match encoded {
+                        Some(encode::Encoded::Frame(frame)) => Some(frame),
+                        // A datagram: nothing to repair if it is lost, the next comes in 100 ms.
+                        Some(encode::Encoded::Still(still)) => {
+                            conn.send_datagram(still.encode().into()).ok();
+                            continue;
+                        }
+                        None => None,
+                    };
                     let Some(frame) = frame else {
                         // The encoder thread stopped by itself: tell the player why.
                         let Some(why) = self.worker.failure() else { break Ending::Failed(NetError::EncoderGone) };

@@ -157,6 +157,8 @@ pub struct Capture {
     damage: Option<u32>,
     /// Whether the picture holds a capture yet.
     captured: bool,
+    /// Whether the display drew since the last capture (DAMAGE events read so far).
+    drawn: bool,
     /// The stream's size, when it is not the captured area's: each capture is scaled to it.
     scaled: Option<Scaler>,
 }
@@ -233,7 +235,7 @@ impl Capture {
         let damage = watch_damage(&screen)
             .inspect_err(|reason| tracing::info!("capturing every slot: no damage tracking ({reason})"))
             .ok();
-        Ok(Self { screen, grab, damage, captured: false, scaled: None })
+        Ok(Self { screen, grab, damage, captured: false, drawn: false, scaled: None })
     }
 
     /// Scales every capture to `width` × `height` (the stream's size) from now on, when that
@@ -257,17 +259,38 @@ impl Capture {
         self.damage = None;
     }
 
+    /// Whether the server reports drawing (DAMAGE), so that a capture can wait for it.
+    pub fn tracks_damage(&self) -> bool {
+        self.damage.is_some()
+    }
+
+    /// Whether anything was drawn since the last capture, from the events the server has sent
+    /// so far (never blocks). Without damage tracking: always.
+    pub fn drawn(&mut self) -> Result<bool, DesktopError> {
+        if self.damage.is_none() {
+            return Ok(true);
+        }
+        while let Some(event) = self.screen.conn.poll_for_event().map_err(gone)? {
+            self.drawn |= matches!(event, x11rb::protocol::Event::DamageNotify(_));
+        }
+        Ok(self.drawn || !self.captured)
+    }
+
+    /// The connection's socket, readable when the server has sent something (a DAMAGE event):
+    /// what a capture loop waits on, after [`Capture::drawn`] said no.
+    pub fn events_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd as _;
+        self.screen.conn.stream().as_fd()
+    }
+
     /// Captures the display now into `picture` (of the display's size), unless nothing was
     /// drawn since the last capture into the same picture.
     pub fn grab(&mut self, picture: &mut I420) -> Result<Grabbed, DesktopError> {
         if let Some(damage) = self.damage {
-            let mut drawn = !self.captured;
-            while let Some(event) = self.screen.conn.poll_for_event().map_err(gone)? {
-                drawn |= matches!(event, x11rb::protocol::Event::DamageNotify(_));
-            }
-            if !drawn {
+            if !self.drawn()? {
                 return Ok(Grabbed::Unchanged);
             }
+            self.drawn = false;
             // Reset before the grab, so that drawing during it is caught by the next slot.
             self.screen.conn.damage_subtract(damage, x11rb::NONE, x11rb::NONE).map_err(gone)?;
         }

@@ -518,6 +518,13 @@ impl App {
         match &event {
             stats::Event::Stream { .. } => self.figures.stream_event = Some(event.clone()),
             stats::Event::IdrRequested => self.screen.on_recovery_requested(self.now()),
+            stats::Event::Still { .. } => {
+                let now = self.now();
+                self.screen.on_still(now);
+                if let Some(kiosk) = &mut self.kiosk {
+                    kiosk.on_still(now);
+                }
+            }
             stats::Event::Reconnecting { attempt, reason } => {
                 self.screen.on_reconnecting(*attempt, reason, self.now());
                 if let Some(kiosk) = &mut self.kiosk {

@@ -188,6 +188,16 @@ impl ClientSession {
                     });
                 }
             }
+            // The host's picture is still current: if it is the one the client has, nothing is
+            // missing and nothing is stalled; a word about a frame still on its way says nothing.
+            Ok(Datagram::Still(still)) => {
+                if self.link.sequencer.is_current(still.frame_number) {
+                    if let Some(abr) = &mut self.abr {
+                        abr.on_still(now);
+                    }
+                    self.report(stats::Event::Still { at_micros: now_micros, host_micros: still.host_micros });
+                }
+            }
             Err(DatagramError::Unknown(_)) => self.report(stats::Event::Skipped(stats::Skipped::Datagram)),
             // Kinds only a client sends (a confused or hostile host's), and damaged datagrams:
             // a peer's bad bytes are dropped, never trusted.

@@ -129,6 +129,13 @@ pub enum Event {
     },
     /// The presenter queued a picture to the display.
     Presented(Presented),
+    /// The host said its picture was still current (nothing was drawn), and it is the
+    /// picture the client has, at `at_micros` (client clock); `host_micros` is the host's
+    /// time of saying so.
+    Still {
+        at_micros: u64,
+        host_micros: u64,
+    },
     /// Decoded pictures replaced in the latest-frame slot before the presenter showed them
     /// (display pacing, not the network).
     PacingDropped {
@@ -333,6 +340,22 @@ pub struct Stats {
     longest_gap_excl_host: u64,
     last_presented: Option<u64>,
     longest_present_gap: u64,
+    /// Still words received while current, and the newest one not yet followed by a decoded
+    /// and by a presented picture: (client µs, host µs).
+    still_words: u64,
+    still_for_decode: Option<(u64, u64)>,
+    still_for_present: Option<(u64, u64)>,
+}
+
+/// The gap a player saw between a picture shown at `last` and the next at `now` (client µs),
+/// captured at `captured` (host µs). After a still word (`still`: when it arrived, client µs,
+/// and when the host said it, host µs) the old picture was the host's until the word, and the
+/// host then had nothing new until `captured`: that time is the program's quiet, not a freeze.
+fn still_gap(last: u64, now: u64, captured: u64, still: Option<(u64, u64)>) -> u64 {
+    match still {
+        Some((arrived, said)) => now.saturating_sub(arrived.max(last)).saturating_sub(captured.saturating_sub(said)),
+        None => now.saturating_sub(last),
+    }
 }
 
 /// Three percentiles of a distribution, in milliseconds.
@@ -407,6 +430,9 @@ pub struct Summary {
     /// Capture slots the host skipped because the path had no room (its send window was
     /// full): the frame rate the path could not carry. Not losses: nothing needs repair.
     pub frames_held_back: u64,
+    /// Times the host said its picture was still current (a real display where nothing was
+    /// drawn: no frame sent, and the quiet not counted as a freeze).
+    pub still_words: u64,
     /// Losses repaired by a recovery frame, and by an IDR.
     pub frames_repaired_ltr: u64,
     pub frames_repaired_idr: u64,
@@ -561,6 +587,9 @@ impl Stats {
             longest_gap_excl_host: 0,
             last_presented: None,
             longest_present_gap: 0,
+            still_words: 0,
+            still_for_decode: None,
+            still_for_present: None,
         }
     }
 
@@ -589,7 +618,7 @@ impl Stats {
     fn on_decoded(&mut self, d: &Decoded) {
         self.frames_decoded += 1;
         if let Some(last) = self.last_decoded {
-            let gap = d.decoded_micros.saturating_sub(last);
+            let gap = still_gap(last, d.decoded_micros, d.capture_micros, self.still_for_decode.take());
             self.longest_decode_gap = self.longest_decode_gap.max(gap);
             let rest = gap.saturating_sub(self.host_share(d));
             self.longest_gap_excl_host = self.longest_gap_excl_host.max(rest);
@@ -664,7 +693,8 @@ impl Stats {
             Event::Presented(p) => {
                 self.frames_presented += 1;
                 if let Some(last) = self.last_presented {
-                    self.longest_present_gap = self.longest_present_gap.max(p.presented_micros.saturating_sub(last));
+                    let gap = still_gap(last, p.presented_micros, p.capture_micros, self.still_for_present.take());
+                    self.longest_present_gap = self.longest_present_gap.max(gap);
                 }
                 self.last_presented = Some(p.presented_micros);
                 self.render.record(p.render_micros);
@@ -674,6 +704,11 @@ impl Stats {
                 if latency >= 0 {
                     self.capture_to_present.record(latency as u64);
                 }
+            }
+            Event::Still { at_micros, host_micros } => {
+                self.still_words += 1;
+                self.still_for_decode = Some((at_micros, host_micros));
+                self.still_for_present = Some((at_micros, host_micros));
             }
             Event::PacingDropped { count } => self.dropped_pacing += count,
             Event::InputSent { .. } => self.inputs_sent += 1,
@@ -744,6 +779,7 @@ impl Stats {
             ltr_requests: self.ltr_requests,
             frames_lost: self.dropped_network,
             frames_held_back: self.held_back,
+            still_words: self.still_words,
             frames_repaired_ltr: self.repaired[crate::core::video::sequence::Repair::Ltr as usize],
             frames_repaired_idr: self.repaired[crate::core::video::sequence::Repair::Idr as usize],
             frames_repaired_fec: self.fec_frames,
@@ -806,8 +842,13 @@ impl Stats {
 impl Summary {
     /// The one-screen end-of-session report.
     fn freeze_line(&self) -> String {
+        let still = if self.still_words > 0 {
+            format!("; the host's picture was still (nothing drawn) {} times, not counted", self.still_words)
+        } else {
+            String::new()
+        };
         format!(
-            "longest freeze    {:.1} ms between two pictures shown; {:.1} ms less the host's share ({} slots it fell behind)",
+            "longest freeze    {:.1} ms between two pictures shown; {:.1} ms less the host's share ({} slots it fell behind){still}",
             self.longest_freeze_ms, self.longest_freeze_excl_host_ms, self.host_behind_slots
         )
     }
@@ -949,6 +990,28 @@ mod tests {
             marker,
             ..Decoded::default()
         })
+    }
+
+    #[test]
+    fn a_still_picture_is_not_a_freeze() {
+        let ms = |v: u64| v * 1000;
+        let mut s = Stats::new(0);
+        // Frame 0 captured at 0, decoded at 10 ms; the host then says "still" at 100, 200, ...
+        // 2000 ms (arriving 2 ms later); frame 1 is captured at 2050 ms and decoded at 2062.
+        s.apply(decoded(0, ms(0), ms(10), MarkerCheck::Unchecked));
+        for t in (100..=2000).step_by(100) {
+            s.apply(Event::Still { at_micros: ms(t + 2), host_micros: ms(t) });
+        }
+        s.apply(decoded(1, ms(2050), ms(2062), MarkerCheck::Unchecked));
+        let sum = s.summary(Duration::from_secs(3));
+        assert_eq!(sum.still_words, 20);
+        // What is left is the new picture's longer trip: 12 ms against the word's 2.
+        assert_eq!(sum.longest_freeze_ms, 10.0, "{sum:?}");
+        // Without the words the same two pictures are a two-second freeze.
+        let mut s = Stats::new(0);
+        s.apply(decoded(0, ms(0), ms(10), MarkerCheck::Unchecked));
+        s.apply(decoded(1, ms(2050), ms(2062), MarkerCheck::Unchecked));
+        assert_eq!(s.summary(Duration::from_secs(3)).longest_freeze_ms, 2052.0);
     }
 
     #[test]

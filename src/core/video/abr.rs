@@ -80,6 +80,12 @@ pub struct Controller {
     /// Since when the path has been clear (no queue, no heavy loss).
     clear_since: Option<Duration>,
     last_probe: Duration,
+    /// When the host last said its picture is still current: until a frame comes after it,
+    /// the path is idle, not clear and not congested.
+    still_at: Option<Duration>,
+    /// The first frame's arrival after the last still stretch: the delivery rate counts from
+    /// here, since bytes not sent say nothing of what the path carries.
+    active_since: Duration,
 }
 
 impl Controller {
@@ -96,6 +102,8 @@ impl Controller {
             queue_at_decrease: Duration::ZERO,
             clear_since: None,
             last_probe: Duration::ZERO,
+            still_at: None,
+            active_since: Duration::ZERO,
         }
     }
 
@@ -106,6 +114,9 @@ impl Controller {
     /// A whole frame of `bytes` arrived at `now`; `transit_micros` is its arrival (client
     /// clock) minus its capture and encode time (host clock): any constant offset is fine.
     pub fn on_frame(&mut self, now: Duration, bytes: u64, transit_micros: i64) {
+        if self.still_at.take().is_some() {
+            self.active_since = now;
+        }
         if self.frames.len() >= MAX_FRAMES {
             self.frames.pop_front();
         }
@@ -113,6 +124,14 @@ impl Controller {
         while self.frames.front().is_some_and(|f| now.saturating_sub(f.at) > BASE_WINDOW) {
             self.frames.pop_front();
         }
+    }
+
+    /// The host said at `now` that its picture is still current: it sends nothing because
+    /// nothing changed. No decision is taken on an idle path (a stale queue is not a queue,
+    /// and a path that carries nothing has shown no headroom).
+    pub fn on_still(&mut self, now: Duration) {
+        self.still_at = Some(now);
+        self.clear_since = None;
     }
 
     /// A frame was lost on the network at `now`.
@@ -154,11 +173,16 @@ impl Controller {
         Some(Duration::from_micros((recent[recent.len() / 2] - base).max(0) as u64))
     }
 
-    /// What arrived in the last 500 ms, kbit/s.
+    /// What arrived in the last 500 ms, kbit/s; over the time since the stream last resumed
+    /// from a still picture when that is shorter, and 0 (unknown) when that is under 100 ms.
     pub fn delivered_kbps(&self, now: Duration) -> u32 {
+        let window = RATE_WINDOW.min(now.saturating_sub(self.active_since));
+        if window < RATE_WINDOW / 5 {
+            return 0;
+        }
         let bytes: u64 =
-            self.frames.iter().rev().take_while(|f| now.saturating_sub(f.at) <= RATE_WINDOW).map(|f| f.bytes).sum();
-        (bytes * 8 / RATE_WINDOW.as_millis() as u64) as u32
+            self.frames.iter().rev().take_while(|f| now.saturating_sub(f.at) <= window).map(|f| f.bytes).sum();
+        (bytes * 8 / window.as_millis() as u64) as u32
     }
 
     /// Over 10 % of the frames of the last second were lost.
@@ -187,6 +211,9 @@ impl Controller {
 
     /// Decides at `now` (call every 100 ms or so); returns the new target when it changed.
     pub fn tick(&mut self, now: Duration) -> Option<(u32, Reason)> {
+        if self.still_at.is_some() {
+            return None;
+        }
         let queue = self.queueing(now)?;
         let (held, short) = self.held_back(now);
         let heavy_loss = self.heavy_loss(now) || short || (held >= 2 && queue > CLEAR);
@@ -372,6 +399,38 @@ mod tests {
             assert_ne!(c.tick(at).map(|(_, r)| r), Some(Reason::Congested), "at {at:?}");
         }
         assert!(c.target_kbps() >= kbps, "one episode, one decrease (then probing up on a clear path)");
+    }
+
+    #[test]
+    fn a_still_picture_is_an_idle_path_neither_congested_nor_clear() {
+        let limits = Limits { min_kbps: 1000, max_kbps: 10_000 };
+        // Two seconds of a clear 60 fps stream at 10 Mbit/s, then one frame that queued 60 ms,
+        // then five seconds of nothing drawn.
+        let stream = |c: &mut Controller| {
+            for i in 0..120u64 {
+                c.on_frame(ms(i * 16), 20_000, 5_000);
+                c.tick(ms(i * 16));
+            }
+            c.on_frame(ms(1920), 20_000, 65_000);
+        };
+        let mut without = Controller::new(limits, 10_000);
+        stream(&mut without);
+        for t in (2000..7000).step_by(100) {
+            without.tick(ms(t));
+        }
+        assert_eq!(without.target_kbps(), 1000, "without still words a stale queue reads as congestion");
+
+        let mut c = Controller::new(limits, 10_000);
+        stream(&mut c);
+        for t in (2000..7000).step_by(100) {
+            c.on_still(ms(t));
+            assert_eq!(c.tick(ms(t)), None, "at {t} ms");
+        }
+        assert_eq!(c.target_kbps(), 10_000);
+        // The display draws again, a big picture that queues: the decrease is from the target,
+        // not from the few bytes the idle path delivered.
+        c.on_frame(ms(7010), 150_000, 60_000);
+        assert_eq!(c.tick(ms(7020)), Some((8500, Reason::Congested)));
     }
 
     #[test]

@@ -62,6 +62,91 @@ impl CaptureClock {
     }
 }
 
+/// How often a still display's host says its picture is still current (`core::wire::Still`):
+/// well inside the client's "no new picture" banner (500 ms), a few datagrams a second.
+pub const STILL_EVERY: Duration = Duration::from_millis(100);
+
+/// What a real display's capture loop should do now ([`DrawnClock`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrawTick {
+    /// Nothing to do before `until`; with `or_drawn`, also as soon as the display draws.
+    WaitUntil { until: Duration, or_drawn: bool },
+    /// Capture and encode now.
+    Capture,
+    /// Say that the last picture sent is still current.
+    Still,
+}
+
+/// When to capture a real display. A program draws on its own clock, not the host's: a
+/// capture on a fixed 60 Hz tick waits for the tick, half an interval on average, and a still
+/// display costs a re-encode each tick. So the capture follows the drawing (the DAMAGE
+/// extension reports it): the first picture at once, then a capture as soon as something was
+/// drawn, at most one per frame interval (the negotiated rate is a cap); while nothing is
+/// drawn, no capture and no encode, and every [`STILL_EVERY`] a word that the picture is
+/// still current. A repair (an IDR or a recovery frame the client asked for) is encoded even
+/// from a still display. Without still words (a client that cannot read them) every
+/// interval is captured, drawn or not.
+#[derive(Debug, Clone)]
+pub struct DrawnClock {
+    interval: Duration,
+    still_words: bool,
+    last_capture: Option<Duration>,
+    /// When the last frame or still word went out.
+    last_word: Duration,
+    drawn: bool,
+    repair: bool,
+}
+
+impl DrawnClock {
+    /// A clock for a display streamed at `fps` at most; `still_words`: whether the session
+    /// says "still" instead of encoding an unchanged picture.
+    pub fn new(fps: u32, still_words: bool) -> Self {
+        let interval = Duration::from_secs(1) / fps.max(1);
+        Self { interval, still_words, last_capture: None, last_word: Duration::ZERO, drawn: false, repair: false }
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// The display drew since the last capture.
+    pub fn on_drawn(&mut self) {
+        self.drawn = true;
+    }
+
+    /// The client asked for a repair: the next capture is due even if nothing was drawn.
+    pub fn on_repair(&mut self) {
+        self.repair = true;
+    }
+
+    pub fn poll(&mut self, now: Duration) -> DrawTick {
+        let due = self.last_capture.map_or(now, |t| t + self.interval);
+        if self.drawn || self.repair || self.last_capture.is_none() || !self.still_words {
+            return if now < due { DrawTick::WaitUntil { until: due, or_drawn: false } } else { DrawTick::Capture };
+        }
+        let word_due = self.last_word + STILL_EVERY;
+        if now >= word_due {
+            self.last_word = now;
+            return DrawTick::Still;
+        }
+        DrawTick::WaitUntil { until: word_due, or_drawn: true }
+    }
+
+    /// A picture was captured and sent at `now`.
+    pub fn on_captured(&mut self, now: Duration) {
+        self.last_capture = Some(now);
+        self.last_word = now;
+        self.drawn = false;
+        self.repair = false;
+    }
+
+    /// The capture due at `now` was held back (the path had no room): try again an interval
+    /// later, with what was drawn still pending.
+    pub fn on_held_back(&mut self, now: Duration) {
+        self.last_capture = Some(now);
+    }
+}
+
 /// Queueing the send window allows above the path's empty-queue acknowledgement time. It must
 /// cover a retransmitted packet (about one RTT more for that frame) and the client's delayed
 /// acknowledgements, so random loss does not read as congestion, and stay under the buffers of
@@ -325,6 +410,45 @@ impl DeliveryFloor {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_display_is_captured_when_it_draws_at_most_once_an_interval() {
+        let ms = Duration::from_millis;
+        let mut clock = DrawnClock::new(60, true);
+        assert_eq!(clock.poll(ms(0)), DrawTick::Capture, "the first picture at once");
+        clock.on_captured(ms(0));
+        // Nothing drawn: no capture, a still word every 100 ms.
+        assert_eq!(clock.poll(ms(5)), DrawTick::WaitUntil { until: ms(100), or_drawn: true });
+        assert_eq!(clock.poll(ms(100)), DrawTick::Still);
+        assert_eq!(clock.poll(ms(101)), DrawTick::WaitUntil { until: ms(200), or_drawn: true });
+        // Drawing at 130 ms is captured at once (the last capture is long past).
+        clock.on_drawn();
+        assert_eq!(clock.poll(ms(130)), DrawTick::Capture);
+        clock.on_captured(ms(130));
+        // Drawing again 4 ms later waits for the interval: the rate is a cap.
+        clock.on_drawn();
+        let cap = ms(130) + Duration::from_secs(1) / 60;
+        assert_eq!(clock.poll(ms(134)), DrawTick::WaitUntil { until: cap, or_drawn: false });
+        assert_eq!(clock.poll(cap), DrawTick::Capture);
+        // Held back: retried an interval later, the drawing still pending.
+        clock.on_held_back(cap);
+        assert!(matches!(clock.poll(cap + ms(1)), DrawTick::WaitUntil { or_drawn: false, .. }));
+        assert_eq!(clock.poll(cap * 2), DrawTick::Capture);
+        clock.on_captured(cap * 2);
+        // A repair is encoded from a still display.
+        clock.on_repair();
+        assert_eq!(clock.poll(cap * 3), DrawTick::Capture);
+    }
+
+    #[test]
+    fn without_still_words_every_interval_is_captured() {
+        let ms = Duration::from_millis;
+        let mut clock = DrawnClock::new(50, false);
+        assert_eq!(clock.poll(ms(0)), DrawTick::Capture);
+        clock.on_captured(ms(0));
+        assert_eq!(clock.poll(ms(10)), DrawTick::WaitUntil { until: ms(20), or_drawn: false });
+        assert_eq!(clock.poll(ms(20)), DrawTick::Capture);
+    }
+
     use super::*;
 
     fn ms(v: u64) -> Duration {

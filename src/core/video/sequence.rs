@@ -169,6 +169,12 @@ impl Sequencer {
         self.wait != Wait::Nothing
     }
 
+    /// Whether the decoder has had every frame up to `last_sent` (the host's newest, which a
+    /// still word names) and needs nothing: then the picture on screen is the host's.
+    pub fn is_current(&self, last_sent: u64) -> bool {
+        self.wait == Wait::Nothing && self.pending.is_empty() && self.next == last_sent.saturating_add(1)
+    }
+
     /// A whole frame arrived at `now`.
     pub fn on_frame(&mut self, frame: Frame, now: Duration, out: &mut Vec<Event>) {
         let number = frame.header.frame_number;
@@ -413,6 +419,23 @@ mod tests {
             assert_eq!(delivered(&out), vec![0, 1, 2], "rtt {rtt} ms");
             assert!(!out.iter().any(|e| matches!(e, Event::RequestIdr { .. })));
         }
+    }
+
+    #[test]
+    fn a_still_word_is_current_only_when_every_frame_up_to_it_arrived() {
+        let mut s = Sequencer::new(Config::default());
+        let mut out = Vec::new();
+        assert!(!s.is_current(0), "nothing decoded yet");
+        s.on_frame(f(0, FrameKind::Idr), ms(0), &mut out);
+        s.on_frame(f(1, FrameKind::Inter), ms(16), &mut out);
+        assert!(s.is_current(1));
+        assert!(!s.is_current(2), "frame 2 is still on its way");
+        assert!(!s.is_current(0), "a word older than the picture shown");
+        s.on_frame(f(3, FrameKind::Inter), ms(48), &mut out);
+        assert!(!s.is_current(3), "2 is missing");
+        s.on_timeout(ms(48) + Config::default().gap_timeout, &mut out);
+        assert!(!s.is_current(3), "waiting for a recovery point");
+        assert!(!s.is_current(u64::MAX), "no overflow on a peer's number");
     }
 
     #[test]

@@ -200,6 +200,14 @@ impl Kiosk {
         }
     }
 
+    /// The host said the picture shown is still current: the session is alive, as if a
+    /// picture was shown (a still desktop is not a hung session).
+    pub fn on_still(&mut self, now: Duration) {
+        if let Phase::Connected { last_picture: last @ Some(_), .. } = &mut self.phase {
+            *last = Some(now);
+        }
+    }
+
     /// The session lost its connection and is getting it back: the watchdog waits until it
     /// has (a kiosk's session reconnects for ever; its screen says so meanwhile).
     pub fn on_reconnecting(&mut self) {
@@ -442,6 +450,18 @@ mod tests {
         }
         assert_eq!(k.tick(s(10.0 + ATTRACT_FOR.as_secs_f64() - 0.1)), None);
         assert_eq!(k.tick(s(10.0) + ATTRACT_FOR), Some(Command::Connect));
+    }
+
+    #[test]
+    fn a_still_desktop_is_not_a_hung_session() {
+        let mut k = streaming_kiosk(Policy { idle_timeout: None, ..Policy::default() });
+        k.on_picture(s(5.0));
+        for t in 6..60 {
+            k.on_still(s(f64::from(t)));
+            assert_eq!(k.tick(s(f64::from(t) + 0.5)), None, "at {t} s");
+        }
+        // The words stop (the host hung): the watchdog counts from the last one.
+        assert_eq!(k.tick(s(69.0)), Some(Command::EndSession(EndReason::Watchdog)));
     }
 
     #[test]

@@ -87,6 +87,13 @@ impl Screen {
         }
     }
 
+    /// The host said the picture shown is still current (nothing was drawn): not a stall.
+    pub fn on_still(&mut self, now: Duration) {
+        if self.phase == Phase::Streaming && self.last_picture.is_some() {
+            self.last_picture = Some(now);
+        }
+    }
+
     /// The client asked the host for an IDR (a frame was lost).
     pub fn on_recovery_requested(&mut self, now: Duration) {
         self.recovery_since.get_or_insert(now);
@@ -237,6 +244,21 @@ mod tests {
         }
         s.on_picture(ms(420));
         assert_eq!(s.view(ms(430)), View::Video);
+    }
+
+    #[test]
+    fn a_still_word_keeps_the_stall_banner_away() {
+        let mut s = Screen::new("h", ms(0));
+        s.on_connected("h", ms(0));
+        s.on_still(ms(50));
+        assert!(matches!(s.view(ms(60)), View::Status { .. }), "a word is no first picture");
+        s.on_picture(ms(100));
+        for t in (200..=10_000).step_by(100) {
+            s.on_still(ms(t));
+            assert_eq!(s.view(ms(t + 50)), View::Video, "at {t} ms");
+        }
+        assert!(s.title(ms(10_400)).ends_with("streaming"));
+        assert!(s.title(ms(10_600)).ends_with("stalled"), "the words stopped: a stall");
     }
 
     #[test]

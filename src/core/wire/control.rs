@@ -87,8 +87,13 @@ impl Capabilities {
     /// session's pictures are a real program's and carry none (an older client only counts
     /// them as marker mismatches).
     pub const UNMARKED_PICTURES: Self = Self(1 << 1);
-    /// Everything this build can do (a host adds `UNMARKED_PICTURES` for a desktop session).
-    pub const THIS_BUILD: Self = Self(Self::SKIPS_UNKNOWN.0 | Self::UNMARKED_PICTURES.0);
+    /// A client: reads `Still` datagrams. A host, in `Welcome`: sends no new picture while its
+    /// display shows the same one, but a `Still` every 100 ms (an older client would show
+    /// "no new picture", so a host without the client's bit encodes every slot instead).
+    pub const STILL: Self = Self(1 << 2);
+    /// Everything this build can do (a host adds `UNMARKED_PICTURES` and `STILL` for a
+    /// desktop session).
+    pub const THIS_BUILD: Self = Self(Self::SKIPS_UNKNOWN.0 | Self::UNMARKED_PICTURES.0 | Self::STILL.0);
     /// What a host announces for the synthetic scene.
     pub const HOST_SCENE: Self = Self::SKIPS_UNKNOWN;
 

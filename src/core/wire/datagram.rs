@@ -9,6 +9,7 @@ use crate::core::wire::codec::WireError;
 use crate::core::wire::input::{InputAck, InputDatagram};
 use crate::core::wire::kind::DatagramKind;
 use crate::core::wire::parity::Parity;
+use crate::core::wire::still::Still;
 use thiserror::Error;
 
 impl DatagramKind {
@@ -40,6 +41,7 @@ pub enum Datagram {
     ClockProbe(ClockProbe),
     ClockReply(ClockReply),
     Parity(Parity),
+    Still(Still),
 }
 
 impl Datagram {
@@ -54,6 +56,7 @@ impl Datagram {
             DatagramKind::ClockProbe => Self::ClockProbe(ClockProbe::decode(bytes).map_err(bad)?),
             DatagramKind::ClockReply => Self::ClockReply(ClockReply::decode(bytes).map_err(bad)?),
             DatagramKind::Parity => Self::Parity(Parity::decode(bytes).map_err(bad)?),
+            DatagramKind::Still => Self::Still(Still::decode(bytes).map_err(bad)?),
         })
     }
 
@@ -65,6 +68,7 @@ impl Datagram {
             Self::ClockProbe(p) => p.encode(),
             Self::ClockReply(r) => r.encode(),
             Self::Parity(p) => p.encode(),
+            Self::Still(s) => s.encode(),
         }
     }
 
@@ -76,6 +80,7 @@ impl Datagram {
             Self::ClockProbe(_) => DatagramKind::ClockProbe,
             Self::ClockReply(_) => DatagramKind::ClockReply,
             Self::Parity(_) => DatagramKind::Parity,
+            Self::Still(_) => DatagramKind::Still,
         }
     }
 }

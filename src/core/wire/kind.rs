@@ -16,16 +16,19 @@ pub enum DatagramKind {
     ClockReply,
     /// Host → client: a parity shard of a frame stream.
     Parity,
+    /// Host → client: the last picture sent is still current (behind `Capabilities::STILL`).
+    Still,
 }
 
 /// Every kind with its magic and its name: the one place the magics are written.
-const KINDS: [(DatagramKind, [u8; 2], &str); 6] = [
+const KINDS: [(DatagramKind, [u8; 2], &str); 7] = [
     (DatagramKind::Input, *b"KI", "input"),
     (DatagramKind::InputAck, *b"KA", "input acknowledgement"),
     (DatagramKind::Audio, *b"KO", "audio"),
     (DatagramKind::ClockProbe, *b"KC", "clock probe"),
     (DatagramKind::ClockReply, *b"KR", "clock reply"),
     (DatagramKind::Parity, *b"KP", "parity"),
+    (DatagramKind::Still, *b"KS", "still picture"),
 ];
 
 impl DatagramKind {

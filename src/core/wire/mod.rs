@@ -21,6 +21,7 @@ pub mod input;
 pub mod kind;
 pub mod mdns;
 pub mod parity;
+pub mod still;
 
 pub use audio::AudioPacket;
 pub use clock::{ClockProbe, ClockReply};
@@ -31,6 +32,7 @@ pub use frame::{FrameHeader, FrameKind};
 pub use input::{InputAck, InputDatagram};
 pub use kind::DatagramKind;
 pub use parity::Parity;
+pub use still::Still;
 
 /// The protocol's major version: peers must speak the same one, and one that does not is
 /// refused with a sentence naming both. Bumped only on a change an older peer cannot read;

@@ -510,3 +510,88 @@ fn one_monitor_of_a_display_streams_and_takes_the_clicks_meant_for_it_at_any_sca
     drop((host, xev, xvfb));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// CPU time (user + system) of process `pid` so far, in clock ticks (1/100 s on Linux).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command's closing parenthesis: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    field(14) + field(15)
+}
+
+#[test]
+fn a_still_display_costs_the_host_little_and_nobody_calls_it_stalled() {
+    use common::desktop::{Xvfb, runtime_dir, tools_present};
+    let _alone = one_at_a_time();
+    if !have("xterm") || !have("Xvfb") || !tools_present() {
+        return;
+    }
+    let dir = scratch("still");
+    // xterm running `cat`: drawn once, then nothing changes (its cursor does not blink).
+    let host = host_app("xterm -e cat");
+
+    // A kiosk whose watchdog restarts a session after 3 s without a picture.
+    let x = Xvfb::start();
+    let conf = dir.join("config.toml");
+    let kiosk_conf = format!("[kiosk]\nhost = \"{}\"\nhost_fingerprint = \"{}\"\nwatchdog = 3\n", host.addr, host.fingerprint);
+    std::fs::write(&conf, kiosk_conf).unwrap();
+    let log = dir.join("kiosk.log");
+    let mut kiosk = Killed(
+        x.command(env!("CARGO_BIN_EXE_kumo"))
+            .arg("--config")
+            .arg(&conf)
+            .args(["kiosk", "--no-audio", "--width", "640", "--height", "360", "--fps", "60"])
+            .env("XDG_RUNTIME_DIR", runtime_dir(&dir))
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // Settle (the first pictures, xterm's first drawing), then measure the host for 6 s.
+    std::thread::sleep(Duration::from_secs(4));
+    let before = cpu_ticks(host.pid());
+    let mut titles = Vec::new();
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_secs(1));
+        let out = x.command("xdotool").args(["search", "--name", "kumo", "getwindowname"]).output().unwrap();
+        titles.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    let host_cpu = (cpu_ticks(host.pid()) - before) as f64 / 6.0;
+    assert!(kiosk.0.try_wait().unwrap().is_none(), "the kiosk exited");
+    // Ctrl-C ends a kiosk's session with a goodbye, so the host is free at once.
+    std::process::Command::new("kill").args(["-INT", &kiosk.0.id().to_string()]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while kiosk.0.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(kiosk);
+    let printed = std::fs::read_to_string(&log).unwrap();
+    assert!(!printed.contains("ending the session"), "the watchdog restarted a still session:\n{printed}");
+    assert!(titles.iter().all(|t| t.ends_with("streaming")), "titles: {titles:?}\n{printed}");
+    eprintln!("host CPU with a still 640x360@60 display: {host_cpu:.1} % of a core");
+    assert!(host_cpu < 10.0, "a still display cost the host {host_cpu:.1} % of a core");
+
+    // The client's figures: almost no pictures, the words counted, no freeze.
+    let stats = dir.join("stats.json");
+    let addr = host.addr.to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(["connect", &addr, "--host-fingerprint", &host.fingerprint, "--headless", "--no-audio"])
+        .args(["--width", "640", "--height", "360", "--fps", "60", "--duration", "4", "--stats-json"])
+        .arg(&stats)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{printed}");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let figure = |name: &str| summary[name].as_f64().unwrap_or_else(|| panic!("no {name} in {summary}"));
+    assert!(figure("frames_decoded") < 30.0, "a still display re-encoded: {summary}");
+    assert!(figure("still_words") >= 25.0, "{summary}");
+    assert!(figure("longest_freeze_ms") < 150.0, "{summary}");
+    drop(host);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -111,6 +111,22 @@ struct LabRun {
     headless: bool,
     inputs: u32,
     out: PathBuf,
+    watch: Option<kumo::tools::lab::Watch>,
+}
+
+/// `--watch`'s region and what presses it (`--key`, `--click`), checked.
+fn watching(region: &str, key: &str, click: bool) -> anyhow::Result<kumo::tools::lab::Watch> {
+    use kumo::core::input::key as keys;
+    let region = kumo::core::sim::lab::Region::parse(region).map_err(anyhow::Error::msg)?;
+    let press = if click {
+        kumo::tools::lab::Press::Click
+    } else {
+        keys::from_name(key).ok_or_else(|| {
+            anyhow::anyhow!("`--key {key}` is not a key kumo knows; use a script key name such as Space, A, Enter or F1")
+        })?;
+        kumo::tools::lab::Press::Key(key.to_owned())
+    };
+    Ok(kumo::tools::lab::Watch { region, press })
 }
 
 fn latency(
@@ -122,7 +138,20 @@ fn latency(
     file: &Settings,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<ExitCode> {
-    let LabRun { headless, inputs, out } = lab;
+    let LabRun { headless, inputs, out, watch } = lab;
+    if let Some(w) = &watch
+        && !w.region.fits(request.width, request.height)
+    {
+        anyhow::bail!(
+            "the region {},{} {}x{} is not inside the {}x{} stream; give X,Y,W,H in pixels of the stream (--width, --height)",
+            w.region.x,
+            w.region.y,
+            w.region.width,
+            w.region.height,
+            request.width,
+            request.height
+        );
+    }
     let window = (!headless).then(|| WindowOptions {
         overlay: true,
         vsync: file.vsync.unwrap_or_default(),
@@ -137,6 +166,7 @@ fn latency(
         window,
         impairment: impair.impairment(),
         seed: impair.seed,
+        watch,
     };
     let summary = kumo::tools::lab::run(rt, &options, interrupted)?;
     print!("{}", kumo::tools::lab::report(&summary, &out));
@@ -305,11 +335,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file.kiosk.enabled = true;
             kiosk(&rt, host, host_fingerprint, &run, &stream, &file)
         }
-        Command::Latency { host, host_fingerprint, headless, inputs, out, impair, stream } => {
+        Command::Latency { host, host_fingerprint, headless, inputs, out, watch, key, click, impair, stream } => {
             let file = settings()?;
             let interrupted = interrupt_flag(&rt);
             let host = host.map(|h| verify_host(h, host_fingerprint.as_deref(), false).map(|v| (h, v))).transpose()?;
-            let lab = LabRun { headless, inputs, out };
+            let watch = watch.map(|region| watching(&region, &key, click)).transpose()?;
+            let lab = LabRun { headless, inputs, out, watch };
             latency(&rt, host, lab, &impair, &stream.request(&file), &file, &interrupted)
         }
         Command::Relay { listen, to, impair } => relay(&rt, listen, to, &impair),

@@ -181,6 +181,18 @@ pub(crate) enum Command {
         /// Folder for latency.csv, summary.json and latency.png.
         #[arg(long, value_name = "DIR", default_value = "latency")]
         out: PathBuf,
+        /// Time presses by the picture alone, as a photodiode would (any program, no marks
+        /// needed): a press's response is the first picture whose region X,Y,W,H (pixels of
+        /// the stream) changes. INPUTS then counts presses.
+        #[arg(long, value_name = "X,Y,W,H")]
+        watch: Option<String>,
+        /// With --watch: the key pressed (a script key name: Space, A, Enter, F1…).
+        #[arg(long, value_name = "KEY", default_value = "Space", conflicts_with = "click")]
+        key: String,
+        /// With --watch: click the left mouse button in the middle of the region instead of
+        /// pressing a key.
+        #[arg(long)]
+        click: bool,
         #[command(flatten)]
         impair: ImpairArgs,
         #[command(flatten)]

@@ -246,6 +246,8 @@ pub struct Outputs {
     pub stats: SyncSender<stats::Event>,
     /// Whether the pictures carry kumo's frame markers to check (the synthetic scene's do).
     pub markers: bool,
+    /// The latency lab's watched region: its mean luma is reported with each picture.
+    pub watch: Option<crate::core::sim::lab::Region>,
     /// Frame numbers the decoder failed on; the network shell then asks for an IDR. When
     /// full, a failure is already being reported and this one adds nothing.
     pub losses: tokio::sync::mpsc::Sender<u64>,
@@ -327,11 +329,12 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
                 // checks the header's claims against them).
                 let pixel_input = game::read_input_marker(view.y, view.y_stride, view.width, view.height).ok();
                 let pixel_time_ms = game::read_time_marker(view.y, view.y_stride, view.width, view.height).ok();
+                let region_luma = out.watch.and_then(|r| r.mean_luma(view.y, view.y_stride, view.width, view.height));
                 spare.copy_from(frame_number, &view);
                 spare.capture_micros = unit.header.capture_micros;
                 spare.decoded_micros = decoded_micros;
                 spare.input_seq = unit.header.input_seq;
-                (decode_micros, decoded_micros, marker, pixel_input, pixel_time_ms)
+                (decode_micros, decoded_micros, marker, pixel_input, pixel_time_ms, region_luma)
             })
         };
         let mut decoded = attempt(decoder, &mut spare);
@@ -346,7 +349,7 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
             decoded = attempt(decoder, &mut spare);
         }
         match decoded {
-            Ok(Some((decode_micros, decoded_micros, marker, pixel_input, pixel_time_ms))) => {
+            Ok(Some((decode_micros, decoded_micros, marker, pixel_input, pixel_time_ms, region_luma))) => {
                 wait = Wait::Nothing;
                 expected = Some(frame_number + 1);
                 if let Some(id) = decoder.idr_pic_id() {
@@ -373,6 +376,7 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
                         marker,
                         pixel_input,
                         pixel_time_ms,
+                        region_luma,
                     }),
                 );
             }

@@ -132,6 +132,9 @@ pub struct ClientConfig {
     /// How long to keep reconnecting after the connection is lost before giving up with an
     /// error; `None`: for ever (kiosks).
     pub reconnect_timeout: Option<Duration>,
+    /// The latency lab's watched region (`kumo latency --watch`): each decoded picture's mean
+    /// luma there goes into its `Decoded` report.
+    pub watch: Option<crate::core::sim::lab::Region>,
 }
 
 /// Adaptive bitrate's floor unless told otherwise (`--min-bitrate-kbps`, the config file).
@@ -165,6 +168,7 @@ impl ClientConfig {
             audio: true,
             speakers: None,
             reconnect_timeout: Some(RECONNECT_TIMEOUT),
+            watch: None,
         }
     }
 }
@@ -320,7 +324,7 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         "the session's capabilities (what both sides announced)"
     );
     let sources = Sources { script: config.input_script, gamepads: config.gamepads.then_some(config.gamepad_mappings) };
-    let media = Media { events: (events_tx, events), av, audio, notify };
+    let media = Media { events: (events_tx, events), av, audio, notify, watch: config.watch };
     let abr =
         config.request.min_bitrate_kbps.map(|min_kbps| abr::Limits { min_kbps, max_kbps: config.request.bitrate_kbps });
     let redial = Redial { endpoint, quic, seen, verify: config.verify, hello, timeout: config.reconnect_timeout, abr };
@@ -413,6 +417,8 @@ struct Media {
     av: Arc<AvClock>,
     audio: Option<AudioPlayer>,
     notify: Option<decode::Notify>,
+    /// The latency lab's watched region.
+    watch: Option<crate::core::sim::lab::Region>,
 }
 
 /// Starts streaming after the handshake: the decode thread, the input sources and the
@@ -422,7 +428,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
     let Sources { script: input_script, gamepads } = sources;
     let addr = conn.remote_address();
     tracing::info!(host = %addr, width = welcome.width, height = welcome.height, fps = welcome.fps, bitrate_kbps = welcome.bitrate_kbps, "streaming");
-    let Media { events: (events_tx, events), av, audio, notify } = media;
+    let Media { events: (events_tx, events), av, audio, notify, watch: watch_region } = media;
     // Audio only plays when the host sends some.
     let (audio, audio_input) = match (audio, welcome.audio) {
         (Some(mut player), Some(format)) => {
@@ -458,6 +464,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         decode::Outputs {
             stats: events_tx.clone(),
             markers: !welcome.capabilities.contains(Capabilities::UNMARKED_PICTURES),
+            watch: watch_region,
             losses: losses_tx,
             ltr_marks: ltr_tx,
             idr_pic_id: idr_pic_id.clone(),

@@ -10,7 +10,7 @@ use crate::client::window::{self, WindowOptions};
 use crate::client::{self, ClientConfig, StreamRequest};
 use crate::core::input::script::Script;
 use crate::core::sim::impair::Impairment;
-use crate::core::sim::lab::{self, Lab, LabSummary, STAGES};
+use crate::core::sim::lab::{self, Lab, LabSummary, Region, STAGES};
 use crate::core::stats::Stats;
 use crate::core::view::plot;
 use crate::net::relay;
@@ -46,6 +46,56 @@ pub struct LabOptions {
     pub impairment: Impairment,
     /// Seeds the input timing (the relay has its own in `impairment`).
     pub seed: u64,
+    /// Time presses by a region of the picture instead of the host's marks.
+    pub watch: Option<Watch>,
+}
+
+/// `--watch`: the region whose change answers a press, and what presses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watch {
+    pub region: Region,
+    pub press: Press,
+}
+
+/// What `--watch` presses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Press {
+    /// A key, by its script name.
+    Key(String),
+    /// The left mouse button, in the middle of the region.
+    Click,
+}
+
+/// With `--watch`, presses are taps (released after this long) at random gaps in this range
+/// (ms): long enough for a program to draw its answer before the next press.
+const TAP_MS: u64 = 50;
+const WATCH_GAP_MS: (u64, u64) = (200, 400);
+
+/// The script of `presses` taps for `watch` at seeded random gaps in a `width` × `height`
+/// stream; returns it with its length.
+pub fn watch_script(watch: &Watch, presses: u32, seed: u64, width: u16, height: u16) -> (Script, Duration) {
+    let mut rng = crate::core::sim::rng::XorShift::from_state(seed.max(1).wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+    let mut text = String::new();
+    let (down, up) = match &watch.press {
+        Press::Key(name) => (format!("key {name} down"), format!("key {name} up")),
+        Press::Click => {
+            let r = watch.region;
+            let x = (f64::from(r.x) + f64::from(r.width) / 2.0) / f64::from(width.max(1));
+            let y = (f64::from(r.y) + f64::from(r.height) / 2.0) / f64::from(height.max(1));
+            writeln!(text, "500 mouse position {x:.5} {y:.5}").ok();
+            ("mouse button left down".to_owned(), "mouse button left up".to_owned())
+        }
+    };
+    let mut at = FIRST_INPUT.as_millis() as u64;
+    for _ in 0..presses {
+        writeln!(text, "{at} {down}").ok();
+        writeln!(text, "{} {up}", at + TAP_MS).ok();
+        at += WATCH_GAP_MS.0 + rng.next_u64() % (WATCH_GAP_MS.1 - WATCH_GAP_MS.0);
+    }
+    writeln!(text, "{at} end").ok();
+    // The generated text is valid for every key name `from_name` knows.
+    let script = Script::parse(&text).unwrap_or_default();
+    (script, Duration::from_millis(at))
 }
 
 /// The script: `inputs` presses and releases of Space at seeded random gaps; each is one
@@ -68,7 +118,14 @@ pub fn input_script(inputs: u32, seed: u64) -> (Script, Duration) {
 pub fn run(rt: &Runtime, options: &LabOptions, interrupted: &Arc<AtomicBool>) -> anyhow::Result<LabSummary> {
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("could not create the output folder {}", options.out.display()))?;
-    let (script, length) = input_script(options.inputs, options.seed);
+    let (script, length) = match &options.watch {
+        None => input_script(options.inputs, options.seed),
+        Some(watch) => {
+            let (w, h) = (options.request.width, options.request.height);
+            watch_script(watch, options.inputs, options.seed, w, h)
+        }
+    };
+    let region = options.watch.as_ref().map(|w| w.region);
     let measure = |host: SocketAddr, verify: Verify, identity: Option<Identity>| -> anyhow::Result<(Lab, Stats)> {
         let _guard = rt.enter();
         let relay = if options.impairment.is_none() {
@@ -84,6 +141,7 @@ pub fn run(rt: &Runtime, options: &LabOptions, interrupted: &Arc<AtomicBool>) ->
             input_script: Some(script.clone()),
             // The lab measures the picture; sound would only compete for the CPU.
             audio: false,
+            watch: region,
             ..ClientConfig::new(relay.as_ref().map_or(host, |r| r.addr), verify)
         };
         let result = match &options.window {
@@ -113,8 +171,9 @@ fn headless(
     inputs: u32,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<(Lab, Stats)> {
+    let lab = config.watch.map_or_else(Lab::new, Lab::watching);
     let session = rt.block_on(client::connect(config)).context("the latency lab could not connect")?;
-    let (mut lab, mut stats) = (Lab::new(), Stats::new(0));
+    let (mut lab, mut stats) = (lab, Stats::new(0));
     let started = Instant::now();
     while started.elapsed() < length + Duration::from_secs(5) && !interrupted.load(Ordering::Relaxed) {
         match session.events.recv_timeout(Duration::from_millis(50)) {
@@ -149,7 +208,7 @@ fn windowed(
     length: Duration,
     interrupted: &Arc<AtomicBool>,
 ) -> anyhow::Result<(Lab, Stats)> {
-    let lab = Arc::new(Mutex::new(Lab::new()));
+    let lab = Arc::new(Mutex::new(config.watch.map_or_else(Lab::new, Lab::watching)));
     let stats = Arc::new(Mutex::new(Stats::new(0)));
     let options = WindowOptions {
         duration: Some(length),
@@ -201,7 +260,8 @@ pub fn report(summary: &LabSummary, out: &Path) -> String {
     let mut t = String::from("── kumo latency lab ───────────────────────────────────────────\n");
     writeln!(
         t,
-        "inputs            {} sent, {} responses verified from pixels, {} missing, {} not confirmed, {} superseded",
+        "{}{} sent, {} responses verified from pixels, {} missing, {} not confirmed, {} superseded",
+        if summary.watch.is_some() { "presses           " } else { "inputs            " },
         summary.inputs,
         summary.responses_verified,
         summary.responses_missing,
@@ -242,8 +302,28 @@ pub fn report(summary: &LabSummary, out: &Path) -> String {
         t.push_str("headless          \"present\" is the decoded picture (no display)\n");
     }
     writeln!(t, "files             {0}/latency.csv, {0}/summary.json, {0}/latency.png", out.display()).ok();
-    t.push_str(
-        "sensor            the flash is the bottom-right eighth of the picture, white for one frame on\n                  the first frame that reflects each input (docs/latency-lab.md)\n",
-    );
+    match &summary.watch {
+        None => t.push_str(
+            "sensor            the flash is the bottom-right eighth of the picture, white for one frame on\n                  the first frame that reflects each input (docs/latency-lab.md)\n",
+        ),
+        Some(w) => {
+            let r = w.region;
+            writeln!(
+                t,
+                "watched           {},{} {}x{}: a response is a mean luma step over {:.1} (of 255); {} pictures changed",
+                r.x, r.y, r.width, r.height, w.threshold_luma, w.changes_seen
+            )
+            .ok();
+            if w.compared_with_marks > 0 {
+                let d = &w.disagreement_with_marks_ms;
+                writeln!(
+                    t,
+                    "against marks     {} presses also timed by the host's marks: differ by p50 {:.1}, max {:.1} ms",
+                    w.compared_with_marks, d.p50, d.max
+                )
+                .ok();
+            }
+        }
+    }
     t
 }

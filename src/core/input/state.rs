@@ -96,6 +96,13 @@ impl InputState {
         }
     }
 
+    /// How many keys and buttons (keyboard, mouse, pads) are held: a press makes it grow.
+    pub fn held(&self) -> u32 {
+        let keys: u32 = self.keys.iter().map(|w| w.count_ones()).sum();
+        let pads: u32 = self.pads.iter().map(|p| p.buttons.count_ones()).sum();
+        keys + pads + self.mouse.buttons.count_ones()
+    }
+
     pub fn key_down(&self, usage: u8) -> bool {
         self.keys[usize::from(usage / 64)] & (1 << (usage % 64)) != 0
     }

@@ -301,9 +301,9 @@ impl ClientSession {
         if self.inputs.due_at().is_some_and(|due| now >= due)
             && let Some(datagram) = self.inputs.poll(now)
         {
-            let (seq, read_micros) = (datagram.seq, datagram.client_micros);
+            let (seq, read_micros, held) = (datagram.seq, datagram.client_micros, datagram.state.held());
             self.transmits.push_back(ClientTransmit::Datagram(Datagram::Input(datagram)));
-            self.report(stats::Event::InputSent { seq, read_micros, sent_micros: now_micros });
+            self.report(stats::Event::InputSent { seq, read_micros, sent_micros: now_micros, held });
         }
         if self.link.sequencer.poll_timeout().is_some_and(|due| now >= due) {
             let mut events = std::mem::take(&mut self.events);

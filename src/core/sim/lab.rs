@@ -22,6 +22,77 @@ use std::fmt::Write as _;
 const MAX_FRAMES: usize = 600;
 /// Inputs remembered (a measurement asks for a few hundred).
 const MAX_INPUTS: usize = 100_000;
+/// Frames remembered while watching a region (10 minutes at 60 fps): a response is found
+/// among all of them once the run is over.
+const MAX_WATCHED_FRAMES: usize = 36_000;
+/// The smallest luma step (of 255) that counts as the watched region changing, whatever its
+/// noise: well above an encoder's flicker on a still picture.
+pub const MIN_STEP: f64 = 2.0;
+/// A change must exceed the region's own noise (its 95th-percentile step between pictures
+/// before the first press) this many times over.
+pub const NOISE_MARGIN: f64 = 3.0;
+
+/// A rectangle of the stream's picture, in its pixels: what `--watch X,Y,W,H` watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Region {
+    pub x: u16,
+    pub y: u16,
+    pub width: u16,
+    pub height: u16,
+}
+
+impl Region {
+    /// Reads `X,Y,W,H` (pixels of the stream, from its top-left corner).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let numbers: Vec<u16> = text.split(',').map(|v| v.trim().parse::<u16>()).collect::<Result<_, _>>().map_err(
+            |_| format!("`{text}` is not a region: give X,Y,W,H in pixels of the stream, such as 1100,600,160,100"),
+        )?;
+        let [x, y, width, height] = numbers[..] else {
+            return Err(format!("`{text}` is not a region: give four numbers X,Y,W,H, such as 1100,600,160,100"));
+        };
+        if width == 0 || height == 0 {
+            return Err(format!("the region `{text}` is empty: its width and height must be at least 1"));
+        }
+        Ok(Self { x, y, width, height })
+    }
+
+    /// Whether the region lies inside a picture of `width` × `height`.
+    pub fn fits(&self, width: u16, height: u16) -> bool {
+        u32::from(self.x) + u32::from(self.width) <= u32::from(width)
+            && u32::from(self.y) + u32::from(self.height) <= u32::from(height)
+    }
+
+    /// The region's mean luma × 256 in a luma plane of `width` × `height` with rows `stride`
+    /// apart; `None` when it does not fit.
+    pub fn mean_luma(&self, luma: &[u8], stride: usize, width: usize, height: usize) -> Option<u32> {
+        let (x, y, w, h) = (usize::from(self.x), usize::from(self.y), usize::from(self.width), usize::from(self.height));
+        if x + w > width || y + h > height || w > stride {
+            return None;
+        }
+        let mut sum = 0u64;
+        for row in y..y + h {
+            let line = luma.get(row * stride + x..row * stride + x + w)?;
+            sum += line.iter().map(|&v| u64::from(v)).sum::<u64>();
+        }
+        Some((sum * 256 / (w * h) as u64) as u32)
+    }
+}
+
+/// What the watch found, in `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatchSummary {
+    pub region: Region,
+    /// The luma step (of 255) that counted as a change: the region's noise before the first
+    /// press times `NOISE_MARGIN`, at least `MIN_STEP`.
+    pub threshold_luma: f64,
+    /// Shown pictures whose region changed.
+    pub changes_seen: u64,
+    /// For presses both methods answered: how far the watch's input→present is from the one
+    /// the host's marks give (the first frame captured after the input was applied). On the
+    /// synthetic host, whose flash answers every input, they agree within a frame interval.
+    pub disagreement_with_marks_ms: Spread,
+    pub compared_with_marks: u64,
+}
 
 /// What the lab knows about one frame. Host stamps are on the host's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,6 +114,8 @@ pub struct FrameStamps {
     pub pixel_input: Option<u32>,
     /// The capture time burnt into the picture, read from its pixels (ms, low 32 bits).
     pub pixel_time_ms: Option<u32>,
+    /// The watched region's mean luma × 256 (`--watch`).
+    pub region_luma: Option<u32>,
 }
 
 /// One input. Client stamps on the client's clock, the host's receive stamp on the host's.
@@ -53,6 +126,8 @@ struct InputStamps {
     sent_micros: u64,
     host_received_micros: Option<u64>,
     frame: Option<u64>,
+    /// Keys and buttons held in the state: a press makes it grow.
+    held: u32,
 }
 
 /// The stages, in order; each row's stage times add up to its total.
@@ -139,6 +214,8 @@ pub struct LabSummary {
     pub time_mark_max_disagreement_ms: f64,
     /// True when no display was involved: "present" is the decoded picture.
     pub headless: bool,
+    /// `--watch`: responses found in the region's pixels; `inputs` then counts presses.
+    pub watch: Option<WatchSummary>,
 }
 
 /// The lab's records.
@@ -151,6 +228,8 @@ pub struct Lab {
     /// Added to frame numbers: a reconnected session numbers its frames from 0 again, so
     /// each connection's frames get keys above the last one's.
     frame_base: u64,
+    /// `--watch`: responses are found in the picture's pixels, not from the host's marks.
+    watch: Option<Region>,
 }
 
 impl Lab {
@@ -158,10 +237,25 @@ impl Lab {
         Self::default()
     }
 
+    /// A lab that times presses by the picture alone, as a photodiode would: the response to a
+    /// press is the first shown picture captured after the host received it whose `region`
+    /// changed its mean luma by more than the region's own noise (what it does before the
+    /// first press), so any program can be measured, with no marks of kumo's in its pictures.
+    pub fn watching(region: Region) -> Self {
+        Self { watch: Some(region), ..Self::default() }
+    }
+
+    /// The watched region, if this lab watches one.
+    pub fn watched(&self) -> Option<Region> {
+        self.watch
+    }
+
     /// Takes what it needs from a session event.
     pub fn on_event(&mut self, event: &Event) {
         match *event {
-            Event::InputSent { seq, read_micros, sent_micros } => self.on_input_sent(seq, read_micros, sent_micros),
+            Event::InputSent { seq, read_micros, sent_micros, held } => {
+                self.on_input_sent_holding(seq, read_micros, sent_micros, held);
+            }
             // Only an ack of an applied state carries that state's arrival time.
             Event::InputAcked { seq, host_micros, to_host_micros: Some(_), .. } => {
                 self.on_input_acked(seq, host_micros);
@@ -188,22 +282,24 @@ impl Lab {
                 });
             }
             Event::Decoded(d) => {
-                self.on_decoded(self.frame_base + d.frame_number, d.decoded_micros, d.pixel_input, d.pixel_time_ms);
+                let number = self.frame_base + d.frame_number;
+                self.on_decoded(number, d.decoded_micros, d.pixel_input, d.pixel_time_ms);
+                if let Some(f) = self.frames.get_mut(&number) {
+                    f.region_luma = d.region_luma;
+                }
             }
             Event::Presented(p) => self.on_presented(self.frame_base + p.frame_number, p.presented_micros),
             _ => {}
         }
     }
 
-    /// The newest `n` inputs' rows (for the overlay's latency page), oldest first; only the
-    /// newest inputs are looked at.
+    /// The newest `n` inputs' rows (for the overlay's latency page), oldest first.
     pub fn recent(&self, n: usize, offset_micros: f64, headless: bool) -> Vec<InputRow> {
-        let newest = self.newest_received();
-        let mut rows: Vec<InputRow> = self
-            .inputs
-            .values()
+        let (answers, _) = self.answers(offset_micros, headless);
+        let mut rows: Vec<InputRow> = answers
+            .into_iter()
             .rev()
-            .filter_map(|i| match self.answer(i, newest, offset_micros, headless) {
+            .filter_map(|(_, answer)| match answer {
                 Answer::Shown(row) => Some(row),
                 Answer::Missing | Answer::Superseded => None,
             })
@@ -215,10 +311,16 @@ impl Lab {
 
     /// An input state went out for the first time (re-sends are ignored).
     pub fn on_input_sent(&mut self, seq: u64, read_micros: u64, sent_micros: u64) {
+        self.on_input_sent_holding(seq, read_micros, sent_micros, 0);
+    }
+
+    /// `on_input_sent`, with the keys and buttons the state holds.
+    pub fn on_input_sent_holding(&mut self, seq: u64, read_micros: u64, sent_micros: u64, held: u32) {
         if self.inputs.len() >= MAX_INPUTS || self.inputs.contains_key(&seq) {
             return;
         }
-        self.inputs.insert(seq, InputStamps { seq, read_micros, sent_micros, host_received_micros: None, frame: None });
+        let stamps = InputStamps { seq, read_micros, sent_micros, host_received_micros: None, frame: None, held };
+        self.inputs.insert(seq, stamps);
     }
 
     /// The host acknowledged `seq`, which it received at `host_micros` (host clock).
@@ -240,7 +342,8 @@ impl Lab {
             input.1.frame = Some(frame.frame_number);
         }
         self.frames.insert(frame.frame_number, frame);
-        while self.frames.len() > MAX_FRAMES {
+        let cap = if self.watch.is_some() { MAX_WATCHED_FRAMES } else { MAX_FRAMES };
+        while self.frames.len() > cap {
             // Keep frames an input points at; forget the oldest other one.
             let referenced: std::collections::BTreeSet<u64> = self.inputs.values().filter_map(|i| i.frame).collect();
             let Some(old) = self.frames.keys().copied().find(|f| !referenced.contains(f)) else { break };
@@ -283,6 +386,19 @@ impl Lab {
     /// `offset_micros` (host minus client). Headless (`headless`), "presented" is the decoded
     /// picture. `newest_received` is [`Lab::newest_received`].
     fn answer(&self, input: &InputStamps, newest_received: Option<u64>, offset_micros: f64, headless: bool) -> Answer {
+        self.answer_by(input, newest_received, offset_micros, headless, false)
+    }
+
+    /// [`Lab::answer`]; `watched`: `input.frame` is the picture whose watched region changed
+    /// (the pixels themselves are the proof).
+    fn answer_by(
+        &self,
+        input: &InputStamps,
+        newest_received: Option<u64>,
+        offset_micros: f64,
+        headless: bool,
+        watched: bool,
+    ) -> Answer {
         let Some(host_rx) = input.host_received_micros else {
             // Never received: a newer input the host did receive replaced it, or it is lost.
             return if newest_received.is_some_and(|n| n > input.seq) { Answer::Superseded } else { Answer::Missing };
@@ -328,17 +444,77 @@ impl Lab {
             presented_us: stamps[7],
             stages_ms,
             total_ms: (stamps[7] - stamps[0]) / 1000.0,
-            verified: frame.pixel_input.is_some_and(|p| input_reached(p, input.seq)),
+            verified: watched || frame.pixel_input.is_some_and(|p| input_reached(p, input.seq)),
         })
+    }
+
+    /// Every measured input's answer in sequence order: each input by the host's marks, or
+    /// (watching) each press by the region's changes, with what the watch found.
+    fn answers(&self, offset_micros: f64, headless: bool) -> (Vec<(u64, Answer)>, Option<Findings>) {
+        let newest = self.newest_received();
+        match self.watch_findings(offset_micros, headless) {
+            None => {
+                let answers =
+                    self.inputs.values().map(|i| (i.seq, self.answer(i, newest, offset_micros, headless))).collect();
+                (answers, None)
+            }
+            Some(found) => {
+                let answers = found
+                    .presses
+                    .iter()
+                    .map(|p| (p.seq, self.answer_by(p, newest, offset_micros, headless, true)))
+                    .collect();
+                (answers, Some(found))
+            }
+        }
+    }
+
+    /// The presses and the pictures whose watched region changed in answer (`None` when not
+    /// watching). A press is an input holding more keys and buttons than the one before it;
+    /// its answer is the first shown picture, captured after the host received the press and
+    /// before it received the next, whose region's mean luma stepped by more than the
+    /// threshold from the picture shown before it.
+    fn watch_findings(&self, offset_micros: f64, headless: bool) -> Option<Findings> {
+        self.watch?;
+        let shown: Vec<(&FrameStamps, u32, u64)> = self
+            .frames
+            .values()
+            .filter_map(|f| Some((f, f.region_luma?, if headless { f.decoded_micros } else { f.presented_micros }?)))
+            .collect();
+        let mut presses: Vec<InputStamps> = Vec::new();
+        let mut before = 0;
+        for input in self.inputs.values() {
+            if input.held > before {
+                presses.push(*input);
+            }
+            before = input.held;
+        }
+        let step = |a: u32, b: u32| f64::from(a.abs_diff(b)) / 256.0;
+        let first_press = presses.first().map_or(u64::MAX, |p| p.read_micros);
+        let noise: Vec<f64> = shown.windows(2).filter(|w| w[1].2 < first_press).map(|w| step(w[0].1, w[1].1)).collect();
+        let threshold = MIN_STEP.max(NOISE_MARGIN * Spread::of(&noise).p95);
+        let changes: Vec<&FrameStamps> =
+            shown.windows(2).filter(|w| step(w[0].1, w[1].1) > threshold).map(|w| w[1].0).collect();
+        // When a press reached the host, on the host's clock: its acknowledgement's stamp, or
+        // its sending moved by the clock offset.
+        let arrival = |i: &InputStamps| i.host_received_micros.map_or(i.sent_micros as f64 + offset_micros, |h| h as f64);
+        let arrivals: Vec<f64> = presses.iter().map(arrival).collect();
+        for (k, press) in presses.iter_mut().enumerate() {
+            let (from, to) = (arrivals[k], arrivals.get(k + 1).copied().unwrap_or(f64::INFINITY));
+            press.frame = changes
+                .iter()
+                .find(|f| (from..to).contains(&(f.capture_micros as f64)))
+                .map(|f| f.frame_number);
+        }
+        Some(Findings { presses, threshold, changes: changes.len() as u64 })
     }
 
     /// Inputs answered by a shown frame, and inputs missing (neither answered nor
     /// superseded), so far.
     pub fn progress(&self, headless: bool) -> (u64, u64) {
-        let newest = self.newest_received();
         let (mut answered, mut missing) = (0, 0);
-        for input in self.inputs.values() {
-            match self.answer(input, newest, 0.0, headless) {
+        for (_, answer) in self.answers(0.0, headless).0 {
+            match answer {
                 Answer::Shown(_) => answered += 1,
                 Answer::Missing => missing += 1,
                 Answer::Superseded => {}
@@ -350,20 +526,45 @@ impl Lab {
     /// The summary and the rows (one per input a shown frame answered), with host stamps
     /// moved to the client's clock by `offset_micros` (host minus client).
     pub fn summary(&self, offset_micros: f64, error_micros: f64, headless: bool) -> (LabSummary, Vec<InputRow>) {
-        let newest = self.newest_received();
+        let (answers, found) = self.answers(offset_micros, headless);
+        let measured = answers.len() as u64;
         let (mut rows, mut missing_inputs, mut missing, mut superseded) = (Vec::new(), Vec::new(), 0, 0);
-        for input in self.inputs.values() {
-            match self.answer(input, newest, offset_micros, headless) {
+        for (seq, answer) in answers {
+            match answer {
                 Answer::Shown(row) => rows.push(row),
                 Answer::Missing => {
                     missing += 1;
                     if missing_inputs.len() < 100 {
-                        missing_inputs.push(input.seq);
+                        missing_inputs.push(seq);
                     }
                 }
                 Answer::Superseded => superseded += 1,
             }
         }
+        let watch = found.map(|found| {
+            // The same presses answered by the host's marks, for the honesty check.
+            let newest = self.newest_received();
+            let by_marks: BTreeMap<u64, f64> = found
+                .presses
+                .iter()
+                .filter_map(|p| {
+                    let marked = self.inputs.get(&p.seq)?;
+                    match self.answer(marked, newest, offset_micros, headless) {
+                        Answer::Shown(row) if row.verified => Some((p.seq, row.total_ms)),
+                        _ => None,
+                    }
+                })
+                .collect();
+            let gaps: Vec<f64> =
+                rows.iter().filter_map(|r| by_marks.get(&r.seq).map(|m| (r.total_ms - m).abs())).collect();
+            WatchSummary {
+                region: self.watch.unwrap_or(Region { x: 0, y: 0, width: 0, height: 0 }),
+                threshold_luma: round3(found.threshold),
+                changes_seen: found.changes,
+                disagreement_with_marks_ms: Spread::of(&gaps),
+                compared_with_marks: gaps.len() as u64,
+            }
+        });
         let stage = |i: usize| Spread::of(&rows.iter().map(|r| r.stages_ms[i]).collect::<Vec<_>>());
         let shown: Vec<f64> = if headless {
             self.frames
@@ -381,7 +582,7 @@ impl Lab {
             .filter_map(|f| f.pixel_time_ms.map(|ms| time_mark_disagreement_ms(ms, f.capture_micros)))
             .collect();
         let summary = LabSummary {
-            inputs: self.inputs.len() as u64,
+            inputs: measured,
             responses_verified: rows.iter().filter(|r| r.verified).count() as u64,
             responses_missing: missing,
             missing_inputs,
@@ -402,9 +603,18 @@ impl Lab {
             time_marks_read: marks.len() as u64,
             time_mark_max_disagreement_ms: round3(marks.iter().copied().fold(0.0, f64::max)),
             headless,
+            watch,
         };
         (summary, rows)
     }
+}
+
+/// What the watch found: the presses (each with the picture that answered it, if any), the
+/// threshold it learnt, and how many pictures changed.
+struct Findings {
+    presses: Vec<InputStamps>,
+    threshold: f64,
+    changes: u64,
 }
 
 /// What became of one input.
@@ -494,6 +704,93 @@ mod tests {
             lab.on_decoded(f, capture + 7_000, Some(input_seq as u32), Some(ms));
             lab.on_presented(f, capture + 20_000);
         }
+    }
+
+    /// A watched session: a press every 200 ms (released 100 ms later), frames every 16.667
+    /// ms whose region is dark with a little noise, and bright on the first frame captured
+    /// `draw_delay` after the host received a press (the program's own time to draw), dark
+    /// again on the next.
+    fn watched_session(lab: &mut Lab, offset: u64, draw_delay: u64) {
+        let press_at = |k: u64| 1_000_000 + k * 200_000;
+        for k in 1..=10u64 {
+            for (i, (at, held)) in [(press_at(k), 1), (press_at(k) + 100_000, 0)].into_iter().enumerate() {
+                let seq = 2 * k - 1 + i as u64;
+                lab.on_input_sent_holding(seq, at, at + 50, held);
+                lab.on_input_acked(seq, at + 300 + offset);
+            }
+        }
+        let mut lit = 0u64;
+        for f in 0..170u64 {
+            let capture = 500_000 + f * 16_667;
+            let input_seq = (1..=20u64)
+                .filter(|&s| press_at(s.div_ceil(2)) + if s % 2 == 0 { 100_000 } else { 0 } + 300 <= capture)
+                .max()
+                .unwrap_or(0);
+            let due = (1..=10u64).filter(|&k| press_at(k) + 300 + draw_delay <= capture).max().unwrap_or(0);
+            let bright = due > lit;
+            lit = due;
+            let noise = (f * 7919 % 5) as u32 * 40; // under a sixth of a luma level
+            let frame = FrameStamps {
+                frame_number: f,
+                capture_micros: capture + offset,
+                encode_micros: 4_000,
+                input_seq,
+                received_micros: capture + 5_000,
+                ..FrameStamps::default()
+            };
+            lab.on_frame_received(frame);
+            lab.on_decoded(f, capture + 7_000, Some(input_seq as u32), None);
+            lab.frames.get_mut(&f).unwrap().region_luma = Some(if bright { 200 * 256 } else { 50 * 256 } + noise);
+            lab.on_presented(f, capture + 20_000);
+        }
+    }
+
+    #[test]
+    fn watching_a_region_times_each_press_by_the_picture_alone() {
+        let region = Region::parse("100, 80, 32,16").unwrap();
+        assert_eq!(region, Region { x: 100, y: 80, width: 32, height: 16 });
+        for bad in ["1,2,3", "1,2,3,0", "a,b,c,d", "1,2,3,4,5"] {
+            assert!(Region::parse(bad).is_err(), "{bad}");
+        }
+        // The program draws at once (the synthetic host's flash): the same frame as the marks.
+        let mut lab = Lab::watching(region);
+        watched_session(&mut lab, 3_600_000_000, 0);
+        let (summary, rows) = lab.summary(3_600_000_000.0, 100.0, false);
+        let watch = summary.watch.clone().unwrap();
+        assert_eq!(summary.inputs, 10, "presses only: {summary:?}");
+        assert_eq!((summary.responses_verified, summary.responses_missing), (10, 0), "{summary:?}");
+        assert_eq!(watch.threshold_luma, MIN_STEP, "the noise is under a luma level");
+        assert_eq!(watch.compared_with_marks, 10);
+        assert_eq!(watch.disagreement_with_marks_ms.max, 0.0, "{watch:?}");
+        assert!(rows.iter().all(|r| r.total_ms > 20.0 && r.total_ms < 40.0), "{rows:?}");
+        // A program that takes 30 ms to draw: the watch sees it, the marks cannot.
+        let mut lab = Lab::watching(region);
+        watched_session(&mut lab, 0, 30_000);
+        let (summary, rows) = lab.summary(0.0, 100.0, false);
+        let watch = summary.watch.unwrap();
+        assert_eq!(summary.responses_verified, 10);
+        assert!(watch.disagreement_with_marks_ms.p50 >= 16.0, "{watch:?}");
+        assert!(rows.iter().all(|r| r.total_ms > 50.0 && r.total_ms < 70.0), "{rows:?}");
+        // A region that never changes answers nothing.
+        let mut lab = Lab::watching(region);
+        watched_session(&mut lab, 0, 10_000_000);
+        let (summary, _) = lab.summary(0.0, 100.0, false);
+        assert_eq!((summary.responses_verified, summary.responses_missing), (0, 10));
+    }
+
+    #[test]
+    fn the_mean_luma_of_a_region_is_read_from_the_plane() {
+        let (w, h, stride) = (64usize, 32usize, 80usize);
+        let mut plane = vec![16u8; stride * h];
+        for row in 8..12 {
+            plane[row * stride + 10..row * stride + 20].fill(235);
+        }
+        let inside = Region { x: 10, y: 8, width: 10, height: 4 };
+        assert_eq!(inside.mean_luma(&plane, stride, w, h), Some(235 * 256));
+        let half = Region { x: 10, y: 8, width: 10, height: 8 };
+        assert_eq!(half.mean_luma(&plane, stride, w, h), Some((235 + 16) * 128));
+        assert_eq!(Region { x: 60, y: 0, width: 8, height: 4 }.mean_luma(&plane, stride, w, h), None, "past the edge");
+        assert_eq!(inside.mean_luma(&plane[..100], stride, w, h), None, "a short plane");
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Decoded {
     /// The capture time the host burnt into the picture, read from its pixels (ms, low 32
     /// bits of the host clock).
     pub pixel_time_ms: Option<u32>,
+    /// The mean luma of the latency lab's watched region (`--watch`), × 256.
+    pub region_luma: Option<u32>,
 }
 
 /// A whole frame off the network.
@@ -142,11 +144,14 @@ pub enum Event {
         count: u64,
     },
     /// An input datagram went out: its state was read at `read_micros` and sent at
-    /// `sent_micros` (client clock); re-sends repeat the same sequence.
+    /// `sent_micros` (client clock); re-sends repeat the same sequence. `held`: keys and
+    /// buttons held in that state (a press makes it grow; the latency lab's `--watch` times
+    /// presses).
     InputSent {
         seq: u64,
         read_micros: u64,
         sent_micros: u64,
+        held: u32,
     },
     /// The host acknowledged a newer input `seq`: how many it has accepted in all, when it
     /// received it (host clock), and that minus the client's read stamp (µs, host clock minus

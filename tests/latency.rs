@@ -122,3 +122,28 @@ fn a_two_second_blackout_is_survived_and_every_input_still_answered() {
     // The stream came back: most of the run's frames were decoded (2 s of 6 are dark).
     assert!(n("time_marks_read") > 200, "{s}");
 }
+
+#[test]
+fn watching_the_flash_region_agrees_with_the_hosts_marks() {
+    let out = out_dir("kumo-latency-watch");
+    // The synthetic host's flash: the bottom-right eighth of a 640x360 picture.
+    let (s, stdout) = latency(&out, &["--inputs", "16", "--watch", "560,315,80,45"]);
+    let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k} missing: {s}"));
+    assert_eq!(n("inputs"), 16, "presses are counted: {s}");
+    assert_eq!(n("responses_verified"), 16, "{s}");
+    let watch = &s["watch"];
+    assert_eq!(watch["compared_with_marks"].as_u64(), Some(16), "{s}");
+    // Both methods name the same frame or the next: within one frame interval at 60 fps.
+    let apart = watch["disagreement_with_marks_ms"]["max"].as_f64().unwrap();
+    assert!(apart <= 16.7, "the watch and the marks are {apart} ms apart: {s}");
+    assert!(stdout.contains("watched           560,315 80x45"), "{stdout}");
+
+    // A region outside the stream is refused before anything starts, in a sentence.
+    let run = Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(["latency", "--headless", "--width", "640", "--height", "360", "--watch", "600,300,80,80"])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(said.contains("is not inside the 640x360 stream"), "{said}");
+}

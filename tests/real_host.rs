@@ -595,3 +595,42 @@ fn a_still_display_costs_the_host_little_and_nobody_calls_it_stalled() {
     drop(host);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn click_to_photon_of_a_real_program_is_measured_from_its_pictures() {
+    let _alone = one_at_a_time();
+    if !have("xterm") || !have("Xvfb") {
+        return;
+    }
+    let dir = scratch("watch");
+    // A terminal whose whole screen turns white at one key and black at the next: a program
+    // that knows nothing of kumo, answering every press by drawing.
+    let toggle = dir.join("toggle.sh");
+    std::fs::write(
+        &toggle,
+        "r=0\nwhile IFS= read -rsn1 k; do r=$((1-r)); if [ $r = 1 ]; then printf '\\033[?5h'; else printf '\\033[?5l'; fi; done\n",
+    )
+    .unwrap();
+    let host = host_app(&format!("xterm -e bash {}", toggle.display()));
+    let out = dir.join("lab");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(["latency", &host.addr.to_string(), "--host-fingerprint", &host.fingerprint, "--headless"])
+        .args(["--width", "640", "--height", "360", "--fps", "60", "--inputs", "16", "--watch", "200,100,240,160"])
+        .args(["--key", "A", "--out"])
+        .arg(&out)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "{printed}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["inputs"].as_u64(), Some(16), "{s}");
+    assert_eq!(s["responses_verified"].as_u64(), Some(16), "every press answered: {printed}");
+    // The capture follows the program's drawing (DAMAGE), not a 60 Hz clock out of phase
+    // with it: the wait from the press's arrival to the capture is the program's own time.
+    let wait = s["wait_capture_ms"]["p50"].as_f64().unwrap();
+    assert!(wait < 8.0, "waited {wait} ms for the capture: {printed}");
+    drop(host);
+    std::fs::remove_dir_all(&dir).ok();
+}

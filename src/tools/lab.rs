@@ -69,6 +69,9 @@ pub enum Press {
 /// With `--watch`, presses are taps (released after this long) at random gaps in this range
 /// (ms): long enough for a program to draw its answer before the next press.
 const TAP_MS: u64 = 50;
+/// With `--watch`, the first press comes later than `FIRST_INPUT`: a program started for the
+/// session (`kumo host --app`) needs a moment to draw its window.
+const WATCH_FIRST_INPUT: Duration = Duration::from_secs(2);
 const WATCH_GAP_MS: (u64, u64) = (200, 400);
 
 /// The script of `presses` taps for `watch` at seeded random gaps in a `width` × `height`
@@ -86,7 +89,7 @@ pub fn watch_script(watch: &Watch, presses: u32, seed: u64, width: u16, height: 
             ("mouse button left down".to_owned(), "mouse button left up".to_owned())
         }
     };
-    let mut at = FIRST_INPUT.as_millis() as u64;
+    let mut at = WATCH_FIRST_INPUT.as_millis() as u64;
     for _ in 0..presses {
         writeln!(text, "{at} {down}").ok();
         writeln!(text, "{} {up}", at + TAP_MS).ok();

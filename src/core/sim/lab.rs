@@ -29,8 +29,10 @@ const MAX_WATCHED_FRAMES: usize = 36_000;
 /// noise: well above an encoder's flicker on a still picture.
 pub const MIN_STEP: f64 = 2.0;
 /// A change must exceed the region's own noise (its 95th-percentile step between pictures
-/// before the first press) this many times over.
+/// in the half second before the first press) this many times over.
 pub const NOISE_MARGIN: f64 = 3.0;
+/// The noise is learnt from the pictures of this last stretch before the first press, µs.
+const NOISE_WINDOW_MICROS: u64 = 500_000;
 
 /// A rectangle of the stream's picture, in its pixels: what `--watch X,Y,W,H` watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -491,7 +493,11 @@ impl Lab {
         }
         let step = |a: u32, b: u32| f64::from(a.abs_diff(b)) / 256.0;
         let first_press = presses.first().map_or(u64::MAX, |p| p.read_micros);
-        let noise: Vec<f64> = shown.windows(2).filter(|w| w[1].2 < first_press).map(|w| step(w[0].1, w[1].1)).collect();
+        // The region's own changes in the half second before the first press (not since the
+        // start: a program appearing on its display is one step, not noise).
+        let quiet = first_press.saturating_sub(NOISE_WINDOW_MICROS)..first_press;
+        let noise: Vec<f64> =
+            shown.windows(2).filter(|w| quiet.contains(&w[1].2)).map(|w| step(w[0].1, w[1].1)).collect();
         let threshold = MIN_STEP.max(NOISE_MARGIN * Spread::of(&noise).p95);
         let changes: Vec<&FrameStamps> =
             shown.windows(2).filter(|w| step(w[0].1, w[1].1) > threshold).map(|w| w[1].0).collect();

@@ -121,10 +121,13 @@ fn watching(region: &str, key: &str, click: bool) -> anyhow::Result<kumo::tools:
     let press = if click {
         kumo::tools::lab::Press::Click
     } else {
-        keys::from_name(key).ok_or_else(|| {
-            anyhow::anyhow!("`--key {key}` is not a key kumo knows; use a script key name such as Space, A, Enter or F1")
-        })?;
-        kumo::tools::lab::Press::Key(key.to_owned())
+        let names: Vec<String> = key.split(',').map(|k| k.trim().to_owned()).collect();
+        if let Some(unknown) = names.iter().find(|k| keys::from_name(k).is_none()) {
+            anyhow::bail!(
+                "`--key {unknown}` is not a key kumo knows; use a script key name such as Space, A, Enter or F1 (several, comma-separated, are pressed in turn)"
+            );
+        }
+        kumo::tools::lab::Press::Keys(names)
     };
     Ok(kumo::tools::lab::Watch { region, press })
 }

@@ -634,3 +634,36 @@ fn click_to_photon_of_a_real_program_is_measured_from_its_pictures() {
     drop(host);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_real_game_streams_and_answers_the_players_keys() {
+    let _alone = one_at_a_time();
+    let game = "/usr/games/chromium-bsu";
+    if !have(game) || !have("Xvfb") {
+        return;
+    }
+    let dir = scratch("game");
+    // Chromium B.S.U. (Debian's package, OpenGL drawn by Mesa's software rasterizer on the
+    // session's Xvfb) opens on its menu, "new game" highlighted: Down moves the highlight to
+    // the next line, Up brings it back, so the left end of the first line's bar changes at
+    // every press.
+    let host = host_app(game);
+    let out = dir.join("lab");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(["latency", &host.addr.to_string(), "--host-fingerprint", &host.fingerprint, "--headless"])
+        .args(["--width", "640", "--height", "480", "--fps", "60", "--inputs", "8", "--watch", "20,142,140,14"])
+        .args(["--key", "Down,Up", "--out"])
+        .arg(&out)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "{printed}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    // The game animates its menu: pictures keep coming, and every press is answered.
+    assert!(s["frames"].as_u64().unwrap() > 60, "{printed}");
+    assert_eq!(s["responses_verified"].as_u64(), Some(8), "{printed}");
+    drop(host);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -186,7 +186,8 @@ pub(crate) enum Command {
         /// the stream) changes. INPUTS then counts presses.
         #[arg(long, value_name = "X,Y,W,H")]
         watch: Option<String>,
-        /// With --watch: the key pressed (a script key name: Space, A, Enter, F1…).
+        /// With --watch: the key pressed (a script key name: Space, A, Enter, F1…); several,
+        /// comma-separated, are pressed in turn (Down,Up moves a menu's highlight and back).
         #[arg(long, value_name = "KEY", default_value = "Space", conflicts_with = "click")]
         key: String,
         /// With --watch: click the left mouse button in the middle of the region instead of

@@ -60,8 +60,9 @@ pub struct Watch {
 /// What `--watch` presses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Press {
-    /// A key, by its script name.
-    Key(String),
+    /// Keys by their script names, pressed in turn (`Down,Up` moves a menu's highlight away
+    /// and back, so every press changes the same place).
+    Keys(Vec<String>),
     /// The left mouse button, in the middle of the region.
     Click,
 }
@@ -79,18 +80,18 @@ const WATCH_GAP_MS: (u64, u64) = (200, 400);
 pub fn watch_script(watch: &Watch, presses: u32, seed: u64, width: u16, height: u16) -> (Script, Duration) {
     let mut rng = crate::core::sim::rng::XorShift::from_state(seed.max(1).wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
     let mut text = String::new();
-    let (down, up) = match &watch.press {
-        Press::Key(name) => (format!("key {name} down"), format!("key {name} up")),
+    let taps: Vec<(String, String)> = match &watch.press {
+        Press::Keys(names) => names.iter().map(|name| (format!("key {name} down"), format!("key {name} up"))).collect(),
         Press::Click => {
             let r = watch.region;
             let x = (f64::from(r.x) + f64::from(r.width) / 2.0) / f64::from(width.max(1));
             let y = (f64::from(r.y) + f64::from(r.height) / 2.0) / f64::from(height.max(1));
             writeln!(text, "500 mouse position {x:.5} {y:.5}").ok();
-            ("mouse button left down".to_owned(), "mouse button left up".to_owned())
+            vec![("mouse button left down".to_owned(), "mouse button left up".to_owned())]
         }
     };
     let mut at = WATCH_FIRST_INPUT.as_millis() as u64;
-    for _ in 0..presses {
+    for (down, up) in taps.iter().cycle().take(presses as usize) {
         writeln!(text, "{at} {down}").ok();
         writeln!(text, "{} {up}", at + TAP_MS).ok();
         at += WATCH_GAP_MS.0 + rng.next_u64() % (WATCH_GAP_MS.1 - WATCH_GAP_MS.0);

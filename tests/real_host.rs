@@ -515,7 +515,8 @@ fn one_monitor_of_a_display_streams_and_takes_the_clicks_meant_for_it_at_any_sca
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // After the command's closing parenthesis: state is field 3, utime 14, stime 15.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
     let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     field(14) + field(15)
 }
@@ -534,7 +535,8 @@ fn a_still_display_costs_the_host_little_and_nobody_calls_it_stalled() {
     // A kiosk whose watchdog restarts a session after 3 s without a picture.
     let x = Xvfb::start();
     let conf = dir.join("config.toml");
-    let kiosk_conf = format!("[kiosk]\nhost = \"{}\"\nhost_fingerprint = \"{}\"\nwatchdog = 3\n", host.addr, host.fingerprint);
+    let kiosk_conf =
+        format!("[kiosk]\nhost = \"{}\"\nhost_fingerprint = \"{}\"\nwatchdog = 3\n", host.addr, host.fingerprint);
     std::fs::write(&conf, kiosk_conf).unwrap();
     let log = dir.join("kiosk.log");
     let mut kiosk = Killed(
@@ -624,7 +626,8 @@ fn click_to_photon_of_a_real_program_is_measured_from_its_pictures() {
         .unwrap();
     let printed = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
     assert!(run.status.success(), "{printed}");
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["inputs"].as_u64(), Some(16), "{s}");
     assert_eq!(s["responses_verified"].as_u64(), Some(16), "every press answered: {printed}");
     // The capture follows the program's drawing (DAMAGE), not a 60 Hz clock out of phase
@@ -660,10 +663,75 @@ fn a_real_game_streams_and_answers_the_players_keys() {
         .unwrap();
     let printed = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
     assert!(run.status.success(), "{printed}");
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     // The game animates its menu: pictures keep coming, and every press is answered.
     assert!(s["frames"].as_u64().unwrap() > 60, "{printed}");
     assert_eq!(s["responses_verified"].as_u64(), Some(8), "{printed}");
     drop(host);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_pointer_is_drawn_into_the_picture_where_the_server_shows_it() {
+    use kumo::core::sim::scene::I420;
+    use kumo::host::x11::Capture;
+    let _alone = one_at_a_time();
+    if !have("Xvfb") || !have("xdotool") {
+        return;
+    }
+    // A black root window (-br): only the pointer (X's default cross, black with a white
+    // outline) is not black.
+    let number = 700 + std::process::id() % 200;
+    let display = format!(":{number}");
+    let _xvfb = Killed(
+        std::process::Command::new("Xvfb")
+            .args([display.as_str(), "-screen", "0", "640x480x24", "-br", "-nolisten", "tcp"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let point = |x: u32, y: u32| {
+        let status = std::process::Command::new("xdotool")
+            .args(["mousemove", &x.to_string(), &y.to_string()])
+            .env("DISPLAY", &display)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    // The brightest luma within 12 pixels of (x, y).
+    let brightest = |pic: &I420, x: usize, y: usize| {
+        (y - 12..y + 12)
+            .flat_map(|row| (x - 12..x + 12).map(move |col| (row, col)))
+            .map(|(r, c)| pic.y[r * pic.width + c])
+            .max()
+            .unwrap()
+    };
+    let mut capture = Capture::open(&display, None, None).unwrap();
+    let mut pic = I420::new(640, 480);
+    point(80, 60);
+    capture.grab(&mut pic).unwrap();
+    assert!(brightest(&pic, 80, 60) > 200, "no pointer drawn at (80, 60)");
+    assert!(brightest(&pic, 240, 180) < 20, "something bright at (240, 180)");
+    // It moves: no drawing happened, but the capture loop learns of it and the next picture
+    // has the pointer in its new place.
+    point(240, 180);
+    assert!(capture.pointer_moved().unwrap());
+    capture.mark_drawn();
+    capture.grab(&mut pic).unwrap();
+    assert!(brightest(&pic, 240, 180) > 200, "the pointer did not follow to (240, 180)");
+    assert!(brightest(&pic, 80, 60) < 20, "the old pointer stayed at (80, 60)");
+    assert!(!capture.pointer_moved().unwrap());
+    // Scaled to half the size, the pointer lands at half the place.
+    capture.scale_to(320, 240);
+    let mut small = I420::new(320, 240);
+    capture.mark_drawn();
+    capture.grab(&mut small).unwrap();
+    assert!(brightest(&small, 120, 90) > 150, "the scaled picture lost the pointer");
 }

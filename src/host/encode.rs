@@ -592,7 +592,10 @@ impl Output<'_> {
             // Only this thread sends, and it looked for room before encoding: a safety net.
             Err(TrySendError::Full(_)) => {
                 self.gate.released(self.frame_number);
-                tracing::debug!(frame_number = self.frame_number, "network queue full; dropping a frame and forcing an IDR");
+                tracing::debug!(
+                    frame_number = self.frame_number,
+                    "network queue full; dropping a frame and forcing an IDR"
+                );
                 encoder.force_idr();
             }
             Err(TrySendError::Closed(_)) => return Ok(false),
@@ -651,7 +654,8 @@ fn scene_loop(
             }
         };
         let Some(held_back) = out.admit() else { continue };
-        let frame = SceneFrame { slot, frame_number: out.frame_number, fps: settings.fps, interval: schedule.interval() };
+        let frame =
+            SceneFrame { slot, frame_number: out.frame_number, fps: settings.fps, interval: schedule.interval() };
         let (capture_micros, input_seq) = scene_frame(frame, &mut game, link, &mut picture);
         let at = schedule.interval() * slot as u32;
         let stamp = Stamp { at, capture_micros, input_seq, held_back, host_behind: skipped_total };
@@ -682,6 +686,7 @@ fn display_loop(
     let epoch = Instant::now();
     let mut drawing = DrawnClock::new(settings.fps.into(), still_words && capture.tracks_damage());
     let stopped = |err| format!("the host's display stopped: {err}");
+    let mut captured_input = applied.load(Ordering::Acquire);
     loop {
         loop {
             match inbox.commands.try_recv() {
@@ -695,6 +700,11 @@ fn display_loop(
                 Err(TryRecvError::Disconnected) => return Ok(()),
             }
         }
+        // Drawn on, or given the player's input (which may have moved the pointer).
+        let input_seq = applied.load(Ordering::Acquire);
+        if input_seq != captured_input {
+            capture.mark_drawn();
+        }
         if capture.drawn().map_err(stopped)? {
             drawing.on_drawn();
         }
@@ -706,6 +716,12 @@ fn display_loop(
                 continue;
             }
             DrawTick::Still => {
+                // The pointer moving draws nothing the server reports: looked for here, every
+                // 100 ms of an otherwise still display.
+                if capture.pointer_moved().map_err(stopped)? {
+                    capture.mark_drawn();
+                    continue;
+                }
                 if !out.still() {
                     return Ok(());
                 }
@@ -720,7 +736,7 @@ fn display_loop(
         let capture_micros = clock::now_micros();
         capture.grab(&mut picture).map_err(stopped)?;
         drawing.on_captured(now);
-        let input_seq = applied.load(Ordering::Acquire);
+        captured_input = input_seq;
         let stamp = Stamp { at: now, capture_micros, input_seq, held_back, host_behind: 0 };
         if !out.send(&mut encoder, &picture, &stamp)? {
             return Ok(());

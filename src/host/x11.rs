@@ -42,7 +42,10 @@ pub enum DesktopError {
     Wayland { display: String, kind: &'static str, reason: String },
     #[error("X display {display} has no {extension} extension, which kumo needs to {purpose}")]
     Missing { display: String, extension: &'static str, purpose: &'static str },
-    #[error("X display {display} is {width}x{height}, which kumo cannot stream (even sizes from 64x64 to 3840x2160)")]
+    #[error(
+        "X display {display} is {width}x{height}, which kumo cannot stream (even sizes from {}x64 to 3840x2160)",
+        crate::core::sim::marker::MIN_WIDTH
+    )]
     Size { display: String, width: u16, height: u16 },
     #[error("X display {display} draws {bits} bits per pixel; kumo captures 24-bit colour (32 bits per pixel) only")]
     Depth { display: String, bits: u8 },
@@ -159,6 +162,10 @@ pub struct Capture {
     captured: bool,
     /// Whether the display drew since the last capture (DAMAGE events read so far).
     drawn: bool,
+    /// Whether the pointer is drawn in (the XFIXES extension gives its image); where it was
+    /// at the last capture, on the root window.
+    cursor: bool,
+    pointer: Option<(i16, i16)>,
     /// The stream's size, when it is not the captured area's: each capture is scaled to it.
     scaled: Option<Scaler>,
 }
@@ -235,7 +242,9 @@ impl Capture {
         let damage = watch_damage(&screen)
             .inspect_err(|reason| tracing::info!("capturing every slot: no damage tracking ({reason})"))
             .ok();
-        Ok(Self { screen, grab, damage, captured: false, drawn: false, scaled: None })
+        let cursor =
+            shows_cursor(&screen).inspect_err(|reason| tracing::info!("the stream shows no pointer: {reason}")).is_ok();
+        Ok(Self { screen, grab, damage, captured: false, drawn: false, cursor, pointer: None, scaled: None })
     }
 
     /// Scales every capture to `width` × `height` (the stream's size) from now on, when that
@@ -317,8 +326,58 @@ impl Capture {
                 convert(&image.data, w, h, self.scaled.as_mut(), picture);
             }
         }
+        if self.cursor {
+            self.draw_cursor(picture)?;
+        }
         Ok(Grabbed::Changed)
     }
+
+    /// Counts the next capture as changed though nothing was drawn (the pointer may have
+    /// moved: it is drawn in, and no DAMAGE event tells of it).
+    pub fn mark_drawn(&mut self) {
+        self.drawn = true;
+    }
+
+    /// Whether the pointer moved since the last capture (it is no drawing, so no DAMAGE event
+    /// tells of it): one round trip. A capture loop asks while the display is otherwise still.
+    pub fn pointer_moved(&mut self) -> Result<bool, DesktopError> {
+        if !self.cursor {
+            return Ok(false);
+        }
+        let s = &self.screen;
+        let reply = s.conn.query_pointer(s.root).map_err(gone)?.reply().map_err(gone)?;
+        Ok(self.pointer != Some((reply.root_x, reply.root_y)))
+    }
+
+    /// Draws the pointer into `picture` where the server shows it (nothing when it is off the
+    /// streamed area, or its image cannot be had).
+    fn draw_cursor(&mut self, picture: &mut I420) -> Result<(), DesktopError> {
+        use x11rb::protocol::xfixes::ConnectionExt as _;
+        let s = &self.screen;
+        let image = s.conn.xfixes_get_cursor_image().map_err(gone)?.reply().map_err(gone)?;
+        self.pointer = Some((image.x, image.y));
+        let cursor = crate::core::video::cursor::Cursor {
+            width: image.width,
+            height: image.height,
+            x: i32::from(image.x) - i32::from(image.xhot) - i32::from(s.x),
+            y: i32::from(image.y) - i32::from(image.yhot) - i32::from(s.y),
+            argb: image.cursor_image,
+        };
+        let scale = (picture.width as f64 / f64::from(s.width), picture.height as f64 / f64::from(s.height));
+        crate::core::video::cursor::draw(picture, &cursor, scale, DESKTOP_COLOR);
+        Ok(())
+    }
+}
+
+/// Checks that the server can give its cursor's image (XFIXES 4).
+fn shows_cursor(screen: &Screen) -> Result<(), String> {
+    use x11rb::protocol::xfixes::ConnectionExt as _;
+    let version =
+        screen.conn.xfixes_query_version(4, 0).map_err(|e| e.to_string())?.reply().map_err(|e| e.to_string())?;
+    if version.major_version < 4 {
+        return Err(format!("XFIXES {}.{} is older than 4", version.major_version, version.minor_version));
+    }
+    Ok(())
 }
 
 /// Asks the server to report drawing on the root window (the DAMAGE extension, once per change: the

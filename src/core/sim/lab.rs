@@ -46,9 +46,10 @@ pub struct Region {
 impl Region {
     /// Reads `X,Y,W,H` (pixels of the stream, from its top-left corner).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let numbers: Vec<u16> = text.split(',').map(|v| v.trim().parse::<u16>()).collect::<Result<_, _>>().map_err(
-            |_| format!("`{text}` is not a region: give X,Y,W,H in pixels of the stream, such as 1100,600,160,100"),
-        )?;
+        let numbers: Vec<u16> =
+            text.split(',').map(|v| v.trim().parse::<u16>()).collect::<Result<_, _>>().map_err(|_| {
+                format!("`{text}` is not a region: give X,Y,W,H in pixels of the stream, such as 1100,600,160,100")
+            })?;
         let [x, y, width, height] = numbers[..] else {
             return Err(format!("`{text}` is not a region: give four numbers X,Y,W,H, such as 1100,600,160,100"));
         };
@@ -67,7 +68,8 @@ impl Region {
     /// The region's mean luma × 256 in a luma plane of `width` × `height` with rows `stride`
     /// apart; `None` when it does not fit.
     pub fn mean_luma(&self, luma: &[u8], stride: usize, width: usize, height: usize) -> Option<u32> {
-        let (x, y, w, h) = (usize::from(self.x), usize::from(self.y), usize::from(self.width), usize::from(self.height));
+        let (x, y, w, h) =
+            (usize::from(self.x), usize::from(self.y), usize::from(self.width), usize::from(self.height));
         if x + w > width || y + h > height || w > stride {
             return None;
         }
@@ -503,14 +505,13 @@ impl Lab {
             shown.windows(2).filter(|w| step(w[0].1, w[1].1) > threshold).map(|w| w[1].0).collect();
         // When a press reached the host, on the host's clock: its acknowledgement's stamp, or
         // its sending moved by the clock offset.
-        let arrival = |i: &InputStamps| i.host_received_micros.map_or(i.sent_micros as f64 + offset_micros, |h| h as f64);
+        let arrival =
+            |i: &InputStamps| i.host_received_micros.map_or(i.sent_micros as f64 + offset_micros, |h| h as f64);
         let arrivals: Vec<f64> = presses.iter().map(arrival).collect();
         for (k, press) in presses.iter_mut().enumerate() {
             let (from, to) = (arrivals[k], arrivals.get(k + 1).copied().unwrap_or(f64::INFINITY));
-            press.frame = changes
-                .iter()
-                .find(|f| (from..to).contains(&(f.capture_micros as f64)))
-                .map(|f| f.frame_number);
+            press.frame =
+                changes.iter().find(|f| (from..to).contains(&(f.capture_micros as f64))).map(|f| f.frame_number);
         }
         Some(Findings { presses, threshold, changes: changes.len() as u64 })
     }

@@ -5,6 +5,7 @@
 pub mod abr;
 pub mod annexb;
 pub mod assemble;
+pub mod cursor;
 pub mod fec;
 pub mod pacing;
 pub mod sequence;

@@ -735,3 +735,51 @@ fn the_pointer_is_drawn_into_the_picture_where_the_server_shows_it() {
     capture.grab(&mut small).unwrap();
     assert!(brightest(&small, 120, 90) > 150, "the scaled picture lost the pointer");
 }
+
+#[test]
+fn keys_the_displays_keymap_lacks_still_type() {
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::xproto::ConnectionExt as _;
+    let _alone = one_at_a_time();
+    if !have("xterm") || !have("Xvfb") {
+        return;
+    }
+    let (_xvfb, display) = own_xvfb(400, "640x480x24");
+    // Take the symbols off the keys of q and 7: a keymap that lacks them, as a national layout
+    // lacks keys of another.
+    let (conn, _) = x11rb::connect(Some(&display)).unwrap();
+    let (min, max) = (conn.setup().min_keycode, conn.setup().max_keycode);
+    let map = conn.get_keyboard_mapping(min, max - min + 1).unwrap().reply().unwrap();
+    let per = map.keysyms_per_keycode;
+    for wanted in [u32::from(b'q'), u32::from(b'7')] {
+        let i = map.keysyms.chunks(per.into()).position(|syms| syms.first() == Some(&wanted)).unwrap();
+        let code = min + u8::try_from(i).unwrap();
+        conn.change_keyboard_mapping(1, code, per, &vec![0; per.into()]).unwrap();
+    }
+    conn.flush().unwrap();
+    let dir = scratch("keymap");
+    let out = dir.join("typed.txt");
+    let _xterm = Killed(
+        std::process::Command::new("xterm")
+            .args(["-geometry", "80x24+0+0", "-e", "sh", "-c", &format!("cat > {}", out.display())])
+            .env("DISPLAY", &display)
+            .spawn()
+            .unwrap(),
+    );
+    let host = HostProcess::spawn(&[
+        "--display".as_ref(),
+        display.as_ref(),
+        "--allow-unpaired".as_ref(),
+        "--ephemeral".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+    ]);
+    let text = "q7Q& quiet 77\n";
+    let script = dir.join("typing.script");
+    std::fs::write(&script, typing(text, 2_000)).unwrap();
+    let (ok, printed) = connect(&host, 5, Some(&script));
+    assert!(ok, "{printed}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), text, "{printed}");
+    drop(host);
+    std::fs::remove_dir_all(&dir).ok();
+}

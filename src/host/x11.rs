@@ -467,6 +467,11 @@ pub struct Injector {
     screen: Screen,
     /// The server's keycode for each HID usage (0: the keymap has none).
     keycodes: [u8; 256],
+    /// Which keycodes carry a symbol in the server's keymap: a key at a keycode without one
+    /// types nothing, and a keycode without one is spare.
+    has_symbols: [bool; 256],
+    /// The keycode range the server allows.
+    codes: std::ops::RangeInclusive<u8>,
 }
 
 impl Injector {
@@ -481,11 +486,42 @@ impl Injector {
             .reply()
             .map_err(|_| missing("XTEST", "inject the player's input"))?;
         let keycodes = keycodes(&screen.conn).map_err(|_| missing("XKB", "find each key by its position"))?;
-        let unmapped = (0..=255u8).filter(|&u| xkb_key_name(u).is_some() && keycodes[usize::from(u)] == 0).count();
-        if unmapped > 0 {
-            tracing::debug!(unmapped, "keys the display's keymap has no keycode for are not injected");
+        let (min, max) = (screen.conn.setup().min_keycode, screen.conn.setup().max_keycode);
+        let mapping = screen
+            .conn
+            .get_keyboard_mapping(min, max.saturating_sub(min).saturating_add(1))
+            .map_err(gone)?
+            .reply()
+            .map_err(gone)?;
+        let mut has_symbols = [false; 256];
+        let per = usize::from(mapping.keysyms_per_keycode.max(1));
+        for (i, syms) in mapping.keysyms.chunks(per).enumerate() {
+            if let Some(slot) = has_symbols.get_mut(usize::from(min) + i) {
+                *slot = syms.iter().any(|&k| k != 0);
+            }
         }
-        Ok(Self { screen, keycodes })
+        Ok(Self { screen, keycodes, has_symbols, codes: min..=max })
+    }
+
+    /// The keycode that types `usage`: its position's, or, where the keymap has no symbol
+    /// there, a spare keycode given the US symbols of that position (once; nothing when no
+    /// keycode is spare).
+    fn keycode(&mut self, usage: u8) -> Result<Option<u8>, DesktopError> {
+        let code = self.keycodes[usize::from(usage)];
+        if code != 0 && self.has_symbols[usize::from(code)] {
+            return Ok(Some(code));
+        }
+        let Some(symbols) = crate::core::input::inject::us_keysyms(usage) else { return Ok(None) };
+        // From the top: the low keycodes are the ones keyboards have.
+        let Some(spare) = self.codes.clone().rev().find(|&c| !self.has_symbols[usize::from(c)] && c != code) else {
+            tracing::debug!(usage, "no spare keycode left for a key the display's keymap lacks");
+            return Ok(None);
+        };
+        self.screen.conn.change_keyboard_mapping(1, spare, 2, &symbols).map_err(gone)?;
+        self.has_symbols[usize::from(spare)] = true;
+        self.keycodes[usize::from(usage)] = spare;
+        tracing::debug!(usage, spare, "gave a key the display's keymap lacks a spare keycode");
+        Ok(Some(spare))
     }
 
     /// Injects one event (sent with the next [`Self::flush`]).
@@ -501,9 +537,10 @@ impl Injector {
         };
         match event {
             InjectEvent::Key { usage, down } => {
-                let code = self.keycodes[usize::from(usage)];
-                if code != 0 {
-                    fake(if down { KEY_PRESS } else { KEY_RELEASE }, code, 0, 0)?;
+                if let Some(code) = self.keycode(usage)? {
+                    let s = &self.screen;
+                    let kind = if down { KEY_PRESS } else { KEY_RELEASE };
+                    s.conn.xtest_fake_input(kind, code, x11rb::CURRENT_TIME, s.root, 0, 0, 0).map_err(gone)?;
                 }
             }
             InjectEvent::Button { button, down } => {

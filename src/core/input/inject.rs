@@ -184,12 +184,85 @@ pub fn xkb_key_name(usage: u8) -> Option<&'static str> {
     })
 }
 
+/// The X keysyms (unshifted, shifted) a US keyboard has at HID usage `usage`: what a key the
+/// display's keymap lacks is given, on a spare keycode, so that it still types.
+pub fn us_keysyms(usage: u8) -> Option<[u32; 2]> {
+    const DIGITS: &[u8; 10] = b"1234567890";
+    const DIGITS_SHIFTED: &[u8; 10] = b"!@#$%^&*()";
+    // Usages 0x2d..=0x38, skipping 0x32 (the non-US hash key).
+    const PUNCTUATION: [(u8, u8, u8); 11] = [
+        (0x2d, b'-', b'_'),
+        (0x2e, b'=', b'+'),
+        (0x2f, b'[', b'{'),
+        (0x30, b']', b'}'),
+        (0x31, b'\\', b'|'),
+        (0x33, b';', b':'),
+        (0x34, b'\'', b'"'),
+        (0x35, b'`', b'~'),
+        (0x36, b',', b'<'),
+        (0x37, b'.', b'>'),
+        (0x38, b'/', b'?'),
+    ];
+    let same = |k: u32| Some([k, k]);
+    match usage {
+        0x04..=0x1d => {
+            let lower = u32::from(b'a' + (usage - 0x04));
+            Some([lower, lower - 0x20])
+        }
+        0x1e..=0x27 => {
+            let i = usize::from(usage - 0x1e);
+            Some([u32::from(DIGITS[i]), u32::from(DIGITS_SHIFTED[i])])
+        }
+        0x28 => same(0xff0d),
+        0x29 => same(0xff1b),
+        0x2a => same(0xff08),
+        0x2b => same(0xff09),
+        0x2c => same(0x20),
+        0x39 => same(0xffe5),
+        // F1..F12, then F13..F24: consecutive keysyms from F1.
+        0x3a..=0x45 => same(0xffbe + u32::from(usage - 0x3a)),
+        0x68..=0x73 => same(0xffbe + 12 + u32::from(usage - 0x68)),
+        0x49 => same(0xff63),
+        0x4a => same(0xff50),
+        0x4b => same(0xff55),
+        0x4c => same(0xffff),
+        0x4d => same(0xff57),
+        0x4e => same(0xff56),
+        0x4f => same(0xff53),
+        0x50 => same(0xff51),
+        0x51 => same(0xff54),
+        0x52 => same(0xff52),
+        0xe0..=0xe7 => {
+            same([0xffe3, 0xffe1, 0xffe9, 0xffeb, 0xffe4, 0xffe2, 0xffea, 0xffec][usize::from(usage - 0xe0)])
+        }
+        _ => PUNCTUATION.iter().find(|p| p.0 == usage).map(|p| [u32::from(p.1), u32::from(p.2)]),
+    }
+}
+
 const FUNCTION_13_24: [&str; 12] =
     ["FK13", "FK14", "FK15", "FK16", "FK17", "FK18", "FK19", "FK20", "FK21", "FK22", "FK23", "FK24"];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_us_keyboard_s_keysyms_by_position() {
+        assert_eq!(us_keysyms(0x04), Some([u32::from(b'a'), u32::from(b'A')]));
+        assert_eq!(us_keysyms(0x1e), Some([u32::from(b'1'), u32::from(b'!')]));
+        assert_eq!(us_keysyms(0x27), Some([u32::from(b'0'), u32::from(b')')]));
+        assert_eq!(us_keysyms(0x36), Some([u32::from(b','), u32::from(b'<')]));
+        assert_eq!(us_keysyms(0x3a), Some([0xffbe; 2]), "F1");
+        assert_eq!(us_keysyms(0x73), Some([0xffbe + 23; 2]), "F24");
+        assert_eq!(us_keysyms(0xe1), Some([0xffe1; 2]), "left shift");
+        assert_eq!(us_keysyms(0x32), None, "the non-US hash key has no US symbol");
+        // Every usage with a US symbol has a position name too.
+        for usage in 0..=255u8 {
+            if us_keysyms(usage).is_some() {
+                assert!(xkb_key_name(usage).is_some(), "{usage:#x}");
+            }
+        }
+    }
 
     fn drain(i: &mut Injection) -> Vec<InjectEvent> {
         std::iter::from_fn(|| i.poll_event()).collect()

@@ -196,6 +196,7 @@ fn through_decode_thread(units: Vec<(Vec<u8>, bool)>) -> ThreadRun {
         stats,
         // The conformance streams are not kumo's: they carry no frame markers.
         markers: false,
+        watch: None,
         losses,
         ltr_marks,
         idr_pic_id: Arc::new(AtomicU32::new(NO_IDR_PIC_ID)),

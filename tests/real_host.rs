@@ -783,3 +783,46 @@ fn keys_the_displays_keymap_lacks_still_type() {
     drop(host);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_players_gamepad_becomes_a_virtual_pad_or_the_host_says_why_not() {
+    let _alone = one_at_a_time();
+    if !have("xterm") || !have("Xvfb") {
+        return;
+    }
+    let dir = scratch("pads");
+    let log = dir.join("host.log");
+    let host = HostProcess::spawn_logged(
+        &[
+            "--app".as_ref(),
+            "xterm".as_ref(),
+            "--allow-unpaired".as_ref(),
+            "--ephemeral".as_ref(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+        ],
+        &log,
+    );
+    let script = dir.join("pad.script");
+    std::fs::write(&script, "500 pad 0 connect\n800 pad 0 button A down\n900 pad 0 stick left 0.5 -1\n2500 release\n")
+        .unwrap();
+    // While the session runs, a writable /dev/uinput shows the pad to the kernel.
+    let uinput_writable = std::fs::OpenOptions::new().write(true).open("/dev/uinput").is_ok();
+    let watcher = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(2000));
+        std::fs::read_to_string("/proc/bus/input/devices").unwrap_or_default()
+    });
+    let (ok, printed) = connect(&host, 3, Some(&script));
+    assert!(ok, "{printed}");
+    let devices = watcher.join().unwrap();
+    drop(host);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    if uinput_writable {
+        assert!(devices.contains("kumo virtual pad 1"), "no virtual pad while streaming:\n{devices}\n{logged}");
+    } else {
+        let said: Vec<&str> = logged.lines().filter(|l| l.contains("gamepad is not passed")).collect();
+        assert_eq!(said.len(), 1, "said once: {logged}");
+        assert!(said[0].contains("/dev/uinput") && said[0].contains("keyboard and mouse work"), "{}", said[0]);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

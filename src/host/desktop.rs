@@ -7,12 +7,15 @@
 //! `Welcome`.
 
 use crate::core::input::Press;
-use crate::core::input::inject::Injection;
+use crate::core::input::inject::{Injection, Rumble};
 use crate::core::wire::InputDatagram;
 use crate::host::app::{App, AppConfig};
 use crate::host::pulse::SoundCapture;
+use crate::host::uinput::VirtualPads;
 use crate::host::x11::{Capture, DesktopError, Injector};
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 
@@ -133,18 +136,32 @@ pub struct DesktopInput {
     commands: SyncSender<Inject>,
     /// The newest input state injected (its sequence number), for the frame headers.
     pub applied: Arc<AtomicU64>,
+    /// Rumble the program asked of the virtual pads, for the player's (oldest dropped past
+    /// `MAX_RUMBLES`).
+    rumble: Arc<Mutex<VecDeque<(u8, Rumble)>>>,
 }
+
+/// Rumbles waiting for the session loop, at most (a game asks a few a second).
+const MAX_RUMBLES: usize = 16;
+/// How often the inject thread looks for rumble while a virtual pad exists.
+const RUMBLE_POLL: std::time::Duration = std::time::Duration::from_millis(8);
 
 impl DesktopInput {
     fn spawn(injector: Injector) -> Result<Self, DesktopError> {
         let (commands, rx) = std::sync::mpsc::sync_channel(INJECT_QUEUE);
         let applied = Arc::new(AtomicU64::new(0));
-        let seen = applied.clone();
+        let rumble = Arc::default();
+        let (seen, felt) = (applied.clone(), Arc::clone(&rumble));
         std::thread::Builder::new()
             .name("kumo-inject".into())
-            .spawn(move || inject_loop(injector, &rx, &seen))
+            .spawn(move || inject_loop(injector, &rx, &seen, &felt))
             .map_err(|e| DesktopError::Gone(format!("could not start the input thread: {e}")))?;
-        Ok(Self { commands, applied })
+        Ok(Self { commands, applied, rumble })
+    }
+
+    /// The rumble the program asked for since the last call, by pad slot.
+    pub fn take_rumble(&self) -> Vec<(u8, Rumble)> {
+        self.rumble.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..).collect()
     }
 
     /// A newer input state from the client.
@@ -161,43 +178,76 @@ impl DesktopInput {
     }
 }
 
-fn inject_loop(mut injector: Injector, commands: &Receiver<Inject>, applied: &AtomicU64) {
+fn inject_loop(
+    mut injector: Injector,
+    commands: &Receiver<Inject>,
+    applied: &AtomicU64,
+    rumble: &Mutex<VecDeque<(u8, Rumble)>>,
+) {
     let mut injection = Injection::default();
-    let mut failed = false;
-    let mut told_of_pads = false;
-    while let Ok(command) = commands.recv() {
+    // `None` once pads proved impossible here (said once, in a sentence).
+    let mut pads = Some(VirtualPads::new());
+    let mut felt = Vec::new();
+    loop {
+        // While a virtual pad exists, wake now and then for the rumble a game asks of it.
+        let command = if pads.as_ref().is_some_and(VirtualPads::any) {
+            match commands.recv_timeout(RUMBLE_POLL) {
+                Ok(command) => Some(command),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match commands.recv() {
+                Ok(command) => Some(command),
+                Err(_) => break,
+            }
+        };
         match command {
-            Inject::State(input) => {
-                if !told_of_pads && input.state.pads.iter().any(|p| p.connected) {
-                    told_of_pads = true;
-                    tracing::warn!("{}", pads_unsupported());
+            Some(Inject::State(input)) => {
+                if let Some(virtual_pads) = &mut pads
+                    && (virtual_pads.any() || input.state.pads.iter().any(|p| p.connected))
+                {
+                    // Looked at once, before the first pad is made.
+                    let unavailable = if virtual_pads.any() { None } else { crate::host::uinput::unavailable() };
+                    let made = match unavailable {
+                        Some(why) => Err(why),
+                        None => {
+                            virtual_pads.apply(&input.state.pads).map_err(|e| format!("a virtual pad failed ({e})"))
+                        }
+                    };
+                    if let Err(why) = made {
+                        tracing::warn!(
+                            "the player's gamepad is not passed to the program: {why}; keyboard and mouse work"
+                        );
+                        pads = None;
+                    }
                 }
                 injection.handle_state(&input.state);
                 applied.store(input.seq, Ordering::Release);
             }
-            Inject::Presses(presses) => presses.into_iter().for_each(|p| injection.handle_press(p)),
+            Some(Inject::Presses(presses)) => presses.into_iter().for_each(|p| injection.handle_press(p)),
+            None => {}
         }
-        failed |= !send(&mut injector, &mut injection);
-        if failed {
+        if let Some(virtual_pads) = &mut pads {
+            virtual_pads.rumble(&mut felt);
+            if !felt.is_empty() {
+                let mut queue = rumble.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                for r in felt.drain(..) {
+                    if queue.len() == MAX_RUMBLES {
+                        queue.pop_front();
+                    }
+                    queue.push_back(r);
+                }
+            }
+        }
+        if !send(&mut injector, &mut injection) {
             break;
         }
     }
-    // The client left (or the display went away): let go of everything held.
+    // The client left (or the display went away): let go of everything held; the virtual
+    // pads go with `pads`.
     injection.release_all();
     send(&mut injector, &mut injection);
-}
-
-/// Why a player's gamepad does not reach a desktop session's program, and what would help.
-fn pads_unsupported() -> String {
-    let uinput = std::path::Path::new("/dev/uinput");
-    let why = if !uinput.exists() {
-        "this machine has no /dev/uinput (load the module: `sudo modprobe uinput`)"
-    } else if std::fs::OpenOptions::new().write(true).open(uinput).is_err() {
-        "this user may not write /dev/uinput (add it to the group that owns it, often `input`)"
-    } else {
-        "kumo does not create virtual pads yet"
-    };
-    format!("the player's gamepad is not passed to the program: {why}; keyboard and mouse work")
 }
 
 /// Injects what `injection` says; false if the display is gone.

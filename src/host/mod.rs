@@ -17,6 +17,7 @@ pub mod audio;
 pub mod desktop;
 pub mod encode;
 pub mod pulse;
+pub mod uinput;
 pub mod x11;
 
 use crate::clock;
@@ -28,7 +29,7 @@ use crate::core::video::fec::FecMode;
 use crate::core::view::color::ColorSpace;
 use crate::core::wire::ClockReply;
 use crate::core::wire::{Capabilities, Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
-use crate::host::desktop::{Desktop, Source};
+use crate::host::desktop::{Desktop, DesktopInput, Source};
 use crate::host::encode::{EncoderSettings, GameLink, Picture};
 use crate::net::pair::{self, Offer};
 use crate::net::tls;
@@ -667,6 +668,14 @@ fn send_rumble(writer: &net::ControlWriter, slots: u8) -> Result<(), NetError> {
     Ok(())
 }
 
+/// Sends the rumble a desktop session's program asked of its virtual pads to the player.
+fn send_pad_rumble(writer: &net::ControlWriter, desktop: Option<&DesktopInput>) -> Result<(), NetError> {
+    for (pad, r) in desktop.map(DesktopInput::take_rumble).unwrap_or_default() {
+        writer.send(Control::Rumble { pad, strong: r.strong, weak: r.weak, duration_ms: r.duration_ms })?;
+    }
+    Ok(())
+}
+
 /// Sends a frame on its own stream from a task of its own, with `parity_share` of it as
 /// parity datagrams, and holds the frame's place in the send window until the client has
 /// acknowledged all of it, rebuilt it from parity, or stopped the stream. The encoder admitted
@@ -778,6 +787,9 @@ impl Streaming<'_> {
                         // A datagram: nothing to repair if it is lost, the next comes in 100 ms.
                         Some(encode::Encoded::Still(still)) => {
                             conn.send_datagram(still.encode().into()).ok();
+                            if let Err(err) = send_pad_rumble(&writer, self.desktop) {
+                                break Ending::Failed(err);
+                            }
                             continue;
                         }
                         None => None,
@@ -788,7 +800,9 @@ impl Streaming<'_> {
                         let message = format!("the host stopped streaming: {why}");
                         break Ending::Goodbye { reason: GoodbyeReason::Finished, message, code: close::FINISHED };
                     };
-                    if let Err(err) = send_rumble(&writer, self.game.take_rumble()) {
+                    if let Err(err) = send_rumble(&writer, self.game.take_rumble())
+                        .and_then(|()| send_pad_rumble(&writer, self.desktop))
+                    {
                         break Ending::Failed(err);
                     }
                     let path = conn.stats().path;

@@ -146,8 +146,17 @@ impl HostProcess {
         Self::spawn_with_env(args, &[])
     }
 
+    /// `spawn`, with what the host logs (stderr, at info) written to `log`.
+    pub(crate) fn spawn_logged(args: &[&std::ffi::OsStr], log: &Path) -> Self {
+        Self::spawn_inner(args, &[], Some(log))
+    }
+
     /// `spawn`, with these variables added to the host's environment.
     pub(crate) fn spawn_with_env(args: &[&std::ffi::OsStr], env: &[(&str, &Path)]) -> Self {
+        Self::spawn_inner(args, env, None)
+    }
+
+    fn spawn_inner(args: &[&std::ffi::OsStr], env: &[(&str, &Path)], log: Option<&Path>) -> Self {
         use std::io::BufRead as _;
         // KUMO_BIN runs the same test against another build (before/after figures).
         let bin = std::env::var_os("KUMO_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_kumo").into());
@@ -156,8 +165,9 @@ impl HostProcess {
             .args(args)
             // Tests do not answer LAN discovery on the real network.
             .arg("--no-advertise")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", if log.is_some() { "info" } else { "warn" })
             .envs(env.iter().copied())
+            .stderr(log.map_or_else(std::process::Stdio::inherit, |p| std::fs::File::create(p).unwrap().into()))
             // Not the test's terminal: a host reads Enter there as a request for a new PIN.
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())

@@ -9,7 +9,7 @@
 //! Caps Lock, `A` on QWERTY and `Q` on AZERTY), which the shell looks up in the server's
 //! keymap, so every key works whatever the host's layout.
 
-use crate::core::input::{InputState, MouseState, Press, mouse_button};
+use crate::core::input::{InputState, MouseState, PadState, Press, mouse_button};
 use std::collections::VecDeque;
 
 /// One event for the display server.
@@ -184,6 +184,128 @@ pub fn xkb_key_name(usage: u8) -> Option<&'static str> {
     })
 }
 
+/// Linux input event codes (`linux/input-event-codes.h`) of a virtual Xbox 360-style pad: what
+/// SDL and games expect from one.
+pub mod evdev {
+    pub const BTN_SOUTH: u16 = 0x130;
+    pub const BTN_EAST: u16 = 0x131;
+    pub const BTN_NORTH: u16 = 0x133;
+    pub const BTN_WEST: u16 = 0x134;
+    pub const BTN_TL: u16 = 0x136;
+    pub const BTN_TR: u16 = 0x137;
+    pub const BTN_SELECT: u16 = 0x13a;
+    pub const BTN_START: u16 = 0x13b;
+    pub const BTN_MODE: u16 = 0x13c;
+    pub const BTN_THUMBL: u16 = 0x13d;
+    pub const BTN_THUMBR: u16 = 0x13e;
+    pub const ABS_X: u16 = 0x00;
+    pub const ABS_Y: u16 = 0x01;
+    pub const ABS_Z: u16 = 0x02;
+    pub const ABS_RX: u16 = 0x03;
+    pub const ABS_RY: u16 = 0x04;
+    pub const ABS_RZ: u16 = 0x05;
+    pub const ABS_HAT0X: u16 = 0x10;
+    pub const ABS_HAT0Y: u16 = 0x11;
+    /// Triggers go from 0 to this (as an Xbox 360 pad's driver reports them).
+    pub const TRIGGER_MAX: i32 = 1023;
+    /// Every button a virtual pad has, with the pad bit it follows.
+    pub const BUTTONS: [(u32, u16); 11] = [
+        (crate::core::input::button::A, BTN_SOUTH),
+        (crate::core::input::button::B, BTN_EAST),
+        (crate::core::input::button::X, BTN_NORTH),
+        (crate::core::input::button::Y, BTN_WEST),
+        (crate::core::input::button::LEFT_BUMPER, BTN_TL),
+        (crate::core::input::button::RIGHT_BUMPER, BTN_TR),
+        (crate::core::input::button::BACK, BTN_SELECT),
+        (crate::core::input::button::START, BTN_START),
+        (crate::core::input::button::GUIDE, BTN_MODE),
+        (crate::core::input::button::LEFT_STICK, BTN_THUMBL),
+        (crate::core::input::button::RIGHT_STICK, BTN_THUMBR),
+    ];
+}
+
+/// One change for a virtual pad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PadEvent {
+    Button { code: u16, down: bool },
+    Axis { code: u16, value: i32 },
+}
+
+/// What a virtual pad must be told to go from `before` to `after` (sticks as they are, y
+/// down as Linux has it; triggers scaled to `TRIGGER_MAX`; the d-pad as a hat).
+pub fn pad_events(before: &PadState, after: &PadState, out: &mut Vec<PadEvent>) {
+    use crate::core::input::button;
+    for (bit, code) in evdev::BUTTONS {
+        if (before.buttons ^ after.buttons) & bit != 0 {
+            out.push(PadEvent::Button { code, down: after.buttons & bit != 0 });
+        }
+    }
+    let hat =
+        |p: &PadState, minus: u32, plus: u32| i32::from(p.buttons & plus != 0) - i32::from(p.buttons & minus != 0);
+    let trigger = |v: u16| i32::from(v) * evdev::TRIGGER_MAX / 65_535;
+    let axes = |p: &PadState| {
+        [
+            (evdev::ABS_X, i32::from(p.left[0])),
+            (evdev::ABS_Y, i32::from(p.left[1])),
+            (evdev::ABS_RX, i32::from(p.right[0])),
+            (evdev::ABS_RY, i32::from(p.right[1])),
+            (evdev::ABS_Z, trigger(p.triggers[0])),
+            (evdev::ABS_RZ, trigger(p.triggers[1])),
+            (evdev::ABS_HAT0X, hat(p, button::DPAD_LEFT, button::DPAD_RIGHT)),
+            (evdev::ABS_HAT0Y, hat(p, button::DPAD_UP, button::DPAD_DOWN)),
+        ]
+    };
+    for ((code, old), (_, new)) in axes(before).into_iter().zip(axes(after)) {
+        if old != new {
+            out.push(PadEvent::Axis { code, value: new });
+        }
+    }
+}
+
+/// Rumble effects a game uploaded to one virtual pad, at most `MAX_EFFECTS` (what the pad
+/// announces), and what playing one asks of the player's pad.
+#[derive(Debug, Clone, Default)]
+pub struct Effects {
+    slots: [Option<Rumble>; MAX_EFFECTS],
+}
+
+/// Effects a virtual pad holds at once.
+pub const MAX_EFFECTS: usize = 16;
+
+/// A rumble: the heavy and light motors' strength and how long, ms (0: until stopped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rumble {
+    pub strong: u16,
+    pub weak: u16,
+    pub duration_ms: u16,
+}
+
+impl Effects {
+    /// The game uploaded `rumble` as effect `id`; false when the id is out of range.
+    pub fn upload(&mut self, id: i16, rumble: Rumble) -> bool {
+        match usize::try_from(id).ok().and_then(|i| self.slots.get_mut(i)) {
+            Some(slot) => {
+                *slot = Some(rumble);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn erase(&mut self, id: u32) {
+        if let Some(slot) = usize::try_from(id).ok().and_then(|i| self.slots.get_mut(i)) {
+            *slot = None;
+        }
+    }
+
+    /// The game played effect `id` (`count` > 0) or stopped it (0): what the player's pad
+    /// should do, if the effect exists.
+    pub fn play(&self, id: u16, count: i32) -> Option<Rumble> {
+        let rumble = (*self.slots.get(usize::from(id))?)?;
+        Some(if count > 0 { rumble } else { Rumble::default() })
+    }
+}
+
 /// The X keysyms (unshifted, shifted) a US keyboard has at HID usage `usage`: what a key the
 /// display's keymap lacks is given, on a spare keycode, so that it still types.
 pub fn us_keysyms(usage: u8) -> Option<[u32; 2]> {
@@ -245,6 +367,54 @@ const FUNCTION_13_24: [&str; 12] =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pads_changes_become_the_events_of_a_virtual_pad() {
+        use crate::core::input::button;
+        let before = PadState { connected: true, ..PadState::default() };
+        let after = PadState {
+            connected: true,
+            buttons: button::A | button::DPAD_LEFT | button::DPAD_DOWN,
+            left: [1000, -32767],
+            right: [0, 0],
+            triggers: [65535, 0],
+        };
+        let mut out = Vec::new();
+        pad_events(&before, &after, &mut out);
+        assert_eq!(
+            out,
+            [
+                PadEvent::Button { code: evdev::BTN_SOUTH, down: true },
+                PadEvent::Axis { code: evdev::ABS_X, value: 1000 },
+                PadEvent::Axis { code: evdev::ABS_Y, value: -32767 },
+                PadEvent::Axis { code: evdev::ABS_Z, value: evdev::TRIGGER_MAX },
+                PadEvent::Axis { code: evdev::ABS_HAT0X, value: -1 },
+                PadEvent::Axis { code: evdev::ABS_HAT0Y, value: 1 },
+            ]
+        );
+        out.clear();
+        pad_events(&after, &after, &mut out);
+        assert!(out.is_empty(), "no change, no event");
+        pad_events(&after, &before, &mut out);
+        assert!(out.contains(&PadEvent::Button { code: evdev::BTN_SOUTH, down: false }));
+        assert!(out.contains(&PadEvent::Axis { code: evdev::ABS_HAT0X, value: 0 }));
+    }
+
+    #[test]
+    fn uploaded_effects_play_and_stop_and_bad_ids_are_refused() {
+        let mut e = Effects::default();
+        let rumble = Rumble { strong: 40_000, weak: 1000, duration_ms: 300 };
+        assert!(e.upload(3, rumble));
+        assert!(!e.upload(-1, rumble));
+        assert!(!e.upload(i16::try_from(MAX_EFFECTS).unwrap(), rumble));
+        assert_eq!(e.play(3, 1), Some(rumble));
+        assert_eq!(e.play(3, 0), Some(Rumble::default()), "stopped");
+        assert_eq!(e.play(4, 1), None, "never uploaded");
+        assert_eq!(e.play(u16::MAX, 1), None);
+        e.erase(3);
+        e.erase(u32::MAX);
+        assert_eq!(e.play(3, 1), None);
+    }
 
     #[test]
     fn a_us_keyboard_s_keysyms_by_position() {

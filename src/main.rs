@@ -342,8 +342,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let file = settings()?;
             let interrupted = interrupt_flag(&rt);
             let host = host.map(|h| verify_host(h, host_fingerprint.as_deref(), false).map(|v| (h, v))).transpose()?;
-            let watch = watch.map(|region| watching(&region, &key, click)).transpose()?;
-            let lab = LabRun { headless, inputs, out, watch };
+            let lab = LabRun { headless, inputs, out, watch: watch.map(|r| watching(&r, &key, click)).transpose()? };
             latency(&rt, host, lab, &impair, &stream.request(&file), &file, &interrupted)
         }
         Command::Relay { listen, to, impair } => relay(&rt, listen, to, &impair),

@@ -412,11 +412,11 @@ impl Drop for Killed {
 
 /// Starts a private Xvfb of `width` × `height` on a display of the test's own; waits for it.
 fn own_xvfb(offset: u32, size: &str) -> (Killed, String) {
-    let number = offset + std::process::id() % 500;
+    let number = offset + std::process::id() % 100;
     let display = format!(":{number}");
     let xvfb = Killed(
         std::process::Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", size, "-nolisten", "tcp"])
+            .args([display.as_str(), "-screen", "0", size, "-br", "-nolisten", "tcp"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -598,6 +598,25 @@ fn a_still_display_costs_the_host_little_and_nobody_calls_it_stalled() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `kumo latency HOST --headless --fps 60 --out OUT` with `args` (size, presses, region and
+/// keys): the summary, and what it printed.
+fn watch_latency(host: &HostProcess, out: &Path, args: &[&str]) -> (serde_json::Value, String) {
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(["latency", &host.addr.to_string(), "--host-fingerprint", &host.fingerprint, "--headless"])
+        .args(["--fps", "60"])
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "{printed}");
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    (serde_json::from_str(&summary).unwrap(), printed)
+}
+
 #[test]
 fn click_to_photon_of_a_real_program_is_measured_from_its_pictures() {
     let _alone = one_at_a_time();
@@ -614,20 +633,8 @@ fn click_to_photon_of_a_real_program_is_measured_from_its_pictures() {
     )
     .unwrap();
     let host = host_app(&format!("xterm -e bash {}", toggle.display()));
-    let out = dir.join("lab");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
-        .args(["latency", &host.addr.to_string(), "--host-fingerprint", &host.fingerprint, "--headless"])
-        .args(["--width", "640", "--height", "360", "--fps", "60", "--inputs", "16", "--watch", "200,100,240,160"])
-        .args(["--key", "A", "--out"])
-        .arg(&out)
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let printed = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
-    assert!(run.status.success(), "{printed}");
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let args = ["--width", "640", "--height", "360", "--inputs", "16", "--watch", "200,100,240,160", "--key", "A"];
+    let (s, printed) = watch_latency(&host, &dir.join("lab"), &args);
     assert_eq!(s["inputs"].as_u64(), Some(16), "{s}");
     assert_eq!(s["responses_verified"].as_u64(), Some(16), "every press answered: {printed}");
     // The capture follows the program's drawing (DAMAGE), not a 60 Hz clock out of phase
@@ -651,20 +658,8 @@ fn a_real_game_streams_and_answers_the_players_keys() {
     // the next line, Up brings it back, so the left end of the first line's bar changes at
     // every press.
     let host = host_app(game);
-    let out = dir.join("lab");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_kumo"))
-        .args(["latency", &host.addr.to_string(), "--host-fingerprint", &host.fingerprint, "--headless"])
-        .args(["--width", "640", "--height", "480", "--fps", "60", "--inputs", "8", "--watch", "20,142,140,14"])
-        .args(["--key", "Down,Up", "--out"])
-        .arg(&out)
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let printed = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
-    assert!(run.status.success(), "{printed}");
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let args = ["--width", "640", "--height", "480", "--inputs", "8", "--watch", "20,142,140,14", "--key", "Down,Up"];
+    let (s, printed) = watch_latency(&host, &dir.join("lab"), &args);
     // The game animates its menu: pictures keep coming, and every press is answered.
     assert!(s["frames"].as_u64().unwrap() > 60, "{printed}");
     assert_eq!(s["responses_verified"].as_u64(), Some(8), "{printed}");
@@ -682,21 +677,7 @@ fn the_pointer_is_drawn_into_the_picture_where_the_server_shows_it() {
     }
     // A black root window (-br): only the pointer (X's default cross, black with a white
     // outline) is not black.
-    let number = 700 + std::process::id() % 200;
-    let display = format!(":{number}");
-    let _xvfb = Killed(
-        std::process::Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "640x480x24", "-br", "-nolisten", "tcp"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !socket.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_xvfb, display) = own_xvfb(500, "640x480x24");
     let point = |x: u32, y: u32| {
         let status = std::process::Command::new("xdotool")
             .args(["mousemove", &x.to_string(), &y.to_string()])
@@ -808,10 +789,13 @@ fn a_players_gamepad_becomes_a_virtual_pad_or_the_host_says_why_not() {
         .unwrap();
     // While the session runs, a writable /dev/uinput shows the pad to the kernel.
     let uinput_writable = std::fs::OpenOptions::new().write(true).open("/dev/uinput").is_ok();
-    let watcher = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(2000));
-        std::fs::read_to_string("/proc/bus/input/devices").unwrap_or_default()
-    });
+    let watcher = std::thread::Builder::new()
+        .name("pad-watcher".into())
+        .spawn(move || {
+            std::thread::sleep(Duration::from_secs(2));
+            std::fs::read_to_string("/proc/bus/input/devices").unwrap_or_default()
+        })
+        .unwrap();
     let (ok, printed) = connect(&host, 3, Some(&script));
     assert!(ok, "{printed}");
     let devices = watcher.join().unwrap();

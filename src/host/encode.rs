@@ -467,7 +467,7 @@ impl Worker {
 
     /// Wakes the thread. A full socket already holds a wake-up, so a failed write is fine.
     fn nudge(&self) {
-        (&self.wake).write(&[1]).ok();
+        (&self.wake).write_all(&[1]).ok();
     }
 
     /// Why the thread stopped streaming by itself (its picture source or encoder failed).
@@ -478,7 +478,7 @@ impl Worker {
     /// Stops the thread and waits for it (at most one frame's encode).
     pub fn stop(self) {
         drop(self.commands);
-        (&self.wake).write(&[1]).ok();
+        (&self.wake).write_all(&[1]).ok();
         if self.handle.join().is_err() {
             tracing::error!("the encoder thread panicked");
         }

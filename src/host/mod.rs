@@ -782,38 +782,9 @@ impl Streaming<'_> {
         let ending = loop {
             tokio::select! {
                 encoded = frames.recv() => {
-                    let frame = match encoded {
-                        Some(encode::Encoded::Frame(frame)) => Some(frame),
-                        // A datagram: nothing to repair if it is lost, the next comes in 100 ms.
-                        Some(encode::Encoded::Still(still)) => {
-                            conn.send_datagram(still.encode().into()).ok();
-                            if let Err(err) = send_pad_rumble(&writer, self.desktop) {
-                                break Ending::Failed(err);
-                            }
-                            continue;
-                        }
-                        None => None,
-                    };
-                    let Some(frame) = frame else {
-                        // The encoder thread stopped by itself: tell the player why.
-                        let Some(why) = self.worker.failure() else { break Ending::Failed(NetError::EncoderGone) };
-                        let message = format!("the host stopped streaming: {why}");
-                        break Ending::Goodbye { reason: GoodbyeReason::Finished, message, code: close::FINISHED };
-                    };
-                    if let Err(err) = send_rumble(&writer, self.game.take_rumble())
-                        .and_then(|()| send_pad_rumble(&writer, self.desktop))
-                    {
-                        break Ending::Failed(err);
+                    if let Some(ending) = self.forward(encoded, &writer, start.elapsed()) {
+                        break ending;
                     }
-                    let path = conn.stats().path;
-                    let path = PathStats {
-                        sent_packets: path.sent_packets,
-                        lost_packets: path.lost_packets,
-                        rtt: path.rtt,
-                        min_rtt: path.min_rtt,
-                    };
-                    let share = self.session.parity_share(frame.header.kind, path, start.elapsed());
-                    send_frame(conn, frame, self.gate, share);
                 }
                 datagram = conn.read_datagram() => match datagram {
                     Ok(bytes) => self.session.handle_datagram(&bytes, start.elapsed(), clock::now_micros()),
@@ -876,6 +847,47 @@ impl Streaming<'_> {
             }
         };
         (result, handed_over)
+    }
+
+    /// Passes on what the encoder thread handed over at `now`: a frame on its stream (with
+    /// the rumble since the last), or a still word as a datagram; `Some` ends the session
+    /// (the encoder stopped: the player is told why).
+    fn forward(
+        &mut self,
+        encoded: Option<encode::Encoded>,
+        writer: &net::ControlWriter,
+        now: Duration,
+    ) -> Option<Ending> {
+        let conn = self.conn;
+        let frame = match encoded {
+            Some(encode::Encoded::Frame(frame)) => frame,
+            // A datagram: nothing to repair if it is lost, the next comes in 100 ms.
+            Some(encode::Encoded::Still(still)) => {
+                conn.send_datagram(still.encode().into()).ok();
+                return send_pad_rumble(writer, self.desktop).err().map(Ending::Failed);
+            }
+            None => {
+                // The encoder thread stopped by itself: tell the player why.
+                let Some(why) = self.worker.failure() else { return Some(Ending::Failed(NetError::EncoderGone)) };
+                let message = format!("the host stopped streaming: {why}");
+                return Some(Ending::Goodbye { reason: GoodbyeReason::Finished, message, code: close::FINISHED });
+            }
+        };
+        if let Err(err) =
+            send_rumble(writer, self.game.take_rumble()).and_then(|()| send_pad_rumble(writer, self.desktop))
+        {
+            return Some(Ending::Failed(err));
+        }
+        let path = conn.stats().path;
+        let path = PathStats {
+            sent_packets: path.sent_packets,
+            lost_packets: path.lost_packets,
+            rtt: path.rtt,
+            min_rtt: path.min_rtt,
+        };
+        let share = self.session.parity_share(frame.header.kind, path, now);
+        send_frame(conn, frame, self.gate, share);
+        None
     }
 
     /// Does what the session decided; whether the session ended.

@@ -55,18 +55,11 @@ impl VirtualPads {
     /// changes. An error is the uinput device's: the caller stops using pads.
     pub fn apply(&mut self, pads: &[PadState; MAX_PADS]) -> std::io::Result<()> {
         for (slot, (pad, state)) in self.slots.iter_mut().zip(pads).enumerate() {
-            match (pad.as_mut(), state.connected) {
-                (None, false) => {}
-                (Some(_), false) => *pad = None,
-                (None, true) => {
-                    let device = make(slot)?;
-                    *pad = Some(Pad {
-                        device,
-                        last: PadState { connected: true, ..PadState::default() },
-                        effects: Effects::default(),
-                    });
-                }
-                (Some(_), true) => {}
+            if !state.connected {
+                *pad = None;
+            } else if pad.is_none() {
+                let last = PadState { connected: true, ..PadState::default() };
+                *pad = Some(Pad { device: make(slot)?, last, effects: Effects::default() });
             }
             let Some(pad) = pad.as_mut() else { continue };
             self.events.clear();

@@ -27,6 +27,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// Every allocation of the process counted (live bytes and allocations), for soaks: two
+/// relaxed atomic additions each.
+#[global_allocator]
+static HEAP: kumo::tools::heap::Counting = kumo::tools::heap::Counting;
+
 fn main() -> ExitCode {
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         // openh264's error type captures a backtrace on every decode error, which is costly
@@ -46,6 +51,8 @@ fn main() -> ExitCode {
         // Colours only on a terminal: journald and log files get plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // One sample a second of the counted heap: --stats-json reports its growth after warm-up.
+    kumo::tools::heap::start_sampling(std::time::Duration::from_secs(1));
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(err) => {
@@ -800,7 +807,8 @@ fn offer_pins_on_request(rt: &tokio::runtime::Runtime, offer: &std::sync::Arc<ku
 fn report(outcome: &Outcome, stats_json: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
     print!("{}", outcome.summary.to_text());
     if let Some(path) = stats_json {
-        write_json(&outcome.summary, path)?;
+        let summary = Summary { heap: kumo::tools::heap::figures(), ..outcome.summary.clone() };
+        write_json(&summary, path)?;
     }
     match &outcome.end {
         Ok(End::Stopped) => Ok(ExitCode::SUCCESS),

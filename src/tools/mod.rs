@@ -4,4 +4,5 @@
 pub mod bench;
 pub mod demo;
 pub mod fuzz;
+pub mod heap;
 pub mod lab;

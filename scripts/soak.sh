@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# A soak anyone can run: a kumo host and a kumo client as separate processes on loopback (or
+# through the impairment relay), sampled every few seconds for resident memory, descriptors,
+# threads and CPU; at the end, each side's growth per hour after warm-up, with the stream's
+# own figures (the client's --stats-json).
+#
+# Usage: scripts/soak.sh [MINUTES] [KUMO] [OUT]
+#   MINUTES  how long the session runs (default 60)
+#   KUMO     the kumo binary (default target/release/kumo; build it first)
+#   OUT      folder for the samples, logs and stats (default target/soak)
+# Settings come from the environment:
+#   SIZE=1280x720  FPS=60  AUDIO=1 (0: --no-audio)  EVERY=5 (seconds between samples)
+#   WARMUP=60 (seconds left out of the growth)  PORT=47533
+#   LOSS=""        e.g. 1%: through the relay (--loss each way, DELAY=5ms)
+#   WINDOW=0       1: the client in a window (needs DISPLAY, e.g. under xvfb-run)
+#   FAKETIME=""    e.g. "+0 x1.0001": the host's clock 100 ppm fast (Debian's faketime)
+set -euo pipefail
+
+minutes=${1:-60}
+kumo=${2:-target/release/kumo}
+out=${3:-target/soak}
+size=${SIZE:-1280x720}
+fps=${FPS:-60}
+every=${EVERY:-5}
+warmup=${WARMUP:-60}
+port=${PORT:-47533}
+loss=${LOSS:-}
+delay=${DELAY:-5ms}
+
+if [ ! -x "$kumo" ]; then
+  echo "no kumo binary at $kumo: build it first (cargo build --release --locked)" >&2
+  exit 1
+fi
+mkdir -p "$out"
+width=${size%x*}
+height=${size#*x}
+seconds=$((minutes * 60))
+
+host_cmd=("$kumo" host --listen "127.0.0.1:$port" --allow-unpaired --ephemeral --no-advertise)
+if [ -n "${FAKETIME:-}" ]; then
+  host_cmd=(faketime -f "$FAKETIME" "${host_cmd[@]}")
+fi
+RUST_LOG=warn "${host_cmd[@]}" </dev/null >"$out/host.out" 2>"$out/host.log" &
+host_pid=$!
+relay_pid=""
+cleanup() {
+  kill "$host_pid" ${relay_pid:+"$relay_pid"} ${client_pid:+"$client_pid"} 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 100); do
+  if [ "$(wc -l <"$out/host.out")" -ge 2 ]; then break; fi
+  sleep 0.1
+done
+fingerprint=$(sed -n 2p "$out/host.out" | awk '{print $NF}')
+target="127.0.0.1:$port"
+if [ -n "$loss" ]; then
+  rport=$((port + 1))
+  RUST_LOG=warn "$kumo" relay --listen "127.0.0.1:$rport" --to "$target" --loss "$loss" --delay "$delay" \
+    </dev/null >"$out/relay.log" 2>&1 &
+  relay_pid=$!
+  target="127.0.0.1:$rport"
+fi
+client_args=(connect "$target" --host-fingerprint "$fingerprint" --width "$width" --height "$height" --fps "$fps"
+  --duration "$seconds" --stats-json "$out/stats.json")
+if [ "${WINDOW:-0}" != 1 ]; then client_args+=(--headless); fi
+if [ "${AUDIO:-1}" != 1 ]; then client_args+=(--no-audio); fi
+RUST_LOG=warn "$kumo" "${client_args[@]}" </dev/null >"$out/client.out" 2>"$out/client.log" &
+client_pid=$!
+
+# One line per sample: seconds, then for the client and the host: RSS kB, descriptors,
+# threads, CPU seconds so far.
+ticks=$(getconf CLK_TCK)
+sample() {
+  local pid=$1
+  if [ ! -r "/proc/$pid/status" ]; then
+    echo "- - - -"
+    return
+  fi
+  local rss fds threads cpu
+  rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+  threads=$(awk '/^Threads:/ {print $2}' "/proc/$pid/status")
+  fds=$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+  cpu=$(awk -v t="$ticks" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$pid/stat")
+  echo "$rss $fds $threads $cpu"
+}
+echo "# seconds client_rss_kb client_fds client_threads client_cpu_s host_rss_kb host_fds host_threads host_cpu_s" \
+  >"$out/samples.txt"
+start=$SECONDS
+while kill -0 "$client_pid" 2>/dev/null; do
+  echo "$((SECONDS - start)) $(sample "$client_pid") $(sample "$host_pid")" >>"$out/samples.txt"
+  sleep "$every"
+done
+wait "$client_pid" || echo "the client ended with an error: see $out/client.log" >&2
+
+# Growth per hour after warm-up: a least-squares line through the samples (kB/h), and the
+# first and last values, for each side.
+awk -v warmup="$warmup" '
+  /^#/ || $2 == "-" { next }
+  $1 >= warmup {
+    n++; t[n] = $1; c[n] = $2; h[n] = $6; cf[n] = $3; hf[n] = $7; ct[n] = $4; ht[n] = $8
+  }
+  function slope(v,   i, st, sv, stt, stv) {
+    st = sv = stt = stv = 0
+    for (i = 1; i <= n; i++) { st += t[i]; sv += v[i]; stt += t[i] * t[i]; stv += t[i] * v[i] }
+    if (n < 2 || n * stt == st * st) return 0
+    return (n * stv - st * sv) / (n * stt - st * st) * 3600
+  }
+  END {
+    if (n < 2) { print "too few samples after the warm-up to say anything"; exit }
+    printf "after %d s of warm-up, %d samples over %d s:\n", warmup, n, t[n] - t[1]
+    printf "client  RSS %d → %d kB, growth %+.0f kB/h (%+.1f MB/day); descriptors %d → %d, threads %d → %d\n",
+      c[1], c[n], slope(c), slope(c) * 24 / 1024, cf[1], cf[n], ct[1], ct[n]
+    printf "host    RSS %d → %d kB, growth %+.0f kB/h (%+.1f MB/day); descriptors %d → %d, threads %d → %d\n",
+      h[1], h[n], slope(h), slope(h) * 24 / 1024, hf[1], hf[n], ht[1], ht[n]
+  }' "$out/samples.txt" | tee "$out/growth.txt"
+grep -E "^(frames|dropped|longest freeze|audio|A/V)" "$out/client.out" || true
+echo "samples: $out/samples.txt; stream figures: $out/stats.json"

@@ -1,0 +1,128 @@
+//! Live heap bytes, counted: a global allocator that wraps the system's and keeps two relaxed
+//! atomic counters (bytes live, allocations live), so a soak can tell a leak (live bytes that
+//! keep growing) from the allocator's own slack (resident memory that moves in pages, or that
+//! glibc keeps after a free). The `kumo` binary installs it; a test binary may too. Its cost is
+//! two atomic additions per allocation and per free.
+//!
+//! Where the bytes were allocated is heaptrack's job (Debian's `heaptrack`, run by
+//! `scripts/soak.sh` when asked): a backtrace per allocation would cost more than the stream.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// The system allocator, counted.
+pub struct Counting;
+
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+static LIVE_ALLOCATIONS: AtomicI64 = AtomicI64::new(0);
+/// Set by the first allocation through [`Counting`]: whether the figures mean anything.
+static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[expect(unsafe_code, reason = "a global allocator is an unsafe trait; each method only forwards to System")]
+// SAFETY: every method forwards to `System` with the caller's own arguments, so `System`'s
+// guarantees are the caller's; the counters are only arithmetic beside it.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is `System::alloc`'s.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            count(layout.size() as i64, 1);
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as `alloc`.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            count(layout.size() as i64, 1);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, that is from `System`, with `layout`.
+        unsafe { System.dealloc(ptr, layout) };
+        count(-(layout.size() as i64), -1);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` came from `System` with `layout`; the caller's contract is `System`'s.
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            count(new_size as i64 - layout.size() as i64, 0);
+        }
+        new
+    }
+}
+
+fn count(bytes: i64, allocations: i64) {
+    LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+    LIVE_ALLOCATIONS.fetch_add(allocations, Ordering::Relaxed);
+    if !INSTALLED.load(Ordering::Relaxed) {
+        INSTALLED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Bytes and allocations live now, if the counting allocator is the process's.
+pub fn live() -> Option<(u64, u64)> {
+    INSTALLED.load(Ordering::Relaxed).then(|| {
+        let bytes = LIVE_BYTES.load(Ordering::Relaxed).max(0) as u64;
+        (bytes, LIVE_ALLOCATIONS.load(Ordering::Relaxed).max(0) as u64)
+    })
+}
+
+/// Live heap samples of this process, one a second on "kumo-heap" once [`start_sampling`] ran.
+static SAMPLES: std::sync::OnceLock<std::sync::Mutex<crate::core::stats::growth::Growth>> = std::sync::OnceLock::new();
+
+/// Warm-up left out of the growth figure: buffers, caches and the decoder's references fill
+/// in the first minute (in a run shorter than three minutes, its first third).
+pub const WARMUP: std::time::Duration = std::time::Duration::from_mins(1);
+
+/// The soak test's control (`KUMO_SOAK_LEAK_BYTES_PER_SECOND`): the sampler leaks this many
+/// bytes a second, on purpose, so that the test can show its gate catches a leak that size.
+const LEAK_ON_PURPOSE: &str = "KUMO_SOAK_LEAK_BYTES_PER_SECOND";
+
+/// Starts sampling the live heap every `every` for the rest of the process (once; nothing
+/// when the counting allocator is not the process's, or the thread cannot start).
+pub fn start_sampling(every: std::time::Duration) {
+    if live().is_none() || SAMPLES.get().is_some() {
+        return;
+    }
+    let samples = SAMPLES.get_or_init(Default::default);
+    let started = std::time::Instant::now();
+    let leak: usize = std::env::var(LEAK_ON_PURPOSE).ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let spawned = std::thread::Builder::new().name("kumo-heap".into()).spawn(move || {
+        loop {
+            if leak > 0 {
+                let every_second = leak.saturating_mul(usize::try_from(every.as_millis()).unwrap_or(1000)) / 1000;
+                let _leaked: &'static mut [u8] = vec![1u8; every_second.min(1 << 20)].leak();
+            }
+            if let Some((bytes, _)) = live() {
+                samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner).record(started.elapsed(), bytes);
+            }
+            std::thread::sleep(every);
+        }
+    });
+    if let Err(err) = spawned {
+        tracing::debug!("not sampling the heap: {err}");
+    }
+}
+
+/// The live heap now and its growth after [`WARMUP`], if it is counted.
+pub fn figures() -> Option<crate::core::stats::growth::HeapFigures> {
+    let (live_bytes, live_allocations) = live()?;
+    let samples = SAMPLES.get().map(|s| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone());
+    Some(crate::core::stats::growth::HeapFigures {
+        live_bytes,
+        live_allocations,
+        growth_bytes_per_hour: samples.as_ref().and_then(|s| s.per_hour(warm_up(s.span()))),
+        samples: samples.map_or(0, |s| s.len()),
+    })
+}
+
+/// The warm-up for a run of `span`: [`WARMUP`], or its first third when shorter than three
+/// minutes (CI's short soak).
+fn warm_up(span: std::time::Duration) -> std::time::Duration {
+    WARMUP.min(span / 3)
+}

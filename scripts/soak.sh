@@ -65,7 +65,7 @@ client_args=(connect "$target" --host-fingerprint "$fingerprint" --width "$width
   --duration "$seconds" --stats-json "$out/stats.json")
 if [ "${WINDOW:-0}" != 1 ]; then client_args+=(--headless); fi
 if [ "${AUDIO:-1}" != 1 ]; then client_args+=(--no-audio); fi
-RUST_LOG=warn "$kumo" "${client_args[@]}" </dev/null >"$out/client.out" 2>"$out/client.log" &
+KUMO_SAMPLE_HEAP=1 RUST_LOG=warn "$kumo" "${client_args[@]}" </dev/null >"$out/client.out" 2>"$out/client.log" &
 client_pid=$!
 
 # One line per sample: seconds, then for the client and the host: RSS kB, descriptors,

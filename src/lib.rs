@@ -18,5 +18,9 @@ pub mod tools;
 /// The async runtime for the network shells: two worker threads named `kumo-net` (the
 /// network work is light; encode and decode have threads of their own).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("kumo-net").enable_all().build()
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("kumo-net").enable_all().build()?;
+    // With KUMO_SAMPLE_HEAP set (soaks), one sample a second of the counted live heap.
+    tools::heap::start_sampling(&rt, std::time::Duration::from_secs(1));
+    Ok(rt)
 }

@@ -51,8 +51,6 @@ fn main() -> ExitCode {
         // Colours only on a terminal: journald and log files get plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    // One sample a second of the counted heap: --stats-json reports its growth after warm-up.
-    kumo::tools::heap::start_sampling(std::time::Duration::from_secs(1));
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(err) => {

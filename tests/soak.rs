@@ -51,6 +51,7 @@ fn client(
         .args(["--width", "640", "--height", "360", "--fps", "30", "--duration", &secs.to_string(), "--stats-json"])
         .arg(&stats)
         .envs(env.iter().copied())
+        .env(kumo::tools::heap::SAMPLE_HEAP, "1")
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

@@ -823,7 +823,6 @@ impl Streaming<'_> {
                 Err(err) => break Ending::Failed(err),
             }
         };
-        reader.abort();
         let (unknown_datagrams, unknown_controls) = (self.session.unknown_datagrams, self.session.unknown_controls);
         if unknown_datagrams + unknown_controls > 0 {
             tracing::info!(
@@ -833,12 +832,21 @@ impl Streaming<'_> {
             );
         }
         let result = match ending {
-            Ending::Closed => Ok(()),
+            Ending::Closed => {
+                reader.abort();
+                Ok(())
+            }
             Ending::Goodbye { reason, message, code } => {
+                // The client's control stream stays open (its reader alive) until the goodbye
+                // is read: dropping it first would stop the stream, and a client writing a ping
+                // at that moment would see the connection fail instead of the reason (a race
+                // the pairing test's revocation hit).
                 say_goodbye(conn, writer, reason, message, code).await;
+                reader.abort();
                 Ok(())
             }
             Ending::Failed(err) => {
+                reader.abort();
                 if matches!(err, NetError::PeerNotReading(_)) {
                     conn.close(close::PROTOCOL_ERROR, b"control stream not read");
                 }

@@ -461,13 +461,8 @@ impl Worker {
     /// Sends a command; returns false if the queue is full or the thread has ended.
     pub fn send(&self, command: EncoderRequest) -> bool {
         let sent = self.commands.try_send(command).is_ok();
-        self.nudge();
+        nudge(&self.wake);
         sent
-    }
-
-    /// Wakes the thread. A full socket already holds a wake-up, so a failed write is fine.
-    fn nudge(&self) {
-        (&self.wake).write_all(&[1]).ok();
     }
 
     /// Why the thread stopped streaming by itself (its picture source or encoder failed).
@@ -478,11 +473,17 @@ impl Worker {
     /// Stops the thread and waits for it (at most one frame's encode).
     pub fn stop(self) {
         drop(self.commands);
-        (&self.wake).write_all(&[1]).ok();
+        nudge(&self.wake);
         if self.handle.join().is_err() {
             tracing::error!("the encoder thread panicked");
         }
     }
+}
+
+/// Wakes the encoder thread through `wake`. A full socket already holds a wake-up, so a
+/// failed write is fine.
+fn nudge(mut wake: &UnixStream) {
+    wake.write_all(&[1]).ok();
 }
 
 /// Where the encoder's pictures come from.
@@ -629,12 +630,8 @@ fn scene_loop(
     loop {
         // Commands first, so an IDR request applies to the very next frame even when the
         // host runs behind schedule.
-        loop {
-            match commands.try_recv() {
-                Ok(command) => apply(&mut encoder, command),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return Ok(()),
-            }
+        if apply_waiting(commands, &mut encoder).is_none() {
+            return Ok(());
         }
         let slot = match schedule.poll(epoch.elapsed()) {
             Tick::WaitUntil(due) => {
@@ -688,17 +685,10 @@ fn display_loop(
     let stopped = |err| format!("the host's display stopped: {err}");
     let mut captured_input = applied.load(Ordering::Acquire);
     loop {
-        loop {
-            match inbox.commands.try_recv() {
-                Ok(command) => {
-                    if matches!(command, EncoderRequest::ForceIdr | EncoderRequest::RecoverLtr { .. }) {
-                        drawing.on_repair();
-                    }
-                    apply(&mut encoder, command);
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return Ok(()),
-            }
+        match apply_waiting(inbox.commands, &mut encoder) {
+            None => return Ok(()),
+            Some(true) => drawing.on_repair(),
+            Some(false) => {}
         }
         // Drawn on, or given the player's input (which may have moved the pointer).
         let input_seq = applied.load(Ordering::Acquire);
@@ -810,6 +800,22 @@ fn scene_frame(frame: SceneFrame, game: &mut Game, link: &GameLink, picture: &mu
         flashes.push_back(capture_micros);
     }
     (capture_micros, drawn.input_seq)
+}
+
+/// Applies every command waiting: `None` once their sender is gone, else whether one asked
+/// for a repair (an IDR or a recovery frame, which must be encoded even from a still display).
+fn apply_waiting(commands: &Receiver<EncoderRequest>, encoder: &mut H264Encoder) -> Option<bool> {
+    let mut repair = false;
+    loop {
+        match commands.try_recv() {
+            Ok(command) => {
+                repair |= matches!(command, EncoderRequest::ForceIdr | EncoderRequest::RecoverLtr { .. });
+                apply(encoder, command);
+            }
+            Err(TryRecvError::Empty) => return Some(repair),
+            Err(TryRecvError::Disconnected) => return None,
+        }
+    }
 }
 
 fn apply(encoder: &mut H264Encoder, command: EncoderRequest) {

@@ -531,16 +531,19 @@ impl Injector {
         const BUTTON_PRESS: u8 = 4;
         const BUTTON_RELEASE: u8 = 5;
         const MOTION: u8 = 6;
+        // A key's keycode first: finding it may map a spare one, which needs `self` mutably.
+        let key_code = match event {
+            InjectEvent::Key { usage, .. } => self.keycode(usage)?,
+            _ => None,
+        };
         let s = &self.screen;
         let fake = |kind: u8, detail: u8, x: i16, y: i16| {
             s.conn.xtest_fake_input(kind, detail, x11rb::CURRENT_TIME, s.root, x, y, 0).map(drop).map_err(gone)
         };
         match event {
-            InjectEvent::Key { usage, down } => {
-                if let Some(code) = self.keycode(usage)? {
-                    let s = &self.screen;
-                    let kind = if down { KEY_PRESS } else { KEY_RELEASE };
-                    s.conn.xtest_fake_input(kind, code, x11rb::CURRENT_TIME, s.root, 0, 0, 0).map_err(gone)?;
+            InjectEvent::Key { down, .. } => {
+                if let Some(code) = key_code {
+                    fake(if down { KEY_PRESS } else { KEY_RELEASE }, code, 0, 0)?;
                 }
             }
             InjectEvent::Button { button, down } => {

@@ -15,8 +15,6 @@ pub struct Counting;
 
 static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
 static LIVE_ALLOCATIONS: AtomicI64 = AtomicI64::new(0);
-/// Set by the first allocation through [`Counting`]: whether the figures mean anything.
-static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[expect(unsafe_code, reason = "a global allocator is an unsafe trait; each method only forwards to System")]
 // SAFETY: every method forwards to `System` with the caller's own arguments, so `System`'s
@@ -59,17 +57,13 @@ unsafe impl GlobalAlloc for Counting {
 fn count(bytes: i64, allocations: i64) {
     LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
     LIVE_ALLOCATIONS.fetch_add(allocations, Ordering::Relaxed);
-    if !INSTALLED.load(Ordering::Relaxed) {
-        INSTALLED.store(true, Ordering::Relaxed);
-    }
 }
 
-/// Bytes and allocations live now, if the counting allocator is the process's.
+/// Bytes and allocations live now, if the counting allocator is the process's (a process
+/// whose allocations go through it always has some live; one whose do not has none counted).
 pub fn live() -> Option<(u64, u64)> {
-    INSTALLED.load(Ordering::Relaxed).then(|| {
-        let bytes = LIVE_BYTES.load(Ordering::Relaxed).max(0) as u64;
-        (bytes, LIVE_ALLOCATIONS.load(Ordering::Relaxed).max(0) as u64)
-    })
+    let allocations = LIVE_ALLOCATIONS.load(Ordering::Relaxed);
+    (allocations > 0).then(|| (LIVE_BYTES.load(Ordering::Relaxed).max(0) as u64, allocations as u64))
 }
 
 /// Live heap samples of this process, one a second on "kumo-heap" once [`start_sampling`] ran.

@@ -293,10 +293,14 @@ fn a_device_starting_and_abandoning_pairing_runs_cannot_void_the_pin() {
     let jammer = Identity::generate(Role::Client).unwrap();
     let player = Identity::generate(Role::Client).unwrap();
     let (jams, paired) = host.rt.block_on(async move {
-        // One run held open the whole time, and runs abandoned one after another, from two
-        // other devices.
-        let holder = Identity::generate(Role::Client).unwrap();
-        let held = tokio::spawn(async move { jam(addr, [127, 0, 3, 2], &holder, true).await });
+        // Runs held open the whole time from six addresses, and runs abandoned one after
+        // another from a seventh.
+        let held: Vec<_> = (2..8)
+            .map(|last| {
+                let holder = Identity::generate(Role::Client).unwrap();
+                tokio::spawn(async move { jam(addr, [127, 0, 3, last], &holder, true).await })
+            })
+            .collect();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let jammer_loop = tokio::spawn(async move {
             let mut challenged = 0;
@@ -310,7 +314,7 @@ fn a_device_starting_and_abandoning_pairing_runs_cannot_void_the_pin() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let paired = pair::pair(addr, &player, "player", pin, Duration::from_secs(5)).await;
         let jams = jammer_loop.await.unwrap();
-        held.abort();
+        held.iter().for_each(tokio::task::JoinHandle::abort);
         (jams, paired)
     });
     host.stop.send(true).ok();

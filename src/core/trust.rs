@@ -143,9 +143,14 @@ pub enum Closed {
 impl Closed {
     /// What to tell the person pairing.
     pub fn explain(self, host: &str) -> String {
-        let again = "on the host run `kumo host --pair` and type the PIN it prints";
+        let again =
+            "on the host press Enter in its terminal (or send it SIGUSR1) for a new PIN, and type the PIN it prints";
         match self {
-            Self::NotOpen => format!("host '{host}' is not pairing now: {again}"),
+            Self::NotOpen => {
+                format!(
+                    "host '{host}' is not pairing now: on the host run `kumo host --pair` and type the PIN it prints"
+                )
+            }
             Self::Expired => format!("the pairing PIN of host '{host}' expired (it lasts 5 minutes): {again}"),
             Self::Used => format!("the pairing PIN of host '{host}' has already paired a device: {again}"),
             Self::NoTriesLeft => {
@@ -161,9 +166,11 @@ impl Closed {
 /// A try is counted when a client's proof is checked, not when a run starts: a run abandoned
 /// before its proof (the client's `PairConfirm`) learns nothing about the PIN, since SPAKE2
 /// gives an active attacker one guess per run only through the confirmation. So starting and
-/// abandoning runs costs the PIN nothing. Runs go on side by side, a few in all and one per
-/// address (`A`: the shell's IP address), so one device on the LAN cannot hold the window
-/// busy for everyone else either.
+/// abandoning runs costs the PIN nothing. Runs go on side by side, one per address (`A`: the
+/// shell's IP address). No number of runs held open makes the window busy for a newcomer: past
+/// `PAIRING_RUNS` the oldest run is forgotten (its connection still ends at `PAIRING_RUN`, and
+/// the host's door bounds the connections themselves), so devices holding runs from many
+/// addresses cannot keep the player out either.
 #[derive(Debug, Clone)]
 pub struct PairingWindow<A> {
     pin: Pin,
@@ -174,8 +181,9 @@ pub struct PairingWindow<A> {
     used: bool,
 }
 
-/// Pairing runs going at once, at most, in all and from one address.
-pub const PAIRING_RUNS: usize = 4;
+/// Pairing runs remembered at once, at most: a newer one makes the oldest forgotten.
+pub const PAIRING_RUNS: usize = 64;
+/// Pairing runs going at once from one address.
 pub const PAIRING_RUNS_PER_ADDRESS: usize = 1;
 
 impl<A: PartialEq + Copy> PairingWindow<A> {
@@ -189,8 +197,14 @@ impl<A: PartialEq + Copy> PairingWindow<A> {
         self.still_open(now)?;
         self.running.retain(|&(_, since)| now.saturating_sub(since) < PAIRING_RUN);
         let here = self.running.iter().filter(|(a, _)| *a == from).count();
-        if self.running.len() >= PAIRING_RUNS || here >= PAIRING_RUNS_PER_ADDRESS {
+        if here >= PAIRING_RUNS_PER_ADDRESS {
             return Err(Closed::Busy);
+        }
+        if self.running.len() >= PAIRING_RUNS {
+            let oldest = self.running.iter().enumerate().min_by_key(|&(_, &(_, since))| since).map(|(i, _)| i);
+            if let Some(i) = oldest {
+                self.running.swap_remove(i);
+            }
         }
         self.running.push((from, now));
         Ok(self.pin)
@@ -431,14 +445,17 @@ mod tests {
             assert_eq!(w.begin(s(101) + Duration::from_millis(i), jammer), Ok(pin));
             assert_eq!(w.end(jammer, false), PAIRING_TRIES);
         }
-        // One run per address, a few in all.
+        // One run per address.
         assert_eq!(w.begin(s(102), jammer), Ok(pin));
         assert_eq!(w.begin(s(102), jammer), Err(Closed::Busy), "one run per address");
         assert_eq!(w.begin(s(102), me), Ok(pin), "another device is not held up");
-        for other in 3..=(PAIRING_RUNS as u8 + 1) {
-            let expected = if usize::from(other) <= PAIRING_RUNS { Ok(pin) } else { Err(Closed::Busy) };
-            assert_eq!(w.begin(s(102), other), expected);
+        // Runs held open from many addresses never make the window busy; the oldest are
+        // forgotten, and the window remembers no more than its cap.
+        for other in 3..=200u8 {
+            assert_eq!(w.begin(s(102) + Duration::from_millis(u64::from(other)), other), Ok(pin));
         }
+        assert_eq!(w.running.len(), PAIRING_RUNS);
+        assert_eq!(w.begin(s(102), jammer), Ok(pin), "the oldest runs were forgotten");
         // An abandoned run stops counting after PAIRING_RUN.
         assert_eq!(w.begin(s(102) + PAIRING_RUN, jammer), Ok(pin));
         // Each proof checked is a try.
@@ -460,7 +477,8 @@ mod tests {
         let mut w = PairingWindow::<u8>::open(pin, s(0));
         assert_eq!(w.remaining(s(60)), s(240));
         assert_eq!(w.begin(PAIRING_WINDOW, me), Err(Closed::Expired));
-        assert!(Closed::Expired.explain("den").contains("kumo host --pair"));
+        assert!(Closed::Expired.explain("den").contains("for a new PIN"));
+        assert!(Closed::NotOpen.explain("den").contains("kumo host --pair"));
     }
 
     #[test]

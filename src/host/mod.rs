@@ -936,6 +936,7 @@ impl Streaming<'_> {
                     );
                 }
                 HostOutput::Ended(HostEnding::Goodbye(message)) => {
+                    let message = crate::core::trust::printable(&message);
                     tracing::info!(%message, "client said goodbye");
                     self.conn.close(close::FINISHED, b"goodbye");
                     return Ok(true);

@@ -381,7 +381,7 @@ pub(crate) async fn answer(
                 }
                 (Outcome::Closed(closed), _) => closed.explain(host.name),
                 (Outcome::WrongPin, 0) => {
-                    "wrong PIN, and that was the last try: on the host run `kumo host --pair` again for a new PIN"
+                    "wrong PIN, and that was the last try: on the host press Enter in its terminal (or send it SIGUSR1) for a new PIN"
                         .to_owned()
                 }
                 (Outcome::WrongPin, 1) => "wrong PIN; 1 try left".to_owned(),

@@ -654,7 +654,7 @@ fn scene_loop(
         let frame =
             SceneFrame { slot, frame_number: out.frame_number, fps: settings.fps, interval: schedule.interval() };
         let (capture_micros, input_seq) = scene_frame(frame, &mut game, link, &mut picture);
-        let at = schedule.interval() * slot as u32;
+        let at = schedule.due(slot);
         let stamp = Stamp { at, capture_micros, input_seq, held_back, host_behind: skipped_total };
         if !out.send(&mut encoder, &picture, &stamp)? {
             return Ok(());

@@ -320,8 +320,12 @@ impl Lab {
 
     /// `on_input_sent`, with the keys and buttons the state holds.
     pub fn on_input_sent_holding(&mut self, seq: u64, read_micros: u64, sent_micros: u64, held: u32) {
-        if self.inputs.len() >= MAX_INPUTS || self.inputs.contains_key(&seq) {
+        if self.inputs.contains_key(&seq) {
             return;
+        }
+        if self.inputs.len() >= MAX_INPUTS {
+            // A long run keeps its newest inputs: the oldest is forgotten.
+            self.inputs.pop_first();
         }
         let stamps = InputStamps { seq, read_micros, sent_micros, host_received_micros: None, frame: None, held };
         self.inputs.insert(seq, stamps);

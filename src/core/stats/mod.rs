@@ -337,6 +337,9 @@ pub struct Stats {
     decoded_to_present: Histogram,
     inputs_sent: u64,
     inputs_received_by_host: u64,
+    /// The host's count in the current session (each session's host counts from 0): what
+    /// earlier sessions counted is in `inputs_received_by_host` already.
+    inputs_received_this_session: u64,
     input_to_host: Histogram,
     rumbles: u64,
     audio_device: String,
@@ -591,6 +594,7 @@ impl Stats {
             decoded_to_present: Histogram::new(),
             inputs_sent: 0,
             inputs_received_by_host: 0,
+            inputs_received_this_session: 0,
             input_to_host: Histogram::new(),
             rumbles: 0,
             audio_device: String::new(),
@@ -700,6 +704,8 @@ impl Stats {
             Event::BitrateChanged { kbps, congested } => self.on_bitrate(kbps, congested),
             Event::Reconnected { outage_micros } => {
                 self.reconnects += 1;
+                // The new connection's host counts inputs from 0 again.
+                self.inputs_received_this_session = 0;
                 self.longest_outage_micros = self.longest_outage_micros.max(outage_micros);
             }
             Event::Rtt { rtt_micros } => {
@@ -747,7 +753,11 @@ impl Stats {
                 self.clock = Some((offset_micros, error_micros));
             }
             Event::InputAcked { accepted, to_host_micros, .. } => {
-                self.inputs_received_by_host = self.inputs_received_by_host.max(accepted);
+                // Acks can arrive out of order: only a higher count adds.
+                if accepted > self.inputs_received_this_session {
+                    self.inputs_received_by_host += accepted - self.inputs_received_this_session;
+                    self.inputs_received_this_session = accepted;
+                }
                 if let Some(micros) = to_host_micros {
                     // Client read time → host receive time, both on the host's clock.
                     let latency = i128::from(micros) - i128::from(self.offset_micros);
@@ -1104,6 +1114,20 @@ mod tests {
         // A host that restarts counts from 0 again: no share, and no underflow.
         s.apply(at(0, 561, 0, 10));
         assert_eq!(s.summary(Duration::from_secs(1)).longest_freeze_excl_host_ms, 150.0);
+    }
+
+    #[test]
+    fn inputs_the_host_received_add_up_across_reconnects() {
+        let mut s = Stats::new(0);
+        let ack = |accepted| Event::InputAcked { accepted, seq: accepted, host_micros: 0, to_host_micros: None };
+        s.apply(ack(500));
+        s.apply(ack(499)); // late, out of order
+        s.apply(ack(700));
+        // The new connection's host counts from 0 again.
+        s.apply(Event::Reconnected { outage_micros: 1000 });
+        s.apply(ack(3));
+        s.apply(ack(10));
+        assert_eq!(s.summary(Duration::from_secs(1)).inputs_received_by_host, 710);
     }
 
     #[test]

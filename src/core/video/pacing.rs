@@ -44,8 +44,12 @@ impl CaptureClock {
         self.interval
     }
 
-    fn due(&self, slot: u64) -> Duration {
-        self.start + self.interval * slot as u32
+    /// When `slot` is due, from the schedule's start.
+    pub fn due(&self, slot: u64) -> Duration {
+        // In u128 nanoseconds: `interval * slot as u32` would wrap after 2^32 slots (828 days
+        // at 60 fps).
+        let nanos = self.interval.as_nanos().saturating_mul(u128::from(slot));
+        self.start.saturating_add(Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)))
     }
 
     pub fn poll(&mut self, now: Duration) -> Tick {
@@ -56,7 +60,7 @@ impl CaptureClock {
         // The latest slot that is already due.
         let latest = now.saturating_sub(self.start).as_nanos() / self.interval.as_nanos().max(1);
         let latest = latest as u64;
-        let skipped = latest - self.next_slot;
+        let skipped = latest.saturating_sub(self.next_slot);
         self.next_slot = latest + 1;
         Tick::Capture { slot: latest, skipped }
     }
@@ -410,6 +414,18 @@ impl DeliveryFloor {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_capture_clock_runs_past_two_to_the_thirty_two_slots() {
+        // 828 days at 60 fps: a slot count that no longer fits a u32.
+        let mut clock = CaptureClock::new(60, Duration::ZERO);
+        let slot = u64::from(u32::MAX) + 5;
+        let now = clock.due(slot);
+        assert!(now > Duration::from_secs(828 * 86_400), "{now:?}");
+        assert_eq!(clock.poll(now), Tick::Capture { slot, skipped: slot });
+        assert!(matches!(clock.poll(now), Tick::WaitUntil(next) if next == clock.due(slot + 1)));
+        assert_eq!(clock.poll(clock.due(slot + 1)), Tick::Capture { slot: slot + 1, skipped: 0 });
+    }
+
     #[test]
     fn a_display_is_captured_when_it_draws_at_most_once_an_interval() {
         let ms = Duration::from_millis;

@@ -222,6 +222,8 @@ fn churn_in_this_process() {
             eprintln!("session {n} done after {:.1?}", started.elapsed());
         }
         if n == WARM_UP_SESSIONS {
+            // Measured as the end is: once the last session's threads are gone.
+            settle(fds_before, threads_before);
             warm = live_heap();
         }
         if n % 100 == 0 {

@@ -14,6 +14,8 @@
 #   LOSS=""        e.g. 1%: through the relay (--loss each way, DELAY=5ms)
 #   WINDOW=0       1: the client in a window (needs DISPLAY, e.g. under xvfb-run)
 #   FAKETIME=""    e.g. "+0 x1.0001": the host's clock 100 ppm fast (Debian's faketime)
+#   PERIOD=60      seconds per line of the client's figures over time (stats.json.periods.jsonl);
+#                  the first and last periods' A/V offset and sound buffer are printed
 set -euo pipefail
 
 minutes=${1:-60}
@@ -38,7 +40,14 @@ seconds=$((minutes * 60))
 
 host_cmd=("$kumo" host --listen "127.0.0.1:$port" --allow-unpaired --ephemeral --no-advertise)
 if [ -n "${FAKETIME:-}" ]; then
-  host_cmd=(faketime -f "$FAKETIME" "${host_cmd[@]}")
+  # libfaketime preloaded straight into the host (the `faketime` wrapper would be the
+  # process sampled): its wall and monotonic clocks, and its sleeps, run at that speed.
+  libfaketime=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketimeMT.so.1$' || true)
+  if [ -z "$libfaketime" ]; then
+    echo "FAKETIME needs Debian's faketime package (apt-get install faketime)" >&2
+    exit 1
+  fi
+  host_cmd=(env LD_PRELOAD="$libfaketime" FAKETIME="$FAKETIME" "${host_cmd[@]}")
 fi
 RUST_LOG=warn "${host_cmd[@]}" </dev/null >"$out/host.out" 2>"$out/host.log" &
 host_pid=$!
@@ -62,7 +71,7 @@ if [ -n "$loss" ]; then
   target="127.0.0.1:$rport"
 fi
 client_args=(connect "$target" --host-fingerprint "$fingerprint" --width "$width" --height "$height" --fps "$fps"
-  --duration "$seconds" --stats-json "$out/stats.json")
+  --duration "$seconds" --stats-json "$out/stats.json" --stats-every "${PERIOD:-60}")
 if [ "${WINDOW:-0}" != 1 ]; then client_args+=(--headless); fi
 if [ "${AUDIO:-1}" != 1 ]; then client_args+=(--no-audio); fi
 KUMO_SAMPLE_HEAP=1 RUST_LOG=warn "$kumo" "${client_args[@]}" </dev/null >"$out/client.out" 2>"$out/client.log" &
@@ -115,4 +124,15 @@ awk -v warmup="$warmup" '
       h[1], h[n], slope(h), slope(h) * 24 / 1024, hf[1], hf[n], ht[1], ht[n]
   }' "$out/samples.txt" | tee "$out/growth.txt"
 grep -E "^(frames|dropped|longest freeze|audio|A/V)" "$out/client.out" || true
+# Drift shows as a sound buffer or an A/V offset that moves between the first period and the
+# last (a host clock running fast fills the buffer unless the client's playout follows it).
+if [ -s "$out/stats.json.periods.jsonl" ] && command -v python3 >/dev/null; then
+  python3 - "$out/stats.json.periods.jsonl" <<'PY' | tee -a "$out/growth.txt"
+import json, sys
+periods = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+for name, p in (("first", periods[0]), ("last", periods[-1])):
+    print(f"{name} period ({p['duration_secs']:.0f} s): A/V offset p50 {p['av_offset_ms']['p50']:+.1f} p99 {p['av_offset_ms']['p99']:+.1f} ms; "
+          f"sound buffer p50 {p['audio_buffer_ms']['p50']:.1f} ms; longest freeze {p['longest_freeze_ms']:.1f} ms; underruns {p['audio_underruns']}")
+PY
+fi
 echo "samples: $out/samples.txt; stream figures: $out/stats.json"

@@ -325,7 +325,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let interrupted = interrupt_flag(&rt);
             let outcome = if run.headless {
-                kumo::client::headless::run(&rt, config, duration(&run)?, &interrupted)?
+                kumo::client::headless::run(&rt, config, duration(&run)?, &interrupted, periods(&run)?.as_ref())?
             } else {
                 kumo::client::window::run(&rt, config, window_options(&run, &file)?, &interrupted)?
             };
@@ -799,6 +799,20 @@ fn offer_pins_on_request(rt: &tokio::runtime::Runtime, offer: &std::sync::Arc<ku
             })
             .ok();
     }
+}
+
+/// `--stats-every`'s periods, written beside `--stats-json`'s file.
+fn periods(run: &RunArgs) -> anyhow::Result<Option<kumo::client::headless::Periods>> {
+    let (Some(secs), Some(path)) = (run.stats_every, &run.stats_json) else { return Ok(None) };
+    if !(secs.is_finite() && secs >= 1.0) {
+        anyhow::bail!("--stats-every wants at least 1 second, not {secs}");
+    }
+    let mut name = path.as_os_str().to_owned();
+    name.push(".periods.jsonl");
+    let path = PathBuf::from(name);
+    // A file from an earlier run would mix two sessions' periods.
+    std::fs::remove_file(&path).ok();
+    Ok(Some(kumo::client::headless::Periods { every: Duration::from_secs_f64(secs), path }))
 }
 
 /// Prints the summary, writes the JSON, and turns a lost session into a failing exit code.

@@ -203,7 +203,7 @@ fn churn_in_this_process() {
     let listen = host.addr;
     let (fds_before, threads_before) = (descriptors(), threads());
     let streams_before = std::env::var_os("KUMO_CHURN_AUDIO").map(|_| sound_streams());
-    let mut warm = 0;
+    let (mut warm, mut warm_rss) = (0, 0);
     let mut counts = [0usize; 3];
     let started = Instant::now();
     for n in 1..=sessions {
@@ -225,6 +225,7 @@ fn churn_in_this_process() {
             // Measured as the end is: once the last session's threads are gone.
             settle(fds_before, threads_before);
             warm = live_heap();
+            warm_rss = common::rss_kib(std::process::id());
         }
         if n % 100 == 0 {
             eprintln!(
@@ -243,7 +244,7 @@ fn churn_in_this_process() {
     host.stop.send(true).ok();
     std::fs::remove_dir_all(&identity).ok();
     eprintln!(
-        "{sessions} sessions in {took:.0?} ({} goodbye, {} host restarts, {} vanished): descriptors {fds_before} → {fds_after}, threads {threads_before} → {threads_after}, live heap {} kB after {WARM_UP_SESSIONS} → {} kB, RSS {rss} kB, sound streams {streams_before:?} → {streams_after:?}",
+        "{sessions} sessions in {took:.0?} ({} goodbye, {} host restarts, {} vanished): descriptors {fds_before} → {fds_after}, threads {threads_before} → {threads_after}, live heap {} kB after {WARM_UP_SESSIONS} → {} kB, RSS {warm_rss} → {rss} kB, sound streams {streams_before:?} → {streams_after:?}",
         counts[0],
         counts[1],
         counts[2],

@@ -285,6 +285,12 @@ pub(crate) struct RunArgs {
     /// Write the session summary as JSON to this file at exit.
     #[arg(long, value_name = "PATH")]
     pub(crate) stats_json: Option<PathBuf>,
+    /// With --headless and --stats-json PATH: also append each period of this many seconds
+    /// as one JSON line (the same fields, for that period alone) to PATH.periods.jsonl, as
+    /// the session runs: how a long session's figures change (a soak's first and last ten
+    /// minutes).
+    #[arg(long, value_name = "SECS", requires = "stats_json", requires = "headless")]
+    pub(crate) stats_every: Option<f64>,
     /// Play a timed sequence of pad, keyboard and mouse input from this file through the
     /// input path (format: assets/input-scripts/README.md).
     #[arg(long, value_name = "FILE")]

@@ -44,7 +44,7 @@ pub fn run_headless(
 ) -> anyhow::Result<Outcome> {
     let client = DemoClient { gamepads: None, ..client };
     run(rt, request, client, |config| {
-        headless::run(rt, config, duration, interrupted).context("the demo's client could not start")
+        headless::run(rt, config, duration, interrupted, None).context("the demo's client could not start")
     })
 }
 

@@ -6,7 +6,7 @@ mod cli;
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use cli::{Cli, Command, ImpairArgs, RunArgs, StreamArgs};
-use kumo::client::Outcome;
+use kumo::client::SessionReport;
 use kumo::client::window::WindowOptions;
 use kumo::client::{ClientConfig, End, StreamRequest};
 use kumo::core::config::Settings;
@@ -124,7 +124,7 @@ fn watching(region: &str, key: &str, click: bool) -> anyhow::Result<kumo::tools:
     use kumo::core::input::key as keys;
     let region = kumo::core::sim::lab::Region::parse(region).map_err(anyhow::Error::msg)?;
     let press = if click {
-        kumo::tools::lab::Press::Click
+        kumo::tools::lab::WatchPress::Click
     } else {
         let names: Vec<String> = key.split(',').map(|k| k.trim().to_owned()).collect();
         if let Some(unknown) = names.iter().find(|k| keys::from_name(k).is_none()) {
@@ -132,7 +132,7 @@ fn watching(region: &str, key: &str, click: bool) -> anyhow::Result<kumo::tools:
                 "`--key {unknown}` is not a key kumo knows; use a script key name such as Space, A, Enter or F1 (several, comma-separated, are pressed in turn)"
             );
         }
-        kumo::tools::lab::Press::Keys(names)
+        kumo::tools::lab::WatchPress::Keys(names)
     };
     Ok(kumo::tools::lab::Watch { region, press })
 }
@@ -612,7 +612,7 @@ fn candidates(
 fn probe(
     rt: &tokio::runtime::Runtime,
     candidates: &[(String, SocketAddr, Verify)],
-) -> (Vec<String>, Vec<kumo::core::probe::Outcome>) {
+) -> (Vec<String>, Vec<kumo::core::probe::ProbeResult>) {
     let targets: Vec<_> = candidates.iter().map(|(_, addr, verify)| (*addr, *verify)).collect();
     let outcomes = rt.block_on(kumo::net::probe::probe_all(&targets));
     (candidates.iter().map(|c| c.0.clone()).collect(), outcomes)
@@ -802,7 +802,7 @@ fn offer_pins_on_request(rt: &tokio::runtime::Runtime, offer: &std::sync::Arc<ku
 }
 
 /// Prints the summary, writes the JSON, and turns a lost session into a failing exit code.
-fn report(outcome: &Outcome, stats_json: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
+fn report(outcome: &SessionReport, stats_json: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
     print!("{}", outcome.summary.to_text());
     if let Some(path) = stats_json {
         let summary = Summary { heap: kumo::tools::heap::figures(), ..outcome.summary.clone() };

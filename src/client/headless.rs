@@ -5,7 +5,7 @@
 //! the summary. The window takes this role on the winit thread, draining the same events each
 //! frame instead of blocking.
 
-use crate::client::{self, ClientConfig, ClientError, Outcome};
+use crate::client::{self, ClientConfig, ClientError, SessionReport};
 use crate::core::stats::Stats;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +20,7 @@ pub fn run(
     config: ClientConfig,
     duration: Option<Duration>,
     interrupted: &Arc<AtomicBool>,
-) -> Result<Outcome, ClientError> {
+) -> Result<SessionReport, ClientError> {
     let session = rt.block_on(client::connect(config))?;
     let started = Instant::now();
     let deadline = duration.map(|d| started + d);
@@ -47,5 +47,5 @@ pub fn run(
     }
     let elapsed = deadline.map_or_else(|| started.elapsed(), |d| d.min(Instant::now()) - started);
     let end = rt.block_on(session.finish());
-    Ok(Outcome { summary: stats.summary(elapsed), end })
+    Ok(SessionReport { summary: stats.summary(elapsed), end })
 }

@@ -187,7 +187,7 @@ pub async fn connect_notifying(config: ClientConfig, notify: decode::Notify) -> 
 
 /// How a session went, headless or windowed: its figures and how it ended.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct SessionReport {
     pub summary: stats::Summary,
     /// How the session ended: stopped, ended by the host, or lost.
     pub end: Result<End, ClientError>,

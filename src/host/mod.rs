@@ -247,7 +247,7 @@ async fn serve_connection(
         Ok(Err(err)) => return tracing::info!(%remote, "connection attempt failed: {err}"),
         Err(_) => return tracing::debug!(%remote, "connection attempt timed out before its handshake ended"),
     };
-    let admitted = match tokio::time::timeout_at(deadline, admit(&conn, host, busy, &game)).await {
+    let admitted = match tokio::time::timeout_at(deadline, admit_connection(&conn, host, busy, &game)).await {
         Ok(Ok(Some(admitted))) => admitted,
         Ok(Ok(None)) => return,
         Ok(Err(err)) => return tracing::info!(%remote, "connection ended before a session: {err:#}"),
@@ -382,7 +382,7 @@ struct Admitted<'a> {
 
 /// Reads a new connection's first message and answers it: a region probe, a pairing run, or
 /// a `Hello` refused or admitted (`Some`). The caller bounds it in time.
-async fn admit<'a>(
+async fn admit_connection<'a>(
     conn: &Connection,
     host: &Shared,
     busy: &'a Slot,
@@ -526,8 +526,8 @@ async fn stream(
     let capabilities = welcome.capabilities.both(hello.capabilities).bits();
     tracing::debug!(capabilities, "the session's capabilities (what both sides announced)");
     let source = match recorded {
-        Some(capture) => audio::Sound::Captured(capture),
-        None => audio::Sound::Scene(game.clone()),
+        Some(capture) => audio::SoundSource::Captured(capture),
+        None => audio::SoundSource::Scene(game.clone()),
     };
     let audio = welcome.audio.and_then(|format| match audio::spawn(conn.clone(), format, source) {
         Ok(worker) => Some(worker),

@@ -12,7 +12,7 @@ pub mod keys;
 
 use crate::client::decode::Notify;
 use crate::client::present::{Compositor, Gpu, GpuError};
-use crate::client::{self, ClientConfig, ClientError, End, Outcome, Session};
+use crate::client::{self, ClientConfig, ClientError, End, Session, SessionReport};
 use crate::clock;
 use crate::core::input::InputState;
 use crate::core::input::hotkeys::{Action, Chord, Hotkeys, Key, KeyPress};
@@ -121,7 +121,7 @@ pub fn run(
     config: ClientConfig,
     options: WindowOptions,
     interrupted: &Arc<AtomicBool>,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<SessionReport> {
     let event_loop = EventLoop::<Wake>::with_user_event().build().map_err(|e| {
         anyhow!(
             "kumo could not open a window ({e}). It needs a desktop session (DISPLAY or WAYLAND_DISPLAY set); on a machine without a display, run with --headless"
@@ -141,7 +141,7 @@ pub fn run(
         Some(end) => end,
         None => Ok(End::Stopped),
     };
-    Ok(Outcome { summary: app.figures.stats.summary(elapsed), end })
+    Ok(SessionReport { summary: app.figures.stats.summary(elapsed), end })
 }
 
 /// The GPU side of the window.

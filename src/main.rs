@@ -298,7 +298,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             app_server,
         } => {
             let identity = (!ephemeral).then(|| identity.or_else(kumo::config::default_identity_dir)).flatten();
-            let source = source_of(display.map(|display| (display, monitor)), app, app_server);
+            let source = source_of(display, monitor, app, app_server);
             let trust = HostTrust::open();
             let config = HostConfig { listen, name, max_fps, encoder_threads, identity, trust, fec, source };
             let serve = HostAction::Serve { pair, allow_unpaired, advertise: !no_advertise };
@@ -432,11 +432,11 @@ fn fresh_identity() -> Identity {
     Identity::generate(Role::Client).unwrap_or_else(|e| panic!("cannot make a certificate: {e}"))
 }
 
-/// What `kumo host` streams: `--display` (with `--monitor`), `--app` (with `--app-server`), or
-/// the scene.
-fn source_of(display: Option<(String, Option<usize>)>, app: Option<String>, server: Option<String>) -> Source {
+/// What `kumo host` streams: `--display` (with `--monitor`, which means nothing without it),
+/// `--app` (with `--app-server`), or the scene.
+fn source_of(display: Option<String>, monitor: Option<usize>, app: Option<String>, server: Option<String>) -> Source {
     match (display, app) {
-        (Some((display, monitor)), _) => Source::Display { display, monitor },
+        (Some(display), _) => Source::Display { display, monitor },
         (None, Some(command)) => Source::App(AppConfig { command, server }),
         (None, None) => Source::Scene,
     }

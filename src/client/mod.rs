@@ -501,7 +501,10 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         audio_format: welcome.audio,
         event_micros,
         token: welcome.resume_token,
-        session: ClientSession::new(redial.abr.map(|limits| (limits, welcome.bitrate_kbps)), Duration::ZERO),
+        session: ClientSession::new(
+            redial.abr.map(|limits| abr::Controller::new(limits, welcome.bitrate_kbps)),
+            Duration::ZERO,
+        ),
         redial,
         start: Instant::now(),
         ltr_marks,

@@ -394,7 +394,7 @@ async fn admit_connection<'a>(
         Control::Hello(hello) => hello,
         // A probe (region choice): pongs, and no claim on the session slot.
         Control::Ping { id, client_micros } => {
-            answer_region_probe(conn, send, recv, (id, client_micros)).await?;
+            answer_region_probe(conn, send, recv, ProbePing { id, client_micros }).await?;
             return Ok(None);
         }
         Control::PairRequest { version, client_name, pake } => {
@@ -628,20 +628,27 @@ const REVOCATION_CHECK: Duration = Duration::from_secs(1);
 const PROBE_PINGS: u32 = 64;
 const PROBE_TIME: Duration = Duration::from_secs(10);
 
+/// A probe's ping: what its pong echoes.
+struct ProbePing {
+    id: u32,
+    client_micros: u64,
+}
+
 /// Answers a probe's pings (the first already read) with pongs, then closes.
 async fn answer_region_probe(
     conn: &Connection,
     mut send: SendStream,
     mut recv: RecvStream,
-    first: (u32, u64),
+    first: ProbePing,
 ) -> Result<(), NetError> {
     let answer = async {
-        let (mut id, mut client_micros) = first;
+        let mut ping = first;
         for _ in 0..PROBE_PINGS {
-            let pong = Control::Pong { id, client_micros, host_micros: clock::now_micros() };
+            let pong =
+                Control::Pong { id: ping.id, client_micros: ping.client_micros, host_micros: clock::now_micros() };
             net::write_control(&mut send, &pong).await?;
             match net::read_control(&mut recv).await? {
-                Control::Ping { id: i, client_micros: c } => (id, client_micros) = (i, c),
+                Control::Ping { id, client_micros } => ping = ProbePing { id, client_micros },
                 _ => break,
             }
         }

@@ -203,6 +203,15 @@ impl Graphics {
     }
 }
 
+/// The picture a redraw put on screen, as the decoder stamped it (micros on the host's clock
+/// for capture, the client's for decode).
+#[derive(Debug, Clone, Copy)]
+struct ShownPicture {
+    frame_number: u64,
+    capture_micros: u64,
+    decoded_micros: u64,
+}
+
 /// The session's figures as the window owns them: the whole session's, the last full second's
 /// (for the overlay), the frame-time ring, and when streaming started and ended.
 struct Figures {
@@ -753,7 +762,11 @@ impl App {
             if let Some(picture) = picture {
                 gfx.compositor.video.upload(&gfx.gpu.device, &gfx.gpu.queue, &picture);
                 self.has_picture = true;
-                shown = Some((picture.frame_number, picture.capture_micros, picture.decoded_micros));
+                shown = Some(ShownPicture {
+                    frame_number: picture.frame_number,
+                    capture_micros: picture.capture_micros,
+                    decoded_micros: picture.decoded_micros,
+                });
                 // The GPU has its own copy now; the decoder may fill this buffer again.
                 session.slot.recycle(picture);
             }
@@ -803,11 +816,11 @@ impl App {
     }
 
     /// Counts what was presented (and what pacing replaced unseen) once it is on screen.
-    fn after_present(&mut self, shown: Option<(u64, u64, u64)>, replaced: u64, started: Instant, now: Duration) {
+    fn after_present(&mut self, shown: Option<ShownPicture>, replaced: u64, started: Instant, now: Duration) {
         if replaced > 0 {
             self.apply(stats::Event::PacingDropped { count: replaced });
         }
-        if let Some((frame_number, capture_micros, decoded_micros)) = shown {
+        if let Some(ShownPicture { frame_number, capture_micros, decoded_micros }) = shown {
             let presented_micros = clock::now_micros();
             if let Some(session) = &self.session {
                 session.av.on_presented(capture_micros, presented_micros);

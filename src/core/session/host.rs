@@ -10,7 +10,9 @@ use crate::core::input::{InputReceiver, Press, Verdict};
 use crate::core::rate::TokenBucket;
 use crate::core::sim::scene;
 use crate::core::video::fec::{FecMode, Protection};
-use crate::core::wire::{Control, DatagramError, DatagramKind, FrameKind, Hello, InputAck, InputDatagram};
+use crate::core::wire::{
+    Control, Datagram, DatagramError, DatagramKind, FrameKind, Hello, InputAck, InputDatagram, WireError,
+};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -188,23 +190,30 @@ impl HostSession {
     /// an input (applied and acknowledged), a clock probe (answered), or a kind this build
     /// does not know (counted and skipped).
     pub fn handle_datagram(&mut self, bytes: &[u8], now: Duration, now_micros: u64) {
-        match DatagramKind::of(bytes) {
-            Ok(DatagramKind::Input) => self.on_input(bytes, now, now_micros),
-            Ok(DatagramKind::ClockProbe) => {
-                // Checked before the rate limit, so junk costs no token.
-                let Ok(probe) = crate::core::wire::ClockProbe::decode(bytes) else { return };
+        match Datagram::decode(bytes) {
+            Ok(Datagram::Input(input)) => self.on_input(Ok(input), now, now_micros),
+            Err(DatagramError::Bad { kind: DatagramKind::Input, error }) => self.on_input(Err(error), now, now_micros),
+            // A damaged probe falls to the last arm, so junk costs no token.
+            Ok(Datagram::ClockProbe(probe)) => {
                 if self.probes.take(now) {
                     self.transmits.push_back(HostTransmit::ClockReply { id: probe.id, t1: probe.t1, t2: now_micros });
                 }
             }
             Err(DatagramError::Unknown(_)) => self.unknown_datagrams += 1,
             // Kinds only a host sends, and damaged datagrams: a peer's bad bytes, dropped.
-            Ok(_) | Err(_) => {}
+            Ok(
+                Datagram::InputAck(_)
+                | Datagram::Audio(_)
+                | Datagram::ClockReply(_)
+                | Datagram::Parity(_)
+                | Datagram::Still(_),
+            )
+            | Err(_) => {}
         }
     }
 
-    fn on_input(&mut self, bytes: &[u8], now: Duration, now_micros: u64) {
-        let client_micros = match self.inputs.on_datagram(bytes, now) {
+    fn on_input(&mut self, decoded: Result<InputDatagram, WireError>, now: Duration, now_micros: u64) {
+        let client_micros = match self.inputs.on_input(decoded, now) {
             Verdict::Apply(input) => {
                 self.outputs.push_back(HostOutput::Input(input));
                 input.client_micros

@@ -31,7 +31,7 @@ const KNOWN_DIFFERENT: &[(&str, &str)] = &[
     // picture only from DecodeFrame2's end-of-stream path, which no-delay decoding never takes.
     ("sps_subsetsps_bothVUI.264", "SVC enhancement layer without a base layer"),
     // Several PPS with scaling matrices: same picture count as the reference, different
-    // pixels; not understood yet (see the note on issue 2).
+    // pixels; the cause is not found yet.
     ("test_scalinglist_jm.264", "PPS scaling lists"),
 ];
 

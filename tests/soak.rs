@@ -1,9 +1,9 @@
-//! Weeks, not minutes (issue 20), in short: the client's live heap stays flat after warm-up,
-//! and the gate that says so catches a leak of 1 kB a second put in on purpose. The hour-long
-//! figures come from `scripts/soak.sh`; this is CI's few minutes of it. Resident memory moves
-//! in 4 kB pages and is too noisy for a short run, so the gate reads the live heap that the
-//! `kumo` binary counts (`kumo::tools::heap`), sampled each second and reported by
-//! `--stats-json`.
+//! A session must last weeks, not minutes; in short: the client's live heap stays flat after
+//! warm-up, and the gate that says so catches a leak of 1 kB a second put in on purpose. The
+//! hour-long figures come from `scripts/soak.sh`; this is CI's few minutes of it. Resident
+//! memory moves in 4 kB pages and is too noisy for a short run, so the gate reads the live
+//! heap that the `kumo` binary counts (`kumo::tools::heap`), sampled each second and reported
+//! by `--stats-json`.
 
 #![expect(clippy::unwrap_used, reason = "test helpers unwrap too, not only #[test] functions")]
 

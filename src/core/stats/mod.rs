@@ -220,7 +220,7 @@ pub fn micros_between(from: u64, to: u64) -> i64 {
 /// Signed samples (A/V offsets, µs) in constant memory: two log-bucket histograms, one for
 /// the negative values' magnitudes and one for the rest, so a percentile is within 1 % of the
 /// exact value however long the session. (A list of the newest 65 536 samples grew the
-/// client's resident memory by 256 KB over its first minutes, a page at a time: issue 20.)
+/// client's resident memory by 256 KB over its first minutes, a page at a time.)
 #[derive(Debug, Clone, Default)]
 struct Signed {
     negative: Histogram,

@@ -10,8 +10,10 @@ use crate::core::input::{InputReceiver, Press, Verdict};
 use crate::core::rate::TokenBucket;
 use crate::core::sim::scene;
 use crate::core::video::fec::{FecMode, Protection};
+use crate::core::view::color::ColorSpace;
 use crate::core::wire::{
-    Control, Datagram, DatagramError, DatagramKind, FrameKind, Hello, InputAck, InputDatagram, WireError,
+    Capabilities, Control, Datagram, DatagramError, DatagramKind, FrameKind, Hello, InputAck, InputDatagram,
+    PROTOCOL_VERSION, Welcome, WireError,
 };
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -87,6 +89,42 @@ pub fn audio_format(channels: u8) -> Option<AudioFormat> {
         let bitrate_kbps = 128 + 64 * (layout.streams() as u16 - 1);
         AudioFormat { layout, packet_frames: PACKET_FRAMES, bitrate_kbps, redundancy: true }
     })
+}
+
+/// What a session's sound is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSound {
+    /// The synthetic game's.
+    Scene,
+    /// A desktop's, recorded (stereo).
+    Captured,
+    /// A desktop whose sound cannot be recorded.
+    Silent,
+}
+
+/// What the host tells a client it will stream: what was `agreed`, for a device with
+/// `audio_channels` speakers, with the session's `sound`.
+pub fn welcome(agreed: Agreed, audio_channels: u8, sound: SessionSound, host_name: &str, resume_token: u64) -> Welcome {
+    let desktop = sound != SessionSound::Scene;
+    Welcome {
+        version: PROTOCOL_VERSION,
+        width: agreed.width,
+        height: agreed.height,
+        fps: agreed.fps,
+        bitrate_kbps: agreed.bitrate_kbps,
+        host_name: host_name.to_owned(),
+        // The scene is drawn in BT.601 limited range, a desktop converted to BT.709 limited
+        // range; openh264 passes either through untouched.
+        color: if desktop { ColorSpace::DESKTOP } else { ColorSpace::HOST_DEFAULT },
+        audio: match sound {
+            SessionSound::Scene => audio_format(audio_channels),
+            // A desktop's sound is recorded in stereo.
+            SessionSound::Captured => audio_format(audio_channels.min(2)),
+            SessionSound::Silent => None,
+        },
+        resume_token,
+        capabilities: if desktop { Capabilities::THIS_BUILD } else { Capabilities::HOST_SCENE },
+    }
 }
 
 /// Something to send to the client.
@@ -315,6 +353,23 @@ mod tests {
         let wide = audio_format(8).unwrap();
         assert_eq!((wide.layout, wide.bitrate_kbps), (SpeakerLayout::Surround71, 320));
         assert!(wide.redundancy);
+    }
+
+    #[test]
+    fn the_welcome_follows_what_the_session_streams() {
+        let agreed = Agreed { width: 1280, height: 720, fps: 60, bitrate_kbps: 20_000 };
+        let scene = welcome(agreed, 6, SessionSound::Scene, "den", 7);
+        assert_eq!((scene.width, scene.height, scene.fps, scene.bitrate_kbps), (1280, 720, 60, 20_000));
+        assert_eq!((scene.host_name.as_str(), scene.resume_token), ("den", 7));
+        assert_eq!(scene.color, ColorSpace::HOST_DEFAULT);
+        assert_eq!(scene.capabilities, Capabilities::HOST_SCENE);
+        assert_eq!(scene.audio.map(|a| a.layout), Some(SpeakerLayout::Surround51), "the scene fills 5.1");
+        let captured = welcome(agreed, 6, SessionSound::Captured, "den", 7);
+        assert_eq!(captured.color, ColorSpace::DESKTOP);
+        assert_eq!(captured.capabilities, Capabilities::THIS_BUILD);
+        assert_eq!(captured.audio.map(|a| a.layout), Some(SpeakerLayout::Stereo), "a desktop is recorded in stereo");
+        assert_eq!(welcome(agreed, 0, SessionSound::Captured, "den", 7).audio, None, "no audio asked for");
+        assert_eq!(welcome(agreed, 2, SessionSound::Silent, "den", 7).audio, None);
     }
 
     #[test]

@@ -565,7 +565,7 @@ fn pair(
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "kumo client".into());
-    let paired = rt.block_on(kumo::net::pair::pair(host, &identity, &name, pin, Duration::from_secs(5)))?;
+    let paired = rt.block_on(kumo::net::pair::pair(host, &identity, &name, pin, kumo::client::CONNECT_TIMEOUT))?;
     let known = KnownHosts::in_dir(&dir);
     let old = known.remember(kumo::net::trust::KnownHost {
         address: host,
@@ -627,7 +627,8 @@ fn demo_client(run: &RunArgs, file: &Settings) -> anyhow::Result<DemoClient> {
     })
 }
 
-/// A client's settings from the flags and the file (5 s to connect, 30 s to reconnect).
+/// A client's settings from the flags and the file (`CONNECT_TIMEOUT` to connect,
+/// `RECONNECT_TIMEOUT` to reconnect).
 fn client_config(
     host: SocketAddr,
     verify: Verify,
@@ -640,7 +641,6 @@ fn client_config(
         identity: Some(client_identity()),
         request: stream.request(file),
         name: name.into(),
-        connect_timeout: Duration::from_secs(5),
         input_script: input_script(run)?,
         gamepads: gamepads(run, file),
         gamepad_mappings: file.gamepad_mappings.clone(),

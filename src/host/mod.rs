@@ -175,9 +175,13 @@ impl Host {
             }
         }
         self.endpoint.close(close::HOST_SHUTDOWN, b"host shutting down");
-        tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await.ok();
+        tokio::time::timeout(SHUTDOWN_WAIT, self.endpoint.wait_idle()).await.ok();
     }
 }
+
+/// How long a host shutting down waits for its connections to take the close: long enough
+/// for a client to hear why, short enough that stopping the host feels prompt.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
 /// A connection let in at the door and not yet admitted; it leaves the door when dropped.
 struct Waiting {

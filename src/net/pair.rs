@@ -196,12 +196,13 @@ pub async fn pair(
         Ok(Err(err)) => return Err(PairError::Connect { addr, reason: err.to_string() }),
         Ok(Ok(conn)) => conn,
     };
-    let result =
-        tokio::time::timeout(timeout.max(Duration::from_secs(10)), run_client(&conn, identity, name, pin, seen.get()))
-            .await
-            .unwrap_or_else(|_| Err(PairError::Protocol { addr, reason: "the host stopped answering".into() }));
+    // The host gives a run `PAIRING_RUN`: waiting as long hears whatever it answers.
+    let run_time = timeout.max(crate::core::trust::PAIRING_RUN);
+    let result = tokio::time::timeout(run_time, run_client(&conn, identity, name, pin, seen.get()))
+        .await
+        .unwrap_or_else(|_| Err(PairError::Protocol { addr, reason: "the host stopped answering".into() }));
     conn.close(close::FINISHED, b"pairing done");
-    tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await.ok();
+    tokio::time::timeout(CLOSE_WAIT, endpoint.wait_idle()).await.ok();
     result
 }
 
@@ -403,9 +404,16 @@ pub(crate) async fn answer(
     tracing::info!(%remote, client = %stored.name, fingerprint = %client, "paired with a client");
     net::write_control(&mut send, &Control::Paired { tag: host_tag }).await?;
     send.finish().ok();
-    tokio::time::timeout(Duration::from_secs(2), conn.closed()).await.ok();
+    tokio::time::timeout(PAIRED_WAIT, conn.closed()).await.ok();
     Ok(())
 }
+
+/// How long the client lets its close reach the host before the endpoint goes: one round
+/// trip on a LAN, with room for a lost packet.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// How long the host waits for the client to close after `Paired` (the client closes once it
+/// has read it and checked the host's proof), so the answer is not cut off by a close.
+const PAIRED_WAIT: Duration = Duration::from_secs(2);
 
 /// Why a host's side of a run ended early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -71,7 +71,6 @@ fn run(
             identity: Some(identity),
             request,
             name: "kumo demo client".into(),
-            connect_timeout: Duration::from_secs(5),
             input_script: demo.input_script,
             gamepads: demo.gamepads.is_some(),
             gamepad_mappings: demo.gamepads.unwrap_or_default(),

@@ -143,7 +143,6 @@ pub fn run(rt: &Runtime, options: &LabOptions, interrupted: &Arc<AtomicBool>) ->
             identity,
             request: options.request,
             name: "kumo latency lab".into(),
-            connect_timeout: Duration::from_secs(5),
             input_script: Some(script.clone()),
             // The lab measures the picture; sound would only compete for the CPU.
             audio: false,

@@ -6,7 +6,7 @@ mod cli;
 use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use cli::{Cli, Command, ImpairArgs, RunArgs, StreamArgs};
-use kumo::client::Outcome;
+use kumo::client::SessionReport;
 use kumo::client::window::WindowOptions;
 use kumo::client::{ClientConfig, End, StreamRequest};
 use kumo::core::config::Settings;
@@ -124,7 +124,7 @@ fn watching(region: &str, key: &str, click: bool) -> anyhow::Result<kumo::tools:
     use kumo::core::input::key as keys;
     let region = kumo::core::sim::lab::Region::parse(region).map_err(anyhow::Error::msg)?;
     let press = if click {
-        kumo::tools::lab::Press::Click
+        kumo::tools::lab::WatchPress::Click
     } else {
         let names: Vec<String> = key.split(',').map(|k| k.trim().to_owned()).collect();
         if let Some(unknown) = names.iter().find(|k| keys::from_name(k).is_none()) {
@@ -132,7 +132,7 @@ fn watching(region: &str, key: &str, click: bool) -> anyhow::Result<kumo::tools:
                 "`--key {unknown}` is not a key kumo knows; use a script key name such as Space, A, Enter or F1 (several, comma-separated, are pressed in turn)"
             );
         }
-        kumo::tools::lab::Press::Keys(names)
+        kumo::tools::lab::WatchPress::Keys(names)
     };
     Ok(kumo::tools::lab::Watch { region, press })
 }
@@ -298,7 +298,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             app_server,
         } => {
             let identity = (!ephemeral).then(|| identity.or_else(kumo::config::default_identity_dir)).flatten();
-            let source = source_of(display.map(|display| (display, monitor)), app, app_server);
+            let source = source_of(display, monitor, app, app_server);
             let trust = HostTrust::open();
             let config = HostConfig { listen, name, max_fps, encoder_threads, identity, trust, fec, source };
             let serve = HostAction::Serve { pair, allow_unpaired, advertise: !no_advertise };
@@ -432,11 +432,11 @@ fn fresh_identity() -> Identity {
     Identity::generate(Role::Client).unwrap_or_else(|e| panic!("cannot make a certificate: {e}"))
 }
 
-/// What `kumo host` streams: `--display` (with `--monitor`), `--app` (with `--app-server`), or
-/// the scene.
-fn source_of(display: Option<(String, Option<usize>)>, app: Option<String>, server: Option<String>) -> Source {
+/// What `kumo host` streams: `--display` (with `--monitor`, which means nothing without it),
+/// `--app` (with `--app-server`), or the scene.
+fn source_of(display: Option<String>, monitor: Option<usize>, app: Option<String>, server: Option<String>) -> Source {
     match (display, app) {
-        (Some((display, monitor)), _) => Source::Display { display, monitor },
+        (Some(display), _) => Source::Display { display, monitor },
         (None, Some(command)) => Source::App(AppConfig { command, server }),
         (None, None) => Source::Scene,
     }
@@ -565,7 +565,7 @@ fn pair(
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_owned()))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "kumo client".into());
-    let paired = rt.block_on(kumo::net::pair::pair(host, &identity, &name, pin, Duration::from_secs(5)))?;
+    let paired = rt.block_on(kumo::net::pair::pair(host, &identity, &name, pin, kumo::client::CONNECT_TIMEOUT))?;
     let known = KnownHosts::in_dir(&dir);
     let old = known.remember(kumo::net::trust::KnownHost {
         address: host,
@@ -612,7 +612,7 @@ fn candidates(
 fn probe(
     rt: &tokio::runtime::Runtime,
     candidates: &[(String, SocketAddr, Verify)],
-) -> (Vec<String>, Vec<kumo::core::probe::Outcome>) {
+) -> (Vec<String>, Vec<kumo::core::probe::ProbeResult>) {
     let targets: Vec<_> = candidates.iter().map(|(_, addr, verify)| (*addr, *verify)).collect();
     let outcomes = rt.block_on(kumo::net::probe::probe_all(&targets));
     (candidates.iter().map(|c| c.0.clone()).collect(), outcomes)
@@ -627,7 +627,8 @@ fn demo_client(run: &RunArgs, file: &Settings) -> anyhow::Result<DemoClient> {
     })
 }
 
-/// A client's settings from the flags and the file (5 s to connect, 30 s to reconnect).
+/// A client's settings from the flags and the file (`CONNECT_TIMEOUT` to connect,
+/// `RECONNECT_TIMEOUT` to reconnect).
 fn client_config(
     host: SocketAddr,
     verify: Verify,
@@ -640,7 +641,6 @@ fn client_config(
         identity: Some(client_identity()),
         request: stream.request(file),
         name: name.into(),
-        connect_timeout: Duration::from_secs(5),
         input_script: input_script(run)?,
         gamepads: gamepads(run, file),
         gamepad_mappings: file.gamepad_mappings.clone(),
@@ -816,7 +816,7 @@ fn periods(run: &RunArgs) -> anyhow::Result<Option<kumo::client::headless::Perio
 }
 
 /// Prints the summary, writes the JSON, and turns a lost session into a failing exit code.
-fn report(outcome: &Outcome, stats_json: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
+fn report(outcome: &SessionReport, stats_json: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
     print!("{}", outcome.summary.to_text());
     if let Some(path) = stats_json {
         let summary = Summary { heap: kumo::tools::heap::figures(), ..outcome.summary.clone() };

@@ -1,4 +1,4 @@
-//! Audio end to end (issue 5): `kumo demo --headless` really plays through cpal into ALSA,
+//! Audio end to end: `kumo demo --headless` really plays through cpal into ALSA,
 //! and what came out is checked.
 //!
 //! The test starts its own `PulseAudio` with a null sink (a sink clocked by the system clock, so

@@ -49,7 +49,7 @@ fn threads() -> usize {
 }
 
 fn live_heap() -> u64 {
-    kumo::tools::heap::live().unwrap().0
+    kumo::tools::heap::live().unwrap().bytes
 }
 
 /// The sound streams open on the private sound server, by `pactl`.

@@ -31,7 +31,7 @@ const KNOWN_DIFFERENT: &[(&str, &str)] = &[
     // picture only from DecodeFrame2's end-of-stream path, which no-delay decoding never takes.
     ("sps_subsetsps_bothVUI.264", "SVC enhancement layer without a base layer"),
     // Several PPS with scaling matrices: same picture count as the reference, different
-    // pixels; not understood yet (see the note on issue 2).
+    // pixels; the cause is not found yet.
     ("test_scalinglist_jm.264", "PPS scaling lists"),
 ];
 
@@ -42,13 +42,13 @@ fn is_damaged(name: &str) -> bool {
     name.contains("_LOST") || name.starts_with("Error_")
 }
 
-struct Outcome {
+struct Decoded {
     sha1: String,
     pictures: usize,
     errors: usize,
 }
 
-fn decode_file(path: &Path) -> Outcome {
+fn decode_file(path: &Path) -> Decoded {
     let data = std::fs::read(path).unwrap();
     let mut decoder = H264Decoder::new().unwrap();
     let mut hash = sha1_smol::Sha1::new();
@@ -73,11 +73,11 @@ fn decode_file(path: &Path) -> Outcome {
             }
         })
         .unwrap_or_else(|_| errors += 1);
-    Outcome { sha1: hash.digest().to_string(), pictures, errors }
+    Decoded { sha1: hash.digest().to_string(), pictures, errors }
 }
 
 /// Decodes on a thread so a hang fails the test instead of stalling the suite.
-fn decode_with_deadline(path: PathBuf) -> Outcome {
+fn decode_with_deadline(path: PathBuf) -> Decoded {
     let (tx, rx) = mpsc::sync_channel(1);
     let name = path.display().to_string();
     std::thread::Builder::new()

@@ -1,4 +1,4 @@
-//! The host's defences (issue 18), tried as an attacker on the LAN would: a flood of
+//! The host's defences, tried as an attacker on the LAN would: a flood of
 //! connections that never authenticate, a paired client that stops reading and floods pings
 //! while it is revoked, and a device that jams pairing by starting and abandoning runs.
 //! docs/robustness.md has the figures.

@@ -1,4 +1,4 @@
-//! A hostile client (issue 7): it completes the handshake like any client, then floods the
+//! A hostile client: it completes the handshake like any client, then floods the
 //! host with junk datagrams of every kind kumo knows (and none) and with uni streams of
 //! garbage. The host's memory must stay bounded and the session must go on streaming.
 

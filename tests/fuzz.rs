@@ -1,6 +1,6 @@
-//! Every decoder of network bytes under mutation (issue 7): a bounded run of each fuzz
-//! target, with the kept corpus (tests/fuzz-corpus/) replayed first. `kumo fuzz --seconds N`
-//! runs the same targets for longer.
+//! Every decoder of network bytes under mutation, since a peer's bytes are untrusted: a
+//! bounded run of each fuzz target, with the kept corpus (tests/fuzz-corpus/) replayed first.
+//! `kumo fuzz --seconds N` runs the same targets for longer.
 
 use std::fmt::Write as _;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! The latency lab end to end (issue 6): `kumo latency --headless` against the embedded host,
+//! The latency lab end to end: `kumo latency --headless` against the embedded host,
 //! directly and through the impairment relay, and the files it writes checked as a tester
 //! would use them.
 

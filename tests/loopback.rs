@@ -37,13 +37,25 @@ fn config(r: &TestHost, verify: Verify) -> ClientConfig {
 fn streams_frames_whose_markers_match_their_headers() {
     let r = start_host();
     let interrupted = Arc::new(AtomicBool::new(false));
+    // Each second's figures too, as `--stats-every 1` writes them.
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("periods-{}.jsonl", std::process::id()));
+    std::fs::remove_file(&path).ok();
+    let periods = kumo::client::headless::Periods { every: Duration::from_secs(1), path: path.clone() };
     let outcome = kumo::client::headless::run(
         &r.rt,
         config(&r, Verify::Pinned(r.fingerprint)),
         Some(Duration::from_secs(3)),
         &interrupted,
+        Some(&periods),
     )
     .unwrap();
+    let lines = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    let each: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!((3..=4).contains(&each.len()), "a line a second: {lines}");
+    let decoded: u64 = each.iter().map(|p| p["frames_decoded"].as_u64().unwrap()).sum();
+    assert_eq!(decoded, outcome.summary.frames_decoded, "the periods add up to the whole: {lines}");
+    assert!(each.iter().all(|p| p["duration_secs"].as_f64().unwrap() <= 1.2), "{lines}");
     let s = &outcome.summary;
     assert!(matches!(outcome.end, Ok(End::Stopped)), "{:?}", outcome.end);
     assert_eq!((s.width, s.height, s.fps), (640, 360, 30));

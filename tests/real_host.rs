@@ -1,4 +1,4 @@
-//! The real host (issue 19): `kumo host --app` streams real programs from Debian's packages
+//! The real host: `kumo host --app` streams real programs from Debian's packages
 //! on a private Xvfb, and `kumo connect`'s input reaches them through XTEST. Each test runs
 //! the host and the client as separate processes, as a player would.
 

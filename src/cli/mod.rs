@@ -128,7 +128,7 @@ pub(crate) enum Command {
         #[arg(long)]
         insecure_skip_verify: bool,
         /// Seconds to wait for the host to answer.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = kumo::client::CONNECT_TIMEOUT.as_secs())]
         connect_timeout: u64,
         /// Seconds to keep reconnecting after the connection is lost before giving up
         /// (0: for ever) [default: 30].

@@ -5,7 +5,7 @@
 //! the summary. The window takes this role on the winit thread, draining the same events each
 //! frame instead of blocking.
 
-use crate::client::{self, ClientConfig, ClientError, Outcome};
+use crate::client::{self, ClientConfig, ClientError, SessionReport};
 use crate::core::stats::Stats;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -65,7 +65,7 @@ pub fn run(
     duration: Option<Duration>,
     interrupted: &Arc<AtomicBool>,
     periods: Option<&Periods>,
-) -> Result<Outcome, ClientError> {
+) -> Result<SessionReport, ClientError> {
     let session = rt.block_on(client::connect(config))?;
     let started = Instant::now();
     let deadline = duration.map(|d| started + d);
@@ -109,5 +109,5 @@ pub fn run(
         }
     }
     let end = rt.block_on(session.finish());
-    Ok(Outcome { summary: stats.summary(elapsed), end })
+    Ok(SessionReport { summary: stats.summary(elapsed), end })
 }

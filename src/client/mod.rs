@@ -160,7 +160,7 @@ impl ClientConfig {
             identity: None,
             request: StreamRequest::default(),
             name: "kumo client".into(),
-            connect_timeout: Duration::from_secs(10),
+            connect_timeout: CONNECT_TIMEOUT,
             protocol_version: PROTOCOL_VERSION,
             input_script: None,
             gamepads: false,
@@ -172,6 +172,10 @@ impl ClientConfig {
         }
     }
 }
+
+/// The default for [`ClientConfig::connect_timeout`] and `kumo pair`'s: a host on the LAN
+/// answers in milliseconds, one across the internet in well under a second.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The default for [`ClientConfig::reconnect_timeout`].
 pub const RECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -187,7 +191,7 @@ pub async fn connect_notifying(config: ClientConfig, notify: decode::Notify) -> 
 
 /// How a session went, headless or windowed: its figures and how it ended.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct SessionReport {
     pub summary: stats::Summary,
     /// How the session ended: stopped, ended by the host, or lost.
     pub end: Result<End, ClientError>,
@@ -347,6 +351,10 @@ fn connect_error(
     ClientError::Connect { addr, reason: err.to_string() }
 }
 
+/// How long a host may take to answer `Hello`: it answers once it has opened the session's
+/// display or started its program.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Says `hello` on a new control stream and reads the host's answer.
 async fn handshake(
     conn: &Connection,
@@ -358,9 +366,12 @@ async fn handshake(
         net::write_control(&mut send, &Control::Hello(hello.clone())).await?;
         net::read_control(&mut recv).await
     };
-    let reply = tokio::time::timeout(Duration::from_secs(5), handshake)
+    let reply = tokio::time::timeout(HELLO_TIMEOUT, handshake)
         .await
-        .map_err(|_| ClientError::Handshake { addr, reason: "no answer to Hello within 5 s".into() })?
+        .map_err(|_| {
+            let reason = format!("no answer to Hello within {} s", HELLO_TIMEOUT.as_secs());
+            ClientError::Handshake { addr, reason }
+        })?
         .map_err(|e| ClientError::Handshake { addr, reason: e.to_string() })?;
     let ours = hello.version;
     let refused = match answer_to_hello(reply, ours) {
@@ -501,7 +512,10 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         audio_format: welcome.audio,
         event_micros,
         token: welcome.resume_token,
-        session: ClientSession::new(redial.abr.map(|limits| (limits, welcome.bitrate_kbps)), Duration::ZERO),
+        session: ClientSession::new(
+            redial.abr.map(|limits| abr::Controller::new(limits, welcome.bitrate_kbps)),
+            Duration::ZERO,
+        ),
         redial,
         start: Instant::now(),
         ltr_marks,

@@ -19,7 +19,7 @@ pub const MIN_LOSS_SAMPLE: u64 = 100;
 
 /// What probing one host found.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum ProbeResult {
     Answered(Measured),
     /// No usable answer (unreachable, refused, wrong certificate): why, in a sentence.
     Failed(String),
@@ -63,10 +63,10 @@ impl Measured {
 }
 
 /// The index of the best host, if any answered.
-pub fn choose(outcomes: &[Outcome]) -> Option<usize> {
+pub fn choose(outcomes: &[ProbeResult]) -> Option<usize> {
     let mut best: Option<(usize, f64)> = None;
     for (i, o) in outcomes.iter().enumerate() {
-        if let Outcome::Answered(m) = o
+        if let ProbeResult::Answered(m) = o
             && best.is_none_or(|(_, score)| m.score() < score)
         {
             best = Some((i, m.score()));
@@ -76,7 +76,7 @@ pub fn choose(outcomes: &[Outcome]) -> Option<usize> {
 }
 
 /// The probe table: one line per host (`names`, in the order probed), the chosen one marked.
-pub fn table(names: &[String], outcomes: &[Outcome]) -> String {
+pub fn table(names: &[String], outcomes: &[ProbeResult]) -> String {
     let chosen = choose(outcomes);
     let width = names.iter().map(String::len).max().unwrap_or(4).max(4);
     let mut out = format!(
@@ -88,7 +88,7 @@ pub fn table(names: &[String], outcomes: &[Outcome]) -> String {
         let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
         match outcome {
             // Writing to a String cannot fail.
-            Outcome::Answered(m) => drop(writeln!(
+            ProbeResult::Answered(m) => drop(writeln!(
                 out,
                 "{mark} {name:<width$}  {:>9}  {:>9}  {:>9}  {:>5.1}%  {:>7.1}",
                 ms(m.handshake),
@@ -97,7 +97,7 @@ pub fn table(names: &[String], outcomes: &[Outcome]) -> String {
                 m.loss_percent(),
                 m.score()
             )),
-            Outcome::Failed(why) => drop(writeln!(out, "{mark} {name:<width$}  failed: {why}")),
+            ProbeResult::Failed(why) => drop(writeln!(out, "{mark} {name:<width$}  failed: {why}")),
         }
     }
     match chosen {
@@ -111,8 +111,8 @@ pub fn table(names: &[String], outcomes: &[Outcome]) -> String {
 mod tests {
     use super::*;
 
-    fn measured(rtts_ms: &[u64], sent: u64, lost: u64) -> Outcome {
-        Outcome::Answered(Measured {
+    fn measured(rtts_ms: &[u64], sent: u64, lost: u64) -> ProbeResult {
+        ProbeResult::Answered(Measured {
             handshake: Duration::from_millis(rtts_ms[0] * 2),
             rtts: rtts_ms.iter().map(|&ms| Duration::from_millis(ms)).collect(),
             packets_sent: sent,
@@ -142,7 +142,7 @@ mod tests {
     fn one_unlucky_loss_in_a_short_probe_costs_little() {
         // 25 packets, one lost: 10 ms (1 % of 100), not 40 ms (4 % of 25).
         let one_lost = measured(&[20, 20, 20], 25, 1);
-        let Outcome::Answered(m) = &one_lost else { unreachable!() };
+        let ProbeResult::Answered(m) = &one_lost else { unreachable!() };
         assert!((m.score() - 30.0).abs() < 1e-9, "{}", m.score());
         // So a host 15 ms nearer still wins despite it.
         assert_eq!(choose(&[measured(&[35, 35, 35], 25, 0), one_lost]), Some(1));
@@ -150,9 +150,9 @@ mod tests {
 
     #[test]
     fn hosts_that_did_not_answer_are_never_chosen() {
-        let outcomes = [Outcome::Failed("no answer within 2 s".into()), measured(&[90], 5, 0)];
+        let outcomes = [ProbeResult::Failed("no answer within 2 s".into()), measured(&[90], 5, 0)];
         assert_eq!(choose(&outcomes), Some(1));
-        assert_eq!(choose(&[Outcome::Failed("refused".into())]), None);
+        assert_eq!(choose(&[ProbeResult::Failed("refused".into())]), None);
         assert_eq!(choose(&[]), None);
     }
 
@@ -166,7 +166,7 @@ mod tests {
     fn the_table_marks_the_choice_and_says_why_others_failed() {
         let names = vec!["eu-west".to_owned(), "us-east".to_owned()];
         let outcomes =
-            [measured(&[25, 26, 25], 20, 1), Outcome::Failed("the certificate is not the pinned one".into())];
+            [measured(&[25, 26, 25], 20, 1), ProbeResult::Failed("the certificate is not the pinned one".into())];
         let t = table(&names, &outcomes);
         assert!(t.contains("* eu-west"), "{t}");
         assert!(t.contains("25.0 ms"), "{t}");

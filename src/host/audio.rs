@@ -56,7 +56,7 @@ fn encoders(format: AudioFormat) -> Result<Vec<Encoder>, opus::Error> {
 }
 
 /// Where the host's sound comes from.
-pub enum Sound {
+pub enum SoundSource {
     /// The synthetic game's beeps, on the host's sample clock.
     Scene(Arc<GameLink>),
     /// A desktop's sound, recorded from the sound server (which then sets the pace).
@@ -64,15 +64,15 @@ pub enum Sound {
 }
 
 /// Starts "kumo-audio-enc", sending `format` on `conn` until stopped or the connection ends.
-pub fn spawn(conn: quinn::Connection, format: AudioFormat, sound: Sound) -> std::io::Result<AudioWorker> {
+pub fn spawn(conn: quinn::Connection, format: AudioFormat, sound: SoundSource) -> std::io::Result<AudioWorker> {
     let encoders = encoders(format).map_err(|e| std::io::Error::other(format!("Opus encoder: {e}")))?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let handle = std::thread::Builder::new().name("kumo-audio-enc".into()).spawn(move || {
         let mut out = Packets::new(conn, format, encoders);
         match sound {
-            Sound::Scene(game) => run(&mut out, &game, &flag),
-            Sound::Captured(capture) => record(&mut out, capture, &flag),
+            SoundSource::Scene(game) => run(&mut out, &game, &flag),
+            SoundSource::Captured(capture) => record(&mut out, capture, &flag),
         }
     })?;
     Ok(AudioWorker { stop, handle })

@@ -7,7 +7,7 @@
 //! `Welcome`.
 
 use crate::core::input::Press;
-use crate::core::input::inject::{Injection, Rumble};
+use crate::core::input::inject::{Injection, RumbleEffect};
 use crate::core::wire::InputDatagram;
 use crate::host::app::{App, AppConfig};
 use crate::host::pulse::SoundCapture;
@@ -138,7 +138,7 @@ pub struct DesktopInput {
     pub applied: Arc<AtomicU64>,
     /// Rumble the program asked of the virtual pads, for the player's (oldest dropped past
     /// `MAX_RUMBLES`).
-    rumble: Arc<Mutex<VecDeque<(u8, Rumble)>>>,
+    rumble: Arc<Mutex<VecDeque<(u8, RumbleEffect)>>>,
 }
 
 /// Rumbles waiting for the session loop, at most (a game asks a few a second).
@@ -160,7 +160,7 @@ impl DesktopInput {
     }
 
     /// The rumble the program asked for since the last call, by pad slot.
-    pub fn take_rumble(&self) -> Vec<(u8, Rumble)> {
+    pub fn take_rumble(&self) -> Vec<(u8, RumbleEffect)> {
         self.rumble.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..).collect()
     }
 
@@ -182,7 +182,7 @@ fn inject_loop(
     mut injector: Injector,
     commands: &Receiver<Inject>,
     applied: &AtomicU64,
-    rumble: &Mutex<VecDeque<(u8, Rumble)>>,
+    rumble: &Mutex<VecDeque<(u8, RumbleEffect)>>,
 ) {
     let mut injection = Injection::default();
     // `None` once pads proved impossible here (said once, in a sentence).

@@ -361,6 +361,15 @@ pub struct SendGate {
     held_back_total: AtomicU64,
 }
 
+/// How full the send window is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occupancy {
+    pub frames_in_flight: usize,
+    pub bytes_in_flight: u64,
+    /// Bytes allowed in flight; `None` while the window is counted in frames.
+    pub bytes_allowed: Option<u64>,
+}
+
 /// Frames in flight at most, whatever the path: ~270 ms at 60 fps.
 pub const MAX_FRAMES_IN_FLIGHT: usize = 16;
 /// And at least: a frame being acknowledged while the next goes out.
@@ -387,7 +396,7 @@ impl SendGate {
         let run = self.held_back.swap(0, Ordering::Relaxed);
         if run > 0 {
             let total = self.held_back_total.fetch_add(run, Ordering::Relaxed) + run;
-            let (frames_in_flight, bytes_in_flight, bytes_allowed) = self.occupancy();
+            let Occupancy { frames_in_flight, bytes_in_flight, bytes_allowed } = self.occupancy();
             tracing::debug!(
                 run,
                 total,
@@ -411,11 +420,15 @@ impl SendGate {
         self.window().is_full(now)
     }
 
-    /// (frames in flight, bytes in flight, bytes allowed if known).
-    pub fn occupancy(&self) -> (usize, u64, Option<u64>) {
+    /// What is in flight now, and what the window allows.
+    pub fn occupancy(&self) -> Occupancy {
         let now = self.epoch.elapsed();
         let window = self.window();
-        (window.outstanding(), window.outstanding_bytes(), window.limit_bytes(now))
+        Occupancy {
+            frames_in_flight: window.outstanding(),
+            bytes_in_flight: window.outstanding_bytes(),
+            bytes_allowed: window.limit_bytes(now),
+        }
     }
 
     fn sent(&self, frame: u64, bytes: usize) {

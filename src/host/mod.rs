@@ -23,12 +23,13 @@ pub mod x11;
 use crate::clock;
 use crate::core::input::MAX_PADS;
 use crate::core::session::admission::{self, ADMISSION_DEADLINE, Crowded, Door, Doorman, Refusal, Trust};
-use crate::core::session::host::{self as session, HostEnding, HostOutput, HostSession, HostTransmit, PathStats};
+use crate::core::session::host::{
+    self as session, Agreed, HostEnding, HostOutput, HostSession, HostTransmit, PathStats, SessionSound,
+};
 use crate::core::video::assemble::Frame;
 use crate::core::video::fec::FecMode;
-use crate::core::view::color::ColorSpace;
 use crate::core::wire::ClockReply;
-use crate::core::wire::{Capabilities, Control, GoodbyeReason, Hello, PROTOCOL_VERSION, RejectReason, Welcome};
+use crate::core::wire::{Capabilities, Control, GoodbyeReason, Hello, RejectReason, Welcome};
 use crate::host::desktop::{Desktop, DesktopInput, Source};
 use crate::host::encode::{EncoderSettings, GameLink, Picture};
 use crate::net::pair::{self, Offer};
@@ -174,9 +175,13 @@ impl Host {
             }
         }
         self.endpoint.close(close::HOST_SHUTDOWN, b"host shutting down");
-        tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await.ok();
+        tokio::time::timeout(SHUTDOWN_WAIT, self.endpoint.wait_idle()).await.ok();
     }
 }
+
+/// How long a host shutting down waits for its connections to take the close: long enough
+/// for a client to hear why, short enough that stopping the host feels prompt.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
 /// A connection let in at the door and not yet admitted; it leaves the door when dropped.
 struct Waiting {
@@ -247,7 +252,7 @@ async fn serve_connection(
         Ok(Err(err)) => return tracing::info!(%remote, "connection attempt failed: {err}"),
         Err(_) => return tracing::debug!(%remote, "connection attempt timed out before its handshake ended"),
     };
-    let admitted = match tokio::time::timeout_at(deadline, admit(&conn, host, busy, &game)).await {
+    let admitted = match tokio::time::timeout_at(deadline, admit_connection(&conn, host, busy, &game)).await {
         Ok(Ok(Some(admitted))) => admitted,
         Ok(Ok(None)) => return,
         Ok(Err(err)) => return tracing::info!(%remote, "connection ended before a session: {err:#}"),
@@ -382,7 +387,7 @@ struct Admitted<'a> {
 
 /// Reads a new connection's first message and answers it: a region probe, a pairing run, or
 /// a `Hello` refused or admitted (`Some`). The caller bounds it in time.
-async fn admit<'a>(
+async fn admit_connection<'a>(
     conn: &Connection,
     host: &Shared,
     busy: &'a Slot,
@@ -394,7 +399,7 @@ async fn admit<'a>(
         Control::Hello(hello) => hello,
         // A probe (region choice): pongs, and no claim on the session slot.
         Control::Ping { id, client_micros } => {
-            answer_region_probe(conn, send, recv, (id, client_micros)).await?;
+            answer_region_probe(conn, send, recv, ProbePing { id, client_micros }).await?;
             return Ok(None);
         }
         Control::PairRequest { version, client_name, pake } => {
@@ -429,10 +434,11 @@ async fn admit<'a>(
             format!("host '{}' is already streaming to another client; try again when that session ends", config.name);
         return refuse(send, RejectReason::Busy, message, close::BUSY).await;
     };
-    let (mut desktop, settings) = match prepare(config, &hello, claim.resumed, busy).await {
+    let (mut desktop, agreed) = match prepare(config, &hello, claim.resumed, busy).await {
         Ok(prepared) => prepared,
         Err(message) => return refuse(send, RejectReason::BadRequest, message, close::PROTOCOL_ERROR).await,
     };
+    let settings = EncoderSettings::agreed(agreed, config.encoder_threads);
     let (frames_tx, frames) = mpsc::channel(ENCODED_QUEUE);
     let gate = encode::SendGate::new(settings.fps);
     // The game starts over unless the same client resumed its session.
@@ -455,23 +461,23 @@ async fn admit<'a>(
         }
     };
     let sound = match &desktop {
-        None => Sound::Scene,
-        Some(Desktop { sound: Some(_), .. }) => Sound::Captured,
-        Some(_) => Sound::Silent,
+        None => SessionSound::Scene,
+        Some(Desktop { sound: Some(_), .. }) => SessionSound::Captured,
+        Some(_) => SessionSound::Silent,
     };
-    let welcome = welcome(&hello, &settings, &config.name, claim.token, sound);
+    let welcome = session::welcome(agreed, hello.audio_channels, sound, &config.name, claim.token);
     net::write_control(&mut send, &Control::Welcome(welcome.clone())).await?;
     Ok(Some(Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames, desktop }))
 }
 
 /// What the session streams and at what size: its display (attached, started, or taken over
-/// from the session it resumes) and the settings agreed; the refusal's sentence otherwise.
+/// from the session it resumes) and what was agreed; the refusal's sentence otherwise.
 async fn prepare(
     config: &HostConfig,
     hello: &Hello,
     resumed: bool,
     busy: &Slot,
-) -> Result<(Option<Desktop>, EncoderSettings), String> {
+) -> Result<(Option<Desktop>, Agreed), String> {
     let name = &config.name;
     let mut desktop = match &config.source {
         Source::Display { display, monitor } => {
@@ -488,13 +494,13 @@ async fn prepare(
         Source::Scene | Source::App(_) => None,
     };
     let native = desktop.as_ref().and_then(Desktop::size);
-    let settings = EncoderSettings::agreed(session::negotiate(hello, config.max_fps, native)?, config.encoder_threads);
+    let agreed = session::negotiate(hello, config.max_fps, native)?;
     if let Source::App(app) = &config.source {
         // The same client resuming finds its program as it left it.
         let parked = if resumed { busy.take_parked() } else { None };
         let started = match parked {
             Some(app) => Desktop::resume(app).await,
-            None => Desktop::launch(app, settings.width, settings.height).await,
+            None => Desktop::launch(app, agreed.width, agreed.height).await,
         };
         match started {
             Ok(started) => desktop = Some(started),
@@ -504,7 +510,7 @@ async fn prepare(
             }
         }
     }
-    Ok((desktop, settings))
+    Ok((desktop, agreed))
 }
 
 /// Streams to an admitted client until the session ends, then stops its workers.
@@ -526,8 +532,8 @@ async fn stream(
     let capabilities = welcome.capabilities.both(hello.capabilities).bits();
     tracing::debug!(capabilities, "the session's capabilities (what both sides announced)");
     let source = match recorded {
-        Some(capture) => audio::Sound::Captured(capture),
-        None => audio::Sound::Scene(game.clone()),
+        Some(capture) => audio::SoundSource::Captured(capture),
+        None => audio::SoundSource::Scene(game.clone()),
     };
     let audio = welcome.audio.and_then(|format| match audio::spawn(conn.clone(), format, source) {
         Ok(worker) => Some(worker),
@@ -571,41 +577,6 @@ async fn stream(
     result
 }
 
-/// What the host tells a client it will stream.
-/// What a session's sound is.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Sound {
-    /// The synthetic game's.
-    Scene,
-    /// A desktop's, recorded (stereo).
-    Captured,
-    /// A desktop whose sound cannot be recorded.
-    Silent,
-}
-
-fn welcome(hello: &Hello, settings: &EncoderSettings, host_name: &str, resume_token: u64, sound: Sound) -> Welcome {
-    let desktop = sound != Sound::Scene;
-    Welcome {
-        version: PROTOCOL_VERSION,
-        width: settings.width,
-        height: settings.height,
-        fps: settings.fps,
-        bitrate_kbps: settings.bitrate_kbps,
-        host_name: host_name.to_owned(),
-        // The scene is drawn in BT.601 limited range, a desktop converted to BT.709 limited
-        // range; openh264 passes either through untouched.
-        color: if desktop { crate::host::x11::DESKTOP_COLOR } else { ColorSpace::HOST_DEFAULT },
-        // A desktop's sound is recorded in stereo.
-        audio: match sound {
-            Sound::Scene => session::audio_format(hello.audio_channels),
-            Sound::Captured => session::audio_format(hello.audio_channels.min(2)),
-            Sound::Silent => None,
-        },
-        resume_token,
-        capabilities: if desktop { Capabilities::THIS_BUILD } else { Capabilities::HOST_SCENE },
-    }
-}
-
 /// What the host knows of the certificate `client` presented.
 fn trust_of(trust: &HostTrust, client: Option<Fingerprint>) -> Trust {
     if !trust.require_pairing {
@@ -628,20 +599,27 @@ const REVOCATION_CHECK: Duration = Duration::from_secs(1);
 const PROBE_PINGS: u32 = 64;
 const PROBE_TIME: Duration = Duration::from_secs(10);
 
+/// A probe's ping: what its pong echoes.
+struct ProbePing {
+    id: u32,
+    client_micros: u64,
+}
+
 /// Answers a probe's pings (the first already read) with pongs, then closes.
 async fn answer_region_probe(
     conn: &Connection,
     mut send: SendStream,
     mut recv: RecvStream,
-    first: (u32, u64),
+    first: ProbePing,
 ) -> Result<(), NetError> {
     let answer = async {
-        let (mut id, mut client_micros) = first;
+        let mut ping = first;
         for _ in 0..PROBE_PINGS {
-            let pong = Control::Pong { id, client_micros, host_micros: clock::now_micros() };
+            let pong =
+                Control::Pong { id: ping.id, client_micros: ping.client_micros, host_micros: clock::now_micros() };
             net::write_control(&mut send, &pong).await?;
             match net::read_control(&mut recv).await? {
-                Control::Ping { id: i, client_micros: c } => (id, client_micros) = (i, c),
+                Control::Ping { id, client_micros } => ping = ProbePing { id, client_micros },
                 _ => break,
             }
         }

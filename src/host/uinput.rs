@@ -8,7 +8,7 @@
 
 use crate::core::input::MAX_PADS;
 use crate::core::input::PadState;
-use crate::core::input::inject::{Effects, PadEvent, Rumble, evdev as codes, pad_events};
+use crate::core::input::inject::{Effects, RumbleEffect, VirtualPadEvent, pad_codes, pad_events};
 use evdev::uinput::VirtualDevice;
 use evdev::{
     AbsInfo, AbsoluteAxisCode, AttributeSet, BusType, EventSummary, EventType, FFEffectCode, FFEffectKind, InputEvent,
@@ -18,7 +18,7 @@ use evdev::{
 /// The player's pads as virtual ones.
 pub struct VirtualPads {
     slots: [Option<Pad>; MAX_PADS],
-    events: Vec<PadEvent>,
+    events: Vec<VirtualPadEvent>,
 }
 
 struct Pad {
@@ -72,8 +72,8 @@ impl VirtualPads {
                 .events
                 .iter()
                 .map(|e| match *e {
-                    PadEvent::Button { code, down } => InputEvent::new(EventType::KEY.0, code, i32::from(down)),
-                    PadEvent::Axis { code, value } => InputEvent::new(EventType::ABSOLUTE.0, code, value),
+                    VirtualPadEvent::Button { code, down } => InputEvent::new(EventType::KEY.0, code, i32::from(down)),
+                    VirtualPadEvent::Axis { code, value } => InputEvent::new(EventType::ABSOLUTE.0, code, value),
                 })
                 .collect();
             // `emit` ends the batch with a SYN_REPORT.
@@ -84,7 +84,7 @@ impl VirtualPads {
 
     /// Handles what games asked of the pads since the last call (uploading, erasing and
     /// playing rumble effects); returns the rumbles to send to the player, by pad slot.
-    pub fn rumble(&mut self, out: &mut Vec<(u8, Rumble)>) {
+    pub fn rumble(&mut self, out: &mut Vec<(u8, RumbleEffect)>) {
         for (slot, pad) in self.slots.iter_mut().enumerate() {
             let Some(pad) = pad else { continue };
             // Non-blocking: `WouldBlock` when nothing is waiting.
@@ -97,7 +97,7 @@ impl VirtualPads {
                             let effect = upload.effect();
                             let accepted = match effect.kind {
                                 FFEffectKind::Rumble { strong_magnitude, weak_magnitude } => {
-                                    let rumble = Rumble {
+                                    let rumble = RumbleEffect {
                                         strong: strong_magnitude,
                                         weak: weak_magnitude,
                                         duration_ms: effect.replay.length,
@@ -138,11 +138,11 @@ impl Default for VirtualPads {
 /// non-blocking for [`VirtualPads::rumble`].
 fn make(slot: usize) -> std::io::Result<VirtualDevice> {
     let mut keys = AttributeSet::<KeyCode>::new();
-    for (_, code) in codes::BUTTONS {
+    for (_, code) in pad_codes::BUTTONS {
         keys.insert(KeyCode::new(code));
     }
     let stick = AbsInfo::new(0, -32768, 32767, 16, 128, 0);
-    let trigger = AbsInfo::new(0, 0, codes::TRIGGER_MAX, 0, 0, 0);
+    let trigger = AbsInfo::new(0, 0, pad_codes::TRIGGER_MAX, 0, 0, 0);
     let hat = AbsInfo::new(0, -1, 1, 0, 0, 0);
     let mut ff = AttributeSet::<FFEffectCode>::new();
     ff.insert(FFEffectCode::FF_RUMBLE);
@@ -154,14 +154,14 @@ fn make(slot: usize) -> std::io::Result<VirtualDevice> {
         .with_ff(&ff)?
         .with_ff_effects_max(crate::core::input::inject::MAX_EFFECTS as u32);
     for (code, info) in [
-        (codes::ABS_X, stick),
-        (codes::ABS_Y, stick),
-        (codes::ABS_RX, stick),
-        (codes::ABS_RY, stick),
-        (codes::ABS_Z, trigger),
-        (codes::ABS_RZ, trigger),
-        (codes::ABS_HAT0X, hat),
-        (codes::ABS_HAT0Y, hat),
+        (pad_codes::ABS_X, stick),
+        (pad_codes::ABS_Y, stick),
+        (pad_codes::ABS_RX, stick),
+        (pad_codes::ABS_RY, stick),
+        (pad_codes::ABS_Z, trigger),
+        (pad_codes::ABS_RZ, trigger),
+        (pad_codes::ABS_HAT0X, hat),
+        (pad_codes::ABS_HAT0Y, hat),
     ] {
         builder = builder.with_absolute_axis(&UinputAbsSetup::new(AbsoluteAxisCode(code), info))?;
     }

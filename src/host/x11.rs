@@ -13,7 +13,7 @@
 
 use crate::core::input::inject::{InjectEvent, to_pixels, xkb_key_name};
 use crate::core::sim::scene::I420;
-use crate::core::view::color::{ColorSpace, Matrix, Range};
+use crate::core::view::color::ColorSpace;
 use thiserror::Error;
 use x11rb::connection::Connection as _;
 use x11rb::protocol::damage::ConnectionExt as _;
@@ -22,9 +22,6 @@ use x11rb::protocol::xkb::ConnectionExt as _;
 use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat, Window};
 use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::rust_connection::RustConnection;
-
-/// The colour space of captured desktop pictures.
-pub const DESKTOP_COLOR: ColorSpace = ColorSpace { matrix: Matrix::Bt709, range: Range::Limited };
 
 #[derive(Debug, Error)]
 pub enum DesktopError {
@@ -364,7 +361,7 @@ impl Capture {
             argb: image.cursor_image,
         };
         let scale = (picture.width as f64 / f64::from(s.width), picture.height as f64 / f64::from(s.height));
-        crate::core::video::cursor::draw(picture, &cursor, scale, DESKTOP_COLOR);
+        crate::core::video::cursor::draw(picture, &cursor, scale, ColorSpace::DESKTOP);
         Ok(())
     }
 }

@@ -196,12 +196,13 @@ pub async fn pair(
         Ok(Err(err)) => return Err(PairError::Connect { addr, reason: err.to_string() }),
         Ok(Ok(conn)) => conn,
     };
-    let result =
-        tokio::time::timeout(timeout.max(Duration::from_secs(10)), run_client(&conn, identity, name, pin, seen.get()))
-            .await
-            .unwrap_or_else(|_| Err(PairError::Protocol { addr, reason: "the host stopped answering".into() }));
+    // The host gives a run `PAIRING_RUN`: waiting as long hears whatever it answers.
+    let run_time = timeout.max(crate::core::trust::PAIRING_RUN);
+    let result = tokio::time::timeout(run_time, run_client(&conn, identity, name, pin, seen.get()))
+        .await
+        .unwrap_or_else(|_| Err(PairError::Protocol { addr, reason: "the host stopped answering".into() }));
     conn.close(close::FINISHED, b"pairing done");
-    tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await.ok();
+    tokio::time::timeout(CLOSE_WAIT, endpoint.wait_idle()).await.ok();
     result
 }
 
@@ -340,52 +341,52 @@ pub(crate) async fn answer(
         }
     };
     let run = async {
-        let exporter = exporter(conn).map_err(|_| Outcome::Broken)?;
+        let exporter = exporter(conn).map_err(|_| RunFailure::Broken)?;
         let (id_a, id_b) = pake_ids(client, host.fingerprint);
         let (spake, pake_b) = Spake2::<Ed25519Group>::start_b(&Password::new(pin.secret()), &id_a, &id_b);
-        let key = spake.finish(&pake_a).map_err(|_| Outcome::Broken)?;
+        let key = spake.finish(&pake_a).map_err(|_| RunFailure::Broken)?;
         let mut challenge = [0; PAKE_MESSAGE_LEN];
         challenge.copy_from_slice(&pake_b);
         net::write_control(&mut send, &Control::PairChallenge { host_name: host.name.to_owned(), pake: challenge })
             .await
-            .map_err(|_| Outcome::Broken)?;
+            .map_err(|_| RunFailure::Broken)?;
         let Control::PairConfirm { tag: client_tag } =
-            net::read_control(&mut recv).await.map_err(|_| Outcome::Broken)?
+            net::read_control(&mut recv).await.map_err(|_| RunFailure::Broken)?
         else {
-            return Err(Outcome::Broken);
+            return Err(RunFailure::Broken);
         };
         let transcript =
             Transcript { exporter, client, host: host.fingerprint, client_name: &client_name, host_name: host.name }
                 .digest(&pake_a, &challenge);
-        let (client_key, host_key) = confirmation_keys(&key, &exporter).ok_or(Outcome::Broken)?;
+        let (client_key, host_key) = confirmation_keys(&key, &exporter).ok_or(RunFailure::Broken)?;
         // Checking the proof tests the client's guess: it costs a try, if one is left.
-        host.offer.check().map_err(Outcome::Closed)?;
-        hmac::verify(&client_key, transcript.as_ref(), &client_tag).map_err(|_| Outcome::WrongPin)?;
+        host.offer.check().map_err(RunFailure::Closed)?;
+        hmac::verify(&client_key, transcript.as_ref(), &client_tag).map_err(|_| RunFailure::WrongPin)?;
         Ok(tag(&host_key, transcript.as_ref()))
     };
-    let result = tokio::time::timeout(crate::core::trust::PAIRING_RUN, run).await.unwrap_or(Err(Outcome::Broken));
+    let result = tokio::time::timeout(crate::core::trust::PAIRING_RUN, run).await.unwrap_or(Err(RunFailure::Broken));
     let host_tag = match result {
         Ok(tag) => tag,
         Err(outcome) => {
             let left = host.offer.end(remote.ip(), false);
             tracing::warn!(%remote, client = %shown, ?outcome, tries_left = left, "a pairing run failed");
-            let reason = if matches!(outcome, Outcome::Closed(_)) {
+            let reason = if matches!(outcome, RunFailure::Closed(_)) {
                 RejectReason::PairingClosed
             } else {
                 RejectReason::WrongPin
             };
             let message = match (outcome, left) {
-                (Outcome::Broken, _) => {
+                (RunFailure::Broken, _) => {
                     conn.close(close::PROTOCOL_ERROR, b"pairing run broken");
                     return Ok(());
                 }
-                (Outcome::Closed(closed), _) => closed.explain(host.name),
-                (Outcome::WrongPin, 0) => {
+                (RunFailure::Closed(closed), _) => closed.explain(host.name),
+                (RunFailure::WrongPin, 0) => {
                     "wrong PIN, and that was the last try: on the host press Enter in its terminal (or send it SIGUSR1) for a new PIN"
                         .to_owned()
                 }
-                (Outcome::WrongPin, 1) => "wrong PIN; 1 try left".to_owned(),
-                (Outcome::WrongPin, n) => format!("wrong PIN; {n} tries left"),
+                (RunFailure::WrongPin, 1) => "wrong PIN; 1 try left".to_owned(),
+                (RunFailure::WrongPin, n) => format!("wrong PIN; {n} tries left"),
             };
             return net::refuse(conn, &mut send, reason, message, close::PAIRING_FAILED).await;
         }
@@ -403,13 +404,20 @@ pub(crate) async fn answer(
     tracing::info!(%remote, client = %stored.name, fingerprint = %client, "paired with a client");
     net::write_control(&mut send, &Control::Paired { tag: host_tag }).await?;
     send.finish().ok();
-    tokio::time::timeout(Duration::from_secs(2), conn.closed()).await.ok();
+    tokio::time::timeout(PAIRED_WAIT, conn.closed()).await.ok();
     Ok(())
 }
 
+/// How long the client lets its close reach the host before the endpoint goes: one round
+/// trip on a LAN, with room for a lost packet.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// How long the host waits for the client to close after `Paired` (the client closes once it
+/// has read it and checked the host's proof), so the answer is not cut off by a close.
+const PAIRED_WAIT: Duration = Duration::from_secs(2);
+
 /// Why a host's side of a run ended early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+enum RunFailure {
     /// The client's proof did not match: it does not know the PIN (or a relay is in between).
     WrongPin,
     /// The connection or the messages broke.

@@ -6,7 +6,7 @@
 //! busy host measures it without disturbing its player. The host's certificate is checked
 //! like a session's (a probe reports a wrong certificate as a failure, never a result).
 
-use crate::core::probe::{Measured, Outcome, PINGS};
+use crate::core::probe::{Measured, PINGS, ProbeResult};
 use crate::core::wire::Control;
 use crate::net::tls::{self, Verify};
 use crate::net::{self, close};
@@ -20,12 +20,12 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const PING_GAP: Duration = Duration::from_millis(20);
 
 /// Probes every candidate at once; the outcomes come back in the candidates' order.
-pub async fn probe_all(candidates: &[(SocketAddr, Verify)]) -> Vec<Outcome> {
+pub async fn probe_all(candidates: &[(SocketAddr, Verify)]) -> Vec<ProbeResult> {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, &(addr, verify)) in candidates.iter().enumerate() {
         tasks.spawn(async move { (i, probe(addr, verify).await) });
     }
-    let mut outcomes = vec![Outcome::Failed("not probed".into()); candidates.len()];
+    let mut outcomes = vec![ProbeResult::Failed("not probed".into()); candidates.len()];
     while let Some(joined) = tasks.join_next().await {
         if let Ok((i, outcome)) = joined {
             outcomes[i] = outcome;
@@ -35,15 +35,15 @@ pub async fn probe_all(candidates: &[(SocketAddr, Verify)]) -> Vec<Outcome> {
 }
 
 /// Probes one host: handshake, then `PINGS` pings on a control stream.
-pub async fn probe(addr: SocketAddr, verify: Verify) -> Outcome {
+pub async fn probe(addr: SocketAddr, verify: Verify) -> ProbeResult {
     let endpoint = match Endpoint::client(net::any_port_for(addr)) {
         Ok(e) => e,
-        Err(e) => return Outcome::Failed(format!("no UDP socket: {e}")),
+        Err(e) => return ProbeResult::Failed(format!("no UDP socket: {e}")),
     };
     let outcome = match tokio::time::timeout(PROBE_TIMEOUT, measure(&endpoint, addr, verify)).await {
-        Ok(Ok(m)) => Outcome::Answered(m),
-        Ok(Err(why)) => Outcome::Failed(why),
-        Err(_) => Outcome::Failed(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+        Ok(Ok(m)) => ProbeResult::Answered(m),
+        Ok(Err(why)) => ProbeResult::Failed(why),
+        Err(_) => ProbeResult::Failed(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
     };
     // The connection's close drains outside the measurement, briefly.
     tokio::time::timeout(Duration::from_millis(500), endpoint.wait_idle()).await.ok();

@@ -1,6 +1,6 @@
-//! The project's UDP relay (issues 6 and 7): sits between a client and a host and impairs
-//! the path (delay, jitter, loss, reordering, rate, scheduled changes such as a blackout)
-//! with `core::sim::impair`, seeded so a run can be repeated.
+//! The project's UDP relay, for the latency lab and the robustness tests: sits between a
+//! client and a host and impairs the path (delay, jitter, loss, reordering, rate, scheduled
+//! changes such as a blackout) with `core::sim::impair`, seeded so a run can be repeated.
 //!
 //! One tokio task owns both sockets: the front one (the client talks to it as if it were the
 //! host) and the back one (connected to the host). Each direction has its own impairer; held

@@ -5,7 +5,7 @@
 //! from the start: the host streams only to the client's fresh certificate, as a real host
 //! streams only to clients paired with it.
 
-use crate::client::Outcome;
+use crate::client::SessionReport;
 use crate::client::headless;
 use crate::client::window::{self, WindowOptions};
 use crate::client::{ClientConfig, StreamRequest};
@@ -41,7 +41,7 @@ pub fn run_headless(
     client: DemoClient,
     duration: Option<Duration>,
     interrupted: &Arc<AtomicBool>,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<SessionReport> {
     let client = DemoClient { gamepads: None, ..client };
     run(rt, request, client, |config| {
         headless::run(rt, config, duration, interrupted, None).context("the demo's client could not start")
@@ -55,7 +55,7 @@ pub fn run_windowed(
     client: DemoClient,
     options: WindowOptions,
     interrupted: &Arc<AtomicBool>,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<SessionReport> {
     run(rt, request, client, |config| window::run(rt, config, options, interrupted))
 }
 
@@ -64,14 +64,13 @@ fn run(
     rt: &Runtime,
     request: StreamRequest,
     demo: DemoClient,
-    client: impl FnOnce(ClientConfig) -> anyhow::Result<Outcome>,
-) -> anyhow::Result<Outcome> {
+    client: impl FnOnce(ClientConfig) -> anyhow::Result<SessionReport>,
+) -> anyhow::Result<SessionReport> {
     with_embedded_host(rt, |host, fingerprint, identity| {
         client(ClientConfig {
             identity: Some(identity),
             request,
             name: "kumo demo client".into(),
-            connect_timeout: Duration::from_secs(5),
             input_script: demo.input_script,
             gamepads: demo.gamepads.is_some(),
             gamepad_mappings: demo.gamepads.unwrap_or_default(),

@@ -59,11 +59,19 @@ fn count(bytes: i64, allocations: i64) {
     LIVE_ALLOCATIONS.fetch_add(allocations, Ordering::Relaxed);
 }
 
+/// What is on the heap at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Live {
+    pub bytes: u64,
+    pub allocations: u64,
+}
+
 /// Bytes and allocations live now, if the counting allocator is the process's (a process
 /// whose allocations go through it always has some live; one whose do not has none counted).
-pub fn live() -> Option<(u64, u64)> {
+pub fn live() -> Option<Live> {
     let allocations = LIVE_ALLOCATIONS.load(Ordering::Relaxed);
-    (allocations > 0).then(|| (LIVE_BYTES.load(Ordering::Relaxed).max(0) as u64, allocations as u64))
+    (allocations > 0)
+        .then(|| Live { bytes: LIVE_BYTES.load(Ordering::Relaxed).max(0) as u64, allocations: allocations as u64 })
 }
 
 /// Live heap samples of this process, one a second on "kumo-heap" once [`start_sampling`] ran.
@@ -100,8 +108,8 @@ pub fn start_sampling(rt: &tokio::runtime::Runtime, every: std::time::Duration) 
                 let each = leak.saturating_mul(usize::try_from(every.as_millis()).unwrap_or(1000)) / 1000;
                 let _leaked: &'static mut [u8] = vec![1u8; each.min(1 << 20)].leak();
             }
-            if let Some((bytes, _)) = live() {
-                samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner).record(started.elapsed(), bytes);
+            if let Some(now) = live() {
+                samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner).record(started.elapsed(), now.bytes);
             }
         }
     });
@@ -109,7 +117,7 @@ pub fn start_sampling(rt: &tokio::runtime::Runtime, every: std::time::Duration) 
 
 /// The live heap now and its growth after [`WARMUP`], if it is counted.
 pub fn figures() -> Option<crate::core::stats::growth::HeapFigures> {
-    let (live_bytes, live_allocations) = live()?;
+    let Live { bytes: live_bytes, allocations: live_allocations } = live()?;
     let samples = SAMPLES.get().map(|s| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone());
     Some(crate::core::stats::growth::HeapFigures {
         live_bytes,

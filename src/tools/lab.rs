@@ -54,12 +54,12 @@ pub struct LabOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Watch {
     pub region: Region,
-    pub press: Press,
+    pub press: WatchPress,
 }
 
 /// What `--watch` presses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Press {
+pub enum WatchPress {
     /// Keys by their script names, pressed in turn (`Down,Up` moves a menu's highlight away
     /// and back, so every press changes the same place).
     Keys(Vec<String>),
@@ -81,8 +81,10 @@ pub fn watch_script(watch: &Watch, presses: u32, seed: u64, width: u16, height: 
     let mut rng = crate::core::sim::rng::XorShift::from_state(seed.max(1).wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
     let mut text = String::new();
     let taps: Vec<(String, String)> = match &watch.press {
-        Press::Keys(names) => names.iter().map(|name| (format!("key {name} down"), format!("key {name} up"))).collect(),
-        Press::Click => {
+        WatchPress::Keys(names) => {
+            names.iter().map(|name| (format!("key {name} down"), format!("key {name} up"))).collect()
+        }
+        WatchPress::Click => {
             let r = watch.region;
             let x = (f64::from(r.x) + f64::from(r.width) / 2.0) / f64::from(width.max(1));
             let y = (f64::from(r.y) + f64::from(r.height) / 2.0) / f64::from(height.max(1));
@@ -141,7 +143,6 @@ pub fn run(rt: &Runtime, options: &LabOptions, interrupted: &Arc<AtomicBool>) ->
             identity,
             request: options.request,
             name: "kumo latency lab".into(),
-            connect_timeout: Duration::from_secs(5),
             input_script: Some(script.clone()),
             // The lab measures the picture; sound would only compete for the CPU.
             audio: false,

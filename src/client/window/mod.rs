@@ -12,7 +12,7 @@ pub mod keys;
 
 use crate::client::decode::Notify;
 use crate::client::present::{Compositor, Gpu, GpuError};
-use crate::client::{self, ClientConfig, ClientError, End, Outcome, Session};
+use crate::client::{self, ClientConfig, ClientError, End, Session, SessionReport};
 use crate::clock;
 use crate::core::input::InputState;
 use crate::core::input::hotkeys::{Action, Chord, Hotkeys, Key, KeyPress};
@@ -121,7 +121,7 @@ pub fn run(
     config: ClientConfig,
     options: WindowOptions,
     interrupted: &Arc<AtomicBool>,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<SessionReport> {
     let event_loop = EventLoop::<Wake>::with_user_event().build().map_err(|e| {
         anyhow!(
             "kumo could not open a window ({e}). It needs a desktop session (DISPLAY or WAYLAND_DISPLAY set); on a machine without a display, run with --headless"
@@ -141,7 +141,7 @@ pub fn run(
         Some(end) => end,
         None => Ok(End::Stopped),
     };
-    Ok(Outcome { summary: app.figures.stats.summary(elapsed), end })
+    Ok(SessionReport { summary: app.figures.stats.summary(elapsed), end })
 }
 
 /// The GPU side of the window.
@@ -201,6 +201,15 @@ impl Graphics {
             }
         }
     }
+}
+
+/// The picture a redraw put on screen, as the decoder stamped it (micros on the host's clock
+/// for capture, the client's for decode).
+#[derive(Debug, Clone, Copy)]
+struct ShownPicture {
+    frame_number: u64,
+    capture_micros: u64,
+    decoded_micros: u64,
 }
 
 /// The session's figures as the window owns them: the whole session's, the last full second's
@@ -753,7 +762,11 @@ impl App {
             if let Some(picture) = picture {
                 gfx.compositor.video.upload(&gfx.gpu.device, &gfx.gpu.queue, &picture);
                 self.has_picture = true;
-                shown = Some((picture.frame_number, picture.capture_micros, picture.decoded_micros));
+                shown = Some(ShownPicture {
+                    frame_number: picture.frame_number,
+                    capture_micros: picture.capture_micros,
+                    decoded_micros: picture.decoded_micros,
+                });
                 // The GPU has its own copy now; the decoder may fill this buffer again.
                 session.slot.recycle(picture);
             }
@@ -803,11 +816,11 @@ impl App {
     }
 
     /// Counts what was presented (and what pacing replaced unseen) once it is on screen.
-    fn after_present(&mut self, shown: Option<(u64, u64, u64)>, replaced: u64, started: Instant, now: Duration) {
+    fn after_present(&mut self, shown: Option<ShownPicture>, replaced: u64, started: Instant, now: Duration) {
         if replaced > 0 {
             self.apply(stats::Event::PacingDropped { count: replaced });
         }
-        if let Some((frame_number, capture_micros, decoded_micros)) = shown {
+        if let Some(ShownPicture { frame_number, capture_micros, decoded_micros }) = shown {
             let presented_micros = clock::now_micros();
             if let Some(session) = &self.session {
                 session.av.on_presented(capture_micros, presented_micros);

@@ -338,7 +338,7 @@ mod tests {
 
     const PACKET_US: u64 = 10_000;
 
-    struct Outcome {
+    struct Simulated {
         stats: JitterStats,
         max_depth: usize,
         final_target: usize,
@@ -348,7 +348,7 @@ mod tests {
     /// Runs `seconds` of audio: the host sends packet `i` at `i * packet * host_rate`, it
     /// arrives `transit(i)` later (None: lost); the device pulls one packet per
     /// `packet / playout_rate` of its own time.
-    fn simulate(seconds: u64, host_rate: f64, mut transit: impl FnMut(u64) -> Option<u64>) -> Outcome {
+    fn simulate(seconds: u64, host_rate: f64, mut transit: impl FnMut(u64) -> Option<u64>) -> Simulated {
         let mut jb = JitterBuffer::new(Duration::from_micros(PACKET_US));
         let n = seconds * 1_000_000 / PACKET_US;
         let mut arrivals: Vec<(u64, u64, u64)> = (0..n)
@@ -361,7 +361,7 @@ mod tests {
         let mut next_arrival = 0;
         let mut device_time = 0.0f64;
         let mut out =
-            Outcome { stats: JitterStats::default(), max_depth: 0, final_target: 0, depth_after_warmup: Vec::new() };
+            Simulated { stats: JitterStats::default(), max_depth: 0, final_target: 0, depth_after_warmup: Vec::new() };
         // Stop with the last arrival: past it the stream is simply over.
         let end = ((n * PACKET_US) as f64).min(arrivals.last().map_or(0.0, |a| a.0 as f64));
         while device_time < end {

@@ -6,8 +6,8 @@
 //! a Goertzel filter that finds the tone and the beep onsets in captured output. Pure: the
 //! host passes sample positions; nothing here reads a clock.
 
-/// Samples per second per channel.
-pub const RATE: u32 = 48_000;
+use crate::core::audio::RATE;
+
 pub const CHANNELS: usize = 2;
 /// The continuous tone: frequency and amplitude (about -26 dBFS: quiet).
 pub const TONE_HZ: f64 = 440.0;

@@ -192,7 +192,7 @@ pub fn xkb_key_name(usage: u8) -> Option<&'static str> {
 
 /// Linux input event codes (`linux/input-event-codes.h`) of a virtual Xbox 360-style pad: what
 /// SDL and games expect from one.
-pub mod evdev {
+pub mod pad_codes {
     pub const BTN_SOUTH: u16 = 0x130;
     pub const BTN_EAST: u16 = 0x131;
     pub const BTN_NORTH: u16 = 0x133;
@@ -232,38 +232,38 @@ pub mod evdev {
 
 /// One change for a virtual pad.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PadEvent {
+pub enum VirtualPadEvent {
     Button { code: u16, down: bool },
     Axis { code: u16, value: i32 },
 }
 
 /// What a virtual pad must be told to go from `before` to `after` (sticks as they are, y
 /// down as Linux has it; triggers scaled to `TRIGGER_MAX`; the d-pad as a hat).
-pub fn pad_events(before: &PadState, after: &PadState, out: &mut Vec<PadEvent>) {
+pub fn pad_events(before: &PadState, after: &PadState, out: &mut Vec<VirtualPadEvent>) {
     use crate::core::input::button;
-    for (bit, code) in evdev::BUTTONS {
+    for (bit, code) in pad_codes::BUTTONS {
         if (before.buttons ^ after.buttons) & bit != 0 {
-            out.push(PadEvent::Button { code, down: after.buttons & bit != 0 });
+            out.push(VirtualPadEvent::Button { code, down: after.buttons & bit != 0 });
         }
     }
     let hat =
         |p: &PadState, minus: u32, plus: u32| i32::from(p.buttons & plus != 0) - i32::from(p.buttons & minus != 0);
-    let trigger = |v: u16| i32::from(v) * evdev::TRIGGER_MAX / 65_535;
+    let trigger = |v: u16| i32::from(v) * pad_codes::TRIGGER_MAX / 65_535;
     let axes = |p: &PadState| {
         [
-            (evdev::ABS_X, i32::from(p.left[0])),
-            (evdev::ABS_Y, i32::from(p.left[1])),
-            (evdev::ABS_RX, i32::from(p.right[0])),
-            (evdev::ABS_RY, i32::from(p.right[1])),
-            (evdev::ABS_Z, trigger(p.triggers[0])),
-            (evdev::ABS_RZ, trigger(p.triggers[1])),
-            (evdev::ABS_HAT0X, hat(p, button::DPAD_LEFT, button::DPAD_RIGHT)),
-            (evdev::ABS_HAT0Y, hat(p, button::DPAD_UP, button::DPAD_DOWN)),
+            (pad_codes::ABS_X, i32::from(p.left[0])),
+            (pad_codes::ABS_Y, i32::from(p.left[1])),
+            (pad_codes::ABS_RX, i32::from(p.right[0])),
+            (pad_codes::ABS_RY, i32::from(p.right[1])),
+            (pad_codes::ABS_Z, trigger(p.triggers[0])),
+            (pad_codes::ABS_RZ, trigger(p.triggers[1])),
+            (pad_codes::ABS_HAT0X, hat(p, button::DPAD_LEFT, button::DPAD_RIGHT)),
+            (pad_codes::ABS_HAT0Y, hat(p, button::DPAD_UP, button::DPAD_DOWN)),
         ]
     };
     for ((code, old), (_, new)) in axes(before).into_iter().zip(axes(after)) {
         if old != new {
-            out.push(PadEvent::Axis { code, value: new });
+            out.push(VirtualPadEvent::Axis { code, value: new });
         }
     }
 }
@@ -272,7 +272,7 @@ pub fn pad_events(before: &PadState, after: &PadState, out: &mut Vec<PadEvent>) 
 /// announces), and what playing one asks of the player's pad.
 #[derive(Debug, Clone, Default)]
 pub struct Effects {
-    slots: [Option<Rumble>; MAX_EFFECTS],
+    slots: [Option<RumbleEffect>; MAX_EFFECTS],
 }
 
 /// Effects a virtual pad holds at once.
@@ -280,7 +280,7 @@ pub const MAX_EFFECTS: usize = 16;
 
 /// A rumble: the heavy and light motors' strength and how long, ms (0: until stopped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Rumble {
+pub struct RumbleEffect {
     pub strong: u16,
     pub weak: u16,
     pub duration_ms: u16,
@@ -288,7 +288,7 @@ pub struct Rumble {
 
 impl Effects {
     /// The game uploaded `rumble` as effect `id`; false when the id is out of range.
-    pub fn upload(&mut self, id: i16, rumble: Rumble) -> bool {
+    pub fn upload(&mut self, id: i16, rumble: RumbleEffect) -> bool {
         match usize::try_from(id).ok().and_then(|i| self.slots.get_mut(i)) {
             Some(slot) => {
                 *slot = Some(rumble);
@@ -306,9 +306,9 @@ impl Effects {
 
     /// The game played effect `id` (`count` > 0) or stopped it (0): what the player's pad
     /// should do, if the effect exists.
-    pub fn play(&self, id: u16, count: i32) -> Option<Rumble> {
+    pub fn play(&self, id: u16, count: i32) -> Option<RumbleEffect> {
         let rumble = (*self.slots.get(usize::from(id))?)?;
-        Some(if count > 0 { rumble } else { Rumble::default() })
+        Some(if count > 0 { rumble } else { RumbleEffect::default() })
     }
 }
 
@@ -390,31 +390,31 @@ mod tests {
         assert_eq!(
             out,
             [
-                PadEvent::Button { code: evdev::BTN_SOUTH, down: true },
-                PadEvent::Axis { code: evdev::ABS_X, value: 1000 },
-                PadEvent::Axis { code: evdev::ABS_Y, value: -32767 },
-                PadEvent::Axis { code: evdev::ABS_Z, value: evdev::TRIGGER_MAX },
-                PadEvent::Axis { code: evdev::ABS_HAT0X, value: -1 },
-                PadEvent::Axis { code: evdev::ABS_HAT0Y, value: 1 },
+                VirtualPadEvent::Button { code: pad_codes::BTN_SOUTH, down: true },
+                VirtualPadEvent::Axis { code: pad_codes::ABS_X, value: 1000 },
+                VirtualPadEvent::Axis { code: pad_codes::ABS_Y, value: -32767 },
+                VirtualPadEvent::Axis { code: pad_codes::ABS_Z, value: pad_codes::TRIGGER_MAX },
+                VirtualPadEvent::Axis { code: pad_codes::ABS_HAT0X, value: -1 },
+                VirtualPadEvent::Axis { code: pad_codes::ABS_HAT0Y, value: 1 },
             ]
         );
         out.clear();
         pad_events(&after, &after, &mut out);
         assert!(out.is_empty(), "no change, no event");
         pad_events(&after, &before, &mut out);
-        assert!(out.contains(&PadEvent::Button { code: evdev::BTN_SOUTH, down: false }));
-        assert!(out.contains(&PadEvent::Axis { code: evdev::ABS_HAT0X, value: 0 }));
+        assert!(out.contains(&VirtualPadEvent::Button { code: pad_codes::BTN_SOUTH, down: false }));
+        assert!(out.contains(&VirtualPadEvent::Axis { code: pad_codes::ABS_HAT0X, value: 0 }));
     }
 
     #[test]
     fn uploaded_effects_play_and_stop_and_bad_ids_are_refused() {
         let mut e = Effects::default();
-        let rumble = Rumble { strong: 40_000, weak: 1000, duration_ms: 300 };
+        let rumble = RumbleEffect { strong: 40_000, weak: 1000, duration_ms: 300 };
         assert!(e.upload(3, rumble));
         assert!(!e.upload(-1, rumble));
         assert!(!e.upload(i16::try_from(MAX_EFFECTS).unwrap(), rumble));
         assert_eq!(e.play(3, 1), Some(rumble));
-        assert_eq!(e.play(3, 0), Some(Rumble::default()), "stopped");
+        assert_eq!(e.play(3, 0), Some(RumbleEffect::default()), "stopped");
         assert_eq!(e.play(4, 1), None, "never uploaded");
         assert_eq!(e.play(u16::MAX, 1), None);
         e.erase(3);

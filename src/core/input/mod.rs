@@ -122,7 +122,7 @@ pub enum Verdict {
     Stale {
         seq: u64,
     },
-    /// Over the rate limit: dropped unread.
+    /// Over the rate limit: dropped.
     RateLimited,
     Invalid(WireError),
 }
@@ -157,12 +157,14 @@ impl Default for InputReceiver {
 }
 
 impl InputReceiver {
-    pub fn on_datagram(&mut self, bytes: &[u8], now: Duration) -> Verdict {
+    /// An input datagram arrived at `now`, read (`Err`: damaged). Damaged ones spend a token
+    /// too, so junk floods no faster than good input.
+    pub fn on_input(&mut self, decoded: Result<InputDatagram, WireError>, now: Duration) -> Verdict {
         if !self.bucket.take(now) {
             self.rate_limited += 1;
             return Verdict::RateLimited;
         }
-        match InputDatagram::decode(bytes) {
+        match decoded {
             Err(err) => {
                 self.invalid += 1;
                 Verdict::Invalid(err)
@@ -199,7 +201,7 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             InputDatagram::decode(&bytes).ok();
             let mut r = InputReceiver::default();
-            r.on_datagram(&bytes, Duration::ZERO);
+            r.on_input(InputDatagram::decode(&bytes), Duration::ZERO);
         }
 
         #[test]
@@ -265,23 +267,23 @@ mod tests {
     #[test]
     fn receiver_applies_newest_only_and_limits_floods() {
         let mut r = InputReceiver::default();
-        let d = |seq| InputDatagram { seq, client_micros: 0, state: busy_state() }.encode();
-        assert!(matches!(r.on_datagram(&d(2), ms(0)), Verdict::Apply(x) if x.seq == 2));
-        assert_eq!(r.on_datagram(&d(1), ms(0)), Verdict::Stale { seq: 1 });
-        assert_eq!(r.on_datagram(&d(2), ms(0)), Verdict::Stale { seq: 2 });
-        assert!(matches!(r.on_datagram(&d(5), ms(0)), Verdict::Apply(_)));
-        assert!(matches!(r.on_datagram(b"junk", ms(0)), Verdict::Invalid(_)));
-        // A flood at one instant: the bucket empties, then everything is refused unread.
+        let d = |seq| Ok(InputDatagram { seq, client_micros: 0, state: busy_state() });
+        assert!(matches!(r.on_input(d(2), ms(0)), Verdict::Apply(x) if x.seq == 2));
+        assert_eq!(r.on_input(d(1), ms(0)), Verdict::Stale { seq: 1 });
+        assert_eq!(r.on_input(d(2), ms(0)), Verdict::Stale { seq: 2 });
+        assert!(matches!(r.on_input(d(5), ms(0)), Verdict::Apply(_)));
+        assert!(matches!(r.on_input(InputDatagram::decode(b"junk"), ms(0)), Verdict::Invalid(_)));
+        // A flood at one instant: the bucket empties, then everything is refused.
         let mut limited = 0;
         for seq in 6..1000 {
-            if r.on_datagram(&d(seq), ms(1)) == Verdict::RateLimited {
+            if r.on_input(d(seq), ms(1)) == Verdict::RateLimited {
                 limited += 1;
             }
         }
         assert!(limited > 900, "{limited}");
         assert!(r.accepted < 70);
         // Time refills it.
-        assert!(matches!(r.on_datagram(&d(2000), ms(100)), Verdict::Apply(_)));
+        assert!(matches!(r.on_input(d(2000), ms(100)), Verdict::Apply(_)));
     }
 
     #[test]

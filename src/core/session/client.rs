@@ -113,13 +113,13 @@ impl LinkState {
 }
 
 impl ClientSession {
-    /// A session whose first connection starts at `now`; `abr` is adaptive bitrate's limits
-    /// and the bitrate the host agreed to (`None`: a fixed bitrate).
-    pub fn new(abr: Option<(abr::Limits, u32)>, now: Duration) -> Self {
+    /// A session whose first connection starts at `now`; `abr` adapts the bitrate (`None`: a
+    /// fixed bitrate), starting from the one the host agreed to.
+    pub fn new(abr: Option<abr::Controller>, now: Duration) -> Self {
         Self {
             inputs: InputSender::new(SendPolicy::default()),
             sync: ClockSync::new(),
-            abr: abr.map(|(limits, start_kbps)| abr::Controller::new(limits, start_kbps)),
+            abr,
             idr_pic_id: None,
             link: LinkState::new(now),
             transmits: VecDeque::new(),

@@ -10,7 +10,11 @@ use crate::core::input::{InputReceiver, Press, Verdict};
 use crate::core::rate::TokenBucket;
 use crate::core::sim::scene;
 use crate::core::video::fec::{FecMode, Protection};
-use crate::core::wire::{Control, DatagramError, DatagramKind, FrameKind, Hello, InputAck, InputDatagram};
+use crate::core::view::color::ColorSpace;
+use crate::core::wire::{
+    Capabilities, Control, Datagram, DatagramError, DatagramKind, FrameKind, Hello, InputAck, InputDatagram,
+    PROTOCOL_VERSION, Welcome, WireError,
+};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -85,6 +89,42 @@ pub fn audio_format(channels: u8) -> Option<AudioFormat> {
         let bitrate_kbps = 128 + 64 * (layout.streams() as u16 - 1);
         AudioFormat { layout, packet_frames: PACKET_FRAMES, bitrate_kbps, redundancy: true }
     })
+}
+
+/// What a session's sound is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSound {
+    /// The synthetic game's.
+    Scene,
+    /// A desktop's, recorded (stereo).
+    Captured,
+    /// A desktop whose sound cannot be recorded.
+    Silent,
+}
+
+/// What the host tells a client it will stream: what was `agreed`, for a device with
+/// `audio_channels` speakers, with the session's `sound`.
+pub fn welcome(agreed: Agreed, audio_channels: u8, sound: SessionSound, host_name: &str, resume_token: u64) -> Welcome {
+    let desktop = sound != SessionSound::Scene;
+    Welcome {
+        version: PROTOCOL_VERSION,
+        width: agreed.width,
+        height: agreed.height,
+        fps: agreed.fps,
+        bitrate_kbps: agreed.bitrate_kbps,
+        host_name: host_name.to_owned(),
+        // The scene is drawn in BT.601 limited range, a desktop converted to BT.709 limited
+        // range; openh264 passes either through untouched.
+        color: if desktop { ColorSpace::DESKTOP } else { ColorSpace::HOST_DEFAULT },
+        audio: match sound {
+            SessionSound::Scene => audio_format(audio_channels),
+            // A desktop's sound is recorded in stereo.
+            SessionSound::Captured => audio_format(audio_channels.min(2)),
+            SessionSound::Silent => None,
+        },
+        resume_token,
+        capabilities: if desktop { Capabilities::THIS_BUILD } else { Capabilities::HOST_SCENE },
+    }
 }
 
 /// Something to send to the client.
@@ -188,23 +228,30 @@ impl HostSession {
     /// an input (applied and acknowledged), a clock probe (answered), or a kind this build
     /// does not know (counted and skipped).
     pub fn handle_datagram(&mut self, bytes: &[u8], now: Duration, now_micros: u64) {
-        match DatagramKind::of(bytes) {
-            Ok(DatagramKind::Input) => self.on_input(bytes, now, now_micros),
-            Ok(DatagramKind::ClockProbe) => {
-                // Checked before the rate limit, so junk costs no token.
-                let Ok(probe) = crate::core::wire::ClockProbe::decode(bytes) else { return };
+        match Datagram::decode(bytes) {
+            Ok(Datagram::Input(input)) => self.on_input(Ok(input), now, now_micros),
+            Err(DatagramError::Bad { kind: DatagramKind::Input, error }) => self.on_input(Err(error), now, now_micros),
+            // A damaged probe falls to the last arm, so junk costs no token.
+            Ok(Datagram::ClockProbe(probe)) => {
                 if self.probes.take(now) {
                     self.transmits.push_back(HostTransmit::ClockReply { id: probe.id, t1: probe.t1, t2: now_micros });
                 }
             }
             Err(DatagramError::Unknown(_)) => self.unknown_datagrams += 1,
             // Kinds only a host sends, and damaged datagrams: a peer's bad bytes, dropped.
-            Ok(_) | Err(_) => {}
+            Ok(
+                Datagram::InputAck(_)
+                | Datagram::Audio(_)
+                | Datagram::ClockReply(_)
+                | Datagram::Parity(_)
+                | Datagram::Still(_),
+            )
+            | Err(_) => {}
         }
     }
 
-    fn on_input(&mut self, bytes: &[u8], now: Duration, now_micros: u64) {
-        let client_micros = match self.inputs.on_datagram(bytes, now) {
+    fn on_input(&mut self, decoded: Result<InputDatagram, WireError>, now: Duration, now_micros: u64) {
+        let client_micros = match self.inputs.on_input(decoded, now) {
             Verdict::Apply(input) => {
                 self.outputs.push_back(HostOutput::Input(input));
                 input.client_micros
@@ -306,6 +353,23 @@ mod tests {
         let wide = audio_format(8).unwrap();
         assert_eq!((wide.layout, wide.bitrate_kbps), (SpeakerLayout::Surround71, 320));
         assert!(wide.redundancy);
+    }
+
+    #[test]
+    fn the_welcome_follows_what_the_session_streams() {
+        let agreed = Agreed { width: 1280, height: 720, fps: 60, bitrate_kbps: 20_000 };
+        let scene = welcome(agreed, 6, SessionSound::Scene, "den", 7);
+        assert_eq!((scene.width, scene.height, scene.fps, scene.bitrate_kbps), (1280, 720, 60, 20_000));
+        assert_eq!((scene.host_name.as_str(), scene.resume_token), ("den", 7));
+        assert_eq!(scene.color, ColorSpace::HOST_DEFAULT);
+        assert_eq!(scene.capabilities, Capabilities::HOST_SCENE);
+        assert_eq!(scene.audio.map(|a| a.layout), Some(SpeakerLayout::Surround51), "the scene fills 5.1");
+        let captured = welcome(agreed, 6, SessionSound::Captured, "den", 7);
+        assert_eq!(captured.color, ColorSpace::DESKTOP);
+        assert_eq!(captured.capabilities, Capabilities::THIS_BUILD);
+        assert_eq!(captured.audio.map(|a| a.layout), Some(SpeakerLayout::Stereo), "a desktop is recorded in stereo");
+        assert_eq!(welcome(agreed, 0, SessionSound::Captured, "den", 7).audio, None, "no audio asked for");
+        assert_eq!(welcome(agreed, 2, SessionSound::Silent, "den", 7).audio, None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Network impairment for the project's UDP relay (issues 6 and 7): which packets to drop and
-//! when to release the rest.
+//! Network impairment for the project's UDP relay (the latency lab's and the robustness
+//! tests'): which packets to drop and when to release the rest.
 //!
 //! Seeded, so a run is reproducible: the same seed and the same packet arrivals give the same
 //! losses and delays. Jitter is uniform around the base delay and may reorder packets, as

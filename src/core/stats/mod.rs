@@ -220,7 +220,7 @@ pub fn micros_between(from: u64, to: u64) -> i64 {
 /// Signed samples (A/V offsets, µs) in constant memory: two log-bucket histograms, one for
 /// the negative values' magnitudes and one for the rest, so a percentile is within 1 % of the
 /// exact value however long the session. (A list of the newest 65 536 samples grew the
-/// client's resident memory by 256 KB over its first minutes, a page at a time: issue 20.)
+/// client's resident memory by 256 KB over its first minutes, a page at a time.)
 #[derive(Debug, Clone, Default)]
 struct Signed {
     negative: Histogram,
@@ -360,19 +360,30 @@ pub struct Stats {
     last_presented: Option<u64>,
     longest_present_gap: u64,
     /// Still words received while current, and the newest one not yet followed by a decoded
-    /// and by a presented picture: (client µs, host µs).
+    /// and by a presented picture.
     still_words: u64,
-    still_for_decode: Option<(u64, u64)>,
-    still_for_present: Option<(u64, u64)>,
+    still_for_decode: Option<StillWord>,
+    still_for_present: Option<StillWord>,
+}
+
+/// A still word: the host's "nothing new since" for the picture on screen.
+#[derive(Debug, Clone, Copy)]
+struct StillWord {
+    /// When it arrived, client µs.
+    arrived_micros: u64,
+    /// When the host said it, host µs.
+    said_micros: u64,
 }
 
 /// The gap a player saw between a picture shown at `last` and the next at `now` (client µs),
-/// captured at `captured` (host µs). After a still word (`still`: when it arrived, client µs,
-/// and when the host said it, host µs) the old picture was the host's until the word, and the
-/// host then had nothing new until `captured`: that time is the program's quiet, not a freeze.
-fn still_gap(last: u64, now: u64, captured: u64, still: Option<(u64, u64)>) -> u64 {
+/// captured at `captured` (host µs). After a still word the old picture was the host's until
+/// the word, and the host then had nothing new until `captured`: that time is the program's
+/// quiet, not a freeze.
+fn still_gap(last: u64, now: u64, captured: u64, still: Option<StillWord>) -> u64 {
     match still {
-        Some((arrived, said)) => now.saturating_sub(arrived.max(last)).saturating_sub(captured.saturating_sub(said)),
+        Some(StillWord { arrived_micros, said_micros }) => {
+            now.saturating_sub(arrived_micros.max(last)).saturating_sub(captured.saturating_sub(said_micros))
+        }
         None => now.saturating_sub(last),
     }
 }
@@ -731,8 +742,9 @@ impl Stats {
             }
             Event::Still { at_micros, host_micros } => {
                 self.still_words += 1;
-                self.still_for_decode = Some((at_micros, host_micros));
-                self.still_for_present = Some((at_micros, host_micros));
+                let word = StillWord { arrived_micros: at_micros, said_micros: host_micros };
+                self.still_for_decode = Some(word);
+                self.still_for_present = Some(word);
             }
             Event::PacingDropped { count } => self.dropped_pacing += count,
             Event::InputSent { .. } => self.inputs_sent += 1,

@@ -41,6 +41,8 @@ pub struct ParseColorError(String);
 impl ColorSpace {
     /// What kumo's reference host encodes: its scene is drawn in BT.601 limited range.
     pub const HOST_DEFAULT: Self = Self { matrix: Matrix::Bt601, range: Range::Limited };
+    /// What the host converts a captured desktop to.
+    pub const DESKTOP: Self = Self { matrix: Matrix::Bt709, range: Range::Limited };
 
     pub const ALL: [Self; 4] = [
         Self { matrix: Matrix::Bt601, range: Range::Limited },

@@ -56,13 +56,9 @@ impl Injection {
                 self.button(mask, down);
             }
         }
-        let (m, mut held) = (state.mouse, self.held.mouse);
-        if !self.placed {
-            // The client's totals run from its start, across sessions and reconnects: the
-            // session's first state is the baseline, not motion (else a reconnect spins the
-            // camera by everything the mouse did before).
-            (held.dx_total, held.dy_total, held.scroll_total) = (m.dx_total, m.dy_total, m.scroll_total);
-        }
+        // Totals count from the connection's start (the client rebases them on each one), as
+        // the fresh injection's do.
+        let (m, held) = (state.mouse, self.held.mouse);
         if !self.placed || (m.x, m.y) != (held.x, held.y) {
             self.placed = true;
             self.push(InjectEvent::MoveTo { x: m.x, y: m.y });
@@ -496,17 +492,16 @@ mod tests {
     }
 
     #[test]
-    fn a_sessions_first_state_is_the_mouse_baseline_and_totals_wrap() {
-        // The client's totals ran for days before this session (a reconnect): no spin, no
-        // burst of wheel steps.
+    fn mouse_totals_wrap_and_their_difference_is_the_motion() {
         let mut i = Injection::default();
         let mut s = InputState::default();
-        s.mouse.dx_total = i32::MAX - 2;
-        s.mouse.dy_total = -1_000_000;
-        s.mouse.scroll_total = 5_000;
+        s.mouse.dx_total = 7;
         i.handle_state(&s);
-        assert_eq!(drain(&mut i), [InjectEvent::MoveTo { x: 0, y: 0 }]);
+        assert_eq!(drain(&mut i), [InjectEvent::MoveTo { x: 0, y: 0 }, InjectEvent::MoveBy { dx: 7, dy: 0 }]);
         // Past i32::MAX the totals wrap, and the motion is still the difference.
+        s.mouse.dx_total = i32::MAX - 2;
+        i.handle_state(&s);
+        drain(&mut i);
         s.mouse.dx_total = s.mouse.dx_total.wrapping_add(10);
         s.mouse.scroll_total -= 1;
         i.handle_state(&s);

@@ -49,6 +49,18 @@ pub struct InputSender {
     last_sent: Option<Duration>,
     acked: u64,
     sent: u64,
+    /// The mouse's totals when the current connection began: the wire carries totals from
+    /// there, since each connection's host starts counting at 0 (a reconnect would otherwise
+    /// move the pointer by everything the mouse did before it).
+    origin: MouseTotals,
+}
+
+/// A mouse's running totals: motion in counts, and wheel steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct MouseTotals {
+    dx: i32,
+    dy: i32,
+    scroll: i32,
 }
 
 impl InputSender {
@@ -62,7 +74,17 @@ impl InputSender {
             last_sent: None,
             acked: 0,
             sent: 0,
+            origin: MouseTotals::default(),
         }
+    }
+
+    /// A new connection began (a reconnect): its host counts the mouse from here, and gets the
+    /// current state at once.
+    pub fn on_new_connection(&mut self) {
+        let m = self.state.mouse;
+        self.origin = MouseTotals { dx: m.dx_total, dy: m.dy_total, scroll: m.scroll_total };
+        // Nothing read yet: nothing to tell.
+        self.dirty = self.seq > 0;
     }
 
     /// The player's state as read at `read_micros` (client clock); unchanged states are
@@ -91,7 +113,11 @@ impl InputSender {
         self.dirty = false;
         self.last_sent = Some(now);
         self.sent += 1;
-        Some(InputDatagram { seq: self.seq, client_micros: self.read_micros, state: self.state })
+        let mut state = self.state;
+        let (m, o) = (&mut state.mouse, self.origin);
+        (m.dx_total, m.dy_total, m.scroll_total) =
+            (m.dx_total.wrapping_sub(o.dx), m.dy_total.wrapping_sub(o.dy), m.scroll_total.wrapping_sub(o.scroll));
+        Some(InputDatagram { seq: self.seq, client_micros: self.read_micros, state })
     }
 
     /// When the next datagram is due, if one is.
@@ -228,6 +254,26 @@ mod tests {
         assert!((trigger_dead_zone(1.0, 0.1) - 1.0).abs() < 1e-6);
         assert_eq!(stick_axis(-1.0), -32767);
         assert_eq!(trigger_axis(2.0), 65535);
+    }
+
+    #[test]
+    fn a_new_connection_counts_the_mouse_from_its_start() {
+        let mut s = InputSender::new(SendPolicy::default());
+        let mut state = InputState::default();
+        state.mouse.dx_total = i32::MAX - 1;
+        state.mouse.scroll_total = 40;
+        s.update(&state, 1);
+        assert_eq!(s.poll(ms(0)).unwrap().state.mouse.dx_total, i32::MAX - 1, "the first connection from 0");
+        // A reconnect: the new host hears the state at once, with no motion in it.
+        s.on_new_connection();
+        let sent = s.poll(ms(5)).expect("the current state goes to the new host");
+        assert_eq!((sent.state.mouse.dx_total, sent.state.mouse.scroll_total), (0, 0));
+        // Motion after it is counted from there, across the wrap of the totals.
+        state.mouse.dx_total = state.mouse.dx_total.wrapping_add(5);
+        state.mouse.scroll_total -= 2;
+        s.update(&state, 2);
+        let sent = s.poll(ms(30)).unwrap();
+        assert_eq!((sent.state.mouse.dx_total, sent.state.mouse.scroll_total), (5, -2));
     }
 
     #[test]

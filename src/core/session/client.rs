@@ -130,11 +130,12 @@ impl ClientSession {
 
     /// A new connection took the session over at `now` (a reconnect): frame order, pings and
     /// silence start afresh, and clock sync too (a restarted host has another clock). Input
-    /// and adaptive bitrate carry on.
+    /// and adaptive bitrate carry on; the mouse's totals count from here for the new host.
     pub fn handle_reconnected(&mut self, now: Duration) {
         self.link = LinkState::new(now);
         self.sync = ClockSync::new();
         self.transmits.clear();
+        self.inputs.on_new_connection();
     }
 
     /// The bitrate to ask for when reconnecting: where adaptive bitrate had come to.

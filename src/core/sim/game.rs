@@ -28,9 +28,8 @@ pub struct Game {
     pub x: f32,
     pub y: f32,
     velocity: (f32, f32),
-    /// The mouse's running totals at the last state; none before the session's first (the
-    /// client's totals run across sessions: the first state is the baseline, not motion).
-    mouse_total: Option<(i32, i32)>,
+    /// The mouse's running totals at the last state (they count from the connection's start).
+    mouse_total: (i32, i32),
     previous: InputState,
     /// Key and button presses seen (from the reliable path: taps shorter than a datagram
     /// count too).
@@ -55,7 +54,7 @@ impl Default for Game {
             x: 0.5,
             y: 0.5,
             velocity: (0.0, 0.0),
-            mouse_total: None,
+            mouse_total: (0, 0),
             previous: InputState::default(),
             presses: 0,
             input_seq: 0,
@@ -73,9 +72,9 @@ impl Game {
     pub fn apply(&mut self, input: &InputDatagram) {
         let s = &input.state;
         let m = &s.mouse;
-        let (x0, y0) = self.mouse_total.unwrap_or((m.dx_total, m.dy_total));
-        let (dx, dy) = (m.dx_total.wrapping_sub(x0), m.dy_total.wrapping_sub(y0));
-        self.mouse_total = Some((m.dx_total, m.dy_total));
+        let dx = m.dx_total.wrapping_sub(self.mouse_total.0);
+        let dy = m.dy_total.wrapping_sub(self.mouse_total.1);
+        self.mouse_total = (m.dx_total, m.dy_total);
         self.x += dx as f32 / MOUSE_COUNTS_PER_SCREEN;
         self.y += dy as f32 / MOUSE_COUNTS_PER_SCREEN;
 
@@ -250,15 +249,13 @@ mod tests {
     fn mouse_moves_by_distance_even_when_datagrams_are_lost() {
         let mut g = Game::default();
         let mut s = InputState::default();
-        // The client's totals ran before this session: its first state is the baseline.
         s.mouse.dx_total = 100;
         g.apply(&datagram(1, s));
-        assert!((g.x - 0.5).abs() < 1e-6, "{g:?}");
         // Datagram 2 (dx_total 150) lost; 3 carries the running total.
         s.mouse.dx_total = 200;
         s.mouse.dy_total = -100;
         g.apply(&datagram(3, s));
-        assert!((g.x - 0.6).abs() < 1e-6 && (g.y - 0.4).abs() < 1e-6, "{g:?}");
+        assert!((g.x - 0.7).abs() < 1e-6 && (g.y - 0.4).abs() < 1e-6, "{g:?}");
         assert_eq!(g.input_seq, 3);
     }
 
@@ -308,7 +305,6 @@ mod tests {
         scene::render(10, 60, 10, &mut pic);
         let mut g = Game::default();
         let mut s = InputState::default();
-        g.apply(&datagram(6, s));
         s.mouse.dx_total = -200;
         s.mouse.dy_total = 150;
         g.apply(&datagram(7, s));

@@ -64,13 +64,24 @@ const SYNC_STEP_PACKETS: u64 = 400;
 #[derive(Debug)]
 pub struct AvClock {
     decoded: AtomicI64,
+    decoded_at: AtomicU64,
     presented: AtomicI64,
     presented_at: AtomicU64,
 }
 
+/// A video latency older than this does not steer the sound: a still screen (no pictures while
+/// nothing is drawn) or a stalled stream says nothing about how late pictures are now, and a
+/// host clock drifting against the client's would make an old figure drift too.
+const VIDEO_LATENCY_MAX_AGE_MICROS: u64 = 1_000_000;
+
 impl Default for AvClock {
     fn default() -> Self {
-        Self { decoded: AtomicI64::new(i64::MIN), presented: AtomicI64::new(i64::MIN), presented_at: AtomicU64::new(0) }
+        Self {
+            decoded: AtomicI64::new(i64::MIN),
+            decoded_at: AtomicU64::new(0),
+            presented: AtomicI64::new(i64::MIN),
+            presented_at: AtomicU64::new(0),
+        }
     }
 }
 
@@ -78,6 +89,7 @@ impl AvClock {
     /// A picture captured at `capture_micros` (host) finished decoding at `decoded_micros`.
     pub fn on_decoded(&self, capture_micros: u64, decoded_micros: u64) {
         self.decoded.store(latency_micros(capture_micros, decoded_micros), Ordering::Relaxed);
+        self.decoded_at.store(decoded_micros, Ordering::Relaxed);
     }
 
     /// A picture captured at `capture_micros` was queued to the display at `presented_micros`.
@@ -87,14 +99,17 @@ impl AvClock {
     }
 
     /// Capture→shown for the newest picture: presentation when a window showed one in the
-    /// last second, else decoding (headless).
+    /// last second, else decoding (headless) in the last second; none when no picture came
+    /// for longer (then the sound plays at the network's own depth).
     pub fn video_latency(&self, now_micros: u64) -> Option<i64> {
+        let recent =
+            |at: &AtomicU64| now_micros.saturating_sub(at.load(Ordering::Relaxed)) < VIDEO_LATENCY_MAX_AGE_MICROS;
         let presented = self.presented.load(Ordering::Relaxed);
-        if presented != i64::MIN && now_micros.saturating_sub(self.presented_at.load(Ordering::Relaxed)) < 1_000_000 {
+        if presented != i64::MIN && recent(&self.presented_at) {
             return Some(presented);
         }
         let decoded = self.decoded.load(Ordering::Relaxed);
-        (decoded != i64::MIN).then_some(decoded)
+        (decoded != i64::MIN && recent(&self.decoded_at)).then_some(decoded)
     }
 }
 
@@ -733,6 +748,19 @@ impl Thread {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_old_picture_does_not_steer_the_sound() {
+        let av = AvClock::default();
+        assert_eq!(av.video_latency(5_000_000), None);
+        av.on_decoded(1_000_000, 1_030_000);
+        assert_eq!(av.video_latency(1_500_000), Some(30_000));
+        // A still screen or a stalled stream: a second on, the figure no longer counts.
+        assert_eq!(av.video_latency(2_100_000), None);
+        av.on_presented(2_000_000, 2_045_000);
+        assert_eq!(av.video_latency(2_100_000), Some(45_000));
+        assert_eq!(av.video_latency(3_100_000), None);
+    }
 
     #[test]
     fn ring_passes_every_sample_across_threads_in_order() {

@@ -41,13 +41,16 @@ seconds=$((minutes * 60))
 host_cmd=("$kumo" host --listen "127.0.0.1:$port" --allow-unpaired --ephemeral --no-advertise)
 if [ -n "${FAKETIME:-}" ]; then
   # libfaketime preloaded straight into the host (the `faketime` wrapper would be the
-  # process sampled): its wall and monotonic clocks, and its sleeps, run at that speed.
+  # process sampled). Only its wall clock runs at that speed, which is the clock its
+  # captures are stamped with: faking the monotonic clock too stalls the host, because Rust's
+  # timed waits hand the kernel an absolute monotonic deadline that libfaketime does not
+  # translate (the encoder's first wait never ended).
   libfaketime=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketimeMT.so.1$' || true)
   if [ -z "$libfaketime" ]; then
     echo "FAKETIME needs Debian's faketime package (apt-get install faketime)" >&2
     exit 1
   fi
-  host_cmd=(env LD_PRELOAD="$libfaketime" FAKETIME="$FAKETIME" "${host_cmd[@]}")
+  host_cmd=(env LD_PRELOAD="$libfaketime" FAKETIME="$FAKETIME" FAKETIME_DONT_FAKE_MONOTONIC=1 "${host_cmd[@]}")
 fi
 RUST_LOG=warn "${host_cmd[@]}" </dev/null >"$out/host.out" 2>"$out/host.log" &
 host_pid=$!

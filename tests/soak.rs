@@ -84,6 +84,21 @@ fn the_clients_live_heap_is_flat_after_warm_up_and_a_leak_on_purpose_is_caught()
 }
 
 #[test]
+fn measuring_the_heap_does_not_grow_the_heap() {
+    use kumo::core::stats::growth::Growth;
+    let _alone = one_at_a_time();
+    let mut growth = Growth::default();
+    let before = kumo::tools::heap::live().unwrap().bytes;
+    // A day of samples, one a second: the store thins itself in the room it took at first.
+    for s in 0..86_400u64 {
+        growth.record(Duration::from_secs(s), s);
+    }
+    let after = kumo::tools::heap::live().unwrap().bytes;
+    assert_eq!(after, before, "the samples' store grew as it filled");
+    assert!(growth.per_hour(Duration::from_mins(1)).is_some());
+}
+
+#[test]
 fn a_sessions_figures_take_constant_memory_however_long_it_runs() {
     use kumo::core::stats::{Event, Stats};
     let _alone = one_at_a_time();

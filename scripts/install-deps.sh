@@ -17,8 +17,9 @@ run_pkgs=("${build_pkgs[@]}" "${window_pkgs[@]}" "${virtual_display_pkgs[@]}")
 # Typing into the window in the input test; a clocked sound server (PulseAudio's null sink)
 # and ALSA's pulse plugin for the audio test, which plays through ALSA into a file; `ip`
 # for the discovery test's private network (multicast on its own loopback); real programs for
-# the real host's tests (a terminal, xev to see where a click lands, and a game: Chromium B.S.U.).
-test_pkgs=(xdotool pulseaudio pulseaudio-utils libasound2-plugins iproute2 xterm x11-utils chromium-bsu)
+# the real host's tests (a terminal, xev to see where a click lands, and a game: Chromium B.S.U.);
+# libfaketime for the soak script's host whose clock runs fast (scripts/soak.sh FAKETIME=).
+test_pkgs=(xdotool pulseaudio pulseaudio-utils libasound2-plugins iproute2 xterm x11-utils chromium-bsu faketime)
 
 case "${1:-}" in
   run) pkgs=("${run_pkgs[@]}") ;;

@@ -1,6 +1,8 @@
 //! The `kumo` command's arguments (clap): every subcommand, its flags and their help. `main.rs`
 //! dispatches them to the library.
 
+pub(crate) mod host;
+
 use clap::{Args, Parser, Subcommand};
 use kumo::client::{ABR_FLOOR_KBPS, StreamRequest};
 use kumo::core::config::Settings;
@@ -32,68 +34,7 @@ pub(crate) enum Command {
         stream: StreamArgs,
     },
     /// Run the reference host: a synthetic game streamed to one client at a time.
-    Host {
-        /// Address and UDP port to listen on.
-        #[arg(long, default_value = "0.0.0.0:4433")]
-        listen: SocketAddr,
-        /// Name shown to clients.
-        #[arg(long, default_value = "kumo host")]
-        name: String,
-        /// Highest frame rate a client may ask for.
-        #[arg(long, default_value_t = 240)]
-        max_fps: u16,
-        /// Encoder threads, one slice each (0: one per core, at most 4).
-        #[arg(long, default_value_t = 0)]
-        encoder_threads: u16,
-        /// Parity sent beside each frame so that a lost packet is repaired without waiting
-        /// for its retransmission: `auto` (follows the path's loss: 4 % of each frame on a
-        /// clean path, up to 50 %), `off`, or a fixed share such as `25%`.
-        #[arg(long, default_value = "auto", value_name = "auto|off|PERCENT")]
-        fec: kumo::core::video::fec::FecMode,
-        /// Folder keeping the host's certificate and key, so its fingerprint survives a
-        /// restart (default: ~/.local/share/kumo/host).
-        #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
-        identity: Option<PathBuf>,
-        /// A fresh certificate for this run only (clients cannot reconnect across a restart,
-        /// and pairings last only this run).
-        #[arg(long)]
-        ephemeral: bool,
-        /// Offer a pairing PIN (printed; good for 5 minutes and 3 tries): a client then runs
-        /// `kumo pair ADDRESS` and types it.
-        #[arg(long)]
-        pair: bool,
-        /// Stream to any client, paired or not. Anyone who can reach the port can then play:
-        /// for tests and trusted networks only; warned about at start.
-        #[arg(long)]
-        allow_unpaired: bool,
-        /// Print the paired clients (name, fingerprint, when paired or revoked) and exit.
-        #[arg(long, conflicts_with_all = ["pair", "revoke", "ephemeral"])]
-        list_clients: bool,
-        /// Revoke a paired client, by name or by fingerprint (or its first 8+ hex digits), and
-        /// exit. A running host using the same identity folder ends that client's session
-        /// within a second.
-        #[arg(long, value_name = "NAME|SHA256", conflicts_with_all = ["pair", "ephemeral"])]
-        revoke: Option<String>,
-        /// Do not answer LAN discovery (`kumo list`, multicast DNS on UDP port 5353).
-        #[arg(long)]
-        no_advertise: bool,
-        /// Stream this X display (`:0`) at its own size, and put the player's input into it,
-        /// instead of the synthetic scene.
-        #[arg(long, value_name = "DISPLAY", conflicts_with = "app")]
-        display: Option<String>,
-        /// With --display: stream only this monitor (0 first, in the order
-        /// `xrandr --listmonitors` prints), at its size.
-        #[arg(long, value_name = "N", requires = "display")]
-        monitor: Option<usize>,
-        /// Each session: a private X server of the stream's size with this program on it
-        /// (a shell command line, run as this user), streamed until the program exits.
-        #[arg(long, value_name = "COMMAND")]
-        app: Option<String>,
-        /// The X server `--app` starts instead of Xvfb, with {display}, {width}, {height} and
-        /// {auth} replaced (for example Xorg with the dummy driver, for a GPU).
-        #[arg(long, value_name = "COMMAND", requires = "app")]
-        app_server: Option<String>,
-    },
+    Host(HostArgs),
     /// List the kumo hosts on the local network (multicast DNS): name, address, and whether
     /// this client is paired with each.
     List {
@@ -243,6 +184,76 @@ pub(crate) enum Command {
         #[arg(long)]
         capture_only: bool,
     },
+}
+
+// The `*Args` of one subcommand have no doc comment: clap would take it for the subcommand's
+// help, which the variant's doc comment gives.
+#[derive(Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent switches of the command line, one field each as clap parses them"
+)]
+pub(crate) struct HostArgs {
+    /// Address and UDP port to listen on.
+    #[arg(long, default_value = "0.0.0.0:4433")]
+    pub(crate) listen: SocketAddr,
+    /// Name shown to clients.
+    #[arg(long, default_value = "kumo host")]
+    pub(crate) name: String,
+    /// Highest frame rate a client may ask for.
+    #[arg(long, default_value_t = 240)]
+    pub(crate) max_fps: u16,
+    /// Encoder threads, one slice each (0: one per core, at most 4).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) encoder_threads: u16,
+    /// Parity sent beside each frame so that a lost packet is repaired without waiting
+    /// for its retransmission: `auto` (follows the path's loss: 4 % of each frame on a
+    /// clean path, up to 50 %), `off`, or a fixed share such as `25%`.
+    #[arg(long, default_value = "auto", value_name = "auto|off|PERCENT")]
+    pub(crate) fec: kumo::core::video::fec::FecMode,
+    /// Folder keeping the host's certificate and key, so its fingerprint survives a
+    /// restart (default: ~/.local/share/kumo/host).
+    #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
+    pub(crate) identity: Option<PathBuf>,
+    /// A fresh certificate for this run only (clients cannot reconnect across a restart,
+    /// and pairings last only this run).
+    #[arg(long)]
+    pub(crate) ephemeral: bool,
+    /// Offer a pairing PIN (printed; good for 5 minutes and 3 tries): a client then runs
+    /// `kumo pair ADDRESS` and types it.
+    #[arg(long)]
+    pub(crate) pair: bool,
+    /// Stream to any client, paired or not. Anyone who can reach the port can then play:
+    /// for tests and trusted networks only; warned about at start.
+    #[arg(long)]
+    pub(crate) allow_unpaired: bool,
+    /// Print the paired clients (name, fingerprint, when paired or revoked) and exit.
+    #[arg(long, conflicts_with_all = ["pair", "revoke", "ephemeral"])]
+    pub(crate) list_clients: bool,
+    /// Revoke a paired client, by name or by fingerprint (or its first 8+ hex digits), and
+    /// exit. A running host using the same identity folder ends that client's session
+    /// within a second.
+    #[arg(long, value_name = "NAME|SHA256", conflicts_with_all = ["pair", "ephemeral"])]
+    pub(crate) revoke: Option<String>,
+    /// Do not answer LAN discovery (`kumo list`, multicast DNS on UDP port 5353).
+    #[arg(long)]
+    pub(crate) no_advertise: bool,
+    /// Stream this X display (`:0`) at its own size, and put the player's input into it,
+    /// instead of the synthetic scene.
+    #[arg(long, value_name = "DISPLAY", conflicts_with = "app")]
+    pub(crate) display: Option<String>,
+    /// With --display: stream only this monitor (0 first, in the order
+    /// `xrandr --listmonitors` prints), at its size.
+    #[arg(long, value_name = "N", requires = "display")]
+    pub(crate) monitor: Option<usize>,
+    /// Each session: a private X server of the stream's size with this program on it
+    /// (a shell command line, run as this user), streamed until the program exits.
+    #[arg(long, value_name = "COMMAND")]
+    pub(crate) app: Option<String>,
+    /// The X server `--app` starts instead of Xvfb, with {display}, {width}, {height} and
+    /// {auth} replaced (for example Xorg with the dummy driver, for a GPU).
+    #[arg(long, value_name = "COMMAND", requires = "app")]
+    pub(crate) app_server: Option<String>,
 }
 
 #[derive(Args)]

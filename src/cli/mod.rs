@@ -1,5 +1,15 @@
 //! The `kumo` command's arguments (clap): every subcommand, its flags and their help. `main.rs`
-//! dispatches them to the library.
+//! dispatches each command to its wiring here, which turns the flags and the config file into
+//! the library's configuration and runs it: `host`, `client` (`connect`, `probe`), `pair`
+//! (`pair`, `list`), `kiosk`, `tools` (`demo`, `latency`, `relay`, `fuzz`, `bench`), and
+//! `report` (what a session leaves).
+
+pub(crate) mod client;
+pub(crate) mod host;
+pub(crate) mod kiosk;
+pub(crate) mod pair;
+pub(crate) mod report;
+pub(crate) mod tools;
 
 use clap::{Args, Parser, Subcommand};
 use kumo::client::{ABR_FLOOR_KBPS, StreamRequest};
@@ -8,6 +18,8 @@ use kumo::core::view::color::ColorSpace;
 use kumo::core::view::layout::Vsync;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// kumo: a thin client for cloud game streaming (H.264 over QUIC), with a reference host.
@@ -32,68 +44,7 @@ pub(crate) enum Command {
         stream: StreamArgs,
     },
     /// Run the reference host: a synthetic game streamed to one client at a time.
-    Host {
-        /// Address and UDP port to listen on.
-        #[arg(long, default_value = "0.0.0.0:4433")]
-        listen: SocketAddr,
-        /// Name shown to clients.
-        #[arg(long, default_value = "kumo host")]
-        name: String,
-        /// Highest frame rate a client may ask for.
-        #[arg(long, default_value_t = 240)]
-        max_fps: u16,
-        /// Encoder threads, one slice each (0: one per core, at most 4).
-        #[arg(long, default_value_t = 0)]
-        encoder_threads: u16,
-        /// Parity sent beside each frame so that a lost packet is repaired without waiting
-        /// for its retransmission: `auto` (follows the path's loss: 4 % of each frame on a
-        /// clean path, up to 50 %), `off`, or a fixed share such as `25%`.
-        #[arg(long, default_value = "auto", value_name = "auto|off|PERCENT")]
-        fec: kumo::core::video::fec::FecMode,
-        /// Folder keeping the host's certificate and key, so its fingerprint survives a
-        /// restart (default: ~/.local/share/kumo/host).
-        #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
-        identity: Option<PathBuf>,
-        /// A fresh certificate for this run only (clients cannot reconnect across a restart,
-        /// and pairings last only this run).
-        #[arg(long)]
-        ephemeral: bool,
-        /// Offer a pairing PIN (printed; good for 5 minutes and 3 tries): a client then runs
-        /// `kumo pair ADDRESS` and types it.
-        #[arg(long)]
-        pair: bool,
-        /// Stream to any client, paired or not. Anyone who can reach the port can then play:
-        /// for tests and trusted networks only; warned about at start.
-        #[arg(long)]
-        allow_unpaired: bool,
-        /// Print the paired clients (name, fingerprint, when paired or revoked) and exit.
-        #[arg(long, conflicts_with_all = ["pair", "revoke", "ephemeral"])]
-        list_clients: bool,
-        /// Revoke a paired client, by name or by fingerprint (or its first 8+ hex digits), and
-        /// exit. A running host using the same identity folder ends that client's session
-        /// within a second.
-        #[arg(long, value_name = "NAME|SHA256", conflicts_with_all = ["pair", "ephemeral"])]
-        revoke: Option<String>,
-        /// Do not answer LAN discovery (`kumo list`, multicast DNS on UDP port 5353).
-        #[arg(long)]
-        no_advertise: bool,
-        /// Stream this X display (`:0`) at its own size, and put the player's input into it,
-        /// instead of the synthetic scene.
-        #[arg(long, value_name = "DISPLAY", conflicts_with = "app")]
-        display: Option<String>,
-        /// With --display: stream only this monitor (0 first, in the order
-        /// `xrandr --listmonitors` prints), at its size.
-        #[arg(long, value_name = "N", requires = "display")]
-        monitor: Option<usize>,
-        /// Each session: a private X server of the stream's size with this program on it
-        /// (a shell command line, run as this user), streamed until the program exits.
-        #[arg(long, value_name = "COMMAND")]
-        app: Option<String>,
-        /// The X server `--app` starts instead of Xvfb, with {display}, {width}, {height} and
-        /// {auth} replaced (for example Xorg with the dummy driver, for a GPU).
-        #[arg(long, value_name = "COMMAND", requires = "app")]
-        app_server: Option<String>,
-    },
+    Host(HostArgs),
     /// List the kumo hosts on the local network (multicast DNS): name, address, and whether
     /// this client is paired with each.
     List {
@@ -115,30 +66,7 @@ pub(crate) enum Command {
         name: Option<String>,
     },
     /// Connect to a running `kumo host`.
-    Connect {
-        /// The host's address, e.g. 192.168.1.20:4433. Several: each is probed (as `kumo probe`)
-        /// and the best is used. None: the config file's `[[regions]]`, probed the same way.
-        hosts: Vec<SocketAddr>,
-        /// The SHA-256 fingerprint `kumo host` printed at start; the connection fails unless
-        /// the host's certificate matches it [default: the one pairing (`kumo pair`) kept].
-        #[arg(long, value_name = "SHA256", conflicts_with = "insecure_skip_verify")]
-        host_fingerprint: Option<String>,
-        /// Accept any host certificate. Only on a network you trust: anyone in the path can
-        /// then impersonate the host.
-        #[arg(long)]
-        insecure_skip_verify: bool,
-        /// Seconds to wait for the host to answer.
-        #[arg(long, default_value_t = kumo::client::CONNECT_TIMEOUT.as_secs())]
-        connect_timeout: u64,
-        /// Seconds to keep reconnecting after the connection is lost before giving up
-        /// (0: for ever) [default: 30].
-        #[arg(long, value_name = "SECS")]
-        reconnect_timeout: Option<u64>,
-        #[command(flatten)]
-        run: RunArgs,
-        #[command(flatten)]
-        stream: StreamArgs,
-    },
+    Connect(ConnectArgs),
     /// Measure hosts (a few QUIC pings each: handshake, round trip, loss) and say which one
     /// `kumo connect` would choose.
     Probe {
@@ -166,39 +94,7 @@ pub(crate) enum Command {
     },
     /// Measure input→photon latency stage by stage (the latency lab): writes latency.csv,
     /// summary.json and latency.png.
-    Latency {
-        /// A running `kumo host` to measure (default: the embedded host on loopback).
-        host: Option<SocketAddr>,
-        /// The SHA-256 fingerprint `kumo host` printed (with HOST).
-        #[arg(long, value_name = "SHA256")]
-        host_fingerprint: Option<String>,
-        /// Measure without a window (the last stage is then the decoded picture).
-        #[arg(long)]
-        headless: bool,
-        /// Inputs to send, at random intervals of 40–160 ms.
-        #[arg(long, default_value_t = 100)]
-        inputs: u32,
-        /// Folder for latency.csv, summary.json and latency.png.
-        #[arg(long, value_name = "DIR", default_value = "latency")]
-        out: PathBuf,
-        /// Time presses by the picture alone, as a photodiode would (any program, no marks
-        /// needed): a press's response is the first picture whose region X,Y,W,H (pixels of
-        /// the stream) changes. INPUTS then counts presses.
-        #[arg(long, value_name = "X,Y,W,H")]
-        watch: Option<String>,
-        /// With --watch: the key pressed (a script key name: Space, A, Enter, F1…); several,
-        /// comma-separated, are pressed in turn (Down,Up moves a menu's highlight and back).
-        #[arg(long, value_name = "KEY", default_value = "Space", conflicts_with = "click")]
-        key: String,
-        /// With --watch: click the left mouse button in the middle of the region instead of
-        /// pressing a key.
-        #[arg(long)]
-        click: bool,
-        #[command(flatten)]
-        impair: ImpairArgs,
-        #[command(flatten)]
-        stream: StreamArgs,
-    },
+    Latency(LatencyArgs),
     /// A UDP relay that impairs the path between a client and a host (delay, jitter, loss).
     Relay {
         /// Address the client connects to.
@@ -243,6 +139,137 @@ pub(crate) enum Command {
         #[arg(long)]
         capture_only: bool,
     },
+}
+
+// The `*Args` of one subcommand have no doc comment: clap would take it for the subcommand's
+// help, which the variant's doc comment gives.
+#[derive(Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent switches of the command line, one field each as clap parses them"
+)]
+pub(crate) struct HostArgs {
+    /// Address and UDP port to listen on.
+    #[arg(long, default_value = "0.0.0.0:4433")]
+    pub(crate) listen: SocketAddr,
+    /// Name shown to clients.
+    #[arg(long, default_value = "kumo host")]
+    pub(crate) name: String,
+    /// Highest frame rate a client may ask for.
+    #[arg(long, default_value_t = 240)]
+    pub(crate) max_fps: u16,
+    /// Encoder threads, one slice each (0: one per core, at most 4).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) encoder_threads: u16,
+    /// Parity sent beside each frame so that a lost packet is repaired without waiting
+    /// for its retransmission: `auto` (follows the path's loss: 4 % of each frame on a
+    /// clean path, up to 50 %), `off`, or a fixed share such as `25%`.
+    #[arg(long, default_value = "auto", value_name = "auto|off|PERCENT")]
+    pub(crate) fec: kumo::core::video::fec::FecMode,
+    /// Folder keeping the host's certificate and key, so its fingerprint survives a
+    /// restart (default: ~/.local/share/kumo/host).
+    #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
+    pub(crate) identity: Option<PathBuf>,
+    /// A fresh certificate for this run only (clients cannot reconnect across a restart,
+    /// and pairings last only this run).
+    #[arg(long)]
+    pub(crate) ephemeral: bool,
+    /// Offer a pairing PIN (printed; good for 5 minutes and 3 tries): a client then runs
+    /// `kumo pair ADDRESS` and types it.
+    #[arg(long)]
+    pub(crate) pair: bool,
+    /// Stream to any client, paired or not. Anyone who can reach the port can then play:
+    /// for tests and trusted networks only; warned about at start.
+    #[arg(long)]
+    pub(crate) allow_unpaired: bool,
+    /// Print the paired clients (name, fingerprint, when paired or revoked) and exit.
+    #[arg(long, conflicts_with_all = ["pair", "revoke", "ephemeral"])]
+    pub(crate) list_clients: bool,
+    /// Revoke a paired client, by name or by fingerprint (or its first 8+ hex digits), and
+    /// exit. A running host using the same identity folder ends that client's session
+    /// within a second.
+    #[arg(long, value_name = "NAME|SHA256", conflicts_with_all = ["pair", "ephemeral"])]
+    pub(crate) revoke: Option<String>,
+    /// Do not answer LAN discovery (`kumo list`, multicast DNS on UDP port 5353).
+    #[arg(long)]
+    pub(crate) no_advertise: bool,
+    /// Stream this X display (`:0`) at its own size, and put the player's input into it,
+    /// instead of the synthetic scene.
+    #[arg(long, value_name = "DISPLAY", conflicts_with = "app")]
+    pub(crate) display: Option<String>,
+    /// With --display: stream only this monitor (0 first, in the order
+    /// `xrandr --listmonitors` prints), at its size.
+    #[arg(long, value_name = "N", requires = "display")]
+    pub(crate) monitor: Option<usize>,
+    /// Each session: a private X server of the stream's size with this program on it
+    /// (a shell command line, run as this user), streamed until the program exits.
+    #[arg(long, value_name = "COMMAND")]
+    pub(crate) app: Option<String>,
+    /// The X server `--app` starts instead of Xvfb, with {display}, {width}, {height} and
+    /// {auth} replaced (for example Xorg with the dummy driver, for a GPU).
+    #[arg(long, value_name = "COMMAND", requires = "app")]
+    pub(crate) app_server: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct ConnectArgs {
+    /// The host's address, e.g. 192.168.1.20:4433. Several: each is probed (as `kumo probe`)
+    /// and the best is used. None: the config file's `[[regions]]`, probed the same way.
+    pub(crate) hosts: Vec<SocketAddr>,
+    /// The SHA-256 fingerprint `kumo host` printed at start; the connection fails unless
+    /// the host's certificate matches it [default: the one pairing (`kumo pair`) kept].
+    #[arg(long, value_name = "SHA256", conflicts_with = "insecure_skip_verify")]
+    pub(crate) host_fingerprint: Option<String>,
+    /// Accept any host certificate. Only on a network you trust: anyone in the path can
+    /// then impersonate the host.
+    #[arg(long)]
+    pub(crate) insecure_skip_verify: bool,
+    /// Seconds to wait for the host to answer.
+    #[arg(long, default_value_t = kumo::client::CONNECT_TIMEOUT.as_secs())]
+    pub(crate) connect_timeout: u64,
+    /// Seconds to keep reconnecting after the connection is lost before giving up
+    /// (0: for ever) [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub(crate) reconnect_timeout: Option<u64>,
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+    #[command(flatten)]
+    pub(crate) stream: StreamArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct LatencyArgs {
+    /// A running `kumo host` to measure (default: the embedded host on loopback).
+    pub(crate) host: Option<SocketAddr>,
+    /// The SHA-256 fingerprint `kumo host` printed (with HOST).
+    #[arg(long, value_name = "SHA256")]
+    pub(crate) host_fingerprint: Option<String>,
+    /// Measure without a window (the last stage is then the decoded picture).
+    #[arg(long)]
+    pub(crate) headless: bool,
+    /// Inputs to send, at random intervals of 40–160 ms.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) inputs: u32,
+    /// Folder for latency.csv, summary.json and latency.png.
+    #[arg(long, value_name = "DIR", default_value = "latency")]
+    pub(crate) out: PathBuf,
+    /// Time presses by the picture alone, as a photodiode would (any program, no marks
+    /// needed): a press's response is the first picture whose region X,Y,W,H (pixels of
+    /// the stream) changes. INPUTS then counts presses.
+    #[arg(long, value_name = "X,Y,W,H")]
+    pub(crate) watch: Option<String>,
+    /// With --watch: the key pressed (a script key name: Space, A, Enter, F1…); several,
+    /// comma-separated, are pressed in turn (Down,Up moves a menu's highlight and back).
+    #[arg(long, value_name = "KEY", default_value = "Space", conflicts_with = "click")]
+    pub(crate) key: String,
+    /// With --watch: click the left mouse button in the middle of the region instead of
+    /// pressing a key.
+    #[arg(long)]
+    pub(crate) click: bool,
+    #[command(flatten)]
+    pub(crate) impair: ImpairArgs,
+    #[command(flatten)]
+    pub(crate) stream: StreamArgs,
 }
 
 #[derive(Args)]
@@ -389,4 +416,16 @@ pub(crate) fn parse_speakers(s: &str) -> Result<u8, String> {
         "8" => Ok(8),
         _ => Err(format!("{s} speakers: use 2 (stereo), 6 (5.1) or 8 (7.1)")),
     }
+}
+
+/// Set on Ctrl-C: the commands that stream stop then and still report.
+pub(crate) fn interrupt_flag(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            set.store(true, Ordering::Relaxed);
+        }
+    });
+    flag
 }

@@ -14,8 +14,9 @@
 #   LOSS=""        e.g. 1%: through the relay (--loss each way, DELAY=5ms)
 #   WINDOW=0       1: the client in a window (needs DISPLAY, e.g. under xvfb-run)
 #   FAKETIME=""    e.g. "+0 x1.0001": the host's clock 100 ppm fast (Debian's faketime)
-#   PERIOD=60      seconds per line of the client's figures over time (stats.json.periods.jsonl);
-#                  the first and last periods' A/V offset and sound buffer are printed
+#   PERIOD=60      seconds per line of the client's figures over time (stats.json.periods.jsonl,
+#                  headless only); the first and last periods' A/V offset and sound buffer are
+#                  printed
 set -euo pipefail
 
 minutes=${1:-60}
@@ -74,8 +75,9 @@ if [ -n "$loss" ]; then
   target="127.0.0.1:$rport"
 fi
 client_args=(connect "$target" --host-fingerprint "$fingerprint" --width "$width" --height "$height" --fps "$fps"
-  --duration "$seconds" --stats-json "$out/stats.json" --stats-every "${PERIOD:-60}")
-if [ "${WINDOW:-0}" != 1 ]; then client_args+=(--headless); fi
+  --duration "$seconds" --stats-json "$out/stats.json")
+# Figures per period come from the headless client (the window keeps its figures on screen).
+if [ "${WINDOW:-0}" != 1 ]; then client_args+=(--headless --stats-every "${PERIOD:-60}"); fi
 if [ "${AUDIO:-1}" != 1 ]; then client_args+=(--no-audio); fi
 KUMO_SAMPLE_HEAP=1 RUST_LOG=warn "$kumo" "${client_args[@]}" </dev/null >"$out/client.out" 2>"$out/client.log" &
 client_pid=$!

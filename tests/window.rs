@@ -16,8 +16,13 @@ use kumo::core::sim::marker;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// Runs a shell script on a fresh Xvfb screen of 1920x1080.
+/// Runs a shell script on a fresh Xvfb screen of 1920x1080, one at a time: windows drawn by
+/// a software GPU side by side on two cores starve each other's frames, and the input test
+/// times a key held for 0.6 s by how far the player walks (it walked a quarter of that in a
+/// CI run with five windows at once).
 fn under_xvfb(dir: &Path, script: &str, env: &[(&str, &str)]) -> Output {
+    static ONE_WINDOW: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _alone = ONE_WINDOW.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut cmd = Command::new("xvfb-run");
     cmd.args(["-a", "-s", "-screen 0 1920x1080x24", "sh", "-c", script])
         .env("KUMO", env!("CARGO_BIN_EXE_kumo"))

@@ -143,8 +143,7 @@ pub enum Closed {
 impl Closed {
     /// What to tell the person pairing.
     pub fn explain(self, host: &str) -> String {
-        let again =
-            "on the host press Enter in its terminal (or send it SIGUSR1) for a new PIN, and type the PIN it prints";
+        let again = "press Enter in the host's terminal (or send it SIGUSR1) for a new PIN";
         match self {
             Self::NotOpen => {
                 format!(

@@ -382,7 +382,7 @@ pub(crate) async fn answer(
                 }
                 (RunFailure::Closed(closed), _) => closed.explain(host.name),
                 (RunFailure::WrongPin, 0) => {
-                    "wrong PIN, and that was the last try: on the host press Enter in its terminal (or send it SIGUSR1) for a new PIN"
+                    "wrong PIN, and that was the last try: press Enter in the host's terminal (or send it SIGUSR1) for a new PIN"
                         .to_owned()
                 }
                 (RunFailure::WrongPin, 1) => "wrong PIN; 1 try left".to_owned(),

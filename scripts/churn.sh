@@ -109,6 +109,7 @@ for part in $parts; do
 #!/usr/bin/env bash
 set -euo pipefail
 export XDG_RUNTIME_DIR=$dir
+$(declare -f figures verdict)
 RUST_LOG=info "$kumo" --config "$dir/config.toml" kiosk >"$dir/kiosk.log" 2>&1 &
 kiosk=\$!
 starts() { grep -c "kiosk: starting a session" "$dir/kiosk.log" || true; }
@@ -120,12 +121,13 @@ for n in \$(seq $kiosk_sessions); do
   xdotool search --name kumo windowfocus --sync >/dev/null 2>&1 || true
   xdotool key space
   for _ in \$(seq 150); do [ "\$(ends)" -ge "\$want" ] && break; sleep 0.2; done
-  if [ "\$n" -eq 10 ]; then after_ten="\$(figures \$kiosk) \$(xwininfo -root -tree | wc -l)"; fi
+  if [ "\$n" -eq $(( kiosk_sessions < 20 ? kiosk_sessions / 2 : 10 )) ]; then after_ten="\$(figures \$kiosk)"; windows_ten=\$(xwininfo -root -tree | wc -l); fi
 done
 sleep 11
-last="\$(figures \$kiosk) \$(xwininfo -root -tree | wc -l)"
-echo "kiosk: \$(starts) sessions started, \$(ends) ended; X windows \$(echo \$after_ten | awk '{print \$4}') → \$(echo \$last | awk '{print \$4}')"
-$(declare -f figures verdict)
+last="\$(figures \$kiosk)"; windows_last=\$(xwininfo -root -tree | wc -l)
+echo "kiosk: \$(starts) sessions started, \$(ends) ended; X windows \$windows_ten → \$windows_last"
+echo "kiosk threads by name:"
+for t in /proc/\$kiosk/task/*; do cat \$t/comm; done | sort | uniq -c | sort -rn | head -8
 verdict "kiosk after $kiosk_sessions sessions" "\$after_ten" "\$last"
 kill \$kiosk
 EOF

@@ -38,18 +38,34 @@ pub fn spawn(
     std::thread::Builder::new().name("kumo-pads".into()).spawn(move || run(&input, &rumble, &mappings))
 }
 
+/// The process's one `Gilrs`, between sessions: each `Gilrs` starts a hotplug thread and
+/// opens a udev socket that outlive it, so a kiosk that built one a session gained a thread and
+/// descriptors every session (found by `scripts/churn.sh`'s kiosk part). A session takes it,
+/// and gives it back when it ends; the first builds it with that session's mappings.
+static KEPT: std::sync::Mutex<Option<Gilrs>> = std::sync::Mutex::new(None);
+
 fn run(input: &InputHandle, rumble: &Receiver<Rumble>, mappings: &[String]) {
-    let mut builder = GilrsBuilder::new().add_included_mappings(true).add_env_mappings(true);
-    for mapping in mappings {
-        builder = builder.add_mappings(mapping);
-    }
-    let mut gilrs = match builder.build() {
-        Ok(g) => g,
-        Err(err) => {
-            tracing::warn!("gamepads are unavailable ({err}); keyboard and mouse still work");
-            return;
+    let kept = KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    let mut gilrs = if let Some(g) = kept {
+        g
+    } else {
+        let mut builder = GilrsBuilder::new().add_included_mappings(true).add_env_mappings(true);
+        for mapping in mappings {
+            builder = builder.add_mappings(mapping);
+        }
+        match builder.build() {
+            Ok(g) => g,
+            Err(err) => {
+                tracing::warn!("gamepads are unavailable ({err}); keyboard and mouse still work");
+                return;
+            }
         }
     };
+    serve(&mut gilrs, input, rumble);
+    *KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(gilrs);
+}
+
+fn serve(gilrs: &mut Gilrs, input: &InputHandle, rumble: &Receiver<Rumble>) {
     let mut pads = Pads::new(DeadZones::default());
     let mut ids: Vec<GamepadId> = Vec::new();
     let connected: Vec<GamepadId> = gilrs.gamepads().map(|(id, _)| id).collect();
@@ -88,7 +104,7 @@ fn run(input: &InputHandle, rumble: &Receiver<Rumble>, mappings: &[String]) {
             let Some(id) = pads.device_in(usize::from(r.slot)).and_then(|d| ids.get(d)).copied() else {
                 continue;
             };
-            match play(&mut gilrs, id, r) {
+            match play(gilrs, id, r) {
                 Ok(effect) => {
                     playing.retain(|(slot, _, _)| *slot != r.slot);
                     let until = Instant::now() + Duration::from_millis(u64::from(r.duration_ms));

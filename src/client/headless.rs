@@ -28,6 +28,8 @@ struct Period<'a> {
     periods: &'a Periods,
     stats: Stats,
     began: Instant,
+    /// Whether anything happened in this period (an empty last period is not written).
+    eventful: bool,
     /// Whether the file could not be written (said once; the session goes on).
     failed: bool,
 }
@@ -41,6 +43,7 @@ impl Period<'_> {
         }
         let stats = std::mem::replace(&mut self.stats, Stats::new(0));
         self.began = now;
+        self.eventful = false;
         let line = serde_json::to_string(&stats.summary(length)).unwrap_or_default();
         let written = std::fs::OpenOptions::new()
             .create(true)
@@ -70,7 +73,7 @@ pub fn run(
     let started = Instant::now();
     let deadline = duration.map(|d| started + d);
     let mut stats = Stats::new(0);
-    let mut period = periods.map(|periods| Period { periods, stats: Stats::new(0), began: started, failed: false });
+    let mut period = periods.map(|periods| Period { periods, stats: Stats::new(0), began: started, eventful: false, failed: false });
     let mut stopping = false;
     // A session told to stop ends within a second; do not wait forever for a stuck one.
     let mut give_up = None;
@@ -79,6 +82,7 @@ pub fn run(
             Ok(event) => {
                 if let Some(period) = &mut period {
                     period.stats.apply(event.clone());
+                    period.eventful = true;
                 }
                 stats.apply(event);
             }
@@ -103,8 +107,9 @@ pub fn run(
     }
     let elapsed = deadline.map_or_else(|| started.elapsed(), |d| d.min(Instant::now()) - started);
     if let Some(period) = &mut period {
-        // The last, shorter period, unless the session ended on a period's edge.
-        if Instant::now().saturating_duration_since(period.began) > Duration::from_secs(1) {
+        // The last, shorter period, unless the session ended on a period's edge and nothing
+        // came after it (the periods add up to the whole session).
+        if period.eventful {
             period.maybe_end(deadline.map_or_else(Instant::now, |d| d.min(Instant::now())), true);
         }
     }

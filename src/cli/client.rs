@@ -198,6 +198,7 @@ pub(crate) fn window_options(run: &RunArgs, file: &Settings) -> anyhow::Result<W
     }
     Ok(WindowOptions {
         vsync: run.vsync.or(file.vsync).unwrap_or_default(),
+        renderer: run.renderer.or(file.renderer).unwrap_or_default(),
         overlay: run.overlay.or(file.overlay).unwrap_or(false),
         fullscreen: run.fullscreen.or(file.fullscreen).unwrap_or(false),
         duration: duration(run)?,

@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use kumo::client::{ABR_FLOOR_KBPS, StreamRequest};
 use kumo::core::config::Settings;
 use kumo::core::view::color::ColorSpace;
-use kumo::core::view::layout::Vsync;
+use kumo::core::view::layout::{Renderer, Vsync};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -282,6 +282,10 @@ pub(crate) struct RunArgs {
     /// immediate.
     #[arg(long, value_name = "MODE")]
     pub(crate) vsync: Option<Vsync>,
+    /// Who draws the picture: auto (the GPU where a real one exists; with only a software
+    /// rasterizer such as lavapipe, or none, the faster software presenter), gpu, cpu.
+    #[arg(long, value_name = "WHO")]
+    pub(crate) renderer: Option<Renderer>,
     /// Show the performance overlay from the start (toggle: Ctrl+Alt+Shift+S).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
     pub(crate) overlay: Option<bool>,

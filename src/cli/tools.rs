@@ -105,6 +105,7 @@ fn measure(
     let window = (!headless).then(|| WindowOptions {
         overlay: true,
         vsync: file.vsync.unwrap_or_default(),
+        renderer: file.renderer.unwrap_or_default(),
         ..WindowOptions::default()
     });
     let options = kumo::tools::lab::LabOptions {

@@ -8,7 +8,7 @@
 use crate::core::input::hotkeys::{Action, Chord, Hotkeys, Key, KeyPress, parse_chord, parse_pad_combo};
 use crate::core::view::color::ColorSpace;
 use crate::core::view::kiosk::Policy;
-use crate::core::view::layout::Vsync;
+use crate::core::view::layout::{Renderer, Vsync};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -24,6 +24,7 @@ pub struct Config {
     pub abr: Option<bool>,
     pub min_bitrate_kbps: Option<u32>,
     pub vsync: Option<Spanned<String>>,
+    pub renderer: Option<Spanned<String>>,
     pub overlay: Option<bool>,
     pub fullscreen: Option<bool>,
     pub color: Option<Spanned<String>>,
@@ -138,6 +139,7 @@ pub struct Settings {
     pub abr: Option<bool>,
     pub min_bitrate_kbps: Option<u32>,
     pub vsync: Option<Vsync>,
+    pub renderer: Option<Renderer>,
     pub overlay: Option<bool>,
     pub fullscreen: Option<bool>,
     pub color: Option<ColorSpace>,
@@ -165,6 +167,10 @@ impl Settings {
         };
         let vsync = match &config.vsync {
             Some(v) => Some(v.get_ref().parse::<Vsync>().map_err(|e| at(v.span(), "vsync", e))?),
+            None => None,
+        };
+        let renderer = match &config.renderer {
+            Some(r) => Some(r.get_ref().parse::<Renderer>().map_err(|e| at(r.span(), "renderer", e))?),
             None => None,
         };
         let color = match &config.color {
@@ -230,6 +236,7 @@ impl Settings {
             abr: config.abr,
             min_bitrate_kbps: config.min_bitrate_kbps,
             vsync,
+            renderer,
             overlay: config.overlay,
             fullscreen: config.fullscreen,
             color,
@@ -315,6 +322,7 @@ mod tests {
         let text = include_str!("../../packaging/config.example.toml");
         let s = Settings::parse(text, "config.example.toml").unwrap();
         assert_eq!(s.vsync, Some(Vsync::Auto));
+        assert_eq!(s.renderer, Some(Renderer::Auto));
         assert_eq!(s.hotkeys, Hotkeys::default(), "the example spells out the defaults");
     }
 
@@ -324,6 +332,7 @@ mod tests {
             width = 1920
             height = 1080
             vsync = "off"
+            renderer = "cpu"
             color = "bt709-full"
             overlay = true
             audio = false
@@ -336,6 +345,7 @@ mod tests {
         let s = Settings::parse(text, "t.toml").unwrap();
         assert_eq!((s.width, s.height, s.vsync, s.overlay), (Some(1920), Some(1080), Some(Vsync::Off), Some(true)));
         assert_eq!(s.color.unwrap().to_string(), "bt709-full");
+        assert_eq!(s.renderer, Some(Renderer::Cpu));
         assert_eq!(s.gamepad_mappings.len(), 1);
         assert_eq!((s.audio, s.speakers), (Some(false), Some(6)));
         let ctrl_f1 = KeyPress { ctrl: true, alt: false, shift: false, key: Key::F(1) };
@@ -348,6 +358,7 @@ mod tests {
         for (text, needle) in [
             ("width = 1280\nvsynk = \"on\"\n", "line 2"),
             ("width = 1280\nvsync = \"sometimes\"\n", "line 2: `vsync`"),
+            ("renderer = \"metal\"\n", "line 1: `renderer`"),
             ("color = \"bt2020\"\n", "line 1: `color`"),
             ("[hotkeys]\n\nquit = \"Hyper+Q\"\n", "line 3: `hotkeys.quit`"),
             ("[hotkeys]\nquit = \"Ctrl+Alt+Shift+S\"\n", "also bound"),

@@ -160,7 +160,7 @@ impl App {
             attributes = attributes.with_decorations(false);
         }
         let window = Arc::new(event_loop.create_window(attributes).context("could not create the window")?);
-        self.gfx = Some(Graphics::open(window, self.options.vsync, self.color, &self.egui_ctx)?);
+        self.gfx = Some(Graphics::open(window, self.options.vsync, self.options.renderer, self.color, &self.egui_ctx)?);
         Ok(())
     }
 
@@ -198,7 +198,7 @@ impl App {
                     self.color = session.welcome.color;
                 }
                 if let Some(gfx) = &mut self.gfx {
-                    gfx.compositor.video.set_color(&gfx.gpu.queue, self.color);
+                    gfx.set_color(self.color);
                 }
                 self.figures.streaming_since = Some(Instant::now());
                 self.figures.interval_started = Instant::now();
@@ -473,8 +473,8 @@ impl App {
     /// The pointer's position over the video, 0..=65535 on each axis (clamped to its edges).
     fn pointer_on_video(&self, x: f64, y: f64) -> Option<(u16, u16)> {
         let gfx = self.gfx.as_ref()?;
-        let stream = gfx.compositor.video.picture_size()?;
-        let r = layout::fit(stream, (gfx.config.width, gfx.config.height));
+        let stream = gfx.picture_size()?;
+        let r = layout::fit(stream, gfx.size());
         if r.is_empty() {
             return None;
         }
@@ -495,28 +495,26 @@ impl App {
         let started = Instant::now();
         let now = self.now();
         let Some(gfx) = &mut self.gfx else { return };
-        let Some(frame) = gfx.next_texture() else { return };
+        if !gfx.begin() {
+            return;
+        }
         // The newest picture, if one arrived; pictures it replaced unseen are pacing drops.
         let (mut shown, mut replaced) = (None, 0);
         if let Some(session) = &self.session {
             let picture;
             (picture, replaced) = session.slot.take();
             if let Some(picture) = picture {
-                gfx.compositor.video.upload(&gfx.gpu.device, &gfx.gpu.queue, &picture);
+                gfx.upload(&picture);
                 self.has_picture = true;
                 shown = Some(ShownPicture {
                     frame_number: picture.frame_number,
                     capture_micros: picture.capture_micros,
                     decoded_micros: picture.decoded_micros,
                 });
-                // The GPU has its own copy now; the decoder may fill this buffer again.
+                // The presenter has its own copy now; the decoder may fill this buffer again.
                 session.slot.recycle(picture);
             }
         }
-        let view = frame
-            .texture
-            .create_view(&wgpu::TextureViewDescriptor { format: Some(gfx.view_format), ..Default::default() });
-        let size = (gfx.config.width, gfx.config.height);
         let mut screen_view = self.screen.view(now);
         let mut pin_view = None;
         if let Some(kiosk) = &self.kiosk {
@@ -532,7 +530,7 @@ impl App {
                 .last_interval
                 .clone()
                 .unwrap_or_else(|| self.figures.interval.summary(Duration::from_secs(1)));
-            let info = StreamInfo { color: self.color.to_string(), present_mode: format!("{:?}", gfx.present_mode) };
+            let info = StreamInfo { color: self.color.to_string(), present_mode: gfx.mode() };
             let mut model = OverlayModel::new(&summary, &info, &self.figures.frame_times);
             if let Some(observer) = &self.options.observer {
                 model.recent_inputs = observer.recent(5).iter().map(|r| (r.seq, r.stages_ms, r.total_ms)).collect();
@@ -551,9 +549,7 @@ impl App {
         });
         gfx.egui_state.handle_platform_output(&gfx.window, std::mem::take(&mut output.platform_output));
         let show_video = self.has_picture && !matches!(screen_view, View::Status { .. });
-        gfx.compositor.render(&gfx.gpu, &view, size, show_video, &self.egui_ctx, output);
-        gfx.window.pre_present_notify();
-        gfx.gpu.queue.present(frame);
+        gfx.present(show_video, &self.egui_ctx, output);
         self.after_present(shown, replaced, started, now);
     }
 

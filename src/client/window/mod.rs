@@ -22,7 +22,7 @@ use crate::core::sim::lab::Lab;
 use crate::core::stats::{self, Stats, Summary};
 use crate::core::view::color::ColorSpace;
 use crate::core::view::kiosk;
-use crate::core::view::layout::Vsync;
+use crate::core::view::layout::{Renderer, Vsync};
 use crate::core::view::overlay::FrameTimes;
 use anyhow::{Context as _, anyhow};
 use app::App;
@@ -36,6 +36,8 @@ use winit::event_loop::EventLoop;
 #[derive(Debug, Clone, Default)]
 pub struct WindowOptions {
     pub vsync: Vsync,
+    /// Which presenter draws: the GPU's, the CPU's, or the faster for this machine.
+    pub renderer: Renderer,
     /// Show the performance overlay from the start.
     pub overlay: bool,
     pub fullscreen: bool,

@@ -1,4 +1,6 @@
-//! The wgpu shell: the GPU device, and the video renderer that turns I420 planes into pixels.
+//! The presenters: the wgpu shell (this file: the GPU device, and the video renderer that turns
+//! I420 planes into pixels) and the software one (`cpu`, with `raster` for egui's meshes) for
+//! machines without a GPU.
 //!
 //! Owns the device, the three plane textures and the YUV→RGB pipeline (`shaders/yuv.wgsl`).
 //! A decoded picture is uploaded as three R8 textures and converted on the GPU; nothing
@@ -6,13 +8,16 @@
 //! surface or an offscreen texture in tests), into the letterboxed rectangle `core::view::layout`
 //! computes. It runs on the winit thread and never blocks on anything but the GPU.
 
+pub mod cpu;
+pub mod raster;
+
 use crate::client::decode::Picture;
 use crate::core::view::color::ColorSpace;
 use crate::core::view::layout::Rect;
 use thiserror::Error;
 
 /// The YUV→RGB shader, compiled into the binary.
-pub const SHADER: &str = include_str!("../../shaders/yuv.wgsl");
+pub const SHADER: &str = include_str!("../../../shaders/yuv.wgsl");
 
 #[derive(Debug, Error)]
 pub enum GpuError {

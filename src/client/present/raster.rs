@@ -1,0 +1,381 @@
+//! kumo's own CPU rasterizer of egui's meshes: the overlay, the state screen and the PIN
+//! prompt on the software presenter.
+//!
+//! egui has no CPU renderer of its own, and the two published ones (`egui_software_backend`
+//! 0.0.3, `dream-soft-render` 1.0) are built against egui 0.34 while kumo uses 0.37; their meshes
+//! are the same shape, but a second egui in the binary would not share kumo's context. What kumo
+//! draws is small and simple (text, flat panels, a few lines): triangles with a colour per vertex
+//! and one texture (the font atlas), blended premultiplied, as egui-wgpu does into a target
+//! without sRGB encoding (colour × texel in gamma space, `One, OneMinusSrcAlpha`).
+//!
+//! The layer keeps what it drew and redraws only what changed: each mesh is compared with the
+//! last frame's, and only the rectangle covering the triangles that moved is cleared and drawn
+//! again (the overlay's frame-time graph moves every frame, its figures once a second; the
+//! rest of its panel stays as it was).
+
+use egui::epaint::{ClippedPrimitive, ImageDelta, Primitive, Vertex};
+use egui::{TextureId, TexturesDelta};
+use std::collections::HashMap;
+
+/// The largest texture the layer accepts from egui (its font atlas is far smaller).
+const MAX_TEXTURE_SIDE: usize = 8192;
+/// The largest layer (a 4K window).
+const MAX_LAYER_PIXELS: usize = 4096 * 2304;
+
+/// A texture egui asked for: premultiplied RGBA, row by row.
+struct Texture {
+    width: usize,
+    height: usize,
+    texels: Vec<[u8; 4]>,
+}
+
+/// A rectangle of pixels, `x0..x1` × `y0..y1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub x0: usize,
+    pub y0: usize,
+    pub x1: usize,
+    pub y1: usize,
+}
+
+impl Span {
+    fn is_empty(self) -> bool {
+        self.x0 >= self.x1 || self.y0 >= self.y1
+    }
+
+    fn intersect(self, other: Self) -> Self {
+        Self {
+            x0: self.x0.max(other.x0),
+            y0: self.y0.max(other.y0),
+            x1: self.x1.min(other.x1),
+            y1: self.y1.min(other.y1),
+        }
+    }
+
+    fn union(self, other: Self) -> Self {
+        if self.is_empty() {
+            return other;
+        }
+        if other.is_empty() {
+            return self;
+        }
+        Self { x0: self.x0.min(other.x0), y0: self.y0.min(other.y0), x1: self.x1.max(other.x1), y1: self.y1.max(other.y1) }
+    }
+}
+
+/// egui's output drawn into premultiplied `0xAARRGGBB` pixels, ready to be laid over the video.
+#[derive(Default)]
+pub struct Layer {
+    width: usize,
+    height: usize,
+    pixels: Vec<u32>,
+    /// Where the last paint drew (all else is transparent).
+    drawn: Span,
+    textures: HashMap<TextureId, Texture>,
+    /// What the last paint drew (compared with the next frame's to find what changed), and at
+    /// what scale; `None` after a texture changed (everything is drawn again).
+    last: Option<(Vec<ClippedPrimitive>, f32)>,
+}
+
+impl Layer {
+    /// Applies egui's new and changed textures (before painting the frame that uses them).
+    pub fn set_textures(&mut self, delta: &TexturesDelta) {
+        for (id, deltas) in &delta.set {
+            for d in deltas {
+                self.set_texture(*id, d);
+            }
+            // A changed texture changes what the same meshes look like.
+            self.last = None;
+        }
+    }
+
+    /// Forgets the textures egui freed (after painting).
+    pub fn free_textures(&mut self, delta: &TexturesDelta) {
+        for id in &delta.free {
+            self.textures.remove(id);
+        }
+    }
+
+    fn set_texture(&mut self, id: TextureId, delta: &ImageDelta) {
+        let egui::ImageData::Color(image) = &delta.image;
+        let [w, h] = image.size;
+        if w > MAX_TEXTURE_SIDE || h > MAX_TEXTURE_SIDE || image.pixels.len() < w * h {
+            tracing::warn!("the overlay asked for a {w}x{h} texture; it is not drawn");
+            return;
+        }
+        let texels = image.pixels.iter().map(egui::Color32::to_array);
+        match delta.pos {
+            None => {
+                self.textures.insert(id, Texture { width: w, height: h, texels: texels.collect() });
+            }
+            Some([x, y]) => {
+                let Some(texture) = self.textures.get_mut(&id) else { return };
+                if x + w > texture.width || y + h > texture.height {
+                    return;
+                }
+                let texels: Vec<[u8; 4]> = texels.collect();
+                for (row, line) in texels.chunks_exact(w).enumerate() {
+                    let start = (y + row) * texture.width + x;
+                    texture.texels[start..start + w].copy_from_slice(line);
+                }
+            }
+        }
+    }
+
+    /// Draws `jobs` into a layer of `size` pixels, redrawing only where they differ from the
+    /// last frame's. Returns the rectangle that was drawn again (empty when nothing changed).
+    pub fn paint(&mut self, size: (u32, u32), jobs: Vec<ClippedPrimitive>, pixels_per_point: f32) -> Span {
+        let (width, height) = (size.0 as usize, size.1 as usize);
+        if width * height > MAX_LAYER_PIXELS {
+            return Span::default();
+        }
+        let whole = Span { x0: 0, y0: 0, x1: width, y1: height };
+        let damage = if (width, height) == (self.width, self.height) {
+            match &self.last {
+                Some((last, ppp)) if *ppp == pixels_per_point => damage(last, &jobs, pixels_per_point, whole),
+                _ => whole,
+            }
+        } else {
+            self.width = width;
+            self.height = height;
+            self.pixels.clear();
+            self.pixels.resize(width * height, 0);
+            self.drawn = Span::default();
+            whole
+        };
+        if !damage.is_empty() {
+            self.clear(damage);
+            let mut drawn = Span::default();
+            for job in &jobs {
+                let Primitive::Mesh(mesh) = &job.primitive else { continue };
+                let Some(texture) = self.textures.get(&mesh.texture_id) else { continue };
+                let clip = clip_span(job, pixels_per_point, whole).intersect(damage);
+                if clip.is_empty() {
+                    continue;
+                }
+                for tri in mesh.indices.chunks_exact(3) {
+                    let vertex = |i: u32| mesh.vertices.get(i as usize);
+                    let (Some(a), Some(b), Some(c)) = (vertex(tri[0]), vertex(tri[1]), vertex(tri[2])) else {
+                        continue;
+                    };
+                    let span = triangle(&mut self.pixels, width, texture, clip, pixels_per_point, [a, b, c]);
+                    drawn = drawn.union(span);
+                }
+            }
+            // What was drawn outside the damage is unchanged; keep its bounds.
+            self.drawn = self.drawn.union(drawn);
+        }
+        self.last = Some((jobs, pixels_per_point));
+        damage
+    }
+
+    fn clear(&mut self, span: Span) {
+        if span.is_empty() {
+            return;
+        }
+        for y in span.y0..span.y1.min(self.height) {
+            let row = y * self.width;
+            self.pixels[row + span.x0..row + span.x1.min(self.width)].fill(0);
+        }
+    }
+
+    /// Lays the layer over `target` (`0x00RRGGBB` pixels, `width` to a row, the layer's size).
+    pub fn composite(&self, target: &mut [u32], width: usize) {
+        if width != self.width || target.len() < self.width * self.height {
+            return;
+        }
+        let span = self.drawn;
+        for y in span.y0..span.y1 {
+            let row = y * width;
+            let src = &self.pixels[row + span.x0..row + span.x1];
+            let dst = &mut target[row + span.x0..row + span.x1];
+            for (d, &s) in dst.iter_mut().zip(src) {
+                let a = s >> 24;
+                if a == 0 {
+                    continue;
+                }
+                *d = if a == 255 { s } else { over(s, *d) };
+            }
+        }
+    }
+
+    /// The premultiplied pixel at (x, y), for tests.
+    pub fn pixel(&self, x: usize, y: usize) -> u32 {
+        self.pixels.get(y * self.width + x).copied().unwrap_or(0)
+    }
+}
+
+/// A clipped primitive's clip rectangle in pixels, rounded as egui-wgpu rounds its scissors.
+fn clip_span(job: &ClippedPrimitive, ppp: f32, whole: Span) -> Span {
+    let to_px = |v: f32, max: usize| ((v * ppp).round().max(0.0) as usize).min(max);
+    let r = job.clip_rect;
+    Span { x0: to_px(r.min.x, whole.x1), y0: to_px(r.min.y, whole.y1), x1: to_px(r.max.x, whole.x1), y1: to_px(r.max.y, whole.y1) }
+}
+
+/// The pixels a triangle may cover (its vertices' bounds, rounded out).
+fn triangle_bounds(vertices: [&Vertex; 3], ppp: f32) -> Span {
+    let xs = vertices.map(|v| v.pos.x * ppp);
+    let ys = vertices.map(|v| v.pos.y * ppp);
+    let lo = |v: [f32; 3]| v[0].min(v[1]).min(v[2]).floor().max(0.0) as usize;
+    let hi = |v: [f32; 3]| v[0].max(v[1]).max(v[2]).ceil().max(0.0) as usize;
+    Span { x0: lo(xs), y0: lo(ys), x1: hi(xs), y1: hi(ys) }
+}
+
+/// Where `new` draws differently from `old`: for each mesh, the vertices between the longest
+/// common prefix and suffix changed, and every triangle using one of them (in either frame)
+/// is damaged. Different clips, textures or numbers of meshes damage the whole layer.
+fn damage(old: &[ClippedPrimitive], new: &[ClippedPrimitive], ppp: f32, whole: Span) -> Span {
+    if old.len() != new.len() {
+        return whole;
+    }
+    let mut damage = Span::default();
+    for (o, n) in old.iter().zip(new) {
+        let (Primitive::Mesh(om), Primitive::Mesh(nm)) = (&o.primitive, &n.primitive) else { return whole };
+        if o.clip_rect != n.clip_rect || om.texture_id != nm.texture_id {
+            return whole;
+        }
+        if om.vertices == nm.vertices && om.indices == nm.indices {
+            continue;
+        }
+        let (ov, nv) = (&om.vertices, &nm.vertices);
+        let prefix = ov.iter().zip(nv).take_while(|(a, b)| a == b).count();
+        let room = ov.len().min(nv.len()) - prefix;
+        let suffix = ov.iter().rev().zip(nv.iter().rev()).take(room).take_while(|(a, b)| a == b).count();
+        let changed_in = |mesh: &egui::Mesh, end: usize| {
+            let mut span = Span::default();
+            let changed = prefix..end;
+            for tri in mesh.indices.chunks_exact(3) {
+                let touched = tri.iter().any(|&i| changed.contains(&(i as usize)));
+                let vertex = |i: u32| mesh.vertices.get(i as usize);
+                if let (true, Some(a), Some(b), Some(c)) = (touched, vertex(tri[0]), vertex(tri[1]), vertex(tri[2])) {
+                    span = span.union(triangle_bounds([a, b, c], ppp));
+                }
+            }
+            span
+        };
+        let mut here = changed_in(om, ov.len() - suffix).union(changed_in(nm, nv.len() - suffix));
+        if om.indices != nm.indices && prefix == ov.len().min(nv.len()) && ov.len() == nv.len() {
+            // Same vertices, different triangles: redraw the whole mesh.
+            here = whole;
+        }
+        damage = damage.union(here.intersect(clip_span(n, ppp, whole)));
+    }
+    damage
+}
+
+/// `src` (premultiplied) over `dst`, per channel: `src + dst × (255 − α) / 255`.
+fn over(src: u32, dst: u32) -> u32 {
+    let inv = 255 - (src >> 24);
+    let mut out = 0u32;
+    for shift in [0, 8, 16, 24] {
+        let s = (src >> shift) & 0xff;
+        let d = (dst >> shift) & 0xff;
+        out |= (s + div255(d * inv)).min(255) << shift;
+    }
+    out
+}
+
+/// `x / 255`, rounded, for `x ≤ 255 × 255`.
+fn div255(x: u32) -> u32 {
+    let x = x + 128;
+    (x + (x >> 8)) >> 8
+}
+
+/// A point of a triangle in pixels, with what it carries.
+#[derive(Clone, Copy)]
+struct Point {
+    x: f32,
+    y: f32,
+    u: f32,
+    v: f32,
+    color: [f32; 4],
+}
+
+/// Whether an edge from `a` to `b` owns the pixels exactly on it (the top-left rule, so that two
+/// triangles sharing an edge never both draw a pixel on it), for triangles of positive area.
+fn owns_edge(a: Point, b: Point) -> bool {
+    let (dx, dy) = (b.x - a.x, b.y - a.y);
+    dy < 0.0 || (dy == 0.0 && dx > 0.0)
+}
+
+fn edge(a: Point, b: Point, px: f32, py: f32) -> f32 {
+    (b.x - a.x) * (py - a.y) - (b.y - a.y) * (px - a.x)
+}
+
+/// Rasterizes one triangle into `target` within `clip`; returns the pixels it may have touched.
+fn triangle(pixels: &mut [u32], width: usize, texture: &Texture, clip: Span, ppp: f32, vertices: [&Vertex; 3]) -> Span {
+    let point = |v: &Vertex| Point {
+        x: v.pos.x * ppp,
+        y: v.pos.y * ppp,
+        u: v.uv.x,
+        v: v.uv.y,
+        color: v.color.to_array().map(f32::from),
+    };
+    let [a, mut b, mut c] = vertices.map(point);
+    let mut area = edge(a, b, c.x, c.y);
+    if area == 0.0 || !area.is_finite() {
+        return Span::default();
+    }
+    if area < 0.0 {
+        std::mem::swap(&mut b, &mut c);
+        area = -area;
+    }
+    let floor = |v: f32, lo: usize, hi: usize| (v.floor().max(0.0) as usize).clamp(lo, hi);
+    let ceil = |v: f32, lo: usize, hi: usize| (v.ceil().max(0.0) as usize).clamp(lo, hi);
+    let span = Span {
+        x0: floor(a.x.min(b.x).min(c.x), clip.x0, clip.x1),
+        y0: floor(a.y.min(b.y).min(c.y), clip.y0, clip.y1),
+        x1: ceil(a.x.max(b.x).max(c.x), clip.x0, clip.x1),
+        y1: ceil(a.y.max(b.y).max(c.y), clip.y0, clip.y1),
+    };
+    if span.is_empty() {
+        return span;
+    }
+    let owns = [owns_edge(b, c), owns_edge(c, a), owns_edge(a, b)];
+    let flat_color = a.color == b.color && b.color == c.color;
+    let flat_uv = (a.u, a.v) == (b.u, b.v) && (b.u, b.v) == (c.u, c.v);
+    let texel = |u: f32, v: f32| {
+        let x = ((u * texture.width as f32) as usize).min(texture.width - 1);
+        let y = ((v * texture.height as f32) as usize).min(texture.height - 1);
+        texture.texels[y * texture.width + x]
+    };
+    let shade = |color: [f32; 4], t: [u8; 4]| -> u32 {
+        let ch = |i: usize| ((color[i] * f32::from(t[i]) / 255.0).round() as u32).min(255);
+        (ch(3) << 24) | (ch(0) << 16) | (ch(1) << 8) | ch(2)
+    };
+    let flat = (flat_color && flat_uv).then(|| shade(a.color, texel(a.u, a.v)));
+    let inv_area = 1.0 / area;
+    for y in span.y0..span.y1 {
+        let py = y as f32 + 0.5;
+        let row = y * width;
+        for x in span.x0..span.x1 {
+            let px = x as f32 + 0.5;
+            let w = [edge(b, c, px, py), edge(c, a, px, py), edge(a, b, px, py)];
+            if w.iter().zip(owns).any(|(&w, owns)| w < 0.0 || (w == 0.0 && !owns)) {
+                continue;
+            }
+            let src = if let Some(src) = flat {
+                src
+            } else {
+                let [la, lb, lc] = w.map(|w| w * inv_area);
+                let color = if flat_color {
+                    a.color
+                } else {
+                    std::array::from_fn(|i| la * a.color[i] + lb * b.color[i] + lc * c.color[i])
+                };
+                let t = if flat_uv {
+                    texel(a.u, a.v)
+                } else {
+                    texel(la * a.u + lb * b.u + lc * c.u, la * a.v + lb * b.v + lc * c.v)
+                };
+                shade(color, t)
+            };
+            if src == 0 {
+                continue;
+            }
+            let d = &mut pixels[row + x];
+            *d = over(src, *d);
+        }
+    }
+    span
+}

@@ -374,7 +374,6 @@ pub fn render_offscreen(
     color: ColorSpace,
     size: (u32, u32),
 ) -> Vec<u8> {
-    let (width, height) = size;
     let target = offscreen_target(gpu, size);
     let view = target.create_view(&wgpu::TextureViewDescriptor::default());
     renderer.set_color(&gpu.queue, color);
@@ -395,6 +394,15 @@ pub fn render_offscreen(
         });
         renderer.draw(&mut pass, viewport);
     }
+    gpu.queue.submit([encoder.finish()]);
+    read_back(gpu, &target, size)
+}
+
+/// The pixels of an offscreen `target` of `size` (`OFFSCREEN_FORMAT`), as tightly packed RGBA,
+/// once the GPU has finished drawing it. For tests and the benchmark.
+pub fn read_back(gpu: &Gpu, target: &wgpu::Texture, (width, height): (u32, u32)) -> Vec<u8> {
+    let mut encoder =
+        gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kumo readback") });
     let row = (width * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
     let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("kumo readback"),
@@ -404,7 +412,7 @@ pub fn render_offscreen(
     });
     encoder.copy_texture_to_buffer(
         wgpu::TexelCopyTextureInfo {
-            texture: &target,
+            texture: target,
             mip_level: 0,
             origin: wgpu::Origin3d::ZERO,
             aspect: wgpu::TextureAspect::All,

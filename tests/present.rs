@@ -15,7 +15,7 @@ use kumo::core::view::layout;
 /// One of the two presenters, drawing a picture offscreen and reading it back as RGBA.
 enum Presenter {
     Gpu(Box<(Gpu, VideoRenderer)>),
-    Cpu(CpuCompositor),
+    Cpu(Box<CpuCompositor>),
 }
 
 impl Presenter {
@@ -39,7 +39,7 @@ impl Presenter {
 
 /// The software presenter, and the GPU's where an adapter exists.
 fn presenters() -> Vec<Presenter> {
-    let mut all = vec![Presenter::Cpu(CpuCompositor::new())];
+    let mut all = vec![Presenter::Cpu(Box::new(CpuCompositor::new()))];
     if let Some(gpu) = gpu() {
         let renderer = VideoRenderer::new(&gpu.device, wgpu::TextureFormat::Rgba8Unorm);
         all.push(Presenter::Gpu(Box::new((gpu, renderer))));

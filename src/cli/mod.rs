@@ -133,11 +133,14 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
         /// Only the audio figures (Opus cost, audio latency and A/V offset).
-        #[arg(long, conflicts_with = "capture_only")]
+        #[arg(long, conflicts_with_all = ["capture_only", "present_only"])]
         audio_only: bool,
         /// Only the desktop capture figures (a private Xvfb per size).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "present_only")]
         capture_only: bool,
+        /// Only the present path's figures (both presenters, stage by stage).
+        #[arg(long)]
+        present_only: bool,
     },
 }
 

@@ -184,19 +184,20 @@ pub(crate) fn fuzz(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `kumo bench`: all the figures, or only the audio or the capture ones.
+/// `kumo bench`: all the figures, or only the audio, capture or present ones.
 pub(crate) fn bench(
     rt: &tokio::runtime::Runtime,
     frames: u32,
     seconds: u64,
     audio_only: bool,
     capture_only: bool,
+    present_only: bool,
 ) -> anyhow::Result<ExitCode> {
+    use kumo::tools::bench::Only;
     let interrupted = interrupt_flag(rt);
-    let only = match (audio_only, capture_only) {
-        (true, _) => Some(kumo::tools::bench::Only::Audio),
-        (false, capture) => capture.then_some(kumo::tools::bench::Only::Capture),
-    };
+    let only = [(audio_only, Only::Audio), (capture_only, Only::Capture), (present_only, Only::Present)]
+        .into_iter()
+        .find_map(|(asked, only)| asked.then_some(only));
     kumo::tools::bench::run(frames, seconds, only, &interrupted)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 pub enum Only {
     Audio,
     Capture,
+    Present,
 }
 
 pub fn run(frames: u32, seconds: u64, only: Option<Only>, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
@@ -40,6 +41,10 @@ pub fn run(frames: u32, seconds: u64, only: Option<Only>, interrupted: &Arc<Atom
         Some(Only::Audio) => return audio_table(&crate::runtime()?, seconds, interrupted),
         Some(Only::Capture) => {
             capture_table(&crate::runtime()?, frames);
+            return Ok(());
+        }
+        Some(Only::Present) => {
+            present_table(frames);
             return Ok(());
         }
         None => {}
@@ -267,67 +272,141 @@ fn capture_table(rt: &tokio::runtime::Runtime, frames: u32) {
     }
 }
 
+/// What one present-path measurement includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The picture handed over: the GPU's upload of three planes, or the CPU's YUV→RGB.
+    Upload,
+    /// And drawn letterboxed into the frame (the YUV→RGB pass, or the copy or scale).
+    Video,
+    /// And the overlay over it (egui's layout, tessellation and drawing).
+    Overlay,
+}
+
+/// Prints the present path's cost per frame, stage by stage, for both presenters: the GPU's
+/// on whatever adapter wgpu picks (lavapipe on a machine without a GPU; each figure waits for
+/// the GPU to finish) and the software one. The copy to the display is not in it (the window's
+/// `render` figure has it).
 fn present_table(frames: u32) {
-    let gpu = match Gpu::open(Gpu::instance(None), None) {
-        Ok(gpu) => gpu,
-        Err(err) => {
-            println!("present path: skipped ({err})");
-            return;
-        }
-    };
-    let n = (frames / 4).max(10);
-    println!("present path per frame on {} (upload + draw + GPU finish, {n} frames)", gpu.adapter_name());
+    let gpu = Gpu::open(Gpu::instance(None), None);
+    let n = (frames / 4).max(20);
+    match &gpu {
+        Ok(gpu) => println!("present path per frame, mean ms over {n} frames (gpu: {}, cpu: kumo's software presenter)", gpu.adapter_name()),
+        Err(err) => println!("present path per frame, mean ms over {n} frames (gpu: skipped, {err})"),
+    }
     println!(
-        "{:<10} {:>14} {:>14} {:>16} {:>16}",
-        "size", "video mean ms", "video p95 ms", "+overlay mean ms", "+overlay p95 ms"
+        "{:<22} {:<5} {:>14} {:>14} {:>14}",
+        "stream → frame", "path", "upload/convert", "+video", "+overlay"
     );
-    for (w, h) in [(1920usize, 1080usize), (3840, 2160)] {
-        let plain = present_path(&gpu, (w, h), n, false);
-        let overlay = present_path(&gpu, (w, h), n, true);
-        let ms = |h: &Histogram, q: f64| h.quantile_micros(q).unwrap_or(0.0) / 1000.0;
+    let sizes: [((usize, usize), (u32, u32)); 3] =
+        [((1280, 720), (1280, 720)), ((1920, 1080), (1920, 1080)), ((1280, 720), (1920, 1080))];
+    for (stream, frame) in sizes {
+        let label = if (stream.0 as u32, stream.1 as u32) == frame {
+            format!("{}x{}", stream.0, stream.1)
+        } else {
+            format!("{}x{} → {}x{}", stream.0, stream.1, frame.0, frame.1)
+        };
         let mean = |h: &Histogram| h.mean_micros().unwrap_or(0.0) / 1000.0;
-        println!(
-            "{:<10} {:>14.2} {:>14.2} {:>16.2} {:>16.2}",
-            format!("{w}x{h}"),
-            mean(&plain),
-            ms(&plain, 0.95),
-            mean(&overlay),
-            ms(&overlay, 0.95)
-        );
+        if let Ok(gpu) = &gpu {
+            let [a, b, c] = [Stage::Upload, Stage::Video, Stage::Overlay].map(|s| present_gpu(gpu, stream, frame, n, s));
+            println!("{label:<22} {:<5} {:>14.2} {:>14.2} {:>14.2}", "gpu", mean(&a), mean(&b), mean(&c));
+        }
+        let [a, b, c] = [Stage::Upload, Stage::Video, Stage::Overlay].map(|s| present_cpu(stream, frame, n, s));
+        println!("{label:<22} {:<5} {:>14.2} {:>14.2} {:>14.2}", "cpu", mean(&a), mean(&b), mean(&c));
     }
 }
 
-/// Times `n` frames through the compositor into an offscreen target of the stream's size.
-fn present_path(gpu: &Gpu, (w, h): (usize, usize), n: u32, with_overlay: bool) -> Histogram {
-    let mut compositor = Compositor::new(&gpu.device, OFFSCREEN_FORMAT);
-    compositor.video.set_color(&gpu.queue, ColorSpace::HOST_DEFAULT);
-    let target = offscreen_target(gpu, (w as u32, h as u32));
-    let view = target.create_view(&wgpu::TextureViewDescriptor::default());
-    let ctx = egui::Context::default();
-    let mut times = FrameTimes::default();
-    let mut model = OverlayModel { width: w as u16, height: h as u16, fps: 60, ..OverlayModel::default() };
-    let mut pic = I420::new(w, h);
-    let mut hist = Histogram::new();
-    for i in 0..n {
-        scene::render(i.into(), 60, i, &mut pic);
-        let picture =
-            Picture { width: w, height: h, y: pic.y.clone(), u: pic.u.clone(), v: pic.v.clone(), ..Default::default() };
-        times.on_present(Duration::from_micros(u64::from(i) * 16_667));
-        model.frame_times_ms = times.iter().collect();
-        let t = Instant::now();
-        compositor.video.upload(&gpu.device, &gpu.queue, &picture);
+/// The frames a present-path measurement draws: the synthetic scene, and the overlay's model
+/// with a frame-time line that moves every frame as the real one does.
+struct PresentFrames {
+    pic: I420,
+    times: FrameTimes,
+    model: OverlayModel,
+    ctx: egui::Context,
+}
+
+impl PresentFrames {
+    fn new((w, h): (usize, usize)) -> Self {
+        let ctx = egui::Context::default();
+        ctx.set_visuals(egui::Visuals::dark());
+        Self {
+            pic: I420::new(w, h),
+            times: FrameTimes::default(),
+            model: OverlayModel { width: w as u16, height: h as u16, fps: 60, ..OverlayModel::default() },
+            ctx,
+        }
+    }
+
+    /// Frame `i`'s picture.
+    fn picture(&mut self, i: u32) -> Picture {
+        scene::render(i.into(), 60, i, &mut self.pic);
+        let (w, h) = (self.pic.width, self.pic.height);
+        Picture { width: w, height: h, y: self.pic.y.clone(), u: self.pic.u.clone(), v: self.pic.v.clone(), ..Default::default() }
+    }
+
+    /// Frame `i`'s egui output for a frame of `size`, with the overlay or without.
+    fn ui(&mut self, i: u32, size: (u32, u32), overlay: bool) -> egui::FullOutput {
+        self.times.on_present(Duration::from_micros(u64::from(i) * 16_667 + u64::from(i % 7) * 700));
+        self.model.frame_times_ms = self.times.iter().collect();
         let input = egui::RawInput {
-            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(w as f32, h as f32))),
+            screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(size.0 as f32, size.1 as f32))),
             ..Default::default()
         };
-        let ui = ctx.run_ui(input, |ui| {
-            if with_overlay {
-                crate::client::overlay::overlay_ui(ui, &model);
+        let model = &self.model;
+        self.ctx.run_ui(input, |ui| {
+            if overlay {
+                crate::client::overlay::overlay_ui(ui, model);
             }
-        });
-        compositor.render(gpu, &view, (w as u32, h as u32), true, &ctx, ui);
+        })
+    }
+}
+
+/// Times `n` frames through the GPU compositor into an offscreen target of `frame` pixels.
+fn present_gpu(gpu: &Gpu, stream: (usize, usize), frame: (u32, u32), n: u32, stage: Stage) -> Histogram {
+    let mut compositor = Compositor::new(&gpu.device, OFFSCREEN_FORMAT);
+    compositor.video.set_color(&gpu.queue, ColorSpace::HOST_DEFAULT);
+    let target = offscreen_target(gpu, frame);
+    let view = target.create_view(&wgpu::TextureViewDescriptor::default());
+    let mut frames = PresentFrames::new(stream);
+    let mut hist = Histogram::new();
+    for i in 0..n {
+        let picture = frames.picture(i);
+        let ui = (stage != Stage::Upload).then(|| frames.ui(i, frame, stage == Stage::Overlay));
+        let t = Instant::now();
+        compositor.video.upload(&gpu.device, &gpu.queue, &picture);
+        match ui {
+            Some(ui) => compositor.render(gpu, &view, frame, true, &frames.ctx, ui),
+            None => {
+                gpu.queue.submit([]);
+            }
+        }
         gpu.device.poll(wgpu::PollType::wait_indefinitely()).ok();
         // The first frames create textures and the font atlas: not representative.
+        if i > 2 {
+            hist.record(t.elapsed().as_micros() as u64);
+        }
+    }
+    hist
+}
+
+/// Times `n` frames through the software presenter into a frame of `frame` pixels.
+fn present_cpu(stream: (usize, usize), frame: (u32, u32), n: u32, stage: Stage) -> Histogram {
+    let mut compositor = crate::client::present::cpu::CpuCompositor::new();
+    let mut out = vec![0u32; frame.0 as usize * frame.1 as usize];
+    let mut frames = PresentFrames::new(stream);
+    let mut hist = Histogram::new();
+    for i in 0..n {
+        let picture = frames.picture(i);
+        let ui = (stage != Stage::Upload).then(|| frames.ui(i, frame, stage == Stage::Overlay));
+        let t = Instant::now();
+        compositor.upload(&picture);
+        if let Some(mut ui) = ui {
+            compositor.layer.set_textures(&ui.textures_delta);
+            let jobs = frames.ctx.tessellate(std::mem::take(&mut ui.shapes), ui.pixels_per_point);
+            compositor.render(&mut out, frame, true, jobs, ui.pixels_per_point);
+            compositor.layer.free_textures(&ui.textures_delta);
+            ui.textures_delta.clear();
+        }
         if i > 2 {
             hist.record(t.elapsed().as_micros() as u64);
         }

@@ -162,8 +162,9 @@ impl Layer {
                     drawn = drawn.union(span);
                 }
             }
-            // What was drawn outside the damage is unchanged; keep its bounds.
-            self.drawn = self.drawn.union(drawn);
+            // What was drawn outside the damage is unchanged; keep its bounds (a whole redraw
+            // starts them afresh: a state screen's bounds do not outlive it).
+            self.drawn = if damage == whole { drawn } else { self.drawn.union(drawn) };
         }
         self.last = Some((jobs, pixels_per_point));
         damage
@@ -189,12 +190,9 @@ impl Layer {
             let row = y * width;
             let src = &self.pixels[row + span.x0..row + span.x1];
             let dst = &mut target[row + span.x0..row + span.x1];
+            // The frame's fourth byte stays zero (softbuffer's `0RGB`).
             for (d, &s) in dst.iter_mut().zip(src) {
-                let a = s >> 24;
-                if a == 0 {
-                    continue;
-                }
-                *d = if a == 255 { s } else { over(s, *d) };
+                *d = over(s, *d) & 0x00ff_ffff;
             }
         }
     }
@@ -263,22 +261,19 @@ fn damage(old: &[ClippedPrimitive], new: &[ClippedPrimitive], ppp: f32, whole: S
     damage
 }
 
-/// `src` (premultiplied) over `dst`, per channel: `src + dst × (255 − α) / 255`.
+/// `src` (premultiplied) over `dst`, per channel: `src + dst × (255 − α) / 255`, rounded, two
+/// channels at a time in 16-bit lanes. Premultiplied channels never exceed α, so no lane
+/// overflows into the next.
 fn over(src: u32, dst: u32) -> u32 {
     let inv = 255 - (src >> 24);
-    let mut out = 0u32;
-    for shift in [0, 8, 16, 24] {
-        let s = (src >> shift) & 0xff;
-        let d = (dst >> shift) & 0xff;
-        out |= (s + div255(d * inv)).min(255) << shift;
-    }
-    out
-}
-
-/// `x / 255`, rounded, for `x ≤ 255 × 255`.
-fn div255(x: u32) -> u32 {
-    let x = x + 128;
-    (x + (x >> 8)) >> 8
+    let lanes = |x: u32| {
+        // round(x / 255) in each 16-bit lane, for x ≤ 255 × 255.
+        let t = x + 0x0080_0080;
+        ((t + ((t >> 8) & 0x00ff_00ff)) >> 8) & 0x00ff_00ff
+    };
+    let rb = lanes((dst & 0x00ff_00ff) * inv);
+    let ag = lanes(((dst >> 8) & 0x00ff_00ff) * inv) << 8;
+    src + rb + ag
 }
 
 /// A point of a triangle in pixels, with what it carries.
@@ -341,14 +336,37 @@ fn triangle(pixels: &mut [u32], width: usize, texture: &Texture, clip: Span, ppp
     };
     let shade = |color: [f32; 4], t: [u8; 4]| -> u32 {
         let ch = |i: usize| ((color[i] * f32::from(t[i]) / 255.0).round() as u32).min(255);
-        (ch(3) << 24) | (ch(0) << 16) | (ch(1) << 8) | ch(2)
+        // Premultiplied: no channel above alpha (what `over` relies on).
+        let a = ch(3);
+        (a << 24) | (ch(0).min(a) << 16) | (ch(1).min(a) << 8) | ch(2).min(a)
     };
     let flat = (flat_color && flat_uv).then(|| shade(a.color, texel(a.u, a.v)));
     let inv_area = 1.0 / area;
+    // Each edge as w(x) = slope × (x + 0.5) + offset(y), to narrow each row to the pixels the
+    // triangle can cover before testing them one by one (thin triangles, as in lines and text
+    // edges, cover a small part of their bounds).
+    let edges = [(b, c), (c, a), (a, b)];
     for y in span.y0..span.y1 {
         let py = y as f32 + 0.5;
         let row = y * width;
-        for x in span.x0..span.x1 {
+        let (mut lo, mut hi) = (span.x0 as f32, span.x1 as f32);
+        for (p, q) in edges {
+            let slope = -(q.y - p.y);
+            let offset = (q.x - p.x) * (py - p.y) + (q.y - p.y) * p.x;
+            if slope > 0.0 {
+                lo = lo.max(-offset / slope - 1.5);
+            } else if slope < 0.0 {
+                hi = hi.min(-offset / slope + 1.5);
+            } else if offset < 0.0 {
+                hi = lo;
+            }
+        }
+        if hi <= lo {
+            continue;
+        }
+        let from = (lo.max(0.0) as usize).max(span.x0);
+        let to = (hi.ceil().max(0.0) as usize).min(span.x1);
+        for x in from..to {
             let px = x as f32 + 0.5;
             let w = [edge(b, c, px, py), edge(c, a, px, py), edge(a, b, px, py)];
             if w.iter().zip(owns).any(|(&w, owns)| w < 0.0 || (w == 0.0 && !owns)) {

@@ -224,9 +224,9 @@ impl App {
             // Closing: start nothing new.
             return;
         }
+        let Some(command) = command else { return };
         match command {
-            None => {}
-            Some(kiosk::Command::Connect) => {
+            kiosk::Command::Connect => {
                 tracing::info!("kiosk: starting a session");
                 let host = self.session_template.as_ref().map(|c| c.host.to_string()).unwrap_or_default();
                 self.screen = Screen::new(host, self.now());
@@ -246,15 +246,17 @@ impl App {
                 self.figures.interval_started = Instant::now();
                 self.connect();
             }
-            Some(kiosk::Command::EndSession(reason)) => {
+            kiosk::Command::EndSession(reason) => {
                 tracing::warn!(?reason, "kiosk: ending the session");
                 self.finish_session();
             }
-            Some(kiosk::Command::Exit) => {
+            kiosk::Command::Exit => {
                 tracing::info!("kiosk: the admin exit was used");
                 self.interrupted.store(true, Ordering::Relaxed);
             }
         }
+        // Only a command changes the screen (asking on every turn of the event loop, as this
+        // did, redrew without end: the main thread drew the same picture three times over).
         self.request_redraw();
     }
 
@@ -701,7 +703,13 @@ impl ApplicationHandler<Wake> for App {
     fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
         if let Some(gfx) = &mut self.gfx {
             // egui follows resizes, scale changes and the pointer; its overlay takes no input.
-            gfx.egui_state.on_window_event(&gfx.window, &event).repaint.then(|| gfx.window.request_redraw());
+            // It asks for a repaint after every redraw too: that would redraw for ever, as fast
+            // as the presenter goes (three times a picture on the software presenter); a redraw
+            // comes with a new picture, an input, or the overlay's tick instead.
+            let repaint = gfx.egui_state.on_window_event(&gfx.window, &event).repaint;
+            if repaint && !matches!(event, WindowEvent::RedrawRequested) {
+                gfx.window.request_redraw();
+            }
         }
         match event {
             WindowEvent::CloseRequested if self.kiosk.is_some() => {

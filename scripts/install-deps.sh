@@ -18,8 +18,11 @@ run_pkgs=("${build_pkgs[@]}" "${window_pkgs[@]}" "${virtual_display_pkgs[@]}")
 # and ALSA's pulse plugin for the audio test, which plays through ALSA into a file; `ip`
 # for the discovery test's private network (multicast on its own loopback); real programs for
 # the real host's tests (a terminal, xev to see where a click lands, and a game: Chromium B.S.U.);
-# libfaketime for the soak script's host whose clock runs fast (scripts/soak.sh FAKETIME=).
-test_pkgs=(xdotool pulseaudio pulseaudio-utils libasound2-plugins iproute2 xterm x11-utils chromium-bsu faketime)
+# libfaketime for the soak script's host whose clock runs fast (scripts/soak.sh FAKETIME=);
+# tesseract to read the overlay's text back from a screenshot (the window test); weston (a
+# headless Wayland compositor) and sysstat (pidstat) for scripts/present-bench.sh.
+test_pkgs=(xdotool pulseaudio pulseaudio-utils libasound2-plugins iproute2 xterm x11-utils chromium-bsu faketime
+  tesseract-ocr tesseract-ocr-eng weston sysstat)
 
 case "${1:-}" in
   run) pkgs=("${run_pkgs[@]}") ;;

@@ -361,27 +361,22 @@ impl PresentFrames {
     }
 }
 
-/// Times `n` frames through the GPU compositor into an offscreen target of `frame` pixels.
-fn present_gpu(gpu: &Gpu, stream: (usize, usize), frame: (u32, u32), n: u32, stage: Stage) -> Histogram {
-    let mut compositor = Compositor::new(&gpu.device, OFFSCREEN_FORMAT);
-    compositor.video.set_color(&gpu.queue, ColorSpace::HOST_DEFAULT);
-    let target = offscreen_target(gpu, frame);
-    let view = target.create_view(&wgpu::TextureViewDescriptor::default());
+/// Times `draw` over `n` frames of the scene (and the overlay, by `stage`) for a frame of
+/// `frame` pixels. The first frames create textures and the font atlas: not counted.
+fn time_present(
+    stream: (usize, usize),
+    frame: (u32, u32),
+    n: u32,
+    stage: Stage,
+    mut draw: impl FnMut(&Picture, Option<egui::FullOutput>, &egui::Context),
+) -> Histogram {
     let mut frames = PresentFrames::new(stream);
     let mut hist = Histogram::new();
     for i in 0..n {
         let picture = frames.picture(i);
         let ui = (stage != Stage::Upload).then(|| frames.ui(i, frame, stage == Stage::Overlay));
         let t = Instant::now();
-        compositor.video.upload(&gpu.device, &gpu.queue, &picture);
-        match ui {
-            Some(ui) => compositor.render(gpu, &view, frame, true, &frames.ctx, ui),
-            None => {
-                gpu.queue.submit([]);
-            }
-        }
-        gpu.device.poll(wgpu::PollType::wait_indefinitely()).ok();
-        // The first frames create textures and the font atlas: not representative.
+        draw(&picture, ui, &frames.ctx);
         if i > 2 {
             hist.record(t.elapsed().as_micros() as u64);
         }
@@ -389,29 +384,39 @@ fn present_gpu(gpu: &Gpu, stream: (usize, usize), frame: (u32, u32), n: u32, sta
     hist
 }
 
+/// Times `n` frames through the GPU compositor into an offscreen target of `frame` pixels,
+/// each waiting for the GPU to finish.
+fn present_gpu(gpu: &Gpu, stream: (usize, usize), frame: (u32, u32), n: u32, stage: Stage) -> Histogram {
+    let mut compositor = Compositor::new(&gpu.device, OFFSCREEN_FORMAT);
+    compositor.video.set_color(&gpu.queue, ColorSpace::HOST_DEFAULT);
+    let target = offscreen_target(gpu, frame);
+    let view = target.create_view(&wgpu::TextureViewDescriptor::default());
+    time_present(stream, frame, n, stage, |picture, ui, ctx| {
+        compositor.video.upload(&gpu.device, &gpu.queue, picture);
+        match ui {
+            Some(ui) => compositor.render(gpu, &view, frame, true, ctx, ui),
+            None => {
+                gpu.queue.submit([]);
+            }
+        }
+        gpu.device.poll(wgpu::PollType::wait_indefinitely()).ok();
+    })
+}
+
 /// Times `n` frames through the software presenter into a frame of `frame` pixels.
 fn present_cpu(stream: (usize, usize), frame: (u32, u32), n: u32, stage: Stage) -> Histogram {
     let mut compositor = crate::client::present::cpu::CpuCompositor::new();
     let mut out = vec![0u32; frame.0 as usize * frame.1 as usize];
-    let mut frames = PresentFrames::new(stream);
-    let mut hist = Histogram::new();
-    for i in 0..n {
-        let picture = frames.picture(i);
-        let ui = (stage != Stage::Upload).then(|| frames.ui(i, frame, stage == Stage::Overlay));
-        let t = Instant::now();
-        compositor.upload(&picture);
+    time_present(stream, frame, n, stage, |picture, ui, ctx| {
+        compositor.upload(picture);
         if let Some(mut ui) = ui {
             compositor.layer.set_textures(&ui.textures_delta);
-            let jobs = frames.ctx.tessellate(std::mem::take(&mut ui.shapes), ui.pixels_per_point);
+            let jobs = ctx.tessellate(std::mem::take(&mut ui.shapes), ui.pixels_per_point);
             compositor.render(&mut out, frame, true, jobs, ui.pixels_per_point);
             compositor.layer.free_textures(&ui.textures_delta);
             ui.textures_delta.clear();
         }
-        if i > 2 {
-            hist.record(t.elapsed().as_micros() as u64);
-        }
-    }
-    hist
+    })
 }
 
 /// Encodes and decodes `n` frames; returns encode and decode time histograms and total bytes.

@@ -397,3 +397,71 @@ fn triangle(pixels: &mut [u32], width: usize, texture: &Texture, clip: Span, ppp
     }
     span
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use egui::{Color32, Pos2, Rect, TextureId, epaint::ImageDelta};
+
+    /// A layer with egui's default texture: one white texel (what flat shapes sample).
+    fn layer() -> Layer {
+        let mut layer = Layer::default();
+        let mut delta = TexturesDelta::default();
+        let white = egui::ColorImage::new([1, 1], vec![Color32::WHITE]);
+        delta.set.insert(TextureId::default(), [ImageDelta::full(white, egui::TextureOptions::NEAREST)].into());
+        layer.set_textures(&delta);
+        delta.clear();
+        layer
+    }
+
+    fn rect_job(rect: Rect, color: Color32) -> ClippedPrimitive {
+        let mut mesh = egui::Mesh::default();
+        mesh.add_colored_rect(rect, color);
+        ClippedPrimitive { clip_rect: Rect::EVERYTHING, primitive: Primitive::Mesh(mesh) }
+    }
+
+    #[test]
+    fn a_translucent_rectangle_is_even_across_its_diagonal() {
+        // Two triangles share the diagonal: the fill rule draws each pixel on it once, so a
+        // translucent colour does not show a darker seam.
+        let mut layer = layer();
+        let half = Color32::from_rgba_premultiplied(60, 30, 10, 128);
+        let rect = Rect::from_min_max(Pos2::new(2.0, 3.0), Pos2::new(34.0, 35.0));
+        layer.paint((40, 40), vec![rect_job(rect, half)], 1.0);
+        let want = 128u32 << 24 | 60 << 16 | 30 << 8 | 10;
+        for y in 0..40 {
+            for x in 0..40 {
+                let inside = (2..34).contains(&x) && (3..35).contains(&y);
+                assert_eq!(layer.pixel(x, y), if inside { want } else { 0 }, "pixel ({x}, {y})");
+            }
+        }
+    }
+
+    #[test]
+    fn blending_is_premultiplied_over_and_exact_at_the_ends() {
+        assert_eq!(over(0, 0x00ab_cdef), 0x00ab_cdef, "transparent leaves the frame as it was");
+        assert_eq!(over(0xff11_2233, 0x00ab_cdef), 0xff11_2233, "opaque replaces it");
+        // Half-transparent black over white: 255 × 127 / 255 = 127 in each channel.
+        assert_eq!(over(0x8000_0000, 0x00ff_ffff) & 0x00ff_ffff, 0x007f_7f7f);
+        // Never a carry into the next channel, whatever the frame holds.
+        for a in [1u32, 64, 200, 254] {
+            let src = a << 24 | a << 16 | a << 8 | a;
+            let out = over(src, 0xffff_ffff);
+            assert_eq!(out, 0xffff_ffff, "alpha {a}: {out:08x}");
+        }
+    }
+
+    #[test]
+    fn only_the_rectangle_that_changed_is_drawn_again() {
+        let mut layer = layer();
+        let panel = rect_job(Rect::from_min_max(Pos2::new(0.0, 0.0), Pos2::new(100.0, 100.0)), Color32::DARK_GRAY);
+        let dot = |x: f32| rect_job(Rect::from_min_max(Pos2::new(x, 10.0), Pos2::new(x + 4.0, 14.0)), Color32::RED);
+        let whole = layer.paint((200, 120), vec![panel.clone(), dot(10.0)], 1.0);
+        assert_eq!(whole, Span { x0: 0, y0: 0, x1: 200, y1: 120 }, "the first frame is drawn whole");
+        assert!(layer.paint((200, 120), vec![panel.clone(), dot(10.0)], 1.0).is_empty(), "nothing changed");
+        let moved = layer.paint((200, 120), vec![panel, dot(20.0)], 1.0);
+        assert_eq!(moved, Span { x0: 10, y0: 10, x1: 24, y1: 14 }, "the dot's old and new place");
+        assert_eq!(layer.pixel(11, 11) & 0x00ff_ffff, 0x0060_6060, "the panel shows where the dot was");
+        assert_eq!(layer.pixel(21, 11), 0xffff_0000, "the dot is at its new place");
+    }
+}

@@ -428,7 +428,7 @@ mod tests {
         let half = Color32::from_rgba_premultiplied(60, 30, 10, 128);
         let rect = Rect::from_min_max(Pos2::new(2.0, 3.0), Pos2::new(34.0, 35.0));
         layer.paint((40, 40), vec![rect_job(rect, half)], 1.0);
-        let want = 128u32 << 24 | 60 << 16 | 30 << 8 | 10;
+        let want = 0x803c_1e0a; // alpha 128, then 60, 30, 10
         for y in 0..40 {
             for x in 0..40 {
                 let inside = (2..34).contains(&x) && (3..35).contains(&y);

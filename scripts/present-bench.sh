@@ -11,6 +11,8 @@
 #   wayland-720p        `kumo demo --overlay` under weston's headless backend (as kiosks under cage)
 #   client-cpu-720p     `kumo host` and `kumo connect --overlay` as separate processes: the
 #                       client's CPU with every thread counted (pidstat -t: lavapipe's included)
+# PATHS="gpu cpu" (the default) chooses the presenters; PATHS=default runs a kumo without
+# --renderer (an older build, for a before/after table).
 # Prints one line per run: presented fps, pacing drops, capture→decoded and capture→present
 # p50, render p50, and the client's CPU where measured. Needs xvfb-run, weston, sysstat and a
 # Vulkan driver (Mesa's lavapipe on a machine without a GPU). Every run is bounded in time.
@@ -21,6 +23,9 @@ kumo=$(realpath "${2:-target/release/kumo}")
 out=$(mktemp -d)
 chmod 700 "$out"
 export XDG_RUNTIME_DIR=$out
+paths=${PATHS:-gpu cpu}
+# The flag that picks presenter $1 (none for `default`).
+flag() { [ "$1" = default ] || echo "--renderer $1"; }
 echo "present path: $seconds s a run; files in $out"
 printf '%-20s %-4s %9s %9s %13s %13s %9s %9s\n' case path "fps" "pacing" "cap→dec p50" "cap→pres p50" "render" "client"
 printf '%-20s %-4s %9s %9s %13s %13s %9s %9s\n' "" "" presented "drops %" "ms" "ms" "p50 ms" "CPU %"
@@ -50,32 +55,32 @@ xvfb() {
   timeout $((seconds + 40)) xvfb-run -a -s "-screen 0 ${screen}x24" "$@" >>"$out/log" 2>&1 || true
 }
 
-for path in gpu cpu; do
-  xvfb 1920x1080 "$kumo" demo --renderer "$path" --overlay --no-audio --duration "$seconds" \
+for path in $paths; do
+  xvfb 1920x1080 "$kumo" demo $(flag "$path") --overlay --no-audio --duration "$seconds" \
     --stats-json "$out/demo720-$path.json"
   report demo-720p-overlay "$path" "$out/demo720-$path.json"
 done
 
-for path in gpu cpu; do
-  xvfb 1920x1080 "$kumo" demo --renderer "$path" --no-audio --width 1920 --height 1080 --duration "$seconds" \
+for path in $paths; do
+  xvfb 1920x1080 "$kumo" demo $(flag "$path") --no-audio --width 1920 --height 1080 --duration "$seconds" \
     --stats-json "$out/demo1080-$path.json"
   report demo-1080p "$path" "$out/demo1080-$path.json"
 done
 
-for path in gpu cpu; do
-  xvfb 1920x1080 "$kumo" kiosk --renderer "$path" --no-audio --duration "$seconds" \
+for path in $paths; do
+  xvfb 1920x1080 "$kumo" kiosk $(flag "$path") --no-audio --duration "$seconds" \
     --stats-json "$out/kiosk-$path.json"
   report kiosk-1080p-window "$path" "$out/kiosk-$path.json"
 done
 
 if command -v weston >/dev/null; then
-  for path in gpu cpu; do
+  for path in $paths; do
     socket=kumo-wayland-$$
     timeout $((seconds + 40)) weston --backend=headless-backend.so --socket="$socket" --width=1920 --height=1080 \
       --idle-time=0 >>"$out/weston.log" 2>&1 &
     weston_pid=$!
     for _ in $(seq 50); do [ -S "$XDG_RUNTIME_DIR/$socket" ] && break; sleep 0.1; done
-    env -u DISPLAY WAYLAND_DISPLAY="$socket" timeout $((seconds + 30)) "$kumo" demo --renderer "$path" --overlay \
+    env -u DISPLAY WAYLAND_DISPLAY="$socket" timeout $((seconds + 30)) "$kumo" demo $(flag "$path") --overlay \
       --no-audio --duration "$seconds" --stats-json "$out/wayland-$path.json" >>"$out/log" 2>&1 || true
     kill "$weston_pid" 2>/dev/null || true
     wait "$weston_pid" 2>/dev/null || true
@@ -94,10 +99,10 @@ host_pid=$!
 trap 'kill $host_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ "$(wc -l <"$out/host.out")" -ge 2 ] && break; sleep 0.1; done
 fingerprint=$(sed -n 2p "$out/host.out" | awk '{print $NF}')
-for path in gpu cpu; do
+for path in $paths; do
   cat >"$out/client.sh" <<EOF
 #!/usr/bin/env bash
-"$kumo" connect 127.0.0.1:$port --host-fingerprint $fingerprint --renderer $path --overlay --no-audio \
+"$kumo" connect 127.0.0.1:$port --host-fingerprint $fingerprint $(flag "$path") --overlay --no-audio \
   --duration $seconds --stats-json "$out/client-$path.json" &
 pid=\$!
 sleep 3

@@ -185,7 +185,10 @@ impl Graphics {
                 match c.surface.buffer_mut() {
                     Ok(mut buffer) => {
                         c.compositor.render(&mut buffer, size, show_video, jobs, output.pixels_per_point);
-                        self.window.pre_present_notify();
+                        // No `pre_present_notify` here: on Wayland it makes winit hold each redraw
+                        // for the compositor's frame callback, and under weston that paced the
+                        // window at 39 fps with a third of the pictures dropped. softbuffer's
+                        // wait for a free buffer paces it instead (60 fps, no drops).
                         if let Err(err) = buffer.present() {
                             tracing::debug!("the software presenter could not show a frame: {err}");
                         }

@@ -228,6 +228,55 @@ fn no_gpu_driver_draws_on_the_cpu_and_gpu_only_is_a_sentence() {
 }
 
 #[test]
+fn under_a_wayland_compositor_every_picture_reaches_the_screen() {
+    // Kiosks run under cage, a Wayland compositor: here weston's headless one (Debian's). The
+    // software presenter through Wayland's shared memory, paced by the compositor's buffer
+    // releases: the window shows the stream and presents what it decodes.
+    if !common::desktop::have("weston") {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI needs weston for the Wayland test");
+        eprintln!("skipping: weston not installed (make deps-test)");
+        return;
+    }
+    let dir = work_dir("kumo-window-wayland");
+    std::fs::remove_file(dir.join("stats.json")).ok();
+    let xdg = runtime_dir(&dir);
+    let socket = format!("kumo-test-{}", std::process::id());
+    let mut weston = Command::new("weston")
+        .args(["--backend=headless-backend.so", "--width=1280", "--height=720", "--idle-time=0"])
+        .arg(format!("--socket={socket}"))
+        .env("XDG_RUNTIME_DIR", &xdg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if xdg.join(&socket).exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(["demo", "--renderer", "cpu", "--overlay", "--no-audio", "--duration", "4", "--stats-json", "stats.json"])
+        .env_remove("DISPLAY")
+        .env("WAYLAND_DISPLAY", &socket)
+        .env("XDG_RUNTIME_DIR", &xdg)
+        .env("RUST_LOG", "warn")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    weston.kill().ok();
+    weston.wait().ok();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kumo demo under weston failed:\n{stderr}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap();
+    let presented = stats["frames_presented"].as_u64().unwrap();
+    let decoded = stats["frames_decoded"].as_u64().unwrap();
+    assert!(presented > 60, "only {presented} pictures presented under weston: {stats}");
+    assert!(presented <= decoded, "{presented} presented of {decoded} decoded: {stats}");
+}
+
+#[test]
 fn no_display_is_a_sentence_not_a_panic() {
     let out = Command::new(env!("CARGO_BIN_EXE_kumo"))
         .args(["demo", "--duration", "1"])

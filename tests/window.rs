@@ -158,7 +158,8 @@ fn ocr(dir: &Path) -> Option<String> {
         .status()
         .unwrap();
     assert!(converted.success());
-    let out = Command::new("tesseract").args(["overlay.png", "stdout", "--psm", "6"]).current_dir(dir).output().unwrap();
+    let out =
+        Command::new("tesseract").args(["overlay.png", "stdout", "--psm", "6"]).current_dir(dir).output().unwrap();
     assert!(out.status.success(), "tesseract: {}", String::from_utf8_lossy(&out.stderr));
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -180,17 +181,26 @@ fn keys_pressed_in_the_window_reach_the_host_game() {
     if !tools_present() {
         return;
     }
-    let dir = work_dir("kumo-window-input");
+    for renderer in ["gpu", "cpu"] {
+        keys_reach_the_game(renderer);
+    }
+}
+
+/// W held in the window (`--renderer renderer`) walks the host game's player up.
+fn keys_reach_the_game(renderer: &str) {
+    let dir = work_dir(&format!("kumo-window-input-{renderer}"));
     for old in ["shot.png", "shot.ppm", "stats.json"] {
         std::fs::remove_file(dir.join(old)).ok();
     }
     // xdotool types into the window through the X server (XTEST), like a keyboard would:
     // W held for 0.6 s walks the player up from the centre, at half the picture per second.
-    let script = "\"$KUMO\" demo --duration 7 --stats-json stats.json & pid=$!; sleep 3; \
-                  wid=$(xdotool search --name kumo | head -1); xdotool windowfocus \"$wid\"; sleep 0.3; \
-                  xdotool keydown w; sleep 0.6; xdotool keyup w; sleep 1; \
-                  import -window root shot.png; convert shot.png shot.ppm; wait $pid";
-    let out = under_xvfb(&dir, script, &[]);
+    let script = format!(
+        "\"$KUMO\" demo --renderer {renderer} --duration 7 --stats-json stats.json & pid=$!; sleep 3; \
+         wid=$(xdotool search --name kumo | head -1); xdotool windowfocus \"$wid\"; sleep 0.3; \
+         xdotool keydown w; sleep 0.6; xdotool keyup w; sleep 1; \
+         import -window root shot.png; convert shot.png shot.ppm; wait $pid"
+    );
+    let out = under_xvfb(&dir, &script, &[]);
     let shot = dir.join("shot.png");
     assert!(out.status.success(), "kumo demo failed:\n{}", String::from_utf8_lossy(&out.stderr));
     let stats: serde_json::Value =
@@ -296,17 +306,25 @@ fn latency_lab_in_a_window_verifies_every_response_on_screen() {
     if !tools_present() {
         return;
     }
-    let dir = work_dir("kumo-window-lab");
+    for renderer in ["gpu", "cpu"] {
+        lab_in_a_window(renderer);
+    }
+}
+
+/// `kumo latency` in a window drawn by `renderer` (the config file's key: the lab has no flag).
+fn lab_in_a_window(renderer: &str) {
+    let dir = work_dir(&format!("kumo-window-lab-{renderer}"));
+    std::fs::write(dir.join("config.toml"), format!("renderer = \"{renderer}\"\n")).unwrap();
     for old in ["shot.png", "shot.ppm", "now_ms"] {
         std::fs::remove_file(dir.join(old)).ok();
     }
     std::fs::remove_dir_all(dir.join("lab")).ok();
     // Mid-run, note the wall clock (ms) and take the screen right after.
-    let script = "\"$KUMO\" latency --inputs 20 --out lab > lab.txt & pid=$!; \
+    let script = "\"$KUMO\" latency --config config.toml --inputs 20 --out lab > lab.txt & pid=$!; \
                   sleep 3.5; date +%s%3N > now_ms; import -window root shot.png; convert shot.png shot.ppm; wait $pid";
     let out = under_xvfb(&dir, script, &[]);
     let shot = dir.join("shot.png");
-    assert!(out.status.success(), "kumo latency failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "kumo latency ({renderer}) failed: {}", String::from_utf8_lossy(&out.stderr));
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("lab/summary.json")).unwrap()).unwrap();
     assert_eq!(summary["headless"], false, "{summary}");

@@ -73,7 +73,8 @@ pub fn run(
     let started = Instant::now();
     let deadline = duration.map(|d| started + d);
     let mut stats = Stats::new(0);
-    let mut period = periods.map(|periods| Period { periods, stats: Stats::new(0), began: started, eventful: false, failed: false });
+    let mut period =
+        periods.map(|periods| Period { periods, stats: Stats::new(0), began: started, eventful: false, failed: false });
     let mut stopping = false;
     // A session told to stop ends within a second; do not wait forever for a stuck one.
     let mut give_up = None;

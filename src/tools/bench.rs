@@ -291,13 +291,13 @@ fn present_table(frames: u32) {
     let gpu = Gpu::open(Gpu::instance(None), None);
     let n = (frames / 4).max(20);
     match &gpu {
-        Ok(gpu) => println!("present path per frame, mean ms over {n} frames (gpu: {}, cpu: kumo's software presenter)", gpu.adapter_name()),
+        Ok(gpu) => println!(
+            "present path per frame, mean ms over {n} frames (gpu: {}, cpu: kumo's software presenter)",
+            gpu.adapter_name()
+        ),
         Err(err) => println!("present path per frame, mean ms over {n} frames (gpu: skipped, {err})"),
     }
-    println!(
-        "{:<22} {:<5} {:>14} {:>14} {:>14}",
-        "stream → frame", "path", "upload/convert", "+video", "+overlay"
-    );
+    println!("{:<22} {:<5} {:>14} {:>14} {:>14}", "stream → frame", "path", "upload/convert", "+video", "+overlay");
     let sizes: [((usize, usize), (u32, u32)); 3] =
         [((1280, 720), (1280, 720)), ((1920, 1080), (1920, 1080)), ((1280, 720), (1920, 1080))];
     for (stream, frame) in sizes {
@@ -308,7 +308,8 @@ fn present_table(frames: u32) {
         };
         let mean = |h: &Histogram| h.mean_micros().unwrap_or(0.0) / 1000.0;
         if let Ok(gpu) = &gpu {
-            let [a, b, c] = [Stage::Upload, Stage::Video, Stage::Overlay].map(|s| present_gpu(gpu, stream, frame, n, s));
+            let [a, b, c] =
+                [Stage::Upload, Stage::Video, Stage::Overlay].map(|s| present_gpu(gpu, stream, frame, n, s));
             println!("{label:<22} {:<5} {:>14.2} {:>14.2} {:>14.2}", "gpu", mean(&a), mean(&b), mean(&c));
         }
         let [a, b, c] = [Stage::Upload, Stage::Video, Stage::Overlay].map(|s| present_cpu(stream, frame, n, s));
@@ -341,7 +342,14 @@ impl PresentFrames {
     fn picture(&mut self, i: u32) -> Picture {
         scene::render(i.into(), 60, i, &mut self.pic);
         let (w, h) = (self.pic.width, self.pic.height);
-        Picture { width: w, height: h, y: self.pic.y.clone(), u: self.pic.u.clone(), v: self.pic.v.clone(), ..Default::default() }
+        Picture {
+            width: w,
+            height: h,
+            y: self.pic.y.clone(),
+            u: self.pic.u.clone(),
+            v: self.pic.v.clone(),
+            ..Default::default()
+        }
     }
 
     /// Frame `i`'s egui output for a frame of `size`, with the overlay or without.

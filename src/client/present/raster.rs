@@ -59,7 +59,12 @@ impl Span {
         if other.is_empty() {
             return self;
         }
-        Self { x0: self.x0.min(other.x0), y0: self.y0.min(other.y0), x1: self.x1.max(other.x1), y1: self.y1.max(other.y1) }
+        Self {
+            x0: self.x0.min(other.x0),
+            y0: self.y0.min(other.y0),
+            x1: self.x1.max(other.x1),
+            y1: self.y1.max(other.y1),
+        }
     }
 }
 
@@ -207,7 +212,12 @@ impl Layer {
 fn clip_span(job: &ClippedPrimitive, ppp: f32, whole: Span) -> Span {
     let to_px = |v: f32, max: usize| ((v * ppp).round().max(0.0) as usize).min(max);
     let r = job.clip_rect;
-    Span { x0: to_px(r.min.x, whole.x1), y0: to_px(r.min.y, whole.y1), x1: to_px(r.max.x, whole.x1), y1: to_px(r.max.y, whole.y1) }
+    Span {
+        x0: to_px(r.min.x, whole.x1),
+        y0: to_px(r.min.y, whole.y1),
+        x1: to_px(r.max.x, whole.x1),
+        y1: to_px(r.max.y, whole.y1),
+    }
 }
 
 /// The pixels a triangle may cover (its vertices' bounds, rounded out).

@@ -417,12 +417,8 @@ fn present_cpu(stream: (usize, usize), frame: (u32, u32), n: u32, stage: Stage) 
     let mut out = vec![0u32; frame.0 as usize * frame.1 as usize];
     time_present(stream, frame, n, stage, |picture, ui, ctx| {
         compositor.upload(picture);
-        if let Some(mut ui) = ui {
-            compositor.layer.set_textures(&ui.textures_delta);
-            let jobs = ctx.tessellate(std::mem::take(&mut ui.shapes), ui.pixels_per_point);
-            compositor.render(&mut out, frame, true, jobs, ui.pixels_per_point);
-            compositor.layer.free_textures(&ui.textures_delta);
-            ui.textures_delta.clear();
+        if let Some(ui) = ui {
+            compositor.render_ui(&mut out, frame, true, ctx, ui);
         }
     })
 }

@@ -134,6 +134,32 @@ impl CpuCompositor {
         self.layer.composite(frame, width);
     }
 
+    /// `render` with egui's output for this frame as it comes from `ctx.run_ui`: its texture
+    /// changes applied (and freed after), its shapes tessellated. The window and the benchmark
+    /// draw through this, as the GPU's `Compositor::render` takes the same output.
+    pub fn render_ui(
+        &mut self,
+        frame: &mut [u32],
+        size: (u32, u32),
+        show_video: bool,
+        ctx: &egui::Context,
+        mut ui: egui::FullOutput,
+    ) {
+        self.layer.set_textures(&ui.textures_delta);
+        let jobs = ctx.tessellate(std::mem::take(&mut ui.shapes), ui.pixels_per_point);
+        self.render(frame, size, show_video, jobs, ui.pixels_per_point);
+        self.layer.free_textures(&ui.textures_delta);
+        ui.textures_delta.clear();
+    }
+
+    /// Takes egui's output for a frame that is not drawn (no buffer this turn): its texture
+    /// changes still apply, or the font atlas would miss glyphs from then on.
+    pub fn skip_ui(&mut self, mut ui: egui::FullOutput) {
+        self.layer.set_textures(&ui.textures_delta);
+        self.layer.free_textures(&ui.textures_delta);
+        ui.textures_delta.clear();
+    }
+
     /// Copies (or scales) the picture into `viewport` of the frame.
     fn draw_video(&mut self, frame: &mut [u32], width: usize, viewport: Rect) {
         let Some(picture) = &self.picture else { return };

@@ -178,13 +178,10 @@ impl Graphics {
                 g.gpu.queue.present(frame);
             }
             Drawing::Cpu(c) => {
-                let mut textures = output.textures_delta;
-                let jobs = ctx.tessellate(output.shapes, output.pixels_per_point);
-                c.compositor.layer.set_textures(&textures);
                 let size = c.size;
                 match c.surface.buffer_mut() {
                     Ok(mut buffer) => {
-                        c.compositor.render(&mut buffer, size, show_video, jobs, output.pixels_per_point);
+                        c.compositor.render_ui(&mut buffer, size, show_video, ctx, output);
                         // No `pre_present_notify` here: on Wayland it makes winit hold each redraw
                         // for the compositor's frame callback, and under weston that paced the
                         // window at 39 fps with a third of the pictures dropped. softbuffer's
@@ -193,10 +190,11 @@ impl Graphics {
                             tracing::debug!("the software presenter could not show a frame: {err}");
                         }
                     }
-                    Err(err) => tracing::debug!("the software presenter has no buffer this turn: {err}"),
+                    Err(err) => {
+                        tracing::debug!("the software presenter has no buffer this turn: {err}");
+                        c.compositor.skip_ui(output);
+                    }
                 }
-                c.compositor.layer.free_textures(&textures);
-                textures.clear();
             }
         }
     }

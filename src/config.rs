@@ -47,6 +47,6 @@ pub fn load(named: Option<&Path>) -> anyhow::Result<(Settings, Option<PathBuf>)>
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("could not read the config file {}", path.display()))?;
     let settings = Settings::parse(&text, &path.display().to_string())?;
-    tracing::info!(file = %path.display(), "config file");
+    tracing::info!("settings from {}", path.display());
     Ok((settings, Some(path)))
 }

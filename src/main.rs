@@ -23,15 +23,7 @@ fn main() -> ExitCode {
             std::env::set_var("RUST_LIB_BACKTRACE", "0");
         };
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: journald and log files get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    cli::console::init();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(err) => {

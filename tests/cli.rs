@@ -107,3 +107,56 @@ fn the_config_file_sets_defaults_and_its_mistakes_name_file_line_and_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("could not read the config file /nonexistent/kumo.toml"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// What a newcomer sees on a machine without a sound device: kumo's own sentences, one line
+/// each, and one about the missing sound with what to do; none of ALSA's "ALSA lib conf.c…"
+/// lines (eight per try at a card that does not exist, and kumo tries again every few
+/// seconds), nor openh264's "bEnableFrameSkip" warning, nor log timestamps and module paths.
+/// The missing card is ALSA's own doing (a configuration naming a card that does not
+/// exist), so the test says the same on a machine that has one.
+#[test]
+fn the_console_carries_kumos_sentences_not_a_librarys_noise() {
+    let dir = std::env::temp_dir().join(format!("kumo-console-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let alsa = dir.join("asound.conf");
+    std::fs::write(&alsa, "pcm.!default { type hw card { @func card_inum card kumo_no_such_card } }\n").unwrap();
+    let out = kumo()
+        .args(["demo", "--headless", "--duration", "7", "--width", "640", "--height", "360", "--fps", "30"])
+        .env_remove("RUST_LOG")
+        .env("ALSA_CONFIG_PATH", &alsa)
+        .env("PULSE_SERVER", dir.join("no-sound-server"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let all = format!("{stdout}{stderr}");
+    for noise in ["ALSA lib", "OpenH264", "bEnableFrameSkip", " INFO ", " WARN ", "kumo::"] {
+        assert!(!all.contains(noise), "{noise:?} on the console:\n{all}");
+    }
+    // Seven seconds is several tries at the device (100 ms, 200 ms, … apart): said once.
+    let sound: Vec<_> = stderr.lines().filter(|l| l.contains("sound")).collect();
+    assert_eq!(sound.len(), 1, "the missing sound device must be said once:\n{stderr}");
+    assert!(
+        sound[0].starts_with("warning: client: no sound device here") && sound[0].contains("--no-audio"),
+        "{}",
+        sound[0]
+    );
+    assert!(stderr.lines().any(|l| l.starts_with("client: streaming 640x360 at 30 fps from ")), "{stderr}");
+    assert!(
+        stderr.lines().all(|l| !l.chars().next().is_some_and(|c| c.is_ascii_digit())),
+        "timestamps on the console:\n{stderr}"
+    );
+    assert!(stderr.lines().count() <= 4, "a quiet session is a few lines:\n{stderr}");
+    // The messages went somewhere: to the log, where RUST_LOG shows them.
+    let debug = kumo()
+        .args(["demo", "--headless", "--duration", "1", "--width", "640", "--height", "360", "--fps", "30"])
+        .env("RUST_LOG", "kumo::alsa=debug,kumo::openh264=debug")
+        .env("ALSA_CONFIG_PATH", &alsa)
+        .env("PULSE_SERVER", dir.join("no-sound-server"))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&debug.stderr);
+    assert!(log.contains("ALSA: cannot find card 'kumo_no_such_card'"), "{log}");
+    assert!(log.contains("bEnableFrameSkip"), "{log}");
+    std::fs::remove_dir_all(&dir).ok();
+}

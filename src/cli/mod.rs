@@ -5,6 +5,7 @@
 //! `report` (what a session leaves).
 
 pub(crate) mod client;
+pub(crate) mod console;
 pub(crate) mod host;
 pub(crate) mod kiosk;
 pub(crate) mod pair;

@@ -134,11 +134,15 @@ pub(crate) fn relay(
     let relay = rt
         .block_on(kumo::net::relay::start(listen, to, impair.impairment()))
         .with_context(|| format!("could not listen on {listen}"))?;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let delay = match (impair.delay.is_zero(), impair.jitter.is_zero()) {
+        (true, true) => "no delay".to_owned(),
+        (_, true) => format!("delay {:.1} ms", ms(impair.delay)),
+        _ => format!("delay {:.1} ms ± {:.1} ms", ms(impair.delay), ms(impair.jitter)),
+    };
     println!(
-        "kumo relay: {} → {to}, delay {:?} ± {:?}, loss {:.2} %, reorder {:.2} %, rate {}, seed {}; Ctrl-C stops it",
+        "kumo relay: {} → {to}, {delay}, loss {:.2} %, reorder {:.2} %, rate {}, seed {}; Ctrl-C stops it",
         relay.addr,
-        impair.delay,
-        impair.jitter,
         impair.loss * 100.0,
         impair.reorder * 100.0,
         impair.rate.map_or_else(|| "unlimited".to_owned(), |r| format!("{:.1} Mbit/s", r as f64 / 1e6)),

@@ -157,6 +157,8 @@ impl AudioPlayer {
     pub fn spawn(stats: SyncSender<stats::Event>, av: Arc<AvClock>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel(PACKET_QUEUE);
         let (probe_tx, probe_rx) = mpsc::sync_channel(1);
+        // Before the first use of ALSA: its own messages go to the log, kumo's to the console.
+        super::alsa::route_messages();
         let handle = std::thread::Builder::new().name("kumo-audio".into()).spawn(move || {
             probe_tx.send(probe_channels()).ok();
             Thread::new(stats, av).run(&rx);
@@ -274,16 +276,23 @@ impl Sink {
     }
 }
 
+/// What kumo says, once, when no sound device can be opened at all.
+const NO_DEVICE: &str = "no sound device here (no sound card, and no sound server such as PulseAudio or PipeWire running): the stream goes on without sound; start one and kumo picks it up within seconds, or pass --no-audio";
+
+/// Whether this process said [`NO_DEVICE`] already.
+static SAID_NO_DEVICE: AtomicBool = AtomicBool::new(false);
+
 /// Opens the default output for `channels` speakers at 48 kHz.
 fn open_output(channels: usize) -> Result<(Output, String), String> {
     let host = cpal::default_host();
-    let device = host.default_output_device().ok_or(
-        "no audio output device was found; check that a sound card or sound server (PulseAudio, PipeWire) is available",
-    )?;
+    let device = host.default_output_device().ok_or(NO_DEVICE)?;
     let name = device.description().map_or_else(|_| "default output".to_owned(), |d| d.name().to_owned());
     let supported: Vec<_> = device
         .supported_output_configs()
-        .map_err(|e| format!("the audio device '{name}' cannot list its formats: {e}"))?
+        .map_err(|e| match e.kind() {
+            cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::HostUnavailable => NO_DEVICE.to_owned(),
+            _ => format!("the sound device '{name}' cannot list its formats ({e})"),
+        })?
         .filter(|c| c.contains_rate(RATE))
         .collect();
     let pick = |format: cpal::SampleFormat| {
@@ -498,7 +507,7 @@ impl Thread {
         let channels = usize::from(format.layout.channels());
         match open_output(channels) {
             Ok((output, name)) => {
-                tracing::info!(device = %name, channels = output.channels, layout = format.layout.name(), "playing audio");
+                tracing::info!("playing {} sound on {name} ({} channels)", format.layout.name(), output.channels);
                 self.report(stats::Event::AudioDevice {
                     description: format!("{} on {name} ({} ch)", format.layout.name(), output.channels),
                 });
@@ -508,13 +517,21 @@ impl Thread {
                 self.backoff = BACKOFF_FIRST;
             }
             Err(message) => {
-                if self.retry_at.is_none() {
-                    tracing::warn!("{message}; the stream goes on without sound");
-                } else {
+                let no_device = message == NO_DEVICE;
+                // No device at all is said once per process (a kiosk's next session would
+                // say it again, and again); another failure once per try after a working one.
+                let first =
+                    if no_device { !SAID_NO_DEVICE.swap(true, Ordering::Relaxed) } else { self.retry_at.is_none() };
+                if !first {
                     tracing::debug!("{message}; retrying in {:?}", self.backoff);
+                } else if no_device {
+                    tracing::warn!("{message}");
+                } else {
+                    tracing::warn!("{message}; the stream goes on without sound");
                 }
                 // Every failed try: the overlay and --stats-json say the sound is off and why.
-                self.report(stats::Event::AudioDevice { description: format!("silent: {message}") });
+                let why = if no_device { "no sound device" } else { message.as_str() };
+                self.report(stats::Event::AudioDevice { description: format!("silent: {why}") });
                 let (ring, reader) = audio::ring(RING_FRAMES * channels);
                 self.sink = Some(Sink::Clock { ring, reader, since: Instant::now(), drained: 0, channels });
                 self.retry_at = Some(Instant::now() + self.backoff);

@@ -9,6 +9,7 @@
 //! the frame is dropped and the session told (an unbounded queue would turn a slow decoder
 //! into ever-growing latency).
 
+pub mod alsa;
 pub mod audio;
 pub mod decode;
 pub mod headless;
@@ -438,7 +439,13 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
     let Handshaken { conn, welcome, send, recv } = handshaken;
     let Sources { script: input_script, gamepads } = sources;
     let addr = conn.remote_address();
-    tracing::info!(host = %addr, width = welcome.width, height = welcome.height, fps = welcome.fps, bitrate_kbps = welcome.bitrate_kbps, "streaming");
+    tracing::info!(
+        "streaming {}x{} at {} fps from {addr}, up to {} kbit/s",
+        welcome.width,
+        welcome.height,
+        welcome.fps,
+        welcome.bitrate_kbps
+    );
     let Media { events: (events_tx, events), av, audio, notify, watch: watch_region } = media;
     // Audio only plays when the host sends some.
     let (audio, audio_input) = match (audio, welcome.audio) {
@@ -756,7 +763,7 @@ impl Link {
                 Err(Fault::Fatal(ClientError::NotPaired { addr: self.addr, message }))
             }
             ClientEnding::HostEnded(message) => {
-                tracing::info!(%message, "host ended the session");
+                tracing::info!("the host ended the session ({message})");
                 self.conn.close(close::FINISHED, b"goodbye");
                 Ok(End::HostEnded(message))
             }

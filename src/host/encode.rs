@@ -107,6 +107,8 @@ impl H264Encoder {
             .long_term_reference(true)
             .num_threads(threads);
         let mut inner = Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| codec_err(&e))?;
+        // Before openh264 initialises on the first frame, which is when it warns.
+        ffi::route_messages(&mut inner);
         // The wrapper initialises openh264 on the first frame with a single slice. Encode one
         // throw-away frame, then switch to one slice per thread; the next frame is an IDR
         // carrying the new parameter sets, so the throw-away frame is never needed.
@@ -184,16 +186,42 @@ fn yuv(pic: &I420) -> YUVSlices<'_> {
     YUVSlices::new((&pic.y, &pic.u, &pic.v), (pic.width, pic.height), (pic.width, pic.width / 2, pic.width / 2))
 }
 
-/// The two encoder options the safe wrapper does not expose.
+/// The encoder options the safe wrapper does not expose.
 #[expect(unsafe_code, reason = "openh264's safe wrapper does not expose these encoder options")]
 mod ffi {
     use openh264::encoder::Encoder;
     use openh264_sys2::{
         ENCODER_LTR_MARKING_FEEDBACK, ENCODER_LTR_RECOVERY_REQUEST, ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE,
-        ENCODER_OPTION_SVC_ENCODE_PARAM_EXT, LTR_MARKING_SUCCESS, LTR_RECOVERY_REQUEST, SBitrateInfo, SEncParamExt,
-        SLTRMarkingFeedback, SLTRRecoverRequest, SM_FIXEDSLCNUM_SLICE, SPATIAL_LAYER_ALL,
+        ENCODER_OPTION_SVC_ENCODE_PARAM_EXT, ENCODER_OPTION_TRACE_CALLBACK, LTR_MARKING_SUCCESS, LTR_RECOVERY_REQUEST,
+        SBitrateInfo, SEncParamExt, SLTRMarkingFeedback, SLTRRecoverRequest, SM_FIXEDSLCNUM_SLICE, SPATIAL_LAYER_ALL,
+        WelsTraceCallback,
     };
+    use std::ffi::{c_char, c_int, c_void};
     use std::ptr::addr_of_mut;
+
+    /// openh264's own messages into kumo's debug log (`kumo::openh264`) instead of standard
+    /// output: it printed "Warning:bEnableFrameSkip = 0, bitrate can't be controlled …" on every
+    /// encoder start, a warning about the setting kumo chose on purpose (frame skipping off).
+    pub(super) fn route_messages(encoder: &mut Encoder) {
+        let mut callback: WelsTraceCallback = Some(openh264_says);
+        // SAFETY: openh264 accepts the trace callback before and after initialisation; it
+        // copies the function pointer out of the caller-owned variable during the call.
+        let code =
+            unsafe { encoder.raw_api().set_option(ENCODER_OPTION_TRACE_CALLBACK, addr_of_mut!(callback).cast()) };
+        if code != 0 {
+            tracing::debug!(code, "openh264 did not take kumo's log callback; its messages go to the console");
+        }
+    }
+
+    /// Where openh264's messages go. Never unwinds (nothing here panics).
+    extern "C" fn openh264_says(_context: *mut c_void, level: c_int, message: *const c_char) {
+        if message.is_null() {
+            return;
+        }
+        // SAFETY: openh264 passes a NUL-terminated string it formatted, valid for the call.
+        let message = unsafe { std::ffi::CStr::from_ptr(message) }.to_string_lossy();
+        tracing::debug!(target: "kumo::openh264", level, "openh264: {}", message.trim_end());
+    }
 
     /// Switches an initialised encoder to `threads` threads with one slice each. On failure
     /// the encoder keeps its single slice (slower at high resolutions, still correct).

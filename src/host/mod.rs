@@ -528,7 +528,14 @@ async fn stream(
     };
     let config = &host.config;
     let name = crate::core::trust::printable(&hello.client_name);
-    tracing::info!(remote = %conn.remote_address(), client = %name, resumed = claim.resumed, width = welcome.width, height = welcome.height, fps = welcome.fps, "streaming");
+    tracing::info!(
+        "streaming {}x{} at {} fps to {name} at {}{}",
+        welcome.width,
+        welcome.height,
+        welcome.fps,
+        conn.remote_address(),
+        if claim.resumed { ", resuming its session" } else { "" }
+    );
     let capabilities = welcome.capabilities.both(hello.capabilities).bits();
     tracing::debug!(capabilities, "the session's capabilities (what both sides announced)");
     let source = match recorded {
@@ -907,7 +914,7 @@ impl Streaming<'_> {
                     None => self.game.push_presses(&presses),
                 },
                 HostOutput::ParityChanged { share, loss } => {
-                    tracing::info!(
+                    tracing::debug!(
                         "parity now {:.0} % of each frame (packet loss {:.1} % over 2 s)",
                         share * 100.0,
                         loss * 100.0
@@ -915,7 +922,7 @@ impl Streaming<'_> {
                 }
                 HostOutput::Ended(HostEnding::Goodbye(message)) => {
                     let message = crate::core::trust::printable(&message);
-                    tracing::info!(%message, "client said goodbye");
+                    tracing::info!("the client ended the session ({message})");
                     self.conn.close(close::FINISHED, b"goodbye");
                     return Ok(true);
                 }

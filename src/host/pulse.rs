@@ -68,10 +68,15 @@ impl PrivateSink {
             .output()
             .map_err(|e| format!("could not run pactl (Debian: apt install pulseaudio-utils): {e}"))?;
         if !out.status.success() {
-            return Err(format!(
-                "the sound server refused a private sink: {}",
-                crate::core::trust::printable(String::from_utf8_lossy(&out.stderr).trim())
-            ));
+            let said = String::from_utf8_lossy(&out.stderr);
+            // pactl says "Connection failure: Connection refused" then repeats it in libpulse's
+            // words; the first line is the one a person needs.
+            let first = said.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no reason given");
+            return Err(if first.contains("Connection refused") || first.contains("No such file or directory") {
+                "no sound server (PulseAudio or PipeWire) is running for the session's sound".to_owned()
+            } else {
+                format!("the sound server refused a private sink ({})", crate::core::trust::printable(first))
+            });
         }
         let module = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         Ok(Self { name, module })

@@ -60,7 +60,7 @@ impl Gpu {
         }))
         .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
         let info = adapter.get_info();
-        tracing::info!(adapter = %info.name, backend = ?info.backend, driver = %info.driver, "GPU adapter");
+        tracing::info!("drawing with {} ({:?}, {})", info.name, info.backend, info.driver);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("kumo"),
             required_limits: wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits()),

@@ -210,7 +210,7 @@ impl CpuSurface {
         let mut this = Self { _context: context, surface, size: (0, 0), compositor };
         let size = window.inner_size();
         this.resize(size.width, size.height);
-        tracing::info!(width = size.width, height = size.height, "window surface: software presenter");
+        tracing::debug!(width = size.width, height = size.height, "window surface: software presenter");
         Ok(this)
     }
 
@@ -269,7 +269,7 @@ impl GpuSurface {
             view_formats: if view_format == format { vec![] } else { vec![view_format] },
         };
         surface.configure(&gpu.device, &config);
-        tracing::info!(?format, ?present_mode, width = config.width, height = config.height, "window surface");
+        tracing::debug!(?format, ?present_mode, width = config.width, height = config.height, "window surface");
         let mut compositor = Compositor::new(&gpu.device, view_format);
         compositor.video.set_color(&gpu.queue, color);
         Ok(Self { gpu, surface, config, view_format, compositor, present_mode, frame: None })

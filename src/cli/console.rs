@@ -82,7 +82,8 @@ impl Sentence {
         if !self.details.is_empty() {
             self.details.push_str(", ");
         }
-        let _ = write!(self.details, "{} {value}", field.name().replace('_', " "));
+        // Writing to a String cannot fail.
+        write!(self.details, "{} {value}", field.name().replace('_', " ")).ok();
     }
 }
 
@@ -98,7 +99,7 @@ impl Visit for Sentence {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" {
             // A message is `format_args!`, whose Debug is its text.
-            let _ = write!(self.message, "{value:?}");
+            write!(self.message, "{value:?}").ok();
         } else {
             self.detail(field, format_args!("{value:?}"));
         }

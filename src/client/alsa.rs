@@ -1,7 +1,7 @@
 //! ALSA's own messages in kumo's log, not on the console. alsa-lib prints every error it meets
 //! to standard error through a process-wide handler (on a machine without a sound card, eight
-//! lines of "ALSA lib conf.c:5180:(_snd_config_evaluate) function snd_func_card_inum returned
-//! error" for each try at opening the default device). The handler's C type is variadic,
+//! lines of `ALSA lib conf.c:5180:(_snd_config_evaluate) function snd_func_card_inum returned
+//! error` for each try at opening the default device). The handler's C type is variadic,
 //! which stable Rust cannot define, so a few lines of C (`alsa.c`, built by build.rs) format
 //! the message and hand it here as one string, logged at debug level under `kumo::alsa`
 //! (`RUST_LOG=kumo::alsa=debug` shows them). kumo says what the failure means in its own

@@ -190,6 +190,16 @@ pub async fn connect_notifying(config: ClientConfig, notify: decode::Notify) -> 
     open(config, Some(notify)).await
 }
 
+/// Builds the parity code's tables off the async workers, once per process (`fec::prepare`).
+async fn prepare_parity() {
+    static READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    READY
+        .get_or_init(|| async {
+            tokio::task::spawn_blocking(crate::core::video::fec::prepare).await.ok();
+        })
+        .await;
+}
+
 /// How a session went, headless or windowed: its figures and how it ended.
 #[derive(Debug)]
 pub struct SessionReport {
@@ -283,6 +293,7 @@ pub async fn connect(config: ClientConfig) -> Result<Session, ClientError> {
 }
 
 async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Session, ClientError> {
+    prepare_parity().await;
     let addr = config.host;
     let endpoint = Endpoint::client(net::any_port_for(addr))?;
     let (quic, seen) = tls::client_config(config.verify, config.identity.as_ref(), net::transport())?;
@@ -519,10 +530,14 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         audio_format: welcome.audio,
         event_micros,
         token: welcome.resume_token,
-        session: ClientSession::new(
-            redial.abr.map(|limits| abr::Controller::new(limits, welcome.bitrate_kbps)),
-            Duration::ZERO,
-        ),
+        session: {
+            let mut session = ClientSession::new(
+                redial.abr.map(|limits| abr::Controller::new(limits, welcome.bitrate_kbps)),
+                Duration::ZERO,
+            );
+            session.handle_welcome(welcome.capabilities);
+            session
+        },
         redial,
         start: Instant::now(),
         ltr_marks,

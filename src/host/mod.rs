@@ -160,6 +160,8 @@ impl Host {
 
     /// Serves clients until `stop` turns true.
     pub async fn serve(self, mut stop: watch::Receiver<bool>) {
+        // The parity code's tables, before the first session's first key frame needs them.
+        tokio::task::spawn_blocking(crate::core::video::fec::prepare).await.ok();
         let busy = Arc::new(Slot::default());
         let door = Arc::new(std::sync::Mutex::new(Doorman::default()));
         let host = Arc::new(Shared { config: self.config, fingerprint: self.fingerprint, offer: self.offer });
@@ -560,7 +562,7 @@ async fn stream(
         desktop: input.as_ref(),
         revocable,
         handover: &claim.handover,
-        session: HostSession::new(config.fec),
+        session: HostSession::new(session::parity_mode(config.fec, hello.capabilities)),
     };
     let (result, handed_over) = streaming.run(send, recv, frames, stop, app.as_mut()).await;
     // Let go of every key held before anything else happens to the display.

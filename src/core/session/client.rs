@@ -16,7 +16,7 @@ use crate::core::stats::{self, micros_between};
 use crate::core::video::abr;
 use crate::core::video::assemble::Frame;
 use crate::core::video::sequence::{self, DownstreamLoss, DropReason, Sequencer};
-use crate::core::wire::{AudioPacket, Control, Datagram, DatagramError, GoodbyeReason, Parity};
+use crate::core::wire::{AudioPacket, Capabilities, Control, Datagram, DatagramError, GoodbyeReason, Parity};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -83,6 +83,8 @@ pub struct ClientSession {
     outputs: VecDeque<ClientOutput>,
     /// The sequencer's events, reused.
     events: Vec<sequence::Event>,
+    /// Whether the host's parity is this build's code (see [`ClientSession::handle_welcome`]).
+    reads_parity: bool,
 }
 
 /// What belongs to one connection: a new one starts afresh.
@@ -125,7 +127,14 @@ impl ClientSession {
             transmits: VecDeque::new(),
             outputs: VecDeque::new(),
             events: Vec::new(),
+            reads_parity: true,
         }
+    }
+
+    /// What the host's `Welcome` announced: parity from a host without
+    /// [`Capabilities::PARITY_RS16`] is another code's, and is ignored (it would rebuild wrong bytes).
+    pub fn handle_welcome(&mut self, host: Capabilities) {
+        self.reads_parity = host.contains(Capabilities::PARITY_RS16);
     }
 
     /// A new connection took the session over at `now` (a reconnect): frame order, pings and
@@ -164,7 +173,11 @@ impl ClientSession {
     pub fn handle_datagram(&mut self, bytes: &[u8], now: Duration, now_micros: u64) {
         self.link.last_heard = now;
         match Datagram::decode(bytes) {
-            Ok(Datagram::Parity(p)) => self.outputs.push_back(ClientOutput::Parity(p)),
+            Ok(Datagram::Parity(p)) => {
+                if self.reads_parity {
+                    self.outputs.push_back(ClientOutput::Parity(p));
+                }
+            }
             Ok(Datagram::ClockReply(reply)) => {
                 self.sync.add(reply.probe(now_micros));
                 if let Some(e) = self.sync.estimate(now_micros) {
@@ -480,6 +493,22 @@ mod tests {
 
     fn drain(s: &mut ClientSession) -> (Vec<ClientTransmit>, Vec<ClientOutput>) {
         (std::iter::from_fn(|| s.poll_transmit()).collect(), std::iter::from_fn(|| s.poll_output()).collect())
+    }
+
+    #[test]
+    fn parity_is_used_only_from_a_host_that_computes_it_with_this_builds_code() {
+        let parity = crate::core::video::fec::protect(1, &[7u8; 3000], 512, |_| 2).remove(0);
+        let bytes = Datagram::Parity(parity).encode();
+        let parities = |s: &mut ClientSession| {
+            s.handle_datagram(&bytes, ms(1), 1_000);
+            drain(s).1.iter().filter(|o| matches!(o, ClientOutput::Parity(_))).count()
+        };
+        let mut s = ClientSession::new(None, ms(0));
+        s.handle_welcome(Capabilities::THIS_BUILD);
+        assert_eq!(parities(&mut s), 1);
+        // An older host's parity is another code's: rebuilding with it would give wrong bytes.
+        s.handle_welcome(Capabilities::SKIPS_UNKNOWN);
+        assert_eq!(parities(&mut s), 0);
     }
 
     #[test]

@@ -127,6 +127,12 @@ pub fn welcome(agreed: Agreed, audio_channels: u8, sound: SessionSound, host_nam
     }
 }
 
+/// The parity a session sends: what the host is set to, if the client reads this build's
+/// parity ([`Capabilities::PARITY_RS16`]); none for a client that would misread it.
+pub fn parity_mode(configured: FecMode, client: Capabilities) -> FecMode {
+    if client.contains(Capabilities::PARITY_RS16) { configured } else { FecMode::Off }
+}
+
 /// Something to send to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostTransmit {
@@ -342,6 +348,14 @@ mod tests {
 
     fn drain(s: &mut HostSession) -> (Vec<HostTransmit>, Vec<HostOutput>) {
         (std::iter::from_fn(|| s.poll_transmit()).collect(), std::iter::from_fn(|| s.poll_output()).collect())
+    }
+
+    #[test]
+    fn a_client_that_cannot_read_this_builds_parity_gets_none() {
+        let set = FecMode::Fixed(0.2);
+        assert_eq!(parity_mode(set, Capabilities::THIS_BUILD), set);
+        assert_eq!(parity_mode(set, Capabilities::SKIPS_UNKNOWN), FecMode::Off);
+        assert_eq!(parity_mode(FecMode::Off, Capabilities::THIS_BUILD), FecMode::Off);
     }
 
     #[test]

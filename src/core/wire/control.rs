@@ -91,11 +91,17 @@ impl Capabilities {
     /// display shows the same one, but a `Still` every 100 ms (an older client would show
     /// "no new picture", so a host without the client's bit encodes every slot instead).
     pub const STILL: Self = Self(1 << 2);
+    /// Computes and reads parity datagrams with reed-solomon-simd's code (GF(2^16)). Builds
+    /// before it used a code of kumo's own over GF(2^8): the same datagram, other bytes. A host
+    /// sends a client without this bit no parity (QUIC's retransmission still repairs every
+    /// loss), and a client ignores parity from a host without it.
+    pub const PARITY_RS16: Self = Self(1 << 3);
     /// Everything this build can do (a host adds `UNMARKED_PICTURES` and `STILL` for a
     /// desktop session).
-    pub const THIS_BUILD: Self = Self(Self::SKIPS_UNKNOWN.0 | Self::UNMARKED_PICTURES.0 | Self::STILL.0);
+    pub const THIS_BUILD: Self =
+        Self(Self::SKIPS_UNKNOWN.0 | Self::UNMARKED_PICTURES.0 | Self::STILL.0 | Self::PARITY_RS16.0);
     /// What a host announces for the synthetic scene.
-    pub const HOST_SCENE: Self = Self::SKIPS_UNKNOWN;
+    pub const HOST_SCENE: Self = Self(Self::SKIPS_UNKNOWN.0 | Self::PARITY_RS16.0);
 
     pub const fn bits(self) -> u64 {
         self.0

@@ -9,10 +9,13 @@ use std::ops::Range;
 /// Bytes of a parity datagram before its shard: magic, stream, stream length, shard length,
 /// block, data shards, parity shards, index.
 pub const PARITY_HEADER_LEN: usize = 2 + 8 + 4 + 2 + 2 + 1 + 1 + 1;
-/// Data shards in one block, at most; parity shards likewise. Data shard `j` is the field
-/// element `j` and parity shard `i` the element `128 + i`, so every pair is distinct.
-pub const MAX_DATA_SHARDS: usize = 128;
-pub const MAX_PARITY_SHARDS: usize = 128;
+/// Data shards in one block, at most; parity shards likewise: as many as the datagram's
+/// one-byte counts hold. The code (reed-solomon-simd's) would take far more, and fewer, larger
+/// blocks are what it is fast at: each rebuild has a fixed cost of about 0.3 ms (the error
+/// locator over all of GF(2^16)), so a 200 KB key frame rebuilds in two blocks, not four.
+/// (Builds before `Capabilities::PARITY_RS16` cut blocks of 128.)
+pub const MAX_DATA_SHARDS: usize = 255;
+pub const MAX_PARITY_SHARDS: usize = 255;
 /// Shard lengths a parity datagram may announce (a datagram fits one UDP packet).
 pub const MIN_SHARD_LEN: usize = 64;
 pub const MAX_SHARD_LEN: usize = 1400;
@@ -113,6 +116,10 @@ impl Parity {
         let (parity, layout) = (self, self.layout());
         if !(MIN_SHARD_LEN..=MAX_SHARD_LEN).contains(&layout.shard_len) {
             return Err(WireError::Invalid("parity shard length"));
+        }
+        if !layout.shard_len.is_multiple_of(2) {
+            // reed-solomon-simd works on pairs of bytes (GF(2^16)).
+            return Err(WireError::Invalid("parity shard length (odd)"));
         }
         if parity.bytes.len() != layout.shard_len {
             return Err(WireError::Invalid("parity shard (not its announced length)"));

@@ -234,14 +234,17 @@ fn write_outputs(out: &Path, summary: &LabSummary, rows: &[lab::InputRow]) -> an
     write("latency.csv", lab::csv(rows).as_bytes())?;
     write("summary.json", serde_json::to_string_pretty(summary)?.as_bytes())?;
     let stages: Vec<[f64; 7]> = rows.iter().map(|r| r.stages_ms).collect();
-    let names = STAGES.map(str::to_uppercase);
+    let names = STAGES.map(|s| s.replace('_', " "));
     let names: [&str; 7] = std::array::from_fn(|i| names[i].as_str());
+    let total = &summary.input_to_present_ms;
     let title = format!(
-        "KUMO LATENCY: {} INPUTS, INPUT TO PRESENT P50 {:.1} MS, P99 {:.1} MS",
-        summary.inputs, summary.input_to_present_ms.p50, summary.input_to_present_ms.p99
+        "kumo latency lab: {} inputs, input to present p50 {:.1} ms, p99 {:.1} ms",
+        summary.inputs, total.p50, total.p99
     );
-    let canvas = plot::latency_chart(&stages, &names, &title);
-    write("latency.png", &png_bytes(&canvas)?)?;
+    let chart =
+        plot::LatencyChart { stages: &stages, names: &names, title: &title, p50: total.p50, p95: total.p95, p99: total.p99 };
+    write("latency.png", &png_bytes(&plot::latency_rgb(&chart).map_err(anyhow::Error::msg)?)?)?;
+    write("latency.svg", plot::latency_svg(&chart).map_err(anyhow::Error::msg)?.as_bytes())?;
     Ok(())
 }
 
@@ -306,7 +309,8 @@ pub fn report(summary: &LabSummary, out: &Path) -> String {
     if summary.headless {
         t.push_str("headless          \"present\" is the decoded picture (no display)\n");
     }
-    writeln!(t, "files             {0}/latency.csv, {0}/summary.json, {0}/latency.png", out.display()).ok();
+    writeln!(t, "files             {0}/latency.csv, {0}/summary.json, {0}/latency.png, {0}/latency.svg", out.display())
+        .ok();
     match &summary.watch {
         None => t.push_str(
             "sensor            the flash is the bottom-right eighth of the picture, white for one frame on\n                  the first frame that reflects each input (docs/latency-lab.md)\n",

@@ -77,7 +77,8 @@ fn every_input_is_measured_stage_by_stage_and_verified_from_pixels() {
     assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 1280);
     // And the same chart as SVG, with its axes named and the percentiles marked.
     let svg = std::fs::read_to_string(out.join("latency.svg")).unwrap();
-    for text in ["milliseconds", "input, in the order sent", "input to present, milliseconds", "p99 ", "wait capture:"] {
+    for text in ["milliseconds", "input, in the order sent", "input to present, milliseconds", "p99 ", "wait capture:"]
+    {
         assert!(svg.contains(text), "{text:?} missing from latency.svg");
     }
     assert!(stdout.contains("input→present") && stdout.contains("24 responses verified"), "{stdout}");

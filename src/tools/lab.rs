@@ -241,8 +241,14 @@ fn write_outputs(out: &Path, summary: &LabSummary, rows: &[lab::InputRow]) -> an
         "kumo latency lab: {} inputs, input to present p50 {:.1} ms, p99 {:.1} ms",
         summary.inputs, total.p50, total.p99
     );
-    let chart =
-        plot::LatencyChart { stages: &stages, names: &names, title: &title, p50: total.p50, p95: total.p95, p99: total.p99 };
+    let chart = plot::LatencyChart {
+        stages: &stages,
+        names: &names,
+        title: &title,
+        p50: total.p50,
+        p95: total.p95,
+        p99: total.p99,
+    };
     write("latency.png", &png_bytes(&plot::latency_rgb(&chart).map_err(anyhow::Error::msg)?)?)?;
     write("latency.svg", plot::latency_svg(&chart).map_err(anyhow::Error::msg)?.as_bytes())?;
     Ok(())

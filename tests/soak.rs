@@ -94,10 +94,10 @@ fn measuring_the_heap_does_not_grow_the_heap() {
         growth.record(Duration::from_secs(s), s);
     }
     let after = kumo::tools::heap::live().unwrap().bytes;
-    // The test harness's own threads may allocate a few bytes meanwhile; the store's doubling
-    // took tens of kB.
+    // The heap is the whole test binary's: the harness's own threads may allocate a kilobyte
+    // or so meanwhile (1 062 bytes once in CI); the store's doubling took tens of kB.
     let grown = after.saturating_sub(before);
-    assert!(grown < 1024, "the samples' store grew {grown} bytes as it filled");
+    assert!(grown < 4096, "the samples' store grew {grown} bytes as it filled");
     assert!(growth.per_hour(Duration::from_mins(1)).is_some());
 }
 

@@ -123,7 +123,9 @@ fn demo_window(renderer: &str) {
 fn overlay_reads_right(dir: &Path, renderer: &str, software: bool) {
     let Some(text) = ocr(dir) else { return };
     let line = |start: &str| {
+        // OCR sometimes reads a speck before a line ("_ Rendering…"): skip what is not a letter.
         text.lines()
+            .map(|l| l.trim_start_matches(|c: char| !c.is_alphanumeric()))
             .find(|l| l.to_ascii_lowercase().starts_with(&start.to_ascii_lowercase()))
             .unwrap_or_else(|| panic!("{renderer}: no line `{start}…` in the overlay as read:\n{text}"))
             .to_string()

@@ -252,7 +252,9 @@ fn churn_in_this_process() {
         heap / 1024,
     );
     assert_eq!(fds_after, fds_before, "descriptors left behind");
-    assert_eq!(threads_after, threads_before, "threads left behind");
+    // Fewer is no leak: a blocking-pool thread alive at the first count (the host's start-up
+    // work) may have ended by the last.
+    assert!(threads_after <= threads_before, "threads left behind: {threads_before} → {threads_after}");
     assert_eq!(streams_after, streams_before, "sound streams left open");
     let grown = heap as f64 / warm as f64 - 1.0;
     assert!(grown < HEAP_TOLERANCE, "the live heap grew {:.1} % over {sessions} sessions", grown * 100.0);

@@ -123,9 +123,6 @@ pub struct Host {
 impl Host {
     /// Binds the endpoint. Must run inside a tokio runtime.
     pub fn bind(config: HostConfig) -> Result<Self, HostError> {
-        // The parity code's tables (14 ms, once per process), before the first session's
-        // first key frame needs them; here, where the host starts, and on no thread of its own.
-        crate::core::video::fec::prepare();
         let identity = match &config.identity {
             Some(dir) => Identity::load_or_create(dir, Role::Host)?,
             None => Identity::generate(Role::Host)?,
@@ -163,6 +160,8 @@ impl Host {
 
     /// Serves clients until `stop` turns true.
     pub async fn serve(self, mut stop: watch::Receiver<bool>) {
+        // The parity code's tables, before the first session's first key frame needs them.
+        tokio::task::spawn_blocking(crate::core::video::fec::prepare).await.ok();
         let busy = Arc::new(Slot::default());
         let door = Arc::new(std::sync::Mutex::new(Doorman::default()));
         let host = Arc::new(Shared { config: self.config, fingerprint: self.fingerprint, offer: self.offer });

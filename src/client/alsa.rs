@@ -8,10 +8,6 @@
 //! sentence (`client::audio`).
 
 use std::ffi::{c_char, c_int};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// ALSA messages routed to the log so far (for tests and `--stats-json` readers).
-static MESSAGES: AtomicU64 = AtomicU64::new(0);
 
 #[expect(unsafe_code, reason = "the handler is installed through alsa-lib's C interface")]
 mod ffi {
@@ -42,9 +38,12 @@ mod ffi {
 }
 
 /// Where each routed message goes: the debug log. Never unwinds (a panic in an `extern "C"`
-/// function aborts the process; nothing here can panic).
+/// function aborts the process; nothing here can panic). ALSA reports an underrun from the
+/// device's own thread: nothing is copied unless the debug log is on.
 extern "C" fn to_log(function: *const c_char, err: c_int, message: *const c_char) {
-    MESSAGES.fetch_add(1, Ordering::Relaxed);
+    if !tracing::enabled!(target: "kumo::alsa", tracing::Level::DEBUG) {
+        return;
+    }
     let (function, message) = (ffi::text(function), ffi::text(message));
     tracing::debug!(target: "kumo::alsa", err, "ALSA: {message} (in {function})");
 }
@@ -59,9 +58,4 @@ pub fn route_messages() {
             tracing::debug!(code, "could not route ALSA's messages; they go to the console");
         }
     });
-}
-
-/// ALSA messages routed to the log so far.
-pub fn messages_routed() -> u64 {
-    MESSAGES.load(Ordering::Relaxed)
 }

@@ -23,6 +23,7 @@ test: deps-test
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets --locked -- -D warnings
+	cargo clippy --locked --no-default-features -- -D warnings
 
 bench: deps
 	cargo run --release --locked -- bench
@@ -30,9 +31,13 @@ bench: deps
 fmt:
 	cargo fmt
 
+# The packages carry no H.264 code: kumo is built without its built-in OpenH264 and the .deb
+# downloads Cisco's binary at install time (packaging/README.md says why).
 package: deps
-	cargo build --release --locked
-	bash scripts/package.sh target/release/kumo target/package
+	cargo build --release --locked --no-default-features
+	mkdir -p target/package
+	cp target/release/kumo target/package/kumo-without-h264
+	bash scripts/package.sh target/package/kumo-without-h264 target/package
 
 clean:
 	cargo clean

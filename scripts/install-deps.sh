@@ -20,9 +20,10 @@ run_pkgs=("${build_pkgs[@]}" "${window_pkgs[@]}" "${virtual_display_pkgs[@]}")
 # the real host's tests (a terminal, xev to see where a click lands, and a game: Chromium B.S.U.);
 # libfaketime for the soak script's host whose clock runs fast (scripts/soak.sh FAKETIME=);
 # tesseract to read the overlay's text back from a screenshot (the window test); weston (a
-# headless Wayland compositor) and sysstat (pidstat) for scripts/present-bench.sh.
+# headless Wayland compositor) and sysstat (pidstat) for scripts/present-bench.sh; curl and
+# bzip2 for the packaged fetch-openh264 script's test.
 test_pkgs=(xdotool pulseaudio pulseaudio-utils libasound2-plugins iproute2 xterm x11-utils chromium-bsu faketime
-  tesseract-ocr tesseract-ocr-eng weston sysstat)
+  tesseract-ocr tesseract-ocr-eng weston sysstat curl bzip2)
 
 case "${1:-}" in
   run) pkgs=("${run_pkgs[@]}") ;;

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Package a built kumo binary: a Debian package and a portable tarball.
+# Package a built kumo binary: a Debian package and a portable tarball. `make package` passes a
+# binary built without the built-in OpenH264 (--no-default-features): the packages fetch
+# Cisco's binary at install time instead (packaging/fetch-openh264, packaging/README.md).
 # Usage: scripts/package.sh BINARY OUTDIR [VERSION]
 #
 #   BINARY   the kumo executable (`make package` passes target/release/kumo)
@@ -85,6 +87,7 @@ install -D -m 0644 "$repo/assets/kumo.svg" "$root/usr/share/icons/hicolor/scalab
 install -D -m 0644 "$repo/packaging/config.example.toml" "$root/usr/share/doc/kumo/config.example.toml"
 install -D -m 0644 "$repo/README.md" "$root/usr/share/doc/kumo/README.md"
 install -D -m 0644 "$repo/packaging/kumo-kiosk.service" "$root/lib/systemd/system/kumo-kiosk.service"
+install -D -m 0755 "$repo/packaging/fetch-openh264" "$root/usr/lib/kumo/fetch-openh264"
 
 # Libraries the binary links, with the versions its symbols need, from dpkg-shlibdeps (dpkg-dev)
 # when it is there; the same names without versions otherwise.
@@ -107,7 +110,8 @@ done
 depends="$depends, libvulkan1, mesa-vulkan-drivers | vulkan-icd"
 # The window system libraries winit loads at run time (Wayland under cage or a desktop, X11
 # otherwise); recommended rather than required so a headless `kumo host` can do without them.
-recommends="libwayland-client0, libwayland-cursor0, libxkbcommon0, libx11-6, libx11-xcb1, libxcursor1, libxrandr2, libxi6, libxkbcommon-x11-0"
+# curl and bzip2 for fetch-openh264 (Cisco's OpenH264, downloaded at install time).
+recommends="curl, bzip2, libwayland-client0, libwayland-cursor0, libxkbcommon0, libx11-6, libx11-xcb1, libxcursor1, libxrandr2, libxi6, libxkbcommon-x11-0"
 
 installed_kib=$(du -sk "$root" | cut -f1)
 mkdir -p "$root/DEBIAN"
@@ -132,6 +136,26 @@ Description: thin client for cloud game streaming
  For kiosks, the kumo-kiosk systemd unit runs "kumo kiosk" full screen under
  the cage compositor on tty1 (see the unit file for setting it up).
 EOF
+# Cisco's OpenH264 is downloaded on the user's machine when the package is configured, as
+# Cisco's licence asks; a failed download does not fail the install (kumo says how to retry).
+cat >"$root/DEBIAN/postinst" <<'EOF'
+#!/bin/sh
+set -e
+if [ "$1" = configure ]; then
+  /usr/lib/kumo/fetch-openh264 || echo "kumo: Cisco's OpenH264 was not downloaded; kumo needs it to stream: run 'sudo /usr/lib/kumo/fetch-openh264' when the network is up." >&2
+fi
+exit 0
+EOF
+cat >"$root/DEBIAN/postrm" <<'EOF'
+#!/bin/sh
+set -e
+if [ "$1" = purge ] || [ "$1" = remove ]; then
+  rm -rf /usr/lib/kumo/openh264
+  rmdir /usr/lib/kumo 2>/dev/null || true
+fi
+exit 0
+EOF
+chmod 0755 "$root/DEBIAN/postinst" "$root/DEBIAN/postrm"
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) \
   >"$root/DEBIAN/md5sums"
 chmod 0644 "$root/DEBIAN/control" "$root/DEBIAN/md5sums"
@@ -144,13 +168,14 @@ dpkg-deb --build --root-owner-group "$root" "$deb" >/dev/null
 top="kumo-$version"
 tree="$work/tar/$top"
 install -D -m 0755 "$bin" "$tree/bin/kumo"
+install -D -m 0755 "$repo/packaging/fetch-openh264" "$tree/bin/fetch-openh264"
 for f in kumo.svg kumo.png README.md screenshot-demo.png; do
   install -D -m 0644 "$repo/assets/$f" "$tree/assets/$f"
 done
 for f in "$repo"/assets/input-scripts/*; do
   install -D -m 0644 "$f" "$tree/assets/input-scripts/$(basename "$f")"
 done
-for f in README.md config.example.toml kumo.desktop kumo-kiosk.service; do
+for f in README.md config.example.toml kumo.desktop kumo-kiosk.service fetch-openh264; do
   install -D -m 0644 "$repo/packaging/$f" "$tree/packaging/$f"
 done
 install -D -m 0644 "$repo/README.md" "$tree/README.md"
@@ -166,6 +191,10 @@ It needs glibc (Debian 12 or newer, or a distribution of the same age), ALSA, li
 Vulkan driver. On Debian or Ubuntu:
 
   sudo apt-get install libasound2 libudev1 libvulkan1 mesa-vulkan-drivers
+
+A package build carries no H.264 code of its own (packaging/README.md says why): run
+./bin/fetch-openh264 once to download Cisco's OpenH264 into ~/.local/share/kumo/openh264,
+where kumo looks for it (as root, into /usr/lib/kumo/openh264).
 
 To install it for yourself (no root; ~/.local/bin must be on PATH for the menu entry):
 

@@ -4,13 +4,14 @@
 //! time as an argument; `net` is the quinn shell and everything else that talks to the network
 //! (TLS, pairing, discovery, probing, the relay, the trust store); `client` and `host` are the
 //! two sides' shells around their devices; `tools` are the demo, the latency lab, the
-//! benchmarks and the fuzzer, built on the other layers. `clock` and `config` are the two
-//! small shells every side uses.
+//! benchmarks and the fuzzer, built on the other layers. `clock`, `config` and `h264` (which
+//! OpenH264 to use) are the small shells every side uses.
 
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod h264;
 pub mod host;
 pub mod net;
 pub mod tools;

@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 /// The files the .deb installs, relative to `/`.
-const DEB_FILES: [&str; 7] = [
+const DEB_FILES: [&str; 8] = [
     "usr/bin/kumo",
     "usr/share/applications/kumo.desktop",
     "usr/share/icons/hicolor/256x256/apps/kumo.png",
@@ -25,21 +25,25 @@ const DEB_FILES: [&str; 7] = [
     "usr/share/doc/kumo/config.example.toml",
     "usr/share/doc/kumo/README.md",
     "lib/systemd/system/kumo-kiosk.service",
+    "usr/lib/kumo/fetch-openh264",
 ];
 
 /// Installed files that are copies of a file in the repository, byte for byte.
-const COPIES: [(&str, &str); 6] = [
+const COPIES: [(&str, &str); 7] = [
     ("usr/share/applications/kumo.desktop", "packaging/kumo.desktop"),
     ("usr/share/icons/hicolor/256x256/apps/kumo.png", "assets/kumo.png"),
     ("usr/share/icons/hicolor/scalable/apps/kumo.svg", "assets/kumo.svg"),
     ("usr/share/doc/kumo/config.example.toml", "packaging/config.example.toml"),
     ("usr/share/doc/kumo/README.md", "README.md"),
     ("lib/systemd/system/kumo-kiosk.service", "packaging/kumo-kiosk.service"),
+    ("usr/lib/kumo/fetch-openh264", "packaging/fetch-openh264"),
 ];
 
 /// The files the tarball holds, relative to its top folder `kumo-VERSION/`.
-const TARBALL_FILES: [&str; 10] = [
+const TARBALL_FILES: [&str; 12] = [
     "bin/kumo",
+    "bin/fetch-openh264",
+    "packaging/fetch-openh264",
     "INSTALL.txt",
     "README.md",
     "assets/kumo.svg",
@@ -305,4 +309,60 @@ fn tarball_holds_the_binary_assets_and_packaging_under_one_folder() {
     assert_eq!(version.trim(), format!("kumo {}", env!("CARGO_PKG_VERSION")));
     let install = std::fs::read_to_string(unpacked.join(&top).join("INSTALL.txt")).unwrap();
     assert!(install.contains(env!("CARGO_PKG_VERSION")) && install.contains("bin/kumo"), "{install}");
+}
+
+#[test]
+fn the_deb_fetches_ciscos_openh264_at_install_and_refuses_any_other_file() {
+    let Some(p) = packages() else { return };
+    // The maintainer scripts: postinst fetches (and does not fail the install), postrm removes.
+    let control = p.dir.join("scripts");
+    run(Command::new("dpkg-deb").arg("--control").arg(&p.deb).arg(&control));
+    let postinst = std::fs::read_to_string(control.join("postinst")).unwrap();
+    assert!(
+        is_executable(&control.join("postinst")) && postinst.contains("/usr/lib/kumo/fetch-openh264 ||"),
+        "{postinst}"
+    );
+    let postrm = std::fs::read_to_string(control.join("postrm")).unwrap();
+    assert!(postrm.contains("rm -rf /usr/lib/kumo/openh264"), "{postrm}");
+    for script in ["postinst", "postrm"] {
+        run(Command::new("sh").arg("-n").arg(control.join(script)));
+    }
+
+    // The packaged fetch script, pointed at a "mirror" (a folder) whose file is not Cisco's:
+    // refused, and nothing is left where kumo looks.
+    let fetch = p.root.join("usr/lib/kumo/fetch-openh264");
+    let mirror = p.dir.join("mirror");
+    let dest = p.dir.join("fetched");
+    std::fs::create_dir_all(&mirror).unwrap();
+    let name = stdout(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("grep -o 'libopenh264-2.6.0-[a-z0-9-]*.8.so' {} | head -n 1", fetch.display())),
+    );
+    let fake = mirror.join(name.trim());
+    std::fs::write(&fake, b"not Cisco's library").unwrap();
+    if !have("bzip2") || !have("curl") {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI needs curl and bzip2 for the fetch script's test");
+        return;
+    }
+    run(Command::new("bzip2").arg("-f").arg(&fake));
+    let refused = Command::new(&fetch)
+        .arg(&dest)
+        .env("KUMO_OPENH264_URL", format!("file://{}", mirror.display()))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("its SHA-256 differs); nothing was installed"), "{said}");
+    assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0, "the refused download was left in {}", dest.display());
+    // A mirror without the file: a sentence that says to retry.
+    let missing = Command::new(&fetch)
+        .arg(&dest)
+        .env("KUMO_OPENH264_URL", format!("file://{}/nothing-here", mirror.display()))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        !missing.status.success() && said.contains("could not download") && said.contains("run this again"),
+        "{said}"
+    );
 }

@@ -10,7 +10,6 @@ use crate::clock;
 use crate::core::sim::{game, marker};
 use crate::core::stats::{self, Decoded, MarkerCheck};
 use crate::core::wire::{FrameHeader, FrameKind};
-use openh264::OpenH264API;
 use openh264::decoder::{DecodeOptions, Decoder, DecoderConfig, Flush};
 use openh264::formats::YUVSource;
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -23,6 +22,9 @@ use thiserror::Error;
 pub enum DecodeError {
     #[error("openh264 decoder failed: {0}")]
     Codec(String),
+    /// No H.264 code to decode with (`crate::h264`); the sentence says what to do.
+    #[error("{0}")]
+    NoCodec(String),
     #[error("could not start the decode thread: {0}")]
     Thread(#[from] std::io::Error),
 }
@@ -107,7 +109,7 @@ impl H264Decoder {
         // returns each picture from its own call, and a forced flush could reorder streams
         // that do use reordering. `flush` drains what is left at the end of a stream.
         let config = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
-        let inner = Decoder::with_api_config(OpenH264API::from_source(), config)
+        let inner = Decoder::with_api_config(crate::h264::api().map_err(DecodeError::NoCodec)?, config)
             .map_err(|e| DecodeError::Codec(e.to_string()))?;
         Ok(Self { inner })
     }

@@ -23,11 +23,11 @@ use crate::core::video::assemble::Frame;
 use crate::core::video::pacing::{CaptureClock, DrawTick, DrawnClock, SendWindow, Tick};
 use crate::core::wire::InputDatagram;
 use crate::core::wire::{FrameHeader, FrameKind, Still};
+use openh264::Timestamp;
 use openh264::encoder::{
     BitRate, Complexity, Encoder, EncoderConfig, FrameRate, IntraFramePeriod, RateControlMode, UsageType,
 };
 use openh264::formats::YUVSlices;
-use openh264::{OpenH264API, Timestamp};
 use std::io::{Read as _, Write as _};
 use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixStream;
@@ -43,6 +43,9 @@ use tokio::sync::mpsc::error::TrySendError;
 pub enum EncodeError {
     #[error("openh264 encoder failed: {0}")]
     Codec(String),
+    /// No H.264 code to encode with (`crate::h264`); the sentence says what to do.
+    #[error("{0}")]
+    NoCodec(String),
     #[error(transparent)]
     Size(#[from] scene::SizeError),
     #[error("could not start the encoder thread: {0}")]
@@ -106,7 +109,8 @@ impl H264Encoder {
             // the price of a P frame, where an IDR costs several frames' bits.
             .long_term_reference(true)
             .num_threads(threads);
-        let mut inner = Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| codec_err(&e))?;
+        let mut inner = Encoder::with_api_config(crate::h264::api().map_err(EncodeError::NoCodec)?, config)
+            .map_err(|e| codec_err(&e))?;
         // Before openh264 initialises on the first frame, which is when it warns.
         ffi::route_messages(&mut inner);
         // The wrapper initialises openh264 on the first frame with a single slice. Encode one

@@ -50,6 +50,9 @@ pub enum HostError {
     Tls(#[from] TlsError),
     #[error("could not listen on {addr}: {source}; is another `kumo host` using that port? Pick another with --listen")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    /// No H.264 code to encode with (`crate::h264`): said before any client connects.
+    #[error("{0}")]
+    NoCodec(String),
 }
 
 /// Host settings.
@@ -123,6 +126,7 @@ pub struct Host {
 impl Host {
     /// Binds the endpoint. Must run inside a tokio runtime.
     pub fn bind(config: HostConfig) -> Result<Self, HostError> {
+        crate::h264::source().map_err(HostError::NoCodec)?;
         let identity = match &config.identity {
             Some(dir) => Identity::load_or_create(dir, Role::Host)?,
             None => Identity::generate(Role::Host)?,

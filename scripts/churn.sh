@@ -112,8 +112,8 @@ export XDG_RUNTIME_DIR=$dir
 $(declare -f figures verdict)
 RUST_LOG=info "$kumo" --config "$dir/config.toml" kiosk >"$dir/kiosk.log" 2>&1 &
 kiosk=\$!
-starts() { grep -c "kiosk: starting a session" "$dir/kiosk.log" || true; }
-ends() { grep -c "kiosk: ending the session" "$dir/kiosk.log" || true; }
+starts() { grep -c "the kiosk is starting a session" "$dir/kiosk.log" || true; }
+ends() { grep -c "the kiosk ends the session" "$dir/kiosk.log" || true; }
 until [ "\$(ends)" -ge 1 ]; do sleep 0.2; done
 after_ten=""
 for n in \$(seq $kiosk_sessions); do

@@ -177,8 +177,8 @@ fn kiosk_rides_out_a_host_restart_ignores_quit_keys_and_exits_only_with_the_admi
     let status = exited_within(&mut kiosk, Duration::from_secs(10)).expect("the right PIN did not close the kiosk");
     assert!(status.success(), "kiosk exit status {status}");
     let log = std::fs::read_to_string(dir.join("kiosk.log")).unwrap();
-    assert!(log.contains("kiosk: ignoring a desktop hotkey"), "{log}");
-    assert!(log.contains("kiosk: the admin exit was used"), "{log}");
+    assert!(log.contains("the kiosk ignores a desktop hotkey"), "{log}");
+    assert!(log.contains("the kiosk's admin exit was used"), "{log}");
 }
 
 #[test]

@@ -227,7 +227,7 @@ impl App {
         let Some(command) = command else { return };
         match command {
             kiosk::Command::Connect => {
-                tracing::info!("kiosk: starting a session");
+                tracing::info!("the kiosk is starting a session");
                 let host = self.session_template.as_ref().map(|c| c.host.to_string()).unwrap_or_default();
                 self.screen = Screen::new(host, self.now());
                 self.has_picture = false;
@@ -247,11 +247,18 @@ impl App {
                 self.connect();
             }
             kiosk::Command::EndSession(reason) => {
-                tracing::warn!(?reason, "kiosk: ending the session");
+                match reason {
+                    kiosk::EndReason::Idle => {
+                        tracing::info!("the kiosk ends the session: no input for its idle time; back to the attract screen");
+                    }
+                    kiosk::EndReason::Watchdog => {
+                        tracing::warn!("the kiosk ends the session: no picture arrived for its watchdog time; starting again");
+                    }
+                }
                 self.finish_session();
             }
             kiosk::Command::Exit => {
-                tracing::info!("kiosk: the admin exit was used");
+                tracing::info!("the kiosk's admin exit was used: leaving");
                 self.interrupted.store(true, Ordering::Relaxed);
             }
         }
@@ -408,7 +415,7 @@ impl App {
         }
         if self.kiosk.is_some() && action != Some(Action::ToggleOverlay) {
             // A kiosk ignores the ordinary quit, fullscreen and capture keys.
-            tracing::info!(?action, "kiosk: ignoring a desktop hotkey");
+            tracing::info!(?action, "the kiosk ignores a desktop hotkey");
             return;
         }
         match action {
@@ -713,7 +720,7 @@ impl ApplicationHandler<Wake> for App {
         }
         match event {
             WindowEvent::CloseRequested if self.kiosk.is_some() => {
-                tracing::info!("kiosk: ignoring a request to close the window (use the admin exit)");
+                tracing::info!("the kiosk ignores a request to close its window (the admin exit leaves)");
             }
             WindowEvent::CloseRequested => {
                 self.interrupted.store(true, Ordering::Relaxed);
@@ -791,7 +798,7 @@ impl ApplicationHandler<Wake> for App {
                 && !self.interrupted.load(Ordering::Relaxed)
             {
                 // A kiosk leaves a stuck session behind and starts again.
-                tracing::warn!("kiosk: the session did not stop within {} s; leaving it", STOP_GRACE.as_secs());
+                tracing::warn!("the kiosk's session did not stop within {} s; starting the next one without it", STOP_GRACE.as_secs());
                 self.stopping = None;
                 kiosk.on_failed("the last session did not stop", now);
             } else {

@@ -54,8 +54,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fuzz { target, seconds, seed, corpus, write_seeds } => {
             cli::tools::fuzz(target.as_deref(), seconds, seed, &corpus, write_seeds)
         }
-        Command::Bench { frames, seconds, audio_only, capture_only, present_only } => {
-            cli::tools::bench(&rt, frames, seconds, audio_only, capture_only, present_only)
+        Command::Bench { frames, seconds, audio_only, capture_only, present_only, ladder_only } => {
+            cli::tools::bench(&rt, frames, seconds, audio_only, capture_only, present_only, ladder_only)
         }
     }
 }

@@ -140,8 +140,12 @@ pub(crate) enum Command {
         #[arg(long, conflicts_with = "present_only")]
         capture_only: bool,
         /// Only the present path's figures (both presenters, stage by stage).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "ladder_only")]
         present_only: bool,
+        /// Only the picture ladder's figures: openh264's bitrate floor at each rung (the
+        /// calibration of core::video::ladder::FLOOR).
+        #[arg(long, conflicts_with_all = ["audio_only", "capture_only"])]
+        ladder_only: bool,
     },
 }
 

@@ -196,10 +196,11 @@ pub(crate) fn bench(
     audio_only: bool,
     capture_only: bool,
     present_only: bool,
+    ladder_only: bool,
 ) -> anyhow::Result<ExitCode> {
     use kumo::tools::bench::Only;
     let interrupted = interrupt_flag(rt);
-    let only = [(audio_only, Only::Audio), (capture_only, Only::Capture), (present_only, Only::Present)]
+    let only = [(audio_only, Only::Audio), (capture_only, Only::Capture), (present_only, Only::Present), (ladder_only, Only::Ladder)]
         .into_iter()
         .find_map(|(asked, only)| asked.then_some(only));
     kumo::tools::bench::run(frames, seconds, only, &interrupted)?;

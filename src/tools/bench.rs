@@ -28,6 +28,7 @@ pub enum Only {
     Audio,
     Capture,
     Present,
+    Ladder,
 }
 
 pub fn run(frames: u32, seconds: u64, only: Option<Only>, interrupted: &Arc<AtomicBool>) -> anyhow::Result<()> {
@@ -47,9 +48,12 @@ pub fn run(frames: u32, seconds: u64, only: Option<Only>, interrupted: &Arc<Atom
             present_table(frames);
             return Ok(());
         }
+        Some(Only::Ladder) => return ladder_table(frames),
         None => {}
     }
     fec_table();
+    println!();
+    ladder_table(frames)?;
     println!();
     println!("codec (synthetic scene, {frames} frames; 2160p {} frames)", (frames / 4).max(10));
     println!(
@@ -58,7 +62,7 @@ pub fn run(frames: u32, seconds: u64, only: Option<Only>, interrupted: &Arc<Atom
     );
     for (w, h, kbps) in [(1280u16, 720u16, 10_000u32), (1920, 1080, 20_000), (3840, 2160, 50_000)] {
         let n = if w > 2000 { (frames / 4).max(10) } else { frames };
-        let (enc, dec, bytes) = codec(w, h, kbps, n)?;
+        let (enc, dec, bytes) = codec(EncoderSettings { width: w, height: h, fps: 60, bitrate_kbps: kbps, threads: 0 }, n)?;
         let ms = |h: &Histogram, q: f64| h.quantile_micros(q).unwrap_or(0.0) / 1000.0;
         let mean = |h: &Histogram| h.mean_micros().unwrap_or(0.0) / 1000.0;
         let out_kbps = bytes as f64 * 8.0 / 1000.0 / (f64::from(n) / 60.0);
@@ -424,16 +428,17 @@ fn present_cpu(stream: (usize, usize), frame: (u32, u32), n: u32, stage: Stage) 
 }
 
 /// Encodes and decodes `n` frames; returns encode and decode time histograms and total bytes.
-fn codec(width: u16, height: u16, bitrate_kbps: u32, n: u32) -> anyhow::Result<(Histogram, Histogram, usize)> {
-    let mut encoder = H264Encoder::new(EncoderSettings { width, height, fps: 60, bitrate_kbps, threads: 0 })?;
+fn codec(settings: EncoderSettings, n: u32) -> anyhow::Result<(Histogram, Histogram, usize)> {
+    let fps = settings.fps;
+    let mut encoder = H264Encoder::new(settings)?;
     let mut decoder = H264Decoder::new()?;
-    let mut pic = I420::new(width.into(), height.into());
+    let mut pic = I420::new(settings.width.into(), settings.height.into());
     let mut bytes = Vec::new();
     let (mut enc, mut dec, mut total) = (Histogram::new(), Histogram::new(), 0);
     for i in 0..n {
-        scene::render(i.into(), 60, i, &mut pic);
+        scene::render(i.into(), fps.into(), i, &mut pic);
         let t = Instant::now();
-        encoder.encode(&pic, Duration::from_secs(u64::from(i)) / 60, &mut bytes)?;
+        encoder.encode(&pic, Duration::from_secs(u64::from(i)) / u32::from(fps), &mut bytes)?;
         let encoded = t.elapsed();
         let t = Instant::now();
         decoder.decode(&bytes, |_| ())?;
@@ -446,6 +451,34 @@ fn codec(width: u16, height: u16, bitrate_kbps: u32, n: u32) -> anyhow::Result<(
         }
     }
     Ok((enc, dec, total))
+}
+
+/// openh264's bitrate floor at each rung of a 1080p60 session's ladder: the synthetic scene
+/// encoded as the host does, asked for 100 kbit/s, which no rung can reach without skipping
+/// frames; what comes out is the floor (`core::video::ladder::FLOOR` is calibrated from it),
+/// beside the ladder's model and what it needs with headroom.
+fn ladder_table(frames: u32) -> anyhow::Result<()> {
+    use crate::core::video::ladder::{self, Rung};
+    println!("picture ladder: openh264's floor (synthetic scene asked for 100 kbit/s, {frames} frames)");
+    println!(
+        "{:<16} {:>10} {:>14} {:>14} {:>14}",
+        "rung", "Mpx/s", "floor kbps", "model kbps", "needed kbps"
+    );
+    for rung in ladder::rungs(Rung { width: 1920, height: 1080, fps: 60 }) {
+        let settings =
+            EncoderSettings { width: rung.width, height: rung.height, fps: rung.fps, bitrate_kbps: 100, threads: 0 };
+        let (_, _, bytes) = codec(settings, frames)?;
+        let seconds = f64::from(frames.saturating_sub(1)) / f64::from(rung.fps);
+        println!(
+            "{:<16} {:>10.1} {:>14.0} {:>14.0} {:>14}",
+            rung.to_string(),
+            rung.pixel_rate() / 1e6,
+            bytes as f64 * 8.0 / 1000.0 / seconds,
+            ladder::floor_kbps(rung),
+            ladder::needed_kbps(rung)
+        );
+    }
+    Ok(())
 }
 
 /// Forward error correction's cost (`core::video::fec`, 512-byte shards): the host's parity for one

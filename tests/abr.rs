@@ -31,6 +31,7 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
             fps: 60,
             bitrate_kbps: 12_000,
             min_bitrate_kbps: Some(1000),
+            adapt_size: false,
         },
         name: "abr test client".into(),
         reconnect_timeout: Some(Duration::from_secs(30)),

@@ -36,7 +36,14 @@ fn client_config(
     reconnect: Option<Duration>,
 ) -> ClientConfig {
     ClientConfig {
-        request: StreamRequest { width: 640, height: 360, fps: 60, bitrate_kbps: 2000, min_bitrate_kbps: None },
+        request: StreamRequest {
+            width: 640,
+            height: 360,
+            fps: 60,
+            bitrate_kbps: 2000,
+            min_bitrate_kbps: None,
+            adapt_size: false,
+        },
         name: "reconnect test client".into(),
         connect_timeout: Duration::from_secs(5),
         reconnect_timeout: reconnect,

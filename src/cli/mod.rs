@@ -401,6 +401,10 @@ pub(crate) struct StreamArgs {
     /// Adaptive bitrate's floor in kbit/s [default: 1000].
     #[arg(long)]
     pub(crate) min_bitrate_kbps: Option<u32>,
+    /// Let the host lower the picture's size, then its frame rate, when the path is too
+    /// narrow for them (--width/--height/--fps stay the most it sends) [default: true].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    pub(crate) adapt_size: Option<bool>,
 }
 
 impl StreamArgs {
@@ -417,6 +421,7 @@ impl StreamArgs {
                 .or(file.abr)
                 .unwrap_or(default.min_bitrate_kbps.is_some())
                 .then(|| self.min_bitrate_kbps.or(file.min_bitrate_kbps).unwrap_or(ABR_FLOOR_KBPS)),
+            adapt_size: self.adapt_size.or(file.adapt_size).unwrap_or(default.adapt_size),
         }
     }
 }

@@ -200,9 +200,14 @@ pub(crate) fn bench(
 ) -> anyhow::Result<ExitCode> {
     use kumo::tools::bench::Only;
     let interrupted = interrupt_flag(rt);
-    let only = [(audio_only, Only::Audio), (capture_only, Only::Capture), (present_only, Only::Present), (ladder_only, Only::Ladder)]
-        .into_iter()
-        .find_map(|(asked, only)| asked.then_some(only));
+    let only = [
+        (audio_only, Only::Audio),
+        (capture_only, Only::Capture),
+        (present_only, Only::Present),
+        (ladder_only, Only::Ladder),
+    ]
+    .into_iter()
+    .find_map(|(asked, only)| asked.then_some(only));
     kumo::tools::bench::run(frames, seconds, only, &interrupted)?;
     Ok(ExitCode::SUCCESS)
 }

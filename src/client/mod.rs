@@ -104,6 +104,9 @@ pub struct StreamRequest {
     pub bitrate_kbps: u32,
     /// Adaptive bitrate's floor; `None`: a fixed bitrate, no adaptation.
     pub min_bitrate_kbps: Option<u32>,
+    /// Let the host lower the encoded size and frame rate below the asked ones when the path
+    /// cannot carry them (`Capabilities::ADAPTS_SIZE`; `--adapt-size=false` turns it off).
+    pub adapt_size: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -145,7 +148,14 @@ impl Default for StreamRequest {
     /// 1280×720 at 60 fps, 10 Mbit/s, adaptive down to 1 Mbit/s: what `kumo connect` asks
     /// for unless told otherwise.
     fn default() -> Self {
-        Self { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, min_bitrate_kbps: Some(ABR_FLOOR_KBPS) }
+        Self {
+            width: 1280,
+            height: 720,
+            fps: 60,
+            bitrate_kbps: 10_000,
+            min_bitrate_kbps: Some(ABR_FLOOR_KBPS),
+            adapt_size: true,
+        }
     }
 }
 
@@ -332,7 +342,11 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         client_name: config.name.clone(),
         audio_channels: audio.as_ref().map_or(0, |a| config.speakers.unwrap_or(a.device_channels.clamp(2, 8) as u8)),
         resume_token: 0,
-        capabilities: Capabilities::THIS_BUILD,
+        capabilities: if config.request.adapt_size {
+            Capabilities::THIS_BUILD
+        } else {
+            Capabilities::THIS_BUILD.without(Capabilities::ADAPTS_SIZE)
+        },
     };
     let (send, recv, welcome) = handshake(&conn, &hello, addr).await?;
     tracing::debug!(

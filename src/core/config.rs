@@ -23,6 +23,8 @@ pub struct Config {
     /// Adapt the bitrate to the path.
     pub abr: Option<bool>,
     pub min_bitrate_kbps: Option<u32>,
+    /// Let the host lower the picture's size and rate on a narrow path.
+    pub adapt_size: Option<bool>,
     pub vsync: Option<Spanned<String>>,
     pub renderer: Option<Spanned<String>>,
     pub overlay: Option<bool>,
@@ -138,6 +140,7 @@ pub struct Settings {
     pub bitrate_kbps: Option<u32>,
     pub abr: Option<bool>,
     pub min_bitrate_kbps: Option<u32>,
+    pub adapt_size: Option<bool>,
     pub vsync: Option<Vsync>,
     pub renderer: Option<Renderer>,
     pub overlay: Option<bool>,
@@ -235,6 +238,7 @@ impl Settings {
             bitrate_kbps: config.bitrate_kbps,
             abr: config.abr,
             min_bitrate_kbps: config.min_bitrate_kbps,
+            adapt_size: config.adapt_size,
             vsync,
             renderer,
             overlay: config.overlay,

@@ -85,6 +85,10 @@ impl EncoderSettings {
 pub struct H264Encoder {
     inner: Encoder,
     settings: EncoderSettings,
+    skip_frames: bool,
+    /// The bitrate the first encoder of the session was built with: the most a target may
+    /// be, since openh264 keeps it as each layer's maximum.
+    ceiling_kbps: u32,
     /// A recovery request was passed to openh264: the next P frame refers only to a long-term
     /// reference the client confirmed, and goes out as `FrameKind::Recovery`.
     recovery_pending: bool,
@@ -92,6 +96,12 @@ pub struct H264Encoder {
 
 impl H264Encoder {
     pub fn new(settings: EncoderSettings) -> Result<Self, EncodeError> {
+        Self::build(settings, false)
+    }
+
+    /// An encoder for `settings`; `skip_frames`: openh264 may drop frames to keep the bitrate
+    /// (the ladder's last resort, on its lowest rung only).
+    fn build(settings: EncoderSettings, skip_frames: bool) -> Result<Self, EncodeError> {
         scene::check_size(settings.width.into(), settings.height.into())?;
         let threads = settings.threads();
         let config = EncoderConfig::new()
@@ -99,7 +109,7 @@ impl H264Encoder {
             .rate_control_mode(RateControlMode::Bitrate)
             .bitrate(BitRate::from_bps(settings.bitrate_kbps.saturating_mul(1000)))
             .max_frame_rate(FrameRate::from_hz(f32::from(settings.fps)))
-            .skip_frames(false)
+            .skip_frames(skip_frames)
             .scene_change_detect(false)
             .background_detection(false)
             .intra_frame_period(IntraFramePeriod::from_num_frames(0))
@@ -122,7 +132,7 @@ impl H264Encoder {
             ffi::use_slice_per_thread(&mut inner, threads);
         }
         inner.force_intra_frame();
-        Ok(Self { inner, settings, recovery_pending: false })
+        Ok(Self { inner, settings, skip_frames, ceiling_kbps: settings.bitrate_kbps, recovery_pending: false })
     }
 
     pub fn settings(&self) -> EncoderSettings {
@@ -177,6 +187,36 @@ impl H264Encoder {
         self.inner.force_intra_frame();
     }
 
+    /// Changes the picture to `width`×`height` at `fps` (a rung of `core::video::ladder`),
+    /// from the next frame on, keeping the bitrate. A new size (or a change of frame skipping)
+    /// needs a new encoder: openh264-rs would rebuild its parameters from the stored config,
+    /// losing the bitrate set since, the one-slice-per-thread setting and the long-term
+    /// references, so kumo builds one from its own settings, which starts with an IDR carrying
+    /// the new parameter sets (every long-term reference the client confirmed is gone with it;
+    /// the session ignores confirmations of the old ones). A new rate alone goes to openh264's
+    /// rate control, without an IDR. Returns whether a new encoder was built.
+    pub fn reshape(&mut self, width: u16, height: u16, fps: u16, skip_frames: bool) -> Result<bool, EncodeError> {
+        let same_size = (width, height) == (self.settings.width, self.settings.height);
+        if same_size && skip_frames == self.skip_frames {
+            if fps != self.settings.fps {
+                ffi::set_frame_rate(&mut self.inner, f32::from(fps)).map_err(|code| {
+                    EncodeError::Codec(format!("setting the frame rate to {fps} failed (code {code})"))
+                })?;
+                self.settings.fps = fps;
+            }
+            return Ok(false);
+        }
+        // Built at the session's bitrate, which openh264 also takes as each layer's most (it
+        // refuses a later target above that), then set to the current target.
+        let (current, ceiling) = (self.settings.bitrate_kbps, self.ceiling_kbps);
+        let settings = EncoderSettings { width, height, fps, bitrate_kbps: ceiling, ..self.settings };
+        let mut rebuilt = Self::build(settings, skip_frames)?;
+        rebuilt.ceiling_kbps = ceiling;
+        rebuilt.set_bitrate(current)?;
+        *self = rebuilt;
+        Ok(true)
+    }
+
     /// Changes the target bitrate from the next frame on.
     pub fn set_bitrate(&mut self, kbps: u32) -> Result<(), EncodeError> {
         ffi::set_bitrate(&mut self.inner, kbps.saturating_mul(1000))
@@ -195,10 +235,10 @@ fn yuv(pic: &I420) -> YUVSlices<'_> {
 mod ffi {
     use openh264::encoder::Encoder;
     use openh264_sys2::{
-        ENCODER_LTR_MARKING_FEEDBACK, ENCODER_LTR_RECOVERY_REQUEST, ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE,
-        ENCODER_OPTION_SVC_ENCODE_PARAM_EXT, ENCODER_OPTION_TRACE_CALLBACK, LTR_MARKING_SUCCESS, LTR_RECOVERY_REQUEST,
-        SBitrateInfo, SEncParamExt, SLTRMarkingFeedback, SLTRRecoverRequest, SM_FIXEDSLCNUM_SLICE, SPATIAL_LAYER_ALL,
-        WelsTraceCallback,
+        ENCODER_LTR_MARKING_FEEDBACK, ENCODER_LTR_RECOVERY_REQUEST, ENCODER_OPTION_BITRATE, ENCODER_OPTION_FRAME_RATE,
+        ENCODER_OPTION_MAX_BITRATE, ENCODER_OPTION_SVC_ENCODE_PARAM_EXT, ENCODER_OPTION_TRACE_CALLBACK,
+        LTR_MARKING_SUCCESS, LTR_RECOVERY_REQUEST, SBitrateInfo, SEncParamExt, SLTRMarkingFeedback, SLTRRecoverRequest,
+        SM_FIXEDSLCNUM_SLICE, SPATIAL_LAYER_ALL, WelsTraceCallback,
     };
     use std::ffi::{c_char, c_int, c_void};
     use std::ptr::addr_of_mut;
@@ -279,6 +319,14 @@ mod ffi {
         // SAFETY: SLTRMarkingFeedback is the documented argument of this option; openh264 reads
         // it during the call only.
         let code = unsafe { encoder.raw_api().set_option(ENCODER_LTR_MARKING_FEEDBACK, addr_of_mut!(feedback).cast()) };
+        if code == 0 { Ok(()) } else { Err(code) }
+    }
+
+    /// The frame rate openh264's rate control budgets for.
+    pub(super) fn set_frame_rate(encoder: &mut Encoder, fps: f32) -> Result<(), i32> {
+        let mut rate = fps;
+        // SAFETY: the option's argument is a float, read during the call only.
+        let code = unsafe { encoder.raw_api().set_option(ENCODER_OPTION_FRAME_RATE, addr_of_mut!(rate).cast()) };
         if code == 0 { Ok(()) } else { Err(code) }
     }
 
@@ -665,11 +713,10 @@ fn scene_loop(
     mut out: Output<'_>,
     link: &GameLink,
 ) -> Result<(), String> {
-    let settings = encoder.settings();
-    let (width, height) = (usize::from(settings.width), usize::from(settings.height));
+    let mut settings = encoder.settings();
     let epoch = Instant::now();
     let mut schedule = CaptureClock::new(settings.fps.into(), Duration::ZERO);
-    let mut picture = I420::new(width, height);
+    let mut picture = I420::new(settings.width.into(), settings.height.into());
     let mut skipped_total = 0u64;
     let mut game = Game::default();
     loop {
@@ -677,6 +724,18 @@ fn scene_loop(
         // host runs behind schedule.
         if apply_waiting(commands, &mut encoder).is_none() {
             return Ok(());
+        }
+        // The ladder changed the picture: the scene is drawn at the new size (a game's
+        // dynamic resolution), on a clock of the new rate.
+        let now = encoder.settings();
+        if (now.width, now.height, now.fps) != (settings.width, settings.height, settings.fps) {
+            if (now.width, now.height) != (settings.width, settings.height) {
+                picture = I420::new(now.width.into(), now.height.into());
+            }
+            if now.fps != settings.fps {
+                schedule = CaptureClock::new(now.fps.into(), epoch.elapsed());
+            }
+            settings = now;
         }
         let slot = match schedule.poll(epoch.elapsed()) {
             Tick::WaitUntil(due) => {
@@ -723,7 +782,7 @@ fn display_loop(
     applied: &AtomicU64,
     still_words: bool,
 ) -> Result<(), String> {
-    let settings = encoder.settings();
+    let mut settings = encoder.settings();
     let mut picture = I420::new(settings.width.into(), settings.height.into());
     let epoch = Instant::now();
     let mut drawing = DrawnClock::new(settings.fps.into(), still_words && capture.tracks_damage());
@@ -734,6 +793,21 @@ fn display_loop(
             None => return Ok(()),
             Some(true) => drawing.on_repair(),
             Some(false) => {}
+        }
+        // The ladder changed the picture: the capture is scaled to the new size, drawn
+        // pictures are taken at the new rate, and the new encoder's IDR goes out at once.
+        let now = encoder.settings();
+        if (now.width, now.height, now.fps) != (settings.width, settings.height, settings.fps) {
+            if (now.width, now.height) != (settings.width, settings.height) {
+                capture.scale_to(now.width, now.height);
+                picture = I420::new(now.width.into(), now.height.into());
+                capture.mark_drawn();
+            }
+            if now.fps != settings.fps {
+                drawing = DrawnClock::new(now.fps.into(), still_words && capture.tracks_damage());
+                capture.mark_drawn();
+            }
+            settings = now;
         }
         // Drawn on, or given the player's input (which may have moved the pointer).
         let input_seq = applied.load(Ordering::Acquire);
@@ -871,6 +945,12 @@ fn apply(encoder: &mut H264Encoder, command: EncoderRequest) {
         EncoderRequest::SetBitrate { kbps } => {
             if let Err(err) = encoder.set_bitrate(kbps) {
                 tracing::warn!("{err:#}");
+            }
+        }
+        EncoderRequest::SetPicture { width, height, fps, skip_frames } => {
+            match encoder.reshape(width, height, fps, skip_frames) {
+                Ok(rebuilt) => tracing::debug!(width, height, fps, skip_frames, rebuilt, "the picture changed"),
+                Err(err) => tracing::warn!("could not change the picture to {width}x{height} at {fps} fps: {err:#}"),
             }
         }
     }

@@ -28,6 +28,7 @@ use crate::core::session::host::{
 };
 use crate::core::video::assemble::Frame;
 use crate::core::video::fec::FecMode;
+use crate::core::video::ladder::Rung;
 use crate::core::wire::ClockReply;
 use crate::core::wire::{Capabilities, Control, GoodbyeReason, Hello, RejectReason, Welcome};
 use crate::host::desktop::{Desktop, DesktopInput, Source};
@@ -566,7 +567,13 @@ async fn stream(
         desktop: input.as_ref(),
         revocable,
         handover: &claim.handover,
-        session: HostSession::new(session::parity_mode(config.fec, hello.capabilities)),
+        session: {
+            let mut session = HostSession::new(session::parity_mode(config.fec, hello.capabilities));
+            if welcome.capabilities.both(hello.capabilities).contains(Capabilities::ADAPTS_SIZE) {
+                session.adapt_picture(Rung { width: welcome.width, height: welcome.height, fps: welcome.fps });
+            }
+            session
+        },
     };
     let (result, handed_over) = streaming.run(send, recv, frames, stop, app.as_mut()).await;
     // Let go of every key held before anything else happens to the display.
@@ -919,6 +926,15 @@ impl Streaming<'_> {
                     Some(desktop) => desktop.presses(presses),
                     None => self.game.push_presses(&presses),
                 },
+                HostOutput::PictureChanged { rung, limited, target_kbps } => {
+                    let why = if limited { "the path is too narrow for more" } else { "back to the size asked for" };
+                    tracing::info!(
+                        "streaming {}x{} at {} fps now: {why} ({target_kbps} kbit/s)",
+                        rung.width,
+                        rung.height,
+                        rung.fps
+                    );
+                }
                 HostOutput::ParityChanged { share, loss } => {
                     tracing::debug!(
                         "parity now {:.0} % of each frame (packet loss {:.1} % over 2 s)",

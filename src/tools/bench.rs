@@ -62,7 +62,8 @@ pub fn run(frames: u32, seconds: u64, only: Option<Only>, interrupted: &Arc<Atom
     );
     for (w, h, kbps) in [(1280u16, 720u16, 10_000u32), (1920, 1080, 20_000), (3840, 2160, 50_000)] {
         let n = if w > 2000 { (frames / 4).max(10) } else { frames };
-        let (enc, dec, bytes) = codec(EncoderSettings { width: w, height: h, fps: 60, bitrate_kbps: kbps, threads: 0 }, n)?;
+        let (enc, dec, bytes) =
+            codec(EncoderSettings { width: w, height: h, fps: 60, bitrate_kbps: kbps, threads: 0 }, n)?;
         let ms = |h: &Histogram, q: f64| h.quantile_micros(q).unwrap_or(0.0) / 1000.0;
         let mean = |h: &Histogram| h.mean_micros().unwrap_or(0.0) / 1000.0;
         let out_kbps = bytes as f64 * 8.0 / 1000.0 / (f64::from(n) / 60.0);
@@ -96,6 +97,7 @@ pub fn run(frames: u32, seconds: u64, only: Option<Only>, interrupted: &Arc<Atom
             fps: 60,
             bitrate_kbps: if w > 1280 { 20_000 } else { 10_000 },
             min_bitrate_kbps: None,
+            adapt_size: false,
         };
         let outcome = crate::tools::demo::run_headless(
             &rt,
@@ -161,7 +163,14 @@ fn audio_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<Ato
     }
     println!();
     println!("audio latency, kumo demo --headless 1280x720@60 on loopback, {seconds} s");
-    let request = StreamRequest { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, min_bitrate_kbps: None };
+    let request = StreamRequest {
+        width: 1280,
+        height: 720,
+        fps: 60,
+        bitrate_kbps: 10_000,
+        min_bitrate_kbps: None,
+        adapt_size: false,
+    };
     let client = DemoClient { audio: true, ..DemoClient::default() };
     let s =
         crate::tools::demo::run_headless(rt, request, client, Some(Duration::from_secs(seconds)), interrupted)?.summary;
@@ -196,7 +205,14 @@ fn input_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<Ato
         t += 10 + gap;
     }
     let script = Script { steps };
-    let request = StreamRequest { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, min_bitrate_kbps: None };
+    let request = StreamRequest {
+        width: 1280,
+        height: 720,
+        fps: 60,
+        bitrate_kbps: 10_000,
+        min_bitrate_kbps: None,
+        adapt_size: false,
+    };
     let outcome = crate::tools::demo::run_headless(
         rt,
         request,
@@ -460,10 +476,7 @@ fn codec(settings: EncoderSettings, n: u32) -> anyhow::Result<(Histogram, Histog
 fn ladder_table(frames: u32) -> anyhow::Result<()> {
     use crate::core::video::ladder::{self, Rung};
     println!("picture ladder: openh264's floor (synthetic scene asked for 100 kbit/s, {frames} frames)");
-    println!(
-        "{:<16} {:>10} {:>14} {:>14} {:>14}",
-        "rung", "Mpx/s", "floor kbps", "model kbps", "needed kbps"
-    );
+    println!("{:<16} {:>10} {:>14} {:>14} {:>14}", "rung", "Mpx/s", "floor kbps", "model kbps", "needed kbps");
     for rung in ladder::rungs(Rung { width: 1920, height: 1080, fps: 60 }) {
         let settings =
             EncoderSettings { width: rung.width, height: rung.height, fps: rung.fps, bitrate_kbps: 100, threads: 0 };

@@ -123,6 +123,7 @@ pub(crate) fn client_config(
             fps: 30,
             bitrate_kbps: 2000,
             min_bitrate_kbps: None,
+            adapt_size: false,
         },
         name: "test client".into(),
         audio: false,

@@ -249,10 +249,14 @@ impl App {
             kiosk::Command::EndSession(reason) => {
                 match reason {
                     kiosk::EndReason::Idle => {
-                        tracing::info!("the kiosk ends the session: no input for its idle time; back to the attract screen");
+                        tracing::info!(
+                            "the kiosk ends the session: no input for its idle time; back to the attract screen"
+                        );
                     }
                     kiosk::EndReason::Watchdog => {
-                        tracing::warn!("the kiosk ends the session: no picture arrived for its watchdog time; starting again");
+                        tracing::warn!(
+                            "the kiosk ends the session: no picture arrived for its watchdog time; starting again"
+                        );
                     }
                 }
                 self.finish_session();
@@ -798,7 +802,10 @@ impl ApplicationHandler<Wake> for App {
                 && !self.interrupted.load(Ordering::Relaxed)
             {
                 // A kiosk leaves a stuck session behind and starts again.
-                tracing::warn!("the kiosk's session did not stop within {} s; starting the next one without it", STOP_GRACE.as_secs());
+                tracing::warn!(
+                    "the kiosk's session did not stop within {} s; starting the next one without it",
+                    STOP_GRACE.as_secs()
+                );
                 self.stopping = None;
                 kiosk.on_failed("the last session did not stop", now);
             } else {

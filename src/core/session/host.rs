@@ -10,6 +10,7 @@ use crate::core::input::{InputReceiver, Press, Verdict};
 use crate::core::rate::TokenBucket;
 use crate::core::sim::scene;
 use crate::core::video::fec::{FecMode, Protection};
+use crate::core::video::ladder::{Ladder, Rung};
 use crate::core::view::color::ColorSpace;
 use crate::core::wire::{
     Capabilities, Control, Datagram, DatagramError, DatagramKind, FrameKind, Hello, InputAck, InputDatagram,
@@ -35,6 +36,9 @@ const PING_RATE: f64 = 8.0;
 /// arrives; more would only make the encoder send key frames back to back.
 const REPAIR_BURST: f64 = 2.0;
 const REPAIR_RATE: f64 = 10.0;
+/// How long after a size change the client's word on long-term references is taken to be
+/// about the encoder before it: a round trip and then some.
+const RESIZE_GUARD: Duration = Duration::from_millis(1000);
 
 /// What the host streams for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +165,14 @@ pub enum EncoderRequest {
         idr_pic_id: u16,
         frame_num: u32,
     },
+    /// Encode at this size and rate from the next frame (a rung of the ladder); `skip_frames`:
+    /// openh264 may drop frames to hold the bitrate (the lowest rung only).
+    SetPicture {
+        width: u16,
+        height: u16,
+        fps: u16,
+        skip_frames: bool,
+    },
 }
 
 /// Something for the shell to do besides sending.
@@ -175,6 +187,9 @@ pub enum HostOutput {
     /// Parity's share of each frame changed, following the path's loss: worth a line in the
     /// log.
     ParityChanged { share: f64, loss: f64 },
+    /// The ladder moved the picture to `rung` (`limited`: below the session's size and rate
+    /// for want of bitrate): worth a line in the log.
+    PictureChanged { rung: Rung, limited: bool, target_kbps: u32 },
     /// The session is over.
     Ended(HostEnding),
 }
@@ -211,6 +226,13 @@ pub struct HostSession {
     ended: bool,
     transmits: VecDeque<HostTransmit>,
     outputs: VecDeque<HostOutput>,
+    /// The picture ladder, for a client that takes size changes (`adapt_picture`).
+    ladder: Option<Ladder>,
+    /// The client's latest bitrate target, once it sent one.
+    target_kbps: Option<u32>,
+    /// When the picture last changed size: confirmations and repairs in flight name long-term
+    /// references of the encoder before it, which is gone.
+    resized_at: Option<Duration>,
 }
 
 impl HostSession {
@@ -227,7 +249,43 @@ impl HostSession {
             ended: false,
             transmits: VecDeque::new(),
             outputs: VecDeque::new(),
+            ladder: None,
+            target_kbps: None,
+            resized_at: None,
         }
+    }
+
+    /// Lets the picture follow the path down the ladder under `ceiling` (what was agreed),
+    /// for a client that announced `Capabilities::ADAPTS_SIZE`.
+    pub fn adapt_picture(&mut self, ceiling: Rung) {
+        self.ladder = Some(Ladder::new(ceiling));
+    }
+
+    /// Times the picture changed, and whether it is below the ceiling now.
+    pub fn picture_changes(&self) -> (u32, bool) {
+        self.ladder.as_ref().map_or((0, false), |l| (l.changes(), l.limited()))
+    }
+
+    /// The ladder's decision at `now` for the latest target.
+    fn step_ladder(&mut self, now: Duration) {
+        let (Some(ladder), Some(target_kbps)) = (self.ladder.as_mut(), self.target_kbps) else { return };
+        let (was, was_bottom) = (ladder.current(), ladder.at_bottom());
+        let Some(rung) = ladder.on_target(now, target_kbps) else { return };
+        // A new size, or frame skipping turned on or off, builds a new encoder.
+        if (rung.width, rung.height) != (was.width, was.height) || ladder.at_bottom() != was_bottom {
+            self.resized_at = Some(now);
+        }
+        let skip_frames = ladder.at_bottom();
+        let limited = ladder.limited();
+        let (width, height, fps) = (rung.width, rung.height, rung.fps);
+        self.outputs.push_back(HostOutput::Encoder(EncoderRequest::SetPicture { width, height, fps, skip_frames }));
+        self.outputs.push_back(HostOutput::PictureChanged { rung, limited, target_kbps });
+    }
+
+    /// Whether `now` is soon after a size change, when long-term references named by the
+    /// client belong to the encoder before it.
+    fn just_resized(&self, now: Duration) -> bool {
+        self.resized_at.is_some_and(|at| now.saturating_sub(at) < RESIZE_GUARD)
     }
 
     /// A datagram from the client arrived at `now` (`now_micros` on the host's wall clock):
@@ -273,15 +331,31 @@ impl HostSession {
 
     /// A control message from the client arrived at `now`.
     pub fn handle_control(&mut self, msg: Control, now: Duration) {
+        self.on_control(msg, now);
+        // Every message (pings come four times a second) lets the ladder look again: a step
+        // up waits for the target to stay high, which sends no new message.
+        self.step_ladder(now);
+    }
+
+    fn on_control(&mut self, msg: Control, now: Duration) {
         let request = match msg {
             Control::RequestIdr { .. } | Control::RecoverLtr { .. } if !self.repairs.take(now) => {
                 // Within the rate limit: a repair is already on its way.
                 return;
             }
             Control::RequestIdr { .. } => EncoderRequest::ForceIdr,
+            // Soon after a size change, a repair may name a reference of the old encoder: the
+            // new one's IDR is the repair.
+            Control::RecoverLtr { .. } if self.just_resized(now) => EncoderRequest::ForceIdr,
             Control::RecoverLtr { idr_pic_id, .. } => EncoderRequest::RecoverLtr { idr_pic_id },
+            // A confirmation in flight across a size change names a reference that is gone.
+            Control::LtrAck { .. } if self.just_resized(now) => return,
             Control::LtrAck { idr_pic_id, frame_num } => EncoderRequest::LtrConfirmed { idr_pic_id, frame_num },
-            Control::SetBitrate { bitrate_kbps } => EncoderRequest::SetBitrate { kbps: clamp_bitrate(bitrate_kbps) },
+            Control::SetBitrate { bitrate_kbps } => {
+                let kbps = clamp_bitrate(bitrate_kbps);
+                self.target_kbps = Some(kbps);
+                EncoderRequest::SetBitrate { kbps }
+            }
             Control::Presses(presses) => {
                 self.outputs.push_back(HostOutput::Presses(presses));
                 return;
@@ -348,6 +422,76 @@ mod tests {
 
     fn drain(s: &mut HostSession) -> (Vec<HostTransmit>, Vec<HostOutput>) {
         (std::iter::from_fn(|| s.poll_transmit()).collect(), std::iter::from_fn(|| s.poll_output()).collect())
+    }
+
+    fn pictures(outputs: &[HostOutput]) -> Vec<EncoderRequest> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                HostOutput::Encoder(r @ EncoderRequest::SetPicture { .. }) => Some(*r),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_picture_follows_the_target_down_and_back_up_and_references_of_the_old_encoder_are_not_used() {
+        let ceiling = Rung { width: 1280, height: 720, fps: 60 };
+        let mut s = HostSession::new(FecMode::Off);
+        s.adapt_picture(ceiling);
+        // A target too low for 720p60: 360p60, said once, frame skipping still off.
+        s.handle_control(Control::SetBitrate { bitrate_kbps: 1200 }, ms(1000));
+        let (_, out) = drain(&mut s);
+        assert_eq!(
+            pictures(&out),
+            [EncoderRequest::SetPicture { width: 640, height: 360, fps: 60, skip_frames: false }]
+        );
+        assert!(out.contains(&HostOutput::Encoder(EncoderRequest::SetBitrate { kbps: 1200 })));
+        assert!(out.iter().any(|o| matches!(o, HostOutput::PictureChanged { limited: true, .. })));
+        assert_eq!(s.picture_changes(), (1, true));
+        // Just after the change, the client's word on long-term references is about the old
+        // encoder: a confirmation is dropped, a recovery becomes an IDR.
+        s.handle_control(Control::LtrAck { idr_pic_id: 3, frame_num: 7 }, ms(1100));
+        s.handle_control(Control::RecoverLtr { idr_pic_id: 3, last_good_frame: 7 }, ms(1200));
+        let (_, out) = drain(&mut s);
+        assert_eq!(out, [HostOutput::Encoder(EncoderRequest::ForceIdr)]);
+        // A second later they are the new encoder's and pass.
+        s.handle_control(Control::LtrAck { idr_pic_id: 0, frame_num: 2 }, ms(2100));
+        let (_, out) = drain(&mut s);
+        assert_eq!(out, [HostOutput::Encoder(EncoderRequest::LtrConfirmed { idr_pic_id: 0, frame_num: 2 })]);
+        // Far too low: the last rung, where openh264 may skip frames.
+        s.handle_control(Control::SetBitrate { bitrate_kbps: 300 }, ms(3000));
+        let (_, out) = drain(&mut s);
+        assert_eq!(
+            pictures(&out),
+            [EncoderRequest::SetPicture { width: 640, height: 360, fps: 30, skip_frames: true }]
+        );
+        // Plenty again: pings alone carry the ladder up, one rung per wait.
+        s.handle_control(Control::SetBitrate { bitrate_kbps: 10_000 }, ms(4000));
+        let mut rungs = Vec::new();
+        for i in 1..=80u64 {
+            s.handle_control(Control::Ping { id: i as u32, client_micros: 0 }, ms(4000 + i * 250));
+            let (_, out) = drain(&mut s);
+            rungs.extend(pictures(&out));
+        }
+        let heights: Vec<(u16, u16)> = rungs
+            .iter()
+            .map(|r| match r {
+                EncoderRequest::SetPicture { height, fps, .. } => (*height, *fps),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(heights, [(360, 60), (540, 60), (720, 60)]);
+        assert_eq!(s.picture_changes(), (5, false));
+    }
+
+    #[test]
+    fn a_client_that_does_not_take_size_changes_keeps_its_size() {
+        let mut s = HostSession::new(FecMode::Off);
+        s.handle_control(Control::SetBitrate { bitrate_kbps: 300 }, ms(1000));
+        let (_, out) = drain(&mut s);
+        assert!(pictures(&out).is_empty(), "{out:?}");
+        assert_eq!(s.picture_changes(), (0, false));
     }
 
     #[test]

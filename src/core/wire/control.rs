@@ -96,12 +96,18 @@ impl Capabilities {
     /// sends a client without this bit no parity (QUIC's retransmission still repairs every
     /// loss), and a client ignores parity from a host without it.
     pub const PARITY_RS16: Self = Self(1 << 3);
+    /// A client: decodes a stream whose picture size and rate change mid-session (each new
+    /// size starts with an IDR carrying its parameter sets). A host: steps the size and rate
+    /// down the ladder (`core::video::ladder`) when the path is too narrow for them; it never
+    /// changes the size for a client without this bit.
+    pub const ADAPTS_SIZE: Self = Self(1 << 4);
     /// Everything this build can do (a host adds `UNMARKED_PICTURES` and `STILL` for a
     /// desktop session).
-    pub const THIS_BUILD: Self =
-        Self(Self::SKIPS_UNKNOWN.0 | Self::UNMARKED_PICTURES.0 | Self::STILL.0 | Self::PARITY_RS16.0);
+    pub const THIS_BUILD: Self = Self(
+        Self::SKIPS_UNKNOWN.0 | Self::UNMARKED_PICTURES.0 | Self::STILL.0 | Self::PARITY_RS16.0 | Self::ADAPTS_SIZE.0,
+    );
     /// What a host announces for the synthetic scene.
-    pub const HOST_SCENE: Self = Self(Self::SKIPS_UNKNOWN.0 | Self::PARITY_RS16.0);
+    pub const HOST_SCENE: Self = Self(Self::SKIPS_UNKNOWN.0 | Self::PARITY_RS16.0 | Self::ADAPTS_SIZE.0);
 
     pub const fn bits(self) -> u64 {
         self.0
@@ -120,6 +126,12 @@ impl Capabilities {
     #[must_use]
     pub const fn both(self, other: Self) -> Self {
         Self(self.0 & other.0)
+    }
+
+    /// These features without those of `other`.
+    #[must_use]
+    pub const fn without(self, other: Self) -> Self {
+        Self(self.0 & !other.0)
     }
 
     /// Reads the field a message may end with: absent (a build before capabilities) is none.

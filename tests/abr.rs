@@ -94,3 +94,86 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
     // When the rate returns, the bitrate recovers within 10 s.
     assert!(target_at(end_at) >= 10_000, "recovered: {targets:?}");
 }
+
+#[test]
+fn on_a_path_too_narrow_for_720p60_the_picture_steps_down_and_comes_back_when_it_widens() {
+    use kumo::core::stats::MarkerCheck;
+    let host =
+        common::start_host_with(kumo::runtime().unwrap(), common::host_config("ladder test host", HostTrust::open()));
+    let (rt, addr, fingerprint) = (&host.rt, host.addr, host.fingerprint);
+    // 5 ms each way; 30 Mbit/s, then 2 Mbit/s (under openh264's 720p60 floor of about
+    // 2.1 Mbit/s on this scene) from 2 s to 8 s, then 30 again.
+    let (narrow_at, wide_at, end_at) = (Duration::from_secs(2), Duration::from_secs(8), Duration::from_secs(24));
+    let impairment = Impairment {
+        delay: Duration::from_millis(5),
+        rate_bps: Some(30_000_000),
+        schedule: vec![(narrow_at, Change::Rate(2_000_000)), (wide_at, Change::Rate(30_000_000))],
+        ..Impairment::default()
+    };
+    let relay = rt.block_on(kumo::net::relay::start(([127, 0, 0, 1], 0).into(), addr, impairment)).unwrap();
+    let t0 = Instant::now();
+    let config = ClientConfig {
+        request: StreamRequest {
+            width: 1280,
+            height: 720,
+            fps: 60,
+            bitrate_kbps: 8000,
+            min_bitrate_kbps: Some(500),
+            adapt_size: true,
+        },
+        name: "ladder test client".into(),
+        audio: false,
+        reconnect_timeout: Some(Duration::from_secs(30)),
+        ..common::client_config(relay.addr, fingerprint, None)
+    };
+    let session = rt.block_on(client::connect(config)).unwrap();
+    // (seen at, encoded size) per frame; marker checks of decoded pictures.
+    let (mut sizes, mut mismatches, mut decoded) = (Vec::new(), 0, 0);
+    let mut stats = kumo::core::stats::Stats::new(0);
+    while t0.elapsed() < end_at {
+        while let Ok(event) = session.events.try_recv() {
+            stats.apply(event.clone());
+            match event {
+                Event::Received(f) => sizes.push((t0.elapsed(), f.width, f.height)),
+                Event::Decoded(d) => {
+                    decoded += 1;
+                    mismatches += u32::from(d.marker == MarkerCheck::Mismatch);
+                }
+                _ => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    session.stop();
+    rt.block_on(session.finish()).unwrap();
+    host.stop.send(true).ok();
+    drop(relay);
+    let summary = stats.summary(end_at);
+
+    let heights = |from: Duration, to: Duration| -> Vec<u16> {
+        let mut h: Vec<u16> = sizes.iter().filter(|s| s.0 >= from && s.0 < to).map(|s| s.2).collect();
+        h.dedup();
+        h
+    };
+    eprintln!(
+        "ladder: heights before {:?}, narrow {:?}, wide {:?}; {} changes, {:?}",
+        heights(Duration::ZERO, narrow_at),
+        heights(narrow_at, wide_at),
+        heights(wide_at, end_at),
+        summary.encode_size_changes,
+        summary.time_at_size
+    );
+    assert_eq!(heights(Duration::from_millis(500), narrow_at), [720], "the stream started below its size");
+    // Within 3 s of the narrowing the picture is smaller, and stays so while the path is narrow.
+    let narrow = heights(narrow_at + Duration::from_secs(3), wide_at);
+    assert!(!narrow.is_empty() && narrow.iter().all(|&h| h < 720), "not stepped down: {narrow:?}");
+    // Back at 720p within 14 s of the path widening, one rung at a time.
+    let last = sizes.last().expect("frames arrived");
+    assert_eq!((last.1, last.2), (1280, 720), "not back at 720p by the end: {:?}", heights(wide_at, end_at));
+    assert!(summary.encode_size_changes >= 2, "{summary:?}");
+    assert!(summary.time_at_size.iter().any(|t| t.height < 720 && t.width % 2 == 0 && t.secs > 1.0), "{summary:?}");
+    // Every size change decoded without a wrong picture or a decoder error.
+    assert_eq!(mismatches, 0, "pictures whose marker did not match their frame number");
+    assert_eq!(summary.decode_errors, 0, "{summary:?}");
+    assert!(decoded > 600, "only {decoded} pictures decoded in 24 s");
+}

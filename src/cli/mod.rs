@@ -143,7 +143,7 @@ pub(crate) enum Command {
         #[arg(long, conflicts_with = "ladder_only")]
         present_only: bool,
         /// Only the picture ladder's figures: openh264's bitrate floor at each rung (the
-        /// calibration of core::video::ladder::FLOOR).
+        /// calibration of `core::video::ladder::FLOOR`).
         #[arg(long, conflicts_with_all = ["audio_only", "capture_only"])]
         ladder_only: bool,
     },

@@ -189,6 +189,7 @@ pub(crate) fn fuzz(
 }
 
 /// `kumo bench`: all the figures, or only the audio, capture or present ones.
+#[expect(clippy::fn_params_excessive_bools, reason = "one per --*-only flag, as clap parses them")]
 pub(crate) fn bench(
     rt: &tokio::runtime::Runtime,
     frames: u32,

@@ -232,6 +232,8 @@ impl ClientSession {
             input_seq: h.input_seq,
             held_back: h.held_back,
             received_micros,
+            width: h.width,
+            height: h.height,
         }));
         if rebuilt > 0 {
             self.report(stats::Event::FecRepaired { shards: rebuilt as u32 });

@@ -907,6 +907,7 @@ mod tests {
                 input_seq,
                 held_back: 0,
                 received_micros: at + 2_000,
+                ..FrameReceived::default()
             }));
             lab.on_event(&Event::Decoded(Decoded {
                 frame_number: number,

@@ -69,6 +69,20 @@ pub struct FrameReceived {
     pub held_back: u32,
     /// Client clock, µs: the last byte arrived.
     pub received_micros: u64,
+    /// The size it was encoded at (the picture ladder may lower it below the session's).
+    pub width: u16,
+    pub height: u16,
+}
+
+/// Sizes the time at each of which is kept: more than any ladder has rungs.
+const MAX_SIZES: usize = 16;
+
+/// How long the stream arrived at one encoded size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TimeAtSize {
+    pub width: u16,
+    pub height: u16,
+    pub secs: f64,
 }
 
 /// The audio thread's running counts.
@@ -320,6 +334,12 @@ pub struct Stats {
     bitrate_lowest_kbps: Option<u32>,
     bitrate_decreases: u64,
     bitrate_increases: u64,
+    /// The encoded size of the last frame, times it changed, and the time at each size (µs,
+    /// arrival to arrival; at most `MAX_SIZES` sizes, later ones not counted).
+    encoded_size: Option<(u16, u16)>,
+    last_arrival: u64,
+    size_changes: u32,
+    at_size: Vec<(u16, u16, u64)>,
     /// Decoded pictures whose capture→decoded latency came out negative (clock trouble).
     clock_anomalies: u64,
     decode: Histogram,
@@ -554,6 +574,10 @@ pub struct Summary {
     pub bitrate_lowest_kbps: u32,
     pub bitrate_decreases: u64,
     pub bitrate_increases: u64,
+    /// The picture ladder: times the encoded size changed (the host lowered or raised it to
+    /// follow the path), and how long the stream arrived at each size, in order of first use.
+    pub encode_size_changes: u32,
+    pub time_at_size: Vec<TimeAtSize>,
 }
 
 impl Stats {
@@ -590,6 +614,10 @@ impl Stats {
             bitrate_lowest_kbps: None,
             bitrate_decreases: 0,
             bitrate_increases: 0,
+            encoded_size: None,
+            last_arrival: 0,
+            size_changes: 0,
+            at_size: Vec::new(),
             clock_anomalies: 0,
             decode: Histogram::new(),
             queue: Histogram::new(),
@@ -678,8 +706,28 @@ impl Stats {
     fn on_received(&mut self, frame: &FrameReceived) {
         self.frames_received += 1;
         self.held_back += u64::from(frame.held_back);
+        self.on_size(frame);
         self.bytes_received += frame.bytes;
         self.encode.record(u64::from(frame.encode_micros));
+    }
+
+    /// The encoded size of each frame: changes counted, the time since the last frame
+    /// credited to the size that was showing.
+    fn on_size(&mut self, frame: &FrameReceived) {
+        let size = (frame.width, frame.height);
+        if let Some(was) = self.encoded_size {
+            let spent = frame.received_micros.saturating_sub(self.last_arrival);
+            if let Some(entry) = self.at_size.iter_mut().find(|(w, h, _)| (*w, *h) == was) {
+                entry.2 += spent;
+            } else if self.at_size.len() < MAX_SIZES {
+                self.at_size.push((was.0, was.1, spent));
+            }
+            if was != size {
+                self.size_changes += 1;
+            }
+        }
+        self.encoded_size = Some(size);
+        self.last_arrival = frame.received_micros;
     }
 
     pub fn apply(&mut self, event: Event) {
@@ -876,6 +924,12 @@ impl Stats {
             bitrate_lowest_kbps: self.bitrate_lowest_kbps.unwrap_or(self.bitrate_kbps_requested),
             bitrate_decreases: self.bitrate_decreases,
             bitrate_increases: self.bitrate_increases,
+            encode_size_changes: self.size_changes,
+            time_at_size: self
+                .at_size
+                .iter()
+                .map(|&(width, height, micros)| TimeAtSize { width, height, secs: round3(micros as f64 / 1e6) })
+                .collect(),
         }
     }
 }
@@ -962,6 +1016,15 @@ impl Summary {
                 self.bitrate_target_kbps, self.bitrate_lowest_kbps, self.bitrate_decreases, self.bitrate_increases
             ));
         }
+        if self.encode_size_changes > 0 {
+            let sizes: Vec<String> =
+                self.time_at_size.iter().map(|t| format!("{}x{} {:.1} s", t.width, t.height, t.secs)).collect();
+            lines.push(format!(
+                "picture size      changed {} times to follow the path: {}",
+                self.encode_size_changes,
+                sizes.join(", ")
+            ));
+        }
         if self.reconnects > 0 {
             lines.push(format!(
                 "reconnects        {} (longest outage {:.0} ms until the new handshake)",
@@ -1012,6 +1075,34 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn size_changes_are_counted_and_the_time_at_each_size_adds_up() {
+        let mut s = Stats::new(0);
+        let sizes = [(1280, 720), (1280, 720), (640, 360), (640, 360), (640, 360), (1280, 720)];
+        for (n, (width, height)) in sizes.into_iter().enumerate() {
+            let received_micros = 1_000_000 + n as u64 * 500_000;
+            s.apply(Event::Received(FrameReceived {
+                frame_number: n as u64,
+                received_micros,
+                width,
+                height,
+                ..FrameReceived::default()
+            }));
+        }
+        let sum = s.summary(Duration::from_secs(3));
+        assert_eq!(sum.encode_size_changes, 2);
+        // Arrival to arrival: 720p from 1.0 to 2.0 s, 360p from 2.0 to 3.5 s (the last frame
+        // has no time yet).
+        assert_eq!(
+            sum.time_at_size,
+            [TimeAtSize { width: 1280, height: 720, secs: 1.0 }, TimeAtSize { width: 640, height: 360, secs: 1.5 }]
+        );
+        assert!(
+            sum.to_text()
+                .contains("picture size      changed 2 times to follow the path: 1280x720 1.0 s, 640x360 1.5 s")
+        );
+    }
 
     #[test]
     fn stamps_from_the_network_never_overflow() {

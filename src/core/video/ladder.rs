@@ -55,10 +55,10 @@ pub const HEADROOM: f64 = 1.3;
 /// A step up needs the target this far above the next rung's need...
 pub const UP_MARGIN: f64 = 1.2;
 /// ...for this long without a break.
-pub const UP_AFTER: Duration = Duration::from_secs(4);
+pub const UP_AFTER: Duration = Duration::from_secs(2);
 /// After any change, the next down-step waits this long: the first frames of a new size (an
 /// IDR among them) say little about what the path carries.
-pub const DOWN_HOLD: Duration = Duration::from_millis(1000);
+pub const DOWN_HOLD: Duration = Duration::from_secs(1);
 
 /// openh264's floor for `rung`, kbit/s ([`FLOOR`]).
 pub fn floor_kbps(rung: Rung) -> f64 {
@@ -244,15 +244,15 @@ mod tests {
         }
         // With the margin: up after UP_AFTER, not before; one rung even with room for all.
         assert_eq!(ladder.on_target(s(30.0), 50_000), None);
-        assert_eq!(ladder.on_target(s(33.9), 50_000), None);
-        assert_eq!(ladder.on_target(s(34.0), 50_000).unwrap().height, 540);
+        assert_eq!(ladder.on_target(s(31.9), 50_000), None);
+        assert_eq!(ladder.on_target(s(32.0), 50_000).unwrap().height, 540);
         // A dip below the margin restarts the wait.
         let next = (f64::from(needed_kbps(Rung { width: 1280, height: 720, fps: 60 })) * UP_MARGIN).ceil() as u32;
         assert_eq!(ladder.on_target(s(35.0), next), None);
         assert_eq!(ladder.on_target(s(37.0), next - 1), None);
         assert_eq!(ladder.on_target(s(38.0), next), None);
-        assert_eq!(ladder.on_target(s(41.9), next), None);
-        assert_eq!(ladder.on_target(s(42.0), next).unwrap().height, 720);
+        assert_eq!(ladder.on_target(s(39.9), next), None);
+        assert_eq!(ladder.on_target(s(40.0), next).unwrap().height, 720);
     }
 
     #[test]

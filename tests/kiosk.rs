@@ -217,5 +217,5 @@ fn an_idle_kiosk_session_ends_for_the_attract_screen_and_a_key_starts_the_next()
         exited_within(&mut kiosk, Duration::from_secs(10)).expect("the admin combination did not close the kiosk");
     assert!(status.success(), "kiosk exit status {status}");
     let log = std::fs::read_to_string(dir.join("kiosk.log")).unwrap();
-    assert!(log.contains("reason=Idle"), "{log}");
+    assert!(log.contains("the kiosk ends the session: no input for its idle time"), "{log}");
 }

@@ -24,7 +24,13 @@ const STAGE_COLORS: [Color32; 5] = [
 /// The overlay's text lines, in the order Moonlight shows them, then kumo's own.
 pub fn overlay_lines(m: &OverlayModel) -> Vec<String> {
     let mut lines = vec![
-        format!("Video stream: {}x{} {} FPS ({}, {})", m.width, m.height, m.fps, m.codec, m.color),
+        match m.path_limited {
+            None => format!("Video stream: {}x{} {} FPS ({}, {})", m.width, m.height, m.fps, m.codec, m.color),
+            Some((w, h)) => format!(
+                "Video stream: {w}x{h} of {}x{}, path-limited, {} FPS ({}, {})",
+                m.width, m.height, m.fps, m.codec, m.color
+            ),
+        },
         format!("Host: {}", m.host),
         format!("Bitrate: {:.2} Mbps", m.bitrate_mbps),
         format!("Incoming frame rate from network: {:.2} FPS", m.incoming_fps),
@@ -245,6 +251,7 @@ mod tests {
             width: 1920,
             height: 1080,
             fps: 60,
+            path_limited: None,
             codec: "H.264",
             color: "bt601-limited".into(),
             present_mode: "Mailbox".into(),
@@ -335,6 +342,14 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing `{want}` in:\n{text}");
         }
+    }
+
+    #[test]
+    fn a_path_limited_picture_says_so_on_its_first_line() {
+        let m = OverlayModel { path_limited: Some((960, 540)), ..model() };
+        let text = painted_text(|ui| overlay_ui(ui, &m));
+        let want = "Video stream: 960x540 of 1920x1080, path-limited, 60 FPS (H.264, bt601-limited)";
+        assert!(text.contains(want), "missing `{want}` in:\n{text}");
     }
 
     #[test]

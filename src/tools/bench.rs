@@ -163,14 +163,7 @@ fn audio_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<Ato
     }
     println!();
     println!("audio latency, kumo demo --headless 1280x720@60 on loopback, {seconds} s");
-    let request = StreamRequest {
-        width: 1280,
-        height: 720,
-        fps: 60,
-        bitrate_kbps: 10_000,
-        min_bitrate_kbps: None,
-        adapt_size: false,
-    };
+    let request = FIXED_720P60;
     let client = DemoClient { audio: true, ..DemoClient::default() };
     let s =
         crate::tools::demo::run_headless(rt, request, client, Some(Duration::from_secs(seconds)), interrupted)?.summary;
@@ -205,14 +198,7 @@ fn input_table(rt: &tokio::runtime::Runtime, seconds: u64, interrupted: &Arc<Ato
         t += 10 + gap;
     }
     let script = Script { steps };
-    let request = StreamRequest {
-        width: 1280,
-        height: 720,
-        fps: 60,
-        bitrate_kbps: 10_000,
-        min_bitrate_kbps: None,
-        adapt_size: false,
-    };
+    let request = FIXED_720P60;
     let outcome = crate::tools::demo::run_headless(
         rt,
         request,
@@ -468,6 +454,16 @@ fn codec(settings: EncoderSettings, n: u32) -> anyhow::Result<(Histogram, Histog
     }
     Ok((enc, dec, total))
 }
+
+/// The latency runs' stream: 720p60 at a fixed 10 Mbit/s, its size kept.
+const FIXED_720P60: StreamRequest = StreamRequest {
+    width: 1280,
+    height: 720,
+    fps: 60,
+    bitrate_kbps: 10_000,
+    min_bitrate_kbps: None,
+    adapt_size: false,
+};
 
 /// openh264's bitrate floor at each rung of a 1080p60 session's ladder: the synthetic scene
 /// encoded as the host does, asked for 100 kbit/s, which no rung can reach without skipping

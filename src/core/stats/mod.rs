@@ -578,6 +578,9 @@ pub struct Summary {
     /// follow the path), and how long the stream arrived at each size, in order of first use.
     pub encode_size_changes: u32,
     pub time_at_size: Vec<TimeAtSize>,
+    /// The size the newest frame was encoded at (0×0 before any frame).
+    pub encoded_width: u16,
+    pub encoded_height: u16,
 }
 
 impl Stats {
@@ -925,6 +928,8 @@ impl Stats {
             bitrate_decreases: self.bitrate_decreases,
             bitrate_increases: self.bitrate_increases,
             encode_size_changes: self.size_changes,
+            encoded_width: self.encoded_size.map_or(0, |s| s.0),
+            encoded_height: self.encoded_size.map_or(0, |s| s.1),
             time_at_size: self
                 .at_size
                 .iter()

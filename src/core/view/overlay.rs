@@ -70,6 +70,8 @@ pub struct OverlayModel {
     pub width: u16,
     pub height: u16,
     pub fps: u16,
+    /// The size the host encodes at when the path made it lower than `width`×`height`.
+    pub path_limited: Option<(u16, u16)>,
     pub codec: &'static str,
     pub color: String,
     pub present_mode: String,
@@ -140,6 +142,10 @@ impl OverlayModel {
             width: last.width,
             height: last.height,
             fps: last.fps,
+            path_limited: {
+                let encoded = (last.encoded_width, last.encoded_height);
+                (encoded.0 > 0 && encoded != (last.width, last.height)).then_some(encoded)
+            },
             codec: "H.264",
             color: info.color.clone(),
             present_mode: info.present_mode.clone(),
@@ -200,6 +206,18 @@ mod tests {
         let spike = v.iter().position(|&ms| ms > 100.0).unwrap();
         assert_eq!(spike, FRAME_TIMES - 6);
         assert!((v[FRAME_TIMES - 1] - 16.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_picture_smaller_than_the_session_shows_as_path_limited() {
+        let model = |width, height| {
+            let mut s = Stats::new(0);
+            s.apply(Event::Stream { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, host_name: "h".into() });
+            s.apply(Event::Received(crate::core::stats::FrameReceived { width, height, ..Default::default() }));
+            OverlayModel::new(&s.summary(Duration::from_secs(1)), &StreamInfo::default(), &FrameTimes::default())
+        };
+        assert_eq!(model(640, 360).path_limited, Some((640, 360)));
+        assert_eq!(model(1280, 720).path_limited, None);
     }
 
     #[test]

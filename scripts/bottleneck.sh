@@ -4,7 +4,7 @@
 # optionally dropping LOSS % of packets at random each way (nftables' numgen). The host streams
 # its scene to a headless client for SECS seconds; the client's --stats-json figures are printed.
 #
-# Usage (as root; needs iproute2 and, for LOSS, nftables):
+# Usage (as root; needs iproute2 and, for LOSS, nftables: sudo apt-get install nftables):
 #   scripts/bottleneck.sh RATE [SECS] [KUMO] [-- extra `kumo connect` flags]
 #   RATE      e.g. 3mbit
 #   SECS      default 25
@@ -55,7 +55,7 @@ for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done
 ip -n "$a" link set "$tag-va" up
 ip -n "$b" link set "$tag-vb" up
 # The queue: tbf's limit in bytes for QUEUE_MS at RATE (a router's buffer), each direction.
-bits=$(numfmt --from=si "${rate%bit}")
+r=${rate%bit}; bits=$(numfmt --from=si "${r^^}")
 limit=$((bits / 8 * queue_ms / 1000))
 [ "$limit" -lt 16000 ] && limit=16000
 ip netns exec "$a" tc qdisc add dev "$tag-va" root tbf rate "$rate" burst 16kb limit "$limit"
@@ -73,7 +73,7 @@ ip netns exec "$a" "$kumo" host --listen 10.77.0.1:4433 --allow-unpaired --ephem
 sleep 1
 changer=""
 if [ -n "${CHANGE_AT:-}" ]; then
-  to_bits=$(numfmt --from=si "${CHANGE_TO%bit}")
+  t=${CHANGE_TO%bit}; to_bits=$(numfmt --from=si "${t^^}")
   to_limit=$((to_bits / 8 * queue_ms / 1000))
   [ "$to_limit" -lt 16000 ] && to_limit=16000
   (

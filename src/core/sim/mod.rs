@@ -2,6 +2,7 @@
 //! with their markers (`marker`), a seeded RNG (`rng`), network impairment (`impair`), the
 //! fuzzer's mutator (`fuzz`) and the latency lab's pure part (`lab`).
 
+pub mod bottleneck;
 pub mod fuzz;
 pub mod game;
 pub mod impair;

@@ -1,0 +1,446 @@
+//! A stream through a bottleneck, simulated on a virtual clock: seeded, deterministic, a
+//! minute of stream in milliseconds of CPU.
+//!
+//! The decisions are kumo's own code: the host's session (its picture ladder,
+//! `core::session::host`), its capture clock and send window (`core::video::pacing`), and the
+//! client's bitrate controller (`core::video::abr`). Around them, models: an encoder whose
+//! frames carry the target's bits but never fewer than openh264's floor for the rung
+//! (`core::video::ladder::floor_kbps`, measured), ±20 % per frame, an IDR four times a frame;
+//! sound at a constant rate; and a router: a first-in-first-out queue of `queue` worth of bytes
+//! at `rate_bps` (dropping what does not fit), `delay` each way, random loss. A lost packet is
+//! sent again a round trip later, as QUIC does. Acknowledgements and control messages travel
+//! back without queueing. What is not modelled: QUIC's congestion controller (kumo floors it,
+//! so on these paths the send window and the router bind first) and parity.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::core::session::host::{EncoderRequest, HostOutput, HostSession};
+use crate::core::sim::rng::XorShift;
+use crate::core::stats::histogram::Histogram;
+use crate::core::video::abr::{Controller, Limits};
+use crate::core::video::fec::FecMode;
+use crate::core::video::ladder::{Rung, floor_kbps};
+use crate::core::video::pacing::{CaptureClock, SendWindow, Tick};
+use crate::core::wire::Control;
+
+/// Bytes in a packet.
+const PACKET: u64 = 1200;
+/// The simulation's step.
+const STEP: Duration = Duration::from_millis(1);
+
+/// One simulated session.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The bottleneck's rate, and changes to it: (from, bits per second).
+    pub rate_bps: u64,
+    pub schedule: Vec<(Duration, u64)>,
+    /// One-way delay, and the router's queue in time at the starting rate.
+    pub delay: Duration,
+    pub queue: Duration,
+    /// Packets lost at random, 0–1.
+    pub loss: f64,
+    /// What the session asked for: the ladder's ceiling, the bitrate to start at (the most),
+    /// and the controller's floor.
+    pub ceiling: Rung,
+    pub start_kbps: u32,
+    pub min_kbps: u32,
+    /// Sound, kbit/s (with its redundancy copy).
+    pub audio_kbps: u32,
+    /// Let the picture follow the path.
+    pub adapt_size: bool,
+    pub duration: Duration,
+    pub seed: u64,
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Capture to the frame's last packet arriving, of every frame.
+    pub latency: Histogram,
+    /// The longest time without a new frame after the first second.
+    pub longest_freeze: Duration,
+    pub frames: u64,
+    pub size_changes: u32,
+    pub last_rung: Rung,
+    /// (time, packet's wait in the router's queue) of each video packet.
+    pub queueing: Vec<(Duration, Duration)>,
+    /// (time, the controller's target) at each change.
+    pub targets: Vec<(Duration, u32)>,
+}
+
+struct Packet {
+    frame: Option<u64>,
+    bytes: u64,
+    queued_at: Duration,
+}
+
+struct Frame {
+    number: u64,
+    captured: Duration,
+    bytes: u64,
+    missing: u32,
+    held_back: u32,
+}
+
+/// The router: a queue of at most `limit` bytes, sent at `rate`, each packet arriving a
+/// `delay` after it left; what it drops or loses is sent again a round trip later.
+struct Router {
+    rate: u64,
+    limit: u64,
+    delay: Duration,
+    loss: f64,
+    queue: VecDeque<Packet>,
+    queued_bytes: u64,
+    free_at: Duration,
+    in_flight: VecDeque<(Duration, Packet)>,
+    resend: VecDeque<(Duration, Packet)>,
+    lost_packets: u64,
+}
+
+impl Router {
+    fn enqueue(&mut self, p: Packet, now: Duration) {
+        if self.queued_bytes + p.bytes > self.limit.max(PACKET * 4) {
+            self.lost_packets += 1;
+            self.resend.push_back((now + 2 * self.delay, p));
+            return;
+        }
+        self.queued_bytes += p.bytes;
+        self.queue.push_back(p);
+    }
+
+    /// The queue's wait for a packet joining it now.
+    fn queue_delay(&self) -> Duration {
+        Duration::from_micros(self.queued_bytes * 8 * 1_000_000 / self.rate.max(1))
+    }
+
+    /// Sends what the rate allows by `now`; records each video packet's wait in `waits`.
+    fn step(&mut self, now: Duration, rng: &mut XorShift, waits: &mut Vec<(Duration, Duration)>) {
+        while self.resend.front().is_some_and(|r| r.0 <= now) {
+            if let Some((_, mut p)) = self.resend.pop_front() {
+                p.queued_at = now;
+                self.enqueue(p, now);
+            }
+        }
+        // Every packet whose turn on the wire starts within this step.
+        while self.free_at < now + STEP {
+            let Some(p) = self.queue.pop_front() else { break };
+            self.queued_bytes -= p.bytes;
+            let start = self.free_at.max(now);
+            if p.frame.is_some() {
+                waits.push((start, start.saturating_sub(p.queued_at)));
+            }
+            self.free_at = start + Duration::from_nanos(p.bytes * 8 * 1_000_000_000 / self.rate.max(1));
+            if rng.unit() < self.loss {
+                self.lost_packets += 1;
+                self.resend.push_back((now + 2 * self.delay + Duration::from_millis(10), p));
+                continue;
+            }
+            self.in_flight.push_back((self.free_at + self.delay, p));
+        }
+    }
+}
+
+/// The host: its session's decisions, capture clock, send window and encoder model.
+struct Host {
+    session: HostSession,
+    rung: Rung,
+    target_kbps: u32,
+    idr_next: bool,
+    clock: CaptureClock,
+    window: SendWindow,
+    next_number: u64,
+    held: u32,
+    size_changes: u32,
+}
+
+impl Host {
+    fn new(s: &Scenario) -> Self {
+        let mut session = HostSession::new(FecMode::Off);
+        if s.adapt_size {
+            session.adapt_picture(s.ceiling);
+        }
+        Self {
+            session,
+            rung: s.ceiling,
+            target_kbps: s.start_kbps,
+            idr_next: true,
+            clock: CaptureClock::new(s.ceiling.fps.into(), Duration::ZERO),
+            window: SendWindow::new(s.ceiling.fps.into(), 2, 16),
+            next_number: 0,
+            held: 0,
+            size_changes: 0,
+        }
+    }
+
+    /// Carries out what the session decided.
+    fn apply_outputs(&mut self, now: Duration) {
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                HostOutput::Encoder(EncoderRequest::SetBitrate { kbps }) => self.target_kbps = kbps,
+                HostOutput::Encoder(EncoderRequest::SetPicture { width, height, fps, .. }) => {
+                    let next = Rung { width, height, fps };
+                    self.idr_next |= (next.width, next.height) != (self.rung.width, self.rung.height);
+                    if next.fps != self.rung.fps {
+                        self.clock = CaptureClock::new(next.fps.into(), now);
+                    }
+                    self.rung = next;
+                    self.size_changes += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A capture slot at `now`: a frame into the router, or a slot held back.
+    fn capture(&mut self, now: Duration, rng: &mut XorShift, router: &mut Router, frames: &mut VecDeque<Frame>) {
+        let Tick::Capture { .. } = self.clock.poll(now) else { return };
+        if self.window.is_full(now) {
+            self.held += 1;
+            return;
+        }
+        let kbps = f64::from(self.target_kbps).max(floor_kbps(self.rung));
+        let noise = 0.8 + 0.4 * rng.unit();
+        let mut bytes = (kbps * 1000.0 / 8.0 / f64::from(self.rung.fps) * noise) as u64;
+        if std::mem::take(&mut self.idr_next) {
+            bytes *= 4;
+        }
+        let bytes = bytes.max(100);
+        let packets = bytes.div_ceil(PACKET);
+        for i in 0..packets {
+            let size = if i + 1 == packets { bytes - i * PACKET } else { PACKET };
+            router.enqueue(Packet { frame: Some(self.next_number), bytes: size, queued_at: now }, now);
+        }
+        self.window.on_sent(self.next_number, now, bytes);
+        let held_back = std::mem::take(&mut self.held);
+        frames.push_back(Frame { number: self.next_number, captured: now, bytes, missing: packets as u32, held_back });
+        self.next_number += 1;
+    }
+}
+
+/// Runs `s` to its end.
+pub fn run(s: &Scenario) -> Outcome {
+    let mut rng = XorShift::seeded(s.seed);
+    let mut host = Host::new(s);
+    let mut abr = Controller::new(Limits { min_kbps: s.min_kbps, max_kbps: s.start_kbps }, s.start_kbps);
+    let mut router = Router {
+        rate: s.rate_bps,
+        limit: (s.rate_bps / 8).saturating_mul(s.queue.as_millis() as u64) / 1000,
+        delay: s.delay,
+        loss: s.loss,
+        queue: VecDeque::new(),
+        queued_bytes: 0,
+        free_at: Duration::ZERO,
+        in_flight: VecDeque::new(),
+        resend: VecDeque::new(),
+        lost_packets: 0,
+    };
+    let mut frames: VecDeque<Frame> = VecDeque::new();
+    // To the host, a `delay` later: acknowledgements (frame numbers) and control messages.
+    let mut acks: VecDeque<(Duration, u64)> = VecDeque::new();
+    let mut controls: VecDeque<(Duration, Control)> = VecDeque::new();
+    let mut out = Outcome {
+        latency: Histogram::new(),
+        longest_freeze: Duration::ZERO,
+        frames: 0,
+        size_changes: 0,
+        last_rung: s.ceiling,
+        queueing: Vec::new(),
+        targets: Vec::new(),
+    };
+    let mut last_complete: Option<Duration> = None;
+    let mut t = Duration::ZERO;
+    while t < s.duration {
+        let ms = t.as_millis();
+        if let Some(&(_, bps)) = s.schedule.iter().find(|c| c.0 == t) {
+            router.rate = bps;
+        }
+        while let Some(&(_, number)) = acks.front().filter(|a| a.0 <= t) {
+            acks.pop_front();
+            host.window.on_acked(number, t);
+        }
+        while let Some((_, msg)) = controls.front().filter(|c| c.0 <= t).cloned() {
+            controls.pop_front();
+            host.session.handle_control(msg, t);
+        }
+        host.apply_outputs(t);
+        if ms.is_multiple_of(100) {
+            host.window.on_path(t, 2 * s.delay + router.queue_delay(), router.lost_packets);
+        }
+        host.capture(t, &mut rng, &mut router, &mut frames);
+        if ms.is_multiple_of(5) && s.audio_kbps > 0 {
+            router.enqueue(Packet { frame: None, bytes: u64::from(s.audio_kbps) * 5 / 8, queued_at: t }, t);
+        }
+        router.step(t, &mut rng, &mut out.queueing);
+        // The client: packets arrive; a frame is whole when its last one does.
+        while router.in_flight.front().is_some_and(|f| f.0 <= t) {
+            let Some((_, p)) = router.in_flight.pop_front() else { break };
+            let Some(frame) = p.frame.and_then(|n| frames.iter_mut().find(|f| f.number == n)) else { continue };
+            frame.missing -= 1;
+            if frame.missing > 0 {
+                continue;
+            }
+            out.frames += 1;
+            let transit = t.saturating_sub(frame.captured);
+            out.latency.record(transit.as_micros() as u64);
+            abr.on_frame(t, frame.bytes, transit.as_micros() as i64);
+            if frame.held_back > 0 {
+                abr.on_held_back(t, frame.held_back);
+            }
+            if let Some(last) = last_complete.filter(|_| t > Duration::from_secs(1)) {
+                out.longest_freeze = out.longest_freeze.max(t.saturating_sub(last));
+            }
+            last_complete = Some(t);
+            acks.push_back((t + s.delay, frame.number));
+        }
+        frames.retain(|f| f.missing > 0);
+        if let Some((kbps, _)) = ms.is_multiple_of(100).then(|| abr.tick(t)).flatten() {
+            out.targets.push((t, kbps));
+            controls.push_back((t + s.delay, Control::SetBitrate { bitrate_kbps: kbps }));
+        }
+        if ms.is_multiple_of(250) {
+            controls.push_back((t + s.delay, Control::Ping { id: 0, client_micros: 0 }));
+        }
+        t += STEP;
+    }
+    out.size_changes = host.size_changes;
+    out.last_rung = host.rung;
+    out
+}
+
+/// The issue's properties of one session with a rate drop at `drop_at` to `low_bps` and back
+/// at `back_at`: the queue's p95 once settled before the drop, how long after the drop the
+/// queue took to fall under a frame interval (and stay there for a second), and the longest
+/// freeze.
+#[derive(Debug, Clone, Copy)]
+pub struct Properties {
+    pub settled_queue_p95: Duration,
+    pub drained_after_drop: Option<Duration>,
+    pub longest_freeze: Duration,
+}
+
+/// Measures [`Properties`] of `o`, a session whose frame interval is `interval`.
+pub fn properties(o: &Outcome, interval: Duration, drop_at: Duration, settle: Duration) -> Properties {
+    let mut settled: Vec<Duration> =
+        o.queueing.iter().filter(|q| q.0 >= settle && q.0 < drop_at).map(|q| q.1).collect();
+    settled.sort_unstable();
+    let settled_queue_p95 = settled.get(settled.len() * 95 / 100).copied().unwrap_or_default();
+    // The first moment after the drop from which every packet for a second waited less than
+    // a frame interval.
+    let after: Vec<&(Duration, Duration)> = o.queueing.iter().filter(|q| q.0 >= drop_at).collect();
+    let drained_after_drop = after.iter().enumerate().find_map(|(i, q)| {
+        let calm = after[i..].iter().take_while(|r| r.0 < q.0 + Duration::from_secs(1)).all(|r| r.1 < interval);
+        calm.then(|| q.0.saturating_sub(drop_at))
+    });
+    Properties { settled_queue_p95, drained_after_drop, longest_freeze: o.longest_freeze }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn three_mbit(adapt_size: bool, seed: u64) -> Scenario {
+        Scenario {
+            rate_bps: 3_000_000,
+            schedule: Vec::new(),
+            delay: Duration::from_millis(1),
+            queue: Duration::from_millis(100),
+            loss: 0.0,
+            ceiling: Rung { width: 1280, height: 720, fps: 60 },
+            start_kbps: 10_000,
+            min_kbps: 1000,
+            audio_kbps: 512,
+            adapt_size,
+            duration: Duration::from_secs(25),
+            seed,
+        }
+    }
+
+    fn p(o: &Outcome, q: f64) -> f64 {
+        o.latency.quantile_micros(q).unwrap_or(0.0) / 1000.0
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_session() {
+        let (a, b) = (run(&three_mbit(true, 7)), run(&three_mbit(true, 7)));
+        assert_eq!((a.frames, a.size_changes, a.targets.clone()), (b.frames, b.size_changes, b.targets.clone()));
+        assert_ne!(run(&three_mbit(true, 8)).targets, a.targets, "another seed, another session");
+    }
+
+    #[test]
+    fn on_a_path_under_720p60s_floor_the_ladder_takes_the_standing_queue_away() {
+        // 2 Mbit/s: openh264's 720p60 floor alone (2.1 Mbit/s) does not fit.
+        let narrow = |adapt_size| Scenario { rate_bps: 2_000_000, ..three_mbit(adapt_size, 1) };
+        let (off, on) = (run(&narrow(false)), run(&narrow(true)));
+        eprintln!(
+            "sim 2 Mbit/s 720p60: off p50 {:.1} p99 {:.1} freeze {:?} frames {}; on p50 {:.1} p99 {:.1} freeze {:?} frames {} rung {}",
+            p(&off, 0.5),
+            p(&off, 0.99),
+            off.longest_freeze,
+            off.frames,
+            p(&on, 0.5),
+            p(&on, 0.99),
+            on.longest_freeze,
+            on.frames,
+            on.last_rung
+        );
+        assert_eq!(off.size_changes, 0);
+        assert!(on.size_changes >= 1 && on.last_rung.height < 720, "{}", on.last_rung);
+        assert!(p(&on, 0.5) < p(&off, 0.5) / 2.0, "the ladder did not shorten the queue");
+    }
+
+    /// 200 seeded sessions of 60 s: 720p60 asked at 10 Mbit/s through a bottleneck of 4 to
+    /// 30 Mbit/s that drops to a quarter (at least 2 Mbit/s, room for the lowest rung) at 20 s
+    /// and comes back at 40 s, 0–2 % random loss, 1–20 ms each way. `KUMO_SIM_SEED=N` runs one
+    /// and prints it. The issue's properties are printed, not yet asserted: the simulation does
+    /// not agree with real runs yet (docs/robustness.md), and nothing is tuned on it until it
+    /// does. Asserted: every session streams.
+    #[test]
+    fn two_hundred_seeded_bottlenecks() {
+        let only: Option<u64> = std::env::var("KUMO_SIM_SEED").ok().and_then(|v| v.parse().ok());
+        let (drop_at, back_at) = (Duration::from_secs(20), Duration::from_secs(40));
+        let interval = Duration::from_secs(1) / 60;
+        let (mut drained_2s, mut settled_ok, mut no_freeze, mut n) = (0, 0, 0, 0);
+        let mut worst_freeze = (Duration::ZERO, 0);
+        for seed in (1..=200u64).filter(|s| only.is_none_or(|o| o == *s)) {
+            let mut r = XorShift::seeded(seed);
+            let rate = 4_000_000 + r.next_u64() % 26_000_000;
+            let low = (rate / 4).max(2_000_000);
+            let s = Scenario {
+                rate_bps: rate,
+                schedule: vec![(drop_at, low), (back_at, rate)],
+                delay: Duration::from_millis(1 + r.next_u64() % 20),
+                queue: Duration::from_millis(100),
+                loss: r.unit() * 0.02,
+                duration: Duration::from_mins(1),
+                seed,
+                ..three_mbit(true, seed)
+            };
+            let o = run(&s);
+            let props = properties(&o, interval, drop_at, Duration::from_secs(10));
+            if only.is_some() {
+                eprintln!(
+                    "seed {seed}: rate {rate} low {low} delay {:?} loss {:.3}: {props:?}, rung {}, targets {:?}",
+                    s.delay,
+                    s.loss,
+                    o.last_rung,
+                    &o.targets[..o.targets.len().min(30)]
+                );
+            }
+            n += 1;
+            settled_ok += u32::from(props.settled_queue_p95 <= interval);
+            drained_2s += u32::from(props.drained_after_drop.is_some_and(|d| d <= Duration::from_secs(2)));
+            no_freeze += u32::from(props.longest_freeze <= Duration::from_millis(100));
+            if props.longest_freeze > worst_freeze.0 {
+                worst_freeze = (props.longest_freeze, seed);
+            }
+            // Every session streams, and none sits at the ceiling's size on a path too narrow for it.
+            assert!(o.frames > 60 * 30, "seed {seed}: only {} frames (KUMO_SIM_SEED={seed} replays it)", o.frames);
+        }
+        eprintln!(
+            "sim: {n} sessions; settled queue p95 within a frame interval in {settled_ok}; queue drained within 2 s \
+             of the drop in {drained_2s}; no freeze over 100 ms in {no_freeze}; worst freeze {:?} (KUMO_SIM_SEED={})",
+            worst_freeze.0, worst_freeze.1
+        );
+    }
+}

@@ -9,11 +9,34 @@ use kumo::core::stats::Event;
 use kumo::host::HostTrust;
 use std::time::{Duration, Instant};
 
+/// A host, the project's relay in front of it with `impairment`, and a client streaming
+/// `request` through the relay (its clock starts at the returned instant).
+fn through_relay(
+    name: &str,
+    impairment: Impairment,
+    request: StreamRequest,
+) -> (common::TestHost, kumo::net::relay::Relay, client::Session, Instant) {
+    let host = common::start_host_with(
+        kumo::runtime().expect("a runtime"),
+        common::host_config(&format!("{name} host"), HostTrust::open()),
+    );
+    let relay = host
+        .rt
+        .block_on(kumo::net::relay::start(([127, 0, 0, 1], 0).into(), host.addr, impairment))
+        .expect("the relay starts");
+    let t0 = Instant::now();
+    let config = ClientConfig {
+        request,
+        name: format!("{name} client"),
+        reconnect_timeout: Some(Duration::from_secs(30)),
+        ..common::client_config(relay.addr, host.fingerprint, None)
+    };
+    let session = host.rt.block_on(client::connect(config)).expect("the client connects through the relay");
+    (host, relay, session, t0)
+}
+
 #[test]
 fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers_within_10_s() {
-    let host =
-        common::start_host_with(kumo::runtime().unwrap(), common::host_config("abr test host", HostTrust::open()));
-    let (rt, addr, fingerprint) = (&host.rt, host.addr, host.fingerprint);
     // 10 ms each way; 30 Mbit/s, 5 Mbit/s from 3 s to 9 s, then 30 again.
     let (drop_at, back_at, end_at) = (Duration::from_secs(3), Duration::from_secs(9), Duration::from_secs(19));
     let impairment = Impairment {
@@ -22,22 +45,16 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
         schedule: vec![(drop_at, Change::Rate(5_000_000)), (back_at, Change::Rate(30_000_000))],
         ..Impairment::default()
     };
-    let relay = rt.block_on(kumo::net::relay::start(([127, 0, 0, 1], 0).into(), addr, impairment)).unwrap();
-    let t0 = Instant::now();
-    let config = ClientConfig {
-        request: StreamRequest {
-            width: 1280,
-            height: 720,
-            fps: 60,
-            bitrate_kbps: 12_000,
-            min_bitrate_kbps: Some(1000),
-            adapt_size: false,
-        },
-        name: "abr test client".into(),
-        reconnect_timeout: Some(Duration::from_secs(30)),
-        ..common::client_config(relay.addr, fingerprint, None)
+    let request = StreamRequest {
+        width: 1280,
+        height: 720,
+        fps: 60,
+        bitrate_kbps: 12_000,
+        min_bitrate_kbps: Some(1000),
+        adapt_size: false,
     };
-    let session = rt.block_on(client::connect(config)).unwrap();
+    let (host, relay, session, t0) = through_relay("abr test", impairment, request);
+    let rt = &host.rt;
     // (seen at, target) for each change; (seen at, transit µs) and decode times per frame.
     let (mut targets, mut transits, mut decoded) = (Vec::new(), Vec::new(), Vec::new());
     while t0.elapsed() < end_at {
@@ -98,9 +115,6 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
 #[test]
 fn on_a_path_too_narrow_for_720p60_the_picture_steps_down_and_comes_back_when_it_widens() {
     use kumo::core::stats::MarkerCheck;
-    let host =
-        common::start_host_with(kumo::runtime().unwrap(), common::host_config("ladder test host", HostTrust::open()));
-    let (rt, addr, fingerprint) = (&host.rt, host.addr, host.fingerprint);
     // 5 ms each way; 30 Mbit/s, then 2 Mbit/s (under openh264's 720p60 floor of about
     // 2.1 Mbit/s on this scene) from 2 s to 8 s, then 30 again.
     let (narrow_at, wide_at, end_at) = (Duration::from_secs(2), Duration::from_secs(8), Duration::from_secs(24));
@@ -110,23 +124,16 @@ fn on_a_path_too_narrow_for_720p60_the_picture_steps_down_and_comes_back_when_it
         schedule: vec![(narrow_at, Change::Rate(2_000_000)), (wide_at, Change::Rate(30_000_000))],
         ..Impairment::default()
     };
-    let relay = rt.block_on(kumo::net::relay::start(([127, 0, 0, 1], 0).into(), addr, impairment)).unwrap();
-    let t0 = Instant::now();
-    let config = ClientConfig {
-        request: StreamRequest {
-            width: 1280,
-            height: 720,
-            fps: 60,
-            bitrate_kbps: 8000,
-            min_bitrate_kbps: Some(500),
-            adapt_size: true,
-        },
-        name: "ladder test client".into(),
-        audio: false,
-        reconnect_timeout: Some(Duration::from_secs(30)),
-        ..common::client_config(relay.addr, fingerprint, None)
+    let request = StreamRequest {
+        width: 1280,
+        height: 720,
+        fps: 60,
+        bitrate_kbps: 8000,
+        min_bitrate_kbps: Some(500),
+        adapt_size: true,
     };
-    let session = rt.block_on(client::connect(config)).unwrap();
+    let (host, relay, session, t0) = through_relay("ladder test", impairment, request);
+    let rt = &host.rt;
     // (seen at, encoded size) per frame; marker checks of decoded pictures.
     let (mut sizes, mut mismatches, mut decoded) = (Vec::new(), 0, 0);
     let mut stats = kumo::core::stats::Stats::new(0);

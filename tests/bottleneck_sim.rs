@@ -4,25 +4,7 @@
 
 use kumo::core::sim::bottleneck::{Scenario, properties, run};
 use kumo::core::sim::rng::XorShift;
-use kumo::core::video::ladder::Rung;
 use std::time::Duration;
-
-fn base(seed: u64) -> Scenario {
-    Scenario {
-        rate_bps: 3_000_000,
-        schedule: Vec::new(),
-        delay: Duration::from_millis(1),
-        queue: Duration::from_millis(100),
-        loss: 0.0,
-        ceiling: Rung { width: 1280, height: 720, fps: 60 },
-        start_kbps: 10_000,
-        min_kbps: 1000,
-        audio_kbps: 512,
-        adapt_size: true,
-        duration: Duration::from_secs(25),
-        seed,
-    }
-}
 
 /// 200 seeded sessions of 60 s: 720p60 asked at 10 Mbit/s through a bottleneck of 4 to
 /// 30 Mbit/s that drops to a quarter (at least 2 Mbit/s, room for the lowest rung) at 20 s
@@ -42,14 +24,11 @@ fn two_hundred_seeded_bottlenecks() {
         let rate = 4_000_000 + r.next_u64() % 26_000_000;
         let low = (rate / 4).max(2_000_000);
         let s = Scenario {
-            rate_bps: rate,
             schedule: vec![(drop_at, low), (back_at, rate)],
             delay: Duration::from_millis(1 + r.next_u64() % 20),
-            queue: Duration::from_millis(100),
             loss: r.unit() * 0.02,
             duration: Duration::from_mins(1),
-            seed,
-            ..base(seed)
+            ..Scenario::stream_720p60(rate, seed)
         };
         let o = run(&s);
         let props = properties(&o, interval, drop_at, Duration::from_secs(10));

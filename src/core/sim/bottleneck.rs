@@ -58,6 +58,28 @@ pub struct Scenario {
     pub seed: u64,
 }
 
+impl Scenario {
+    /// 720p60 asked at 10 Mbit/s (the controller's floor 1 Mbit/s), sound in 5.1 with its
+    /// redundancy copy (512 kbit/s), the ladder on, through `rate_bps` with 1 ms each way and a
+    /// 100 ms queue, no loss, for 25 s.
+    pub fn stream_720p60(rate_bps: u64, seed: u64) -> Self {
+        Self {
+            rate_bps,
+            schedule: Vec::new(),
+            delay: Duration::from_millis(1),
+            queue: Duration::from_millis(100),
+            loss: 0.0,
+            ceiling: Rung { width: 1280, height: 720, fps: 60 },
+            start_kbps: 10_000,
+            min_kbps: 1000,
+            audio_kbps: 512,
+            adapt_size: true,
+            duration: Duration::from_secs(25),
+            seed,
+        }
+    }
+}
+
 /// What happened.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -352,20 +374,7 @@ mod tests {
     use super::*;
 
     fn three_mbit(adapt_size: bool, seed: u64) -> Scenario {
-        Scenario {
-            rate_bps: 3_000_000,
-            schedule: Vec::new(),
-            delay: Duration::from_millis(1),
-            queue: Duration::from_millis(100),
-            loss: 0.0,
-            ceiling: Rung { width: 1280, height: 720, fps: 60 },
-            start_kbps: 10_000,
-            min_kbps: 1000,
-            audio_kbps: 512,
-            adapt_size,
-            duration: Duration::from_secs(25),
-            seed,
-        }
+        Scenario { adapt_size, ..Scenario::stream_720p60(3_000_000, seed) }
     }
 
     fn p(o: &Outcome, q: f64) -> f64 {

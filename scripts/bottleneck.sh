@@ -11,7 +11,9 @@
 #   KUMO      default target/release/kumo
 # Environment: QUEUE_MS (default 100), LOSS (percent, default 0), SIZE (default 1280x720),
 # FPS (60), KBPS (10000); CHANGE_AT (seconds after the client starts) and CHANGE_TO (a rate)
-# change both queues' rate once during the run (e.g. CHANGE_AT=5 CHANGE_TO=5mbit).
+# change both queues' rate once during the run (e.g. CHANGE_AT=5 CHANGE_TO=5mbit); BACK_AT
+# (seconds after the client starts) sets it back to RATE, and the script then says how long
+# the host took to stream the size asked for again.
 #
 # Example, the ladder on and off through 3 Mbit/s:
 #   scripts/bottleneck.sh 3mbit 25 target/release/kumo
@@ -68,8 +70,9 @@ if [ "$loss" != 0 ]; then
   done
 fi
 
-ip netns exec "$a" "$kumo" host --listen 10.77.0.1:4433 --allow-unpaired --ephemeral --no-advertise \
-  >"$out/host.log" 2>&1 &
+# The host's log with times (RUST_LOG's format), to place its picture changes.
+ip netns exec "$a" env RUST_LOG=kumo=info "$kumo" host --listen 10.77.0.1:4433 --allow-unpaired --ephemeral \
+  --no-advertise >"$out/host.log" 2>&1 &
 sleep 1
 changer=""
 if [ -n "${CHANGE_AT:-}" ]; then
@@ -80,6 +83,12 @@ if [ -n "${CHANGE_AT:-}" ]; then
     sleep "$CHANGE_AT"
     ip netns exec "$a" tc qdisc change dev "$tag-va" root tbf rate "$CHANGE_TO" burst 16kb limit "$to_limit"
     ip netns exec "$b" tc qdisc change dev "$tag-vb" root tbf rate "$CHANGE_TO" burst 16kb limit "$to_limit"
+    if [ -n "${BACK_AT:-}" ]; then
+      sleep $((BACK_AT - CHANGE_AT))
+      ip netns exec "$a" tc qdisc change dev "$tag-va" root tbf rate "$rate" burst 16kb limit "$limit"
+      ip netns exec "$b" tc qdisc change dev "$tag-vb" root tbf rate "$rate" burst 16kb limit "$limit"
+      date -u +%Y-%m-%dT%H:%M:%S.%NZ >"$out/back_at"
+    fi
   ) &
   changer=$!
 fi
@@ -88,8 +97,25 @@ ip netns exec "$b" "$kumo" connect 10.77.0.1:4433 --insecure-skip-verify --headl
   --stats-json "$out/stats.json" "${extra[@]}" >"$out/client.log" 2>&1 || true
 
 [ -n "$changer" ] && wait "$changer"
-echo "bottleneck: $rate${CHANGE_AT:+, $CHANGE_TO from ${CHANGE_AT} s}, queue ${queue_ms} ms, loss ${loss} %, ${size}@${fps} asked at ${kbps} kbit/s, ${secs} s ${extra[*]}"
-grep -E "now: " "$out/host.log" | sed 's/^/  host: /' | head -20 || true
+echo "bottleneck: $rate${CHANGE_AT:+, $CHANGE_TO from ${CHANGE_AT} s}${BACK_AT:+, $rate again from $BACK_AT s}, queue ${queue_ms} ms, loss ${loss} %, ${size}@${fps} asked at ${kbps} kbit/s, ${secs} s ${extra[*]}"
+grep -E "now: " "$out/host.log" | sed -E 's/^[^ ]*T([0-9:.]{12})[0-9]*Z +[A-Z]+ +[^ ]+ /  host \1 /' | head -20 || true
+if [ -f "$out/back_at" ]; then
+  python3 - "$out/back_at" "$out/host.log" <<'EOF'
+import datetime, re, sys
+def when(s):
+    return datetime.datetime.fromisoformat(s[:26])
+back = when(open(sys.argv[1]).read().strip())
+top = None
+for line in open(sys.argv[2]):
+    m = re.match(r"(\S+Z).*streaming (\d+)x(\d+) at (\d+) fps now: (.*)", line)
+    if m and when(m.group(1)) >= back:
+        top = (when(m.group(1)) - back).total_seconds(), m.group(5)
+if top and "asked" in top[1]:
+    print(f"  back at the size asked {top[0]:.1f} s after the path returned")
+else:
+    print("  not back at the size asked by the end of the run")
+EOF
+fi
 python3 - "$out/stats.json" <<'EOF'
 import json, sys
 s = json.load(open(sys.argv[1]))

@@ -130,3 +130,52 @@ fn a_loss_is_repaired_from_a_long_term_reference_without_an_idr() {
     eprintln!("recovery frame {recovery_size} bytes, IDR {} bytes", bytes.len());
     assert!(recovery_size < bytes.len(), "recovery {recovery_size} bytes, IDR {}", bytes.len());
 }
+
+/// Encodes frames `range` of the scene at `w`×`h`; the size of each.
+fn sizes(enc: &mut H264Encoder, w: u16, h: u16, range: std::ops::Range<u64>, dec: &mut H264Decoder) -> Vec<usize> {
+    let mut pic = I420::new(w.into(), h.into());
+    let mut bytes = Vec::new();
+    range
+        .map(|n| {
+            encode_frame(enc, &mut pic, n, &mut bytes);
+            assert_eq!(decode_and_confirm(dec, enc, &bytes), Ok(n as u32), "{w}x{h} frame {n}");
+            bytes.len()
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_size_starts_with_an_idr_sized_for_the_bitrate_of_the_moment() {
+    // A 720p60 session asked at 10 Mbit/s that the path brought down to 1.5 Mbit/s, then a step
+    // down the ladder to 360p60: the new encoder's first frame is an IDR (with the new SPS,
+    // which the same decoder takes), and rate control starts from 1.5 Mbit/s, not from the
+    // ceiling the encoder was built at.
+    let mut enc = H264Encoder::new(settings(1280, 720, 10_000)).unwrap();
+    let mut dec = H264Decoder::new().unwrap();
+    let first = sizes(&mut enc, 1280, 720, 0..60, &mut dec);
+    enc.set_bitrate(1500).unwrap();
+    sizes(&mut enc, 1280, 720, 60..120, &mut dec);
+    assert!(enc.reshape(640, 360, 60, false).unwrap(), "a new size builds a new encoder");
+    let mut pic = I420::new(640, 360);
+    let mut bytes = Vec::new();
+    assert_eq!(encode_frame(&mut enc, &mut pic, 120, &mut bytes), FrameKind::Idr, "a new size starts with an IDR");
+    let idr_after = bytes.len();
+    assert_eq!(decode_and_confirm(&mut dec, &mut enc, &bytes), Ok(120));
+    let after = sizes(&mut enc, 640, 360, 121..240, &mut dec);
+    // The same size and bitrate from a fresh encoder.
+    let mut fresh = H264Encoder::new(settings(640, 360, 1500)).unwrap();
+    let fresh_sizes = sizes(&mut fresh, 640, 360, 0..120, &mut H264Decoder::new().unwrap());
+    let kbps = |s: &[usize]| s.iter().sum::<usize>() * 8 * 60 / s.len() / 1000;
+    eprintln!(
+        "720p60 IDR at 10 Mbit/s: {} B; 360p60 IDR after the step: {idr_after} B, fresh at 1.5 Mbit/s: {} B; \
+         the second after: {} kbit/s, fresh: {} kbit/s",
+        first[0],
+        fresh_sizes[0],
+        kbps(&after[59..]),
+        kbps(&fresh_sizes[60..])
+    );
+    assert!(idr_after * 2 <= fresh_sizes[0] * 3, "the IDR after the step ({idr_after} B) is budgeted for the ceiling");
+    // On a path that carries the target, the key frame takes under 100 ms of it.
+    assert!(idr_after * 8 <= 1500 * 100, "the IDR after the step ({idr_after} B) holds the path for over 100 ms");
+    assert!(kbps(&after[59..]) * 2 <= kbps(&fresh_sizes[60..]) * 3, "rate control kept the ceiling");
+}

@@ -891,7 +891,7 @@ impl Streaming<'_> {
             rtt: path.rtt,
             min_rtt: path.min_rtt,
         };
-        let share = self.session.parity_share(frame.header.kind, path, now);
+        let share = self.session.parity_share(frame.header.kind, frame.payload.len(), path, now);
         send_frame(conn, frame, self.gate, share);
         None
     }

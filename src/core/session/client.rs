@@ -172,7 +172,12 @@ impl ClientSession {
     /// A datagram from the host arrived at `now` (`now_micros` on the wall clock).
     pub fn handle_datagram(&mut self, bytes: &[u8], now: Duration, now_micros: u64) {
         self.link.last_heard = now;
-        match Datagram::decode(bytes) {
+        let decoded = Datagram::decode(bytes);
+        // Sound and parity share the video's path: the bitrate budget counts them.
+        if let (Some(abr), Ok(Datagram::Parity(_) | Datagram::Audio(_))) = (&mut self.abr, &decoded) {
+            abr.on_overhead(now, bytes.len() as u64);
+        }
+        match decoded {
             Ok(Datagram::Parity(p)) => {
                 if self.reads_parity {
                     self.outputs.push_back(ClientOutput::Parity(p));

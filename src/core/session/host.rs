@@ -382,14 +382,14 @@ impl HostSession {
         self.outputs.push_back(HostOutput::Encoder(request));
     }
 
-    /// A frame of `kind` is about to be sent at `now`: the share of it to send as parity, after
-    /// what QUIC says of the path.
-    pub fn parity_share(&mut self, kind: FrameKind, path: PathStats, now: Duration) -> f64 {
+    /// A frame of `kind` and `len` bytes is about to be sent at `now`: the share of it to send
+    /// as parity, after what QUIC says of the path.
+    pub fn parity_share(&mut self, kind: FrameKind, len: usize, path: PathStats, now: Duration) -> f64 {
         self.protection.on_path(now, path.sent_packets, path.lost_packets, path.rtt, path.min_rtt);
         if let Some(share) = self.protection.changed() {
             self.outputs.push_back(HostOutput::ParityChanged { share, loss: self.protection.loss() });
         }
-        self.protection.share_for(kind)
+        self.protection.share_for(kind, len)
     }
 
     /// The next thing to send.

@@ -6,31 +6,36 @@
 //! client's bitrate controller (`core::video::abr`). Around them, models: an encoder whose
 //! frames carry the target's bits but never fewer than openh264's floor for the rung
 //! (`core::video::ladder::floor_kbps`, measured), ±20 % per frame, an IDR four times a frame;
-//! sound at a constant rate; and a router: a first-in-first-out queue of `queue` worth of bytes
-//! at `rate_bps` (dropping what does not fit), `delay` each way, random loss. A lost packet is
-//! sent again a round trip later, as QUIC does. Acknowledgements and control messages travel
-//! back without queueing. What is not modelled: QUIC's congestion controller (kumo floors it,
-//! so on these paths the send window and the router bind first) and parity.
+//! parity as the host's session decides it (`core::video::fec`: its share follows the loss QUIC
+//! counts, in 512-byte shards, at least four a block), each shard a datagram of its own; sound
+//! at a constant rate; and a router: a first-in-first-out queue of `queue` worth of bytes at
+//! `rate_bps` (dropping what does not fit), `delay` each way, random loss. A lost packet is
+//! sent again a round trip later, as QUIC does; a frame is whole when its data arrived, or
+//! enough of it and of its parity (a lost packet spoils 1.4 packets' worth of shards). The
+//! client's controller counts sound and parity in its budget. Acknowledgements and control
+//! messages travel back without queueing. What is not modelled: QUIC's congestion controller
+//! (kumo floors it, so on these paths the send window and the router bind first).
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::core::session::host::{EncoderRequest, HostOutput, HostSession};
+use crate::core::session::host::{EncoderRequest, HostOutput, HostSession, PathStats};
 use crate::core::sim::rng::XorShift;
 use crate::core::stats::histogram::Histogram;
 use crate::core::video::abr::{Controller, Limits};
-use crate::core::video::fec::FecMode;
+use crate::core::video::fec::{self, FecMode};
 use crate::core::video::ladder::{Rung, floor_kbps};
 use crate::core::video::pacing::{CaptureClock, SendWindow, Tick};
-use crate::core::wire::Control;
+use crate::core::wire::parity::{MAX_DATA_SHARDS, PARITY_HEADER_LEN};
+use crate::core::wire::{Control, FrameKind};
 
 /// Payload bytes in a packet.
 const PACKET: u64 = 1200;
 /// What each packet carries besides its payload: IPv4 (20), UDP (8) and QUIC's short header,
 /// frame headers and authentication tag (about 27).
 const OVERHEAD: u64 = 55;
-/// Parity's share of each frame on a clean path (`--fec auto`'s least; more under loss).
-const PARITY: f64 = 0.04;
+/// A lost packet spoils this many packets' worth of parity shards (`core::video::fec`).
+const SPOIL: f64 = 1.4;
 /// The simulation's step.
 const STEP: Duration = Duration::from_millis(1);
 
@@ -54,6 +59,8 @@ pub struct Scenario {
     pub audio_kbps: u32,
     /// Let the picture follow the path.
     pub adapt_size: bool,
+    /// The host's parity (`--fec`).
+    pub fec: FecMode,
     pub duration: Duration,
     pub seed: u64,
 }
@@ -74,6 +81,7 @@ impl Scenario {
             min_kbps: 1000,
             audio_kbps: 512,
             adapt_size: true,
+            fec: FecMode::Auto,
             duration: Duration::from_secs(25),
             seed,
         }
@@ -90,6 +98,11 @@ pub struct Outcome {
     pub frames: u64,
     pub size_changes: u32,
     pub last_rung: Rung,
+    /// Frames made whole with the help of parity.
+    pub repaired: u64,
+    /// Bytes the host sent, of video and of parity (each with the packets' headers).
+    pub video_bytes: u64,
+    pub parity_bytes: u64,
     /// (time, packet's wait in the router's queue) of each video packet.
     pub queueing: Vec<(Duration, Duration)>,
     /// (time, the controller's target) at each change.
@@ -97,7 +110,9 @@ pub struct Outcome {
 }
 
 struct Packet {
+    /// The frame it carries data or (`parity`) a parity shard of; none for sound.
     frame: Option<u64>,
+    parity: bool,
     bytes: u64,
     queued_at: Duration,
 }
@@ -106,8 +121,16 @@ struct Frame {
     number: u64,
     captured: Duration,
     bytes: u64,
-    missing: u32,
+    /// Payload bytes still to arrive, and parity's (discounted by [`SPOIL`]) that arrived.
+    missing: u64,
+    parity: u64,
     held_back: u32,
+}
+
+impl Frame {
+    fn whole(&self) -> bool {
+        self.missing == 0 || (self.missing as f64) * SPOIL <= self.parity as f64
+    }
 }
 
 /// The router: a queue of at most `limit` bytes, sent at `rate`, each packet arriving a
@@ -122,11 +145,13 @@ struct Router {
     free_at: Duration,
     in_flight: VecDeque<(Duration, Packet)>,
     resend: VecDeque<(Duration, Packet)>,
+    sent_packets: u64,
     lost_packets: u64,
 }
 
 impl Router {
     fn enqueue(&mut self, p: Packet, now: Duration) {
+        self.sent_packets += 1;
         if self.queued_bytes + p.bytes > self.limit.max(PACKET * 4) {
             self.lost_packets += 1;
             self.resend.push_back((now + 2 * self.delay, p));
@@ -154,7 +179,7 @@ impl Router {
             let Some(p) = self.queue.pop_front() else { break };
             self.queued_bytes -= p.bytes;
             let start = self.free_at.max(now);
-            if p.frame.is_some() {
+            if p.frame.is_some() && !p.parity {
                 waits.push((start, start.saturating_sub(p.queued_at)));
             }
             self.free_at = start + Duration::from_nanos(p.bytes * 8 * 1_000_000_000 / self.rate.max(1));
@@ -183,7 +208,7 @@ struct Host {
 
 impl Host {
     fn new(s: &Scenario) -> Self {
-        let mut session = HostSession::new(FecMode::Off);
+        let mut session = HostSession::new(s.fec);
         if s.adapt_size {
             session.adapt_picture(s.ceiling);
         }
@@ -220,7 +245,15 @@ impl Host {
     }
 
     /// A capture slot at `now`: a frame into the router, or a slot held back.
-    fn capture(&mut self, now: Duration, rng: &mut XorShift, router: &mut Router, frames: &mut VecDeque<Frame>) {
+    fn capture(
+        &mut self,
+        now: Duration,
+        rng: &mut XorShift,
+        router: &mut Router,
+        frames: &mut VecDeque<Frame>,
+        out: &mut Outcome,
+    ) {
+        let (video_bytes, parity_bytes) = (&mut out.video_bytes, &mut out.parity_bytes);
         let Tick::Capture { .. } = self.clock.poll(now) else { return };
         if self.window.is_full(now) {
             self.held += 1;
@@ -229,25 +262,47 @@ impl Host {
         let kbps = f64::from(self.target_kbps).max(floor_kbps(self.rung));
         let noise = 0.8 + 0.4 * rng.unit();
         let mut bytes = (kbps * 1000.0 / 8.0 / f64::from(self.rung.fps) * noise) as u64;
-        if std::mem::take(&mut self.idr_next) {
+        let kind = if std::mem::take(&mut self.idr_next) { FrameKind::Idr } else { FrameKind::Inter };
+        if kind == FrameKind::Idr {
             bytes *= 4;
         }
         let bytes = bytes.max(100);
-        // Parity goes out with the frame; the frame is whole when its data arrived (parity
-        // only takes its share of the path here: its repairs are not modelled).
-        let sent = bytes + (bytes as f64 * PARITY) as u64;
         let packets = bytes.div_ceil(PACKET);
-        let parity_packets = sent.div_ceil(PACKET) - packets;
         for i in 0..packets {
             let size = OVERHEAD + if i + 1 == packets { bytes - i * PACKET } else { PACKET };
-            router.enqueue(Packet { frame: Some(self.next_number), bytes: size, queued_at: now }, now);
+            let p = Packet { frame: Some(self.next_number), parity: false, bytes: size, queued_at: now };
+            router.enqueue(p, now);
         }
-        for _ in 0..parity_packets {
-            router.enqueue(Packet { frame: None, bytes: PACKET + OVERHEAD, queued_at: now }, now);
+        *video_bytes += bytes + packets * OVERHEAD;
+        // Parity as the host decides it, after what the path looks like to QUIC.
+        let path = PathStats {
+            sent_packets: router.sent_packets,
+            lost_packets: router.lost_packets,
+            rtt: 2 * router.delay + router.queue_delay(),
+            min_rtt: 2 * router.delay,
+        };
+        let share = self.session.parity_share(kind, bytes as usize, path, now);
+        let len = bytes as usize;
+        let shard = fec::shard_len_for(len, PACKET as usize - PARITY_HEADER_LEN);
+        let shards = len.div_ceil(shard);
+        let blocks = shards.div_ceil(MAX_DATA_SHARDS);
+        let parity: usize =
+            (0..blocks).map(|b| fec::parity_for(share, (shards - b * MAX_DATA_SHARDS).min(MAX_DATA_SHARDS))).sum();
+        for _ in 0..parity {
+            let size = OVERHEAD + (shard + PARITY_HEADER_LEN) as u64;
+            router.enqueue(Packet { frame: Some(self.next_number), parity: true, bytes: size, queued_at: now }, now);
+            *parity_bytes += size;
         }
         self.window.on_sent(self.next_number, now, bytes);
         let held_back = std::mem::take(&mut self.held);
-        frames.push_back(Frame { number: self.next_number, captured: now, bytes, missing: packets as u32, held_back });
+        frames.push_back(Frame {
+            number: self.next_number,
+            captured: now,
+            bytes,
+            missing: bytes,
+            parity: 0,
+            held_back,
+        });
         self.next_number += 1;
     }
 }
@@ -267,6 +322,7 @@ pub fn run(s: &Scenario) -> Outcome {
         free_at: Duration::ZERO,
         in_flight: VecDeque::new(),
         resend: VecDeque::new(),
+        sent_packets: 0,
         lost_packets: 0,
     };
     let mut frames: VecDeque<Frame> = VecDeque::new();
@@ -279,6 +335,9 @@ pub fn run(s: &Scenario) -> Outcome {
         frames: 0,
         size_changes: 0,
         last_rung: s.ceiling,
+        repaired: 0,
+        video_bytes: 0,
+        parity_bytes: 0,
         queueing: Vec::new(),
         targets: Vec::new(),
     };
@@ -301,19 +360,31 @@ pub fn run(s: &Scenario) -> Outcome {
         if ms.is_multiple_of(100) {
             host.window.on_path(t, 2 * s.delay + router.queue_delay(), router.lost_packets);
         }
-        host.capture(t, &mut rng, &mut router, &mut frames);
+        host.capture(t, &mut rng, &mut router, &mut frames, &mut out);
         if ms.is_multiple_of(5) && s.audio_kbps > 0 {
-            router.enqueue(Packet { frame: None, bytes: OVERHEAD + u64::from(s.audio_kbps) * 5 / 8, queued_at: t }, t);
+            let bytes = OVERHEAD + u64::from(s.audio_kbps) * 5 / 8;
+            router.enqueue(Packet { frame: None, parity: false, bytes, queued_at: t }, t);
         }
         router.step(t, &mut rng, &mut out.queueing);
-        // The client: packets arrive; a frame is whole when its last one does.
+        // The client: packets arrive; a frame is whole when its data did, or enough parity.
         while router.in_flight.front().is_some_and(|f| f.0 <= t) {
             let Some((_, p)) = router.in_flight.pop_front() else { break };
-            let Some(frame) = p.frame.and_then(|n| frames.iter_mut().find(|f| f.number == n)) else { continue };
-            frame.missing -= 1;
-            if frame.missing > 0 {
+            let payload = p.bytes - OVERHEAD;
+            if p.parity || p.frame.is_none() {
+                abr.on_overhead(t, payload);
+            }
+            let Some(frame) = p.frame.and_then(|n| frames.iter_mut().find(|f| f.number == n && !f.whole())) else {
+                continue;
+            };
+            if p.parity {
+                frame.parity += payload;
+            } else {
+                frame.missing = frame.missing.saturating_sub(payload);
+            }
+            if !frame.whole() {
                 continue;
             }
+            out.repaired += u64::from(frame.missing > 0);
             out.frames += 1;
             let transit = t.saturating_sub(frame.captured);
             out.latency.record(transit.as_micros() as u64);
@@ -327,7 +398,7 @@ pub fn run(s: &Scenario) -> Outcome {
             last_complete = Some(t);
             acks.push_back((t + s.delay, frame.number));
         }
-        frames.retain(|f| f.missing > 0);
+        frames.retain(|f| !f.whole());
         if let Some((kbps, _)) = ms.is_multiple_of(100).then(|| abr.tick(t)).flatten() {
             out.targets.push((t, kbps));
             controls.push_back((t + s.delay, Control::SetBitrate { bitrate_kbps: kbps }));

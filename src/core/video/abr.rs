@@ -5,9 +5,11 @@
 //! (client arrival minus host capture and encode, so the clock offset is a constant that the
 //! windowed minimum takes out) above the lowest transit of the last 10 s; a path whose queue
 //! fills shows it within a few frames, long before loss. **Delivery rate**: the bytes that
-//! arrived in the last half second. When the queue grows past `CONGESTED` the target drops at
-//! once to 85 % of what was delivered (what the path carries, with room to drain its queue),
-//! at most every 300 ms. When the queue stays under `CLEAR` for a second the target probes up
+//! arrived in the last half second, the video's and those of what shares its path (sound and
+//! parity, `on_overhead`). When the queue grows past `CONGESTED` the whole stream drops at once
+//! to 85 % of what was delivered (what the path carries, with room to drain its queue), at
+//! most every 300 ms: the target, which is the video's, gets that less what sound and parity
+//! took (on a 3 Mbit/s path they can take a third). When the queue stays under `CLEAR` for a second the target probes up
 //! by 12 % every half second (×3 in 5 s, ×10 in 10 s), back off at the first sign of a queue.
 //! Heavy frame loss (over 10 % of frames in a second) counts as congestion; light random loss
 //! does not, since lowering the bitrate would not cure it. **Held-back slots**: the host
@@ -39,6 +41,10 @@ const QUEUE_WINDOW: Duration = Duration::from_millis(250);
 const BASE_WINDOW: Duration = Duration::from_secs(10);
 /// Frames kept, at most (10 s at 240 fps).
 const MAX_FRAMES: usize = 2400;
+/// The other datagrams' bytes are summed in buckets this long...
+const OVERHEAD_BUCKET: Duration = Duration::from_millis(10);
+/// ...of which the rate window holds this many (a bucket more, at most, while it turns).
+const MAX_OVERHEAD_BUCKETS: usize = 64;
 
 /// The controller's limits and starting point, kbit/s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +74,8 @@ pub struct Controller {
     limits: Limits,
     target_kbps: u32,
     frames: VecDeque<Arrival>,
+    /// Bytes of what else shares the path with the video (sound, parity): (bucket's start, bytes).
+    overhead: VecDeque<(Duration, u64)>,
     losses: VecDeque<Duration>,
     /// When the host held back a capture slot, one entry per slot.
     held: VecDeque<Duration>,
@@ -95,6 +103,7 @@ impl Controller {
             limits,
             target_kbps: start_kbps.clamp(limits.min_kbps, limits.max_kbps),
             frames: VecDeque::new(),
+            overhead: VecDeque::new(),
             losses: VecDeque::new(),
             held: VecDeque::new(),
             last_decrease: None,
@@ -123,6 +132,24 @@ impl Controller {
         self.frames.push_back(Arrival { at: now, bytes, transit_micros });
         while self.frames.front().is_some_and(|f| now.saturating_sub(f.at) > BASE_WINDOW) {
             self.frames.pop_front();
+        }
+    }
+
+    /// A datagram of `bytes` that shares the path with the video (sound, parity) arrived at
+    /// `now`. The budget is the path's: a decrease leaves the video what the path carried
+    /// less what these took.
+    pub fn on_overhead(&mut self, now: Duration, bytes: u64) {
+        match self.overhead.back_mut() {
+            Some(bucket) if now.saturating_sub(bucket.0) < OVERHEAD_BUCKET => bucket.1 += bytes,
+            _ => {
+                if self.overhead.len() >= MAX_OVERHEAD_BUCKETS {
+                    self.overhead.pop_front();
+                }
+                self.overhead.push_back((now, bytes));
+            }
+        }
+        while self.overhead.front().is_some_and(|b| now.saturating_sub(b.0) > RATE_WINDOW) {
+            self.overhead.pop_front();
         }
     }
 
@@ -185,6 +212,18 @@ impl Controller {
         (bytes * 8 / window.as_millis() as u64) as u32
     }
 
+    /// What the other datagrams took over the same window as [`Controller::delivered_kbps`],
+    /// kbit/s.
+    pub fn overhead_kbps(&self, now: Duration) -> u32 {
+        let window = RATE_WINDOW.min(now.saturating_sub(self.active_since));
+        if window < RATE_WINDOW / 5 {
+            return 0;
+        }
+        let bytes: u64 =
+            self.overhead.iter().rev().take_while(|b| now.saturating_sub(b.0) <= window).map(|b| b.1).sum();
+        (bytes * 8 / window.as_millis() as u64) as u32
+    }
+
     /// Over 10 % of the frames of the last second were lost.
     fn heavy_loss(&mut self, now: Duration) -> bool {
         let second_ago = now.saturating_sub(Duration::from_secs(1));
@@ -229,7 +268,11 @@ impl Controller {
             self.queue_at_decrease = queue;
             let delivered = self.delivered_kbps(now);
             let basis = if delivered > 0 { delivered.min(self.target_kbps) } else { self.target_kbps };
-            let next = ((f64::from(basis) * BACKOFF) as u32).clamp(self.limits.min_kbps, self.limits.max_kbps);
+            // The whole stream down to 85 % of what the path carried; the video gets that
+            // less what sound and parity take.
+            let overhead = if delivered > 0 { f64::from(self.overhead_kbps(now)) } else { 0.0 };
+            let video = (f64::from(basis) + overhead) * BACKOFF - overhead;
+            let next = (video.max(0.0) as u32).clamp(self.limits.min_kbps, self.limits.max_kbps);
             self.last_decrease = Some(now);
             self.answered_until = now;
             return self.set(next, Reason::Congested);
@@ -342,6 +385,42 @@ mod tests {
         let back = run(&mut c, &mut path, 10, |_| 30_000);
         assert!(*back.last().unwrap() >= 25_000, "recovered within 10 s: {back:?}");
         assert!(back.iter().all(|&k| k <= 30_000));
+    }
+
+    #[test]
+    fn a_decrease_leaves_the_video_what_the_path_carried_less_sound_and_parity() {
+        // 3 Mbit/s arrive: 2 of video, 1 of sound and parity; then a queue builds.
+        let decrease = |overhead_bytes: u64| {
+            let mut c = Controller::new(Limits { min_kbps: 300, max_kbps: 10_000 }, 10_000);
+            for i in 0..60u64 {
+                let at = ms(i * 10);
+                c.on_frame(at, 2_500, 20_000 + if i > 40 { 60_000 } else { 0 });
+                c.on_overhead(at, overhead_bytes);
+                c.on_overhead(at + ms(5), overhead_bytes);
+            }
+            let at = ms(600);
+            assert_eq!(c.delivered_kbps(at), 2_000);
+            assert_eq!(c.overhead_kbps(at), (overhead_bytes * 2 * 100 * 8 / 1000) as u32);
+            c.tick(at).map(|(kbps, _)| kbps)
+        };
+        assert_eq!(decrease(0), Some(1_700), "85 % of the video alone");
+        // The whole stream to 85 % of 3 Mbit/s (2550), less the 1000 the others take.
+        assert_eq!(decrease(625), Some(1_550));
+        // Others that take most of the path leave the video its floor.
+        assert_eq!(decrease(10_000), Some(300));
+    }
+
+    #[test]
+    fn the_overhead_it_keeps_is_bounded_and_counts_every_byte_in_its_window() {
+        let mut c = Controller::new(Limits { min_kbps: 300, max_kbps: 10_000 }, 10_000);
+        c.on_frame(ms(0), 1000, 0);
+        // 100 000 datagrams within 500 ms: buckets, not entries.
+        for i in 0..100_000u64 {
+            c.on_overhead(Duration::from_micros(i * 5), 100);
+        }
+        assert!(c.overhead.len() <= MAX_OVERHEAD_BUCKETS, "{}", c.overhead.len());
+        assert_eq!(c.overhead_kbps(ms(500)), 160_000, "10 MB in 500 ms");
+        assert_eq!(c.overhead_kbps(ms(1100)), 0, "gone after the window");
     }
 
     #[test]

@@ -5,15 +5,19 @@
 //! `core::session::host`), its capture clock and send window (`core::video::pacing`), and the
 //! client's bitrate controller (`core::video::abr`). Around them, models: an encoder whose
 //! frames carry the target's bits but never fewer than openh264's floor for the rung
-//! (`core::video::ladder::floor_kbps`, measured), ±20 % per frame, an IDR four times a frame;
+//! (`core::video::ladder::floor_kbps`, measured), ±20 % per frame; an IDR of 3.5 frames at
+//! that floor whatever the target (openh264's rate control sizes it so: [`IDR_FLOOR_FRAMES`]);
 //! parity as the host's session decides it (`core::video::fec`: its share follows the loss QUIC
 //! counts, in 512-byte shards, at least four a block), each shard a datagram of its own; sound
 //! at a constant rate; and a router: a first-in-first-out queue of `queue` worth of bytes at
 //! `rate_bps` (dropping what does not fit), `delay` each way, random loss. A lost packet is
 //! sent again a round trip later, as QUIC does; a frame is whole when its data arrived, or
 //! enough of it and of its parity (a lost packet spoils 1.4 packets' worth of shards). The
-//! client's controller counts sound and parity in its budget. Acknowledgements and control
-//! messages travel back without queueing. What is not modelled: QUIC's congestion controller
+//! client's controller counts sound and parity in its budget, and its sequencer
+//! (`core::video::sequence`) puts whole frames in order, declares a frame lost when its wait
+//! runs out and asks for a recovery frame (one and a half inter frames' worth) or an IDR, which
+//! the host's session passes on. A frame counts when the sequencer delivers it, as a real
+//! client decodes it. Acknowledgements and control messages travel back without queueing. What is not modelled: QUIC's congestion controller
 //! (kumo floors it, so on these paths the send window and the router bind first).
 
 use std::collections::VecDeque;
@@ -23,17 +27,23 @@ use crate::core::session::host::{EncoderRequest, HostOutput, HostSession, PathSt
 use crate::core::sim::rng::XorShift;
 use crate::core::stats::histogram::Histogram;
 use crate::core::video::abr::{Controller, Limits};
+use crate::core::video::assemble::Frame as WholeFrame;
 use crate::core::video::fec::{self, FecMode};
 use crate::core::video::ladder::{Rung, floor_kbps};
 use crate::core::video::pacing::{CaptureClock, SendWindow, Tick};
+use crate::core::video::sequence::{self, DropReason, Sequencer};
 use crate::core::wire::parity::{MAX_DATA_SHARDS, PARITY_HEADER_LEN};
-use crate::core::wire::{Control, FrameKind};
+use crate::core::wire::{Control, FrameHeader, FrameKind};
 
 /// Payload bytes in a packet.
 const PACKET: u64 = 1200;
 /// What each packet carries besides its payload: IPv4 (20), UDP (8) and QUIC's short header,
 /// frame headers and authentication tag (about 27).
 const OVERHEAD: u64 = 55;
+/// An IDR's size in frames at the rung's floor. `tests/codec.rs` measures openh264's first
+/// IDR on the demo scene: 14.8 KB at 720p60 asked for 10 Mbit/s, 6.1 KB at 360p60 after a step
+/// down at 1.5 Mbit/s; their rungs' floors make 4.4 KB and 1.6 KB frames.
+const IDR_FLOOR_FRAMES: f64 = 3.5;
 /// A lost packet spoils this many packets' worth of parity shards (`core::video::fec`).
 const SPOIL: f64 = 1.4;
 /// The simulation's step.
@@ -50,6 +60,9 @@ pub struct Scenario {
     pub queue: Duration,
     /// Packets lost at random, 0–1.
     pub loss: f64,
+    /// The router's token bucket, bytes: 0 serialises every packet at the rate (kumo's relay);
+    /// `tbf`'s `burst` (`scripts/bottleneck.sh` uses 16 KB) lets that much through at once.
+    pub burst: u64,
     /// What the session asked for: the ladder's ceiling, the bitrate to start at (the most),
     /// and the controller's floor.
     pub ceiling: Rung,
@@ -76,6 +89,7 @@ impl Scenario {
             delay: Duration::from_millis(1),
             queue: Duration::from_millis(100),
             loss: 0.0,
+            burst: 0,
             ceiling: Rung { width: 1280, height: 720, fps: 60 },
             start_kbps: 10_000,
             min_kbps: 1000,
@@ -91,11 +105,15 @@ impl Scenario {
 /// What happened.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    /// Capture to the frame's last packet arriving, of every frame.
+    /// Capture to the frame's delivery to the decoder (its last packet, or its turn in order).
     pub latency: Histogram,
     /// The longest time without a new frame after the first second.
     pub longest_freeze: Duration,
     pub frames: u64,
+    /// Frames the sequencer gave up on (lost, undecodable after a loss, late).
+    pub dropped: u64,
+    /// Recovery frames and IDRs the client asked for.
+    pub repairs_asked: u64,
     pub size_changes: u32,
     pub last_rung: Rung,
     /// Frames made whole with the help of parity.
@@ -119,6 +137,7 @@ struct Packet {
 
 struct Frame {
     number: u64,
+    kind: FrameKind,
     captured: Duration,
     bytes: u64,
     /// Payload bytes still to arrive, and parity's (discounted by [`SPOIL`]) that arrived.
@@ -142,7 +161,13 @@ struct Router {
     loss: f64,
     queue: VecDeque<Packet>,
     queued_bytes: u64,
+    /// With `burst` 0: when the link is free again (each packet serialised at `rate`, as
+    /// kumo's relay does). Otherwise a token bucket of `burst` bytes, as Linux's `tbf`: a packet
+    /// leaves at once while the bucket holds its size, tokens coming back at `rate`.
     free_at: Duration,
+    burst: u64,
+    tokens: f64,
+    tokens_at: Duration,
     in_flight: VecDeque<(Duration, Packet)>,
     resend: VecDeque<(Duration, Packet)>,
     sent_packets: u64,
@@ -154,16 +179,11 @@ impl Router {
         self.sent_packets += 1;
         if self.queued_bytes + p.bytes > self.limit.max(PACKET * 4) {
             self.lost_packets += 1;
-            self.resend.push_back((now + 2 * self.delay, p));
+            self.resend.push_back((now + self.loss_detected(), p));
             return;
         }
         self.queued_bytes += p.bytes;
         self.queue.push_back(p);
-    }
-
-    /// The queue's wait for a packet joining it now.
-    fn queue_delay(&self) -> Duration {
-        Duration::from_micros(self.queued_bytes * 8 * 1_000_000 / self.rate.max(1))
     }
 
     /// Sends what the rate allows by `now`; records each video packet's wait in `waits`.
@@ -173,6 +193,10 @@ impl Router {
                 p.queued_at = now;
                 self.enqueue(p, now);
             }
+        }
+        if self.burst > 0 {
+            self.step_bucket(now, rng, waits);
+            return;
         }
         // Every packet whose turn on the wire starts within this step.
         while self.free_at < now + STEP {
@@ -185,11 +209,45 @@ impl Router {
             self.free_at = start + Duration::from_nanos(p.bytes * 8 * 1_000_000_000 / self.rate.max(1));
             if rng.unit() < self.loss {
                 self.lost_packets += 1;
-                self.resend.push_back((now + 2 * self.delay + Duration::from_millis(10), p));
+                self.resend.push_back((now + self.loss_detected(), p));
                 continue;
             }
             self.in_flight.push_back((self.free_at + self.delay, p));
         }
+    }
+
+    /// When QUIC sends a lost packet again: it declares it lost 9/8 of a round trip after it
+    /// was sent (at least its 1 ms timer granularity).
+    fn loss_detected(&self) -> Duration {
+        (2 * self.delay).mul_f64(9.0 / 8.0).max(Duration::from_millis(1))
+    }
+
+    /// The token bucket's step: what its tokens allow leaves now.
+    fn step_bucket(&mut self, now: Duration, rng: &mut XorShift, waits: &mut Vec<(Duration, Duration)>) {
+        let depth = self.burst.max(PACKET + OVERHEAD) as f64;
+        let refill = now.saturating_sub(self.tokens_at).as_secs_f64() * self.rate as f64 / 8.0;
+        self.tokens = (self.tokens + refill).min(depth);
+        self.tokens_at = now;
+        while self.queue.front().is_some_and(|p| p.bytes as f64 <= self.tokens) {
+            let Some(p) = self.queue.pop_front() else { break };
+            self.queued_bytes -= p.bytes;
+            self.tokens -= p.bytes as f64;
+            if p.frame.is_some() && !p.parity {
+                waits.push((now, now.saturating_sub(p.queued_at)));
+            }
+            if rng.unit() < self.loss {
+                self.lost_packets += 1;
+                self.resend.push_back((now + self.loss_detected(), p));
+                continue;
+            }
+            self.in_flight.push_back((now + self.delay, p));
+        }
+    }
+
+    /// The queue's wait for a packet joining it now.
+    fn queue_delay(&self) -> Duration {
+        let waiting = if self.burst > 0 { self.queued_bytes as f64 - self.tokens } else { self.queued_bytes as f64 };
+        Duration::from_secs_f64(waiting.max(0.0) * 8.0 / self.rate.max(1) as f64)
     }
 }
 
@@ -199,6 +257,7 @@ struct Host {
     rung: Rung,
     target_kbps: u32,
     idr_next: bool,
+    recovery_next: bool,
     clock: CaptureClock,
     window: SendWindow,
     next_number: u64,
@@ -217,6 +276,7 @@ impl Host {
             rung: s.ceiling,
             target_kbps: s.start_kbps,
             idr_next: true,
+            recovery_next: false,
             clock: CaptureClock::new(s.ceiling.fps.into(), Duration::ZERO),
             window: SendWindow::new(s.ceiling.fps.into(), 2, 16),
             next_number: 0,
@@ -230,6 +290,8 @@ impl Host {
         while let Some(output) = self.session.poll_output() {
             match output {
                 HostOutput::Encoder(EncoderRequest::SetBitrate { kbps }) => self.target_kbps = kbps,
+                HostOutput::Encoder(EncoderRequest::ForceIdr) => self.idr_next = true,
+                HostOutput::Encoder(EncoderRequest::RecoverLtr { .. }) => self.recovery_next = true,
                 HostOutput::Encoder(EncoderRequest::SetPicture { width, height, fps, .. }) => {
                     let next = Rung { width, height, fps };
                     self.idr_next |= (next.width, next.height) != (self.rung.width, self.rung.height);
@@ -262,10 +324,15 @@ impl Host {
         let kbps = f64::from(self.target_kbps).max(floor_kbps(self.rung));
         let noise = 0.8 + 0.4 * rng.unit();
         let mut bytes = (kbps * 1000.0 / 8.0 / f64::from(self.rung.fps) * noise) as u64;
-        let kind = if std::mem::take(&mut self.idr_next) { FrameKind::Idr } else { FrameKind::Inter };
-        if kind == FrameKind::Idr {
-            bytes *= 4;
-        }
+        let kind = if std::mem::take(&mut self.idr_next) {
+            bytes = (floor_kbps(self.rung) * 1000.0 / 8.0 / f64::from(self.rung.fps) * IDR_FLOOR_FRAMES * noise) as u64;
+            FrameKind::Idr
+        } else if std::mem::take(&mut self.recovery_next) {
+            bytes = bytes * 3 / 2;
+            FrameKind::Recovery
+        } else {
+            FrameKind::Inter
+        };
         let bytes = bytes.max(100);
         let packets = bytes.div_ceil(PACKET);
         for i in 0..packets {
@@ -297,6 +364,7 @@ impl Host {
         let held_back = std::mem::take(&mut self.held);
         frames.push_back(Frame {
             number: self.next_number,
+            kind,
             captured: now,
             bytes,
             missing: bytes,
@@ -307,71 +375,47 @@ impl Host {
     }
 }
 
-/// Runs `s` to its end.
-pub fn run(s: &Scenario) -> Outcome {
-    let mut rng = XorShift::seeded(s.seed);
-    let mut host = Host::new(s);
-    let mut abr = Controller::new(Limits { min_kbps: s.min_kbps, max_kbps: s.start_kbps }, s.start_kbps);
-    let mut router = Router {
-        rate: s.rate_bps,
-        limit: (s.rate_bps / 8).saturating_mul(s.queue.as_millis() as u64) / 1000,
-        delay: s.delay,
-        loss: s.loss,
-        queue: VecDeque::new(),
-        queued_bytes: 0,
-        free_at: Duration::ZERO,
-        in_flight: VecDeque::new(),
-        resend: VecDeque::new(),
-        sent_packets: 0,
-        lost_packets: 0,
-    };
-    let mut frames: VecDeque<Frame> = VecDeque::new();
-    // To the host, a `delay` later: acknowledgements (frame numbers) and control messages.
-    let mut acks: VecDeque<(Duration, u64)> = VecDeque::new();
-    let mut controls: VecDeque<(Duration, Control)> = VecDeque::new();
-    let mut out = Outcome {
-        latency: Histogram::new(),
-        longest_freeze: Duration::ZERO,
-        frames: 0,
-        size_changes: 0,
-        last_rung: s.ceiling,
-        repaired: 0,
-        video_bytes: 0,
-        parity_bytes: 0,
-        queueing: Vec::new(),
-        targets: Vec::new(),
-    };
-    let mut last_complete: Option<Duration> = None;
-    let mut t = Duration::ZERO;
-    while t < s.duration {
-        let ms = t.as_millis();
-        if let Some(&(_, bps)) = s.schedule.iter().find(|c| c.0 == t) {
-            router.rate = bps;
+/// The client: its bitrate controller and sequencer, and what goes back to the host a
+/// `delay` later (acknowledgements by frame number, control messages).
+struct Client {
+    abr: Controller,
+    seq: Sequencer,
+    events: Vec<sequence::Event>,
+    last_decoded: Option<Duration>,
+    delay: Duration,
+    acks: VecDeque<(Duration, u64)>,
+    controls: VecDeque<(Duration, Control)>,
+}
+
+impl Client {
+    fn new(s: &Scenario) -> Self {
+        let mut seq = Sequencer::new(sequence::Config::default());
+        seq.set_rtt(2 * s.delay);
+        Self {
+            abr: Controller::new(Limits { min_kbps: s.min_kbps, max_kbps: s.start_kbps }, s.start_kbps),
+            seq,
+            events: Vec::new(),
+            last_decoded: None,
+            delay: s.delay,
+            acks: VecDeque::new(),
+            controls: VecDeque::new(),
         }
-        while let Some(&(_, number)) = acks.front().filter(|a| a.0 <= t) {
-            acks.pop_front();
-            host.window.on_acked(number, t);
-        }
-        while let Some((_, msg)) = controls.front().filter(|c| c.0 <= t).cloned() {
-            controls.pop_front();
-            host.session.handle_control(msg, t);
-        }
-        host.apply_outputs(t);
-        if ms.is_multiple_of(100) {
-            host.window.on_path(t, 2 * s.delay + router.queue_delay(), router.lost_packets);
-        }
-        host.capture(t, &mut rng, &mut router, &mut frames, &mut out);
-        if ms.is_multiple_of(5) && s.audio_kbps > 0 {
-            let bytes = OVERHEAD + u64::from(s.audio_kbps) * 5 / 8;
-            router.enqueue(Packet { frame: None, parity: false, bytes, queued_at: t }, t);
-        }
-        router.step(t, &mut rng, &mut out.queueing);
-        // The client: packets arrive; a frame is whole when its data did, or enough parity.
+    }
+
+    /// Packets arrive at `t`: a frame is whole when its data did, or enough parity.
+    fn receive(
+        &mut self,
+        t: Duration,
+        router: &mut Router,
+        frames: &mut VecDeque<Frame>,
+        rung: Rung,
+        out: &mut Outcome,
+    ) {
         while router.in_flight.front().is_some_and(|f| f.0 <= t) {
             let Some((_, p)) = router.in_flight.pop_front() else { break };
             let payload = p.bytes - OVERHEAD;
             if p.parity || p.frame.is_none() {
-                abr.on_overhead(t, payload);
+                self.abr.on_overhead(t, payload);
             }
             let Some(frame) = p.frame.and_then(|n| frames.iter_mut().find(|f| f.number == n && !f.whole())) else {
                 continue;
@@ -385,27 +429,135 @@ pub fn run(s: &Scenario) -> Outcome {
                 continue;
             }
             out.repaired += u64::from(frame.missing > 0);
-            out.frames += 1;
             let transit = t.saturating_sub(frame.captured);
-            out.latency.record(transit.as_micros() as u64);
-            abr.on_frame(t, frame.bytes, transit.as_micros() as i64);
+            self.abr.on_frame(t, frame.bytes, transit.as_micros() as i64);
             if frame.held_back > 0 {
-                abr.on_held_back(t, frame.held_back);
+                self.abr.on_held_back(t, frame.held_back);
             }
-            if let Some(last) = last_complete.filter(|_| t > Duration::from_secs(1)) {
-                out.longest_freeze = out.longest_freeze.max(t.saturating_sub(last));
-            }
-            last_complete = Some(t);
-            acks.push_back((t + s.delay, frame.number));
+            self.acks.push_back((t + self.delay, frame.number));
+            let header = FrameHeader {
+                frame_number: frame.number,
+                capture_micros: frame.captured.as_micros() as u64,
+                encode_micros: 0,
+                kind: frame.kind,
+                width: rung.width,
+                height: rung.height,
+                payload_len: 0,
+                input_seq: 0,
+                held_back: frame.held_back,
+                host_behind: 0,
+            };
+            self.seq.on_frame(WholeFrame { header, payload: Vec::new() }, t, &mut self.events);
         }
-        frames.retain(|f| !f.whole());
-        if let Some((kbps, _)) = ms.is_multiple_of(100).then(|| abr.tick(t)).flatten() {
+        frames.retain(|f| !f.whole() && t.saturating_sub(f.captured) < Duration::from_secs(5));
+    }
+
+    /// The sequencer's and the controller's decisions at `t`.
+    fn decide(&mut self, t: Duration, out: &mut Outcome) {
+        if self.seq.poll_timeout().is_some_and(|due| due <= t) {
+            self.seq.on_timeout(t, &mut self.events);
+        }
+        let back = t + self.delay;
+        for event in self.events.drain(..) {
+            match event {
+                sequence::Event::Deliver(frame) => {
+                    let transit = t.saturating_sub(Duration::from_micros(frame.header.capture_micros));
+                    out.frames += 1;
+                    out.latency.record(transit.as_micros() as u64);
+                    if let Some(last) = self.last_decoded.filter(|_| t > Duration::from_secs(1)) {
+                        out.longest_freeze = out.longest_freeze.max(t.saturating_sub(last));
+                    }
+                    self.last_decoded = Some(t);
+                }
+                sequence::Event::Dropped { reason, count } => {
+                    out.dropped += count;
+                    if reason == DropReason::Network {
+                        (0..count.min(60)).for_each(|_| self.abr.on_loss(t));
+                    }
+                }
+                sequence::Event::RequestRecovery { last_good_frame } => {
+                    out.repairs_asked += 1;
+                    self.controls.push_back((back, Control::RecoverLtr { idr_pic_id: 0, last_good_frame }));
+                }
+                sequence::Event::RequestIdr { last_good_frame } => {
+                    out.repairs_asked += 1;
+                    self.controls.push_back((back, Control::RequestIdr { last_good_frame }));
+                }
+                sequence::Event::Repaired { .. } => {}
+            }
+        }
+        let ms = t.as_millis();
+        if let Some((kbps, _)) = ms.is_multiple_of(100).then(|| self.abr.tick(t)).flatten() {
             out.targets.push((t, kbps));
-            controls.push_back((t + s.delay, Control::SetBitrate { bitrate_kbps: kbps }));
+            self.controls.push_back((back, Control::SetBitrate { bitrate_kbps: kbps }));
         }
         if ms.is_multiple_of(250) {
-            controls.push_back((t + s.delay, Control::Ping { id: 0, client_micros: 0 }));
+            self.controls.push_back((back, Control::Ping { id: 0, client_micros: 0 }));
         }
+    }
+}
+
+/// Runs `s` to its end.
+pub fn run(s: &Scenario) -> Outcome {
+    let mut rng = XorShift::seeded(s.seed);
+    let mut host = Host::new(s);
+    let mut client = Client::new(s);
+    let mut router = Router {
+        rate: s.rate_bps,
+        limit: (s.rate_bps / 8).saturating_mul(s.queue.as_millis() as u64) / 1000,
+        delay: s.delay,
+        loss: s.loss,
+        queue: VecDeque::new(),
+        queued_bytes: 0,
+        free_at: Duration::ZERO,
+        burst: s.burst,
+        tokens: s.burst as f64,
+        tokens_at: Duration::ZERO,
+        in_flight: VecDeque::new(),
+        resend: VecDeque::new(),
+        sent_packets: 0,
+        lost_packets: 0,
+    };
+    let mut frames: VecDeque<Frame> = VecDeque::new();
+    let mut out = Outcome {
+        latency: Histogram::new(),
+        longest_freeze: Duration::ZERO,
+        frames: 0,
+        dropped: 0,
+        repairs_asked: 0,
+        size_changes: 0,
+        last_rung: s.ceiling,
+        repaired: 0,
+        video_bytes: 0,
+        parity_bytes: 0,
+        queueing: Vec::new(),
+        targets: Vec::new(),
+    };
+    let mut t = Duration::ZERO;
+    while t < s.duration {
+        if let Some(&(_, bps)) = s.schedule.iter().find(|c| c.0 == t) {
+            router.rate = bps;
+        }
+        while let Some(&(_, number)) = client.acks.front().filter(|a| a.0 <= t) {
+            client.acks.pop_front();
+            host.window.on_acked(number, t);
+        }
+        while let Some((_, msg)) = client.controls.front().filter(|c| c.0 <= t).cloned() {
+            client.controls.pop_front();
+            host.session.handle_control(msg, t);
+        }
+        host.apply_outputs(t);
+        if t.as_millis().is_multiple_of(100) {
+            host.window.on_path(t, 2 * s.delay + router.queue_delay(), router.lost_packets);
+        }
+        host.capture(t, &mut rng, &mut router, &mut frames, &mut out);
+        if t.as_millis().is_multiple_of(5) && s.audio_kbps > 0 {
+            let bytes = OVERHEAD + u64::from(s.audio_kbps) * 5 / 8;
+            router.enqueue(Packet { frame: None, parity: false, bytes, queued_at: t }, t);
+        }
+        router.step(t, &mut rng, &mut out.queueing);
+        client.receive(t, &mut router, &mut frames, host.rung, &mut out);
+        client.decide(t, &mut out);
         t += STEP;
     }
     out.size_changes = host.size_changes;

@@ -9,8 +9,13 @@
 //! parity, `on_overhead`). When the queue grows past `CONGESTED` the whole stream drops at once
 //! to 85 % of what was delivered (what the path carries, with room to drain its queue), at
 //! most every 300 ms: the target, which is the video's, gets that less what sound and parity
-//! took (on a 3 Mbit/s path they can take a third). When the queue stays under `CLEAR` for a second the target probes up
-//! by 12 % every half second (×3 in 5 s, ×10 in 10 s), back off at the first sign of a queue.
+//! took. When the queue stays under `CLEAR` for a second the target probes up by 12 % every
+//! half second (×3 in 5 s, ×10 in 10 s). A queue over `CLEAR` (or a held-back slot) within a
+//! second of a step takes that step back at once (to 95 % of the target before it), long
+//! before the queue reaches `CONGESTED`: the step found the path's knee; so does a queue over
+//! `CLEAR` that stands for a second. For 3 s no step goes past the knee, and up to 10 % over
+//! it steps are 3 % until 30 s have passed (on a 3 Mbit/s path each 12 % step past
+//! the knee had raised the queue to 60 ms before the decrease answered it).
 //! Heavy frame loss (over 10 % of frames in a second) counts as congestion; light random loss
 //! does not, since lowering the bitrate would not cure it. **Held-back slots**: the host
 //! paces (`core::video::pacing::SendWindow`), so a path too slow for the stream shows as capture
@@ -33,6 +38,21 @@ const DECREASE_HOLD: Duration = Duration::from_millis(300);
 const PROBE_AFTER: Duration = Duration::from_secs(1);
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 const PROBE_STEP: f64 = 1.12;
+/// A queue (over `CLEAR`, or a slot held back) within this long of a step up takes the step
+/// back at once, before the queue reaches `CONGESTED`: the step found the path's knee.
+const PROBE_UNDO: Duration = Duration::from_secs(2);
+/// Taken back to this share of the target before the step: that target may itself have sat
+/// just above the path (a queue that grows slowly), and the queue must drain.
+const UNDO_TO: f64 = 0.95;
+/// A queue over `CLEAR` that stays this long, not answered by a decrease, is a stream just
+/// above its path: the target goes down by [`UNDO_TO`] too.
+const STANDING: Duration = Duration::from_secs(1);
+/// For this long after, no step goes past the knee; then the path may have grown and steps
+/// may cross it again, smaller ones ([`KNEE_STEP`]) while the target is under 110 % of it,
+/// until [`KNEE_FORGET`].
+const KNEE_HOLD: Duration = Duration::from_secs(3);
+const KNEE_STEP: f64 = 1.03;
+const KNEE_FORGET: Duration = Duration::from_secs(30);
 const BACKOFF: f64 = 0.85;
 /// Window of the delivery rate, and of the queueing estimate (its median).
 const RATE_WINDOW: Duration = Duration::from_millis(500);
@@ -88,6 +108,12 @@ pub struct Controller {
     /// Since when the path has been clear (no queue, no heavy loss).
     clear_since: Option<Duration>,
     last_probe: Duration,
+    /// The last step up: when, and the target before it.
+    probed: Option<(Duration, u32)>,
+    /// The target a step up found a queue at, and when.
+    knee: Option<(Duration, u32)>,
+    /// Since when the queue has been over `CLEAR`.
+    queued_since: Option<Duration>,
     /// When the host last said its picture is still current: until a frame comes after it,
     /// the path is idle, not clear and not congested.
     still_at: Option<Duration>,
@@ -111,6 +137,9 @@ impl Controller {
             queue_at_decrease: Duration::ZERO,
             clear_since: None,
             last_probe: Duration::ZERO,
+            probed: None,
+            knee: None,
+            queued_since: None,
             still_at: None,
             active_since: Duration::ZERO,
         }
@@ -275,17 +304,47 @@ impl Controller {
             let next = (video.max(0.0) as u32).clamp(self.limits.min_kbps, self.limits.max_kbps);
             self.last_decrease = Some(now);
             self.answered_until = now;
+            self.probed = None;
             return self.set(next, Reason::Congested);
         }
         if queue > CLEAR || held > 0 {
             self.clear_since = None;
-            return None;
+            let queued_since = *self.queued_since.get_or_insert(now);
+            // A queue right after a step up: the step went past what the path carries. A
+            // queue that stands: the stream sits just above it.
+            let before = match self.probed.take() {
+                Some((at, before)) if now.saturating_sub(at) <= PROBE_UNDO => before,
+                _ if now.saturating_sub(queued_since) >= STANDING
+                    && self.last_decrease.is_none_or(|t| now.saturating_sub(t) >= STANDING) =>
+                {
+                    self.last_decrease = Some(now);
+                    self.queued_since = Some(now);
+                    self.target_kbps
+                }
+                _ => return None,
+            };
+            let next = ((f64::from(before) * UNDO_TO) as u32).clamp(self.limits.min_kbps, self.limits.max_kbps);
+            self.knee = Some((now, next));
+            return self.set(next, Reason::Congested);
         }
+        self.queued_since = None;
         self.last_decrease = None;
         let since = *self.clear_since.get_or_insert(now);
         if now.saturating_sub(since) >= PROBE_AFTER && now.saturating_sub(self.last_probe) >= PROBE_EVERY {
+            let mut step = PROBE_STEP;
+            let mut cap = self.limits.max_kbps;
+            match self.knee {
+                Some((at, _)) if now.saturating_sub(at) >= KNEE_FORGET => self.knee = None,
+                Some((at, knee)) if now.saturating_sub(at) < KNEE_HOLD => cap = cap.min(knee),
+                Some((_, knee)) if f64::from(self.target_kbps) < f64::from(knee) * 1.1 => step = KNEE_STEP,
+                _ => {}
+            }
+            let next = ((f64::from(self.target_kbps) * step).ceil() as u32).min(cap);
+            if next <= self.target_kbps {
+                return None;
+            }
             self.last_probe = now;
-            let next = ((f64::from(self.target_kbps) * PROBE_STEP).ceil() as u32).min(self.limits.max_kbps);
+            self.probed = Some((now, self.target_kbps));
             return self.set(next, Reason::Probe);
         }
         None
@@ -421,6 +480,50 @@ mod tests {
         assert!(c.overhead.len() <= MAX_OVERHEAD_BUCKETS, "{}", c.overhead.len());
         assert_eq!(c.overhead_kbps(ms(500)), 160_000, "10 MB in 500 ms");
         assert_eq!(c.overhead_kbps(ms(1100)), 0, "gone after the window");
+    }
+
+    #[test]
+    fn a_step_up_that_brings_a_queue_is_taken_back_before_the_queue_reaches_congested() {
+        // A path of 3 Mbit/s, settled a little under it: the probes find the knee.
+        let mut c = Controller::new(Limits { min_kbps: 300, max_kbps: 10_000 }, 2_500);
+        let mut path = Path { now: Duration::ZERO, rate_kbps: 3_000, busy_until: Duration::ZERO };
+        let mut in_flight: VecDeque<(Duration, u64, Duration)> = VecDeque::new();
+        let (mut worst_queue, mut undone, mut over_knee) = (Duration::ZERO, 0, 0);
+        let mut knee = None;
+        while path.now < Duration::from_secs(30) {
+            if path.now.as_micros() % 16_667 < 1000
+                && let Some((arrival, bytes)) = path.send(c.target_kbps())
+            {
+                in_flight.push_back((arrival, bytes, path.now));
+            }
+            while in_flight.front().is_some_and(|f| f.0 <= path.now) {
+                let (arrival, bytes, captured) = in_flight.pop_front().unwrap();
+                c.on_frame(arrival, bytes, arrival.saturating_sub(captured).as_micros() as i64);
+            }
+            if path.now.as_millis().is_multiple_of(100) {
+                let before = c.target_kbps();
+                match c.tick(path.now) {
+                    Some((kbps, Reason::Congested)) if kbps < before && c.knee.is_some() => {
+                        undone += 1;
+                        knee = c.knee;
+                    }
+                    Some((kbps, Reason::Probe))
+                        if knee.is_some_and(|(at, k)| path.now < at + KNEE_HOLD && kbps > k) =>
+                    {
+                        over_knee += 1;
+                    }
+                    _ => {}
+                }
+                if path.now > Duration::from_secs(3) {
+                    worst_queue = worst_queue.max(c.queueing(path.now).unwrap_or_default());
+                }
+            }
+            path.now += ms(1);
+        }
+        assert!(undone >= 2, "the probes found the knee: {undone}");
+        assert_eq!(over_knee, 0, "no step past a knee found within 3 s");
+        assert!(worst_queue < CONGESTED, "the queue stayed under {CONGESTED:?}: {worst_queue:?}");
+        assert!(c.target_kbps() >= 2_400, "the target stays near the path: {}", c.target_kbps());
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! queue stays. So the host steps the size down a ladder (the session's size, then 900, 720,
 //! 540 and 360 lines, aspect kept) and, at the lowest size, the rate from 60 to 30 fps, when
 //! the target falls below what the current rung needs: its floor with [`HEADROOM`]. It steps
-//! back up one rung when the target has stayed above the next rung's need by [`UP_MARGIN`]
-//! for [`UP_AFTER`]: a margin and a wait, so the size does not flap on a path at the edge.
-//! Down-steps may skip rungs; up-steps never do.
+//! back up when the target has stayed above the next rung's need by [`UP_MARGIN`] for
+//! [`UP_AFTER`] (a margin and a wait, so the size does not flap on a path at the edge), to the
+//! largest rung the target then has that room for. Both ways it may skip rungs: a path that
+//! widens again is back at the session's size in one step, not one rung every few seconds.
 //!
 //! The session's size and rate are the ceiling: the ladder never goes above them. Pure: time
 //! is an argument.
@@ -157,7 +158,14 @@ impl Ladder {
             return None;
         }
         let since = *self.room_since.get_or_insert(now);
-        (now.saturating_sub(since) >= UP_AFTER).then(|| self.change(now, up))
+        if now.saturating_sub(since) < UP_AFTER {
+            return None;
+        }
+        // The largest rung the target has room for now (at least the next).
+        let to = (0..up)
+            .find(|&i| f64::from(target_kbps) >= f64::from(needed_kbps(self.rungs[i])) * UP_MARGIN)
+            .unwrap_or(up);
+        Some(self.change(now, to))
     }
 
     fn change(&mut self, now: Duration, to: usize) -> Rung {
@@ -233,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn a_step_up_needs_room_for_the_next_rung_held_for_a_while_and_goes_one_rung_at_a_time() {
+    fn a_step_up_needs_room_for_the_next_rung_held_for_a_while_and_goes_as_far_as_the_room_goes() {
         let mut ladder = Ladder::new(P1080);
         ladder.on_target(s(0.0), 1100).unwrap();
         assert_eq!(ladder.current(), Rung { width: 640, height: 360, fps: 60 });
@@ -242,17 +250,21 @@ mod tests {
         for i in 0..100 {
             assert_eq!(ladder.on_target(s(1.0 + f64::from(i) * 0.25), above + 1), None);
         }
-        // With the margin: up after UP_AFTER, not before; one rung even with room for all.
-        assert_eq!(ladder.on_target(s(30.0), 50_000), None);
-        assert_eq!(ladder.on_target(s(31.9), 50_000), None);
-        assert_eq!(ladder.on_target(s(32.0), 50_000).unwrap().height, 540);
+        // With the margin: up after UP_AFTER, not before, to the largest rung it has room for.
+        let for_720 = (f64::from(needed_kbps(Rung { width: 1280, height: 720, fps: 60 })) * UP_MARGIN).ceil() as u32;
+        assert_eq!(ladder.on_target(s(30.0), for_720), None);
+        assert_eq!(ladder.on_target(s(31.9), for_720), None);
+        assert_eq!(ladder.on_target(s(32.0), for_720).unwrap().height, 720, "past 540p, which it has room for too");
         // A dip below the margin restarts the wait.
-        let next = (f64::from(needed_kbps(Rung { width: 1280, height: 720, fps: 60 })) * UP_MARGIN).ceil() as u32;
+        let next = (f64::from(needed_kbps(Rung { width: 1600, height: 900, fps: 60 })) * UP_MARGIN).ceil() as u32;
         assert_eq!(ladder.on_target(s(35.0), next), None);
         assert_eq!(ladder.on_target(s(37.0), next - 1), None);
         assert_eq!(ladder.on_target(s(38.0), next), None);
         assert_eq!(ladder.on_target(s(39.9), next), None);
-        assert_eq!(ladder.on_target(s(40.0), next).unwrap().height, 720);
+        assert_eq!(ladder.on_target(s(40.0), next).unwrap().height, 900);
+        // Room for the ceiling: straight there.
+        assert_eq!(ladder.on_target(s(41.0), 50_000), None);
+        assert_eq!(ladder.on_target(s(43.0), 50_000).unwrap().height, 1080);
     }
 
     #[test]

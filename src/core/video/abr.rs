@@ -117,9 +117,11 @@ pub struct Controller {
     /// When the host last said its picture is still current: until a frame comes after it,
     /// the path is idle, not clear and not congested.
     still_at: Option<Duration>,
-    /// The first frame's arrival after the last still stretch: the delivery rate counts from
-    /// here, since bytes not sent say nothing of what the path carries.
+    /// The first frame's arrival, or the first after the last still stretch: the delivery
+    /// rate counts from here, since bytes not sent say nothing of what the path carries.
     active_since: Duration,
+    /// Whether a frame arrived yet.
+    started: bool,
 }
 
 impl Controller {
@@ -142,6 +144,7 @@ impl Controller {
             queued_since: None,
             still_at: None,
             active_since: Duration::ZERO,
+            started: false,
         }
     }
 
@@ -152,8 +155,9 @@ impl Controller {
     /// A whole frame of `bytes` arrived at `now`; `transit_micros` is its arrival (client
     /// clock) minus its capture and encode time (host clock): any constant offset is fine.
     pub fn on_frame(&mut self, now: Duration, bytes: u64, transit_micros: i64) {
-        if self.still_at.take().is_some() {
+        if self.still_at.take().is_some() || !self.started {
             self.active_since = now;
+            self.started = true;
         }
         if self.frames.len() >= MAX_FRAMES {
             self.frames.pop_front();
@@ -287,6 +291,11 @@ impl Controller {
         let heavy_loss = self.heavy_loss(now) || short || (held >= 2 && queue > CLEAR);
         if queue >= CONGESTED || heavy_loss {
             self.clear_since = None;
+            // What the path carries is not known yet (the stream's first 100 ms): a decrease
+            // now would be a guess, too deep or too shallow.
+            if now.saturating_sub(self.active_since) < RATE_WINDOW / 5 {
+                return None;
+            }
             if self.last_decrease.is_some_and(|t| now.saturating_sub(t) < DECREASE_HOLD) {
                 return None;
             }
@@ -527,6 +536,26 @@ mod tests {
     }
 
     #[test]
+    fn the_first_decrease_follows_what_the_path_carried_since_the_stream_began() {
+        // The session's clock was at 5 s when the first frame came (the handshake, the
+        // window): 150 ms of a 3 Mbit/s path, then a queue of 60 ms. The rate counts from
+        // the first frame, not over a window of which two thirds carried nothing.
+        let mut c = Controller::new(Limits { min_kbps: 300, max_kbps: 10_000 }, 10_000);
+        let start = ms(5000);
+        for i in 0..10u64 {
+            let at = start + ms(i * 15);
+            c.on_frame(at, 5_625, 20_000 + if i > 3 { 60_000 } else { 0 });
+            if at < start + ms(100) {
+                assert_eq!(c.tick(at), None, "no decision before 100 ms of stream");
+            }
+        }
+        let (kbps, reason) = c.tick(start + ms(150)).expect("a decrease");
+        assert_eq!(reason, Reason::Congested);
+        // 56 KB in 150 ms: 3 Mbit/s, and 85 % of it.
+        assert!((2_400..=2_700).contains(&kbps), "{kbps}");
+    }
+
+    #[test]
     fn light_random_loss_does_not_lower_the_rate_but_heavy_loss_does() {
         let mut c = Controller::new(Limits { min_kbps: 1000, max_kbps: 20_000 }, 20_000);
         for i in 0..120u64 {
@@ -609,10 +638,11 @@ mod tests {
             assert_eq!(c.tick(ms(t)), None, "at {t} ms");
         }
         assert_eq!(c.target_kbps(), 10_000);
-        // The display draws again, a big picture that queues: the decrease is from the target,
-        // not from the few bytes the idle path delivered.
+        // The display draws again, a big picture that queues: the decrease waits for 100 ms
+        // of delivery, and is from the target, not from the few bytes the idle path delivered.
         c.on_frame(ms(7010), 150_000, 60_000);
-        assert_eq!(c.tick(ms(7020)), Some((8500, Reason::Congested)));
+        assert_eq!(c.tick(ms(7020)), None);
+        assert_eq!(c.tick(ms(7110)), Some((8500, Reason::Congested)));
     }
 
     #[test]

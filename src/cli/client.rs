@@ -175,6 +175,7 @@ pub(crate) fn client_config(
         gamepad_mappings: file.gamepad_mappings.clone(),
         audio: audio(run, file),
         speakers: run.speakers.or(file.speakers),
+        record: run.record.clone(),
         ..ClientConfig::new(host, verify)
     })
 }

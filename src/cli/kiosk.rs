@@ -25,6 +25,9 @@ pub(crate) fn kiosk(
     if run.headless {
         bail!("a kiosk needs a window: leave out --headless (or use `kumo connect --headless`)");
     }
+    if run.record.is_some() {
+        bail!("a kiosk does not record (each session would write over the last): leave out --record");
+    }
     let interrupted = interrupt_flag(rt);
     let options = window_options(run, file)?;
     let outcome = match host.or(file.kiosk.host) {

@@ -334,6 +334,11 @@ pub(crate) struct RunArgs {
     /// input path (format: assets/input-scripts/README.md).
     #[arg(long, value_name = "FILE")]
     pub(crate) input_script: Option<PathBuf>,
+    /// Record the stream as it arrives (H.264 and Opus, not re-encoded) into this Matroska
+    /// file (.mkv), and each frame's times into FILE.frames.csv. The file stays readable
+    /// however the session ends.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) record: Option<PathBuf>,
 }
 
 /// A relay schedule as one command-line value.

@@ -40,6 +40,7 @@ pub(crate) fn demo_client(run: &RunArgs, file: &Settings) -> anyhow::Result<Demo
         gamepads: gamepads(run, file).then(|| file.gamepad_mappings.clone()),
         audio: audio(run, file),
         speakers: run.speakers.or(file.speakers),
+        record: run.record.clone(),
     })
 }
 

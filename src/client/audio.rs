@@ -124,7 +124,8 @@ fn latency_micros(capture: u64, then: u64) -> i64 {
 }
 
 enum Msg {
-    Start(AudioFormat),
+    /// The format, and the recording the packets played go to.
+    Start(AudioFormat, Option<crate::client::record::Tap>),
     Packet(AudioPacket, u64),
 }
 
@@ -168,10 +169,11 @@ impl AudioPlayer {
     }
 
     /// Tells the thread what the host sends and hands over the queue for its packets:
-    /// playback starts with the first of them, and ends when the input is dropped.
-    pub fn start(&mut self, format: AudioFormat) -> Option<AudioInput> {
+    /// playback starts with the first of them, and ends when the input is dropped. Each
+    /// packet played (not a concealed one) also goes to `record`.
+    pub fn start(&mut self, format: AudioFormat, record: Option<crate::client::record::Tap>) -> Option<AudioInput> {
         let tx = self.tx.take()?;
-        tx.try_send(Msg::Start(format)).ok();
+        tx.try_send(Msg::Start(format, record)).ok();
         Some(AudioInput(tx))
     }
 
@@ -423,6 +425,8 @@ struct Thread {
     margin: usize,
     margin_underruns: u64,
     margin_changed: Instant,
+    /// The recording (`--record`), which gets each packet played.
+    record: Option<crate::client::record::Tap>,
 }
 
 impl Thread {
@@ -449,6 +453,7 @@ impl Thread {
             margin: MARGIN_FRAMES,
             margin_underruns: 0,
             margin_changed: Instant::now(),
+            record: None,
         }
     }
 
@@ -460,7 +465,7 @@ impl Thread {
         let mut last_report = Instant::now();
         loop {
             match rx.recv_timeout(Duration::from_millis(1)) {
-                Ok(Msg::Start(format)) => self.start(format),
+                Ok(Msg::Start(format, record)) => self.start(format, record),
                 Ok(Msg::Packet(packet, arrival)) => self.push(packet, arrival),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -468,7 +473,7 @@ impl Thread {
             // Everything already queued first, then the device.
             while let Ok(msg) = rx.try_recv() {
                 match msg {
-                    Msg::Start(format) => self.start(format),
+                    Msg::Start(format, record) => self.start(format, record),
                     Msg::Packet(packet, arrival) => self.push(packet, arrival),
                 }
             }
@@ -482,7 +487,8 @@ impl Thread {
         self.report_counters();
     }
 
-    fn start(&mut self, format: AudioFormat) {
+    fn start(&mut self, format: AudioFormat, record: Option<crate::client::record::Tap>) {
+        self.record = record;
         let decoders: Result<Vec<_>, _> =
             (0..format.layout.streams()).map(|_| opus::Decoder::new(RATE, opus::Channels::Stereo)).collect();
         match decoders {
@@ -597,7 +603,11 @@ impl Thread {
             let capture = match self.jitter.pop() {
                 Playout::Play { payload, .. } => {
                     self.decode(Some(&payload));
-                    Some(payload.capture_micros)
+                    let capture = payload.capture_micros;
+                    if let Some(record) = &self.record {
+                        record.sound(capture, payload.coded);
+                    }
+                    Some(capture)
                 }
                 Playout::Conceal { .. } => {
                     self.decode(None);

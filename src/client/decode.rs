@@ -265,6 +265,8 @@ pub struct Outputs {
     pub notify: Option<Notify>,
     /// Where A/V sync reads the video's latency.
     pub av: Arc<crate::client::audio::AvClock>,
+    /// The recording (`--record`): every access unit decoded goes to it.
+    pub record: Option<crate::client::record::Tap>,
 }
 
 /// Starts the decode thread. It runs until `input` is closed (the network shell dropped its
@@ -353,6 +355,10 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
         match decoded {
             Ok(Some((decode_micros, decoded_micros, marker, pixel_input, pixel_time_ms, region_luma))) => {
                 wait = Wait::Nothing;
+                if let Some(record) = &out.record {
+                    let received_micros = decoded_micros.saturating_sub(decode_micros + queue_micros);
+                    to_recording(record, out, &unit.header, unit.data, received_micros, decoded_micros);
+                }
                 expected = Some(frame_number + 1);
                 if let Some(id) = decoder.idr_pic_id() {
                     out.idr_pic_id.store(u32::from(id), std::sync::atomic::Ordering::Release);
@@ -390,6 +396,32 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
                 out.losses.try_send(frame_number).ok();
             }
         }
+    }
+}
+
+/// Hands a decoded access unit to the recording (moved, not copied).
+fn to_recording(
+    record: &crate::client::record::Tap,
+    out: &Outputs,
+    header: &FrameHeader,
+    annexb: Vec<u8>,
+    received_micros: u64,
+    decoded_micros: u64,
+) {
+    let picture = crate::client::record::Picture {
+        frame_number: header.frame_number,
+        kind: header.kind,
+        capture_micros: header.capture_micros,
+        width: header.width,
+        height: header.height,
+        annexb,
+        received_micros,
+        decoded_micros,
+    };
+    if !record.picture(picture) {
+        // The recording fell behind: it goes on from the next IDR, asked for here as after a
+        // loss (kumo's host sends none on its own).
+        out.losses.try_send(header.frame_number).ok();
     }
 }
 

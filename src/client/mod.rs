@@ -17,6 +17,7 @@ pub mod input;
 pub mod overlay;
 pub mod pads;
 pub mod present;
+pub mod record;
 pub mod window;
 
 use crate::client::audio::{AudioInput, AudioPlayer, AvClock};
@@ -139,6 +140,9 @@ pub struct ClientConfig {
     /// The latency lab's watched region (`kumo latency --watch`): each decoded picture's mean
     /// luma there goes into its `Decoded` report.
     pub watch: Option<crate::core::sim::lab::Region>,
+    /// Record the stream as it arrives into this Matroska file, with each frame's times
+    /// beside it (`--record`; `client::record`).
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// Adaptive bitrate's floor unless told otherwise (`--min-bitrate-kbps`, the config file).
@@ -180,6 +184,7 @@ impl ClientConfig {
             speakers: None,
             reconnect_timeout: Some(RECONNECT_TIMEOUT),
             watch: None,
+            record: None,
         }
     }
 }
@@ -242,6 +247,7 @@ pub struct Session {
     /// The video's latest latencies: the presenter reports what it shows here, for A/V sync.
     pub av: Arc<AvClock>,
     audio: Option<AudioPlayer>,
+    recording: Option<record::Recording>,
     host: SocketAddr,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<End, ClientError>>,
@@ -251,6 +257,12 @@ pub struct Session {
 }
 
 impl Session {
+    /// The recording (`--record`), if one is under way: the presenter reports what it shows
+    /// here.
+    pub fn record(&self) -> Option<&record::Tap> {
+        self.recording.as_ref().map(record::Recording::tap)
+    }
+
     /// Asks the session to end (says goodbye to the host).
     pub fn stop(&self) {
         self.stop.send(true).ok();
@@ -285,10 +297,15 @@ impl Session {
         // finishing their last frame and packet.
         let thread = self.decode_thread;
         let audio = self.audio;
+        let recording = self.recording;
         tokio::task::spawn_blocking(move || {
             thread.join().ok();
             if let Some(audio) = audio {
                 audio.join();
+            }
+            // Last: everything decoded and played is queued to it by now.
+            if let Some(recording) = recording {
+                recording.finish();
             }
         })
         .await
@@ -354,7 +371,7 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         "the session's capabilities (what both sides announced)"
     );
     let sources = Sources { script: config.input_script, gamepads: config.gamepads.then_some(config.gamepad_mappings) };
-    let media = Media { events: (events_tx, events), av, audio, notify, watch: config.watch };
+    let media = Media { events: (events_tx, events), av, audio, notify, watch: config.watch, record: config.record };
     let abr =
         config.request.min_bitrate_kbps.map(|min_kbps| abr::Limits { min_kbps, max_kbps: config.request.bitrate_kbps });
     let redial = Redial { endpoint, quic, seen, verify: config.verify, hello, timeout: config.reconnect_timeout, abr };
@@ -456,6 +473,8 @@ struct Media {
     notify: Option<decode::Notify>,
     /// The latency lab's watched region.
     watch: Option<crate::core::sim::lab::Region>,
+    /// Where to record the stream.
+    record: Option<std::path::PathBuf>,
 }
 
 /// Starts streaming after the handshake: the decode thread, the input sources and the
@@ -471,21 +490,10 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         welcome.fps,
         welcome.bitrate_kbps
     );
-    let Media { events: (events_tx, events), av, audio, notify, watch: watch_region } = media;
-    // Audio only plays when the host sends some.
-    let (audio, audio_input) = match (audio, welcome.audio) {
-        (Some(mut player), Some(format)) => {
-            let input = player.start(format);
-            (Some(player), input)
-        }
-        (Some(player), None) => {
-            tracing::info!("the host sends no audio");
-            // Dropping it ends the thread (no waiting on an async worker).
-            drop(player);
-            (None, None)
-        }
-        (None, _) => (None, None),
-    };
+    let Media { events: (events_tx, events), av, audio, notify, watch: watch_region, record } = media;
+    let recording = record.and_then(|path| start_recording(path, &welcome, audio.is_some(), notify.is_some()));
+    let record_tap = recording.as_ref().map(|r| r.tap().clone());
+    let (audio, audio_input) = start_audio(audio, &welcome, record_tap.clone());
     // The queue holds at most what the audio thread reported so far: this cannot be full.
     events_tx
         .try_send(stats::Event::Stream {
@@ -514,6 +522,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
             slot: slot.clone(),
             notify,
             av: av.clone(),
+            record: record_tap.clone(),
         },
     )?;
     let (stop, stop_rx) = watch::channel(false);
@@ -556,9 +565,58 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         start: Instant::now(),
         ltr_marks,
         idr_pic_id,
+        record: record_tap.clone(),
     };
     let task = tokio::spawn(link.run(recv, losses_rx, Inputs { state: input_rx, presses: presses_rx }, stop_rx));
-    Ok(Session { welcome, events, slot, input, rumble, av, audio, host: addr, stop, task, decode_thread, endpoint })
+    Ok(Session {
+        welcome,
+        events,
+        slot,
+        input,
+        rumble,
+        av,
+        audio,
+        recording,
+        host: addr,
+        stop,
+        task,
+        decode_thread,
+        endpoint,
+    })
+}
+
+/// Starts the audio thread's playback of what the host sends (with each packet played going
+/// to `record`); none when the host sends no sound.
+fn start_audio(
+    audio: Option<AudioPlayer>,
+    welcome: &Welcome,
+    record: Option<record::Tap>,
+) -> (Option<AudioPlayer>, Option<AudioInput>) {
+    match (audio, welcome.audio) {
+        (Some(mut player), Some(format)) => {
+            let input = player.start(format, record);
+            (Some(player), input)
+        }
+        (Some(player), None) => {
+            tracing::info!("the host sends no audio");
+            // Dropping it ends the thread (no waiting on an async worker).
+            drop(player);
+            (None, None)
+        }
+        (None, _) => (None, None),
+    }
+}
+
+/// Starts `--record`'s thread for this stream (with its sound when `sound`, waiting for the
+/// presenter when `presents`); a file that cannot be made is said, and the stream goes on.
+fn start_recording(
+    path: std::path::PathBuf,
+    welcome: &Welcome,
+    sound: bool,
+    presents: bool,
+) -> Option<record::Recording> {
+    let target = record::Target { path, fps: welcome.fps, audio: welcome.audio.filter(|_| sound), presents };
+    record::Recording::start(target).inspect_err(|sentence| tracing::warn!("{sentence}")).ok()
 }
 
 /// The session's network half, owned by its task.
@@ -588,6 +646,8 @@ struct Link {
     ltr_marks: mpsc::Receiver<decode::LtrMark>,
     /// The decoder's IDR period, which a recovery request names.
     idr_pic_id: Arc<std::sync::atomic::AtomicU32>,
+    /// The recording, which gets the clock-sync estimate for its frame times.
+    record: Option<record::Tap>,
 }
 
 /// What the input sources write, for the session task: the whole state (latest wins) and the
@@ -637,6 +697,9 @@ fn connection_error(err: &NetError) -> Option<&quinn::ConnectionError> {
 
 impl Link {
     fn report(&self, event: stats::Event) {
+        if let (Some(record), stats::Event::ClockSync { offset_micros, .. }) = (&self.record, &event) {
+            record.clock(*offset_micros);
+        }
         self.events.try_send(event).ok();
     }
 

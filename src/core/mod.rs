@@ -15,6 +15,7 @@ pub mod config;
 pub mod input;
 pub mod probe;
 pub mod rate;
+pub mod record;
 pub mod session;
 pub mod sim;
 pub mod stats;

@@ -32,6 +32,8 @@ pub struct DemoClient {
     pub audio: bool,
     /// Speakers to ask for instead of the device's (2, 6 or 8).
     pub speakers: Option<u8>,
+    /// Record the stream into this file (`--record`).
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// Runs the demo headless for `duration` (or until interrupted) and returns its outcome.
@@ -76,6 +78,7 @@ fn run(
             gamepad_mappings: demo.gamepads.unwrap_or_default(),
             audio: demo.audio,
             speakers: demo.speakers,
+            record: demo.record,
             ..ClientConfig::new(host, Verify::Pinned(fingerprint))
         })
     })

@@ -575,6 +575,9 @@ impl App {
             let presented_micros = clock::now_micros();
             if let Some(session) = &self.session {
                 session.av.on_presented(capture_micros, presented_micros);
+                if let Some(record) = session.record() {
+                    record.presented(frame_number, presented_micros);
+                }
             }
             self.apply(stats::Event::Presented(Presented {
                 frame_number,

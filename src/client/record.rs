@@ -1,0 +1,312 @@
+//! The "kumo-record" thread: `--record FILE` writes the stream as it arrives into a Matroska
+//! file, and each frame's times into `FILE.frames.csv` (`core::record` decides every byte;
+//! this thread only writes them).
+//!
+//! What it is fed, by whom, through one queue of [`QUEUE`] messages:
+//! - the decode thread: each access unit it decoded (moved, not copied) with its times;
+//! - the audio thread: each packet it played (not the concealed ones);
+//! - the session loop: the clock-sync estimate; the presenter: what it showed.
+//!
+//! Every sender only tries: a full queue never slows decoding, playing or presenting.
+//! A picture that does not fit is a gap in the video, so the recording waits for the next
+//! IDR and the decode thread asks the host for one (as after a loss). A sound packet that does
+//! not fit is a gap in the sound (5 ms); the times are advisory. The files' errors (a disk
+//! full, a folder missing, no permission) are said once, and streaming goes on without them.
+
+use crate::core::audio::AudioFormat;
+use crate::core::record::frames::{Decoded, FrameTable};
+use crate::core::record::{Counts, Muxer, Taken, VideoFrame};
+use crate::core::wire::FrameKind;
+use std::fs::File;
+use std::io::{Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+
+/// Messages waiting for the thread at most: about two seconds of a 60 fps stream with its
+/// sound (60 pictures and 200 packets a second).
+pub const QUEUE: usize = 512;
+
+/// A decoded picture for the recording.
+#[derive(Debug)]
+pub struct Picture {
+    pub frame_number: u64,
+    pub kind: FrameKind,
+    pub capture_micros: u64,
+    pub width: u16,
+    pub height: u16,
+    pub annexb: Vec<u8>,
+    pub received_micros: u64,
+    pub decoded_micros: u64,
+}
+
+enum Msg {
+    Picture(Picture),
+    Sound { capture_micros: u64, coded: Vec<Vec<u8>> },
+    Presented { frame_number: u64, presented_micros: u64 },
+    Clock(i64),
+    Finish,
+}
+
+/// What feeds the recording; cheap to clone, one per feeding thread.
+#[derive(Clone)]
+pub struct Tap {
+    tx: SyncSender<Msg>,
+    /// Set when a picture did not fit: the recording then waits for an IDR.
+    gap: Arc<AtomicBool>,
+}
+
+impl Tap {
+    /// A decoded picture; false when the queue was full and it is not recorded (the caller
+    /// then asks the host for an IDR, which the recording waits for).
+    pub fn picture(&self, picture: Picture) -> bool {
+        match self.tx.try_send(Msg::Picture(picture)) {
+            // Disconnected: the recording ended (an error stopped it), nothing to ask for.
+            Ok(()) | Err(TrySendError::Disconnected(_)) => true,
+            Err(TrySendError::Full(_)) => {
+                self.gap.store(true, Ordering::Release);
+                false
+            }
+        }
+    }
+
+    /// A sound packet played: its capture stamp and its Opus packets, one per stream.
+    pub fn sound(&self, capture_micros: u64, coded: Vec<Vec<u8>>) {
+        self.tx.try_send(Msg::Sound { capture_micros, coded }).ok();
+    }
+
+    pub fn presented(&self, frame_number: u64, presented_micros: u64) {
+        self.tx.try_send(Msg::Presented { frame_number, presented_micros }).ok();
+    }
+
+    pub fn clock(&self, offset_micros: i64) {
+        self.tx.try_send(Msg::Clock(offset_micros)).ok();
+    }
+}
+
+/// A recording under way: its thread, and the tap that feeds it.
+pub struct Recording {
+    tap: Tap,
+    thread: JoinHandle<()>,
+}
+
+/// Where a recording goes, and what it records.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub path: PathBuf,
+    pub fps: u16,
+    pub audio: Option<AudioFormat>,
+    /// Whether a window presents the pictures (then the frame table waits for it).
+    pub presents: bool,
+}
+
+/// The frame table's file beside `path`.
+pub fn frames_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".frames.csv");
+    PathBuf::from(name)
+}
+
+impl Recording {
+    /// Opens both files and starts the thread; a sentence when a file cannot be made.
+    pub fn start(target: Target) -> Result<Self, String> {
+        let open = |path: &Path| {
+            File::create(path).map_err(|err| {
+                format!("cannot record to {}: {err}; streaming goes on without a recording", path.display())
+            })
+        };
+        let file = open(&target.path)?;
+        let table_path = frames_path(&target.path);
+        let table = open(&table_path)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let gap = Arc::new(AtomicBool::new(false));
+        let mut writer = Writer {
+            muxer: Muxer::new(target.fps, target.audio.map(|a| (a.layout, a.packet_frames))),
+            table: FrameTable::new(target.presents),
+            file: Some(file),
+            csv: Some(std::io::BufWriter::new(table)),
+            path: target.path,
+            table_path,
+            gap: gap.clone(),
+            waiting_for_idr: false,
+            bytes: 0,
+            skipped: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("kumo-record".into())
+            .spawn(move || writer.run(&rx))
+            .map_err(|err| format!("cannot start the recording thread: {err}"))?;
+        Ok(Self { tap: Tap { tx, gap }, thread })
+    }
+
+    pub fn tap(&self) -> &Tap {
+        &self.tap
+    }
+
+    /// Ends the recording once everything queued so far is written (the decode and audio
+    /// threads have ended): the last clusters, the duration, the last lines.
+    pub fn finish(self) {
+        // Blocking: the queue is drained by a thread that only writes files.
+        self.tap.tx.send(Msg::Finish).ok();
+        self.thread.join().ok();
+    }
+}
+
+struct Writer {
+    muxer: Muxer,
+    table: FrameTable,
+    /// `None` once a write failed (said once).
+    file: Option<File>,
+    csv: Option<std::io::BufWriter<File>>,
+    path: PathBuf,
+    table_path: PathBuf,
+    gap: Arc<AtomicBool>,
+    waiting_for_idr: bool,
+    bytes: u64,
+    /// Pictures left out while waiting for an IDR after a gap.
+    skipped: u64,
+}
+
+impl Writer {
+    fn run(&mut self, rx: &Receiver<Msg>) {
+        let mut last_flush = std::time::Instant::now();
+        for msg in rx {
+            match msg {
+                Msg::Picture(p) => self.picture(&p),
+                Msg::Sound { capture_micros, coded } => {
+                    self.muxer.audio(capture_micros, &coded);
+                }
+                Msg::Presented { frame_number, presented_micros } => {
+                    self.table.presented(frame_number, presented_micros);
+                }
+                Msg::Clock(offset) => self.table.clock(offset),
+                Msg::Finish => break,
+            }
+            self.write_out();
+            if last_flush.elapsed() >= std::time::Duration::from_secs(1) {
+                last_flush = std::time::Instant::now();
+                if let Some(csv) = &mut self.csv
+                    && let Err(err) = csv.flush()
+                {
+                    self.csv_failed(&err);
+                }
+            }
+        }
+        self.end();
+    }
+
+    fn picture(&mut self, p: &Picture) {
+        if self.gap.swap(false, Ordering::AcqRel) && self.muxer.started() {
+            tracing::warn!("the recording fell behind and left out a picture; it goes on from the next key frame");
+            self.waiting_for_idr = true;
+        }
+        let key = p.kind == FrameKind::Idr;
+        let recorded = if self.waiting_for_idr && !key {
+            self.skipped += 1;
+            false
+        } else {
+            self.waiting_for_idr = false;
+            let frame = VideoFrame {
+                capture_micros: p.capture_micros,
+                key,
+                width: p.width,
+                height: p.height,
+                annexb: &p.annexb,
+            };
+            self.muxer.video(frame) == Taken::Kept
+        };
+        self.table.decoded(Decoded {
+            frame_number: p.frame_number,
+            kind: p.kind,
+            capture_micros: p.capture_micros,
+            received_micros: p.received_micros,
+            decoded_micros: p.decoded_micros,
+            recorded,
+        });
+    }
+
+    /// Appends what is ready to both files.
+    fn write_out(&mut self) {
+        let bytes = self.muxer.take_output();
+        if !bytes.is_empty()
+            && let Some(file) = &mut self.file
+        {
+            // One write for a whole cluster: a process killed between two leaves a whole file.
+            match file.write_all(&bytes) {
+                Ok(()) => self.bytes += bytes.len() as u64,
+                Err(err) => {
+                    tracing::warn!(
+                        "could not write the recording to {}: {err}; streaming goes on, the recording stops here",
+                        self.path.display()
+                    );
+                    self.file = None;
+                }
+            }
+        }
+        let text = self.table.take_text();
+        if !text.is_empty()
+            && let Some(csv) = &mut self.csv
+            && let Err(err) = csv.write_all(text.as_bytes())
+        {
+            self.csv_failed(&err);
+        }
+    }
+
+    fn csv_failed(&mut self, err: &std::io::Error) {
+        tracing::warn!(
+            "could not write the frame times to {}: {err}; streaming goes on without them",
+            self.table_path.display()
+        );
+        self.csv = None;
+    }
+
+    /// The last clusters, the duration over the room kept for it, the last lines.
+    fn end(&mut self) {
+        let (tail, patch) = self.muxer.finish();
+        if let Some(mut file) = self.file.take() {
+            let written = file.write_all(&tail).and_then(|()| {
+                if let Some((at, bytes)) = &patch {
+                    file.seek(SeekFrom::Start(*at))?;
+                    file.write_all(bytes)?;
+                }
+                file.sync_data()
+            });
+            match written {
+                Ok(()) => self.bytes += tail.len() as u64,
+                Err(err) => tracing::warn!("could not finish the recording {}: {err}", self.path.display()),
+            }
+        }
+        let text = self.table.finish();
+        if let Some(mut csv) = self.csv.take()
+            && let Err(err) = csv.write_all(text.as_bytes()).and_then(|()| csv.flush())
+        {
+            self.csv_failed(&err);
+        }
+        self.say(self.muxer.counts());
+    }
+
+    fn say(&self, c: Counts) {
+        if !self.muxer.started() {
+            tracing::warn!("nothing was recorded to {}: no key frame arrived", self.path.display());
+            return;
+        }
+        let mut left_out = Vec::new();
+        if c.late > 0 {
+            left_out.push(format!("{} late", c.late));
+        }
+        if self.skipped > 0 {
+            left_out.push(format!("{} pictures while it caught up", self.skipped));
+        }
+        let left_out = if left_out.is_empty() { String::new() } else { format!("; left out: {}", left_out.join(", ")) };
+        tracing::info!(
+            "recorded {} pictures and {} sound packets ({:.1} MB) to {}{left_out}; frame times in {}",
+            c.video_frames,
+            c.audio_packets,
+            self.bytes as f64 / 1e6,
+            self.path.display(),
+            self.table_path.display(),
+        );
+    }
+}

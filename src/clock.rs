@@ -10,3 +10,37 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub fn now_micros() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
+
+/// Now in UTC as `2026-12-07T07-55-12Z`: a file name's stamp (no colons, sorts by time).
+pub fn utc_stamp() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    stamp_of(secs)
+}
+
+/// `secs` since the epoch as `YYYY-MM-DDTHH-MM-SSZ` (the civil date by Howard Hinnant's
+/// days-from-civil inverse).
+fn stamp_of(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rest = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stamps_read_as_the_civil_date() {
+        assert_eq!(super::stamp_of(0), "1970-01-01T00-00-00Z");
+        // 2024-02-29 12:34:56 UTC, a leap day.
+        assert_eq!(super::stamp_of(1_709_210_096), "2024-02-29T12-34-56Z");
+        assert_eq!(super::stamp_of(1_796_628_623), "2026-12-07T07-30-23Z");
+    }
+}

@@ -145,9 +145,18 @@ fn a_recording_holds_every_decoded_frame_and_the_sound_in_sync() {
     let flashes = flash_times(&file);
     let beeps = beep_times(&file);
     assert!(flashes.len() >= 4 && beeps.len() >= 4, "flashes at {flashes:?}, beeps at {beeps:?}");
+    let worst = beeps
+        .iter()
+        .map(|b| flashes.iter().map(|f| b - f).min_by(|x, y| x.abs().total_cmp(&y.abs())).unwrap_or(f64::MAX))
+        .max_by(|x, y| x.abs().total_cmp(&y.abs()));
+    eprintln!(
+        "in the file: {} beeps, {} flashes, the farthest beep {worst:?} s from its flash",
+        beeps.len(),
+        flashes.len()
+    );
     for beep in &beeps {
         let nearest = flashes.iter().map(|f| (f - beep).abs()).fold(f64::MAX, f64::min);
-        assert!(nearest < 0.020, "a beep at {beep:.3} s is {nearest:.3} s from a flash: {flashes:?}");
+        assert!(nearest < 0.020, "a beep at {beep:.3} s is {nearest:.3} s from a flash: {flashes:?}, beeps {beeps:?}");
     }
 }
 
@@ -195,7 +204,9 @@ fn beep_times(file: &Path) -> Vec<f64> {
         .output()
         .unwrap();
     let samples: Vec<f32> = pcm.stdout.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
-    sound::find_beeps(&samples).into_iter().map(|at| start + at as f64 / 48_000.0).collect()
+    // A beep cut by the file's start (the sound starts with the first picture) is not whole
+    // enough to place.
+    sound::find_beeps(&samples).into_iter().filter(|&at| at >= 4_800).map(|at| start + at as f64 / 48_000.0).collect()
 }
 
 #[test]

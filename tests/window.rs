@@ -345,3 +345,85 @@ fn lab_in_a_window(renderer: &str) {
     let age = (now_ms as u32).wrapping_sub(on_screen);
     assert!(age < 1_000, "the picture on screen was captured {age} ms before the screenshot");
 }
+
+/// `--replay-seconds 3` in a window: Ctrl+Alt+Shift+R saves the last seconds to the videos
+/// folder (here `$HOME/Videos`: no XDG user-dirs file), the banner says so, and ffmpeg reads
+/// the file; the `--record` beside it gets each picture's presentation time.
+#[test]
+fn the_replay_hotkey_saves_the_last_seconds_and_says_where() {
+    if !tools_present() {
+        return;
+    }
+    if !common::sound::have("ffprobe") {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI needs ffmpeg for the replay test");
+        eprintln!("skipping: ffmpeg not installed (make deps-test)");
+        return;
+    }
+    let dir = work_dir("kumo-window-replay");
+    let videos = dir.join("Videos");
+    std::fs::remove_dir_all(&videos).ok();
+    let script = "\"$KUMO\" demo --renderer cpu --duration 9 --replay-seconds 3 --record rec.mkv \
+         --stats-json stats.json & pid=$!; sleep 6; \
+         wid=$(xdotool search --name kumo | head -1); xdotool windowfocus \"$wid\"; sleep 0.3; \
+         xdotool key ctrl+alt+shift+r; sleep 1.2; import -window root shot.png; wait $pid";
+    let home = dir.to_str().unwrap();
+    let out = under_xvfb(&dir, script, &[("HOME", home), ("RUST_LOG", "kumo=info")]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kumo demo failed:\n{log}");
+    let saved: Vec<_> = std::fs::read_dir(&videos)
+        .unwrap_or_else(|e| panic!("no {}: {e}\n{log}", videos.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let name = saved[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("kumo-replay-") && saved[0].extension().is_some_and(|e| e == "mkv"), "{name}");
+    assert!(log.contains(&format!("Saved 3 s to {}", saved[0].display())) || log.contains("Saved 4 s to"), "{log}");
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .arg(&saved[0])
+        .output()
+        .unwrap();
+    let duration: f64 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap();
+    // Three seconds, up to one key-frame interval (2 s) more.
+    assert!((2.9..=5.5).contains(&duration), "the replay is {duration} s long");
+    let decode = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(&saved[0])
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(decode.stderr.is_empty(), "ffmpeg: {}", String::from_utf8_lossy(&decode.stderr));
+
+    // The banner, read back from the screen: the bottom of the 720-line window.
+    if Command::new("tesseract").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        let converted = Command::new("convert")
+            .args([
+                "shot.png",
+                "-crop",
+                "1280x110+0+590",
+                "+repage",
+                "-colorspace",
+                "Gray",
+                "-negate",
+                "-resize",
+                "200%",
+            ])
+            .arg("banner.png")
+            .current_dir(&dir)
+            .status()
+            .unwrap();
+        assert!(converted.success());
+        let text =
+            Command::new("tesseract").args(["banner.png", "stdout", "--psm", "6"]).current_dir(&dir).output().unwrap();
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(text.contains("Saved") && text.contains("kumo-replay"), "the banner as read: {text}");
+    } else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI needs tesseract-ocr for the banner's OCR");
+    }
+
+    // The recording's frame table has the window's presentation times.
+    let table = std::fs::read_to_string(dir.join("rec.mkv.frames.csv")).unwrap();
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    let presented = rows.iter().filter(|l| !l.split(',').nth(5).unwrap_or_default().is_empty()).count();
+    assert!(rows.len() > 200 && presented * 2 > rows.len(), "{presented} of {} lines presented", rows.len());
+}

@@ -176,6 +176,7 @@ pub(crate) fn client_config(
         audio: audio(run, file),
         speakers: run.speakers.or(file.speakers),
         record: run.record.clone(),
+        replay: replay(run, file),
         ..ClientConfig::new(host, verify)
     })
 }
@@ -216,6 +217,11 @@ fn kiosk_options(file: &Settings) -> kumo::client::window::KioskOptions {
 }
 
 /// Whether to read gamepads: never headless, else as the flag, the file, or yes.
+/// The replay buffer's length: the flag, else the config file's `replay_seconds`.
+pub(crate) fn replay(run: &RunArgs, file: &Settings) -> Option<Duration> {
+    run.replay_seconds.or(file.replay_seconds).filter(|&s| s > 0).map(|s| Duration::from_secs(s.into()))
+}
+
 pub(crate) fn gamepads(run: &RunArgs, file: &Settings) -> bool {
     !run.headless && run.gamepads.or(file.gamepads).unwrap_or(true)
 }

@@ -32,7 +32,8 @@ pub(crate) fn kiosk(
     let options = window_options(run, file)?;
     let outcome = match host.or(file.kiosk.host) {
         None => {
-            kumo::tools::demo::run_windowed(rt, stream.request(file), demo_client(run, file)?, options, &interrupted)?
+            let client = kumo::tools::demo::DemoClient { replay: None, ..demo_client(run, file)? };
+            kumo::tools::demo::run_windowed(rt, stream.request(file), client, options, &interrupted)?
         }
         Some(host) => {
             let fp = host_fingerprint.or_else(|| file.kiosk.host_fingerprint.clone());
@@ -40,8 +41,10 @@ pub(crate) fn kiosk(
                 "the kiosk cannot verify its host: pair it (`kumo pair`), or set host_fingerprint in the config file's [kiosk] section",
             )?;
             // A kiosk reconnects for ever.
+            // A kiosk keeps nothing of the stream (its hotkeys are off): no replay buffer.
             let config = ClientConfig {
                 reconnect_timeout: None,
+                replay: None,
                 ..client_config(host, verify, "kumo kiosk", run, stream, file)?
             };
             kumo::client::window::run(rt, config, options, &interrupted)?

@@ -339,6 +339,11 @@ pub(crate) struct RunArgs {
     /// however the session ends.
     #[arg(long, value_name = "FILE")]
     pub(crate) record: Option<PathBuf>,
+    /// Keep the last N seconds of the stream in memory (compressed); Ctrl+Alt+Shift+R saves
+    /// them to the videos folder. The client then asks the host for a key frame every third
+    /// of N (2 to 10 s), where a saved file can start.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub(crate) replay_seconds: Option<u32>,
 }
 
 /// A relay schedule as one command-line value.

@@ -41,6 +41,7 @@ pub(crate) fn demo_client(run: &RunArgs, file: &Settings) -> anyhow::Result<Demo
         audio: audio(run, file),
         speakers: run.speakers.or(file.speakers),
         record: run.record.clone(),
+        replay: super::client::replay(run, file),
     })
 }
 

@@ -143,6 +143,9 @@ pub struct ClientConfig {
     /// Record the stream as it arrives into this Matroska file, with each frame's times
     /// beside it (`--record`; `client::record`).
     pub record: Option<std::path::PathBuf>,
+    /// Keep the last this long of the stream in memory for the save-replay hotkey
+    /// (`--replay-seconds`); the client then asks the host for an IDR every third of it.
+    pub replay: Option<Duration>,
 }
 
 /// Adaptive bitrate's floor unless told otherwise (`--min-bitrate-kbps`, the config file).
@@ -185,6 +188,7 @@ impl ClientConfig {
             reconnect_timeout: Some(RECONNECT_TIMEOUT),
             watch: None,
             record: None,
+            replay: None,
         }
     }
 }
@@ -371,7 +375,8 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         "the session's capabilities (what both sides announced)"
     );
     let sources = Sources { script: config.input_script, gamepads: config.gamepads.then_some(config.gamepad_mappings) };
-    let media = Media { events: (events_tx, events), av, audio, notify, watch: config.watch, record: config.record };
+    let record = Keep { file: config.record, replay: config.replay };
+    let media = Media { events: (events_tx, events), av, audio, notify, watch: config.watch, record };
     let abr =
         config.request.min_bitrate_kbps.map(|min_kbps| abr::Limits { min_kbps, max_kbps: config.request.bitrate_kbps });
     let redial = Redial { endpoint, quic, seen, verify: config.verify, hello, timeout: config.reconnect_timeout, abr };
@@ -473,8 +478,14 @@ struct Media {
     notify: Option<decode::Notify>,
     /// The latency lab's watched region.
     watch: Option<crate::core::sim::lab::Region>,
-    /// Where to record the stream.
-    record: Option<std::path::PathBuf>,
+    /// What to keep of the stream.
+    record: Keep,
+}
+
+/// What to keep of the stream: a file (`--record`), a replay buffer (`--replay-seconds`).
+struct Keep {
+    file: Option<std::path::PathBuf>,
+    replay: Option<Duration>,
 }
 
 /// Starts streaming after the handshake: the decode thread, the input sources and the
@@ -491,7 +502,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         welcome.bitrate_kbps
     );
     let Media { events: (events_tx, events), av, audio, notify, watch: watch_region, record } = media;
-    let recording = record.and_then(|path| start_recording(path, &welcome, audio.is_some(), notify.is_some()));
+    let recording = start_recording(record, &welcome, audio.is_some(), notify.is_some(), &events_tx);
     let record_tap = recording.as_ref().map(|r| r.tap().clone());
     let (audio, audio_input) = start_audio(audio, &welcome, record_tap.clone());
     // The queue holds at most what the audio thread reported so far: this cannot be full.
@@ -553,14 +564,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         audio_format: welcome.audio,
         event_micros,
         token: welcome.resume_token,
-        session: {
-            let mut session = ClientSession::new(
-                redial.abr.map(|limits| abr::Controller::new(limits, welcome.bitrate_kbps)),
-                Duration::ZERO,
-            );
-            session.handle_welcome(welcome.capabilities);
-            session
-        },
+        session: new_session(redial.abr, &welcome, recording.as_ref().and_then(record::Recording::key_frames_every)),
         redial,
         start: Instant::now(),
         ltr_marks,
@@ -585,6 +589,16 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
     })
 }
 
+/// The session's decisions, for a stream `welcome` described: adaptive bitrate within
+/// `abr` from the bitrate agreed, and an IDR asked for every `key_frames` (a replay buffer's).
+fn new_session(abr: Option<abr::Limits>, welcome: &Welcome, key_frames: Option<Duration>) -> ClientSession {
+    let abr = abr.map(|limits| abr::Controller::new(limits, welcome.bitrate_kbps));
+    let mut session = ClientSession::new(abr, Duration::ZERO);
+    session.handle_welcome(welcome.capabilities);
+    session.ask_key_frames_every(key_frames, Duration::ZERO);
+    session
+}
+
 /// Starts the audio thread's playback of what the host sends (with each packet played going
 /// to `record`); none when the host sends no sound.
 fn start_audio(
@@ -607,15 +621,27 @@ fn start_audio(
     }
 }
 
-/// Starts `--record`'s thread for this stream (with its sound when `sound`, waiting for the
-/// presenter when `presents`); a file that cannot be made is said, and the stream goes on.
+/// Starts the recording thread when the stream is to be kept (with its sound when `sound`,
+/// waiting for the presenter when `presents`); a file that cannot be made is said, and the
+/// stream goes on.
 fn start_recording(
-    path: std::path::PathBuf,
+    keep: Keep,
     welcome: &Welcome,
     sound: bool,
     presents: bool,
+    notices: &std::sync::mpsc::SyncSender<stats::Event>,
 ) -> Option<record::Recording> {
-    let target = record::Target { path, fps: welcome.fps, audio: welcome.audio.filter(|_| sound), presents };
+    if keep.file.is_none() && keep.replay.is_none() {
+        return None;
+    }
+    let target = record::Target {
+        path: keep.file,
+        replay: keep.replay.map(|keep| record::Replay { keep, folder: record::videos_folder() }),
+        fps: welcome.fps,
+        audio: welcome.audio.filter(|_| sound),
+        presents,
+        notices: notices.clone(),
+    };
     record::Recording::start(target).inspect_err(|sentence| tracing::warn!("{sentence}")).ok()
 }
 

@@ -215,29 +215,29 @@ pub fn status_ui(ui: &mut egui::Ui, view: &View) {
                     });
                 });
         }
-        View::VideoWithBanner { text, elapsed_secs } => {
-            egui::Area::new(egui::Id::unique("kumo-banner"))
-                .anchor(Align2::CENTER_BOTTOM, Vec2::new(0.0, -40.0))
-                .interactable(false)
-                .show(ui.ctx(), |ui| {
-                    Frame::new()
-                        .fill(Color32::from_black_alpha(210))
-                        .corner_radius(CornerRadius::same(6))
-                        .inner_margin(12.0)
-                        .show(ui, |ui| {
-                            // One line: the banner grows with its text rather than wrapping.
-                            ui.add(
-                                egui::Label::new(
-                                    RichText::new(format!("{text}  {elapsed_secs:.1} s"))
-                                        .color(Color32::WHITE)
-                                        .font(FontId::proportional(18.0)),
-                                )
-                                .wrap_mode(egui::TextWrapMode::Extend),
-                            );
-                        });
-                });
-        }
+        View::VideoWithBanner { text, elapsed_secs } => banner(ui, &format!("{text}  {elapsed_secs:.1} s")),
+        View::VideoWithNotice { text } => banner(ui, text),
     }
+}
+
+/// One line over the bottom of the video: the banner grows with its text rather than
+/// wrapping.
+fn banner(ui: &mut egui::Ui, line: &str) {
+    egui::Area::new(egui::Id::unique("kumo-banner"))
+        .anchor(Align2::CENTER_BOTTOM, Vec2::new(0.0, -40.0))
+        .interactable(false)
+        .show(ui.ctx(), |ui| {
+            Frame::new()
+                .fill(Color32::from_black_alpha(210))
+                .corner_radius(CornerRadius::same(6))
+                .inner_margin(12.0)
+                .show(ui, |ui| {
+                    ui.add(
+                        egui::Label::new(RichText::new(line).color(Color32::WHITE).font(FontId::proportional(18.0)))
+                            .wrap_mode(egui::TextWrapMode::Extend),
+                    );
+                });
+        });
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The "kumo-record" thread: `--record FILE` writes the stream as it arrives into a Matroska
-//! file, and each frame's times into `FILE.frames.csv` (`core::record` decides every byte;
-//! this thread only writes them).
+//! file, and each frame's times into `FILE.frames.csv`; `--replay-seconds N` keeps the last N
+//! seconds in memory and saves them to the videos folder on the hotkey (`core::record` decides
+//! every byte; this thread only writes them, so the window never waits on a disk).
 //!
 //! What it is fed, by whom, through one queue of [`QUEUE`] messages:
 //! - the decode thread: each access unit it decoded (moved, not copied) with its times;
@@ -15,6 +16,7 @@
 
 use crate::core::audio::AudioFormat;
 use crate::core::record::frames::{Decoded, FrameTable};
+use crate::core::record::replay::ReplayBuffer;
 use crate::core::record::{Counts, Muxer, Taken, VideoFrame};
 use crate::core::wire::FrameKind;
 use std::fs::File;
@@ -28,6 +30,10 @@ use std::thread::JoinHandle;
 /// Messages waiting for the thread at most: about two seconds of a 60 fps stream with its
 /// sound (60 pictures and 200 packets a second).
 pub const QUEUE: usize = 512;
+
+/// What the replay hotkey says when no replay buffer is kept.
+pub const NO_REPLAY: &str =
+    "No replay to save: start kumo with --replay-seconds N (or replay_seconds in the config file)";
 
 /// A decoded picture for the recording.
 #[derive(Debug)]
@@ -47,6 +53,7 @@ enum Msg {
     Sound { capture_micros: u64, coded: Vec<Vec<u8>> },
     Presented { frame_number: u64, presented_micros: u64 },
     Clock(i64),
+    SaveReplay,
     Finish,
 }
 
@@ -84,22 +91,49 @@ impl Tap {
     pub fn clock(&self, offset_micros: i64) {
         self.tx.try_send(Msg::Clock(offset_micros)).ok();
     }
+
+    /// Saves the replay buffer (the hotkey); the outcome comes back as a notice.
+    pub fn save_replay(&self) {
+        if self.tx.try_send(Msg::SaveReplay).is_err() {
+            tracing::warn!("the recording thread is behind; press the replay hotkey again in a moment");
+        }
+    }
 }
 
 /// A recording under way: its thread, and the tap that feeds it.
 pub struct Recording {
     tap: Tap,
     thread: JoinHandle<()>,
+    key_frames_every: Option<std::time::Duration>,
 }
 
 /// Where a recording goes, and what it records.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub path: PathBuf,
+    /// The file (`--record`); `None`: only a replay buffer.
+    pub path: Option<PathBuf>,
+    /// The replay buffer (`--replay-seconds`).
+    pub replay: Option<Replay>,
     pub fps: u16,
     pub audio: Option<AudioFormat>,
     /// Whether a window presents the pictures (then the frame table waits for it).
     pub presents: bool,
+    /// Where the outcome of a replay save is said (the overlay shows it).
+    pub notices: SyncSender<crate::core::stats::Event>,
+}
+
+/// A replay buffer: how much it keeps, and the folder its saves go to.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    pub keep: std::time::Duration,
+    pub folder: PathBuf,
+}
+
+/// The user's videos folder (XDG's, else ~/Videos), where replays are saved.
+pub fn videos_folder() -> PathBuf {
+    let user = directories::UserDirs::new();
+    let videos = user.as_ref().and_then(|u| u.video_dir().map(Path::to_path_buf));
+    videos.or_else(|| user.map(|u| u.home_dir().join("Videos"))).unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// The frame table's file beside `path`.
@@ -110,25 +144,32 @@ pub fn frames_path(path: &Path) -> PathBuf {
 }
 
 impl Recording {
-    /// Opens both files and starts the thread; a sentence when a file cannot be made.
+    /// Opens the files and starts the thread; a sentence when a file cannot be made.
     pub fn start(target: Target) -> Result<Self, String> {
         let open = |path: &Path| {
             File::create(path).map_err(|err| {
                 format!("cannot record to {}: {err}; streaming goes on without a recording", path.display())
             })
         };
-        let file = open(&target.path)?;
-        let table_path = frames_path(&target.path);
-        let table = open(&table_path)?;
+        let audio = target.audio.map(|a| (a.layout, a.packet_frames));
+        let key_frames_every = target.replay.as_ref().map(|r| crate::core::record::replay::key_frame_every(r.keep));
+        let (file, csv) = match &target.path {
+            Some(path) => (Some(open(path)?), Some(std::io::BufWriter::new(open(&frames_path(path))?))),
+            None => (None, None),
+        };
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let gap = Arc::new(AtomicBool::new(false));
         let mut writer = Writer {
-            muxer: Muxer::new(target.fps, target.audio.map(|a| (a.layout, a.packet_frames))),
+            muxer: Muxer::new(target.fps, audio),
             table: FrameTable::new(target.presents),
-            file: Some(file),
-            csv: Some(std::io::BufWriter::new(table)),
-            path: target.path,
-            table_path,
+            file,
+            csv,
+            table_path: target.path.as_deref().map(frames_path).unwrap_or_default(),
+            path: target.path.unwrap_or_default(),
+            replay: target.replay.map(|r| (ReplayBuffer::new(r.keep), r.folder)),
+            fps: target.fps,
+            audio,
+            notices: target.notices,
             gap: gap.clone(),
             waiting_for_idr: false,
             bytes: 0,
@@ -138,11 +179,17 @@ impl Recording {
             .name("kumo-record".into())
             .spawn(move || writer.run(&rx))
             .map_err(|err| format!("cannot start the recording thread: {err}"))?;
-        Ok(Self { tap: Tap { tx, gap }, thread })
+        Ok(Self { tap: Tap { tx, gap }, thread, key_frames_every })
     }
 
     pub fn tap(&self) -> &Tap {
         &self.tap
+    }
+
+    /// How often the session must ask the host for an IDR: a replay buffer needs starting
+    /// points, which kumo's host sends only when asked (`None`: no replay buffer).
+    pub fn key_frames_every(&self) -> Option<std::time::Duration> {
+        self.key_frames_every
     }
 
     /// Ends the recording once everything queued so far is written (the decode and audio
@@ -162,6 +209,11 @@ struct Writer {
     csv: Option<std::io::BufWriter<File>>,
     path: PathBuf,
     table_path: PathBuf,
+    /// The replay buffer and the folder its saves go to.
+    replay: Option<(ReplayBuffer, PathBuf)>,
+    fps: u16,
+    audio: Option<(crate::core::audio::SpeakerLayout, u16)>,
+    notices: SyncSender<crate::core::stats::Event>,
     gap: Arc<AtomicBool>,
     waiting_for_idr: bool,
     bytes: u64,
@@ -176,8 +228,14 @@ impl Writer {
             match msg {
                 Msg::Picture(p) => self.picture(&p),
                 Msg::Sound { capture_micros, coded } => {
-                    self.muxer.audio(capture_micros, &coded);
+                    if let Some((replay, _)) = &mut self.replay {
+                        replay.sound(capture_micros, &coded);
+                    }
+                    if self.file.is_some() {
+                        self.muxer.audio(capture_micros, &coded);
+                    }
                 }
+                Msg::SaveReplay => self.save_replay(),
                 Msg::Presented { frame_number, presented_micros } => {
                     self.table.presented(frame_number, presented_micros);
                 }
@@ -198,11 +256,23 @@ impl Writer {
     }
 
     fn picture(&mut self, p: &Picture) {
+        let key = p.kind == FrameKind::Idr;
+        if let Some((replay, _)) = &mut self.replay {
+            replay.picture(VideoFrame {
+                capture_micros: p.capture_micros,
+                key,
+                width: p.width,
+                height: p.height,
+                annexb: &p.annexb,
+            });
+        }
+        if self.file.is_none() {
+            return;
+        }
         if self.gap.swap(false, Ordering::AcqRel) && self.muxer.started() {
             tracing::warn!("the recording fell behind and left out a picture; it goes on from the next key frame");
             self.waiting_for_idr = true;
         }
-        let key = p.kind == FrameKind::Idr;
         let recorded = if self.waiting_for_idr && !key {
             self.skipped += 1;
             false
@@ -262,6 +332,28 @@ impl Writer {
         self.csv = None;
     }
 
+    /// Writes the replay buffer to a new file in the videos folder, and says how it went.
+    fn save_replay(&mut self) {
+        let Some((replay, folder)) = &self.replay else {
+            self.notices.try_send(crate::core::stats::Event::Notice(NO_REPLAY.into())).ok();
+            return;
+        };
+        let notice = match replay.save(self.fps, self.audio) {
+            None => "Nothing to save yet: the replay buffer starts at the stream's first key frame".to_owned(),
+            Some(saved) => {
+                let name = format!("kumo-replay-{}.mkv", crate::clock::utc_stamp());
+                let path = folder.join(name);
+                let written = std::fs::create_dir_all(folder).and_then(|()| std::fs::write(&path, &saved.file));
+                match written {
+                    Ok(()) => format!("Saved {:.0} s to {}", saved.span.as_secs_f64(), path.display()),
+                    Err(err) => format!("Could not save the replay to {}: {err}", path.display()),
+                }
+            }
+        };
+        tracing::info!("{notice}");
+        self.notices.try_send(crate::core::stats::Event::Notice(notice)).ok();
+    }
+
     /// The last clusters, the duration over the room kept for it, the last lines.
     fn end(&mut self) {
         let (tail, patch) = self.muxer.finish();
@@ -288,6 +380,9 @@ impl Writer {
     }
 
     fn say(&self, c: Counts) {
+        if self.path.as_os_str().is_empty() {
+            return;
+        }
         if !self.muxer.started() {
             tracing::warn!("nothing was recorded to {}: no key frame arrived", self.path.display());
             return;

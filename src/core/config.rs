@@ -38,6 +38,8 @@ pub struct Config {
     pub speakers: Option<Spanned<u8>>,
     /// Seconds to keep reconnecting after the connection is lost (0: for ever).
     pub reconnect_timeout: Option<u64>,
+    /// Keep the last this many seconds of the stream in memory, for the save-replay hotkey.
+    pub replay_seconds: Option<u32>,
     /// Extra SDL game-controller mappings, one line each (SDL's format).
     #[serde(default)]
     pub gamepad_mappings: Vec<String>,
@@ -114,6 +116,7 @@ pub struct HotkeyConfig {
     pub fullscreen: Option<Spanned<String>>,
     pub capture: Option<Spanned<String>>,
     pub quit: Option<Spanned<String>>,
+    pub save_replay: Option<Spanned<String>>,
     pub pad_overlay: Option<Spanned<Vec<String>>>,
 }
 
@@ -151,6 +154,7 @@ pub struct Settings {
     pub audio: Option<bool>,
     pub speakers: Option<u8>,
     pub reconnect_timeout: Option<u64>,
+    pub replay_seconds: Option<u32>,
     pub gamepad_mappings: Vec<String>,
     pub hotkeys: Hotkeys,
     pub kiosk: KioskSettings,
@@ -193,6 +197,7 @@ impl Settings {
             (&h.fullscreen, "hotkeys.fullscreen", Action::ToggleFullscreen),
             (&h.capture, "hotkeys.capture", Action::ToggleCapture),
             (&h.quit, "hotkeys.quit", Action::Quit),
+            (&h.save_replay, "hotkeys.save_replay", Action::SaveReplay),
         ] {
             if let Some(v) = value {
                 let chord = parse_chord(v.get_ref()).map_err(|e| at(v.span(), key, e.to_string()))?;
@@ -205,6 +210,7 @@ impl Settings {
             (&h.fullscreen, "hotkeys.fullscreen", Action::ToggleFullscreen),
             (&h.capture, "hotkeys.capture", Action::ToggleCapture),
             (&h.quit, "hotkeys.quit", Action::Quit),
+            (&h.save_replay, "hotkeys.save_replay", Action::SaveReplay),
         ] {
             if let Some(v) = value
                 && let Some(chord) = hotkeys.chord_of(action)
@@ -249,6 +255,7 @@ impl Settings {
             audio: config.audio,
             speakers,
             reconnect_timeout: config.reconnect_timeout,
+            replay_seconds: config.replay_seconds,
             gamepad_mappings: config.gamepad_mappings,
             hotkeys,
             kiosk,

@@ -34,6 +34,8 @@ pub struct DemoClient {
     pub speakers: Option<u8>,
     /// Record the stream into this file (`--record`).
     pub record: Option<std::path::PathBuf>,
+    /// Keep this much of the stream for the save-replay hotkey (`--replay-seconds`).
+    pub replay: Option<Duration>,
 }
 
 /// Runs the demo headless for `duration` (or until interrupted) and returns its outcome.
@@ -79,6 +81,7 @@ fn run(
             audio: demo.audio,
             speakers: demo.speakers,
             record: demo.record,
+            replay: demo.replay,
             ..ClientConfig::new(host, Verify::Pinned(fingerprint))
         })
     })

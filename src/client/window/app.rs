@@ -282,6 +282,7 @@ impl App {
         match &event {
             stats::Event::Stream { .. } => self.figures.stream_event = Some(event.clone()),
             stats::Event::IdrRequested => self.screen.on_recovery_requested(self.now()),
+            stats::Event::Notice(text) => self.screen.on_notice(text, self.now()),
             stats::Event::Still { .. } => {
                 let now = self.now();
                 self.screen.on_still(now);
@@ -431,6 +432,13 @@ impl App {
                 }
             }
             Some(Action::Quit) => self.interrupted.store(true, Ordering::Relaxed),
+            Some(Action::SaveReplay) => {
+                if let Some(record) = self.session.as_ref().and_then(|s| s.record()) {
+                    record.save_replay();
+                } else {
+                    self.screen.on_notice(crate::client::record::NO_REPLAY, self.now());
+                }
+            }
             Some(Action::ToggleCapture) => {
                 if self.captured {
                     self.release_input();

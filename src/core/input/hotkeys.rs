@@ -2,7 +2,7 @@
 //!
 //! Moonlight's defaults, so players' habits carry over: Ctrl+Alt+Shift with S (overlay),
 //! X (fullscreen), Z (release / regain keyboard and mouse) and Q (quit), plus F11 for
-//! fullscreen, and Back + Start + both bumpers on a pad for the overlay. Every one can be
+//! fullscreen and R to save the replay buffer (kumo's own), and Back + Start + both bumpers on a pad for the overlay. Every one can be
 //! rebound in the config file (`[hotkeys]`), written the way menus write them:
 //! `"Ctrl+Alt+Shift+S"`, `"F11"`, `"Ctrl+F5"`. Pure: the window shell reduces a key press to a
 //! [`KeyPress`] and asks for the [`Action`].
@@ -41,6 +41,8 @@ pub enum Action {
     /// Release the keyboard and mouse to the desktop, or take them back for the game.
     ToggleCapture,
     Quit,
+    /// Save the replay buffer's last seconds to a file (`--replay-seconds`).
+    SaveReplay,
 }
 
 /// Why a hotkey could not be read.
@@ -130,6 +132,7 @@ impl Default for Hotkeys {
                 (KeyPress { ctrl: false, alt: false, shift: false, key: Key::F(11) }, Action::ToggleFullscreen),
                 (chord('Z'), Action::ToggleCapture),
                 (chord('Q'), Action::Quit),
+                (chord('R'), Action::SaveReplay),
             ],
             pad_overlay: button::BACK | button::START | button::LEFT_BUMPER | button::RIGHT_BUMPER,
         }
@@ -174,6 +177,7 @@ mod tests {
         assert_eq!(h.action(press(true, true, true, Key::Letter('X'))), Some(Action::ToggleFullscreen));
         assert_eq!(h.action(press(true, true, true, Key::Letter('Q'))), Some(Action::Quit));
         assert_eq!(h.action(press(true, true, true, Key::Letter('Z'))), Some(Action::ToggleCapture));
+        assert_eq!(h.action(press(true, true, true, Key::Letter('R'))), Some(Action::SaveReplay));
         assert_eq!(h.action(press(false, false, false, Key::F(11))), Some(Action::ToggleFullscreen));
     }
 

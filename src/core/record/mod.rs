@@ -22,6 +22,7 @@
 mod ebml;
 pub mod frames;
 mod opus;
+pub mod replay;
 
 use crate::core::audio::SpeakerLayout;
 use crate::core::video::annexb;
@@ -100,6 +101,8 @@ pub struct Muxer {
     /// Every block before this (ms) is in a written cluster.
     written_until: i64,
     newest: i64,
+    /// Each track's newest slot (video: frames at the stream's rate; sound: ms).
+    last_slot: [i64; 2],
     /// Where the last block ends, ms (the file's duration).
     end_ms: i64,
     out: Vec<u8>,
@@ -120,6 +123,7 @@ impl Muxer {
             pending_bytes: 0,
             written_until: i64::MIN,
             newest: i64::MIN,
+            last_slot: [i64::MIN / 2; 2],
             end_ms: 0,
             out: Vec::new(),
             duration_at: None,
@@ -271,11 +275,23 @@ impl Muxer {
             self.counts.before_start += 1;
             return Taken::BeforeStart;
         };
-        let ms = i64::try_from((since + 500) / 1000).unwrap_or(i64::MAX / 2);
+        // Pictures on the stream's frame grid (the host's capture slots: a capture taken late
+        // by a busy host, up to three quarters of an interval, goes back to its slot), the
+        // sound on the millisecond's (rounded). Each track's slots strictly increase (players
+        // and muxers require it): two pictures in one slot (a host catching up) take
+        // consecutive ones.
+        let (per_second, early) = if track == VIDEO_TRACK { (u64::from(self.fps), 250_000) } else { (1000, 500_000) };
+        let slot =
+            i64::try_from((u128::from(since) * u128::from(per_second) + early) / 1_000_000).unwrap_or(i64::MAX / 2000);
+        let last = &mut self.last_slot[usize::from(track == AUDIO_TRACK)];
+        let slot = slot.max(last.saturating_add(1));
+        let per_second = per_second as i64;
+        let ms = (slot * 1000 + per_second / 2) / per_second;
         if ms < self.written_until {
             self.counts.late += 1;
             return Taken::Late;
         }
+        *last = slot;
         self.end_ms = self.end_ms.max(ms + length_ms);
         self.newest = self.newest.max(ms);
         self.pending_bytes += data.len();

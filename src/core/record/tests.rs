@@ -157,6 +157,20 @@ fn a_file_cut_after_any_cluster_is_whole() {
 }
 
 #[test]
+fn stamps_strictly_increase_on_each_track_even_when_captures_crowd() {
+    let mut m = Muxer::new(60, Some((SpeakerLayout::Stereo, 240)));
+    m.video(frame(0, true, &idr()));
+    // A host catching up: three frames within a millisecond, then one captured 9 ms late
+    // and one on time: each to its own slot of the 60 fps grid.
+    for at in [16_667, 16_900, 17_100, 75_600, 83_300] {
+        m.video(frame(at, false, &inter(1)));
+    }
+    let (tail, _) = m.finish();
+    let video: Vec<i64> = blocks(&tail).into_iter().filter(|b| b.0 == 1).map(|b| b.1).collect();
+    assert_eq!(video, [0, 17, 33, 50, 67, 83]);
+}
+
+#[test]
 fn a_block_later_than_its_cluster_is_dropped_not_written_out_of_order() {
     let mut m = Muxer::new(60, Some((SpeakerLayout::Stereo, 240)));
     m.video(frame(0, true, &idr()));

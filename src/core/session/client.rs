@@ -85,6 +85,8 @@ pub struct ClientSession {
     events: Vec<sequence::Event>,
     /// Whether the host's parity is this build's code (see [`ClientSession::handle_welcome`]).
     reads_parity: bool,
+    /// Ask for an IDR this often (a replay buffer's starting points; `None`: never).
+    key_frames_every: Option<Duration>,
 }
 
 /// What belongs to one connection: a new one starts afresh.
@@ -98,6 +100,8 @@ struct LinkState {
     next_abr: Duration,
     last_heard: Duration,
     ended: bool,
+    /// When to ask for the next key frame, while [`ClientSession::key_frames_every`] is set.
+    next_key_frame: Option<Duration>,
 }
 
 impl LinkState {
@@ -110,6 +114,7 @@ impl LinkState {
             next_abr: now,
             last_heard: now,
             ended: false,
+            next_key_frame: None,
         }
     }
 }
@@ -128,7 +133,15 @@ impl ClientSession {
             outputs: VecDeque::new(),
             events: Vec::new(),
             reads_parity: true,
+            key_frames_every: None,
         }
+    }
+
+    /// Asks the host for an IDR every `every` from `now` on (`None`: stops): a replay buffer
+    /// can only start a file at one, and kumo's host sends none on its own.
+    pub fn ask_key_frames_every(&mut self, every: Option<Duration>, now: Duration) {
+        self.key_frames_every = every;
+        self.link.next_key_frame = every.map(|e| now + e);
     }
 
     /// What the host's `Welcome` announced: parity from a host without
@@ -142,6 +155,7 @@ impl ClientSession {
     /// and adaptive bitrate carry on; the mouse's totals count from here for the new host.
     pub fn handle_reconnected(&mut self, now: Duration) {
         self.link = LinkState::new(now);
+        self.link.next_key_frame = self.key_frames_every.map(|e| now + e);
         self.sync = ClockSync::new();
         self.transmits.clear();
         self.inputs.on_new_connection();
@@ -304,7 +318,8 @@ impl ClientSession {
     pub fn poll_timeout(&self) -> Duration {
         let link = &self.link;
         let mut at = (link.last_heard + SILENCE).min(link.next_ping);
-        for due in [link.sequencer.poll_timeout(), self.inputs.due_at(), self.abr.as_ref().map(|_| link.next_abr)] {
+        let abr = self.abr.as_ref().map(|_| link.next_abr);
+        for due in [link.sequencer.poll_timeout(), self.inputs.due_at(), abr, link.next_key_frame] {
             at = due.map_or(at, |due| at.min(due));
         }
         at
@@ -340,6 +355,13 @@ impl ClientSession {
             let probe = crate::core::wire::ClockProbe { id, t1: now_micros };
             self.transmits.push_back(ClientTransmit::Datagram(Datagram::ClockProbe(probe)));
             self.transmits.push_back(ClientTransmit::Control(Control::Ping { id, client_micros: now_micros }));
+        }
+        if let (Some(every), Some(due)) = (self.key_frames_every, self.link.next_key_frame)
+            && now >= due
+        {
+            self.link.next_key_frame = Some(next_tick(due, every, now));
+            // Not a repair: no frame is named as the last good one.
+            self.transmits.push_back(ClientTransmit::Control(Control::RequestIdr { last_good_frame: 0 }));
         }
         if let Some(abr) = &mut self.abr
             && now >= self.link.next_abr
@@ -516,6 +538,37 @@ mod tests {
         // An older host's parity is another code's: rebuilding with it would give wrong bytes.
         s.handle_welcome(Capabilities::SKIPS_UNKNOWN);
         assert_eq!(parities(&mut s), 0);
+    }
+
+    #[test]
+    fn a_replay_buffer_asks_for_a_key_frame_on_its_interval_and_again_after_a_reconnect() {
+        let asks = |s: &mut ClientSession| {
+            drain(s)
+                .0
+                .iter()
+                .filter(|t| matches!(t, ClientTransmit::Control(Control::RequestIdr { last_good_frame: 0 })))
+                .count()
+        };
+        let mut s = ClientSession::new(None, ms(0));
+        s.ask_key_frames_every(Some(ms(2000)), ms(0));
+        assert!(s.poll_timeout() <= ms(2000));
+        // Heard from the host all along (a stream), in 100 ms steps.
+        let run = |s: &mut ClientSession, from: u64, to: u64| {
+            let still = Datagram::Still(crate::core::wire::Still { frame_number: 0, host_micros: 0 }).encode();
+            let mut total = 0;
+            for t in (from..=to).step_by(100) {
+                s.handle_datagram(&still, ms(t), 0);
+                s.handle_timeout(ms(t), 0);
+                total += asks(s);
+            }
+            total
+        };
+        assert_eq!(run(&mut s, 100, 10_000), 5);
+        s.handle_reconnected(ms(10_050));
+        assert_eq!(run(&mut s, 10_100, 12_000), 0, "a new connection waits its own interval");
+        assert_eq!(run(&mut s, 12_100, 12_100), 1);
+        s.ask_key_frames_every(None, ms(12_200));
+        assert_eq!(run(&mut s, 12_300, 20_000), 0);
     }
 
     #[test]

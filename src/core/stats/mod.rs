@@ -125,6 +125,9 @@ pub enum Event {
     /// The decoder rejected an access unit.
     DecodeError,
     IdrRequested,
+    /// A sentence for the player, shown over the video for a few seconds (a replay saved, or
+    /// why not); no figure counts it.
+    Notice(String),
     /// A recovery frame (from a long-term reference) was asked for.
     LtrRequested,
     /// A loss was repaired: the decoder had a picture again, this long after the loss was
@@ -762,7 +765,7 @@ impl Stats {
                 self.fec_shards += u64::from(shards);
             }
             Event::Skipped(what) => self.skipped[what as usize] += 1,
-            Event::Reconnecting { .. } => {}
+            Event::Reconnecting { .. } | Event::Notice(_) => {}
             Event::BitrateChanged { kbps, congested } => self.on_bitrate(kbps, congested),
             Event::Reconnected { outage_micros } => {
                 self.reconnects += 1;

@@ -13,6 +13,8 @@ pub const STALL_AFTER: Duration = Duration::from_millis(500);
 /// How long after an IDR request before "waiting for a recovery frame" shows (a recovery
 /// usually lands within a frame or two and should not flash a banner).
 pub const RECOVERY_BANNER_AFTER: Duration = Duration::from_millis(150);
+/// How long a notice ("saved 30 s to …") stays over the video.
+pub const NOTICE_FOR: Duration = Duration::from_secs(4);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
@@ -37,6 +39,8 @@ pub struct Screen {
     /// The connection was lost: since when, the attempt under way, and what went wrong last.
     /// Cleared by the first picture of the resumed stream.
     reconnecting: Option<(Duration, u32, String)>,
+    /// A sentence for the player and when it came: shown over the video for [`NOTICE_FOR`].
+    notice: Option<(String, Duration)>,
 }
 
 /// What to draw.
@@ -48,6 +52,8 @@ pub enum View {
     Status { headline: String, detail: String, elapsed_secs: f64 },
     /// The last picture, with a banner over it.
     VideoWithBanner { text: String, elapsed_secs: f64 },
+    /// The video, with a short notice over it (no clock: it is news, not a wait).
+    VideoWithNotice { text: String },
 }
 
 impl Screen {
@@ -59,7 +65,13 @@ impl Screen {
             last_picture: None,
             recovery_since: None,
             reconnecting: None,
+            notice: None,
         }
+    }
+
+    /// A sentence for the player (a replay saved, or why it was not).
+    pub fn on_notice(&mut self, text: &str, now: Duration) {
+        self.notice = Some((text.to_owned(), now));
     }
 
     fn enter(&mut self, phase: Phase, now: Duration) {
@@ -178,7 +190,12 @@ impl Screen {
                         elapsed_secs: secs(last),
                     };
                 }
-                View::Video
+                match &self.notice {
+                    Some((text, at)) if now.saturating_sub(*at) < NOTICE_FOR => {
+                        View::VideoWithNotice { text: text.clone() }
+                    }
+                    _ => View::Video,
+                }
             }
         }
     }
@@ -191,7 +208,7 @@ impl Screen {
             (Phase::WaitingForFirstFrame, _) => "waiting for the stream",
             (Phase::Ended(_), _) => "ended",
             (Phase::Failed(_), _) => "failed",
-            (Phase::Streaming, View::Video) => "streaming",
+            (Phase::Streaming, View::Video | View::VideoWithNotice { .. }) => "streaming",
             (Phase::Streaming, _) => "stalled",
         };
         format!("kumo — {} — {state}", self.host)

@@ -348,9 +348,11 @@ mod tests {
             overlay = true
             audio = false
             speakers = 6
+            replay_seconds = 30
             gamepad_mappings = ["03000000de280000ff11000001000000,Steam Virtual Gamepad,a:b0,b:b1,platform:Linux,"]
             [hotkeys]
             overlay = "Ctrl+F1"
+            save_replay = "Ctrl+Alt+F9"
             pad_overlay = ["Guide", "A"]
         "#;
         let s = Settings::parse(text, "t.toml").unwrap();
@@ -358,6 +360,9 @@ mod tests {
         assert_eq!(s.color.unwrap().to_string(), "bt709-full");
         assert_eq!(s.renderer, Some(Renderer::Cpu));
         assert_eq!(s.gamepad_mappings.len(), 1);
+        assert_eq!(s.replay_seconds, Some(30));
+        let f9 = KeyPress { ctrl: true, alt: true, shift: false, key: Key::F(9) };
+        assert_eq!(s.hotkeys.action(f9), Some(Action::SaveReplay));
         assert_eq!((s.audio, s.speakers), (Some(false), Some(6)));
         let ctrl_f1 = KeyPress { ctrl: true, alt: false, shift: false, key: Key::F(1) };
         assert_eq!(s.hotkeys.action(ctrl_f1), Some(Action::ToggleOverlay));

@@ -378,3 +378,46 @@ fn a_folder_that_does_not_exist_is_a_sentence_and_the_stream_goes_on() {
     );
     assert!(stats(&dir)["frames_decoded"].as_u64().unwrap() > 30);
 }
+
+#[test]
+fn a_recording_is_finished_when_the_host_is_gone_for_good() {
+    let _serial = serial();
+    if !tools_present() {
+        return;
+    }
+    let dir = work_dir("kumo-record-host-gone");
+    let file = dir.join("out.mkv");
+    let host = common::HostProcess::spawn(&[
+        "--allow-unpaired".as_ref(),
+        "--ephemeral".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+    ]);
+    let mut client = Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(["connect", &host.addr.to_string(), "--host-fingerprint", &host.fingerprint, "--headless"])
+        .args(["--width", "640", "--height", "360", "--reconnect-timeout", "2", "--record"])
+        .arg(&file)
+        .env("RUST_LOG", "kumo=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("kumo.log")).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    drop(host);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = client.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the client did not give up");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(dir.join("kumo.log")).unwrap();
+    assert!(!status.success(), "giving up is an error: {log}");
+    assert!(log.contains("recorded") && log.contains("pictures"), "the recording was finished and said so: {log}");
+    let p = probe(&file);
+    assert!(p.video_frames > 60, "{p:?}");
+    assert!(p.errors.is_empty(), "{}", p.errors);
+    assert!(p.duration.is_some_and(|d| d > 2.0), "a session that gave up still writes its duration: {p:?}");
+}

@@ -267,6 +267,11 @@ impl Session {
         self.recording.as_ref().map(record::Recording::tap)
     }
 
+    /// A sentence from the recording for the player (a replay saved, or why not), if any.
+    pub fn notice(&self) -> Option<String> {
+        self.recording.as_ref().and_then(record::Recording::notice)
+    }
+
     /// Asks the session to end (says goodbye to the host).
     pub fn stop(&self) {
         self.stop.send(true).ok();
@@ -502,7 +507,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         welcome.bitrate_kbps
     );
     let Media { events: (events_tx, events), av, audio, notify, watch: watch_region, record } = media;
-    let recording = start_recording(record, &welcome, audio.is_some(), notify.is_some(), &events_tx);
+    let recording = start_recording(record, &welcome, audio.is_some(), notify.is_some());
     let record_tap = recording.as_ref().map(|r| r.tap().clone());
     let (audio, audio_input) = start_audio(audio, &welcome, record_tap.clone());
     // The queue holds at most what the audio thread reported so far: this cannot be full.
@@ -624,13 +629,7 @@ fn start_audio(
 /// Starts the recording thread when the stream is to be kept (with its sound when `sound`,
 /// waiting for the presenter when `presents`); a file that cannot be made is said, and the
 /// stream goes on.
-fn start_recording(
-    keep: Keep,
-    welcome: &Welcome,
-    sound: bool,
-    presents: bool,
-    notices: &std::sync::mpsc::SyncSender<stats::Event>,
-) -> Option<record::Recording> {
+fn start_recording(keep: Keep, welcome: &Welcome, sound: bool, presents: bool) -> Option<record::Recording> {
     if keep.file.is_none() && keep.replay.is_none() {
         return None;
     }
@@ -640,7 +639,6 @@ fn start_recording(
         fps: welcome.fps,
         audio: welcome.audio.filter(|_| sound),
         presents,
-        notices: notices.clone(),
     };
     record::Recording::start(target).inspect_err(|sentence| tracing::warn!("{sentence}")).ok()
 }

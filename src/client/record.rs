@@ -30,6 +30,8 @@ use std::thread::JoinHandle;
 /// Messages waiting for the thread at most: about two seconds of a 60 fps stream with its
 /// sound (60 pictures and 200 packets a second).
 pub const QUEUE: usize = 512;
+/// Sentences waiting for the window (one per hotkey press; full: the newest is dropped).
+const NOTICES: usize = 8;
 
 /// What the replay hotkey says when no replay buffer is kept.
 pub const NO_REPLAY: &str =
@@ -105,6 +107,8 @@ pub struct Recording {
     tap: Tap,
     thread: JoinHandle<()>,
     key_frames_every: Option<std::time::Duration>,
+    /// What the thread has to say to the player (a replay saved, or why not).
+    notices: Receiver<String>,
 }
 
 /// Where a recording goes, and what it records.
@@ -118,8 +122,6 @@ pub struct Target {
     pub audio: Option<AudioFormat>,
     /// Whether a window presents the pictures (then the frame table waits for it).
     pub presents: bool,
-    /// Where the outcome of a replay save is said (the overlay shows it).
-    pub notices: SyncSender<crate::core::stats::Event>,
 }
 
 /// A replay buffer: how much it keeps, and the folder its saves go to.
@@ -158,6 +160,9 @@ impl Recording {
             None => (None, None),
         };
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        // Its own queue, not the session's events: a sender of those held here would keep
+        // the session's end from being seen until the recording finished.
+        let (notices_tx, notices) = std::sync::mpsc::sync_channel(NOTICES);
         let gap = Arc::new(AtomicBool::new(false));
         let mut writer = Writer {
             muxer: Muxer::new(target.fps, audio),
@@ -169,7 +174,7 @@ impl Recording {
             replay: target.replay.map(|r| (ReplayBuffer::new(r.keep), r.folder)),
             fps: target.fps,
             audio,
-            notices: target.notices,
+            notices: notices_tx,
             gap: gap.clone(),
             waiting_for_idr: false,
             bytes: 0,
@@ -179,7 +184,12 @@ impl Recording {
             .name("kumo-record".into())
             .spawn(move || writer.run(&rx))
             .map_err(|err| format!("cannot start the recording thread: {err}"))?;
-        Ok(Self { tap: Tap { tx, gap }, thread, key_frames_every })
+        Ok(Self { tap: Tap { tx, gap }, thread, key_frames_every, notices })
+    }
+
+    /// A sentence for the player, if the thread has one (the window shows it).
+    pub fn notice(&self) -> Option<String> {
+        self.notices.try_recv().ok()
     }
 
     pub fn tap(&self) -> &Tap {
@@ -213,7 +223,7 @@ struct Writer {
     replay: Option<(ReplayBuffer, PathBuf)>,
     fps: u16,
     audio: Option<(crate::core::audio::SpeakerLayout, u16)>,
-    notices: SyncSender<crate::core::stats::Event>,
+    notices: SyncSender<String>,
     gap: Arc<AtomicBool>,
     waiting_for_idr: bool,
     bytes: u64,
@@ -335,7 +345,7 @@ impl Writer {
     /// Writes the replay buffer to a new file in the videos folder, and says how it went.
     fn save_replay(&mut self) {
         let Some((replay, folder)) = &self.replay else {
-            self.notices.try_send(crate::core::stats::Event::Notice(NO_REPLAY.into())).ok();
+            self.notices.try_send(NO_REPLAY.into()).ok();
             return;
         };
         let notice = match replay.save(self.fps, self.audio) {
@@ -351,7 +361,7 @@ impl Writer {
             }
         };
         tracing::info!("{notice}");
-        self.notices.try_send(crate::core::stats::Event::Notice(notice)).ok();
+        self.notices.try_send(notice).ok();
     }
 
     /// The last clusters, the duration over the room kept for it, the last lines.

@@ -326,6 +326,9 @@ impl App {
                     }
                 }
             }
+            while let Some(text) = session.notice() {
+                pending.push(stats::Event::Notice(text));
+            }
         }
         for event in pending {
             self.apply(event);

@@ -237,7 +237,7 @@ fn a_recording_through_loss_without_parity_is_repaired_from_long_term_references
     let session = host.rt.block_on(kumo::client::connect(config)).unwrap();
     let mut stats = Stats::new(0);
     let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(8) {
+    while t0.elapsed() < Duration::from_secs(10) {
         while let Ok(event) = session.events.try_recv() {
             stats.apply(event);
         }
@@ -251,14 +251,19 @@ fn a_recording_through_loss_without_parity_is_repaired_from_long_term_references
     let table = frame_table(&file);
     let p = probe(&file);
     eprintln!(
-        "{} decoded, {} recovered from a long-term reference, {} lost; the file: {p:?}",
-        s.frames_decoded, s.frames_repaired_ltr, s.frames_lost
+        "{} decoded, {} repaired from a long-term reference, {} by an IDR, {} lost; the file: {p:?}",
+        s.frames_decoded, s.frames_repaired_ltr, s.frames_repaired_idr, s.frames_lost
     );
     // Loss without parity: frames were lost, and the stream went on from recovery frames,
     // which are in the file.
     assert!(s.frames_lost > 0, "{s:?}");
-    let recovered = table.iter().filter(|(kind, recorded)| kind == "recovery" && *recorded).count();
-    assert!(recovered > 0, "no recovery frame recorded: {s:?}");
+    // Every repair is in the file: the recovery frames (from a long-term reference) and the
+    // IDRs after the first (a recovery that took too long falls back to one).
+    let recovered = table.iter().filter(|(kind, recorded)| kind == "recovery" && *recorded).count() as u64;
+    let idrs = table.iter().filter(|(kind, recorded)| kind == "idr" && *recorded).count() as u64;
+    assert!(s.frames_repaired_ltr + s.frames_repaired_idr > 0, "nothing was repaired: {s:?}");
+    assert!(recovered >= s.frames_repaired_ltr, "{recovered} recovery frames recorded: {s:?}");
+    assert!(idrs > s.frames_repaired_idr, "{idrs} IDRs recorded: {s:?}");
     assert_eq!(p.video_frames, table.iter().filter(|(_, r)| *r).count() as u64);
     assert!(p.video_frames > 100, "{p:?}");
     assert!(p.errors.is_empty(), "ffmpeg found errors in a recording repaired from references:\n{}", p.errors);
@@ -420,4 +425,47 @@ fn a_recording_is_finished_when_the_host_is_gone_for_good() {
     assert!(p.video_frames > 60, "{p:?}");
     assert!(p.errors.is_empty(), "{}", p.errors);
     assert!(p.duration.is_some_and(|d| d > 2.0), "a session that gave up still writes its duration: {p:?}");
+}
+
+#[test]
+fn a_full_disk_is_a_sentence_and_the_stream_goes_on() {
+    let _serial = serial();
+    // /dev/full refuses every write with "no space left on device", as a full disk does; the
+    // frame table beside it is an ordinary file.
+    let dir = work_dir("kumo-record-full");
+    let file = dir.join("full.mkv");
+    std::os::unix::fs::symlink("/dev/full", &file).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(["demo", "--headless", "--width", "640", "--height", "360", "--duration", "3", "--no-audio"])
+        .arg("--record")
+        .arg(&file)
+        .arg("--stats-json")
+        .arg(dir.join("stats.json"))
+        .env("RUST_LOG", "kumo=info")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("could not write the recording to") && log.contains("No space left on device"), "{log}");
+    assert_eq!(log.matches("could not write the recording").count(), 1, "said once: {log}");
+    assert!(stats(&dir)["frames_decoded"].as_u64().unwrap() > 60, "the stream went on");
+    // The frame table still has every frame.
+    let table = frame_table(&file);
+    assert!(table.len() > 60);
+}
+
+#[test]
+fn seven_one_is_recorded_with_eight_channels() {
+    let _serial = serial();
+    if !tools_present() {
+        return;
+    }
+    let dir = work_dir("kumo-record-71");
+    let status = demo(&dir, &["--duration", "3", "--speakers", "8"]).status().unwrap();
+    assert!(status.success(), "{}", std::fs::read_to_string(dir.join("kumo.log")).unwrap());
+    let p = probe(&dir.join("out.mkv"));
+    assert_eq!(p.channels, 8, "{p:?}");
+    assert!(p.audio_frames > 200, "{p:?}");
+    assert!(p.errors.is_empty(), "{}", p.errors);
 }

@@ -267,36 +267,24 @@ impl Writer {
 
     fn picture(&mut self, p: &Picture) {
         let key = p.kind == FrameKind::Idr;
-        if let Some((replay, _)) = &mut self.replay {
-            replay.picture(VideoFrame {
-                capture_micros: p.capture_micros,
-                key,
-                width: p.width,
-                height: p.height,
-                annexb: &p.annexb,
-            });
-        }
-        if self.file.is_none() {
-            return;
-        }
-        if self.gap.swap(false, Ordering::AcqRel) && self.muxer.started() {
+        if self.gap.swap(false, Ordering::AcqRel) {
             tracing::warn!("the recording fell behind and left out a picture; it goes on from the next key frame");
             self.waiting_for_idr = true;
         }
-        let recorded = if self.waiting_for_idr && !key {
-            self.skipped += 1;
-            false
-        } else {
+        // After a picture left out, nothing decodes until the next IDR: the file and the
+        // replay buffer both wait for it.
+        let continues = !self.waiting_for_idr || key;
+        if continues {
             self.waiting_for_idr = false;
-            let frame = VideoFrame {
-                capture_micros: p.capture_micros,
-                key,
-                width: p.width,
-                height: p.height,
-                annexb: &p.annexb,
-            };
-            self.muxer.video(frame) == Taken::Kept
-        };
+        } else {
+            self.skipped += 1;
+        }
+        let frame =
+            VideoFrame { capture_micros: p.capture_micros, key, width: p.width, height: p.height, annexb: &p.annexb };
+        if continues && let Some((replay, _)) = &mut self.replay {
+            replay.picture(frame);
+        }
+        let recorded = continues && self.file.is_some() && self.muxer.video(frame) == Taken::Kept;
         self.table.decoded(Decoded {
             frame_number: p.frame_number,
             kind: p.kind,

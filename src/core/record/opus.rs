@@ -202,6 +202,22 @@ mod tests {
         assert_eq!(&out[..3], [0b0000_1011, 0b0000_0011, 4]);
     }
 
+    proptest::proptest! {
+        /// Bytes from the network (a packet the decoder may have refused) never panic it, and
+        /// a packet it delimits grows by exactly its added length field.
+        #[test]
+        fn any_bytes_are_delimited_or_refused_without_panic(packet in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1400)) {
+            let mut out = Vec::new();
+            if put_self_delimited(&mut out, &packet).is_some() {
+                let added = out.len() - packet.len();
+                proptest::prop_assert!(added == 1 || added == 2);
+                proptest::prop_assert_eq!(out[0], packet[0]);
+            } else {
+                proptest::prop_assert!(out.is_empty());
+            }
+        }
+    }
+
     #[test]
     fn malformed_packets_are_refused_not_guessed() {
         let mut out = Vec::new();

@@ -228,3 +228,32 @@ fn surround_is_one_multistream_track() {
     // Two self-delimited packets (TOC, size, frame), then the last as it is.
     assert_eq!(audio[0].3, [0xFC, 2, 1, 1, 0xFC, 1, 2, 0xFC, 3, 3, 3]);
 }
+
+proptest::proptest! {
+    /// Whatever bytes an access unit or a sound packet holds, the muxer takes or refuses them
+    /// without a panic, and what it writes parses whole.
+    #[test]
+    fn any_bytes_are_muxed_or_refused_without_panic(
+        units in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), 1..20),
+        key_first in proptest::prelude::any::<bool>(),
+    ) {
+        let mut m = Muxer::new(60, Some((SpeakerLayout::Surround51, 240)));
+        let mut file = Vec::new();
+        let start = if key_first { idr() } else { inter(0) };
+        m.video(frame(0, key_first, &start));
+        for (i, unit) in units.iter().enumerate() {
+            let at = (i as u64 + 1) * 16_667;
+            m.video(frame(at, i % 7 == 0, unit));
+            m.audio(at, &[unit.clone(), unit.clone(), unit.clone()]);
+            file.extend(m.take_output());
+        }
+        let (tail, _) = m.finish();
+        file.extend(tail);
+        if key_first {
+            let all = blocks(&file);
+            proptest::prop_assert!(!all.is_empty());
+        } else {
+            proptest::prop_assert!(file.is_empty());
+        }
+    }
+}

@@ -22,9 +22,10 @@ run_pkgs=("${build_pkgs[@]}" "${window_pkgs[@]}" "${virtual_display_pkgs[@]}")
 # tesseract to read the overlay's text back from a screenshot (the window test); weston (a
 # headless Wayland compositor) and sysstat (pidstat) for scripts/present-bench.sh; curl and
 # bzip2 for the packaged fetch-openh264 script's test; ffmpeg (ffprobe) to read kumo's
-# recordings back with tools kumo did not write (tests/record.rs).
+# recordings back with tools kumo did not write (tests/record.rs); xclip, another program's
+# clipboard for the shared clipboard's test.
 test_pkgs=(xdotool pulseaudio pulseaudio-utils libasound2-plugins iproute2 xterm x11-utils chromium-bsu faketime
-  tesseract-ocr tesseract-ocr-eng weston sysstat curl bzip2 ffmpeg)
+  tesseract-ocr tesseract-ocr-eng weston sysstat curl bzip2 ffmpeg xclip)
 
 case "${1:-}" in
   run) pkgs=("${run_pkgs[@]}") ;;

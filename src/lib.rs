@@ -8,6 +8,7 @@
 //! OpenH264 to use) are the small shells every side uses.
 
 pub mod client;
+pub mod clipboard;
 pub mod clock;
 pub mod config;
 pub mod core;

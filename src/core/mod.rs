@@ -10,6 +10,7 @@
 //! own crate.
 
 pub mod audio;
+pub mod clipboard;
 pub mod clocksync;
 pub mod config;
 pub mod input;

@@ -275,12 +275,18 @@ fn interrupted(name: &str, signal: &str, after: Duration, extra: &[&str]) -> (Pa
     let mut child = demo(&dir, extra).spawn().unwrap();
     std::thread::sleep(after);
     Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = exit_within(&mut child, Duration::from_secs(15), &format!("kumo did not end after {signal}"));
+    (dir, status)
+}
+
+/// `child`'s exit, within `limit` (else the test fails with `what`).
+fn exit_within(child: &mut std::process::Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            return (dir, status);
+            return status;
         }
-        assert!(Instant::now() < deadline, "kumo did not end after {signal}");
+        assert!(Instant::now() < deadline, "{what}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -350,16 +356,7 @@ fn surround_is_recorded_with_every_channel() {
         sound::SURROUND_HZ[2],
         sound::SURROUND_HZ[3],
     ];
-    let candidates = [sound::TONE_HZ, 500.0, 60.0, 600.0, 700.0];
-    for (c, want) in expect.iter().enumerate() {
-        let channel: Vec<f32> = samples[at * 6..(at + 4_800) * 6].iter().skip(c).step_by(6).copied().collect();
-        let loudest = candidates
-            .iter()
-            .copied()
-            .max_by(|a, b| sound::power_at(&channel, *a).total_cmp(&sound::power_at(&channel, *b)))
-            .unwrap();
-        assert_eq!(loudest, *want, "channel {c} carries {loudest} Hz");
-    }
+    assert_eq!(common::sound::loudest_per_channel(&samples, 6, at), expect, "the tone each channel carries");
 }
 
 #[test]
@@ -410,14 +407,7 @@ fn a_recording_is_finished_when_the_host_is_gone_for_good() {
         .unwrap();
     std::thread::sleep(Duration::from_secs(4));
     drop(host);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = client.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the client did not give up");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exit_within(&mut client, Duration::from_secs(15), "the client did not give up");
     let log = std::fs::read_to_string(dir.join("kumo.log")).unwrap();
     assert!(!status.success(), "giving up is an error: {log}");
     assert!(log.contains("recorded") && log.contains("pictures"), "the recording was finished and said so: {log}");

@@ -137,3 +137,21 @@ pub(crate) fn read_raw(path: &Path) -> Vec<f32> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
 }
+
+/// In 100 ms of interleaved `samples` (`channels` of them) from frame `at`, the frequency each
+/// channel carries most of, among the demo's (its tone and `SURROUND_HZ`).
+pub(crate) fn loudest_per_channel(samples: &[f32], channels: usize, at: usize) -> Vec<f64> {
+    use kumo::core::audio::sound;
+    let candidates = [sound::TONE_HZ, 500.0, 60.0, 600.0, 700.0, 800.0, 900.0];
+    (0..channels)
+        .map(|c| {
+            let channel: Vec<f32> =
+                samples[at * channels..(at + 4_800) * channels].iter().skip(c).step_by(channels).copied().collect();
+            candidates
+                .iter()
+                .copied()
+                .max_by(|a, b| sound::power_at(&channel, *a).total_cmp(&sound::power_at(&channel, *b)))
+                .unwrap_or(0.0)
+        })
+        .collect()
+}

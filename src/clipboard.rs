@@ -17,7 +17,7 @@
 use crate::core::clipboard::MAX_BYTES;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
-use x11rb::connection::Connection as _;
+use x11rb::connection::{Connection as _, RequestConnection as _};
 use x11rb::protocol::Event as XEvent;
 use x11rb::protocol::xfixes::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{
@@ -121,11 +121,13 @@ struct Atoms {
     landing: Atom,
 }
 
-/// A program being served in steps.
+/// A program being served in steps: its own copy of the text, so a new copy or a lost
+/// selection part-way through cannot mix or cut what it gets.
 struct Incr {
     requestor: Window,
     property: Atom,
     kind: Atom,
+    text: std::sync::Arc<[u8]>,
     offset: usize,
     started: Instant,
 }
@@ -143,7 +145,9 @@ struct Owner {
     atoms: Atoms,
     watch: bool,
     /// The text served while kumo owns the selection.
-    owned: Option<Vec<u8>>,
+    owned: Option<std::sync::Arc<[u8]>>,
+    /// The largest step: what one request may carry, less room for its header.
+    step: usize,
     serving: Vec<Incr>,
     reading: Option<Reading>,
     /// A read asked while one was under way.
@@ -173,7 +177,19 @@ impl Owner {
             conn.xfixes_select_selection_input(window, atoms.clipboard, mask)?;
         }
         conn.flush()?;
-        Ok(Self { conn, window, atoms, watch, owned: None, serving: Vec::new(), reading: None, read_again: false })
+        // Without BIG-REQUESTS a request is at most 256 KiB, header included.
+        let step = conn.maximum_request_bytes().saturating_sub(1024).clamp(4096, INCR_ABOVE);
+        Ok(Self {
+            conn,
+            window,
+            atoms,
+            watch,
+            owned: None,
+            step,
+            serving: Vec::new(),
+            reading: None,
+            read_again: false,
+        })
     }
 
     fn run(mut self, commands: &Receiver<Command>, copies: &SyncSender<Copied>, stop: &std::sync::atomic::AtomicBool) {
@@ -210,12 +226,16 @@ impl Owner {
     }
 
     fn take(&mut self, text: Vec<u8>) {
-        self.owned = Some(text);
+        self.owned = Some(text.into());
         self.conn.set_selection_owner(self.window, self.atoms.clipboard, x11rb::CURRENT_TIME).ok();
         self.conn.flush().ok();
     }
 
     fn start_read(&mut self) {
+        // While kumo owns the selection the text is the peer's: nothing new to read here.
+        if self.owned.is_some() {
+            return;
+        }
         if self.reading.is_some() {
             self.read_again = true;
             return;
@@ -239,7 +259,14 @@ impl Owner {
     fn handle(&mut self, event: &XEvent) -> XResult<Option<Copied>> {
         match event {
             XEvent::SelectionRequest(request) => self.serve(request)?,
-            XEvent::SelectionClear(clear) if clear.selection == self.atoms.clipboard => self.owned = None,
+            // Another program copied. A clear queued before kumo took the selection again is
+            // stale: the owner now says.
+            XEvent::SelectionClear(clear) if clear.selection == self.atoms.clipboard => {
+                let owner = self.conn.get_selection_owner(self.atoms.clipboard)?.reply()?.owner;
+                if owner != self.window {
+                    self.owned = None;
+                }
+            }
             XEvent::PropertyNotify(p) if p.state == Property::DELETE => self.next_step(p.window, p.atom)?,
             XEvent::PropertyNotify(p)
                 if p.state == Property::NEW_VALUE
@@ -325,24 +352,38 @@ impl Owner {
                 )?;
                 true
             }
-            Some(text) if [a.utf8, a.text, AtomEnum::STRING.into()].contains(&request.target) => {
-                // TEXT is answered as UTF-8; STRING too (Latin-1 readers see the ASCII right).
-                let kind = if request.target == a.text { a.utf8 } else { request.target };
-                if text.len() > INCR_ABOVE && self.serving.len() < MAX_INCR {
+            Some(owned) if [a.utf8, a.text, AtomEnum::STRING.into()].contains(&request.target) => {
+                // TEXT is answered as UTF-8; STRING is Latin-1 (ICCCM), refused for a text
+                // with characters past it.
+                let string: Atom = AtomEnum::STRING.into();
+                let (kind, text) = if request.target == string {
+                    match latin1(owned) {
+                        Some(bytes) => (request.target, bytes.into()),
+                        None => (x11rb::NONE, owned.clone()),
+                    }
+                } else {
+                    (a.utf8, owned.clone())
+                };
+                if kind == x11rb::NONE {
+                    false
+                } else if text.len() > self.step && self.serving.len() < MAX_INCR {
                     let aux = ChangeWindowAttributesAux::new().event_mask(EventMask::PROPERTY_CHANGE);
                     self.conn.change_window_attributes(request.requestor, &aux)?;
                     let len = [u32::try_from(text.len()).unwrap_or(u32::MAX)];
                     self.conn.change_property32(PropMode::REPLACE, request.requestor, property, a.incr, &len)?;
+                    // A new request from the same reader replaces its old transfer.
+                    self.serving.retain(|s| !(s.requestor == request.requestor && s.property == property));
                     self.serving.push(Incr {
                         requestor: request.requestor,
                         property,
                         kind,
+                        text,
                         offset: 0,
                         started: Instant::now(),
                     });
                     true
-                } else if text.len() <= INCR_ABOVE {
-                    self.conn.change_property8(PropMode::REPLACE, request.requestor, property, kind, text)?;
+                } else if text.len() <= self.step {
+                    self.conn.change_property8(PropMode::REPLACE, request.requestor, property, kind, &text)?;
                     true
                 } else {
                     false
@@ -368,19 +409,28 @@ impl Owner {
         let Some(i) = self.serving.iter().position(|s| s.requestor == window && s.property == property) else {
             return Ok(());
         };
-        let text = self.owned.as_deref().unwrap_or_default();
+        let step = self.step;
         let s = &mut self.serving[i];
-        let end = (s.offset + INCR_ABOVE).min(text.len());
-        let chunk = text.get(s.offset..end).unwrap_or_default();
+        let end = (s.offset + step).min(s.text.len());
+        let chunk = s.text.get(s.offset..end).unwrap_or_default();
         self.conn.change_property8(PropMode::REPLACE, window, property, s.kind, chunk)?;
         s.offset = end;
         if chunk.is_empty() {
             self.serving.swap_remove(i);
-            let aux = ChangeWindowAttributesAux::new().event_mask(EventMask::NO_EVENT);
-            self.conn.change_window_attributes(window, &aux).ok();
+            // Stop hearing of the reader's properties, unless another transfer to it goes on
+            // (kumo's own window keeps its mask: its reads need it).
+            if window != self.window && !self.serving.iter().any(|s| s.requestor == window) {
+                let aux = ChangeWindowAttributesAux::new().event_mask(EventMask::NO_EVENT);
+                self.conn.change_window_attributes(window, &aux).ok();
+            }
         }
         Ok(())
     }
+}
+
+/// `text` (UTF-8) in Latin-1, if every character has a place there.
+fn latin1(text: &[u8]) -> Option<Vec<u8>> {
+    std::str::from_utf8(text).ok()?.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
 }
 
 /// Sleeps until the X connection has something to read, or `timeout`.

@@ -357,7 +357,7 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
                 wait = Wait::Nothing;
                 if let Some(record) = &out.record {
                     let received_micros = decoded_micros.saturating_sub(decode_micros + queue_micros);
-                    to_recording(record, out, &unit.header, unit.data, received_micros, decoded_micros);
+                    to_recording(record, &unit.header, unit.data, received_micros, decoded_micros);
                 }
                 expected = Some(frame_number + 1);
                 if let Some(id) = decoder.idr_pic_id() {
@@ -402,7 +402,6 @@ fn run(decoder: &mut H264Decoder, input: &Receiver<AccessUnit>, out: &Outputs) {
 /// Hands a decoded access unit to the recording (moved, not copied).
 fn to_recording(
     record: &crate::client::record::Tap,
-    out: &Outputs,
     header: &FrameHeader,
     annexb: Vec<u8>,
     received_micros: u64,
@@ -418,11 +417,10 @@ fn to_recording(
         received_micros,
         decoded_micros,
     };
-    if !record.picture(picture) {
-        // The recording fell behind: it goes on from the next IDR, asked for here as after a
-        // loss (kumo's host sends none on its own).
-        out.losses.try_send(header.frame_number).ok();
-    }
+    // A picture the recording could not take: it goes on from the next IDR, which the
+    // session asks for (kumo's host sends none on its own). Not a loss: the live stream
+    // decodes on.
+    record.picture(picture);
 }
 
 /// Replaces a failed decoder with a fresh one (a failure to make one keeps the old).

@@ -824,6 +824,9 @@ impl Link {
     /// thread and parity to the frame streams' readers. `Some` ends streaming on this
     /// connection.
     async fn carry_out(&mut self, parity: &net::ParityTable) -> Option<Result<End, Fault>> {
+        if self.record.as_ref().is_some_and(record::Tap::take_key_frame_wanted) {
+            self.session.ask_key_frame();
+        }
         loop {
             while let Some(transmit) = self.session.poll_transmit() {
                 match transmit {

@@ -10,7 +10,8 @@
 //!
 //! Every sender only tries: a full queue never slows decoding, playing or presenting.
 //! A picture that does not fit is a gap in the video, so the recording waits for the next
-//! IDR and the decode thread asks the host for one (as after a loss). A sound packet that does
+//! IDR and the session asks the host for one (not a loss: the live stream decodes on; the gap
+//! travels with the next picture, so the thread knows where it is). A sound packet that does
 //! not fit is a gap in the sound (5 ms); the times are advisory. The files' errors (a disk
 //! full, a folder missing, no permission) are said once, and streaming goes on without them.
 
@@ -51,9 +52,16 @@ pub struct Picture {
 }
 
 enum Msg {
-    Picture(Picture),
-    Sound { capture_micros: u64, coded: Vec<Vec<u8>> },
-    Presented { frame_number: u64, presented_micros: u64 },
+    /// A picture, and whether one was left out just before it.
+    Picture(Picture, bool),
+    Sound {
+        capture_micros: u64,
+        coded: Vec<Vec<u8>>,
+    },
+    Presented {
+        frame_number: u64,
+        presented_micros: u64,
+    },
     Clock(i64),
     SaveReplay,
     Finish,
@@ -63,22 +71,31 @@ enum Msg {
 #[derive(Clone)]
 pub struct Tap {
     tx: SyncSender<Msg>,
-    /// Set when a picture did not fit: the recording then waits for an IDR.
+    /// Set when a picture did not fit, until the next one that does: it goes with that one,
+    /// so the thread knows where the hole is.
     gap: Arc<AtomicBool>,
+    /// Set when a picture did not fit: the session asks the host for an IDR, which the
+    /// recording goes on from.
+    key_frame_wanted: Arc<AtomicBool>,
 }
 
 impl Tap {
-    /// A decoded picture; false when the queue was full and it is not recorded (the caller
-    /// then asks the host for an IDR, which the recording waits for).
-    pub fn picture(&self, picture: Picture) -> bool {
-        match self.tx.try_send(Msg::Picture(picture)) {
-            // Disconnected: the recording ended (an error stopped it), nothing to ask for.
-            Ok(()) | Err(TrySendError::Disconnected(_)) => true,
+    /// A decoded picture; one that does not fit is left out, and the recording waits for the
+    /// IDR the session is then asked to ask for.
+    pub fn picture(&self, picture: Picture) {
+        let after_gap = self.gap.swap(false, Ordering::AcqRel);
+        match self.tx.try_send(Msg::Picture(picture, after_gap)) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
             Err(TrySendError::Full(_)) => {
                 self.gap.store(true, Ordering::Release);
-                false
+                self.key_frame_wanted.store(true, Ordering::Release);
             }
         }
+    }
+
+    /// Whether the recording needs a key frame (once: it is then asked for).
+    pub fn take_key_frame_wanted(&self) -> bool {
+        self.key_frame_wanted.swap(false, Ordering::AcqRel)
     }
 
     /// A sound packet played: its capture stamp and its Opus packets, one per stream.
@@ -138,6 +155,23 @@ pub fn videos_folder() -> PathBuf {
     videos.or_else(|| user.map(|u| u.home_dir().join("Videos"))).unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Writes `bytes` to a new `kumo-replay-<UTC>.mkv` in `folder` (made if missing), never over
+/// another file (a second save in the same second gets `-2`, and so on).
+fn write_new(folder: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(folder)?;
+    let stamp = crate::clock::utc_stamp();
+    for n in 1..100 {
+        let name = if n == 1 { format!("kumo-replay-{stamp}.mkv") } else { format!("kumo-replay-{stamp}-{n}.mkv") };
+        let path = folder.join(name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut file) => return file.write_all(bytes).and_then(|()| file.sync_data()).map(|()| path),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a hundred replays saved this second"))
+}
+
 /// The frame table's file beside `path`.
 pub fn frames_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -163,7 +197,6 @@ impl Recording {
         // Its own queue, not the session's events: a sender of those held here would keep
         // the session's end from being seen until the recording finished.
         let (notices_tx, notices) = std::sync::mpsc::sync_channel(NOTICES);
-        let gap = Arc::new(AtomicBool::new(false));
         let mut writer = Writer {
             muxer: Muxer::new(target.fps, audio),
             table: FrameTable::new(target.presents),
@@ -175,7 +208,6 @@ impl Recording {
             fps: target.fps,
             audio,
             notices: notices_tx,
-            gap: gap.clone(),
             waiting_for_idr: false,
             bytes: 0,
             skipped: 0,
@@ -184,7 +216,8 @@ impl Recording {
             .name("kumo-record".into())
             .spawn(move || writer.run(&rx))
             .map_err(|err| format!("cannot start the recording thread: {err}"))?;
-        Ok(Self { tap: Tap { tx, gap }, thread, key_frames_every, notices })
+        let tap = Tap { tx, gap: Arc::default(), key_frame_wanted: Arc::default() };
+        Ok(Self { tap, thread, key_frames_every, notices })
     }
 
     /// A sentence for the player, if the thread has one (the window shows it).
@@ -224,7 +257,6 @@ struct Writer {
     fps: u16,
     audio: Option<(crate::core::audio::SpeakerLayout, u16)>,
     notices: SyncSender<String>,
-    gap: Arc<AtomicBool>,
     waiting_for_idr: bool,
     bytes: u64,
     /// Pictures left out while waiting for an IDR after a gap.
@@ -236,7 +268,7 @@ impl Writer {
         let mut last_flush = std::time::Instant::now();
         for msg in rx {
             match msg {
-                Msg::Picture(p) => self.picture(&p),
+                Msg::Picture(p, after_gap) => self.picture(&p, after_gap),
                 Msg::Sound { capture_micros, coded } => {
                     if let Some((replay, _)) = &mut self.replay {
                         replay.sound(capture_micros, &coded);
@@ -265,9 +297,9 @@ impl Writer {
         self.end();
     }
 
-    fn picture(&mut self, p: &Picture) {
+    fn picture(&mut self, p: &Picture, after_gap: bool) {
         let key = p.kind == FrameKind::Idr;
-        if self.gap.swap(false, Ordering::AcqRel) {
+        if after_gap {
             tracing::warn!("the recording fell behind and left out a picture; it goes on from the next key frame");
             self.waiting_for_idr = true;
         }
@@ -339,12 +371,20 @@ impl Writer {
         let notice = match replay.save(self.fps, self.audio) {
             None => "Nothing to save yet: the replay buffer starts at the stream's first key frame".to_owned(),
             Some(saved) => {
-                let name = format!("kumo-replay-{}.mkv", crate::clock::utc_stamp());
-                let path = folder.join(name);
-                let written = std::fs::create_dir_all(folder).and_then(|()| std::fs::write(&path, &saved.file));
-                match written {
-                    Ok(()) => format!("Saved {:.0} s to {}", saved.span.as_secs_f64(), path.display()),
-                    Err(err) => format!("Could not save the replay to {}: {err}", path.display()),
+                // Written on a thread of its own: hundreds of MB must not hold up this one's
+                // queue (the stream's pictures keep coming).
+                let (folder, notices) = (folder.clone(), self.notices.clone());
+                let spawned = std::thread::Builder::new().name("kumo-replay-save".into()).spawn(move || {
+                    let notice = match write_new(&folder, &saved.file) {
+                        Ok(path) => format!("Saved {:.0} s to {}", saved.span.as_secs_f64(), path.display()),
+                        Err(err) => format!("Could not save the replay to {}: {err}", folder.display()),
+                    };
+                    tracing::info!("{notice}");
+                    notices.try_send(notice).ok();
+                });
+                match spawned {
+                    Ok(_) => return,
+                    Err(err) => format!("Could not save the replay: {err}"),
                 }
             }
         };

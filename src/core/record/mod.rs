@@ -21,7 +21,7 @@
 
 mod ebml;
 pub mod frames;
-mod opus;
+mod multistream;
 pub mod replay;
 
 use crate::core::audio::SpeakerLayout;
@@ -42,6 +42,8 @@ const VIDEO_TRACK: u8 = 1;
 const AUDIO_TRACK: u8 = 2;
 /// Matroska's Opus tracks ask players to decode 80 ms before a seek target (RFC 9559).
 const OPUS_SEEK_PRE_ROLL_NS: u64 = 80_000_000;
+/// The longest recording (a stamp further from the first IDR is refused): a week.
+const MAX_SPAN_MICROS: u64 = 7 * 86_400 * 1_000_000;
 
 /// One decoded picture's access unit, as the host sent it.
 #[derive(Debug, Clone, Copy)]
@@ -171,12 +173,17 @@ impl Muxer {
             self.counts.before_start += 1;
             return Taken::BeforeStart;
         }
-        let Some(data) = opus::packet(coded) else {
+        let Some(data) = multistream::packet(coded) else {
             self.counts.malformed += 1;
             return Taken::Malformed;
         };
-        let packet_ms = i64::from(frames) * 1000 / i64::from(crate::core::audio::RATE);
-        let taken = self.push(AUDIO_TRACK, capture_micros, true, data, packet_ms);
+        let rate = crate::core::audio::RATE;
+        let packet_ms = i64::from(frames) * 1000 / i64::from(rate);
+        // The host's stamp is its first sample's as heard (the encoder's look-ahead taken off);
+        // a Matroska reader takes the track's CodecDelay off each block's time, so the block
+        // carries it.
+        let delay_micros = u64::from(multistream::PRE_SKIP) * 1_000_000 / u64::from(rate);
+        let taken = self.push(AUDIO_TRACK, capture_micros.saturating_add(delay_micros), true, data, packet_ms);
         if taken == Taken::Kept {
             self.counts.audio_packets += 1;
         }
@@ -254,9 +261,9 @@ impl Muxer {
                     ebml::put_uint(e, id::TRACK_TYPE, 2);
                     ebml::put_uint(e, id::FLAG_LACING, 0);
                     ebml::put_str(e, id::CODEC_ID, "A_OPUS");
-                    ebml::put_bytes(e, id::CODEC_PRIVATE, &opus::head(layout));
+                    ebml::put_bytes(e, id::CODEC_PRIVATE, &multistream::head(layout));
                     let rate = u64::from(crate::core::audio::RATE);
-                    ebml::put_uint(e, id::CODEC_DELAY, u64::from(opus::PRE_SKIP) * 1_000_000_000 / rate);
+                    ebml::put_uint(e, id::CODEC_DELAY, u64::from(multistream::PRE_SKIP) * 1_000_000_000 / rate);
                     ebml::put_uint(e, id::SEEK_PRE_ROLL, OPUS_SEEK_PRE_ROLL_NS);
                     ebml::put_uint(e, id::DEFAULT_DURATION, u64::from(frames) * 1_000_000_000 / rate);
                     ebml::put_master(e, id::AUDIO, |a| {
@@ -281,8 +288,13 @@ impl Muxer {
         // and muxers require it): two pictures in one slot (a host catching up) take
         // consecutive ones.
         let (per_second, early) = if track == VIDEO_TRACK { (u64::from(self.fps), 250_000) } else { (1000, 500_000) };
-        let slot =
-            i64::try_from((u128::from(since) * u128::from(per_second) + early) / 1_000_000).unwrap_or(i64::MAX / 2000);
+        // Stamps come from the network: one past a week from the file's start is the host's
+        // clock jumping, refused rather than overflowing the arithmetic below.
+        if since > MAX_SPAN_MICROS {
+            self.counts.malformed += 1;
+            return Taken::Malformed;
+        }
+        let slot = ((u128::from(since) * u128::from(per_second) + early) / 1_000_000) as i64;
         let last = &mut self.last_slot[usize::from(track == AUDIO_TRACK)];
         let slot = slot.max(last.saturating_add(1));
         let per_second = per_second as i64;

@@ -137,6 +137,12 @@ impl ClientSession {
         }
     }
 
+    /// Asks the host for one IDR now, not as a repair: the live stream decodes on, but the
+    /// recording left a picture out and can only go on from a key frame.
+    pub fn ask_key_frame(&mut self) {
+        self.transmits.push_back(ClientTransmit::Control(Control::RequestIdr { last_good_frame: 0 }));
+    }
+
     /// Asks the host for an IDR every `every` from `now` on (`None`: stops): a replay buffer
     /// can only start a file at one, and kumo's host sends none on its own.
     pub fn ask_key_frames_every(&mut self, every: Option<Duration>, now: Duration) {
@@ -564,6 +570,9 @@ mod tests {
             total
         };
         assert_eq!(run(&mut s, 100, 10_000), 5);
+        // The recording's own ask (a picture it left out): one IDR, not a repair.
+        s.ask_key_frame();
+        assert_eq!(asks(&mut s), 1);
         s.handle_reconnected(ms(10_050));
         assert_eq!(run(&mut s, 10_100, 12_000), 0, "a new connection waits its own interval");
         assert_eq!(run(&mut s, 12_100, 12_100), 1);

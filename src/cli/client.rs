@@ -216,12 +216,12 @@ fn kiosk_options(file: &Settings) -> kumo::client::window::KioskOptions {
     kumo::client::window::KioskOptions { policy: file.kiosk.policy.clone(), admin_exit: file.kiosk.admin_exit }
 }
 
-/// Whether to read gamepads: never headless, else as the flag, the file, or yes.
 /// The replay buffer's length: the flag, else the config file's `replay_seconds`.
 pub(crate) fn replay(run: &RunArgs, file: &Settings) -> Option<Duration> {
     run.replay_seconds.or(file.replay_seconds).filter(|&s| s > 0).map(|s| Duration::from_secs(s.into()))
 }
 
+/// Whether to read gamepads: never headless, else as the flag, the file, or yes.
 pub(crate) fn gamepads(run: &RunArgs, file: &Settings) -> bool {
     !run.headless && run.gamepads.or(file.gamepads).unwrap_or(true)
 }

@@ -172,6 +172,11 @@ fn write_new(folder: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a hundred replays saved this second"))
 }
 
+/// A path for a sentence (a file or table is only written when its path was given).
+fn shown(path: Option<&Path>) -> std::path::Display<'_> {
+    path.unwrap_or(Path::new("")).display()
+}
+
 /// The frame table's file beside `path`.
 pub fn frames_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -202,8 +207,7 @@ impl Recording {
             table: FrameTable::new(target.presents),
             file,
             csv,
-            table_path: target.path.as_deref().map(frames_path).unwrap_or_default(),
-            path: target.path.unwrap_or_default(),
+            path: target.path,
             replay: target.replay.map(|r| (ReplayBuffer::new(r.keep), r.folder)),
             fps: target.fps,
             audio,
@@ -250,8 +254,8 @@ struct Writer {
     /// `None` once a write failed (said once).
     file: Option<File>,
     csv: Option<std::io::BufWriter<File>>,
-    path: PathBuf,
-    table_path: PathBuf,
+    /// The file asked for (`None`: only a replay buffer); the frame table is beside it.
+    path: Option<PathBuf>,
     /// The replay buffer and the folder its saves go to.
     replay: Option<(ReplayBuffer, PathBuf)>,
     fps: u16,
@@ -339,7 +343,7 @@ impl Writer {
                 Err(err) => {
                     tracing::warn!(
                         "could not write the recording to {}: {err}; streaming goes on, the recording stops here",
-                        self.path.display()
+                        shown(self.path.as_deref())
                     );
                     self.file = None;
                 }
@@ -357,7 +361,7 @@ impl Writer {
     fn csv_failed(&mut self, err: &std::io::Error) {
         tracing::warn!(
             "could not write the frame times to {}: {err}; streaming goes on without them",
-            self.table_path.display()
+            shown(self.path.as_deref().map(frames_path).as_deref())
         );
         self.csv = None;
     }
@@ -405,7 +409,7 @@ impl Writer {
             });
             match written {
                 Ok(()) => self.bytes += tail.len() as u64,
-                Err(err) => tracing::warn!("could not finish the recording {}: {err}", self.path.display()),
+                Err(err) => tracing::warn!("could not finish the recording {}: {err}", shown(self.path.as_deref())),
             }
         }
         let text = self.table.finish();
@@ -418,11 +422,9 @@ impl Writer {
     }
 
     fn say(&self, c: Counts) {
-        if self.path.as_os_str().is_empty() {
-            return;
-        }
+        let Some(path) = &self.path else { return };
         if !self.muxer.started() {
-            tracing::warn!("nothing was recorded to {}: no key frame arrived", self.path.display());
+            tracing::warn!("nothing was recorded to {}: no key frame arrived", path.display());
             return;
         }
         let mut left_out = Vec::new();
@@ -438,8 +440,8 @@ impl Writer {
             c.video_frames,
             c.audio_packets,
             self.bytes as f64 / 1e6,
-            self.path.display(),
-            self.table_path.display(),
+            path.display(),
+            frames_path(path).display(),
         );
     }
 }

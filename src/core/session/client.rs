@@ -137,8 +137,9 @@ impl ClientSession {
         }
     }
 
-    /// Asks the host for one IDR now, not as a repair: the live stream decodes on, but the
-    /// recording left a picture out and can only go on from a key frame.
+    /// Asks the host for one IDR now, not as a repair (no frame is named as the last good
+    /// one): the live stream decodes on, but the recording needs a key frame to go on from
+    /// (it left a picture out, or its replay buffer needs a starting point).
     pub fn ask_key_frame(&mut self) {
         self.transmits.push_back(ClientTransmit::Control(Control::RequestIdr { last_good_frame: 0 }));
     }
@@ -366,8 +367,7 @@ impl ClientSession {
             && now >= due
         {
             self.link.next_key_frame = Some(next_tick(due, every, now));
-            // Not a repair: no frame is named as the last good one.
-            self.transmits.push_back(ClientTransmit::Control(Control::RequestIdr { last_good_frame: 0 }));
+            self.ask_key_frame();
         }
         if let Some(abr) = &mut self.abr
             && now >= self.link.next_abr

@@ -9,6 +9,15 @@ use kumo::core::stats::Event;
 use kumo::host::HostTrust;
 use std::time::{Duration, Instant};
 
+/// Each test streams 720p60 in real time and judges it by its timing: one at a time, so the
+/// two do not share the machine's cores (on CI's two, side by side, the host fell behind and
+/// the ladder stepped down again on a wide path).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A host, the project's relay in front of it with `impairment`, and a client streaming
 /// `request` through the relay (its clock starts at the returned instant).
 fn through_relay(
@@ -37,6 +46,7 @@ fn through_relay(
 
 #[test]
 fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers_within_10_s() {
+    let _serial = serial();
     // 10 ms each way; 30 Mbit/s, 5 Mbit/s from 3 s to 9 s, then 30 again.
     let (drop_at, back_at, end_at) = (Duration::from_secs(3), Duration::from_secs(9), Duration::from_secs(19));
     let impairment = Impairment {
@@ -114,6 +124,7 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
 
 #[test]
 fn on_a_path_too_narrow_for_720p60_the_picture_steps_down_and_comes_back_when_it_widens() {
+    let _serial = serial();
     use kumo::core::stats::MarkerCheck;
     // 5 ms each way; 30 Mbit/s, then 2 Mbit/s (under openh264's 720p60 floor of about
     // 2.1 Mbit/s on this scene) from 2 s to 8 s, then 30 again.

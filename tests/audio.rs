@@ -236,7 +236,7 @@ fn a_sound_server_that_dies_and_comes_back_is_played_to_again() {
     let (stats, log) = demo.join().unwrap();
     assert!(log.contains("reopening it"), "the failure was noticed: {log}");
     assert!(log.matches(" sound on ").count() >= 2, "opened, then reopened: {log}");
-    assert!(stats["audio_device"].as_str().unwrap().starts_with("stereo on"), "reopened: {stats}");
+    assert!(stats["audio_device"].as_str().unwrap().starts_with("stereo on"), "reopened: {stats}\n{log}");
     // Sound before the server went away and after it came back (the reopened device appends
     // to the same file; retries back off from 100 ms, so the reopen comes up to 1.6 s after
     // the server): at least 3 s of the 12, with their beeps.

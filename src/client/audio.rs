@@ -427,6 +427,10 @@ struct Thread {
     margin_changed: Instant,
     /// The recording (`--record`), which gets each packet played.
     record: Option<crate::client::record::Tap>,
+    /// The device's state for the figures, until the session's queue takes it: a state, not
+    /// a counter, so it is kept and sent again rather than dropped when the queue is full
+    /// (a reopened device once read "reopening" to the end of a loaded run).
+    device_pending: Option<String>,
 }
 
 impl Thread {
@@ -454,11 +458,27 @@ impl Thread {
             margin_underruns: 0,
             margin_changed: Instant::now(),
             record: None,
+            device_pending: None,
         }
     }
 
     fn report(&self, event: stats::Event) {
         self.stats.try_send(event).ok();
+    }
+
+    /// Says what the device is now; a newer state replaces one not yet taken.
+    fn report_device(&mut self, description: String) {
+        self.device_pending = Some(description);
+        self.send_device();
+    }
+
+    fn send_device(&mut self) {
+        if let Some(description) = self.device_pending.take()
+            && let Err(TrySendError::Full(stats::Event::AudioDevice { description })) =
+                self.stats.try_send(stats::Event::AudioDevice { description })
+        {
+            self.device_pending = Some(description);
+        }
     }
 
     fn run(mut self, rx: &Receiver<Msg>) {
@@ -478,12 +498,14 @@ impl Thread {
                 }
             }
             self.keep_device();
+            self.send_device();
             self.top_up();
             if last_report.elapsed() >= REPORT_EVERY {
                 last_report = Instant::now();
                 self.report_counters();
             }
         }
+        self.send_device();
         self.report_counters();
     }
 
@@ -514,9 +536,7 @@ impl Thread {
         match open_output(channels) {
             Ok((output, name)) => {
                 tracing::info!("playing {} sound on {name} ({} channels)", format.layout.name(), output.channels);
-                self.report(stats::Event::AudioDevice {
-                    description: format!("{} on {name} ({} ch)", format.layout.name(), output.channels),
-                });
+                self.report_device(format!("{} on {name} ({} ch)", format.layout.name(), output.channels));
                 self.sink = Some(Sink::Device(output));
                 self.margin_underruns = 0;
                 self.retry_at = None;
@@ -537,7 +557,7 @@ impl Thread {
                 }
                 // Every failed try: the overlay and --stats-json say the sound is off and why.
                 let why = if no_device { "no sound device" } else { message.as_str() };
-                self.report(stats::Event::AudioDevice { description: format!("silent: {why}") });
+                self.report_device(format!("silent: {why}"));
                 let (ring, reader) = audio::ring(RING_FRAMES * channels);
                 self.sink = Some(Sink::Clock { ring, reader, since: Instant::now(), drained: 0, channels });
                 self.retry_at = Some(Instant::now() + self.backoff);
@@ -553,7 +573,7 @@ impl Thread {
         {
             self.counters.underruns += output.shared.underruns.load(Ordering::Relaxed);
             tracing::warn!("the audio device failed or went away; reopening it");
-            self.report(stats::Event::AudioDevice { description: "reopening the audio device".into() });
+            self.report_device("reopening the audio device".into());
             self.sink = None;
             self.retry_at = Some(Instant::now() + self.backoff);
         }
@@ -775,6 +795,28 @@ impl Thread {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_devices_state_waits_for_room_in_a_full_queue_and_the_newest_arrives() {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let mut thread = Thread::new(tx, Arc::new(AvClock::default()));
+        thread.report(stats::Event::AudioDevice { description: "a counter's place".into() });
+        // The queue is full: the state is kept, and a newer one replaces it.
+        thread.report_device("reopening the audio device".into());
+        thread.report_device("stereo on pulse (2 ch)".into());
+        thread.send_device();
+        let description = |e: stats::Event| match e {
+            stats::Event::AudioDevice { description } => description,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(description(rx.try_recv().unwrap()), "a counter's place");
+        assert!(rx.try_recv().is_err());
+        // Room again: the newest state goes at the next turn of the loop, once.
+        thread.send_device();
+        assert_eq!(description(rx.try_recv().unwrap()), "stereo on pulse (2 ch)");
+        thread.send_device();
+        assert!(rx.try_recv().is_err());
+    }
 
     #[test]
     fn an_old_picture_does_not_steer_the_sound() {

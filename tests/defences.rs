@@ -40,6 +40,7 @@ fn hello(name: &str, fps: u16, audio_channels: u8) -> Hello {
         audio_channels,
         resume_token: 0,
         capabilities: Capabilities::THIS_BUILD,
+        start_kbps: 0,
     }
 }
 

@@ -46,6 +46,7 @@ fn junk_datagrams_and_streams_neither_grow_the_host_nor_stop_the_stream() {
             audio_channels: 2,
             resume_token: 0,
             capabilities: kumo::core::wire::Capabilities::THIS_BUILD,
+            start_kbps: 0,
         };
         net::write_control(&mut send, &Control::Hello(hello)).await.unwrap();
         assert!(matches!(net::read_control(&mut recv).await.unwrap(), Control::Welcome(_)));

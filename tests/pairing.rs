@@ -97,6 +97,7 @@ fn a_pin_pairs_a_client_which_then_streams_while_others_are_refused() {
             audio_channels: 0,
             resume_token: 0,
             capabilities: kumo::core::wire::Capabilities::THIS_BUILD,
+            start_kbps: 0,
         };
         net::write_control(&mut send, &Control::Hello(hello)).await.unwrap();
         let reply = net::read_control(&mut recv).await.unwrap();

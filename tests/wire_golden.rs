@@ -34,6 +34,7 @@ fn hello() -> Hello {
         audio_channels: 6,
         resume_token: 0x0123_4567_89ab_cdef,
         capabilities: Capabilities::NONE,
+        start_kbps: 0,
     }
 }
 

@@ -357,6 +357,8 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
     } else {
         None
     };
+    let abr =
+        config.request.min_bitrate_kbps.map(|min_kbps| abr::Limits { min_kbps, max_kbps: config.request.bitrate_kbps });
     let hello = Hello {
         version: config.protocol_version,
         width: config.request.width,
@@ -373,6 +375,8 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         } else {
             Capabilities::THIS_BUILD.without(Capabilities::ADAPTS_SIZE)
         },
+        // With adaptive bitrate the stream starts lower and climbs (`abr::Controller::starting`).
+        start_kbps: abr.map_or(0, abr::start_kbps),
     };
     let (send, recv, welcome) = handshake(&conn, &hello, addr).await?;
     tracing::debug!(
@@ -382,8 +386,6 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
     let sources = Sources { script: config.input_script, gamepads: config.gamepads.then_some(config.gamepad_mappings) };
     let record = Keep { file: config.record, replay: config.replay };
     let media = Media { events: (events_tx, events), av, audio, notify, watch: config.watch, record };
-    let abr =
-        config.request.min_bitrate_kbps.map(|min_kbps| abr::Limits { min_kbps, max_kbps: config.request.bitrate_kbps });
     let redial = Redial { endpoint, quic, seen, verify: config.verify, hello, timeout: config.reconnect_timeout, abr };
     start(Handshaken { conn, welcome, send, recv }, redial, sources, media)
 }
@@ -595,9 +597,9 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
 }
 
 /// The session's decisions, for a stream `welcome` described: adaptive bitrate within
-/// `abr` from the bitrate agreed, and an IDR asked for every `key_frames` (a replay buffer's).
+/// `abr`, climbing to the bitrate agreed from a quarter of it, and an IDR asked for every `key_frames` (a replay buffer's).
 fn new_session(abr: Option<abr::Limits>, welcome: &Welcome, key_frames: Option<Duration>) -> ClientSession {
-    let abr = abr.map(|limits| abr::Controller::new(limits, welcome.bitrate_kbps));
+    let abr = abr.map(abr::Controller::starting);
     let mut session = ClientSession::new(abr, Duration::ZERO);
     session.handle_welcome(welcome.capabilities);
     session.ask_key_frames_every(key_frames, Duration::ZERO);
@@ -984,12 +986,14 @@ impl Link {
         }
     }
 
-    /// Says Hello again on a new connection, presenting the session's token (and asking for
+    /// Says Hello again on a new connection, presenting the session's token (and starting at
     /// the bitrate adaptive bitrate had come to).
     async fn resume(&mut self, conn: Connection) -> Result<RecvStream, Fault> {
         let mut hello = Hello { resume_token: self.token, ..self.redial.hello.clone() };
+        // The encoder is built for the rate asked (the most a target may be: a host that
+        // built it for the target could never climb back), starting at the target.
         if let Some(kbps) = self.session.target_kbps() {
-            hello.bitrate_kbps = kbps;
+            hello.start_kbps = kbps;
         }
         let (send, recv, welcome) = match handshake(&conn, &hello, self.addr).await {
             Ok(answer) => answer,

@@ -461,6 +461,12 @@ async fn admit_connection<'a>(
         None => Picture::Scene,
     };
     let worker = match encode::spawn(settings, frames_tx, game.clone(), gate.clone(), picture) {
+        // Built for the rate asked, the most a target may be; the first frames at the
+        // client's start (the queue is empty: this is its first command).
+        Ok(w) if agreed.start_kbps < agreed.bitrate_kbps => {
+            w.send(session::EncoderRequest::SetBitrate { kbps: agreed.start_kbps });
+            w
+        }
         Ok(w) => w,
         Err(err) => {
             let message = format!("the host could not start its encoder: {err}");
@@ -569,8 +575,9 @@ async fn stream(
         handover: &claim.handover,
         session: {
             let mut session = HostSession::new(session::parity_mode(config.fec, hello.capabilities));
+            session.start_at(session::start_kbps(&hello, welcome.bitrate_kbps));
             if welcome.capabilities.both(hello.capabilities).contains(Capabilities::ADAPTS_SIZE) {
-                session.adapt_picture(Rung { width: welcome.width, height: welcome.height, fps: welcome.fps });
+                session.adapt_picture(Rung { width: welcome.width, height: welcome.height, fps: welcome.fps }, Duration::ZERO);
             }
             session
         },

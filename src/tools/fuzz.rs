@@ -182,6 +182,7 @@ fn control_seeds() -> Vec<Vec<u8>> {
             audio_channels: 6,
             resume_token: 0x5eed,
             capabilities: crate::core::wire::Capabilities::THIS_BUILD,
+            start_kbps: 5000,
         }),
         Control::Welcome(Welcome {
             version: crate::core::wire::PROTOCOL_VERSION,

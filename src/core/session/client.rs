@@ -121,8 +121,14 @@ impl LinkState {
 
 impl ClientSession {
     /// A session whose first connection starts at `now`; `abr` adapts the bitrate (`None`: a
-    /// fixed bitrate), starting from the one the host agreed to.
+    /// fixed bitrate), starting from its own first target.
     pub fn new(abr: Option<abr::Controller>, now: Duration) -> Self {
+        let mut outputs = VecDeque::new();
+        // A controller at its start is below the rate agreed: the `Hello` asked the host to
+        // start there (`abr::Controller::starting`).
+        if let Some(abr) = abr.as_ref().filter(|a| a.ramping()) {
+            outputs.push_back(ClientOutput::Report(stats::Event::BitrateStarted { kbps: abr.target_kbps() }));
+        }
         Self {
             inputs: InputSender::new(SendPolicy::default()),
             sync: ClockSync::new(),
@@ -130,7 +136,7 @@ impl ClientSession {
             idr_pic_id: None,
             link: LinkState::new(now),
             transmits: VecDeque::new(),
-            outputs: VecDeque::new(),
+            outputs,
             events: Vec::new(),
             reads_parity: true,
             key_frames_every: None,
@@ -483,6 +489,18 @@ fn next_tick(last: Duration, period: Duration, now: Duration) -> Duration {
 mod tests {
     use super::*;
     use crate::core::wire::{FrameHeader, FrameKind, InputAck, RejectReason, Welcome};
+
+    #[test]
+    fn a_session_that_adapts_its_bitrate_says_where_it_starts_and_sends_nothing_for_it() {
+        let limits = abr::Limits { min_kbps: 500, max_kbps: 10_000 };
+        let mut s = ClientSession::new(Some(abr::Controller::starting(limits)), Duration::ZERO);
+        assert_eq!(s.target_kbps(), Some(abr::start_kbps(limits)));
+        assert_eq!(s.poll_output(), Some(ClientOutput::Report(stats::Event::BitrateStarted { kbps: 2_500 })));
+        assert_eq!(s.poll_transmit(), None, "the Hello carried the start");
+        // A fixed bitrate, or a controller that starts where it was asked: nothing to say.
+        let mut fixed = ClientSession::new(Some(abr::Controller::new(limits, 10_000)), Duration::ZERO);
+        assert_eq!(fixed.poll_output(), None);
+    }
 
     #[test]
     fn the_answer_to_hello_is_a_welcome_of_our_version_or_a_reason() {

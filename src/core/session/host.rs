@@ -46,7 +46,10 @@ pub struct Agreed {
     pub width: u16,
     pub height: u16,
     pub fps: u16,
+    /// The most a target may be: the encoder is built for it.
     pub bitrate_kbps: u32,
+    /// Where the client's adaptive bitrate starts (`Hello::start_kbps`), at most the above.
+    pub start_kbps: u32,
 }
 
 /// What the host will stream for a client's `Hello`, at most `max_fps`: the size the client
@@ -61,7 +64,14 @@ pub fn negotiate(hello: &Hello, max_fps: u16, display: Option<(u16, u16)>) -> Re
         None => asked,
     };
     scene::check_size(width.into(), height.into()).map_err(|e| e.to_string())?;
-    Ok(Agreed { width, height, fps: hello.fps.clamp(1, max_fps), bitrate_kbps: clamp_bitrate(hello.bitrate_kbps) })
+    let bitrate_kbps = clamp_bitrate(hello.bitrate_kbps);
+    Ok(Agreed { width, height, fps: hello.fps.clamp(1, max_fps), bitrate_kbps, start_kbps: start_kbps(hello, bitrate_kbps) })
+}
+
+/// Where the stream starts for `hello`, whose agreed bitrate is `agreed_kbps`: the client's
+/// start rate, at most the agreed rate; the agreed rate when it gave none.
+pub fn start_kbps(hello: &Hello, agreed_kbps: u32) -> u32 {
+    if hello.start_kbps == 0 { agreed_kbps } else { clamp_bitrate(hello.start_kbps).min(agreed_kbps) }
 }
 
 /// A display of `native` size within `room`: as it is if it fits, else scaled down with its
@@ -257,8 +267,14 @@ impl HostSession {
 
     /// Lets the picture follow the path down the ladder under `ceiling` (what was agreed),
     /// for a client that announced `Capabilities::ADAPTS_SIZE`.
-    pub fn adapt_picture(&mut self, ceiling: Rung) {
-        self.ladder = Some(Ladder::new(ceiling));
+    pub fn adapt_picture(&mut self, ceiling: Rung, now: Duration) {
+        self.ladder = Some(Ladder::starting(ceiling, now));
+    }
+
+    /// The encoder's first target (`Agreed::start_kbps`): what the ladder judges until the
+    /// client's first `SetBitrate`.
+    pub fn start_at(&mut self, kbps: u32) {
+        self.target_kbps = Some(kbps);
     }
 
     /// Times the picture changed, and whether it is below the ceiling now.
@@ -438,7 +454,7 @@ mod tests {
     fn the_picture_follows_the_target_down_and_back_up_and_references_of_the_old_encoder_are_not_used() {
         let ceiling = Rung { width: 1280, height: 720, fps: 60 };
         let mut s = HostSession::new(FecMode::Off);
-        s.adapt_picture(ceiling);
+        s.adapt_picture(ceiling, ms(0));
         // A target too low for 720p60: 360p60, said once, frame skipping still off.
         s.handle_control(Control::SetBitrate { bitrate_kbps: 1200 }, ms(1000));
         let (_, out) = drain(&mut s);
@@ -515,7 +531,7 @@ mod tests {
 
     #[test]
     fn the_welcome_follows_what_the_session_streams() {
-        let agreed = Agreed { width: 1280, height: 720, fps: 60, bitrate_kbps: 20_000 };
+        let agreed = Agreed { width: 1280, height: 720, fps: 60, bitrate_kbps: 20_000, start_kbps: 20_000 };
         let scene = welcome(agreed, 6, SessionSound::Scene, "den", 7);
         assert_eq!((scene.width, scene.height, scene.fps, scene.bitrate_kbps), (1280, 720, 60, 20_000));
         assert_eq!((scene.host_name.as_str(), scene.resume_token), ("den", 7));
@@ -561,6 +577,40 @@ mod tests {
         s.handle_control(Control::Unknown { tag: 99 }, ms(11));
         assert_eq!((s.unknown_datagrams, s.unknown_controls), (1, 1));
         assert!(drain(&mut s).1.is_empty(), "unknown kinds never end a session");
+    }
+
+    #[test]
+    fn the_encoder_is_built_for_the_rate_asked_and_starts_at_the_clients_start() {
+        let hello = |bitrate_kbps, start_kbps| Hello {
+            version: crate::core::wire::PROTOCOL_VERSION,
+            width: 1280,
+            height: 720,
+            fps: 60,
+            bitrate_kbps,
+            max_width: 1920,
+            max_height: 1080,
+            client_name: "c".into(),
+            audio_channels: 0,
+            resume_token: 0,
+            capabilities: crate::core::wire::Capabilities::NONE,
+            start_kbps,
+        };
+        let agreed = |b, s| negotiate(&hello(b, s), 60, None).map(|a| (a.bitrate_kbps, a.start_kbps));
+        assert_eq!(agreed(10_000, 2_500), Ok((10_000, 2_500)));
+        // None given (an older client, or a fixed bitrate): the rate asked.
+        assert_eq!(agreed(10_000, 0), Ok((10_000, 10_000)));
+        // Never above the rate asked, never under the host's floor.
+        assert_eq!(agreed(10_000, 50_000), Ok((10_000, 10_000)));
+        assert_eq!(agreed(10_000, 1), Ok((10_000, MIN_BITRATE_KBPS)));
+        // The ladder judges the start until the client's first target: held for its first
+        // second, then a start too low for 720p60 steps the picture down.
+        let mut s = HostSession::new(FecMode::Off);
+        s.adapt_picture(Rung { width: 1280, height: 720, fps: 60 }, ms(0));
+        s.start_at(1_200);
+        s.handle_control(Control::Ping { id: 1, client_micros: 0 }, ms(500));
+        assert!(pictures(&drain(&mut s).1).is_empty(), "held while the bitrate climbs");
+        s.handle_control(Control::SetBitrate { bitrate_kbps: 1_200 }, ms(1_100));
+        assert_eq!(pictures(&drain(&mut s).1).len(), 1);
     }
 
     #[test]

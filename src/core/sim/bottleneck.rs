@@ -277,12 +277,15 @@ impl Host {
     fn new(s: &Scenario) -> Self {
         let mut session = HostSession::new(s.fec);
         if s.adapt_size {
-            session.adapt_picture(s.ceiling);
+            session.adapt_picture(s.ceiling, Duration::ZERO);
         }
+        // As the real host: the encoder's first frames at the client's start rate.
+        let start = crate::core::video::abr::start_kbps(Limits { min_kbps: s.min_kbps, max_kbps: s.start_kbps });
+        session.start_at(start);
         Self {
             session,
             rung: s.ceiling,
-            target_kbps: s.start_kbps,
+            target_kbps: start,
             idr_next: true,
             recovery_next: false,
             clock: CaptureClock::new(s.ceiling.fps.into(), Duration::ZERO),
@@ -398,7 +401,7 @@ impl Client {
         let mut seq = Sequencer::new(sequence::Config::default());
         seq.set_rtt(2 * s.delay);
         Self {
-            abr: Controller::new(Limits { min_kbps: s.min_kbps, max_kbps: s.start_kbps }, s.start_kbps),
+            abr: Controller::starting(Limits { min_kbps: s.min_kbps, max_kbps: s.start_kbps }),
             seq,
             events: Vec::new(),
             last_decoded: None,

@@ -219,6 +219,11 @@ pub enum Event {
         kbps: u32,
         congested: bool,
     },
+    /// The session's first target: where adaptive bitrate starts its climb (neither an
+    /// increase nor a decrease).
+    BitrateStarted {
+        kbps: u32,
+    },
 }
 
 /// What kind of unknown message was skipped.
@@ -767,6 +772,10 @@ impl Stats {
             Event::Skipped(what) => self.skipped[what as usize] += 1,
             Event::Reconnecting { .. } | Event::Notice(_) => {}
             Event::BitrateChanged { kbps, congested } => self.on_bitrate(kbps, congested),
+            Event::BitrateStarted { kbps } => {
+                self.bitrate_target_kbps = Some(kbps);
+                self.bitrate_lowest_kbps = Some(self.bitrate_lowest_kbps.map_or(kbps, |l| l.min(kbps)));
+            }
             Event::Reconnected { outage_micros } => {
                 self.reconnects += 1;
                 // The new connection's host counts inputs from 0 again.

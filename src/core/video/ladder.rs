@@ -115,6 +115,14 @@ impl Ladder {
         Self { rungs: rungs(ceiling), current: 0, room_since: None, last_change: None, changes: 0 }
     }
 
+    /// A ladder for a stream that starts at `now`: its start holds the size as a change
+    /// does, for [`DOWN_HOLD`], since the client's bitrate starts at a quarter of the rate
+    /// asked and climbs for its first half second (`abr::Controller::starting`); a target
+    /// low for the size in that time is the climb, not the path.
+    pub fn starting(ceiling: Rung, now: Duration) -> Self {
+        Self { last_change: Some(now), ..Self::new(ceiling) }
+    }
+
     pub fn current(&self) -> Rung {
         self.rungs[self.current]
     }
@@ -265,6 +273,17 @@ mod tests {
         // Room for the ceiling: straight there.
         assert_eq!(ladder.on_target(s(41.0), 50_000), None);
         assert_eq!(ladder.on_target(s(43.0), 50_000).unwrap().height, 1080);
+    }
+
+    #[test]
+    fn the_start_holds_the_size_while_the_bitrate_climbs() {
+        let mut ladder = Ladder::starting(P1080, s(0.0));
+        // The client's climb starts at a quarter of 20 Mbit/s: under 1080p's need, and held.
+        assert_eq!(ladder.on_target(s(0.0), 5000), None);
+        assert_eq!(ladder.on_target(s(0.6), 11_250), None);
+        assert_eq!(ladder.changes(), 0);
+        // A climb that stopped low: after the hold, the size follows it.
+        assert_eq!(ladder.on_target(s(1.0), 3000).map(|r| r.height), Some(720));
     }
 
     #[test]

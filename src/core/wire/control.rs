@@ -163,6 +163,11 @@ pub struct Hello {
     /// What this client can do beyond the major version's baseline (none from a build that
     /// predates capabilities: the field is then absent and reads as empty).
     pub capabilities: Capabilities,
+    /// Where the bitrate starts, kbit/s, when the client adapts it and climbs to
+    /// `bitrate_kbps` from lower (0: start at `bitrate_kbps`; absent from older builds). The
+    /// host builds its encoder for `bitrate_kbps`, the most a target may be, and makes its
+    /// first frames at this.
+    pub start_kbps: u32,
 }
 
 /// What the host agreed to stream.
@@ -324,6 +329,7 @@ impl Control {
                 w.u8(h.audio_channels);
                 w.u64(h.resume_token);
                 w.u64(h.capabilities.bits());
+                w.u32(h.start_kbps);
             }
             Self::Welcome(h) => {
                 w.u8(tag::WELCOME);
@@ -467,6 +473,7 @@ impl Control {
                 audio_channels: r.u8()?,
                 resume_token: r.u64()?,
                 capabilities: Capabilities::read(&mut r)?,
+                start_kbps: if r.remaining() == 0 { 0 } else { r.u32()? },
             }),
             tag::WELCOME => Self::Welcome(Welcome {
                 version: r.u16()?,

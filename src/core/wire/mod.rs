@@ -111,6 +111,7 @@ mod tests {
                         audio_channels: (client_name.len() % 9) as u8,
                         resume_token: u64::from(bitrate_kbps).rotate_left(17),
                         capabilities: Capabilities::from_bits(u64::from(max_width) << 7 | u64::from(fps)),
+                        start_kbps: bitrate_kbps / 4,
                         client_name,
                     })
                 }),
@@ -226,11 +227,19 @@ mod tests {
                 Err(_) => {}
                 // Cut exactly before the capabilities a `Hello` or `Welcome` ends with: that is
                 // the message as a build before capabilities sends it, which reads as none.
+                // A `Hello` cut before its start rate is a build's before start rates: it
+                // starts at its bitrate.
                 Ok(older) => {
-                    prop_assert_eq!(cut, body.len() - 8);
                     let without = match msg {
-                        Control::Hello(h) => Control::Hello(Hello { capabilities: Capabilities::NONE, ..h }),
-                        Control::Welcome(w) => Control::Welcome(Welcome { capabilities: Capabilities::NONE, ..w }),
+                        Control::Hello(h) if cut == body.len() - 4 => Control::Hello(Hello { start_kbps: 0, ..h }),
+                        Control::Hello(h) => {
+                            prop_assert_eq!(cut, body.len() - 12);
+                            Control::Hello(Hello { capabilities: Capabilities::NONE, start_kbps: 0, ..h })
+                        }
+                        Control::Welcome(w) => {
+                            prop_assert_eq!(cut, body.len() - 8);
+                            Control::Welcome(Welcome { capabilities: Capabilities::NONE, ..w })
+                        }
                         other => other,
                     };
                     prop_assert_eq!(older, without);
@@ -301,6 +310,7 @@ mod tests {
             audio_channels: 2,
             resume_token: 7,
             capabilities: Capabilities::from_bits(Capabilities::THIS_BUILD.bits() | 1 << 40),
+            start_kbps: 2250,
         };
         let mut buf = Vec::new();
         Control::Hello(hello.clone()).encode(&mut buf);

@@ -66,8 +66,13 @@ impl X11Clipboard {
     /// Connects to `display` (`None`: `$DISPLAY`) and starts the thread; with `watch`, every
     /// copy another program makes is read and reported.
     pub fn start(display: Option<&str>, watch: bool) -> Result<Self, String> {
+        Self::start_with(display, None, watch)
+    }
+
+    /// As [`Self::start`], on a display whose server wants `cookie` (a session's own, `--app`).
+    pub fn start_with(display: Option<&str>, cookie: Option<&[u8; 16]>, watch: bool) -> Result<Self, String> {
         let name = display.map_or_else(|| std::env::var("DISPLAY").unwrap_or_default(), str::to_owned);
-        let (conn, screen) = RustConnection::connect(display)
+        let (conn, screen) = crate::xconn::connect(display, cookie)
             .map_err(|e| format!("the shared clipboard cannot reach the X display {name}: {e}"))?;
         let owner = Owner::new(conn, screen, watch).map_err(|e| format!("the shared clipboard on {name}: {e}"))?;
         let (commands, commands_rx) = std::sync::mpsc::sync_channel(COMMANDS);
@@ -91,6 +96,12 @@ impl X11Clipboard {
         self.commands.try_send(Command::Read).ok();
     }
 
+    /// A handle that asks for a read, for the thread that sees the window gain focus (it
+    /// never waits: a full queue drops the ask, and the next focus asks again).
+    pub fn asker(&self) -> ReadAsker {
+        ReadAsker(self.commands.clone())
+    }
+
     /// What was read since the last call, if anything.
     pub fn copied(&self) -> Option<Copied> {
         self.copies.try_recv().ok()
@@ -108,6 +119,22 @@ impl Drop for X11Clipboard {
         if let Some(thread) = self.thread.take() {
             thread.join().ok();
         }
+    }
+}
+
+/// Asks the clipboard's thread to read the selection ([`X11Clipboard::asker`]).
+#[derive(Clone)]
+pub struct ReadAsker(SyncSender<Command>);
+
+impl ReadAsker {
+    pub fn read(&self) {
+        self.0.try_send(Command::Read).ok();
+    }
+}
+
+impl std::fmt::Debug for ReadAsker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadAsker")
     }
 }
 

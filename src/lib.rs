@@ -4,8 +4,9 @@
 //! time as an argument; `net` is the quinn shell and everything else that talks to the network
 //! (TLS, pairing, discovery, probing, the relay, the trust store); `client` and `host` are the
 //! two sides' shells around their devices; `tools` are the demo, the latency lab, the
-//! benchmarks and the fuzzer, built on the other layers. `clock`, `config` and `h264` (which
-//! OpenH264 to use) are the small shells every side uses.
+//! benchmarks and the fuzzer, built on the other layers. `clock`, `config`, `h264` (which
+//! OpenH264 to use), `clipboard` (an X display's selection) and `xconn` (reaching an X
+//! display) are the small shells every side uses.
 
 pub mod client;
 pub mod clipboard;
@@ -16,6 +17,7 @@ pub mod h264;
 pub mod host;
 pub mod net;
 pub mod tools;
+pub mod xconn;
 
 /// The async runtime for the network shells: two worker threads named `kumo-net` (the
 /// network work is light; encode and decode have threads of their own).

@@ -98,3 +98,155 @@ fn kumo_serves_and_reads_the_x_clipboard_and_reports_only_other_programs_copies(
     let got = reader.copied_within(Duration::from_secs(3)).expect("an answer");
     assert_eq!(got, Copied::Nothing);
 }
+
+/// Polls `f` every 100 ms for up to `limit`; whether it came true.
+fn within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+/// What xclip reads from CLIPBOARD, or nothing while nobody owns it.
+fn pasted(x: &Xvfb) -> Vec<u8> {
+    x.command("xclip").args(["-selection", "clipboard", "-o"]).output().map(|o| o.stdout).unwrap_or_default()
+}
+
+/// `kumo connect` in a window on `x` (the CPU presenter: this test is about the clipboard),
+/// logging at debug into `log`, with `extra` flags.
+fn windowed_client(x: &Xvfb, host: &common::HostProcess, log: &std::path::Path, extra: &[&str]) -> Child {
+    let dir = log.parent().unwrap();
+    let addr = host.addr.to_string();
+    x.command(env!("CARGO_BIN_EXE_kumo"))
+        .args(["connect", &addr, "--host-fingerprint", &host.fingerprint, "--no-audio", "--renderer", "cpu"])
+        .args(["--width", "640", "--height", "360", "--fps", "30", "--duration", "60"])
+        .args(extra)
+        .env("XDG_RUNTIME_DIR", common::desktop::runtime_dir(dir))
+        .env("RUST_LOG", "kumo=debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Focus moves to kumo's window (as a player coming back from another program).
+fn focus_kumo(x: &Xvfb) {
+    x.xdotool(&["search", "--sync", "--name", "kumo", "windowfocus", "--sync"]);
+}
+
+/// Two displays, as a player's desk and the data centre's: a `kumo host --display` on one,
+/// `kumo connect` in a window on the other, text copied with xclip on each side.
+#[test]
+fn text_copied_on_either_side_reaches_the_other_once_and_never_the_log() {
+    if !tools_present() || !common::sound::have("xdotool") {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI needs xdotool for the clipboard test");
+        return;
+    }
+    let dir = common::desktop::work_dir("kumo-clipboard-e2e");
+    let (host_x, desk) = (Xvfb::start(), Xvfb::start());
+    let host_log = dir.join("host.log");
+    let host = common::HostProcess::spawn_logged_with_env(
+        &[
+            "--display".as_ref(),
+            host_x.display.as_ref(),
+            "--allow-unpaired".as_ref(),
+            "--ephemeral".as_ref(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+        ],
+        &[("RUST_LOG", std::path::Path::new("kumo=debug"))],
+        &host_log,
+    );
+    let client_log = dir.join("client.log");
+    let mut client = windowed_client(&desk, &host, &client_log, &[]);
+    let log = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        within(Duration::from_secs(15), || log(&client_log).contains("streaming")),
+        "the client did not start streaming:\n{}",
+        log(&client_log)
+    );
+
+    // Copied on the host: on the player's desk within a second or two.
+    let from_host = "from the data centre: grüße ☁";
+    let mut xclip = xclip_copies(&host_x, from_host.as_bytes());
+    assert!(
+        within(Duration::from_secs(5), || pasted(&desk) == from_host.as_bytes()),
+        "the host's copy did not reach the client: {:?}\nclient:\n{}",
+        String::from_utf8_lossy(&pasted(&desk)),
+        log(&client_log)
+    );
+    xclip.kill().ok();
+    xclip.wait().ok();
+
+    // Copied on the desk in another program, then back to kumo's window: on the host.
+    let from_desk = "from the player's desk: 雲 ✓";
+    let mut xclip = xclip_copies(&desk, from_desk.as_bytes());
+    std::thread::sleep(Duration::from_millis(300));
+    focus_kumo(&desk);
+    assert!(
+        within(Duration::from_secs(5), || pasted(&host_x) == from_desk.as_bytes()),
+        "the client's copy did not reach the host: {:?}\nclient:\n{}",
+        String::from_utf8_lossy(&pasted(&host_x)),
+        log(&client_log)
+    );
+    xclip.kill().ok();
+    xclip.wait().ok();
+
+    // Focus again with nothing new copied: nothing sent (no echo, no repeat).
+    focus_kumo(&desk);
+    // Refused on the host's side, with a sentence: over the limit, and not UTF-8.
+    let mut big = xclip_copies(&host_x, &vec![b'a'; kumo::core::clipboard::MAX_BYTES + 10]);
+    assert!(
+        within(Duration::from_secs(5), || log(&host_log).contains("over the shared clipboard's")),
+        "no sentence for an oversized copy:\n{}",
+        log(&host_log)
+    );
+    big.kill().ok();
+    big.wait().ok();
+    let mut bad = xclip_copies(&host_x, &[b'o', b'k', 0xFF, 0xFE]);
+    assert!(
+        within(Duration::from_secs(5), || log(&host_log).contains("is not UTF-8")),
+        "no sentence for a copy that is not UTF-8:\n{}",
+        log(&host_log)
+    );
+    bad.kill().ok();
+    bad.wait().ok();
+    std::thread::sleep(Duration::from_millis(500));
+    client.kill().ok();
+    client.wait().ok();
+    drop(host);
+
+    let (host_said, client_said) = (log(&host_log), log(&client_log));
+    // Each copy crossed once, one way.
+    assert_eq!(host_said.matches("sending a copied text to the client").count(), 1, "host:\n{host_said}");
+    assert_eq!(client_said.matches("sending a copied text to the host").count(), 1, "client:\n{client_said}");
+    // The texts themselves are in neither log, at debug level.
+    for said in [&host_said, &client_said] {
+        assert!(!said.contains("data centre") && !said.contains("player's desk"), "a copied text was logged:\n{said}");
+    }
+    assert!(!pasted(&desk).starts_with(b"aaaa"), "the oversized copy crossed");
+
+    // With --clipboard=false the client asks for nothing and nothing crosses.
+    let host = common::HostProcess::spawn(&[
+        "--display".as_ref(),
+        host_x.display.as_ref(),
+        "--allow-unpaired".as_ref(),
+        "--ephemeral".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+    ]);
+    let off_log = dir.join("off.log");
+    let mut client = windowed_client(&desk, &host, &off_log, &["--clipboard=false"]);
+    assert!(within(Duration::from_secs(15), || log(&off_log).contains("streaming")), "{}", log(&off_log));
+    let mut xclip = xclip_copies(&host_x, b"stays on the host");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_ne!(pasted(&desk), b"stays on the host", "crossed with --clipboard=false");
+    xclip.kill().ok();
+    xclip.wait().ok();
+    client.kill().ok();
+    client.wait().ok();
+}

@@ -177,8 +177,15 @@ pub(crate) fn client_config(
         speakers: run.speakers.or(file.speakers),
         record: run.record.clone(),
         replay: replay(run, file),
+        clipboard: clipboard(run, file),
         ..ClientConfig::new(host, verify)
     })
+}
+
+/// Whether to share the clipboard: never headless (no display to share with) or in a kiosk,
+/// else as the flag, the file, or yes.
+pub(crate) fn clipboard(run: &RunArgs, file: &Settings) -> bool {
+    !run.headless && !file.kiosk.enabled && run.clipboard.or(file.clipboard).unwrap_or(true)
 }
 
 /// How long `kumo connect` keeps reconnecting: the flag, else the config file, else the

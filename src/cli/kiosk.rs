@@ -42,9 +42,11 @@ pub(crate) fn kiosk(
             )?;
             // A kiosk reconnects for ever.
             // A kiosk keeps nothing of the stream (its hotkeys are off): no replay buffer.
+            // Nor does it share a clipboard: the next player would find the last one's copy.
             let config = ClientConfig {
                 reconnect_timeout: None,
                 replay: None,
+                clipboard: false,
                 ..client_config(host, verify, "kumo kiosk", run, stream, file)?
             };
             kumo::client::window::run(rt, config, options, &interrupted)?

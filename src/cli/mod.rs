@@ -217,6 +217,10 @@ pub(crate) struct HostArgs {
     /// {auth} replaced (for example Xorg with the dummy driver, for a GPU).
     #[arg(long, value_name = "COMMAND", requires = "app")]
     pub(crate) app_server: Option<String>,
+    /// Share copied text with a client that asks (text only, up to 1 MiB, both ways): with
+    /// --display or --app only; false keeps this machine's clipboard to itself.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = true, require_equals = true, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub(crate) clipboard: bool,
 }
 
 #[derive(Args)]
@@ -344,6 +348,11 @@ pub(crate) struct RunArgs {
     /// of N (2 to 10 s), where a saved file can start.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub(crate) replay_seconds: Option<u32>,
+    /// Share copied text with the host, both ways: what you copied elsewhere reaches the
+    /// host when kumo's window gains focus, and what is copied on the host reaches you. Text
+    /// only, up to 1 MiB; never in a kiosk, never without a window [default: true].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
+    pub(crate) clipboard: Option<bool>,
 }
 
 /// A relay schedule as one command-line value.

@@ -146,6 +146,10 @@ pub struct ClientConfig {
     /// Keep the last this long of the stream in memory for the save-replay hotkey
     /// (`--replay-seconds`); the client then asks the host for an IDR every third of it.
     pub replay: Option<Duration>,
+    /// Share copied text with the host through `$DISPLAY`'s clipboard (`--clipboard`; a
+    /// windowed client that is not a kiosk): the host's copies are put there, and the
+    /// window asks for this side's copy when it gains focus ([`Session::clipboard`]).
+    pub clipboard: bool,
 }
 
 /// Adaptive bitrate's floor unless told otherwise (`--min-bitrate-kbps`, the config file).
@@ -189,6 +193,7 @@ impl ClientConfig {
             watch: None,
             record: None,
             replay: None,
+            clipboard: false,
         }
     }
 }
@@ -258,9 +263,18 @@ pub struct Session {
     decode_thread: JoinHandle<()>,
     /// The client's QUIC endpoint (its UDP socket), for moving the session to a new socket.
     endpoint: Endpoint,
+    /// Asks the shared clipboard to read this side's copy (the window, on gaining focus);
+    /// none when the clipboard is not shared.
+    clipboard: Option<crate::clipboard::ReadAsker>,
 }
 
 impl Session {
+    /// The shared clipboard, when both sides share it: the window asks it to read this
+    /// side's copy when it gains focus, so what the player copied elsewhere reaches the host.
+    pub fn clipboard(&self) -> Option<&crate::clipboard::ReadAsker> {
+        self.clipboard.as_ref()
+    }
+
     /// The recording (`--record`), if one is under way: the presenter reports what it shows
     /// here.
     pub fn record(&self) -> Option<&record::Tap> {
@@ -370,11 +384,9 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         client_name: config.name.clone(),
         audio_channels: audio.as_ref().map_or(0, |a| config.speakers.unwrap_or(a.device_channels.clamp(2, 8) as u8)),
         resume_token: 0,
-        capabilities: if config.request.adapt_size {
-            Capabilities::THIS_BUILD
-        } else {
-            Capabilities::THIS_BUILD.without(Capabilities::ADAPTS_SIZE)
-        },
+        capabilities: Capabilities::THIS_BUILD
+            .without(if config.request.adapt_size { Capabilities::NONE } else { Capabilities::ADAPTS_SIZE })
+            .without(if config.clipboard { Capabilities::NONE } else { Capabilities::CLIPBOARD }),
         // With adaptive bitrate the stream starts lower and climbs (`abr::Controller::starting`).
         start_kbps: abr.map_or(0, abr::start_kbps),
     };
@@ -560,6 +572,12 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         Some(rumble_rx)
     };
     let endpoint = redial.endpoint.clone();
+    let (clipboard, clipboard_asker) =
+        if welcome.capabilities.both(redial.hello.capabilities).contains(Capabilities::CLIPBOARD) {
+            share_clipboard(&conn).unzip()
+        } else {
+            (None, None)
+        };
     let link = Link {
         conn,
         addr,
@@ -577,6 +595,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         ltr_marks,
         idr_pic_id,
         record: record_tap.clone(),
+        clipboard,
     };
     let task = tokio::spawn(link.run(recv, losses_rx, Inputs { state: input_rx, presses: presses_rx }, stop_rx));
     Ok(Session {
@@ -593,7 +612,23 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         task,
         decode_thread,
         endpoint,
+        clipboard: clipboard_asker,
     })
+}
+
+/// The shared clipboard on `$DISPLAY`, linked with the host over `conn`; none, with a
+/// sentence, when the display cannot be reached (the stream goes on).
+fn share_clipboard(conn: &Connection) -> Option<(net::clipboard::ClipboardLink, crate::clipboard::ReadAsker)> {
+    match crate::clipboard::X11Clipboard::start(None, false) {
+        Ok(x11) => {
+            let asker = x11.asker();
+            Some((net::clipboard::ClipboardLink::spawn(conn.clone(), x11, "host"), asker))
+        }
+        Err(err) => {
+            tracing::warn!("{err}; the stream goes on without a shared clipboard");
+            None
+        }
+    }
 }
 
 /// The session's decisions, for a stream `welcome` described: adaptive bitrate within
@@ -674,6 +709,8 @@ struct Link {
     idr_pic_id: Arc<std::sync::atomic::AtomicU32>,
     /// The recording, which gets the clock-sync estimate for its frame times.
     record: Option<record::Tap>,
+    /// The shared clipboard's link, moved to each new connection.
+    clipboard: Option<net::clipboard::ClipboardLink>,
 }
 
 /// What the input sources write, for the session task: the whole state (latest wins) and the
@@ -1013,6 +1050,9 @@ impl Link {
             host_name: welcome.host_name.clone(),
         });
         self.token = welcome.resume_token;
+        if let Some(clipboard) = &self.clipboard {
+            clipboard.reconnected(conn.clone());
+        }
         self.conn = conn;
         self.send = send;
         Ok(recv)

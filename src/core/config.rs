@@ -40,6 +40,8 @@ pub struct Config {
     pub reconnect_timeout: Option<u64>,
     /// Keep the last this many seconds of the stream in memory, for the save-replay hotkey.
     pub replay_seconds: Option<u32>,
+    /// Share copied text with the host (`false`: as `--clipboard=false`).
+    pub clipboard: Option<bool>,
     /// Extra SDL game-controller mappings, one line each (SDL's format).
     #[serde(default)]
     pub gamepad_mappings: Vec<String>,
@@ -155,6 +157,7 @@ pub struct Settings {
     pub speakers: Option<u8>,
     pub reconnect_timeout: Option<u64>,
     pub replay_seconds: Option<u32>,
+    pub clipboard: Option<bool>,
     pub gamepad_mappings: Vec<String>,
     pub hotkeys: Hotkeys,
     pub kiosk: KioskSettings,
@@ -256,6 +259,7 @@ impl Settings {
             speakers,
             reconnect_timeout: config.reconnect_timeout,
             replay_seconds: config.replay_seconds,
+            clipboard: config.clipboard,
             gamepad_mappings: config.gamepad_mappings,
             hotkeys,
             kiosk,
@@ -349,6 +353,7 @@ mod tests {
             audio = false
             speakers = 6
             replay_seconds = 30
+            clipboard = false
             gamepad_mappings = ["03000000de280000ff11000001000000,Steam Virtual Gamepad,a:b0,b:b1,platform:Linux,"]
             [hotkeys]
             overlay = "Ctrl+F1"
@@ -361,6 +366,7 @@ mod tests {
         assert_eq!(s.renderer, Some(Renderer::Cpu));
         assert_eq!(s.gamepad_mappings.len(), 1);
         assert_eq!(s.replay_seconds, Some(30));
+        assert_eq!(s.clipboard, Some(false));
         let f9 = KeyPress { ctrl: true, alt: true, shift: false, key: Key::F(9) };
         assert_eq!(s.hotkeys.action(f9), Some(Action::SaveReplay));
         assert_eq!((s.audio, s.speakers), (Some(false), Some(6)));

@@ -74,6 +74,9 @@ pub struct HostConfig {
     pub fec: FecMode,
     /// What it streams: the synthetic scene, an X display, or a program per session.
     pub source: Source,
+    /// Share copied text with a client that asks, on a desktop session's display
+    /// (`--clipboard`; never for the synthetic scene, which has no clipboard).
+    pub clipboard: bool,
 }
 
 /// Which clients a host streams to.
@@ -478,7 +481,10 @@ async fn admit_connection<'a>(
         Some(Desktop { sound: Some(_), .. }) => SessionSound::Captured,
         Some(_) => SessionSound::Silent,
     };
-    let welcome = session::welcome(agreed, hello.audio_channels, sound, &config.name, claim.token);
+    let mut welcome = session::welcome(agreed, hello.audio_channels, sound, &config.name, claim.token);
+    if !config.clipboard {
+        welcome.capabilities = welcome.capabilities.without(Capabilities::CLIPBOARD);
+    }
     net::write_control(&mut send, &Control::Welcome(welcome.clone())).await?;
     Ok(Some(Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames, desktop }))
 }
@@ -526,6 +532,18 @@ async fn prepare(
     Ok((desktop, agreed))
 }
 
+/// The shared clipboard of `display` (read whenever a program there copies), linked with the
+/// client over `conn`; none, with a sentence, when the display cannot be reached.
+fn share_clipboard(conn: &Connection, display: &str, cookie: Option<&[u8; 16]>) -> Option<net::clipboard::ClipboardLink> {
+    match crate::clipboard::X11Clipboard::start_with(Some(display), cookie, true) {
+        Ok(x11) => Some(net::clipboard::ClipboardLink::spawn(conn.clone(), x11, "client")),
+        Err(err) => {
+            tracing::warn!("{err}; the session goes on without a shared clipboard");
+            None
+        }
+    }
+}
+
 /// Streams to an admitted client until the session ends, then stops its workers.
 async fn stream(
     conn: &Connection,
@@ -540,6 +558,19 @@ async fn stream(
         None => (None, None, None),
     };
     let config = &host.config;
+    // The session's display's clipboard, shared when both sides announced it: a program of
+    // the session's own (`--app`) on its own server, or the display streamed.
+    let clipboard = welcome
+        .capabilities
+        .both(hello.capabilities)
+        .contains(Capabilities::CLIPBOARD)
+        .then(|| match (&app, &config.source) {
+            (Some(app), _) => Some((app.display.clone(), Some(app.cookie))),
+            (None, Source::Display { display, .. }) => Some((display.clone(), None)),
+            _ => None,
+        })
+        .flatten()
+        .and_then(|(display, cookie)| share_clipboard(conn, &display, cookie.as_ref()));
     let name = crate::core::trust::printable(&hello.client_name);
     tracing::info!(
         "streaming {}x{} at {} fps to {name} at {}{}",
@@ -583,8 +614,10 @@ async fn stream(
         },
     };
     let (result, handed_over) = streaming.run(send, recv, frames, stop, app.as_mut()).await;
-    // Let go of every key held before anything else happens to the display.
+    // Let go of every key held before anything else happens to the display; the clipboard
+    // lets go of it before its server may end.
     drop(input);
+    drop(clipboard);
     if let Some(app) = app {
         if handed_over {
             claim.slot.park(app);

@@ -70,33 +70,7 @@ impl Screen {
     /// host's own, its cookie.
     fn open(display: &str, cookie: Option<&[u8; 16]>) -> Result<Self, DesktopError> {
         let open = |reason: String| DesktopError::Open { display: display.to_owned(), reason };
-        let (conn, screen) = match cookie {
-            None => x11rb::connect(Some(display)).map_err(|e| open(e.to_string()))?,
-            Some(cookie) => {
-                let parsed = x11rb::reexports::x11rb_protocol::parse_display::parse_display(Some(display))
-                    .map_err(|e| open(e.to_string()))?;
-                let mut last = "no address to connect to".to_owned();
-                let mut connected = None;
-                for address in parsed.connect_instruction() {
-                    match x11rb::rust_connection::DefaultStream::connect(&address) {
-                        Ok((stream, _)) => {
-                            let auth = (b"MIT-MAGIC-COOKIE-1".to_vec(), cookie.to_vec());
-                            let conn = RustConnection::connect_to_stream_with_auth_info(
-                                stream,
-                                parsed.screen.into(),
-                                auth.0,
-                                auth.1,
-                            )
-                            .map_err(|e| open(e.to_string()))?;
-                            connected = Some((conn, usize::from(parsed.screen)));
-                            break;
-                        }
-                        Err(err) => last = err.to_string(),
-                    }
-                }
-                connected.ok_or_else(|| open(last))?
-            }
-        };
+        let (conn, screen) = crate::xconn::connect(Some(display), cookie).map_err(open)?;
         let root = conn.setup().roots.get(screen).ok_or_else(|| open("it has no such screen".into()))?;
         let (root_window, width, height) = (root.root, root.width_in_pixels, root.height_in_pixels);
         Ok(Self { conn, root: root_window, x: 0, y: 0, width, height, name: display.to_owned() })

@@ -2,9 +2,11 @@
 //! per-frame streams.
 //!
 //! Owns how kumo's messages map onto QUIC: one bidirectional control stream per session, one
-//! unidirectional stream per video frame (see ARCHITECTURE.md for why). It holds no session
+//! unidirectional stream per video frame, one bidirectional stream per copied text
+//! (`clipboard`; see ARCHITECTURE.md for why). It holds no session
 //! policy; the host and client modules decide what to send.
 
+pub mod clipboard;
 pub mod discovery;
 pub mod files;
 pub mod pair;
@@ -93,17 +95,20 @@ pub fn transport() -> Arc<TransportConfig> {
     Arc::new(tuned())
 }
 
-/// What a host lets any peer send it: one two-way stream (the control stream), no one-way
-/// streams, and small windows. It applies from the first packet, before the host knows who
-/// is calling, so a caller that sends and never reads holds at most about 200 KiB of the
-/// host's memory (`core::session::admission` bounds how many may). An admitted session needs
+/// What a host lets any peer send it: two two-way streams (the control stream, and a copied
+/// text's), no one-way streams, and small windows. It applies from the first packet, before
+/// the host knows who is calling, so a caller that sends and never reads holds at most about
+/// 200 KiB of the host's memory (the connection's window bounds both streams together;
+/// `core::session::admission` bounds how many callers may). An admitted session needs
 /// no more: a client sends the host only control messages (a few a second) and input
 /// datagrams, which the session reads as they come; the frames flow the other way, within the
 /// client's windows.
 pub fn host_transport() -> Arc<TransportConfig> {
     let mut t = tuned();
     t.max_concurrent_uni_streams(VarInt::from_u32(0));
-    t.max_concurrent_bidi_streams(VarInt::from_u32(1));
+    // The control stream, and one copied text at a time (`Capabilities::CLIPBOARD`; a host
+    // without it never accepts the second, which then holds at most its window).
+    t.max_concurrent_bidi_streams(VarInt::from_u32(2));
     t.stream_receive_window(VarInt::from_u32(HOST_STREAM_WINDOW));
     t.receive_window(VarInt::from_u32(HOST_STREAM_WINDOW));
     t.datagram_receive_buffer_size(Some(HOST_DATAGRAM_BUFFER));

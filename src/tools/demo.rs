@@ -112,6 +112,7 @@ pub fn with_embedded_host<T>(
             trust: HostTrust::paired(ClientStore::in_memory(vec![paired])),
             fec: crate::core::video::fec::FecMode::Auto,
             source: crate::host::desktop::Source::Scene,
+            clipboard: false,
         })
         .context("starting the demo's host")?
     };

@@ -70,6 +70,7 @@ pub(crate) fn host_config(name: &str, trust: kumo::host::HostTrust) -> kumo::hos
         trust,
         fec: kumo::core::video::fec::FecMode::Auto,
         source: kumo::host::desktop::Source::Scene,
+        clipboard: true,
     }
 }
 
@@ -150,6 +151,12 @@ impl HostProcess {
     /// `spawn`, with what the host logs (stderr, at info) written to `log`.
     pub(crate) fn spawn_logged(args: &[&std::ffi::OsStr], log: &Path) -> Self {
         Self::spawn_inner(args, &[], Some(log))
+    }
+
+    /// `spawn_logged`, with these variables added to the host's environment (`RUST_LOG`
+    /// among them, for another level).
+    pub(crate) fn spawn_logged_with_env(args: &[&std::ffi::OsStr], env: &[(&str, &Path)], log: &Path) -> Self {
+        Self::spawn_inner(args, env, Some(log))
     }
 
     /// `spawn`, with these variables added to the host's environment.

@@ -202,6 +202,11 @@ impl App {
                 }
                 self.figures.streaming_since = Some(Instant::now());
                 self.figures.interval_started = Instant::now();
+                // What the player copied before the session began goes to the host when
+                // the window already has focus (else when it gains it).
+                if let Some(clipboard) = session.clipboard().filter(|_| self.focused) {
+                    clipboard.read();
+                }
                 self.session = Some(session);
             }
             Err(err) => {
@@ -779,6 +784,11 @@ impl ApplicationHandler<Wake> for App {
                     // Keys held when focus leaves would never see their release: let go now.
                     self.release_input();
                     self.modifiers = ModifiersState::empty();
+                }
+                // Back from another program: what the player copied there goes to the host
+                // (read on the clipboard's own thread; this only asks).
+                if let Some(clipboard) = self.session.as_ref().and_then(Session::clipboard).filter(|_| focused) {
+                    clipboard.read();
                 }
                 self.focused = focused;
             }

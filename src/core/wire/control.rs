@@ -101,10 +101,20 @@ impl Capabilities {
     /// down the ladder (`core::video::ladder`) when the path is too narrow for them; it never
     /// changes the size for a client without this bit.
     pub const ADAPTS_SIZE: Self = Self(1 << 4);
+    /// Shares copied text both ways (`core::clipboard`): each copy travels on a stream of its
+    /// own (`core::wire::clipboard`), opened only when both sides announce this. A client
+    /// announces it when it has a display to share with and the player did not turn it off; a
+    /// host, for a desktop session its operator did not turn it off for.
+    pub const CLIPBOARD: Self = Self(1 << 5);
     /// Everything this build can do (a host adds `UNMARKED_PICTURES` and `STILL` for a
     /// desktop session).
     pub const THIS_BUILD: Self = Self(
-        Self::SKIPS_UNKNOWN.0 | Self::UNMARKED_PICTURES.0 | Self::STILL.0 | Self::PARITY_RS16.0 | Self::ADAPTS_SIZE.0,
+        Self::SKIPS_UNKNOWN.0
+            | Self::UNMARKED_PICTURES.0
+            | Self::STILL.0
+            | Self::PARITY_RS16.0
+            | Self::ADAPTS_SIZE.0
+            | Self::CLIPBOARD.0,
     );
     /// What a host announces for the synthetic scene.
     pub const HOST_SCENE: Self = Self(Self::SKIPS_UNKNOWN.0 | Self::PARITY_RS16.0 | Self::ADAPTS_SIZE.0);

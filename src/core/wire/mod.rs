@@ -1,7 +1,7 @@
 //! kumo's wire format: every byte that crosses the network is coded here. `codec` has the one
 //! reader and writer, `control` the control stream's messages, `frame` the header in front of
-//! each video frame, `datagram` every datagram kind behind one magic table, and `mdns` the
-//! discovery adverts.
+//! each video frame, `clipboard` the header of a shared clipboard's stream, `datagram` every
+//! datagram kind behind one magic table, and `mdns` the discovery adverts.
 //!
 //! Owns byte layout and validation only. It must not read clocks, touch sockets or trust any
 //! length it reads: every field is bounds-checked, every string and payload length is capped
@@ -12,6 +12,7 @@
 //! so a peer of another version can always read a `Hello` or `Reject` and say what is wrong.
 
 pub mod audio;
+pub mod clipboard;
 pub mod clock;
 mod codec;
 pub mod control;

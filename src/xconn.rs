@@ -11,8 +11,7 @@ pub fn connect(display: Option<&str>, cookie: Option<&[u8; 16]>) -> Result<(Rust
     let Some(cookie) = cookie else {
         return x11rb::connect(display).map_err(|e| e.to_string());
     };
-    let parsed =
-        x11rb::reexports::x11rb_protocol::parse_display::parse_display(display).map_err(|e| e.to_string())?;
+    let parsed = x11rb::reexports::x11rb_protocol::parse_display::parse_display(display).map_err(|e| e.to_string())?;
     let mut last = "no address to connect to".to_owned();
     for address in parsed.connect_instruction() {
         match x11rb::rust_connection::DefaultStream::connect(&address) {

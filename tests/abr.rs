@@ -124,8 +124,8 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
 
 #[test]
 fn on_a_path_too_narrow_for_720p60_the_picture_steps_down_and_comes_back_when_it_widens() {
-    let _serial = serial();
     use kumo::core::stats::MarkerCheck;
+    let _serial = serial();
     // 5 ms each way; 30 Mbit/s, then 2 Mbit/s (under openh264's 720p60 floor of about
     // 2.1 Mbit/s on this scene) from 2 s to 8 s, then 30 again.
     let (narrow_at, wide_at, end_at) = (Duration::from_secs(2), Duration::from_secs(8), Duration::from_secs(24));

@@ -572,12 +572,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         Some(rumble_rx)
     };
     let endpoint = redial.endpoint.clone();
-    let (clipboard, clipboard_asker) =
-        if welcome.capabilities.both(redial.hello.capabilities).contains(Capabilities::CLIPBOARD) {
-            share_clipboard(&conn).unzip()
-        } else {
-            (None, None)
-        };
+    let (clipboard, clipboard_asker) = share_clipboard(&conn, welcome.capabilities.both(redial.hello.capabilities));
     let link = Link {
         conn,
         addr,
@@ -616,17 +611,24 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
     })
 }
 
-/// The shared clipboard on `$DISPLAY`, linked with the host over `conn`; none, with a
-/// sentence, when the display cannot be reached (the stream goes on).
-fn share_clipboard(conn: &Connection) -> Option<(net::clipboard::ClipboardLink, crate::clipboard::ReadAsker)> {
+/// The shared clipboard on `$DISPLAY`, linked with the host over `conn`, when the session's
+/// capabilities (`both` sides') have it; none, with a sentence, when the display cannot be
+/// reached (the stream goes on).
+fn share_clipboard(
+    conn: &Connection,
+    both: Capabilities,
+) -> (Option<net::clipboard::ClipboardLink>, Option<crate::clipboard::ReadAsker>) {
+    if !both.contains(Capabilities::CLIPBOARD) {
+        return (None, None);
+    }
     match crate::clipboard::X11Clipboard::start(None, false) {
         Ok(x11) => {
             let asker = x11.asker();
-            Some((net::clipboard::ClipboardLink::spawn(conn.clone(), x11, "host"), asker))
+            (Some(net::clipboard::ClipboardLink::spawn(conn.clone(), x11, "host")), Some(asker))
         }
         Err(err) => {
             tracing::warn!("{err}; the stream goes on without a shared clipboard");
-            None
+            (None, None)
         }
     }
 }

@@ -534,7 +534,11 @@ async fn prepare(
 
 /// The shared clipboard of `display` (read whenever a program there copies), linked with the
 /// client over `conn`; none, with a sentence, when the display cannot be reached.
-fn share_clipboard(conn: &Connection, display: &str, cookie: Option<&[u8; 16]>) -> Option<net::clipboard::ClipboardLink> {
+fn share_clipboard(
+    conn: &Connection,
+    display: &str,
+    cookie: Option<&[u8; 16]>,
+) -> Option<net::clipboard::ClipboardLink> {
     match crate::clipboard::X11Clipboard::start_with(Some(display), cookie, true) {
         Ok(x11) => Some(net::clipboard::ClipboardLink::spawn(conn.clone(), x11, "client")),
         Err(err) => {
@@ -608,7 +612,10 @@ async fn stream(
             let mut session = HostSession::new(session::parity_mode(config.fec, hello.capabilities));
             session.start_at(session::start_kbps(&hello, welcome.bitrate_kbps));
             if welcome.capabilities.both(hello.capabilities).contains(Capabilities::ADAPTS_SIZE) {
-                session.adapt_picture(Rung { width: welcome.width, height: welcome.height, fps: welcome.fps }, Duration::ZERO);
+                session.adapt_picture(
+                    Rung { width: welcome.width, height: welcome.height, fps: welcome.fps },
+                    Duration::ZERO,
+                );
             }
             session
         },

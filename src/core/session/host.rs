@@ -65,7 +65,13 @@ pub fn negotiate(hello: &Hello, max_fps: u16, display: Option<(u16, u16)>) -> Re
     };
     scene::check_size(width.into(), height.into()).map_err(|e| e.to_string())?;
     let bitrate_kbps = clamp_bitrate(hello.bitrate_kbps);
-    Ok(Agreed { width, height, fps: hello.fps.clamp(1, max_fps), bitrate_kbps, start_kbps: start_kbps(hello, bitrate_kbps) })
+    Ok(Agreed {
+        width,
+        height,
+        fps: hello.fps.clamp(1, max_fps),
+        bitrate_kbps,
+        start_kbps: start_kbps(hello, bitrate_kbps),
+    })
 }
 
 /// Where the stream starts for `hello`, whose agreed bitrate is `agreed_kbps`: the client's

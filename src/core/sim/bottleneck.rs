@@ -17,7 +17,9 @@
 //! (`core::video::sequence`) puts whole frames in order, declares a frame lost when its wait
 //! runs out and asks for a recovery frame (one and a half inter frames' worth) or an IDR, which
 //! the host's session passes on. A frame counts when the sequencer delivers it, as a real
-//! client decodes it. Acknowledgements and control messages travel back without queueing. What is not modelled: QUIC's congestion controller
+//! client decodes it, and its capture-to-decoded time counts the encode before the frame
+//! leaves the host and the decode after the client has it ([`ENCODE_MS`], [`DECODE_MS`],
+//! fitted to real runs). Acknowledgements and control messages travel back without queueing. What is not modelled: QUIC's congestion controller
 //! (kumo floors it, so on these paths the send window and the router bind first).
 
 use std::collections::VecDeque;
@@ -49,6 +51,20 @@ const IDR_FLOOR_FRAMES: f64 = 3.5;
 const SPOIL: f64 = 1.4;
 /// The simulation's step.
 const STEP: Duration = Duration::from_millis(1);
+/// Encoding and decoding a frame take time, in milliseconds: a fixed part and a part per
+/// million pixels. Fitted to the medians `scripts/bottleneck.sh` runs reported on this
+/// project's 2-core machine with host and client side by side (docs/robustness.md, "The
+/// start, climbed"): openh264 encoding 2.1–2.3 ms at 640x360 and 8.9 ms at 1920x1080, and
+/// decoding 1.1 ms and 4.6 ms. Without them the model's median was 1 ms where the real one
+/// was 4–21 ms.
+const ENCODE_MS: (f64, f64) = (1.36, 3.64);
+const DECODE_MS: (f64, f64) = (0.66, 1.90);
+
+/// How long a picture of `width` × `height` takes, by `cost` ([`ENCODE_MS`], [`DECODE_MS`]).
+fn codec_time(cost: (f64, f64), width: u16, height: u16) -> Duration {
+    let mpx = f64::from(width) * f64::from(height) / 1e6;
+    Duration::from_secs_f64((cost.0 + cost.1 * mpx) / 1000.0)
+}
 
 /// One simulated session.
 #[derive(Debug, Clone)]
@@ -139,7 +155,9 @@ struct Packet {
 struct Frame {
     number: u64,
     kind: FrameKind,
+    /// When it left the encoder; it was captured its `encode` before.
     captured: Duration,
+    encode: Duration,
     bytes: u64,
     /// Payload bytes still to arrive, and parity's (discounted by [`SPOIL`]) that arrived.
     missing: u64,
@@ -375,6 +393,7 @@ impl Host {
             number: self.next_number,
             kind,
             captured: now,
+            encode: codec_time(ENCODE_MS, self.rung.width, self.rung.height),
             bytes,
             missing: bytes,
             parity: 0,
@@ -444,10 +463,11 @@ impl Client {
                 self.abr.on_held_back(t, frame.held_back);
             }
             self.acks.push_back((t + self.delay, frame.number));
+            // As the real host's header: capture time, and the encode after it.
             let header = FrameHeader {
                 frame_number: frame.number,
-                capture_micros: frame.captured.as_micros() as u64,
-                encode_micros: 0,
+                capture_micros: frame.captured.saturating_sub(frame.encode).as_micros() as u64,
+                encode_micros: frame.encode.as_micros() as u32,
                 kind: frame.kind,
                 width: rung.width,
                 height: rung.height,
@@ -470,7 +490,9 @@ impl Client {
         for event in self.events.drain(..) {
             match event {
                 sequence::Event::Deliver(frame) => {
-                    let transit = t.saturating_sub(Duration::from_micros(frame.header.capture_micros));
+                    // Capture to decoded: the capture stamp to delivery, and the decode.
+                    let decode = codec_time(DECODE_MS, frame.header.width, frame.header.height);
+                    let transit = (t + decode).saturating_sub(Duration::from_micros(frame.header.capture_micros));
                     out.frames += 1;
                     out.latency.record(transit.as_micros() as u64);
                     if let Some(last) = self.last_decoded.filter(|_| t > Duration::from_secs(1)) {

@@ -315,3 +315,147 @@ fn lost_audio_datagrams_are_repaired_from_the_next_one_or_concealed() {
     assert!(slots > 700 && slots < 860, "{stats}");
     assert!(concealed > 0 && concealed < 800 - received + n("audio_packets_late") + 10, "{stats}");
 }
+
+/// Beeps fed into the player's microphone (the server's default source) with `kumo connect
+/// --mic`, to a `kumo host --display` on the same sound server: recorded from the host's
+/// virtual microphone "kumo-mic" as a game would, they are there, at their level, and how
+/// long each took from the player's mouth is printed (docs/robustness.md has the figures).
+#[test]
+fn the_players_microphone_is_heard_on_the_hosts_virtual_microphone() {
+    let _serial = serial();
+    if !tools_present() || !common::sound::have("Xvfb") {
+        return;
+    }
+    let dir = work_dir("kumo-mic");
+    let pulse = start_pulse(&dir, "channels=2");
+    let server = format!("unix:{}", pulse.socket.display());
+    let pactl = |args: &[&str]| {
+        let out = Command::new("pactl").args(args).env("PULSE_SERVER", &server).output().unwrap();
+        assert!(out.status.success(), "pactl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let (mut speaking, spoke_at) = speak(&dir, &server, &pactl);
+    let x = common::desktop::Xvfb::start();
+    let host_log = dir.join("host.log");
+    let host = common::HostProcess::spawn_logged_with_env(
+        &[
+            "--display".as_ref(),
+            x.display.as_ref(),
+            "--allow-unpaired".as_ref(),
+            "--ephemeral".as_ref(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+        ],
+        &[("PULSE_SERVER", Path::new(&server)), ("RUST_LOG", Path::new("info,kumo::host::voice=debug"))],
+        &host_log,
+    );
+    // The client captures through ALSA's PulseAudio plugin: the default source, the tone.
+    let alsa = dir.join("alsa-mic.conf");
+    std::fs::write(&alsa, "pcm.!default { type pulse }\nctl.!default { type pulse }\n").unwrap();
+    let addr = host.addr.to_string();
+    let client_log = dir.join("client.log");
+    let client = Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(["connect", &addr, "--host-fingerprint", &host.fingerprint, "--headless", "--no-audio", "--mic"])
+        .args(["--width", "640", "--height", "360", "--fps", "30", "--duration", "8"])
+        .env("ALSA_CONFIG_PATH", &alsa)
+        .env("PULSE_SERVER", &server)
+        .env("RUST_LOG", "kumo=info,kumo::client::mic=debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&client_log).unwrap())
+        .spawn()
+        .unwrap();
+    // Once the session runs, record the host's virtual microphone for 3 s, as a game would.
+    std::thread::sleep(Duration::from_secs(3));
+    let record = |source: &str, secs: u64| {
+        let file = dir.join(format!("{source}.raw"));
+        let started = std::time::Instant::now();
+        let mut parec = Command::new("parec")
+            .args(["-d", source, "--raw", "--format=float32le", "--rate=48000", "--channels=1", "--latency-msec=10"])
+            .env("PULSE_SERVER", &server)
+            .stdout(std::fs::File::create(&file).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(secs));
+        parec.kill().ok();
+        parec.wait().ok();
+        (file, started)
+    };
+    let (recorded, recorded_at) = record("kumo-mic", 4);
+    // What the player said, straight from the source, for its level.
+    let spoken = read_raw(&record("player_mic.monitor", 2).0);
+    let out = client.wait_with_output().unwrap();
+    speaking.kill().ok();
+    speaking.wait().ok();
+    let said = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    let logs = format!("client:\n{}\nhost:\n{}", said(&client_log), said(&host_log));
+    assert!(out.status.success(), "{logs}");
+    assert!(said(&host_log).contains("kumo-mic"), "the host did not make its virtual microphone:\n{logs}");
+    let samples = read_raw(&recorded);
+    assert!(samples.len() > 48_000 * 2, "only {} samples recorded from kumo-mic:\n{logs}", samples.len());
+    // The last 2 s: the tone, well above what it is not.
+    let tail = &samples[samples.len() - 96_000..];
+    let (tone, off) = (sound::power_at(tail, 700.0), sound::power_at(tail, 1100.0));
+    let level = sound::power_at(&spoken[spoken.len().saturating_sub(96_000)..], 700.0);
+    assert!(level > 0.0, "the test's tone source is silent");
+    // At about the level it was spoken (within 6 dB), and far above anything else.
+    assert!(
+        tone > level / 4.0 && tone < level * 4.0 && tone > off * 1000.0,
+        "the tone on kumo-mic: {tone:e} at 700 Hz ({level:e} spoken), {off:e} at 1100 Hz\n{logs}"
+    );
+    // Mouth to the virtual microphone: each beep's onset on kumo-mic against when it was
+    // played (both timed by the test's clock from its processes' starts, ±10 ms).
+    let offset = recorded_at.duration_since(spoke_at).as_secs_f64();
+    let delays: Vec<f64> = onsets(&samples)
+        .into_iter()
+        .map(|j| {
+            let at = offset + j as f64 / 48_000.0;
+            (at - at.floor()) * 1000.0
+        })
+        .collect();
+    eprintln!("mouth to kumo-mic: {delays:.0?} ms");
+    assert!(delays.len() >= 2, "no beeps on kumo-mic\n{logs}");
+    assert!(delays.iter().all(|&d| d < 400.0), "mouth to kumo-mic {delays:.0?} ms\n{logs}");
+    drop(host);
+}
+
+/// Where a beep starts in mono `samples`: a 1 ms block over a tenth of full scale after at
+/// least 100 ms under it.
+fn onsets(samples: &[f32]) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut quiet = 0;
+    for (i, block) in samples.chunks(48).enumerate() {
+        let loud = block.iter().any(|v| v.abs() > 0.1);
+        if loud && quiet >= 100 {
+            found.push(i * 48);
+        }
+        quiet = if loud { 0 } else { quiet + 1 };
+    }
+    found
+}
+
+/// The player's microphone on the test's sound server: a sink's monitor (the default source)
+/// with a 200 ms beep of 700 Hz played into it at the start of every second, at low latency,
+/// as a headset delivers its samples (`PulseAudio`'s sine source is no good here: it hands out
+/// two seconds at a time). Returns the player and when it started.
+fn speak(dir: &Path, server: &str, pactl: &dyn Fn(&[&str])) -> (std::process::Child, std::time::Instant) {
+    pactl(&["load-module", "module-null-sink", "sink_name=player_mic", "rate=48000", "channels=1"]);
+    pactl(&["set-default-source", "player_mic.monitor"]);
+    let tone_file = dir.join("tone.raw");
+    let tone: Vec<u8> = (0..48_000 * 12)
+        .flat_map(|i| {
+            let on = i % 48_000 < 9_600;
+            (if on { 0.5 * (2.0 * std::f32::consts::PI * 700.0 * i as f32 / 48_000.0).sin() } else { 0.0 })
+                .to_le_bytes()
+        })
+        .collect();
+    std::fs::write(&tone_file, tone).unwrap();
+    let spoke_at = std::time::Instant::now();
+    let speaking = Command::new("pacat")
+        .args(["--raw", "--format=float32le", "--rate=48000", "--channels=1", "--latency-msec=10", "-d", "player_mic"])
+        .env("PULSE_SERVER", server)
+        .stdin(std::fs::File::open(&tone_file).unwrap())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (speaking, spoke_at)
+}

@@ -178,6 +178,7 @@ pub(crate) fn client_config(
         record: run.record.clone(),
         replay: replay(run, file),
         clipboard: clipboard(run, file),
+        mic: run.mic.clone().or_else(|| file.mic.clone()),
         ..ClientConfig::new(host, verify)
     })
 }

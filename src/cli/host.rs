@@ -32,11 +32,13 @@ pub(crate) fn run(rt: &tokio::runtime::Runtime, args: HostArgs) -> anyhow::Resul
         app,
         app_server,
         clipboard,
+        no_mic,
     } = args;
     let identity = (!ephemeral).then(|| identity.or_else(kumo::config::default_identity_dir)).flatten();
     let source = source_of(display, monitor, app, app_server);
     let trust = HostTrust::open();
-    let config = HostConfig { listen, name, max_fps, encoder_threads, identity, trust, fec, source, clipboard };
+    let mic = !no_mic;
+    let config = HostConfig { listen, name, max_fps, encoder_threads, identity, trust, fec, source, clipboard, mic };
     let serve = HostAction::Serve { pair, allow_unpaired, advertise: !no_advertise };
     let what = if list_clients { HostAction::ListClients } else { revoke.map_or(serve, HostAction::Revoke) };
     host_command(rt, config, what)

@@ -221,6 +221,10 @@ pub(crate) struct HostArgs {
     /// --display or --app only; false keeps this machine's clipboard to itself.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value_t = true, require_equals = true, value_name = "BOOL", action = clap::ArgAction::Set)]
     pub(crate) clipboard: bool,
+    /// Refuse a client's microphone (by default a desktop session's programs can record
+    /// the player's voice from the source "kumo-mic" when the client sends it, `--mic`).
+    #[arg(long)]
+    pub(crate) no_mic: bool,
 }
 
 #[derive(Args)]
@@ -353,6 +357,10 @@ pub(crate) struct RunArgs {
     /// only, up to 1 MiB; never in a kiosk, never without a window [default: true].
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
     pub(crate) clipboard: Option<bool>,
+    /// Send your microphone to the host, where the game can record it from the source
+    /// "kumo-mic": the system's capture device, or the one named. Ctrl+Alt+Shift+M mutes it.
+    #[arg(long, num_args = 0..=1, default_missing_value = "default", require_equals = true, value_name = "DEVICE")]
+    pub(crate) mic: Option<String>,
 }
 
 /// A relay schedule as one command-line value.

@@ -14,6 +14,7 @@ pub mod audio;
 pub mod decode;
 pub mod headless;
 pub mod input;
+pub mod mic;
 pub mod overlay;
 pub mod pads;
 pub mod present;
@@ -150,6 +151,9 @@ pub struct ClientConfig {
     /// windowed client that is not a kiosk): the host's copies are put there, and the
     /// window asks for this side's copy when it gains focus ([`Session::clipboard`]).
     pub clipboard: bool,
+    /// Send the player's voice from this capture device ("default": the system's) to a host
+    /// that plays it into its virtual microphone (`--mic`; `client::mic`).
+    pub mic: Option<String>,
 }
 
 /// Adaptive bitrate's floor unless told otherwise (`--min-bitrate-kbps`, the config file).
@@ -194,6 +198,7 @@ impl ClientConfig {
             record: None,
             replay: None,
             clipboard: false,
+            mic: None,
         }
     }
 }
@@ -266,9 +271,16 @@ pub struct Session {
     /// Asks the shared clipboard to read this side's copy (the window, on gaining focus);
     /// none when the clipboard is not shared.
     clipboard: Option<crate::clipboard::ReadAsker>,
+    /// The microphone, when one is sent.
+    mic: Option<mic::Microphone>,
 }
 
 impl Session {
+    /// The microphone, when the session sends one (the window mutes it).
+    pub fn mic(&self) -> Option<&mic::Microphone> {
+        self.mic.as_ref()
+    }
+
     /// The shared clipboard, when both sides share it: the window asks it to read this
     /// side's copy when it gains focus, so what the player copied elsewhere reaches the host.
     pub fn clipboard(&self) -> Option<&crate::clipboard::ReadAsker> {
@@ -386,7 +398,8 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         resume_token: 0,
         capabilities: Capabilities::THIS_BUILD
             .without(if config.request.adapt_size { Capabilities::NONE } else { Capabilities::ADAPTS_SIZE })
-            .without(if config.clipboard { Capabilities::NONE } else { Capabilities::CLIPBOARD }),
+            .without(if config.clipboard { Capabilities::NONE } else { Capabilities::CLIPBOARD })
+            .without(if config.mic.is_some() { Capabilities::NONE } else { Capabilities::MICROPHONE }),
         // With adaptive bitrate the stream starts lower and climbs (`abr::Controller::starting`).
         start_kbps: abr.map_or(0, abr::start_kbps),
     };
@@ -397,7 +410,7 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
     );
     let sources = Sources { script: config.input_script, gamepads: config.gamepads.then_some(config.gamepad_mappings) };
     let record = Keep { file: config.record, replay: config.replay };
-    let media = Media { events: (events_tx, events), av, audio, notify, watch: config.watch, record };
+    let media = Media { events: (events_tx, events), av, audio, notify, watch: config.watch, record, mic: config.mic };
     let redial = Redial { endpoint, quic, seen, verify: config.verify, hello, timeout: config.reconnect_timeout, abr };
     start(Handshaken { conn, welcome, send, recv }, redial, sources, media)
 }
@@ -499,6 +512,8 @@ struct Media {
     watch: Option<crate::core::sim::lab::Region>,
     /// What to keep of the stream.
     record: Keep,
+    /// The microphone to send (`--mic`).
+    mic: Option<String>,
 }
 
 /// What to keep of the stream: a file (`--record`), a replay buffer (`--replay-seconds`).
@@ -520,7 +535,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         welcome.fps,
         welcome.bitrate_kbps
     );
-    let Media { events: (events_tx, events), av, audio, notify, watch: watch_region, record } = media;
+    let Media { events: (events_tx, events), av, audio, notify, watch: watch_region, record, mic } = media;
     let recording = start_recording(record, &welcome, audio.is_some(), notify.is_some());
     let record_tap = recording.as_ref().map(|r| r.tap().clone());
     let (audio, audio_input) = start_audio(audio, &welcome, record_tap.clone());
@@ -572,7 +587,9 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         Some(rumble_rx)
     };
     let endpoint = redial.endpoint.clone();
-    let (clipboard, clipboard_asker) = share_clipboard(&conn, welcome.capabilities.both(redial.hello.capabilities));
+    let both = welcome.capabilities.both(redial.hello.capabilities);
+    let (clipboard, clipboard_asker) = share_clipboard(&conn, both);
+    let (mic, voice) = start_mic(mic.filter(|_| both.contains(Capabilities::MICROPHONE)));
     let link = Link {
         conn,
         addr,
@@ -591,6 +608,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         idr_pic_id,
         record: record_tap.clone(),
         clipboard,
+        voice,
     };
     let task = tokio::spawn(link.run(recv, losses_rx, Inputs { state: input_rx, presses: presses_rx }, stop_rx));
     Ok(Session {
@@ -608,7 +626,24 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         decode_thread,
         endpoint,
         clipboard: clipboard_asker,
+        mic,
     })
+}
+
+/// The microphone on `device`, when the session sends one, and the queue its packets come
+/// through; none, with a sentence, when its thread cannot start.
+fn start_mic(
+    device: Option<String>,
+) -> (Option<mic::Microphone>, Option<mpsc::Receiver<crate::core::wire::MicPacket>>) {
+    let Some(device) = device else { return (None, None) };
+    let (tx, rx) = mpsc::channel(mic::QUEUE);
+    match mic::Microphone::start(&device, tx) {
+        Ok(mic) => (Some(mic), Some(rx)),
+        Err(err) => {
+            tracing::warn!("{err}; the session goes on without the microphone");
+            (None, None)
+        }
+    }
 }
 
 /// The shared clipboard on `$DISPLAY`, linked with the host over `conn`, when the session's
@@ -713,6 +748,8 @@ struct Link {
     record: Option<record::Tap>,
     /// The shared clipboard's link, moved to each new connection.
     clipboard: Option<net::clipboard::ClipboardLink>,
+    /// The microphone's packets, to send as datagrams.
+    voice: Option<mpsc::Receiver<crate::core::wire::MicPacket>>,
 }
 
 /// What the input sources write, for the session task: the whole state (latest wins) and the
@@ -739,6 +776,18 @@ enum Happened<Bytes> {
     DecoderLoss(u64),
     LtrMark(decode::LtrMark),
     Control(Option<Result<Control, NetError>>),
+    /// A packet of the player's voice.
+    Voice(crate::core::wire::MicPacket),
+}
+
+/// The microphone's next packet; never, without one.
+async fn next_voice(
+    voice: &mut Option<mpsc::Receiver<crate::core::wire::MicPacket>>,
+) -> Option<crate::core::wire::MicPacket> {
+    match voice {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Why streaming on a connection stopped, when it was not the end of the session.
@@ -819,6 +868,7 @@ impl Link {
                 Some(n) = losses.recv() => Happened::DecoderLoss(n),
                 Some(mark) = self.ltr_marks.recv() => Happened::LtrMark(mark),
                 msg = control.recv() => Happened::Control(msg),
+                Some(packet) = next_voice(&mut self.voice) => Happened::Voice(packet),
                 _ = stop.changed() => {
                     self.say_goodbye().await;
                     break Ok(End::Stopped);
@@ -851,6 +901,7 @@ impl Link {
                 Happened::LtrMark(mark) => self.session.handle_ltr_mark(mark.idr_pic_id, mark.frame_num),
                 Happened::Control(Some(Ok(msg))) => self.session.handle_control(msg, now, now_micros),
                 Happened::Control(Some(Err(err))) => break Err(self.fault(err)),
+                Happened::Voice(packet) => self.session.handle_voice(packet),
             }
             if let Some(end) = self.carry_out(&parity).await {
                 break end;

@@ -42,6 +42,8 @@ pub struct Config {
     pub replay_seconds: Option<u32>,
     /// Share copied text with the host (`false`: as `--clipboard=false`).
     pub clipboard: Option<bool>,
+    /// Send the microphone to the host: a capture device's name, or "default" (as `--mic`).
+    pub mic: Option<String>,
     /// Extra SDL game-controller mappings, one line each (SDL's format).
     #[serde(default)]
     pub gamepad_mappings: Vec<String>,
@@ -119,6 +121,7 @@ pub struct HotkeyConfig {
     pub capture: Option<Spanned<String>>,
     pub quit: Option<Spanned<String>>,
     pub save_replay: Option<Spanned<String>>,
+    pub mute_mic: Option<Spanned<String>>,
     pub pad_overlay: Option<Spanned<Vec<String>>>,
 }
 
@@ -158,6 +161,7 @@ pub struct Settings {
     pub reconnect_timeout: Option<u64>,
     pub replay_seconds: Option<u32>,
     pub clipboard: Option<bool>,
+    pub mic: Option<String>,
     pub gamepad_mappings: Vec<String>,
     pub hotkeys: Hotkeys,
     pub kiosk: KioskSettings,
@@ -201,6 +205,7 @@ impl Settings {
             (&h.capture, "hotkeys.capture", Action::ToggleCapture),
             (&h.quit, "hotkeys.quit", Action::Quit),
             (&h.save_replay, "hotkeys.save_replay", Action::SaveReplay),
+            (&h.mute_mic, "hotkeys.mute_mic", Action::MuteMic),
         ] {
             if let Some(v) = value {
                 let chord = parse_chord(v.get_ref()).map_err(|e| at(v.span(), key, e.to_string()))?;
@@ -214,6 +219,7 @@ impl Settings {
             (&h.capture, "hotkeys.capture", Action::ToggleCapture),
             (&h.quit, "hotkeys.quit", Action::Quit),
             (&h.save_replay, "hotkeys.save_replay", Action::SaveReplay),
+            (&h.mute_mic, "hotkeys.mute_mic", Action::MuteMic),
         ] {
             if let Some(v) = value
                 && let Some(chord) = hotkeys.chord_of(action)
@@ -260,6 +266,7 @@ impl Settings {
             reconnect_timeout: config.reconnect_timeout,
             replay_seconds: config.replay_seconds,
             clipboard: config.clipboard,
+            mic: config.mic,
             gamepad_mappings: config.gamepad_mappings,
             hotkeys,
             kiosk,
@@ -354,6 +361,7 @@ mod tests {
             speakers = 6
             replay_seconds = 30
             clipboard = false
+            mic = "default"
             gamepad_mappings = ["03000000de280000ff11000001000000,Steam Virtual Gamepad,a:b0,b:b1,platform:Linux,"]
             [hotkeys]
             overlay = "Ctrl+F1"
@@ -367,6 +375,7 @@ mod tests {
         assert_eq!(s.gamepad_mappings.len(), 1);
         assert_eq!(s.replay_seconds, Some(30));
         assert_eq!(s.clipboard, Some(false));
+        assert_eq!(s.mic.as_deref(), Some("default"));
         let f9 = KeyPress { ctrl: true, alt: true, shift: false, key: Key::F(9) };
         assert_eq!(s.hotkeys.action(f9), Some(Action::SaveReplay));
         assert_eq!((s.audio, s.speakers), (Some(false), Some(6)));

@@ -18,6 +18,7 @@ pub mod desktop;
 pub mod encode;
 pub mod pulse;
 pub mod uinput;
+pub mod voice;
 pub mod x11;
 
 use crate::clock;
@@ -77,6 +78,9 @@ pub struct HostConfig {
     /// Share copied text with a client that asks, on a desktop session's display
     /// (`--clipboard`; never for the synthetic scene, which has no clipboard).
     pub clipboard: bool,
+    /// Play a client's microphone into a virtual microphone ("kumo-mic") for a desktop
+    /// session's programs, when the client sends one (`--no-mic` turns it off).
+    pub mic: bool,
 }
 
 /// Which clients a host streams to.
@@ -485,6 +489,9 @@ async fn admit_connection<'a>(
     if !config.clipboard {
         welcome.capabilities = welcome.capabilities.without(Capabilities::CLIPBOARD);
     }
+    if !config.mic {
+        welcome.capabilities = welcome.capabilities.without(Capabilities::MICROPHONE);
+    }
     net::write_control(&mut send, &Control::Welcome(welcome.clone())).await?;
     Ok(Some(Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames, desktop }))
 }
@@ -600,7 +607,18 @@ async fn stream(
     // A paired client's standing is looked at again while it streams: revoking it ends the
     // session within a second.
     let revocable = client.filter(|_| config.trust.require_pairing).map(|fp| (&config.trust, fp));
+    let voice = welcome.capabilities.both(hello.capabilities).contains(Capabilities::MICROPHONE).then(|| {
+        crate::host::voice::Voice::start(&claim.token.to_string())
+            .inspect(|_| {
+                tracing::info!("the player's microphone plays into the source \"{}\"", crate::host::voice::SOURCE);
+            })
+            .inspect_err(|err| tracing::warn!("{err}; the session goes on without the player's microphone"))
+            .ok()
+    });
+    let voice = voice.flatten();
+    let hears_voice = voice.is_some();
     let streaming = Streaming {
+        voice,
         conn,
         worker: &worker,
         gate: &gate,
@@ -611,6 +629,9 @@ async fn stream(
         session: {
             let mut session = HostSession::new(session::parity_mode(config.fec, hello.capabilities));
             session.start_at(session::start_kbps(&hello, welcome.bitrate_kbps));
+            if hears_voice {
+                session.hear_voice();
+            }
             if welcome.capabilities.both(hello.capabilities).contains(Capabilities::ADAPTS_SIZE) {
                 session.adapt_picture(
                     Rung { width: welcome.width, height: welcome.height, fps: welcome.fps },
@@ -803,6 +824,8 @@ struct Streaming<'a> {
     /// Notified when the client resumed the session on a new connection.
     handover: &'a tokio::sync::Notify,
     session: HostSession,
+    /// The virtual microphone the player's voice plays into, when both sides want it.
+    voice: Option<crate::host::voice::Voice>,
 }
 
 impl Streaming<'_> {
@@ -964,6 +987,11 @@ impl Streaming<'_> {
             match output {
                 HostOutput::Encoder(request) => {
                     self.worker.send(request);
+                }
+                HostOutput::Voice { packet, arrival_micros } => {
+                    if let Some(voice) = &self.voice {
+                        voice.packet(packet, arrival_micros);
+                    }
                 }
                 HostOutput::Input(input) => match self.desktop {
                     Some(desktop) => desktop.state(input),

@@ -113,6 +113,7 @@ pub fn with_embedded_host<T>(
             fec: crate::core::video::fec::FecMode::Auto,
             source: crate::host::desktop::Source::Scene,
             clipboard: false,
+            mic: false,
         })
         .context("starting the demo's host")?
     };

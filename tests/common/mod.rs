@@ -71,6 +71,7 @@ pub(crate) fn host_config(name: &str, trust: kumo::host::HostTrust) -> kumo::hos
         fec: kumo::core::video::fec::FecMode::Auto,
         source: kumo::host::desktop::Source::Scene,
         clipboard: true,
+        mic: true,
     }
 }
 

@@ -447,6 +447,14 @@ impl App {
                     self.screen.on_notice(crate::client::record::NO_REPLAY, self.now());
                 }
             }
+            Some(Action::MuteMic) => {
+                let said = match self.session.as_ref().and_then(Session::mic) {
+                    Some(mic) if mic.toggle_mute() => "Microphone muted",
+                    Some(_) => "Microphone on",
+                    None => "No microphone is sent: start kumo with --mic",
+                };
+                self.screen.on_notice(said, self.now());
+            }
             Some(Action::ToggleCapture) => {
                 if self.captured {
                     self.release_input();

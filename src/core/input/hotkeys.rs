@@ -43,6 +43,8 @@ pub enum Action {
     Quit,
     /// Save the replay buffer's last seconds to a file (`--replay-seconds`).
     SaveReplay,
+    /// Mute the microphone, or turn it back on (`--mic`).
+    MuteMic,
 }
 
 /// Why a hotkey could not be read.
@@ -133,6 +135,7 @@ impl Default for Hotkeys {
                 (chord('Z'), Action::ToggleCapture),
                 (chord('Q'), Action::Quit),
                 (chord('R'), Action::SaveReplay),
+                (chord('M'), Action::MuteMic),
             ],
             pad_overlay: button::BACK | button::START | button::LEFT_BUMPER | button::RIGHT_BUMPER,
         }

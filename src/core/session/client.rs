@@ -179,6 +179,11 @@ impl ClientSession {
         self.abr.as_ref().map(abr::Controller::target_kbps)
     }
 
+    /// A packet of the player's voice (`client::mic`): sent as it is, a datagram.
+    pub fn handle_voice(&mut self, packet: crate::core::wire::MicPacket) {
+        self.transmits.push_back(ClientTransmit::Datagram(Datagram::Mic(packet)));
+    }
+
     /// The decoder's current IDR period (`None` until it decoded one).
     pub fn handle_decoder_idr(&mut self, idr_pic_id: Option<u16>) {
         self.idr_pic_id = idr_pic_id;
@@ -247,7 +252,7 @@ impl ClientSession {
             Err(DatagramError::Unknown(_)) => self.report(stats::Event::Skipped(stats::Skipped::Datagram)),
             // Kinds only a client sends (a confused or hostile host's), and damaged datagrams:
             // a peer's bad bytes are dropped, never trusted.
-            Ok(Datagram::Input(_) | Datagram::ClockProbe(_)) | Err(_) => {}
+            Ok(Datagram::Input(_) | Datagram::ClockProbe(_) | Datagram::Mic(_)) | Err(_) => {}
         }
     }
 

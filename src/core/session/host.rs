@@ -13,7 +13,7 @@ use crate::core::video::fec::{FecMode, Protection};
 use crate::core::video::ladder::{Ladder, Rung};
 use crate::core::view::color::ColorSpace;
 use crate::core::wire::{
-    Capabilities, Control, Datagram, DatagramError, DatagramKind, FrameKind, Hello, InputAck, InputDatagram,
+    Capabilities, Control, Datagram, DatagramError, DatagramKind, FrameKind, Hello, InputAck, InputDatagram, MicPacket,
     PROTOCOL_VERSION, Welcome, WireError,
 };
 use std::collections::VecDeque;
@@ -206,6 +206,8 @@ pub enum HostOutput {
     /// The ladder moved the picture to `rung` (`limited`: below the session's size and rate
     /// for want of bitrate): worth a line in the log.
     PictureChanged { rung: Rung, limited: bool, target_kbps: u32 },
+    /// The player's voice, for the virtual microphone (a session that hears it).
+    Voice { packet: MicPacket, arrival_micros: u64 },
     /// The session is over.
     Ended(HostEnding),
 }
@@ -244,6 +246,8 @@ pub struct HostSession {
     outputs: VecDeque<HostOutput>,
     /// The picture ladder, for a client that takes size changes (`adapt_picture`).
     ladder: Option<Ladder>,
+    /// Whether the player's voice is played (both sides announced `MICROPHONE`).
+    hears_voice: bool,
     /// The client's latest bitrate target, once it sent one.
     target_kbps: Option<u32>,
     /// When the picture last changed size: confirmations and repairs in flight name long-term
@@ -266,6 +270,7 @@ impl HostSession {
             transmits: VecDeque::new(),
             outputs: VecDeque::new(),
             ladder: None,
+            hears_voice: false,
             target_kbps: None,
             resized_at: None,
         }
@@ -281,6 +286,12 @@ impl HostSession {
     /// client's first `SetBitrate`.
     pub fn start_at(&mut self, kbps: u32) {
         self.target_kbps = Some(kbps);
+    }
+
+    /// Plays the player's voice from now on (both sides announced `MICROPHONE`); before
+    /// this, and without it, microphone datagrams are dropped.
+    pub fn hear_voice(&mut self) {
+        self.hears_voice = true;
     }
 
     /// Times the picture changed, and whether it is below the ceiling now.
@@ -321,6 +332,11 @@ impl HostSession {
             Ok(Datagram::ClockProbe(probe)) => {
                 if self.probes.take(now) {
                     self.transmits.push_back(HostTransmit::ClockReply { id: probe.id, t1: probe.t1, t2: now_micros });
+                }
+            }
+            Ok(Datagram::Mic(packet)) => {
+                if self.hears_voice {
+                    self.outputs.push_back(HostOutput::Voice { packet, arrival_micros: now_micros });
                 }
             }
             Err(DatagramError::Unknown(_)) => self.unknown_datagrams += 1,

@@ -106,6 +106,10 @@ impl Capabilities {
     /// announces it when it has a display to share with and the player did not turn it off; a
     /// host, for a desktop session its operator did not turn it off for.
     pub const CLIPBOARD: Self = Self(1 << 5);
+    /// A client: sends the player's voice (`MicPacket` datagrams, `--mic`). A host: plays it
+    /// into a virtual microphone the session's programs can record from. Sent only when both
+    /// announce it; a client announces it only when asked to, a host unless told not to.
+    pub const MICROPHONE: Self = Self(1 << 6);
     /// Everything this build can do (a host adds `UNMARKED_PICTURES` and `STILL` for a
     /// desktop session).
     pub const THIS_BUILD: Self = Self(
@@ -114,7 +118,8 @@ impl Capabilities {
             | Self::STILL.0
             | Self::PARITY_RS16.0
             | Self::ADAPTS_SIZE.0
-            | Self::CLIPBOARD.0,
+            | Self::CLIPBOARD.0
+            | Self::MICROPHONE.0,
     );
     /// What a host announces for the synthetic scene.
     pub const HOST_SCENE: Self = Self(Self::SKIPS_UNKNOWN.0 | Self::PARITY_RS16.0 | Self::ADAPTS_SIZE.0);

@@ -8,6 +8,7 @@ use crate::core::wire::clock::{ClockProbe, ClockReply};
 use crate::core::wire::codec::WireError;
 use crate::core::wire::input::{InputAck, InputDatagram};
 use crate::core::wire::kind::DatagramKind;
+use crate::core::wire::mic::MicPacket;
 use crate::core::wire::parity::Parity;
 use crate::core::wire::still::Still;
 use thiserror::Error;
@@ -42,6 +43,7 @@ pub enum Datagram {
     ClockReply(ClockReply),
     Parity(Parity),
     Still(Still),
+    Mic(MicPacket),
 }
 
 impl Datagram {
@@ -57,6 +59,7 @@ impl Datagram {
             DatagramKind::ClockReply => Self::ClockReply(ClockReply::decode(bytes).map_err(bad)?),
             DatagramKind::Parity => Self::Parity(Parity::decode(bytes).map_err(bad)?),
             DatagramKind::Still => Self::Still(Still::decode(bytes).map_err(bad)?),
+            DatagramKind::Mic => Self::Mic(MicPacket::decode(bytes).map_err(bad)?),
         })
     }
 
@@ -69,6 +72,7 @@ impl Datagram {
             Self::ClockReply(r) => r.encode(),
             Self::Parity(p) => p.encode(),
             Self::Still(s) => s.encode(),
+            Self::Mic(m) => m.encode(),
         }
     }
 
@@ -81,6 +85,7 @@ impl Datagram {
             Self::ClockReply(_) => DatagramKind::ClockReply,
             Self::Parity(_) => DatagramKind::Parity,
             Self::Still(_) => DatagramKind::Still,
+            Self::Mic(_) => DatagramKind::Mic,
         }
     }
 }

@@ -18,10 +18,12 @@ pub enum DatagramKind {
     Parity,
     /// Host → client: the last picture sent is still current (behind `Capabilities::STILL`).
     Still,
+    /// Client → host: the player's voice (behind `Capabilities::MICROPHONE`).
+    Mic,
 }
 
 /// Every kind with its magic and its name: the one place the magics are written.
-const KINDS: [(DatagramKind, [u8; 2], &str); 7] = [
+const KINDS: [(DatagramKind, [u8; 2], &str); 8] = [
     (DatagramKind::Input, *b"KI", "input"),
     (DatagramKind::InputAck, *b"KA", "input acknowledgement"),
     (DatagramKind::Audio, *b"KO", "audio"),
@@ -29,6 +31,7 @@ const KINDS: [(DatagramKind, [u8; 2], &str); 7] = [
     (DatagramKind::ClockReply, *b"KR", "clock reply"),
     (DatagramKind::Parity, *b"KP", "parity"),
     (DatagramKind::Still, *b"KS", "still picture"),
+    (DatagramKind::Mic, *b"KV", "microphone"),
 ];
 
 impl DatagramKind {

@@ -21,6 +21,7 @@ pub mod frame;
 pub mod input;
 pub mod kind;
 pub mod mdns;
+pub mod mic;
 pub mod parity;
 pub mod still;
 
@@ -32,6 +33,7 @@ pub use datagram::{Datagram, DatagramError};
 pub use frame::{FrameHeader, FrameKind};
 pub use input::{InputAck, InputDatagram};
 pub use kind::DatagramKind;
+pub use mic::MicPacket;
 pub use parity::Parity;
 pub use still::Still;
 

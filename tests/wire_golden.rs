@@ -13,7 +13,7 @@ use kumo::core::input::{InputState, Press, button, mouse_button};
 use kumo::core::view::color::ColorSpace;
 use kumo::core::wire::{
     AudioPacket, Capabilities, ClockProbe, ClockReply, Control, Datagram, FrameHeader, FrameKind, GoodbyeReason, Hello,
-    InputAck, InputDatagram, RejectReason, Still, Welcome,
+    InputAck, InputDatagram, MicPacket, RejectReason, Still, Welcome,
 };
 use std::path::PathBuf;
 
@@ -166,6 +166,15 @@ fn datagrams() -> Vec<(&'static str, Datagram)> {
         ("datagram-parity", Datagram::Parity(parity)),
         // Added in v5 behind `Capabilities::STILL`.
         ("datagram-still", Datagram::Still(Still { frame_number: 600, host_micros: 1_700_000_000_000_003 })),
+        (
+            "datagram-mic",
+            Datagram::Mic(MicPacket {
+                seq: 41,
+                capture_micros: 1_700_000_000_000_004,
+                coded: vec![0x48, 1, 2, 3],
+                previous: vec![0x48, 9, 8],
+            }),
+        ),
     ]
 }
 

@@ -337,14 +337,7 @@ fn the_players_microphone_is_heard_on_the_hosts_virtual_microphone() {
     let x = common::desktop::Xvfb::start();
     let host_log = dir.join("host.log");
     let host = common::HostProcess::spawn_logged_with_env(
-        &[
-            "--display".as_ref(),
-            x.display.as_ref(),
-            "--allow-unpaired".as_ref(),
-            "--ephemeral".as_ref(),
-            "--listen".as_ref(),
-            "127.0.0.1:0".as_ref(),
-        ],
+        &common::display_host(&x.display),
         &[("PULSE_SERVER", Path::new(&server)), ("RUST_LOG", Path::new("info,kumo::host::voice=debug"))],
         &host_log,
     );

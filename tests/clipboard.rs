@@ -133,6 +133,23 @@ fn windowed_client(x: &Xvfb, host: &common::HostProcess, log: &std::path::Path, 
         .unwrap()
 }
 
+/// `text` copied with xclip on `from`, then `then` (the window gaining focus): pasted on `to`
+/// within 5 s, or the test fails with the client's log.
+fn crosses(from: &Xvfb, to: &Xvfb, text: &str, then: impl Fn(), client_log: &std::path::Path) {
+    let mut xclip = xclip_copies(from, text.as_bytes());
+    std::thread::sleep(Duration::from_millis(300));
+    then();
+    let arrived = within(Duration::from_secs(5), || pasted(to) == text.as_bytes());
+    xclip.kill().ok();
+    xclip.wait().ok();
+    assert!(
+        arrived,
+        "{text:?} did not cross: {:?} there\nclient:\n{}",
+        String::from_utf8_lossy(&pasted(to)),
+        std::fs::read_to_string(client_log).unwrap_or_default()
+    );
+}
+
 /// Focus moves to kumo's window (as a player coming back from another program).
 fn focus_kumo(x: &Xvfb) {
     x.xdotool(&["search", "--sync", "--name", "kumo", "windowfocus", "--sync"]);
@@ -150,14 +167,7 @@ fn text_copied_on_either_side_reaches_the_other_once_and_never_the_log() {
     let (host_x, desk) = (Xvfb::start(), Xvfb::start());
     let host_log = dir.join("host.log");
     let host = common::HostProcess::spawn_logged_with_env(
-        &[
-            "--display".as_ref(),
-            host_x.display.as_ref(),
-            "--allow-unpaired".as_ref(),
-            "--ephemeral".as_ref(),
-            "--listen".as_ref(),
-            "127.0.0.1:0".as_ref(),
-        ],
+        &common::display_host(&host_x.display),
         &[("RUST_LOG", std::path::Path::new("kumo=debug"))],
         &host_log,
     );
@@ -171,30 +181,9 @@ fn text_copied_on_either_side_reaches_the_other_once_and_never_the_log() {
     );
 
     // Copied on the host: on the player's desk within a second or two.
-    let from_host = "from the data centre: grüße ☁";
-    let mut xclip = xclip_copies(&host_x, from_host.as_bytes());
-    assert!(
-        within(Duration::from_secs(5), || pasted(&desk) == from_host.as_bytes()),
-        "the host's copy did not reach the client: {:?}\nclient:\n{}",
-        String::from_utf8_lossy(&pasted(&desk)),
-        log(&client_log)
-    );
-    xclip.kill().ok();
-    xclip.wait().ok();
-
+    crosses(&host_x, &desk, "from the data centre: grüße ☁", || {}, &client_log);
     // Copied on the desk in another program, then back to kumo's window: on the host.
-    let from_desk = "from the player's desk: 雲 ✓";
-    let mut xclip = xclip_copies(&desk, from_desk.as_bytes());
-    std::thread::sleep(Duration::from_millis(300));
-    focus_kumo(&desk);
-    assert!(
-        within(Duration::from_secs(5), || pasted(&host_x) == from_desk.as_bytes()),
-        "the client's copy did not reach the host: {:?}\nclient:\n{}",
-        String::from_utf8_lossy(&pasted(&host_x)),
-        log(&client_log)
-    );
-    xclip.kill().ok();
-    xclip.wait().ok();
+    crosses(&desk, &host_x, "from the player's desk: 雲 ✓", || focus_kumo(&desk), &client_log);
 
     // Focus again with nothing new copied: nothing sent (no echo, no repeat).
     focus_kumo(&desk);
@@ -231,14 +220,7 @@ fn text_copied_on_either_side_reaches_the_other_once_and_never_the_log() {
     assert!(!pasted(&desk).starts_with(b"aaaa"), "the oversized copy crossed");
 
     // With --clipboard=false the client asks for nothing and nothing crosses.
-    let host = common::HostProcess::spawn(&[
-        "--display".as_ref(),
-        host_x.display.as_ref(),
-        "--allow-unpaired".as_ref(),
-        "--ephemeral".as_ref(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-    ]);
+    let host = common::HostProcess::spawn(&common::display_host(&host_x.display));
     let off_log = dir.join("off.log");
     let mut client = windowed_client(&desk, &host, &off_log, &["--clipboard=false"]);
     assert!(within(Duration::from_secs(15), || log(&off_log).contains("streaming")), "{}", log(&off_log));

@@ -271,14 +271,7 @@ fn a_running_display_streams_scaled_to_the_request_and_its_end_is_told_to_the_pl
         return;
     }
     let (xvfb, display) = own_xvfb(300, "800x600x24");
-    let host = HostProcess::spawn(&[
-        "--display".as_ref(),
-        display.as_ref(),
-        "--allow-unpaired".as_ref(),
-        "--ephemeral".as_ref(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-    ]);
+    let host = HostProcess::spawn(&common::display_host(&display));
     // The client asks for 640x360: the 800x600 display is scaled down to fit, aspect kept.
     let (ok, printed) = connect(&host, 2, None);
     assert!(ok, "{printed}");
@@ -747,14 +740,7 @@ fn keys_the_displays_keymap_lacks_still_type() {
             .spawn()
             .unwrap(),
     );
-    let host = HostProcess::spawn(&[
-        "--display".as_ref(),
-        display.as_ref(),
-        "--allow-unpaired".as_ref(),
-        "--ephemeral".as_ref(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-    ]);
+    let host = HostProcess::spawn(&common::display_host(&display));
     let text = "q7Q& quiet 77\n";
     let script = dir.join("typing.script");
     std::fs::write(&script, typing(text, 2_000)).unwrap();

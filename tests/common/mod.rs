@@ -135,6 +135,19 @@ pub(crate) fn client_config(
 
 /// A `kumo host` child process, killed on drop; its output pipe stays open while it runs (a
 /// closed pipe would fail the host's next print).
+/// `kumo host`'s arguments to stream X display `display` to any client, on a free port of
+/// loopback, with a fresh certificate.
+pub(crate) fn display_host(display: &str) -> [&std::ffi::OsStr; 6] {
+    [
+        "--display".as_ref(),
+        display.as_ref(),
+        "--allow-unpaired".as_ref(),
+        "--ephemeral".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+    ]
+}
+
 pub(crate) struct HostProcess {
     child: std::process::Child,
     out: std::io::BufReader<std::process::ChildStdout>,

@@ -56,13 +56,14 @@ fn played_audio_has_the_tone_and_a_beep_on_every_sync_flash() {
     }
     // A loaded machine can starve the sound (CI once found an underrun's silence, then the
     // backlog it left cut at once, in the middle of an 8 s run: two beep intervals of five
-    // off). Such a run is counted in kumo's own figures (underruns, reopens); it is run
-    // once more, and the second run must pass. A run that nothing disturbed fails at once.
-    for attempt in 1..=2 {
+    // off; and, another time, the test's PulseAudio failing kumo's stream with I/O errors
+    // twice in a row). Such a run is counted in kumo's own figures (underruns, reopens); it
+    // is run again, up to three times in all. A run that nothing disturbed fails at once.
+    for attempt in 1..=3 {
         let (result, disturbed) = play_and_check_the_beeps(attempt);
         match result {
             Ok(()) => return,
-            Err(why) if attempt == 1 && disturbed => eprintln!("a disturbed run, run again: {why}"),
+            Err(why) if attempt < 3 && disturbed => eprintln!("a disturbed run, run again: {why}"),
             Err(why) => panic!("{why}"),
         }
     }
@@ -326,7 +327,78 @@ fn the_players_microphone_is_heard_on_the_hosts_virtual_microphone() {
     if !tools_present() || !common::sound::have("Xvfb") {
         return;
     }
-    let dir = work_dir("kumo-mic");
+    let heard = hear_the_player("kumo-mic", 0.0);
+    let logs = &heard.logs;
+    // The last 2 s: the tone, well above what it is not.
+    let tail = &heard.samples[heard.samples.len() - 96_000..];
+    let (tone, off) = (sound::power_at(tail, 700.0), sound::power_at(tail, 1100.0));
+    let level = sound::power_at(&heard.spoken[heard.spoken.len().saturating_sub(96_000)..], 700.0);
+    assert!(level > 0.0, "the test's tone source is silent");
+    // At about the level it was spoken (within 6 dB), and far above anything else.
+    assert!(
+        tone > level / 4.0 && tone < level * 4.0 && tone > off * 1000.0,
+        "the tone on kumo-mic: {tone:e} at 700 Hz ({level:e} spoken), {off:e} at 1100 Hz\n{logs}"
+    );
+    // Mouth to the virtual microphone: each beep's onset on kumo-mic against when it was
+    // played (both timed by the test's clock from its processes' starts, ±10 ms).
+    let delays: Vec<f64> = onsets(&heard.samples)
+        .into_iter()
+        .map(|j| {
+            let at = heard.offset + j as f64 / 48_000.0;
+            (at - at.floor()) * 1000.0
+        })
+        .collect();
+    eprintln!("mouth to kumo-mic: {delays:.0?} ms");
+    assert!(delays.len() >= 2, "no beeps on kumo-mic\n{logs}");
+    assert!(delays.iter().all(|&d| d < 400.0), "mouth to kumo-mic {delays:.0?} ms\n{logs}");
+}
+
+/// The same through the project's relay losing 10 % of the datagrams each way: single losses
+/// are repaired from the next packet's copy, longer ones concealed, and the beeps are there.
+#[test]
+fn the_players_microphone_through_loss_is_repaired_and_concealed() {
+    let _serial = serial();
+    if !tools_present() || !common::sound::have("Xvfb") {
+        return;
+    }
+    let heard = hear_the_player("kumo-mic-loss", 0.10);
+    let logs = &heard.logs;
+    let tail = &heard.samples[heard.samples.len() - 96_000..];
+    let level = sound::power_at(&heard.spoken[heard.spoken.len().saturating_sub(96_000)..], 700.0);
+    let tone = sound::power_at(tail, 700.0);
+    assert!(tone > level / 8.0, "the tone on kumo-mic through loss: {tone:e} ({level:e} spoken)\n{logs}");
+    // "the player's microphone: N packets played, N concealed, N repaired from the next one, …"
+    let line = heard.host_log.lines().find(|l| l.contains("the player's microphone:")).unwrap_or_default().to_owned();
+    eprintln!("through 10 % loss: {line}");
+    let count = |word: &str| -> Option<u64> {
+        line.split("microphone: ")
+            .nth(1)?
+            .split(", ")
+            .find(|p| p.contains(word))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    let (repaired, concealed) = (count("repaired"), count("concealed"));
+    assert!(repaired.is_some_and(|n| n > 0), "no loss repaired from the next packet: {line}\n{logs}");
+    assert!(concealed.is_some(), "no figures from the host: {line}\n{logs}");
+}
+
+/// One run of the player's microphone into a `kumo host --display` (through the project's
+/// relay losing `loss` of the datagrams each way, when over 0): kumo-mic recorded for 4 s.
+struct Heard {
+    samples: Vec<f32>,
+    /// What the player said, straight from its source, for its level.
+    spoken: Vec<f32>,
+    /// When kumo-mic's recording started, in seconds after the player's first beep.
+    offset: f64,
+    logs: String,
+    host_log: String,
+}
+
+fn hear_the_player(name: &str, loss: f64) -> Heard {
+    let dir = work_dir(name);
     let pulse = start_pulse(&dir, "channels=2");
     let server = format!("unix:{}", pulse.socket.display());
     let pactl = |args: &[&str]| {
@@ -341,10 +413,14 @@ fn the_players_microphone_is_heard_on_the_hosts_virtual_microphone() {
         &[("PULSE_SERVER", Path::new(&server)), ("RUST_LOG", Path::new("info,kumo::host::voice=debug"))],
         &host_log,
     );
-    // The client captures through ALSA's PulseAudio plugin: the default source, the tone.
+    let rt = kumo::runtime().unwrap();
+    let impairment = kumo::core::sim::impair::Impairment { loss, seed: 3, ..Default::default() };
+    let relay = (loss > 0.0)
+        .then(|| rt.block_on(kumo::net::relay::start(([127, 0, 0, 1], 0).into(), host.addr, impairment)).unwrap());
+    // The client captures through ALSA's PulseAudio plugin: the default source, the beeps.
     let alsa = dir.join("alsa-mic.conf");
     std::fs::write(&alsa, "pcm.!default { type pulse }\nctl.!default { type pulse }\n").unwrap();
-    let addr = host.addr.to_string();
+    let addr = relay.as_ref().map_or(host.addr, |r| r.addr).to_string();
     let client_log = dir.join("client.log");
     let client = Command::new(env!("CARGO_BIN_EXE_kumo"))
         .args(["connect", &addr, "--host-fingerprint", &host.fingerprint, "--headless", "--no-audio", "--mic"])
@@ -356,59 +432,30 @@ fn the_players_microphone_is_heard_on_the_hosts_virtual_microphone() {
         .stderr(std::fs::File::create(&client_log).unwrap())
         .spawn()
         .unwrap();
-    // Once the session runs, record the host's virtual microphone for 3 s, as a game would.
+    // Once the session runs, record the host's virtual microphone, as a game would.
     std::thread::sleep(Duration::from_secs(3));
-    let record = |source: &str, secs: u64| {
-        let file = dir.join(format!("{source}.raw"));
-        let started = std::time::Instant::now();
-        let mut parec = Command::new("parec")
-            .args(["-d", source, "--raw", "--format=float32le", "--rate=48000", "--channels=1", "--latency-msec=10"])
-            .env("PULSE_SERVER", &server)
-            .stdout(std::fs::File::create(&file).unwrap())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_secs(secs));
-        parec.kill().ok();
-        parec.wait().ok();
-        (file, started)
-    };
-    let (recorded, recorded_at) = record("kumo-mic", 4);
-    // What the player said, straight from the source, for its level.
-    let spoken = read_raw(&record("player_mic.monitor", 2).0);
+    let (recorded, recorded_at) = record(&dir, &server, "kumo-mic", Duration::from_secs(4));
+    let spoken = read_raw(&record(&dir, &server, "player_mic.monitor", Duration::from_secs(2)).0);
     let out = client.wait_with_output().unwrap();
+    // The host says its figures when the session's voice stops.
+    std::thread::sleep(Duration::from_millis(500));
     speaking.kill().ok();
     speaking.wait().ok();
+    drop(relay);
     let said = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     let logs = format!("client:\n{}\nhost:\n{}", said(&client_log), said(&host_log));
     assert!(out.status.success(), "{logs}");
     assert!(said(&host_log).contains("kumo-mic"), "the host did not make its virtual microphone:\n{logs}");
     let samples = read_raw(&recorded);
     assert!(samples.len() > 48_000 * 2, "only {} samples recorded from kumo-mic:\n{logs}", samples.len());
-    // The last 2 s: the tone, well above what it is not.
-    let tail = &samples[samples.len() - 96_000..];
-    let (tone, off) = (sound::power_at(tail, 700.0), sound::power_at(tail, 1100.0));
-    let level = sound::power_at(&spoken[spoken.len().saturating_sub(96_000)..], 700.0);
-    assert!(level > 0.0, "the test's tone source is silent");
-    // At about the level it was spoken (within 6 dB), and far above anything else.
-    assert!(
-        tone > level / 4.0 && tone < level * 4.0 && tone > off * 1000.0,
-        "the tone on kumo-mic: {tone:e} at 700 Hz ({level:e} spoken), {off:e} at 1100 Hz\n{logs}"
-    );
-    // Mouth to the virtual microphone: each beep's onset on kumo-mic against when it was
-    // played (both timed by the test's clock from its processes' starts, ±10 ms).
-    let offset = recorded_at.duration_since(spoke_at).as_secs_f64();
-    let delays: Vec<f64> = onsets(&samples)
-        .into_iter()
-        .map(|j| {
-            let at = offset + j as f64 / 48_000.0;
-            (at - at.floor()) * 1000.0
-        })
-        .collect();
-    eprintln!("mouth to kumo-mic: {delays:.0?} ms");
-    assert!(delays.len() >= 2, "no beeps on kumo-mic\n{logs}");
-    assert!(delays.iter().all(|&d| d < 400.0), "mouth to kumo-mic {delays:.0?} ms\n{logs}");
     drop(host);
+    Heard {
+        samples,
+        spoken,
+        offset: recorded_at.duration_since(spoke_at).as_secs_f64(),
+        logs,
+        host_log: said(&host_log),
+    }
 }
 
 /// Where a beep starts in mono `samples`: a 1 ms block over a tenth of full scale after at
@@ -451,4 +498,99 @@ fn speak(dir: &Path, server: &str, pactl: &dyn Fn(&[&str])) -> (std::process::Ch
         .spawn()
         .unwrap();
     (speaking, spoke_at)
+}
+
+/// Records `source` on the test's sound server for `long` as a game would (10 ms latency):
+/// the file of mono `f32` samples, and when the recording started.
+fn record(dir: &Path, server: &str, source: &str, long: Duration) -> (std::path::PathBuf, std::time::Instant) {
+    let file = dir.join(format!("{source}.raw"));
+    let started = std::time::Instant::now();
+    let mut parec = Command::new("parec")
+        .args(["-d", source, "--raw", "--format=float32le", "--rate=48000", "--channels=1", "--latency-msec=10"])
+        .env("PULSE_SERVER", server)
+        .stdout(std::fs::File::create(&file).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(long);
+    parec.kill().ok();
+    parec.wait().ok();
+    (file, started)
+}
+
+/// Push-to-talk (`hotkeys.push_to_talk`) in a window under Xvfb: kumo-mic on the host stays
+/// quiet until the chord is held with xdotool, carries the voice while it is, and is quiet
+/// again once it is let go.
+#[test]
+fn push_to_talk_sends_the_voice_only_while_its_chord_is_held() {
+    let _serial = serial();
+    if !tools_present() || !common::sound::have("Xvfb") || !common::sound::have("xdotool") {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI needs Xvfb and xdotool for push-to-talk");
+        return;
+    }
+    let dir = work_dir("kumo-push-to-talk");
+    let pulse = start_pulse(&dir, "channels=2");
+    let server = format!("unix:{}", pulse.socket.display());
+    let pactl = |args: &[&str]| {
+        let out = Command::new("pactl").args(args).env("PULSE_SERVER", &server).output().unwrap();
+        assert!(out.status.success(), "pactl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let (mut speaking, _) = speak(&dir, &server, &pactl);
+    let (host_x, desk) = (common::desktop::Xvfb::start(), common::desktop::Xvfb::start());
+    let host = common::HostProcess::spawn_with_env(
+        &common::display_host(&host_x.display),
+        &[("PULSE_SERVER", Path::new(&server))],
+    );
+    let config = dir.join("kumo.toml");
+    std::fs::write(&config, "[hotkeys]\npush_to_talk = \"Ctrl+Alt+V\"\n").unwrap();
+    let alsa = dir.join("alsa-mic.conf");
+    std::fs::write(&alsa, "pcm.!default { type pulse }\nctl.!default { type pulse }\n").unwrap();
+    let addr = host.addr.to_string();
+    let client_log = dir.join("client.log");
+    let mut client = desk
+        .command(env!("CARGO_BIN_EXE_kumo"))
+        .args(["--config"])
+        .arg(&config)
+        .args(["connect", &addr, "--host-fingerprint", &host.fingerprint, "--no-audio", "--mic", "--renderer", "cpu"])
+        .args(["--width", "640", "--height", "360", "--fps", "30", "--duration", "30"])
+        .env("ALSA_CONFIG_PATH", &alsa)
+        .env("PULSE_SERVER", &server)
+        .env("XDG_RUNTIME_DIR", common::desktop::runtime_dir(&dir))
+        .env("RUST_LOG", "kumo=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&client_log).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    desk.xdotool(&["search", "--sync", "--name", "kumo", "windowfocus", "--sync"]);
+    // 2 s not held, 2 s held, 2 s let go: kumo-mic recorded throughout.
+    let recorder = {
+        let (dir, server) = (dir.clone(), server.clone());
+        std::thread::Builder::new()
+            .name("recorder".into())
+            .spawn(move || record(&dir, &server, "kumo-mic", Duration::from_secs(6)))
+            .unwrap()
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    desk.xdotool(&["keydown", "ctrl+alt+v"]);
+    std::thread::sleep(Duration::from_secs(2));
+    desk.xdotool(&["keyup", "ctrl+alt+v"]);
+    let (recorded, _) = recorder.join().unwrap();
+    client.kill().ok();
+    client.wait().ok();
+    speaking.kill().ok();
+    speaking.wait().ok();
+    let samples = read_raw(&recorded);
+    let log = std::fs::read_to_string(&client_log).unwrap_or_default();
+    assert!(samples.len() > 48_000 * 5, "only {} samples from kumo-mic:\n{log}", samples.len());
+    // The middle of each stretch, away from the key's edges (and the path's delay).
+    let power =
+        |from: f64, to: f64| sound::power_at(&samples[(from * 48_000.0) as usize..(to * 48_000.0) as usize], 700.0);
+    let (before, held, after) = (power(0.5, 1.5), power(2.5, 3.5), power(5.0, samples.len() as f64 / 48_000.0));
+    assert!(held > 1e-4, "nothing while the chord was held: {held:e}\n{log}");
+    assert!(
+        before < held / 1000.0 && after < held / 1000.0,
+        "voice outside the chord: {before:e}, {held:e}, {after:e}\n{log}"
+    );
+    drop(host);
 }

@@ -178,7 +178,10 @@ pub(crate) fn client_config(
         record: run.record.clone(),
         replay: replay(run, file),
         clipboard: clipboard(run, file),
-        mic: run.mic.clone().or_else(|| file.mic.clone()),
+        mic: run.mic.clone().or_else(|| file.mic.clone()).map(|device| kumo::client::MicConfig {
+            device,
+            push_to_talk: file.hotkeys.chord_of(kumo::core::input::hotkeys::Action::PushToTalk).is_some(),
+        }),
         ..ClientConfig::new(host, verify)
     })
 }

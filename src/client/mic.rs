@@ -32,10 +32,10 @@ pub struct Microphone {
 
 impl Microphone {
     /// Opens `device` (a cpal device name; "default": the system's) and starts sending its
-    /// packets into `out`. The device is opened on the thread; a failure there is said once
+    /// packets into `out`, `muted` at first (push-to-talk). The device is opened on the thread; a failure there is said once
     /// and the session goes on without the microphone.
-    pub fn start(device: &str, out: tokio::sync::mpsc::Sender<MicPacket>) -> Result<Self, String> {
-        let muted = Arc::new(AtomicBool::new(false));
+    pub fn start(device: &str, muted: bool, out: tokio::sync::mpsc::Sender<MicPacket>) -> Result<Self, String> {
+        let muted = Arc::new(AtomicBool::new(muted));
         let stop = Arc::new(AtomicBool::new(false));
         let (m, s, name) = (muted.clone(), stop.clone(), device.to_owned());
         let thread = std::thread::Builder::new()
@@ -50,9 +50,13 @@ impl Microphone {
         !self.muted.fetch_xor(true, Ordering::Relaxed)
     }
 
-    /// A handle for whoever shows or changes the mute (the window).
-    pub fn mute_switch(&self) -> Arc<AtomicBool> {
-        self.muted.clone()
+    /// Mutes (`true`) or unmutes: push-to-talk's key going up or down.
+    pub fn set_muted(&self, muted: bool) {
+        self.muted.store(muted, Ordering::Relaxed);
+    }
+
+    pub fn is_muted(&self) -> bool {
+        self.muted.load(Ordering::Relaxed)
     }
 }
 

@@ -151,9 +151,18 @@ pub struct ClientConfig {
     /// windowed client that is not a kiosk): the host's copies are put there, and the
     /// window asks for this side's copy when it gains focus ([`Session::clipboard`]).
     pub clipboard: bool,
-    /// Send the player's voice from this capture device ("default": the system's) to a host
-    /// that plays it into its virtual microphone (`--mic`; `client::mic`).
-    pub mic: Option<String>,
+    /// Send the player's voice to a host that plays it into its virtual microphone (`--mic`;
+    /// `client::mic`).
+    pub mic: Option<MicConfig>,
+}
+
+/// The microphone a session sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MicConfig {
+    /// The capture device ("default": the system's).
+    pub device: String,
+    /// Push-to-talk: it starts muted, and the window unmutes it while the chord is held.
+    pub push_to_talk: bool,
 }
 
 /// Adaptive bitrate's floor unless told otherwise (`--min-bitrate-kbps`, the config file).
@@ -385,6 +394,9 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
     };
     let abr =
         config.request.min_bitrate_kbps.map(|min_kbps| abr::Limits { min_kbps, max_kbps: config.request.bitrate_kbps });
+    // The clipboard is offered only once this side's display answers (a Wayland session
+    // without X has none): the host's copies must never go to streams nobody reads.
+    let clipboard = config.clipboard.then(open_clipboard).flatten();
     let hello = Hello {
         version: config.protocol_version,
         width: config.request.width,
@@ -398,7 +410,7 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
         resume_token: 0,
         capabilities: Capabilities::THIS_BUILD
             .without(if config.request.adapt_size { Capabilities::NONE } else { Capabilities::ADAPTS_SIZE })
-            .without(if config.clipboard { Capabilities::NONE } else { Capabilities::CLIPBOARD })
+            .without(if clipboard.is_some() { Capabilities::NONE } else { Capabilities::CLIPBOARD })
             .without(if config.mic.is_some() { Capabilities::NONE } else { Capabilities::MICROPHONE }),
         // With adaptive bitrate the stream starts lower and climbs (`abr::Controller::starting`).
         start_kbps: abr.map_or(0, abr::start_kbps),
@@ -410,7 +422,16 @@ async fn open(config: ClientConfig, notify: Option<decode::Notify>) -> Result<Se
     );
     let sources = Sources { script: config.input_script, gamepads: config.gamepads.then_some(config.gamepad_mappings) };
     let record = Keep { file: config.record, replay: config.replay };
-    let media = Media { events: (events_tx, events), av, audio, notify, watch: config.watch, record, mic: config.mic };
+    let media = Media {
+        events: (events_tx, events),
+        av,
+        audio,
+        notify,
+        watch: config.watch,
+        record,
+        mic: config.mic,
+        clipboard,
+    };
     let redial = Redial { endpoint, quic, seen, verify: config.verify, hello, timeout: config.reconnect_timeout, abr };
     start(Handshaken { conn, welcome, send, recv }, redial, sources, media)
 }
@@ -513,7 +534,9 @@ struct Media {
     /// What to keep of the stream.
     record: Keep,
     /// The microphone to send (`--mic`).
-    mic: Option<String>,
+    mic: Option<MicConfig>,
+    /// This side's clipboard, when it is shared.
+    clipboard: Option<crate::clipboard::X11Clipboard>,
 }
 
 /// What to keep of the stream: a file (`--record`), a replay buffer (`--replay-seconds`).
@@ -535,7 +558,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
         welcome.fps,
         welcome.bitrate_kbps
     );
-    let Media { events: (events_tx, events), av, audio, notify, watch: watch_region, record, mic } = media;
+    let Media { events: (events_tx, events), av, audio, notify, watch: watch_region, record, mic, clipboard } = media;
     let recording = start_recording(record, &welcome, audio.is_some(), notify.is_some());
     let record_tap = recording.as_ref().map(|r| r.tap().clone());
     let (audio, audio_input) = start_audio(audio, &welcome, record_tap.clone());
@@ -588,7 +611,7 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
     };
     let endpoint = redial.endpoint.clone();
     let both = welcome.capabilities.both(redial.hello.capabilities);
-    let (clipboard, clipboard_asker) = share_clipboard(&conn, both);
+    let (clipboard, clipboard_asker) = share_clipboard(&conn, both, clipboard);
     let (mic, voice) = start_mic(mic.filter(|_| both.contains(Capabilities::MICROPHONE)));
     let link = Link {
         conn,
@@ -630,14 +653,14 @@ fn start(handshaken: Handshaken, redial: Redial, sources: Sources, media: Media)
     })
 }
 
-/// The microphone on `device`, when the session sends one, and the queue its packets come
-/// through; none, with a sentence, when its thread cannot start.
+/// The microphone `mic` (muted at first with push-to-talk), when the session sends one, and
+/// the queue its packets come through; none, with a sentence, when its thread cannot start.
 fn start_mic(
-    device: Option<String>,
+    mic: Option<MicConfig>,
 ) -> (Option<mic::Microphone>, Option<mpsc::Receiver<crate::core::wire::MicPacket>>) {
-    let Some(device) = device else { return (None, None) };
+    let Some(mic) = mic else { return (None, None) };
     let (tx, rx) = mpsc::channel(mic::QUEUE);
-    match mic::Microphone::start(&device, tx) {
+    match mic::Microphone::start(&mic.device, mic.push_to_talk, tx) {
         Ok(mic) => (Some(mic), Some(rx)),
         Err(err) => {
             tracing::warn!("{err}; the session goes on without the microphone");
@@ -646,25 +669,27 @@ fn start_mic(
     }
 }
 
-/// The shared clipboard on `$DISPLAY`, linked with the host over `conn`, when the session's
-/// capabilities (`both` sides') have it; none, with a sentence, when the display cannot be
-/// reached (the stream goes on).
+/// `$DISPLAY`'s clipboard, read when the window gains focus; none, with a sentence, when the
+/// display cannot be reached (the stream goes on without a shared clipboard).
+fn open_clipboard() -> Option<crate::clipboard::X11Clipboard> {
+    crate::clipboard::X11Clipboard::start(None, false)
+        .inspect_err(|err| tracing::warn!("{err}; the stream goes on without a shared clipboard"))
+        .ok()
+}
+
+/// `x11` linked with the host over `conn`, when the session's capabilities (`both` sides')
+/// have the clipboard; and the handle that asks it to read.
 fn share_clipboard(
     conn: &Connection,
     both: Capabilities,
+    x11: Option<crate::clipboard::X11Clipboard>,
 ) -> (Option<net::clipboard::ClipboardLink>, Option<crate::clipboard::ReadAsker>) {
-    if !both.contains(Capabilities::CLIPBOARD) {
-        return (None, None);
-    }
-    match crate::clipboard::X11Clipboard::start(None, false) {
-        Ok(x11) => {
+    match x11.filter(|_| both.contains(Capabilities::CLIPBOARD)) {
+        Some(x11) => {
             let asker = x11.asker();
             (Some(net::clipboard::ClipboardLink::spawn(conn.clone(), x11, "host")), Some(asker))
         }
-        Err(err) => {
-            tracing::warn!("{err}; the stream goes on without a shared clipboard");
-            (None, None)
-        }
+        None => (None, None),
     }
 }
 
@@ -1105,6 +1130,11 @@ impl Link {
         self.token = welcome.resume_token;
         if let Some(clipboard) = &self.clipboard {
             clipboard.reconnected(conn.clone());
+        }
+        // Voice captured during the outage is too late to play: the new connection starts
+        // with what is said from now on.
+        if let Some(voice) = &mut self.voice {
+            while voice.try_recv().is_ok() {}
         }
         self.conn = conn;
         self.send = send;

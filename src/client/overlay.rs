@@ -58,6 +58,9 @@ pub fn overlay_lines(m: &OverlayModel) -> Vec<String> {
             a.buffer_ms, a.av_offset_ms, a.concealed, a.underruns
         ));
     }
+    if let Some(mic) = &m.mic {
+        lines.push(format!("Microphone: {mic}"));
+    }
     if !m.recent_inputs.is_empty() {
         lines.push(
             "Latency lab, newest inputs, ms: total = send + uplink + wait + encode + downlink + decode + present"
@@ -282,6 +285,7 @@ mod tests {
             }),
             recent_inputs: vec![(12, [0.1, 0.3, 8.2, 4.1, 1.0, 2.2, 15.3], 31.2)],
             clock: Some((-3.25, 0.5)),
+            mic: Some("push-to-talk: hold Ctrl+Alt+V".into()),
         }
     }
 
@@ -339,6 +343,7 @@ mod tests {
             "Audio: buffer 14.2 ms, A/V offset +4.8 ms, 3 concealed, 1 underruns",
             "input 12: 31.2 = 0.1 + 0.3 + 8.2 + 4.1 + 1.0 + 2.2 + 15.3",
             "Clock sync: host − client -3.25 ms ± 0.50 ms",
+            "Microphone: push-to-talk: hold Ctrl+Alt+V",
         ] {
             assert!(text.contains(want), "missing `{want}` in:\n{text}");
         }

@@ -122,6 +122,7 @@ pub struct HotkeyConfig {
     pub quit: Option<Spanned<String>>,
     pub save_replay: Option<Spanned<String>>,
     pub mute_mic: Option<Spanned<String>>,
+    pub push_to_talk: Option<Spanned<String>>,
     pub pad_overlay: Option<Spanned<Vec<String>>>,
 }
 
@@ -199,28 +200,23 @@ impl Settings {
         };
         let mut hotkeys = Hotkeys::default();
         let h = &config.hotkeys;
-        for (value, key, action) in [
+        let bound = [
             (&h.overlay, "hotkeys.overlay", Action::ToggleOverlay),
             (&h.fullscreen, "hotkeys.fullscreen", Action::ToggleFullscreen),
             (&h.capture, "hotkeys.capture", Action::ToggleCapture),
             (&h.quit, "hotkeys.quit", Action::Quit),
             (&h.save_replay, "hotkeys.save_replay", Action::SaveReplay),
             (&h.mute_mic, "hotkeys.mute_mic", Action::MuteMic),
-        ] {
+            (&h.push_to_talk, "hotkeys.push_to_talk", Action::PushToTalk),
+        ];
+        for &(value, key, action) in &bound {
             if let Some(v) = value {
                 let chord = parse_chord(v.get_ref()).map_err(|e| at(v.span(), key, e.to_string()))?;
                 hotkeys.bind(action, chord);
             }
         }
         // Clashes are judged on the final bindings, so two hotkeys can swap chords.
-        for (value, key, action) in [
-            (&h.overlay, "hotkeys.overlay", Action::ToggleOverlay),
-            (&h.fullscreen, "hotkeys.fullscreen", Action::ToggleFullscreen),
-            (&h.capture, "hotkeys.capture", Action::ToggleCapture),
-            (&h.quit, "hotkeys.quit", Action::Quit),
-            (&h.save_replay, "hotkeys.save_replay", Action::SaveReplay),
-            (&h.mute_mic, "hotkeys.mute_mic", Action::MuteMic),
-        ] {
+        for &(value, key, action) in &bound {
             if let Some(v) = value
                 && let Some(chord) = hotkeys.chord_of(action)
                 && let Some(&(_, other)) = hotkeys.bindings.iter().find(|(c, a)| *c == chord && *a != action)
@@ -366,6 +362,7 @@ mod tests {
             [hotkeys]
             overlay = "Ctrl+F1"
             save_replay = "Ctrl+Alt+F9"
+            push_to_talk = "Ctrl+Alt+V"
             pad_overlay = ["Guide", "A"]
         "#;
         let s = Settings::parse(text, "t.toml").unwrap();
@@ -378,6 +375,8 @@ mod tests {
         assert_eq!(s.mic.as_deref(), Some("default"));
         let f9 = KeyPress { ctrl: true, alt: true, shift: false, key: Key::F(9) };
         assert_eq!(s.hotkeys.action(f9), Some(Action::SaveReplay));
+        let ctrl_alt_v = KeyPress { ctrl: true, alt: true, shift: false, key: Key::Letter('V') };
+        assert_eq!(s.hotkeys.action(ctrl_alt_v), Some(Action::PushToTalk));
         assert_eq!((s.audio, s.speakers), (Some(false), Some(6)));
         let ctrl_f1 = KeyPress { ctrl: true, alt: false, shift: false, key: Key::F(1) };
         assert_eq!(s.hotkeys.action(ctrl_f1), Some(Action::ToggleOverlay));

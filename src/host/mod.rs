@@ -397,6 +397,8 @@ struct Admitted<'a> {
     frames: mpsc::Receiver<encode::Encoded>,
     /// The display it streams, when it is not the synthetic scene.
     desktop: Option<Desktop>,
+    /// The display's clipboard, when both sides share it.
+    clipboard: Option<crate::clipboard::X11Clipboard>,
 }
 
 /// Reads a new connection's first message and answers it: a region probe, a pairing run, or
@@ -486,14 +488,19 @@ async fn admit_connection<'a>(
         Some(_) => SessionSound::Silent,
     };
     let mut welcome = session::welcome(agreed, hello.audio_channels, sound, &config.name, claim.token);
-    if !config.clipboard {
+    // The clipboard is offered only once its display answers: a peer's copies must never go
+    // to streams nobody reads.
+    let clipboard = (config.clipboard && hello.capabilities.contains(Capabilities::CLIPBOARD))
+        .then(|| open_clipboard(config, desktop.as_ref()))
+        .flatten();
+    if clipboard.is_none() {
         welcome.capabilities = welcome.capabilities.without(Capabilities::CLIPBOARD);
     }
     if !config.mic {
         welcome.capabilities = welcome.capabilities.without(Capabilities::MICROPHONE);
     }
     net::write_control(&mut send, &Control::Welcome(welcome.clone())).await?;
-    Ok(Some(Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames, desktop }))
+    Ok(Some(Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames, desktop, clipboard }))
 }
 
 /// What the session streams and at what size: its display (attached, started, or taken over
@@ -539,20 +546,18 @@ async fn prepare(
     Ok((desktop, agreed))
 }
 
-/// The shared clipboard of `display` (read whenever a program there copies), linked with the
-/// client over `conn`; none, with a sentence, when the display cannot be reached.
-fn share_clipboard(
-    conn: &Connection,
-    display: &str,
-    cookie: Option<&[u8; 16]>,
-) -> Option<net::clipboard::ClipboardLink> {
-    match crate::clipboard::X11Clipboard::start_with(Some(display), cookie, true) {
-        Ok(x11) => Some(net::clipboard::ClipboardLink::spawn(conn.clone(), x11, "client")),
-        Err(err) => {
-            tracing::warn!("{err}; the session goes on without a shared clipboard");
-            None
-        }
-    }
+/// The clipboard of the session's display (read whenever a program there copies): a program
+/// of the session's own (`--app`) on its own server, or the display streamed; none, with a
+/// sentence, when there is no display or it cannot be reached.
+fn open_clipboard(config: &HostConfig, desktop: Option<&Desktop>) -> Option<crate::clipboard::X11Clipboard> {
+    let (display, cookie) = match (desktop.and_then(|d| d.app.as_ref()), &config.source) {
+        (Some(app), _) => (app.display.clone(), Some(app.cookie)),
+        (None, Source::Display { display, .. }) => (display.clone(), None),
+        _ => return None,
+    };
+    crate::clipboard::X11Clipboard::start_with(Some(&display), cookie.as_ref(), true)
+        .inspect_err(|err| tracing::warn!("{err}; the session goes on without a shared clipboard"))
+        .ok()
 }
 
 /// Streams to an admitted client until the session ends, then stops its workers.
@@ -563,7 +568,7 @@ async fn stream(
     stop: watch::Receiver<bool>,
     game: Arc<GameLink>,
 ) -> Result<(), NetError> {
-    let Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames, desktop } = admitted;
+    let Admitted { send, recv, claim, hello, welcome, client, worker, gate, frames, desktop, clipboard } = admitted;
     let (input, mut app, recorded) = match desktop {
         Some(Desktop { input, app, sound, .. }) => (Some(input), app, sound),
         None => (None, None, None),
@@ -571,17 +576,7 @@ async fn stream(
     let config = &host.config;
     // The session's display's clipboard, shared when both sides announced it: a program of
     // the session's own (`--app`) on its own server, or the display streamed.
-    let clipboard = welcome
-        .capabilities
-        .both(hello.capabilities)
-        .contains(Capabilities::CLIPBOARD)
-        .then(|| match (&app, &config.source) {
-            (Some(app), _) => Some((app.display.clone(), Some(app.cookie))),
-            (None, Source::Display { display, .. }) => Some((display.clone(), None)),
-            _ => None,
-        })
-        .flatten()
-        .and_then(|(display, cookie)| share_clipboard(conn, &display, cookie.as_ref()));
+    let clipboard = clipboard.map(|x11| net::clipboard::ClipboardLink::spawn(conn.clone(), x11, "client"));
     let name = crate::core::trust::printable(&hello.client_name);
     tracing::info!(
         "streaming {}x{} at {} fps to {name} at {}{}",
@@ -607,18 +602,25 @@ async fn stream(
     // A paired client's standing is looked at again while it streams: revoking it ends the
     // session within a second.
     let revocable = client.filter(|_| config.trust.require_pairing).map(|fp| (&config.trust, fp));
-    let voice = welcome.capabilities.both(hello.capabilities).contains(Capabilities::MICROPHONE).then(|| {
-        crate::host::voice::Voice::start(&claim.token.to_string())
+    // Loading the virtual microphone runs pactl and opens a sound server connection: off the
+    // network's threads.
+    let voice = if welcome.capabilities.both(hello.capabilities).contains(Capabilities::MICROPHONE) {
+        let tag = claim.token.to_string();
+        tokio::task::spawn_blocking(move || crate::host::voice::Voice::start(&tag))
+            .await
+            .map_err(|e| e.to_string())
+            .flatten()
             .inspect(|_| {
                 tracing::info!("the player's microphone plays into the source \"{}\"", crate::host::voice::SOURCE);
             })
             .inspect_err(|err| tracing::warn!("{err}; the session goes on without the player's microphone"))
             .ok()
-    });
-    let voice = voice.flatten();
+    } else {
+        None
+    };
     let hears_voice = voice.is_some();
     let streaming = Streaming {
-        voice,
+        voice: voice.as_ref(),
         conn,
         worker: &worker,
         gate: &gate,
@@ -646,6 +648,11 @@ async fn stream(
     // lets go of it before its server may end.
     drop(input);
     drop(clipboard);
+    // Stopping the voice joins its thread and unloads its modules (pactl): off the network's
+    // threads too.
+    if let Some(voice) = voice {
+        tokio::task::spawn_blocking(move || drop(voice)).await.ok();
+    }
     if let Some(app) = app {
         if handed_over {
             claim.slot.park(app);
@@ -825,7 +832,7 @@ struct Streaming<'a> {
     handover: &'a tokio::sync::Notify,
     session: HostSession,
     /// The virtual microphone the player's voice plays into, when both sides want it.
-    voice: Option<crate::host::voice::Voice>,
+    voice: Option<&'a crate::host::voice::Voice>,
 }
 
 impl Streaming<'_> {

@@ -108,7 +108,15 @@ async fn run(mut conns: watch::Receiver<Connection>, x11: X11Clipboard, peer: &'
 /// Sends one copied text on a stream of its own; cut off when copy `number` is no longer the
 /// newest.
 async fn send(conn: Connection, text: Vec<u8>, number: u64, mut newest: watch::Receiver<u64>) {
-    let Ok((mut stream, _)) = conn.open_bi().await else { return };
+    // Opening waits for the peer's stream credit: a newer copy, or the connection's end,
+    // ends the wait.
+    let mut stream = tokio::select! {
+        opened = conn.open_bi() => match opened {
+            Ok((stream, _)) => stream,
+            Err(_) => return,
+        },
+        _ = newest.wait_for(|&n| n != number) => return,
+    };
     stream.set_priority(PRIORITY).ok();
     let head = ClipboardHead { len: text.len() as u32 }.encode();
     let write = async {

@@ -400,6 +400,24 @@ impl App {
         }
     }
 
+    /// Mutes or unmutes the microphone, when the session sends one.
+    fn set_mic_muted(&self, muted: bool) {
+        if let Some(mic) = self.session.as_ref().and_then(Session::mic) {
+            mic.set_muted(muted);
+        }
+    }
+
+    /// What the overlay says of the microphone: none when the session sends none.
+    fn mic_state(&self) -> Option<String> {
+        let mic = self.session.as_ref().and_then(Session::mic)?;
+        Some(match self.options.hotkeys.chord_of(Action::PushToTalk) {
+            Some(_) if !mic.is_muted() => "on (push-to-talk held)".to_owned(),
+            Some(chord) => format!("push-to-talk: hold {chord}"),
+            None if mic.is_muted() => "muted".to_owned(),
+            None => "on".to_owned(),
+        })
+    }
+
     fn on_key(&mut self, event: &winit::event::KeyEvent) {
         let pressed = event.state == ElementState::Pressed;
         let hotkey = match event.physical_key {
@@ -410,6 +428,11 @@ impl App {
         let press = KeyPress { ctrl: m.control_key(), alt: m.alt_key(), shift: m.shift_key(), key: hotkey };
         if self.kiosk.is_some() && self.on_kiosk_key(event, press) {
             return;
+        }
+        // Push-to-talk's key going up mutes the microphone again (whatever the modifiers do
+        // meanwhile); the release still reaches the game below, as every release does.
+        if !pressed && self.options.hotkeys.chord_of(Action::PushToTalk).is_some_and(|c| c.key == press.key) {
+            self.set_mic_muted(true);
         }
         // Hotkeys act on presses; a release always reaches the game, so a key pressed for the
         // game and released while the chord is held cannot stay down on the host.
@@ -447,6 +470,7 @@ impl App {
                     self.screen.on_notice(crate::client::record::NO_REPLAY, self.now());
                 }
             }
+            Some(Action::PushToTalk) => self.set_mic_muted(false),
             Some(Action::MuteMic) => {
                 let said = match self.session.as_ref().and_then(Session::mic) {
                     Some(mic) if mic.toggle_mute() => "Microphone muted",
@@ -531,6 +555,7 @@ impl App {
         self.drain_events();
         let started = Instant::now();
         let now = self.now();
+        let mic = self.mic_state();
         let Some(gfx) = &mut self.gfx else { return };
         if !gfx.begin() {
             return;
@@ -569,6 +594,7 @@ impl App {
                 .unwrap_or_else(|| self.figures.interval.summary(Duration::from_secs(1)));
             let info = StreamInfo { color: self.color.to_string(), present_mode: gfx.mode() };
             let mut model = OverlayModel::new(&summary, &info, &self.figures.frame_times);
+            model.mic = mic;
             if let Some(observer) = &self.options.observer {
                 model.recent_inputs = observer.recent(5).iter().map(|r| (r.seq, r.stages_ms, r.total_ms)).collect();
             }
@@ -789,9 +815,13 @@ impl ApplicationHandler<Wake> for App {
             }
             WindowEvent::Focused(focused) => {
                 if !focused {
-                    // Keys held when focus leaves would never see their release: let go now.
+                    // Keys held when focus leaves would never see their release: let go now
+                    // (push-to-talk's too: the microphone goes quiet).
                     self.release_input();
                     self.modifiers = ModifiersState::empty();
+                    if self.options.hotkeys.chord_of(Action::PushToTalk).is_some() {
+                        self.set_mic_muted(true);
+                    }
                 }
                 // Back from another program: what the player copied there goes to the host
                 // (read on the clipboard's own thread; this only asks).

@@ -45,6 +45,9 @@ pub enum Action {
     SaveReplay,
     /// Mute the microphone, or turn it back on (`--mic`).
     MuteMic,
+    /// Held: the microphone is on while the chord is down, muted otherwise (bound only in the
+    /// config file: `hotkeys.push_to_talk`).
+    PushToTalk,
 }
 
 /// Why a hotkey could not be read.

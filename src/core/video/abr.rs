@@ -28,11 +28,12 @@
 //! **The start** ([`Controller::starting`]): a stream that began at the rate asked met a path
 //! a third as wide with a full router queue within 40 ms (10 Mbit/s into 3, a 37.5 KB queue),
 //! before anything could be measured, and lost frames in its first second. So a session starts
-//! at a quarter of the rate asked and climbs by half every 100 ms while each of the newest
-//! frames arrives with no queue behind it (the 250 ms median answers too late for steps this
-//! fast); the first frame with a queue ends the climb and takes its last step back, as a step
-//! up does later. On a clear path the stream is at the rate asked within about 500 ms. Pure:
-//! time is an argument.
+//! at a quarter of the rate asked and climbs by half every 100 ms while the newest three
+//! frames arrive with no queue behind them (their median: the 250 ms median answers too late
+//! for steps this fast, and one large key frame is not a queue); the first queue, or a slot
+//! the host held back, ends the climb and takes its last step back, as a step up does later.
+//! On a clear path the stream is at the rate asked within about 500 ms. Pure: time is an
+//! argument.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -66,7 +67,7 @@ const BACKOFF: f64 = 0.85;
 /// The start: this share of the rate asked...
 const START_SHARE: f64 = 0.25;
 /// ...climbing by this factor every [`RAMP_EVERY`] while the newest [`RAMP_FRAMES`] frames
-/// each arrive with a queue under [`CLEAR`].
+/// arrive with a queue under [`CLEAR`] (their median).
 const RAMP_STEP: f64 = 1.5;
 const RAMP_EVERY: Duration = Duration::from_millis(100);
 const RAMP_FRAMES: usize = 3;
@@ -193,14 +194,17 @@ impl Controller {
         self.ramp.is_some()
     }
 
-    /// The newest frames' queueing delay, the worst of them (`None` with too few).
+    /// The newest frames' queueing delay, their median (`None` with too few): one large frame
+    /// (the first key frame, whose own sending time reads as queue) does not end the climb,
+    /// two frames with a queue do.
     fn newest_queue(&self) -> Option<Duration> {
         let base = self.frames.iter().map(|f| f.transit_micros).min()?;
         if self.frames.len() < RAMP_FRAMES {
             return None;
         }
-        let worst = self.frames.iter().rev().take(RAMP_FRAMES).map(|f| f.transit_micros).max()?;
-        Some(Duration::from_micros((worst - base).max(0) as u64))
+        let mut newest: Vec<i64> = self.frames.iter().rev().take(RAMP_FRAMES).map(|f| f.transit_micros).collect();
+        newest.sort_unstable();
+        Some(Duration::from_micros((newest[RAMP_FRAMES / 2] - base).max(0) as u64))
     }
 
     /// The start's climb at `now`: a step while the newest frames show no queue; the first
@@ -214,16 +218,19 @@ impl Controller {
             let next = ((f64::from(before) * UNDO_TO) as u32).clamp(self.limits.min_kbps, self.limits.max_kbps);
             self.knee = Some((now, next));
             self.last_decrease = Some(now);
+            // Slots held back until now are answered by this step back.
+            self.answered_until = now;
             self.queue_at_decrease = newest;
             return self.set(next, Reason::Congested);
         }
-        // Steps wait for 100 ms of frames (the delivery rate's window) and for the last
-        // step's frames to arrive.
+        // Steps wait for 100 ms of frames (the delivery rate's window), and 100 ms after the
+        // last step.
         self.rate_window(now)?;
         if self.probed.is_some_and(|(at, _)| now.saturating_sub(at) < RAMP_EVERY) {
             return None;
         }
-        let next = ((f64::from(self.target_kbps) * RAMP_STEP).ceil() as u32).min(goal);
+        let grown = (f64::from(self.target_kbps) * RAMP_STEP).ceil() as u32;
+        let next = grown.max(self.target_kbps + 1).min(goal);
         if next >= goal {
             self.ramp = None;
         }

@@ -100,6 +100,9 @@ pub struct OverlayModel {
     pub target_frame_ms: f32,
     /// The audio line, when the session plays sound.
     pub audio: Option<AudioLine>,
+    /// The microphone's state ("on", "muted", "push-to-talk: hold Ctrl+Alt+V"), when the
+    /// session sends one.
+    pub mic: Option<String>,
     /// Clock sync: host clock minus client clock and its error bound, ms (none before the
     /// first probe).
     pub clock: Option<(f64, f64)>,
@@ -180,6 +183,8 @@ impl OverlayModel {
                 concealed: last.audio_packets_concealed,
                 underruns: last.audio_underruns,
             }),
+            // The window knows the microphone, not the figures: it fills this in.
+            mic: None,
             recent_inputs: Vec::new(),
             clock: (last.clock_offset_error_ms > 0.0).then_some((last.clock_offset_ms, last.clock_offset_error_ms)),
         }

@@ -401,16 +401,12 @@ fn hear_the_player(name: &str, loss: f64) -> Heard {
     let dir = work_dir(name);
     let pulse = start_pulse(&dir, "channels=2");
     let server = format!("unix:{}", pulse.socket.display());
-    let pactl = |args: &[&str]| {
-        let out = Command::new("pactl").args(args).env("PULSE_SERVER", &server).output().unwrap();
-        assert!(out.status.success(), "pactl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    let (mut speaking, spoke_at) = speak(&dir, &server, &pactl);
+    let (mut speaking, spoke_at) = speak(&dir, &server);
     let x = common::desktop::Xvfb::start();
     let host_log = dir.join("host.log");
     let host = common::HostProcess::spawn_logged_with_env(
         &common::display_host(&x.display),
-        &[("PULSE_SERVER", Path::new(&server)), ("RUST_LOG", Path::new("info,kumo::host::voice=debug"))],
+        &[("PULSE_SERVER", Path::new(&server))],
         &host_log,
     );
     let rt = kumo::runtime().unwrap();
@@ -418,8 +414,7 @@ fn hear_the_player(name: &str, loss: f64) -> Heard {
     let relay = (loss > 0.0)
         .then(|| rt.block_on(kumo::net::relay::start(([127, 0, 0, 1], 0).into(), host.addr, impairment)).unwrap());
     // The client captures through ALSA's PulseAudio plugin: the default source, the beeps.
-    let alsa = dir.join("alsa-mic.conf");
-    std::fs::write(&alsa, "pcm.!default { type pulse }\nctl.!default { type pulse }\n").unwrap();
+    let alsa = capture_alsa_config(&dir);
     let addr = relay.as_ref().map_or(host.addr, |r| r.addr).to_string();
     let client_log = dir.join("client.log");
     let client = Command::new(env!("CARGO_BIN_EXE_kumo"))
@@ -477,9 +472,9 @@ fn onsets(samples: &[f32]) -> Vec<usize> {
 /// with a 200 ms beep of 700 Hz played into it at the start of every second, at low latency,
 /// as a headset delivers its samples (`PulseAudio`'s sine source is no good here: it hands out
 /// two seconds at a time). Returns the player and when it started.
-fn speak(dir: &Path, server: &str, pactl: &dyn Fn(&[&str])) -> (std::process::Child, std::time::Instant) {
-    pactl(&["load-module", "module-null-sink", "sink_name=player_mic", "rate=48000", "channels=1"]);
-    pactl(&["set-default-source", "player_mic.monitor"]);
+fn speak(dir: &Path, server: &str) -> (std::process::Child, std::time::Instant) {
+    pactl(server, &["load-module", "module-null-sink", "sink_name=player_mic", "rate=48000", "channels=1"]);
+    pactl(server, &["set-default-source", "player_mic.monitor"]);
     let tone_file = dir.join("tone.raw");
     let tone: Vec<u8> = (0..48_000 * 12)
         .flat_map(|i| {
@@ -531,11 +526,7 @@ fn push_to_talk_sends_the_voice_only_while_its_chord_is_held() {
     let dir = work_dir("kumo-push-to-talk");
     let pulse = start_pulse(&dir, "channels=2");
     let server = format!("unix:{}", pulse.socket.display());
-    let pactl = |args: &[&str]| {
-        let out = Command::new("pactl").args(args).env("PULSE_SERVER", &server).output().unwrap();
-        assert!(out.status.success(), "pactl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    let (mut speaking, _) = speak(&dir, &server, &pactl);
+    let (mut speaking, _) = speak(&dir, &server);
     let (host_x, desk) = (common::desktop::Xvfb::start(), common::desktop::Xvfb::start());
     let host = common::HostProcess::spawn_with_env(
         &common::display_host(&host_x.display),
@@ -543,8 +534,7 @@ fn push_to_talk_sends_the_voice_only_while_its_chord_is_held() {
     );
     let config = dir.join("kumo.toml");
     std::fs::write(&config, "[hotkeys]\npush_to_talk = \"Ctrl+Alt+V\"\n").unwrap();
-    let alsa = dir.join("alsa-mic.conf");
-    std::fs::write(&alsa, "pcm.!default { type pulse }\nctl.!default { type pulse }\n").unwrap();
+    let alsa = capture_alsa_config(&dir);
     let addr = host.addr.to_string();
     let client_log = dir.join("client.log");
     let mut client = desk
@@ -593,4 +583,18 @@ fn push_to_talk_sends_the_voice_only_while_its_chord_is_held() {
         "voice outside the chord: {before:e}, {held:e}, {after:e}\n{log}"
     );
     drop(host);
+}
+
+/// `pactl` on the test's sound server; a failure fails the test with pactl's words.
+fn pactl(server: &str, args: &[&str]) {
+    let out = Command::new("pactl").args(args).env("PULSE_SERVER", server).output().unwrap();
+    assert!(out.status.success(), "pactl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// An ALSA config whose default device is `PulseAudio`'s plugin, for capturing the player's
+/// microphone (the server's default source).
+fn capture_alsa_config(dir: &Path) -> std::path::PathBuf {
+    let alsa = dir.join("alsa-mic.conf");
+    std::fs::write(&alsa, "pcm.!default { type pulse }\nctl.!default { type pulse }\n").unwrap();
+    alsa
 }

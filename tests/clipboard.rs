@@ -188,22 +188,19 @@ fn text_copied_on_either_side_reaches_the_other_once_and_never_the_log() {
     // Focus again with nothing new copied: nothing sent (no echo, no repeat).
     focus_kumo(&desk);
     // Refused on the host's side, with a sentence: over the limit, and not UTF-8.
-    let mut big = xclip_copies(&host_x, &vec![b'a'; kumo::core::clipboard::MAX_BYTES + 10]);
-    assert!(
-        within(Duration::from_secs(5), || log(&host_log).contains("over the shared clipboard's")),
-        "no sentence for an oversized copy:\n{}",
-        log(&host_log)
-    );
-    big.kill().ok();
-    big.wait().ok();
-    let mut bad = xclip_copies(&host_x, &[b'o', b'k', 0xFF, 0xFE]);
-    assert!(
-        within(Duration::from_secs(5), || log(&host_log).contains("is not UTF-8")),
-        "no sentence for a copy that is not UTF-8:\n{}",
-        log(&host_log)
-    );
-    bad.kill().ok();
-    bad.wait().ok();
+    let oversized = vec![b'a'; kumo::core::clipboard::MAX_BYTES + 10];
+    for (copy, sentence) in
+        [(&oversized[..], "over the shared clipboard's"), (&[b'o', b'k', 0xFF, 0xFE][..], "is not UTF-8")]
+    {
+        let mut xclip = xclip_copies(&host_x, copy);
+        assert!(
+            within(Duration::from_secs(5), || log(&host_log).contains(sentence)),
+            "no sentence `{sentence}` for a refused copy:\n{}",
+            log(&host_log)
+        );
+        xclip.kill().ok();
+        xclip.wait().ok();
+    }
     std::thread::sleep(Duration::from_millis(500));
     client.kill().ok();
     client.wait().ok();

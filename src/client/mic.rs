@@ -171,9 +171,6 @@ fn capture(name: &str, out: &tokio::sync::mpsc::Sender<MicPacket>, muted: &Atomi
             MicPacket { seq, capture_micros, coded: coded[..len].to_vec(), previous: std::mem::take(&mut previous) };
         previous = coded[..len].to_vec();
         seq += 1;
-        if seq.is_multiple_of(250) {
-            tracing::debug!(seq, "microphone packets sent");
-        }
         if out.try_send(packet).is_err() {
             tracing::debug!("the session is behind: a microphone packet dropped");
         }

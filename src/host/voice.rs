@@ -177,19 +177,8 @@ fn play(
     let mut jitter = JitterBuffer::new(Duration::from_millis(20));
     let mut pcm = vec![0f32; PACKET_FRAMES];
     let mut bytes = vec![0u8; PACKET_FRAMES * 4];
-    let (mut slots, mut waits, started) = (0u64, 0u64, std::time::Instant::now());
     let mut over_since: Option<std::time::Instant> = None;
     while !stop.load(Ordering::Relaxed) {
-        slots += 1;
-        if slots.is_multiple_of(250) {
-            tracing::debug!(
-                slots,
-                waits,
-                secs = started.elapsed().as_secs_f64(),
-                depth = jitter.depth(),
-                "the player's voice"
-            );
-        }
         loop {
             match rx.try_recv() {
                 Ok((packet, arrival)) => {
@@ -237,7 +226,6 @@ fn play(
                 decoder.decode_float(&[], &mut pcm, false)
             }
             Playout::Wait => {
-                waits += 1;
                 pcm.fill(0.0);
                 Ok(PACKET_FRAMES)
             }

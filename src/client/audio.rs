@@ -12,8 +12,9 @@
 //! through atomics, when the next sample it hands over will be heard.
 //!
 //! The device: the default output, opened at 48 kHz with the stream's layout where the
-//! device has it. When it fails (unplugged, server restarted) the thread reopens it with a
-//! backoff from 100 ms to 5 s; with no device at all it says so once and drains the ring on
+//! device has it. When it fails (unplugged, server restarted: an error with no callback after
+//! it for 300 ms, `core::audio::watch`; an error the device plays on after passes) the
+//! thread reopens it with a backoff from 100 ms to 5 s; with no device at all it says so once and drains the ring on
 //! the wall clock instead, so the session, its jitter buffer and its figures go on, silent.
 //!
 //! A/V sync: a packet's audio latency is when its first sample will be heard minus its
@@ -24,6 +25,7 @@
 
 use crate::clock;
 use crate::core::audio::jitter::{JitterBuffer, Playout};
+use crate::core::audio::watch::{StreamWatch, Verdict};
 use crate::core::audio::{self, AudioFormat, RATE, Resampler, RingReader, RingWriter};
 use crate::core::stats::{self, AudioCounters, micros_between};
 use crate::core::wire::AudioPacket;
@@ -42,12 +44,14 @@ const RING_FRAMES: usize = RATE as usize / 5;
 /// Device period asked for: 5 ms, one packet.
 const PERIOD_FRAMES: u32 = 240;
 /// Ring frames kept beyond one device period, for the audio thread's own wake-up delay (it
-/// polls every millisecond): 2.5 ms to start with; each device underrun adds 1 ms, up to
-/// 20 ms, and 10 s without one takes 1 ms off again, so a loaded machine buys safety with a
-/// little latency and an idle one keeps the least.
+/// polls every millisecond): 2.5 ms to start with; each device underrun adds 2 ms, up to
+/// 60 ms, and 10 s without one takes 2 ms off again, so a loaded machine buys safety with a
+/// little latency and an idle one keeps the least. (A 2-core machine with a busy process
+/// beside kumo's own host and decoder kept the thread off the CPU for tens of ms at a time:
+/// 20 ms at most left 20–40 underruns in 8 s.)
 const MARGIN_FRAMES: usize = 120;
-const MARGIN_STEP: usize = 48;
-const MARGIN_MAX: usize = 960;
+const MARGIN_STEP: usize = 96;
+const MARGIN_MAX: usize = 2880;
 const MARGIN_RELAX: Duration = Duration::from_secs(10);
 /// How often the thread reports its counters.
 const REPORT_EVERY: Duration = Duration::from_millis(100);
@@ -197,7 +201,12 @@ fn probe_channels() -> u16 {
 /// What the callback shares with the thread.
 #[derive(Debug, Default)]
 struct Shared {
-    failed: AtomicBool,
+    /// Errors the stream reported other than an xrun, and the newest one's words (set on
+    /// cpal's error thread, read by the audio thread; never by the data callback).
+    errors: AtomicU64,
+    last_error: std::sync::Mutex<String>,
+    /// Data callbacks so far: whether the device still asks for sound after an error.
+    callbacks: AtomicU64,
     /// The thread has audio to give (so the ring running dry is an underrun, not a pause in
     /// the stream).
     feeding: AtomicBool,
@@ -214,6 +223,8 @@ struct Output {
     ring: RingWriter,
     shared: Arc<Shared>,
     channels: usize,
+    /// Judges the stream's errors: passing, or dead.
+    watch: StreamWatch,
 }
 
 /// Where decoded audio goes: the device, or the wall clock when there is none.
@@ -324,7 +335,7 @@ fn open_output(channels: usize) -> Result<(Output, String), String> {
             .map_err(|e| format!("could not open the audio device '{name}': {e}"))?
     };
     stream.play().map_err(|e| format!("could not start the audio device '{name}': {e}"))?;
-    Ok((Output { _stream: stream, ring, shared, channels: device_channels }, name))
+    Ok((Output { _stream: stream, ring, shared, channels: device_channels, watch: StreamWatch::default() }, name))
 }
 
 /// Builds the output stream and the ring it plays from.
@@ -337,19 +348,19 @@ fn build(
     let channels = usize::from(config.channels);
     let (writer, reader) = audio::ring(RING_FRAMES * channels);
     let s = shared.clone();
-    // Called on cpal's own thread, not the data callback: it may log. The audio thread
-    // reopens a failed device; an xrun is only counted.
+    // Called on cpal's own thread, not the data callback: it may lock and allocate. An xrun
+    // is only counted; another error is kept for the audio thread, which judges whether the
+    // stream played on after it (`StreamWatch`) and reopens a dead one.
     let on_error = move |err: cpal::Error| match err.kind() {
         cpal::ErrorKind::Xrun => {
             s.underruns.fetch_add(1, Ordering::Relaxed);
         }
         cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied => tracing::debug!("audio device: {err}"),
         _ => {
-            // A dead stream reports on every poll until it is dropped: say it once, with the
-            // device's own reason, so a failure in the field (or in CI) says what happened.
-            if !s.failed.swap(true, Ordering::AcqRel) {
-                tracing::warn!("the audio device stopped: {err}");
+            if let Ok(mut last) = s.last_error.lock() {
+                *last = err.to_string();
             }
+            s.errors.fetch_add(1, Ordering::Release);
         }
     };
     let sh = shared.clone();
@@ -396,6 +407,7 @@ fn fill(ring: &RingReader, shared: &Shared, channels: usize, data: &mut [f32], i
     let next = clock::now_micros() + delay + frames * 1_000_000 / u64::from(RATE);
     shared.next_play_micros.store(next, Ordering::Relaxed);
     shared.period_frames.store(frames as usize, Ordering::Relaxed);
+    shared.callbacks.fetch_add(1, Ordering::Release);
 }
 
 /// The audio thread's state.
@@ -568,14 +580,23 @@ impl Thread {
 
     /// Reopens a failed device, or retries a missing one, with backoff.
     fn keep_device(&mut self) {
-        if let Some(Sink::Device(output)) = &self.sink
-            && output.shared.failed.load(Ordering::Acquire)
-        {
-            self.counters.underruns += output.shared.underruns.load(Ordering::Relaxed);
-            tracing::warn!("the audio device failed or went away; reopening it");
-            self.report_device("reopening the audio device".into());
-            self.sink = None;
-            self.retry_at = Some(Instant::now() + self.backoff);
+        if let Some(Sink::Device(output)) = &mut self.sink {
+            let (errors, callbacks) =
+                (output.shared.errors.load(Ordering::Acquire), output.shared.callbacks.load(Ordering::Acquire));
+            let said = || output.shared.last_error.lock().map(|e| e.clone()).unwrap_or_default();
+            match output.watch.check(errors, callbacks, clock::now_micros()) {
+                Verdict::Fine => {}
+                Verdict::Passed => tracing::debug!("the audio device reported an error and played on: {}", said()),
+                Verdict::Dead => {
+                    // Said with the device's own reason, so a failure in the field (or in
+                    // CI) says what happened.
+                    tracing::warn!("the audio device stopped ({}); reopening it", said());
+                    self.counters.underruns += output.shared.underruns.load(Ordering::Relaxed);
+                    self.report_device("reopening the audio device".into());
+                    self.sink = None;
+                    self.retry_at = Some(Instant::now() + self.backoff);
+                }
+            }
         }
         if self.retry_at.is_some_and(|at| Instant::now() >= at) {
             if let Some(Sink::Device(_)) = &self.sink {

@@ -18,6 +18,7 @@
 
 pub mod jitter;
 pub mod sound;
+pub mod watch;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};

@@ -122,6 +122,7 @@ for n in \$(seq $kiosk_sessions); do
   xdotool key space
   for _ in \$(seq 150); do [ "\$(ends)" -ge "\$want" ] && break; sleep 0.2; done
   if [ "\$n" -eq $(( kiosk_sessions < 20 ? kiosk_sessions / 2 : 10 )) ]; then after_ten="\$(figures \$kiosk)"; windows_ten=\$(xwininfo -root -tree | wc -l); fi
+  if [ \$((n % 100)) -eq 0 ]; then echo "\$n sessions after \$SECONDS s: kiosk \$(figures \$kiosk) (descriptors threads RSS), X windows \$(xwininfo -root -tree | wc -l)"; fi
 done
 sleep 11
 last="\$(figures \$kiosk)"; windows_last=\$(xwininfo -root -tree | wc -l)

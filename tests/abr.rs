@@ -124,8 +124,74 @@ fn a_rate_drop_from_30_to_5_mbit_is_followed_within_2_s_and_the_bitrate_recovers
 
 #[test]
 fn on_a_path_too_narrow_for_720p60_the_picture_steps_down_and_comes_back_when_it_widens() {
-    use kumo::core::stats::MarkerCheck;
     let _serial = serial();
+    // A machine too loaded to keep the host on its capture clock (CI once decoded at 40 fps)
+    // can end the start's climb on the delay that makes, and a stream on a wide path then
+    // starts below its size: such a run, counted by the host's own figure of slots it fell
+    // behind, is run again, up to three times in all. An undisturbed run fails at once.
+    for attempt in 1..=3 {
+        let run = ladder_through_a_narrowing_path();
+        let started = run.heights(Duration::from_millis(500), run.narrow_at);
+        if started == [720] {
+            run.check();
+            return;
+        }
+        assert!(
+            attempt < 3 && run.host_behind > 0,
+            "the stream started below its size: {started:?} (the host fell behind by {} slots before the path narrowed)",
+            run.host_behind
+        );
+        eprintln!("a disturbed run (the host fell behind by {} slots), run again: {started:?}", run.host_behind);
+    }
+}
+
+/// One run of the ladder test: the sizes seen, and the figures.
+struct LadderRun {
+    narrow_at: Duration,
+    wide_at: Duration,
+    end_at: Duration,
+    /// (seen at, encoded width and height) per frame.
+    sizes: Vec<(Duration, u16, u16)>,
+    mismatches: u32,
+    decoded: u32,
+    /// Capture slots the host fell behind before the path narrowed.
+    host_behind: u32,
+    summary: kumo::core::stats::Summary,
+}
+
+impl LadderRun {
+    fn heights(&self, from: Duration, to: Duration) -> Vec<u16> {
+        let mut h: Vec<u16> = self.sizes.iter().filter(|s| s.0 >= from && s.0 < to).map(|s| s.2).collect();
+        h.dedup();
+        h
+    }
+
+    fn check(&self) {
+        let (summary, sizes) = (&self.summary, &self.sizes);
+        // Within 3 s of the narrowing the picture is smaller, and stays so while the path is narrow.
+        let narrow = self.heights(self.narrow_at + Duration::from_secs(3), self.wide_at);
+        assert!(!narrow.is_empty() && narrow.iter().all(|&h| h < 720), "not stepped down: {narrow:?}");
+        // Back at 720p within 14 s of the path widening, one rung at a time.
+        let last = sizes.last().expect("frames arrived");
+        assert_eq!(
+            (last.1, last.2),
+            (1280, 720),
+            "not back at 720p by the end: {:?}",
+            self.heights(self.wide_at, self.end_at)
+        );
+        assert!(summary.encode_size_changes >= 2, "{summary:?}");
+        assert!(summary.time_at_size.iter().any(|t| t.height < 720 && t.width % 2 == 0 && t.secs > 1.0), "{summary:?}");
+        // Every size change decoded without a wrong picture or a decoder error.
+        assert_eq!(self.mismatches, 0, "pictures whose marker did not match their frame number");
+        assert_eq!(summary.decode_errors, 0, "{summary:?}");
+        assert!(self.decoded > 600, "only {} pictures decoded in 24 s", self.decoded);
+    }
+}
+
+/// 720p60 asked at 8 Mbit/s through the project's relay: 30 Mbit/s, 2 Mbit/s from 2 s to 8 s
+/// (under openh264's 720p60 floor), then 30 again, for 24 s.
+fn ladder_through_a_narrowing_path() -> LadderRun {
+    use kumo::core::stats::MarkerCheck;
     // 5 ms each way; 30 Mbit/s, then 2 Mbit/s (under openh264's 720p60 floor of about
     // 2.1 Mbit/s on this scene) from 2 s to 8 s, then 30 again.
     let (narrow_at, wide_at, end_at) = (Duration::from_secs(2), Duration::from_secs(8), Duration::from_secs(24));
@@ -145,8 +211,7 @@ fn on_a_path_too_narrow_for_720p60_the_picture_steps_down_and_comes_back_when_it
     };
     let (host, relay, session, t0) = through_relay("ladder test", impairment, request);
     let rt = &host.rt;
-    // (seen at, encoded size) per frame; marker checks of decoded pictures.
-    let (mut sizes, mut mismatches, mut decoded) = (Vec::new(), 0, 0);
+    let (mut sizes, mut mismatches, mut decoded, mut host_behind) = (Vec::new(), 0, 0, 0);
     let mut stats = kumo::core::stats::Stats::new(0);
     while t0.elapsed() < end_at {
         while let Ok(event) = session.events.try_recv() {
@@ -156,6 +221,9 @@ fn on_a_path_too_narrow_for_720p60_the_picture_steps_down_and_comes_back_when_it
                 Event::Decoded(d) => {
                     decoded += 1;
                     mismatches += u32::from(d.marker == MarkerCheck::Mismatch);
+                    if t0.elapsed() < narrow_at {
+                        host_behind = host_behind.max(d.host_behind);
+                    }
                 }
                 _ => {}
             }
@@ -163,35 +231,18 @@ fn on_a_path_too_narrow_for_720p60_the_picture_steps_down_and_comes_back_when_it
         std::thread::sleep(Duration::from_millis(2));
     }
     session.stop();
-    rt.block_on(session.finish()).unwrap();
+    rt.block_on(session.finish()).expect("the session ends cleanly");
     host.stop.send(true).ok();
     drop(relay);
     let summary = stats.summary(end_at);
-
-    let heights = |from: Duration, to: Duration| -> Vec<u16> {
-        let mut h: Vec<u16> = sizes.iter().filter(|s| s.0 >= from && s.0 < to).map(|s| s.2).collect();
-        h.dedup();
-        h
-    };
+    let run = LadderRun { narrow_at, wide_at, end_at, sizes, mismatches, decoded, host_behind, summary };
     eprintln!(
         "ladder: heights before {:?}, narrow {:?}, wide {:?}; {} changes, {:?}",
-        heights(Duration::ZERO, narrow_at),
-        heights(narrow_at, wide_at),
-        heights(wide_at, end_at),
-        summary.encode_size_changes,
-        summary.time_at_size
+        run.heights(Duration::ZERO, narrow_at),
+        run.heights(narrow_at, wide_at),
+        run.heights(wide_at, end_at),
+        run.summary.encode_size_changes,
+        run.summary.time_at_size
     );
-    assert_eq!(heights(Duration::from_millis(500), narrow_at), [720], "the stream started below its size");
-    // Within 3 s of the narrowing the picture is smaller, and stays so while the path is narrow.
-    let narrow = heights(narrow_at + Duration::from_secs(3), wide_at);
-    assert!(!narrow.is_empty() && narrow.iter().all(|&h| h < 720), "not stepped down: {narrow:?}");
-    // Back at 720p within 14 s of the path widening, one rung at a time.
-    let last = sizes.last().expect("frames arrived");
-    assert_eq!((last.1, last.2), (1280, 720), "not back at 720p by the end: {:?}", heights(wide_at, end_at));
-    assert!(summary.encode_size_changes >= 2, "{summary:?}");
-    assert!(summary.time_at_size.iter().any(|t| t.height < 720 && t.width % 2 == 0 && t.secs > 1.0), "{summary:?}");
-    // Every size change decoded without a wrong picture or a decoder error.
-    assert_eq!(mismatches, 0, "pictures whose marker did not match their frame number");
-    assert_eq!(summary.decode_errors, 0, "{summary:?}");
-    assert!(decoded > 600, "only {decoded} pictures decoded in 24 s");
+    run
 }

@@ -96,9 +96,10 @@ fn the_three_paths_of_the_real_runs() {
             let p50: Vec<f64> =
                 outcomes.iter().map(|o| o.latency.quantile_micros(0.5).unwrap_or(0.0) / 1000.0).collect();
             let freeze: Vec<u128> = outcomes.iter().map(|o| o.longest_freeze.as_millis()).collect();
+            let freeze_at: Vec<f64> = outcomes.iter().map(|o| o.longest_freeze_at.as_secs_f64()).collect();
             let fps: Vec<f64> = outcomes.iter().map(|o| o.frames as f64 / 25.0).collect();
             eprintln!(
-                "sim {name}, ladder {}: p50 {:.1?} ms, longest freeze {freeze:?} ms, {:.1?} fps, last {}",
+                "sim {name}, ladder {}: p50 {:.1?} ms, longest freeze {freeze:?} ms (at {freeze_at:.2?} s), {:.1?} fps, last {}",
                 if adapt_size { "on" } else { "off" },
                 p50,
                 fps,

@@ -293,6 +293,9 @@ impl ClientSession {
             Control::Pong { client_micros, .. } => {
                 let rtt_micros = now_micros.saturating_sub(client_micros);
                 self.link.sequencer.set_rtt(Duration::from_micros(rtt_micros));
+                if let Some(abr) = &mut self.abr {
+                    abr.set_rtt(Duration::from_micros(rtt_micros));
+                }
                 self.report(stats::Event::Rtt { rtt_micros });
             }
             Control::Rumble { pad, strong, weak, duration_ms } => {

@@ -59,6 +59,16 @@ const STEP: Duration = Duration::from_millis(1);
 /// was 4–21 ms.
 const ENCODE_MS: (f64, f64) = (1.36, 3.64);
 const DECODE_MS: (f64, f64) = (0.66, 1.90);
+/// A new picture size costs more at both ends (per-frame records of real runs through the
+/// kernel queue, `--record`'s `FILE.frames.csv`, on the same machine): the host rebuilds its
+/// encoder before the size's first key frame, capture slots going by meanwhile (the capture
+/// gap was 19.5 ms at 360p, 45.5 ms at 720p and 38.5 ms at 900p where a slot is 16.7 ms),
+/// and the client decodes a key frame in far more time than an inter frame (4.7 ms at 360p,
+/// 20.6 and 29.3 ms at 720p, 33.7 ms at 900p: about 24 ms per million pixels). Without them
+/// the model's longest freezes at 8 Mbit/s were 23–40 ms where the real ones, each at a size
+/// change, were 59–107 ms.
+const REBUILD_MS: (f64, f64) = (0.0, 20.0);
+const KEY_DECODE_MS: (f64, f64) = (0.66, 24.0);
 
 /// How long a picture of `width` × `height` takes, by `cost` ([`ENCODE_MS`], [`DECODE_MS`]).
 fn codec_time(cost: (f64, f64), width: u16, height: u16) -> Duration {
@@ -124,8 +134,10 @@ impl Scenario {
 pub struct Outcome {
     /// Capture to the frame's delivery to the decoder (its last packet, or its turn in order).
     pub latency: Histogram,
-    /// The longest time without a new frame after the first second.
+    /// The longest time without a new decoded picture, from the first one on.
     pub longest_freeze: Duration,
+    /// When the picture that ended it was decoded.
+    pub longest_freeze_at: Duration,
     pub frames: u64,
     /// Frames the sequencer gave up on (lost, undecodable after a loss, late).
     pub dropped: u64,
@@ -155,6 +167,8 @@ struct Packet {
 struct Frame {
     number: u64,
     kind: FrameKind,
+    /// The size it was encoded at (frames in flight keep theirs across a size change).
+    rung: Rung,
     /// When it left the encoder; it was captured its `encode` before.
     captured: Duration,
     encode: Duration,
@@ -289,6 +303,8 @@ struct Host {
     next_number: u64,
     held: u32,
     size_changes: u32,
+    /// While the encoder is rebuilt for a new size: no capture.
+    busy_until: Duration,
 }
 
 impl Host {
@@ -311,6 +327,7 @@ impl Host {
             next_number: 0,
             held: 0,
             size_changes: 0,
+            busy_until: Duration::ZERO,
         }
     }
 
@@ -323,7 +340,10 @@ impl Host {
                 HostOutput::Encoder(EncoderRequest::RecoverLtr { .. }) => self.recovery_next = true,
                 HostOutput::Encoder(EncoderRequest::SetPicture { width, height, fps, .. }) => {
                     let next = Rung { width, height, fps };
-                    self.idr_next |= (next.width, next.height) != (self.rung.width, self.rung.height);
+                    if (next.width, next.height) != (self.rung.width, self.rung.height) {
+                        self.idr_next = true;
+                        self.busy_until = now + codec_time(REBUILD_MS, width, height);
+                    }
                     if next.fps != self.rung.fps {
                         self.clock = CaptureClock::new(next.fps.into(), now);
                     }
@@ -346,6 +366,10 @@ impl Host {
     ) {
         let (video_bytes, parity_bytes) = (&mut out.video_bytes, &mut out.parity_bytes);
         let Tick::Capture { .. } = self.clock.poll(now) else { return };
+        // The slot goes by while the encoder is rebuilt (the capture clock skips, never bursts).
+        if now < self.busy_until {
+            return;
+        }
         if self.window.is_full(now) {
             self.held += 1;
             return;
@@ -392,6 +416,7 @@ impl Host {
         frames.push_back(Frame {
             number: self.next_number,
             kind,
+            rung: self.rung,
             captured: now,
             encode: codec_time(ENCODE_MS, self.rung.width, self.rung.height),
             bytes,
@@ -410,6 +435,8 @@ struct Client {
     seq: Sequencer,
     events: Vec<sequence::Event>,
     last_decoded: Option<Duration>,
+    /// The decoder works on one frame at a time: when it is free.
+    decoder_free: Duration,
     delay: Duration,
     acks: VecDeque<(Duration, u64)>,
     controls: VecDeque<(Duration, Control)>,
@@ -419,11 +446,14 @@ impl Client {
     fn new(s: &Scenario) -> Self {
         let mut seq = Sequencer::new(sequence::Config::default());
         seq.set_rtt(2 * s.delay);
+        let mut abr = Controller::starting(Limits { min_kbps: s.min_kbps, max_kbps: s.start_kbps });
+        abr.set_rtt(2 * s.delay);
         Self {
-            abr: Controller::starting(Limits { min_kbps: s.min_kbps, max_kbps: s.start_kbps }),
+            abr,
             seq,
             events: Vec::new(),
             last_decoded: None,
+            decoder_free: Duration::ZERO,
             delay: s.delay,
             acks: VecDeque::new(),
             controls: VecDeque::new(),
@@ -431,14 +461,7 @@ impl Client {
     }
 
     /// Packets arrive at `t`: a frame is whole when its data did, or enough parity.
-    fn receive(
-        &mut self,
-        t: Duration,
-        router: &mut Router,
-        frames: &mut VecDeque<Frame>,
-        rung: Rung,
-        out: &mut Outcome,
-    ) {
+    fn receive(&mut self, t: Duration, router: &mut Router, frames: &mut VecDeque<Frame>, out: &mut Outcome) {
         while router.in_flight.front().is_some_and(|f| f.0 <= t) {
             let Some((_, p)) = router.in_flight.pop_front() else { break };
             let payload = p.bytes - OVERHEAD;
@@ -469,8 +492,8 @@ impl Client {
                 capture_micros: frame.captured.saturating_sub(frame.encode).as_micros() as u64,
                 encode_micros: frame.encode.as_micros() as u32,
                 kind: frame.kind,
-                width: rung.width,
-                height: rung.height,
+                width: frame.rung.width,
+                height: frame.rung.height,
                 payload_len: 0,
                 input_seq: 0,
                 held_back: frame.held_back,
@@ -490,15 +513,23 @@ impl Client {
         for event in self.events.drain(..) {
             match event {
                 sequence::Event::Deliver(frame) => {
-                    // Capture to decoded: the capture stamp to delivery, and the decode.
-                    let decode = codec_time(DECODE_MS, frame.header.width, frame.header.height);
-                    let transit = (t + decode).saturating_sub(Duration::from_micros(frame.header.capture_micros));
+                    // Capture to decoded: the capture stamp to delivery, and the decode (a key
+                    // frame's takes longer), one frame at a time.
+                    let (w, h) = (frame.header.width, frame.header.height);
+                    let cost = if frame.header.kind == FrameKind::Idr { KEY_DECODE_MS } else { DECODE_MS };
+                    let decoded = t.max(self.decoder_free) + codec_time(cost, w, h);
+                    self.decoder_free = decoded;
+                    let transit = decoded.saturating_sub(Duration::from_micros(frame.header.capture_micros));
                     out.frames += 1;
                     out.latency.record(transit.as_micros() as u64);
-                    if let Some(last) = self.last_decoded.filter(|_| t > Duration::from_secs(1)) {
-                        out.longest_freeze = out.longest_freeze.max(t.saturating_sub(last));
+                    // As kumo's figures count it: from the first picture on.
+                    if let Some(last) = self.last_decoded
+                        && decoded.saturating_sub(last) > out.longest_freeze
+                    {
+                        out.longest_freeze = decoded.saturating_sub(last);
+                        out.longest_freeze_at = decoded;
                     }
-                    self.last_decoded = Some(t);
+                    self.last_decoded = Some(decoded);
                 }
                 sequence::Event::Dropped { reason, count } => {
                     out.dropped += count;
@@ -553,6 +584,7 @@ pub fn run(s: &Scenario) -> Outcome {
     let mut out = Outcome {
         latency: Histogram::new(),
         longest_freeze: Duration::ZERO,
+        longest_freeze_at: Duration::ZERO,
         frames: 0,
         dropped: 0,
         repairs_asked: 0,
@@ -587,7 +619,7 @@ pub fn run(s: &Scenario) -> Outcome {
             router.enqueue(Packet { frame: None, parity: false, bytes, queued_at: t }, t);
         }
         router.step(t, &mut rng, &mut out.queueing);
-        client.receive(t, &mut router, &mut frames, host.rung, &mut out);
+        client.receive(t, &mut router, &mut frames, &mut out);
         client.decide(t, &mut out);
         t += STEP;
     }

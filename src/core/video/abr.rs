@@ -28,9 +28,10 @@
 //! **The start** ([`Controller::starting`]): a stream that began at the rate asked met a path
 //! a third as wide with a full router queue within 40 ms (10 Mbit/s into 3, a 37.5 KB queue),
 //! before anything could be measured, and lost frames in its first second. So a session starts
-//! at a quarter of the rate asked and climbs by half every 100 ms while the newest three
-//! frames arrive with no queue behind them (their median: the 250 ms median answers too late
-//! for steps this fast, and one large key frame is not a queue); the first queue, or a slot
+//! at a quarter of the rate asked and climbs by half every 100 ms (a round trip and three
+//! frames when that is longer, so each step is judged by frames made at its rate) while the
+//! newest three frames arrive with no queue behind them (their median: the 250 ms median
+//! answers too late for steps this fast, and one large key frame is not a queue); the first queue, or a slot
 //! the host held back, ends the climb and takes its last step back, as a step up does later.
 //! On a clear path the stream is at the rate asked within about 500 ms. Pure: time is an
 //! argument.
@@ -148,6 +149,8 @@ pub struct Controller {
     started: bool,
     /// While the stream climbs to the rate asked at its start: that rate.
     ramp: Option<u32>,
+    /// The path's round trip, as the session last measured it.
+    rtt: Duration,
 }
 
 impl Controller {
@@ -172,6 +175,7 @@ impl Controller {
             active_since: Duration::ZERO,
             started: false,
             ramp: None,
+            rtt: Duration::ZERO,
         }
     }
 
@@ -187,6 +191,28 @@ impl Controller {
             c.ramp = Some(goal);
         }
         c
+    }
+
+    /// The path's round trip, measured by the session (its pings): a step of the climb waits
+    /// for it.
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        self.rtt = rtt;
+    }
+
+    /// How long a step of the climb waits before the next: [`RAMP_EVERY`], or a round trip and
+    /// [`RAMP_FRAMES`] frames when that is longer, so that the frames the step is judged by were
+    /// made at its rate (the request's way to the host, and the frames' way back).
+    fn ramp_wait(&self) -> Duration {
+        let newest: Vec<Duration> = self.frames.iter().rev().take(RAMP_FRAMES + 1).map(|f| f.at).collect();
+        // The frame interval from the newest arrivals (at most 100 ms: a still picture sends
+        // none).
+        let interval = match (newest.first(), newest.last()) {
+            (Some(&last), Some(&first)) if newest.len() > 1 => {
+                (last.saturating_sub(first) / (newest.len() - 1) as u32).min(Duration::from_millis(100))
+            }
+            _ => Duration::ZERO,
+        };
+        RAMP_EVERY.max(self.rtt + interval * RAMP_FRAMES as u32)
     }
 
     /// Whether the stream is still climbing to the rate asked at its start.
@@ -224,9 +250,10 @@ impl Controller {
             return self.set(next, Reason::Congested);
         }
         // Steps wait for 100 ms of frames (the delivery rate's window), and 100 ms after the
-        // last step.
+        // last step, or a round trip and the frames that show the step when that is longer.
         self.rate_window(now)?;
-        if self.probed.is_some_and(|(at, _)| now.saturating_sub(at) < RAMP_EVERY) {
+        let wait = self.ramp_wait();
+        if self.probed.is_some_and(|(at, _)| now.saturating_sub(at) < wait) {
             return None;
         }
         let grown = (f64::from(self.target_kbps) * RAMP_STEP).ceil() as u32;
@@ -573,6 +600,32 @@ mod tests {
         let mut path = Path { now: Duration::ZERO, rate_kbps: 3_000, busy_until: Duration::ZERO };
         run(&mut old, &mut path, 1, |_| 3_000);
         assert!(!old.losses.is_empty(), "the model does not show the old start's losses");
+    }
+
+    #[test]
+    fn a_climb_step_waits_for_a_round_trip_and_the_frames_made_at_its_rate() {
+        // Frames every 16 ms with no queue at all; when do the climb's steps come? (From a
+        // quarter of the rate asked, four steps reach it.)
+        let steps = |rtt_ms: u64| {
+            let mut c = Controller::starting(Limits { min_kbps: 500, max_kbps: 100_000 });
+            c.set_rtt(ms(rtt_ms));
+            let mut at = Vec::new();
+            for t in 0..3_000u64 {
+                if t % 16 == 0 {
+                    c.on_frame(ms(t), 1_000, 10_000);
+                }
+                if let Some((_, Reason::Probe)) = c.tick(ms(t)) {
+                    at.push(t);
+                }
+            }
+            at.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
+        };
+        // A short path: every 100 ms, as before.
+        let short = steps(20);
+        assert!(short.len() >= 3 && short.iter().all(|&d| (100..=116).contains(&d)), "{short:?}");
+        // 200 ms of round trip: each step waits for it and three frames (48 ms).
+        let long = steps(200);
+        assert!(long.len() >= 3 && long.iter().all(|&d| (248..=264).contains(&d)), "{long:?}");
     }
 
     #[test]

@@ -82,9 +82,10 @@ fn the_three_paths_of_the_real_runs() {
         ("3 Mbit/s, 720p60 (tbf)", Box::new(move |seed| kernel(3_000_000, seed))),
         ("3 Mbit/s, 720p60 (relay)", Box::new(move |seed| Scenario { burst: 0, ..kernel(3_000_000, seed) })),
         (
-            "30 → 5 Mbit/s at 5 s, 1080p60",
+            "30 → 5 → 30 Mbit/s at 5 and 15 s, 1080p60, 30 s",
             Box::new(move |seed| Scenario {
-                schedule: vec![(Duration::from_secs(5), 5_000_000)],
+                schedule: vec![(Duration::from_secs(5), 5_000_000), (Duration::from_secs(15), 30_000_000)],
+                duration: Duration::from_secs(30),
                 ..hd(kernel(30_000_000, seed))
             }),
         ),
@@ -97,7 +98,8 @@ fn the_three_paths_of_the_real_runs() {
                 outcomes.iter().map(|o| o.latency.quantile_micros(0.5).unwrap_or(0.0) / 1000.0).collect();
             let freeze: Vec<u128> = outcomes.iter().map(|o| o.longest_freeze.as_millis()).collect();
             let freeze_at: Vec<f64> = outcomes.iter().map(|o| o.longest_freeze_at.as_secs_f64()).collect();
-            let fps: Vec<f64> = outcomes.iter().map(|o| o.frames as f64 / 25.0).collect();
+            let secs = scenario(1).duration.as_secs_f64();
+            let fps: Vec<f64> = outcomes.iter().map(|o| o.frames as f64 / secs).collect();
             eprintln!(
                 "sim {name}, ladder {}: p50 {:.1?} ms, longest freeze {freeze:?} ms (at {freeze_at:.2?} s), {:.1?} fps, last {}",
                 if adapt_size { "on" } else { "off" },

@@ -19,8 +19,15 @@
 //! the host's session passes on. A frame counts when the sequencer delivers it, as a real
 //! client decodes it, and its capture-to-decoded time counts the encode before the frame
 //! leaves the host and the decode after the client has it ([`ENCODE_MS`], [`DECODE_MS`],
-//! fitted to real runs). Acknowledgements and control messages travel back without queueing. What is not modelled: QUIC's congestion controller
-//! (kumo floors it, so on these paths the send window and the router bind first).
+//! fitted to real runs), and what a size change costs at both ends ([`REBUILD_MS`],
+//! [`KEY_DECODE_MS`]). Acknowledgements and control messages travel back without queueing.
+//! Between the host and the router, quinn's side: a congestion window (BBR's first window, then
+//! twice the bandwidth-delay product at the path's busiest in 2 s, kumo's floor, at least four
+//! packets) with the packets it holds waiting at the sender, lost ones first; on a path with a
+//! sub-millisecond round trip that keeps the router's queue short and the wait at the sender,
+//! as in quinn (without it, a rate drop from 30 to 5 Mbit/s overflowed the router and froze the
+//! model 325–486 ms where the real run froze 87 ms). What is not modelled: BBR's start-up and
+//! its probing phases.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -33,7 +40,7 @@ use crate::core::video::abr::{Controller, Limits};
 use crate::core::video::assemble::Frame as WholeFrame;
 use crate::core::video::fec::{self, FecMode};
 use crate::core::video::ladder::{Rung, floor_kbps};
-use crate::core::video::pacing::{CaptureClock, SendWindow, Tick};
+use crate::core::video::pacing::{CaptureClock, DeliveryFloor, SendWindow, Tick};
 use crate::core::video::sequence::{self, DropReason, Sequencer};
 use crate::core::wire::parity::{PARITY_HEADER_LEN, ShardLayout};
 use crate::core::wire::{Control, FrameHeader, FrameKind};
@@ -62,13 +69,14 @@ const DECODE_MS: (f64, f64) = (0.66, 1.90);
 /// A new picture size costs more at both ends (per-frame records of real runs through the
 /// kernel queue, `--record`'s `FILE.frames.csv`, on the same machine): the host rebuilds its
 /// encoder before the size's first key frame, capture slots going by meanwhile (the capture
-/// gap was 19.5 ms at 360p, 45.5 ms at 720p and 38.5 ms at 900p where a slot is 16.7 ms),
-/// and the client decodes a key frame in far more time than an inter frame (4.7 ms at 360p,
-/// 20.6 and 29.3 ms at 720p, 33.7 ms at 900p: about 24 ms per million pixels). Without them
-/// the model's longest freezes at 8 Mbit/s were 23–40 ms where the real ones, each at a size
+/// gap was 19.5 ms at 360p, 45.5 ms at 720p, 38.5 ms at 900p and 65 ms at 1080p where a slot
+/// is 16.7 ms: about 22 ms per million pixels more), and the client decodes that key frame in
+/// far more time than an inter frame (4.7 ms at 360p, 20.6 and 29.3 ms at 720p, 33.7 ms at
+/// 900p, 30.7 ms at 1080p: fitted, 19.6 ms per million pixels). Without them the
+/// model's longest freezes at 8 Mbit/s were 23–40 ms where the real ones, each at a size
 /// change, were 59–107 ms.
-const REBUILD_MS: (f64, f64) = (0.0, 20.0);
-const KEY_DECODE_MS: (f64, f64) = (0.66, 24.0);
+const REBUILD_MS: (f64, f64) = (0.0, 22.0);
+const KEY_DECODE_MS: (f64, f64) = (0.66, 19.6);
 
 /// How long a picture of `width` × `height` takes, by `cost` ([`ENCODE_MS`], [`DECODE_MS`]).
 fn codec_time(cost: (f64, f64), width: u16, height: u16) -> Duration {
@@ -82,7 +90,7 @@ pub struct Scenario {
     /// The bottleneck's rate, and changes to it: (from, bits per second).
     pub rate_bps: u64,
     pub schedule: Vec<(Duration, u64)>,
-    /// One-way delay, and the router's queue in time at the starting rate.
+    /// One-way delay, and the router's queue in time (at each rate of the schedule).
     pub delay: Duration,
     pub queue: Duration,
     /// Packets lost at random, 0–1.
@@ -205,9 +213,72 @@ struct Router {
     resend: VecDeque<(Duration, Packet)>,
     sent_packets: u64,
     lost_packets: u64,
+    /// The sender's side (quinn): packets wait here while the congestion window is full,
+    /// a retransmission ahead of new data.
+    sender: VecDeque<Packet>,
+    /// Bytes sent and not yet acknowledged or declared lost; acknowledgements on their way
+    /// back (when they reach the sender, bytes).
+    outstanding: u64,
+    acks: VecDeque<(Duration, u64)>,
+    /// What the path delivered, for the window: kumo's floor under BBR's (`DeliveryFloor`), the
+    /// same measure as BBR's own target (twice the bandwidth-delay product).
+    delivered: DeliveryFloor,
+    acked_any: bool,
 }
 
+/// quinn's BBR: its first window (200 packets), and the least it keeps (4 packets).
+const INITIAL_WINDOW: u64 = 200 * 1200;
+const MIN_WINDOW: u64 = 4 * 1200;
+
 impl Router {
+    /// A packet from the host: into the sender's queue.
+    fn send(&mut self, p: Packet) {
+        self.sender.push_back(p);
+    }
+
+    /// The congestion window at `now`: BBR's first window until something is acknowledged,
+    /// then twice what the path delivered per round trip at its busiest in the last 2 s (BBR's
+    /// target, and kumo's floor under it), at least four packets. A path with a round trip of
+    /// a fraction of a millisecond keeps a few packets in flight, so a queue builds at the
+    /// sender rather than in the router, as it does in quinn.
+    fn window(&self, now: Duration) -> u64 {
+        if !self.acked_any {
+            return INITIAL_WINDOW;
+        }
+        self.delivered.bytes(now, 2 * self.delay + Duration::from_micros(100)).max(MIN_WINDOW)
+    }
+
+    /// The sender's step: acknowledgements that came back, lost packets sent again first, then
+    /// what the window lets go into the router.
+    fn release(&mut self, now: Duration) {
+        while let Some(&(at, bytes)) = self.acks.front().filter(|a| a.0 <= now) {
+            self.acks.pop_front();
+            self.outstanding = self.outstanding.saturating_sub(bytes);
+            self.delivered.on_acked(at, bytes);
+            self.acked_any = true;
+        }
+        let mut again = Vec::new();
+        while self.resend.front().is_some_and(|r| r.0 <= now) {
+            if let Some((_, mut p)) = self.resend.pop_front() {
+                self.outstanding = self.outstanding.saturating_sub(p.bytes);
+                p.queued_at = now;
+                again.push(p);
+            }
+        }
+        for p in again.into_iter().rev() {
+            self.sender.push_front(p);
+        }
+        let window = self.window(now);
+        while let Some(p) = self.sender.front() {
+            if self.outstanding > 0 && self.outstanding + p.bytes > window {
+                break;
+            }
+            let Some(p) = self.sender.pop_front() else { break };
+            self.outstanding += p.bytes;
+            self.enqueue(p, now);
+        }
+    }
+
     fn enqueue(&mut self, p: Packet, now: Duration) {
         self.sent_packets += 1;
         if self.queued_bytes + p.bytes > self.limit.max(PACKET * 4) {
@@ -221,12 +292,7 @@ impl Router {
 
     /// Sends what the rate allows by `now`; records each video packet's wait in `waits`.
     fn step(&mut self, now: Duration, rng: &mut XorShift, waits: &mut Vec<(Duration, Duration)>) {
-        while self.resend.front().is_some_and(|r| r.0 <= now) {
-            if let Some((_, mut p)) = self.resend.pop_front() {
-                p.queued_at = now;
-                self.enqueue(p, now);
-            }
-        }
+        self.release(now);
         if self.burst > 0 {
             self.step_bucket(now, rng, waits);
             return;
@@ -391,7 +457,7 @@ impl Host {
         for i in 0..packets {
             let size = OVERHEAD + if i + 1 == packets { bytes - i * PACKET } else { PACKET };
             let p = Packet { frame: Some(self.next_number), parity: false, bytes: size, queued_at: now };
-            router.enqueue(p, now);
+            router.send(p);
         }
         *video_bytes += bytes + packets * OVERHEAD;
         // Parity as the host decides it, after what the path looks like to QUIC.
@@ -408,7 +474,7 @@ impl Host {
         let parity: usize = (0..layout.blocks()).map(|b| fec::parity_for(share, layout.block_shards(b))).sum();
         for _ in 0..parity {
             let size = OVERHEAD + (layout.shard_len + PARITY_HEADER_LEN) as u64;
-            router.enqueue(Packet { frame: Some(self.next_number), parity: true, bytes: size, queued_at: now }, now);
+            router.send(Packet { frame: Some(self.next_number), parity: true, bytes: size, queued_at: now });
             *parity_bytes += size;
         }
         self.window.on_sent(self.next_number, now, bytes);
@@ -464,6 +530,8 @@ impl Client {
     fn receive(&mut self, t: Duration, router: &mut Router, frames: &mut VecDeque<Frame>, out: &mut Outcome) {
         while router.in_flight.front().is_some_and(|f| f.0 <= t) {
             let Some((_, p)) = router.in_flight.pop_front() else { break };
+            // Its acknowledgement reaches the sender a `delay` later.
+            router.acks.push_back((t + router.delay, p.bytes));
             let payload = p.bytes - OVERHEAD;
             if p.parity || p.frame.is_none() {
                 self.abr.on_overhead(t, payload);
@@ -579,6 +647,11 @@ pub fn run(s: &Scenario) -> Outcome {
         resend: VecDeque::new(),
         sent_packets: 0,
         lost_packets: 0,
+        sender: VecDeque::new(),
+        outstanding: 0,
+        acks: VecDeque::new(),
+        delivered: DeliveryFloor::new(),
+        acked_any: false,
     };
     let mut frames: VecDeque<Frame> = VecDeque::new();
     let mut out = Outcome {
@@ -599,7 +672,10 @@ pub fn run(s: &Scenario) -> Outcome {
     let mut t = Duration::ZERO;
     while t < s.duration {
         if let Some(&(_, bps)) = s.schedule.iter().find(|c| c.0 == t) {
+            // The queue keeps its length in time, as `scripts/bottleneck.sh` changes tbf's
+            // limit with its rate (a fixed byte limit made 600 ms of queue at 5 of 30 Mbit/s).
             router.rate = bps;
+            router.limit = (bps / 8).saturating_mul(s.queue.as_millis() as u64) / 1000;
         }
         while let Some(&(_, number)) = client.acks.front().filter(|a| a.0 <= t) {
             client.acks.pop_front();
@@ -616,7 +692,7 @@ pub fn run(s: &Scenario) -> Outcome {
         host.capture(t, &mut rng, &mut router, &mut frames, &mut out);
         if t.as_millis().is_multiple_of(5) && s.audio_kbps > 0 {
             let bytes = OVERHEAD + u64::from(s.audio_kbps) * 5 / 8;
-            router.enqueue(Packet { frame: None, parity: false, bytes, queued_at: t }, t);
+            router.send(Packet { frame: None, parity: false, bytes, queued_at: t });
         }
         router.step(t, &mut rng, &mut out.queueing);
         client.receive(t, &mut router, &mut frames, &mut out);

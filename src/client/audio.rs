@@ -14,8 +14,9 @@
 //! The device: the default output, opened at 48 kHz with the stream's layout where the
 //! device has it. When it fails (unplugged, server restarted: an error with no callback after
 //! it for 300 ms, `core::audio::watch`; an error the device plays on after passes) the
-//! thread reopens it with a backoff from 100 ms to 5 s; with no device at all it says so once and drains the ring on
-//! the wall clock instead, so the session, its jitter buffer and its figures go on, silent.
+//! thread reopens it with a backoff from 100 ms to 5 s; with no device at all it says so once
+//! and drains the ring on the wall clock instead, so the session, its jitter buffer and its
+//! figures go on, silent.
 //!
 //! A/V sync: a packet's audio latency is when its first sample will be heard minus its
 //! capture stamp; the video's is presentation (or, headless, decode) minus capture; both use

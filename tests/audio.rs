@@ -323,11 +323,7 @@ fn lost_audio_datagrams_are_repaired_from_the_next_one_or_concealed() {
 /// long each took from the player's mouth is printed (docs/robustness.md has the figures).
 #[test]
 fn the_players_microphone_is_heard_on_the_hosts_virtual_microphone() {
-    let _serial = serial();
-    if !tools_present() || !common::sound::have("Xvfb") {
-        return;
-    }
-    let heard = hear_the_player("kumo-mic", 0.0);
+    let Some(heard) = hear_the_player("kumo-mic", 0.0) else { return };
     let logs = &heard.logs;
     // The last 2 s: the tone, well above what it is not.
     let tail = &heard.samples[heard.samples.len() - 96_000..];
@@ -356,11 +352,7 @@ fn the_players_microphone_is_heard_on_the_hosts_virtual_microphone() {
 /// are repaired from the next packet's copy, longer ones concealed, and the beeps are there.
 #[test]
 fn the_players_microphone_through_loss_is_repaired_and_concealed() {
-    let _serial = serial();
-    if !tools_present() || !common::sound::have("Xvfb") {
-        return;
-    }
-    let heard = hear_the_player("kumo-mic-loss", 0.10);
+    let Some(heard) = hear_the_player("kumo-mic-loss", 0.10) else { return };
     let logs = &heard.logs;
     // Over the whole recording (4 s, four beeps: a concealed or cut stretch in two seconds
     // weighs less), at least an eighth of what was spoken, and the beeps there one by one.
@@ -389,6 +381,7 @@ fn the_players_microphone_through_loss_is_repaired_and_concealed() {
 
 /// One run of the player's microphone into a `kumo host --display` (through the project's
 /// relay losing `loss` of the datagrams each way, when over 0): kumo-mic recorded for 4 s.
+/// None, after a note, where the sound tools or Xvfb are missing.
 struct Heard {
     samples: Vec<f32>,
     /// Two seconds of what the player said (the file played into the source, whose null sink
@@ -400,11 +393,15 @@ struct Heard {
     host_log: String,
 }
 
-fn hear_the_player(name: &str, loss: f64) -> Heard {
+fn hear_the_player(name: &str, loss: f64) -> Option<Heard> {
+    let _serial = serial();
+    if !tools_present() || !common::sound::have("Xvfb") {
+        return None;
+    }
     let dir = work_dir(name);
     let pulse = start_pulse(&dir, "channels=2");
     let server = format!("unix:{}", pulse.socket.display());
-    let (mut speaking, spoke_at) = speak(&dir, &server);
+    let mut speaker = speak(&dir, &server);
     let x = common::desktop::Xvfb::start();
     let host_log = dir.join("host.log");
     let host = common::HostProcess::spawn_logged_with_env(
@@ -433,14 +430,11 @@ fn hear_the_player(name: &str, loss: f64) -> Heard {
     // Once the session runs, record the host's virtual microphone, as a game would.
     std::thread::sleep(Duration::from_secs(3));
     let (recorded, recorded_at) = record(&dir, &server, "kumo-mic", Duration::from_secs(4));
-    // (Recording the source itself once found the file played out on a loaded machine: its
-    // level is the file's.)
-    let spoken = read_raw(&dir.join("tone.raw"))[..96_000].to_vec();
     let out = client.wait_with_output().unwrap();
     // The host says its figures when the session's voice stops.
     std::thread::sleep(Duration::from_millis(500));
-    speaking.kill().ok();
-    speaking.wait().ok();
+    speaker.process.kill().ok();
+    speaker.process.wait().ok();
     drop(relay);
     let said = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     let logs = format!("client:\n{}\nhost:\n{}", said(&client_log), said(&host_log));
@@ -449,13 +443,15 @@ fn hear_the_player(name: &str, loss: f64) -> Heard {
     let samples = read_raw(&recorded);
     assert!(samples.len() > 48_000 * 2, "only {} samples recorded from kumo-mic:\n{logs}", samples.len());
     drop(host);
-    Heard {
+    // (Recording the source itself once found the file played out on a loaded machine: the
+    // level spoken is the file's.)
+    Some(Heard {
         samples,
-        spoken,
-        offset: recorded_at.duration_since(spoke_at).as_secs_f64(),
+        spoken: speaker.first_seconds,
+        offset: recorded_at.duration_since(speaker.started).as_secs_f64(),
         logs,
         host_log: said(&host_log),
-    }
+    })
 }
 
 /// Where a beep starts in mono `samples`: a 1 ms block over a tenth of full scale after at
@@ -476,20 +472,19 @@ fn onsets(samples: &[f32]) -> Vec<usize> {
 /// The player's microphone on the test's sound server: a sink's monitor (the default source)
 /// with a 200 ms beep of 700 Hz played into it at the start of every second, at low latency,
 /// as a headset delivers its samples (`PulseAudio`'s sine source is no good here: it hands out
-/// two seconds at a time). Returns the player and when it started.
-fn speak(dir: &Path, server: &str) -> (std::process::Child, std::time::Instant) {
+/// two seconds at a time).
+fn speak(dir: &Path, server: &str) -> Speaker {
     pactl(server, &["load-module", "module-null-sink", "sink_name=player_mic", "rate=48000", "channels=1"]);
     pactl(server, &["set-default-source", "player_mic.monitor"]);
     let tone_file = dir.join("tone.raw");
     // Longer than any session of the tests that speak, however slowly they start.
-    let tone: Vec<u8> = (0..48_000 * 40)
-        .flat_map(|i| {
+    let tone: Vec<f32> = (0..48_000 * 40)
+        .map(|i| {
             let on = i % 48_000 < 9_600;
-            (if on { 0.5 * (2.0 * std::f32::consts::PI * 700.0 * i as f32 / 48_000.0).sin() } else { 0.0 })
-                .to_le_bytes()
+            if on { 0.5 * (2.0 * std::f32::consts::PI * 700.0 * i as f32 / 48_000.0).sin() } else { 0.0 }
         })
         .collect();
-    std::fs::write(&tone_file, tone).unwrap();
+    std::fs::write(&tone_file, tone.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
     let spoke_at = std::time::Instant::now();
     let speaking = Command::new("pacat")
         .args(["--raw", "--format=float32le", "--rate=48000", "--channels=1", "--latency-msec=10", "-d", "player_mic"])
@@ -498,7 +493,15 @@ fn speak(dir: &Path, server: &str) -> (std::process::Child, std::time::Instant) 
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    (speaking, spoke_at)
+    Speaker { process: speaking, started: spoke_at, first_seconds: tone[..96_000].to_vec() }
+}
+
+/// The player speaking into their microphone: the `pacat` playing the beeps, when it started,
+/// and the first two seconds of what it plays.
+struct Speaker {
+    process: std::process::Child,
+    started: std::time::Instant,
+    first_seconds: Vec<f32>,
 }
 
 /// Records `source` on the test's sound server for `long` as a game would (10 ms latency):
@@ -532,7 +535,7 @@ fn push_to_talk_sends_the_voice_only_while_its_chord_is_held() {
     let dir = work_dir("kumo-push-to-talk");
     let pulse = start_pulse(&dir, "channels=2");
     let server = format!("unix:{}", pulse.socket.display());
-    let (mut speaking, _) = speak(&dir, &server);
+    let mut speaker = speak(&dir, &server);
     let (host_x, desk) = (common::desktop::Xvfb::start(), common::desktop::Xvfb::start());
     let host = common::HostProcess::spawn_with_env(
         &common::display_host(&host_x.display),
@@ -574,8 +577,8 @@ fn push_to_talk_sends_the_voice_only_while_its_chord_is_held() {
     let (recorded, _) = recorder.join().unwrap();
     client.kill().ok();
     client.wait().ok();
-    speaking.kill().ok();
-    speaking.wait().ok();
+    speaker.process.kill().ok();
+    speaker.process.wait().ok();
     let samples = read_raw(&recorded);
     let log = std::fs::read_to_string(&client_log).unwrap_or_default();
     assert!(samples.len() > 48_000 * 5, "only {} samples from kumo-mic:\n{log}", samples.len());

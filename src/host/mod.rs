@@ -574,8 +574,8 @@ async fn stream(
         None => (None, None, None),
     };
     let config = &host.config;
-    // The session's display's clipboard, shared when both sides announced it: a program of
-    // the session's own (`--app`) on its own server, or the display streamed.
+    // The display's clipboard (`open_clipboard`, when both sides announced it), linked with
+    // the client.
     let clipboard = clipboard.map(|x11| net::clipboard::ClipboardLink::spawn(conn.clone(), x11, "client"));
     let name = crate::core::trust::printable(&hello.client_name);
     tracing::info!(

@@ -245,6 +245,8 @@ impl Router {
         if !self.acked_any {
             return INITIAL_WINDOW;
         }
+        // The lowest round trip: both ways' delay, and a packet's time on the wire (about
+        // 0.1 ms).
         self.delivered.bytes(now, 2 * self.delay + Duration::from_micros(100)).max(MIN_WINDOW)
     }
 
@@ -257,15 +259,12 @@ impl Router {
             self.delivered.on_acked(at, bytes);
             self.acked_any = true;
         }
-        let mut again = Vec::new();
-        while self.resend.front().is_some_and(|r| r.0 <= now) {
-            if let Some((_, mut p)) = self.resend.pop_front() {
-                self.outstanding = self.outstanding.saturating_sub(p.bytes);
-                p.queued_at = now;
-                again.push(p);
-            }
-        }
-        for p in again.into_iter().rev() {
+        // Lost packets left flight when declared lost; they go out again ahead of new data,
+        // in the order they were lost.
+        let due = self.resend.iter().take_while(|r| r.0 <= now).count();
+        for (_, mut p) in self.resend.drain(..due).rev() {
+            self.outstanding = self.outstanding.saturating_sub(p.bytes);
+            p.queued_at = now;
             self.sender.push_front(p);
         }
         let window = self.window(now);

@@ -31,10 +31,10 @@
 //! at a quarter of the rate asked and climbs by half every 100 ms (a round trip and three
 //! frames when that is longer, so each step is judged by frames made at its rate) while the
 //! newest three frames arrive with no queue behind them (their median: the 250 ms median
-//! answers too late for steps this fast, and one large key frame is not a queue); the first queue, or a slot
-//! the host held back, ends the climb and takes its last step back, as a step up does later.
-//! On a clear path the stream is at the rate asked within about 500 ms. Pure: time is an
-//! argument.
+//! answers too late for steps this fast, and one large key frame is not a queue); the first
+//! queue, or a slot the host held back, ends the climb and takes its last step back, as a step
+//! up does later. On a clear path the stream is at the rate asked within about 500 ms. Pure:
+//! time is an argument.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -203,12 +203,12 @@ impl Controller {
     /// [`RAMP_FRAMES`] frames when that is longer, so that the frames the step is judged by were
     /// made at its rate (the request's way to the host, and the frames' way back).
     fn ramp_wait(&self) -> Duration {
-        let newest: Vec<Duration> = self.frames.iter().rev().take(RAMP_FRAMES + 1).map(|f| f.at).collect();
-        // The frame interval from the newest arrivals (at most 100 ms: a still picture sends
+        // The frame interval over the newest arrivals (at most 100 ms: a still picture sends
         // none).
-        let interval = match (newest.first(), newest.last()) {
-            (Some(&last), Some(&first)) if newest.len() > 1 => {
-                (last.saturating_sub(first) / (newest.len() - 1) as u32).min(Duration::from_millis(100))
+        let (len, span) = (self.frames.len(), self.frames.len().min(RAMP_FRAMES + 1));
+        let interval = match (self.frames.get(len - span), self.frames.back()) {
+            (Some(oldest), Some(newest)) if span > 1 => {
+                (newest.at.saturating_sub(oldest.at) / (span - 1) as u32).min(Duration::from_millis(100))
             }
             _ => Duration::ZERO,
         };

@@ -5,9 +5,9 @@
 //! `core::session::host`), its capture clock and send window (`core::video::pacing`), and the
 //! client's bitrate controller (`core::video::abr`). Around them, models: an encoder whose
 //! frames carry the target's bits but never fewer than openh264's floor for the rung
-//! (`core::video::ladder::floor_kbps`, measured), ±20 % per frame; an IDR of 3.5 frames at
-//! that floor whatever the target (openh264's rate control sizes it so: [`IDR_FLOOR_FRAMES`]);
-//! parity as the host's session decides it (`core::video::fec`: its share follows the loss QUIC
+//! (`core::video::ladder::floor_kbps`, measured), ±20 % per frame; an IDR of twice the
+//! target's frame, at most 3.5 frames at that floor (openh264's rate control sizes it so:
+//! [`IDR_FLOOR_FRAMES`]); parity as the host's session decides it (`core::video::fec`: its share follows the loss QUIC
 //! counts, in 512-byte shards, at least four a block), each shard a datagram of its own; sound
 //! at a constant rate; and a router: a first-in-first-out queue of `queue` worth of bytes at
 //! `rate_bps` (dropping what does not fit), `delay` each way, random loss. A lost packet is
@@ -50,21 +50,40 @@ const PACKET: u64 = 1200;
 /// What each packet carries besides its payload: IPv4 (20), UDP (8) and QUIC's short header,
 /// frame headers and authentication tag (about 27).
 const OVERHEAD: u64 = 55;
-/// An IDR's size in frames at the rung's floor. `tests/codec.rs` measures openh264's first
-/// IDR on the demo scene: 14.8 KB at 720p60 asked for 10 Mbit/s, 6.1 KB at 360p60 after a step
-/// down at 1.5 Mbit/s; their rungs' floors make 4.4 KB and 1.6 KB frames.
+/// An IDR's size: twice an inter frame's share of the target, but at most this many frames at
+/// the rung's floor. openh264's first IDR on the demo scene was 14.8 KB at 720p60 asked for
+/// 10 Mbit/s (`tests/codec.rs`; the floor's frame is 4.4 KB, the target's 20.8 KB), and in
+/// `scripts/bottleneck.sh`'s records 10.5 KB at 720p60 started at 2.5 Mbit/s (the target's
+/// frame 5.2 KB), 21.2 KB at 1080p60 started at 5 Mbit/s (10.4 KB), 6.1 KB at 360p60 after a
+/// step down at 1.5 Mbit/s (3.1 KB; the floor's 1.6 KB).
 const IDR_FLOOR_FRAMES: f64 = 3.5;
+const IDR_TARGET_FRAMES: f64 = 2.0;
 /// A lost packet spoils this many packets' worth of parity shards (`core::video::fec`).
 const SPOIL: f64 = 1.4;
-/// The simulation's step.
-const STEP: Duration = Duration::from_millis(1);
+/// The simulation's step: a quarter of a millisecond, so that a round trip on the kernel
+/// queue's path (0.3–0.5 ms measured) is not made 2 ms by the step (with 1 ms steps, the
+/// model's frames waited at the sender for acknowledgements that real ones do not).
+const STEP: Duration = Duration::from_micros(250);
+
+/// Whether `t`, a multiple of [`STEP`], is a multiple of `period`.
+fn every(t: Duration, period: Duration) -> bool {
+    t.as_nanos().is_multiple_of(period.as_nanos())
+}
 /// Encoding and decoding a frame take time, in milliseconds: a fixed part and a part per
-/// million pixels. Fitted to the medians `scripts/bottleneck.sh` runs reported on this
-/// project's 2-core machine with host and client side by side (docs/robustness.md, "The
-/// start, climbed"): openh264 encoding 2.1–2.3 ms at 640x360 and 8.9 ms at 1920x1080, and
-/// decoding 1.1 ms and 4.6 ms. Without them the model's median was 1 ms where the real one
-/// was 4–21 ms.
-const ENCODE_MS: (f64, f64) = (1.36, 3.64);
+/// million pixels, and for encoding a part per kilobit the frame carries. Fitted to the
+/// medians `scripts/bottleneck.sh` runs reported on this project's 2-core machine with host
+/// and client side by side (docs/robustness.md): openh264 encoding 2.2 ms at 640x360 and
+/// 2.2 Mbit/s, 5.5 and 6.4 ms at 1280x720 and 4 and 7.7 Mbit/s, 8.9 and 13.0 ms at
+/// 1920x1080 and 5.5 and 16 Mbit/s (least squares, within 0.4 ms of each); decoding 1.1 ms
+/// at 640x360 and 4.6 ms at 1920x1080. Without them the model's median was 1 ms where the
+/// real one was 4–21 ms.
+const ENCODE_MS: (f64, f64) = (0.88, 2.93);
+const ENCODE_MS_PER_KBIT: f64 = 0.0227;
+/// Each frame's encode and decode take their median times this spread: a log-normal factor,
+/// σ 0.3 (the real runs' p95 was 1.4–1.7 times their p50 at one size). An encode longer than
+/// a capture slot makes the host miss the next slot, as the real host falls behind its
+/// capture clock at 1080p60 on this machine (42–51 frames a second where 60 were asked).
+const CODEC_SPREAD: f64 = 0.3;
 const DECODE_MS: (f64, f64) = (0.66, 1.90);
 /// A new picture size costs more at both ends (per-frame records of real runs through the
 /// kernel queue, `--record`'s `FILE.frames.csv`, on the same machine): the host rebuilds its
@@ -82,6 +101,20 @@ const KEY_DECODE_MS: (f64, f64) = (0.66, 19.6);
 fn codec_time(cost: (f64, f64), width: u16, height: u16) -> Duration {
     let mpx = f64::from(width) * f64::from(height) / 1e6;
     Duration::from_secs_f64((cost.0 + cost.1 * mpx) / 1000.0)
+}
+
+/// How long encoding a frame of `bytes` at `rung` takes, its median ([`ENCODE_MS`]).
+fn encode_time(rung: Rung, bytes: u64) -> Duration {
+    let kbit = bytes as f64 * 8.0 / 1000.0;
+    codec_time(ENCODE_MS, rung.width, rung.height) + Duration::from_secs_f64(ENCODE_MS_PER_KBIT * kbit / 1000.0)
+}
+
+/// A codec time's spread about its median ([`CODEC_SPREAD`]): exp(σ·z), z standard normal
+/// (Box–Muller).
+fn spread(rng: &mut XorShift) -> f64 {
+    let (u1, u2) = (rng.unit().max(1e-12), rng.unit());
+    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    (CODEC_SPREAD * z).exp()
 }
 
 /// One simulated session.
@@ -147,6 +180,8 @@ pub struct Outcome {
     /// When the picture that ended it was decoded.
     pub longest_freeze_at: Duration,
     pub frames: u64,
+    /// Capture slots the host missed, its encoder still at the frame before.
+    pub host_behind: u64,
     /// Frames the sequencer gave up on (lost, undecodable after a loss, late).
     pub dropped: u64,
     /// Recovery frames and IDRs the client asked for.
@@ -158,16 +193,42 @@ pub struct Outcome {
     /// Bytes the host sent, of video and of parity (each with the packets' headers).
     pub video_bytes: u64,
     pub parity_bytes: u64,
-    /// (time, packet's wait in the router's queue) of each video packet.
+    /// (time, wait) of each frame's first packet: from the encoder's output until it went on
+    /// the bottleneck's wire, at the sender (quinn's window) and in the router's queue. What
+    /// the path made the frame wait for traffic ahead of it; the frame's own sending time
+    /// after it is not a queue.
     pub queueing: Vec<(Duration, Duration)>,
+    /// Bytes that reached the client (video, parity, sound, with their headers), per
+    /// [`RATE_BUCKET`].
+    pub delivered: Vec<u64>,
+    /// (when, how long) of each freeze over 100 ms, the first [`MAX_FREEZES`].
+    pub freezes: Vec<(Duration, Duration)>,
     /// (time, the controller's target) at each change.
     pub targets: Vec<(Duration, u32)>,
+    /// (time, the rung the host changed to) at each size or rate change.
+    pub rungs: Vec<(Duration, Rung)>,
 }
+
+impl Outcome {
+    /// When the stream was last back at `ceiling` after `since` (a path that widened again):
+    /// how long after `since`, if it got there.
+    pub fn back_at(&self, ceiling: Rung, since: Duration) -> Option<Duration> {
+        let last = self.rungs.iter().rev().find(|r| r.0 >= since)?;
+        (last.1 == ceiling).then(|| last.0.saturating_sub(since))
+    }
+}
+
+/// The buckets of [`Outcome::delivered`].
+pub const RATE_BUCKET: Duration = Duration::from_millis(100);
+/// Freezes kept in [`Outcome::freezes`], at most.
+const MAX_FREEZES: usize = 1000;
 
 struct Packet {
     /// The frame it carries data or (`parity`) a parity shard of; none for sound.
     frame: Option<u64>,
     parity: bool,
+    /// The frame's first data packet.
+    first: bool,
     bytes: u64,
     queued_at: Duration,
 }
@@ -245,9 +306,13 @@ impl Router {
         if !self.acked_any {
             return INITIAL_WINDOW;
         }
-        // The lowest round trip: both ways' delay, and a packet's time on the wire (about
-        // 0.1 ms).
-        self.delivered.bytes(now, 2 * self.delay + Duration::from_micros(100)).max(MIN_WINDOW)
+        // The lowest round trip: both ways' delay and a packet's time on the wire (about
+        // 0.1 ms), but at least the round trip the model's step makes (an acknowledgement
+        // reaches the sender two steps after its packet left, at the soonest). A window
+        // sized for a shorter round trip than the model turns it over in starves the sender:
+        // with 1 ms steps, a 30 Mbit/s path carried 19 Mbit/s.
+        let rtt = (2 * self.delay + Duration::from_micros(100)).max(2 * STEP);
+        self.delivered.bytes(now, rtt).max(MIN_WINDOW)
     }
 
     /// The sender's step: acknowledgements that came back, lost packets sent again first, then
@@ -318,7 +383,7 @@ impl Router {
         rng: &mut XorShift,
         waits: &mut Vec<(Duration, Duration)>,
     ) {
-        if p.frame.is_some() && !p.parity {
+        if p.first {
             waits.push((start, start.saturating_sub(p.queued_at)));
         }
         if rng.unit() < self.loss {
@@ -370,6 +435,8 @@ struct Host {
     size_changes: u32,
     /// While the encoder is rebuilt for a new size: no capture.
     busy_until: Duration,
+    /// When the last frame left the encoder.
+    encoded_at: Duration,
 }
 
 impl Host {
@@ -393,11 +460,12 @@ impl Host {
             held: 0,
             size_changes: 0,
             busy_until: Duration::ZERO,
+            encoded_at: Duration::ZERO,
         }
     }
 
     /// Carries out what the session decided.
-    fn apply_outputs(&mut self, now: Duration) {
+    fn apply_outputs(&mut self, now: Duration, rungs: &mut Vec<(Duration, Rung)>) {
         while let Some(output) = self.session.poll_output() {
             match output {
                 HostOutput::Encoder(EncoderRequest::SetBitrate { kbps }) => self.target_kbps = kbps,
@@ -414,6 +482,7 @@ impl Host {
                     }
                     self.rung = next;
                     self.size_changes += 1;
+                    rungs.push((now, next));
                 }
                 _ => {}
             }
@@ -429,7 +498,6 @@ impl Host {
         frames: &mut VecDeque<Frame>,
         out: &mut Outcome,
     ) {
-        let (video_bytes, parity_bytes) = (&mut out.video_bytes, &mut out.parity_bytes);
         let Tick::Capture { .. } = self.clock.poll(now) else { return };
         // The slot goes by while the encoder is rebuilt (the capture clock skips, never bursts).
         if now < self.busy_until {
@@ -442,8 +510,16 @@ impl Host {
         let kbps = f64::from(self.target_kbps).max(floor_kbps(self.rung));
         let noise = 0.8 + 0.4 * rng.unit();
         let mut bytes = (kbps * 1000.0 / 8.0 / f64::from(self.rung.fps) * noise) as u64;
+        // The encoder still at the last frame when this one's encode would have begun: the
+        // slot goes by, as the real host falls behind its capture clock.
+        let encode = encode_time(self.rung, bytes).mul_f64(spread(rng));
+        if self.next_number > 0 && now.saturating_sub(encode) < self.encoded_at {
+            out.host_behind += 1;
+            return;
+        }
         let kind = if std::mem::take(&mut self.idr_next) {
-            bytes = (floor_kbps(self.rung) * 1000.0 / 8.0 / f64::from(self.rung.fps) * IDR_FLOOR_FRAMES * noise) as u64;
+            let frames = (kbps * IDR_TARGET_FRAMES).min(floor_kbps(self.rung) * IDR_FLOOR_FRAMES);
+            bytes = (frames * 1000.0 / 8.0 / f64::from(self.rung.fps) * noise) as u64;
             FrameKind::Idr
         } else if std::mem::take(&mut self.recovery_next) {
             bytes = bytes * 3 / 2;
@@ -455,10 +531,10 @@ impl Host {
         let packets = bytes.div_ceil(PACKET);
         for i in 0..packets {
             let size = OVERHEAD + if i + 1 == packets { bytes - i * PACKET } else { PACKET };
-            let p = Packet { frame: Some(self.next_number), parity: false, bytes: size, queued_at: now };
+            let p = Packet { frame: Some(self.next_number), parity: false, first: i == 0, bytes: size, queued_at: now };
             router.send(p);
         }
-        *video_bytes += bytes + packets * OVERHEAD;
+        out.video_bytes += bytes + packets * OVERHEAD;
         // Parity as the host decides it, after what the path looks like to QUIC.
         let path = PathStats {
             sent_packets: router.sent_packets,
@@ -473,8 +549,14 @@ impl Host {
         let parity: usize = (0..layout.blocks()).map(|b| fec::parity_for(share, layout.block_shards(b))).sum();
         for _ in 0..parity {
             let size = OVERHEAD + (layout.shard_len + PARITY_HEADER_LEN) as u64;
-            router.send(Packet { frame: Some(self.next_number), parity: true, bytes: size, queued_at: now });
-            *parity_bytes += size;
+            router.send(Packet {
+                frame: Some(self.next_number),
+                parity: true,
+                first: false,
+                bytes: size,
+                queued_at: now,
+            });
+            out.parity_bytes += size;
         }
         self.window.on_sent(self.next_number, now, bytes);
         let held_back = std::mem::take(&mut self.held);
@@ -483,13 +565,14 @@ impl Host {
             kind,
             rung: self.rung,
             captured: now,
-            encode: codec_time(ENCODE_MS, self.rung.width, self.rung.height),
+            encode,
             bytes,
             missing: bytes,
             parity: 0,
             held_back,
         });
         self.next_number += 1;
+        self.encoded_at = now;
     }
 }
 
@@ -531,6 +614,11 @@ impl Client {
             let Some((_, p)) = router.in_flight.pop_front() else { break };
             // Its acknowledgement reaches the sender a `delay` later.
             router.acks.push_back((t + router.delay, p.bytes));
+            let bucket = (t.as_nanos() / RATE_BUCKET.as_nanos()) as usize;
+            if out.delivered.len() <= bucket {
+                out.delivered.resize(bucket + 1, 0);
+            }
+            out.delivered[bucket] += p.bytes;
             let payload = p.bytes - OVERHEAD;
             if p.parity || p.frame.is_none() {
                 self.abr.on_overhead(t, payload);
@@ -572,7 +660,7 @@ impl Client {
     }
 
     /// The sequencer's and the controller's decisions at `t`.
-    fn decide(&mut self, t: Duration, out: &mut Outcome) {
+    fn decide(&mut self, t: Duration, rng: &mut XorShift, out: &mut Outcome) {
         if self.seq.poll_timeout().is_some_and(|due| due <= t) {
             self.seq.on_timeout(t, &mut self.events);
         }
@@ -584,17 +672,21 @@ impl Client {
                     // frame's takes longer), one frame at a time.
                     let (w, h) = (frame.header.width, frame.header.height);
                     let cost = if frame.header.kind == FrameKind::Idr { KEY_DECODE_MS } else { DECODE_MS };
-                    let decoded = t.max(self.decoder_free) + codec_time(cost, w, h);
+                    let decoded = t.max(self.decoder_free) + codec_time(cost, w, h).mul_f64(spread(rng));
                     self.decoder_free = decoded;
                     let transit = decoded.saturating_sub(Duration::from_micros(frame.header.capture_micros));
                     out.frames += 1;
                     out.latency.record(transit.as_micros() as u64);
                     // As kumo's figures count it: from the first picture on.
-                    if let Some(last) = self.last_decoded
-                        && decoded.saturating_sub(last) > out.longest_freeze
-                    {
-                        out.longest_freeze = decoded.saturating_sub(last);
-                        out.longest_freeze_at = decoded;
+                    if let Some(last) = self.last_decoded {
+                        let gap = decoded.saturating_sub(last);
+                        if gap > out.longest_freeze {
+                            out.longest_freeze = gap;
+                            out.longest_freeze_at = decoded;
+                        }
+                        if gap > Duration::from_millis(100) && out.freezes.len() < MAX_FREEZES {
+                            out.freezes.push((decoded, gap));
+                        }
                     }
                     self.last_decoded = Some(decoded);
                 }
@@ -615,12 +707,11 @@ impl Client {
                 sequence::Event::Repaired { .. } => {}
             }
         }
-        let ms = t.as_millis();
-        if let Some((kbps, _)) = ms.is_multiple_of(100).then(|| self.abr.tick(t)).flatten() {
+        if let Some((kbps, _)) = every(t, Duration::from_millis(100)).then(|| self.abr.tick(t)).flatten() {
             out.targets.push((t, kbps));
             self.controls.push_back((back, Control::SetBitrate { bitrate_kbps: kbps }));
         }
-        if ms.is_multiple_of(250) {
+        if every(t, Duration::from_millis(250)) {
             self.controls.push_back((back, Control::Ping { id: 0, client_micros: 0 }));
         }
     }
@@ -658,6 +749,7 @@ pub fn run(s: &Scenario) -> Outcome {
         longest_freeze: Duration::ZERO,
         longest_freeze_at: Duration::ZERO,
         frames: 0,
+        host_behind: 0,
         dropped: 0,
         repairs_asked: 0,
         size_changes: 0,
@@ -666,7 +758,10 @@ pub fn run(s: &Scenario) -> Outcome {
         video_bytes: 0,
         parity_bytes: 0,
         queueing: Vec::new(),
+        delivered: Vec::new(),
+        freezes: Vec::new(),
         targets: Vec::new(),
+        rungs: Vec::new(),
     };
     let mut t = Duration::ZERO;
     while t < s.duration {
@@ -684,18 +779,18 @@ pub fn run(s: &Scenario) -> Outcome {
             client.controls.pop_front();
             host.session.handle_control(msg, t);
         }
-        host.apply_outputs(t);
-        if t.as_millis().is_multiple_of(100) {
+        host.apply_outputs(t, &mut out.rungs);
+        if every(t, Duration::from_millis(100)) {
             host.window.on_path(t, 2 * s.delay + router.queue_delay(), router.lost_packets);
         }
         host.capture(t, &mut rng, &mut router, &mut frames, &mut out);
-        if t.as_millis().is_multiple_of(5) && s.audio_kbps > 0 {
+        if every(t, Duration::from_millis(5)) && s.audio_kbps > 0 {
             let bytes = OVERHEAD + u64::from(s.audio_kbps) * 5 / 8;
-            router.send(Packet { frame: None, parity: false, bytes, queued_at: t });
+            router.send(Packet { frame: None, parity: false, first: false, bytes, queued_at: t });
         }
         router.step(t, &mut rng, &mut out.queueing);
         client.receive(t, &mut router, &mut frames, &mut out);
-        client.decide(t, &mut out);
+        client.decide(t, &mut rng, &mut out);
         t += STEP;
     }
     out.size_changes = host.size_changes;
@@ -703,31 +798,86 @@ pub fn run(s: &Scenario) -> Outcome {
     out
 }
 
-/// The issue's properties of one session with a rate drop at `drop_at` to `low_bps` and back
-/// at `back_at`: the queue's p95 once settled before the drop, how long after the drop the
-/// queue took to fall under a frame interval (and stay there for a second), and the longest
-/// freeze.
+/// The issue's properties of one session whose path drops at `schedule[0]` and comes back at
+/// `schedule[1]` (the 200 seeded sessions' shape).
 #[derive(Debug, Clone, Copy)]
 pub struct Properties {
+    /// The queue's p95 once settled ([`SETTLE`] after the start, to the drop).
     pub settled_queue_p95: Duration,
+    /// How long after the drop the queue fell under a frame interval, to stay there for a
+    /// second.
     pub drained_after_drop: Option<Duration>,
+    /// The least share of the path's rate (or of what the stream asks for, when that is
+    /// less) that reached the client in any second from 3 s after the start to the drop, and
+    /// from 3 s after the drop to the return.
+    pub rate_share_before: f64,
+    pub rate_share_low: f64,
+    /// How long after the return a second first carried 70 % of the path's rate again (or of
+    /// what the stream asks for).
+    pub climbed_back_after: Option<Duration>,
     pub longest_freeze: Duration,
 }
 
-/// Measures [`Properties`] of `o`, a session whose frame interval is `interval`.
-pub fn properties(o: &Outcome, interval: Duration, drop_at: Duration, settle: Duration) -> Properties {
-    let mut settled: Vec<Duration> =
-        o.queueing.iter().filter(|q| q.0 >= settle && q.0 < drop_at).map(|q| q.1).collect();
-    settled.sort_unstable();
-    let settled_queue_p95 = settled.get(settled.len() * 95 / 100).copied().unwrap_or_default();
-    // The first moment after the drop from which every packet for a second waited less than
-    // a frame interval.
-    let after: Vec<&(Duration, Duration)> = o.queueing.iter().filter(|q| q.0 >= drop_at).collect();
-    let drained_after_drop = after.iter().enumerate().find_map(|(i, q)| {
-        let calm = after[i..].iter().take_while(|r| r.0 < q.0 + Duration::from_secs(1)).all(|r| r.1 < interval);
-        calm.then(|| q.0.saturating_sub(drop_at))
-    });
-    Properties { settled_queue_p95, drained_after_drop, longest_freeze: o.longest_freeze }
+/// When a session counts as settled: its start's climb and first size changes are over.
+pub const SETTLE: Duration = Duration::from_secs(5);
+/// A second's share of the path's rate that counts as using it.
+pub const RATE_SHARE: f64 = 0.7;
+
+impl Properties {
+    /// The properties of `o`, a run of `s`.
+    pub fn of(o: &Outcome, s: &Scenario) -> Self {
+        let interval = Duration::from_secs(1) / u32::from(s.ceiling.fps.max(1));
+        let (drop_at, low) = s.schedule.first().copied().unwrap_or((s.duration, s.rate_bps));
+        let back_at = s.schedule.get(1).map_or(s.duration, |b| b.0);
+        let mut settled: Vec<Duration> =
+            o.queueing.iter().filter(|q| q.0 >= SETTLE && q.0 < drop_at).map(|q| q.1).collect();
+        settled.sort_unstable();
+        let settled_queue_p95 = settled.get(settled.len() * 95 / 100).copied().unwrap_or_default();
+        // The first moment after the drop from which every frame for a second waited less
+        // than a frame interval.
+        let after: Vec<&(Duration, Duration)> = o.queueing.iter().filter(|q| q.0 >= drop_at).collect();
+        let drained_after_drop = after.iter().enumerate().find_map(|(i, q)| {
+            let calm = after[i..].iter().take_while(|r| r.0 < q.0 + Duration::from_secs(1)).all(|r| r.1 < interval);
+            calm.then(|| q.0.saturating_sub(drop_at))
+        });
+        // What the stream asks for at most: its bitrate and its sound.
+        let asked = u64::from(s.start_kbps + s.audio_kbps) * 1000;
+        let share = |end: Duration, rate: u64| o.second_before(end) as f64 / rate.min(asked).max(1) as f64;
+        let least = |from: Duration, to: Duration, rate: u64| {
+            let seconds = Duration::from_secs(1);
+            let ends = (from + seconds).as_millis()..=to.as_millis();
+            ends.step_by(RATE_BUCKET.as_millis() as usize)
+                .map(|ms| share(Duration::from_millis(ms as u64), rate))
+                .fold(f64::INFINITY, f64::min)
+        };
+        let three = Duration::from_secs(3);
+        let climbed_back_after = (back_at < s.duration)
+            .then(|| {
+                let ends = (back_at + RATE_BUCKET).as_millis()..=s.duration.as_millis();
+                ends.step_by(RATE_BUCKET.as_millis() as usize)
+                    .map(|ms| Duration::from_millis(ms as u64))
+                    .find(|&end| share(end, s.rate_bps) >= RATE_SHARE)
+                    .map(|end| end - back_at)
+            })
+            .flatten();
+        Self {
+            settled_queue_p95,
+            drained_after_drop,
+            rate_share_before: least(three, drop_at, s.rate_bps),
+            rate_share_low: least(drop_at + three, back_at, low),
+            climbed_back_after,
+            longest_freeze: o.longest_freeze,
+        }
+    }
+}
+
+impl Outcome {
+    /// Bits that reached the client in the second before `end`.
+    pub fn second_before(&self, end: Duration) -> u64 {
+        let last = (end.as_nanos() / RATE_BUCKET.as_nanos()) as usize;
+        let first = last.saturating_sub((Duration::from_secs(1).as_nanos() / RATE_BUCKET.as_nanos()) as usize);
+        self.delivered.get(first..last.min(self.delivered.len())).map_or(0, |b| b.iter().sum::<u64>() * 8)
+    }
 }
 
 #[cfg(test)]

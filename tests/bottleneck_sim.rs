@@ -9,13 +9,18 @@ use std::time::Duration;
 
 /// 200 seeded sessions of 60 s: 720p60 asked at 10 Mbit/s through a bottleneck of 4 to
 /// 30 Mbit/s that drops to a quarter (at least 2 Mbit/s, room for the lowest rung) at 20 s
-/// and comes back at 40 s, 0–2 % random loss, 1–20 ms each way. `KUMO_SIM_SEED=N` runs one
-/// and prints it.
+/// and comes back at 40 s, 0–2 % random loss, 1–20 ms each way. Issue 23's properties, each
+/// counted over the sessions and held to the count reached: once settled, the queue's p95
+/// within a frame interval; within 2 s of the drop, back under it; from 3 s after the start
+/// and after the drop, every second carrying 70 % of the path (or of what the stream asks
+/// for); 70 % again within 5 s of the path's return; no freeze over 100 ms away from the
+/// drop (the drop's own freezes are printed). `KUMO_SIM_SEED=N` runs one and prints it.
 #[test]
 fn two_hundred_seeded_bottlenecks() {
     let only: Option<u64> = std::env::var("KUMO_SIM_SEED").ok().and_then(|v| v.parse().ok());
     let interval = Duration::from_secs(1) / 60;
     let mut failed: Vec<(&str, u64, String)> = Vec::new();
+    let mut drop_freezes = Vec::new();
     let mut n = 0;
     for seed in (1..=200u64).filter(|s| only.is_none_or(|o| o == *s)) {
         let s = seeded(seed);
@@ -24,14 +29,7 @@ fn two_hundred_seeded_bottlenecks() {
         if only.is_some() {
             eprintln!(
                 "seed {seed}: rate {} low {} delay {:?} loss {:.3}: {p:?}, rung {}, freezes {:?}\n  targets {:?}\n  rungs {:?}",
-                s.rate_bps,
-                s.schedule[0].1,
-                s.delay,
-                s.loss,
-                o.last_rung,
-                o.freezes,
-                o.targets,
-                o.rungs
+                s.rate_bps, s.schedule[0].1, s.delay, s.loss, o.last_rung, o.freezes, o.targets, o.rungs
             );
         }
         n += 1;
@@ -42,8 +40,18 @@ fn two_hundred_seeded_bottlenecks() {
         };
         let two = Duration::from_secs(2);
         fail(&mut failed, "settled queue p95", p.settled_queue_p95 <= interval, format!("{:?}", p.settled_queue_p95));
-        fail(&mut failed, "drained within 2 s", p.drained_after_drop.is_some_and(|d| d <= two), format!("{:?}", p.drained_after_drop));
-        fail(&mut failed, "70 % before the drop", p.rate_share_before >= RATE_SHARE, format!("{:.2}", p.rate_share_before));
+        fail(
+            &mut failed,
+            "drained within 2 s",
+            p.drained_after_drop.is_some_and(|d| d <= two),
+            format!("{:?}", p.drained_after_drop),
+        );
+        fail(
+            &mut failed,
+            "70 % before the drop",
+            p.rate_share_before >= RATE_SHARE,
+            format!("{:.2}", p.rate_share_before),
+        );
         fail(&mut failed, "70 % after the drop", p.rate_share_low >= RATE_SHARE, format!("{:.2}", p.rate_share_low));
         fail(
             &mut failed,
@@ -54,9 +62,10 @@ fn two_hundred_seeded_bottlenecks() {
         fail(
             &mut failed,
             "no freeze over 100 ms",
-            p.longest_freeze <= Duration::from_millis(100),
-            format!("{:?} at {:?}", p.longest_freeze, o.freezes.first().map(|f| f.0)),
+            p.steady_freeze <= Duration::from_millis(100),
+            format!("{:?} at {:?}", p.steady_freeze, o.freezes.iter().find(|f| f.1 == p.steady_freeze).map(|f| f.0)),
         );
+        drop_freezes.push(p.drop_freeze);
         // Every session streams.
         assert!(
             o.frames > 60 * 30,
@@ -64,11 +73,39 @@ fn two_hundred_seeded_bottlenecks() {
             o.frames
         );
     }
-    for what in ["settled queue p95", "drained within 2 s", "70 % before the drop", "70 % after the drop", "back within 5 s", "no freeze over 100 ms"] {
-        let seeds: Vec<String> =
-            failed.iter().filter(|f| f.0 == what).map(|f| format!("{}: {}", f.1, f.2)).collect();
-        eprintln!("sim: {what}: {} of {n} sessions; failed {}: {:.400}", n - seeds.len(), seeds.len(), seeds.join(", "));
+    // The sessions each property holds in, at least: what the controller reaches today
+    // (docs/robustness.md says why the rest fail). The simulation is deterministic, so a change
+    // that makes any of them worse fails here, with the seeds that failed.
+    let guards = [
+        ("settled queue p95", 165),
+        ("drained within 2 s", 162),
+        ("70 % before the drop", 199),
+        ("70 % after the drop", 180),
+        ("back within 5 s", 157),
+        ("no freeze over 100 ms", 191),
+    ];
+    let mut worse = Vec::new();
+    for (what, least) in guards {
+        let seeds: Vec<String> = failed.iter().filter(|f| f.0 == what).map(|f| format!("{}: {}", f.1, f.2)).collect();
+        let held = n - seeds.len();
+        eprintln!("sim: {what}: {held} of {n} sessions; failed {}: {:.400}", seeds.len(), seeds.join(", "));
+        if only.is_none() && held < least {
+            worse.push(format!(
+                "{what} held in {held} sessions, fewer than {least} (KUMO_SIM_SEED=N cargo test --release --test \
+                 bottleneck_sim replays seed N): {}",
+                seeds.join(", ")
+            ));
+        }
     }
+    drop_freezes.sort_unstable();
+    let over = drop_freezes.iter().filter(|f| **f > Duration::from_millis(100)).count();
+    eprintln!(
+        "sim: at the drop, a freeze over 100 ms in {over} of {n} sessions; the longest of each session's: median {:?}, p90 {:?}, most {:?}",
+        drop_freezes.get(drop_freezes.len() / 2).copied().unwrap_or_default(),
+        drop_freezes.get(drop_freezes.len() * 9 / 10).copied().unwrap_or_default(),
+        drop_freezes.last().copied().unwrap_or_default()
+    );
+    assert!(worse.is_empty(), "the controller got worse on the simulated paths:\n{}", worse.join("\n"));
 }
 
 /// Seed `seed`'s session of [`two_hundred_seeded_bottlenecks`].
@@ -110,7 +147,7 @@ fn the_three_paths_of_the_real_runs() {
         ..Scenario::stream_720p60(rate_bps, seed)
     };
     let hd = |s: Scenario| Scenario { ceiling: Rung { width: 1920, height: 1080, fps: 60 }, start_kbps: 20_000, ..s };
-    let paths: [Path; 4] = [
+    let paths: [Path; 5] = [
         ("3 Mbit/s, 720p60 (tbf)", Box::new(move |seed| kernel(3_000_000, seed))),
         ("3 Mbit/s, 720p60 (relay)", Box::new(move |seed| Scenario { burst: 0, ..kernel(3_000_000, seed) })),
         (
@@ -122,6 +159,16 @@ fn the_three_paths_of_the_real_runs() {
             }),
         ),
         ("8 Mbit/s, 1 % loss, 1080p60", Box::new(move |seed| Scenario { loss: 0.01, ..hd(kernel(8_000_000, seed)) })),
+        (
+            "relay 11.8 → 2.96 → 11.8 Mbit/s at 10 and 20 s, 15 ms each way, 1 % loss, 720p60, 30 s",
+            Box::new(move |seed| Scenario {
+                schedule: vec![(Duration::from_secs(10), 2_960_000), (Duration::from_secs(20), 11_800_000)],
+                delay: Duration::from_millis(15),
+                loss: 0.01,
+                duration: Duration::from_secs(30),
+                ..Scenario::stream_720p60(11_800_000, seed)
+            }),
+        ),
     ];
     for (name, scenario) in &paths {
         for adapt_size in [false, true] {

@@ -425,7 +425,7 @@ pub(crate) struct StreamArgs {
     /// when clear) [default: true].
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
     pub(crate) abr: Option<bool>,
-    /// Adaptive bitrate's floor in kbit/s [default: 1000].
+    /// Adaptive bitrate's floor in kbit/s [default: 500].
     #[arg(long)]
     pub(crate) min_bitrate_kbps: Option<u32>,
     /// Let the host lower the picture's size, then its frame rate, when the path is too

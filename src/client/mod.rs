@@ -166,10 +166,10 @@ pub struct MicConfig {
 }
 
 /// Adaptive bitrate's floor unless told otherwise (`--min-bitrate-kbps`, the config file).
-pub const ABR_FLOOR_KBPS: u32 = 1000;
+pub const ABR_FLOOR_KBPS: u32 = crate::core::video::abr::FLOOR_KBPS;
 
 impl Default for StreamRequest {
-    /// 1280×720 at 60 fps, 10 Mbit/s, adaptive down to 1 Mbit/s: what `kumo connect` asks
+    /// 1280×720 at 60 fps, 10 Mbit/s, adaptive down to 0.5 Mbit/s: what `kumo connect` asks
     /// for unless told otherwise.
     fn default() -> Self {
         Self {

@@ -522,10 +522,10 @@ impl SendGate {
         self.window().on_acked(frame, now);
     }
 
-    /// QUIC's view of the path: smoothed RTT and packets declared lost so far.
-    pub fn path(&self, rtt: Duration, lost_packets: u64) {
+    /// QUIC's view of the path: smoothed and lowest RTT and packets declared lost so far.
+    pub fn path(&self, rtt: Duration, min_rtt: Duration, lost_packets: u64) {
         let now = self.epoch.elapsed();
-        self.window().on_path(now, rtt, lost_packets);
+        self.window().on_path(now, rtt, min_rtt, lost_packets);
     }
 
     /// `frame` left flight unacknowledged (stopped by the client, or the connection failed).

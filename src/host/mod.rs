@@ -766,7 +766,8 @@ pub fn send_frame(conn: &Connection, frame: Frame, gate: &Arc<encode::SendGate>,
                 false
             }
         };
-        gate.path(conn.rtt(), conn.stats().path.lost_packets);
+        let path = conn.stats().path;
+        gate.path(conn.rtt(), path.min_rtt, path.lost_packets);
         if delivered { gate.acked(number) } else { gate.released(number) }
     });
 }

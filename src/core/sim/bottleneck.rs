@@ -21,13 +21,11 @@
 //! leaves the host and the decode after the client has it ([`ENCODE_MS`], [`DECODE_MS`],
 //! fitted to real runs), and what a size change costs at both ends ([`REBUILD_MS`],
 //! [`KEY_DECODE_MS`]). Acknowledgements and control messages travel back without queueing.
-//! Between the host and the router, quinn's side: a congestion window (BBR's first window, then
-//! twice the bandwidth-delay product at the path's busiest in 2 s, kumo's floor, at least four
-//! packets) with the packets it holds waiting at the sender, lost ones first; on a path with a
-//! sub-millisecond round trip that keeps the router's queue short and the wait at the sender,
-//! as in quinn (without it, a rate drop from 30 to 5 Mbit/s overflowed the router and froze the
-//! model 325–486 ms where the real run froze 87 ms). What is not modelled: BBR's start-up and
-//! its probing phases.
+//! Between the host and the router, quinn's side: a congestion window (BBR's first window of
+//! 200 packets, which its start-up never shrinks while the stream is application-limited, or
+//! kumo's floor over it) with the packets it holds waiting at the sender, lost ones first.
+//! What is not modelled: BBR's `ProbeRTT` (kumo's floor keeps the window through it) and
+//! pacing inside a 2 ms burst.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -147,7 +145,7 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// 720p60 asked at 10 Mbit/s (the controller's floor 1 Mbit/s), sound in 5.1 with its
+    /// 720p60 asked at 10 Mbit/s (the controller's floor, 500 kbit/s), sound in 5.1 with its
     /// redundancy copy (512 kbit/s), the ladder on, through `rate_bps` with 1 ms each way and a
     /// 100 ms queue, no loss, for 25 s.
     pub fn stream_720p60(rate_bps: u64, seed: u64) -> Self {
@@ -160,7 +158,7 @@ impl Scenario {
             burst: 0,
             ceiling: Rung { width: 1280, height: 720, fps: 60 },
             start_kbps: 10_000,
-            min_kbps: 1000,
+            min_kbps: crate::core::video::abr::FLOOR_KBPS,
             audio_kbps: 512,
             adapt_size: true,
             fec: FecMode::Auto,
@@ -284,7 +282,9 @@ struct Router {
     /// What the path delivered, for the window: kumo's floor under BBR's (`DeliveryFloor`), the
     /// same measure as BBR's own target (twice the bandwidth-delay product).
     delivered: DeliveryFloor,
-    acked_any: bool,
+    /// Loss recovery: until when, and the window meanwhile (what was in flight when the loss
+    /// was noticed, less what was lost since, plus what was acknowledged).
+    recovery: Option<(Duration, u64)>,
 }
 
 /// quinn's BBR: its first window (200 packets), and the least it keeps (4 packets).
@@ -297,22 +297,20 @@ impl Router {
         self.sender.push_back(p);
     }
 
-    /// The congestion window at `now`: BBR's first window until something is acknowledged,
-    /// then twice what the path delivered per round trip at its busiest in the last 2 s (BBR's
-    /// target, and kumo's floor under it), at least four packets. A path with a round trip of
-    /// a fraction of a millisecond keeps a few packets in flight, so a queue builds at the
-    /// sender rather than in the router, as it does in quinn.
+    /// The congestion window at `now`: BBR's first window, or kumo's floor over it when the
+    /// path has shown it carries more (twice what it delivered per round trip at its busiest
+    /// in the last 2 s). quinn's BBR stays in its start-up while the stream is limited by what
+    /// the application sends, as a video stream is, and start-up never shrinks the window.
     fn window(&self, now: Duration) -> u64 {
-        if !self.acked_any {
-            return INITIAL_WINDOW;
-        }
         // The lowest round trip: both ways' delay and a packet's time on the wire (about
-        // 0.1 ms), but at least the round trip the model's step makes (an acknowledgement
-        // reaches the sender two steps after its packet left, at the soonest). A window
-        // sized for a shorter round trip than the model turns it over in starves the sender:
-        // with 1 ms steps, a 30 Mbit/s path carried 19 Mbit/s.
+        // 0.1 ms), at least the round trip the model's step makes (an acknowledgement reaches
+        // the sender two steps after its packet left, at the soonest).
         let rtt = (2 * self.delay + Duration::from_micros(100)).max(2 * STEP);
-        self.delivered.bytes(now, rtt).max(MIN_WINDOW)
+        let window = self.delivered.bytes(now, rtt).max(INITIAL_WINDOW);
+        match self.recovery {
+            Some((until, recovery)) if now < until => window.min(recovery),
+            _ => window,
+        }
     }
 
     /// The sender's step: acknowledgements that came back, lost packets sent again first, then
@@ -322,15 +320,29 @@ impl Router {
             self.acks.pop_front();
             self.outstanding = self.outstanding.saturating_sub(bytes);
             self.delivered.on_acked(at, bytes);
-            self.acked_any = true;
+            if let Some((_, window)) = &mut self.recovery {
+                *window += bytes;
+            }
         }
         // Lost packets left flight when declared lost; they go out again ahead of new data,
         // in the order they were lost.
         let due = self.resend.iter().take_while(|r| r.0 <= now).count();
+        let mut lost = 0;
         for (_, mut p) in self.resend.drain(..due).rev() {
             self.outstanding = self.outstanding.saturating_sub(p.bytes);
+            lost += p.bytes;
             p.queued_at = now;
             self.sender.push_front(p);
+        }
+        // A loss noticed: recovery for a round trip, the window what is still in flight (as
+        // quinn's BBR outside its start-up, and its loss-based controllers, do); a loss
+        // noticed during recovery takes its bytes off the window.
+        if lost > 0 {
+            let round_trip = 2 * self.delay + self.queue_delay() + Duration::from_micros(100);
+            self.recovery = match self.recovery {
+                Some((until, window)) if now < until => Some((until, window.saturating_sub(lost).max(MIN_WINDOW))),
+                _ => Some((now + round_trip, self.outstanding.max(MIN_WINDOW))),
+            };
         }
         let window = self.window(now);
         while let Some(p) = self.sender.front() {
@@ -741,7 +753,7 @@ pub fn run(s: &Scenario) -> Outcome {
         outstanding: 0,
         acks: VecDeque::new(),
         delivered: DeliveryFloor::new(),
-        acked_any: false,
+        recovery: None,
     };
     let mut frames: VecDeque<Frame> = VecDeque::new();
     let mut out = Outcome {
@@ -781,7 +793,7 @@ pub fn run(s: &Scenario) -> Outcome {
         }
         host.apply_outputs(t, &mut out.rungs);
         if every(t, Duration::from_millis(100)) {
-            host.window.on_path(t, 2 * s.delay + router.queue_delay(), router.lost_packets);
+            host.window.on_path(t, 2 * s.delay + router.queue_delay(), 2 * s.delay, router.lost_packets);
         }
         host.capture(t, &mut rng, &mut router, &mut frames, &mut out);
         if every(t, Duration::from_millis(5)) && s.audio_kbps > 0 {
@@ -804,8 +816,8 @@ pub fn run(s: &Scenario) -> Outcome {
 pub struct Properties {
     /// The queue's p95 once settled ([`SETTLE`] after the start, to the drop).
     pub settled_queue_p95: Duration,
-    /// How long after the drop the queue fell under a frame interval, to stay there for a
-    /// second.
+    /// How long after the drop the queue fell under a frame interval: the p95 of the next
+    /// second's frames.
     pub drained_after_drop: Option<Duration>,
     /// The least share of the path's rate (or of what the stream asks for, when that is
     /// less) that reached the client in any second from 3 s after the start to the drop, and
@@ -815,8 +827,16 @@ pub struct Properties {
     /// How long after the return a second first carried 70 % of the path's rate again (or of
     /// what the stream asks for).
     pub climbed_back_after: Option<Duration>,
-    pub longest_freeze: Duration,
+    /// The longest freeze over 100 ms away from the drop (none: zero), and the longest that
+    /// ended within [`DROP_SPAN`] of it.
+    pub steady_freeze: Duration,
+    pub drop_freeze: Duration,
 }
+
+/// A freeze that ends this soon after the path's rate drops is the drop's: the frames already
+/// on their way when it came (a router's queue at the old rate, four times the wait at a quarter
+/// of it) and the losses of a queue that overflowed, which no sender can call back.
+pub const DROP_SPAN: Duration = Duration::from_secs(2);
 
 /// When a session counts as settled: its start's climb and first size changes are over.
 pub const SETTLE: Duration = Duration::from_secs(5);
@@ -833,11 +853,14 @@ impl Properties {
             o.queueing.iter().filter(|q| q.0 >= SETTLE && q.0 < drop_at).map(|q| q.1).collect();
         settled.sort_unstable();
         let settled_queue_p95 = settled.get(settled.len() * 95 / 100).copied().unwrap_or_default();
-        // The first moment after the drop from which every frame for a second waited less
-        // than a frame interval.
+        // The first moment after the drop from which the frames of the next second waited
+        // less than a frame interval, their p95 (the settled queue's measure).
         let after: Vec<&(Duration, Duration)> = o.queueing.iter().filter(|q| q.0 >= drop_at).collect();
         let drained_after_drop = after.iter().enumerate().find_map(|(i, q)| {
-            let calm = after[i..].iter().take_while(|r| r.0 < q.0 + Duration::from_secs(1)).all(|r| r.1 < interval);
+            let mut next: Vec<Duration> =
+                after[i..].iter().take_while(|r| r.0 < q.0 + Duration::from_secs(1)).map(|r| r.1).collect();
+            next.sort_unstable();
+            let calm = next.get(next.len() * 95 / 100).is_none_or(|&p95| p95 < interval);
             calm.then(|| q.0.saturating_sub(drop_at))
         });
         // What the stream asks for at most: its bitrate and its sound.
@@ -857,7 +880,7 @@ impl Properties {
                 ends.step_by(RATE_BUCKET.as_millis() as usize)
                     .map(|ms| Duration::from_millis(ms as u64))
                     .find(|&end| share(end, s.rate_bps) >= RATE_SHARE)
-                    .map(|end| end - back_at)
+                    .map(|end| end.saturating_sub(back_at))
             })
             .flatten();
         Self {
@@ -866,7 +889,20 @@ impl Properties {
             rate_share_before: least(three, drop_at, s.rate_bps),
             rate_share_low: least(drop_at + three, back_at, low),
             climbed_back_after,
-            longest_freeze: o.longest_freeze,
+            steady_freeze: o
+                .freezes
+                .iter()
+                .filter(|f| !(drop_at..drop_at + DROP_SPAN).contains(&f.0))
+                .map(|f| f.1)
+                .max()
+                .unwrap_or_default(),
+            drop_freeze: o
+                .freezes
+                .iter()
+                .filter(|f| (drop_at..drop_at + DROP_SPAN).contains(&f.0))
+                .map(|f| f.1)
+                .max()
+                .unwrap_or_default(),
         }
     }
 }

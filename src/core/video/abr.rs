@@ -9,11 +9,12 @@
 //! parity, `on_overhead`). When the queue grows past `CONGESTED` the whole stream drops at once
 //! to 85 % of what was delivered (what the path carries, with room to drain its queue), at
 //! most every 300 ms: the target, which is the video's, gets that less what sound and parity
-//! took. When the queue stays under `CLEAR` for a second the target probes up by 12 % every
-//! half second (×3 in 5 s, ×10 in 10 s). A queue over `CLEAR` (or a held-back slot) within
-//! 2 s of a step takes that step back at once (to 95 % of the target before it), long
-//! before the queue reaches `CONGESTED`: the step found the path's knee; so does a queue over
-//! `CLEAR` that stands for a second. For 2 s no step goes past the knee, then steps are 3 %
+//! took. When the queue stays under `CLEAR` for a second the target probes up every half
+//! second, by 12 % and then, while each step finds no queue, by 24, 48 and 50 % (×10 in 3 s: a
+//! path back to 12 Mbit/s after a stretch at 3 is found within seconds; 12 % steps took ten).
+//! A queue over `CLEAR` (or a held-back slot) within 2 s of a step takes that step back at once
+//! (to 95 % of the target before it), long before the queue reaches `CONGESTED`: the step
+//! found the path's knee; so does a queue over `CLEAR` that stands for a second. For 1 s no step goes past the knee, then steps are 3 %
 //! up to 10 % over it, for 10 s (on a 3 Mbit/s path each 12 % step past the knee had raised
 //! the queue to 60 ms before the decrease answered it; now about 20 ms).
 //! Heavy frame loss (over 10 % of frames in a second) counts as congestion; light random loss
@@ -49,6 +50,11 @@ const DECREASE_HOLD: Duration = Duration::from_millis(300);
 const PROBE_AFTER: Duration = Duration::from_secs(1);
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 const PROBE_STEP: f64 = 1.12;
+/// Each step up in a row that found no queue doubles the next one's increase, up to the
+/// start's [`RAMP_STEP`]: 12, 24, 48 and then 50 %. A path that widened again (a
+/// path back to 12 Mbit/s after a stretch at 3) is found within seconds, where 12 % steps took
+/// ten; a step near a knee the path showed stays small ([`KNEE_STEP`]).
+const PROBE_GROWTH: f64 = 2.0;
 /// A queue (over `CLEAR`, or a slot held back) within this long of a step up takes the step
 /// back at once, before the queue reaches `CONGESTED`: the step found the path's knee.
 const PROBE_UNDO: Duration = Duration::from_secs(2);
@@ -61,7 +67,7 @@ const STANDING: Duration = Duration::from_secs(1);
 /// For this long after, no step goes past the knee; then the path may have grown and steps
 /// may cross it again, smaller ones ([`KNEE_STEP`]) while the target is under 110 % of it,
 /// until [`KNEE_FORGET`]. Short: a path that widens again must be found within seconds.
-const KNEE_HOLD: Duration = Duration::from_secs(2);
+const KNEE_HOLD: Duration = Duration::from_secs(1);
 const KNEE_STEP: f64 = 1.03;
 const KNEE_FORGET: Duration = Duration::from_secs(10);
 const BACKOFF: f64 = 0.85;
@@ -83,6 +89,13 @@ const MAX_FRAMES: usize = 2400;
 const OVERHEAD_BUCKET: Duration = Duration::from_millis(10);
 /// ...of which the rate window holds this many (a bucket more, at most, while it turns).
 const MAX_OVERHEAD_BUCKETS: usize = 64;
+
+/// The controller's floor unless the session sets another (`--min-bitrate-kbps`), kbit/s. The
+/// picture ladder's lowest rung (360p at 30 fps) needs about 630 kbit/s
+/// (`core::video::ladder::needed_kbps`); with sound and its redundancy copy (about 600 kbit/s
+/// with their headers) and parity, a floor of 1000 left a 2 Mbit/s path a standing queue (the
+/// simulation's 200 sessions: the stream pinned at its floor for the 20 s the path was narrow).
+pub const FLOOR_KBPS: u32 = 500;
 
 /// The controller's limits and starting point, kbit/s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +148,9 @@ pub struct Controller {
     last_probe: Duration,
     /// The last step up: when, and the target before it.
     probed: Option<(Duration, u32)>,
+    /// Steps up in a row that found no queue, since the last queue or decrease: each makes
+    /// the next larger ([`PROBE_GROWTH`]).
+    streak: u32,
     /// The target a step up found a queue at, and when.
     knee: Option<(Duration, u32)>,
     /// Since when the queue has been over `CLEAR`.
@@ -169,6 +185,7 @@ impl Controller {
             clear_since: None,
             last_probe: Duration::ZERO,
             probed: None,
+            streak: 0,
             knee: None,
             queued_since: None,
             still_at: None,
@@ -435,10 +452,12 @@ impl Controller {
             self.last_decrease = Some(now);
             self.answered_until = now;
             self.probed = None;
+            self.streak = 0;
             return self.set(next, Reason::Congested);
         }
         if queue > CLEAR || held > 0 {
             self.clear_since = None;
+            self.streak = 0;
             let queued_since = *self.queued_since.get_or_insert(now);
             // A queue right after a step up: the step went past what the path carries. A
             // queue that stands: the stream sits just above it.
@@ -461,7 +480,8 @@ impl Controller {
         self.last_decrease = None;
         let since = *self.clear_since.get_or_insert(now);
         if now.saturating_sub(since) >= PROBE_AFTER && now.saturating_sub(self.last_probe) >= PROBE_EVERY {
-            let mut step = PROBE_STEP;
+            let growth = PROBE_GROWTH.powi(self.streak.min(8) as i32);
+            let mut step = (1.0 + (PROBE_STEP - 1.0) * growth).min(RAMP_STEP);
             let mut cap = self.limits.max_kbps;
             match self.knee {
                 Some((at, _)) if now.saturating_sub(at) >= KNEE_FORGET => self.knee = None,
@@ -469,6 +489,8 @@ impl Controller {
                 Some((_, knee)) if f64::from(self.target_kbps) < f64::from(knee) * 1.1 => step = KNEE_STEP,
                 _ => {}
             }
+            // Only a full step found room worth growing on.
+            self.streak = if step >= PROBE_STEP { self.streak + 1 } else { 0 };
             let next = ((f64::from(self.target_kbps) * step).ceil() as u32).min(cap);
             if next <= self.target_kbps {
                 return None;
@@ -574,6 +596,25 @@ mod tests {
         let back = run(&mut c, &mut path, 10, |_| 30_000);
         assert!(*back.last().unwrap() >= 25_000, "recovered within 10 s: {back:?}");
         assert!(back.iter().all(|&k| k <= 30_000));
+    }
+
+    #[test]
+    fn a_path_that_widens_again_is_climbed_in_steps_that_grow_while_they_find_no_queue() {
+        // Settled on a 3 Mbit/s path for 20 s (steps there found its knee), then it is 12.
+        let mut c = Controller::new(Limits { min_kbps: 500, max_kbps: 12_000 }, 2500);
+        let mut path = Path { now: Duration::ZERO, rate_kbps: 3000, busy_until: Duration::ZERO };
+        let narrow = run(&mut c, &mut path, 20, |_| 3000);
+        assert!(narrow[15..].iter().all(|&k| (2000..=3300).contains(&k)), "settled at the path: {narrow:?}");
+        let wide = run(&mut c, &mut path, 8, |_| 12_000);
+        // 70 % of the wider path within 5 s (12 % steps every half second took 9).
+        assert!(wide[4] >= 8400, "climbed back within 5 s: {wide:?}");
+        // Never more than two steps of 50 % a second, and never past what was asked.
+        let mut before = narrow[19];
+        for &k in &wide {
+            assert!(f64::from(k) <= f64::from(before) * RAMP_STEP * RAMP_STEP + 1.0, "{before} → {k}: {wide:?}");
+            before = k;
+        }
+        assert!(wide.iter().all(|&k| k <= 12_000));
     }
 
     #[test]

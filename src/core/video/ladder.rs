@@ -7,7 +7,8 @@
 //! 540 and 360 lines, aspect kept) and, at the lowest size, the rate from 60 to 30 fps, when
 //! the target falls below what the current rung needs: its floor with [`HEADROOM`]. It steps
 //! back up when the target has stayed above the next rung's need by [`UP_MARGIN`] for
-//! [`UP_AFTER`] (a margin and a wait, so the size does not flap on a path at the edge), to the
+//! [`UP_AFTER`] (a margin and a wait, so the size does not flap on a path at the edge; a
+//! quarter of the wait with twice the room, [`UP_SOON_ROOM`]), to the
 //! largest rung the target then has that room for. Both ways it may skip rungs: a path that
 //! widens again is back at the session's size in one step, not one rung every few seconds.
 //!
@@ -55,8 +56,14 @@ pub const FLOOR: [(f64, f64); 6] =
 pub const HEADROOM: f64 = 1.3;
 /// A step up needs the target this far above the next rung's need...
 pub const UP_MARGIN: f64 = 1.2;
-/// ...for this long without a break.
+/// ...for this long without a break...
 pub const UP_AFTER: Duration = Duration::from_secs(2);
+/// ...or a quarter of it when the target has twice that room: a path that widened again is
+/// climbed fast (the bitrate controller's steps grow while they find no queue), and a small
+/// picture at a bitrate made for a larger one sends frames so large that their own sending
+/// time reads as a queue (360p at 30 fps and 3.7 Mbit/s: 15 KB frames, 18 ms each at
+/// 7 Mbit/s), which takes the controller's step back.
+pub const UP_SOON_ROOM: f64 = 2.0;
 /// After any change, the next down-step waits this long: the first frames of a new size (an
 /// IDR among them) say little about what the path carries.
 pub const DOWN_HOLD: Duration = Duration::from_secs(1);
@@ -166,7 +173,8 @@ impl Ladder {
             return None;
         }
         let since = *self.room_since.get_or_insert(now);
-        if now.saturating_sub(since) < UP_AFTER {
+        let plenty = f64::from(target_kbps) >= f64::from(needed_kbps(self.rungs[up])) * UP_MARGIN * UP_SOON_ROOM;
+        if now.saturating_sub(since) < if plenty { UP_AFTER / 4 } else { UP_AFTER } {
             return None;
         }
         // The largest rung the target has room for now (at least the next).
@@ -273,6 +281,25 @@ mod tests {
         // Room for the ceiling: straight there.
         assert_eq!(ladder.on_target(s(41.0), 50_000), None);
         assert_eq!(ladder.on_target(s(43.0), 50_000).unwrap().height, 1080);
+    }
+
+    #[test]
+    fn a_target_with_twice_the_room_steps_up_after_a_quarter_of_the_wait() {
+        let mut ladder = Ladder::new(P1080);
+        ladder.on_target(s(0.0), 1100).unwrap();
+        let for_540 = f64::from(needed_kbps(Rung { width: 960, height: 540, fps: 60 })) * UP_MARGIN;
+        // Twice the room 540p needs with its margin: half a second, not two.
+        let plenty = (for_540 * UP_SOON_ROOM).ceil() as u32;
+        assert_eq!(ladder.on_target(s(10.0), plenty), None);
+        assert_eq!(ladder.on_target(s(10.4), plenty), None);
+        assert!(ladder.on_target(s(10.5), plenty).is_some_and(|r| r.height >= 540));
+        // Just under twice: the whole wait.
+        let mut ladder = Ladder::new(P1080);
+        ladder.on_target(s(0.0), 1100).unwrap();
+        assert_eq!(ladder.on_target(s(10.0), plenty - 2), None);
+        assert_eq!(ladder.on_target(s(10.5), plenty - 2), None);
+        assert_eq!(ladder.on_target(s(11.9), plenty - 2), None);
+        assert!(ladder.on_target(s(12.0), plenty - 2).is_some());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! for a moment instead of frames stuck behind each other, and since a skipped slot is never
 //! encoded, nothing refers to it and nothing needs repair. Pure: time is a parameter.
 
+use crate::core::video::fec::QUEUE_LOSS;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -192,8 +193,10 @@ pub struct SendWindow {
     in_flight: VecDeque<(u64, Duration, u64)>,
     in_flight_bytes: u64,
     first_ack: Option<Duration>,
-    /// QUIC's smoothed RTT, its count of lost packets, and when that count last grew.
+    /// QUIC's smoothed and lowest RTT, its count of lost packets, and when that count last
+    /// grew.
     rtt: Duration,
+    min_rtt: Duration,
     lost_packets: u64,
     last_loss: Option<Duration>,
     /// (acknowledged at, bytes) of the last `RATE_WINDOW`.
@@ -215,6 +218,7 @@ impl SendWindow {
             in_flight_bytes: 0,
             first_ack: None,
             rtt: Duration::ZERO,
+            min_rtt: Duration::ZERO,
             lost_packets: 0,
             last_loss: None,
             delivered: VecDeque::new(),
@@ -237,15 +241,19 @@ impl SendWindow {
     /// not widen the window that is there to keep it short.
     fn budget(&self, now: Duration) -> Duration {
         let base = self.base().unwrap_or(FIRST_GUESS);
-        let losing = self.last_loss.is_some_and(|at| now.saturating_sub(at) <= LOSS_MEMORY);
+        // Losses while QUIC's RTT stands above its lowest are a queue overflowing (a rate
+        // drop), not random loss: more in flight would only overflow it more.
+        let overflowing = self.rtt.saturating_sub(self.min_rtt) > QUEUE_LOSS;
+        let losing = !overflowing && self.last_loss.is_some_and(|at| now.saturating_sub(at) <= LOSS_MEMORY);
         let allowance = if losing { self.rtt.min(base) * 3 } else { Duration::ZERO };
         base + HEADROOM + allowance
     }
 
-    /// What QUIC says of the path at `now`: its smoothed RTT and the packets it has declared
-    /// lost so far on this connection.
-    pub fn on_path(&mut self, now: Duration, rtt: Duration, lost_packets: u64) {
+    /// What QUIC says of the path at `now`: its smoothed and lowest RTT and the packets it has
+    /// declared lost so far on this connection.
+    pub fn on_path(&mut self, now: Duration, rtt: Duration, min_rtt: Duration, lost_packets: u64) {
         self.rtt = rtt;
+        self.min_rtt = min_rtt;
         if lost_packets > self.lost_packets {
             self.last_loss = Some(now);
         }
@@ -623,7 +631,7 @@ mod tests {
             lost_packets += u64::from(retransmissions);
             if path.reported {
                 // QUIC's smoothed RTT carries the queue the frame found.
-                w.on_path(now, delay + begins.saturating_sub(now), lost_packets);
+                w.on_path(now, delay + begins.saturating_sub(now), delay, lost_packets);
             }
             acks.push_back((bottleneck_free + delay + path.retransmit * retransmissions, n));
         }
@@ -631,6 +639,28 @@ mod tests {
             w.on_acked(n, at);
         }
         r
+    }
+
+    #[test]
+    fn losses_from_an_overflowing_queue_do_not_widen_the_window() {
+        let ms = Duration::from_millis;
+        let mut w = SendWindow::new(60, 2, 16);
+        // 20 KB frames acknowledged in 20 ms for a second: a base and a delivery rate.
+        for i in 0..60u64 {
+            let now = ms(i * 16);
+            w.on_sent(i, now, 20_000);
+            w.on_acked(i, now + ms(20));
+        }
+        let now = ms(1000);
+        w.on_path(now, ms(20), ms(20), 0);
+        let clean = w.limit_bytes(now).unwrap();
+        // Random loss, the RTT at its lowest: the budget allows a retransmission's time.
+        w.on_path(now, ms(20), ms(20), 3);
+        let random = w.limit_bytes(now).unwrap();
+        assert!(random > clean, "{random} vs {clean}");
+        // Losses while the RTT stands 60 ms above its lowest: a queue overflowing, no more.
+        w.on_path(now, ms(80), ms(20), 6);
+        assert_eq!(w.limit_bytes(now).unwrap(), clean);
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! frames carry the target's bits but never fewer than openh264's floor for the rung
 //! (`core::video::ladder::floor_kbps`, measured), ±20 % per frame; an IDR of twice the
 //! target's frame, at most 3.5 frames at that floor (openh264's rate control sizes it so:
-//! [`IDR_FLOOR_FRAMES`]); parity as the host's session decides it (`core::video::fec`: its share follows the loss QUIC
-//! counts, in 512-byte shards, at least four a block), each shard a datagram of its own; sound
+//! [`IDR_FLOOR_FRAMES`]); each frame's encode taking a time that follows its size and bits,
+//! spread about it, an encode longer than a slot costing the host the next slot; parity as
+//! the host's session decides it (`core::video::fec`: its share follows the loss QUIC counts,
+//! in 512-byte shards, at least four a block), each shard a datagram of its own; sound
 //! at a constant rate; and a router: a first-in-first-out queue of `queue` worth of bytes at
 //! `rate_bps` (dropping what does not fit), `delay` each way, random loss. A lost packet is
 //! sent again a round trip later, as QUIC does; a frame is whole when its data arrived, or
@@ -23,9 +25,13 @@
 //! [`KEY_DECODE_MS`]). Acknowledgements and control messages travel back without queueing.
 //! Between the host and the router, quinn's side: a congestion window (BBR's first window of
 //! 200 packets, which its start-up never shrinks while the stream is application-limited, or
-//! kumo's floor over it) with the packets it holds waiting at the sender, lost ones first.
-//! What is not modelled: BBR's `ProbeRTT` (kumo's floor keeps the window through it) and
-//! pacing inside a 2 ms burst.
+//! kumo's floor over it) with the packets it holds waiting at the sender, lost ones first,
+//! and after a loss a round trip of recovery (the window what is still in flight, as BBR
+//! outside its start-up and the loss-based controllers do: without it, retransmissions into
+//! the full queue of a path quartered at 30 ms round trips were dropped again and again, and
+//! seed 1 of the 200 froze 0.45 s; with it 0.18 s). Time moves in 0.25 ms steps. What is not
+//! modelled: BBR's `ProbeRTT` (kumo's floor keeps the window through it) and pacing inside a
+//! 2 ms burst.
 
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -14,9 +14,10 @@
 //! path back to 12 Mbit/s after a stretch at 3 is found within seconds; 12 % steps took ten).
 //! A queue over `CLEAR` (or a held-back slot) within 2 s of a step takes that step back at once
 //! (to 95 % of the target before it), long before the queue reaches `CONGESTED`: the step
-//! found the path's knee; so does a queue over `CLEAR` that stands for a second. For 1 s no step goes past the knee, then steps are 3 %
-//! up to 10 % over it, for 10 s (on a 3 Mbit/s path each 12 % step past the knee had raised
-//! the queue to 60 ms before the decrease answered it; now about 20 ms).
+//! found the path's knee; so does a queue over `CLEAR` that stands for a second. For 1 s no
+//! step goes past the knee, then steps are 3 % up to 10 % over it, for 10 s (on a 3 Mbit/s
+//! path each 12 % step past the knee had raised the queue to 60 ms before the decrease
+//! answered it; now about 20 ms).
 //! Heavy frame loss (over 10 % of frames in a second) counts as congestion; light random loss
 //! does not, since lowering the bitrate would not cure it. **Held-back slots**: the host
 //! paces (`core::video::pacing::SendWindow`), so a path too slow for the stream shows as capture

@@ -855,18 +855,15 @@ impl Properties {
         let interval = Duration::from_secs(1) / u32::from(s.ceiling.fps.max(1));
         let (drop_at, low) = s.schedule.first().copied().unwrap_or((s.duration, s.rate_bps));
         let back_at = s.schedule.get(1).map_or(s.duration, |b| b.0);
-        let mut settled: Vec<Duration> =
-            o.queueing.iter().filter(|q| q.0 >= SETTLE && q.0 < drop_at).map(|q| q.1).collect();
-        settled.sort_unstable();
-        let settled_queue_p95 = settled.get(settled.len() * 95 / 100).copied().unwrap_or_default();
+        let settled_queue_p95 =
+            p95(o.queueing.iter().filter(|q| q.0 >= SETTLE && q.0 < drop_at).map(|q| q.1).collect())
+                .unwrap_or_default();
         // The first moment after the drop from which the frames of the next second waited
         // less than a frame interval, their p95 (the settled queue's measure).
         let after: Vec<&(Duration, Duration)> = o.queueing.iter().filter(|q| q.0 >= drop_at).collect();
         let drained_after_drop = after.iter().enumerate().find_map(|(i, q)| {
-            let mut next: Vec<Duration> =
-                after[i..].iter().take_while(|r| r.0 < q.0 + Duration::from_secs(1)).map(|r| r.1).collect();
-            next.sort_unstable();
-            let calm = next.get(next.len() * 95 / 100).is_none_or(|&p95| p95 < interval);
+            let next = after[i..].iter().take_while(|r| r.0 < q.0 + Duration::from_secs(1)).map(|r| r.1).collect();
+            let calm = p95(next).is_none_or(|p95| p95 < interval);
             calm.then(|| q.0.saturating_sub(drop_at))
         });
         // What the stream asks for at most: its bitrate and its sound.
@@ -880,6 +877,9 @@ impl Properties {
                 .fold(f64::INFINITY, f64::min)
         };
         let three = Duration::from_secs(3);
+        let longest = |at_drop: bool| {
+            o.freezes.iter().filter(|f| (drop_at..drop_at + DROP_SPAN).contains(&f.0) == at_drop).map(|f| f.1).max()
+        };
         let climbed_back_after = (back_at < s.duration)
             .then(|| {
                 let ends = (back_at + RATE_BUCKET).as_millis()..=s.duration.as_millis();
@@ -895,22 +895,16 @@ impl Properties {
             rate_share_before: least(three, drop_at, s.rate_bps),
             rate_share_low: least(drop_at + three, back_at, low),
             climbed_back_after,
-            steady_freeze: o
-                .freezes
-                .iter()
-                .filter(|f| !(drop_at..drop_at + DROP_SPAN).contains(&f.0))
-                .map(|f| f.1)
-                .max()
-                .unwrap_or_default(),
-            drop_freeze: o
-                .freezes
-                .iter()
-                .filter(|f| (drop_at..drop_at + DROP_SPAN).contains(&f.0))
-                .map(|f| f.1)
-                .max()
-                .unwrap_or_default(),
+            steady_freeze: longest(false).unwrap_or_default(),
+            drop_freeze: longest(true).unwrap_or_default(),
         }
     }
+}
+
+/// The 95th percentile of `waits` (`None` when empty).
+fn p95(mut waits: Vec<Duration>) -> Option<Duration> {
+    waits.sort_unstable();
+    waits.get(waits.len() * 95 / 100).copied()
 }
 
 impl Outcome {

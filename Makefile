@@ -18,11 +18,11 @@ deps-test:
 	bash scripts/install-deps.sh test
 
 test: deps-test
-	RUST_LIB_BACKTRACE=0 cargo test --locked --all-targets --no-fail-fast
+	RUST_LIB_BACKTRACE=0 cargo test --locked --workspace --all-targets --no-fail-fast
 
 lint:
 	cargo fmt --check
-	cargo clippy --all-targets --locked -- -D warnings
+	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo clippy --locked --no-default-features -- -D warnings
 
 bench: deps

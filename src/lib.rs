@@ -12,7 +12,7 @@ pub mod client;
 pub mod clipboard;
 pub mod clock;
 pub mod config;
-pub mod core;
+pub use kumo_core as core;
 pub mod h264;
 pub mod host;
 pub mod net;

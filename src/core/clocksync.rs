@@ -131,7 +131,7 @@ fn fit(samples: &[&(f64, f64, f64)], at: f64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::sim::rng::XorShift;
+    use crate::sim::rng::XorShift;
 
     /// A simulated link: the host clock is `offset` µs ahead and runs `ppm` fast; the path
     /// takes `up(i)` µs to the host and `down(i)` µs back.

@@ -5,10 +5,10 @@
 //! errors that name the line and the key, so a typo never silently does nothing. Pure: text
 //! in, settings out (the shell finds and reads the file).
 
-use crate::core::input::hotkeys::{Action, Chord, Hotkeys, Key, KeyPress, parse_chord, parse_pad_combo};
-use crate::core::view::color::ColorSpace;
-use crate::core::view::kiosk::Policy;
-use crate::core::view::layout::{Renderer, Vsync};
+use crate::input::hotkeys::{Action, Chord, Hotkeys, Key, KeyPress, parse_chord, parse_pad_combo};
+use crate::view::color::ColorSpace;
+use crate::view::kiosk::Policy;
+use crate::view::layout::{Renderer, Vsync};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -277,7 +277,7 @@ fn check_fingerprint(
     key: &str,
     at: &dyn Fn(std::ops::Range<usize>, &str, String) -> ConfigError,
 ) -> Result<(), ConfigError> {
-    if crate::core::trust::Fingerprint::parse(v.get_ref()).is_err() {
+    if crate::trust::Fingerprint::parse(v.get_ref()).is_err() {
         return Err(at(v.span(), key, "a SHA-256 is 64 hex digits (colons allowed), as `kumo host` prints it".into()));
     }
     Ok(())
@@ -307,14 +307,12 @@ fn kiosk_settings(
     }
     if let Some(v) = &k.admin_pin {
         let pin = v.get_ref();
-        if pin.is_empty()
-            || pin.len() > crate::core::view::kiosk::PIN_MAX_DIGITS
-            || !pin.bytes().all(|b| b.is_ascii_digit())
+        if pin.is_empty() || pin.len() > crate::view::kiosk::PIN_MAX_DIGITS || !pin.bytes().all(|b| b.is_ascii_digit())
         {
             return Err(at(
                 v.span(),
                 "kiosk.admin_pin",
-                format!("a PIN is 1 to {} digits", crate::core::view::kiosk::PIN_MAX_DIGITS),
+                format!("a PIN is 1 to {} digits", crate::view::kiosk::PIN_MAX_DIGITS),
             ));
         }
         kiosk.policy.admin_pin = Some(pin.clone());
@@ -380,7 +378,7 @@ mod tests {
         assert_eq!((s.audio, s.speakers), (Some(false), Some(6)));
         let ctrl_f1 = KeyPress { ctrl: true, alt: false, shift: false, key: Key::F(1) };
         assert_eq!(s.hotkeys.action(ctrl_f1), Some(Action::ToggleOverlay));
-        assert!(s.hotkeys.pad_combo(crate::core::input::button::GUIDE | crate::core::input::button::A));
+        assert!(s.hotkeys.pad_combo(crate::input::button::GUIDE | crate::input::button::A));
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! the fuzzer's mutator.
 //!
 //! Nothing here reads a clock, spawns a thread, or touches a socket or device; time comes in
-//! as a parameter. It imports no quinn, tokio, openh264 or GPU/audio/input crate (the test
-//! `tests/core_is_pure.rs` checks), which keeps it testable alone and splittable into its
-//! own crate.
+//! as a parameter. It is a crate of its own, `kumo-core` (the `kumo` crate re-exports it as
+//! `kumo::core`), and its manifest lists the only crates it may use, none of them quinn,
+//! tokio, openh264 or a GPU, audio or input crate; `tests/core_is_pure.rs` checks the list and
+//! every file's text.
 
 pub mod audio;
 pub mod clipboard;

@@ -334,7 +334,7 @@ impl<T> JitterBuffer<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::sim::rng::XorShift;
+    use crate::sim::rng::XorShift;
 
     const PACKET_US: u64 = 10_000;
 

@@ -6,7 +6,7 @@
 //! a Goertzel filter that finds the tone and the beep onsets in captured output. Pure: the
 //! host passes sample positions; nothing here reads a clock.
 
-use crate::core::audio::RATE;
+use crate::audio::RATE;
 
 pub const CHANNELS: usize = 2;
 /// The continuous tone: frequency and amplitude (about -26 dBFS: quiet).

@@ -7,7 +7,7 @@
 //! `"Ctrl+Alt+Shift+S"`, `"F11"`, `"Ctrl+F5"`. Pure: the window shell reduces a key press to a
 //! [`KeyPress`] and asks for the [`Action`].
 
-use crate::core::input::button;
+use crate::input::button;
 use std::fmt;
 
 /// A key press, reduced to what hotkeys look at.
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn the_pad_combo_needs_all_its_buttons() {
-        use crate::core::input::button::{A, BACK, LEFT_BUMPER, RIGHT_BUMPER, START};
+        use crate::input::button::{A, BACK, LEFT_BUMPER, RIGHT_BUMPER, START};
         let h = Hotkeys::default();
         assert!(h.pad_combo(BACK | START | LEFT_BUMPER | RIGHT_BUMPER));
         assert!(h.pad_combo(BACK | START | LEFT_BUMPER | RIGHT_BUMPER | A));

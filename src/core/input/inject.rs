@@ -9,7 +9,7 @@
 //! Caps Lock, `A` on QWERTY and `Q` on AZERTY), which the shell looks up in the server's
 //! keymap, so every key works whatever the host's layout.
 
-use crate::core::input::{InputState, MouseState, PadState, Press, mouse_button};
+use crate::input::{InputState, MouseState, PadState, Press, mouse_button};
 use std::collections::VecDeque;
 
 /// One event for the display server.
@@ -212,17 +212,17 @@ pub mod pad_codes {
     pub const TRIGGER_MAX: i32 = 1023;
     /// Every button a virtual pad has, with the pad bit it follows.
     pub const BUTTONS: [(u32, u16); 11] = [
-        (crate::core::input::button::A, BTN_SOUTH),
-        (crate::core::input::button::B, BTN_EAST),
-        (crate::core::input::button::X, BTN_NORTH),
-        (crate::core::input::button::Y, BTN_WEST),
-        (crate::core::input::button::LEFT_BUMPER, BTN_TL),
-        (crate::core::input::button::RIGHT_BUMPER, BTN_TR),
-        (crate::core::input::button::BACK, BTN_SELECT),
-        (crate::core::input::button::START, BTN_START),
-        (crate::core::input::button::GUIDE, BTN_MODE),
-        (crate::core::input::button::LEFT_STICK, BTN_THUMBL),
-        (crate::core::input::button::RIGHT_STICK, BTN_THUMBR),
+        (crate::input::button::A, BTN_SOUTH),
+        (crate::input::button::B, BTN_EAST),
+        (crate::input::button::X, BTN_NORTH),
+        (crate::input::button::Y, BTN_WEST),
+        (crate::input::button::LEFT_BUMPER, BTN_TL),
+        (crate::input::button::RIGHT_BUMPER, BTN_TR),
+        (crate::input::button::BACK, BTN_SELECT),
+        (crate::input::button::START, BTN_START),
+        (crate::input::button::GUIDE, BTN_MODE),
+        (crate::input::button::LEFT_STICK, BTN_THUMBL),
+        (crate::input::button::RIGHT_STICK, BTN_THUMBR),
     ];
 }
 
@@ -236,7 +236,7 @@ pub enum VirtualPadEvent {
 /// What a virtual pad must be told to go from `before` to `after` (sticks as they are, y
 /// down as Linux has it; triggers scaled to `TRIGGER_MAX`; the d-pad as a hat).
 pub fn pad_events(before: &PadState, after: &PadState, out: &mut Vec<VirtualPadEvent>) {
-    use crate::core::input::button;
+    use crate::input::button;
     for (bit, code) in pad_codes::BUTTONS {
         if (before.buttons ^ after.buttons) & bit != 0 {
             out.push(VirtualPadEvent::Button { code, down: after.buttons & bit != 0 });
@@ -372,7 +372,7 @@ mod tests {
 
     #[test]
     fn a_pads_changes_become_the_events_of_a_virtual_pad() {
-        use crate::core::input::button;
+        use crate::input::button;
         let before = PadState { connected: true, ..PadState::default() };
         let after = PadState {
             connected: true,

@@ -16,8 +16,8 @@ mod state;
 
 pub use state::*;
 
-use crate::core::rate::TokenBucket;
-use crate::core::wire::{InputDatagram, WireError};
+use crate::rate::TokenBucket;
+use crate::wire::{InputDatagram, WireError};
 use std::time::Duration;
 
 /// When the client sends its input state.

@@ -6,9 +6,7 @@
 //! a disconnect clears the slot so nothing stays held. Pure: the gilrs shell reduces its
 //! events to [`PadEvent`]s, and tests drive this directly (gilrs has no virtual device).
 
-use crate::core::input::{
-    InputState, MAX_PADS, PadState, radial_dead_zone, stick_axis, trigger_axis, trigger_dead_zone,
-};
+use crate::input::{InputState, MAX_PADS, PadState, radial_dead_zone, stick_axis, trigger_axis, trigger_dead_zone};
 
 /// An analogue control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +137,7 @@ impl Pads {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::input::button;
+    use crate::input::button;
 
     #[test]
     fn slots_are_stable_and_a_fifth_pad_waits() {

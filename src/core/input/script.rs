@@ -27,7 +27,7 @@
 //! Times are milliseconds from the start of the session and must not go backwards. Pure: the
 //! player takes the time as a parameter.
 
-use crate::core::input::{
+use crate::input::{
     InputState, PadState, button, key, mouse_button, radial_dead_zone, stick_axis, trigger_axis, trigger_dead_zone,
 };
 use std::time::Duration;
@@ -174,10 +174,7 @@ fn parse_change(words: &[&str]) -> Result<Change, String> {
         _ => Err(format!("expected `left` or `right`, found `{s}`")),
     };
     let pad = |s: &str| {
-        s.parse::<usize>()
-            .ok()
-            .filter(|&p| p < crate::core::input::MAX_PADS)
-            .ok_or_else(|| format!("pad `{s}` is not 0-3"))
+        s.parse::<usize>().ok().filter(|&p| p < crate::input::MAX_PADS).ok_or_else(|| format!("pad `{s}` is not 0-3"))
     };
     Ok(match words {
         ["key", name, state] => Change::Key {

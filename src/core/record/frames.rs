@@ -8,7 +8,7 @@
 //! offset, so capture→presented is `presented_us + clock_offset_us - capture_host_us`);
 //! and whether the frame is in the recording. All times are µs since the UNIX epoch.
 
-use crate::core::wire::FrameKind;
+use crate::wire::FrameKind;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 

@@ -24,8 +24,8 @@ pub mod frames;
 mod multistream;
 pub mod replay;
 
-use crate::core::audio::SpeakerLayout;
-use crate::core::video::annexb;
+use crate::audio::SpeakerLayout;
+use crate::video::annexb;
 use ebml::id;
 
 /// A cluster's span, ms.
@@ -177,7 +177,7 @@ impl Muxer {
             self.counts.malformed += 1;
             return Taken::Malformed;
         };
-        let rate = crate::core::audio::RATE;
+        let rate = crate::audio::RATE;
         let packet_ms = i64::from(frames) * 1000 / i64::from(rate);
         // The host's stamp is its first sample's as heard (the encoder's look-ahead taken off);
         // a Matroska reader takes the track's CodecDelay off each block's time, so the block
@@ -262,12 +262,12 @@ impl Muxer {
                     ebml::put_uint(e, id::FLAG_LACING, 0);
                     ebml::put_str(e, id::CODEC_ID, "A_OPUS");
                     ebml::put_bytes(e, id::CODEC_PRIVATE, &multistream::head(layout));
-                    let rate = u64::from(crate::core::audio::RATE);
+                    let rate = u64::from(crate::audio::RATE);
                     ebml::put_uint(e, id::CODEC_DELAY, u64::from(multistream::PRE_SKIP) * 1_000_000_000 / rate);
                     ebml::put_uint(e, id::SEEK_PRE_ROLL, OPUS_SEEK_PRE_ROLL_NS);
                     ebml::put_uint(e, id::DEFAULT_DURATION, u64::from(frames) * 1_000_000_000 / rate);
                     ebml::put_master(e, id::AUDIO, |a| {
-                        ebml::put_float(a, id::SAMPLING_FREQUENCY, f64::from(crate::core::audio::RATE));
+                        ebml::put_float(a, id::SAMPLING_FREQUENCY, f64::from(crate::audio::RATE));
                         ebml::put_uint(a, id::CHANNELS, u64::from(layout.channels()));
                     });
                 });

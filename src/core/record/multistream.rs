@@ -7,7 +7,7 @@
 //! framing of RFC 6716, Appendix B (which adds the size of its last frame); channel mapping
 //! family 1 then names which decoded channel is which speaker, in Vorbis order.
 
-use crate::core::audio::{RATE, SpeakerLayout};
+use crate::audio::{RATE, SpeakerLayout};
 
 /// The samples an Opus decoder's output starts late by: the encoder's look-ahead in its
 /// low-delay mode (2.5 ms at 48 kHz), which kumo's host uses.

@@ -10,7 +10,7 @@
 //! shorter than N).
 
 use super::{Muxer, VideoFrame};
-use crate::core::audio::SpeakerLayout;
+use crate::audio::SpeakerLayout;
 use std::collections::VecDeque;
 use std::time::Duration;
 

@@ -9,8 +9,8 @@
 //! fill the door. A connection leaves the door when it is admitted or gone; admitted sessions
 //! are bounded elsewhere (the host streams to one client at a time).
 
-use crate::core::trust::{Standing, date, printable};
-use crate::core::wire::{PROTOCOL_VERSION, RejectReason};
+use crate::trust::{Standing, date, printable};
+use crate::wire::{PROTOCOL_VERSION, RejectReason};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Duration;
@@ -186,7 +186,7 @@ pub fn no_longer_admitted(trust: &Trust) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::trust::{Fingerprint, PairedClient};
+    use crate::trust::{Fingerprint, PairedClient};
 
     #[test]
     fn a_hello_is_admitted_by_version_then_by_standing() {

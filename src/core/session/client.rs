@@ -10,13 +10,13 @@
 //! time since it started, for every timer; and `now_micros`, the wall clock that stamps
 //! captures, which pings and arrivals are measured on.
 
-use crate::core::clocksync::ClockSync;
-use crate::core::input::{InputSender, InputState, Press, SendPolicy};
-use crate::core::stats::{self, micros_between};
-use crate::core::video::abr;
-use crate::core::video::assemble::Frame;
-use crate::core::video::sequence::{self, DownstreamLoss, DropReason, Sequencer};
-use crate::core::wire::{AudioPacket, Capabilities, Control, Datagram, DatagramError, GoodbyeReason, Parity};
+use crate::clocksync::ClockSync;
+use crate::input::{InputSender, InputState, Press, SendPolicy};
+use crate::stats::{self, micros_between};
+use crate::video::abr;
+use crate::video::assemble::Frame;
+use crate::video::sequence::{self, DownstreamLoss, DropReason, Sequencer};
+use crate::wire::{AudioPacket, Capabilities, Control, Datagram, DatagramError, GoodbyeReason, Parity};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -180,7 +180,7 @@ impl ClientSession {
     }
 
     /// A packet of the player's voice (`client::mic`): sent as it is, a datagram.
-    pub fn handle_voice(&mut self, packet: crate::core::wire::MicPacket) {
+    pub fn handle_voice(&mut self, packet: crate::wire::MicPacket) {
         self.transmits.push_back(ClientTransmit::Datagram(Datagram::Mic(packet)));
     }
 
@@ -373,7 +373,7 @@ impl ClientSession {
             let id = self.link.ping_id;
             // A clock probe as a datagram (a lost one is just skipped), and a ping on the
             // control stream for the round trip.
-            let probe = crate::core::wire::ClockProbe { id, t1: now_micros };
+            let probe = crate::wire::ClockProbe { id, t1: now_micros };
             self.transmits.push_back(ClientTransmit::Datagram(Datagram::ClockProbe(probe)));
             self.transmits.push_back(ClientTransmit::Control(Control::Ping { id, client_micros: now_micros }));
         }
@@ -467,8 +467,8 @@ pub enum HelloRefused {
 }
 
 /// Reads the host's answer to a `Hello` of version `ours`.
-pub fn answer_to_hello(reply: Control, ours: u16) -> Result<crate::core::wire::Welcome, HelloRefused> {
-    use crate::core::wire::RejectReason;
+pub fn answer_to_hello(reply: Control, ours: u16) -> Result<crate::wire::Welcome, HelloRefused> {
+    use crate::wire::RejectReason;
     match reply {
         Control::Welcome(w) if w.version == ours => Ok(w),
         Control::Welcome(w) => Err(HelloRefused::VersionMismatch {
@@ -496,7 +496,7 @@ fn next_tick(last: Duration, period: Duration, now: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::wire::{FrameHeader, FrameKind, InputAck, RejectReason, Welcome};
+    use crate::wire::{FrameHeader, FrameKind, InputAck, RejectReason, Welcome};
 
     #[test]
     fn a_session_that_adapts_its_bitrate_says_where_it_starts_and_sends_nothing_for_it() {
@@ -558,7 +558,7 @@ mod tests {
 
     #[test]
     fn parity_is_used_only_from_a_host_that_computes_it_with_this_builds_code() {
-        let parity = crate::core::video::fec::protect(1, &[7u8; 3000], 512, |_| 2).remove(0);
+        let parity = crate::video::fec::protect(1, &[7u8; 3000], 512, |_| 2).remove(0);
         let bytes = Datagram::Parity(parity).encode();
         let parities = |s: &mut ClientSession| {
             s.handle_datagram(&bytes, ms(1), 1_000);
@@ -586,7 +586,7 @@ mod tests {
         assert!(s.poll_timeout() <= ms(2000));
         // Heard from the host all along (a stream), in 100 ms steps.
         let run = |s: &mut ClientSession, from: u64, to: u64| {
-            let still = Datagram::Still(crate::core::wire::Still { frame_number: 0, host_micros: 0 }).encode();
+            let still = Datagram::Still(crate::wire::Still { frame_number: 0, host_micros: 0 }).encode();
             let mut total = 0;
             for t in (from..=to).step_by(100) {
                 s.handle_datagram(&still, ms(t), 0);

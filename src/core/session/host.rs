@@ -5,14 +5,14 @@
 //! happened with the time (`handle_*`), does what `poll_transmit` and `poll_output` say, and
 //! owns the connection, the encoder thread and the game.
 
-use crate::core::audio::{AudioFormat, PACKET_FRAMES, SpeakerLayout};
-use crate::core::input::{InputReceiver, Press, Verdict};
-use crate::core::rate::TokenBucket;
-use crate::core::sim::scene;
-use crate::core::video::fec::{FecMode, Protection};
-use crate::core::video::ladder::{Ladder, Rung};
-use crate::core::view::color::ColorSpace;
-use crate::core::wire::{
+use crate::audio::{AudioFormat, PACKET_FRAMES, SpeakerLayout};
+use crate::input::{InputReceiver, Press, Verdict};
+use crate::rate::TokenBucket;
+use crate::sim::scene;
+use crate::video::fec::{FecMode, Protection};
+use crate::video::ladder::{Ladder, Rung};
+use crate::view::color::ColorSpace;
+use crate::wire::{
     Capabilities, Control, Datagram, DatagramError, DatagramKind, FrameKind, Hello, InputAck, InputDatagram, MicPacket,
     PROTOCOL_VERSION, Welcome, WireError,
 };
@@ -451,8 +451,8 @@ impl HostSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::input::InputState;
-    use crate::core::wire::{ClockProbe, GoodbyeReason};
+    use crate::input::InputState;
+    use crate::wire::{ClockProbe, GoodbyeReason};
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
@@ -604,7 +604,7 @@ mod tests {
     #[test]
     fn the_encoder_is_built_for_the_rate_asked_and_starts_at_the_clients_start() {
         let hello = |bitrate_kbps, start_kbps| Hello {
-            version: crate::core::wire::PROTOCOL_VERSION,
+            version: crate::wire::PROTOCOL_VERSION,
             width: 1280,
             height: 720,
             fps: 60,
@@ -614,7 +614,7 @@ mod tests {
             client_name: "c".into(),
             audio_channels: 0,
             resume_token: 0,
-            capabilities: crate::core::wire::Capabilities::NONE,
+            capabilities: crate::wire::Capabilities::NONE,
             start_kbps,
         };
         let agreed = |b, s| negotiate(&hello(b, s), 60, None).map(|a| (a.bitrate_kbps, a.start_kbps));
@@ -682,7 +682,7 @@ mod tests {
         s.handle_control(Control::Goodbye { reason: GoodbyeReason::Finished, message: "again".into() }, ms(2));
         assert_eq!(drain(&mut s).1, [HostOutput::Ended(HostEnding::Goodbye("bye".into()))]);
         let mut s = HostSession::new(FecMode::Off);
-        s.handle_control(Control::Welcome(crate::core::wire::Welcome::sample()), ms(0));
+        s.handle_control(Control::Welcome(crate::wire::Welcome::sample()), ms(0));
         assert!(matches!(drain(&mut s).1[..], [HostOutput::Ended(HostEnding::Unexpected(_))]));
     }
 }

@@ -36,18 +36,18 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::core::session::client::MAX_LOSSES_PER_REPORT;
-use crate::core::session::host::{EncoderRequest, HostOutput, HostSession, PathStats};
-use crate::core::sim::rng::XorShift;
-use crate::core::stats::histogram::Histogram;
-use crate::core::video::abr::{Controller, Limits};
-use crate::core::video::assemble::Frame as WholeFrame;
-use crate::core::video::fec::{self, FecMode};
-use crate::core::video::ladder::{Rung, floor_kbps};
-use crate::core::video::pacing::{CaptureClock, DeliveryFloor, SendWindow, Tick};
-use crate::core::video::sequence::{self, DropReason, Sequencer};
-use crate::core::wire::parity::{PARITY_HEADER_LEN, ShardLayout};
-use crate::core::wire::{Control, FrameHeader, FrameKind};
+use crate::session::client::MAX_LOSSES_PER_REPORT;
+use crate::session::host::{EncoderRequest, HostOutput, HostSession, PathStats};
+use crate::sim::rng::XorShift;
+use crate::stats::histogram::Histogram;
+use crate::video::abr::{Controller, Limits};
+use crate::video::assemble::Frame as WholeFrame;
+use crate::video::fec::{self, FecMode};
+use crate::video::ladder::{Rung, floor_kbps};
+use crate::video::pacing::{CaptureClock, DeliveryFloor, SendWindow, Tick};
+use crate::video::sequence::{self, DropReason, Sequencer};
+use crate::wire::parity::{PARITY_HEADER_LEN, ShardLayout};
+use crate::wire::{Control, FrameHeader, FrameKind};
 
 /// Payload bytes in a packet.
 const PACKET: u64 = 1200;
@@ -164,7 +164,7 @@ impl Scenario {
             burst: 0,
             ceiling: Rung { width: 1280, height: 720, fps: 60 },
             start_kbps: 10_000,
-            min_kbps: crate::core::video::abr::FLOOR_KBPS,
+            min_kbps: crate::video::abr::FLOOR_KBPS,
             audio_kbps: 512,
             adapt_size: true,
             fec: FecMode::Auto,
@@ -464,7 +464,7 @@ impl Host {
             session.adapt_picture(s.ceiling, Duration::ZERO);
         }
         // As the real host: the encoder's first frames at the client's start rate.
-        let start = crate::core::video::abr::start_kbps(Limits { min_kbps: s.min_kbps, max_kbps: s.start_kbps });
+        let start = crate::video::abr::start_kbps(Limits { min_kbps: s.min_kbps, max_kbps: s.start_kbps });
         session.start_at(start);
         Self {
             session,

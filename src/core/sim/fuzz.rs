@@ -7,7 +7,7 @@
 //! shell (`fuzz.rs`) runs the targets, catches panics and keeps what it finds. Pure and
 //! deterministic: the same seed gives the same inputs.
 
-use crate::core::sim::rng::XorShift;
+use crate::sim::rng::XorShift;
 
 /// Values that break length and count checks.
 const INTERESTING_U8: [u8; 8] = [0, 1, 0x7f, 0x80, 0xfe, 0xff, 0x10, 0x40];

@@ -8,10 +8,10 @@
 //! relative mouse motion moves it by distance (1000 counts = the picture's width or height).
 //! Pure: time comes in as the frame interval.
 
-use crate::core::input::{InputState, Press, key};
-use crate::core::sim::marker;
-use crate::core::sim::scene::{self, I420};
-use crate::core::wire::InputDatagram;
+use crate::input::{InputState, Press, key};
+use crate::sim::marker;
+use crate::sim::scene::{self, I420};
+use crate::wire::InputDatagram;
 use std::time::Duration;
 
 /// Mouse counts per picture width (and height).
@@ -238,8 +238,8 @@ pub fn find_player(luma: &[u8], stride: usize, width: usize, height: usize) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::input::{InputState, PadState, button};
-    use crate::core::sim::scene;
+    use crate::input::{InputState, PadState, button};
+    use crate::sim::scene;
 
     fn datagram(seq: u64, state: InputState) -> InputDatagram {
         InputDatagram { seq, client_micros: 0, state }

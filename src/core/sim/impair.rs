@@ -9,7 +9,7 @@
 //! blackout drops everything for a while, and rate, loss and delay can change at set times.
 //! Pure: arrival times come in as arguments.
 
-use crate::core::sim::rng::XorShift;
+use crate::sim::rng::XorShift;
 use std::time::Duration;
 
 /// What the relay does to each packet.

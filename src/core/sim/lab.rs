@@ -13,7 +13,7 @@
 //!
 //! Pure: stamps come in, rows and figures go out.
 
-use crate::core::stats::{Event, FrameReceived};
+use crate::stats::{Event, FrameReceived};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
@@ -896,7 +896,7 @@ mod tests {
 
     #[test]
     fn a_reconnected_session_numbering_frames_from_zero_again_does_not_answer_old_inputs() {
-        use crate::core::stats::{Decoded, FrameReceived};
+        use crate::stats::{Decoded, FrameReceived};
         let mut lab = Lab::new();
         let frame = |lab: &mut Lab, number: u64, input_seq: u64, at: u64| {
             lab.on_event(&Event::Received(FrameReceived {

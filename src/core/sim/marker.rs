@@ -141,7 +141,7 @@ mod tests {
             let (width, height) = (1280, 720);
             let mut plane = vec![0u8; width * height];
             draw(&mut plane, width, width, height, value).unwrap();
-            let mut rng = crate::core::sim::rng::XorShift::from_state(seed | 1);
+            let mut rng = crate::sim::rng::XorShift::from_state(seed | 1);
             for p in &mut plane {
                 // xorshift noise of ±24 plus a +10 level shift, as a lossy codec might leave it.
                 let noise = (rng.next_u64() % 49) as i32 - 24;

@@ -5,8 +5,8 @@
 //! has real work, plus the frame marker along the top edge. Pure: the picture is a function of
 //! the frame index and the frame rate only, so any frame can be rendered again in a test.
 
-use crate::core::sim::marker;
-use crate::core::sim::rng::XorShift;
+use crate::sim::marker;
+use crate::sim::rng::XorShift;
 
 /// Largest picture the host renders (openh264's level 5.2 limit).
 pub const MAX_WIDTH: usize = 3840;

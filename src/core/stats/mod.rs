@@ -9,8 +9,8 @@
 pub mod growth;
 pub mod histogram;
 
-use crate::core::stats::histogram::Histogram;
-use crate::core::video::sequence::DropReason;
+use crate::stats::histogram::Histogram;
+use crate::video::sequence::DropReason;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -133,7 +133,7 @@ pub enum Event {
     /// A loss was repaired: the decoder had a picture again, this long after the loss was
     /// detected.
     Repaired {
-        how: crate::core::video::sequence::Repair,
+        how: crate::video::sequence::Repair,
         after_micros: u64,
     },
     /// A frame stream was rebuilt from parity datagrams (`core::video::fec`) before QUIC's
@@ -884,8 +884,8 @@ impl Stats {
             frames_held_back: self.held_back,
             still_words: self.still_words,
             heap: None,
-            frames_repaired_ltr: self.repaired[crate::core::video::sequence::Repair::Ltr as usize],
-            frames_repaired_idr: self.repaired[crate::core::video::sequence::Repair::Idr as usize],
+            frames_repaired_ltr: self.repaired[crate::video::sequence::Repair::Ltr as usize],
+            frames_repaired_idr: self.repaired[crate::video::sequence::Repair::Idr as usize],
             frames_repaired_fec: self.fec_frames,
             fec_shards_rebuilt: self.fec_shards,
             unknown_datagrams: self.skipped[Skipped::Datagram as usize],
@@ -1272,7 +1272,7 @@ mod tests {
         assert_eq!(sum.frames_received, 10);
         assert_eq!(sum.frames_held_back, 3, "slots the host skipped are counted, not as losses");
         assert_eq!((sum.frames_repaired_ltr, sum.longest_repair_ms), (0, 0.0));
-        let ltr = crate::core::video::sequence::Repair::Ltr;
+        let ltr = crate::video::sequence::Repair::Ltr;
         s.apply(Event::Repaired { how: ltr, after_micros: 30_000 });
         s.apply(Event::Repaired { how: ltr, after_micros: 45_000 });
         let sum = s.summary(Duration::from_secs(1));

@@ -6,7 +6,7 @@
 //! actually arrived (plus a small first reservation), so a header that claims a huge payload
 //! costs nothing until the data is really sent.
 
-use crate::core::wire::{FrameHeader, MAX_FRAME_HEADER_LEN, WireError};
+use crate::wire::{FrameHeader, MAX_FRAME_HEADER_LEN, WireError};
 use thiserror::Error;
 
 /// First reservation for a payload; grows with the data actually received.
@@ -93,7 +93,7 @@ impl Assembler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::wire::{FrameKind, MAX_FRAME_BYTES};
+    use crate::wire::{FrameKind, MAX_FRAME_BYTES};
     use proptest::prelude::*;
 
     fn frame(payload_len: usize) -> (FrameHeader, Vec<u8>) {

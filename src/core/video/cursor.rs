@@ -3,8 +3,8 @@
 //! the server shows it, as a player looking at that screen would see it. Pure: the cursor's
 //! image and place come in, the picture is changed.
 
-use crate::core::sim::scene::I420;
-use crate::core::view::color::ColorSpace;
+use crate::sim::scene::I420;
+use crate::view::color::ColorSpace;
 
 /// Largest cursor drawn, each way (X cursors are 16 to 64 pixels; a bigger one is a peer's
 /// nonsense).
@@ -74,7 +74,7 @@ pub fn draw(picture: &mut I420, cursor: &Cursor, scale: (f64, f64), color: Color
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::view::color::{Matrix, Range};
+    use crate::view::color::{Matrix, Range};
 
     const BT709: ColorSpace = ColorSpace { matrix: Matrix::Bt709, range: Range::Limited };
 

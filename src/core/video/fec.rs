@@ -20,11 +20,11 @@
 //! overflowing bottleneck, which more bytes would only make worse: adaptive bitrate answers
 //! that), and a quarter at least for key frames. Pure: time and QUIC's counters come in as arguments.
 
-use crate::core::video::assemble::{AssembleError, Assembler, Frame};
-use crate::core::wire::parity::{
+use crate::video::assemble::{AssembleError, Assembler, Frame};
+use crate::wire::parity::{
     MAX_DATA_SHARDS, MAX_PARITY_SHARDS, MAX_SHARD_LEN, MAX_STREAM_LEN, MIN_SHARD_LEN, Parity, ShardLayout,
 };
-use crate::core::wire::{FrameHeader, FrameKind, WireError};
+use crate::wire::{FrameHeader, FrameKind, WireError};
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
@@ -553,7 +553,7 @@ pub fn parity_for(share: f64, k: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::wire::parity::PARITY_HEADER_LEN;
+    use crate::wire::parity::PARITY_HEADER_LEN;
     use proptest::prelude::*;
 
     fn stream_bytes(payload_len: usize, seed: u8) -> (Frame, Vec<u8>) {
@@ -785,7 +785,7 @@ mod tests {
             let (frame, bytes) = stream_bytes(payload_len, seed as u8);
             let layout = ShardLayout { stream_len: bytes.len(), shard_len };
             let parity = protect(0, &bytes, shard_len, |k| parity_for(share, k));
-            let mut rng = crate::core::sim::rng::XorShift::seeded(seed);
+            let mut rng = crate::sim::rng::XorShift::seeded(seed);
             let mut below = |n: usize| (rng.next_u64() % n as u64) as usize;
             let mut r = Recovery::new();
             let mut spoiled = 0;

@@ -13,7 +13,7 @@
 //! for a moment instead of frames stuck behind each other, and since a skipped slot is never
 //! encoded, nothing refers to it and nothing needs repair. Pure: time is a parameter.
 
-use crate::core::video::fec::QUEUE_LOSS;
+use crate::video::fec::QUEUE_LOSS;
 use std::collections::VecDeque;
 use std::time::Duration;
 

@@ -9,8 +9,8 @@
 //! frame's size), falling back to an IDR when that does not come in time or the decoder
 //! itself failed. Pure: time is a parameter; nothing here reads a clock.
 
-use crate::core::video::assemble::Frame;
-use crate::core::wire::FrameKind;
+use crate::video::assemble::Frame;
+use crate::wire::FrameKind;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -334,7 +334,7 @@ impl Sequencer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::wire::FrameHeader;
+    use crate::wire::FrameHeader;
     use proptest::prelude::*;
 
     fn f(number: u64, kind: FrameKind) -> Frame {

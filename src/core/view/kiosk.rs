@@ -10,7 +10,7 @@
 //! Pure: the window shell reports what happened with the time since it opened and does what
 //! the returned [`Command`] says.
 
-use crate::core::input::PadState;
+use crate::input::PadState;
 use std::time::Duration;
 
 /// Idle time before a session is ended for the next player, by default.

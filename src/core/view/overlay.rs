@@ -5,7 +5,7 @@
 //! it. The lines follow Moonlight's performance overlay, plus a per-stage latency breakdown
 //! and a frame-time history so a stall is visible at a glance.
 
-use crate::core::stats::Summary;
+use crate::stats::Summary;
 use std::time::Duration;
 
 /// Present-to-present intervals kept for the graph: about 5 s at 60 fps.
@@ -194,7 +194,7 @@ impl OverlayModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::stats::{Decoded, Event, MarkerCheck, Presented, Stats};
+    use crate::stats::{Decoded, Event, MarkerCheck, Presented, Stats};
     use std::time::Duration;
 
     #[test]
@@ -218,7 +218,7 @@ mod tests {
         let model = |width, height| {
             let mut s = Stats::new(0);
             s.apply(Event::Stream { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, host_name: "h".into() });
-            s.apply(Event::Received(crate::core::stats::FrameReceived { width, height, ..Default::default() }));
+            s.apply(Event::Received(crate::stats::FrameReceived { width, height, ..Default::default() }));
             OverlayModel::new(&s.summary(Duration::from_secs(1)), &StreamInfo::default(), &FrameTimes::default())
         };
         assert_eq!(model(640, 360).path_limited, Some((640, 360)));
@@ -231,7 +231,7 @@ mod tests {
         s.apply(Event::Stream { width: 1280, height: 720, fps: 60, bitrate_kbps: 10_000, host_name: "h".into() });
         for n in 0..60u64 {
             let capture = n * 16_667;
-            s.apply(Event::Received(crate::core::stats::FrameReceived {
+            s.apply(Event::Received(crate::stats::FrameReceived {
                 frame_number: n,
                 bytes: 20_000,
                 encode_micros: 4_000 + (n % 3) as u32 * 1000,
@@ -258,7 +258,7 @@ mod tests {
                 }));
             }
         }
-        s.apply(Event::Dropped { reason: crate::core::video::sequence::DropReason::Network, count: 3 });
+        s.apply(Event::Dropped { reason: crate::video::sequence::DropReason::Network, count: 3 });
         for _ in 0..6 {
             s.apply(Event::FecRepaired { shards: 4 });
         }

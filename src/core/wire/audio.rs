@@ -1,9 +1,9 @@
 //! The audio datagram: one packet's Opus frames (one per coupled stream of the layout), and
 //! optionally the previous packet's, stamped on the host's capture clock.
 
-use crate::core::audio::SpeakerLayout;
-use crate::core::wire::codec::{Reader, WireError, Writer};
-use crate::core::wire::kind::DatagramKind;
+use crate::audio::SpeakerLayout;
+use crate::wire::codec::{Reader, WireError, Writer};
+use crate::wire::kind::DatagramKind;
 
 /// Largest Opus frame (RFC 6716, 3.4).
 pub const MAX_OPUS_FRAME: usize = 1275;
@@ -91,7 +91,7 @@ impl AudioPacket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::audio::PACKET_FRAMES;
+    use crate::audio::PACKET_FRAMES;
     use proptest::prelude::*;
 
     fn packet(layout: SpeakerLayout, previous: bool) -> AudioPacket {

@@ -5,8 +5,8 @@
 //! the lowest priority, holds nothing up. Streams are opened only when both sides announced
 //! `Capabilities::CLIPBOARD`.
 
-use crate::core::clipboard::MAX_BYTES;
-use crate::core::wire::codec::{Reader, WireError, Writer};
+use crate::clipboard::MAX_BYTES;
+use crate::wire::codec::{Reader, WireError, Writer};
 
 /// The stream carries one copied text (UTF-8).
 pub const KIND_TEXT: u8 = 1;

@@ -1,9 +1,9 @@
 //! Clock probes (client → host, the client's send stamp) and their replies (host → client,
 //! echoed with the host's receive and send stamps): the four stamps of NTP's on-wire maths.
 
-use crate::core::clocksync::Probe;
-use crate::core::wire::codec::{Reader, WireError, Writer};
-use crate::core::wire::kind::DatagramKind;
+use crate::clocksync::Probe;
+use crate::wire::codec::{Reader, WireError, Writer};
+use crate::wire::kind::DatagramKind;
 
 /// Bytes of a probe datagram (client → host): magic, id, `t1`.
 pub const PROBE_BYTES: usize = 2 + 4 + 8;

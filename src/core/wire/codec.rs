@@ -1,7 +1,7 @@
 //! The byte reader and writer every kumo message is coded with, and the error every decoder
 //! returns. All integers are little-endian.
 
-use crate::core::wire::{FRAME_HEADER_LEN, MAX_FRAME_HEADER_LEN, MAX_TEXT_BYTES, PROTOCOL_VERSION};
+use crate::wire::{FRAME_HEADER_LEN, MAX_FRAME_HEADER_LEN, MAX_TEXT_BYTES, PROTOCOL_VERSION};
 use thiserror::Error;
 
 /// Why bytes from a peer could not be decoded.

@@ -3,11 +3,11 @@
 //! with a one-byte tag; that framing never changes between protocol versions, so a peer of
 //! another version can always read a `Hello` or `Reject` and say what is wrong.
 
-use crate::core::audio::{AudioFormat, SpeakerLayout};
-use crate::core::input::Press;
-use crate::core::view::color::ColorSpace;
-use crate::core::wire::MAX_CONTROL_BYTES;
-use crate::core::wire::codec::{Reader, WireError, Writer};
+use crate::audio::{AudioFormat, SpeakerLayout};
+use crate::input::Press;
+use crate::view::color::ColorSpace;
+use crate::wire::MAX_CONTROL_BYTES;
+use crate::wire::codec::{Reader, WireError, Writer};
 
 /// Why a host refused a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +211,7 @@ impl Welcome {
     /// A small welcome of this version, for the sessions' unit tests.
     pub(crate) fn sample() -> Self {
         Self {
-            version: crate::core::wire::PROTOCOL_VERSION,
+            version: crate::wire::PROTOCOL_VERSION,
             width: 64,
             height: 64,
             fps: 30,

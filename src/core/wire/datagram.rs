@@ -3,14 +3,14 @@
 //! is [`DatagramError::Unknown`]: a newer peer's kind, which the receiver counts and skips,
 //! never reads as another kind and never ends a session over.
 
-use crate::core::wire::audio::AudioPacket;
-use crate::core::wire::clock::{ClockProbe, ClockReply};
-use crate::core::wire::codec::WireError;
-use crate::core::wire::input::{InputAck, InputDatagram};
-use crate::core::wire::kind::DatagramKind;
-use crate::core::wire::mic::MicPacket;
-use crate::core::wire::parity::Parity;
-use crate::core::wire::still::Still;
+use crate::wire::audio::AudioPacket;
+use crate::wire::clock::{ClockProbe, ClockReply};
+use crate::wire::codec::WireError;
+use crate::wire::input::{InputAck, InputDatagram};
+use crate::wire::kind::DatagramKind;
+use crate::wire::mic::MicPacket;
+use crate::wire::parity::Parity;
+use crate::wire::still::Still;
 use thiserror::Error;
 
 impl DatagramKind {

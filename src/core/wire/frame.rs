@@ -1,9 +1,7 @@
 //! The header in front of every encoded frame, on the frame's own unidirectional stream.
 
-use crate::core::wire::codec::{Reader, WireError, Writer};
-use crate::core::wire::{
-    FRAME_HEADER_LEN, MAX_FRAME_BYTES, MAX_FRAME_HEADER_LEN, PROTOCOL_VERSION, SENT_FRAME_HEADER_LEN,
-};
+use crate::wire::codec::{Reader, WireError, Writer};
+use crate::wire::{FRAME_HEADER_LEN, MAX_FRAME_BYTES, MAX_FRAME_HEADER_LEN, PROTOCOL_VERSION, SENT_FRAME_HEADER_LEN};
 
 const FRAME_MAGIC: [u8; 2] = *b"KF";
 

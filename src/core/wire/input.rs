@@ -1,9 +1,9 @@
 //! The input datagram (client → host: the whole current input state, numbered and stamped) and
 //! its acknowledgement (host → client).
 
-use crate::core::input::{InputState, MAX_PADS, PadState, button, mouse_button};
-use crate::core::wire::codec::{Reader, WireError, Writer};
-use crate::core::wire::kind::DatagramKind;
+use crate::input::{InputState, MAX_PADS, PadState, button, mouse_button};
+use crate::wire::codec::{Reader, WireError, Writer};
+use crate::wire::kind::DatagramKind;
 
 /// One input datagram: the state, its sequence number and when the client read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +153,7 @@ impl InputAck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::input::busy_state;
+    use crate::input::busy_state;
     use proptest::prelude::*;
 
     #[test]

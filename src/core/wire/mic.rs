@@ -2,9 +2,9 @@
 //! frame of the player's voice (mono), and the previous one again, stamped on the client's
 //! clock with a sequence, as the host's sound is the other way.
 
-use crate::core::wire::audio::MAX_OPUS_FRAME;
-use crate::core::wire::codec::{Reader, WireError, Writer};
-use crate::core::wire::kind::DatagramKind;
+use crate::wire::audio::MAX_OPUS_FRAME;
+use crate::wire::codec::{Reader, WireError, Writer};
+use crate::wire::kind::DatagramKind;
 
 /// Largest microphone datagram accepted (two frames of a voice stream are far smaller).
 pub const MAX_MIC_DATAGRAM: usize = 1200;

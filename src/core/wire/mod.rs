@@ -72,8 +72,8 @@ pub const MAX_TEXT_BYTES: usize = 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::audio::{AudioFormat, SpeakerLayout};
-    use crate::core::view::color::ColorSpace;
+    use crate::audio::{AudioFormat, SpeakerLayout};
+    use crate::view::color::ColorSpace;
     use proptest::prelude::*;
 
     fn header_strategy() -> impl Strategy<Value = FrameHeader> {

@@ -1,9 +1,9 @@
 //! The parity datagram: one Reed-Solomon parity shard of a frame stream (`core::video::fec`
 //! computes and uses it), with the shard layout it announces, checked on arrival.
 
-use crate::core::wire::codec::{Reader, WireError};
-use crate::core::wire::kind::DatagramKind;
-use crate::core::wire::{MAX_FRAME_BYTES, MAX_FRAME_HEADER_LEN};
+use crate::wire::codec::{Reader, WireError};
+use crate::wire::kind::DatagramKind;
+use crate::wire::{MAX_FRAME_BYTES, MAX_FRAME_HEADER_LEN};
 use std::ops::Range;
 
 /// Bytes of a parity datagram before its shard: magic, stream, stream length, shard length,

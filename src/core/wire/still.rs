@@ -2,8 +2,8 @@
 //! on a real display draws nothing, instead of re-encoding the same picture, so the client
 //! neither shows "no new picture" nor counts the quiet as a freeze or an idle path.
 
-use crate::core::wire::codec::{Reader, WireError, Writer};
-use crate::core::wire::kind::DatagramKind;
+use crate::wire::codec::{Reader, WireError, Writer};
+use crate::wire::kind::DatagramKind;
 
 /// Bytes of a still datagram: magic, the last frame number sent, the host's time.
 pub const STILL_BYTES: usize = 2 + 8 + 8;

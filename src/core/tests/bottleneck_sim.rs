@@ -1,10 +1,11 @@
-//! The deterministic simulation of a stream through a bottleneck (`kumo::core::sim::bottleneck`):
+//! The deterministic simulation of a stream through a bottleneck (`kumo_core::sim::bottleneck`):
 //! kumo's own session, ladder, send window and bitrate controller on a virtual clock, 200
-//! seeded paths. `KUMO_SIM_SEED=N cargo test --test bottleneck_sim -- --nocapture` replays one.
+//! seeded paths. `KUMO_SIM_SEED=N cargo test -p kumo-core --test bottleneck_sim -- --nocapture`
+//! replays one.
 
-use kumo::core::sim::bottleneck::{Properties, RATE_SHARE, Scenario, run};
-use kumo::core::sim::rng::XorShift;
-use kumo::core::video::ladder::Rung;
+use kumo_core::sim::bottleneck::{Properties, RATE_SHARE, Scenario, run};
+use kumo_core::sim::rng::XorShift;
+use kumo_core::video::ladder::Rung;
 use std::time::Duration;
 
 /// 200 seeded sessions of 60 s: 720p60 asked at 10 Mbit/s through a bottleneck of 4 to
@@ -69,7 +70,7 @@ fn two_hundred_seeded_bottlenecks() {
         // Every session streams.
         assert!(
             o.frames > 60 * 30,
-            "seed {seed}: only {} frames (KUMO_SIM_SEED={seed} cargo test --test bottleneck_sim replays it)",
+            "seed {seed}: only {} frames (KUMO_SIM_SEED={seed} cargo test -p kumo-core --test bottleneck_sim replays it)",
             o.frames
         );
     }
@@ -91,8 +92,8 @@ fn two_hundred_seeded_bottlenecks() {
         eprintln!("sim: {what}: {held} of {n} sessions; failed {}: {:.400}", seeds.len(), seeds.join(", "));
         if only.is_none() && held < least {
             worse.push(format!(
-                "{what} held in {held} sessions, fewer than {least} (KUMO_SIM_SEED=N cargo test --release --test \
-                 bottleneck_sim replays seed N): {}",
+                "{what} held in {held} sessions, fewer than {least} (KUMO_SIM_SEED=N cargo test --release -p \
+                 kumo-core --test bottleneck_sim replays seed N): {}",
                 seeds.join(", ")
             ));
         }

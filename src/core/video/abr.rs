@@ -79,6 +79,8 @@ const START_SHARE: f64 = 0.25;
 const RAMP_STEP: f64 = 1.5;
 const RAMP_EVERY: Duration = Duration::from_millis(100);
 const RAMP_FRAMES: usize = 3;
+/// Their median: the middle one of them, in order of transit.
+const RAMP_MEDIAN: usize = RAMP_FRAMES / 2;
 /// Window of the delivery rate, and of the queueing estimate (its median).
 const RATE_WINDOW: Duration = Duration::from_millis(500);
 const QUEUE_WINDOW: Duration = Duration::from_millis(250);
@@ -248,7 +250,7 @@ impl Controller {
         }
         let mut newest: Vec<i64> = self.frames.iter().rev().take(RAMP_FRAMES).map(|f| f.transit_micros).collect();
         newest.sort_unstable();
-        Some(Duration::from_micros((newest[RAMP_FRAMES / 2] - base).max(0) as u64))
+        Some(Duration::from_micros((newest[RAMP_MEDIAN] - base).max(0) as u64))
     }
 
     /// The start's climb at `now`: a step while the newest frames show no queue; the first
@@ -862,6 +864,115 @@ mod tests {
         c.on_frame(ms(7010), 150_000, 60_000);
         assert_eq!(c.tick(ms(7020)), None);
         assert_eq!(c.tick(ms(7110)), Some((8500, Reason::Congested)));
+    }
+
+    #[test]
+    fn a_session_asked_at_its_floor_starts_there_and_does_not_climb() {
+        let c = Controller::starting(Limits { min_kbps: 2000, max_kbps: 2000 });
+        assert_eq!(c.target_kbps(), 2000);
+        assert!(!c.ramping(), "nothing to climb to");
+        let c = Controller::starting(Limits { min_kbps: 2000, max_kbps: 2001 });
+        assert_eq!(c.target_kbps(), 2000);
+        assert!(c.ramping(), "one kbit/s to climb");
+    }
+
+    #[test]
+    fn the_climb_judges_the_newest_three_frames_by_their_median() {
+        let mut c = Controller::starting(Limits { min_kbps: 500, max_kbps: 10_000 });
+        c.on_frame(ms(0), 1000, 10_000);
+        c.on_frame(ms(16), 1000, 10_000);
+        assert_eq!(c.newest_queue(), None, "two frames say nothing yet");
+        // Before three frames no step waits on them: 100 ms, or the round trip when longer.
+        assert_eq!(c.ramp_wait(), RAMP_EVERY);
+        c.set_rtt(ms(150));
+        assert_eq!(c.ramp_wait(), ms(150) + ms(16) * 3, "a round trip and three frames");
+        // One frame alone has no interval: the wait is the round trip's.
+        let mut one = Controller::starting(Limits { min_kbps: 500, max_kbps: 10_000 });
+        one.on_frame(ms(0), 1000, 10_000);
+        one.set_rtt(ms(150));
+        assert_eq!(one.ramp_wait(), ms(150));
+        // The third frame: its median is the middle one, above the lowest transit.
+        c.on_frame(ms(32), 1000, 40_000);
+        assert_eq!(c.newest_queue(), Some(Duration::ZERO), "one frame with a queue is not a queue");
+        c.on_frame(ms(48), 1000, 25_000);
+        assert_eq!(c.newest_queue(), Some(ms(15)), "the median of 10, 40 and 25 ms over 10");
+    }
+
+    #[test]
+    fn the_climb_goes_on_at_a_queue_of_exactly_clear_and_ends_above_it() {
+        let climb = |queue_micros: i64| {
+            let mut c = Controller::starting(Limits { min_kbps: 500, max_kbps: 10_000 });
+            c.on_frame(ms(0), 1000, 10_000);
+            for i in 1..10u64 {
+                c.on_frame(ms(i * 16), 2000, 10_000 + queue_micros);
+            }
+            c.tick(ms(150))
+        };
+        assert_eq!(climb(15_000), Some((3750, Reason::Probe)), "15 ms is clear");
+        assert_eq!(climb(15_001), Some((2375, Reason::Congested)), "over 15 ms: the start's 2500 less 5 %");
+    }
+
+    #[test]
+    fn a_climb_from_nothing_still_moves() {
+        // Asked for 3 kbit/s with no floor: a quarter is 0, and half of 0 more is 0. Each step
+        // is at least one kbit/s, so the climb ends at the rate asked, not at zero for ever.
+        let mut c = Controller::starting(Limits { min_kbps: 0, max_kbps: 3 });
+        assert_eq!(c.target_kbps(), 0);
+        let mut steps = Vec::new();
+        for i in 0..100u64 {
+            c.on_frame(ms(i * 16), 10, 10_000);
+            steps.extend(c.tick(ms(i * 16)).map(|(kbps, _)| kbps));
+        }
+        assert_eq!(steps, [1, 2, 3]);
+        assert!(!c.ramping());
+    }
+
+    #[test]
+    fn what_is_older_than_its_window_is_let_go_and_what_is_exactly_that_old_is_kept() {
+        let mut c = Controller::new(Limits { min_kbps: 500, max_kbps: 10_000 }, 5000);
+        // The lowest transit of the last 10 s: a frame 10 s old still counts, one older not.
+        c.on_frame(ms(0), 1000, 1_000);
+        c.on_frame(ms(1000), 1000, 5_000);
+        c.on_frame(ms(11_000), 1000, 25_000);
+        assert_eq!(c.frames.len(), 2);
+        assert_eq!(c.queueing(ms(11_000)), Some(ms(20)), "over the frame of 1 s, 10 s before");
+        // What else shares the path, in 10 ms buckets over the last 500 ms.
+        c.on_overhead(ms(0), 100);
+        c.on_overhead(ms(100), 100);
+        c.on_overhead(ms(600), 100);
+        assert_eq!(c.overhead.len(), 2, "the bucket of 500 ms before is kept, the older one not");
+    }
+
+    #[test]
+    fn heavy_loss_is_over_a_tenth_of_the_last_second_counted_from_exactly_a_second_ago() {
+        let mut c = Controller::new(Limits { min_kbps: 500, max_kbps: 10_000 }, 5000);
+        // 18 frames in the last second, the first exactly a second before; 2 lost.
+        for i in 0..18u64 {
+            c.on_frame(ms(1000 + i * 50), 1000, 10_000);
+        }
+        c.on_loss(ms(1000));
+        c.on_loss(ms(1500));
+        assert!(!c.heavy_loss(ms(2000)), "2 of 20 is a tenth, not over it");
+        c.on_loss(ms(1900));
+        assert!(c.heavy_loss(ms(2000)), "3 of 21, the one of exactly a second ago among them");
+        assert!(!c.heavy_loss(ms(2001)), "a millisecond later that one is gone: 2 of 19");
+    }
+
+    #[test]
+    fn held_back_slots_count_from_after_the_last_decrease_when_over_a_twentieth() {
+        let mut c = Controller::new(Limits { min_kbps: 500, max_kbps: 10_000 }, 5000);
+        for i in 0..19u64 {
+            c.on_frame(ms(1050 + i * 50), 1000, 10_000);
+        }
+        c.on_held_back(ms(1500), 1);
+        assert_eq!(c.held_back(ms(2000)), (1, false), "1 of 20 slots is a twentieth, not over it");
+        c.on_held_back(ms(1600), 1);
+        assert_eq!(c.held_back(ms(2000)), (2, true), "2 of 21");
+        c.on_held_back(ms(1000), 1);
+        assert_eq!(c.held_back(ms(2000)).0, 2, "a slot held back exactly a second ago is not in the last second");
+        // A decrease at 1.6 s answered the slots held back until then, its own instant's too.
+        c.answered_until = ms(1600);
+        assert_eq!(c.held_back(ms(2000)), (0, false));
     }
 
     #[test]

@@ -976,6 +976,59 @@ mod tests {
     }
 
     #[test]
+    fn a_decrease_lets_a_draining_queue_drain_and_answers_one_that_grows() {
+        let mut c = Controller::new(Limits { min_kbps: 500, max_kbps: 10_000 }, 8000);
+        // 5 KB every 10 ms (4 Mbit/s): half a second with no queue, then 60 ms of queue.
+        for i in 0..80u64 {
+            c.on_frame(ms(i * 10), 5000, if i < 50 { 10_000 } else { 70_000 });
+        }
+        assert_eq!(c.tick(ms(800)), Some((3400, Reason::Congested)), "85 % of the 4 Mbit/s delivered");
+        // Still congested, but less than at the decrease: it is working.
+        for i in 80..110u64 {
+            c.on_frame(ms(i * 10), 5000, 60_000);
+        }
+        assert_eq!(c.tick(ms(1100)), None, "draining: 50 ms, from 60");
+        // More than at the decrease: it was not enough.
+        for i in 110..140u64 {
+            c.on_frame(ms(i * 10), 5000, 80_000);
+        }
+        assert_eq!(c.tick(ms(1400)).map(|(_, r)| r), Some(Reason::Congested), "growing: 70 ms, from 60");
+    }
+
+    #[test]
+    fn a_decrease_after_half_a_second_with_nothing_delivered_is_from_the_target() {
+        // The last frames queued 60 ms, then nothing arrives for 600 ms (a blackout): what
+        // the path carried is unknown, so the target itself goes down, and the sound and
+        // parity that still arrive are not taken off it.
+        let mut c = Controller::new(Limits { min_kbps: 500, max_kbps: 10_000 }, 8000);
+        for i in 0..80u64 {
+            c.on_frame(ms(i * 10), 5000, if i < 50 { 10_000 } else { 70_000 });
+        }
+        for i in 0..=10u64 {
+            c.on_overhead(ms(1300 + i * 10), 1000);
+        }
+        assert_eq!(c.delivered_kbps(ms(1400)), 0);
+        assert!(c.overhead_kbps(ms(1400)) > 100);
+        assert_eq!(c.tick(ms(1400)), Some((6800, Reason::Congested)), "85 % of the target, 8000");
+    }
+
+    #[test]
+    fn held_back_slots_with_a_queue_of_exactly_clear_are_not_congestion_and_over_it_are() {
+        let decide = |queue_micros: i64| {
+            let mut c = Controller::new(Limits { min_kbps: 500, max_kbps: 10_000 }, 8000);
+            // A second of frames, the last 300 ms with the queue given; two slots held back
+            // (2 of 102: too few to count alone).
+            for i in 0..100u64 {
+                c.on_frame(ms(i * 10), 5000, if i < 70 { 10_000 } else { 10_000 + queue_micros });
+            }
+            c.on_held_back(ms(950), 2);
+            c.tick(ms(1000))
+        };
+        assert_eq!(decide(15_000), None, "a queue of 15 ms with two slots held back: watched, not answered");
+        assert_eq!(decide(15_001), Some((3400, Reason::Congested)), "over 15 ms: congested");
+    }
+
+    #[test]
     fn limits_hold_and_nothing_changes_without_frames() {
         let mut c = Controller::new(Limits { min_kbps: 2000, max_kbps: 8000 }, 50_000);
         assert_eq!(c.target_kbps(), 8000, "the start is clamped");

@@ -140,4 +140,20 @@ for name, p in (("first", periods[0]), ("last", periods[-1])):
           f"sound buffer p50 {p['audio_buffer_ms']['p50']:.1f} ms; longest freeze {p['longest_freeze_ms']:.1f} ms; underruns {p['audio_underruns']}")
 PY
 fi
+# What the client's allocators say (KUMO_SAMPLE_HEAP): kumo's live heap, and glibc's bytes in
+# use (Rust's and the C libraries') and held (in use, and freed but kept).
+if [ -s "$out/stats.json" ] && command -v python3 >/dev/null; then
+  python3 - "$out/stats.json" <<'PY' | tee -a "$out/growth.txt"
+import json, sys
+heap = json.load(open(sys.argv[1])).get("heap") or {}
+def rate(v):
+    return "too short to say" if v is None else f"{v / 1024:+.0f} kB/h"
+if heap:
+    print(f"client  live heap {heap['live_bytes'] / 1024:.0f} kB, growth {rate(heap['growth_bytes_per_hour'])}")
+    m = heap.get("malloc")
+    if m:
+        print(f"client  malloc in use {m['in_use_bytes'] / 1024:.0f} kB, growth {rate(m['in_use_growth_bytes_per_hour'])}; "
+              f"held {m['held_bytes'] / 1024:.0f} kB, growth {rate(m['held_growth_bytes_per_hour'])}")
+PY
+fi
 echo "samples: $out/samples.txt; stream figures: $out/stats.json"

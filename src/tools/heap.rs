@@ -4,6 +4,11 @@
 //! glibc keeps after a free). The `kumo` binary installs it; a test binary may too. Its cost is
 //! two atomic additions per allocation and per free.
 //!
+//! Beside it, glibc's own figures (`mallinfo2`, [`malloc`]): the counting allocator sees only
+//! what Rust allocates, and a windowed client's resident memory grew where its live heap did
+//! not. glibc's malloc serves Rust and the C libraries alike (Mesa, libxcb, openh264), so its
+//! bytes in use and bytes held tell a C library's growth from freed memory that is kept.
+//!
 //! Where the bytes were allocated is heaptrack's job (Debian's `heaptrack`, run by
 //! `scripts/soak.sh` when asked): a backtrace per allocation would cost more than the stream.
 
@@ -90,8 +95,48 @@ pub fn live() -> Option<Live> {
         .then(|| Live { bytes: LIVE_BYTES.load(Ordering::Relaxed).max(0) as u64, allocations: allocations as u64 })
 }
 
-/// Live heap samples of this process, one a second on "kumo-heap" once [`start_sampling`] ran.
-static SAMPLES: std::sync::OnceLock<std::sync::Mutex<crate::core::stats::growth::Growth>> = std::sync::OnceLock::new();
+/// What the C allocator has at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malloc {
+    /// Bytes in allocations: chunks in use in the arenas, and chunks mapped alone.
+    pub in_use: u64,
+    /// Bytes it has from the kernel for them: the arenas' and the chunks mapped alone; what
+    /// is over `in_use` is free memory it keeps.
+    pub held: u64,
+}
+
+/// glibc's malloc now, summed over its arenas (`mallinfo2`); `None` on another C library.
+/// It locks each arena while it reads it, a few microseconds: a sample a second, not a call
+/// per frame.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn malloc() -> Option<Malloc> {
+    let m = mallinfo2();
+    Some(Malloc { in_use: (m.uordblks + m.hblkhd) as u64, held: (m.arena + m.hblkhd) as u64 })
+}
+
+/// glibc's malloc now: not this C library.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn malloc() -> Option<Malloc> {
+    None
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[expect(unsafe_code, reason = "mallinfo2 is a C function; it takes no arguments and returns a struct by value")]
+fn mallinfo2() -> libc::mallinfo2 {
+    // SAFETY: mallinfo2 has no preconditions and touches no memory of the caller's.
+    unsafe { libc::mallinfo2() }
+}
+
+/// The samples of one process: its live heap, and glibc's bytes in use and held.
+#[derive(Debug, Clone, Default)]
+struct Samples {
+    live: crate::core::stats::growth::Growth,
+    malloc_in_use: crate::core::stats::growth::Growth,
+    malloc_held: crate::core::stats::growth::Growth,
+}
+
+/// Heap samples of this process, one a second on "kumo-heap" once [`start_sampling`] ran.
+static SAMPLES: std::sync::OnceLock<std::sync::Mutex<Samples>> = std::sync::OnceLock::new();
 
 /// Warm-up left out of the growth figure: buffers, caches and the decoder's references fill
 /// in the first minute (in a run shorter than three minutes, its first third).
@@ -124,8 +169,14 @@ pub fn start_sampling(rt: &tokio::runtime::Runtime, every: std::time::Duration) 
                 let each = leak.saturating_mul(usize::try_from(every.as_millis()).unwrap_or(1000)) / 1000;
                 let _leaked: &'static mut [u8] = vec![1u8; each.min(1 << 20)].leak();
             }
-            if let Some(now) = live() {
-                samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner).record(started.elapsed(), now.bytes);
+            let (at, live, malloc) = (started.elapsed(), live(), malloc());
+            let mut samples = samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(now) = live {
+                samples.live.record(at, now.bytes);
+            }
+            if let Some(now) = malloc {
+                samples.malloc_in_use.record(at, now.in_use);
+                samples.malloc_held.record(at, now.held);
             }
         }
     });
@@ -135,11 +186,19 @@ pub fn start_sampling(rt: &tokio::runtime::Runtime, every: std::time::Duration) 
 pub fn figures() -> Option<crate::core::stats::growth::HeapFigures> {
     let Live { bytes: live_bytes, allocations: live_allocations } = live()?;
     let samples = SAMPLES.get().map(|s| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone());
+    let per_hour = |g: &crate::core::stats::growth::Growth| g.per_hour(warm_up(g.span()));
+    let malloc = malloc().map(|now| crate::core::stats::growth::MallocFigures {
+        in_use_bytes: now.in_use,
+        held_bytes: now.held,
+        in_use_growth_bytes_per_hour: samples.as_ref().and_then(|s| per_hour(&s.malloc_in_use)),
+        held_growth_bytes_per_hour: samples.as_ref().and_then(|s| per_hour(&s.malloc_held)),
+    });
     Some(crate::core::stats::growth::HeapFigures {
         live_bytes,
         live_allocations,
-        growth_bytes_per_hour: samples.as_ref().and_then(|s| s.per_hour(warm_up(s.span()))),
-        samples: samples.map_or(0, |s| s.len()),
+        growth_bytes_per_hour: samples.as_ref().and_then(|s| per_hour(&s.live)),
+        samples: samples.map_or(0, |s| s.live.len()),
+        malloc,
     })
 }
 
@@ -147,4 +206,25 @@ pub fn figures() -> Option<crate::core::stats::growth::HeapFigures> {
 /// minutes (CI's short soak).
 fn warm_up(span: std::time::Duration) -> std::time::Duration {
     WARMUP.min(span / 3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn glibc_counts_an_allocation_while_it_lives_and_holds_at_least_what_is_in_use() {
+        // 8 MiB: over glibc's mmap threshold, so it is mapped alone and other threads of the
+        // test binary cannot hide it by freeing as much meanwhile.
+        const SIZE: usize = 8 << 20;
+        let before = malloc().expect("glibc's figures");
+        let block = vec![7u8; SIZE];
+        let during = malloc().expect("glibc's figures");
+        assert!(during.in_use >= before.in_use + SIZE as u64 / 2, "{before:?} → {during:?}");
+        assert!(during.held >= during.in_use, "{during:?}");
+        drop(std::hint::black_box(block));
+        let after = malloc().expect("glibc's figures");
+        assert!(after.in_use + SIZE as u64 / 2 <= during.in_use, "{during:?} → {after:?}");
+    }
 }

@@ -33,6 +33,24 @@ pub struct HeapFigures {
     /// Growth after the warm-up, bytes per hour (`None`: too short a run to say).
     pub growth_bytes_per_hour: Option<f64>,
     pub samples: usize,
+    /// The C allocator's view over the same samples (`None` where it cannot be read: not
+    /// glibc).
+    pub malloc: Option<MallocFigures>,
+}
+
+/// What the process's C allocator (glibc's malloc, which Rust's system allocator calls too)
+/// had at the end, and its growth after the warm-up. It sees every allocation, the C
+/// libraries' (Mesa, libxcb, openh264, PulseAudio) as well as kumo's, which the counting
+/// allocator alone cannot: in use growing where the live heap does not is a C library's;
+/// held growing where in use does not is memory freed but kept (fragmentation).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MallocFigures {
+    /// Bytes in allocations now (chunks in the arenas and those mapped alone).
+    pub in_use_bytes: u64,
+    /// Bytes the allocator has from the kernel for them: in use, and free but kept.
+    pub held_bytes: u64,
+    pub in_use_growth_bytes_per_hour: Option<f64>,
+    pub held_growth_bytes_per_hour: Option<f64>,
 }
 
 impl Growth {

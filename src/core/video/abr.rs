@@ -973,6 +973,14 @@ mod tests {
         // A decrease at 1.6 s answered the slots held back until then, its own instant's too.
         c.answered_until = ms(1600);
         assert_eq!(c.held_back(ms(2000)), (0, false));
+        // The slots of the last second: a frame of exactly a second ago is not among them.
+        // 2 held back beside 37 frames is over a twentieth; beside 38 it would not be.
+        let mut c = Controller::new(Limits { min_kbps: 500, max_kbps: 10_000 }, 5000);
+        for i in 0..38u64 {
+            c.on_frame(ms(1000 + i * 25), 1000, 10_000);
+        }
+        c.on_held_back(ms(1500), 2);
+        assert_eq!(c.held_back(ms(2000)), (2, true));
     }
 
     #[test]

@@ -492,12 +492,14 @@ impl Controller {
                 Some((_, knee)) if f64::from(self.target_kbps) < f64::from(knee) * 1.1 => step = KNEE_STEP,
                 _ => {}
             }
-            // Only a full step found room worth growing on.
-            self.streak = if step >= PROBE_STEP { self.streak + 1 } else { 0 };
             let next = ((f64::from(self.target_kbps) * step).ceil() as u32).min(cap);
             if next <= self.target_kbps {
+                // No step (held under the knee, or at the rate asked): nothing was found, so
+                // the streak does not grow.
                 return None;
             }
+            // Only a full step found room worth growing on.
+            self.streak = if step >= PROBE_STEP { self.streak + 1 } else { 0 };
             self.last_probe = now;
             self.probed = Some((now, self.target_kbps));
             return self.set(next, Reason::Probe);
@@ -1034,6 +1036,31 @@ mod tests {
         };
         assert_eq!(decide(15_000), None, "a queue of 15 ms with two slots held back: watched, not answered");
         assert_eq!(decide(15_001), Some((3400, Reason::Congested)), "over 15 ms: congested");
+    }
+
+    #[test]
+    fn after_a_knee_no_step_crosses_it_for_a_second_then_steps_stay_small_to_a_tenth_over_it() {
+        // A step found the path's knee at 5000 kbit/s at 0.9 s; the path is clear since.
+        let first_step = |target: u32| {
+            let mut c = Controller::new(Limits { min_kbps: 500, max_kbps: 20_000 }, target);
+            c.knee = Some((ms(900), 5000));
+            for i in 0..30u64 {
+                for j in 0..6u64 {
+                    c.on_frame(ms(i * 100 + j * 16), 1000, 10_000);
+                }
+                let at = ms(i * 100 + 99);
+                if let Some(change) = c.tick(at) {
+                    return Some((at, change));
+                }
+            }
+            None
+        };
+        // Clear for a second from 0.1 s, but the knee holds every step until 1.9 s; then a
+        // small one (3 %).
+        assert_eq!(first_step(5000), Some((ms(1999), (5150, Reason::Probe))));
+        // At a tenth over the knee, a whole step again (12 %).
+        assert_eq!(first_step(5500), Some((ms(1999), (6161, Reason::Probe))));
+        assert_eq!(first_step(5499), Some((ms(1999), (5664, Reason::Probe))), "just under it: 3 %");
     }
 
     #[test]

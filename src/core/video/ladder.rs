@@ -203,6 +203,13 @@ mod tests {
     }
 
     #[test]
+    fn a_rung_reads_as_size_at_rate() {
+        // As the overlay, the log and --stats-json's sizes show it.
+        assert_eq!(P1080.to_string(), "1920x1080@60");
+        assert_eq!(Rung { width: 640, height: 360, fps: 30 }.to_string(), "640x360@30");
+    }
+
+    #[test]
     fn the_ladder_keeps_the_aspect_in_even_sizes_and_ends_with_half_the_rate() {
         let r = rungs(P1080);
         let sizes: Vec<(u16, u16, u16)> = r.iter().map(|r| (r.width, r.height, r.fps)).collect();

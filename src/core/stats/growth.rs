@@ -40,7 +40,7 @@ pub struct HeapFigures {
 
 /// What the process's C allocator (glibc's malloc, which Rust's system allocator calls too)
 /// had at the end, and its growth after the warm-up. It sees every allocation, the C
-/// libraries' (Mesa, libxcb, openh264, PulseAudio) as well as kumo's, which the counting
+/// libraries' (Mesa, libxcb, openh264, `PulseAudio`) as well as kumo's, which the counting
 /// allocator alone cannot: in use growing where the live heap does not is a C library's;
 /// held growing where in use does not is memory freed but kept (fragmentation).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

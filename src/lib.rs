@@ -26,7 +26,5 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("kumo-net").enable_all().build()?;
     // With KUMO_SAMPLE_HEAP set (soaks), one sample a second of the counted live heap.
     tools::heap::start_sampling(&rt, std::time::Duration::from_secs(1));
-    // Every minute, malloc's free pages back to the kernel (tools::heap::trim says why).
-    tools::heap::start_trimming(&rt);
     Ok(rt)
 }

@@ -127,52 +127,6 @@ fn mallinfo2() -> libc::mallinfo2 {
     unsafe { libc::mallinfo2() }
 }
 
-/// Gives the kernel back the pages glibc's malloc holds free (`malloc_trim(0)`: the free
-/// space at each arena's top, and whole free pages inside the arenas); returns whether any
-/// were. A long session's allocations wander, and glibc keeps what is freed in the arenas
-/// (heaptrack saw a windowed client's allocations flat over ten minutes while its arenas, and
-/// so its resident memory, crept up). Locks each arena in turn while it walks it.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[expect(unsafe_code, reason = "malloc_trim is a C function; it takes a size and touches only malloc's own state")]
-pub fn trim() -> bool {
-    // SAFETY: malloc_trim has no preconditions; it takes the arenas' locks itself.
-    unsafe { libc::malloc_trim(0) == 1 }
-}
-
-/// Gives back malloc's free pages: nothing to do on this C library.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn trim() -> bool {
-    false
-}
-
-/// How often [`start_trimming`] trims, unless `KUMO_MALLOC_TRIM_SECS` says otherwise (0: never,
-/// for a soak's side-by-side).
-pub const TRIM_EVERY: std::time::Duration = std::time::Duration::from_mins(1);
-const TRIM_EVERY_VAR: &str = "KUMO_MALLOC_TRIM_SECS";
-
-/// Trims malloc's free pages ([`trim`]) every [`TRIM_EVERY`] for the rest of the process, on
-/// `rt`'s blocking pool (once a process, however many runtimes it builds).
-pub fn start_trimming(rt: &tokio::runtime::Runtime) {
-    static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    let every = match std::env::var(TRIM_EVERY_VAR).ok().map(|v| v.trim().parse::<u64>()) {
-        Some(Ok(0)) => return,
-        Some(Ok(secs)) => std::time::Duration::from_secs(secs),
-        _ => TRIM_EVERY,
-    };
-    if STARTED.swap(true, Ordering::Relaxed) {
-        return;
-    }
-    rt.spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        loop {
-            tick.tick().await;
-            if tokio::task::spawn_blocking(trim).await.is_err() {
-                return;
-            }
-        }
-    });
-}
-
 /// The samples of one process: its live heap, and glibc's bytes in use and held.
 #[derive(Debug, Clone, Default)]
 struct Samples {
@@ -257,29 +211,6 @@ fn warm_up(span: std::time::Duration) -> std::time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// This process's resident memory, kB.
-    fn resident_kb() -> u64 {
-        let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
-        let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("resident pages");
-        pages * 4
-    }
-
-    #[test]
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    fn a_trim_gives_back_freed_pages_that_an_arena_kept() {
-        // 48 MiB in 64 KiB blocks (under glibc's mmap threshold: in an arena), written so that
-        // they are resident; all freed but the last, which keeps the arena's top where it is,
-        // so free() alone gives nothing back.
-        let mut blocks: Vec<Vec<u8>> = (0..768).map(|i| vec![i as u8; 64 << 10]).collect();
-        let last = blocks.pop();
-        drop(blocks);
-        let freed = resident_kb();
-        assert!(trim(), "the trim found nothing to give back");
-        let trimmed = resident_kb();
-        drop(std::hint::black_box(last));
-        assert!(trimmed + 24 * 1024 < freed, "resident {freed} kB after the frees, {trimmed} kB after the trim");
-    }
 
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

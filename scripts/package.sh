@@ -40,10 +40,14 @@ done
 if [ $# -eq 3 ]; then
   version=$3
 else
-  # The first `version = "..."` inside [package].
+  # The first `version = "..."` inside [package], or inside [workspace.package] when the
+  # package takes the workspace's (`version.workspace = true`).
   version=$(awk '
-    /^\[/ { in_package = ($0 == "[package]") }
-    in_package && /^version[[:space:]]*=/ { gsub(/^version[[:space:]]*=[[:space:]]*"|".*$/, ""); print; exit }
+    /^\[/ { section = $0 }
+    /^version[[:space:]]*=[[:space:]]*"/ && (section == "[package]" || section == "[workspace.package]") {
+      gsub(/^version[[:space:]]*=[[:space:]]*"|".*$/, ""); found[section] = $0
+    }
+    END { print ("[package]" in found) ? found["[package]"] : found["[workspace.package]"] }
   ' "$repo/Cargo.toml")
 fi
 if ! [[ $version =~ ^[0-9][A-Za-z0-9.+~-]*$ ]]; then

@@ -310,6 +310,27 @@ mod tests {
     }
 
     #[test]
+    fn a_target_exactly_at_a_rungs_need_keeps_it_and_exactly_at_the_margin_is_room() {
+        // At its need a rung is afforded; a kilobit under, it is not.
+        let mut ladder = Ladder::new(P1080);
+        assert_eq!(ladder.on_target(s(5.0), needed_kbps(P1080)), None);
+        assert_eq!(ladder.on_target(s(5.0), needed_kbps(P1080) - 1).map(|r| r.height), Some(900));
+        // A ceiling whose need times the margin is a whole number of kbit/s (found by a search,
+        // so the comparison is exact): a target of exactly that is room to go back up to it.
+        let (ceiling, room) = (400..2000u16)
+            .step_by(2)
+            .map(|width| Rung { width, height: 720, fps: 60 })
+            .map(|r| (r, f64::from(needed_kbps(r)) * UP_MARGIN))
+            .find(|(_, room)| room.fract() == 0.0)
+            .expect("a ceiling whose room is exact");
+        let mut ladder = Ladder::new(ceiling);
+        assert_eq!(ladder.on_target(s(0.0), needed_kbps(ceiling) - 1).map(|r| r.height), Some(540));
+        let room = room as u32;
+        assert_eq!(ladder.on_target(s(10.0), room), None);
+        assert_eq!(ladder.on_target(s(10.0) + UP_AFTER, room), Some(ceiling), "{ceiling}: {room} kbit/s");
+    }
+
+    #[test]
     fn the_start_holds_the_size_while_the_bitrate_climbs() {
         let mut ladder = Ladder::starting(P1080, s(0.0));
         // The client's climb starts at a quarter of 20 Mbit/s: under 1080p's need, and held.

@@ -480,6 +480,18 @@ mod tests {
     }
 
     #[test]
+    fn both_clocks_tick_at_the_rate_asked() {
+        for fps in [30, 50, 60, 144] {
+            let interval = Duration::from_secs(1) / fps;
+            assert_eq!(CaptureClock::new(fps, ms(7)).interval(), interval);
+            assert_eq!(DrawnClock::new(fps, true).interval(), interval);
+        }
+        // A rate of 0 (a corrupt setting) is read as 1 fps, not a division by zero.
+        assert_eq!(CaptureClock::new(0, ms(0)).interval(), Duration::from_secs(1));
+        assert_eq!(DrawnClock::new(0, false).interval(), Duration::from_secs(1));
+    }
+
+    #[test]
     fn on_time_captures_every_slot() {
         let mut c = CaptureClock::new(50, ms(100));
         assert_eq!(c.poll(ms(90)), Tick::WaitUntil(ms(100)));
@@ -513,6 +525,7 @@ mod tests {
             w.on_sent(n, ms(0), 50_000);
         }
         assert!(w.is_full(ms(0)));
+        assert_eq!((w.outstanding(), w.outstanding_bytes()), (10, 500_000));
         assert_eq!(w.limit_bytes(ms(0)), None);
         for n in 0..10 {
             w.on_released(n);
@@ -661,6 +674,9 @@ mod tests {
         // Losses while the RTT stands 60 ms above its lowest: a queue overflowing, no more.
         w.on_path(now, ms(80), ms(20), 6);
         assert_eq!(w.limit_bytes(now).unwrap(), clean);
+        // Exactly QUEUE_LOSS above its lowest is not yet a queue: the losses still widen it.
+        w.on_path(now, ms(20) + QUEUE_LOSS, ms(20), 9);
+        assert_eq!(w.limit_bytes(now).unwrap(), random);
     }
 
     #[test]
@@ -739,8 +755,53 @@ mod tests {
         w.on_sent(2, ms(317), 10_000);
         assert!(w.is_full(ms(1000)));
         assert!(w.is_full(ms(3200)));
+        // Exactly 3 s in flight is kept; a moment more is not.
+        assert!(w.is_full(ms(3300)));
+        assert_eq!(w.outstanding(), 2);
+        assert!(!w.is_full(ms(3301)));
+        assert_eq!((w.outstanding(), w.outstanding_bytes()), (1, 10_000));
         assert!(!w.is_full(ms(3400)));
         assert_eq!(w.outstanding(), 0);
+    }
+
+    #[test]
+    fn a_second_frame_waiting_exactly_the_budget_is_not_yet_a_queue() {
+        let mut w = SendWindow::new(60, 2, 16);
+        // A base of 10 ms, so a budget of 60 ms; no delivery rate yet (under 200 ms of
+        // acknowledgements), so the window counts frames: 4 fit in 60 ms at 60 fps.
+        round_trip(&mut w, 0, ms(0), ms(10));
+        w.on_sent(1, ms(100), 10_000);
+        w.on_sent(2, ms(100), 10_000);
+        assert!(!w.is_full(ms(160)), "waiting exactly the budget");
+        assert!(w.is_full(ms(161)), "two frames waiting past the budget: the path slowed down");
+    }
+
+    #[test]
+    fn the_delivery_rate_counts_what_is_exactly_200_ms_old_and_keeps_nothing_older() {
+        let mut w = SendWindow::new(60, 2, 16);
+        // Acknowledged at 10 ms and 210 ms: at 210 ms the first is exactly 200 ms old, in.
+        round_trip(&mut w, 0, ms(0), ms(10));
+        round_trip(&mut w, 1, ms(200), ms(10));
+        assert_eq!(w.delivery_rate(ms(210)), Some(100_000.0));
+        assert_eq!(w.delivery_rate(ms(211)), Some(50_000.0));
+        // After a pause, an acknowledgement leaves only itself among the samples.
+        round_trip(&mut w, 2, ms(1_000), ms(10));
+        assert_eq!(w.delivered.len(), 1);
+    }
+
+    #[test]
+    fn the_delivery_floor_counts_the_oldest_bin_it_remembers_and_nothing_older() {
+        let mut f = DeliveryFloor::new();
+        // 100 KB in the first bin, 1 KB in the bin 2 s later: the first is still remembered
+        // (1 MB/s at its busiest, times two round trips of 10 ms).
+        f.on_acked(ms(50), 100_000);
+        f.on_acked(ms(2_050), 1_000);
+        assert_eq!(f.bytes(ms(2_050), ms(10)), 20_000);
+        assert_eq!(f.bins.len(), 2);
+        // After a pause of seconds, an acknowledgement leaves only its own bin.
+        f.on_acked(ms(6_000), 1_000);
+        assert_eq!(f.bins.len(), 1);
+        assert_eq!(f.bytes(ms(6_000), ms(10)), 200);
     }
 
     #[test]

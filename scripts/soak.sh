@@ -100,9 +100,15 @@ sample() {
 }
 echo "# seconds client_rss_kb client_fds client_threads client_cpu_s host_rss_kb host_fds host_threads host_cpu_s" \
   >"$out/samples.txt"
+# The client's memory map after the warm-up and at its last sample (smaps.first, smaps.last):
+# where resident memory sits, and whether it grows inside mappings that are already there.
 start=$SECONDS
 while kill -0 "$client_pid" 2>/dev/null; do
   echo "$((SECONDS - start)) $(sample "$client_pid") $(sample "$host_pid")" >>"$out/samples.txt"
+  if [ $((SECONDS - start)) -ge "$warmup" ]; then
+    if [ ! -s "$out/smaps.first" ]; then cp "/proc/$client_pid/smaps" "$out/smaps.first" 2>/dev/null || true; fi
+    cp "/proc/$client_pid/smaps" "$out/smaps.next" 2>/dev/null && mv "$out/smaps.next" "$out/smaps.last"
+  fi
   sleep "$every"
 done
 wait "$client_pid" || echo "the client ended with an error: see $out/client.log" >&2
@@ -155,5 +161,20 @@ if heap:
         print(f"client  malloc in use {m['in_use_bytes'] / 1024:.0f} kB, growth {rate(m['in_use_growth_bytes_per_hour'])}; "
               f"held {m['held_bytes'] / 1024:.0f} kB, growth {rate(m['held_growth_bytes_per_hour'])}")
 PY
+fi
+# glibc's main arena is the [heap] mapping: its resident part grows as pages of it are touched
+# for the first time, up to its size; a size that stays put bounds that growth.
+if [ -s "$out/smaps.first" ] && [ -s "$out/smaps.last" ]; then
+  summary() {
+    awk '
+      /^[0-9a-f]+-[0-9a-f]+ / { name = $6; inode = $5; next }
+      /^Size:/ { if (name == "[heap]") hs = $2 }
+      /^Rss:/ { if (name == "[heap]") hr = $2; else if (inode == 0) ar += $2; else fr += $2 }
+      END { printf "%d %d %d %d", hs, hr, ar, fr }' "$1"
+  }
+  read -r hs1 hr1 ar1 fr1 <<<"$(summary "$out/smaps.first")"
+  read -r hs2 hr2 ar2 fr2 <<<"$(summary "$out/smaps.last")"
+  printf "client  main arena ([heap]) resident %d of %d kB after the warm-up, %d of %d kB at the end; other anonymous %d → %d kB; file-backed %d → %d kB\n" \
+    "$hr1" "$hs1" "$hr2" "$hs2" "$ar1" "$ar2" "$fr1" "$fr2" | tee -a "$out/growth.txt"
 fi
 echo "samples: $out/samples.txt; stream figures: $out/stats.json"

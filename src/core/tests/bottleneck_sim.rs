@@ -1,5 +1,5 @@
 //! The deterministic simulation of a stream through a bottleneck (`kumo_core::sim::bottleneck`):
-//! kumo's own session, ladder, send window and bitrate controller on a virtual clock, 200
+//! kumo's own session, ladder, send window and bitrate controller on a virtual clock, 1 000
 //! seeded paths. `KUMO_SIM_SEED=N cargo test -p kumo-core --test bottleneck_sim -- --nocapture`
 //! replays one.
 
@@ -8,22 +8,26 @@ use kumo_core::sim::rng::XorShift;
 use kumo_core::video::ladder::Rung;
 use std::time::Duration;
 
-/// 200 seeded sessions of 60 s: 720p60 asked at 10 Mbit/s through a bottleneck of 4 to
+/// A thousand seeded sessions of 60 s (18 s of a debug build here): 720p60 asked at 10 Mbit/s through a bottleneck of 4 to
 /// 30 Mbit/s that drops to a quarter (at least 2 Mbit/s, room for the lowest rung) at 20 s
 /// and comes back at 40 s, 0–2 % random loss, 1–20 ms each way. Issue 23's properties, each
 /// counted over the sessions and held to the count reached: once settled, the queue's p95
 /// within a frame interval; within 2 s of the drop, back under it; from 3 s after the start
 /// and after the drop, every second carrying 70 % of the path (or of what the stream asks
 /// for); 70 % again within 5 s of the path's return; no freeze over 100 ms away from the
-/// drop (the drop's own freezes are printed). `KUMO_SIM_SEED=N` runs one and prints it.
+/// drop (the drop's own freezes are printed). `KUMO_SIM_SEED=N` runs one and prints it;
+/// `KUMO_SIM_SESSIONS=N` runs seeds 1 to N and prints the counts without holding them. A
+/// thousand, not 200: a session's path through its knees is chaotic, and over 200 a change
+/// moved counts by ten either way that 2 000 showed it did not move at all.
 #[test]
-fn two_hundred_seeded_bottlenecks() {
+fn a_thousand_seeded_bottlenecks() {
     let only: Option<u64> = std::env::var("KUMO_SIM_SEED").ok().and_then(|v| v.parse().ok());
+    let sessions: u64 = std::env::var("KUMO_SIM_SESSIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(SESSIONS);
     let interval = Duration::from_secs(1) / 60;
     let mut failed: Vec<(&str, u64, String)> = Vec::new();
     let mut drop_freezes = Vec::new();
     let mut n = 0;
-    for seed in (1..=200u64).filter(|s| only.is_none_or(|o| o == *s)) {
+    for seed in (1..=sessions.max(only.unwrap_or(0))).filter(|s| only.is_none_or(|o| o == *s)) {
         let s = seeded(seed);
         let o = run(&s);
         let p = Properties::of(&o, &s);
@@ -78,19 +82,19 @@ fn two_hundred_seeded_bottlenecks() {
     // (docs/robustness.md says why the rest fail). The simulation is deterministic, so a change
     // that makes any of them worse fails here, with the seeds that failed.
     let guards = [
-        ("settled queue p95", 165),
-        ("drained within 2 s", 162),
-        ("70 % before the drop", 199),
-        ("70 % after the drop", 180),
-        ("back within 5 s", 157),
-        ("no freeze over 100 ms", 191),
+        ("settled queue p95", 924),
+        ("drained within 2 s", 796),
+        ("70 % before the drop", 985),
+        ("70 % after the drop", 859),
+        ("back within 5 s", 791),
+        ("no freeze over 100 ms", 951),
     ];
     let mut worse = Vec::new();
     for (what, least) in guards {
         let seeds: Vec<String> = failed.iter().filter(|f| f.0 == what).map(|f| format!("{}: {}", f.1, f.2)).collect();
         let held = n - seeds.len();
         eprintln!("sim: {what}: {held} of {n} sessions; failed {}: {:.400}", seeds.len(), seeds.join(", "));
-        if only.is_none() && held < least {
+        if only.is_none() && n as u64 == SESSIONS && held < least {
             worse.push(format!(
                 "{what} held in {held} sessions, fewer than {least} (KUMO_SIM_SEED=N cargo test --release -p \
                  kumo-core --test bottleneck_sim replays seed N): {}",
@@ -109,7 +113,10 @@ fn two_hundred_seeded_bottlenecks() {
     assert!(worse.is_empty(), "the controller got worse on the simulated paths:\n{}", worse.join("\n"));
 }
 
-/// Seed `seed`'s session of [`two_hundred_seeded_bottlenecks`].
+/// The sessions [`a_thousand_seeded_bottlenecks`] runs and holds its counts over.
+const SESSIONS: u64 = 1000;
+
+/// Seed `seed`'s session of [`a_thousand_seeded_bottlenecks`].
 fn seeded(seed: u64) -> Scenario {
     let (drop_at, back_at) = (Duration::from_secs(20), Duration::from_secs(40));
     let mut r = XorShift::seeded(seed);

@@ -8,9 +8,9 @@ use kumo_core::sim::rng::XorShift;
 use kumo_core::video::ladder::Rung;
 use std::time::Duration;
 
-/// A thousand seeded sessions of 60 s (18 s of a debug build here): 720p60 asked at 10 Mbit/s through a bottleneck of 4 to
-/// 30 Mbit/s that drops to a quarter (at least 2 Mbit/s, room for the lowest rung) at 20 s
-/// and comes back at 40 s, 0–2 % random loss, 1–20 ms each way. Issue 23's properties, each
+/// A thousand seeded sessions of 60 s (18 s of a debug build here): 720p60 asked at
+/// 10 Mbit/s through a bottleneck of 4 to 30 Mbit/s that drops to a quarter (at least
+/// 2 Mbit/s, room for the lowest rung) at 20 s and comes back at 40 s, 0–2 % random loss, 1–20 ms each way. Issue 23's properties, each
 /// counted over the sessions and held to the count reached: once settled, the queue's p95
 /// within a frame interval; within 2 s of the drop, back under it; from 3 s after the start
 /// and after the drop, every second carrying 70 % of the path (or of what the stream asks

@@ -157,10 +157,8 @@ pub struct Controller {
     /// Since when the path has been clear (no queue, no heavy loss).
     clear_since: Option<Duration>,
     last_probe: Duration,
-    /// The last step up: when, and the target before it.
-    probed: Option<(Duration, u32)>,
-    /// The queue when the last step up after the start was taken.
-    probe_queue: Option<Duration>,
+    /// The last step up.
+    probed: Option<Step>,
     /// Steps up in a row that found no queue, since the last queue or decrease: each makes
     /// the next larger ([`PROBE_GROWTH`]).
     streak: u32,
@@ -182,6 +180,15 @@ pub struct Controller {
     rtt: Duration,
 }
 
+/// A step up: when it was taken, the target before it, and the queue then (`None` for the
+/// start's climb, which judges its steps by the newest frames instead).
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    at: Duration,
+    before: u32,
+    queue: Option<Duration>,
+}
+
 impl Controller {
     pub fn new(limits: Limits, start_kbps: u32) -> Self {
         let limits = Limits { min_kbps: limits.min_kbps.min(limits.max_kbps), ..limits };
@@ -198,7 +205,6 @@ impl Controller {
             clear_since: None,
             last_probe: Duration::ZERO,
             probed: None,
-            probe_queue: None,
             streak: 0,
             knee: None,
             queued_since: None,
@@ -271,7 +277,7 @@ impl Controller {
         let newest = self.newest_queue()?;
         if newest > CLEAR || !self.held.is_empty() {
             self.ramp = None;
-            let before = self.probed.take().map_or(self.target_kbps, |(_, before)| before);
+            let before = self.probed.take().map_or(self.target_kbps, |step| step.before);
             let next = ((f64::from(before) * UNDO_TO) as u32).clamp(self.limits.min_kbps, self.limits.max_kbps);
             self.knee = Some((now, next));
             self.last_decrease = Some(now);
@@ -284,7 +290,7 @@ impl Controller {
         // last step, or a round trip and the frames that show the step when that is longer.
         self.rate_window(now)?;
         let wait = self.ramp_wait();
-        if self.probed.is_some_and(|(at, _)| now.saturating_sub(at) < wait) {
+        if self.probed.is_some_and(|step| now.saturating_sub(step.at) < wait) {
             return None;
         }
         let grown = (f64::from(self.target_kbps) * RAMP_STEP).ceil() as u32;
@@ -293,7 +299,7 @@ impl Controller {
             self.ramp = None;
         }
         self.last_probe = now;
-        self.probed = Some((now, self.target_kbps));
+        self.probed = Some(Step { at: now, before: self.target_kbps, queue: None });
         self.clear_since = Some(now);
         self.set(next, Reason::Probe)
     }
@@ -469,8 +475,9 @@ impl Controller {
             self.streak = 0;
             return self.set(next, Reason::Congested);
         }
-        let rose = self.probed.is_some_and(|(at, _)| now.saturating_sub(at) <= PROBE_UNDO)
-            && self.probe_queue.is_some_and(|at_step| queue > at_step + STEP_RISE);
+        let rose = self.probed.is_some_and(|step| {
+            now.saturating_sub(step.at) <= PROBE_UNDO && step.queue.is_some_and(|at_step| queue > at_step + STEP_RISE)
+        });
         if queue > CLEAR || held > 0 || rose {
             self.clear_since = None;
             self.streak = 0;
@@ -478,7 +485,7 @@ impl Controller {
             // A queue right after a step up: the step went past what the path carries. A
             // queue that stands: the stream sits just above it.
             let before = match self.probed.take() {
-                Some((at, before)) if now.saturating_sub(at) <= PROBE_UNDO => before,
+                Some(step) if now.saturating_sub(step.at) <= PROBE_UNDO => step.before,
                 _ if now.saturating_sub(queued_since) >= STANDING
                     && self.last_decrease.is_none_or(|t| now.saturating_sub(t) >= STANDING) =>
                 {
@@ -514,8 +521,7 @@ impl Controller {
             // Only a full step found room worth growing on.
             self.streak = if step >= PROBE_STEP { self.streak + 1 } else { 0 };
             self.last_probe = now;
-            self.probed = Some((now, self.target_kbps));
-            self.probe_queue = Some(queue);
+            self.probed = Some(Step { at: now, before: self.target_kbps, queue: Some(queue) });
             return self.set(next, Reason::Probe);
         }
         None
